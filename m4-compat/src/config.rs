@@ -1,0 +1,355 @@
+//! The compiled configuration: what a `.mc` file means, written out once.
+//!
+//! Contract: [`Config`] is the single schema shared by the `.mc` compiler
+//! (which produces it) and the runtime (which loads it). Its text form is
+//! TOML ([`Config::to_text`] / [`Config::from_text`]): versioned by
+//! [`FORMAT`], human-readable, with sorted keys so two compilations of the
+//! same `.mc` are byte-identical and diffable. Nothing here reads a table or
+//! a class file: paths are kept as written, and the runtime loads them.
+//!
+//! Names follow sendmail: `classes["w"]` is `$=w`, `macros["j"]` is `$j`,
+//! `options["confMAX_MESSAGE_SIZE"]` is the `.mc` define as written.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the compiled format; bumped on any incompatible change.
+pub const FORMAT: u32 = 1;
+
+/// One compiled site configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Compiled-format version ([`FORMAT`]).
+    pub format: u32,
+    /// Where this configuration came from (informational).
+    #[serde(default)]
+    pub source: Source,
+    /// `$j`, the canonical host name (`confDOMAIN_NAME` or a `Dj` line);
+    /// `None` means "the machine's host name" at load time.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Other one-letter or `{long}` macros set by `D` lines (`m`, `{name}`).
+    #[serde(default)]
+    pub macros: BTreeMap<String, String>,
+    /// Class members given literally: `w` (local host names, `LOCAL_DOMAIN`,
+    /// `Cw`), `R` (`RELAY_DOMAIN`), `M` (`MASQUERADE_DOMAIN`), `E`
+    /// (`EXPOSED_USER`), `L` (`LOCAL_USER`), `N` (`MASQUERADE_EXCEPTION`),
+    /// `G` (`GENERICS_DOMAIN`), `U` (`LOCAL_USER` alias), ...
+    #[serde(default)]
+    pub classes: BTreeMap<String, Vec<String>>,
+    /// Class members read from files at load time (`Fw/path`, `confCW_FILE`
+    /// with `use_cw_file`, `confCR_FILE`, `*_FILE` macros).
+    #[serde(default)]
+    pub class_files: BTreeMap<String, Vec<ClassFile>>,
+    /// `define(`confXXX', `value')` options, keyed by the `.mc` name.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// `FEATURE(name, args...)` for every feature that is not described by a
+    /// more specific field (maps go to `maps`, dnsbl to `dnsbl`); the value
+    /// is the argument list after defaults were applied.
+    #[serde(default)]
+    pub features: BTreeMap<String, Vec<String>>,
+    /// Tables by role: `access`, `mailertable`, `virtuser`, `generics`,
+    /// `aliases`, `mailboxes`, `authinfo`, ... (see [`MapSpec`]).
+    #[serde(default)]
+    pub maps: BTreeMap<String, MapSpec>,
+    /// Extra alias files beyond `maps["aliases"]` (`ALIAS_FILE` may list several).
+    #[serde(default)]
+    pub alias_files: Vec<MapSpec>,
+    /// `FEATURE(dnsbl)` / `FEATURE(enhdnsbl)` in `.mc` order.
+    #[serde(default)]
+    pub dnsbl: Vec<Dnsbl>,
+    /// Regular-expression header rules file (`FEATURE(header_checks, path)`,
+    /// an mxgate extension in Postfix's `header_checks` syntax).
+    #[serde(default)]
+    pub header_checks: Option<String>,
+    /// `SMART_HOST`, `LOCAL_RELAY`, `LUSER_RELAY`, `MAIL_HUB`, `confFALLBACK_MX`,
+    /// `confFALLBACK_SMARTHOST`: each `[mailer:]host` as written.
+    #[serde(default)]
+    pub relays: Relays,
+    /// `MASQUERADE_AS` (`$M`).
+    #[serde(default)]
+    pub masquerade_as: Option<String>,
+    /// `MAILER(name)` in `.mc` order (`local`, `smtp`, `procmail`, ...).
+    #[serde(default)]
+    pub mailers: Vec<String>,
+    /// `*_MAILER_ARGS`, `*_MAILER_FLAGS`, `*_MAILER_MAX`, ... keyed by macro name.
+    #[serde(default)]
+    pub mailer_options: BTreeMap<String, String>,
+    /// `DAEMON_OPTIONS` listeners; empty means sendmail's defaults (MTA on 25, MSA on 587).
+    #[serde(default)]
+    pub daemons: Vec<Daemon>,
+    /// `CLIENT_OPTIONS`, each as its `key=value` pairs.
+    #[serde(default)]
+    pub client_options: Vec<BTreeMap<String, String>>,
+    /// `INPUT_MAIL_FILTER(name, equates)`.
+    #[serde(default)]
+    pub milters: Vec<Milter>,
+    /// Raw cf lines from `LOCAL_CONFIG`/`LOCAL_RULESETS` that have no
+    /// meaning to mxgate beyond what was extracted from them, kept verbatim.
+    #[serde(default)]
+    pub local_config: Vec<String>,
+}
+
+/// Where a compiled configuration came from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// The `.mc` path as given to the compiler.
+    #[serde(default)]
+    pub mc: Option<String>,
+    /// `VERSIONID(...)` text.
+    #[serde(default)]
+    pub versionid: Option<String>,
+    /// `OSTYPE(...)`.
+    #[serde(default)]
+    pub ostype: Option<String>,
+    /// `DOMAIN(...)` names, in order.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// `-D NAME=VALUE` definitions given on the command line.
+    #[serde(default)]
+    pub defines: BTreeMap<String, String>,
+}
+
+/// A class whose members are read from a file, one or more per line, `#` comments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassFile {
+    /// Path as written.
+    pub path: String,
+    /// `F-o` style: a missing file is an empty class instead of an error.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// A sendmail map spec such as `hash -T<TMPF> -o /etc/mail/access`.
+///
+/// Whatever the written class (`hash`, `btree`, `dbm`, `lmdb`), the runtime
+/// serves it from the single-file LMDB environment `path` + `.lmdb`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapSpec {
+    /// Map class as written (`hash`, `btree`, `dbm`, `lmdb`, `text`, ...).
+    pub class: String,
+    /// File name without the `.lmdb` suffix, as written.
+    pub path: String,
+    /// `-o`: a missing map is empty, not an error.
+    #[serde(default)]
+    pub optional: bool,
+    /// `-T<TMPF>`: a lookup failure yields sendmail's temporary-failure marker.
+    #[serde(default)]
+    pub tempfail: bool,
+    /// `-N`: keys carry a trailing NUL (alias maps).
+    #[serde(default)]
+    pub nul_terminated: bool,
+    /// `-f`: keys are not folded to lower case.
+    #[serde(default)]
+    pub keep_case: bool,
+    /// Other flags as written, for the record (`-A`, `-z,`, ...).
+    #[serde(default)]
+    pub other_flags: Vec<String>,
+}
+
+impl MapSpec {
+    /// The LMDB file this map is served from: `path` + `.lmdb`.
+    pub fn lmdb_path(&self) -> String {
+        format!("{}.lmdb", self.path)
+    }
+}
+
+/// One DNS blocklist, from `FEATURE(dnsbl, ...)` or `FEATURE(enhdnsbl, ...)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dnsbl {
+    /// `false` for `dnsbl`, `true` for `enhdnsbl` (answers compared to `matches`).
+    pub enhanced: bool,
+    /// Zone queried, e.g. `bl.example.org`.
+    pub zone: String,
+    /// What a listing does.
+    pub action: DnsblAction,
+    /// What a temporary DNS failure does.
+    pub on_tempfail: DnsblTempFail,
+    /// enhdnsbl answer patterns (`127.0.0.2.`); empty = any answer lists.
+    #[serde(default)]
+    pub matches: Vec<String>,
+}
+
+/// What a DNSBL listing does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "text")]
+pub enum DnsblAction {
+    /// `550 5.7.1 Rejected: <ip> listed at <zone>`.
+    Reject,
+    /// A custom message as written in the `.mc` (`"554 Rejected " $&{client_addr} " found in ..."`).
+    Message(String),
+    /// `quarantine`: accept and hold, reason = zone.
+    Quarantine,
+    /// `discard`: accept and drop.
+    Discard,
+}
+
+/// What a temporary DNSBL failure does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "text")]
+pub enum DnsblTempFail {
+    /// Argument absent or empty: ignore, continue.
+    Ignore,
+    /// `t`: `451 4.4.3 Temporary lookup failure of <ip> at <zone>`.
+    Default,
+    /// Any other text: that text with `4.4.3`.
+    Message(String),
+}
+
+/// `SMART_HOST`-like relay settings, each `[mailer:]host` as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Relays {
+    /// `SMART_HOST` (`DS`).
+    #[serde(default)]
+    pub smart_host: Option<String>,
+    /// `LOCAL_RELAY` (`DR`).
+    #[serde(default)]
+    pub local_relay: Option<String>,
+    /// `LUSER_RELAY` (`DL`).
+    #[serde(default)]
+    pub luser_relay: Option<String>,
+    /// `MAIL_HUB` (`DH`).
+    #[serde(default)]
+    pub mail_hub: Option<String>,
+    /// `confFALLBACK_MX` (`FallbackMXhost`).
+    #[serde(default)]
+    pub fallback_mx: Option<String>,
+    /// `confFALLBACK_SMARTHOST` (`FallBackSmartHost`).
+    #[serde(default)]
+    pub fallback_smarthost: Option<String>,
+}
+
+/// One `DAEMON_OPTIONS` listener, its `key=value` pairs kept as written
+/// (`Port`, `Addr`, `Family`, `Name`, `M`, `Listen`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Daemon {
+    /// Key → value, keys as sendmail spells them (`Port`, `Addr`, `Name`, `M`).
+    pub options: BTreeMap<String, String>,
+}
+
+/// One `INPUT_MAIL_FILTER(name, equates)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Milter {
+    /// Filter name.
+    pub name: String,
+    /// `S=`, `F=`, `T=` equates as written.
+    pub options: BTreeMap<String, String>,
+}
+
+/// Why a compiled configuration could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigTextError {
+    /// The TOML did not parse or did not fit the schema.
+    #[error("{0}")]
+    Syntax(String),
+    /// Written by a different compiled-format version.
+    #[error("compiled configuration has format {found}, this mxgate reads format {expected}; recompile the .mc")]
+    Format {
+        /// Version in the file.
+        found: u32,
+        /// Version this build reads.
+        expected: u32,
+    },
+}
+
+impl Config {
+    /// An empty configuration of the current format.
+    pub fn new() -> Self {
+        Config {
+            format: FORMAT,
+            ..Default::default()
+        }
+    }
+
+    /// The canonical text form (TOML with a comment header).
+    pub fn to_text(&self) -> String {
+        let body = toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# could not serialise configuration: {e}\n"));
+        format!(
+            "# mxgate compiled configuration (format {FORMAT}).\n\
+             # Generated by `mxgate compile`; edit the .mc file and recompile instead.\n{body}"
+        )
+    }
+
+    /// Read the canonical text form back.
+    pub fn from_text(text: &str) -> Result<Config, ConfigTextError> {
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| ConfigTextError::Syntax(e.to_string()))?;
+        if cfg.format != FORMAT {
+            return Err(ConfigTextError::Format {
+                found: cfg.format,
+                expected: FORMAT,
+            });
+        }
+        Ok(cfg)
+    }
+
+    /// Is `FEATURE(name)` on?
+    pub fn has_feature(&self, name: &str) -> bool {
+        self.features.contains_key(name)
+    }
+
+    /// Arguments of `FEATURE(name, ...)`, if it is on.
+    pub fn feature_args(&self, name: &str) -> Option<&[String]> {
+        self.features.get(name).map(|v| v.as_slice())
+    }
+
+    /// An option by its `.mc` name (`confMAX_MESSAGE_SIZE`).
+    pub fn option(&self, name: &str) -> Option<&str> {
+        self.options.get(name).map(|s| s.as_str())
+    }
+
+    /// Literal members of class `name`.
+    pub fn class(&self, name: &str) -> &[String] {
+        self.classes.get(name).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_round_trip() {
+        let mut c = Config::new();
+        c.hostname = Some("gw.example.com".into());
+        c.classes.insert("w".into(), vec!["example.com".into()]);
+        c.maps.insert(
+            "access".into(),
+            MapSpec {
+                class: "hash".into(),
+                path: "/etc/mail/access".into(),
+                optional: true,
+                tempfail: true,
+                nul_terminated: false,
+                keep_case: false,
+                other_flags: vec![],
+            },
+        );
+        c.dnsbl.push(Dnsbl {
+            enhanced: true,
+            zone: "bl.example.org".into(),
+            action: DnsblAction::Reject,
+            on_tempfail: DnsblTempFail::Default,
+            matches: vec!["127.0.0.2.".into()],
+        });
+        let text = c.to_text();
+        assert_eq!(Config::from_text(&text).unwrap(), c);
+        assert!(text.contains("format = 1"));
+    }
+
+    #[test]
+    fn wrong_format_is_refused() {
+        let err = Config::from_text("format = 99\n").unwrap_err();
+        assert!(err.to_string().contains("format 99"));
+    }
+}

@@ -1,0 +1,323 @@
+//! Address syntax: envelope and header addresses, parsed once.
+//!
+//! Contract: [`Address::parse`] turns what a client or a table wrote
+//! (`<user@host>`, `user@host`, `user`, `<>`, `<@a,@b:user@host>`,
+//! `"quoted local"@host`, `user@[192.0.2.1]`) into a typed value, or says
+//! precisely what is wrong. Case rules live here: domains are compared in
+//! lower case and kept without a trailing dot; local parts keep their case
+//! (lookups fold them where sendmail does). No I/O, no tables.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// An envelope address: the null reverse path or a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// `<>`, the null sender (bounces).
+    Null,
+    /// `user` or `user@domain`, possibly with a source route.
+    Mailbox(Mailbox),
+}
+
+/// `local@domain`, `local` (unqualified), with an optional RFC 821 source route.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Mailbox {
+    /// Source route hosts (`<@a,@b:user@c>` → `["a", "b"]`), lower case.
+    pub route: Vec<String>,
+    /// Local part as written, quotes included (`"john doe"`).
+    pub local: String,
+    /// Domain, or `None` when unqualified.
+    pub domain: Option<Domain>,
+}
+
+/// The part after `@`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Domain {
+    /// A host name: lower case, no trailing dot.
+    Name(String),
+    /// `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
+    Literal(IpAddr),
+}
+
+/// Why an address did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddrError {
+    /// Empty input where an address was required.
+    #[error("empty address")]
+    Empty,
+    /// `<` without `>` or the reverse.
+    #[error("unbalanced <> in address {0:?}")]
+    Unbalanced(String),
+    /// A `"` without its partner.
+    #[error("unbalanced quote in address {0:?}")]
+    UnbalancedQuote(String),
+    /// `user@` with nothing after it.
+    #[error("missing domain after @ in {0:?}")]
+    MissingDomain(String),
+    /// `@host` with no local part.
+    #[error("missing local part in {0:?}")]
+    MissingLocal(String),
+    /// `[...]` that is not an IP address.
+    #[error("bad address literal {0:?}")]
+    BadLiteral(String),
+    /// Characters no address may contain (control characters, spaces outside quotes).
+    #[error("invalid character in address {0:?}")]
+    BadChar(String),
+}
+
+impl Address {
+    /// Parse an envelope address; angle brackets are optional.
+    pub fn parse(input: &str) -> Result<Address, AddrError> {
+        let s = input.trim();
+        let inner = match (s.starts_with('<'), s.ends_with('>')) {
+            (true, true) if s.len() >= 2 => &s[1..s.len() - 1],
+            (false, false) => s,
+            _ => return Err(AddrError::Unbalanced(input.to_string())),
+        };
+        let inner = inner.trim();
+        if inner.is_empty() {
+            return if s.starts_with('<') {
+                Ok(Address::Null)
+            } else {
+                Err(AddrError::Empty)
+            };
+        }
+        Mailbox::parse(inner).map(Address::Mailbox)
+    }
+
+    /// The mailbox, unless this is the null address.
+    pub fn mailbox(&self) -> Option<&Mailbox> {
+        match self {
+            Address::Null => None,
+            Address::Mailbox(m) => Some(m),
+        }
+    }
+}
+
+impl Mailbox {
+    /// Parse `[@route,...:]local[@domain]` (no angle brackets).
+    pub fn parse(input: &str) -> Result<Mailbox, AddrError> {
+        let mut rest = input;
+        let mut route = Vec::new();
+        if rest.starts_with('@') {
+            let Some(colon) = rest.find(':') else {
+                return Err(AddrError::MissingLocal(input.to_string()));
+            };
+            for hop in rest[..colon].split(',') {
+                let hop = hop.trim().trim_start_matches('@');
+                if hop.is_empty() {
+                    return Err(AddrError::MissingDomain(input.to_string()));
+                }
+                route.push(normalize_name(hop));
+            }
+            rest = &rest[colon + 1..];
+        }
+        let at = last_unquoted_at(rest).map_err(|_| AddrError::UnbalancedQuote(input.into()))?;
+        let (local, domain) = match at {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        if local.is_empty() {
+            return Err(AddrError::MissingLocal(input.to_string()));
+        }
+        check_chars(local, input)?;
+        let domain = match domain {
+            None => None,
+            Some("") => return Err(AddrError::MissingDomain(input.to_string())),
+            Some(d) => Some(Domain::parse(d).map_err(|e| match e {
+                AddrError::BadLiteral(_) => AddrError::BadLiteral(input.to_string()),
+                other => other,
+            })?),
+        };
+        Ok(Mailbox {
+            route,
+            local: local.to_string(),
+            domain,
+        })
+    }
+
+    /// Local part without a `+detail` suffix, and the detail (without `+`).
+    pub fn split_detail(&self) -> (&str, Option<&str>) {
+        match self.local.find('+') {
+            Some(i) if !self.local.starts_with('"') => (&self.local[..i], Some(&self.local[i + 1..])),
+            _ => (&self.local, None),
+        }
+    }
+
+    /// The domain as a host name string (`None` if unqualified); literals in brackets.
+    pub fn host(&self) -> Option<String> {
+        self.domain.as_ref().map(|d| d.to_string())
+    }
+}
+
+impl Domain {
+    /// Parse a domain or an address literal; names are lower-cased and lose a trailing dot.
+    pub fn parse(input: &str) -> Result<Domain, AddrError> {
+        let d = input.trim();
+        if let Some(lit) = d.strip_prefix('[') {
+            let lit = lit
+                .strip_suffix(']')
+                .ok_or_else(|| AddrError::BadLiteral(input.to_string()))?;
+            let ip = if let Some(v6) = lit
+                .strip_prefix("IPv6:")
+                .or_else(|| lit.strip_prefix("ipv6:"))
+                .or_else(|| lit.strip_prefix("IPV6:"))
+            {
+                v6.parse::<Ipv6Addr>().map(IpAddr::V6)
+            } else {
+                lit.parse::<std::net::Ipv4Addr>().map(IpAddr::V4)
+            };
+            return ip
+                .map(Domain::Literal)
+                .map_err(|_| AddrError::BadLiteral(input.to_string()));
+        }
+        if d.is_empty() {
+            return Err(AddrError::MissingDomain(input.to_string()));
+        }
+        check_chars(d, input)?;
+        if d.contains('"') {
+            return Err(AddrError::BadChar(input.to_string()));
+        }
+        Ok(Domain::Name(normalize_name(d)))
+    }
+
+    /// The host name, if this is not a literal.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Domain::Name(n) => Some(n),
+            Domain::Literal(_) => None,
+        }
+    }
+}
+
+/// Lower case, without a trailing dot.
+pub fn normalize_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// `1.2.3.4` → `1.2.3.4`; IPv6 in sendmail's full uncompressed `IPv6:` form
+/// (`IPv6:2001:db8:0:0:0:0:0:1`), as used in access keys and `${client_addr}`.
+pub fn sendmail_ip(ip: &IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let segs: Vec<String> = v6.segments().iter().map(|s| format!("{s:x}")).collect();
+            format!("IPv6:{}", segs.join(":"))
+        }
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Domain::Name(n) => f.write_str(n),
+            Domain::Literal(IpAddr::V4(v4)) => write!(f, "[{v4}]"),
+            Domain::Literal(IpAddr::V6(v6)) => write!(f, "[IPv6:{v6}]"),
+        }
+    }
+}
+
+impl fmt::Display for Mailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.route.is_empty() {
+            let hops: Vec<String> = self.route.iter().map(|h| format!("@{h}")).collect();
+            write!(f, "{}:", hops.join(","))?;
+        }
+        f.write_str(&self.local)?;
+        if let Some(d) = &self.domain {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Address {
+    /// Without angle brackets; the null address prints as `<>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Null => f.write_str("<>"),
+            Address::Mailbox(m) => m.fmt(f),
+        }
+    }
+}
+
+fn last_unquoted_at(s: &str) -> Result<Option<usize>, ()> {
+    let mut in_quote = false;
+    let mut escaped = false;
+    let mut last = None;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '"' => in_quote = !in_quote,
+            '@' if !in_quote => last = Some(i),
+            _ => {}
+        }
+    }
+    if in_quote { Err(()) } else { Ok(last) }
+}
+
+fn check_chars(part: &str, whole: &str) -> Result<(), AddrError> {
+    let mut in_quote = false;
+    for c in part.chars() {
+        if c == '"' {
+            in_quote = !in_quote;
+        }
+        if c.is_control() || (!in_quote && (c == ' ' || c == '<' || c == '>')) {
+            return Err(AddrError::BadChar(whole.to_string()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mb(s: &str) -> Mailbox {
+        match Address::parse(s).unwrap() {
+            Address::Mailbox(m) => m,
+            Address::Null => panic!("null"),
+        }
+    }
+
+    #[test]
+    fn forms() {
+        assert_eq!(Address::parse("<>").unwrap(), Address::Null);
+        let m = mb("<User@Example.COM.>");
+        assert_eq!(m.local, "User");
+        assert_eq!(m.domain, Some(Domain::Name("example.com".into())));
+        assert_eq!(mb("joe").domain, None);
+        let m = mb("<@a.org,@B.org:u@c.org>");
+        assert_eq!(m.route, vec!["a.org", "b.org"]);
+        assert_eq!(m.to_string(), "@a.org,@b.org:u@c.org");
+        let m = mb("\"a@b\"@c.org");
+        assert_eq!(m.local, "\"a@b\"");
+        assert_eq!(mb("u@[192.0.2.1]").host().unwrap(), "[192.0.2.1]");
+        assert_eq!(
+            mb("u@[IPv6:2001:db8::1]").domain,
+            Some(Domain::Literal("2001:db8::1".parse().unwrap()))
+        );
+        assert_eq!(mb("a+b@x").split_detail(), ("a", Some("b")));
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(Address::parse(""), Err(AddrError::Empty));
+        assert!(matches!(Address::parse("<a@b"), Err(AddrError::Unbalanced(_))));
+        assert!(matches!(Address::parse("a@"), Err(AddrError::MissingDomain(_))));
+        assert!(matches!(Address::parse("@b"), Err(AddrError::MissingLocal(_))));
+        assert!(matches!(Address::parse("u@[1.2.3]"), Err(AddrError::BadLiteral(_))));
+        assert!(matches!(Address::parse("\"a@b"), Err(AddrError::UnbalancedQuote(_))));
+        assert!(matches!(Address::parse("a b@c"), Err(AddrError::BadChar(_))));
+    }
+
+    #[test]
+    fn sendmail_ipv6_form() {
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(sendmail_ip(&ip), "IPv6:2001:db8:0:0:0:0:0:1");
+    }
+}

@@ -1,0 +1,21 @@
+//! mxgate: a sendmail-style mail gateway.
+//!
+//! Layers (a module may use only its own layer or lower ones; see
+//! `tests/layering.rs`):
+//!
+//! * L0 `addr`: address syntax, parsed once.
+//! * L1 `config` (compiled configuration; the schema lives in `mxgate-m4`),
+//!   `table` (lookup tables: LMDB at runtime, text for makemap input),
+//!   `site` (a loaded configuration with its classes and tables).
+//! * L2 `alias`, `rewrite`, `route`, `policy`: decisions, pure functions of
+//!   the site and the facts handed to them. Each returns the rule that
+//!   produced it.
+//! * L4 `cli`: the command line (`mxgate`, and `makemap`, `newaliases`,
+//!   `praliases`, `mailq`, `sendmail` when invoked under those names).
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod addr;
+pub mod config;
+pub mod table;
+pub mod site;

@@ -1,0 +1,358 @@
+//! A site: one compiled configuration with everything it refers to loaded.
+//!
+//! Contract: [`Site::load`] takes a [`Config`] and opens its tables, reads
+//! its class files (`Fw`, `confCW_FILE`, `confCR_FILE`, `*_FILE` macros),
+//! its hosts file and service switch (`confHOSTS_FILE`,
+//! `confSERVICE_SWITCH_FILE`) and its header-rules file. The decision
+//! modules (L2) read a `&Site` and never do I/O themselves.
+//! [`Site::from_parts`] builds one from in-memory tables for tests.
+
+use crate::addr;
+use crate::config::{Config, MapSpec};
+use crate::table::{self, EmptyTable, Fold, TableRef};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why a site could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A required table is missing or unreadable.
+    #[error("map {role}: {err}")]
+    Table {
+        /// The table's role (`access`, `mailertable`, ...).
+        role: String,
+        /// The table error.
+        err: table::Error,
+    },
+    /// A required file (class file, hosts file, header rules) could not be read.
+    #[error("{path}: {err}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        err: std::io::Error,
+    },
+}
+
+/// Where host names are looked up (`confSERVICE_SWITCH_FILE`, `hosts` line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostSource {
+    /// The hosts file (`confHOSTS_FILE`, default `/etc/hosts`).
+    Files,
+    /// The DNS.
+    Dns,
+}
+
+/// What the configured host sources say about a name, without doing DNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostAnswer {
+    /// Found in the hosts file, with these addresses.
+    Found(Vec<IpAddr>),
+    /// Not found, and DNS is not among the sources: the name does not resolve.
+    NotFound,
+    /// Not in the hosts file, and DNS is among the sources: the caller must ask DNS.
+    AskDns,
+}
+
+/// A loaded configuration.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// The configuration as compiled.
+    pub config: Config,
+    /// `$j`, the canonical host name.
+    pub hostname: String,
+    classes: BTreeMap<String, BTreeSet<String>>,
+    tables: BTreeMap<String, TableRef>,
+    aliases: Vec<TableRef>,
+    hosts: BTreeMap<String, Vec<IpAddr>>,
+    host_sources: Vec<HostSource>,
+    /// The header rules file (path, text), if `FEATURE(header_checks)` is on.
+    pub header_checks: Option<(PathBuf, String)>,
+}
+
+impl Site {
+    /// Load everything `config` refers to from disk.
+    pub fn load(config: Config) -> Result<Site, Error> {
+        let mut tables = BTreeMap::new();
+        for (role, spec) in &config.maps {
+            let t = open_map(spec).map_err(|err| Error::Table {
+                role: role.clone(),
+                err,
+            })?;
+            tables.insert(role.clone(), t);
+        }
+        let mut aliases = Vec::new();
+        if let Some(spec) = config.maps.get("aliases") {
+            aliases.push(open_map(spec).map_err(|err| Error::Table {
+                role: "aliases".into(),
+                err,
+            })?);
+        }
+        for spec in &config.alias_files {
+            aliases.push(open_map(spec).map_err(|err| Error::Table {
+                role: "aliases".into(),
+                err,
+            })?);
+        }
+        let header_checks = match &config.header_checks {
+            Some(p) => Some((PathBuf::from(p), read(Path::new(p))?)),
+            None => None,
+        };
+        let mut site = Site::bare(config, tables, aliases, header_checks);
+        site.load_files()?;
+        Ok(site)
+    }
+
+    /// A site from in-memory tables (by role; `aliases` is the alias table),
+    /// still reading the class and hosts files the config names.
+    pub fn from_parts(config: Config, tables: BTreeMap<String, TableRef>) -> Result<Site, Error> {
+        let aliases = tables.get("aliases").cloned().into_iter().collect();
+        let header_checks = match &config.header_checks {
+            Some(p) => Some((PathBuf::from(p), read(Path::new(p))?)),
+            None => None,
+        };
+        let mut site = Site::bare(config, tables, aliases, header_checks);
+        site.load_files()?;
+        Ok(site)
+    }
+
+    fn bare(
+        config: Config,
+        tables: BTreeMap<String, TableRef>,
+        aliases: Vec<TableRef>,
+        header_checks: Option<(PathBuf, String)>,
+    ) -> Site {
+        let hostname = config
+            .hostname
+            .clone()
+            .map(|h| addr::normalize_name(&h))
+            .unwrap_or_else(machine_hostname);
+        let mut classes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (name, members) in &config.classes {
+            let set = classes.entry(name.clone()).or_default();
+            for m in members {
+                set.insert(fold_member(name, m));
+            }
+        }
+        // sendmail puts its own names into $=w: $j, the short name ($w),
+        // localhost and the loopback literals.
+        let w = classes.entry("w".into()).or_default();
+        w.insert(hostname.clone());
+        if let Some((short, _)) = hostname.split_once('.') {
+            w.insert(short.to_string());
+        }
+        for n in ["localhost", "[127.0.0.1]", "[ipv6:::1]"] {
+            w.insert(n.to_string());
+        }
+        Site {
+            config,
+            hostname,
+            classes,
+            tables,
+            aliases,
+            hosts: BTreeMap::new(),
+            host_sources: vec![HostSource::Files, HostSource::Dns],
+            header_checks,
+        }
+    }
+
+    fn load_files(&mut self) -> Result<(), Error> {
+        for (class, files) in &self.config.class_files {
+            for f in files {
+                let text = match std::fs::read_to_string(&f.path) {
+                    Ok(t) => t,
+                    Err(e) if f.optional && e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(err) => {
+                        return Err(Error::File {
+                            path: PathBuf::from(&f.path),
+                            err,
+                        });
+                    }
+                };
+                let set = self.classes.entry(class.clone()).or_default();
+                for line in text.lines() {
+                    let line = line.split('#').next().unwrap_or("");
+                    for word in line.split_whitespace() {
+                        set.insert(fold_member(class, word));
+                    }
+                }
+            }
+        }
+        let hosts_path = self
+            .config
+            .option("confHOSTS_FILE")
+            .unwrap_or("/etc/hosts")
+            .to_string();
+        match std::fs::read_to_string(&hosts_path) {
+            Ok(text) => self.hosts = parse_hosts(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(Error::File {
+                    path: hosts_path.into(),
+                    err,
+                });
+            }
+        }
+        if let Some(sw) = self.config.option("confSERVICE_SWITCH_FILE") {
+            let text = read(Path::new(sw))?;
+            if let Some(sources) = parse_switch(&text) {
+                self.host_sources = sources;
+            }
+        }
+        Ok(())
+    }
+
+    /// The table for `role` (`access`, `mailertable`, `virtuser`, `generics`,
+    /// `mailboxes`, ...), if the configuration has one.
+    pub fn table(&self, role: &str) -> Option<&TableRef> {
+        self.tables.get(role)
+    }
+
+    /// The alias tables, in `ALIAS_FILE` order.
+    pub fn alias_tables(&self) -> &[TableRef] {
+        &self.aliases
+    }
+
+    /// Is `item` in class `class` (`$=w`, `$=R`, ...)? Case-insensitive for
+    /// host classes, exact for user classes (`E`, `L`).
+    pub fn in_class(&self, class: &str, item: &str) -> bool {
+        self.classes
+            .get(class)
+            .is_some_and(|s| s.contains(&fold_member(class, item)))
+    }
+
+    /// All members of a class (folded).
+    pub fn class_members(&self, class: &str) -> impl Iterator<Item = &str> {
+        self.classes
+            .get(class)
+            .into_iter()
+            .flat_map(|s| s.iter().map(|m| m.as_str()))
+    }
+
+    /// Is `host` one of ours (`$=w`)?
+    pub fn is_local_host(&self, host: &str) -> bool {
+        self.in_class("w", host.trim_end_matches('.'))
+    }
+
+    /// Look a host name up in the configured sources, without DNS.
+    pub fn host_lookup(&self, name: &str) -> HostAnswer {
+        let name = addr::normalize_name(name);
+        for src in &self.host_sources {
+            match src {
+                HostSource::Files => {
+                    if let Some(ips) = self.hosts.get(&name) {
+                        return HostAnswer::Found(ips.clone());
+                    }
+                }
+                HostSource::Dns => return HostAnswer::AskDns,
+            }
+        }
+        HostAnswer::NotFound
+    }
+
+    /// The host sources in switch order.
+    pub fn host_sources(&self) -> &[HostSource] {
+        &self.host_sources
+    }
+}
+
+/// Open a map as the runtime serves it: `path.lmdb`; a missing optional map is empty.
+pub fn open_map(spec: &MapSpec) -> Result<TableRef, table::Error> {
+    let path = PathBuf::from(spec.lmdb_path());
+    let fold = if spec.keep_case { Fold::Keep } else { Fold::Lower };
+    match table::lmdb::Lmdb::open(&path, fold, spec.nul_terminated) {
+        Ok(t) => Ok(Arc::new(t)),
+        Err(table::Error::Missing { .. }) if spec.optional => Ok(Arc::new(EmptyTable)),
+        Err(e) => Err(e),
+    }
+}
+
+fn fold_member(class: &str, m: &str) -> String {
+    match class {
+        "E" | "L" => m.to_string(),
+        _ => addr::normalize_name(m),
+    }
+}
+
+fn read(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|err| Error::File {
+        path: path.into(),
+        err,
+    })
+}
+
+fn machine_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| addr::normalize_name(s.trim()))
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// `ip name alias...` lines → name → addresses.
+fn parse_hosts(text: &str) -> BTreeMap<String, Vec<IpAddr>> {
+    let mut map: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        let Some(ip) = words.next().and_then(|w| w.parse::<IpAddr>().ok()) else {
+            continue;
+        };
+        for name in words {
+            let v = map.entry(addr::normalize_name(name)).or_default();
+            if !v.contains(&ip) {
+                v.push(ip);
+            }
+        }
+    }
+    map
+}
+
+/// The `hosts` line of a sendmail service switch file (`hosts files dns`).
+fn parse_switch(text: &str) -> Option<Vec<HostSource>> {
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("hosts") {
+            continue;
+        }
+        return Some(
+            words
+                .filter_map(|w| match w {
+                    "files" => Some(HostSource::Files),
+                    "dns" => Some(HostSource::Dns),
+                    _ => None,
+                })
+                .collect(),
+        );
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_w_has_own_names() {
+        let mut c = Config::new();
+        c.hostname = Some("GW.Example.COM.".into());
+        c.classes.insert("w".into(), vec!["Example.com".into()]);
+        let s = Site::from_parts(c, BTreeMap::new()).unwrap();
+        assert_eq!(s.hostname, "gw.example.com");
+        for h in ["gw.example.com", "gw", "example.com", "localhost", "EXAMPLE.COM."] {
+            assert!(s.is_local_host(h), "{h}");
+        }
+        assert!(!s.is_local_host("other.com"));
+    }
+
+    #[test]
+    fn hosts_and_switch() {
+        assert_eq!(
+            parse_switch("# x\nhosts files\n"),
+            Some(vec![HostSource::Files])
+        );
+        let h = parse_hosts("127.0.0.1 localhost\n10.0.0.1 gw.example.com gw # c\n");
+        assert_eq!(h["gw"], vec!["10.0.0.1".parse::<IpAddr>().unwrap()]);
+    }
+}
