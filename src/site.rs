@@ -252,6 +252,25 @@ impl Site {
         HostAnswer::NotFound
     }
 
+    /// The line of the table's text source (`path` without `.lmdb`) that
+    /// defines `key`, for explanations ("mailertable line 12"). `None` when the
+    /// source text is not next to the map or has no such key.
+    pub fn source_line(&self, role: &str, key: &str) -> Option<u32> {
+        let spec = self.config.maps.get(role)?;
+        let text = std::fs::read_to_string(&spec.path).ok()?;
+        for (i, line) in text.lines().enumerate() {
+            if line.starts_with('#') || line.starts_with(char::is_whitespace) {
+                continue;
+            }
+            let k = line.split_whitespace().next().unwrap_or("");
+            let hit = if spec.keep_case { k == key } else { k.eq_ignore_ascii_case(key) };
+            if hit {
+                return u32::try_from(i + 1).ok();
+            }
+        }
+        None
+    }
+
     /// The host sources in switch order.
     pub fn host_sources(&self) -> &[HostSource] {
         &self.host_sources
