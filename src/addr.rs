@@ -139,7 +139,9 @@ impl Mailbox {
     /// Local part without a `+detail` suffix, and the detail (without `+`).
     pub fn split_detail(&self) -> (&str, Option<&str>) {
         match self.local.find('+') {
-            Some(i) if !self.local.starts_with('"') => (&self.local[..i], Some(&self.local[i + 1..])),
+            Some(i) if !self.local.starts_with('"') => {
+                (&self.local[..i], Some(&self.local[i + 1..]))
+            }
             _ => (&self.local, None),
         }
     }
@@ -307,12 +309,30 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(Address::parse(""), Err(AddrError::Empty));
-        assert!(matches!(Address::parse("<a@b"), Err(AddrError::Unbalanced(_))));
-        assert!(matches!(Address::parse("a@"), Err(AddrError::MissingDomain(_))));
-        assert!(matches!(Address::parse("@b"), Err(AddrError::MissingLocal(_))));
-        assert!(matches!(Address::parse("u@[1.2.3]"), Err(AddrError::BadLiteral(_))));
-        assert!(matches!(Address::parse("\"a@b"), Err(AddrError::UnbalancedQuote(_))));
-        assert!(matches!(Address::parse("a b@c"), Err(AddrError::BadChar(_))));
+        assert!(matches!(
+            Address::parse("<a@b"),
+            Err(AddrError::Unbalanced(_))
+        ));
+        assert!(matches!(
+            Address::parse("a@"),
+            Err(AddrError::MissingDomain(_))
+        ));
+        assert!(matches!(
+            Address::parse("@b"),
+            Err(AddrError::MissingLocal(_))
+        ));
+        assert!(matches!(
+            Address::parse("u@[1.2.3]"),
+            Err(AddrError::BadLiteral(_))
+        ));
+        assert!(matches!(
+            Address::parse("\"a@b"),
+            Err(AddrError::UnbalancedQuote(_))
+        ));
+        assert!(matches!(
+            Address::parse("a b@c"),
+            Err(AddrError::BadChar(_))
+        ));
     }
 
     #[test]

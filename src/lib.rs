@@ -17,5 +17,6 @@
 
 pub mod addr;
 pub mod config;
-pub mod table;
 pub mod site;
+pub mod table;
+pub mod users;

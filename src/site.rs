@@ -263,7 +263,11 @@ impl Site {
                 continue;
             }
             let k = line.split_whitespace().next().unwrap_or("");
-            let hit = if spec.keep_case { k == key } else { k.eq_ignore_ascii_case(key) };
+            let hit = if spec.keep_case {
+                k == key
+            } else {
+                k.eq_ignore_ascii_case(key)
+            };
             if hit {
                 return u32::try_from(i + 1).ok();
             }
@@ -280,7 +284,11 @@ impl Site {
 /// Open a map as the runtime serves it: `path.lmdb`; a missing optional map is empty.
 pub fn open_map(spec: &MapSpec) -> Result<TableRef, table::Error> {
     let path = PathBuf::from(spec.lmdb_path());
-    let fold = if spec.keep_case { Fold::Keep } else { Fold::Lower };
+    let fold = if spec.keep_case {
+        Fold::Keep
+    } else {
+        Fold::Lower
+    };
     match table::lmdb::Lmdb::open(&path, fold, spec.nul_terminated) {
         Ok(t) => Ok(Arc::new(t)),
         Err(table::Error::Missing { .. }) if spec.optional => Ok(Arc::new(EmptyTable)),
@@ -359,7 +367,13 @@ mod tests {
         c.classes.insert("w".into(), vec!["Example.com".into()]);
         let s = Site::from_parts(c, BTreeMap::new()).unwrap();
         assert_eq!(s.hostname, "gw.example.com");
-        for h in ["gw.example.com", "gw", "example.com", "localhost", "EXAMPLE.COM."] {
+        for h in [
+            "gw.example.com",
+            "gw",
+            "example.com",
+            "localhost",
+            "EXAMPLE.COM.",
+        ] {
             assert!(s.is_local_host(h), "{h}");
         }
         assert!(!s.is_local_host("other.com"));

@@ -252,7 +252,9 @@ pub enum ConfigTextError {
     #[error("{0}")]
     Syntax(String),
     /// Written by a different compiled-format version.
-    #[error("compiled configuration has format {found}, this mxgate reads format {expected}; recompile the .mc")]
+    #[error(
+        "compiled configuration has format {found}, this mxgate reads format {expected}; recompile the .mc"
+    )]
     Format {
         /// Version in the file.
         found: u32,

@@ -51,13 +51,13 @@ impl Lmdb {
         // SAFETY: as above: the mapped file is immutable once published.
         let env = unsafe { opts.open(path) }.map_err(io)?;
         let rtxn = env.read_txn().map_err(io)?;
-        let db: Database<Bytes, Bytes> = env
-            .open_database(&rtxn, None)
-            .map_err(io)?
-            .ok_or_else(|| Error::Io {
-                path: path.into(),
-                detail: "no main database in LMDB file".into(),
-            })?;
+        let db: Database<Bytes, Bytes> =
+            env.open_database(&rtxn, None)
+                .map_err(io)?
+                .ok_or_else(|| Error::Io {
+                    path: path.into(),
+                    detail: "no main database in LMDB file".into(),
+                })?;
         drop(rtxn);
         Ok(Lmdb {
             path: path.into(),

@@ -1,0 +1,133 @@
+//! Local users: does a local name have a mailbox here, and is it enabled?
+//!
+//! Contract: [`local_user`] answers for one local part (no domain, no
+//! `+detail`, already lower-cased by the caller if the site folds case) from
+//! the aliases tables, then the `mailboxes` table when the configuration
+//! has one (`FEATURE(`mailboxes', `lmdb /etc/mail/mailboxes')`, an mxgate
+//! extension for virtual accounts: value `OK` or a path = exists,
+//! `DISABLED` or `DISABLED:text` = disabled), otherwise the system password
+//! file (sendmail's `user` map; `/etc/passwd`). Three outcomes like every
+//! lookup: a table error is returned, never taken as "unknown".
+
+use crate::site::Site;
+use crate::table;
+
+/// What is known about a local name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalUser {
+    /// An alias exists for it (expanded at delivery).
+    Alias,
+    /// A mailbox exists.
+    Mailbox,
+    /// A mailbox exists but is disabled; the text to answer (default
+    /// `Mailbox temporarily disabled`, sent as `550 5.2.1`).
+    Disabled(String),
+    /// No such user (`550 5.1.1 User unknown`).
+    Unknown,
+}
+
+/// Where the answer came from, for explanations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserSource {
+    /// An aliases table.
+    Aliases,
+    /// The `mailboxes` table.
+    Mailboxes,
+    /// The password file at this path.
+    Passwd(String),
+}
+
+/// Default text for a disabled mailbox.
+pub const DISABLED_TEXT: &str = "Mailbox temporarily disabled";
+
+/// Look up local name `user` (see module doc).
+pub fn local_user(site: &Site, user: &str) -> Result<(LocalUser, UserSource), table::Error> {
+    let key = user.to_ascii_lowercase();
+    for t in site.alias_tables() {
+        if t.lookup(&key)?.is_some() {
+            return Ok((LocalUser::Alias, UserSource::Aliases));
+        }
+    }
+    if let Some(t) = site.table("mailboxes") {
+        let found = match t.lookup(&key)? {
+            None => LocalUser::Unknown,
+            Some(v) => {
+                let v = v.trim();
+                let upper = v.to_ascii_uppercase();
+                if upper == "DISABLED" {
+                    LocalUser::Disabled(DISABLED_TEXT.into())
+                } else if upper.starts_with("DISABLED:") {
+                    let text = v["DISABLED:".len()..].trim();
+                    LocalUser::Disabled(if text.is_empty() {
+                        DISABLED_TEXT.into()
+                    } else {
+                        text.to_string()
+                    })
+                } else {
+                    LocalUser::Mailbox
+                }
+            }
+        };
+        return Ok((found, UserSource::Mailboxes));
+    }
+    let path = "/etc/passwd".to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| table::Error::Io {
+        path: path.clone().into(),
+        detail: e.to_string(),
+    })?;
+    let exists = text
+        .lines()
+        .any(|l| l.split(':').next().is_some_and(|n| n == user || n == key));
+    let found = if exists {
+        LocalUser::Mailbox
+    } else {
+        LocalUser::Unknown
+    };
+    Ok((found, UserSource::Passwd(path)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::table::{MemTable, TableRef};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn site(mailboxes: &str, aliases: &str) -> Site {
+        let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+        t.insert(
+            "mailboxes".into(),
+            Arc::new(MemTable::from_lines(mailboxes)),
+        );
+        t.insert("aliases".into(), Arc::new(MemTable::from_lines(aliases)));
+        Site::from_parts(Config::new(), t).unwrap()
+    }
+
+    #[test]
+    fn mailbox_states() {
+        let s = site(
+            "alice OK\nbob DISABLED\ncarol DISABLED:Account closed\n",
+            "staff alice",
+        );
+        assert_eq!(local_user(&s, "Alice").unwrap().0, LocalUser::Mailbox);
+        assert_eq!(
+            local_user(&s, "bob").unwrap().0,
+            LocalUser::Disabled(DISABLED_TEXT.into())
+        );
+        assert_eq!(
+            local_user(&s, "carol").unwrap().0,
+            LocalUser::Disabled("Account closed".into())
+        );
+        assert_eq!(local_user(&s, "staff").unwrap().0, LocalUser::Alias);
+        assert_eq!(local_user(&s, "dave").unwrap().0, LocalUser::Unknown);
+    }
+
+    #[test]
+    fn passwd_fallback_knows_root() {
+        let s = Site::from_parts(Config::new(), BTreeMap::new()).unwrap();
+        let (u, src) = local_user(&s, "root").unwrap();
+        assert_eq!(u, LocalUser::Mailbox);
+        assert_eq!(src, UserSource::Passwd("/etc/passwd".into()));
+    }
+}
