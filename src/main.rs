@@ -1,1 +1,462 @@
-fn main() {}
+//! The `mxgate` binary: one program, many names.
+//!
+//! Invoked as `mxgate SUBCOMMAND ...`, or under sendmail's names through
+//! symlinks (`makemap`, `newaliases`, `praliases`, `mailq`, `sendmail`;
+//! `mxgate install` creates them). This file only wires argv to the library.
+#![forbid(unsafe_code)]
+
+use mxgate::config;
+use mxgate::site::Site;
+use mxgate::testmode::run as testmode;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const EX_USAGE: u8 = 64;
+const EX_DATAERR: u8 = 65;
+const EX_UNAVAILABLE: u8 = 69;
+const EX_CONFIG: u8 = 78;
+
+const HELP: &str = "\
+mxgate — a sendmail-style mail gateway
+
+Usage: mxgate COMMAND [ARGS...]
+
+Commands:
+  compile [-D NAME=VALUE]... [-o OUT] FILE.mc
+                     compile a .mc file into mxgate's compiled configuration
+                     (TOML text; stdout unless -o)
+  check --config FILE [-D NAME=VALUE]...
+                     load a configuration (.mc or compiled) and everything it
+                     refers to (tables, class files), and report
+  test --config FILE [-D NAME=VALUE]... [--batch]
+                     address-test mode: route, policy, masquerade, map, expand,
+                     header probes, explained (see docs/address-test.md)
+  makemap ...        build an LMDB table from text (sendmail's makemap)
+  newaliases ...     rebuild the alias databases (sendmail -bi)
+  praliases ...      print the alias databases
+  sendmail ...       sendmail-compatible front end (-bt, -bi, -bd, -bp, -C)
+  mailq              list the queue (sendmail -bp)
+  daemon --config FILE
+                     run the SMTP server
+  install [--prefix DIR]
+                     create the symlinks makemap, newaliases, praliases, mailq and
+                     sendmail to this binary in DIR (default /usr/local/sbin)
+  help, --help       this text;  --version  the version
+
+Each command takes --help.
+";
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().collect();
+    let argv0 = args
+        .first()
+        .map(|a| {
+            Path::new(a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    let rest: Vec<String> = args.drain(1..).collect();
+    match argv0.as_str() {
+        "makemap" | "newaliases" | "praliases" | "mailq" | "sendmail" => run(&argv0, &rest),
+        _ => match rest.split_first() {
+            None => {
+                eprint!("{HELP}");
+                ExitCode::from(EX_USAGE)
+            }
+            Some((cmd, tail)) => run(cmd, tail),
+        },
+    }
+}
+
+fn run(cmd: &str, args: &[String]) -> ExitCode {
+    let code = run_code(cmd, args);
+    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+fn run_code(cmd: &str, args: &[String]) -> i32 {
+    let stdin = std::io::stdin();
+    match cmd {
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            0
+        }
+        "--version" | "-V" | "version" => {
+            println!("mxgate {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        "makemap" => tables_cmd(mxgate::cli::tables::makemap, args),
+        "newaliases" => tables_cmd(mxgate::cli::tables::newaliases, args),
+        "praliases" => tables_cmd(mxgate::cli::tables::praliases, args),
+        "compile" => compile(args),
+        "check" => check(args),
+        "test" => test(args, &mut stdin.lock()),
+        "sendmail" => sendmail(args),
+        "mailq" => {
+            eprintln!("mailq: the queue is not built yet in this version of mxgate (see docs/status.md)");
+            i32::from(EX_UNAVAILABLE)
+        }
+        "daemon" => {
+            eprintln!(
+                "mxgate daemon: the SMTP server is not built yet in this version (see docs/status.md); \
+                 `mxgate check --config FILE` validates a configuration"
+            );
+            i32::from(EX_UNAVAILABLE)
+        }
+        "install" => install(args),
+        other => {
+            eprintln!("mxgate: unknown command {other:?}\n\n{HELP}");
+            i32::from(EX_USAGE)
+        }
+    }
+}
+
+type TablesFn = fn(
+    &[String],
+    &mut dyn std::io::Read,
+    &mut dyn std::io::Write,
+    &mut dyn std::io::Write,
+) -> i32;
+
+fn tables_cmd(f: TablesFn, args: &[String]) -> i32 {
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    f(args, &mut stdin.lock(), &mut stdout.lock(), &mut stderr.lock())
+}
+
+/// Parse `-D NAME=VALUE` (as `m4 -D`: `-D NAME` defines it empty).
+fn define(v: &str) -> (String, String) {
+    match v.split_once('=') {
+        Some((n, val)) => (n.to_string(), val.to_string()),
+        None => (v.to_string(), String::new()),
+    }
+}
+
+const COMPILE_HELP: &str = "\
+Usage: mxgate compile [-D NAME=VALUE]... [-o OUT] FILE.mc
+
+Compile a sendmail .mc file into mxgate's compiled configuration: versioned,
+human-readable TOML that `mxgate daemon` and `mxgate test` load. Errors name
+file:line:col. -D defines an m4 macro before the file is read, exactly as
+`m4 -D` does. Without -o the result goes to standard output.
+";
+
+fn compile(args: &[String]) -> i32 {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let (mut defines, mut out, mut input) = (Vec::new(), None::<PathBuf>, None::<PathBuf>);
+    loop {
+        match p.next() {
+            Ok(Some(Short('D'))) => match p.value() {
+                Ok(v) => defines.push(define(&v.to_string_lossy())),
+                Err(e) => return usage("compile", &e.to_string()),
+            },
+            Ok(Some(Short('o'))) => match p.value() {
+                Ok(v) => out = Some(v.into()),
+                Err(e) => return usage("compile", &e.to_string()),
+            },
+            Ok(Some(Long("help"))) | Ok(Some(Short('h'))) => {
+                print!("{COMPILE_HELP}");
+                return 0;
+            }
+            Ok(Some(Value(v))) if input.is_none() => input = Some(v.into()),
+            Ok(Some(other)) => return usage("compile", &other.unexpected().to_string()),
+            Ok(None) => break,
+            Err(e) => return usage("compile", &e.to_string()),
+        }
+    }
+    let Some(input) = input else {
+        return usage("compile", "missing the .mc file");
+    };
+    let text = match std::fs::read_to_string(&input) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("mxgate compile: {}: {e}", input.display());
+            return i32::from(EX_CONFIG);
+        }
+    };
+    let cfg = match config::compile_mc(&input.display().to_string(), &text, &defines) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return i32::from(EX_CONFIG);
+        }
+    };
+    let text = cfg.to_text();
+    match out {
+        None => {
+            print!("{text}");
+            0
+        }
+        Some(path) => match write_atomic(&path, text.as_bytes()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("mxgate compile: {}: {e}", path.display());
+                73
+            }
+        },
+    }
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp~");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+fn usage(cmd: &str, msg: &str) -> i32 {
+    eprintln!("mxgate {cmd}: {msg} (try --help)");
+    i32::from(EX_USAGE)
+}
+
+/// `--config FILE`, `-C FILE`, `-D NAME=VALUE` and a few flags, shared by check/test.
+#[derive(Default)]
+struct ConfigArgs {
+    config: Option<PathBuf>,
+    defines: Vec<(String, String)>,
+    batch: bool,
+    help: bool,
+}
+
+fn config_args(cmd: &str, args: &[String]) -> Result<ConfigArgs, i32> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut a = ConfigArgs::default();
+    loop {
+        let arg = p.next().map_err(|e| usage(cmd, &e.to_string()))?;
+        match arg {
+            Some(Long("config")) | Some(Short('C')) => {
+                a.config = Some(p.value().map_err(|e| usage(cmd, &e.to_string()))?.into())
+            }
+            Some(Short('D')) => {
+                let v = p.value().map_err(|e| usage(cmd, &e.to_string()))?;
+                a.defines.push(define(&v.to_string_lossy()));
+            }
+            Some(Long("batch")) => a.batch = true,
+            Some(Long("help")) | Some(Short('h')) => a.help = true,
+            Some(other) => return Err(usage(cmd, &other.unexpected().to_string())),
+            None => break,
+        }
+    }
+    Ok(a)
+}
+
+/// Load the configuration named by `--config`, or the embedded default.
+fn load_site(a: &ConfigArgs) -> Result<Site, i32> {
+    let cfg = match &a.config {
+        Some(path) => config::load(path, &a.defines),
+        None => config::compile_mc("(embedded default.mc)", config::EMBEDDED_DEFAULT_MC, &a.defines),
+    };
+    let cfg = cfg.map_err(|e| {
+        eprintln!("{e}");
+        i32::from(EX_CONFIG)
+    })?;
+    Site::load(cfg).map_err(|e| {
+        eprintln!("mxgate: {e}");
+        i32::from(EX_CONFIG)
+    })
+}
+
+const CHECK_HELP: &str = "\
+Usage: mxgate check [--config FILE] [-D NAME=VALUE]...
+
+Load a configuration (.mc or compiled; the embedded default without --config)
+with every table and class file it names, and print a summary. Exit 0 when it
+loads, 78 with the reason when it does not.
+";
+
+fn check(args: &[String]) -> i32 {
+    let a = match config_args("check", args) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    if a.help {
+        print!("{CHECK_HELP}");
+        return 0;
+    }
+    let site = match load_site(&a) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    println!("configuration loads: $j = {}", site.hostname);
+    let w: Vec<&str> = site.class_members("w").collect();
+    println!("local names ($=w): {}", w.join(" "));
+    for (role, spec) in &site.config.maps {
+        println!("map {role}: {} {}", spec.class, spec.lmdb_path());
+    }
+    0
+}
+
+const TEST_HELP: &str = "\
+Usage: mxgate test [--config FILE] [-D NAME=VALUE]... [--batch]
+
+Address-test mode. Without --batch: sendmail -bt style commands, each answer
+explained (type ? for the list). With --batch: one JSON probe per input line,
+one {\"probe\":..., \"result\":...} line out per probe, in order. Formats:
+docs/address-test.md. Without --config the embedded default is used.
+";
+
+fn test(args: &[String], input: &mut dyn std::io::BufRead) -> i32 {
+    let a = match config_args("test", args) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    if a.help {
+        print!("{TEST_HELP}");
+        return 0;
+    }
+    run_test(&a, input)
+}
+
+fn run_test(a: &ConfigArgs, input: &mut dyn std::io::BufRead) -> i32 {
+    let site = match load_site(a) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = if a.batch {
+        testmode::batch(&site, input, &mut out).map(|failed| i32::from(failed > 0) * i32::from(EX_DATAERR))
+    } else {
+        let prompt = if std::io::stdin().is_terminal() {
+            testmode::Prompt::Show
+        } else {
+            testmode::Prompt::Echo
+        };
+        testmode::interactive(&site, input, &mut out, prompt).map(|()| 0)
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("mxgate test: {e}");
+        74
+    })
+}
+
+const SENDMAIL_HELP: &str = "\
+Usage: sendmail [-C FILE] [-D NAME=VALUE] MODE
+
+Modes available in this version:
+  -bt        address test mode (as `mxgate test`)
+  -bi        rebuild the alias databases (as newaliases)
+  -bp        list the queue (as mailq)
+  -bd        run the daemon
+Message submission (-t, -i, -f ...) comes with the spool; see docs/status.md.
+";
+
+fn sendmail(args: &[String]) -> i32 {
+    let mut cfg_args = Vec::new();
+    let mut mode = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-C" | "-D" => {
+                let Some(v) = it.next() else {
+                    return usage("sendmail", &format!("{a} needs a value"));
+                };
+                cfg_args.push(a.clone());
+                cfg_args.push(v.clone());
+            }
+            s if s.starts_with("-C") || s.starts_with("-D") => {
+                cfg_args.push(s[..2].to_string());
+                cfg_args.push(s[2..].to_string());
+            }
+            "-bt" | "-bi" | "-bp" | "-bd" | "-bv" | "-bs" | "-bm" => mode = Some(a.as_str()),
+            s if s.starts_with("-q") || s.starts_with("-o") => {}
+            "--help" | "-h" => {
+                print!("{SENDMAIL_HELP}");
+                return 0;
+            }
+            other => return usage("sendmail", &format!("option {other:?} is not supported yet")),
+        }
+    }
+    match mode {
+        Some("-bt") => match config_args("sendmail", &cfg_args) {
+            Ok(a) => run_test(&a, &mut std::io::stdin().lock()),
+            Err(code) => code,
+        },
+        Some("-bi") => tables_cmd(mxgate::cli::tables::newaliases, &cfg_args),
+        Some("-bp") => run_code("mailq", &[]),
+        Some("-bd") => run_code("daemon", &cfg_args),
+        Some(m) => {
+            eprintln!("sendmail: mode {m} is not available yet in this version (see docs/status.md)");
+            i32::from(EX_UNAVAILABLE)
+        }
+        None => usage("sendmail", "no mode given (message submission is not available yet)"),
+    }
+}
+
+const INSTALL_HELP: &str = "\
+Usage: mxgate install [--prefix DIR]
+
+Create symlinks makemap, newaliases, praliases, mailq and sendmail in DIR
+(default /usr/local/sbin) pointing at this mxgate binary; existing symlinks
+are replaced, existing regular files are left alone and reported.
+";
+
+fn install(args: &[String]) -> i32 {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut prefix = PathBuf::from("/usr/local/sbin");
+    loop {
+        match p.next() {
+            Ok(Some(Long("prefix"))) => match p.value() {
+                Ok(v) => prefix = v.into(),
+                Err(e) => return usage("install", &e.to_string()),
+            },
+            Ok(Some(Long("help"))) | Ok(Some(Short('h'))) => {
+                print!("{INSTALL_HELP}");
+                return 0;
+            }
+            Ok(Some(other)) => return usage("install", &other.unexpected().to_string()),
+            Ok(None) => break,
+            Err(e) => return usage("install", &e.to_string()),
+        }
+    }
+    let exe = match std::env::current_exe().and_then(|p| p.canonicalize()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("mxgate install: cannot find this binary: {e}");
+            return 71;
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(&prefix) {
+        eprintln!("mxgate install: {}: {e}", prefix.display());
+        return 73;
+    }
+    let mut status = 0;
+    for name in ["makemap", "newaliases", "praliases", "mailq", "sendmail"] {
+        let link = prefix.join(name);
+        match std::fs::symlink_metadata(&link) {
+            Ok(m) if m.file_type().is_symlink() => {
+                if let Err(e) = std::fs::remove_file(&link) {
+                    eprintln!("mxgate install: {}: {e}", link.display());
+                    status = 73;
+                    continue;
+                }
+            }
+            Ok(_) => {
+                eprintln!(
+                    "mxgate install: {} exists and is not a symlink; left alone",
+                    link.display()
+                );
+                status = 73;
+                continue;
+            }
+            Err(_) => {}
+        }
+        match std::os::unix::fs::symlink(&exe, &link) {
+            Ok(()) => println!("{} -> {}", link.display(), exe.display()),
+            Err(e) => {
+                eprintln!("mxgate install: {}: {e}", link.display());
+                status = 73;
+            }
+        }
+    }
+    status
+}

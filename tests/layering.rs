@@ -1,0 +1,92 @@
+//! The layering rule of docs/design (house style §3), enforced: a module may
+//! `use` only modules of its own layer or lower ones. Every top-level module
+//! under `src/` must be listed here, so a new module is placed consciously.
+
+use std::path::{Path, PathBuf};
+
+fn layer(module: &str) -> Option<u8> {
+    Some(match module {
+        "addr" => 0,
+        "config" | "table" | "site" => 1,
+        "users" | "alias" | "rewrite" | "route" | "policy" => 2,
+        "cli" | "testmode" | "main" | "lib" => 4,
+        _ => return None,
+    })
+}
+
+fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rs_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn no_upward_imports() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rs_files(&src, &mut files);
+    let mut problems = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(&src).unwrap();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        let Some(own) = layer(&top) else {
+            problems.push(format!("src/{}: module {top:?} has no layer in tests/layering.rs", rel.display()));
+            continue;
+        };
+        let text = std::fs::read_to_string(f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim_start();
+            for prefix in ["use crate::", "crate::", "mxgate::"] {
+                let mut rest = line;
+                while let Some(i) = rest.find(prefix) {
+                    let after = &rest[i + prefix.len()..];
+                    let name: String = after
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if let Some(l) = layer(&name) {
+                        if l > own {
+                            problems.push(format!(
+                                "src/{}:{}: layer {own} module {top} uses layer {l} module {name}",
+                                rel.display(),
+                                n + 1
+                            ));
+                        }
+                    }
+                    rest = &after[name.len()..];
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "layering violations:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn proto_free_layers_do_no_io() {
+    // L0 and the decision layer never open sockets.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rs_files(&src, &mut files);
+    for f in files {
+        let rel = f.strip_prefix(&src).unwrap().to_string_lossy().to_string();
+        let top = rel.split('/').next().unwrap().trim_end_matches(".rs").to_string();
+        if matches!(layer(&top), Some(0) | Some(2)) {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for banned in ["std::net::TcpStream", "std::net::UdpSocket", "async_net", "smol::"] {
+                assert!(!text.contains(banned), "src/{rel} uses {banned}");
+            }
+        }
+    }
+}
