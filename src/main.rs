@@ -95,7 +95,9 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
         "test" => test(args, &mut stdin.lock()),
         "sendmail" => sendmail(args),
         "mailq" => {
-            eprintln!("mailq: the queue is not built yet in this version of mxgate (see docs/status.md)");
+            eprintln!(
+                "mailq: the queue is not built yet in this version of mxgate (see docs/status.md)"
+            );
             i32::from(EX_UNAVAILABLE)
         }
         "daemon" => {
@@ -113,18 +115,19 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
     }
 }
 
-type TablesFn = fn(
-    &[String],
-    &mut dyn std::io::Read,
-    &mut dyn std::io::Write,
-    &mut dyn std::io::Write,
-) -> i32;
+type TablesFn =
+    fn(&[String], &mut dyn std::io::Read, &mut dyn std::io::Write, &mut dyn std::io::Write) -> i32;
 
 fn tables_cmd(f: TablesFn, args: &[String]) -> i32 {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    f(args, &mut stdin.lock(), &mut stdout.lock(), &mut stderr.lock())
+    f(
+        args,
+        &mut stdin.lock(),
+        &mut stdout.lock(),
+        &mut stderr.lock(),
+    )
 }
 
 /// Parse `-D NAME=VALUE` (as `m4 -D`: `-D NAME` defines it empty).
@@ -252,7 +255,11 @@ fn config_args(cmd: &str, args: &[String]) -> Result<ConfigArgs, i32> {
 fn load_site(a: &ConfigArgs) -> Result<Site, i32> {
     let cfg = match &a.config {
         Some(path) => config::load(path, &a.defines),
-        None => config::compile_mc("(embedded default.mc)", config::EMBEDDED_DEFAULT_MC, &a.defines),
+        None => config::compile_mc(
+            "(embedded default.mc)",
+            config::EMBEDDED_DEFAULT_MC,
+            &a.defines,
+        ),
     };
     let cfg = cfg.map_err(|e| {
         eprintln!("{e}");
@@ -323,7 +330,8 @@ fn run_test(a: &ConfigArgs, input: &mut dyn std::io::BufRead) -> i32 {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = if a.batch {
-        testmode::batch(&site, input, &mut out).map(|failed| i32::from(failed > 0) * i32::from(EX_DATAERR))
+        testmode::batch(&site, input, &mut out)
+            .map(|failed| i32::from(failed > 0) * i32::from(EX_DATAERR))
     } else {
         let prompt = if std::io::stdin().is_terminal() {
             testmode::Prompt::Show
@@ -372,7 +380,12 @@ fn sendmail(args: &[String]) -> i32 {
                 print!("{SENDMAIL_HELP}");
                 return 0;
             }
-            other => return usage("sendmail", &format!("option {other:?} is not supported yet")),
+            other => {
+                return usage(
+                    "sendmail",
+                    &format!("option {other:?} is not supported yet"),
+                );
+            }
         }
     }
     match mode {
@@ -384,10 +397,15 @@ fn sendmail(args: &[String]) -> i32 {
         Some("-bp") => run_code("mailq", &[]),
         Some("-bd") => run_code("daemon", &cfg_args),
         Some(m) => {
-            eprintln!("sendmail: mode {m} is not available yet in this version (see docs/status.md)");
+            eprintln!(
+                "sendmail: mode {m} is not available yet in this version (see docs/status.md)"
+            );
             i32::from(EX_UNAVAILABLE)
         }
-        None => usage("sendmail", "no mode given (message submission is not available yet)"),
+        None => usage(
+            "sendmail",
+            "no mode given (message submission is not available yet)",
+        ),
     }
 }
 

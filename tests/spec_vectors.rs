@@ -30,8 +30,11 @@ impl Fixture {
         for e in std::fs::read_dir(&src).unwrap() {
             let p = e.unwrap().path();
             let text = std::fs::read_to_string(&p).unwrap();
-            std::fs::write(path.join(p.file_name().unwrap()), text.replace("@DIR@", &root))
-                .unwrap();
+            std::fs::write(
+                path.join(p.file_name().unwrap()),
+                text.replace("@DIR@", &root),
+            )
+            .unwrap();
         }
         std::fs::write(path.join("list.inc"), "alice\nbob@example.com # member\n").unwrap();
         for map in ["access", "mailertable"] {
@@ -116,7 +119,12 @@ fn check(fx: &Fixture, mc: &str, cases: &[(&str, Value, Value)]) {
             }
         }
     }
-    assert!(failures.is_empty(), "{} vector(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} vector(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn route(a: &str) -> Value {
@@ -127,12 +135,36 @@ fn route(a: &str) -> Value {
 fn routing_r1_to_r14() {
     let fx = Fixture::new();
     let cases = [
-        ("R1", route("user@sub.remote.org"), json!({"mailer": "esmtp", "host": "[mx.remote.org]"})),
-        ("R2", route("user@a.remote.org"), json!({"mailer": "smtp", "host": "relay.example.net"})),
-        ("R3", route("user@x.y.remote.org"), json!({"mailer": "smtp", "host": "relay.example.net"})),
-        ("R4", route("user@remote.org"), json!({"mailer": "relay", "host": "smarthost.isp.net"})),
-        ("R5", route("user@host.wild.org"), json!({"mailer": "esmtp", "host": "host.inner.wild.org"})),
-        ("R6", route("user@a.b.wild.org"), json!({"mailer": "esmtp", "host": "a.b.inner.wild.org"})),
+        (
+            "R1",
+            route("user@sub.remote.org"),
+            json!({"mailer": "esmtp", "host": "[mx.remote.org]"}),
+        ),
+        (
+            "R2",
+            route("user@a.remote.org"),
+            json!({"mailer": "smtp", "host": "relay.example.net"}),
+        ),
+        (
+            "R3",
+            route("user@x.y.remote.org"),
+            json!({"mailer": "smtp", "host": "relay.example.net"}),
+        ),
+        (
+            "R4",
+            route("user@remote.org"),
+            json!({"mailer": "relay", "host": "smarthost.isp.net"}),
+        ),
+        (
+            "R5",
+            route("user@host.wild.org"),
+            json!({"mailer": "esmtp", "host": "host.inner.wild.org"}),
+        ),
+        (
+            "R6",
+            route("user@a.b.wild.org"),
+            json!({"mailer": "esmtp", "host": "a.b.inner.wild.org"}),
+        ),
         (
             "R7",
             route("user@bad.example"),
@@ -143,12 +175,36 @@ fn routing_r1_to_r14() {
             route("user@tmp.example"),
             json!({"mailer": "error", "action": "tempfail", "smtp_code": 451, "enhanced_code": "4.3.2", "text": "Try later"}),
         ),
-        ("R9", route("user@localme.org"), json!({"mailer": "local", "host": null, "user": "postmaster"})),
-        ("R10", route("joe@localsame.org"), json!({"mailer": "local", "host": null, "user": "joe"})),
-        ("R11", route("user@elsewhere.com"), json!({"mailer": "relay", "host": "smarthost.isp.net"})),
-        ("R12", route("user@[192.0.2.55]"), json!({"mailer": "esmtp", "host": "[smarthost.isp.net]"})),
-        ("R13", route("user@example.com"), json!({"mailer": "local", "host": null, "user": "user"})),
-        ("R14", route("user"), json!({"mailer": "local", "host": null, "user": "user"})),
+        (
+            "R9",
+            route("user@localme.org"),
+            json!({"mailer": "local", "host": null, "user": "postmaster"}),
+        ),
+        (
+            "R10",
+            route("joe@localsame.org"),
+            json!({"mailer": "local", "host": null, "user": "joe"}),
+        ),
+        (
+            "R11",
+            route("user@elsewhere.com"),
+            json!({"mailer": "relay", "host": "smarthost.isp.net"}),
+        ),
+        (
+            "R12",
+            route("user@[192.0.2.55]"),
+            json!({"mailer": "esmtp", "host": "[smarthost.isp.net]"}),
+        ),
+        (
+            "R13",
+            route("user@example.com"),
+            json!({"mailer": "local", "host": null, "user": "user"}),
+        ),
+        (
+            "R14",
+            route("user"),
+            json!({"mailer": "local", "host": null, "user": "user"}),
+        ),
     ];
     check(&fx, "test.mc", &cases);
 }
@@ -163,14 +219,38 @@ fn connection_c1_to_c9() {
     let denied = json!({"action": "reject", "smtp_code": 550, "enhanced_code": "5.7.1", "text": "Access denied"});
     let cases = [
         ("C1", connect("unknown.host", "192.168.1.7"), denied.clone()),
-        ("C2", connect("unknown.host", "192.168.1.5"), json!({"action": "accept"})),
+        (
+            "C2",
+            connect("unknown.host", "192.168.1.5"),
+            json!({"action": "accept"}),
+        ),
         // SKIP without FEATURE(access_db, skip) is returned as an error value.
-        ("C3", connect("unknown.host", "10.9.8.7"), json!({"action": "reject"})),
-        ("C4", connect("unknown.host", "10.9.1.1"), json!({"action": "accept"})),
-        ("C5", connect("mail.spammer.net", "172.16.0.1"), denied.clone()),
+        (
+            "C3",
+            connect("unknown.host", "10.9.8.7"),
+            json!({"action": "reject"}),
+        ),
+        (
+            "C4",
+            connect("unknown.host", "10.9.1.1"),
+            json!({"action": "accept"}),
+        ),
+        (
+            "C5",
+            connect("mail.spammer.net", "172.16.0.1"),
+            denied.clone(),
+        ),
         ("C6", connect("spammer.net", "172.16.0.1"), denied.clone()),
-        ("C7", connect("okhost.org", "172.16.0.1"), json!({"action": "accept"})),
-        ("C8", connect("[127.0.0.3]", "127.0.0.3"), json!({"action": "accept"})),
+        (
+            "C7",
+            connect("okhost.org", "172.16.0.1"),
+            json!({"action": "accept"}),
+        ),
+        (
+            "C8",
+            connect("[127.0.0.3]", "127.0.0.3"),
+            json!({"action": "accept"}),
+        ),
         ("C9", connect("untagged.org", "172.16.0.9"), denied),
     ];
     check(&fx, "test.mc", &cases);
@@ -190,11 +270,19 @@ fn sender_m1_to_m14() {
     let fx = Fixture::new();
     let spammers = reject(550, "5.0.0", "We do not accept mail from spammers");
     let cases = [
-        ("M1", mail("<spam@aol.com>"), reject(550, "5.7.1", "Access denied")),
+        (
+            "M1",
+            mail("<spam@aol.com>"),
+            reject(550, "5.7.1", "Access denied"),
+        ),
         ("M2", mail("<x@cyber.com>"), spammers.clone()),
         ("M3", mail("<x@mail.cyber.com>"), spammers),
         ("M4", mail("<x@ok.cyber.com>"), json!({"action": "accept"})),
-        ("M5", mail("<free.stealth@x.com>"), reject(550, "5.7.1", "Spam not accepted")),
+        (
+            "M5",
+            mail("<free.stealth@x.com>"),
+            reject(550, "5.7.1", "Spam not accepted"),
+        ),
         ("M6", mail("<a@disc.org>"), json!({"action": "discard"})),
         (
             "M7",
@@ -202,12 +290,20 @@ fn sender_m1_to_m14() {
             json!({"action": "tempfail", "smtp_code": 451, "enhanced_code": "4.7.1", "text": "Try again later"}),
         ),
         ("M8", mail("<a@q.org>"), json!({"action": "quarantine"})),
-        ("M9", mail("<a@untagged.org>"), reject(550, "5.7.1", "Access denied")),
+        (
+            "M9",
+            mail("<a@untagged.org>"),
+            reject(550, "5.7.1", "Access denied"),
+        ),
         ("M10", mail("<>"), json!({"action": "accept"})),
         (
             "M11",
             mail("<localuser>"),
-            reject(553, "5.5.4", "Domain name required for sender address localuser"),
+            reject(
+                553,
+                "5.5.4",
+                "Domain name required for sender address localuser",
+            ),
         ),
         (
             "M12",
@@ -218,9 +314,17 @@ fn sender_m1_to_m14() {
         (
             "M13",
             mail("<other@aol.com>"),
-            reject(553, "5.1.8", "Domain of sender address other@aol.com does not exist"),
+            reject(
+                553,
+                "5.1.8",
+                "Domain of sender address other@aol.com does not exist",
+            ),
         ),
-        ("M14", mail("<good@gw.example.com>"), json!({"action": "accept"})),
+        (
+            "M14",
+            mail("<good@gw.example.com>"),
+            json!({"action": "accept"}),
+        ),
     ];
     check(&fx, "test.mc", &cases);
 }
@@ -246,7 +350,11 @@ fn recipient_t1_to_t21() {
         ("T4", rcpt(c, "<u@sub.relayto.org>"), accept.clone()),
         ("T5", rcpt(c, "<u@partner.org>"), accept.clone()),
         ("T6", rcpt(c, "<u@x.partner.org>"), accept.clone()),
-        ("T7", rcpt(c, "<baduser@example.com>"), reject(550, "5.2.1", "Mailbox disabled")),
+        (
+            "T7",
+            rcpt(c, "<baduser@example.com>"),
+            reject(550, "5.2.1", "Mailbox disabled"),
+        ),
         ("T8", rcpt(c, "<baduser@elsewhere.com>"), relaying.clone()),
         ("T9", rcpt(c, "<one@example.com>"), disabled.clone()),
         (
@@ -256,15 +364,27 @@ fn recipient_t1_to_t21() {
         ),
         ("T11", rcpt(c, "<u@block.example.com>"), disabled.clone()),
         ("T12", rcpt(c, "<u@a.block.example.com>"), disabled),
-        ("T13", rcpt(c, "<>"), json!({"action": "reject", "smtp_code": 553, "text": "User address required"})),
+        (
+            "T13",
+            rcpt(c, "<>"),
+            json!({"action": "reject", "smtp_code": 553, "text": "User address required"}),
+        ),
         // check_rcpt: RELAY (unqualified = local); at SMTP level the user must exist.
         ("T14", rcpt(c, "<localuser>"), unknown),
         ("T15", rcpt(c, "<postmaster>"), accept.clone()),
         ("T16", rcpt(c, "<u@[10.0.0.1]>"), relaying.clone()),
         ("T17", rcpt("10.9.1.1", "<u@elsewhere.com>"), accept.clone()),
         ("T18", rcpt("10.9.8.1", "<u@elsewhere.com>"), relaying),
-        ("T19", rcpt("127.0.0.1", "<u@elsewhere.com>"), accept.clone()),
-        ("T20", rcpt("2001:db8::1", "<u@elsewhere.com>"), accept.clone()),
+        (
+            "T19",
+            rcpt("127.0.0.1", "<u@elsewhere.com>"),
+            accept.clone(),
+        ),
+        (
+            "T20",
+            rcpt("2001:db8::1", "<u@elsewhere.com>"),
+            accept.clone(),
+        ),
         ("T21", rcpt("", "<u@elsewhere.com>"), accept),
     ];
     check(&fx, "test.mc", &cases);
@@ -281,9 +401,17 @@ fn delay_checks_t22() {
     };
     let denied = reject(550, "5.7.1", "Access denied");
     let cases = [
-        ("T22 mail", mail("<spam@aol.com>"), json!({"action": "accept"})),
+        (
+            "T22 mail",
+            mail("<spam@aol.com>"),
+            json!({"action": "accept"}),
+        ),
         ("T22 rcpt", spam("<u@relayto.org>"), denied.clone()),
-        ("T22 postmaster", spam("<postmaster@gw.example.com>"), denied),
+        (
+            "T22 postmaster",
+            spam("<postmaster@gw.example.com>"),
+            denied,
+        ),
     ];
     check(&fx, "t4.mc", &cases);
 }
@@ -297,28 +425,80 @@ fn masquerading_q1_to_q14() {
     let fx = Fixture::new();
     let addr = |a: &str| json!({"address": a});
     let base = [
-        ("Q1", masq("header-sender", "joe@gw.example.com"), addr("joe@masq.example.com")),
-        ("Q2", masq("header-sender", "joe"), addr("joe@masq.example.com")),
-        ("Q3", masq("header-sender", "root@gw.example.com"), addr("root@gw.example.com")),
-        ("Q4", masq("header-sender", "joe@other.example.com"), addr("joe@masq.example.com")),
-        ("Q5", masq("header-sender", "joe@sub.other.example.com"), addr("joe@sub.other.example.com")),
-        ("Q7", masq("envelope-sender", "joe@gw.example.com"), addr("joe@gw.example.com")),
-        ("Q8", masq("envelope-sender", "joe"), addr("joe@gw.example.com")),
-        ("Q10", masq("header-recipient", "joe@gw.example.com"), addr("joe@gw.example.com")),
+        (
+            "Q1",
+            masq("header-sender", "joe@gw.example.com"),
+            addr("joe@masq.example.com"),
+        ),
+        (
+            "Q2",
+            masq("header-sender", "joe"),
+            addr("joe@masq.example.com"),
+        ),
+        (
+            "Q3",
+            masq("header-sender", "root@gw.example.com"),
+            addr("root@gw.example.com"),
+        ),
+        (
+            "Q4",
+            masq("header-sender", "joe@other.example.com"),
+            addr("joe@masq.example.com"),
+        ),
+        (
+            "Q5",
+            masq("header-sender", "joe@sub.other.example.com"),
+            addr("joe@sub.other.example.com"),
+        ),
+        (
+            "Q7",
+            masq("envelope-sender", "joe@gw.example.com"),
+            addr("joe@gw.example.com"),
+        ),
+        (
+            "Q8",
+            masq("envelope-sender", "joe"),
+            addr("joe@gw.example.com"),
+        ),
+        (
+            "Q10",
+            masq("header-recipient", "joe@gw.example.com"),
+            addr("joe@gw.example.com"),
+        ),
         (
             "Q13",
             json!({"kind": "masquerade", "where": "header-sender", "addr": "joe@gw.example.com", "mailer": "local"}),
             addr("joe@masq.example.com"),
         ),
-        ("Q14", masq("header-sender", "joe@elsewhere.com"), addr("joe@elsewhere.com")),
+        (
+            "Q14",
+            masq("header-sender", "joe@elsewhere.com"),
+            addr("joe@elsewhere.com"),
+        ),
     ];
     check(&fx, "t2.mc", &base);
     // t3.mc: masquerade_envelope, allmasquerade, masquerade_entire_domain.
     let featured = [
-        ("Q6", masq("header-sender", "joe@sub.other.example.com"), addr("joe@masq.example.com")),
-        ("Q9", masq("envelope-sender", "joe@gw.example.com"), addr("joe@masq.example.com")),
-        ("Q11", masq("header-recipient", "joe@gw.example.com"), addr("joe@masq.example.com")),
-        ("Q12", masq("envelope-recipient", "joe@gw.example.com"), addr("joe@gw.example.com")),
+        (
+            "Q6",
+            masq("header-sender", "joe@sub.other.example.com"),
+            addr("joe@masq.example.com"),
+        ),
+        (
+            "Q9",
+            masq("envelope-sender", "joe@gw.example.com"),
+            addr("joe@masq.example.com"),
+        ),
+        (
+            "Q11",
+            masq("header-recipient", "joe@gw.example.com"),
+            addr("joe@masq.example.com"),
+        ),
+        (
+            "Q12",
+            masq("envelope-recipient", "joe@gw.example.com"),
+            addr("joe@gw.example.com"),
+        ),
     ];
     check(&fx, "t3.mc", &featured);
 }

@@ -1,0 +1,155 @@
+//! SMTP replies: a code, an RFC 3463 enhanced status, and text lines.
+//!
+//! Contract: [`Reply`] is built once where a decision is made and rendered
+//! here to the wire form (`250-first\r\n250 last\r\n`). [`EnhancedStatus`]
+//! parses and prints `class.subject.detail`. No I/O.
+
+use std::fmt;
+
+/// An RFC 3463 enhanced status code, e.g. `5.7.1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EnhancedStatus {
+    /// 2, 4 or 5.
+    pub class: u8,
+    /// Subject (0–999).
+    pub subject: u16,
+    /// Detail (0–999).
+    pub detail: u16,
+}
+
+impl EnhancedStatus {
+    /// Build from parts.
+    pub const fn new(class: u8, subject: u16, detail: u16) -> Self {
+        EnhancedStatus {
+            class,
+            subject,
+            detail,
+        }
+    }
+
+    /// Parse `D.S.N`; `None` unless class is 2, 4 or 5 and the parts are numbers < 1000.
+    pub fn parse(s: &str) -> Option<EnhancedStatus> {
+        let mut it = s.split('.');
+        let class: u8 = it.next()?.parse().ok()?;
+        let subject: u16 = it.next()?.parse().ok()?;
+        let detail: u16 = it.next()?.parse().ok()?;
+        if it.next().is_some() || !matches!(class, 2 | 4 | 5) || subject > 999 || detail > 999 {
+            return None;
+        }
+        Some(EnhancedStatus::new(class, subject, detail))
+    }
+}
+
+impl fmt::Display for EnhancedStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+    }
+}
+
+/// One SMTP reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Three-digit reply code.
+    pub code: u16,
+    /// Enhanced status, written after the code on every line when present.
+    pub status: Option<EnhancedStatus>,
+    /// Text lines (at least one; may be empty strings).
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    /// A one-line reply with an enhanced status.
+    pub fn new(code: u16, status: EnhancedStatus, text: impl Into<String>) -> Reply {
+        Reply {
+            code,
+            status: Some(status),
+            lines: vec![text.into()],
+        }
+    }
+
+    /// A one-line reply without an enhanced status (greetings, 354).
+    pub fn plain(code: u16, text: impl Into<String>) -> Reply {
+        Reply {
+            code,
+            status: None,
+            lines: vec![text.into()],
+        }
+    }
+
+    /// Is this a 2xx or 3xx reply?
+    pub fn is_positive(&self) -> bool {
+        self.code < 400
+    }
+
+    /// Is this a 4xx reply?
+    pub fn is_transient(&self) -> bool {
+        (400..500).contains(&self.code)
+    }
+
+    /// The wire form, CRLF-terminated lines.
+    pub fn to_wire(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let n = self.lines.len().max(1);
+        for i in 0..n {
+            let text = self.lines.get(i).map(String::as_str).unwrap_or("");
+            let sep = if i + 1 < n { '-' } else { ' ' };
+            let line = match self.status {
+                Some(st) => format!("{}{sep}{st} {text}", self.code),
+                None if text.is_empty() => format!("{}{sep}", self.code),
+                None => format!("{}{sep}{text}", self.code),
+            };
+            out.extend_from_slice(line.trim_end().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+}
+
+impl fmt::Display for Reply {
+    /// The reply as one or more lines, without CRLF (for logs: `reject=550 5.7.1 ...`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let wire = self.to_wire();
+        let s = String::from_utf8_lossy(&wire);
+        f.write_str(s.trim_end().replace("\r\n", " / ").as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_forms() {
+        let r = Reply::new(550, EnhancedStatus::new(5, 7, 1), "Relaying denied");
+        assert_eq!(r.to_wire(), b"550 5.7.1 Relaying denied\r\n");
+        let r = Reply {
+            code: 250,
+            status: None,
+            lines: vec![
+                "gw.example.com Hello".into(),
+                "PIPELINING".into(),
+                "SIZE 0".into(),
+            ],
+        };
+        assert_eq!(
+            r.to_wire(),
+            b"250-gw.example.com Hello\r\n250-PIPELINING\r\n250 SIZE 0\r\n"
+        );
+        assert_eq!(
+            Reply::plain(354, "End data with <CR><LF>.<CR><LF>").to_wire(),
+            b"354 End data with <CR><LF>.<CR><LF>\r\n"
+        );
+    }
+
+    #[test]
+    fn enhanced_status_parse() {
+        assert_eq!(
+            EnhancedStatus::parse("5.7.1"),
+            Some(EnhancedStatus::new(5, 7, 1))
+        );
+        assert_eq!(EnhancedStatus::parse("4.3.0").unwrap().to_string(), "4.3.0");
+        for bad in ["3.0.0", "5.7", "5.7.1.2", "a.b.c", "5.1000.0"] {
+            assert_eq!(EnhancedStatus::parse(bad), None, "{bad}");
+        }
+    }
+}
