@@ -600,7 +600,7 @@ mod tests {
         })));
         assert!(s.is_closed());
         let out = String::from_utf8(s.take_output()).unwrap();
-        assert_eq!(out.matches("\r\n").count(), 7, "{out}");
+        assert_eq!(out.matches("\r\n").count(), 6, "{out}");
     }
 
     #[test]
