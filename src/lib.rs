@@ -19,5 +19,6 @@ pub mod addr;
 pub mod config;
 pub mod proto;
 pub mod site;
+pub mod spool;
 pub mod table;
 pub mod users;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "addr" | "proto" => 0,
-        "config" | "table" | "site" => 1,
+        "config" | "table" | "site" | "spool" => 1,
         "users" | "alias" | "rewrite" | "route" | "policy" => 2,
         "cli" | "testmode" | "main" | "lib" => 4,
         _ => return None,

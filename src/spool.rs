@@ -1,0 +1,366 @@
+//! The spool: where an accepted message lives until it is delivered.
+//!
+//! Contract: a message is written to `tmp/ID` by a [`Writer`], and
+//! [`Writer::commit`] makes it durable — file fsync, rename into its queue
+//! state directory, directory fsync — before it returns the [`QueueId`].
+//! Only then may anyone answer 250. A crash at any point leaves either no
+//! message (a stray `tmp/` file, removed by [`Spool::recover`]) or the
+//! whole message. Queue states are directories an administrator can list
+//! (`ls QUEUE_DIR/queue`): `queue/` (to deliver), `hold/` (held by policy
+//! or the operator), `quarantine/`. Concurrent commits share directory
+//! fsyncs (group commit). The spool knows paths, fsync and formats — not
+//! routing.
+
+pub mod envelope;
+pub mod ids;
+
+pub use envelope::Envelope;
+pub use ids::QueueId;
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why a spool operation failed. The caller answers `451 4.3.0` (or `452
+/// 4.3.1` for [`Error::NoSpace`]); a message is never answered 250 after one.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file system is full.
+    #[error("{path}: no space left on device")]
+    NoSpace {
+        /// The file being written.
+        path: PathBuf,
+    },
+    /// Any other I/O failure.
+    #[error("{path}: {err}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        err: std::io::Error,
+    },
+    /// A queue file that does not parse.
+    #[error("{path}: {detail}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl Error {
+    fn io(path: &Path, err: std::io::Error) -> Error {
+        if err.raw_os_error() == Some(28) {
+            Error::NoSpace { path: path.into() }
+        } else {
+            Error::Io {
+                path: path.into(),
+                err,
+            }
+        }
+    }
+}
+
+/// A queue state: one directory each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Waiting for delivery.
+    Queue,
+    /// Held (policy HOLD, operator).
+    Hold,
+    /// Quarantined (access `QUARANTINE:`), with the reason in the envelope.
+    Quarantine,
+}
+
+impl State {
+    fn index(self) -> usize {
+        match self {
+            State::Queue => 0,
+            State::Hold => 1,
+            State::Quarantine => 2,
+        }
+    }
+
+    /// The directory name.
+    pub fn dir(self) -> &'static str {
+        match self {
+            State::Queue => "queue",
+            State::Hold => "hold",
+            State::Quarantine => "quarantine",
+        }
+    }
+}
+
+/// How hard a commit pushes data to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync the file and the directory (the default; required for 250).
+    Fsync,
+    /// No fsync (tests of logic only; never for real mail).
+    Unsafe,
+}
+
+/// An open spool directory.
+#[derive(Debug)]
+pub struct Spool {
+    root: PathBuf,
+    durability: Durability,
+    /// Per state: renames done, and renames known to be covered by a directory fsync.
+    renames: [AtomicU64; 3],
+    dir_synced: [Mutex<u64>; 3],
+    seq: AtomicU64,
+}
+
+impl Spool {
+    /// Open (creating if needed) the spool at `root`.
+    pub fn open(root: &Path, durability: Durability) -> Result<Spool, Error> {
+        for d in ["tmp", "queue", "hold", "quarantine"] {
+            let p = root.join(d);
+            std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+        }
+        Ok(Spool {
+            root: root.into(),
+            durability,
+            renames: Default::default(),
+            dir_synced: Default::default(),
+            seq: AtomicU64::new(0),
+        })
+    }
+
+    /// The spool's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Start a new message. The envelope is written first; the content follows.
+    pub fn create(&self, envelope: &Envelope) -> Result<Writer<'_>, Error> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let id = QueueId::generate(std::time::SystemTime::now(), std::process::id(), seq);
+        let path = self.root.join("tmp").join(id.as_str());
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let mut env = envelope.clone();
+        env.id = Some(id.clone());
+        file.write_all(env.to_text().as_bytes())
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(Writer {
+            spool: self,
+            id,
+            path,
+            file: Some(file),
+            size: 0,
+        })
+    }
+
+    /// Remove leftovers of interrupted writes (`tmp/`): they were never acknowledged.
+    pub fn recover(&self) -> Result<usize, Error> {
+        let tmp = self.root.join("tmp");
+        let mut n = 0;
+        for e in std::fs::read_dir(&tmp).map_err(|e| Error::io(&tmp, e))? {
+            let e = e.map_err(|e| Error::io(&tmp, e))?;
+            std::fs::remove_file(e.path()).map_err(|err| Error::io(&e.path(), err))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Ids of the messages in a state directory, sorted.
+    pub fn list(&self, state: State) -> Result<Vec<QueueId>, Error> {
+        let dir = self.root.join(state.dir());
+        let mut ids = Vec::new();
+        for e in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let e = e.map_err(|e| Error::io(&dir, e))?;
+            if let Some(id) = e.file_name().to_str().and_then(QueueId::parse) {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Read a queued message: its envelope and content.
+    pub fn read(&self, state: State, id: &QueueId) -> Result<(Envelope, Vec<u8>), Error> {
+        let path = self.root.join(state.dir()).join(id.as_str());
+        let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        Envelope::split(&data).map_err(|detail| Error::Corrupt { path, detail })
+    }
+
+    /// fsync the state directory unless a sync that started after our rename
+    /// has already done it (group commit).
+    fn sync_dir(&self, state: State, dir: &Path, my_rename: u64) -> Result<(), Error> {
+        if self.durability == Durability::Unsafe {
+            return Ok(());
+        }
+        let mut synced = self.dir_synced[state.index()]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *synced >= my_rename {
+            return Ok(());
+        }
+        let upto = self.renames[state.index()].load(Ordering::SeqCst);
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(dir, e))?;
+        // This sync covers every rename into `dir` counted before it started.
+        *synced = upto;
+        Ok(())
+    }
+}
+
+/// A message being written.
+#[derive(Debug)]
+pub struct Writer<'s> {
+    spool: &'s Spool,
+    id: QueueId,
+    path: PathBuf,
+    file: Option<File>,
+    size: u64,
+}
+
+impl Writer<'_> {
+    /// The queue id this message will have.
+    pub fn id(&self) -> &QueueId {
+        &self.id
+    }
+
+    /// Content bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Append content.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), Error> {
+        let Some(f) = self.file.as_mut() else {
+            return Err(Error::Io {
+                path: self.path.clone(),
+                err: std::io::Error::other("writer already finished"),
+            });
+        };
+        f.write_all(data).map_err(|e| Error::io(&self.path, e))?;
+        self.size += data.len() as u64;
+        Ok(())
+    }
+
+    /// Make the message durable in `state`; only after `Ok` may the client hear 250.
+    pub fn commit(mut self, state: State) -> Result<QueueId, Error> {
+        let Some(file) = self.file.take() else {
+            return Err(Error::Io {
+                path: self.path.clone(),
+                err: std::io::Error::other("writer already finished"),
+            });
+        };
+        let result = self.finish(file, state);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        result
+    }
+
+    fn finish(&self, file: File, state: State) -> Result<QueueId, Error> {
+        if self.spool.durability == Durability::Fsync {
+            file.sync_data().map_err(|e| Error::io(&self.path, e))?;
+        }
+        drop(file);
+        let dir = self.spool.root.join(state.dir());
+        let dest = dir.join(self.id.as_str());
+        std::fs::rename(&self.path, &dest).map_err(|e| Error::io(&dest, e))?;
+        let mine = self.spool.renames[state.index()].fetch_add(1, Ordering::SeqCst) + 1;
+        self.spool.sync_dir(state, &dir, mine)?;
+        Ok(self.id.clone())
+    }
+
+    /// Give up on the message (the client went away or it was refused).
+    pub fn abort(mut self) {
+        self.file = None;
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Envelope {
+        let mut e = Envelope::new("<a@b.example>");
+        e.recipients.push(envelope::Recipient::new("<x@y.example>"));
+        e
+    }
+
+    #[test]
+    fn commit_makes_it_visible_and_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), Durability::Fsync).unwrap();
+        let mut w = spool.create(&env()).unwrap();
+        w.write(b"Subject: hi\r\n\r\nbody\r\n").unwrap();
+        let id = w.commit(State::Queue).unwrap();
+        assert_eq!(spool.list(State::Queue).unwrap(), vec![id.clone()]);
+        assert!(
+            std::fs::read_dir(dir.path().join("tmp"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
+        let (e, body) = spool.read(State::Queue, &id).unwrap();
+        assert_eq!(e.sender, "<a@b.example>");
+        assert_eq!(e.id.as_ref(), Some(&id));
+        assert_eq!(body, b"Subject: hi\r\n\r\nbody\r\n");
+    }
+
+    #[test]
+    fn dropped_writer_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), Durability::Unsafe).unwrap();
+        {
+            let mut w = spool.create(&env()).unwrap();
+            w.write(b"partial").unwrap();
+        }
+        spool.create(&env()).unwrap().abort();
+        assert!(
+            std::fs::read_dir(dir.path().join("tmp"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
+        assert!(spool.list(State::Queue).unwrap().is_empty());
+    }
+
+    #[test]
+    fn recover_removes_unacknowledged_tmp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), Durability::Unsafe).unwrap();
+        std::fs::write(dir.path().join("tmp/stray"), b"x").unwrap();
+        assert_eq!(spool.recover().unwrap(), 1);
+    }
+
+    #[test]
+    fn concurrent_commits_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), Durability::Fsync).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..5 {
+                        let mut w = spool.create(&env()).unwrap();
+                        w.write(b"x\r\n").unwrap();
+                        w.commit(State::Queue).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(spool.list(State::Queue).unwrap().len(), 40);
+    }
+}
