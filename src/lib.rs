@@ -17,6 +17,7 @@
 
 pub mod addr;
 pub mod config;
+pub mod dns;
 pub mod proto;
 pub mod site;
 pub mod spool;
