@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod auth;
 pub mod config;
 pub mod dns;
 pub mod proto;
