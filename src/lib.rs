@@ -23,4 +23,5 @@ pub mod proto;
 pub mod site;
 pub mod spool;
 pub mod table;
+pub mod tls;
 pub mod users;

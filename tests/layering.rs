@@ -9,7 +9,7 @@ fn layer(module: &str) -> Option<u8> {
         "addr" | "proto" => 0,
         "config" | "table" | "site" | "spool" => 1,
         "users" | "alias" | "rewrite" | "route" | "policy" => 2,
-        "dns" | "auth" => 3,
+        "dns" | "auth" | "tls" => 3,
         "cli" | "testmode" | "main" | "lib" => 4,
         _ => return None,
     })
