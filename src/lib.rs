@@ -19,6 +19,7 @@ pub mod addr;
 pub mod auth;
 pub mod config;
 pub mod dns;
+pub mod event;
 pub mod proto;
 pub mod site;
 pub mod spool;

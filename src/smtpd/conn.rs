@@ -1,0 +1,899 @@
+//! One SMTP connection: the async driver around [`ServerSession`].
+//!
+//! Contract: read bytes (with the stage's timeout), feed the sans-IO
+//! session, answer each event — the policy engine decides, with facts
+//! gathered here (PTR, DNSBL, sender domain) — and write the replies. The
+//! body is kept in memory (bounded by `confMAX_MESSAGE_SIZE`) and committed
+//! to the spool at the end of DATA; 250 is sent only after the commit
+//! returned. Every refusal is a reply with an enhanced status code and a
+//! `reject=` log line.
+
+use super::listener::DaemonSpec;
+use super::received::{Trace, received, rfc5322_date};
+use super::stream::Stream;
+use super::{Refusal, Server};
+use crate::addr::{self, Address, Mailbox};
+use crate::auth::{self, Sasl, SaslFailure, SaslStep};
+use crate::dns::{Answer, NotFound};
+use crate::event::relay_field;
+use crate::policy::{self, Action, Client, DnsAnswer, Facts, Resolve, Verdict};
+use crate::proto::command::{Body, Command, MailParams, RcptParams};
+use crate::proto::reply::{EnhancedStatus, Reply};
+use crate::proto::server::{BodyEnd, Event, Limits, ServerSession};
+use crate::site::{HostAnswer, Site};
+use crate::spool::{self, Envelope, State, envelope::Recipient};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn st(c: u8, s: u16, d: u16) -> EnhancedStatus {
+    EnhancedStatus::new(c, s, d)
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The transaction being built.
+#[derive(Default)]
+struct Transaction {
+    sender: Option<Address>,
+    params: MailParams,
+    rcpts: Vec<(Mailbox, RcptParams)>,
+    body: Vec<u8>,
+    too_big: bool,
+    discard: Option<String>,
+    quarantine: Option<String>,
+}
+
+/// Per-connection state beyond the protocol session.
+struct Conn {
+    server: Arc<Server>,
+    site: Arc<Site>,
+    spec: Arc<DaemonSpec>,
+    peer: SocketAddr,
+    client: Client,
+    facts: Facts,
+    helo: String,
+    /// Set when check_relay refused the connection: every command gets this.
+    refused: Option<Reply>,
+    authed: Option<String>,
+    sasl: Option<Sasl>,
+    auth_mech: Option<String>,
+    tls: Option<(String, String)>,
+    tx: Transaction,
+    errors: usize,
+    messages: usize,
+}
+
+/// Serve one connection to the end.
+pub async fn run(server: Arc<Server>, spec: Arc<DaemonSpec>, tcp: async_net::TcpStream, peer: SocketAddr) {
+    let mut stream = Stream::Plain(tcp);
+    let slot = match server.admit(peer.ip()) {
+        Ok(slot) => slot,
+        Err(why) => {
+            let text = match why {
+                Refusal::TooManySessions => "Too many sessions, try again later",
+                Refusal::TooManyFromHost => "Too many connections from your host, try again later",
+                Refusal::RateExceeded => "Connection rate limit exceeded, try again later",
+            };
+            let site = server.site();
+            let r = Reply::new(421, st(4, 3, 2), format!("{} {text}", site.hostname));
+            server.log.line(
+                None,
+                &format!("{}, reject={}", relay_field("", &peer.ip().to_string()), r),
+            );
+            let _ = stream.write_all(&r.to_wire()).await;
+            return;
+        }
+    };
+    if spec.has('s') {
+        let Some(tls) = server.tls.clone() else {
+            server.log.line(None, &format!("daemon {}: SMTPS without confSERVER_CERT", spec.name));
+            return;
+        };
+        let hs = futures_lite::future::or(async { Some(stream.into_tls(tls).await) }, async {
+            async_io::Timer::after(Duration::from_secs(30)).await;
+            None
+        });
+        stream = match hs.await {
+            Some(Ok(s)) => s,
+            _ => return,
+        };
+    }
+    let site = server.site();
+    let mut conn = Conn {
+        site: site.clone(),
+        client: Client::at(peer.ip()),
+        server: server.clone(),
+        spec,
+        peer,
+        facts: Facts::new(),
+        helo: String::new(),
+        refused: None,
+        authed: None,
+        sasl: None,
+        auth_mech: None,
+        tls: None,
+        tx: Transaction::default(),
+        errors: 0,
+        messages: 0,
+    };
+    if let Some(info) = stream.tls_info() {
+        conn.tls = Some((info.version, info.cipher));
+    }
+    conn.client.daemon_flags = conn.spec.modifiers.clone();
+    conn.gather_connect_facts().await;
+    conn.session(stream).await;
+    drop(slot);
+}
+
+impl Conn {
+    fn ip_text(&self) -> String {
+        addr::sendmail_ip(&self.peer.ip())
+    }
+
+    fn relay(&self) -> String {
+        relay_field(&self.client.name, &self.ip_text())
+    }
+
+    fn log(&self, qid: Option<&str>, text: &str) {
+        self.server.log.line(qid, text);
+    }
+
+    /// PTR with forward confirmation, and the DNSBL answers, before check_relay.
+    async fn gather_connect_facts(&mut self) {
+        let ip = self.peer.ip();
+        let Some(dns) = self.server.dns.clone() else {
+            return;
+        };
+        match dns.ptr(ip).await {
+            Answer::Found(names) => {
+                let name = names.first().cloned().unwrap_or_default();
+                let confirmed = match ip {
+                    IpAddr::V4(v4) => matches!(dns.a(&name).await, Answer::Found(a) if a.contains(&v4)),
+                    IpAddr::V6(v6) => matches!(dns.aaaa(&name).await, Answer::Found(a) if a.contains(&v6)),
+                };
+                self.client.name = name;
+                self.client.resolve = if confirmed { Resolve::Ok } else { Resolve::Forged };
+            }
+            Answer::NotFound(_) => self.client.resolve = Resolve::Fail,
+            Answer::TempFail(_) => self.client.resolve = Resolve::Temp,
+        }
+        if self.client.resolve != Resolve::Ok {
+            self.client.name = format!("[{}]", self.ip_text());
+        }
+        for bl in &self.site.config.dnsbl {
+            let Some(q) = policy::dnsbl::query_name(&ip, &bl.zone) else {
+                continue;
+            };
+            let answer = match dns.a(&q).await {
+                Answer::Found(a) => DnsAnswer::Found(a.into_iter().map(IpAddr::V4).collect()),
+                Answer::NotFound(_) => DnsAnswer::NotFound,
+                Answer::TempFail(_) => DnsAnswer::TempFail,
+            };
+            self.facts.dns.insert(q, answer);
+        }
+    }
+
+    /// Does the sender's domain resolve? Gathered at MAIL time.
+    async fn gather_sender_facts(&mut self, sender: &Address) {
+        let Some(domain) = sender.mailbox().and_then(|m| m.domain.as_ref()).and_then(|d| d.name()) else {
+            return;
+        };
+        if self.facts.answer(domain).is_some() {
+            return;
+        }
+        let answer = match self.site.host_lookup(domain) {
+            HostAnswer::Found(ips) => DnsAnswer::Found(ips),
+            HostAnswer::NotFound => DnsAnswer::NotFound,
+            HostAnswer::AskDns => match &self.server.dns {
+                None => return,
+                Some(dns) => match dns.domain_exists(domain).await {
+                    Answer::Found(()) => DnsAnswer::Found(vec![]),
+                    Answer::NotFound(NotFound::NoSuchName | NotFound::NoRecords) => DnsAnswer::NotFound,
+                    Answer::TempFail(_) => DnsAnswer::TempFail,
+                },
+            },
+        };
+        self.facts.dns.insert(domain.to_string(), answer);
+    }
+
+    fn greeting(&self) -> Reply {
+        let text = match &self.server.settings().greeting {
+            Some(g) => g.replace("$j", &self.site.hostname).replacen(' ', " ESMTP ", 1),
+            None => format!(
+                "{} ESMTP mxgate {}; {}",
+                self.site.hostname,
+                env!("CARGO_PKG_VERSION"),
+                rfc5322_date(now_secs())
+            ),
+        };
+        Reply::plain(220, text)
+    }
+
+    /// Run the session until QUIT, a 421, a timeout or the client going away.
+    async fn session(&mut self, mut stream: Stream) {
+        let settings = self.server.settings();
+        let mut session = ServerSession::new(Limits::default());
+        let mut buf = vec![0u8; 64 * 1024];
+        // Connection checks (check_relay), and greet_pause's early-talker test.
+        let verdict = policy::check_relay(&self.site, &self.facts, &self.client);
+        let pause = policy::greet_pause(&self.site, &self.client)
+            .map(|p| p.millis)
+            .unwrap_or(0);
+        if pause > 0 {
+            let early = futures_lite::future::or(
+                async { stream.read(&mut buf).await.ok().filter(|n| *n > 0) },
+                async {
+                    async_io::Timer::after(Duration::from_millis(pause)).await;
+                    None
+                },
+            )
+            .await;
+            if let Some(n) = early {
+                session.receive(&buf[..n]);
+                self.log(
+                    None,
+                    &format!(
+                        "rejecting commands from {} due to pre-greeting traffic after {pause} milliseconds",
+                        self.relay()
+                    ),
+                );
+                self.refused = Some(Reply::new(550, st(5, 0, 0), "Command rejected"));
+            }
+        }
+        if self.refused.is_none() {
+            match &verdict.action {
+                Action::Reject(r) | Action::TempFail(r) => {
+                    let reply = to_reply(r, None);
+                    self.log(
+                        None,
+                        &format!(
+                            "ruleset=check_relay, arg1={}, arg2={}, {}, reject={}",
+                            self.client.name,
+                            self.ip_text(),
+                            self.relay(),
+                            reply
+                        ),
+                    );
+                    self.refused = Some(reply);
+                }
+                Action::Discard => self.tx.discard = Some(verdict.why.to_string()),
+                Action::Quarantine(reason) => self.tx.quarantine = Some(reason.clone()),
+                _ => {}
+            }
+        }
+        let session_discard = self.tx.discard.clone();
+        let session_quarantine = self.tx.quarantine.clone();
+        if self.refused.is_some() {
+            session.send(&Reply::plain(
+                554,
+                format!("{} ESMTP not accepting messages", self.site.hostname),
+            ));
+        } else {
+            session.send(&self.greeting());
+        }
+        loop {
+            let out = session.take_output();
+            if !out.is_empty() && stream.write_all(&out).await.is_err() {
+                break;
+            }
+            if session.is_closed() {
+                break;
+            }
+            if session.take_tls_request() {
+                let Some(tls) = self.server.tls.clone() else {
+                    break;
+                };
+                let upgraded = futures_lite::future::or(async { Some(stream.into_tls(tls).await) }, async {
+                    async_io::Timer::after(Duration::from_secs(30)).await;
+                    None
+                })
+                .await;
+                match upgraded {
+                    Some(Ok(s)) => {
+                        stream = s;
+                        if let Some(info) = stream.tls_info() {
+                            self.tls = Some((info.version, info.cipher));
+                        }
+                        self.helo.clear();
+                        self.tx = Transaction::default();
+                        continue;
+                    }
+                    _ => {
+                        self.log(
+                            None,
+                            &format!("STARTTLS=server, error: handshake failed, {}", self.relay()),
+                        );
+                        return;
+                    }
+                }
+            }
+            // Answer everything already buffered before reading more (pipelining).
+            if let Some(event) = session.next_event() {
+                if let Some(reply) = self.answer(event, &settings).await {
+                    session.respond(reply);
+                }
+                if self.errors > settings.max_errors && !session.is_closed() {
+                    session.send(&Reply::new(
+                        421,
+                        st(4, 7, 0),
+                        format!("{} Too many errors", self.site.hostname),
+                    ));
+                    let _ = stream.write_all(&session.take_output()).await;
+                    self.log(None, &format!("{}: too many errors, closing", self.relay()));
+                    break;
+                }
+                if self.tx.discard.is_none() {
+                    self.tx.discard = session_discard.clone();
+                }
+                if self.tx.quarantine.is_none() {
+                    self.tx.quarantine = session_quarantine.clone();
+                }
+                continue;
+            }
+            let wait = if self.tx.rcpts.is_empty() {
+                settings.command_timeout
+            } else {
+                settings.data_timeout
+            };
+            let read = futures_lite::future::or(async { Some(stream.read(&mut buf).await) }, async {
+                async_io::Timer::after(wait).await;
+                None
+            })
+            .await;
+            match read {
+                None => {
+                    let r = Reply::new(
+                        421,
+                        st(4, 4, 2),
+                        format!("{} Lost input channel: timeout waiting for input", self.site.hostname),
+                    );
+                    self.log(None, &format!("timeout waiting for input from {}", self.relay()));
+                    let _ = stream.write_all(&r.to_wire()).await;
+                    break;
+                }
+                Some(Ok(0)) | Some(Err(_)) => {
+                    if self.messages == 0 && self.helo.is_empty() {
+                        self.log(
+                            None,
+                            &format!(
+                                "{} did not issue MAIL/EXPN/VRFY/ETRN during connection to {}",
+                                self.relay(),
+                                self.spec.name
+                            ),
+                        );
+                    }
+                    break;
+                }
+                Some(Ok(n)) => {
+                    session.receive(&buf[..n]);
+                }
+            }
+        }
+        stream.close().await;
+    }
+
+    /// The reply to one event (`None` for body chunks).
+    async fn answer(&mut self, event: Event, settings: &super::Settings) -> Option<Reply> {
+        let reply = match event {
+            Event::BodyChunk(chunk) => {
+                let max = settings.max_message_size;
+                if max > 0 && (self.tx.body.len() + chunk.len()) as u64 > max {
+                    self.tx.too_big = true;
+                } else {
+                    self.tx.body.extend_from_slice(&chunk);
+                }
+                return None;
+            }
+            Event::Invalid(r) => {
+                self.errors += 1;
+                r
+            }
+            Event::AuthResponse(line) => self.auth_step(line).await,
+            Event::BodyEnd(end) => self.end_of_data(end, settings).await,
+            Event::Command(cmd) => {
+                if let Some(refused) = &self.refused {
+                    match cmd {
+                        Command::Quit => self.quit(),
+                        Command::Rset => Reply::new(250, st(2, 0, 0), "Reset state"),
+                        Command::Noop => Reply::new(250, st(2, 0, 0), "OK"),
+                        _ => refused.clone(),
+                    }
+                } else {
+                    self.command(cmd, settings).await
+                }
+            }
+        };
+        if reply.code >= 500 {
+            self.errors += 1;
+        }
+        Some(reply)
+    }
+
+    fn quit(&self) -> Reply {
+        Reply::new(221, st(2, 0, 0), format!("{} closing connection", self.site.hostname))
+    }
+
+    fn tls_active(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// AUTH is offered only over TLS (never in the clear), when a backend is configured.
+    fn auth_offered(&self) -> bool {
+        self.server.auth().is_enabled()
+            && !self.spec.has('A')
+            && self.authed.is_none()
+            && self.tls_active()
+    }
+
+    fn ehlo_reply(&self, name: &str) -> Reply {
+        let mut lines = vec![format!(
+            "{} Hello {} [{}], pleased to meet you",
+            self.site.hostname,
+            if self.client.name.starts_with('[') { name } else { &self.client.name },
+            self.peer.ip()
+        )];
+        lines.push("ENHANCEDSTATUSCODES".into());
+        lines.push("PIPELINING".into());
+        lines.push("8BITMIME".into());
+        let max = self.server.settings().max_message_size;
+        lines.push(if max > 0 { format!("SIZE {max}") } else { "SIZE".into() });
+        lines.push("DSN".into());
+        lines.push("SMTPUTF8".into());
+        lines.push("CHUNKING".into());
+        if self.auth_offered() {
+            lines.push(format!("AUTH {}", auth::MECHANISMS));
+        }
+        if self.server.tls.is_some() && !self.tls_active() && !self.spec.has('S') {
+            lines.push("STARTTLS".into());
+        }
+        if !self.spec.has('E') {
+            lines.push("ETRN".into());
+        }
+        lines.push("HELP".into());
+        Reply {
+            code: 250,
+            status: None,
+            lines,
+        }
+    }
+
+    fn proto(&self) -> &'static str {
+        match (self.tls_active(), self.authed.is_some()) {
+            (_, _) if self.helo.is_empty() => "SMTP",
+            (true, true) => "ESMTPSA",
+            (true, false) => "ESMTPS",
+            (false, true) => "ESMTPA",
+            (false, false) => "ESMTP",
+        }
+    }
+
+    async fn command(&mut self, cmd: Command, settings: &super::Settings) -> Reply {
+        match cmd {
+            Command::Helo(name) | Command::Ehlo(name) => {
+                let extended = matches!(cmd, Command::Ehlo(_));
+                let v = policy::check_helo(&self.site, &self.facts, &self.client, &name);
+                if let Some(r) = v.reply() {
+                    let reply = to_reply(r, None);
+                    self.log_reject("check_helo", &name, &reply);
+                    return reply;
+                }
+                self.helo = name.clone();
+                self.tx = Transaction::default();
+                if extended {
+                    self.ehlo_reply(&name)
+                } else {
+                    Reply::plain(
+                        250,
+                        format!("{} Hello {} [{}], pleased to meet you", self.site.hostname, name, self.peer.ip()),
+                    )
+                }
+            }
+            Command::Mail(sender, params) => self.mail(sender, params, settings).await,
+            Command::Rcpt(rcpt, params) => self.rcpt(rcpt, params, settings),
+            Command::Data => {
+                if let Err(text) = self.server.has_room() {
+                    return Reply::new(452, st(4, 3, 1), text);
+                }
+                Reply::plain(354, "Enter mail, end with \".\" on a line by itself")
+            }
+            Command::Bdat { size, .. } => Reply::new(250, st(2, 0, 0), format!("{size} bytes received")),
+            Command::Rset => {
+                self.tx = Transaction::default();
+                Reply::new(250, st(2, 0, 0), "Reset state")
+            }
+            Command::Noop => Reply::new(250, st(2, 0, 0), "OK"),
+            Command::Quit => self.quit(),
+            Command::Vrfy(_) => Reply::new(
+                252,
+                st(2, 5, 2),
+                "Cannot VRFY user; try RCPT to attempt delivery (or try finger)",
+            ),
+            Command::Expn(_) => Reply::new(502, st(5, 7, 0), "Sorry, we do not allow this operation"),
+            Command::Help => Reply {
+                code: 214,
+                status: Some(st(2, 0, 0)),
+                lines: vec![
+                    "This is mxgate; commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY STARTTLS AUTH".into(),
+                    "End of HELP info".into(),
+                ],
+            },
+            Command::StartTls => {
+                if self.server.tls.is_none() || self.spec.has('S') {
+                    Reply::new(454, st(4, 7, 0), "TLS not available")
+                } else if self.tls_active() {
+                    Reply::new(503, st(5, 5, 1), "TLS already active")
+                } else {
+                    Reply::new(220, st(2, 0, 0), "Ready to start TLS")
+                }
+            }
+            Command::Auth { mechanism, initial } => {
+                if self.authed.is_some() {
+                    return Reply::new(503, st(5, 5, 0), "Already Authenticated");
+                }
+                if !self.server.auth().is_enabled() || self.spec.has('A') {
+                    return Reply::new(503, st(5, 3, 3), "AUTH mechanism not available");
+                }
+                if !self.tls_active() {
+                    return Reply::new(
+                        538,
+                        st(5, 7, 11),
+                        "Encryption required for requested authentication mechanism",
+                    );
+                }
+                match auth::start(&mechanism, initial.as_deref()) {
+                    None => Reply::new(504, st(5, 3, 3), "AUTH mechanism not available"),
+                    Some(step) => self.sasl_step(step, &mechanism).await,
+                }
+            }
+            Command::Etrn(_) => {
+                if self.spec.has('E') {
+                    Reply::new(502, st(5, 7, 0), "Sorry, we do not allow this operation")
+                } else {
+                    Reply::new(250, st(2, 0, 0), "Queuing for node started")
+                }
+            }
+        }
+    }
+
+    async fn sasl_step(&mut self, step: SaslStep, mechanism: &str) -> Reply {
+        match step {
+            SaslStep::Challenge(c, next) => {
+                self.sasl = Some(next);
+                self.auth_mech = Some(mechanism.to_string());
+                Reply::plain(334, c)
+            }
+            SaslStep::Failed(SaslFailure::Cancelled) => {
+                Reply::new(501, st(5, 0, 0), "AUTH aborted")
+            }
+            SaslStep::Failed(SaslFailure::Malformed) => {
+                Reply::new(501, st(5, 5, 2), "Cannot decode AUTH parameter")
+            }
+            SaslStep::Done(creds) => match self.server.auth().check(&creds, Some(self.peer.ip())).await {
+                Ok(true) => {
+                    self.log(
+                        None,
+                        &format!("AUTH=server, {}, authid={}, mech={mechanism}, bits=0", self.relay(), creds.user),
+                    );
+                    self.authed = Some(creds.user);
+                    self.client.auth_type = Some(mechanism.to_string());
+                    Reply::new(235, st(2, 0, 0), "OK Authenticated")
+                }
+                Ok(false) => {
+                    self.log(None, &format!("AUTH failure ({mechanism}): authentication failure, {}", self.relay()));
+                    Reply::new(535, st(5, 7, 8), "Authentication failed")
+                }
+                Err(e) => {
+                    self.log(None, &format!("AUTH failure ({mechanism}): {e}, {}", self.relay()));
+                    Reply::new(454, st(4, 7, 0), "Temporary authentication failure")
+                }
+            },
+        }
+    }
+
+    async fn auth_step(&mut self, line: String) -> Reply {
+        let Some(state) = self.sasl.take() else {
+            return Reply::new(503, st(5, 5, 1), "No AUTH in progress");
+        };
+        let mech = self.auth_mech.clone().unwrap_or_default();
+        self.sasl_step(state.next(&line), &mech).await
+    }
+
+    async fn mail(&mut self, sender: Address, params: MailParams, settings: &super::Settings) -> Reply {
+        let arg = sender.to_string();
+        if (self.spec.has('a') || self.spec.is_submission() && self.server.auth().is_enabled())
+            && self.authed.is_none()
+        {
+            return Reply::new(530, st(5, 7, 0), "Authentication required");
+        }
+        if let Some(size) = params.size {
+            let max = settings.max_message_size;
+            if max > 0 && size > max {
+                return Reply::new(552, st(5, 2, 3), "Message size exceeds fixed maximum message size");
+            }
+        }
+        if let Err(text) = self.server.has_room() {
+            self.log(None, &format!("{}: rejecting new messages: {text}", self.relay()));
+            return Reply::new(452, st(4, 3, 1), text);
+        }
+        // RFC 6409: the MSA qualifies bare sender addresses.
+        let sender = match sender {
+            Address::Mailbox(mut m) if m.domain.is_none() && self.spec.is_submission() => {
+                m.domain = Some(addr::Domain::Name(self.site.hostname.clone()));
+                Address::Mailbox(m)
+            }
+            other => other,
+        };
+        self.gather_sender_facts(&sender).await;
+        let v = policy::check_mail(&self.site, &self.facts, &self.client, &sender);
+        let shown = if sender == Address::Null { String::new() } else { sender.to_string() };
+        match &v.action {
+            Action::Reject(r) | Action::TempFail(r) => {
+                let reply = to_reply(r, Some(&shown));
+                self.log_reject("check_mail", &format!("<{arg}>"), &reply);
+                return reply;
+            }
+            Action::Discard => self.tx.discard = Some(v.why.to_string()),
+            Action::Quarantine(reason) => self.tx.quarantine = Some(reason.clone()),
+            _ => {}
+        }
+        let discard = self.tx.discard.take();
+        let quarantine = self.tx.quarantine.take();
+        self.tx = Transaction {
+            sender: Some(sender),
+            params,
+            discard,
+            quarantine,
+            ..Default::default()
+        };
+        Reply::new(250, st(2, 1, 0), format!("<{shown}>... Sender ok"))
+    }
+
+    fn rcpt(&mut self, rcpt: Mailbox, params: RcptParams, settings: &super::Settings) -> Reply {
+        let shown = rcpt.to_string();
+        if settings.max_rcpts > 0 && self.tx.rcpts.len() >= settings.max_rcpts {
+            return Reply::new(452, st(4, 5, 3), "Too many recipients");
+        }
+        let rcpt = if rcpt.domain.is_none() && self.spec.is_submission() {
+            let mut r = rcpt;
+            r.domain = Some(addr::Domain::Name(self.site.hostname.clone()));
+            r
+        } else {
+            rcpt
+        };
+        let sender = self.tx.sender.clone().unwrap_or(Address::Null);
+        let v: Verdict = policy::check_rcpt(&self.site, &self.facts, &self.client, &sender, &rcpt);
+        match &v.action {
+            Action::Reject(r) | Action::TempFail(r) => {
+                let reply = to_reply(r, Some(&shown));
+                self.log_reject("check_rcpt", &format!("<{shown}>"), &reply);
+                return reply;
+            }
+            Action::Discard => self.tx.discard = Some(v.why.to_string()),
+            Action::Quarantine(reason) => self.tx.quarantine = Some(reason.clone()),
+            _ => {}
+        }
+        self.tx.rcpts.push((rcpt, params));
+        Reply::new(250, st(2, 1, 5), format!("<{shown}>... Recipient ok"))
+    }
+
+    fn log_reject(&self, ruleset: &str, arg: &str, reply: &Reply) {
+        self.log(
+            None,
+            &format!("ruleset={ruleset}, arg1={arg}, {}, reject={reply}", self.relay()),
+        );
+    }
+
+    async fn end_of_data(&mut self, end: BodyEnd, settings: &super::Settings) -> Reply {
+        let tx = std::mem::take(&mut self.tx);
+        if end.bare_line_end {
+            let r = Reply::new(550, st(5, 6, 2), "Message contains bare CR or LF; refused (SMTP smuggling protection)");
+            self.log(None, &format!("{}: reject={r}", self.relay()));
+            return r;
+        }
+        if tx.too_big {
+            return Reply::new(
+                552,
+                st(5, 2, 3),
+                format!("Message size exceeds fixed maximum message size ({})", settings.max_message_size),
+            );
+        }
+        let Some(sender) = tx.sender.clone() else {
+            return Reply::new(503, st(5, 5, 1), "Need MAIL command");
+        };
+        // Header rules, on the unfolded headers.
+        let mut quarantine = tx.quarantine.clone();
+        let mut discard = tx.discard.clone();
+        if let Some(rules) = self.header_rules() {
+            for header in unfolded_headers(&tx.body) {
+                let v = policy::check_header(&rules, &header);
+                match &v.action {
+                    Action::Reject(r) | Action::TempFail(r) => {
+                        let reply = to_reply(r, None);
+                        self.log(None, &format!("{}: header rule {}: reject={reply}", self.relay(), v.why));
+                        return reply;
+                    }
+                    Action::Discard => discard = Some(v.why.to_string()),
+                    Action::Quarantine(reason) => quarantine = Some(reason.clone()),
+                    _ => {}
+                }
+            }
+        }
+        let msgid = header_value(&tx.body, "message-id").unwrap_or_default();
+        let nrcpts = tx.rcpts.len();
+        if let Some(why) = discard {
+            self.messages += 1;
+            self.log(None, &format!("from=<{}>, size={}, nrcpts={nrcpts}, {}, discarded ({why})", display_path(&sender), tx.body.len(), self.relay()));
+            return Reply::new(250, st(2, 0, 0), "Message accepted for delivery");
+        }
+        let mut envelope = Envelope::new(&format!("<{}>", display_path(&sender)));
+        let arrival = envelope.arrival;
+        for (r, p) in &tx.rcpts {
+            envelope.recipients.push(Recipient {
+                address: format!("<{r}>"),
+                notify: p.notify.map(|n| {
+                    if n.is_never() {
+                        "NEVER".to_string()
+                    } else {
+                        let mut v = Vec::new();
+                        if n.success { v.push("SUCCESS"); }
+                        if n.failure { v.push("FAILURE"); }
+                        if n.delay { v.push("DELAY"); }
+                        v.join(",")
+                    }
+                }),
+                orcpt: p.orcpt.clone(),
+            });
+        }
+        let mut facts = vec![
+            ("helo".to_string(), self.helo.clone()),
+            ("client-addr".to_string(), self.ip_text()),
+            ("client-name".to_string(), self.client.name.clone()),
+            ("proto".to_string(), self.proto().to_string()),
+            ("daemon".to_string(), self.spec.name.clone()),
+        ];
+        if let Some(e) = &tx.params.envid { facts.push(("envid".into(), e.clone())); }
+        if let Some(r) = tx.params.ret { facts.push(("ret".into(), format!("{r:?}").to_uppercase())); }
+        if tx.params.body == Body::EightBitMime { facts.push(("body".into(), "8BITMIME".into())); }
+        if tx.params.smtputf8 { facts.push(("smtputf8".into(), "yes".into())); }
+        if let Some(u) = &self.authed { facts.push(("auth".into(), u.clone())); }
+        if let Some(q) = &quarantine { facts.push(("quarantine".into(), q.clone())); }
+        envelope.facts = facts;
+        let state = if quarantine.is_some() { State::Quarantine } else { State::Queue };
+        let site = self.site.clone();
+        let server = self.server.clone();
+        let submission = self.spec.is_submission();
+        let trace_owned = (
+            self.helo.clone(),
+            self.client.name.clone(),
+            self.ip_text(),
+            self.client.resolve == Resolve::Forged,
+            self.proto().to_string(),
+            self.tls.clone(),
+            self.client.auth_type.clone(),
+            if nrcpts == 1 { tx.rcpts.first().map(|(r, _)| format!("<{r}>")) } else { None },
+        );
+        let body = tx.body;
+        let committed = blocking::unblock(move || -> Result<(String, u64), spool::Error> {
+            let mut w = server.spool.create(&envelope)?;
+            let id = w.id().to_string();
+            let (helo, name, ip, forged, proto, tls, auth_type, for_rcpt) = &trace_owned;
+            let trace = Trace {
+                helo,
+                client_name: name,
+                client_addr: ip,
+                forged: *forged,
+                by: &site.hostname,
+                proto,
+                id: &id,
+                tls: tls.as_ref().map(|(v, c)| (v.as_str(), c.as_str())),
+                auth: auth_type.as_deref(),
+                for_rcpt: for_rcpt.as_deref(),
+                now: arrival,
+            };
+            w.write(received(&trace).as_bytes())?;
+            if submission {
+                w.write(missing_headers(&body, &id, &site.hostname, arrival).as_bytes())?;
+            }
+            w.write(&body)?;
+            let size = w.size();
+            w.commit(state)?;
+            Ok((id, size))
+        })
+        .await;
+        match committed {
+            Ok((id, size)) => {
+                self.messages += 1;
+                let mut line = format!(
+                    "from=<{}>, size={size}, class=0, nrcpts={nrcpts}, msgid={msgid}, proto={}, daemon={}, {}",
+                    display_path(&sender),
+                    self.proto(),
+                    self.spec.name,
+                    self.relay()
+                );
+                if let Some(q) = &quarantine {
+                    line += &format!(", quarantine={q}");
+                }
+                self.log(Some(&id), &line);
+                Reply::new(250, st(2, 0, 0), format!("{id} Message accepted for delivery"))
+            }
+            Err(spool::Error::NoSpace { .. }) => {
+                self.log(None, &format!("{}: spool full, message not accepted", self.relay()));
+                Reply::new(452, st(4, 3, 1), "Insufficient disk space; try again later")
+            }
+            Err(e) => {
+                self.log(None, &format!("SYSERR: spool: {e}"));
+                Reply::new(451, st(4, 3, 0), "Temporary system failure. Please try again later.")
+            }
+        }
+    }
+
+    fn header_rules(&self) -> Option<Arc<policy::HeaderRules>> {
+        self.server.header_rules()
+    }
+}
+
+/// The reverse path without brackets (`""` for the null sender).
+fn display_path(a: &Address) -> String {
+    match a {
+        Address::Null => String::new(),
+        Address::Mailbox(m) => m.to_string(),
+    }
+}
+
+/// The header section (up to the first empty line), unfolded, one string per header.
+pub fn unfolded_headers(msg: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(msg);
+    let mut out: Vec<String> = Vec::new();
+    for line in text.split("\r\n") {
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.push_str(line);
+                continue;
+            }
+        }
+        out.push(line.to_string());
+    }
+    out
+}
+
+fn header_value(msg: &[u8], name: &str) -> Option<String> {
+    unfolded_headers(msg).into_iter().find_map(|h| {
+        let (n, v) = h.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+/// RFC 6409 §8: the headers a submission server adds when missing.
+fn missing_headers(msg: &[u8], id: &str, host: &str, now: u64) -> String {
+    let mut add = String::new();
+    if header_value(msg, "date").is_none() {
+        add += &format!("Date: {}\r\n", rfc5322_date(now));
+    }
+    if header_value(msg, "message-id").is_none() {
+        add += &format!("Message-ID: <{now}.{id}@{host}>\r\n");
+    }
+    add
+}
+
+/// A policy reply as an SMTP reply, with sendmail's `<addr>... ` prefix where it belongs.
+fn to_reply(r: &policy::Reply, addr: Option<&str>) -> Reply {
+    let line = r.line(addr);
+    let text = line
+        .splitn(3, ' ')
+        .nth(2)
+        .unwrap_or(&r.text)
+        .to_string();
+    match EnhancedStatus::parse(&r.enhanced) {
+        Some(s) => Reply::new(r.code, s, text),
+        None => Reply::plain(r.code, text),
+    }
+}

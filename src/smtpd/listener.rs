@@ -1,0 +1,120 @@
+//! Listeners from `DAEMON_OPTIONS`.
+//!
+//! Contract: [`specs`] turns the configuration's daemons into
+//! [`DaemonSpec`]s (address, port, name, `M=` modifiers), with sendmail's
+//! defaults when none is configured (MTA on 25, MSA on 587 with `M=E`).
+//! Errors name the listener and the bad value.
+
+use crate::config::Config;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// One listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSpec {
+    /// `Name=` (`MTA`, `MSA`, ...): `daemon=` in logs.
+    pub name: String,
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// `M=` modifiers.
+    pub modifiers: String,
+}
+
+impl DaemonSpec {
+    /// Has modifier `c` (`a` AUTH required, `s` SMTPS, `S` no STARTTLS, `E` no ETRN, `A` no AUTH, `O` optional, `u` unqualified senders).
+    pub fn has(&self, c: char) -> bool {
+        self.modifiers.contains(c)
+    }
+
+    /// Is this a submission listener (RFC 6409: complete headers, qualify addresses)?
+    pub fn is_submission(&self) -> bool {
+        self.name.eq_ignore_ascii_case("MSA") || matches!(self.addr.port(), 587 | 465)
+    }
+}
+
+/// The listeners of a configuration.
+pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
+    if config.daemons.is_empty() {
+        return Ok(vec![
+            DaemonSpec {
+                name: "MTA".into(),
+                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 25),
+                modifiers: String::new(),
+            },
+            DaemonSpec {
+                name: "MSA".into(),
+                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 587),
+                modifiers: "E".into(),
+            },
+        ]);
+    }
+    config
+        .daemons
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let o = &d.options;
+            let name = o
+                .get("Name")
+                .cloned()
+                .unwrap_or_else(|| format!("Daemon{i}"));
+            let family = o.get("Family").map(String::as_str).unwrap_or("inet");
+            let port = match o.get("Port").map(String::as_str) {
+                None | Some("smtp") => 25,
+                Some("submission") => 587,
+                Some("smtps") => 465,
+                Some(p) => p
+                    .parse::<u16>()
+                    .map_err(|_| format!("DAEMON_OPTIONS Name={name}: bad Port={p}"))?,
+            };
+            let addr: IpAddr = match (o.get("Addr"), family) {
+                (Some(a), _) => a
+                    .parse()
+                    .map_err(|_| format!("DAEMON_OPTIONS Name={name}: bad Addr={a}"))?,
+                (None, "inet6") => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                (None, "inet") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                (None, f) => {
+                    return Err(format!(
+                        "DAEMON_OPTIONS Name={name}: Family={f} is not supported (inet, inet6)"
+                    ));
+                }
+            };
+            Ok(DaemonSpec {
+                name,
+                addr: SocketAddr::new(addr, port),
+                modifiers: o.get("M").cloned().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Daemon;
+
+    #[test]
+    fn defaults_and_options() {
+        let mut c = Config::new();
+        let d = specs(&c).unwrap();
+        assert_eq!(d[0].addr.port(), 25);
+        assert_eq!(d[1].name, "MSA");
+        assert!(d[1].has('E'));
+        let mut o = std::collections::BTreeMap::new();
+        o.insert("Port".to_string(), "2525".to_string());
+        o.insert("Addr".to_string(), "127.0.0.1".to_string());
+        o.insert("Name".to_string(), "MTA".to_string());
+        c.daemons.push(Daemon { options: o.clone() });
+        o.insert("Port".into(), "smtps".into());
+        o.insert("Addr".into(), "::1".into());
+        o.insert("M".into(), "sa".into());
+        o.insert("Name".into(), "SMTPS".into());
+        c.daemons.push(Daemon { options: o.clone() });
+        let d = specs(&c).unwrap();
+        assert_eq!(d[0].addr, "127.0.0.1:2525".parse().unwrap());
+        assert_eq!(d[1].addr, "[::1]:465".parse().unwrap());
+        assert!(d[1].has('s') && d[1].has('a') && d[1].is_submission());
+        o.insert("Port".into(), "http".into());
+        c.daemons.push(Daemon { options: o });
+        assert!(specs(&c).unwrap_err().contains("Port=http"));
+    }
+}
