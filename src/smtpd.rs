@@ -204,6 +204,7 @@ pub struct Server {
     pub log: Log,
     settings: RwLock<Arc<Settings>>,
     auth: RwLock<AuthBackend>,
+    header_rules: RwLock<Option<Arc<crate::policy::HeaderRules>>>,
     sessions: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     rate: Mutex<(Instant, usize)>,
@@ -258,6 +259,7 @@ impl Server {
     ) -> Result<Server, String> {
         let settings = Settings::from_site(&site)?;
         let auth = AuthBackend::from_site(&site)?;
+        let rules = header_rules(&site)?;
         Ok(Server {
             site: RwLock::new(site),
             spool,
@@ -266,6 +268,7 @@ impl Server {
             log,
             settings: RwLock::new(Arc::new(settings)),
             auth: RwLock::new(auth),
+            header_rules: RwLock::new(rules),
             sessions: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
             rate: Mutex::new((Instant::now(), 0)),
@@ -289,10 +292,17 @@ impl Server {
         self.auth.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The compiled header rules, if the site has any.
+    pub fn header_rules(&self) -> Option<Arc<crate::policy::HeaderRules>> {
+        self.header_rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Swap in a reloaded site (SIGHUP). Sessions in progress keep the old one.
     pub fn reload(&self, site: Arc<Site>) -> Result<(), String> {
         let settings = Settings::from_site(&site)?;
         let auth = AuthBackend::from_site(&site)?;
+        let rules = header_rules(&site)?;
+        *self.header_rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
         *self.auth.write().unwrap_or_else(|p| p.into_inner()) = auth;
         *self.site.write().unwrap_or_else(|p| p.into_inner()) = site;
@@ -371,6 +381,15 @@ impl Server {
             }
         }
         Ok(())
+    }
+}
+
+fn header_rules(site: &Site) -> Result<Option<Arc<crate::policy::HeaderRules>>, String> {
+    match &site.header_checks {
+        None => Ok(None),
+        Some((path, text)) => crate::policy::HeaderRules::parse(&path.display().to_string(), text)
+            .map(|r| Some(Arc::new(r)))
+            .map_err(|e| e.to_string()),
     }
 }
 

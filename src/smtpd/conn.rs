@@ -666,8 +666,9 @@ impl Conn {
         } else {
             rcpt
         };
-        let sender = self.tx.sender.clone().unwrap_or(Address::Null);
-        let v: Verdict = policy::check_rcpt(&self.site, &self.facts, &self.client, &sender, &rcpt);
+        let as_addr = Address::Mailbox(rcpt.clone());
+        let v: Verdict =
+            policy::check_rcpt(&self.site, &self.facts, &self.client, self.tx.sender.as_ref(), &as_addr);
         match &v.action {
             Action::Reject(r) | Action::TempFail(r) => {
                 let reply = to_reply(r, Some(&shown));
