@@ -100,13 +100,7 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
             );
             i32::from(EX_UNAVAILABLE)
         }
-        "daemon" => {
-            eprintln!(
-                "mxgate daemon: the SMTP server is not built yet in this version (see docs/status.md); \
-                 `mxgate check --config FILE` validates a configuration"
-            );
-            i32::from(EX_UNAVAILABLE)
-        }
+        "daemon" => daemon(args),
         "install" => install(args),
         other => {
             eprintln!("mxgate: unknown command {other:?}\n\n{HELP}");
@@ -407,6 +401,49 @@ fn sendmail(args: &[String]) -> i32 {
             "no mode given (message submission is not available yet)",
         ),
     }
+}
+
+const DAEMON_HELP: &str = "\
+Usage: mxgate daemon [--config FILE] [-D NAME=VALUE]... [--foreground|--daemon] [--pidfile FILE]
+
+Run the SMTP server on the listeners of DAEMON_OPTIONS. Without --config the
+embedded default is used (loopback ports 2525 and 2587, spool ./spool).
+--foreground (the default) logs to standard error unless confMXGATE_LOG_FILE
+is set; --daemon detaches and writes QUEUE_DIR/mxgate.pid (or --pidfile).
+SIGHUP reloads the configuration; SIGTERM stops accepting and lets sessions
+in progress finish. Also: sendmail -bd -C FILE.
+";
+
+fn daemon(args: &[String]) -> i32 {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut o = mxgate::daemon::Options::default();
+    loop {
+        match p.next() {
+            Ok(Some(Long("config")) | Some(Short('C'))) => match p.value() {
+                Ok(v) => o.config = Some(v.into()),
+                Err(e) => return usage("daemon", &e.to_string()),
+            },
+            Ok(Some(Short('D'))) => match p.value() {
+                Ok(v) => o.defines.push(define(&v.to_string_lossy())),
+                Err(e) => return usage("daemon", &e.to_string()),
+            },
+            Ok(Some(Long("pidfile"))) => match p.value() {
+                Ok(v) => o.pidfile = Some(v.into()),
+                Err(e) => return usage("daemon", &e.to_string()),
+            },
+            Ok(Some(Long("daemon"))) => o.detach = mxgate::daemon::Detach::Background,
+            Ok(Some(Long("foreground"))) => o.detach = mxgate::daemon::Detach::Foreground,
+            Ok(Some(Long("help")) | Some(Short('h'))) => {
+                print!("{DAEMON_HELP}");
+                return 0;
+            }
+            Ok(Some(other)) => return usage("daemon", &other.unexpected().to_string()),
+            Ok(None) => break,
+            Err(e) => return usage("daemon", &e.to_string()),
+        }
+    }
+    mxgate::daemon::run(&o)
 }
 
 const INSTALL_HELP: &str = "\

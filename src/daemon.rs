@@ -1,0 +1,244 @@
+//! Running the daemon: load, bind, drop privileges, serve, reload, stop.
+//!
+//! Contract: [`run`] loads the configuration (a `.mc`, a compiled file or
+//! the embedded default), opens the spool (`QUEUE_DIR`), binds every
+//! `DAEMON_OPTIONS` listener, then — when started as root and
+//! `confRUN_AS_USER` names a user — drops to that user, and serves until
+//! SIGTERM/SIGINT (stop accepting, let sessions finish). SIGHUP reloads the
+//! configuration (tables reload on their own). `--daemon` detaches and
+//! writes a pidfile; the default is the foreground (systemd style).
+
+use crate::config;
+use crate::dns::Dns;
+use crate::event::Log;
+use crate::site::Site;
+use crate::smtpd::{self, Server, listener};
+use crate::spool::{Durability, Spool};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--config FILE` / `-C FILE`; `None` = the embedded default.
+    pub config: Option<PathBuf>,
+    /// `-D NAME=VALUE`.
+    pub defines: Vec<(String, String)>,
+    /// Detach (`--daemon`).
+    pub detach: Detach,
+    /// Pidfile (`--pidfile`); default `QUEUE_DIR/mxgate.pid` when detached.
+    pub pidfile: Option<PathBuf>,
+}
+
+/// Foreground or background.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Detach {
+    /// Stay in the foreground, log to stderr unless a log file is configured.
+    #[default]
+    Foreground,
+    /// Fork into the background.
+    Background,
+}
+
+/// Load the configuration and the site.
+pub fn load(opts: &Options) -> Result<Arc<Site>, String> {
+    let cfg = match &opts.config {
+        Some(p) => config::load(p, &opts.defines),
+        None => config::compile_mc(
+            "(embedded default.mc)",
+            config::EMBEDDED_DEFAULT_MC,
+            &opts.defines,
+        ),
+    }
+    .map_err(|e| e.to_string())?;
+    Site::load(cfg).map(Arc::new).map_err(|e| e.to_string())
+}
+
+/// The spool directory of a site (`QUEUE_DIR`; default `/var/spool/mxgate`).
+pub fn queue_dir(site: &Site) -> PathBuf {
+    let q = site
+        .config
+        .option("QUEUE_DIR")
+        .or_else(|| site.config.option("confQUEUE_DIR"))
+        .unwrap_or("/var/spool/mxgate");
+    PathBuf::from(q)
+}
+
+/// Run until stopped; returns the exit status.
+pub fn run(opts: &Options) -> i32 {
+    let site = match load(opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mxgate: {e}");
+            return 78;
+        }
+    };
+    let host = site.hostname.clone();
+    let log = match site.config.option("confMXGATE_LOG_FILE") {
+        Some(p) => match Log::file(&host, std::path::Path::new(p)) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("mxgate: {p}: {e}");
+                return 73;
+            }
+        },
+        None => Log::stderr(&host),
+    };
+    let specs = match listener::specs(&site.config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mxgate: {e}");
+            return 78;
+        }
+    };
+    let qdir = queue_dir(&site);
+    let spool = match Spool::open(&qdir, Durability::Fsync) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mxgate: spool: {e}");
+            return 73;
+        }
+    };
+    let tls = match (
+        site.config.option("confSERVER_CERT"),
+        site.config.option("confSERVER_KEY"),
+    ) {
+        (Some(c), Some(k)) => match crate::tls::server_config(c.as_ref(), k.as_ref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("mxgate: TLS: {e}");
+                return 78;
+            }
+        },
+        (None, None) => None,
+        _ => {
+            eprintln!("mxgate: confSERVER_CERT and confSERVER_KEY must be given together");
+            return 78;
+        }
+    };
+    let dns = match site.config.option("confMXGATE_NAMESERVERS") {
+        Some(list) => {
+            let addrs: Result<Vec<std::net::SocketAddr>, _> = list
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse())
+                .collect();
+            match addrs {
+                Ok(a) => Dns::with_servers(&a, Duration::from_secs(5)).ok(),
+                Err(e) => {
+                    eprintln!("mxgate: confMXGATE_NAMESERVERS: {e}");
+                    return 78;
+                }
+            }
+        }
+        None => Dns::system().ok(),
+    };
+    let listeners = match smtpd::bind(&specs, &log) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("mxgate: {e}");
+            return 71;
+        }
+    };
+    if let Err(e) = drop_privileges(&site, &qdir) {
+        eprintln!("mxgate: {e}");
+        return 77;
+    }
+    if opts.detach == Detach::Background {
+        if let Err(e) = nix::unistd::daemon(true, false) {
+            eprintln!("mxgate: cannot detach: {e}");
+            return 71;
+        }
+    }
+    let pidfile = opts.pidfile.clone().or_else(|| {
+        (opts.detach == Detach::Background).then(|| qdir.join("mxgate.pid"))
+    });
+    if let Some(p) = &pidfile {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            eprintln!("mxgate: {}: {e}", p.display());
+            return 73;
+        }
+    }
+    match spool.recover() {
+        Ok(0) => {}
+        Ok(n) => log.line(None, &format!("removed {n} unacknowledged partial message(s) from tmp/")),
+        Err(e) => log.line(None, &format!("SYSERR: spool recovery: {e}")),
+    }
+    let server = match Server::new(site, spool, dns, tls, log) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("mxgate: {e}");
+            return 78;
+        }
+    };
+    for (spec, l) in &listeners {
+        let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        server.log.line(
+            None,
+            &format!("starting daemon (mxgate {}): {} on {addr}", env!("CARGO_PKG_VERSION"), spec.name),
+        );
+    }
+    let status = smol::block_on(async {
+        let signals = async_signal::Signals::new([
+            async_signal::Signal::Term,
+            async_signal::Signal::Int,
+            async_signal::Signal::Hup,
+        ]);
+        let mut signals = match signals {
+            Ok(s) => s,
+            Err(e) => {
+                server.log.line(None, &format!("SYSERR: signals: {e}"));
+                return 71;
+            }
+        };
+        let serving = smol::spawn(smtpd::serve(server.clone(), listeners));
+        use futures_lite::StreamExt;
+        while let Some(sig) = signals.next().await {
+            match sig {
+                Ok(async_signal::Signal::Hup) => match load(opts) {
+                    Ok(site) => match server.reload(site) {
+                        Ok(()) => server.log.line(None, "restarting: configuration reloaded (SIGHUP)"),
+                        Err(e) => server.log.line(None, &format!("reload refused: {e}")),
+                    },
+                    Err(e) => server.log.line(None, &format!("reload refused: {e}")),
+                },
+                Ok(_) => {
+                    server.log.line(None, "stopping: no new connections; waiting for sessions to finish");
+                    server.stop();
+                    break;
+                }
+                Err(_) => {}
+            }
+        }
+        serving.await;
+        0
+    });
+    if let Some(p) = pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    status
+}
+
+/// After binding: as root with `confRUN_AS_USER`, hand the spool to that user and become it.
+fn drop_privileges(site: &Site, qdir: &std::path::Path) -> Result<(), String> {
+    use nix::unistd::{Uid, User, chown, setgid, setgroups, setuid};
+    let Some(name) = site.config.option("confRUN_AS_USER") else {
+        return Ok(());
+    };
+    if !Uid::effective().is_root() {
+        return Ok(());
+    }
+    let name = name.split(':').next().unwrap_or(name);
+    let user = User::from_name(name)
+        .map_err(|e| format!("confRUN_AS_USER {name}: {e}"))?
+        .ok_or_else(|| format!("confRUN_AS_USER: no user {name}"))?;
+    for d in ["", "tmp", "queue", "hold", "quarantine"] {
+        let p = qdir.join(d);
+        chown(&p, Some(user.uid), Some(user.gid)).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    setgroups(&[user.gid]).map_err(|e| format!("setgroups: {e}"))?;
+    setgid(user.gid).map_err(|e| format!("setgid: {e}"))?;
+    setuid(user.uid).map_err(|e| format!("setuid: {e}"))?;
+    Ok(())
+}

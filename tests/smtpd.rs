@@ -1,0 +1,397 @@
+//! The SMTP daemon driven by real clients: Python's smtplib, swaks and raw
+//! sockets, on loopback ports, with a spool in a temp directory.
+//! 127.0.0.2 plays the untrusted Internet client (only 127.0.0.1 and ::1
+//! count as local submission, as in sendmail's Relay_ok).
+
+mod support;
+use support::*;
+
+const ACCESS: &str = "\
+Connect:127.0.0.3\tREJECT
+From:spammer@example.org\tREJECT
+From:tempfail.example.org\tERROR:4.7.1:451 Try again later
+From:discard.example.org\tDISCARD
+To:blocked@example.com\tERROR:5.2.1:550 Mailbox disabled
+";
+
+const MAILBOXES: &str = "alice OK\nbob DISABLED\npostmaster OK\n";
+
+fn base_mc() -> &'static str {
+    "FEATURE(`access_db', `lmdb -T<TMPF> @DIR@/access')dnl\n\
+     FEATURE(`blocklist_recipients')dnl\n\
+     FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
+     LOCAL_DOMAIN(`example.com')dnl\n\
+     RELAY_DOMAIN(`partner.org')dnl\n\
+     define(`confMAX_MESSAGE_SIZE', `20000')dnl\n\
+     define(`confMAX_RCPTS_PER_MESSAGE', `5')dnl\n"
+}
+
+fn start(tls: bool, extra: &str, tables: &[(&str, &str)]) -> Daemon {
+    let mc = format!("{}{extra}", base_mc());
+    let mut all = vec![("access", ACCESS), ("mailboxes", MAILBOXES)];
+    all.extend_from_slice(tables);
+    Daemon::start(Setup {
+        mc: Box::leak(mc.into_boxed_str()),
+        tables: Box::leak(all.into_boxed_slice()),
+        tls,
+    })
+}
+
+fn ok(out: &std::process::Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "client failed:\n{text}");
+    text
+}
+
+#[test]
+fn smtplib_message_is_spooled_with_trace_header_and_logged() {
+    let d = start(false, "", &[]);
+    let out = python(&format!(
+        r#"
+import smtplib
+s = smtplib.SMTP("127.0.0.1", {port}, local_hostname="client.test")
+code, msg = s.ehlo()
+assert code == 250 and b"PIPELINING" in msg and b"ENHANCEDSTATUSCODES" in msg and b"SIZE 20000" in msg, msg
+r = s.sendmail("sender@example.org", ["alice@example.com"], "Subject: hi\r\nMessage-ID: <m1@example.org>\r\n\r\nbody line\r\n.leading dot\r\n")
+assert r == {{}}, r
+code, msg = s.docmd("NOOP")
+print(code, msg)
+s.quit()
+"#,
+        port = d.mta
+    ));
+    ok(&out);
+    let q = d.queued("queue");
+    assert_eq!(q.len(), 1, "one message queued");
+    let text = std::fs::read_to_string(&q[0]).unwrap();
+    assert!(text.starts_with("MXGATE-ENVELOPE 1\n"));
+    assert!(text.contains("sender <sender@example.org>\n"), "{text}");
+    assert!(text.contains("rcpt <alice@example.com>"), "{text}");
+    assert!(
+        text.contains("Received: from client.test ([127.0.0.1])\r\n\tby gw.example.com (mxgate/"),
+        "{text}"
+    );
+    assert!(text.contains("\r\n\tfor <alice@example.com>; "), "{text}");
+    assert!(text.contains("\r\n.leading dot\r\n"), "dot-unstuffed once: {text}");
+    let log = d.maillog();
+    assert!(
+        log.contains("from=<sender@example.org>, size=")
+            && log.contains("nrcpts=1, msgid=<m1@example.org>, proto=ESMTP, daemon=MTA, relay=[127.0.0.1]"),
+        "{log}"
+    );
+}
+
+#[test]
+fn open_relay_battery_is_refused_for_strangers() {
+    let d = start(false, "", &[]);
+    let attempts = [
+        "<u@elsewhere.com>",
+        "<u@elsewhere.com.>",
+        "<U@ELSEWHERE.COM>",
+        "<u%elsewhere.com@gw.example.com>",
+        "<u%elsewhere.com@[127.0.0.1]>",
+        "<\"u@elsewhere.com\">",
+        "<\"u@elsewhere.com\"@gw.example.com>",
+        "<@gw.example.com:u@elsewhere.com>",
+        "<@gw.example.com,@elsewhere.com:u@elsewhere.com>",
+        "<elsewhere.com!u>",
+        "<elsewhere.com!u@gw.example.com>",
+        "<u@[192.0.2.99]>",
+        "<u@[IPv6:2001:db8::99]>",
+        "<u@gw.example.com@elsewhere.com>",
+        "<u@elsewhere.com@gw.example.com>",
+        "<u@partner.org.elsewhere.com>",
+        "<u@example.com.elsewhere.com>",
+    ];
+    let mut c = Raw::connect_from("127.0.0.2", d.mta);
+    assert!(c.reply().starts_with("220 gw.example.com ESMTP"));
+    assert!(c.cmd("EHLO stranger.test").starts_with("250-"));
+    assert!(c.cmd("MAIL FROM:<someone@example.org>").starts_with("250 2.1.0"));
+    let mut accepted = Vec::new();
+    for a in attempts {
+        let r = c.cmd(&format!("RCPT TO:{a}"));
+        if !r.starts_with('5') {
+            accepted.push(format!("{a} → {r}"));
+        }
+    }
+    assert!(accepted.is_empty(), "relay attempts not refused:\n{}", accepted.join("\n"));
+    // The plain case gets sendmail's exact text.
+    let r = c.cmd("RCPT TO:<u@elsewhere.com>");
+    assert_eq!(r, "550 5.7.1 <u@elsewhere.com>... Relaying denied");
+    // Our own domain and the relay domain still work.
+    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250 2.1.5"));
+    assert!(c.cmd("RCPT TO:<x@partner.org>").starts_with("250 2.1.5"));
+    assert_eq!(c.cmd("DATA"), "354 Enter mail, end with \".\" on a line by itself");
+    let r = c.cmd("Subject: x\r\n\r\nhello\r\n.");
+    assert!(r.starts_with("250 2.0.0 "), "{r}");
+    let q = d.queued("queue");
+    assert_eq!(q.len(), 1);
+    let text = std::fs::read_to_string(&q[0]).unwrap();
+    assert!(!text.contains("elsewhere"), "no refused recipient in the envelope: {text}");
+    assert!(d.maillog().contains("ruleset=check_rcpt, arg1=<u@elsewhere.com>, relay=[127.0.0.2], reject=550 5.7.1 <u@elsewhere.com>... Relaying denied"));
+}
+
+#[test]
+fn policy_replies_at_each_stage() {
+    let d = start(false, "", &[]);
+    // Connect: REJECT → 554 greeting, commands refused, QUIT works.
+    let mut c = Raw::connect_from("127.0.0.3", d.mta);
+    assert_eq!(c.reply(), "554 gw.example.com ESMTP not accepting messages");
+    assert_eq!(c.cmd("HELO x"), "550 5.7.1 Access denied");
+    assert_eq!(c.cmd("MAIL FROM:<a@example.org>"), "550 5.7.1 Access denied");
+    assert!(c.cmd("QUIT").starts_with("221 2.0.0"));
+    let mut c = Raw::connect_from("127.0.0.2", d.mta);
+    c.reply();
+    c.cmd("EHLO x");
+    assert_eq!(c.cmd("MAIL FROM:<spammer@example.org>"), "550 5.7.1 <spammer@example.org>... Access denied");
+    assert_eq!(c.cmd("MAIL FROM:<a@tempfail.example.org>"), "451 4.7.1 Try again later");
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    assert_eq!(c.cmd("RCPT TO:<blocked@example.com>"), "550 5.2.1 <blocked@example.com>... Mailbox disabled");
+    assert_eq!(c.cmd("RCPT TO:<nobody@example.com>"), "550 5.1.1 <nobody@example.com>... User unknown");
+    assert_eq!(c.cmd("RCPT TO:<bob@example.com>"), "550 5.2.1 <bob@example.com>... Mailbox temporarily disabled");
+    assert_eq!(c.cmd("RCPT TO:<>"), "553 5.1.3 User address required");
+    // DISCARD: accepted, dropped, logged.
+    assert!(c.cmd("RSET").starts_with("250 2.0.0"));
+    assert!(c.cmd("MAIL FROM:<x@discard.example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    assert!(c.cmd("Subject: d\r\n\r\nx\r\n.").starts_with("250 2.0.0"));
+    assert!(d.queued("queue").is_empty(), "discarded message not spooled");
+    assert!(d.maillog().contains("discarded"));
+}
+
+#[test]
+fn malformed_sessions_get_the_right_replies() {
+    let d = start(false, "", &[]);
+    let mut c = Raw::connect(d.mta);
+    c.reply();
+    assert_eq!(c.cmd("MAIL FROM:<a@example.org>"), "503 5.0.0 Polite people say HELO first");
+    assert_eq!(c.cmd("EHLO"), "501 5.0.0 EHLO requires domain address");
+    assert!(c.cmd("HELO client.test").starts_with("250 gw.example.com Hello"));
+    assert_eq!(c.cmd("RCPT TO:<alice@example.com>"), "503 5.0.0 Need MAIL before RCPT");
+    assert_eq!(c.cmd("DATA"), "503 5.0.0 Need MAIL command");
+    assert_eq!(c.cmd("XYZZY"), "500 5.5.1 Command unrecognized: \"XYZZY\"");
+    assert_eq!(c.cmd("MAIL FROM:<a@example.org"), "501 5.5.2 Unbalanced '<' in <a@example.org");
+    assert_eq!(c.cmd("MAIL FROM:<a@example.org> FOO=BAR"), "555 5.5.4 FOO parameter unrecognized");
+    let long = format!("NOOP {}", "x".repeat(5000));
+    assert_eq!(c.cmd(&long), "500 5.5.2 Command line too long");
+    assert_eq!(c.cmd("NOOP"), "250 2.0.0 OK");
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@example.org> SIZE=999999"),
+        "552 5.2.3 Message size exceeds fixed maximum message size"
+    );
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    assert_eq!(c.cmd("MAIL FROM:<b@example.org>"), "503 5.5.0 Sender already specified");
+    for _ in 0..5 {
+        assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+    }
+    assert_eq!(c.cmd("RCPT TO:<alice@example.com>"), "452 4.5.3 Too many recipients");
+    // SMTP smuggling: a bare-LF "end of data" with a second message behind it.
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send("Subject: a\r\n\r\nfirst\n.\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\n");
+    let r = c.reply();
+    assert!(r.starts_with("550 5.6.2"), "{r}");
+    assert!(d.queued("queue").is_empty(), "nothing from the smuggling attempt is queued");
+    assert_eq!(c.cmd("NOOP"), "250 2.0.0 OK", "exactly one reply for the whole DATA");
+    // An oversized body is refused at the end of DATA.
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let big = format!("Subject: big\r\n\r\n{}\r\n.", "y".repeat(30000));
+    assert_eq!(c.cmd(&big), "552 5.2.3 Message size exceeds fixed maximum message size (20000)");
+    assert!(c.cmd("QUIT").starts_with("221 2.0.0 gw.example.com closing connection"));
+    assert!(d.queued("queue").is_empty());
+}
+
+#[test]
+fn pipelining_with_swaks() {
+    let d = start(false, "", &[]);
+    let port = d.mta.to_string();
+    let out = swaks(&[
+        "--server", "127.0.0.1", "--port", &port, "--pipeline", "--from", "p@example.org",
+        "--to", "alice@example.com,postmaster@example.com", "--helo", "swaks.test",
+        "--body", "pipelined body",
+    ]);
+    let text = ok(&out);
+    assert!(text.contains("<** ") == false, "{text}");
+    assert!(text.contains("Message accepted for delivery"), "{text}");
+    assert_eq!(d.queued("queue").len(), 1);
+}
+
+const PASSWD: &str = "alice {PLAIN}secret\n\
+bob {SHA512-CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1\n";
+
+#[test]
+fn starttls_auth_and_smtps() {
+    let d = start(true, "define(`confAUTH_PASSWORD_MAP', `lmdb @DIR@/passwd')dnl\n", &[("passwd", PASSWD)]);
+    let out = python(&format!(
+        r#"
+import smtplib, ssl
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP("127.0.0.1", {msa}, local_hostname="mua.test")
+code, msg = s.ehlo()
+assert b"STARTTLS" in msg and b"AUTH" not in msg, msg          # never AUTH in the clear
+code, msg = s.docmd("MAIL FROM:<alice@example.com>")
+assert code == 530 and msg.startswith(b"5.7.0 Authentication required"), (code, msg)
+s.starttls(context=ctx)
+code, msg = s.ehlo()
+assert b"AUTH PLAIN LOGIN" in msg and b"STARTTLS" not in msg, msg
+try:
+    s.login("alice", "wrong"); raise SystemExit("bad password accepted")
+except smtplib.SMTPAuthenticationError as e:
+    assert e.smtp_code == 535, e
+s.login("alice", "secret")
+r = s.sendmail("alice", ["friend@elsewhere.org"], "Subject: no date or id\r\n\r\nhi\r\n")
+assert r == {{}}, r
+s.quit()
+t = smtplib.SMTP_SSL("127.0.0.1", {smtps}, context=ctx, local_hostname="mua.test")
+t.login("bob", "Hello world!")
+assert t.sendmail("bob@example.com", ["x@elsewhere.org"], "Subject: s\r\n\r\nx\r\n") == {{}}
+t.quit()
+print("ok")
+"#,
+        msa = d.msa,
+        smtps = d.smtps
+    ));
+    ok(&out);
+    let q = d.queued("queue");
+    assert_eq!(q.len(), 2);
+    let texts: Vec<String> = q.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+    let first = texts.iter().find(|t| t.contains("no date or id")).unwrap();
+    // MSA: envelope qualified, Date and Message-ID added, ESMTPSA in the trace.
+    assert!(first.contains("sender <alice@gw.example.com>\n"), "{first}");
+    assert!(first.contains(" with ESMTPSA id "), "{first}");
+    assert!(first.contains("(version=TLSv1."), "{first}");
+    assert!(first.contains("\r\nDate: ") && first.contains("\r\nMessage-ID: <"), "{first}");
+    assert!(d.maillog().contains("AUTH=server, relay=[127.0.0.1], authid=alice, mech=PLAIN"));
+}
+
+#[test]
+fn starttls_injection_is_discarded() {
+    let d = start(true, "", &[]);
+    let out = python(&format!(
+        r#"
+import socket, ssl
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = socket.create_connection(("127.0.0.1", {mta}))
+f = s.makefile("rb")
+def reply():
+    lines = []
+    while True:
+        l = f.readline().decode()
+        lines.append(l)
+        if len(l) < 4 or l[3] == " ": return "".join(lines)
+reply(); s.sendall(b"EHLO x\r\n"); reply()
+s.sendall(b"STARTTLS\r\nMAIL FROM:<injected@example.org>\r\n")
+r = reply(); assert r.startswith("220 2.0.0"), r
+t = ctx.wrap_socket(s)
+t.sendall(b"EHLO y\r\n")
+g = t.makefile("rb")
+first = g.readline().decode()
+assert first.startswith("250-"), "the injected MAIL was answered: " + first
+print("ok")
+"#,
+        mta = d.mta
+    ));
+    ok(&out);
+}
+
+#[test]
+fn sigkill_with_50_clients_loses_no_acknowledged_message() {
+    use std::sync::{Arc, Mutex};
+    let mut d = start(false, "", &[]);
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port = d.mta;
+    let mut threads = Vec::new();
+    for i in 0..50 {
+        let acked = acked.clone();
+        let stop = stop.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && n < 200 {
+                n += 1;
+                let Ok(sock) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return };
+                sock.set_read_timeout(Some(std::time::Duration::from_secs(10))).ok();
+                let w = sock.try_clone().unwrap();
+                let mut c = Raw { r: std::io::BufReader::new(sock), w };
+                let script = [
+                    "EHLO load.test".to_string(),
+                    "MAIL FROM:<load@example.org>".to_string(),
+                    "RCPT TO:<alice@example.com>".to_string(),
+                    "DATA".to_string(),
+                ];
+                if !c.reply().starts_with("220") { return; }
+                for l in &script {
+                    use std::io::Write;
+                    if c.w.write_all(format!("{l}\r\n").as_bytes()).is_err() { return; }
+                    if c.reply().starts_with("<eof>") { return; }
+                }
+                use std::io::Write;
+                let body = format!("Subject: load {i}-{n}\r\n\r\nmessage {i}-{n}\r\n.\r\n");
+                if c.w.write_all(body.as_bytes()).is_err() { return; }
+                let r = c.reply();
+                if let Some(rest) = r.strip_prefix("250 2.0.0 ") {
+                    let id = rest.split_whitespace().next().unwrap_or("").to_string();
+                    acked.lock().unwrap().push(id);
+                }
+            }
+        }));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    d.kill9();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for t in threads {
+        let _ = t.join();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 20, "the load produced acknowledged messages ({})", acked.len());
+    d.spawn();
+    let names: Vec<String> = d
+        .queued("queue")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let lost: Vec<&String> = acked.iter().filter(|id| !names.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged but missing after SIGKILL: {lost:?}");
+    for p in d.queued("queue") {
+        let text = std::fs::read(&p).unwrap();
+        assert!(text.ends_with(b"\r\n"), "{} is complete", p.display());
+    }
+    assert!(d.queued("tmp").is_empty(), "partial files removed on restart");
+    let mut c = Raw::connect(d.mta);
+    assert!(c.reply().starts_with("220"));
+    c.cmd("HELO after.test");
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+    c.cmd("DATA");
+    assert!(c.cmd("Subject: after\r\n\r\nx\r\n.").starts_with("250 2.0.0"), "restarted daemon accepts");
+}
+
+#[test]
+fn full_queue_sheds_load_with_452_and_keeps_running() {
+    let d = start(false, "define(`confMAX_QUEUE_SIZE', `2')dnl\n", &[]);
+    let send = |n: usize| {
+        let mut c = Raw::connect(d.mta);
+        c.reply();
+        c.cmd("HELO x");
+        let r = c.cmd("MAIL FROM:<a@example.org>");
+        if !r.starts_with("250") {
+            return r;
+        }
+        c.cmd("RCPT TO:<alice@example.com>");
+        c.cmd("DATA");
+        c.cmd(&format!("Subject: {n}\r\n\r\nx\r\n."))
+    };
+    assert!(send(1).starts_with("250"));
+    assert!(send(2).starts_with("250"));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = send(3);
+    assert_eq!(r, "452 4.3.1 Queue is full; try again later");
+    let mut c = Raw::connect(d.mta);
+    assert!(c.reply().starts_with("220"), "still running");
+}
