@@ -17,6 +17,8 @@
 
 pub mod addr;
 pub mod config;
+pub mod policy;
 pub mod site;
 pub mod table;
+pub mod testmode;
 pub mod users;
