@@ -134,8 +134,8 @@ impl fmt::Display for Reply {
     }
 }
 
-/// Remove one pair of surrounding double quotes, and any quotes inside
-/// (sendmail drops the quote characters of quoted tokens in `$:` text).
+/// Remove one pair of surrounding double quotes (sendmail drops the quote
+/// characters of a quoted `$:` text: `ERROR:"550 text"`).
 pub(crate) fn unquote(s: &str) -> &str {
     s.strip_prefix('"')
         .and_then(|r| r.strip_suffix('"'))

@@ -80,12 +80,12 @@ impl HeaderRules {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            if raw.starts_with(char::is_whitespace) {
-                if let Some((_, last)) = logical.last_mut() {
-                    last.push(' ');
-                    last.push_str(trimmed);
-                    continue;
-                }
+            if raw.starts_with(char::is_whitespace)
+                && let Some((_, last)) = logical.last_mut()
+            {
+                last.push(' ');
+                last.push_str(trimmed);
+                continue;
             }
             logical.push((i + 1, trimmed.to_string()));
         }

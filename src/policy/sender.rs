@@ -61,10 +61,10 @@ pub(crate) fn basic_check_mail(
             );
         }
     }
-    let resolved = match &mb.domain {
-        None => None,
-        Some(d) => Some(resolve_sender_domain(site, facts, d)),
-    };
+    let resolved = mb
+        .domain
+        .as_ref()
+        .map(|d| resolve_sender_domain(site, facts, d));
     if let Some(db) = AccessDb::of(site) {
         let local = mb.local.as_str();
         let found = match &mb.domain {
