@@ -18,11 +18,15 @@
 pub mod addr;
 pub mod auth;
 pub mod config;
+pub mod daemon;
 pub mod dns;
 pub mod event;
+pub mod policy;
 pub mod proto;
 pub mod site;
+pub mod smtpd;
 pub mod spool;
 pub mod table;
+pub mod testmode;
 pub mod tls;
 pub mod users;

@@ -10,7 +10,7 @@ fn layer(module: &str) -> Option<u8> {
         "config" | "table" | "site" | "spool" | "event" => 1,
         "users" | "alias" | "rewrite" | "route" | "policy" => 2,
         "dns" | "auth" | "tls" | "smtpd" => 3,
-        "cli" | "testmode" | "main" | "lib" => 4,
+        "cli" | "testmode" | "daemon" | "main" | "lib" => 4,
         _ => return None,
     })
 }

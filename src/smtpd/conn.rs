@@ -475,8 +475,9 @@ impl Conn {
 
     async fn command(&mut self, cmd: Command, settings: &super::Settings) -> Reply {
         match cmd {
-            Command::Helo(name) | Command::Ehlo(name) => {
+            Command::Helo(ref name) | Command::Ehlo(ref name) => {
                 let extended = matches!(cmd, Command::Ehlo(_));
+                let name = name.clone();
                 let v = policy::check_helo(&self.site, &self.facts, &self.client, &name);
                 if let Some(r) = v.reply() {
                     let reply = to_reply(r, None);

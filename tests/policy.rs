@@ -1,0 +1,1161 @@
+//! Policy engine scenarios over the spec's test configuration
+//! (`spec/sendmail-verify/test.mc`, built here field by field) and its exact
+//! access file. Vector names (C1, M1, T1, ...) are those of spec §12.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use mxgate::addr::Address;
+use mxgate::config::{Config, Dnsbl, DnsblAction, DnsblTempFail};
+use mxgate::policy::{
+    Action, Because, Client, DnsAnswer, Facts, HeaderRules, Reply, Resolve, Verdict, check_header,
+    check_helo, check_mail, check_rcpt, check_relay, greet_pause,
+};
+use mxgate::site::Site;
+use mxgate::table::{FailingTable, MemTable, TableRef};
+use serde_json::json;
+
+/// `spec/sendmail-verify/access`, verbatim.
+const ACCESS: &str = "\
+Connect:192.168.1\t\tREJECT
+Connect:192.168.1.5\t\tOK
+Connect:10.9\t\t\tRELAY
+Connect:10.9.8\t\t\tSKIP
+Connect:spammer.net\t\tREJECT
+Connect:IPv6:2001:db8\t\tRELAY
+Connect:[127.0.0.3]\t\tOK
+From:spam@aol.com\t\tREJECT
+From:cyber.com\t\t\tERROR:\"550 We do not accept mail from spammers\"
+From:ok.cyber.com\t\tOK
+From:FREE.STEALTH@\t\tERROR:5.7.1:550 Spam not accepted
+From:disc.org\t\t\tDISCARD
+From:tmp.org\t\t\tERROR:4.7.1:451 Try again later
+From:q.org\t\t\tQUARANTINE:suspicious sender
+To:relayto.org\t\t\tRELAY
+To:block.example.com\t\tREJECT
+To:baduser@\t\t\tERROR:5.2.1:550 Mailbox disabled
+To:one@example.com\t\tREJECT
+To:tempuser@example.com\t\tERROR:450 mailbox full
+untagged.org\t\t\tREJECT
+GreetPause:10.1.2\t\t2000
+Spam:abuse@\t\t\tFRIEND
+";
+
+const ALIASES: &str = "postmaster root\nroot admin\nabuse root\n";
+const MAILBOXES: &str =
+    "admin OK\nlocaluser OK\nalice OK\nbob DISABLED\ncarol DISABLED:Account closed\n";
+
+/// Files the site reads at load time (hosts-only service switch, as in the spec runs).
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("hosts"),
+            "127.0.0.1 localhost\n10.0.0.1 gw.example.com gw\n10.0.0.2 relay.example.net\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("service.switch"), "hosts files\n").unwrap();
+        Fixture { dir }
+    }
+
+    fn path(&self, f: &str) -> String {
+        self.dir.path().join(f).display().to_string()
+    }
+
+    /// The test.mc configuration.
+    fn config(&self) -> Config {
+        let mut c = Config::new();
+        c.hostname = Some("gw.example.com".into());
+        c.classes.insert(
+            "w".into(),
+            vec!["example.com".into(), "gw.example.com".into()],
+        );
+        c.classes.insert("R".into(), vec!["partner.org".into()]);
+        c.options
+            .insert("confHOSTS_FILE".into(), self.path("hosts"));
+        c.options.insert(
+            "confSERVICE_SWITCH_FILE".into(),
+            self.path("service.switch"),
+        );
+        for f in ["access_db", "blocklist_recipients", "mailertable"] {
+            c.features.insert(f.into(), vec![]);
+        }
+        c.features.insert("greet_pause".into(), vec!["1000".into()]);
+        c.dnsbl.push(Dnsbl {
+            enhanced: false,
+            zone: "bl.example.org".into(),
+            action: DnsblAction::Reject,
+            on_tempfail: DnsblTempFail::Ignore,
+            matches: vec![],
+        });
+        c.dnsbl.push(Dnsbl {
+            enhanced: true,
+            zone: "ebl.example.org".into(),
+            action: DnsblAction::Reject,
+            on_tempfail: DnsblTempFail::Default,
+            matches: vec!["127.0.0.2.".into()],
+        });
+        c
+    }
+
+    fn site_with(&self, c: Config) -> Site {
+        let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+        t.insert("access".into(), Arc::new(MemTable::from_lines(ACCESS)));
+        t.insert("aliases".into(), Arc::new(MemTable::from_lines(ALIASES)));
+        t.insert(
+            "mailboxes".into(),
+            Arc::new(MemTable::from_lines(MAILBOXES)),
+        );
+        Site::from_parts(c, t).unwrap()
+    }
+
+    fn site(&self) -> Site {
+        self.site_with(self.config())
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn client(name: &str, addr: &str) -> Client {
+    Client::at(ip(addr)).named(name)
+}
+
+fn stranger() -> Client {
+    Client::at(ip("172.16.0.1"))
+}
+
+fn addr(s: &str) -> Address {
+    Address::parse(s).unwrap()
+}
+
+fn mail(site: &Site, from: &str) -> Verdict {
+    check_mail(site, &Facts::new(), &stranger(), &addr(from))
+}
+
+fn rcpt_from(site: &Site, c: &Client, to: &str) -> Verdict {
+    check_rcpt(site, &Facts::new(), c, None, &addr(to))
+}
+
+fn rcpt(site: &Site, to: &str) -> Verdict {
+    rcpt_from(site, &stranger(), to)
+}
+
+/// The reply line as sent for a MAIL/RCPT argument, e.g. `550 5.7.1 <a@b>... Relaying denied`.
+fn line(v: &Verdict, arg: &str) -> String {
+    match v.reply() {
+        Some(r) => r.line(Some(arg)),
+        None => panic!("expected a reply, got {v:?}"),
+    }
+}
+
+fn is_relay(v: &Verdict) -> bool {
+    v.action == Action::Relay
+}
+
+// ---------------------------------------------------------------- 12.2 connect
+
+#[test]
+fn c1_network_reject() {
+    let s = Fixture::new().site();
+    let v = check_relay(&s, &Facts::new(), &client("unknown.host", "192.168.1.7"));
+    assert_eq!(
+        v.action,
+        Action::Reject(Reply::new(550, "5.7.1", "Access denied"))
+    );
+    assert_eq!(v.why.to_string(), "access `Connect:192.168.1` → REJECT");
+}
+
+#[test]
+fn c2_specific_ip_beats_network() {
+    let s = Fixture::new().site();
+    let v = check_relay(&s, &Facts::new(), &client("unknown.host", "192.168.1.5"));
+    assert_eq!(v.action, Action::Accept);
+}
+
+#[test]
+fn c3_skip_without_option_is_an_error() {
+    // sendmail -bt: `$#error $: SKIP`; the generic error reply is 553 5.3.0.
+    let s = Fixture::new().site();
+    let v = check_relay(&s, &Facts::new(), &client("unknown.host", "10.9.8.7"));
+    assert_eq!(v.action, Action::Reject(Reply::new(553, "5.3.0", "SKIP")));
+}
+
+#[test]
+fn skip_with_option_falls_back_to_default() {
+    let f = Fixture::new();
+    let mut c = f.config();
+    c.features.insert("access_db".into(), vec!["skip".into()]);
+    let s = f.site_with(c);
+    let v = check_relay(&s, &Facts::new(), &client("unknown.host", "10.9.8.7"));
+    assert_eq!(v.action, Action::Continue);
+}
+
+#[test]
+fn c4_relay_network() {
+    let s = Fixture::new().site();
+    let v = check_relay(&s, &Facts::new(), &client("unknown.host", "10.9.1.1"));
+    assert_eq!(v.action, Action::Relay);
+}
+
+#[test]
+fn c5_c6_domain_and_parent() {
+    let s = Fixture::new().site();
+    for name in ["mail.spammer.net", "spammer.net"] {
+        let v = check_relay(&s, &Facts::new(), &client(name, "172.16.0.1"));
+        assert_eq!(
+            v.action,
+            Action::Reject(Reply::new(550, "5.7.1", "Access denied")),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn c7_no_entry_continues() {
+    let s = Fixture::new().site();
+    let v = check_relay(&s, &Facts::new(), &client("okhost.org", "172.16.0.1"));
+    assert_eq!(v.action, Action::Continue);
+}
+
+#[test]
+fn c8_bracketed_name_key() {
+    let s = Fixture::new().site();
+    let v = check_relay(&s, &Facts::new(), &client("[127.0.0.3]", "127.0.0.3"));
+    assert_eq!(v.action, Action::Accept);
+    assert_eq!(v.why.to_string(), "access `Connect:[127.0.0.3]` → OK");
+}
+
+#[test]
+fn c9_untagged_fallback() {
+    let s = Fixture::new().site();
+    let v = check_relay(&s, &Facts::new(), &client("untagged.org", "172.16.0.9"));
+    assert_eq!(
+        v.action,
+        Action::Reject(Reply::new(550, "5.7.1", "Access denied"))
+    );
+    assert_eq!(v.why.to_string(), "access `untagged.org` → REJECT");
+}
+
+#[test]
+fn c10_c11_greet_pause() {
+    let s = Fixture::new().site();
+    let p = greet_pause(&s, &client("host.x", "10.1.2.3")).unwrap();
+    assert_eq!(p.millis, 2000);
+    let p = greet_pause(&s, &client("host.x", "10.1.3.3")).unwrap();
+    assert_eq!(p.millis, 1000);
+    assert!(greet_pause(&s, &Client::local()).is_none());
+}
+
+#[test]
+fn ipv6_connect_key() {
+    let s = Fixture::new().site();
+    let v = check_relay(&s, &Facts::new(), &Client::at(ip("2001:db8::25")));
+    assert_eq!(v.action, Action::Relay);
+    assert_eq!(v.why.to_string(), "access `Connect:IPv6:2001:db8` → RELAY");
+}
+
+// ---------------------------------------------------------------- dnsbl
+
+fn listed(q: &str, a: &str) -> Facts {
+    Facts::new().with(q, DnsAnswer::Found(vec![ip(a)]))
+}
+
+#[test]
+fn dnsbl_listed_rejects() {
+    let s = Fixture::new().site();
+    let f = listed("10.2.0.192.bl.example.org", "127.0.0.2");
+    let v = check_relay(&s, &f, &Client::at(ip("192.0.2.10")));
+    assert_eq!(
+        v.action,
+        Action::Reject(Reply::new(
+            550,
+            "5.7.1",
+            "Rejected: 192.0.2.10 listed at bl.example.org"
+        ))
+    );
+    assert!(matches!(v.why, Because::Dnsbl { .. }));
+    assert!(v.why.to_string().contains("listed 127.0.0.2"));
+}
+
+#[test]
+fn dnsbl_not_listed_continues() {
+    let s = Fixture::new().site();
+    let f = Facts::new()
+        .with("10.2.0.192.bl.example.org", DnsAnswer::NotFound)
+        .with("10.2.0.192.ebl.example.org", DnsAnswer::NotFound);
+    let v = check_relay(&s, &f, &Client::at(ip("192.0.2.10")));
+    assert_eq!(v.action, Action::Continue);
+}
+
+#[test]
+fn dnsbl_tempfail_ignored_without_t_but_enhdnsbl_t_tempfails() {
+    let s = Fixture::new().site();
+    let f = Facts::new().with("10.2.0.192.bl.example.org", DnsAnswer::TempFail);
+    assert_eq!(
+        check_relay(&s, &f, &Client::at(ip("192.0.2.10"))).action,
+        Action::Continue
+    );
+    let f = Facts::new().with("10.2.0.192.ebl.example.org", DnsAnswer::TempFail);
+    let v = check_relay(&s, &f, &Client::at(ip("192.0.2.10")));
+    assert_eq!(
+        v.action,
+        Action::TempFail(Reply::new(
+            451,
+            "4.4.3",
+            "Temporary lookup failure of 192.0.2.10 at ebl.example.org"
+        ))
+    );
+}
+
+#[test]
+fn enhdnsbl_only_matching_answers_list() {
+    let s = Fixture::new().site();
+    let f = listed("10.2.0.192.ebl.example.org", "127.0.0.3");
+    assert_eq!(
+        check_relay(&s, &f, &Client::at(ip("192.0.2.10"))).action,
+        Action::Continue
+    );
+    let f = listed("10.2.0.192.ebl.example.org", "127.0.0.2");
+    assert!(matches!(
+        check_relay(&s, &f, &Client::at(ip("192.0.2.10"))).action,
+        Action::Reject(_)
+    ));
+}
+
+#[test]
+fn dnsbl_error_answers_are_not_listings() {
+    let s = Fixture::new().site();
+    let f = listed("10.2.0.192.bl.example.org", "127.255.255.254");
+    let v = check_relay(&s, &f, &Client::at(ip("192.0.2.10")));
+    assert_eq!(v.action, Action::Continue);
+    assert!(
+        v.why
+            .to_string()
+            .contains("error code from the blocklist operator")
+    );
+}
+
+#[test]
+fn dnsbl_skips_ipv6_clients() {
+    let s = Fixture::new().site();
+    let v = check_relay(&s, &Facts::new(), &Client::at(ip("2001:db9::1")));
+    assert_eq!(v.action, Action::Continue);
+    assert!(v.why.to_string().contains("IPv4 clients only"));
+}
+
+#[test]
+fn connect_ok_bypasses_dnsbl() {
+    let s = Fixture::new().site();
+    let f = listed("5.1.168.192.bl.example.org", "127.0.0.2");
+    let v = check_relay(&s, &f, &client("unknown.host", "192.168.1.5"));
+    assert_eq!(v.action, Action::Accept);
+}
+
+#[test]
+fn dnsbl_custom_message_quarantine_discard() {
+    let f = Fixture::new();
+    let mut c = f.config();
+    c.dnsbl[0].action = DnsblAction::Message(
+        "\"554 Rejected \" $&{client_addr} \" found in bl.example.org\"".into(),
+    );
+    let s = f.site_with(c.clone());
+    let facts = listed("10.2.0.192.bl.example.org", "127.0.0.2");
+    let v = check_relay(&s, &facts, &Client::at(ip("192.0.2.10")));
+    let r = v.reply().unwrap();
+    assert_eq!(
+        r.line(Some("x@y")),
+        "554 5.7.1 Rejected 192.0.2.10 found in bl.example.org"
+    );
+    c.dnsbl[0].action = DnsblAction::Quarantine;
+    let v = check_relay(
+        &f.site_with(c.clone()),
+        &facts,
+        &Client::at(ip("192.0.2.10")),
+    );
+    assert_eq!(v.action, Action::Quarantine("bl.example.org".into()));
+    c.dnsbl[0].action = DnsblAction::Discard;
+    let v = check_relay(&f.site_with(c), &facts, &Client::at(ip("192.0.2.10")));
+    assert_eq!(v.action, Action::Discard);
+}
+
+// ---------------------------------------------------------------- 12.3 mail
+
+#[test]
+fn m1_reject() {
+    let v = mail(&Fixture::new().site(), "<spam@aol.com>");
+    assert_eq!(
+        line(&v, "spam@aol.com"),
+        "550 5.7.1 <spam@aol.com>... Access denied"
+    );
+}
+
+#[test]
+fn m2_m3_quoted_error_and_domain_walk() {
+    let s = Fixture::new().site();
+    let v = mail(&s, "<x@cyber.com>");
+    assert_eq!(
+        line(&v, "x@cyber.com"),
+        "550 5.0.0 <x@cyber.com>... We do not accept mail from spammers"
+    );
+    let v = mail(&s, "<x@mail.cyber.com>");
+    assert_eq!(
+        v.reply().unwrap().text,
+        "We do not accept mail from spammers"
+    );
+}
+
+#[test]
+fn m4_more_specific_ok() {
+    assert_eq!(
+        mail(&Fixture::new().site(), "<x@ok.cyber.com>").action,
+        Action::Accept
+    );
+}
+
+#[test]
+fn m5_user_at_key_case_folded() {
+    let v = mail(&Fixture::new().site(), "<free.stealth@x.com>");
+    assert_eq!(
+        line(&v, "free.stealth@x.com"),
+        "550 5.7.1 <free.stealth@x.com>... Spam not accepted"
+    );
+}
+
+#[test]
+fn m6_discard() {
+    assert_eq!(
+        mail(&Fixture::new().site(), "<a@disc.org>").action,
+        Action::Discard
+    );
+}
+
+#[test]
+fn m7_tempfail_without_address_prefix() {
+    let v = mail(&Fixture::new().site(), "<a@tmp.org>");
+    assert!(matches!(v.action, Action::TempFail(_)));
+    assert_eq!(line(&v, "a@tmp.org"), "451 4.7.1 Try again later");
+}
+
+#[test]
+fn m8_quarantine() {
+    assert_eq!(
+        mail(&Fixture::new().site(), "<a@q.org>").action,
+        Action::Quarantine("suspicious sender".into())
+    );
+}
+
+#[test]
+fn m9_untagged() {
+    let v = mail(&Fixture::new().site(), "<a@untagged.org>");
+    assert_eq!(
+        v.action,
+        Action::Reject(Reply::new(550, "5.7.1", "Access denied"))
+    );
+}
+
+#[test]
+fn m10_null_sender() {
+    assert_eq!(mail(&Fixture::new().site(), "<>").action, Action::Continue);
+}
+
+#[test]
+fn m11_unqualified_sender() {
+    let v = mail(&Fixture::new().site(), "<localuser>");
+    assert_eq!(
+        v.action,
+        Action::Reject(Reply::new(
+            553,
+            "5.5.4",
+            "Domain name required for sender address localuser"
+        ))
+    );
+}
+
+#[test]
+fn unqualified_sender_ok_locally_with_u_flag_or_feature() {
+    let f = Fixture::new();
+    let s = f.site();
+    let local = check_mail(&s, &Facts::new(), &Client::local(), &addr("<localuser>"));
+    assert_eq!(local.action, Action::Continue);
+    let mut c = stranger();
+    c.daemon_flags = "u".into();
+    assert_eq!(
+        check_mail(&s, &Facts::new(), &c, &addr("<localuser>")).action,
+        Action::Continue
+    );
+    let mut cfg = f.config();
+    cfg.features
+        .insert("accept_unqualified_senders".into(), vec![]);
+    assert_eq!(
+        mail(&f.site_with(cfg), "<localuser>").action,
+        Action::Continue
+    );
+}
+
+#[test]
+fn m12_localhost_sender() {
+    let s = Fixture::new().site();
+    for from in [
+        "<x@localhost>",
+        "<x@[127.0.0.1]>",
+        "<x@localhost.example.com>",
+    ] {
+        let v = mail(&s, from);
+        assert_eq!(
+            v.action,
+            Action::Reject(Reply::new(
+                553,
+                "5.5.4",
+                "Real domain name required for sender address"
+            )),
+            "{from}"
+        );
+    }
+    // From a local client it is fine.
+    let v = check_mail(&s, &Facts::new(), &Client::local(), &addr("<x@localhost>"));
+    assert_eq!(v.action, Action::Continue);
+}
+
+#[test]
+fn m13_unresolvable_sender_domain() {
+    let s = Fixture::new().site();
+    let v = mail(&s, "<other@aol.com>");
+    assert_eq!(
+        line(&v, "other@aol.com"),
+        "553 5.1.8 <other@aol.com>... Domain of sender address other@aol.com does not exist"
+    );
+    // A DNS fact overrides the hosts-only answer; a temp failure is 451 4.1.8.
+    let f = Facts::new().with("aol.com", DnsAnswer::Found(vec![ip("192.0.2.1")]));
+    let v = check_mail(&s, &f, &stranger(), &addr("<other@aol.com>"));
+    assert_eq!(v.action, Action::Continue);
+    let f = Facts::new().with("aol.com", DnsAnswer::TempFail);
+    let v = check_mail(&s, &f, &stranger(), &addr("<other@aol.com>"));
+    assert_eq!(
+        line(&v, "other@aol.com"),
+        "451 4.1.8 Domain of sender address other@aol.com does not resolve"
+    );
+}
+
+#[test]
+fn access_ok_beats_unresolvable_domain_and_feature_skips_check() {
+    let f = Fixture::new();
+    // ok.cyber.com is not in the hosts file either.
+    assert_eq!(mail(&f.site(), "<x@ok.cyber.com>").action, Action::Accept);
+    let mut c = f.config();
+    c.features
+        .insert("accept_unresolvable_domains".into(), vec![]);
+    assert_eq!(
+        mail(&f.site_with(c), "<other@aol.com>").action,
+        Action::Continue
+    );
+}
+
+#[test]
+fn m14_own_hostname() {
+    let v = mail(&Fixture::new().site(), "<good@gw.example.com>");
+    assert_eq!(v.action, Action::Continue);
+}
+
+#[test]
+fn weird_access_values() {
+    // checked on sendmail 8.17 (-bs): `From:weird.org bogus value here` →
+    // `553 5.3.0 <a@weird.org>... bogus value here`; `TEMP:bad` likewise.
+    let f = Fixture::new();
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    t.insert(
+        "access".into(),
+        Arc::new(MemTable::from_lines(
+            "From:weird.org bogus value here\nFrom:temp.org TEMP:bad\nFrom:e4.org ERROR:451 later\n",
+        )),
+    );
+    let s = Site::from_parts(f.config(), t).unwrap();
+    assert_eq!(
+        line(&mail(&s, "<a@weird.org>"), "a@weird.org"),
+        "553 5.3.0 <a@weird.org>... bogus value here"
+    );
+    assert_eq!(
+        line(&mail(&s, "<a@temp.org>"), "a@temp.org"),
+        "553 5.3.0 <a@temp.org>... TEMP:bad"
+    );
+    assert_eq!(line(&mail(&s, "<a@e4.org>"), "a@e4.org"), "451 4.0.0 later");
+}
+
+#[test]
+fn detail_variants_in_from_lookups() {
+    let f = Fixture::new();
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    t.insert(
+        "access".into(),
+        Arc::new(MemTable::from_lines(
+            "From:joe+*@x.org REJECT\nFrom:ann@y.org DISCARD\n",
+        )),
+    );
+    let s = Site::from_parts(f.config(), t).unwrap();
+    assert!(matches!(
+        mail(&s, "<joe+list@x.org>").action,
+        Action::Reject(_)
+    ));
+    assert_eq!(mail(&s, "<ann+x@y.org>").action, Action::Discard);
+}
+
+// ---------------------------------------------------------------- 12.4 rcpt
+
+#[test]
+fn t1_local_domain_unknown_user() {
+    let v = rcpt(&Fixture::new().site(), "<u@example.com>");
+    assert_eq!(
+        line(&v, "u@example.com"),
+        "550 5.1.1 <u@example.com>... User unknown"
+    );
+}
+
+#[test]
+fn t2_relaying_denied() {
+    let v = rcpt(&Fixture::new().site(), "<u@elsewhere.com>");
+    assert_eq!(
+        line(&v, "u@elsewhere.com"),
+        "550 5.7.1 <u@elsewhere.com>... Relaying denied"
+    );
+}
+
+#[test]
+fn t3_t4_to_relay_and_parent() {
+    let s = Fixture::new().site();
+    for to in ["<u@relayto.org>", "<u@sub.relayto.org>"] {
+        let v = rcpt(&s, to);
+        assert!(is_relay(&v), "{to}: {v:?}");
+        assert_eq!(v.why.to_string(), "access `To:relayto.org` → RELAY");
+    }
+}
+
+#[test]
+fn t5_t6_class_r_and_subdomain() {
+    let s = Fixture::new().site();
+    for to in ["<u@partner.org>", "<u@x.partner.org>"] {
+        let v = rcpt(&s, to);
+        assert!(is_relay(&v), "{to}");
+        assert_eq!(v.why.to_string(), "class R contains partner.org");
+    }
+}
+
+#[test]
+fn relay_hosts_only_stops_parent_match() {
+    let f = Fixture::new();
+    let mut c = f.config();
+    c.features.insert("relay_hosts_only".into(), vec![]);
+    let s = f.site_with(c);
+    assert!(is_relay(&rcpt(&s, "<u@partner.org>")));
+    assert!(matches!(
+        rcpt(&s, "<u@x.partner.org>").action,
+        Action::Reject(_)
+    ));
+}
+
+#[test]
+fn t7_user_at_key_for_local_domain() {
+    let v = rcpt(&Fixture::new().site(), "<baduser@example.com>");
+    assert_eq!(
+        line(&v, "baduser@example.com"),
+        "550 5.2.1 <baduser@example.com>... Mailbox disabled"
+    );
+}
+
+#[test]
+fn t8_user_at_key_ignored_for_remote_domain() {
+    let v = rcpt(&Fixture::new().site(), "<baduser@elsewhere.com>");
+    assert_eq!(v.reply().unwrap().text, "Relaying denied");
+}
+
+#[test]
+fn t9_full_address_reject() {
+    let v = rcpt(&Fixture::new().site(), "<one@example.com>");
+    assert_eq!(
+        line(&v, "one@example.com"),
+        "550 5.2.1 <one@example.com>... Mailbox disabled for this recipient"
+    );
+}
+
+#[test]
+fn t10_rcpt_450_keeps_address_prefix() {
+    let v = rcpt(&Fixture::new().site(), "<tempuser@example.com>");
+    assert!(matches!(v.action, Action::TempFail(_)));
+    assert_eq!(
+        line(&v, "tempuser@example.com"),
+        "450 4.0.0 <tempuser@example.com>... mailbox full"
+    );
+}
+
+#[test]
+fn t11_t12_blocked_domain_and_parent() {
+    let s = Fixture::new().site();
+    for to in ["<u@block.example.com>", "<u@a.block.example.com>"] {
+        let v = rcpt(&s, to);
+        assert_eq!(
+            v.action,
+            Action::Reject(Reply::new(
+                550,
+                "5.2.1",
+                "Mailbox disabled for this recipient"
+            )),
+            "{to}"
+        );
+    }
+}
+
+#[test]
+fn t13_null_recipient() {
+    // checked on sendmail 8.17 (-bs): `553 5.0.0 <>... User address required`.
+    let v = rcpt(&Fixture::new().site(), "<>");
+    assert_eq!(line(&v, ""), "553 5.0.0 <>... User address required");
+}
+
+#[test]
+fn t14_t15_unqualified_is_local() {
+    let s = Fixture::new().site();
+    let v = rcpt(&s, "<localuser>");
+    assert!(is_relay(&v));
+    assert_eq!(v.why.to_string(), "unqualified recipient is local");
+    assert!(is_relay(&rcpt(&s, "<postmaster>")));
+}
+
+#[test]
+fn t16_address_literal_not_ours() {
+    let v = rcpt(&Fixture::new().site(), "<u@[10.0.0.1]>");
+    assert_eq!(
+        line(&v, "u@[10.0.0.1]"),
+        "550 5.7.1 <u@[10.0.0.1]>... Relaying denied"
+    );
+}
+
+#[test]
+fn t17_connect_relay_network() {
+    let s = Fixture::new().site();
+    let v = rcpt_from(&s, &Client::at(ip("10.9.1.1")), "<u@elsewhere.com>");
+    assert!(is_relay(&v));
+    assert_eq!(v.why.to_string(), "access `Connect:10.9` → RELAY");
+}
+
+#[test]
+fn t18_skip_stops_the_walk() {
+    let s = Fixture::new().site();
+    let v = rcpt_from(&s, &Client::at(ip("10.9.8.1")), "<u@elsewhere.com>");
+    assert_eq!(v.reply().unwrap().text, "Relaying denied");
+}
+
+#[test]
+fn t19_t20_t21_local_and_ipv6_clients() {
+    let s = Fixture::new().site();
+    assert!(is_relay(&rcpt_from(
+        &s,
+        &Client::at(ip("127.0.0.1")),
+        "<u@elsewhere.com>"
+    )));
+    let v = rcpt_from(&s, &Client::at(ip("2001:db8::1")), "<u@elsewhere.com>");
+    assert!(is_relay(&v));
+    assert_eq!(v.why.to_string(), "access `Connect:IPv6:2001:db8` → RELAY");
+    assert!(is_relay(&rcpt_from(
+        &s,
+        &Client::local(),
+        "<u@elsewhere.com>"
+    )));
+}
+
+#[test]
+fn t22_delay_checks_refuse_at_rcpt() {
+    let f = Fixture::new();
+    let mut c = f.config();
+    c.features.insert("delay_checks".into(), vec![]);
+    let s = f.site_with(c);
+    let from = addr("<spam@aol.com>");
+    assert_eq!(
+        check_mail(&s, &Facts::new(), &stranger(), &from).action,
+        Action::Continue
+    );
+    for to in ["u@relayto.org", "postmaster@gw.example.com"] {
+        let v = check_rcpt(
+            &s,
+            &Facts::new(),
+            &stranger(),
+            Some(&from),
+            &addr(&format!("<{to}>")),
+        );
+        assert_eq!(line(&v, to), format!("550 5.7.1 <{to}>... Access denied"));
+    }
+    // check_relay is delayed too, and runs from RCPT.
+    let bad = client("unknown.host", "192.168.1.7");
+    assert_eq!(
+        check_relay(&s, &Facts::new(), &bad).action,
+        Action::Continue
+    );
+    let v = check_rcpt(
+        &s,
+        &Facts::new(),
+        &bad,
+        Some(&addr("<a@gw.example.com>")),
+        &addr("<u@partner.org>"),
+    );
+    assert_eq!(v.reply().unwrap().text, "Access denied");
+    // A sender that hits OK skips check_relay.
+    let v = check_rcpt(
+        &s,
+        &Facts::new(),
+        &bad,
+        Some(&addr("<x@ok.cyber.com>")),
+        &addr("<u@partner.org>"),
+    );
+    assert!(is_relay(&v));
+}
+
+#[test]
+fn delay_checks_friend_and_hater() {
+    let f = Fixture::new();
+    let from = addr("<spam@aol.com>");
+    let mut c = f.config();
+    c.features
+        .insert("delay_checks".into(), vec!["friend".into()]);
+    let s = f.site_with(c);
+    // Spam:abuse@ FRIEND: the sender checks are skipped for abuse@ (local domain).
+    let v = check_rcpt(
+        &s,
+        &Facts::new(),
+        &stranger(),
+        Some(&from),
+        &addr("<abuse@example.com>"),
+    );
+    assert!(is_relay(&v), "{v:?}");
+    let v = check_rcpt(
+        &s,
+        &Facts::new(),
+        &stranger(),
+        Some(&from),
+        &addr("<u@relayto.org>"),
+    );
+    assert!(matches!(v.action, Action::Reject(_)));
+
+    let mut c = f.config();
+    c.features
+        .insert("delay_checks".into(), vec!["hater".into()]);
+    let s = f.site_with(c);
+    // Hater mode: only HATER recipients get the checks; nobody is one here.
+    let v = check_rcpt(
+        &s,
+        &Facts::new(),
+        &stranger(),
+        Some(&from),
+        &addr("<u@relayto.org>"),
+    );
+    assert!(is_relay(&v));
+}
+
+#[test]
+fn promiscuous_relay_and_auth() {
+    let f = Fixture::new();
+    let mut c = f.config();
+    c.features.insert("promiscuous_relay".into(), vec![]);
+    assert!(is_relay(&rcpt(&f.site_with(c), "<u@elsewhere.com>")));
+    let s = f.site();
+    let mut authed = stranger();
+    authed.auth_type = Some("PLAIN".into());
+    let v = rcpt_from(&s, &authed, "<u@elsewhere.com>");
+    assert!(is_relay(&v));
+    assert!(v.why.to_string().contains("AUTH PLAIN"));
+}
+
+#[test]
+fn relay_message_with_auth_configured() {
+    let f = Fixture::new();
+    let mut c = f.config();
+    c.options
+        .insert("confAUTH_MECHANISMS".into(), "PLAIN LOGIN".into());
+    let v = rcpt(&f.site_with(c), "<u@elsewhere.com>");
+    assert_eq!(
+        v.reply().unwrap().text,
+        "Relaying denied. Proper authentication required."
+    );
+}
+
+#[test]
+fn client_resolve_messages() {
+    let s = Fixture::new().site();
+    let mut c = client("mail.other.net", "172.16.0.1");
+    c.resolve = Resolve::Temp;
+    let v = rcpt_from(&s, &c, "<u@elsewhere.com>");
+    assert_eq!(
+        line(&v, "u@elsewhere.com"),
+        "450 4.4.0 <u@elsewhere.com>... Relaying temporarily denied. Cannot resolve PTR record for 172.16.0.1"
+    );
+    c.resolve = Resolve::Forged;
+    assert_eq!(
+        rcpt_from(&s, &c, "<u@elsewhere.com>").reply().unwrap().text,
+        "Relaying denied. IP name possibly forged mail.other.net"
+    );
+    c.resolve = Resolve::Fail;
+    assert_eq!(
+        rcpt_from(&s, &c, "<u@elsewhere.com>").reply().unwrap().text,
+        "Relaying denied. IP name lookup failed mail.other.net"
+    );
+}
+
+#[test]
+fn client_name_in_class_r_may_relay() {
+    let s = Fixture::new().site();
+    let v = rcpt_from(
+        &s,
+        &client("mx.partner.org", "172.16.0.7"),
+        "<u@elsewhere.com>",
+    );
+    assert!(is_relay(&v));
+    assert_eq!(v.why.to_string(), "class R contains partner.org");
+}
+
+#[test]
+fn open_relay_battery_is_denied_for_strangers() {
+    // checked on sendmail 8.17 (-bs, client 172.16.0.1): every one of these
+    // is `550 5.7.1 <addr>... Relaying denied`, except `a@b@host`.
+    let s = Fixture::new().site();
+    for to in [
+        "a%b@gw.example.com",
+        "@gw.example.com:a@b.com",
+        "b!a@gw.example.com",
+        "\"a@b\"@gw.example.com",
+        "a@elsewhere.com.",
+        "b!a",
+        "a%b",
+        "\"a@b.com\"",
+        "a%b@partner.org",
+        "a%elsewhere.com@relayto.org",
+        "u@[10.0.0.1]",
+    ] {
+        let v = rcpt(&s, &format!("<{to}>"));
+        assert_eq!(
+            line(&v, to),
+            format!("550 5.7.1 <{to}>... Relaying denied"),
+            "{to}"
+        );
+    }
+    let v = rcpt(&s, "<a@b@gw.example.com>");
+    assert_eq!(
+        line(&v, "a@b@gw.example.com"),
+        "553 5.1.3 <a@b@gw.example.com>... Invalid route address"
+    );
+    // Unwrapping to one of our own addresses is fine.
+    assert!(is_relay(&rcpt(&s, "<alice%gw.example.com@example.com>")));
+}
+
+#[test]
+fn virtual_users_disabled_and_unknown() {
+    let s = Fixture::new().site();
+    assert_eq!(
+        line(&rcpt(&s, "<bob@example.com>"), "bob@example.com"),
+        "550 5.2.1 <bob@example.com>... Mailbox temporarily disabled"
+    );
+    assert_eq!(
+        rcpt(&s, "<carol@example.com>").reply().unwrap().text,
+        "Account closed"
+    );
+    assert_eq!(rcpt(&s, "<nobody@example.com>").reply().unwrap().code, 550);
+    assert!(is_relay(&rcpt(&s, "<alice+lists@example.com>")));
+}
+
+#[test]
+fn virtusertable_hit_skips_user_check() {
+    let f = Fixture::new();
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    t.insert("access".into(), Arc::new(MemTable::from_lines(ACCESS)));
+    t.insert(
+        "mailboxes".into(),
+        Arc::new(MemTable::from_lines(MAILBOXES)),
+    );
+    t.insert(
+        "virtuser".into(),
+        Arc::new(MemTable::from_lines("@example.com alice\n")),
+    );
+    let s = Site::from_parts(f.config(), t).unwrap();
+    assert!(is_relay(&rcpt(&s, "<anyone@example.com>")));
+    assert!(matches!(
+        rcpt(&s, "<anyone@gw.example.com>").action,
+        Action::Reject(_)
+    ));
+}
+
+#[test]
+fn table_failures_temp_fail() {
+    let f = Fixture::new();
+    let tmpf = Reply::new(
+        451,
+        "4.3.0",
+        "Temporary system failure. Please try again later.",
+    );
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    t.insert("access".into(), Arc::new(FailingTable));
+    let s = Site::from_parts(f.config(), t).unwrap();
+    assert_eq!(mail(&s, "<a@b.org>").action, Action::TempFail(tmpf.clone()));
+    assert_eq!(rcpt(&s, "<a@b.org>").action, Action::TempFail(tmpf.clone()));
+    assert_eq!(
+        check_relay(&s, &Facts::new(), &stranger()).action,
+        Action::TempFail(tmpf.clone())
+    );
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    t.insert("mailboxes".into(), Arc::new(FailingTable));
+    let s = Site::from_parts(f.config(), t).unwrap();
+    let v = rcpt(&s, "<alice@example.com>");
+    assert_eq!(v.action, Action::TempFail(tmpf));
+    assert!(matches!(v.why, Because::TableError { .. }));
+}
+
+#[test]
+fn reply_prefix_follows_sendmail_fmtmsg() {
+    // checked on sendmail 8.17 (-bs): `To:t4.example ERROR:4.7.1:451 try later rcpt`
+    // → `451 4.7.1 try later rcpt` (no prefix), while 450/550/553 carry it.
+    assert_eq!(
+        Reply::new(451, "4.7.1", "try later").line(Some("u@t4.example")),
+        "451 4.7.1 try later"
+    );
+    assert_eq!(
+        Reply::new(553, "5.3.0", "x").line(Some("a@b")),
+        "553 5.3.0 <a@b>... x"
+    );
+    assert_eq!(Reply::new(550, "5.7.1", "x").line(None), "550 5.7.1 x");
+}
+
+// ---------------------------------------------------------------- helo
+
+#[test]
+fn helo_checks_only_with_block_bad_helo() {
+    let f = Fixture::new();
+    let s = f.site();
+    assert_eq!(
+        check_helo(&s, &Facts::new(), &stranger(), "gw.example.com").action,
+        Action::Continue
+    );
+    let mut c = f.config();
+    c.features.insert("block_bad_helo".into(), vec![]);
+    let s = f.site_with(c);
+    for bad in ["gw.example.com", "[127.0.0.1]", "localhost", "nodot"] {
+        let v = check_helo(&s, &Facts::new(), &stranger(), bad);
+        assert_eq!(
+            v.reply().unwrap().text,
+            format!("bogus HELO name used: {bad}"),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        check_helo(&s, &Facts::new(), &stranger(), "mail.other.net").action,
+        Action::Continue
+    );
+}
+
+// ---------------------------------------------------------------- headers
+
+const RULES: &str = "\
+# university header rules
+/^Subject: .*Make Money Fast/i REJECT
+/^Subject: .*viagra/i DISCARD
+/^X-Mailer: trusted/ OK
+/^Subject: .*\\[list\\]/ WARN list mail
+/^Subject: hold me/ HOLD needs review
+/^From: .*@bad\\.example/ REJECT 5.7.0 Go away
+";
+
+#[test]
+fn header_rules() {
+    let r = HeaderRules::parse("header_checks", RULES).unwrap();
+    assert_eq!(r.len(), 6);
+    let v = check_header(&r, "Subject: MAKE MONEY FAST now");
+    assert_eq!(
+        v.action,
+        Action::Reject(Reply::new(550, "5.7.1", "Message content rejected"))
+    );
+    assert_eq!(
+        v.why.to_string(),
+        "header_checks:2: /^Subject: .*Make Money Fast/i REJECT"
+    );
+    assert_eq!(
+        check_header(&r, "Subject: cheap VIAGRA").action,
+        Action::Discard
+    );
+    assert_eq!(
+        check_header(&r, "X-Mailer: trusted 1.0").action,
+        Action::Accept
+    );
+    // Without /i the match is case-sensitive.
+    assert_eq!(
+        check_header(&r, "x-mailer: trusted").action,
+        Action::Continue
+    );
+    let v = check_header(&r, "Subject: [list] hello");
+    assert_eq!(v.action, Action::Continue);
+    assert!(matches!(v.why, Because::HeaderRule { line: 5, .. }));
+    assert_eq!(
+        check_header(&r, "Subject: hold me").action,
+        Action::Quarantine("needs review".into())
+    );
+    assert_eq!(
+        check_header(&r, "From: x@bad.example").action,
+        Action::Reject(Reply::new(550, "5.7.0", "Go away"))
+    );
+    assert_eq!(check_header(&r, "Subject: hello").action, Action::Continue);
+}
+
+#[test]
+fn header_rule_errors() {
+    let e = HeaderRules::parse("hc", "/ok/ OK\n/a(/ REJECT\n").unwrap_err();
+    assert_eq!((e.file.as_str(), e.line), ("hc", 2));
+    let e = HeaderRules::parse("hc", "/ok/ BOUNCE\n").unwrap_err();
+    assert!(e.to_string().starts_with("hc:1: unknown action"));
+}
+
+// ---------------------------------------------------------------- testmode
+
+#[test]
+fn testmode_adapters() {
+    use mxgate::testmode::policy as tm;
+    let s = Fixture::new().site();
+    let v = tm::connect(
+        &s,
+        &json!({"kind":"connect","client_addr":"192.0.2.10",
+                "dns":{"10.2.0.192.bl.example.org":["127.0.0.2"]}}),
+    )
+    .unwrap();
+    assert_eq!(v["action"], "reject");
+    assert_eq!(v["smtp_code"], 550);
+    assert_eq!(v["enhanced_code"], "5.7.1");
+    assert_eq!(v["text"], "Rejected: 192.0.2.10 listed at bl.example.org");
+    let v = tm::mail(
+        &s,
+        &json!({"kind":"mail","client_addr":"172.16.0.1","from":"<a@q.org>"}),
+    )
+    .unwrap();
+    assert_eq!(v["action"], "quarantine");
+    assert_eq!(v["text"], "suspicious sender");
+    assert!(v["smtp_code"].is_null());
+    let v = tm::mail(
+        &s,
+        &json!({"kind":"mail","client_addr":"172.16.0.1","from":"<x@aol.com>","dns":{"aol.com":"nxdomain"}}),
+    )
+    .unwrap();
+    assert_eq!(v["smtp_code"], 553);
+    let v = tm::rcpt(
+        &s,
+        &json!({"kind":"rcpt","client_addr":"IPv6:2001:db8:0:0:0:0:0:1","to":"<u@elsewhere.com>"}),
+    )
+    .unwrap();
+    assert_eq!(v["action"], "accept");
+    let v = tm::rcpt(
+        &s,
+        &json!({"kind":"rcpt","client_addr":"172.16.0.1","client_resolve":"TEMP","to":"<u@elsewhere.com>"}),
+    )
+    .unwrap();
+    assert_eq!(v["action"], "tempfail");
+    assert_eq!(v["smtp_code"], 450);
+    let v = tm::header(&s, &json!({"kind":"header","line":"Subject: x"})).unwrap();
+    assert_eq!(v["action"], "accept");
+    assert!(tm::connect(&s, &json!({"client_addr":"not-an-ip"})).is_err());
+}
