@@ -402,7 +402,7 @@ mod tests {
                     r.lookup(long.to_uppercase().as_bytes())
                         .unwrap()
                         .map(<[u8]>::to_vec),
-                    r.lookup(b"nobody").unwrap(),
+                    r.lookup(b"nobody").unwrap().map(<[u8]>::to_vec),
                 )
             })
             .unwrap();
