@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod cli;
 pub mod config;
 pub mod site;
 pub mod table;

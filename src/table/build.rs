@@ -120,12 +120,51 @@ pub enum BuildError {
     ReadOld(Error),
 }
 
-/// Build `target` (the `.lmdb` path) from `records`.
+/// Build `target` (the `.lmdb` path) from `records`: [`plan`] then [`Plan::publish`].
 pub fn build(
     target: &Path,
     records: Vec<Record>,
     opts: &BuildOptions,
 ) -> Result<BuildReport, BuildError> {
+    plan(target, records, opts)?.publish(target)
+}
+
+/// A map ready to be written: entries sorted, duplicates resolved. Lets the
+/// caller look at the duplicates before deciding to publish.
+pub struct Plan {
+    pairs: Vec<Pair>,
+    duplicates: Vec<Duplicate>,
+    policy: Duplicates,
+}
+
+impl Plan {
+    /// Dropped duplicates, in input order.
+    pub fn duplicates(&self) -> &[Duplicate] {
+        &self.duplicates
+    }
+
+    /// Number of pairs that will be stored.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Whether the map will be empty.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// Write the map atomically over `target`.
+    pub fn publish(self, target: &Path) -> Result<BuildReport, BuildError> {
+        write_atomically(target, &self.pairs, self.policy)?;
+        Ok(BuildReport {
+            entries: self.pairs.len(),
+            duplicates: self.duplicates,
+        })
+    }
+}
+
+/// Read the old map (for `-o`), add `records`, sort and resolve duplicates.
+pub fn plan(target: &Path, records: Vec<Record>, opts: &BuildOptions) -> Result<Plan, BuildError> {
     let mut pairs: Vec<Pair> = Vec::with_capacity(records.len());
     if opts.mode == Mode::Update {
         match Lmdb::open(target, Fold::Keep, false) {
@@ -155,11 +194,10 @@ pub fn build(
         });
     }
     let (pairs, duplicates) = resolve(pairs, opts.duplicates, opts.keys);
-    let entries = pairs.len();
-    write_atomically(target, &pairs, opts.duplicates)?;
-    Ok(BuildReport {
-        entries,
+    Ok(Plan {
+        pairs,
         duplicates,
+        policy: opts.duplicates,
     })
 }
 
