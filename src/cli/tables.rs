@@ -153,8 +153,7 @@ fn parse_args(args: &[String], opts: &[Opt]) -> Result<Args, String> {
             out.operands.push(a.clone());
             continue;
         };
-        let mut chars = letters.char_indices();
-        while let Some((i, c)) = chars.next() {
+        for (i, c) in letters.char_indices() {
             let Some(opt) = opts.iter().find(|o| o.0 == c) else {
                 return Err(format!("illegal option -- {c}"));
             };

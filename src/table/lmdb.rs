@@ -165,7 +165,7 @@ impl Lmdb {
 
     /// Every stored pair as stored (keys and values with their NULs, if any),
     /// in key order; duplicates (`-d`) each appear.
-    pub fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+    pub fn entries(&self) -> Result<Vec<Entry>, Error> {
         self.with_reader(|r| {
             let iter = r.db.iter(&r.txn).map_err(|e| self.io(e.to_string()))?;
             let mut out = Vec::new();
@@ -189,6 +189,9 @@ impl Lmdb {
         }
     }
 }
+
+/// One stored pair, as stored: (key, value).
+pub type Entry = (Vec<u8>, Vec<u8>);
 
 /// Outcome of [`Lmdb::refresh`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
