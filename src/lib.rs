@@ -17,6 +17,7 @@
 
 pub mod addr;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dns;

@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub mod aliases;
+pub mod build;
 pub mod lmdb;
+pub mod text;
 
 /// Key case handling, fixed when a table is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,10 +2,25 @@
 //!
 //! Contract: [`Lmdb::open`] maps one file read-only, without a lock file
 //! (`MDB_NOLOCK`): makemap never modifies a published file, it builds a new
-//! one and renames it over the old, so readers need no locking and a reader
-//! always sees either the old or the new table, whole.
+//! one and renames it over the old ([`super::build`]), so readers need no
+//! locking and a reader always sees either the old or the new table, whole.
 //!
-//! This is the one module allowed `unsafe`: heed marks opening an
+//! Reload: a table notices a rebuilt file by itself. At most once per
+//! recheck interval (default one second, checked on a lookup, never a
+//! `stat` per lookup) or on an explicit [`Lmdb::refresh`], it compares the
+//! file's device, inode, size and mtime with the mapped one and, when they
+//! differ, maps the new file. No restart and no signal are needed.
+//!
+//! heed allows one open environment per canonical path in a process, and a
+//! replaced file has the same path as its successor. So all `Lmdb` values
+//! of one path share one [`Shared`] slot (a process-wide registry of weak
+//! references): a reopen drops the old environment under the slot's write
+//! lock before mapping the new file, and nothing else in the process opens
+//! that path through heed (the builder reads an old map for `-o` through
+//! this module too). If the new file cannot be mapped, lookups fail (a
+//! temporary failure, never "not found") until a later check succeeds.
+//!
+//! This and `build.rs` are the modules allowed `unsafe`: heed marks opening an
 //! environment unsafe because a memory-mapped file changed underneath a
 //! reader is undefined behaviour. Our files are never changed in place
 //! (see above), which is the invariant each `unsafe` block relies on.
@@ -13,16 +28,23 @@
 
 use super::{Error, Fold, Table};
 use heed::types::Bytes;
-use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithoutTls};
+use heed::{Database, Env, EnvFlags, EnvOpenOptions, RoTxn, WithoutTls};
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
 
-/// A read-only LMDB table.
+/// How often a table looks at its file for a rebuild, at most.
+pub const DEFAULT_RECHECK: Duration = Duration::from_secs(1);
+
+/// A read-only LMDB table that follows rebuilds of its file.
 pub struct Lmdb {
     path: PathBuf,
     fold: Fold,
     nul_terminated: bool,
-    env: Env<WithoutTls>,
-    db: Database<Bytes, Bytes>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Lmdb {
@@ -31,62 +53,369 @@ impl std::fmt::Debug for Lmdb {
     }
 }
 
+/// Identity of one published file: a rebuild always changes it (a new inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl FileId {
+    fn of(path: &Path) -> std::io::Result<FileId> {
+        let m = std::fs::metadata(path)?;
+        Ok(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })
+    }
+}
+
+/// One mapped file.
+struct Snapshot {
+    env: Env<WithoutTls>,
+    db: Database<Bytes, Bytes>,
+    id: FileId,
+}
+
+/// The slot all tables of one path share.
+struct Shared {
+    path: PathBuf,
+    current: RwLock<Result<Snapshot, String>>,
+    base: Instant,
+    recheck_ns: u64,
+    next_check_ns: AtomicU64,
+}
+
+static REGISTRY: LazyLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
 impl Lmdb {
     /// Open `path` (the `.lmdb` file itself). `nul_terminated` = keys carry a trailing NUL (`-N`).
     pub fn open(path: &Path, fold: Fold, nul_terminated: bool) -> Result<Lmdb, Error> {
         if !path.exists() {
             return Err(Error::Missing { path: path.into() });
         }
-        let io = |e: heed::Error| Error::Io {
+        let canonical = path.canonicalize().map_err(|e| Error::Io {
             path: path.into(),
             detail: e.to_string(),
-        };
-        let mut opts = EnvOpenOptions::new().read_txn_without_tls();
-        opts.max_dbs(0);
-        // SAFETY: READ_ONLY + NO_LOCK is sound because published map files are
-        // never written in place (makemap renames a new file over the old one).
-        unsafe {
-            opts.flags(EnvFlags::NO_SUB_DIR | EnvFlags::READ_ONLY | EnvFlags::NO_LOCK);
-        }
-        // SAFETY: as above: the mapped file is immutable once published.
-        let env = unsafe { opts.open(path) }.map_err(io)?;
-        let rtxn = env.read_txn().map_err(io)?;
-        let db: Database<Bytes, Bytes> =
-            env.open_database(&rtxn, None)
-                .map_err(io)?
-                .ok_or_else(|| Error::Io {
+        })?;
+        let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+        let shared = match reg.get(&canonical).and_then(Weak::upgrade) {
+            Some(s) => {
+                // Another table already maps this path: make sure it is the newest file.
+                s.refresh_if_changed(Wait::Block)?;
+                s
+            }
+            None => {
+                let snap = open_snapshot(&canonical).map_err(|detail| Error::Io {
                     path: path.into(),
-                    detail: "no main database in LMDB file".into(),
+                    detail,
                 })?;
-        drop(rtxn);
+                let s = Arc::new(Shared {
+                    path: canonical.clone(),
+                    current: RwLock::new(Ok(snap)),
+                    base: Instant::now(),
+                    recheck_ns: u64::try_from(DEFAULT_RECHECK.as_nanos()).unwrap_or(u64::MAX),
+                    next_check_ns: AtomicU64::new(0),
+                });
+                s.schedule_next();
+                reg.retain(|_, w| w.strong_count() > 0);
+                reg.insert(canonical, Arc::downgrade(&s));
+                s
+            }
+        };
+        drop(reg);
         Ok(Lmdb {
             path: path.into(),
             fold,
             nul_terminated,
-            env,
-            db,
+            shared,
         })
     }
+
+    /// Look at the file now and map it again if it was rebuilt. Returns
+    /// whether a new file was mapped. Must not be called from inside
+    /// [`Lmdb::with_reader`] on the same table.
+    pub fn refresh(&self) -> Result<Reloaded, Error> {
+        self.shared.refresh_if_changed(Wait::Block)
+    }
+
+    /// Run `f` with one read transaction for many lookups (the fast path:
+    /// no allocation per lookup). The snapshot cannot change while `f` runs.
+    pub fn with_reader<R>(&self, f: impl FnOnce(&Reader<'_>) -> R) -> Result<R, Error> {
+        self.shared.maybe_refresh();
+        let guard = self
+            .shared
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let snap = guard.as_ref().map_err(|detail| self.io(detail.clone()))?;
+        let txn = snap.env.read_txn().map_err(|e| self.io(e.to_string()))?;
+        let reader = Reader {
+            table: self,
+            txn,
+            db: snap.db,
+        };
+        Ok(f(&reader))
+    }
+
+    /// Every stored pair as stored (keys and values with their NULs, if any),
+    /// in key order; duplicates (`-d`) each appear.
+    pub fn entries(&self) -> Result<Vec<Entry>, Error> {
+        self.with_reader(|r| {
+            let iter = r.db.iter(&r.txn).map_err(|e| self.io(e.to_string()))?;
+            let mut out = Vec::new();
+            for item in iter {
+                let (k, v) = item.map_err(|e| self.io(e.to_string()))?;
+                out.push((k.to_vec(), v.to_vec()));
+            }
+            Ok(out)
+        })?
+    }
+
+    /// The file this table serves.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, detail: String) -> Error {
+        Error::Io {
+            path: self.path.clone(),
+            detail,
+        }
+    }
+}
+
+/// One stored pair, as stored: (key, value).
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// Outcome of [`Lmdb::refresh`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reloaded {
+    /// The file is the one already mapped.
+    Unchanged,
+    /// A rebuilt file was mapped.
+    NewFile,
+}
+
+/// One read transaction over a table (see [`Lmdb::with_reader`]).
+pub struct Reader<'t> {
+    table: &'t Lmdb,
+    txn: RoTxn<'t, WithoutTls>,
+    db: Database<Bytes, Bytes>,
+}
+
+impl Reader<'_> {
+    /// Look `key` up (folded and NUL-terminated as the table says); the
+    /// value without its trailing NUL, borrowed from the map.
+    pub fn lookup(&self, key: &[u8]) -> Result<Option<&[u8]>, Error> {
+        let mut stack = [0u8; 256];
+        let mut heap = Vec::new();
+        let need = key.len() + usize::from(self.table.nul_terminated);
+        let buf: &mut [u8] = match stack.get_mut(..need) {
+            Some(s) => s,
+            None => {
+                heap.resize(need, 0);
+                &mut heap
+            }
+        };
+        for (d, s) in buf.iter_mut().zip(key) {
+            *d = match self.table.fold {
+                Fold::Lower => s.to_ascii_lowercase(),
+                Fold::Keep => *s,
+            };
+        }
+        if let (true, Some(last)) = (self.table.nul_terminated, buf.last_mut()) {
+            *last = 0;
+        }
+        let v = self
+            .db
+            .get(&self.txn, buf)
+            .map_err(|e| self.table.io(e.to_string()))?;
+        Ok(v.map(|v| v.strip_suffix(&[0]).unwrap_or(v)))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Block,
+    Skip,
+}
+
+impl Shared {
+    fn schedule_next(&self) {
+        let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.next_check_ns
+            .store(now.saturating_add(self.recheck_ns), Ordering::Relaxed);
+    }
+
+    /// The timer: one `stat` per interval, claimed by one caller.
+    fn maybe_refresh(&self) {
+        let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let due = self.next_check_ns.load(Ordering::Relaxed);
+        if now < due {
+            return;
+        }
+        let next = now.saturating_add(self.recheck_ns);
+        if self
+            .next_check_ns
+            .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            // An error here is kept in the slot and reported by the lookup.
+            let _ = self.refresh_if_changed(Wait::Skip);
+        }
+    }
+
+    fn refresh_if_changed(&self, wait: Wait) -> Result<Reloaded, Error> {
+        let io = |detail: String| Error::Io {
+            path: self.path.clone(),
+            detail,
+        };
+        let id = match FileId::of(&self.path) {
+            Ok(id) => id,
+            // The file was removed: keep serving what is mapped (removal is not a rebuild).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Reloaded::Unchanged),
+            Err(e) => return Err(io(e.to_string())),
+        };
+        {
+            let cur = self.current.read().unwrap_or_else(|p| p.into_inner());
+            if matches!(&*cur, Ok(s) if s.id == id) {
+                return Ok(Reloaded::Unchanged);
+            }
+        }
+        let mut cur = match wait {
+            Wait::Block => self.current.write().unwrap_or_else(|p| p.into_inner()),
+            Wait::Skip => match self.current.try_write() {
+                Ok(g) => g,
+                // Readers are busy (maybe this very thread): try at the next tick.
+                Err(_) => {
+                    self.next_check_ns.store(0, Ordering::Relaxed);
+                    return Ok(Reloaded::Unchanged);
+                }
+            },
+        };
+        if matches!(&*cur, Ok(s) if s.id == id) {
+            return Ok(Reloaded::Unchanged);
+        }
+        // Drop the old environment first: heed allows one per path.
+        *cur = Err("reopening".into());
+        *cur = open_snapshot(&self.path);
+        match &*cur {
+            Ok(_) => Ok(Reloaded::NewFile),
+            Err(detail) => Err(io(detail.clone())),
+        }
+    }
+}
+
+fn open_snapshot(path: &Path) -> Result<Snapshot, String> {
+    // Identify the file before mapping it: if it is replaced in between, the
+    // next check sees a different id and maps again.
+    let id = FileId::of(path).map_err(|e| e.to_string())?;
+    let mut opts = EnvOpenOptions::new().read_txn_without_tls();
+    opts.max_dbs(0);
+    // SAFETY: READ_ONLY + NO_LOCK is sound because published map files are
+    // never written in place (makemap renames a new file over the old one).
+    unsafe {
+        opts.flags(EnvFlags::NO_SUB_DIR | EnvFlags::READ_ONLY | EnvFlags::NO_LOCK);
+    }
+    // SAFETY: as above: the mapped file is immutable once published.
+    let env = unsafe { opts.open(path) }.map_err(|e| e.to_string())?;
+    let rtxn = env.read_txn().map_err(|e| e.to_string())?;
+    let db: Database<Bytes, Bytes> = env
+        .open_database(&rtxn, None)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "no main database in LMDB file".to_string())?;
+    drop(rtxn);
+    Ok(Snapshot { env, db, id })
 }
 
 impl Table for Lmdb {
     fn lookup(&self, key: &str) -> Result<Option<String>, Error> {
-        let mut k = match self.fold {
-            Fold::Lower => key.to_ascii_lowercase().into_bytes(),
-            Fold::Keep => key.as_bytes().to_vec(),
-        };
-        if self.nul_terminated {
-            k.push(0);
+        self.with_reader(|r| {
+            r.lookup(key.as_bytes())
+                .map(|v| v.map(|v| String::from_utf8_lossy(v).into_owned()))
+        })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::build::{BuildOptions, build};
+    use crate::table::text::Record;
+
+    fn rec(k: &str, v: &str) -> Record {
+        Record {
+            key: k.into(),
+            value: v.into(),
+            line: 1,
         }
-        let io = |e: heed::Error| Error::Io {
-            path: self.path.clone(),
-            detail: e.to_string(),
+    }
+
+    #[test]
+    fn rebuild_is_seen_after_refresh_and_tables_share_a_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("m.lmdb");
+        build(&t, vec![rec("k", "old")], &BuildOptions::default()).unwrap();
+        let a = Lmdb::open(&t, Fold::Lower, false).unwrap();
+        // A second table on the same path must not trip heed's one-env-per-path rule.
+        let b = Lmdb::open(&t, Fold::Keep, false).unwrap();
+        assert_eq!(a.lookup("K").unwrap().as_deref(), Some("old"));
+        build(&t, vec![rec("k", "new")], &BuildOptions::default()).unwrap();
+        // Before the check: still the old, whole map.
+        assert_eq!(a.lookup("k").unwrap().as_deref(), Some("old"));
+        assert_eq!(a.refresh().unwrap(), Reloaded::NewFile);
+        assert_eq!(a.refresh().unwrap(), Reloaded::Unchanged);
+        assert_eq!(a.lookup("k").unwrap().as_deref(), Some("new"));
+        assert_eq!(b.lookup("k").unwrap().as_deref(), Some("new"));
+    }
+
+    #[test]
+    fn timer_picks_up_rebuild_without_refresh_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("m.lmdb");
+        build(&t, vec![rec("k", "old")], &BuildOptions::default()).unwrap();
+        let a = Lmdb::open(&t, Fold::Lower, false).unwrap();
+        build(&t, vec![rec("k", "new")], &BuildOptions::default()).unwrap();
+        // Make the check due now instead of sleeping a second.
+        a.shared.next_check_ns.store(0, Ordering::Relaxed);
+        assert_eq!(a.lookup("k").unwrap().as_deref(), Some("new"));
+    }
+
+    #[test]
+    fn batch_reader_folds_and_strips_nul() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("a.lmdb");
+        let o = BuildOptions {
+            keys: crate::table::build::KeyForm::NulTerminated,
+            ..Default::default()
         };
-        let rtxn = self.env.read_txn().map_err(io)?;
-        let v = self.db.get(&rtxn, &k).map_err(io)?;
-        Ok(v.map(|v| {
-            let v = v.strip_suffix(&[0]).unwrap_or(v);
-            String::from_utf8_lossy(v).into_owned()
-        }))
+        let long = "x".repeat(400);
+        build(&t, vec![rec("root", "admin"), rec(&long, "l")], &o).unwrap();
+        let a = Lmdb::open(&t, Fold::Lower, true).unwrap();
+        let got = a
+            .with_reader(|r| {
+                (
+                    r.lookup(b"ROOT").unwrap().map(<[u8]>::to_vec),
+                    r.lookup(long.to_uppercase().as_bytes())
+                        .unwrap()
+                        .map(<[u8]>::to_vec),
+                    r.lookup(b"nobody").unwrap().map(<[u8]>::to_vec),
+                )
+            })
+            .unwrap();
+        assert_eq!(got, (Some(b"admin".to_vec()), Some(b"l".to_vec()), None));
+    }
+
+    #[test]
+    fn missing_file_is_missing_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Lmdb::open(&dir.path().join("no.lmdb"), Fold::Lower, false).unwrap_err();
+        assert!(matches!(e, Error::Missing { .. }));
     }
 }

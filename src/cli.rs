@@ -1,0 +1,6 @@
+//! The command-line tools, as library entry points (testable without a process).
+//!
+//! Contract: each tool is `fn(args, stdin, out, err) -> exit status`;
+//! `main.rs` only picks one by program name and hands it the real streams.
+
+pub mod tables;

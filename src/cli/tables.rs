@@ -1,0 +1,634 @@
+//! `makemap`, `newaliases` and `praliases`: the table tools.
+//!
+//! Contract: each entry point takes its arguments (without the program
+//! name), standard input and two output streams, and returns the exit
+//! status (sysexits: 0 ok, 64 usage, 65 bad input, 66 unreadable aliases
+//! file, 73 cannot create or open a map, 74 read/write error). They print
+//! sendmail's messages (`makemap: <map>: line <n>: <message>`). Building
+//! goes through [`crate::table::build`], so a failed run leaves the old
+//! map as it was; a run with bad lines (exit 65) still writes the good
+//! ones, as sendmail does.
+//!
+//! Every option is defined once, in the `*_OPTIONS` tables below, from
+//! which the parser and `--help` both come.
+
+use crate::config::MapSpec;
+use crate::table::aliases::{Severity, parse_aliases};
+use crate::table::build::{self, BuildError, BuildOptions, Duplicates, KeyForm, Mode};
+use crate::table::lmdb::Lmdb;
+use crate::table::text::{self, EmptyValues, ParseOptions, Record};
+use crate::table::{self, Fold};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Successful termination.
+const EX_OK: i32 = 0;
+/// Command line usage error.
+const EX_USAGE: i32 = 64;
+/// Data format error (bad lines, duplicate keys).
+const EX_DATAERR: i32 = 65;
+/// An input file could not be read.
+const EX_NOINPUT: i32 = 66;
+/// A map could not be created or opened.
+const EX_CANTCREAT: i32 = 73;
+/// Input/output error.
+const EX_IOERR: i32 = 74;
+
+/// The configuration newaliases and praliases read without `-C`.
+pub const DEFAULT_CONFIG: &str = "/etc/mail/mxgate.cf";
+
+/// One command-line option: letter, argument name (if it takes one), help.
+struct Opt(char, Option<&'static str>, &'static str);
+
+const MAKEMAP_OPTIONS: &[Opt] = &[
+    Opt(
+        'N',
+        None,
+        "include the trailing NUL byte in keys and values (alias maps)",
+    ),
+    Opt(
+        'c',
+        Some("size"),
+        "cache size (accepted for compatibility; LMDB has none)",
+    ),
+    Opt(
+        'C',
+        Some("cf"),
+        "configuration file (accepted for compatibility)",
+    ),
+    Opt('d', None, "keep duplicate keys: every value is stored"),
+    Opt('D', Some("char"), "comment character (default #)"),
+    Opt('e', None, "allow empty values"),
+    Opt('f', None, "do not fold keys to lower case"),
+    Opt('l', None, "list the supported map types and exit"),
+    Opt('o', None, "update the existing map instead of replacing it"),
+    Opt('r', None, "a later duplicate key replaces the earlier one"),
+    Opt(
+        's',
+        None,
+        "skip safety checks (accepted; the map is always replaced by rename)",
+    ),
+    Opt(
+        't',
+        Some("delim"),
+        "key/value delimiter (default: any run of white space)",
+    ),
+    Opt('u', None, "dump the map as key<TAB>value lines"),
+    Opt('v', None, "verbose: print each key and value"),
+];
+
+const NEWALIASES_OPTIONS: &[Opt] = &[
+    Opt(
+        'C',
+        Some("config"),
+        "configuration (compiled or .mc); default /etc/mail/mxgate.cf",
+    ),
+    Opt(
+        'f',
+        Some("file"),
+        "build this aliases file instead of the configured ones (repeatable)",
+    ),
+];
+
+const PRALIASES_OPTIONS: &[Opt] = &[
+    Opt(
+        'C',
+        Some("config"),
+        "configuration (compiled or .mc); default /etc/mail/mxgate.cf",
+    ),
+    Opt(
+        'f',
+        Some("file"),
+        "read the map built from this aliases file (FILE.lmdb)",
+    ),
+];
+
+/// Map types makemap accepts; all are written as LMDB.
+const MAP_TYPES: &[&str] = &["lmdb", "hash", "btree", "dbm"];
+
+/// Parsed command line: flags in order, then operands.
+struct Args {
+    flags: Vec<(char, String)>,
+    operands: Vec<String>,
+    help: bool,
+}
+
+impl Args {
+    fn has(&self, c: char) -> bool {
+        self.flags.iter().any(|(f, _)| *f == c)
+    }
+    fn value(&self, c: char) -> Option<&str> {
+        self.flags
+            .iter()
+            .rev()
+            .find(|(f, _)| *f == c)
+            .map(|(_, v)| v.as_str())
+    }
+    fn values(&self, c: char) -> impl Iterator<Item = &str> {
+        self.flags
+            .iter()
+            .filter(move |(f, _)| *f == c)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// getopt-style parsing: `-Nf`, `-t=`, `-t =`, `-D%`, `--` (lexopt would read `-t=` as an empty value).
+fn parse_args(args: &[String], opts: &[Opt]) -> Result<Args, String> {
+    let mut out = Args {
+        flags: Vec::new(),
+        operands: Vec::new(),
+        help: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--help" || a == "-h" {
+            out.help = true;
+            continue;
+        }
+        if a == "--" {
+            out.operands.extend(it.by_ref().cloned());
+            break;
+        }
+        let Some(letters) = a.strip_prefix('-').filter(|s| !s.is_empty()) else {
+            out.operands.push(a.clone());
+            continue;
+        };
+        for (i, c) in letters.char_indices() {
+            let Some(opt) = opts.iter().find(|o| o.0 == c) else {
+                return Err(format!("illegal option -- {c}"));
+            };
+            if opt.1.is_some() {
+                let rest = letters.get(i + c.len_utf8()..).unwrap_or_default();
+                let v = if rest.is_empty() {
+                    it.next()
+                        .cloned()
+                        .ok_or_else(|| format!("option requires an argument -- {c}"))?
+                } else {
+                    rest.to_string()
+                };
+                out.flags.push((c, v));
+                break;
+            }
+            out.flags.push((c, String::new()));
+        }
+    }
+    Ok(out)
+}
+
+fn help(name: &str, synopsis: &str, opts: &[Opt]) -> String {
+    let mut s = format!("usage: {name} {synopsis}\n\noptions:\n");
+    for o in opts {
+        let flag = match o.1 {
+            Some(a) => format!("-{} {a}", o.0),
+            None => format!("-{}", o.0),
+        };
+        s.push_str(&format!("  {flag:<12} {}\n", o.2));
+    }
+    s.push_str("  --help       print this help\n");
+    s
+}
+
+const MAKEMAP_SYNOPSIS: &str = "[-N] [-c size] [-C cf] [-d] [-D char] [-e] [-f] [-l] [-o] [-r] [-s] [-t delim] [-u] [-v] type mapname < text\n\ntype is lmdb; hash, btree and dbm are accepted and also written as LMDB.\nThe map is written to mapname.lmdb (one file, readable by mdb_dump -n).";
+
+/// The file a map name is served from: `NAME.lmdb` (a `.lmdb`, or `.db`
+/// for hash/btree, already on the name is not doubled).
+pub fn map_file(map_type: &str, name: &str) -> PathBuf {
+    if name.ends_with(".lmdb") {
+        return PathBuf::from(name);
+    }
+    let base = match map_type {
+        "hash" | "btree" => name.strip_suffix(".db").unwrap_or(name),
+        "dbm" => name.strip_suffix(".dir").unwrap_or(name),
+        _ => name,
+    };
+    PathBuf::from(format!("{base}.lmdb"))
+}
+
+/// `makemap [-N] [-c size] [-d] [-e] [-f] [-l] [-o] [-r] [-s] [-t delim] [-u] [-v] [-D char] [-C cf] TYPE MAPNAME < text`.
+pub fn makemap(
+    args: &[String],
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let a = match parse_args(args, MAKEMAP_OPTIONS) {
+        Ok(a) => a,
+        Err(m) => {
+            let _ = writeln!(err, "makemap: {m}");
+            let _ = write!(
+                err,
+                "{}",
+                help("makemap", MAKEMAP_SYNOPSIS, MAKEMAP_OPTIONS)
+            );
+            return EX_USAGE;
+        }
+    };
+    if a.help {
+        let _ = write!(
+            out,
+            "{}",
+            help("makemap", MAKEMAP_SYNOPSIS, MAKEMAP_OPTIONS)
+        );
+        return EX_OK;
+    }
+    if a.has('l') {
+        for t in MAP_TYPES {
+            let _ = writeln!(out, "{t}");
+        }
+        return EX_OK;
+    }
+    let usage = |err: &mut dyn Write, m: &str| {
+        let _ = writeln!(err, "makemap: {m}");
+        let _ = writeln!(
+            err,
+            "usage: makemap {}",
+            MAKEMAP_SYNOPSIS.lines().next().unwrap_or("")
+        );
+        EX_USAGE
+    };
+    let [map_type, map_name] = a.operands.as_slice() else {
+        return usage(err, "expected a map type and a map name");
+    };
+    if let Some(c) = a.value('c')
+        && c.parse::<u64>().is_err()
+    {
+        return usage(err, &format!("-c {c}: not a number"));
+    }
+    let single_byte = |c: char| -> Result<Option<u8>, String> {
+        match a.value(c) {
+            None => Ok(None),
+            Some(v) if v.len() == 1 => Ok(v.bytes().next()),
+            Some(v) => Err(format!("-{c} {v}: expected one character")),
+        }
+    };
+    let (comment, delimiter) = match (single_byte('D'), single_byte('t')) {
+        (Ok(d), Ok(t)) => (d.unwrap_or(b'#'), t),
+        (Err(m), _) | (_, Err(m)) => return usage(err, &m),
+    };
+    let map_type = map_type.to_ascii_lowercase();
+    if !MAP_TYPES.contains(&map_type.as_str()) {
+        let _ = writeln!(
+            err,
+            "makemap: error opening type {map_type} map {map_name}: Unknown database type (use lmdb; makemap -l lists types)"
+        );
+        return EX_CANTCREAT;
+    }
+    let file = map_file(&map_type, map_name);
+    let nul = if a.has('N') {
+        KeyForm::NulTerminated
+    } else {
+        KeyForm::Plain
+    };
+    if a.has('u') {
+        return dump(&map_type, map_name, &file, out, err);
+    }
+    if map_type != "lmdb" {
+        let _ = writeln!(
+            err,
+            "makemap: note: map type {map_type} is served from LMDB: {}",
+            file.display()
+        );
+    }
+    let mut input = Vec::new();
+    if let Err(e) = stdin.read_to_end(&mut input) {
+        let _ = writeln!(err, "makemap: {map_name}: error reading input: {e}");
+        return EX_IOERR;
+    }
+    let popts = ParseOptions {
+        fold: if a.has('f') { Fold::Keep } else { Fold::Lower },
+        comment,
+        delimiter,
+        empty: if a.has('e') {
+            EmptyValues::Allow
+        } else {
+            EmptyValues::Reject
+        },
+    };
+    let (records, diags) = text::parse(&input, &popts);
+    drop(input);
+    if a.has('v') {
+        for r in &records {
+            let _ = writeln!(
+                out,
+                "key=`{}', val=`{}'",
+                String::from_utf8_lossy(&r.key),
+                String::from_utf8_lossy(&r.value)
+            );
+        }
+    }
+    let bopts = BuildOptions {
+        duplicates: if a.has('d') {
+            Duplicates::KeepAll
+        } else if a.has('r') {
+            Duplicates::Replace
+        } else {
+            Duplicates::KeepFirst
+        },
+        keys: nul,
+        mode: if a.has('o') {
+            Mode::Update
+        } else {
+            Mode::Replace
+        },
+    };
+    let mut messages: Vec<(u32, String)> =
+        diags.iter().map(|d| (d.line, d.message.clone())).collect();
+    let result = build::plan(&file, records, &bopts).and_then(|plan| {
+        for d in plan.duplicates() {
+            messages.push((
+                d.line,
+                format!("key {}: duplicate key", String::from_utf8_lossy(&d.key)),
+            ));
+        }
+        messages.sort_by_key(|m| m.0);
+        for (line, m) in &messages {
+            let _ = writeln!(err, "makemap: {map_name}: line {line}: {m}");
+        }
+        if !messages.is_empty() && file.exists() {
+            // Bad input never replaces a working map (a first build is still
+            // written, as sendmail does: spec K1).
+            let _ = writeln!(
+                err,
+                "makemap: {map_name}: input has errors: {} not replaced",
+                file.display()
+            );
+            return Ok(());
+        }
+        plan.publish(&file).map(|_| ())
+    });
+    match result {
+        Err(e) => {
+            let _ = writeln!(err, "makemap: {map_name}: {e} (the old map is unchanged)");
+            build_error_status(&e)
+        }
+        Ok(()) if messages.is_empty() => EX_OK,
+        Ok(()) => EX_DATAERR,
+    }
+}
+
+fn build_error_status(e: &BuildError) -> i32 {
+    match e {
+        BuildError::Create { .. } => EX_CANTCREAT,
+        BuildError::Write { .. } | BuildError::ReadOld(_) => EX_IOERR,
+    }
+}
+
+fn strip_nul(b: &[u8]) -> &[u8] {
+    b.strip_suffix(&[0]).unwrap_or(b)
+}
+
+fn dump(
+    map_type: &str,
+    map_name: &str,
+    file: &Path,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let entries = match Lmdb::open(file, Fold::Keep, false).and_then(|m| m.entries()) {
+        Ok(e) => e,
+        Err(e) => {
+            let why = match &e {
+                table::Error::Missing { .. } => "No such file or directory".to_string(),
+                other => other.to_string(),
+            };
+            let _ = writeln!(
+                err,
+                "makemap: error opening type {map_type} map {map_name}: {why}"
+            );
+            return EX_CANTCREAT;
+        }
+    };
+    let mut buf = Vec::new();
+    for (k, v) in &entries {
+        buf.extend_from_slice(strip_nul(k));
+        buf.push(b'\t');
+        buf.extend_from_slice(strip_nul(v));
+        buf.push(b'\n');
+    }
+    match out.write_all(&buf) {
+        Ok(()) => EX_OK,
+        Err(e) => {
+            let _ = writeln!(err, "makemap: {map_name}: write error: {e}");
+            EX_IOERR
+        }
+    }
+}
+
+/// The alias maps of a configuration, or of explicit files (`-f`): each a
+/// text source path and whether keys carry a NUL.
+fn alias_specs(a: &Args, tool: &str, err: &mut dyn Write) -> Result<Vec<MapSpec>, i32> {
+    // newaliases takes files as operands too; praliases' operands are keys.
+    let operands = match tool {
+        "newaliases" => a.operands.as_slice(),
+        _ => &[],
+    };
+    let files: Vec<&str> = a
+        .values('f')
+        .chain(operands.iter().map(String::as_str))
+        .collect();
+    if !files.is_empty() {
+        return Ok(files
+            .iter()
+            .map(|f| MapSpec {
+                class: "hash".into(),
+                path: (*f).to_string(),
+                optional: false,
+                tempfail: false,
+                // sendmail's alias maps always carry the NUL (makemap -N).
+                nul_terminated: true,
+                keep_case: false,
+                other_flags: Vec::new(),
+            })
+            .collect());
+    }
+    let cf = a.value('C').unwrap_or(DEFAULT_CONFIG);
+    let config = match crate::config::load(Path::new(cf), &[]) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "{tool}: {e}");
+            return Err(EX_NOINPUT);
+        }
+    };
+    let specs: Vec<MapSpec> = config
+        .maps
+        .get("aliases")
+        .cloned()
+        .into_iter()
+        .chain(config.alias_files.iter().cloned())
+        .collect();
+    if specs.is_empty() {
+        let _ = writeln!(err, "{tool}: {cf}: no alias file configured (ALIAS_FILE)");
+        return Err(EX_DATAERR);
+    }
+    Ok(specs)
+}
+
+/// `newaliases [-C config] [-f file]... [file...]`: build every alias map.
+pub fn newaliases(
+    args: &[String],
+    _stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let synopsis = "[-C config] [-f file]... [file...]\n\nBuilds FILE.lmdb from each aliases file: those of the configuration, or the files named.";
+    let a = match parse_args(args, NEWALIASES_OPTIONS) {
+        Ok(a) => a,
+        Err(m) => {
+            let _ = writeln!(err, "newaliases: {m}");
+            let _ = write!(err, "{}", help("newaliases", synopsis, NEWALIASES_OPTIONS));
+            return EX_USAGE;
+        }
+    };
+    if a.help {
+        let _ = write!(out, "{}", help("newaliases", synopsis, NEWALIASES_OPTIONS));
+        return EX_OK;
+    }
+    let specs = match alias_specs(&a, "newaliases", err) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut status = EX_OK;
+    for spec in &specs {
+        let code = build_aliases(spec, out, err);
+        if code != EX_OK && (status == EX_OK || status == EX_DATAERR) {
+            status = code;
+        }
+    }
+    status
+}
+
+fn build_aliases(spec: &MapSpec, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let text = match std::fs::read(&spec.path) {
+        Ok(t) => String::from_utf8_lossy(&t).into_owned(),
+        Err(e) => {
+            let _ = writeln!(err, "newaliases: cannot open {}: {e}", spec.path);
+            return EX_NOINPUT;
+        }
+    };
+    let (entries, diags) = parse_aliases(&spec.path, &text);
+    let mut bad = false;
+    for d in &diags {
+        bad |= d.severity == Severity::Error;
+        let _ = writeln!(err, "{d}");
+    }
+    let (mut longest, mut total) = (0usize, 0usize);
+    for e in &entries {
+        longest = longest.max(e.value.len());
+        total += e.name.len() + e.value.len();
+    }
+    let count = entries.len();
+    let mut records: Vec<Record> = entries
+        .into_iter()
+        .map(|e| Record {
+            key: e.name.into_bytes(),
+            value: e.value.into_bytes(),
+            line: e.line,
+        })
+        .collect();
+    // The sentinel sendmail writes last: "this map is complete".
+    records.push(Record {
+        key: b"@".to_vec(),
+        value: b"@".to_vec(),
+        line: u32::MAX,
+    });
+    let opts = BuildOptions {
+        duplicates: Duplicates::Replace,
+        keys: if spec.nul_terminated {
+            KeyForm::NulTerminated
+        } else {
+            KeyForm::Plain
+        },
+        mode: Mode::Replace,
+    };
+    let target = PathBuf::from(spec.lmdb_path());
+    if bad && target.exists() {
+        let _ = writeln!(
+            err,
+            "newaliases: {}: errors above: {} not replaced",
+            spec.path,
+            target.display()
+        );
+        return EX_DATAERR;
+    }
+    if let Err(e) = build::build(&target, records, &opts) {
+        let _ = writeln!(err, "newaliases: {e} (the old map is unchanged)");
+        return build_error_status(&e);
+    }
+    let _ = writeln!(
+        out,
+        "{}: {count} aliases, longest {longest} bytes, {total} bytes total",
+        spec.path
+    );
+    if bad { EX_DATAERR } else { EX_OK }
+}
+
+/// `praliases [-C config] [-f file] [key...]`: dump the alias maps, or look keys up.
+pub fn praliases(
+    args: &[String],
+    _stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let synopsis = "[-C config] [-f file] [key...]\n\nPrints every alias as key:value, or the given keys (case-insensitive).";
+    let a = match parse_args(args, PRALIASES_OPTIONS) {
+        Ok(a) => a,
+        Err(m) => {
+            let _ = writeln!(err, "praliases: {m}");
+            let _ = write!(err, "{}", help("praliases", synopsis, PRALIASES_OPTIONS));
+            return EX_USAGE;
+        }
+    };
+    if a.help {
+        let _ = write!(out, "{}", help("praliases", synopsis, PRALIASES_OPTIONS));
+        return EX_OK;
+    }
+    let specs: Vec<MapSpec> = match alias_specs(&a, "praliases", err) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut text = Vec::new();
+    for spec in &specs {
+        let file = PathBuf::from(spec.lmdb_path());
+        let map = match Lmdb::open(&file, Fold::Lower, spec.nul_terminated) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = writeln!(err, "praliases: {e}");
+                return EX_CANTCREAT;
+            }
+        };
+        let keys = &a.operands;
+        if keys.is_empty() {
+            match map.entries() {
+                Ok(entries) => {
+                    for (k, v) in entries {
+                        text.extend_from_slice(strip_nul(&k));
+                        text.push(b':');
+                        text.extend_from_slice(strip_nul(&v));
+                        text.push(b'\n');
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "praliases: {e}");
+                    return EX_IOERR;
+                }
+            }
+            continue;
+        }
+        for k in keys {
+            match table::Table::lookup(&map, k) {
+                Ok(Some(v)) => {
+                    text.extend_from_slice(format!("{}:{v}\n", k.to_ascii_lowercase()).as_bytes())
+                }
+                Ok(None) => text.extend_from_slice(format!("{k}: No such key\n").as_bytes()),
+                Err(e) => {
+                    let _ = writeln!(err, "praliases: {e}");
+                    return EX_IOERR;
+                }
+            }
+        }
+    }
+    match out.write_all(&text) {
+        Ok(()) => EX_OK,
+        Err(_) => EX_IOERR,
+    }
+}

@@ -1,0 +1,471 @@
+//! The atomic map builder behind makemap and newaliases.
+//!
+//! Contract: [`build`] writes a complete new single-file LMDB environment
+//! (`MDB_NOSUBDIR`) under a temporary name in the target's directory,
+//! fsyncs it, renames it over `NAME.lmdb` and fsyncs the directory. A
+//! published file is never modified: `-o` (update) copies the old entries
+//! into the new file first. On any error the temporary file is removed and
+//! the old map is untouched. The build environment is private, so it runs
+//! with `MDB_NOLOCK` and leaves no lock file anywhere.
+//!
+//! Speed: the entries are sorted in memory and appended in key order
+//! (`MDB_APPEND`), which fills pages completely and never splits one; the
+//! map size is computed from the data, and the file is synced once.
+//!
+//! Duplicate keys follow makemap: the first is kept and reported (exit 65)
+//! unless `-r` (the last wins) or `-d` (all kept, an LMDB `DUP_SORT`
+//! database: a lookup returns the smallest value, `mdb_dump` shows all).
+#![allow(unsafe_code)]
+
+use super::lmdb::Lmdb;
+use super::text::Record;
+use super::{Error, Fold};
+use heed::types::Bytes;
+use heed::{Database, DatabaseFlags, EnvFlags, EnvOpenOptions, PutFlags};
+use std::fs::File;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What to do with a key that appears more than once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duplicates {
+    /// The first value is kept; each later one is reported (makemap default).
+    KeepFirst,
+    /// The last value wins silently (`-r`).
+    Replace,
+    /// Every value is kept (`-d`).
+    KeepAll,
+}
+
+/// How keys (and values) are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyForm {
+    /// As written.
+    Plain,
+    /// With a trailing NUL byte on keys and values (`-N`, alias maps).
+    NulTerminated,
+}
+
+/// Replace the map, or update it (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The input is the whole new map.
+    Replace,
+    /// The old entries are kept and the input is added to them (`-o`);
+    /// an input key already in the map is a duplicate like any other.
+    Update,
+}
+
+/// Builder settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Duplicate handling.
+    pub duplicates: Duplicates,
+    /// Key storage.
+    pub keys: KeyForm,
+    /// Replace or update.
+    pub mode: Mode,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            duplicates: Duplicates::KeepFirst,
+            keys: KeyForm::Plain,
+            mode: Mode::Replace,
+        }
+    }
+}
+
+/// A duplicate key that was dropped (`key <k>: duplicate key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    /// Input line of the dropped record.
+    pub line: u32,
+    /// The key as stored (without the NUL of `-N`).
+    pub key: Vec<u8>,
+}
+
+/// What a successful build did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildReport {
+    /// Pairs stored.
+    pub entries: usize,
+    /// Dropped duplicates, in input order.
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// Why a build failed (the old map is untouched in every case).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The temporary file could not be created (exit 73, `EX_CANTCREAT`).
+    #[error("{path}: cannot create: {detail}")]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// Writing, syncing or renaming failed (exit 74, `EX_IOERR`).
+    #[error("{path}: {detail}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The old map could not be read for `-o` (exit 74).
+    #[error("{0}")]
+    ReadOld(Error),
+}
+
+/// Build `target` (the `.lmdb` path) from `records`: [`plan`] then [`Plan::publish`].
+pub fn build(
+    target: &Path,
+    records: Vec<Record>,
+    opts: &BuildOptions,
+) -> Result<BuildReport, BuildError> {
+    plan(target, records, opts)?.publish(target)
+}
+
+/// A map ready to be written: entries sorted, duplicates resolved. Lets the
+/// caller look at the duplicates before deciding to publish.
+pub struct Plan {
+    pairs: Vec<Pair>,
+    duplicates: Vec<Duplicate>,
+    policy: Duplicates,
+}
+
+impl Plan {
+    /// Dropped duplicates, in input order.
+    pub fn duplicates(&self) -> &[Duplicate] {
+        &self.duplicates
+    }
+
+    /// Number of pairs that will be stored.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Whether the map will be empty.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// Write the map atomically over `target`.
+    pub fn publish(self, target: &Path) -> Result<BuildReport, BuildError> {
+        write_atomically(target, &self.pairs, self.policy)?;
+        Ok(BuildReport {
+            entries: self.pairs.len(),
+            duplicates: self.duplicates,
+        })
+    }
+}
+
+/// Read the old map (for `-o`), add `records`, sort and resolve duplicates.
+pub fn plan(target: &Path, records: Vec<Record>, opts: &BuildOptions) -> Result<Plan, BuildError> {
+    let mut pairs: Vec<Pair> = Vec::with_capacity(records.len());
+    if opts.mode == Mode::Update {
+        match Lmdb::open(target, Fold::Keep, false) {
+            Ok(old) => {
+                for (key, value) in old.entries().map_err(BuildError::ReadOld)? {
+                    pairs.push(Pair {
+                        key,
+                        value,
+                        line: 0,
+                    });
+                }
+            }
+            Err(Error::Missing { .. }) => {}
+            Err(e) => return Err(BuildError::ReadOld(e)),
+        }
+    }
+    for r in records {
+        let (mut key, mut value) = (r.key, r.value);
+        if opts.keys == KeyForm::NulTerminated {
+            key.push(0);
+            value.push(0);
+        }
+        pairs.push(Pair {
+            key,
+            value,
+            line: r.line,
+        });
+    }
+    let (pairs, duplicates) = resolve(pairs, opts.duplicates, opts.keys);
+    Ok(Plan {
+        pairs,
+        duplicates,
+        policy: opts.duplicates,
+    })
+}
+
+struct Pair {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    line: u32,
+}
+
+/// Sort by key (input order among equal keys; old entries first) and apply
+/// the duplicate policy.
+fn resolve(mut pairs: Vec<Pair>, dups: Duplicates, form: KeyForm) -> (Vec<Pair>, Vec<Duplicate>) {
+    // The index breaks ties so an unstable (faster) sort keeps input order.
+    let mut idx: Vec<(usize, Pair)> = pairs.drain(..).enumerate().collect();
+    idx.sort_unstable_by(|(i, a), (j, b)| match dups {
+        Duplicates::KeepAll => a.key.cmp(&b.key).then_with(|| a.value.cmp(&b.value)),
+        _ => a.key.cmp(&b.key).then(i.cmp(j)),
+    });
+    let mut out: Vec<Pair> = Vec::with_capacity(idx.len());
+    let mut dropped = Vec::new();
+    for (_, p) in idx {
+        match out.last_mut() {
+            Some(last) if last.key == p.key => match dups {
+                Duplicates::KeepFirst => {
+                    let mut key = p.key;
+                    if form == KeyForm::NulTerminated && key.last() == Some(&0) {
+                        key.pop();
+                    }
+                    dropped.push(Duplicate { line: p.line, key });
+                }
+                Duplicates::Replace => *last = p,
+                Duplicates::KeepAll => {
+                    if last.value != p.value {
+                        out.push(p);
+                    }
+                }
+            },
+            _ => out.push(p),
+        }
+    }
+    dropped.sort_by_key(|d| d.line);
+    (out, dropped)
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Removes the temporary file unless it was published.
+struct TempFile {
+    path: PathBuf,
+    published: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        // NO_LOCK means there is none, but never leave one behind.
+        let mut lock = self.path.clone().into_os_string();
+        lock.push("-lock");
+        let _ = std::fs::remove_file(lock);
+    }
+}
+
+fn write_atomically(target: &Path, pairs: &[Pair], dups: Duplicates) -> Result<(), BuildError> {
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "map.lmdb".into());
+    let tmp = TempFile {
+        path: dir.join(format!(
+            ".{name}.tmp.{}.{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        )),
+        published: false,
+    };
+    let create = |detail: String| BuildError::Create {
+        path: tmp.path.clone(),
+        detail,
+    };
+    // Create the file ourselves first: a clear EX_CANTCREAT error, and the mode we want.
+    let mode = std::fs::metadata(target)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o644);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp.path)
+        .map_err(|e| create(e.to_string()))?;
+    let _ = std::fs::set_permissions(&tmp.path, std::fs::Permissions::from_mode(mode));
+
+    let werr = |detail: String| BuildError::Write {
+        path: tmp.path.clone(),
+        detail,
+    };
+    {
+        let page = 4096usize;
+        let mut bytes: usize = 1 << 20;
+        for p in pairs {
+            let n = p.key.len() + p.value.len() + 16;
+            bytes = bytes.saturating_add(if n > page / 4 { n + page } else { n });
+        }
+        // Half-full pages at worst (DUP_SORT, random inserts), plus branch pages.
+        let map_size = bytes
+            .saturating_mul(2)
+            .saturating_add(page * 64)
+            .div_ceil(page)
+            .saturating_mul(page);
+        let mut opts = EnvOpenOptions::new().read_txn_without_tls();
+        opts.max_dbs(0).map_size(map_size);
+        // SAFETY: the environment is a fresh private file nobody else maps.
+        unsafe {
+            opts.flags(
+                EnvFlags::NO_SUB_DIR
+                    | EnvFlags::NO_LOCK
+                    | EnvFlags::NO_SYNC
+                    | EnvFlags::NO_META_SYNC,
+            );
+        }
+        // SAFETY: as above.
+        let env = unsafe { opts.open(&tmp.path) }.map_err(|e| create(e.to_string()))?;
+        {
+            let mut wtxn = env.write_txn().map_err(|e| werr(e.to_string()))?;
+            let mut dopts = env.database_options().types::<Bytes, Bytes>();
+            if dups == Duplicates::KeepAll {
+                dopts.flags(DatabaseFlags::DUP_SORT);
+            }
+            let db: Database<Bytes, Bytes> =
+                dopts.create(&mut wtxn).map_err(|e| werr(e.to_string()))?;
+            for p in pairs {
+                let r = match dups {
+                    // Sorted, distinct keys: append without searching the tree.
+                    Duplicates::KeepFirst | Duplicates::Replace => {
+                        db.put_with_flags(&mut wtxn, PutFlags::APPEND, &p.key, &p.value)
+                    }
+                    Duplicates::KeepAll => db.put(&mut wtxn, &p.key, &p.value),
+                };
+                r.map_err(|e| werr(e.to_string()))?;
+            }
+            wtxn.commit().map_err(|e| werr(e.to_string()))?;
+        }
+        env.prepare_for_closing().wait();
+    }
+    File::open(&tmp.path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| werr(format!("fsync: {e}")))?;
+    std::fs::rename(&tmp.path, target).map_err(|e| BuildError::Write {
+        path: target.into(),
+        detail: format!("rename: {e}"),
+    })?;
+    let mut tmp = tmp;
+    tmp.published = true;
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| BuildError::Write {
+            path: dir.clone(),
+            detail: format!("fsync directory: {e}"),
+        })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Table;
+
+    fn rec(k: &str, v: &str, line: u32) -> Record {
+        Record {
+            key: k.into(),
+            value: v.into(),
+            line,
+        }
+    }
+
+    #[test]
+    fn k1_first_kept_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("m.lmdb");
+        let rep = build(
+            &t,
+            vec![rec("foo.example", "v1", 2), rec("foo.example", "v2", 4)],
+            &BuildOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(rep.entries, 1);
+        assert_eq!(
+            rep.duplicates,
+            vec![Duplicate {
+                line: 4,
+                key: b"foo.example".to_vec()
+            }]
+        );
+        let m = Lmdb::open(&t, Fold::Lower, false).unwrap();
+        assert_eq!(m.lookup("FOO.example").unwrap().as_deref(), Some("v1"));
+        // No lock file and no temporary file next to the map.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("m.lmdb")]);
+    }
+
+    #[test]
+    fn replace_and_keep_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("m.lmdb");
+        let input = || vec![rec("k", "v2", 1), rec("k", "v1", 2), rec("a", "x", 3)];
+        let o = BuildOptions {
+            duplicates: Duplicates::Replace,
+            ..Default::default()
+        };
+        build(&t, input(), &o).unwrap();
+        let m = Lmdb::open(&t, Fold::Lower, false).unwrap();
+        assert_eq!(m.lookup("k").unwrap().as_deref(), Some("v1"));
+        drop(m);
+        let o = BuildOptions {
+            duplicates: Duplicates::KeepAll,
+            ..Default::default()
+        };
+        let rep = build(&t, input(), &o).unwrap();
+        assert_eq!(rep.entries, 3);
+        let m = Lmdb::open(&t, Fold::Lower, false).unwrap();
+        let all = m.entries().unwrap();
+        assert_eq!(
+            all,
+            vec![
+                (b"a".to_vec(), b"x".to_vec()),
+                (b"k".to_vec(), b"v1".to_vec()),
+                (b"k".to_vec(), b"v2".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn nul_terminated_keys_and_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("a.lmdb");
+        let o = BuildOptions {
+            keys: KeyForm::NulTerminated,
+            ..Default::default()
+        };
+        build(&t, vec![rec("root", "admin", 1)], &o).unwrap();
+        let o = BuildOptions {
+            mode: Mode::Update,
+            ..o
+        };
+        let rep = build(&t, vec![rec("root", "other", 1), rec("bin", "root", 2)], &o).unwrap();
+        assert_eq!(rep.duplicates.len(), 1);
+        assert_eq!(rep.duplicates[0].key, b"root".to_vec());
+        let m = Lmdb::open(&t, Fold::Lower, true).unwrap();
+        assert_eq!(m.lookup("root").unwrap().as_deref(), Some("admin"));
+        assert_eq!(m.lookup("bin").unwrap().as_deref(), Some("root"));
+        assert_eq!(
+            m.entries().unwrap()[0],
+            (b"bin\0".to_vec(), b"root\0".to_vec())
+        );
+    }
+
+    #[test]
+    fn missing_directory_is_create_error_and_nothing_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("nodir/m.lmdb");
+        let e = build(&t, vec![rec("a", "b", 1)], &BuildOptions::default()).unwrap_err();
+        assert!(matches!(e, BuildError::Create { .. }), "{e}");
+    }
+}

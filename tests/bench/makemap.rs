@@ -1,0 +1,337 @@
+//! makemap benchmark: mxgate's LMDB builder and reader side by side with
+//! sendmail's `makemap hash` and Postfix's `postmap lmdb:`, on the same
+//! 1,000,000-line access table, in one run.
+//!
+//! Figures: build time and file size for each tool, and random lookups per
+//! second on one thread (keys drawn among present and absent ones). sendmail
+//! has no bulk query tool, so its lookup figure is "n/a". A missing peer is
+//! reported as "skipped: <reason>". Nothing here asserts a time.
+//!
+//! Peers: sendmail's `/usr/sbin/makemap` (installed); Postfix unpacked under
+//! `$PEERS_ROOT` (default `~/.cache/mtapeers`)`/root/postfix` by
+//! `/work/shared/bench/setup.sh`, with Debian's `postfix-lmdb` and
+//! `liblmdb0` unpacked under `root/postfix-lmdb`
+//! (`apt-get download postfix-lmdb liblmdb0; dpkg-deb -x ... root/postfix-lmdb`).
+//! Environment: `MAKEMAP_BENCH_LINES` (default 1000000).
+
+use mxgate::table::build::{self, BuildOptions};
+use mxgate::table::lmdb::Lmdb;
+use mxgate::table::text::{self, ParseOptions};
+use mxgate::table::{Fold, Table};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// xorshift64*: a fixed, dependency-free sequence.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+const VALUES: &[&str] = &[
+    "REJECT",
+    "OK",
+    "RELAY",
+    "DISCARD",
+    "ERROR:5.7.1:550 Spam not accepted",
+    "ERROR:\"550 We do not accept mail from spammers\"",
+    "ERROR:4.7.1:451 Try again later",
+];
+const TLDS: &[&str] = &["com", "net", "org", "example", "jp", "de", "info"];
+const WORDS: &[&str] = &[
+    "mail", "spam", "cheap", "news", "promo", "offers", "relay", "bulk", "host", "mx",
+];
+
+/// Key number `i` of the table (unique by construction: `i` is in every key).
+fn key(i: u64, rng: &mut Rng) -> String {
+    let w = WORDS[rng.below(WORDS.len() as u64) as usize];
+    let t = TLDS[rng.below(TLDS.len() as u64) as usize];
+    match i % 5 {
+        0 => format!(
+            "connect:{}.{}.{}.{}",
+            1 + (i >> 16) % 223,
+            (i >> 8) % 256,
+            i % 256,
+            rng.below(256)
+        ),
+        1 => format!("from:{w}{}@{w}{}.{t}", i, rng.below(1000)),
+        2 => format!("{w}-{i}.{t}"),
+        3 => format!("to:user{i}@dept{}.{w}.{t}", rng.below(100)),
+        _ => format!("from:{w}{i}.{t}"),
+    }
+}
+
+fn generate(lines: u64) -> (String, Vec<String>) {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut text = String::with_capacity(lines as usize * 48);
+    let mut keys = Vec::with_capacity(lines as usize);
+    for i in 0..lines {
+        let k = key(i, &mut rng);
+        let v = VALUES[rng.below(VALUES.len() as u64) as usize];
+        text.push_str(&k);
+        text.push(' ');
+        text.push_str(v);
+        text.push('\n');
+        keys.push(k);
+    }
+    (text, keys)
+}
+
+/// Lookup keys: half present (random), half absent.
+fn probes(keys: &[String], n: usize) -> Vec<String> {
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    (0..n)
+        .map(|i| {
+            if rng.below(2) == 0 {
+                keys[rng.below(keys.len() as u64) as usize].clone()
+            } else {
+                format!("absent{i}.{}", TLDS[i % TLDS.len()])
+            }
+        })
+        .collect()
+}
+
+fn size(p: &Path) -> Option<u64> {
+    std::fs::metadata(p).ok().map(|m| m.len())
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+struct Row {
+    tool: &'static str,
+    build: String,
+    size: String,
+    lookups: String,
+}
+
+fn skipped(tool: &'static str, why: &str) -> Row {
+    Row {
+        tool,
+        build: format!("skipped: {why}"),
+        size: "-".into(),
+        lookups: "-".into(),
+    }
+}
+
+fn ours(dir: &Path, text: &str, probes: &[String]) -> Vec<Row> {
+    let target = dir.join("ours.lmdb");
+    let t0 = Instant::now();
+    let (records, diags) = text::parse(text.as_bytes(), &ParseOptions::default());
+    let rep = build::build(&target, records, &BuildOptions::default()).expect("build");
+    let built = t0.elapsed();
+    assert!(diags.is_empty() && rep.duplicates.is_empty());
+    let map = Lmdb::open(&target, Fold::Lower, false).expect("open");
+    // Fast path: one read transaction per batch of 10,000, no allocation per lookup.
+    let t0 = Instant::now();
+    let mut hits = 0usize;
+    for chunk in probes.chunks(10_000) {
+        hits += map
+            .with_reader(|r| {
+                chunk
+                    .iter()
+                    .filter(|k| r.lookup(k.as_bytes()).expect("lookup").is_some())
+                    .count()
+            })
+            .expect("reader");
+    }
+    let fast = t0.elapsed();
+    // Table trait: one transaction and one String per lookup (what a Site does).
+    let t0 = Instant::now();
+    let mut hits2 = 0usize;
+    for k in probes {
+        hits2 += usize::from(map.lookup(k).expect("lookup").is_some());
+    }
+    let single = t0.elapsed();
+    assert_eq!(hits, hits2);
+    let per_s = |d: Duration| format!("{:.0}/s", probes.len() as f64 / d.as_secs_f64());
+    vec![
+        Row {
+            tool: "mxgate (batch reader)",
+            build: secs(built),
+            size: size(&target).map(mib).unwrap_or_default(),
+            lookups: format!("{} ({hits} hits)", per_s(fast)),
+        },
+        Row {
+            tool: "mxgate (Table::lookup)",
+            build: "(same map)".into(),
+            size: "".into(),
+            lookups: per_s(single),
+        },
+    ]
+}
+
+fn sendmail(dir: &Path, input: &Path) -> Row {
+    let makemap = Path::new("/usr/sbin/makemap");
+    if !makemap.exists() {
+        return skipped("sendmail makemap hash", "/usr/sbin/makemap not installed");
+    }
+    let target = dir.join("sm");
+    let t0 = Instant::now();
+    let st = Command::new(makemap)
+        .arg("hash")
+        .arg(&target)
+        .stdin(std::fs::File::open(input).expect("input"))
+        .stderr(Stdio::null())
+        .status();
+    let took = t0.elapsed();
+    match st {
+        Ok(s) if s.success() => Row {
+            tool: "sendmail makemap hash",
+            build: secs(took),
+            size: size(&dir.join("sm.db")).map(mib).unwrap_or_default(),
+            lookups: "n/a (no bulk query tool)".into(),
+        },
+        Ok(s) => skipped("sendmail makemap hash", &format!("makemap exited {s}")),
+        Err(e) => skipped("sendmail makemap hash", &e.to_string()),
+    }
+}
+
+fn postfix(dir: &Path, input: &Path, probes: &[String]) -> Row {
+    let tool = "postfix postmap lmdb:";
+    let peers = std::env::var_os("PEERS_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/mtapeers")));
+    let Some(peers) = peers else {
+        return skipped(tool, "no PEERS_ROOT or HOME");
+    };
+    let pf = peers.join("root/postfix");
+    let lm = peers.join("root/postfix-lmdb");
+    let postmap = pf.join("usr/sbin/postmap");
+    if !postmap.exists() {
+        return skipped(
+            tool,
+            "Postfix not unpacked (run /work/shared/bench/setup.sh)",
+        );
+    }
+    let so = lm.join("usr/lib/postfix/postfix-lmdb.so");
+    if !so.exists() {
+        return skipped(
+            tool,
+            "postfix-lmdb not unpacked under root/postfix-lmdb (apt-get download postfix-lmdb liblmdb0; dpkg-deb -x)",
+        );
+    }
+    // A private main.cf and meta directory whose dynamicmaps.cf names the lmdb plugin.
+    let cfdir = dir.join("pfconf");
+    let meta = cfdir.join("meta");
+    std::fs::create_dir_all(&meta).expect("mkdir");
+    let _ = Command::new("cp")
+        .arg("-r")
+        .arg(pf.join("etc/postfix/."))
+        .arg(&meta)
+        .status();
+    std::fs::write(
+        meta.join("dynamicmaps.cf"),
+        format!("lmdb {} dict_lmdb_open mkmap_lmdb_open\n", so.display()),
+    )
+    .expect("dynamicmaps");
+    std::fs::write(
+        cfdir.join("main.cf"),
+        format!(
+            "compatibility_level = 3.6\nshlib_directory = {pf}/usr/lib/postfix\nmeta_directory = {meta}\ndaemon_directory = {pf}/usr/lib/postfix/sbin\ncommand_directory = {pf}/usr/sbin\nqueue_directory = {q}\n",
+            pf = pf.display(),
+            meta = meta.display(),
+            q = dir.display()
+        ),
+    )
+    .expect("main.cf");
+    let libpath = lm.join("usr/lib/x86_64-linux-gnu");
+    let table = dir.join("pf");
+    std::fs::copy(input, &table).expect("copy input");
+    let run = |args: &[&std::ffi::OsStr], stdin: Stdio| {
+        Command::new(&postmap)
+            .env("LD_LIBRARY_PATH", &libpath)
+            .arg("-c")
+            .arg(&cfdir)
+            .args(args)
+            .stdin(stdin)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+    };
+    let spec = format!("lmdb:{}", table.display());
+    let t0 = Instant::now();
+    let built = run(&[spec.as_ref()], Stdio::null());
+    let took = t0.elapsed();
+    match built {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            return skipped(
+                tool,
+                &format!(
+                    "postmap failed: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ),
+            );
+        }
+        Err(e) => return skipped(tool, &e.to_string()),
+    }
+    let keys = dir.join("probes");
+    let mut f = std::fs::File::create(&keys).expect("probes");
+    for k in probes {
+        writeln!(f, "{k}").expect("write probes");
+    }
+    drop(f);
+    let t0 = Instant::now();
+    let q = run(
+        &["-q".as_ref(), "-".as_ref(), spec.as_ref()],
+        Stdio::from(std::fs::File::open(&keys).expect("probes")),
+    );
+    let qt = t0.elapsed();
+    let lookups = match q {
+        // postmap -q - exits 1 when some key is absent; that is expected here.
+        Ok(_) => format!(
+            "{:.0}/s (one postmap -q - process)",
+            probes.len() as f64 / qt.as_secs_f64()
+        ),
+        Err(e) => format!("skipped: {e}"),
+    };
+    Row {
+        tool,
+        build: secs(took),
+        size: size(&dir.join("pf.lmdb")).map(mib).unwrap_or_default(),
+        lookups,
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is ignored.
+    let lines: u64 = std::env::var("MAKEMAP_BENCH_LINES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (text, keys) = generate(lines);
+    let input = dir.path().join("access");
+    std::fs::write(&input, &text).expect("write input");
+    let probes = probes(&keys, 2_000_000.max(lines as usize));
+    println!(
+        "makemap bench: {lines} lines ({}) of access table, {} random lookups (half absent)",
+        mib(text.len() as u64),
+        probes.len()
+    );
+    let mut rows = ours(dir.path(), &text, &probes);
+    rows.push(sendmail(dir.path(), &input));
+    rows.push(postfix(dir.path(), &input, &probes));
+    println!();
+    println!("| tool | build | file size | lookups, one thread |");
+    println!("|---|---|---|---|");
+    for r in rows {
+        println!("| {} | {} | {} | {} |", r.tool, r.build, r.size, r.lookups);
+    }
+}
