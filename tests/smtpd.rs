@@ -153,7 +153,7 @@ fn policy_replies_at_each_stage() {
     assert_eq!(c.cmd("RCPT TO:<blocked@example.com>"), "550 5.2.1 <blocked@example.com>... Mailbox disabled");
     assert_eq!(c.cmd("RCPT TO:<nobody@example.com>"), "550 5.1.1 <nobody@example.com>... User unknown");
     assert_eq!(c.cmd("RCPT TO:<bob@example.com>"), "550 5.2.1 <bob@example.com>... Mailbox temporarily disabled");
-    assert_eq!(c.cmd("RCPT TO:<>"), "553 5.1.3 User address required");
+    assert_eq!(c.cmd("RCPT TO:<>"), "553 5.0.0 <>... User address required");
     // DISCARD: accepted, dropped, logged.
     assert!(c.cmd("RSET").starts_with("250 2.0.0"));
     assert!(c.cmd("MAIL FROM:<x@discard.example.org>").starts_with("250"));

@@ -183,10 +183,11 @@ impl Command {
                 let mailbox = match Address::parse(path) {
                     Ok(Address::Mailbox(m)) => m,
                     Ok(Address::Null) => {
+                        // checked on sendmail 8.17 (-bs): `553 5.0.0 <>... User address required`.
                         return Err(Reply::new(
                             553,
-                            EnhancedStatus::new(5, 1, 3),
-                            "User address required",
+                            EnhancedStatus::new(5, 0, 0),
+                            "<>... User address required",
                         ));
                     }
                     Err(e) => {
