@@ -16,7 +16,11 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod alias;
 pub mod config;
+pub mod rewrite;
+pub mod route;
 pub mod site;
 pub mod table;
+pub mod testmode;
 pub mod users;
