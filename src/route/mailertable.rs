@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn substitution_edge_cases() {
-        assert_eq!(substitute("esmtp:%1.x.org", "k", &[]), ".x.org");
+        assert_eq!(substitute("esmtp:%1.x.org", "k", &[]), "esmtp:.x.org");
         assert_eq!(substitute("esmtp:%0.x", "k", &[]), "esmtp:k.x");
         assert_eq!(substitute("a%%b%", "k", &[]), "a%b%");
         assert_eq!(substitute("%2-%1", "k", &["a.b", "b"]), "b-a.b");
