@@ -341,10 +341,10 @@ fn masq_hdr(site: &Site, a: Addr) -> Result<(Addr, Why), table::Error> {
         Host::Bare | Host::Local => None,
         Host::Name(h) => Some(h.clone()),
     };
-    if let Some(h) = &host {
-        if let Some(n) = in_domain_class(site, "N", h, true) {
-            return Ok((a, then(gen_why, Why::Exception { domain: n })));
-        }
+    if let Some(h) = &host
+        && let Some(n) = in_domain_class(site, "N", h, true)
+    {
+        return Ok((a, then(gen_why, Why::Exception { domain: n })));
     }
     let candidate = match &host {
         None => true,

@@ -285,13 +285,11 @@ fn resolve_mailbox(
         None => true,
         Some(d) => site.is_local_host(&d.to_string()),
     };
-    if local_host {
-        if let Some(i) = last_unquoted_percent(&m.local) {
-            let address = format!("{}@{}", &m.local[..i], &m.local[i + 1..]);
-            if let Ok(Address::Mailbox(next)) = Address::parse(&address) {
-                let (r, why) = resolve_mailbox(site, &next, depth + 1)?;
-                return Ok((r, Because::PercentHack { address }.then(why)));
-            }
+    if local_host && let Some(i) = last_unquoted_percent(&m.local) {
+        let address = format!("{}@{}", &m.local[..i], &m.local[i + 1..]);
+        if let Ok(Address::Mailbox(next)) = Address::parse(&address) {
+            let (r, why) = resolve_mailbox(site, &next, depth + 1)?;
+            return Ok((r, Because::PercentHack { address }.then(why)));
         }
     }
     match &m.domain {
@@ -299,14 +297,12 @@ fn resolve_mailbox(
         Some(Domain::Literal(_)) if !local_host => Ok(literal(site, m)),
         Some(d) => {
             let host = d.to_string();
-            if local_host || site.in_class("VirtHost", &host) {
-                if site.config.has_feature("virtusertable") {
-                    if let Some(t) = site.table("virtuser") {
-                        if let Some(hit) = virtuser::lookup(t.as_ref(), &m.local, &host)? {
-                            return virtuser_result(site, hit, depth);
-                        }
-                    }
-                }
+            if (local_host || site.in_class("VirtHost", &host))
+                && site.config.has_feature("virtusertable")
+                && let Some(t) = site.table("virtuser")
+                && let Some(hit) = virtuser::lookup(t.as_ref(), &m.local, &host)?
+            {
+                return virtuser_result(site, hit, depth);
             }
             if local_host {
                 let why = Because::LocalDomain { host: host.clone() };
@@ -388,19 +384,18 @@ fn virtuser_result(
 }
 
 fn remote(site: &Site, local: &str, host: &str) -> Result<(Resolution, Because), table::Error> {
-    if site.config.has_feature("mailertable") {
-        if let Some(t) = site.table("mailertable") {
-            if let Some(hit) = mailertable::lookup(t.as_ref(), host)? {
-                let why = Because::MailerTable {
-                    line: site.source_line("mailertable", &hit.key),
-                    key: hit.key,
-                    value: hit.value.clone(),
-                };
-                match triple::resolve_value(site, &hit.value, local, host) {
-                    Triple::Continue => {}
-                    t => return finish(site, t, why),
-                }
-            }
+    if site.config.has_feature("mailertable")
+        && let Some(t) = site.table("mailertable")
+        && let Some(hit) = mailertable::lookup(t.as_ref(), host)?
+    {
+        let why = Because::MailerTable {
+            line: site.source_line("mailertable", &hit.key),
+            key: hit.key,
+            value: hit.value.clone(),
+        };
+        match triple::resolve_value(site, &hit.value, local, host) {
+            Triple::Continue => {}
+            t => return finish(site, t, why),
         }
     }
     if let Some(s) = site
@@ -520,10 +515,10 @@ fn local_step(
     // Ruleset 5 (localaddr).
     let luser = set(&relays.luser_relay);
     let mut relay = None;
-    if let Some(l) = luser {
-        if users::local_user(site, &base)?.0 == LocalUser::Unknown {
-            relay = Some((l.clone(), Because::LuserRelay { value: l }));
-        }
+    if let Some(l) = luser
+        && users::local_user(site, &base)?.0 == LocalUser::Unknown
+    {
+        relay = Some((l.clone(), Because::LuserRelay { value: l }));
     }
     if relay.is_none() {
         if let Some(h) = set(&relays.mail_hub) {

@@ -51,25 +51,26 @@ pub(crate) fn resolve_value(site: &Site, value: &str, local: &str, host: &str) -
         };
         return Triple::Local { user };
     }
-    if let Some((mailer, rest)) = split_mailer(value) {
-        if !rest.is_empty() {
-            if let Some(at) = rest.rfind('@') {
-                if at > 0 && at + 1 < rest.len() {
-                    // `mailer:user@host`: the recipient is replaced.
-                    let h = normalize_host(&rest[at + 1..]);
-                    return Triple::Remote {
-                        mailer: mailer.to_string(),
-                        user: format!("{}@{}", &rest[..at], h),
-                        host: h,
-                    };
-                }
-            }
+    if let Some((mailer, rest)) = split_mailer(value)
+        && !rest.is_empty()
+    {
+        if let Some(at) = rest.rfind('@')
+            && at > 0
+            && at + 1 < rest.len()
+        {
+            // `mailer:user@host`: the recipient is replaced.
+            let h = normalize_host(&rest[at + 1..]);
             return Triple::Remote {
                 mailer: mailer.to_string(),
-                host: normalize_host(rest),
-                user: recipient(local, host),
+                user: format!("{}@{}", &rest[..at], h),
+                host: h,
             };
         }
+        return Triple::Remote {
+            mailer: mailer.to_string(),
+            host: normalize_host(rest),
+            user: recipient(local, host),
+        };
     }
     if site.is_local_host(value) {
         // `R< $=w > $*  $@ $2`: "delete local host".
@@ -108,10 +109,10 @@ pub(crate) fn error_from_rhs(rest: &str) -> ErrorReply {
 /// the rest.
 pub(crate) fn error_from_virtuser(rest: &str) -> ErrorReply {
     let rest = rest.trim();
-    if let Some((first, text)) = rest.split_once(':') {
-        if is_enhanced(first.trim()) {
-            return error_reply(Some(first.trim()), text.trim());
-        }
+    if let Some((first, text)) = rest.split_once(':')
+        && is_enhanced(first.trim())
+    {
+        return error_reply(Some(first.trim()), text.trim());
     }
     let end = rest
         .find(|c: char| c.is_whitespace() || c == ':')
