@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod alias;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -24,6 +25,8 @@ pub mod dns;
 pub mod event;
 pub mod policy;
 pub mod proto;
+pub mod rewrite;
+pub mod route;
 pub mod site;
 pub mod smtpd;
 pub mod spool;

@@ -1,0 +1,761 @@
+//! Routing, masquerading and alias expansion, transcript style.
+//!
+//! Each case is `input => expected` where expected is the compact form
+//! `mailer host user` (host `-` for local), `error CODE D.S.N text`, a
+//! rewritten address, or a list of alias targets. Cases marked "checked on
+//! sendmail 8.17" were run through `sendmail -bt` (`/parse`, `/try`) or
+//! `sendmail -bs` with the configs of `shared/spec/sendmail-verify`.
+
+use mxgate::addr::Address;
+use mxgate::alias;
+use mxgate::config::Config;
+use mxgate::rewrite::{Field, masquerade};
+use mxgate::route::{Resolution, resolve};
+use mxgate::site::Site;
+use mxgate::table::{MemTable, TableRef};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Build a site from a config and `role: table text` pairs.
+fn site(c: Config, tables: &[(&str, &str)]) -> Site {
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    for (role, text) in tables {
+        t.insert(role.to_string(), Arc::new(MemTable::from_lines(text)));
+    }
+    Site::from_parts(c, t).unwrap()
+}
+
+fn route_of(s: &Site, addr: &str) -> String {
+    let (r, why) = resolve(s, &Address::parse(addr).unwrap()).unwrap();
+    assert!(!why.to_string().is_empty());
+    match r {
+        Resolution::Deliver(r) => format!(
+            "{} {} {}",
+            r.mailer,
+            r.host.as_deref().unwrap_or("-"),
+            r.user
+        ),
+        Resolution::Error(e) => format!("error {} {} {}", e.smtp_code, e.enhanced_code, e.text),
+    }
+}
+
+/// Check a transcript of `addr => mailer host user` lines.
+fn check_routes(s: &Site, transcript: &str) {
+    for line in transcript.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (addr, want) = line.split_once("=>").unwrap();
+        assert_eq!(route_of(s, addr.trim()), want.trim(), "route of {addr}");
+    }
+}
+
+fn check_masq(s: &Site, field: Field, mailer: &str, transcript: &str) {
+    for line in transcript.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (addr, want) = line.split_once("=>").unwrap();
+        let (got, why) = masquerade(s, field, addr.trim(), mailer).unwrap();
+        assert_eq!(got, want.trim(), "{field:?}/{mailer} of {addr} ({why})");
+    }
+}
+
+const SPEC_MAILERTABLE: &str = "\
+sub.remote.org   esmtp:[mx.remote.org]
+.remote.org      smtp:relay.example.net
+.wild.org        esmtp:%1.inner.wild.org
+bad.example      error:5.7.1:550 No mail for bad.example
+tmp.example      error:4.3.2:451 Try later
+localme.org      local:postmaster
+localsame.org    local:
+.                relay:smarthost.isp.net
+";
+
+/// The spec's t2.mc: gw.example.com, $=w example.com, SMART_HOST, mailertable,
+/// MASQUERADE_AS masq.example.com, MASQUERADE_DOMAIN other.example.com,
+/// EXPOSED_USER root.
+fn t2_config() -> Config {
+    let mut c = Config::new();
+    c.hostname = Some("gw.example.com".into());
+    c.classes
+        .insert("w".into(), vec!["example.com".into(), "localhost".into()]);
+    c.classes.insert("R".into(), vec!["partner.org".into()]);
+    c.classes
+        .insert("M".into(), vec!["other.example.com".into()]);
+    c.classes.insert("E".into(), vec!["root".into()]);
+    c.relays.smart_host = Some("esmtp:[smarthost.isp.net]".into());
+    c.features.insert("mailertable".into(), vec![]);
+    c.masquerade_as = Some("masq.example.com".into());
+    c
+}
+
+fn t2() -> Site {
+    site(t2_config(), &[("mailertable", SPEC_MAILERTABLE)])
+}
+
+// R1–R14: all checked on sendmail 8.17 (-bt /parse, t2.mc). For local
+// deliveries sendmail prints the original address as "host"; mxgate's
+// Route has host None there.
+#[test]
+fn spec_r1_to_r14() {
+    check_routes(
+        &t2(),
+        "
+        user@sub.remote.org  => esmtp [mx.remote.org] user@sub.remote.org
+        user@a.remote.org    => smtp relay.example.net user@a.remote.org
+        user@x.y.remote.org  => smtp relay.example.net user@x.y.remote.org
+        user@remote.org      => relay smarthost.isp.net user@remote.org
+        user@host.wild.org   => esmtp host.inner.wild.org user@host.wild.org
+        user@a.b.wild.org    => esmtp a.b.inner.wild.org user@a.b.wild.org
+        user@bad.example     => error 550 5.7.1 No mail for bad.example
+        user@tmp.example     => error 451 4.3.2 Try later
+        user@localme.org     => local - postmaster
+        joe@localsame.org    => local - joe
+        user@elsewhere.com   => relay smarthost.isp.net user@elsewhere.com
+        user@[192.0.2.55]    => esmtp [smarthost.isp.net] user@[192.0.2.55]
+        user@example.com     => local - user
+        user                 => local - user
+        ",
+    );
+}
+
+#[test]
+fn r7_r8_error_actions() {
+    use mxgate::route::ErrorAction;
+    let s = t2();
+    let e = |a: &str| match resolve(&s, &Address::parse(a).unwrap()).unwrap().0 {
+        Resolution::Error(e) => e.action,
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(e("user@bad.example"), ErrorAction::Reject);
+    assert_eq!(e("user@tmp.example"), ErrorAction::TempFail);
+}
+
+// Checked on sendmail 8.17 (-bt /parse, t2.mc): `user@[127.0.0.1]` is
+// local ($=w holds the loopback literal); source routes are pruned;
+// `u%x.org@gw.example.com` is rerouted to u@x.org.
+#[test]
+fn literals_routes_and_percent_hack() {
+    check_routes(
+        &t2(),
+        "
+        user@[127.0.0.1]             => local - user
+        <@a.org:u@b.org>             => relay smarthost.isp.net u@b.org
+        <@gw.example.com,@a.org:u@b.org> => relay smarthost.isp.net u@b.org
+        u%x.org@gw.example.com       => relay smarthost.isp.net u@x.org
+        USER@Example.COM             => local - USER
+        <>                           => error 553 5.1.3 User address required
+        ",
+    );
+}
+
+// Checked on sendmail 8.17 (-bs RCPT TO with these mailertable entries).
+#[test]
+fn error_mailer_replies() {
+    let s = site(
+        t2_config(),
+        &[(
+            "mailertable",
+            "kw.example error:nouser:User unknown\n\
+             kw2.example error:nouser:550 No such one\n\
+             kw3.example error:Plain text only\n\
+             kw4.example error:450 busy now\n\
+             kw5.example error:tempfail:Try again\n\
+             pct.example esmtp:%1.x.org\n\
+             pct2.example esmtp:%0.x.org\n\
+             nocolon.example relay.other.net\n\
+             . relay:smarthost.isp.net\n",
+        )],
+    );
+    check_routes(
+        &s,
+        "
+        u@kw.example      => error 553 5.3.0 User unknown
+        u@kw2.example     => error 550 5.0.0 No such one
+        u@kw3.example     => error 553 5.3.0 Plain text only
+        u@kw4.example     => error 450 4.0.0 busy now
+        u@kw5.example     => error 553 5.3.0 Try again
+        u@pct.example     => esmtp .x.org u@pct.example
+        u@pct2.example    => esmtp pct2.example.x.org u@pct2.example
+        u@nocolon.example => relay smarthost.isp.net u@nocolon.example
+        ",
+    );
+}
+
+#[test]
+fn mailertable_rhs_forms_and_fallbacks() {
+    let mut c = t2_config();
+    c.relays.smart_host = None;
+    let s = site(
+        c,
+        &[(
+            "mailertable",
+            "user.example esmtp:postmaster@central.example.net\n\
+             lit.example smtp:[192.168.10.25]\n\
+             mx.example esmtp:mail.mx.example\n",
+        )],
+    );
+    check_routes(
+        &s,
+        "
+        joe@user.example   => esmtp central.example.net postmaster@central.example.net
+        joe@lit.example    => smtp [192.168.10.25] joe@lit.example
+        joe@mx.example     => esmtp mail.mx.example joe@mx.example
+        joe@Other.ORG.     => esmtp other.org joe@other.org
+        joe@[192.0.2.9]    => esmtp [192.0.2.9] joe@[192.0.2.9]
+        ",
+    );
+}
+
+#[test]
+fn smart_host_forms() {
+    for (smart, want) in [
+        ("esmtp:[hub.x]", "esmtp [hub.x] u@far.org"),
+        ("hub.x", "relay hub.x u@far.org"),
+        ("[hub.x]", "relay [hub.x] u@far.org"),
+        // SMART_HOST naming this host: "delete local host", MX delivery.
+        ("gw.example.com", "esmtp far.org u@far.org"),
+    ] {
+        let mut c = t2_config();
+        c.features.remove("mailertable");
+        c.relays.smart_host = Some(smart.into());
+        assert_eq!(route_of(&site(c, &[]), "u@far.org"), want, "{smart}");
+    }
+    // Literals: SMART_HOST without a mailer uses esmtp, not relay.
+    let mut c = t2_config();
+    c.relays.smart_host = Some("hub.x".into());
+    assert_eq!(
+        route_of(&site(c, &[]), "u@[192.0.2.1]"),
+        "esmtp hub.x u@[192.0.2.1]"
+    );
+}
+
+// Checked on sendmail 8.17 (-bt /parse, t5.mc with FEATURE(virtusertable)).
+#[test]
+fn virtusertable() {
+    let mut c = t2_config();
+    c.features.insert("virtusertable".into(), vec![]);
+    c.classes
+        .insert("VirtHost".into(), vec!["virt.example.org".into()]);
+    let s = site(
+        c,
+        &[
+            ("mailertable", SPEC_MAILERTABLE),
+            (
+                "virtuser",
+                "info@example.com alice\n\
+                 sales@example.com bob@remote.org\n\
+                 bad@example.com error:nouser 550 No such user here\n\
+                 joe+*@example.com joe-%2\n\
+                 @example.com catch-%1\n\
+                 @virt.example.org %1@sub.remote.org\n",
+            ),
+        ],
+    );
+    check_routes(
+        &s,
+        "
+        info@example.com     => local - alice
+        sales@example.com    => relay smarthost.isp.net bob@remote.org
+        bad@example.com      => error 550 5.0.0 No such user here
+        joe+x@example.com    => local - joe-x
+        zz@example.com       => local - catch-zz
+        zz@gw.example.com    => local - zz
+        ann@virt.example.org => esmtp [mx.remote.org] ann@sub.remote.org
+        ",
+    );
+}
+
+#[test]
+fn virtuser_loop_is_broken() {
+    let mut c = t2_config();
+    c.features.insert("virtusertable".into(), vec![]);
+    let s = site(
+        c,
+        &[(
+            "virtuser",
+            "a@example.com b@example.com\nb@example.com a@example.com\n",
+        )],
+    );
+    assert!(route_of(&s, "a@example.com").starts_with("error 554 5.3.0"));
+}
+
+fn relays_config() -> Config {
+    let mut c = t2_config();
+    c.relays.smart_host = None;
+    c.features.remove("mailertable");
+    c
+}
+
+fn with_users(c: Config) -> Site {
+    site(
+        c,
+        &[
+            ("mailboxes", "alice OK\nbob DISABLED\n"),
+            ("aliases", "staff alice\n"),
+        ],
+    )
+}
+
+// ruleset 5 (localaddr), sendmail 8.17 cf rules (t5.mc / t6.mc).
+#[test]
+fn luser_relay_mail_hub_local_relay() {
+    let mut c = relays_config();
+    c.relays.luser_relay = Some("luser.example.net".into());
+    check_routes(
+        &with_users(c.clone()),
+        "
+        alice@example.com   => local - alice
+        bob                 => local - bob
+        staff               => local - staff
+        nobody              => relay luser.example.net nobody@luser.example.net
+        nobody+tag          => relay luser.example.net nobody+tag@luser.example.net
+        ",
+    );
+    c.relays.mail_hub = Some("esmtp:[hub.example.net]".into());
+    c.relays.local_relay = Some("lrelay.example.net".into());
+    check_routes(
+        &with_users(c.clone()),
+        "
+        nobody              => relay luser.example.net nobody@luser.example.net
+        alice@example.com   => esmtp [hub.example.net] alice@[hub.example.net]
+        staff               => local - staff
+        ",
+    );
+    c.relays.luser_relay = None;
+    c.relays.mail_hub = None;
+    c.classes.insert("L".into(), vec!["root".into()]);
+    check_routes(
+        &with_users(c.clone()),
+        "
+        alice               => relay lrelay.example.net alice@lrelay.example.net
+        alice@example.com   => relay lrelay.example.net alice@lrelay.example.net
+        root                => local - root
+        ",
+    );
+    // stickyhost: user@$=w keeps its host and goes to MAIL_HUB only;
+    // unqualified names still see LOCAL_RELAY.
+    c.features.insert("stickyhost".into(), vec![]);
+    c.relays.mail_hub = Some("hub.example.net".into());
+    check_routes(
+        &with_users(c.clone()),
+        "
+        alice@example.com   => relay hub.example.net alice@example.com
+        alice               => relay hub.example.net alice@hub.example.net
+        ",
+    );
+    c.relays.mail_hub = None;
+    check_routes(
+        &with_users(c),
+        "
+        alice@example.com   => local - alice
+        alice               => relay lrelay.example.net alice@lrelay.example.net
+        ",
+    );
+}
+
+#[test]
+fn local_user_checks() {
+    use mxgate::route::check_local_user;
+    let s = with_users(relays_config());
+    let r = |u: &str| {
+        check_local_user(&s, u)
+            .unwrap()
+            .map(|e| format!("{} {} {}", e.smtp_code, e.enhanced_code, e.text))
+    };
+    assert_eq!(r("alice"), None);
+    assert_eq!(r("staff"), None);
+    assert_eq!(r("alice+x"), None);
+    assert_eq!(r("bob").unwrap(), "550 5.2.1 Mailbox temporarily disabled");
+    assert_eq!(r("nobody").unwrap(), "550 5.1.1 User unknown");
+}
+
+// Q1–Q14, checked on sendmail 8.17 (-bt /tryflags + /try esmtp, t2/t3.mc).
+#[test]
+fn spec_q1_to_q14() {
+    let base = t2();
+    check_masq(
+        &base,
+        Field::HeaderSender,
+        "esmtp",
+        "
+        joe@gw.example.com         => joe@masq.example.com
+        joe                        => joe@masq.example.com
+        root@gw.example.com        => root@gw.example.com
+        joe@other.example.com      => joe@masq.example.com
+        joe@sub.other.example.com  => joe@sub.other.example.com
+        joe@elsewhere.com          => joe@elsewhere.com
+        ",
+    );
+    check_masq(
+        &base,
+        Field::EnvelopeSender,
+        "esmtp",
+        "
+        joe@gw.example.com => joe@gw.example.com
+        joe                => joe@gw.example.com
+        ",
+    );
+    check_masq(
+        &base,
+        Field::HeaderRecipient,
+        "esmtp",
+        "joe@gw.example.com => joe@gw.example.com",
+    );
+    check_masq(
+        &base,
+        Field::HeaderSender,
+        "local",
+        "joe@gw.example.com => joe@masq.example.com",
+    );
+    let mut c = t2_config();
+    for f in [
+        "masquerade_entire_domain",
+        "masquerade_envelope",
+        "allmasquerade",
+    ] {
+        c.features.insert(f.into(), vec![]);
+    }
+    let t3 = site(c, &[]);
+    check_masq(
+        &t3,
+        Field::HeaderSender,
+        "esmtp",
+        "joe@sub.other.example.com => joe@masq.example.com",
+    );
+    check_masq(
+        &t3,
+        Field::EnvelopeSender,
+        "esmtp",
+        "joe@gw.example.com => joe@masq.example.com",
+    );
+    check_masq(
+        &t3,
+        Field::HeaderRecipient,
+        "esmtp",
+        "joe@gw.example.com => joe@masq.example.com",
+    );
+    check_masq(
+        &t3,
+        Field::EnvelopeRecipient,
+        "esmtp",
+        "joe@gw.example.com => joe@gw.example.com",
+    );
+}
+
+// Feature rules read from the generated cf (t7.mc: limited_masquerade,
+// local_no_masquerade, always_add_domain, MASQUERADE_EXCEPTION).
+#[test]
+fn masquerade_features() {
+    let mut c = t2_config();
+    c.classes
+        .insert("N".into(), vec!["nomasq.gw.example.com".into()]);
+    c.classes
+        .get_mut("w")
+        .unwrap()
+        .push("nomasq.gw.example.com".into());
+    let s = site(c.clone(), &[]);
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "esmtp",
+        "joe@nomasq.gw.example.com => joe@nomasq.gw.example.com",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeRecipient,
+        "local",
+        "joe@gw.example.com => joe",
+    );
+    check_masq(&s, Field::HeaderRecipient, "local", "joe => joe");
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "relay",
+        "joe => joe@masq.example.com",
+    );
+    check_masq(
+        &s,
+        Field::HeaderRecipient,
+        "relay",
+        "joe => joe@gw.example.com",
+    );
+
+    let mut lim = c.clone();
+    lim.features.insert("limited_masquerade".into(), vec![]);
+    check_masq(
+        &site(lim, &[]),
+        Field::HeaderSender,
+        "esmtp",
+        "
+        joe@gw.example.com    => joe@gw.example.com
+        joe@other.example.com => joe@masq.example.com
+        joe                   => joe@masq.example.com
+        ",
+    );
+    let mut loc = c.clone();
+    loc.features.insert("local_no_masquerade".into(), vec![]);
+    loc.features.insert("always_add_domain".into(), vec![]);
+    let s = site(loc, &[]);
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "local",
+        "joe@gw.example.com => joe@gw.example.com",
+    );
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "local",
+        "joe => joe@gw.example.com",
+    );
+    check_masq(
+        &s,
+        Field::HeaderRecipient,
+        "local",
+        "joe => joe@gw.example.com",
+    );
+    let mut add = c;
+    add.features.insert("always_add_domain".into(), vec![]);
+    check_masq(
+        &site(add, &[]),
+        Field::HeaderSender,
+        "local",
+        "joe => joe@masq.example.com",
+    );
+    // No MASQUERADE_AS: unqualified names get $j.
+    let mut none = t2_config();
+    none.masquerade_as = None;
+    check_masq(
+        &site(none, &[]),
+        Field::HeaderSender,
+        "esmtp",
+        "joe => joe@gw.example.com",
+    );
+}
+
+#[test]
+fn genericstable() {
+    let mut c = t2_config();
+    c.features.insert("genericstable".into(), vec![]);
+    c.classes.insert("G".into(), vec!["example.com".into()]);
+    let s = site(
+        c.clone(),
+        &[(
+            "generics",
+            "joe Joe.Public@pub.example.net\n\
+             ann@example.com Ann.Smith@example.com\n\
+             bob bobby\n\
+             @example.com %1@generic.example.com\n",
+        )],
+    );
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "esmtp",
+        "
+        joe                  => Joe.Public@pub.example.net
+        ann@example.com      => Ann.Smith@example.com
+        bob                  => bobby@masq.example.com
+        zed@example.com      => zed@generic.example.com
+        joe@gw.example.com   => joe@masq.example.com
+        joe@elsewhere.com    => joe@elsewhere.com
+        ",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeSender,
+        "esmtp",
+        "joe => joe@gw.example.com",
+    );
+    c.features.insert("generics_entire_domain".into(), vec![]);
+    let s = site(c, &[("generics", "@sub.example.com x-%1@example.com\n")]);
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "esmtp",
+        "u@sub.example.com => x-u@example.com",
+    );
+}
+
+fn expand_of(s: &Site, addr: &str) -> String {
+    match alias::expand(s, &Address::parse(addr).unwrap()) {
+        Ok(x) => {
+            let t: Vec<String> = x.targets.iter().map(|t| t.to_string()).collect();
+            match x.owner {
+                Some(o) => format!("{} (owner {o})", t.join(", ")),
+                None => t.join(", "),
+            }
+        }
+        Err(e) => {
+            let (c, d, t) = e.reply();
+            format!("error {c} {d} {t}")
+        }
+    }
+}
+
+#[test]
+fn alias_expansion() {
+    let dir = tempfile::tempdir().unwrap();
+    let inc = dir.path().join("list.inc");
+    std::fs::write(&inc, "# members\ndave, erin@remote.org\nalice\n").unwrap();
+    let aliases = format!(
+        "postmaster root\n\
+         root root, admin@remote.org\n\
+         staff alice, bob,\tcarol\n\
+         owner-staff admin\n\
+         prog \"|/usr/bin/logger -t mail\"\n\
+         filer /var/mail/filer\n\
+         inc :include:{}\n\
+         missing :include:{}/nope\n\
+         back \\alice, staff\n\
+         loop1 loop2\nloop2 loop3\nloop3 loop1\n\
+         mixed dave\n\
+         plus+* plusbox\n",
+        inc.display(),
+        dir.path().display()
+    );
+    let s = site(t2_config(), &[("aliases", &aliases)]);
+    for (addr, want) in [
+        ("postmaster", "root, admin@remote.org"),
+        ("root@gw.example.com", "root, admin@remote.org"),
+        ("staff", "alice, bob, carol (owner owner-staff)"),
+        ("prog", "|/usr/bin/logger -t mail"),
+        ("filer", "/var/mail/filer"),
+        ("inc", "dave, erin@remote.org, alice"),
+        ("back", "alice, bob, carol"),
+        ("Mixed@example.com", "dave"),
+        ("plus+x", "plusbox"),
+        ("nobody", "nobody"),
+        ("staff@elsewhere.com", "staff@elsewhere.com"),
+        ("loop1", "error 554 5.3.0 aliasing/forwarding loop broken"),
+    ] {
+        assert_eq!(expand_of(&s, addr), want, "expand {addr}");
+    }
+    assert!(expand_of(&s, "missing").starts_with("error 451 4.3.0 Cannot open"));
+}
+
+// The three mission roles.
+#[test]
+fn role_gateway() {
+    let mut c = Config::new();
+    c.hostname = Some("gw.example.gr.jp".into());
+    c.features.insert("mailertable".into(), vec![]);
+    let s = site(
+        c,
+        &[(
+            "mailertable",
+            ".example.gr.jp smtp:[dist-in.example.gr.jp]\n",
+        )],
+    );
+    check_routes(
+        &s,
+        "
+        user@sub1.example.gr.jp => smtp [dist-in.example.gr.jp] user@sub1.example.gr.jp
+        user@www.sub2.example.gr.jp => smtp [dist-in.example.gr.jp] user@www.sub2.example.gr.jp
+        user@example.org        => esmtp example.org user@example.org
+        postmaster              => local - postmaster
+        ",
+    );
+}
+
+#[test]
+fn role_hub() {
+    let mut c = Config::new();
+    c.hostname = Some("dist-in.example.gr.jp".into());
+    c.features.insert("mailertable".into(), vec![]);
+    c.relays.smart_host = Some("smtp:[gw.example.gr.jp]".into());
+    let s = site(
+        c,
+        &[(
+            "mailertable",
+            "sub1.example.gr.jp smtp:[mbox1.example.gr.jp]\n\
+             sub2.example.gr.jp smtp:[192.168.10.25]\n",
+        )],
+    );
+    check_routes(
+        &s,
+        "
+        user@sub1.example.gr.jp => smtp [mbox1.example.gr.jp] user@sub1.example.gr.jp
+        user@sub2.example.gr.jp => smtp [192.168.10.25] user@sub2.example.gr.jp
+        user@example.org        => smtp [gw.example.gr.jp] user@example.org
+        ",
+    );
+    let v = mxgate::testmode::route::route(
+        &s,
+        &serde_json::json!({"kind":"route","addr":"user@sub1.example.gr.jp"}),
+    )
+    .unwrap();
+    assert_eq!(v["mailer"], "smtp");
+    assert_eq!(v["host"], "[mbox1.example.gr.jp]");
+    assert_eq!(v["user"], "user@sub1.example.gr.jp");
+}
+
+#[test]
+fn role_mbox() {
+    let mut c = Config::new();
+    c.hostname = Some("mbox1.example.gr.jp".into());
+    c.classes
+        .insert("w".into(), vec!["sub1.example.gr.jp".into()]);
+    c.classes.insert("E".into(), vec!["root".into()]);
+    c.relays.smart_host = Some("smtp:[dist-in.example.gr.jp]".into());
+    c.masquerade_as = Some("example.gr.jp".into());
+    c.features.insert("masquerade_envelope".into(), vec![]);
+    let s = site(c, &[]);
+    check_routes(
+        &s,
+        "
+        user@mbox1.example.gr.jp => local - user
+        user@sub1.example.gr.jp  => local - user
+        user                     => local - user
+        friend@example.org       => smtp [dist-in.example.gr.jp] friend@example.org
+        ",
+    );
+    for f in [Field::HeaderSender, Field::EnvelopeSender] {
+        check_masq(
+            &s,
+            f,
+            "smtp",
+            "
+            user@mbox1.example.gr.jp => user@example.gr.jp
+            user                     => user@example.gr.jp
+            root@mbox1.example.gr.jp => root@mbox1.example.gr.jp
+            root                     => root@mbox1.example.gr.jp
+            friend@example.org       => friend@example.org
+            ",
+        );
+    }
+    // Foreign recipients never get the local domain.
+    check_masq(
+        &s,
+        Field::EnvelopeRecipient,
+        "smtp",
+        "friend@example.org => friend@example.org",
+    );
+}
+
+#[test]
+fn testmode_json_shapes() {
+    use mxgate::testmode::route as tm;
+    use serde_json::json;
+    let s = t2();
+    let v = tm::route(&s, &json!({"kind":"route","addr":"user@bad.example"})).unwrap();
+    assert_eq!(v["mailer"], "error");
+    assert_eq!(v["action"], "reject");
+    assert_eq!(v["smtp_code"], 550);
+    assert_eq!(v["enhanced_code"], "5.7.1");
+    assert_eq!(v["text"], "No mail for bad.example");
+    assert!(v["why"].as_str().unwrap().contains("bad.example"));
+    let v = tm::route(&s, &json!({"kind":"route","addr":"user@tmp.example"})).unwrap();
+    assert_eq!(v["action"], "tempfail");
+    let v = tm::route(&s, &json!({"kind":"route","addr":"user"})).unwrap();
+    assert_eq!(v["host"], serde_json::Value::Null);
+    let v = tm::masquerade(
+        &s,
+        &json!({"kind":"masquerade","where":"header-sender","addr":"joe","mailer":"esmtp"}),
+    )
+    .unwrap();
+    assert_eq!(v["address"], "joe@masq.example.com");
+    let s = site(
+        t2_config(),
+        &[("aliases", "staff a, b\nowner-staff admin\n")],
+    );
+    let v = tm::expand(&s, &json!({"kind":"expand","addr":"staff"})).unwrap();
+    assert_eq!(v["targets"], json!(["a", "b"]));
+    assert_eq!(v["owner"], "owner-staff");
+}
