@@ -11,6 +11,14 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod diag;
+pub mod expand;
+pub mod lexer;
+pub mod mc;
+pub mod options;
+
+use diag::Pos;
+use std::path::Path;
 
 use std::fmt;
 
@@ -74,15 +82,96 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// The name under which `-D` definitions appear in diagnostics.
+pub const COMMAND_LINE: &str = "<command line>";
+
+/// Split a `-D` argument exactly as `m4 -D` does: `NAME=VALUE`, or `NAME` (empty value).
+pub fn parse_define(arg: &str) -> (String, String) {
+    match arg.split_once('=') {
+        Some((n, v)) => (n.to_string(), v.to_string()),
+        None => (arg.to_string(), String::new()),
+    }
+}
+
 /// Compile `.mc` text; `name` is used in diagnostics and as `source.mc`.
+///
+/// Relative `include`s are looked up in the current directory.
 pub fn compile_str(name: &str, text: &str, opts: &Options) -> Result<Compiled, Error> {
-    let _ = (text, opts);
-    Err(Error {
+    compile(name, text, opts, None)
+}
+
+/// Compile the `.mc` file at `path`; relative `include` and `DOMAIN`
+/// files are looked up next to it first.
+pub fn compile_file(path: &Path, opts: &Options) -> Result<Compiled, Error> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error {
         diagnostics: vec![Diagnostic {
-            file: name.to_string(),
+            file: name.clone(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read: {e}"),
+        }],
+    })?;
+    let base = path.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".").to_path_buf()
+        } else {
+            p.to_path_buf()
+        }
+    });
+    compile(&name, &text, opts, base)
+}
+
+fn compile(
+    name: &str,
+    text: &str,
+    opts: &Options,
+    base: Option<std::path::PathBuf>,
+) -> Result<Compiled, Error> {
+    let one = |d: Diagnostic| Error {
+        diagnostics: vec![d],
+    };
+    let mut engine = expand::Engine::new();
+    let mut host = mc::Mc::new(base);
+    let cmd = engine.files.add(COMMAND_LINE);
+    engine.define(
+        "_MXGATE_",
+        "1",
+        Pos {
+            file: cmd,
             line: 1,
             col: 1,
-            message: "the .mc compiler is being written (skeleton)".into(),
-        }],
+        },
+    );
+    for (i, (k, v)) in opts.defines.iter().enumerate() {
+        engine.define(
+            k,
+            v,
+            Pos {
+                file: cmd,
+                line: 1,
+                col: i as u32 + 1,
+            },
+        );
+        host.config.source.defines.insert(k.clone(), v.clone());
+    }
+    host.config.source.mc = Some(name.to_string());
+    engine.run_file(&mut host, name, text).map_err(one)?;
+    for (dname, def) in engine.definitions() {
+        if !mc::Mc::wants_define(&dname) {
+            continue;
+        }
+        let value = engine
+            .expand_string(&mut host, &def.body, def.at)
+            .map_err(one)?;
+        host.apply_define(&engine.files, &dname, &value, def.at)
+            .map_err(one)?;
+    }
+    let out = engine.diversions().clone();
+    host.apply_output(&engine.files, &out).map_err(one)?;
+    host.finish(&engine.undefined);
+    Ok(Compiled {
+        config: host.config,
+        warnings: host.warnings,
     })
 }
