@@ -151,18 +151,25 @@ pub fn run(opts: &Options) -> i32 {
             return 71;
         }
     }
-    let pidfile = opts.pidfile.clone().or_else(|| {
-        (opts.detach == Detach::Background).then(|| qdir.join("mxgate.pid"))
-    });
+    let pidfile = opts
+        .pidfile
+        .clone()
+        .or_else(|| (opts.detach == Detach::Background).then(|| qdir.join("mxgate.pid")));
     if let Some(p) = &pidfile {
         if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
             eprintln!("mxgate: {}: {e}", p.display());
             return 73;
         }
     }
+    for w in &site.warnings {
+        log.line(None, &format!("warning: {w}"));
+    }
     match spool.recover() {
         Ok(0) => {}
-        Ok(n) => log.line(None, &format!("removed {n} unacknowledged partial message(s) from tmp/")),
+        Ok(n) => log.line(
+            None,
+            &format!("removed {n} unacknowledged partial message(s) from tmp/"),
+        ),
         Err(e) => log.line(None, &format!("SYSERR: spool recovery: {e}")),
     }
     let server = match Server::new(site, spool, dns, tls, log) {
@@ -176,7 +183,11 @@ pub fn run(opts: &Options) -> i32 {
         let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
         server.log.line(
             None,
-            &format!("starting daemon (mxgate {}): {} on {addr}", env!("CARGO_PKG_VERSION"), spec.name),
+            &format!(
+                "starting daemon (mxgate {}): {} on {addr}",
+                env!("CARGO_PKG_VERSION"),
+                spec.name
+            ),
         );
     }
     let status = smol::block_on(async {
@@ -198,13 +209,18 @@ pub fn run(opts: &Options) -> i32 {
             match sig {
                 Ok(async_signal::Signal::Hup) => match load(opts) {
                     Ok(site) => match server.reload(site) {
-                        Ok(()) => server.log.line(None, "restarting: configuration reloaded (SIGHUP)"),
+                        Ok(()) => server
+                            .log
+                            .line(None, "restarting: configuration reloaded (SIGHUP)"),
                         Err(e) => server.log.line(None, &format!("reload refused: {e}")),
                     },
                     Err(e) => server.log.line(None, &format!("reload refused: {e}")),
                 },
                 Ok(_) => {
-                    server.log.line(None, "stopping: no new connections; waiting for sessions to finish");
+                    server.log.line(
+                        None,
+                        "stopping: no new connections; waiting for sessions to finish",
+                    );
                     server.stop();
                     break;
                 }

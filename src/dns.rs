@@ -81,6 +81,8 @@ impl Dns {
         opts.timeout = timeout;
         opts.attempts = 1;
         opts.ndots = 0;
+        // The hosts file is the site's business (service switch), not the resolver's.
+        opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
         let resolver = Resolver::builder_with_config(
             ResolverConfig::from_name_servers(name_servers),
             SmolRuntime,

@@ -94,8 +94,14 @@ mod tests {
         log.line(Some("6AO0UD000007581"), "from=<a@b>, size=12");
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.contains(" gw mxgate["), "{text}");
-        assert!(text.trim_end().ends_with("]: 6AO0UD000007581: from=<a@b>, size=12"));
-        assert_eq!(relay_field("mx.example", "192.0.2.1"), "relay=mx.example [192.0.2.1]");
+        assert!(
+            text.trim_end()
+                .ends_with("]: 6AO0UD000007581: from=<a@b>, size=12")
+        );
+        assert_eq!(
+            relay_field("mx.example", "192.0.2.1"),
+            "relay=mx.example [192.0.2.1]"
+        );
         assert_eq!(relay_field("[192.0.2.1]", "192.0.2.1"), "relay=[192.0.2.1]");
     }
 }

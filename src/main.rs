@@ -259,10 +259,14 @@ fn load_site(a: &ConfigArgs) -> Result<Site, i32> {
         eprintln!("{e}");
         i32::from(EX_CONFIG)
     })?;
-    Site::load(cfg).map_err(|e| {
+    let site = Site::load(cfg).map_err(|e| {
         eprintln!("mxgate: {e}");
         i32::from(EX_CONFIG)
-    })
+    })?;
+    for w in &site.warnings {
+        eprintln!("mxgate: warning: {w}");
+    }
+    Ok(site)
 }
 
 const CHECK_HELP: &str = "\

@@ -56,6 +56,17 @@ pub enum HostAnswer {
     AskDns,
 }
 
+/// What the configured host sources say about an address, without doing DNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReverseAnswer {
+    /// The hosts file names it.
+    Found(String),
+    /// Not in the hosts file, and DNS is not among the sources.
+    NotFound,
+    /// Not in the hosts file, and DNS is among the sources: ask DNS.
+    AskDns,
+}
+
 /// A loaded configuration.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -67,40 +78,61 @@ pub struct Site {
     tables: BTreeMap<String, TableRef>,
     aliases: Vec<TableRef>,
     hosts: BTreeMap<String, Vec<IpAddr>>,
+    hosts_reverse: BTreeMap<IpAddr, String>,
     host_sources: Vec<HostSource>,
     /// The header rules file (path, text), if `FEATURE(header_checks)` is on.
     pub header_checks: Option<(PathBuf, String)>,
+    /// Things worth telling the administrator that did not stop the load.
+    pub warnings: Vec<String>,
 }
 
 impl Site {
     /// Load everything `config` refers to from disk.
     pub fn load(config: Config) -> Result<Site, Error> {
         let mut tables = BTreeMap::new();
-        for (role, spec) in &config.maps {
-            let t = open_map(spec).map_err(|err| Error::Table {
-                role: role.clone(),
-                err,
-            })?;
-            tables.insert(role.clone(), t);
-        }
+        let mut warnings = Vec::new();
         let mut aliases = Vec::new();
-        if let Some(spec) = config.maps.get("aliases") {
-            aliases.push(open_map(spec).map_err(|err| Error::Table {
-                role: "aliases".into(),
-                err,
-            })?);
+        // Like sendmail, a missing alias database is a warning, not a stop:
+        // the site runs without those aliases until `newaliases` builds them.
+        let mut open_alias = |spec: &MapSpec| -> Result<TableRef, Error> {
+            match open_map(spec) {
+                Err(table::Error::Missing { path }) => {
+                    warnings.push(format!(
+                        "alias database {} does not exist (run newaliases); continuing without it",
+                        path.display()
+                    ));
+                    Ok(Arc::new(EmptyTable) as TableRef)
+                }
+                other => other.map_err(|err| Error::Table {
+                    role: "aliases".into(),
+                    err,
+                }),
+            }
+        };
+        for spec in config
+            .maps
+            .get("aliases")
+            .into_iter()
+            .chain(&config.alias_files)
+        {
+            aliases.push(open_alias(spec)?);
         }
-        for spec in &config.alias_files {
-            aliases.push(open_map(spec).map_err(|err| Error::Table {
-                role: "aliases".into(),
-                err,
-            })?);
+        for (role, spec) in &config.maps {
+            let t = match (role.as_str(), aliases.first()) {
+                ("aliases", Some(t)) => t.clone(),
+                _ => open_map(spec).map_err(|err| Error::Table {
+                    role: role.clone(),
+                    err,
+                })?,
+            };
+            tables.insert(role.clone(), t);
         }
         let header_checks = match &config.header_checks {
             Some(p) => Some((PathBuf::from(p), read(Path::new(p))?)),
             None => None,
         };
         let mut site = Site::bare(config, tables, aliases, header_checks);
+        site.warnings = warnings;
         site.load_files()?;
         Ok(site)
     }
@@ -153,8 +185,10 @@ impl Site {
             tables,
             aliases,
             hosts: BTreeMap::new(),
+            hosts_reverse: BTreeMap::new(),
             host_sources: vec![HostSource::Files, HostSource::Dns],
             header_checks,
+            warnings: Vec::new(),
         }
     }
 
@@ -186,7 +220,10 @@ impl Site {
             .unwrap_or("/etc/hosts")
             .to_string();
         match std::fs::read_to_string(&hosts_path) {
-            Ok(text) => self.hosts = parse_hosts(&text),
+            Ok(text) => {
+                self.hosts = parse_hosts(&text);
+                self.hosts_reverse = parse_hosts_reverse(&text);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => {
                 return Err(Error::File {
@@ -275,6 +312,23 @@ impl Site {
         None
     }
 
+    /// The name of `ip` from the configured sources without DNS: the hosts
+    /// file's first name for it, [`HostAnswer::AskDns`]-like `None` when the
+    /// switch includes DNS and the hosts file has nothing.
+    pub fn reverse_lookup(&self, ip: &IpAddr) -> ReverseAnswer {
+        for src in &self.host_sources {
+            match src {
+                HostSource::Files => {
+                    if let Some(n) = self.hosts_reverse.get(ip) {
+                        return ReverseAnswer::Found(n.clone());
+                    }
+                }
+                HostSource::Dns => return ReverseAnswer::AskDns,
+            }
+        }
+        ReverseAnswer::NotFound
+    }
+
     /// The host sources in switch order.
     pub fn host_sources(&self) -> &[HostSource] {
         &self.host_sources
@@ -332,6 +386,23 @@ fn parse_hosts(text: &str) -> BTreeMap<String, Vec<IpAddr>> {
                 v.push(ip);
             }
         }
+    }
+    map
+}
+
+/// `ip name alias...` lines → address → its first name.
+fn parse_hosts_reverse(text: &str) -> BTreeMap<IpAddr, String> {
+    let mut map = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        let (Some(ip), Some(name)) = (
+            words.next().and_then(|w| w.parse::<IpAddr>().ok()),
+            words.next(),
+        ) else {
+            continue;
+        };
+        map.entry(ip).or_insert_with(|| addr::normalize_name(name));
     }
     map
 }

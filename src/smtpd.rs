@@ -72,9 +72,8 @@ impl Settings {
         let dur = |name: &str, default: Duration| -> Result<Duration, String> {
             match site.config.option(name) {
                 None => Ok(default),
-                Some(v) => parse_duration(v).ok_or_else(|| {
-                    format!("{name}: expected a duration such as 5m, found {v:?}")
-                }),
+                Some(v) => parse_duration(v)
+                    .ok_or_else(|| format!("{name}: expected a duration such as 5m, found {v:?}")),
             }
         };
         let privacy = site
@@ -173,11 +172,17 @@ impl AuthBackend {
     }
 
     /// Check credentials: `Ok(true)` = good, `Ok(false)` = bad, `Err` = temporary.
-    pub async fn check(&self, creds: &auth::Credentials, ip: Option<IpAddr>) -> Result<bool, String> {
+    pub async fn check(
+        &self,
+        creds: &auth::Credentials,
+        ip: Option<IpAddr>,
+    ) -> Result<bool, String> {
         match self {
             AuthBackend::None => Ok(false),
             AuthBackend::Table(t) => match t.lookup(&creds.user) {
-                Ok(Some(stored)) => auth::verify(&stored, &creds.password).map_err(|e| e.to_string()),
+                Ok(Some(stored)) => {
+                    auth::verify(&stored, &creds.password).map_err(|e| e.to_string())
+                }
                 Ok(None) => Ok(false),
                 Err(e) => Err(e.to_string()),
             },
@@ -284,7 +289,10 @@ impl Server {
 
     /// The current settings.
     pub fn settings(&self) -> Arc<Settings> {
-        self.settings.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The current AUTH backend.
@@ -294,7 +302,10 @@ impl Server {
 
     /// The compiled header rules, if the site has any.
     pub fn header_rules(&self) -> Option<Arc<crate::policy::HeaderRules>> {
-        self.header_rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.header_rules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Swap in a reloaded site (SIGHUP). Sessions in progress keep the old one.
@@ -394,7 +405,10 @@ fn header_rules(site: &Site) -> Result<Option<Arc<crate::policy::HeaderRules>>, 
 }
 
 /// Bind every listener; an `M=O` listener that cannot bind is skipped with a log line.
-pub fn bind(specs: &[DaemonSpec], log: &Log) -> Result<Vec<(DaemonSpec, async_net::TcpListener)>, String> {
+pub fn bind(
+    specs: &[DaemonSpec],
+    log: &Log,
+) -> Result<Vec<(DaemonSpec, async_net::TcpListener)>, String> {
     let mut out = Vec::new();
     for spec in specs {
         let l = std::net::TcpListener::bind(spec.addr).and_then(|l| {
@@ -405,9 +419,17 @@ pub fn bind(specs: &[DaemonSpec], log: &Log) -> Result<Vec<(DaemonSpec, async_ne
             Ok(l) => out.push((spec.clone(), l)),
             Err(e) if spec.has('O') => log.line(
                 None,
-                &format!("daemon {}: cannot bind {}: {e} (optional, skipped)", spec.name, spec.addr),
+                &format!(
+                    "daemon {}: cannot bind {}: {e} (optional, skipped)",
+                    spec.name, spec.addr
+                ),
             ),
-            Err(e) => return Err(format!("daemon {}: cannot bind {}: {e}", spec.name, spec.addr)),
+            Err(e) => {
+                return Err(format!(
+                    "daemon {}: cannot bind {}: {e}",
+                    spec.name, spec.addr
+                ));
+            }
         }
     }
     Ok(out)
@@ -421,13 +443,14 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, async_net::T
         tasks.push(smol::spawn(async move {
             let spec = Arc::new(spec);
             loop {
-                let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-                    while !server.is_stopping() {
-                        async_io::Timer::after(Duration::from_millis(200)).await;
-                    }
-                    None
-                })
-                .await;
+                let accepted =
+                    futures_lite::future::or(async { Some(listener.accept().await) }, async {
+                        while !server.is_stopping() {
+                            async_io::Timer::after(Duration::from_millis(200)).await;
+                        }
+                        None
+                    })
+                    .await;
                 let Some(accepted) = accepted else { break };
                 match accepted {
                     Ok((stream, peer)) => {
@@ -437,7 +460,9 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, async_net::T
                         smol::spawn(conn::run(server, spec, stream, peer)).detach();
                     }
                     Err(e) => {
-                        server.log.line(None, &format!("daemon {}: accept: {e}", spec.name));
+                        server
+                            .log
+                            .line(None, &format!("daemon {}: accept: {e}", spec.name));
                         async_io::Timer::after(Duration::from_millis(100)).await;
                     }
                 }

@@ -153,6 +153,11 @@ fn resolve_sender_domain(site: &Site, facts: &Facts, d: &Domain) -> Resolved {
     if *name == site.hostname {
         return Resolved::Ok("sender domain is $j".into());
     }
+    // Ruleset 3 marks $=w hosts canonical (`R$* < @ $=w > $*  $: $1 < @ $2 . > $3`),
+    // so sendmail never finds a local domain unresolvable.
+    if site.is_local_host(name) {
+        return Resolved::Ok(format!("sender domain {name} is local ($=w)"));
+    }
     if let Some(tld) = name.rsplit('.').next()
         && PSEUDO.contains(&tld)
     {

@@ -20,7 +20,7 @@ use crate::policy::{self, Action, Client, DnsAnswer, Facts, Resolve, Verdict};
 use crate::proto::command::{Body, Command, MailParams, RcptParams};
 use crate::proto::reply::{EnhancedStatus, Reply};
 use crate::proto::server::{BodyEnd, Event, Limits, ServerSession};
-use crate::site::{HostAnswer, Site};
+use crate::site::{HostAnswer, ReverseAnswer, Site};
 use crate::spool::{self, Envelope, State, envelope::Recipient};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -70,7 +70,12 @@ struct Conn {
 }
 
 /// Serve one connection to the end.
-pub async fn run(server: Arc<Server>, spec: Arc<DaemonSpec>, tcp: async_net::TcpStream, peer: SocketAddr) {
+pub async fn run(
+    server: Arc<Server>,
+    spec: Arc<DaemonSpec>,
+    tcp: async_net::TcpStream,
+    peer: SocketAddr,
+) {
     let mut stream = Stream::Plain(tcp);
     let slot = match server.admit(peer.ip()) {
         Ok(slot) => slot,
@@ -92,7 +97,10 @@ pub async fn run(server: Arc<Server>, spec: Arc<DaemonSpec>, tcp: async_net::Tcp
     };
     if spec.has('s') {
         let Some(tls) = server.tls.clone() else {
-            server.log.line(None, &format!("daemon {}: SMTPS without confSERVER_CERT", spec.name));
+            server.log.line(
+                None,
+                &format!("daemon {}: SMTPS without confSERVER_CERT", spec.name),
+            );
             return;
         };
         let hs = futures_lite::future::or(async { Some(stream.into_tls(tls).await) }, async {
@@ -145,20 +153,40 @@ impl Conn {
     }
 
     /// PTR with forward confirmation, and the DNSBL answers, before check_relay.
+    /// The hosts file answers first when the service switch says so.
     async fn gather_connect_facts(&mut self) {
         let ip = self.peer.ip();
-        let Some(dns) = self.server.dns.clone() else {
-            return;
+        let dns = self.server.dns.clone();
+        let ptr = match self.site.reverse_lookup(&ip) {
+            ReverseAnswer::Found(n) => Answer::Found(vec![n]),
+            ReverseAnswer::NotFound => Answer::NotFound(NotFound::NoSuchName),
+            ReverseAnswer::AskDns => match &dns {
+                Some(dns) => dns.ptr(ip).await,
+                None => Answer::TempFail("no resolver".into()),
+            },
         };
-        match dns.ptr(ip).await {
+        match ptr {
             Answer::Found(names) => {
                 let name = names.first().cloned().unwrap_or_default();
-                let confirmed = match ip {
-                    IpAddr::V4(v4) => matches!(dns.a(&name).await, Answer::Found(a) if a.contains(&v4)),
-                    IpAddr::V6(v6) => matches!(dns.aaaa(&name).await, Answer::Found(a) if a.contains(&v6)),
+                let confirmed = match self.site.host_lookup(&name) {
+                    HostAnswer::Found(ips) => ips.contains(&ip),
+                    HostAnswer::NotFound => false,
+                    HostAnswer::AskDns => match (&dns, ip) {
+                        (Some(d), IpAddr::V4(v4)) => {
+                            matches!(d.a(&name).await, Answer::Found(a) if a.contains(&v4))
+                        }
+                        (Some(d), IpAddr::V6(v6)) => {
+                            matches!(d.aaaa(&name).await, Answer::Found(a) if a.contains(&v6))
+                        }
+                        (None, _) => false,
+                    },
                 };
                 self.client.name = name;
-                self.client.resolve = if confirmed { Resolve::Ok } else { Resolve::Forged };
+                self.client.resolve = if confirmed {
+                    Resolve::Ok
+                } else {
+                    Resolve::Forged
+                };
             }
             Answer::NotFound(_) => self.client.resolve = Resolve::Fail,
             Answer::TempFail(_) => self.client.resolve = Resolve::Temp,
@@ -166,6 +194,9 @@ impl Conn {
         if self.client.resolve != Resolve::Ok {
             self.client.name = format!("[{}]", self.ip_text());
         }
+        let Some(dns) = dns else {
+            return;
+        };
         for bl in &self.site.config.dnsbl {
             let Some(q) = policy::dnsbl::query_name(&ip, &bl.zone) else {
                 continue;
@@ -181,7 +212,11 @@ impl Conn {
 
     /// Does the sender's domain resolve? Gathered at MAIL time.
     async fn gather_sender_facts(&mut self, sender: &Address) {
-        let Some(domain) = sender.mailbox().and_then(|m| m.domain.as_ref()).and_then(|d| d.name()) else {
+        let Some(domain) = sender
+            .mailbox()
+            .and_then(|m| m.domain.as_ref())
+            .and_then(|d| d.name())
+        else {
             return;
         };
         if self.facts.answer(domain).is_some() {
@@ -194,7 +229,9 @@ impl Conn {
                 None => return,
                 Some(dns) => match dns.domain_exists(domain).await {
                     Answer::Found(()) => DnsAnswer::Found(vec![]),
-                    Answer::NotFound(NotFound::NoSuchName | NotFound::NoRecords) => DnsAnswer::NotFound,
+                    Answer::NotFound(NotFound::NoSuchName | NotFound::NoRecords) => {
+                        DnsAnswer::NotFound
+                    }
                     Answer::TempFail(_) => DnsAnswer::TempFail,
                 },
             },
@@ -204,7 +241,9 @@ impl Conn {
 
     fn greeting(&self) -> Reply {
         let text = match &self.server.settings().greeting {
-            Some(g) => g.replace("$j", &self.site.hostname).replacen(' ', " ESMTP ", 1),
+            Some(g) => g
+                .replace("$j", &self.site.hostname)
+                .replacen(' ', " ESMTP ", 1),
             None => format!(
                 "{} ESMTP mxgate {}; {}",
                 self.site.hostname,
@@ -289,11 +328,12 @@ impl Conn {
                 let Some(tls) = self.server.tls.clone() else {
                     break;
                 };
-                let upgraded = futures_lite::future::or(async { Some(stream.into_tls(tls).await) }, async {
-                    async_io::Timer::after(Duration::from_secs(30)).await;
-                    None
-                })
-                .await;
+                let upgraded =
+                    futures_lite::future::or(async { Some(stream.into_tls(tls).await) }, async {
+                        async_io::Timer::after(Duration::from_secs(30)).await;
+                        None
+                    })
+                    .await;
                 match upgraded {
                     Some(Ok(s)) => {
                         stream = s;
@@ -341,19 +381,26 @@ impl Conn {
             } else {
                 settings.data_timeout
             };
-            let read = futures_lite::future::or(async { Some(stream.read(&mut buf).await) }, async {
-                async_io::Timer::after(wait).await;
-                None
-            })
-            .await;
+            let read =
+                futures_lite::future::or(async { Some(stream.read(&mut buf).await) }, async {
+                    async_io::Timer::after(wait).await;
+                    None
+                })
+                .await;
             match read {
                 None => {
                     let r = Reply::new(
                         421,
                         st(4, 4, 2),
-                        format!("{} Lost input channel: timeout waiting for input", self.site.hostname),
+                        format!(
+                            "{} Lost input channel: timeout waiting for input",
+                            self.site.hostname
+                        ),
                     );
-                    self.log(None, &format!("timeout waiting for input from {}", self.relay()));
+                    self.log(
+                        None,
+                        &format!("timeout waiting for input from {}", self.relay()),
+                    );
                     let _ = stream.write_all(&r.to_wire()).await;
                     break;
                 }
@@ -390,6 +437,8 @@ impl Conn {
                 }
                 return None;
             }
+            // A refused connection answers every command with the refusal.
+            Event::Invalid(_) if self.refused.is_some() => self.refused.clone()?,
             Event::Invalid(r) => {
                 self.errors += 1;
                 r
@@ -409,14 +458,15 @@ impl Conn {
                 }
             }
         };
-        if reply.code >= 500 {
-            self.errors += 1;
-        }
         Some(reply)
     }
 
     fn quit(&self) -> Reply {
-        Reply::new(221, st(2, 0, 0), format!("{} closing connection", self.site.hostname))
+        Reply::new(
+            221,
+            st(2, 0, 0),
+            format!("{} closing connection", self.site.hostname),
+        )
     }
 
     fn tls_active(&self) -> bool {
@@ -435,14 +485,22 @@ impl Conn {
         let mut lines = vec![format!(
             "{} Hello {} [{}], pleased to meet you",
             self.site.hostname,
-            if self.client.name.starts_with('[') { name } else { &self.client.name },
+            if self.client.name.starts_with('[') {
+                name
+            } else {
+                &self.client.name
+            },
             self.peer.ip()
         )];
         lines.push("ENHANCEDSTATUSCODES".into());
         lines.push("PIPELINING".into());
         lines.push("8BITMIME".into());
         let max = self.server.settings().max_message_size;
-        lines.push(if max > 0 { format!("SIZE {max}") } else { "SIZE".into() });
+        lines.push(if max > 0 {
+            format!("SIZE {max}")
+        } else {
+            "SIZE".into()
+        });
         lines.push("DSN".into());
         lines.push("SMTPUTF8".into());
         lines.push("CHUNKING".into());
@@ -575,25 +633,40 @@ impl Conn {
             SaslStep::Failed(SaslFailure::Malformed) => {
                 Reply::new(501, st(5, 5, 2), "Cannot decode AUTH parameter")
             }
-            SaslStep::Done(creds) => match self.server.auth().check(&creds, Some(self.peer.ip())).await {
-                Ok(true) => {
-                    self.log(
-                        None,
-                        &format!("AUTH=server, {}, authid={}, mech={mechanism}, bits=0", self.relay(), creds.user),
-                    );
-                    self.authed = Some(creds.user);
-                    self.client.auth_type = Some(mechanism.to_string());
-                    Reply::new(235, st(2, 0, 0), "OK Authenticated")
+            SaslStep::Done(creds) => {
+                match self.server.auth().check(&creds, Some(self.peer.ip())).await {
+                    Ok(true) => {
+                        self.log(
+                            None,
+                            &format!(
+                                "AUTH=server, {}, authid={}, mech={mechanism}, bits=0",
+                                self.relay(),
+                                creds.user
+                            ),
+                        );
+                        self.authed = Some(creds.user);
+                        self.client.auth_type = Some(mechanism.to_string());
+                        Reply::new(235, st(2, 0, 0), "OK Authenticated")
+                    }
+                    Ok(false) => {
+                        self.log(
+                            None,
+                            &format!(
+                                "AUTH failure ({mechanism}): authentication failure, {}",
+                                self.relay()
+                            ),
+                        );
+                        Reply::new(535, st(5, 7, 8), "Authentication failed")
+                    }
+                    Err(e) => {
+                        self.log(
+                            None,
+                            &format!("AUTH failure ({mechanism}): {e}, {}", self.relay()),
+                        );
+                        Reply::new(454, st(4, 7, 0), "Temporary authentication failure")
+                    }
                 }
-                Ok(false) => {
-                    self.log(None, &format!("AUTH failure ({mechanism}): authentication failure, {}", self.relay()));
-                    Reply::new(535, st(5, 7, 8), "Authentication failed")
-                }
-                Err(e) => {
-                    self.log(None, &format!("AUTH failure ({mechanism}): {e}, {}", self.relay()));
-                    Reply::new(454, st(4, 7, 0), "Temporary authentication failure")
-                }
-            },
+            }
         }
     }
 
@@ -605,7 +678,12 @@ impl Conn {
         self.sasl_step(state.next(&line), &mech).await
     }
 
-    async fn mail(&mut self, sender: Address, params: MailParams, settings: &super::Settings) -> Reply {
+    async fn mail(
+        &mut self,
+        sender: Address,
+        params: MailParams,
+        settings: &super::Settings,
+    ) -> Reply {
         let arg = sender.to_string();
         if (self.spec.has('a') || self.spec.is_submission() && self.server.auth().is_enabled())
             && self.authed.is_none()
@@ -615,11 +693,18 @@ impl Conn {
         if let Some(size) = params.size {
             let max = settings.max_message_size;
             if max > 0 && size > max {
-                return Reply::new(552, st(5, 2, 3), "Message size exceeds fixed maximum message size");
+                return Reply::new(
+                    552,
+                    st(5, 2, 3),
+                    "Message size exceeds fixed maximum message size",
+                );
             }
         }
         if let Err(text) = self.server.has_room() {
-            self.log(None, &format!("{}: rejecting new messages: {text}", self.relay()));
+            self.log(
+                None,
+                &format!("{}: rejecting new messages: {text}", self.relay()),
+            );
             return Reply::new(452, st(4, 3, 1), text);
         }
         // RFC 6409: the MSA qualifies bare sender addresses.
@@ -632,7 +717,11 @@ impl Conn {
         };
         self.gather_sender_facts(&sender).await;
         let v = policy::check_mail(&self.site, &self.facts, &self.client, &sender);
-        let shown = if sender == Address::Null { String::new() } else { sender.to_string() };
+        let shown = if sender == Address::Null {
+            String::new()
+        } else {
+            sender.to_string()
+        };
         match &v.action {
             Action::Reject(r) | Action::TempFail(r) => {
                 let reply = to_reply(r, Some(&shown));
@@ -668,8 +757,13 @@ impl Conn {
             rcpt
         };
         let as_addr = Address::Mailbox(rcpt.clone());
-        let v: Verdict =
-            policy::check_rcpt(&self.site, &self.facts, &self.client, self.tx.sender.as_ref(), &as_addr);
+        let v: Verdict = policy::check_rcpt(
+            &self.site,
+            &self.facts,
+            &self.client,
+            self.tx.sender.as_ref(),
+            &as_addr,
+        );
         match &v.action {
             Action::Reject(r) | Action::TempFail(r) => {
                 let reply = to_reply(r, Some(&shown));
@@ -687,14 +781,21 @@ impl Conn {
     fn log_reject(&self, ruleset: &str, arg: &str, reply: &Reply) {
         self.log(
             None,
-            &format!("ruleset={ruleset}, arg1={arg}, {}, reject={reply}", self.relay()),
+            &format!(
+                "ruleset={ruleset}, arg1={arg}, {}, reject={reply}",
+                self.relay()
+            ),
         );
     }
 
     async fn end_of_data(&mut self, end: BodyEnd, settings: &super::Settings) -> Reply {
         let tx = std::mem::take(&mut self.tx);
         if end.bare_line_end {
-            let r = Reply::new(550, st(5, 6, 2), "Message contains bare CR or LF; refused (SMTP smuggling protection)");
+            let r = Reply::new(
+                550,
+                st(5, 6, 2),
+                "Message contains bare CR or LF; refused (SMTP smuggling protection)",
+            );
             self.log(None, &format!("{}: reject={r}", self.relay()));
             return r;
         }
@@ -702,7 +803,10 @@ impl Conn {
             return Reply::new(
                 552,
                 st(5, 2, 3),
-                format!("Message size exceeds fixed maximum message size ({})", settings.max_message_size),
+                format!(
+                    "Message size exceeds fixed maximum message size ({})",
+                    settings.max_message_size
+                ),
             );
         }
         let Some(sender) = tx.sender.clone() else {
@@ -717,7 +821,10 @@ impl Conn {
                 match &v.action {
                     Action::Reject(r) | Action::TempFail(r) => {
                         let reply = to_reply(r, None);
-                        self.log(None, &format!("{}: header rule {}: reject={reply}", self.relay(), v.why));
+                        self.log(
+                            None,
+                            &format!("{}: header rule {}: reject={reply}", self.relay(), v.why),
+                        );
                         return reply;
                     }
                     Action::Discard => discard = Some(v.why.to_string()),
@@ -730,7 +837,15 @@ impl Conn {
         let nrcpts = tx.rcpts.len();
         if let Some(why) = discard {
             self.messages += 1;
-            self.log(None, &format!("from=<{}>, size={}, nrcpts={nrcpts}, {}, discarded ({why})", display_path(&sender), tx.body.len(), self.relay()));
+            self.log(
+                None,
+                &format!(
+                    "from=<{}>, size={}, nrcpts={nrcpts}, {}, discarded ({why})",
+                    display_path(&sender),
+                    tx.body.len(),
+                    self.relay()
+                ),
+            );
             return Reply::new(250, st(2, 0, 0), "Message accepted for delivery");
         }
         let mut envelope = Envelope::new(&format!("<{}>", display_path(&sender)));
@@ -743,9 +858,15 @@ impl Conn {
                         "NEVER".to_string()
                     } else {
                         let mut v = Vec::new();
-                        if n.success { v.push("SUCCESS"); }
-                        if n.failure { v.push("FAILURE"); }
-                        if n.delay { v.push("DELAY"); }
+                        if n.success {
+                            v.push("SUCCESS");
+                        }
+                        if n.failure {
+                            v.push("FAILURE");
+                        }
+                        if n.delay {
+                            v.push("DELAY");
+                        }
                         v.join(",")
                     }
                 }),
@@ -759,14 +880,30 @@ impl Conn {
             ("proto".to_string(), self.proto().to_string()),
             ("daemon".to_string(), self.spec.name.clone()),
         ];
-        if let Some(e) = &tx.params.envid { facts.push(("envid".into(), e.clone())); }
-        if let Some(r) = tx.params.ret { facts.push(("ret".into(), format!("{r:?}").to_uppercase())); }
-        if tx.params.body == Body::EightBitMime { facts.push(("body".into(), "8BITMIME".into())); }
-        if tx.params.smtputf8 { facts.push(("smtputf8".into(), "yes".into())); }
-        if let Some(u) = &self.authed { facts.push(("auth".into(), u.clone())); }
-        if let Some(q) = &quarantine { facts.push(("quarantine".into(), q.clone())); }
+        if let Some(e) = &tx.params.envid {
+            facts.push(("envid".into(), e.clone()));
+        }
+        if let Some(r) = tx.params.ret {
+            facts.push(("ret".into(), format!("{r:?}").to_uppercase()));
+        }
+        if tx.params.body == Body::EightBitMime {
+            facts.push(("body".into(), "8BITMIME".into()));
+        }
+        if tx.params.smtputf8 {
+            facts.push(("smtputf8".into(), "yes".into()));
+        }
+        if let Some(u) = &self.authed {
+            facts.push(("auth".into(), u.clone()));
+        }
+        if let Some(q) = &quarantine {
+            facts.push(("quarantine".into(), q.clone()));
+        }
         envelope.facts = facts;
-        let state = if quarantine.is_some() { State::Quarantine } else { State::Queue };
+        let state = if quarantine.is_some() {
+            State::Quarantine
+        } else {
+            State::Queue
+        };
         let site = self.site.clone();
         let server = self.server.clone();
         let submission = self.spec.is_submission();
@@ -778,7 +915,11 @@ impl Conn {
             self.proto().to_string(),
             self.tls.clone(),
             self.client.auth_type.clone(),
-            if nrcpts == 1 { tx.rcpts.first().map(|(r, _)| format!("<{r}>")) } else { None },
+            if nrcpts == 1 {
+                tx.rcpts.first().map(|(r, _)| format!("<{r}>"))
+            } else {
+                None
+            },
         );
         let body = tx.body;
         let committed = blocking::unblock(move || -> Result<(String, u64), spool::Error> {
@@ -822,15 +963,26 @@ impl Conn {
                     line += &format!(", quarantine={q}");
                 }
                 self.log(Some(&id), &line);
-                Reply::new(250, st(2, 0, 0), format!("{id} Message accepted for delivery"))
+                Reply::new(
+                    250,
+                    st(2, 0, 0),
+                    format!("{id} Message accepted for delivery"),
+                )
             }
             Err(spool::Error::NoSpace { .. }) => {
-                self.log(None, &format!("{}: spool full, message not accepted", self.relay()));
+                self.log(
+                    None,
+                    &format!("{}: spool full, message not accepted", self.relay()),
+                );
                 Reply::new(452, st(4, 3, 1), "Insufficient disk space; try again later")
             }
             Err(e) => {
                 self.log(None, &format!("SYSERR: spool: {e}"));
-                Reply::new(451, st(4, 3, 0), "Temporary system failure. Please try again later.")
+                Reply::new(
+                    451,
+                    st(4, 3, 0),
+                    "Temporary system failure. Please try again later.",
+                )
             }
         }
     }
@@ -870,7 +1022,9 @@ pub fn unfolded_headers(msg: &[u8]) -> Vec<String> {
 fn header_value(msg: &[u8], name: &str) -> Option<String> {
     unfolded_headers(msg).into_iter().find_map(|h| {
         let (n, v) = h.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
     })
 }
 
@@ -889,11 +1043,7 @@ fn missing_headers(msg: &[u8], id: &str, host: &str, now: u64) -> String {
 /// A policy reply as an SMTP reply, with sendmail's `<addr>... ` prefix where it belongs.
 fn to_reply(r: &policy::Reply, addr: Option<&str>) -> Reply {
     let line = r.line(addr);
-    let text = line
-        .splitn(3, ' ')
-        .nth(2)
-        .unwrap_or(&r.text)
-        .to_string();
+    let text = line.splitn(3, ' ').nth(2).unwrap_or(&r.text).to_string();
     match EnhancedStatus::parse(&r.enhanced) {
         Some(s) => Reply::new(r.code, s, text),
         None => Reply::plain(r.code, text),

@@ -84,7 +84,10 @@ mod tests {
 
     #[test]
     fn date_and_header() {
-        assert_eq!(rfc5322_date(1_795_480_213), "Tue, 24 Nov 2026 00:30:13 +0000");
+        assert_eq!(
+            rfc5322_date(1_795_480_213),
+            "Tue, 24 Nov 2026 00:30:13 +0000"
+        );
         let h = received(&Trace {
             helo: "client.test",
             client_name: "ptr.example",
@@ -97,7 +100,9 @@ mod tests {
             now: 1_795_480_213,
             ..Default::default()
         });
-        assert!(h.starts_with("Received: from client.test (ptr.example [192.0.2.1])\r\n\tby gw.example.com (mxgate/"));
+        assert!(h.starts_with(
+            "Received: from client.test (ptr.example [192.0.2.1])\r\n\tby gw.example.com (mxgate/"
+        ));
         assert!(h.contains(" with ESMTPS id 6AO0UD000007581\r\n\t(version=TLSv1.3"));
         assert!(h.ends_with("for <u@relayto.org>; Tue, 24 Nov 2026 00:30:13 +0000\r\n"));
     }

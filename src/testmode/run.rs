@@ -173,12 +173,16 @@ impl Shell {
             "auth_type",
         ];
         if !KNOWN.contains(&name.as_str()) {
-            return format!("error: unknown macro {{{name}}} (known: {})\n", KNOWN.join(", "));
+            return format!(
+                "error: unknown macro {{{name}}} (known: {})\n",
+                KNOWN.join(", ")
+            );
         }
         if value.is_empty() && name != "client_addr" {
             self.macros.remove(&name);
         } else {
-            self.macros.insert(name.clone(), Value::String(value.clone()));
+            self.macros
+                .insert(name.clone(), Value::String(value.clone()));
         }
         format!("{{{name}}} = {value:?}\n")
     }
@@ -307,7 +311,12 @@ pub fn explain(p: &Value, r: &Value) -> String {
         }
         "route" => {
             let host = r.get("host").and_then(Value::as_str).unwrap_or("(local)");
-            out += &format!("mailer {}, host {}, user {}\n", s("mailer"), host, s("user"));
+            out += &format!(
+                "mailer {}, host {}, user {}\n",
+                s("mailer"),
+                host,
+                s("user")
+            );
         }
         "masquerade" => out += &format!("{}\n", s("address")),
         "expand" => {
@@ -357,7 +366,11 @@ pub fn interactive(
 ) -> std::io::Result<()> {
     let mut shell = Shell::new();
     if prompt == Prompt::Show {
-        writeln!(out, "mxgate address test mode ({}); ? for help", site.hostname)?;
+        writeln!(
+            out,
+            "mxgate address test mode ({}); ? for help",
+            site.hostname
+        )?;
     }
     let mut line = String::new();
     loop {

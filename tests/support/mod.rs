@@ -13,7 +13,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_mxgate");
 
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running daemon.
@@ -48,7 +52,11 @@ impl Daemon {
                 .stdin(std::fs::File::open(d.join(name)).unwrap())
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "makemap {name}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "makemap {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let (mta, msa, smtps) = (free_port(), free_port(), free_port());
         let mut mc = format!(
@@ -66,11 +74,22 @@ impl Daemon {
             hosts = d.join("hosts").display(),
             switch = d.join("service.switch").display(),
         );
-        std::fs::write(d.join("hosts"), "127.0.0.1 localhost\n192.0.2.1 example.org relay.example.org\n").unwrap();
+        std::fs::write(d.join("hosts"), "127.0.0.1 localhost\n127.0.0.2 stranger.example.org\n192.0.2.1 example.org relay.example.org\n").unwrap();
         std::fs::write(d.join("service.switch"), "hosts files\n").unwrap();
         if setup.tls {
             let out = Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=gw.example.com", "-keyout"])
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=gw.example.com",
+                    "-keyout",
+                ])
                 .arg(d.join("key.pem"))
                 .arg("-out")
                 .arg(d.join("cert.pem"))
@@ -117,7 +136,11 @@ impl Daemon {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("daemon exited {st}: {}", self.stderr());
             }
-            assert!(Instant::now() < deadline, "daemon did not start: {}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not start: {}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -152,7 +175,10 @@ impl Daemon {
 
     pub fn signal(&self, sig: &str) {
         if let Some(c) = &self.child {
-            Command::new("kill").args([&format!("-{sig}"), &c.id().to_string()]).status().unwrap();
+            Command::new("kill")
+                .args([&format!("-{sig}"), &c.id().to_string()])
+                .status()
+                .unwrap();
         }
     }
 }
@@ -177,9 +203,13 @@ impl Raw {
     /// Connect from a chosen loopback source address (127.0.0.2 = an untrusted client).
     pub fn connect_from(src: &str, port: u16) -> Raw {
         let sock = socket_from(src, port);
-        sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         let w = sock.try_clone().unwrap();
-        Raw { r: BufReader::new(sock), w }
+        Raw {
+            r: BufReader::new(sock),
+            w,
+        }
     }
 
     pub fn reply(&mut self) -> String {
@@ -227,10 +257,17 @@ pub fn socket_from(src: &str, port: u16) -> TcpStream {
 
 /// Run a Python snippet (smtplib), returning its output; panics with its stderr on failure.
 pub fn python(script: &str) -> Output {
-    Command::new("python3").arg("-c").arg(script).output().expect("python3")
+    Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("python3")
 }
 
 /// Run swaks with arguments.
 pub fn swaks(args: &[&str]) -> Output {
-    Command::new("swaks").args(args).output().expect("swaks is installed by .ci/run")
+    Command::new("swaks")
+        .args(args)
+        .output()
+        .expect("swaks is installed by .ci/run")
 }
