@@ -81,9 +81,30 @@ mod tests {
 
     #[test]
     fn positions_advance_by_line_and_column() {
-        let v = positioned("ab\nc", Pos { file: 0, line: 1, col: 1 });
-        assert_eq!(v[1].1, Pos { file: 0, line: 1, col: 2 });
-        assert_eq!(v[3].1, Pos { file: 0, line: 2, col: 1 });
+        let v = positioned(
+            "ab\nc",
+            Pos {
+                file: 0,
+                line: 1,
+                col: 1,
+            },
+        );
+        assert_eq!(
+            v[1].1,
+            Pos {
+                file: 0,
+                line: 1,
+                col: 2
+            }
+        );
+        assert_eq!(
+            v[3].1,
+            Pos {
+                file: 0,
+                line: 2,
+                col: 1
+            }
+        );
     }
 
     #[test]
@@ -92,7 +113,14 @@ mod tests {
         assert_eq!(f.add("a.mc"), 0);
         assert_eq!(f.add("b.m4"), 1);
         assert_eq!(f.add("a.mc"), 0);
-        let d = f.diag(Pos { file: 1, line: 3, col: 4 }, "x");
+        let d = f.diag(
+            Pos {
+                file: 1,
+                line: 3,
+                col: 4,
+            },
+            "x",
+        );
         assert_eq!(d.to_string(), "b.m4:3:4: x");
     }
 }

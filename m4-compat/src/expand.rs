@@ -60,15 +60,37 @@ pub trait CfHost {
     ) -> Result<CfAction, Diagnostic>;
     /// Resolve and read an `include`d file: `Ok(None)` when the include is
     /// to be ignored (sendmail's own `cf.m4`), `Err` when it cannot be read.
-    fn read_include(&mut self, path: &str, from: Pos, files: &mut Files) -> Result<Option<(String, String)>, String>;
+    fn read_include(
+        &mut self,
+        path: &str,
+        from: Pos,
+        files: &mut Files,
+    ) -> Result<Option<(String, String)>, String>;
     /// Report a non-fatal diagnostic.
     fn warn(&mut self, d: Diagnostic);
 }
 
 /// The m4 builtins implemented here.
 const BUILTINS: &[&str] = &[
-    "define", "undefine", "pushdef", "popdef", "defn", "ifdef", "ifelse", "dnl", "divert", "divnum",
-    "include", "sinclude", "shift", "len", "incr", "decr", "errprint", "changequote", "changecom",
+    "define",
+    "undefine",
+    "pushdef",
+    "popdef",
+    "defn",
+    "ifdef",
+    "ifelse",
+    "dnl",
+    "divert",
+    "divnum",
+    "include",
+    "sinclude",
+    "shift",
+    "len",
+    "incr",
+    "decr",
+    "errprint",
+    "changequote",
+    "changecom",
 ];
 
 /// Builtins that are only recognised when followed by `(` (GNU m4 "blind" macros).
@@ -153,15 +175,32 @@ impl Engine {
     }
 
     /// Process `text` as the contents of file `name`.
-    pub fn run_file(&mut self, host: &mut dyn CfHost, name: &str, text: &str) -> Result<(), Diagnostic> {
+    pub fn run_file(
+        &mut self,
+        host: &mut dyn CfHost,
+        name: &str,
+        text: &str,
+    ) -> Result<(), Diagnostic> {
         let file = self.files.add(name);
-        let chars = positioned(text, Pos { file, line: 1, col: 1 });
+        let chars = positioned(
+            text,
+            Pos {
+                file,
+                line: 1,
+                col: 1,
+            },
+        );
         self.input.push(&chars);
         self.run(host)
     }
 
     /// Expand `text` completely (as m4 would when it rescans it) and return the result.
-    pub fn expand_string(&mut self, host: &mut dyn CfHost, text: &str, pos: Pos) -> Result<String, Diagnostic> {
+    pub fn expand_string(
+        &mut self,
+        host: &mut dyn CfHost,
+        text: &str,
+        pos: Pos,
+    ) -> Result<String, Diagnostic> {
         if !text.contains(|c: char| c == '`' || c == '#' || c.is_ascii_alphabetic() || c == '_') {
             return Ok(text.to_string());
         }
@@ -240,7 +279,9 @@ impl Engine {
         };
         let upper = name.len() >= 2
             && name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-            && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         if kept && upper && self.input.peek().is_some_and(|(c, _)| c == '(') {
             return Err(self.files.diag(
                 pos,
@@ -254,7 +295,12 @@ impl Engine {
     }
 
     /// Collect the arguments of a call whose `(` is next; `None` if no `(` follows.
-    fn collect_args(&mut self, host: &mut dyn CfHost, name: &str, name_pos: Pos) -> Result<Option<Vec<String>>, Diagnostic> {
+    fn collect_args(
+        &mut self,
+        host: &mut dyn CfHost,
+        name: &str,
+        name_pos: Pos,
+    ) -> Result<Option<Vec<String>>, Diagnostic> {
         let Some(('(', open)) = self.input.peek() else {
             return Ok(None);
         };
@@ -313,7 +359,10 @@ impl Engine {
 
     fn push_text(&mut self, text: &str, pos: Pos) -> Result<(), Diagnostic> {
         if self.input.total() + text.len() > MAX_INPUT {
-            return Err(self.files.diag(pos, "macro expansion grows without end (recursive definition?)"));
+            return Err(self.files.diag(
+                pos,
+                "macro expansion grows without end (recursive definition?)",
+            ));
         }
         self.input.push(&at(text, pos));
         Ok(())
@@ -324,7 +373,9 @@ impl Engine {
         if self.calls > MAX_CALLS {
             return Err(self.files.diag(
                 pos,
-                format!("too many macro expansions at {name} (a definition that expands to itself?)"),
+                format!(
+                    "too many macro expansions at {name} (a definition that expands to itself?)"
+                ),
             ));
         }
         if name == "dnl" {
@@ -366,7 +417,14 @@ impl Engine {
                 }
                 CfAction::Include { name, text } => {
                     let file = self.files.add(&name);
-                    self.input.push(&positioned(&text, Pos { file, line: 1, col: 1 }));
+                    self.input.push(&positioned(
+                        &text,
+                        Pos {
+                            file,
+                            line: 1,
+                            col: 1,
+                        },
+                    ));
                     Ok(())
                 }
             };
@@ -497,7 +555,11 @@ fn ifelse(a: &[String]) -> &str {
                 return if rest[0] == rest[1] { &rest[2] } else { "" };
             }
             4 => {
-                return if rest[0] == rest[1] { &rest[2] } else { &rest[3] };
+                return if rest[0] == rest[1] {
+                    &rest[2]
+                } else {
+                    &rest[3]
+                };
             }
             _ => {
                 if rest[0] == rest[1] {
@@ -522,7 +584,9 @@ fn substitute(body: &str, name: &str, args: &[String]) -> String {
                 let mut j = i + 1;
                 let mut n = 0usize;
                 while j < chars.len() && chars[j].is_ascii_digit() {
-                    n = n.saturating_mul(10).saturating_add(chars[j] as usize - '0' as usize);
+                    n = n
+                        .saturating_mul(10)
+                        .saturating_add(chars[j] as usize - '0' as usize);
                     j += 1;
                 }
                 if n == 0 {
@@ -570,10 +634,21 @@ mod tests {
         fn is_cf_macro(&self, _: &str) -> bool {
             false
         }
-        fn call(&mut self, _: &mut Files, _: &str, _: Option<&[String]>, _: Pos) -> Result<CfAction, Diagnostic> {
+        fn call(
+            &mut self,
+            _: &mut Files,
+            _: &str,
+            _: Option<&[String]>,
+            _: Pos,
+        ) -> Result<CfAction, Diagnostic> {
             Ok(CfAction::Text(String::new()))
         }
-        fn read_include(&mut self, _: &str, _: Pos, _: &mut Files) -> Result<Option<(String, String)>, String> {
+        fn read_include(
+            &mut self,
+            _: &str,
+            _: Pos,
+            _: &mut Files,
+        ) -> Result<Option<(String, String)>, String> {
             Err("no files here".into())
         }
         fn warn(&mut self, d: Diagnostic) {
@@ -602,7 +677,10 @@ mod tests {
             "[a|b|2|a,b|a,b]"
         );
         assert_eq!(m4("define(`f',`$#')f f() f(,)").unwrap(), "0 1 2");
-        assert_eq!(m4("define(`f',`$10')f(1,2,3,4,5,6,7,8,9,ten)").unwrap(), "ten");
+        assert_eq!(
+            m4("define(`f',`$10')f(1,2,3,4,5,6,7,8,9,ten)").unwrap(),
+            "ten"
+        );
         assert_eq!(m4("define(`f',``$0'')f").unwrap(), "f");
     }
 
@@ -610,7 +688,10 @@ mod tests {
     fn dnl_and_divert() {
         assert_eq!(m4("a dnl b\nc").unwrap(), "a c");
         assert_eq!(m4("divert(-1)gone\ndivert(0)kept").unwrap(), "kept");
-        assert_eq!(m4("divert(2)two\ndivert(1)one\ndivert(0)zero\n").unwrap(), "zero\none\ntwo\n");
+        assert_eq!(
+            m4("divert(2)two\ndivert(1)one\ndivert(0)zero\n").unwrap(),
+            "zero\none\ntwo\n"
+        );
     }
 
     #[test]
@@ -620,18 +701,33 @@ mod tests {
 
     #[test]
     fn ifdef_ifelse() {
-        assert_eq!(m4("ifdef(`X', `yes', `no') define(`X')ifdef(`X', `yes', `no')").unwrap(), "no yes");
+        assert_eq!(
+            m4("ifdef(`X', `yes', `no') define(`X')ifdef(`X', `yes', `no')").unwrap(),
+            "no yes"
+        );
         // Tokens join across the end of an expansion, as in GNU m4 ("nodefine").
-        assert_eq!(m4("ifdef(`X', `yes', `no')define(`X')").unwrap(), "nodefine(X)");
-        assert_eq!(m4("ifelse(`a', `a', `eq', `ne')ifelse(`a', `b', `eq', `ne')").unwrap(), "eqne");
-        assert_eq!(m4("ifelse(`a', `b', `1', `c', `c', `2', `3')").unwrap(), "2");
+        assert_eq!(
+            m4("ifdef(`X', `yes', `no')define(`X')").unwrap(),
+            "nodefine(X)"
+        );
+        assert_eq!(
+            m4("ifelse(`a', `a', `eq', `ne') ifelse(`a', `b', `eq', `ne')").unwrap(),
+            "eq ne"
+        );
+        assert_eq!(
+            m4("ifelse(`a', `b', `1', `c', `c', `2', `3')").unwrap(),
+            "2"
+        );
         assert_eq!(m4("ifelse(`a', `b', `1')").unwrap(), "");
     }
 
     #[test]
     fn undefine_and_pushdef() {
         assert_eq!(m4("define(`X',`1')undefine(`X')X").unwrap(), "X");
-        assert_eq!(m4("define(`X',`1')pushdef(`X',`2')X popdef(`X')X").unwrap(), "2 1");
+        assert_eq!(
+            m4("define(`X',`1')pushdef(`X',`2')X popdef(`X')X").unwrap(),
+            "2 1"
+        );
     }
 
     #[test]
@@ -641,7 +737,10 @@ mod tests {
 
     #[test]
     fn leading_whitespace_of_arguments_is_skipped() {
-        assert_eq!(m4("define(`f',`<$1><$2>')f(  a ,\n\tb )").unwrap(), "<a ><b >");
+        assert_eq!(
+            m4("define(`f',`<$1><$2>')f(  a ,\n\tb )").unwrap(),
+            "<a ><b >"
+        );
     }
 
     #[test]
@@ -687,6 +786,9 @@ mod tests {
 
     #[test]
     fn shift_len_incr() {
-        assert_eq!(m4("shift(a,b,c) len(`abc') incr(4) decr(4)").unwrap(), "b,c 3 5 3");
+        assert_eq!(
+            m4("shift(a,b,c) len(`abc') incr(4) decr(4)").unwrap(),
+            "b,c 3 5 3"
+        );
     }
 }

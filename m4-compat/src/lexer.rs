@@ -151,7 +151,14 @@ mod tests {
 
     fn toks(s: &str) -> Vec<Token> {
         let mut i = Input::default();
-        i.push(&positioned(s, Pos { file: 0, line: 1, col: 1 }));
+        i.push(&positioned(
+            s,
+            Pos {
+                file: 0,
+                line: 1,
+                col: 1,
+            },
+        ));
         let mut v = Vec::new();
         while let Some(t) = i.token().unwrap() {
             v.push(t);
@@ -185,14 +192,25 @@ mod tests {
     #[test]
     fn unclosed_quote_points_at_opening() {
         let mut i = Input::default();
-        i.push(&positioned("ab\n  `x", Pos { file: 0, line: 1, col: 1 }));
+        i.push(&positioned(
+            "ab\n  `x",
+            Pos {
+                file: 0,
+                line: 1,
+                col: 1,
+            },
+        ));
         i.token().unwrap();
         i.token().unwrap();
         i.token().unwrap();
         i.token().unwrap();
         assert_eq!(
             i.token(),
-            Err(LexError::UnclosedQuote(Pos { file: 0, line: 2, col: 3 }))
+            Err(LexError::UnclosedQuote(Pos {
+                file: 0,
+                line: 2,
+                col: 3
+            }))
         );
     }
 

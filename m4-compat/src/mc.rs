@@ -118,19 +118,75 @@ const ACCESS_DB_OPTIONS: &[&str] = &["skip", "lookupdotdomain", "relaytofulladdr
 
 /// `OSTYPE` names sendmail 8.17 ships (`cf/ostype/*.m4`).
 const OSTYPES: &[&str] = &[
-    "a-ux", "aix3", "aix4", "aix5", "altos", "amdahl-uts", "bsd4.3", "bsd4.4", "bsdi", "bsdi1.0",
-    "bsdi2.0", "darwin", "debian", "dgux", "domainos", "dragonfly", "dynix3.2", "freebsd4",
-    "freebsd5", "freebsd6", "gnu", "hpux10", "hpux11", "hpux9", "irix4", "irix5", "irix6",
-    "isc4.1", "linux", "maxion", "mklinux", "mpeix", "nextstep", "openbsd", "osf1", "powerux",
-    "ptx2", "qnx", "riscos4.5", "sco-uw-2.1", "sco3.2", "sinix", "solaris11", "solaris2",
-    "solaris2.ml", "solaris2.pre5", "solaris8", "sunos3.5", "sunos4.1", "svr4", "ultrix4",
-    "unicos", "unicosmk", "unicosmp", "unixware7", "unknown", "uxpds",
+    "a-ux",
+    "aix3",
+    "aix4",
+    "aix5",
+    "altos",
+    "amdahl-uts",
+    "bsd4.3",
+    "bsd4.4",
+    "bsdi",
+    "bsdi1.0",
+    "bsdi2.0",
+    "darwin",
+    "debian",
+    "dgux",
+    "domainos",
+    "dragonfly",
+    "dynix3.2",
+    "freebsd4",
+    "freebsd5",
+    "freebsd6",
+    "gnu",
+    "hpux10",
+    "hpux11",
+    "hpux9",
+    "irix4",
+    "irix5",
+    "irix6",
+    "isc4.1",
+    "linux",
+    "maxion",
+    "mklinux",
+    "mpeix",
+    "nextstep",
+    "openbsd",
+    "osf1",
+    "powerux",
+    "ptx2",
+    "qnx",
+    "riscos4.5",
+    "sco-uw-2.1",
+    "sco3.2",
+    "sinix",
+    "solaris11",
+    "solaris2",
+    "solaris2.ml",
+    "solaris2.pre5",
+    "solaris8",
+    "sunos3.5",
+    "sunos4.1",
+    "svr4",
+    "ultrix4",
+    "unicos",
+    "unicosmk",
+    "unicosmp",
+    "unixware7",
+    "unknown",
+    "uxpds",
 ];
 
 /// `DOMAIN` names sendmail 8.17 (Debian) ships (`cf/domain/*.m4`); recorded, not read.
 const DOMAINS: &[&str] = &[
-    "Berkeley.EDU", "CS.Berkeley.EDU", "EECS.Berkeley.EDU", "S2K.Berkeley.EDU", "berkeley-only",
-    "debian-msp", "debian-mta", "generic",
+    "Berkeley.EDU",
+    "CS.Berkeley.EDU",
+    "EECS.Berkeley.EDU",
+    "S2K.Berkeley.EDU",
+    "berkeley-only",
+    "debian-msp",
+    "debian-mta",
+    "generic",
 ];
 
 /// `MAILER(name)` → the mailers it defines (`cf/mailer/*.m4`).
@@ -147,7 +203,17 @@ const MAILERS: &[(&str, &[&str])] = &[
     ("smtp", &["smtp", "esmtp", "smtp8", "dsmtp", "relay"]),
     ("ssh", &["ssh"]),
     ("usenet", &["usenet"]),
-    ("uucp", &["uucp", "uucp-old", "suucp", "uucp-new", "uucp-dom", "uucp-uudom"]),
+    (
+        "uucp",
+        &[
+            "uucp",
+            "uucp-old",
+            "suucp",
+            "uucp-new",
+            "uucp-dom",
+            "uucp-uudom",
+        ],
+    ),
     ("xagent", &["xagent"]),
 ];
 
@@ -211,12 +277,32 @@ const OTHER_MACROS: &[&str] = &[
 
 /// `DAEMON_OPTIONS` keys (sendmail `DaemonPortOptions`), canonical spelling.
 const DAEMON_KEYS: &[&str] = &[
-    "Addr", "Family", "InputMailFilters", "Listen", "M", "Name", "Port", "ReceiveSize",
-    "SendSize", "children", "DeliveryMode", "refuseLA", "delayLA", "queueLA",
+    "Addr",
+    "Family",
+    "InputMailFilters",
+    "Listen",
+    "M",
+    "Name",
+    "Port",
+    "ReceiveSize",
+    "SendSize",
+    "children",
+    "DeliveryMode",
+    "refuseLA",
+    "delayLA",
+    "queueLA",
 ];
 
 /// `CLIENT_OPTIONS` keys (`ClientPortOptions`).
-const CLIENT_KEYS: &[&str] = &["Addr", "Family", "M", "Name", "Port", "ReceiveSize", "SendSize"];
+const CLIENT_KEYS: &[&str] = &[
+    "Addr",
+    "Family",
+    "M",
+    "Name",
+    "Port",
+    "ReceiveSize",
+    "SendSize",
+];
 
 /// Daemon modifier letters (`M=`).
 const DAEMON_MODIFIERS: &str = "aAbcCEfhIOrsSu";
@@ -275,13 +361,24 @@ impl Mc {
             || PLAIN_OPTIONS.contains(&name)
             || matches!(
                 name,
-                "SMART_HOST" | "LOCAL_RELAY" | "LUSER_RELAY" | "MAIL_HUB" | "ALIAS_FILE" | "MASQUERADE_NAME"
+                "SMART_HOST"
+                    | "LOCAL_RELAY"
+                    | "LUSER_RELAY"
+                    | "MAIL_HUB"
+                    | "ALIAS_FILE"
+                    | "MASQUERADE_NAME"
             )
             || is_mailer_option(name)
     }
 
     /// Apply one final m4 definition (already expanded).
-    pub fn apply_define(&mut self, files: &Files, name: &str, value: &str, pos: Pos) -> Result<(), Diagnostic> {
+    pub fn apply_define(
+        &mut self,
+        files: &Files,
+        name: &str,
+        value: &str,
+        pos: Pos,
+    ) -> Result<(), Diagnostic> {
         let v = value.trim().to_string();
         match name {
             "SMART_HOST" => self.config.relays.smart_host = non_empty(v),
@@ -302,7 +399,13 @@ impl Mc {
     }
 
     /// Apply a `confXXX` option (from a define or a raw `O` line).
-    fn apply_option(&mut self, files: &Files, name: &str, v: &str, pos: Pos) -> Result<(), Diagnostic> {
+    fn apply_option(
+        &mut self,
+        files: &Files,
+        name: &str,
+        v: &str,
+        pos: Pos,
+    ) -> Result<(), Diagnostic> {
         if OPTIONS.binary_search_by(|(k, _)| (*k).cmp(name)).is_err() {
             self.warnings.push(files.diag(
                 pos,
@@ -322,7 +425,9 @@ impl Mc {
                 ),
             ));
         }
-        if (name.starts_with("confTO_") || name == "confCONNECTION_RATE_WINDOW_SIZE" || name == "confMIN_QUEUE_AGE")
+        if (name.starts_with("confTO_")
+            || name == "confCONNECTION_RATE_WINDOW_SIZE"
+            || name == "confMIN_QUEUE_AGE")
             && !is_duration(v)
         {
             return Err(files.diag(
@@ -333,7 +438,9 @@ impl Mc {
         match name {
             "confDOMAIN_NAME" => self.config.hostname = non_empty(v.to_string()),
             "confFALLBACK_MX" => self.config.relays.fallback_mx = non_empty(v.to_string()),
-            "confFALLBACK_SMARTHOST" => self.config.relays.fallback_smarthost = non_empty(v.to_string()),
+            "confFALLBACK_SMARTHOST" => {
+                self.config.relays.fallback_smarthost = non_empty(v.to_string())
+            }
             "confCW_FILE" | "confCR_FILE" | "confCT_FILE" => {
                 // Read by finish(): which class file applies depends on features.
                 self.config.options.insert(name.to_string(), v.to_string());
@@ -348,12 +455,20 @@ impl Mc {
     fn set_alias_files(&mut self, files: &Files, v: &str, pos: Pos) -> Result<(), Diagnostic> {
         self.config.maps.remove("aliases");
         self.config.alias_files.clear();
-        for (i, item) in v.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
+        for (i, item) in v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .enumerate()
+        {
             let (class, path) = match item.split_once(':') {
                 Some((c, p)) if !c.contains('/') => (c.to_string(), p.trim().to_string()),
                 _ => ("hash".to_string(), item.to_string()),
             };
-            if !matches!(class.as_str(), "hash" | "btree" | "dbm" | "lmdb" | "cdb" | "text") {
+            if !matches!(
+                class.as_str(),
+                "hash" | "btree" | "dbm" | "lmdb" | "cdb" | "text"
+            ) {
                 return Err(files.diag(
                     pos,
                     format!("ALIAS_FILE entry `{item}': map class `{class}' is not supported (use hash, btree, dbm, lmdb or cdb)"),
@@ -378,7 +493,11 @@ impl Mc {
     }
 
     /// Interpret the raw cf text left in the output diversions.
-    pub fn apply_output(&mut self, files: &Files, diversions: &BTreeMap<i32, Vec<(char, Pos)>>) -> Result<(), Diagnostic> {
+    pub fn apply_output(
+        &mut self,
+        files: &Files,
+        diversions: &BTreeMap<i32, Vec<(char, Pos)>>,
+    ) -> Result<(), Diagnostic> {
         for chars in diversions.values() {
             let mut last: Last = Last::None;
             for (line, pos) in lines(chars) {
@@ -505,7 +624,11 @@ impl Mc {
     }
 
     fn add_class_file(&mut self, class: &str, cf: ClassFile) {
-        let v = self.config.class_files.entry(class.to_string()).or_default();
+        let v = self
+            .config
+            .class_files
+            .entry(class.to_string())
+            .or_default();
         if !v.contains(&cf) {
             v.push(cf);
         }
@@ -556,7 +679,12 @@ impl Mc {
         }
     }
 
-    fn feature(&mut self, files: &Files, args: &[String], pos: Pos) -> Result<CfAction, Diagnostic> {
+    fn feature(
+        &mut self,
+        files: &Files,
+        args: &[String],
+        pos: Pos,
+    ) -> Result<CfAction, Diagnostic> {
         let name = args.first().map(|s| s.trim()).unwrap_or("");
         let rest: Vec<String> = args.iter().skip(1).cloned().collect();
         let Some((_, max)) = FEATURES.iter().find(|(n, _)| *n == name) else {
@@ -577,11 +705,18 @@ impl Mc {
             if name != "access_db" && rest.len() > 1 {
                 return Err(files.diag(
                     pos,
-                    format!("FEATURE(`{name}') takes one map spec, got {} arguments", rest.len()),
+                    format!(
+                        "FEATURE(`{name}') takes one map spec, got {} arguments",
+                        rest.len()
+                    ),
                 ));
             }
             let written = rest.first().map(|s| s.trim()).unwrap_or("");
-            let spec_text = if written.is_empty() { *default } else { written };
+            let spec_text = if written.is_empty() {
+                *default
+            } else {
+                written
+            };
             let mut spec = parse_map_spec(spec_text)
                 .map_err(|e| files.diag(pos, format!("FEATURE(`{name}', `{spec_text}'): {e}")))?;
             let mut recorded = vec![spec_text.to_string()];
@@ -616,8 +751,14 @@ impl Mc {
                 pos,
                 match max {
                     0 => format!("FEATURE(`{name}') takes no arguments, got {}", rest.len()),
-                    1 => format!("FEATURE(`{name}') takes at most one argument, got {}", rest.len()),
-                    m => format!("FEATURE(`{name}') takes at most {m} arguments, got {}", rest.len()),
+                    1 => format!(
+                        "FEATURE(`{name}') takes at most one argument, got {}",
+                        rest.len()
+                    ),
+                    m => format!(
+                        "FEATURE(`{name}') takes at most {m} arguments, got {}",
+                        rest.len()
+                    ),
                 },
             ));
         }
@@ -643,7 +784,11 @@ impl Mc {
                     m => DnsblTempFail::Message(m.to_string()),
                 };
                 let matches = if name == "enhdnsbl" {
-                    rest.iter().skip(3).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+                    rest.iter()
+                        .skip(3)
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
                 } else {
                     Vec::new()
                 };
@@ -667,12 +812,21 @@ impl Mc {
                 self.config.header_checks = Some(path.to_string());
             }
             "greet_pause" if !arg(0).is_empty() && !is_number(arg(0)) => {
-                return Err(files.diag(pos, format!("FEATURE(`greet_pause') takes milliseconds, got `{}'", arg(0))));
+                return Err(files.diag(
+                    pos,
+                    format!(
+                        "FEATURE(`greet_pause') takes milliseconds, got `{}'",
+                        arg(0)
+                    ),
+                ));
             }
             "delay_checks" if !matches!(arg(0), "" | "friend" | "hater") => {
                 return Err(files.diag(
                     pos,
-                    format!("FEATURE(`delay_checks') takes `friend' or `hater', got `{}'", arg(0)),
+                    format!(
+                        "FEATURE(`delay_checks') takes `friend' or `hater', got `{}'",
+                        arg(0)
+                    ),
                 ));
             }
             "nullclient" if arg(0).is_empty() => {
@@ -694,18 +848,35 @@ impl Mc {
             let known: Vec<&str> = MAILERS.iter().map(|m| m.0).collect();
             return Err(files.diag(
                 pos,
-                format!("unknown MAILER(`{name}'): expected one of {}", known.join(", ")),
+                format!(
+                    "unknown MAILER(`{name}'): expected one of {}",
+                    known.join(", ")
+                ),
             ));
         };
-        if self.config.mailers.iter().any(|m| m == defined.first().copied().unwrap_or("")) {
+        if self
+            .config
+            .mailers
+            .iter()
+            .any(|m| m == defined.first().copied().unwrap_or(""))
+        {
             return Err(files.diag(pos, format!("MAILER(`{name}') already included")));
         }
         self.mailer_at.get_or_insert(pos);
-        self.config.mailers.extend(defined.iter().map(|s| s.to_string()));
+        self.config
+            .mailers
+            .extend(defined.iter().map(|s| s.to_string()));
         Ok(CfAction::Text(String::new()))
     }
 
-    fn daemon_like(&self, files: &Files, what: &str, text: &str, keys: &[&str], pos: Pos) -> Result<BTreeMap<String, String>, Diagnostic> {
+    fn daemon_like(
+        &self,
+        files: &Files,
+        what: &str,
+        text: &str,
+        keys: &[&str],
+        pos: Pos,
+    ) -> Result<BTreeMap<String, String>, Diagnostic> {
         let mut out = BTreeMap::new();
         for pair in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let Some((k, v)) = pair.split_once('=') else {
@@ -721,7 +892,10 @@ impl Mc {
             let Some(key) = key else {
                 return Err(files.diag(
                     pos,
-                    format!("{what}: unknown key `{k}', expected one of {}", keys.join(", ")),
+                    format!(
+                        "{what}: unknown key `{k}', expected one of {}",
+                        keys.join(", ")
+                    ),
                 ));
             };
             match key {
@@ -736,7 +910,10 @@ impl Mc {
                 "Port" => {
                     let ok = match v.parse::<u32>() {
                         Ok(n) => (1..=65535).contains(&n),
-                        Err(_) => !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                        Err(_) => {
+                            !v.is_empty()
+                                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                        }
                     };
                     if !ok {
                         return Err(files.diag(
@@ -746,7 +923,10 @@ impl Mc {
                     }
                 }
                 "Family" if !matches!(v, "inet" | "inet6" | "local" | "unix") => {
-                    return Err(files.diag(pos, format!("{what}: Family must be inet, inet6 or local, got `{v}'")));
+                    return Err(files.diag(
+                        pos,
+                        format!("{what}: Family must be inet, inet6 or local, got `{v}'"),
+                    ));
                 }
                 _ => {}
             }
@@ -755,25 +935,45 @@ impl Mc {
         Ok(out)
     }
 
-    fn milter(&mut self, files: &Files, name: &str, args: &[String], pos: Pos) -> Result<CfAction, Diagnostic> {
+    fn milter(
+        &mut self,
+        files: &Files,
+        name: &str,
+        args: &[String],
+        pos: Pos,
+    ) -> Result<CfAction, Diagnostic> {
         let fname = args.first().map(|s| s.trim()).unwrap_or("");
         if fname.is_empty() {
-            return Err(files.diag(pos, format!("{name} needs a filter name, e.g. {name}(`clamav', `S=unix:/run/clamav.sock')")));
+            return Err(files.diag(
+                pos,
+                format!(
+                    "{name} needs a filter name, e.g. {name}(`clamav', `S=unix:/run/clamav.sock')"
+                ),
+            ));
         }
         let mut options = BTreeMap::new();
         let eq = args.get(1).map(|s| s.as_str()).unwrap_or("");
         for pair in eq.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let Some((k, v)) = pair.split_once('=') else {
-                return Err(files.diag(pos, format!("{name}(`{fname}'): expected S=, F= or T= equates, got `{pair}'")));
+                return Err(files.diag(
+                    pos,
+                    format!("{name}(`{fname}'): expected S=, F= or T= equates, got `{pair}'"),
+                ));
             };
             let k = k.trim();
             if !matches!(k, "S" | "F" | "T") {
-                return Err(files.diag(pos, format!("{name}(`{fname}'): unknown equate `{k}=', expected S=, F= or T=")));
+                return Err(files.diag(
+                    pos,
+                    format!("{name}(`{fname}'): unknown equate `{k}=', expected S=, F= or T="),
+                ));
             }
             options.insert(k.to_string(), v.trim().to_string());
         }
         match options.get("S") {
-            Some(s) if ["unix:", "local:", "inet:", "inet6:"].iter().any(|p| s.starts_with(p)) => {}
+            Some(s)
+                if ["unix:", "local:", "inet:", "inet6:"]
+                    .iter()
+                    .any(|p| s.starts_with(p)) => {}
             _ => {
                 return Err(files.diag(
                     pos,
@@ -782,9 +982,15 @@ impl Mc {
             }
         }
         if self.config.milters.iter().any(|m| m.name == fname) {
-            return Err(files.diag(pos, format!("{name}(`{fname}'): a filter of that name is already defined")));
+            return Err(files.diag(
+                pos,
+                format!("{name}(`{fname}'): a filter of that name is already defined"),
+            ));
         }
-        self.config.milters.push(Milter { name: fname.to_string(), options });
+        self.config.milters.push(Milter {
+            name: fname.to_string(),
+            options,
+        });
         Ok(CfAction::Text(String::new()))
     }
 
@@ -794,7 +1000,10 @@ impl Mc {
             for dir in [base.join("domain"), base.join("..").join("domain")] {
                 let p = dir.join(format!("{name}.m4"));
                 if let Ok(text) = std::fs::read_to_string(&p) {
-                    return Ok(CfAction::Include { name: p.display().to_string(), text });
+                    return Ok(CfAction::Include {
+                        name: p.display().to_string(),
+                        text,
+                    });
                 }
             }
         }
@@ -827,7 +1036,13 @@ impl CfHost for Mc {
             || RAW_SECTIONS.iter().any(|(n, _, _)| *n == name)
     }
 
-    fn call(&mut self, files: &mut Files, name: &str, args: Option<&[String]>, pos: Pos) -> Result<CfAction, Diagnostic> {
+    fn call(
+        &mut self,
+        files: &mut Files,
+        name: &str,
+        args: Option<&[String]>,
+        pos: Pos,
+    ) -> Result<CfAction, Diagnostic> {
         if let Some((_, n, text)) = RAW_SECTIONS.iter().find(|(m, _, _)| *m == name) {
             return Ok(CfAction::Divert(*n, text.to_string()));
         }
@@ -837,7 +1052,8 @@ impl CfHost for Mc {
         let arg = |i: usize| args.get(i).map(|s| s.trim()).unwrap_or("");
         if let Some((_, class, is_file)) = CLASS_MACROS.iter().find(|(n, _, _)| *n == name) {
             if *is_file {
-                let cf = class_file(arg(0)).ok_or_else(|| files.diag(pos, format!("{name} needs a file name")))?;
+                let cf = class_file(arg(0))
+                    .ok_or_else(|| files.diag(pos, format!("{name} needs a file name")))?;
                 self.add_class_file(class, cf);
             } else {
                 for a in args {
@@ -903,7 +1119,12 @@ impl CfHost for Mc {
         }
     }
 
-    fn read_include(&mut self, path: &str, _from: Pos, _files: &mut Files) -> Result<Option<(String, String)>, String> {
+    fn read_include(
+        &mut self,
+        path: &str,
+        _from: Pos,
+        _files: &mut Files,
+    ) -> Result<Option<(String, String)>, String> {
         let p = Path::new(path);
         if p.file_name().is_some_and(|f| f == "cf.m4") {
             // sendmail's own cf.m4 (Debian's first line): mxgate implements it.
@@ -932,12 +1153,19 @@ impl CfHost for Mc {
 }
 
 fn is_mailer_option(name: &str) -> bool {
-    (name.contains("_MAILER_") && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+    (name.contains("_MAILER_")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
         || name.starts_with("LOCAL_SHELL_")
 }
 
 fn non_empty(s: String) -> Option<String> {
-    if s.trim().is_empty() { None } else { Some(s.trim().to_string()) }
+    if s.trim().is_empty() {
+        None
+    } else {
+        Some(s.trim().to_string())
+    }
 }
 
 fn is_number(s: &str) -> bool {
@@ -988,14 +1216,20 @@ fn class_file(s: &str) -> Option<ClassFile> {
         None => (false, s),
     };
     let path = rest.split_whitespace().next()?;
-    Some(ClassFile { path: path.to_string(), optional })
+    Some(ClassFile {
+        path: path.to_string(),
+        optional,
+    })
 }
 
 /// Parse `class [-flags] path`.
 pub fn parse_map_spec(s: &str) -> Result<MapSpec, String> {
     let mut words = s.split_whitespace();
     let class = words.next().ok_or("empty map spec")?.to_string();
-    if !matches!(class.as_str(), "hash" | "btree" | "dbm" | "lmdb" | "cdb" | "text" | "implicit") {
+    if !matches!(
+        class.as_str(),
+        "hash" | "btree" | "dbm" | "lmdb" | "cdb" | "text" | "implicit"
+    ) {
         return Err(format!(
             "map class `{class}' is not supported: expected `class [flags] path' with class hash, btree, dbm, lmdb or cdb"
         ));
@@ -1011,7 +1245,10 @@ pub fn parse_map_spec(s: &str) -> Result<MapSpec, String> {
     };
     for w in words {
         if !spec.path.is_empty() {
-            return Err(format!("unexpected `{w}' after the map file `{}'", spec.path));
+            return Err(format!(
+                "unexpected `{w}' after the map file `{}'",
+                spec.path
+            ));
         }
         match w {
             "-o" => spec.optional = true,
@@ -1023,7 +1260,10 @@ pub fn parse_map_spec(s: &str) -> Result<MapSpec, String> {
         }
     }
     if spec.path.is_empty() {
-        return Err("no map file: expected `class [flags] path', e.g. `hash -o /etc/mail/mailertable'".into());
+        return Err(
+            "no map file: expected `class [flags] path', e.g. `hash -o /etc/mail/mailertable'"
+                .into(),
+        );
     }
     Ok(spec)
 }
@@ -1054,7 +1294,11 @@ fn first_non_blank(line: &str, pos: Vec<Pos>) -> Pos {
 
 fn clip(s: &str) -> String {
     let t: String = s.chars().take(60).collect();
-    if t.len() < s.len() { format!("{t}...") } else { t }
+    if t.len() < s.len() {
+        format!("{t}...")
+    } else {
+        t
+    }
 }
 
 #[cfg(test)]
@@ -1065,10 +1309,25 @@ mod tests {
     fn map_specs() {
         let m = parse_map_spec("hash -T<TMPF> -o /etc/mail/access").unwrap();
         assert!(m.tempfail && m.optional && !m.nul_terminated);
-        assert_eq!((m.class.as_str(), m.path.as_str()), ("hash", "/etc/mail/access"));
-        assert!(parse_map_spec("ldap -1 -v x").unwrap_err().contains("not supported"));
-        assert!(parse_map_spec("hash -o").unwrap_err().contains("no map file"));
-        assert!(parse_map_spec("hash a b").unwrap_err().contains("unexpected `b'"));
+        assert_eq!(
+            (m.class.as_str(), m.path.as_str()),
+            ("hash", "/etc/mail/access")
+        );
+        assert!(
+            parse_map_spec("ldap -1 -v x")
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert!(
+            parse_map_spec("hash -o")
+                .unwrap_err()
+                .contains("no map file")
+        );
+        assert!(
+            parse_map_spec("hash a b")
+                .unwrap_err()
+                .contains("unexpected `b'")
+        );
         let m = parse_map_spec("btree -N -f -A /x").unwrap();
         assert!(m.nul_terminated && m.keep_case);
         assert_eq!(m.other_flags, vec!["-A".to_string()]);
@@ -1086,8 +1345,20 @@ mod tests {
 
     #[test]
     fn class_files() {
-        assert_eq!(class_file("-o /etc/mail/x"), Some(ClassFile { path: "/etc/mail/x".into(), optional: true }));
-        assert_eq!(class_file("/x %[^#]"), Some(ClassFile { path: "/x".into(), optional: false }));
+        assert_eq!(
+            class_file("-o /etc/mail/x"),
+            Some(ClassFile {
+                path: "/etc/mail/x".into(),
+                optional: true
+            })
+        );
+        assert_eq!(
+            class_file("/x %[^#]"),
+            Some(ClassFile {
+                path: "/x".into(),
+                optional: false
+            })
+        );
         assert_eq!(class_file(""), None);
     }
 
@@ -1107,7 +1378,11 @@ mod tests {
         // Checked against `ls /usr/share/sendmail/cf/feature` (sendmail 8.17.1.9).
         if let Ok(dir) = std::fs::read_dir("/usr/share/sendmail/cf/feature") {
             for e in dir.flatten() {
-                let n = e.file_name().to_string_lossy().trim_end_matches(".m4").to_string();
+                let n = e
+                    .file_name()
+                    .to_string_lossy()
+                    .trim_end_matches(".m4")
+                    .to_string();
                 assert!(names.contains(&n.as_str()), "missing feature {n}");
             }
         }
