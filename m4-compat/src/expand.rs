@@ -211,7 +211,7 @@ impl Engine {
         let result = self.run(host);
         let captured = std::mem::replace(&mut self.sink, saved);
         // Drop anything left above the floor after an error.
-        while self.input.next().is_some() {}
+        while self.input.next_char().is_some() {}
         self.input.restore_floor(floor);
         result?;
         match captured {
@@ -299,12 +299,12 @@ impl Engine {
         &mut self,
         host: &mut dyn CfHost,
         name: &str,
-        name_pos: Pos,
+        _name_pos: Pos,
     ) -> Result<Option<Vec<String>>, Diagnostic> {
         let Some(('(', open)) = self.input.peek() else {
             return Ok(None);
         };
-        self.input.next();
+        self.input.next_char();
         let mut args: Vec<String> = Vec::new();
         let mut cur = String::new();
         let mut depth = 0usize;
@@ -353,7 +353,6 @@ impl Engine {
                     cur.extend(t.iter().map(|c| c.0));
                 }
             }
-            let _ = name_pos;
         }
     }
 
@@ -379,7 +378,7 @@ impl Engine {
             ));
         }
         if name == "dnl" {
-            while let Some((c, _)) = self.input.next() {
+            while let Some((c, _)) = self.input.next_char() {
                 if c == '\n' {
                     break;
                 }
@@ -711,8 +710,8 @@ mod tests {
             "nodefine(X)"
         );
         assert_eq!(
-            m4("ifelse(`a', `a', `eq', `ne')ifelse(`a', `b', `eq', `ne')").unwrap(),
-            "eqne"
+            m4("ifelse(`a', `a', `eq', `ne') ifelse(`a', `b', `eq', `ne')").unwrap(),
+            "eq ne"
         );
         assert_eq!(
             m4("ifelse(`a', `b', `1', `c', `c', `2', `3')").unwrap(),

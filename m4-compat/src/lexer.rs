@@ -85,7 +85,7 @@ impl Input {
     }
 
     /// Consume one character.
-    pub fn next(&mut self) -> Option<(char, Pos)> {
+    pub fn next_char(&mut self) -> Option<(char, Pos)> {
         if self.stack.len() > self.floor {
             self.stack.pop()
         } else {
@@ -95,7 +95,7 @@ impl Input {
 
     /// Read one token.
     pub fn token(&mut self) -> Result<Option<Token>, LexError> {
-        let Some((c, pos)) = self.next() else {
+        let Some((c, pos)) = self.next_char() else {
             return Ok(None);
         };
         if c.is_ascii_alphabetic() || c == '_' {
@@ -104,7 +104,7 @@ impl Input {
             while let Some((d, _)) = self.peek() {
                 if d.is_ascii_alphanumeric() || d == '_' {
                     name.push(d);
-                    self.next();
+                    self.next_char();
                 } else {
                     break;
                 }
@@ -115,7 +115,7 @@ impl Input {
             let mut depth = 1usize;
             let mut text = Vec::new();
             loop {
-                let Some((d, p)) = self.next() else {
+                let Some((d, p)) = self.next_char() else {
                     return Err(LexError::UnclosedQuote(pos));
                 };
                 if d == '`' {
@@ -132,7 +132,7 @@ impl Input {
         }
         if c == '#' {
             let mut text = vec![(c, pos)];
-            while let Some((d, p)) = self.next() {
+            while let Some((d, p)) = self.next_char() {
                 text.push((d, p));
                 if d == '\n' {
                     break;

@@ -1010,7 +1010,6 @@ impl Mc {
         if DOMAINS.contains(&name) {
             return Ok(CfAction::Text(String::new()));
         }
-        let _ = files;
         Err(Files::diag(
             files,
             pos,
@@ -1131,10 +1130,8 @@ impl CfHost for Mc {
             return Ok(None);
         }
         let mut candidates = Vec::new();
-        if p.is_relative() {
-            if let Some(b) = &self.base_dir {
-                candidates.push(b.join(p));
-            }
+        if let Some(b) = self.base_dir.as_ref().filter(|_| p.is_relative()) {
+            candidates.push(b.join(p));
         }
         candidates.push(p.to_path_buf());
         let mut last = String::from("not found");

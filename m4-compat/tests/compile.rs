@@ -1,0 +1,698 @@
+//! The .mc compiler end to end: every shipped config, the sendmail-verify
+//! configs of the spec, a Debian sendmail.mc, and the error messages.
+
+use mxgate_m4::config::{Config, DnsblAction, DnsblTempFail};
+use mxgate_m4::{Compiled, Options, compile_file, compile_str, parse_define};
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn opts(defs: &[&str]) -> Options {
+    Options {
+        defines: defs.iter().map(|d| parse_define(d)).collect(),
+    }
+}
+
+fn ok(text: &str) -> Compiled {
+    match compile_str("site.mc", text, &Options::default()) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn err(text: &str) -> String {
+    match compile_str("site.mc", text, &Options::default()) {
+        Ok(c) => panic!("compiled: {}", c.config.to_text()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn cf(site: &str, mc: &str) -> Config {
+    let dir = repo().join("cf").join(site);
+    let def = format!("CFDIR={}", dir.display());
+    let c = compile_file(&dir.join(mc), &opts(&[&def])).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    round_trip(&c.config);
+    c.config
+}
+
+fn round_trip(c: &Config) {
+    let text = c.to_text();
+    assert_eq!(&Config::from_text(&text).unwrap(), c, "{text}");
+}
+
+#[test]
+fn gateway_mc() {
+    let dir = repo().join("cf/gateway");
+    let c = cf("gateway", "gateway.mc");
+    assert_eq!(c.hostname.as_deref(), Some("gateway.example.gr.jp"));
+    assert_eq!(c.option("confMAX_MESSAGE_SIZE"), Some("10485760"));
+    assert_eq!(c.option("confTO_QUEUERETURN"), Some("3d"));
+    let access = &c.maps["access"];
+    assert_eq!(access.path, format!("{}/access", dir.display()));
+    assert!(access.tempfail && access.optional);
+    assert_eq!(
+        c.maps["mailertable"].path,
+        format!("{}/mailertable", dir.display())
+    );
+    assert!(c.has_feature("blacklist_recipients"));
+    assert_eq!(
+        c.feature_args("delay_checks"),
+        Some(&["friend".to_string()][..])
+    );
+    assert_eq!(c.dnsbl.len(), 1);
+    assert_eq!(c.dnsbl[0].zone, "bl.example.net");
+    assert_eq!(c.dnsbl[0].on_tempfail, DnsblTempFail::Default);
+    assert_eq!(
+        c.header_checks,
+        Some(format!("{}/header_checks", dir.display()))
+    );
+    assert_eq!(c.class("R"), &["example.gr.jp".to_string()]);
+    assert_eq!(
+        c.relays.fallback_mx.as_deref(),
+        Some("[fallback.example.gr.jp]")
+    );
+    assert_eq!(c.relays.smart_host, None);
+    assert_eq!(c.daemons.len(), 1);
+    assert_eq!(c.daemons[0].options["Port"], "smtp");
+    assert_eq!(
+        c.mailers,
+        ["local", "prog", "smtp", "esmtp", "smtp8", "dsmtp", "relay"]
+    );
+    assert_eq!(
+        c.class_files["R"][0].path,
+        format!("{}/relay-domains", dir.display())
+    );
+    // The text sources referenced by the .mc exist next to it.
+    for f in [
+        "access",
+        "mailertable",
+        "header_checks",
+        "aliases",
+        "relay-domains",
+    ] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let mt = std::fs::read_to_string(dir.join("mailertable")).unwrap();
+    assert!(mt.contains(".example.gr.jp\t\tsmtp:[dist-in.example.gr.jp]"));
+    let hc = std::fs::read_to_string(dir.join("header_checks")).unwrap();
+    assert!(hc.contains("/^Subject: .*Make Money Fast/\t\tREJECT"));
+    assert!(hc.lines().any(|l| l.contains("/i")));
+}
+
+#[test]
+fn distribution_mc() {
+    let c = cf("dist-in", "distribution.mc");
+    assert_eq!(c.hostname.as_deref(), Some("dist-in.example.gr.jp"));
+    assert_eq!(
+        c.relays.smart_host.as_deref(),
+        Some("esmtp:[gateway.example.gr.jp]")
+    );
+    assert!(c.maps.contains_key("mailertable") && c.maps.contains_key("access"));
+    assert!(c.class("w").contains(&"dist-in.example.gr.jp".to_string()));
+    let mt = std::fs::read_to_string(repo().join("cf/dist-in/mailertable")).unwrap();
+    assert!(mt.contains("smtp:[192.0.2.25]"));
+    assert!(mt.contains("sub2.example.gr.jp\tsmtp:[mbox2.example.gr.jp]"));
+    let acc = std::fs::read_to_string(repo().join("cf/dist-in/access")).unwrap();
+    assert!(acc.contains("Connect:192.0.2\t\t\tRELAY"));
+}
+
+#[test]
+fn mailserver_mc() {
+    let dir = repo().join("cf/mbox");
+    let c = cf("mbox", "mailserver.mc");
+    assert_eq!(
+        c.relays.smart_host.as_deref(),
+        Some("esmtp:[dist-in.example.gr.jp]")
+    );
+    assert_eq!(c.masquerade_as.as_deref(), Some("example.gr.jp"));
+    assert_eq!(
+        c.class("M"),
+        &[
+            "mbox1.example.gr.jp".to_string(),
+            "sub1.example.gr.jp".to_string()
+        ]
+    );
+    assert_eq!(c.class("E"), &["root".to_string()]);
+    assert_eq!(
+        c.class("w"),
+        &["localhost".to_string(), "sub1.example.gr.jp".to_string()]
+    );
+    for f in [
+        "masquerade_envelope",
+        "masquerade_entire_domain",
+        "always_add_domain",
+        "nocanonify",
+    ] {
+        assert!(c.has_feature(f), "{f}");
+    }
+    assert!(!c.has_feature("limited_masquerade"));
+    let mb = &c.maps["mailboxes"];
+    assert_eq!(
+        (mb.class.as_str(), mb.path.clone()),
+        ("lmdb", format!("{}/mailboxes", dir.display()))
+    );
+    let aliases = &c.maps["aliases"];
+    assert!(aliases.nul_terminated);
+    assert_eq!(aliases.path, format!("{}/aliases", dir.display()));
+    let msa = c
+        .daemons
+        .iter()
+        .find(|d| d.options["Name"] == "MSA")
+        .unwrap();
+    assert_eq!(
+        (msa.options["Port"].as_str(), msa.options["M"].as_str()),
+        ("587", "Ea")
+    );
+    let al = std::fs::read_to_string(dir.join("aliases")).unwrap();
+    assert!(al.contains(":include:") && al.contains("owner-staff:"));
+    assert!(
+        std::fs::read_to_string(dir.join("mailboxes"))
+            .unwrap()
+            .contains("DISABLED")
+    );
+}
+
+#[test]
+fn cf_defaults_to_etc_mail_without_cfdir() {
+    let c = compile_file(&repo().join("cf/gateway/gateway.mc"), &Options::default()).unwrap();
+    assert_eq!(c.config.maps["access"].path, "/etc/mail/access");
+    assert_eq!(
+        c.config
+            .source
+            .mc
+            .as_deref()
+            .map(|s| s.ends_with("gateway.mc")),
+        Some(true)
+    );
+}
+
+#[test]
+fn every_cf_mc_compiles() {
+    let mut n = 0;
+    let mut stack = vec![repo().join("cf")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "mc") {
+                let c = compile_file(&p, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+                round_trip(&c.config);
+                n += 1;
+            }
+        }
+    }
+    assert!(n >= 4, "found {n}");
+}
+
+#[test]
+fn default_mc() {
+    let c = compile_file(&repo().join("cf/default.mc"), &Options::default()).unwrap();
+    assert_eq!(c.config.daemons.len(), 2);
+    assert_eq!(c.config.option("QUEUE_DIR"), Some("spool"));
+    assert_eq!(c.config.maps["mailertable"].path, "mailertable");
+    assert!(c.config.has_feature("blocklist_recipients"));
+}
+
+fn verify_mc(name: &str) -> Config {
+    let text = std::fs::read_to_string(fixtures().join("sendmail-verify").join(name))
+        .unwrap()
+        .replace("@DIR@", "/srv/verify");
+    let c = compile_str(name, &text, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    round_trip(&c.config);
+    c.config
+}
+
+/// The configs of spec section 12 (copied from shared/spec/sendmail-verify).
+#[test]
+fn sendmail_verify_configs() {
+    let c = verify_mc("test.mc");
+    assert_eq!(c.hostname.as_deref(), Some("gw.example.com"));
+    assert_eq!(
+        c.relays.smart_host.as_deref(),
+        Some("esmtp:[smarthost.isp.net]")
+    );
+    assert_eq!(
+        c.relays.fallback_mx.as_deref(),
+        Some("fallback.example.net")
+    );
+    assert_eq!(c.masquerade_as.as_deref(), Some("masq.example.com"));
+    assert_eq!(c.class("M"), &["other.example.com".to_string()]);
+    assert_eq!(c.class("E"), &["root".to_string()]);
+    assert_eq!(c.class_files["w"][0].path, "/srv/verify/local-host-names");
+    assert_eq!(c.class_files["R"][0].path, "/srv/verify/relay-domains");
+    assert_eq!(c.option("confHOSTS_FILE"), Some("/srv/verify/hosts"));
+    assert_eq!(
+        c.option("confSERVICE_SWITCH_FILE"),
+        Some("/srv/verify/service.switch")
+    );
+    assert_eq!(c.maps["aliases"].path, "/srv/verify/aliases");
+    assert_eq!(c.maps["access"].path, "/srv/verify/access");
+    assert_eq!(
+        c.feature_args("greet_pause"),
+        Some(&["1000".to_string()][..])
+    );
+    assert_eq!(c.dnsbl.len(), 2);
+    assert!(!c.dnsbl[0].enhanced && c.dnsbl[0].on_tempfail == DnsblTempFail::Ignore);
+    assert!(c.dnsbl[1].enhanced);
+    assert_eq!(c.dnsbl[1].zone, "ebl.example.org");
+    assert_eq!(c.dnsbl[1].action, DnsblAction::Reject);
+    assert_eq!(c.dnsbl[1].matches, ["127.0.0.2."]);
+    assert_eq!(c.local_config[0], "Stest_relay");
+    assert_eq!(
+        c.local_config[1],
+        "R$*\t\t$: $&{client_name} $| $&{client_addr}"
+    );
+    assert_eq!(c.local_config.len(), 6);
+    let t3 = verify_mc("t3.mc");
+    assert!(t3.has_feature("allmasquerade") && t3.has_feature("masquerade_envelope"));
+    let t4 = verify_mc("t4.mc");
+    assert!(t4.has_feature("delay_checks"));
+    assert!(verify_mc("t2.mc").dnsbl.is_empty());
+}
+
+/// /etc/mail/sendmail.mc of Debian 12 (sendmail 8.17.1.9-2+deb12u2), with
+/// its two includes of /etc/mail/m4/*.m4 pointed at copies.
+#[test]
+fn debian_sendmail_mc() {
+    let dir = fixtures().join("debian");
+    let text = std::fs::read_to_string(dir.join("sendmail.mc"))
+        .unwrap()
+        .replace("@DIR@", &dir.display().to_string());
+    let c =
+        compile_str("sendmail.mc", &text, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    let c = c.config;
+    assert_eq!(c.source.ostype.as_deref(), Some("debian"));
+    assert_eq!(c.source.domains, ["debian-mta"]);
+    assert!(
+        c.source
+            .versionid
+            .as_deref()
+            .unwrap()
+            .contains("sendmail.mc, v 8.17.1.9")
+    );
+    assert_eq!(c.daemons.len(), 2);
+    assert_eq!(c.daemons[1].options["Name"], "MSP-v4");
+    assert_eq!(c.daemons[1].options["M"], "Ea");
+    assert_eq!(c.maps["access"].path, "/etc/mail/access");
+    assert!(c.maps["access"].tempfail);
+    assert_eq!(c.feature_args("access_db").unwrap()[1], "skip");
+    assert_eq!(
+        c.feature_args("delay_checks"),
+        Some(&["friend".to_string(), "n".to_string()][..])
+    );
+    assert_eq!(
+        c.option("confPRIVACY_FLAGS"),
+        Some(
+            "needmailhelo,needexpnhelo,needvrfyhelo,restrictqrun,restrictexpand,nobodyreturn,authwarnings"
+        )
+    );
+    assert_eq!(c.option("confCONNECTION_RATE_WINDOW_SIZE"), Some("10m"));
+    assert!(!c.options.contains_key("confHOST_STATUS_DIRECTORY"));
+    assert_eq!(c.class_files["w"][0].path, "/etc/mail/local-host-names");
+    assert!(c.class_files["R"][0].optional);
+    round_trip(&c);
+}
+
+#[test]
+fn compiled_text_is_deterministic() {
+    let a = cf("gateway", "gateway.mc").to_text();
+    let b = cf("gateway", "gateway.mc").to_text();
+    assert_eq!(a, b);
+}
+
+// ---- -D, m4 behaviour through the compiler ----
+
+#[test]
+fn dash_d_is_defined_before_reading() {
+    let text = "ifdef(`SITE', `define(`confDOMAIN_NAME', SITE)', `define(`confDOMAIN_NAME', `none')')dnl\n";
+    let c = compile_str("s.mc", text, &opts(&["SITE=mx.example.com"])).unwrap();
+    assert_eq!(c.config.hostname.as_deref(), Some("mx.example.com"));
+    assert_eq!(c.config.source.defines["SITE"], "mx.example.com");
+    // -D NAME defines it empty (checked with `m4 -D X`: ifdef true, value empty).
+    let c = compile_str(
+        "s.mc",
+        "ifdef(`X', `define(`confDOMAIN_NAME', `[X]')')dnl\n",
+        &opts(&["X"]),
+    )
+    .unwrap();
+    assert_eq!(c.config.hostname.as_deref(), Some("[]"));
+    let c = compile_str("s.mc", text, &Options::default()).unwrap();
+    assert_eq!(c.config.hostname.as_deref(), Some("none"));
+}
+
+#[test]
+fn quoted_macro_names_expand_when_used_like_sendmail() {
+    // m4 expands CFDIR when proto.m4 outputs the map spec; so do we.
+    let c = compile_str(
+        "s.mc",
+        "define(`CFDIR', `/srv/mail')dnl\nFEATURE(`mailertable', `hash -o CFDIR/mailertable')dnl\n",
+        &Options::default(),
+    )
+    .unwrap();
+    assert_eq!(c.config.maps["mailertable"].path, "/srv/mail/mailertable");
+}
+
+#[test]
+fn rescanning_of_user_macros() {
+    let c = ok(
+        "define(`HUB', `esmtp:[hub.example.com]')dnl\ndefine(`RELAYTO', `define(`SMART_HOST', $1)')dnl\nRELAYTO(`HUB')dnl\n",
+    );
+    assert_eq!(
+        c.config.relays.smart_host.as_deref(),
+        Some("esmtp:[hub.example.com]")
+    );
+}
+
+#[test]
+fn divert_minus_one_discards_text() {
+    let c = ok("divert(-1)\nthis is prose, not cf\nFEATURE(`nocanonify')\ndivert(0)dnl\n");
+    // Macros still run while output is discarded (as in m4).
+    assert!(c.config.has_feature("nocanonify"));
+}
+
+#[test]
+fn dnl_and_comments() {
+    let c = ok(
+        "# a comment line FEATURE(`x') is not expanded\nFEATURE(`nocanonify')dnl trailing words\n",
+    );
+    assert!(c.config.has_feature("nocanonify"));
+}
+
+#[test]
+fn raw_cf_lines() {
+    let c = ok(
+        "Djmx.example.com\nDmexample.com\nD{MyMacro}v\nCwa.example.com b.example.com\nC{Extra}x\nFw-o /etc/mail/more-names\nF{Pairs}/etc/mail/pairs\nO MaxMessageSize=2000\nO SomethingNew=1\n",
+    );
+    let cfg = c.config;
+    assert_eq!(cfg.hostname.as_deref(), Some("mx.example.com"));
+    assert_eq!(cfg.macros["m"], "example.com");
+    assert_eq!(cfg.macros["{MyMacro}"], "v");
+    assert!(cfg.class("w").contains(&"b.example.com".to_string()));
+    assert_eq!(cfg.class("{Extra}"), &["x".to_string()]);
+    assert!(cfg.class_files["w"][0].optional);
+    assert_eq!(cfg.class_files["{Pairs}"][0].path, "/etc/mail/pairs");
+    assert_eq!(cfg.option("confMAX_MESSAGE_SIZE"), Some("2000"));
+    assert_eq!(cfg.local_config, ["O SomethingNew=1"]);
+    assert_eq!(c.warnings.len(), 1);
+}
+
+#[test]
+fn local_config_section() {
+    let c = ok(
+        "LOCAL_CONFIG\nKmymap hash /etc/mail/mymap\nLOCAL_RULESETS\nSLocal_check_rcpt\nR$*\t$: $1\n\t# continued\n",
+    );
+    assert_eq!(
+        c.config.local_config,
+        [
+            "Kmymap hash /etc/mail/mymap",
+            "SLocal_check_rcpt",
+            "R$*\t$: $1"
+        ]
+    );
+}
+
+#[test]
+fn map_feature_defaults() {
+    let c = ok(
+        "FEATURE(`access_db')FEATURE(`mailertable')FEATURE(`virtusertable')FEATURE(`genericstable')FEATURE(`mailboxes')dnl\n",
+    );
+    let m = &c.config.maps;
+    assert_eq!(
+        (
+            m["access"].class.as_str(),
+            m["access"].path.as_str(),
+            m["access"].tempfail
+        ),
+        ("hash", "/etc/mail/access", true)
+    );
+    assert_eq!(m["mailertable"].path, "/etc/mail/mailertable");
+    assert_eq!(m["virtuser"].path, "/etc/mail/virtusertable");
+    assert_eq!(m["generics"].path, "/etc/mail/genericstable");
+    assert_eq!(
+        (m["mailboxes"].class.as_str(), m["mailboxes"].path.as_str()),
+        ("lmdb", "/etc/mail/mailboxes")
+    );
+    assert_eq!(m["aliases"].path, "/etc/mail/aliases");
+}
+
+#[test]
+fn access_db_options_and_missing_tmpf() {
+    let c = ok("FEATURE(`access_db', `hash -o /x/access', `SKIP', `lookupdotdomain')dnl\n");
+    assert!(c.config.maps["access"].tempfail);
+    assert_eq!(
+        c.config.feature_args("access_db").unwrap()[1..],
+        ["skip", "lookupdotdomain"]
+    );
+    assert!(c.warnings[0].to_string().contains("missing -T<TMPF>"));
+    assert_eq!(
+        err("\nFEATURE(`access_db', `', `fast')dnl\n"),
+        "site.mc:2:1: FEATURE(`access_db'): unknown option `fast', expected skip, lookupdotdomain or relaytofulladdress"
+    );
+}
+
+#[test]
+fn alias_file_lists() {
+    let c = ok("define(`ALIAS_FILE', `/etc/mail/aliases,/etc/mail/lists')dnl\n");
+    assert_eq!(c.config.maps["aliases"].path, "/etc/mail/aliases");
+    assert_eq!(c.config.alias_files.len(), 1);
+    assert!(c.config.alias_files[0].nul_terminated);
+    let c = ok("undefine(`ALIAS_FILE')dnl\n");
+    assert!(!c.config.maps.contains_key("aliases"));
+}
+
+#[test]
+fn relays_and_classes() {
+    let c = ok("define(`LOCAL_RELAY', `relay.example.com')define(`MAIL_HUB', `hub.example.com.')define(`LUSER_RELAY', `local:nobody')define(`confFALLBACK_SMARTHOST', `fb.example.com')dnl
+LOCAL_USER(`root')LOCAL_USER_FILE(`-o /etc/mail/local-users')RELAY_DOMAIN_FILE(`/etc/mail/relay2')GENERICS_DOMAIN(`a.example b.example')MASQUERADE_EXCEPTION(`keep.example')MASQUERADE_DOMAIN_FILE(`/etc/mail/masq')EXPOSED_USER_FILE(`/etc/mail/exposed')dnl
+");
+    let cfg = c.config;
+    assert_eq!(cfg.relays.local_relay.as_deref(), Some("relay.example.com"));
+    assert_eq!(cfg.relays.mail_hub.as_deref(), Some("hub.example.com."));
+    assert_eq!(cfg.relays.luser_relay.as_deref(), Some("local:nobody"));
+    assert_eq!(
+        cfg.relays.fallback_smarthost.as_deref(),
+        Some("fb.example.com")
+    );
+    assert_eq!(cfg.class("L"), &["root".to_string()]);
+    assert!(cfg.class_files["L"][0].optional);
+    assert_eq!(cfg.class("G").len(), 2);
+    assert_eq!(cfg.class("N"), &["keep.example".to_string()]);
+    assert_eq!(cfg.class_files["M"][0].path, "/etc/mail/masq");
+    assert_eq!(cfg.class_files["E"][0].path, "/etc/mail/exposed");
+    assert_eq!(cfg.class_files["R"].len(), 2);
+}
+
+#[test]
+fn mailer_options_milters_clients() {
+    let c = ok(
+        "define(`SMTP_MAILER_MAX', `50')define(`LOCAL_MAILER_PATH', `/usr/bin/procmail')dnl
+INPUT_MAIL_FILTER(`clamav', `S=unix:/run/clamav/clamav-milter.ctl, F=T, T=S:4m;R:4m')dnl
+CLIENT_OPTIONS(`Family=inet, Addr=192.0.2.1')dnl
+FEATURE(`local_lmtp')dnl
+MAILER(`local')MAILER(`smtp')MAILER(`procmail')dnl
+",
+    );
+    let cfg = c.config;
+    assert_eq!(cfg.mailer_options["SMTP_MAILER_MAX"], "50");
+    assert_eq!(cfg.mailer_options["LOCAL_MAILER_PATH"], "/usr/bin/procmail");
+    assert_eq!(cfg.milters[0].name, "clamav");
+    assert_eq!(cfg.milters[0].options["T"], "S:4m;R:4m");
+    assert_eq!(cfg.client_options[0]["Addr"], "192.0.2.1");
+    assert!(cfg.mailers.contains(&"procmail".to_string()));
+}
+
+// ---- errors, with exact positions ----
+
+#[test]
+fn wrong_argument_count() {
+    assert_eq!(
+        err(
+            "divert(0)dnl\nVERSIONID(`x')dnl\nOSTYPE(`linux')dnl\n\n\n\nFEATURE(`mailertable', `hash /a', `hash /b')dnl\n"
+        ),
+        "site.mc:7:1: FEATURE(`mailertable') takes one map spec, got 2 arguments"
+    );
+    assert_eq!(
+        err("FEATURE(`nocanonify', `a', `b')"),
+        "site.mc:1:1: FEATURE(`nocanonify') takes at most one argument, got 2"
+    );
+}
+
+#[test]
+fn unknown_feature() {
+    let e = err("dnl\n  FEATURE(`acces_db')dnl\n");
+    assert!(
+        e.starts_with("site.mc:2:3: unknown FEATURE(`acces_db')"),
+        "{e}"
+    );
+}
+
+#[test]
+fn feature_after_mailer() {
+    // checked on sendmail 8.17: "*** ERROR: FEATURE() should be before MAILER()"
+    let e = err("MAILER(`smtp')dnl\nFEATURE(`nocanonify')dnl\n");
+    assert!(
+        e.starts_with("site.mc:2:1: FEATURE(`nocanonify') should be before MAILER()"),
+        "{e}"
+    );
+    let e = err("MAILER(`smtp')dnl\nMAILER(`smtp')dnl\n");
+    assert_eq!(e, "site.mc:2:1: MAILER(`smtp') already included");
+    let e = err("MAILER(`smpt')dnl\n");
+    assert!(e.starts_with("site.mc:1:1: unknown MAILER(`smpt')"), "{e}");
+}
+
+#[test]
+fn unknown_uppercase_macro() {
+    let e = err("dnl\ndefine(`x', `y')dnl\nSMARTHOST(`mx.example.com')dnl\n");
+    assert!(
+        e.starts_with("site.mc:3:1: unknown macro SMARTHOST(...)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn leftover_text() {
+    let e = err("FEATURE(`nocanonify')\nfeatur(`x')\n");
+    assert!(
+        e.starts_with("site.mc:2:1: unexpected text `featur(x)'"),
+        "{e}"
+    );
+    let e = err("FEATURE(`nocanonify')\n   featur(`x')\n");
+    assert!(
+        e.starts_with("site.mc:2:4: unexpected indented text `featur(x)'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unbalanced_quote_and_paren() {
+    let e = err("dnl\nFEATURE(`nocanonify)dnl\n");
+    assert!(e.starts_with("site.mc:2:9: unbalanced quote"), "{e}");
+    let e = err("dnl\nFEATURE(`nocanonify'dnl\n");
+    assert!(e.starts_with("site.mc:2:8: unclosed parenthesis"), "{e}");
+}
+
+#[test]
+fn bad_option_values() {
+    assert_eq!(
+        err("dnl\ndefine(`confMAX_MESSAGE_SIZE', `10MB')dnl\n"),
+        "site.mc:2:1: confMAX_MESSAGE_SIZE must be a whole number of bytes (sendmail takes no K/M suffix: 10 MB is 10485760), got `10MB'"
+    );
+    assert!(err("define(`confTO_QUEUERETURN', `5 days')").contains("must be a time such as"));
+    assert!(
+        err("define(`confMAX_DAEMON_CHILDREN', `many')")
+            .contains("confMAX_DAEMON_CHILDREN must be a whole number")
+    );
+    let c = ok("define(`confMAX_MESSAGE_SIZ', `1')dnl\n");
+    assert!(
+        c.warnings[0]
+            .to_string()
+            .contains("not a sendmail 8.17 option")
+    );
+}
+
+#[test]
+fn daemon_options_are_validated() {
+    let e = err("DAEMON_OPTIONS(`Port=25, Adr=0.0.0.0')");
+    assert!(
+        e.starts_with("site.mc:1:1: DAEMON_OPTIONS: unknown key `Adr'"),
+        "{e}"
+    );
+    assert!(err("DAEMON_OPTIONS(`Port=99999')").contains("Port must be"));
+    assert!(err("DAEMON_OPTIONS(`Port=25, M=Z')").contains("unknown modifier `Z'"));
+    let c =
+        ok("DAEMON_OPTIONS(`Family=inet6, Port=smtp, Addr=::1, Name=MTA-v6, Modifiers=O')dnl\n");
+    assert_eq!(c.config.daemons[0].options["M"], "O");
+    assert_eq!(c.config.daemons[0].options["Addr"], "::1");
+}
+
+#[test]
+fn milter_errors() {
+    assert!(err("INPUT_MAIL_FILTER(`f', `F=T')").contains("S= must give the socket"));
+    assert!(err("INPUT_MAIL_FILTER(`f', `S=unix:/x, Q=1')").contains("unknown equate `Q='"));
+}
+
+#[test]
+fn changequote_refused() {
+    let e = err("dnl\nchangequote([, ])dnl\n");
+    assert!(
+        e.starts_with("site.mc:2:1: changequote is not supported"),
+        "{e}"
+    );
+}
+
+#[test]
+fn dnsbl_needs_zone_and_parses_actions() {
+    assert!(err("FEATURE(`dnsbl')").contains("needs the blocklist zone"));
+    let c = ok(
+        "FEATURE(`dnsbl', `a.example', `quarantine')FEATURE(`dnsbl', `b.example', `discard', `Try later')FEATURE(`dnsbl', `c.example', `\"554 Rejected \" $&{client_addr}')dnl\n",
+    );
+    let d = &c.config.dnsbl;
+    assert_eq!(d[0].action, DnsblAction::Quarantine);
+    assert_eq!(d[1].action, DnsblAction::Discard);
+    assert_eq!(d[1].on_tempfail, DnsblTempFail::Message("Try later".into()));
+    assert_eq!(
+        d[2].action,
+        DnsblAction::Message("\"554 Rejected \" $&{client_addr}".into())
+    );
+}
+
+#[test]
+fn ostype_and_domain() {
+    assert!(err("OSTYPE(`plan9')").contains("unknown OSTYPE(`plan9')"));
+    let c = ok("OSTYPE(`linux')DOMAIN(`generic')dnl\n");
+    assert_eq!(c.config.source.domains, ["generic"]);
+    assert!(err("DOMAIN(`mysite')").contains("DOMAIN(`mysite'): no file domain/mysite.m4"));
+}
+
+#[test]
+fn domain_file_next_to_the_mc_is_read() {
+    let dir = tempdir();
+    std::fs::create_dir_all(dir.join("domain")).unwrap();
+    std::fs::write(
+        dir.join("domain/site.m4"),
+        "divert(-1)\ndefine(`SMART_HOST', `esmtp:[hub.example.com]')\ndivert(0)dnl\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("x.mc"), "DOMAIN(`site')dnl\ninclude(`/usr/share/sendmail/cf/m4/cf.m4')dnl\ninclude(`extra.m4')dnl\n").unwrap();
+    std::fs::write(dir.join("extra.m4"), "FEATURE(`nocanonify')dnl\n").unwrap();
+    let c = compile_file(&dir.join("x.mc"), &Options::default()).unwrap();
+    assert_eq!(
+        c.config.relays.smart_host.as_deref(),
+        Some("esmtp:[hub.example.com]")
+    );
+    assert!(c.config.has_feature("nocanonify"));
+    std::fs::write(dir.join("bad.mc"), "dnl\ninclude(`nothere.m4')\n").unwrap();
+    let e = compile_file(&dir.join("bad.mc"), &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.mc:2:1: include(`nothere.m4'):"), "{e}");
+    // sinclude of a missing file is silent.
+    std::fs::write(dir.join("s.mc"), "sinclude(`nothere.m4')dnl\n").unwrap();
+    assert!(compile_file(&dir.join("s.mc"), &Options::default()).is_ok());
+    // Errors inside an included file name that file.
+    std::fs::write(dir.join("inc.mc"), "include(`broken.m4')dnl\n").unwrap();
+    std::fs::write(dir.join("broken.m4"), "dnl\n  FEATURE(`nope')\n").unwrap();
+    let e = compile_file(&dir.join("inc.mc"), &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("broken.m4:2:3: unknown FEATURE(`nope')"), "{e}");
+}
+
+fn tempdir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "mxgate-m4-test-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
