@@ -124,12 +124,9 @@ fn tables_cmd(f: TablesFn, args: &[String]) -> i32 {
     )
 }
 
-/// Parse `-D NAME=VALUE` (as `m4 -D`: `-D NAME` defines it empty).
+/// Parse `-D NAME=VALUE` exactly as `m4 -D` does (`-D NAME` defines it empty).
 fn define(v: &str) -> (String, String) {
-    match v.split_once('=') {
-        Some((n, val)) => (n.to_string(), val.to_string()),
-        None => (v.to_string(), String::new()),
-    }
+    mxgate_m4::parse_define(v)
 }
 
 const COMPILE_HELP: &str = "\
@@ -168,15 +165,15 @@ fn compile(args: &[String]) -> i32 {
     let Some(input) = input else {
         return usage("compile", "missing the .mc file");
     };
-    let text = match std::fs::read_to_string(&input) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("mxgate compile: {}: {e}", input.display());
-            return i32::from(EX_CONFIG);
+    // Whatever its name, the input of `compile` is .mc text.
+    let opts = mxgate_m4::Options { defines };
+    let cfg = match mxgate_m4::compile_file(&input, &opts) {
+        Ok(c) => {
+            for w in &c.warnings {
+                eprintln!("{w}");
+            }
+            c.config
         }
-    };
-    let cfg = match config::compile_mc(&input.display().to_string(), &text, &defines) {
-        Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return i32::from(EX_CONFIG);

@@ -84,6 +84,11 @@ const NEWALIASES_OPTIONS: &[Opt] = &[
         "configuration (compiled or .mc); default /etc/mail/mxgate.cf",
     ),
     Opt(
+        'D',
+        Some("NAME=VALUE"),
+        "define an m4 macro before a .mc configuration is read (as m4 -D)",
+    ),
+    Opt(
         'f',
         Some("file"),
         "build this aliases file instead of the configured ones (repeatable)",
@@ -95,6 +100,11 @@ const PRALIASES_OPTIONS: &[Opt] = &[
         'C',
         Some("config"),
         "configuration (compiled or .mc); default /etc/mail/mxgate.cf",
+    ),
+    Opt(
+        'D',
+        Some("NAME=VALUE"),
+        "define an m4 macro before a .mc configuration is read (as m4 -D)",
     ),
     Opt(
         'f',
@@ -442,7 +452,8 @@ fn alias_specs(a: &Args, tool: &str, err: &mut dyn Write) -> Result<Vec<MapSpec>
             .collect());
     }
     let cf = a.value('C').unwrap_or(DEFAULT_CONFIG);
-    let config = match crate::config::load(Path::new(cf), &[]) {
+    let defines: Vec<(String, String)> = a.values('D').map(mxgate_m4::parse_define).collect();
+    let config = match crate::config::load(Path::new(cf), &defines) {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(err, "{tool}: {e}");

@@ -1,0 +1,429 @@
+//! The three shipped configurations (cf/gateway, cf/dist-in, cf/mbox) give
+//! the decisions ../shared/mission.md expects, through the real binary:
+//! each site folder is copied to a temp dir, its tables are built with
+//! `mxgate makemap` / `newaliases`, and probes go through
+//! `mxgate test --batch -D CFDIR=<copy>`.
+
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mxgate");
+
+struct SiteCopy {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    mc: PathBuf,
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+fn site(folder: &str, mc: &str, maps: &[&str]) -> SiteCopy {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("cf")
+            .join(folder),
+        &path,
+    );
+    // The shipped aliases name /etc/mail/lists/...; point them at the copy.
+    let aliases = path.join("aliases");
+    let text = std::fs::read_to_string(&aliases).unwrap();
+    std::fs::write(
+        &aliases,
+        text.replace("/etc/mail/", &format!("{}/", path.display())),
+    )
+    .unwrap();
+    for m in maps {
+        let out = Command::new(BIN)
+            .args(["makemap", "hash"])
+            .arg(path.join(m))
+            .stdin(std::fs::File::open(path.join(m)).unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "makemap {m}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mc = path.join(mc);
+    let out = Command::new(BIN)
+        .args(["newaliases", "-C"])
+        .arg(&mc)
+        .arg("-D")
+        .arg(format!("CFDIR={}", path.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "newaliases: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    SiteCopy {
+        _dir: dir,
+        path,
+        mc,
+    }
+}
+
+fn check(s: &SiteCopy, cases: &[(&str, Value, Value)]) {
+    let mut child = Command::new(BIN)
+        .args(["test", "--batch", "-D"])
+        .arg(format!("CFDIR={}", s.path.display()))
+        .arg("--config")
+        .arg(&s.mc)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for (_, p, _) in cases {
+            writeln!(stdin, "{p}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let answers: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        answers.len(),
+        cases.len(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut failures = Vec::new();
+    for ((id, probe, want), got) in cases.iter().zip(&answers) {
+        let result = &got["result"];
+        for (k, v) in want.as_object().unwrap() {
+            if &result[k] != v {
+                failures.push(format!(
+                    "{id}: {probe}\n    {k}: want {v}, got {}\n    {got}",
+                    result[k]
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn route(a: &str) -> Value {
+    json!({"kind": "route", "addr": a})
+}
+
+fn rcpt(client: &str, name: &str, from: &str, to: &str) -> Value {
+    json!({"kind": "rcpt", "client_addr": client, "client_name": name, "client_resolve": "OK",
+           "from": from, "to": to})
+}
+
+fn reject(code: u16, enh: &str, text: &str) -> Value {
+    json!({"action": "reject", "smtp_code": code, "enhanced_code": enh, "text": text})
+}
+
+#[test]
+fn gateway_decisions() {
+    let s = site("gateway", "gateway.mc", &["access", "mailertable"]);
+    let outside = "mx.stranger.example";
+    let stranger = |to: &str| rcpt("198.51.100.7", outside, "<someone@stranger.example>", to);
+    let accept = json!({"action": "accept"});
+    check(
+        &s,
+        &[
+            // Inbound mail for the organisation goes statically to the hub (no MX lookup).
+            (
+                "org domain",
+                route("user@example.gr.jp"),
+                json!({"mailer": "smtp", "host": "[dist-in.example.gr.jp]"}),
+            ),
+            (
+                "sub-domain",
+                route("user@sub1.example.gr.jp"),
+                json!({"mailer": "smtp", "host": "[dist-in.example.gr.jp]"}),
+            ),
+            // Everything else by MX.
+            (
+                "outside",
+                route("user@outside.example"),
+                json!({"mailer": "esmtp", "host": "outside.example"}),
+            ),
+            // Never an open relay.
+            (
+                "relay refused",
+                stranger("<u@outside.example>"),
+                reject(550, "5.7.1", "Relaying denied"),
+            ),
+            (
+                "own domain accepted",
+                stranger("<u@sub1.example.gr.jp>"),
+                accept.clone(),
+            ),
+            // Hand-kept restriction list (the university source's entries).
+            (
+                "61.49.138.219",
+                json!({"kind": "connect", "client_addr": "61.49.138.219", "client_name": "[61.49.138.219]"}),
+                json!({"action": "accept", "why": "delay_checks: client checked at RCPT"}),
+            ),
+            (
+                "61.49.138.219 at RCPT (delay_checks)",
+                rcpt(
+                    "61.49.138.219",
+                    "[61.49.138.219]",
+                    "<a@b.example>",
+                    "<u@example.gr.jp>",
+                ),
+                reject(550, "5.7.1", "Access denied"),
+            ),
+            (
+                "150.59.112.17 OK",
+                rcpt(
+                    "150.59.112.17",
+                    "[150.59.112.17]",
+                    "<a@b.example>",
+                    "<u@example.gr.jp>",
+                ),
+                accept.clone(),
+            ),
+            (
+                "203.0.113.9 REJECT (prefix)",
+                rcpt(
+                    "203.0.113.9",
+                    "[203.0.113.9]",
+                    "<a@b.example>",
+                    "<u@example.gr.jp>",
+                ),
+                reject(550, "5.7.1", "Access denied"),
+            ),
+            (
+                "203.0.113.7 OK beats the prefix",
+                rcpt(
+                    "203.0.113.7",
+                    "[203.0.113.7]",
+                    "<a@b.example>",
+                    "<u@example.gr.jp>",
+                ),
+                accept.clone(),
+            ),
+            (
+                "ERROR:5.7.1:551",
+                rcpt(
+                    "198.51.100.7",
+                    outside,
+                    "<x@cyber.example.com>",
+                    "<u@example.gr.jp>",
+                ),
+                reject(551, "5.7.1", "Relay denied"),
+            ),
+            (
+                "DISCARD forged sender",
+                rcpt(
+                    "198.51.100.7",
+                    outside,
+                    "<x@forged.example.org>",
+                    "<u@example.gr.jp>",
+                ),
+                json!({"action": "discard"}),
+            ),
+            (
+                "postmaster is a friend even for a refused client",
+                rcpt(
+                    "61.49.138.219",
+                    "[61.49.138.219]",
+                    "<a@b.example>",
+                    "<postmaster@gateway.example.gr.jp>",
+                ),
+                accept.clone(),
+            ),
+            (
+                "blacklisted recipient",
+                stranger("<bogus_user@gateway.example.gr.jp>"),
+                reject(550, "5.2.1", "Mailbox disabled for this recipient"),
+            ),
+            // DNSBL: listed, and a blocklist that does not answer temp-fails (`t`).
+            (
+                "dnsbl listed",
+                json!({"kind": "rcpt", "client_addr": "192.0.2.99", "client_name": "[192.0.2.99]",
+                       "from": "<a@b.example>", "to": "<u@example.gr.jp>",
+                       "dns": {"99.2.0.192.bl.example.net": ["127.0.0.2"]}}),
+                reject(
+                    550,
+                    "5.7.1",
+                    "Rejected: 192.0.2.99 listed at bl.example.net",
+                ),
+            ),
+            (
+                "dnsbl timeout",
+                json!({"kind": "rcpt", "client_addr": "192.0.2.99", "client_name": "[192.0.2.99]",
+                       "from": "<a@b.example>", "to": "<u@example.gr.jp>",
+                       "dns": {"99.2.0.192.bl.example.net": "tempfail"}}),
+                json!({"action": "tempfail", "smtp_code": 451, "enhanced_code": "4.4.3",
+                       "text": "Temporary lookup failure of 192.0.2.99 at bl.example.net"}),
+            ),
+            // Header rules.
+            (
+                "make money fast",
+                json!({"kind": "header", "line": "Subject: Make Money Fast!!!"}),
+                json!({"action": "reject", "smtp_code": 550}),
+            ),
+            (
+                "case-insensitive /i",
+                json!({"kind": "header", "line": "Subject: cheap VIAGRA"}),
+                reject(550, "5.7.1", "Spam not accepted"),
+            ),
+            (
+                "case-sensitive without /i",
+                json!({"kind": "header", "line": "Subject: make money fast"}),
+                accept,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn hub_decisions() {
+    let s = site("dist-in", "distribution.mc", &["access", "mailertable"]);
+    check(
+        &s,
+        &[
+            (
+                "mission example",
+                route("user@sub1.example.gr.jp"),
+                json!({"mailer": "smtp", "host": "[mbox1.example.gr.jp]", "user": "user@sub1.example.gr.jp"}),
+            ),
+            (
+                "sub2",
+                route("user@sub2.example.gr.jp"),
+                json!({"mailer": "smtp", "host": "[mbox2.example.gr.jp]"}),
+            ),
+            (
+                "IP literal",
+                route("user@sub3.example.gr.jp"),
+                json!({"mailer": "smtp", "host": "[192.0.2.25]"}),
+            ),
+            (
+                "bare domain",
+                route("user@example.gr.jp"),
+                json!({"mailer": "smtp", "host": "[mbox1.example.gr.jp]"}),
+            ),
+            (
+                "outside via SMART_HOST",
+                route("user@outside.example"),
+                json!({"mailer": "esmtp", "host": "[gateway.example.gr.jp]"}),
+            ),
+            (
+                "internal network relays",
+                rcpt(
+                    "192.0.2.50",
+                    "mbox1.example.gr.jp",
+                    "<bob@example.gr.jp>",
+                    "<x@outside.example>",
+                ),
+                json!({"action": "accept"}),
+            ),
+            (
+                "others do not",
+                rcpt(
+                    "203.0.113.5",
+                    "[203.0.113.5]",
+                    "<bob@example.gr.jp>",
+                    "<x@outside.example>",
+                ),
+                json!({"action": "reject", "smtp_code": 550, "enhanced_code": "5.7.1"}),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn mailbox_server_decisions() {
+    let s = site("mbox", "mailserver.mc", &["access", "mailboxes"]);
+    let masq =
+        |w: &str, a: &str| json!({"kind": "masquerade", "where": w, "addr": a, "mailer": "esmtp"});
+    let local = |to: &str| rcpt("127.0.0.1", "localhost", "<bob@mbox1.example.gr.jp>", to);
+    check(
+        &s,
+        &[
+            (
+                "local user",
+                route("alice@sub1.example.gr.jp"),
+                json!({"mailer": "local", "host": null, "user": "alice"}),
+            ),
+            (
+                "outside via hub",
+                route("user@outside.example"),
+                json!({"mailer": "esmtp", "host": "[dist-in.example.gr.jp]"}),
+            ),
+            // Masquerading: user@mbox1 → user@example.gr.jp, root exposed,
+            // foreign addresses never get the local domain.
+            (
+                "header sender",
+                masq("header-sender", "bob@mbox1.example.gr.jp"),
+                json!({"address": "bob@example.gr.jp"}),
+            ),
+            (
+                "envelope sender",
+                masq("envelope-sender", "bob@mbox1.example.gr.jp"),
+                json!({"address": "bob@example.gr.jp"}),
+            ),
+            (
+                "bare user",
+                masq("envelope-sender", "bob"),
+                json!({"address": "bob@example.gr.jp"}),
+            ),
+            (
+                "root exposed",
+                masq("header-sender", "root@mbox1.example.gr.jp"),
+                json!({"address": "root@mbox1.example.gr.jp"}),
+            ),
+            (
+                "foreign untouched",
+                masq("header-recipient", "user@outside.example"),
+                json!({"address": "user@outside.example"}),
+            ),
+            (
+                "envelope recipient never",
+                masq("envelope-recipient", "bob@mbox1.example.gr.jp"),
+                json!({"address": "bob@mbox1.example.gr.jp"}),
+            ),
+            // Virtual accounts: disabled vs unknown.
+            (
+                "disabled",
+                local("<mallory@sub1.example.gr.jp>"),
+                reject(550, "5.2.1", "Mailbox temporarily disabled"),
+            ),
+            (
+                "unknown",
+                local("<nobody@sub1.example.gr.jp>"),
+                reject(550, "5.1.1", "User unknown"),
+            ),
+            (
+                "known",
+                local("<alice@sub1.example.gr.jp>"),
+                json!({"action": "accept"}),
+            ),
+            // Lists: :include: fans out, owner-LIST is the envelope sender.
+            (
+                "list",
+                json!({"kind": "expand", "addr": "staff@sub1.example.gr.jp"}),
+                json!({"targets": ["alice", "bob", "carol@example.gr.jp"], "owner": "owner-staff"}),
+            ),
+        ],
+    );
+}
