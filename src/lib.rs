@@ -21,6 +21,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod deliver;
 pub mod dns;
 pub mod event;
 pub mod policy;
