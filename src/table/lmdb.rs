@@ -76,9 +76,35 @@ impl FileId {
 
 /// One mapped file.
 struct Snapshot {
+    /// Read transactions kept for single lookups. A published file never
+    /// changes and the environment has no lock table (`NO_LOCK`), so a
+    /// transaction may live as long as the snapshot: no begin/abort per
+    /// lookup. Declared before `env` so the transactions go first.
+    pool: Mutex<Vec<RoTxn<'static, WithoutTls>>>,
     env: Env<WithoutTls>,
     db: Database<Bytes, Bytes>,
     id: FileId,
+}
+
+impl Snapshot {
+    /// Run `f` with a pooled transaction.
+    fn with_txn<R>(&self, f: impl FnOnce(&RoTxn<'static, WithoutTls>) -> R) -> Result<R, String> {
+        let taken = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let txn = match taken {
+            Some(t) => t,
+            None => self
+                .env
+                .clone()
+                .static_read_txn()
+                .map_err(|e| e.to_string())?,
+        };
+        let r = f(&txn);
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < 64 {
+            pool.push(txn);
+        }
+        Ok(r)
+    }
 }
 
 /// The slot all tables of one path share.
@@ -215,23 +241,13 @@ impl Reader<'_> {
     pub fn lookup(&self, key: &[u8]) -> Result<Option<&[u8]>, Error> {
         let mut stack = [0u8; 256];
         let mut heap = Vec::new();
-        let need = key.len() + usize::from(self.table.nul_terminated);
-        let buf: &mut [u8] = match stack.get_mut(..need) {
-            Some(s) => s,
-            None => {
-                heap.resize(need, 0);
-                &mut heap
-            }
-        };
-        for (d, s) in buf.iter_mut().zip(key) {
-            *d = match self.table.fold {
-                Fold::Lower => s.to_ascii_lowercase(),
-                Fold::Keep => *s,
-            };
-        }
-        if let (true, Some(last)) = (self.table.nul_terminated, buf.last_mut()) {
-            *last = 0;
-        }
+        let buf = fold_key(
+            key,
+            self.table.fold,
+            self.table.nul_terminated,
+            &mut stack,
+            &mut heap,
+        );
         let v = self
             .db
             .get(&self.txn, buf)
@@ -331,16 +347,72 @@ fn open_snapshot(path: &Path) -> Result<Snapshot, String> {
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "no main database in LMDB file".to_string())?;
     drop(rtxn);
-    Ok(Snapshot { env, db, id })
+    Ok(Snapshot {
+        pool: Mutex::new(Vec::new()),
+        env,
+        db,
+        id,
+    })
 }
 
 impl Table for Lmdb {
     fn lookup(&self, key: &str) -> Result<Option<String>, Error> {
-        self.with_reader(|r| {
-            r.lookup(key.as_bytes())
-                .map(|v| v.map(|v| String::from_utf8_lossy(v).into_owned()))
-        })?
+        self.shared.maybe_refresh();
+        let guard = self
+            .shared
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let snap = guard.as_ref().map_err(|detail| self.io(detail.clone()))?;
+        let mut stack = [0u8; 256];
+        let mut heap = Vec::new();
+        let k = fold_key(
+            key.as_bytes(),
+            self.fold,
+            self.nul_terminated,
+            &mut stack,
+            &mut heap,
+        );
+        snap.with_txn(|txn| {
+            snap.db
+                .get(txn, k)
+                .map(|v| {
+                    v.map(|v| {
+                        String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned()
+                    })
+                })
+                .map_err(|e| self.io(e.to_string()))
+        })
+        .map_err(|detail| self.io(detail))?
     }
+}
+
+/// The key as stored: folded unless `-f`, with a NUL for `-N` maps; in
+/// `stack` when it fits, else in `heap`.
+fn fold_key<'b>(
+    key: &[u8],
+    fold: Fold,
+    nul: bool,
+    stack: &'b mut [u8; 256],
+    heap: &'b mut Vec<u8>,
+) -> &'b [u8] {
+    let need = key.len() + usize::from(nul);
+    let buf: &mut [u8] = if need <= stack.len() {
+        &mut stack[..need]
+    } else {
+        heap.resize(need, 0);
+        heap
+    };
+    for (d, s) in buf.iter_mut().zip(key) {
+        *d = match fold {
+            Fold::Lower => s.to_ascii_lowercase(),
+            Fold::Keep => *s,
+        };
+    }
+    if let (true, Some(last)) = (nul, buf.last_mut()) {
+        *last = 0;
+    }
+    buf
 }
 
 #[cfg(test)]
