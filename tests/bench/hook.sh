@@ -31,6 +31,7 @@ define(\`confMIN_FREE_BLOCKS', \`100')dnl
 DAEMON_OPTIONS(\`Port=$P, Addr=127.0.0.1, Name=MTA')dnl
 FEATURE(\`access_db', \`lmdb -T<TMPF> $W/access')dnl
 FEATURE(\`mailertable', \`lmdb $W/mailertable')dnl
+FEATURE(\`accept_unresolvable_domains')dnl
 MAILER(\`local')dnl
 MAILER(\`smtp')dnl
 MC
@@ -38,7 +39,7 @@ MC
   printf 'hosts files\n' > "$W/service.switch"
   printf 'postmaster: root\n' > "$W/aliases"
   "$BIN" newaliases -C "$W/bench.mc" >/dev/null
-  "$BIN" daemon --config "$W/bench.mc" --daemon --pidfile "$W/mxgate.pid" 2>"$W/daemon.err"
+  setsid "$BIN" daemon --config "$W/bench.mc" --pidfile "$W/mxgate.pid" </dev/null >/dev/null 2>"$W/daemon.err" &
   for i in $(seq 100); do [ -s "$W/mxgate.pid" ] && break; sleep 0.05; done
   ;;
 stop)
