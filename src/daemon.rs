@@ -76,6 +76,19 @@ pub fn run(opts: &Options) -> i32 {
     };
     let host = site.hostname.clone();
     let log = match site.config.option("confMXGATE_LOG_FILE") {
+        Some("syslog") => {
+            let sock = site
+                .config
+                .option("confMXGATE_SYSLOG_SOCKET")
+                .unwrap_or(crate::event::DEV_LOG);
+            match Log::syslog(&host, std::path::Path::new(sock)) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("mxgate: syslog: {e}");
+                    return 71;
+                }
+            }
+        }
         Some(p) => match Log::file(&host, std::path::Path::new(p)) {
             Ok(l) => l,
             Err(e) => {
@@ -117,6 +130,18 @@ pub fn run(opts: &Options) -> i32 {
             return 78;
         }
     };
+    let dns_timeout = match site.config.option("confMXGATE_DNS_TIMEOUT") {
+        None => Duration::from_secs(5),
+        Some(t) => match smtpd::parse_duration(t) {
+            Some(d) if d > Duration::ZERO => d,
+            _ => {
+                eprintln!(
+                    "mxgate: confMXGATE_DNS_TIMEOUT: expected a duration such as 5s, found {t:?}"
+                );
+                return 78;
+            }
+        },
+    };
     let dns = match site.config.option("confMXGATE_NAMESERVERS") {
         Some(list) => {
             let addrs: Result<Vec<std::net::SocketAddr>, _> = list
@@ -125,7 +150,7 @@ pub fn run(opts: &Options) -> i32 {
                 .map(|s| s.parse())
                 .collect();
             match addrs {
-                Ok(a) => Dns::with_servers(&a, Duration::from_secs(5)).ok(),
+                Ok(a) => Dns::with_servers(&a, dns_timeout).ok(),
                 Err(e) => {
                     eprintln!("mxgate: confMXGATE_NAMESERVERS: {e}");
                     return 78;

@@ -4,13 +4,16 @@
 //! writes `Mon DD HH:MM:SS host mxgate[pid]: QID: text` (sendmail's syslog
 //! shape) to the configured destination — a file (`confMXGATE_LOG_FILE`, an
 //! mxgate extension), or standard error when the daemon runs in the
-//! foreground. The formatting of `from=`, `to=`, `reject=` lines lives in
+//! foreground — or, when `confMXGATE_LOG_FILE` is `syslog`, sends RFC 3164
+//! datagrams `<22>Mon DD HH:MM:SS mxgate[pid]: QID: text` (facility mail,
+//! severity info) to the local syslog socket `/dev/log`. The formatting of `from=`, `to=`, `reject=` lines lives in
 //! the callers' words but is assembled by the helpers here so it is the
 //! same everywhere.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Where log lines go.
@@ -24,7 +27,14 @@ pub struct Log {
 enum Sink {
     Stderr,
     File(File),
+    Syslog(UnixDatagram, PathBuf),
 }
+
+/// `<PRI>` for facility mail (2), severity info (6): 2 * 8 + 6.
+const MAIL_INFO: &str = "<22>";
+
+/// The local syslog socket.
+pub const DEV_LOG: &str = "/dev/log";
 
 impl Log {
     /// Log to standard error.
@@ -44,6 +54,16 @@ impl Log {
         })
     }
 
+    /// Send to the syslog daemon's datagram socket (normally [`DEV_LOG`]).
+    /// The socket need not exist yet: a datagram that cannot be delivered is dropped.
+    pub fn syslog(host: &str, socket: &Path) -> std::io::Result<Log> {
+        let sock = UnixDatagram::unbound()?;
+        Ok(Log {
+            host: host.to_string(),
+            sink: Mutex::new(Sink::Syslog(sock, socket.to_path_buf())),
+        })
+    }
+
     /// Write one line; `qid` is the queue id the line is about, if any.
     pub fn line(&self, qid: Option<&str>, text: &str) {
         let now = std::time::SystemTime::now()
@@ -59,16 +79,24 @@ impl Log {
             Some(q) => format!("{q}: "),
             None => String::new(),
         };
-        let line = format!(
-            "{month} {d:>2} {h:02}:{mi:02}:{s:02} {} mxgate[{}]: {prefix}{text}\n",
-            self.host,
-            std::process::id()
-        );
+        let stamp = format!("{month} {d:>2} {h:02}:{mi:02}:{s:02}");
+        let pid = std::process::id();
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
         // A log that cannot be written must not stop mail; the error is dropped.
         let _ = match &mut *sink {
-            Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
-            Sink::File(f) => f.write_all(line.as_bytes()),
+            Sink::Stderr => std::io::stderr().write_all(
+                format!("{stamp} {} mxgate[{pid}]: {prefix}{text}\n", self.host).as_bytes(),
+            ),
+            Sink::File(f) => f.write_all(
+                format!("{stamp} {} mxgate[{pid}]: {prefix}{text}\n", self.host).as_bytes(),
+            ),
+            // RFC 3164 to the local daemon: no host name (syslogd adds its own).
+            Sink::Syslog(sock, path) => sock
+                .send_to(
+                    format!("{MAIL_INFO}{stamp} mxgate[{pid}]: {prefix}{text}").as_bytes(),
+                    &*path,
+                )
+                .map(|_| ()),
         };
     }
 }
@@ -103,5 +131,29 @@ mod tests {
             "relay=mx.example [192.0.2.1]"
         );
         assert_eq!(relay_field("[192.0.2.1]", "192.0.2.1"), "relay=[192.0.2.1]");
+    }
+
+    #[test]
+    fn syslog_datagrams_are_rfc3164_mail_info() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log.sock");
+        let rx = UnixDatagram::bind(&p).unwrap();
+        let log = Log::syslog("gw", &p).unwrap();
+        log.line(Some("QID1"), "from=<a@b>, size=1");
+        let mut buf = [0u8; 512];
+        let n = rx.recv(&mut buf).unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(text.starts_with("<22>"), "{text}");
+        let pid = std::process::id();
+        assert!(
+            text.ends_with(&format!(" mxgate[{pid}]: QID1: from=<a@b>, size=1")),
+            "{text}"
+        );
+        // `<22>Mon DD HH:MM:SS ` — 4 + 16 characters before the tag.
+        assert_eq!(&text[4 + 15..4 + 16], " ", "{text}");
+        assert_eq!(&text[4 + 16..4 + 22], "mxgate", "{text}");
+        // No listener: the line is dropped, nothing panics.
+        drop(rx);
+        log.line(None, "still fine");
     }
 }

@@ -49,8 +49,15 @@ pub struct Settings {
     pub command_timeout: Duration,
     /// `confTO_DATABLOCK`: how long to wait for message data.
     pub data_timeout: Duration,
-    /// Bad commands before the session is closed with 421.
+    /// `confTO_STARTTLS`: how long a TLS handshake (STARTTLS or SMTPS) may take.
+    pub tls_timeout: Duration,
+    /// Bad commands before the session is closed with 421
+    /// (`confMXGATE_MAX_BAD_COMMANDS`, default 25 as sendmail's MAXBADCOMMANDS).
     pub max_errors: usize,
+    /// Commands that move no mail (NOOP, RSET, VRFY, EXPN, HELP, ETRN, HELO/EHLO)
+    /// allowed between two MAIL commands before the session is closed with 421
+    /// (`confMXGATE_MAX_NONMAIL_COMMANDS`, default 20 as sendmail's MAXNOOPCOMMANDS; 0 = unlimited).
+    pub max_nonmail: usize,
     /// `confSMTP_LOGIN_MSG`.
     pub greeting: Option<String>,
     /// `confPRIVACY_FLAGS` contains `noexpn` / `goaway`.
@@ -91,7 +98,9 @@ impl Settings {
             max_queue: num("confMAX_QUEUE_SIZE", 0)? as usize,
             command_timeout: dur("confTO_COMMAND", Duration::from_secs(300))?,
             data_timeout: dur("confTO_DATABLOCK", Duration::from_secs(600))?,
-            max_errors: num("confBAD_RCPT_THROTTLE_ERRORS", 10)? as usize,
+            tls_timeout: dur("confTO_STARTTLS", Duration::from_secs(60))?,
+            max_errors: num("confMXGATE_MAX_BAD_COMMANDS", 25)? as usize,
+            max_nonmail: num("confMXGATE_MAX_NONMAIL_COMMANDS", 20)? as usize,
             greeting: site.config.option("confSMTP_LOGIN_MSG").map(str::to_string),
             no_expn: privacy.contains("noexpn") || privacy.contains("goaway"),
         })

@@ -5,7 +5,9 @@
 //! [`Outcome::Ok`], [`Outcome::Fail`], or an error (the socket is missing
 //! or Dovecot misbehaves: the SMTP side answers `454 4.7.0` and the client
 //! may retry). The protocol is line-based, fields separated by TABs
-//! (Dovecot's `doc/auth-protocol.txt`).
+//! (Dovecot's `doc/auth-protocol.txt`). The request is marked `secured`:
+//! the daemon offers AUTH only inside TLS, so Dovecot's
+//! `disable_plaintext_auth` does not refuse it.
 
 use super::Credentials;
 use base64::Engine;
@@ -81,11 +83,12 @@ async fn exchange(
         return Err(format!("{}: PLAIN is not offered", socket.display()));
     }
     let resp = B64.encode(format!("\0{}\0{}", creds.user, creds.password));
-    let mut req = format!("AUTH\t1\tPLAIN\tservice=smtp\tnologin\tresp={resp}");
+    // `resp=` must be the last parameter (Dovecot refuses anything after it).
+    let mut req = "AUTH\t1\tPLAIN\tservice=smtp\tsecured\tnologin".to_string();
     if let Some(ip) = client_ip {
         req += &format!("\trip={ip}");
     }
-    req.push('\n');
+    req += &format!("\tresp={resp}\n");
     writer.write_all(req.as_bytes()).await.map_err(err)?;
     line.clear();
     if reader.read_line(&mut line).await.map_err(err)? == 0 {

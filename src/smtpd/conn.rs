@@ -66,6 +66,10 @@ struct Conn {
     tls: Option<(String, String)>,
     tx: Transaction,
     errors: usize,
+    /// Commands that moved no mail since the last MAIL.
+    nonmail: usize,
+    /// Inside DATA or a BDAT chunk: the data-block timeout applies.
+    in_body: bool,
     messages: usize,
 }
 
@@ -103,8 +107,9 @@ pub async fn run(
             );
             return;
         };
+        let wait = server.settings().tls_timeout;
         let hs = futures_lite::future::or(async { Some(stream.into_tls(tls).await) }, async {
-            async_io::Timer::after(Duration::from_secs(30)).await;
+            async_io::Timer::after(wait).await;
             None
         });
         stream = match hs.await {
@@ -128,6 +133,8 @@ pub async fn run(
         tls: None,
         tx: Transaction::default(),
         errors: 0,
+        nonmail: 0,
+        in_body: false,
         messages: 0,
     };
     if let Some(info) = stream.tls_info() {
@@ -328,9 +335,10 @@ impl Conn {
                 let Some(tls) = self.server.tls.clone() else {
                     break;
                 };
+                let wait = settings.tls_timeout;
                 let upgraded =
                     futures_lite::future::or(async { Some(stream.into_tls(tls).await) }, async {
-                        async_io::Timer::after(Duration::from_secs(30)).await;
+                        async_io::Timer::after(wait).await;
                         None
                     })
                     .await;
@@ -358,14 +366,28 @@ impl Conn {
                 if let Some(reply) = self.answer(event, &settings).await {
                     session.respond(reply);
                 }
-                if self.errors > settings.max_errors && !session.is_closed() {
-                    session.send(&Reply::new(
+                let attack = if settings.max_errors > 0 && self.errors > settings.max_errors {
+                    Some("bad")
+                } else if settings.max_nonmail > 0 && self.nonmail > settings.max_nonmail {
+                    Some("non-mail")
+                } else {
+                    None
+                };
+                if let Some(kind) = attack.filter(|_| !session.is_closed()) {
+                    let r = Reply::new(
                         421,
                         st(4, 7, 0),
-                        format!("{} Too many errors", self.site.hostname),
-                    ));
+                        format!(
+                            "{} Too many {kind} commands; closing connection",
+                            self.site.hostname
+                        ),
+                    );
+                    session.send(&r);
                     let _ = stream.write_all(&session.take_output()).await;
-                    self.log(None, &format!("{}: too many errors, closing", self.relay()));
+                    self.log(
+                        None,
+                        &format!("{}: possible SMTP attack: reject={r}", self.relay()),
+                    );
                     break;
                 }
                 if self.tx.discard.is_none() {
@@ -376,10 +398,12 @@ impl Conn {
                 }
                 continue;
             }
-            let wait = if self.tx.rcpts.is_empty() {
-                settings.command_timeout
+            // RFC 5321 §4.5.3.2: the server waits for a command, or for the
+            // next block of message data once DATA (or a BDAT chunk) has begun.
+            let (wait, stage) = if self.in_body {
+                (settings.data_timeout, "message data")
             } else {
-                settings.data_timeout
+                (settings.command_timeout, "command")
             };
             let read =
                 futures_lite::future::or(async { Some(stream.read(&mut buf).await) }, async {
@@ -399,7 +423,10 @@ impl Conn {
                     );
                     self.log(
                         None,
-                        &format!("timeout waiting for input from {}", self.relay()),
+                        &format!(
+                            "timeout waiting for input from {} during {stage}, reject={r}",
+                            self.relay()
+                        ),
                     );
                     let _ = stream.write_all(&r.to_wire()).await;
                     break;
@@ -429,6 +456,7 @@ impl Conn {
     async fn answer(&mut self, event: Event, settings: &super::Settings) -> Option<Reply> {
         let reply = match event {
             Event::BodyChunk(chunk) => {
+                self.in_body = true;
                 let max = settings.max_message_size;
                 if max > 0 && (self.tx.body.len() + chunk.len()) as u64 > max {
                     self.tx.too_big = true;
@@ -444,8 +472,24 @@ impl Conn {
                 r
             }
             Event::AuthResponse(line) => self.auth_step(line).await,
-            Event::BodyEnd(end) => self.end_of_data(end, settings).await,
+            Event::BodyEnd(end) => {
+                self.in_body = false;
+                self.end_of_data(end, settings).await
+            }
             Event::Command(cmd) => {
+                if matches!(
+                    cmd,
+                    Command::Noop
+                        | Command::Rset
+                        | Command::Vrfy(_)
+                        | Command::Expn(_)
+                        | Command::Help
+                        | Command::Etrn(_)
+                        | Command::Helo(_)
+                        | Command::Ehlo(_)
+                ) {
+                    self.nonmail += 1;
+                }
                 if let Some(refused) = &self.refused {
                     match cmd {
                         Command::Quit => self.quit(),
@@ -481,7 +525,7 @@ impl Conn {
             && self.tls_active()
     }
 
-    fn ehlo_reply(&self, name: &str) -> Reply {
+    fn ehlo_reply(&self, name: &str, settings: &super::Settings) -> Reply {
         let mut lines = vec![format!(
             "{} Hello {} [{}], pleased to meet you",
             self.site.hostname,
@@ -495,7 +539,7 @@ impl Conn {
         lines.push("ENHANCEDSTATUSCODES".into());
         lines.push("PIPELINING".into());
         lines.push("8BITMIME".into());
-        let max = self.server.settings().max_message_size;
+        let max = settings.max_message_size;
         lines.push(if max > 0 {
             format!("SIZE {max}")
         } else {
@@ -545,7 +589,7 @@ impl Conn {
                 self.helo = name.clone();
                 self.tx = Transaction::default();
                 if extended {
-                    self.ehlo_reply(&name)
+                    self.ehlo_reply(&name, settings)
                 } else {
                     Reply::plain(
                         250,
@@ -557,11 +601,17 @@ impl Conn {
             Command::Rcpt(rcpt, params) => self.rcpt(rcpt, params, settings),
             Command::Data => {
                 if let Err(text) = self.server.has_room() {
-                    return Reply::new(452, st(4, 3, 1), text);
+                    let r = Reply::new(452, st(4, 3, 1), text);
+                    self.log(None, &format!("{}: DATA: reject={r}", self.relay()));
+                    return r;
                 }
+                self.in_body = true;
                 Reply::plain(354, "Enter mail, end with \".\" on a line by itself")
             }
-            Command::Bdat { size, .. } => Reply::new(250, st(2, 0, 0), format!("{size} bytes received")),
+            Command::Bdat { size, .. } => {
+                self.in_body = false;
+                Reply::new(250, st(2, 0, 0), format!("{size} bytes received"))
+            }
             Command::Rset => {
                 self.tx = Transaction::default();
                 Reply::new(250, st(2, 0, 0), "Reset state")
@@ -688,24 +738,29 @@ impl Conn {
         if (self.spec.has('a') || self.spec.is_submission() && self.server.auth().is_enabled())
             && self.authed.is_none()
         {
-            return Reply::new(530, st(5, 7, 0), "Authentication required");
+            let r = Reply::new(530, st(5, 7, 0), "Authentication required");
+            self.log_reject("check_mail", &format!("<{arg}>"), &r);
+            return r;
         }
         if let Some(size) = params.size {
             let max = settings.max_message_size;
             if max > 0 && size > max {
-                return Reply::new(
+                let r = Reply::new(
                     552,
                     st(5, 2, 3),
                     "Message size exceeds fixed maximum message size",
                 );
+                self.log_reject("check_mail", &format!("<{arg}>"), &r);
+                return r;
             }
         }
         if let Err(text) = self.server.has_room() {
+            let r = Reply::new(452, st(4, 3, 1), text);
             self.log(
                 None,
-                &format!("{}: rejecting new messages: {text}", self.relay()),
+                &format!("{}: rejecting new messages: reject={r}", self.relay()),
             );
-            return Reply::new(452, st(4, 3, 1), text);
+            return r;
         }
         // RFC 6409: the MSA qualifies bare sender addresses.
         let sender = match sender {
@@ -732,6 +787,7 @@ impl Conn {
             Action::Quarantine(reason) => self.tx.quarantine = Some(reason.clone()),
             _ => {}
         }
+        self.nonmail = 0;
         let discard = self.tx.discard.take();
         let quarantine = self.tx.quarantine.take();
         self.tx = Transaction {
@@ -747,7 +803,9 @@ impl Conn {
     fn rcpt(&mut self, rcpt: Mailbox, params: RcptParams, settings: &super::Settings) -> Reply {
         let shown = rcpt.to_string();
         if settings.max_rcpts > 0 && self.tx.rcpts.len() >= settings.max_rcpts {
-            return Reply::new(452, st(4, 5, 3), "Too many recipients");
+            let r = Reply::new(452, st(4, 5, 3), "Too many recipients");
+            self.log_reject("check_rcpt", &format!("<{shown}>"), &r);
+            return r;
         }
         let rcpt = if rcpt.domain.is_none() && self.spec.is_submission() {
             let mut r = rcpt;
@@ -800,7 +858,7 @@ impl Conn {
             return r;
         }
         if tx.too_big {
-            return Reply::new(
+            let r = Reply::new(
                 552,
                 st(5, 2, 3),
                 format!(
@@ -808,6 +866,8 @@ impl Conn {
                     settings.max_message_size
                 ),
             );
+            self.log(None, &format!("{}: reject={r}", self.relay()));
+            return r;
         }
         let Some(sender) = tx.sender.clone() else {
             return Reply::new(503, st(5, 5, 1), "Need MAIL command");

@@ -26,8 +26,11 @@ impl DaemonSpec {
     }
 
     /// Is this a submission listener (RFC 6409: complete headers, qualify addresses)?
+    /// Decided by the configuration alone, never by the port number: the
+    /// listener is named `MSA` (sendmail's name for its submission daemon)
+    /// or requires AUTH (`M=a`).
     pub fn is_submission(&self) -> bool {
-        self.name.eq_ignore_ascii_case("MSA") || matches!(self.addr.port(), 587 | 465)
+        self.name.eq_ignore_ascii_case("MSA") || self.has('a')
     }
 }
 
@@ -116,5 +119,12 @@ mod tests {
         o.insert("Port".into(), "http".into());
         c.daemons.push(Daemon { options: o });
         assert!(specs(&c).unwrap_err().contains("Port=http"));
+        // The port number alone does not make a submission listener.
+        let plain587 = DaemonSpec {
+            name: "Relay".into(),
+            addr: "127.0.0.1:587".parse().unwrap(),
+            modifiers: "E".into(),
+        };
+        assert!(!plain587.is_submission());
     }
 }

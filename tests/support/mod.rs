@@ -42,6 +42,14 @@ pub struct Setup<'a> {
 
 impl Daemon {
     pub fn start(setup: Setup<'_>) -> Daemon {
+        let mut daemon = Daemon::prepare(setup);
+        daemon.spawn();
+        daemon
+    }
+
+    /// Write the config, tables and files but do not start the daemon yet
+    /// (the test may change files in `path()` first, then call `spawn`).
+    pub fn prepare(setup: Setup<'_>) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for (name, text) in setup.tables {
@@ -107,16 +115,44 @@ impl Daemon {
         mc += "MAILER(`local')dnl\nMAILER(`smtp')dnl\n";
         let mc_path = d.join("test.mc");
         std::fs::write(&mc_path, mc).unwrap();
-        let mut daemon = Daemon {
+        Daemon {
             dir,
             child: None,
             mta,
             msa,
             smtps,
             mc: mc_path,
-        };
-        daemon.spawn();
-        daemon
+        }
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Wait (bounded) for the daemon to exit by itself; its exit status.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                self.child = None;
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Wait (bounded) until the maillog contains `text`.
+    pub fn wait_log(&self, text: &str, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.maillog().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     pub fn spawn(&mut self) {
@@ -270,4 +306,221 @@ pub fn swaks(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("swaks is installed by .ci/run")
+}
+
+/// Kill a helper process we started: SIGTERM, then SIGKILL after a bounded wait.
+fn stop_child(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A free UDP+TCP loopback port for a DNS server.
+pub fn free_dns_port() -> u16 {
+    for _ in 0..50 {
+        let p = free_port();
+        if std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port");
+}
+
+/// A UDP port that swallows queries and never answers (a DNS server that is down
+/// but not refusing). Dropped with the value.
+pub struct SilentUdp {
+    pub sock: std::net::UdpSocket,
+    pub port: u16,
+}
+
+impl SilentUdp {
+    pub fn bind() -> SilentUdp {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = sock.local_addr().unwrap().port();
+        SilentUdp { sock, port }
+    }
+}
+
+/// A real authoritative DNS server (NSD) on 127.0.0.1:`port`, serving zones
+/// written by the test. Stopped when dropped.
+pub struct Nsd {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Nsd {
+    /// `zones`: (zone name, zone file text). Waits until NSD answers.
+    pub fn start(zones: &[(&str, &str)]) -> Nsd {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let port = free_dns_port();
+        let mut conf = format!(
+            "server:\n  ip-address: 127.0.0.1@{port}\n  do-ip6: no\n  do-ip4: yes\n  username: \"\"\n  chroot: \"\"\n  \
+             zonesdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  database: \"\"\n  zonelistfile: \"{d}/zone.list\"\n  \
+             xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  logfile: \"{d}/nsd.log\"\n  server-count: 1\n  verbosity: 1\n\
+             remote-control:\n  control-enable: no\n"
+        );
+        for (i, (zone, text)) in zones.iter().enumerate() {
+            let file = format!("zone{i}.zone");
+            std::fs::write(dir.path().join(&file), text).unwrap();
+            conf += &format!("zone:\n  name: {zone}\n  zonefile: {file}\n");
+        }
+        std::fs::write(dir.path().join("nsd.conf"), conf).unwrap();
+        let child = Command::new("nsd")
+            .arg("-d")
+            .arg("-c")
+            .arg(dir.path().join("nsd.conf"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
+            .spawn()
+            .expect("nsd is installed by .ci/run");
+        let mut nsd = Nsd { port, dir, child };
+        // Ready when it answers a query for the first zone's apex (SOA).
+        let first = zones.first().map(|z| z.0).unwrap_or(".");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !nsd.answers(first) {
+            if let Ok(Some(st)) = nsd.child.try_wait() {
+                panic!("nsd exited {st}: {}", nsd.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nsd did not start: {}",
+                nsd.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        nsd
+    }
+
+    pub fn log(&self) -> String {
+        format!(
+            "{}{}",
+            std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default(),
+            std::fs::read_to_string(self.dir.path().join("nsd.log")).unwrap_or_default()
+        )
+    }
+
+    /// Does NSD answer an SOA query for `name` (rcode NOERROR)?
+    fn answers(&self, name: &str) -> bool {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.trim_end_matches('.').split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 6, 0, 1]);
+        if sock.send_to(&q, ("127.0.0.1", self.port)).is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 512];
+        match sock.recv(&mut buf) {
+            Ok(n) => n > 4 && buf[3] & 0x0f == 0,
+            Err(_) => false,
+        }
+    }
+}
+
+impl Drop for Nsd {
+    fn drop(&mut self) {
+        stop_child(&mut self.child);
+    }
+}
+
+/// A real Dovecot (auth service only) with its own configuration in a temp
+/// dir — no system-wide dovecot.conf is read. `users`: (name, `{SCHEME}hash`
+/// or `{PLAIN}pw`) for a passwd-file passdb. Stopped when dropped.
+pub struct Dovecot {
+    pub dir: tempfile::TempDir,
+    /// The `auth-client` socket (Dovecot's client protocol).
+    pub socket: PathBuf,
+    child: Child,
+}
+
+impl Dovecot {
+    pub fn start(users: &[(&str, &str)]) -> Dovecot {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut passwd = String::new();
+        for (u, p) in users {
+            passwd += &format!("{u}:{p}\n");
+        }
+        std::fs::write(d.join("passwd"), passwd).unwrap();
+        for sub in ["run", "state"] {
+            std::fs::create_dir(d.join(sub)).unwrap();
+        }
+        let conf = format!(
+            "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
+             protocols =\nssl = no\ndisable_plaintext_auth = yes\nauth_mechanisms = plain login\n\
+             auth_failure_delay = 0\n\
+             default_internal_user = root\ndefault_login_user = root\ndefault_internal_group = root\n\
+             passdb {{\n  driver = passwd-file\n  args = {d}/passwd\n}}\n\
+             userdb {{\n  driver = static\n  args = uid=root gid=root home={d}\n}}\n\
+             service auth {{\n  unix_listener auth-client {{\n    mode = 0666\n  }}\n}}\n\
+             service anvil {{\n  chroot =\n}}\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
+        let child = Command::new("dovecot")
+            .arg("-F")
+            .arg("-c")
+            .arg(d.join("dovecot.conf"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("stderr")).unwrap())
+            .spawn()
+            .expect("dovecot is installed by .ci/run (dovecot-core)");
+        let socket = d.join("run/auth-client");
+        let mut dc = Dovecot { dir, socket, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&dc.socket).is_err() {
+            if let Ok(Some(st)) = dc.child.try_wait() {
+                panic!("dovecot exited {st}: {}", dc.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dovecot did not start: {}",
+                dc.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        dc
+    }
+
+    pub fn log(&self) -> String {
+        format!(
+            "{}{}",
+            std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default(),
+            std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+        )
+    }
+
+    /// Is the dovecot master still running?
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Stop now (the test checks it is gone).
+    pub fn stop(&mut self) {
+        stop_child(&mut self.child);
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        stop_child(&mut self.child);
+    }
 }

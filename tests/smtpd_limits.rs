@@ -1,0 +1,360 @@
+//! Hostile and impatient clients, load shedding and signals, against the
+//! real daemon: greet_pause early talkers, connection limits, per-stage
+//! timeouts, command-count limits, BDAT, informational commands, disk-space
+//! shedding, SIGHUP reload and SIGTERM drain.
+
+mod support;
+use std::io::Write;
+use std::time::{Duration, Instant};
+use support::*;
+
+const MAILBOXES: &str = "alice OK\npostmaster OK\n";
+
+fn start(extra: &str) -> Daemon {
+    let mc = format!(
+        "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
+         LOCAL_DOMAIN(`example.com')dnl\n\
+         define(`confMAX_MESSAGE_SIZE', `20000')dnl\n{extra}"
+    );
+    Daemon::start(Setup {
+        mc: Box::leak(mc.into_boxed_str()),
+        tables: &[("mailboxes", MAILBOXES)],
+        tls: false,
+    })
+}
+
+fn greeted(port: u16) -> Raw {
+    let mut c = Raw::connect(port);
+    let g = c.reply();
+    assert!(g.starts_with("220 "), "{g}");
+    c
+}
+
+#[test]
+fn greet_pause_refuses_early_talkers_and_serves_patient_clients() {
+    let d = start("FEATURE(`greet_pause', `500')dnl\n");
+    // Early talker: speaks before the greeting.
+    let mut c = Raw::connect_from("127.0.0.2", d.mta);
+    c.send("EHLO impatient.test\r\n");
+    let g = c.reply();
+    assert_eq!(g, "554 gw.example.com ESMTP not accepting messages");
+    assert_eq!(c.reply(), "550 5.0.0 Command rejected", "the early EHLO");
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@example.org>"),
+        "550 5.0.0 Command rejected"
+    );
+    assert!(c.cmd("QUIT").starts_with("221"));
+    // Patient client: waits for the greeting (about 500 ms) and is served.
+    let t = Instant::now();
+    let mut c = Raw::connect_from("127.0.0.2", d.mta);
+    let g = c.reply();
+    assert!(g.starts_with("220 gw.example.com ESMTP"), "{g}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(450),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(c.cmd("EHLO patient.test").starts_with("250"));
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    assert!(
+        d.maillog().contains(
+            "rejecting commands from [127.0.0.2] due to pre-greeting traffic after 500 milliseconds"
+        ) || d
+            .maillog()
+            .contains("due to pre-greeting traffic after 500 milliseconds"),
+        "{}",
+        d.maillog()
+    );
+}
+
+#[test]
+fn max_daemon_children_refuses_with_421_and_recovers() {
+    let d = start("define(`confMAX_DAEMON_CHILDREN', `2')dnl\n");
+    let a = greeted(d.mta);
+    let _b = greeted(d.mta);
+    let mut c = Raw::connect(d.mta);
+    let r = c.reply();
+    assert_eq!(
+        r,
+        "421 4.3.2 gw.example.com Too many sessions, try again later"
+    );
+    assert!(c.reply().ends_with("<eof>"), "closed after the 421");
+    drop(a);
+    // The slot is freed when the session ends (bounded wait).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = Raw::connect(d.mta);
+        if c.reply().starts_with("220") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slot never freed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(d.maillog().contains("reject=421 4.3.2"), "{}", d.maillog());
+}
+
+#[test]
+fn max_conn_per_ip_refuses_the_second_session_from_one_address() {
+    let d = start("define(`confMAX_CONN_PER_IP', `1')dnl\n");
+    let _a = greeted(d.mta);
+    let mut c = Raw::connect(d.mta);
+    assert_eq!(
+        c.reply(),
+        "421 4.3.2 gw.example.com Too many connections from your host, try again later"
+    );
+    // Another address is still served.
+    let mut o = Raw::connect_from("127.0.0.2", d.mta);
+    assert!(o.reply().starts_with("220"));
+}
+
+#[test]
+fn connection_rate_throttle_refuses_bursts() {
+    let d = start("define(`confCONNECTION_RATE_THROTTLE', `2')dnl\n");
+    // Five connections in well under a second: the fixed one-second window
+    // lets at most four through even across a window boundary.
+    let t = Instant::now();
+    let replies: Vec<String> = (0..5).map(|_| Raw::connect(d.mta).reply()).collect();
+    assert!(t.elapsed() < Duration::from_millis(900), "too slow to test");
+    assert!(
+        replies.iter().any(
+            |r| r == "421 4.3.2 gw.example.com Connection rate limit exceeded, try again later"
+        ),
+        "{replies:?}"
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    greeted(d.mta);
+}
+
+#[test]
+fn command_and_data_timeouts_close_with_421_4_4_2() {
+    let d = start("define(`confTO_COMMAND', `1s')dnl\ndefine(`confTO_DATABLOCK', `1s')dnl\n");
+    let mut c = greeted(d.mta);
+    let t = Instant::now();
+    let r = c.reply();
+    assert_eq!(
+        r,
+        "421 4.4.2 gw.example.com Lost input channel: timeout waiting for input"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+    // Inside DATA the data-block timeout applies.
+    let mut c = greeted(d.mta);
+    c.cmd("HELO x");
+    c.cmd("MAIL FROM:<a@example.org>");
+    c.cmd("RCPT TO:<alice@example.com>");
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send("Subject: slow\r\n\r\npart");
+    assert!(c.reply().starts_with("421 4.4.2 "));
+    assert!(
+        d.queued("queue").is_empty(),
+        "a timed-out message is not kept"
+    );
+    assert!(
+        d.maillog().contains("during message data"),
+        "{}",
+        d.maillog()
+    );
+    assert!(d.maillog().contains("during command"), "{}", d.maillog());
+}
+
+#[test]
+fn bdat_chunks_end_to_end() {
+    let d = start("");
+    let out = python(&format!(
+        r#"
+import socket
+s = socket.create_connection(("127.0.0.1", {port}))
+f = s.makefile("rb")
+def reply():
+    lines = []
+    while True:
+        l = f.readline().decode()
+        lines.append(l)
+        if len(l) < 4 or l[3] == " ": return "".join(lines)
+reply()
+s.sendall(b"EHLO chunky.test\r\n"); r = reply(); assert "CHUNKING" in r, r
+s.sendall(b"MAIL FROM:<c@example.org> BODY=8BITMIME SMTPUTF8\r\n"); r = reply(); assert r.startswith("250"), r
+s.sendall(b"RCPT TO:<alice@example.com>\r\n"); r = reply(); assert r.startswith("250"), r
+one = b"Subject: chunks\r\n\r\nfirst "
+s.sendall(b"BDAT %d\r\n" % len(one) + one); r = reply()
+assert r == "250 2.0.0 %d bytes received\r\n" % len(one), r
+two = "second \u00e9\r\n".encode()
+s.sendall(b"BDAT %d LAST\r\n" % len(two) + two); r = reply()
+assert r.startswith("250 2.0.0 ") and "Message accepted for delivery" in r, r
+# BDAT without a transaction: the chunk is read and refused.
+s.sendall(b"BDAT 3 LAST\r\nabc"); r = reply(); assert r.startswith("503 5.0.0"), r
+s.sendall(b"NOOP\r\n"); r = reply(); assert r.startswith("250 2.0.0"), r
+s.sendall(b"QUIT\r\n"); reply()
+print("ok")
+"#,
+        port = d.mta
+    ));
+    assert!(out.status.success(), "{out:?}\n{}", d.maillog());
+    let q = d.queued("queue");
+    assert_eq!(q.len(), 1);
+    let text = String::from_utf8(std::fs::read(&q[0]).unwrap()).unwrap();
+    assert!(
+        text.contains("Subject: chunks\r\n\r\nfirst second \u{e9}\r\n"),
+        "{text}"
+    );
+    // 8BITMIME and SMTPUTF8 are carried into the envelope.
+    assert!(text.contains("fact body 8BITMIME\n"), "{text}");
+    assert!(text.contains("fact smtputf8 yes\n"), "{text}");
+}
+
+#[test]
+fn informational_commands_and_etrn_on_the_msa() {
+    let d = start("");
+    let mut c = greeted(d.mta);
+    c.cmd("EHLO x");
+    assert_eq!(
+        c.cmd("VRFY alice"),
+        "252 2.5.2 Cannot VRFY user; try RCPT to attempt delivery (or try finger)"
+    );
+    assert_eq!(
+        c.cmd("EXPN staff"),
+        "502 5.7.0 Sorry, we do not allow this operation"
+    );
+    let h = c.cmd("HELP");
+    assert!(
+        h.starts_with("214-2.0.0 ") && h.ends_with("214 2.0.0 End of HELP info"),
+        "{h}"
+    );
+    assert!(c.cmd("ETRN example.org").starts_with("250"));
+    let mut m = greeted(d.msa);
+    let e = m.cmd("EHLO x");
+    assert!(!e.contains("ETRN"), "M=E hides ETRN: {e}");
+    assert_eq!(
+        m.cmd("ETRN example.org"),
+        "502 5.7.0 Sorry, we do not allow this operation"
+    );
+}
+
+#[test]
+fn command_count_limits_close_abusive_sessions() {
+    let d = start("");
+    let mut c = greeted(d.mta);
+    c.cmd("HELO x");
+    let mut last = String::new();
+    for _ in 0..25 {
+        last = c.cmd("NOOP");
+        if last.starts_with("421") {
+            break;
+        }
+    }
+    assert_eq!(
+        last,
+        "421 4.7.0 gw.example.com Too many non-mail commands; closing connection"
+    );
+    // A MAIL resets the count: a long session of real mail is fine.
+    let mut c = greeted(d.mta);
+    for _ in 0..30 {
+        assert!(c.cmd("HELO x").starts_with("250"));
+        assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+        assert!(c.cmd("RSET").starts_with("250"));
+    }
+    let mut c = greeted(d.mta);
+    let mut last = String::new();
+    for _ in 0..30 {
+        last = c.cmd("BOGUS");
+        if last.starts_with("421") {
+            break;
+        }
+    }
+    assert_eq!(
+        last,
+        "421 4.7.0 gw.example.com Too many bad commands; closing connection"
+    );
+    assert!(
+        d.maillog().contains("possible SMTP attack"),
+        "{}",
+        d.maillog()
+    );
+}
+
+#[test]
+fn min_free_blocks_sheds_mail_with_452_and_keeps_running() {
+    let d = start("define(`confMIN_FREE_BLOCKS', `999999999999')dnl\n");
+    let mut c = greeted(d.mta);
+    c.cmd("HELO x");
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@example.org>"),
+        "452 4.3.1 Insufficient disk space; try again later"
+    );
+    assert!(c.cmd("NOOP").starts_with("250"));
+    greeted(d.mta);
+    assert!(d.maillog().contains("reject=452 4.3.1"), "{}", d.maillog());
+}
+
+#[test]
+fn sighup_reloads_the_configuration_for_new_sessions() {
+    let d = start("");
+    let mut old = greeted(d.mta);
+    assert!(old.cmd("EHLO x").contains("SIZE 20000"));
+    let mc = std::fs::read_to_string(&d.mc).unwrap();
+    let mc = mc.replace("`20000'", "`5000'");
+    std::fs::write(&d.mc, &mc).unwrap();
+    d.signal("HUP");
+    assert!(
+        d.wait_log("configuration reloaded (SIGHUP)", Duration::from_secs(5)),
+        "{}",
+        d.maillog()
+    );
+    let mut new = greeted(d.mta);
+    let e = new.cmd("EHLO y");
+    assert!(e.contains("SIZE 5000") && !e.contains("SIZE 20000"), "{e}");
+    assert!(
+        new.cmd("MAIL FROM:<a@example.org> SIZE=6000")
+            .starts_with("552 5.2.3")
+    );
+    // The session opened before the reload keeps the settings it started with.
+    let e = old.cmd("EHLO x");
+    assert!(e.contains("SIZE 20000"), "{e}");
+    assert!(
+        old.cmd("MAIL FROM:<a@example.org> SIZE=6000")
+            .starts_with("250")
+    );
+    // A broken configuration is refused and the old one stays.
+    std::fs::write(&d.mc, "define(`confMAX_MESSAGE_SIZE', `lots')dnl\n").unwrap();
+    d.signal("HUP");
+    assert!(
+        d.wait_log("reload refused", Duration::from_secs(5)),
+        "{}",
+        d.maillog()
+    );
+    let mut again = greeted(d.mta);
+    assert!(again.cmd("EHLO z").contains("SIZE 5000"));
+}
+
+#[test]
+fn sigterm_stops_accepting_and_lets_the_message_in_progress_finish() {
+    let mut d = start("");
+    let mut c = greeted(d.mta);
+    c.cmd("HELO x");
+    c.cmd("MAIL FROM:<a@example.org>");
+    c.cmd("RCPT TO:<alice@example.com>");
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.w.write_all(b"Subject: in flight\r\n\r\nfirst half\r\n")
+        .unwrap();
+    d.signal("TERM");
+    assert!(d.wait_log("stopping: no new connections", Duration::from_secs(5)));
+    // New connections are no longer accepted (bounded wait for the listener to close).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while std::net::TcpStream::connect(("127.0.0.1", d.mta)).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = c.cmd("second half\r\n.");
+    assert!(r.starts_with("250 2.0.0 "), "{r}");
+    assert!(c.cmd("QUIT").starts_with("221"));
+    let st = d
+        .wait_exit(Duration::from_secs(5))
+        .expect("daemon exits after the session");
+    assert!(st.success(), "{st}");
+    let q = d.queued("queue");
+    assert_eq!(q.len(), 1);
+    assert!(
+        std::fs::read_to_string(&q[0])
+            .unwrap()
+            .contains("first half\r\nsecond half\r\n")
+    );
+}
