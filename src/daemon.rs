@@ -142,23 +142,6 @@ pub fn run(opts: &Options) -> i32 {
             }
         },
     };
-    let dns = match site.config.option("confMXGATE_NAMESERVERS") {
-        Some(list) => {
-            let addrs: Result<Vec<std::net::SocketAddr>, _> = list
-                .split([',', ' '])
-                .filter(|s| !s.is_empty())
-                .map(|s| s.parse())
-                .collect();
-            match addrs {
-                Ok(a) => Dns::with_servers(&a, dns_timeout).ok(),
-                Err(e) => {
-                    eprintln!("mxgate: confMXGATE_NAMESERVERS: {e}");
-                    return 78;
-                }
-            }
-        }
-        None => Dns::system().ok(),
-    };
     let listeners = match smtpd::bind(&specs, &log) {
         Ok(l) => l,
         Err(e) => {
@@ -186,6 +169,25 @@ pub fn run(opts: &Options) -> i32 {
             return 73;
         }
     }
+    // The resolver is made after the fork: nothing that may start threads
+    // exists before `daemon()` (a forked child keeps only the calling thread).
+    let dns = match site.config.option("confMXGATE_NAMESERVERS") {
+        Some(list) => {
+            let addrs: Result<Vec<std::net::SocketAddr>, _> = list
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse())
+                .collect();
+            match addrs {
+                Ok(a) => Dns::with_servers(&a, dns_timeout).ok(),
+                Err(e) => {
+                    eprintln!("mxgate: confMXGATE_NAMESERVERS: {e}");
+                    return 78;
+                }
+            }
+        }
+        None => Dns::system().ok(),
+    };
     for w in &site.warnings {
         log.line(None, &format!("warning: {w}"));
     }

@@ -414,16 +414,17 @@ fn header_rules(site: &Site) -> Result<Option<Arc<crate::policy::HeaderRules>>, 
 }
 
 /// Bind every listener; an `M=O` listener that cannot bind is skipped with a log line.
+///
+/// The sockets are plain std listeners: nothing of the async runtime exists
+/// yet, so the caller may still fork (`--daemon`) safely; [`serve`] registers
+/// them with the reactor.
 pub fn bind(
     specs: &[DaemonSpec],
     log: &Log,
-) -> Result<Vec<(DaemonSpec, async_net::TcpListener)>, String> {
+) -> Result<Vec<(DaemonSpec, std::net::TcpListener)>, String> {
     let mut out = Vec::new();
     for spec in specs {
-        let l = std::net::TcpListener::bind(spec.addr).and_then(|l| {
-            l.set_nonblocking(true)?;
-            async_net::TcpListener::try_from(l)
-        });
+        let l = std::net::TcpListener::bind(spec.addr);
         match l {
             Ok(l) => out.push((spec.clone(), l)),
             Err(e) if spec.has('O') => log.line(
@@ -445,9 +446,21 @@ pub fn bind(
 }
 
 /// Accept on every listener until [`Server::stop`]; then wait for sessions to end.
-pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, async_net::TcpListener)>) {
+pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::TcpListener)>) {
     let mut tasks = Vec::new();
     for (spec, listener) in listeners {
+        let listener = match listener
+            .set_nonblocking(true)
+            .and_then(|()| async_net::TcpListener::try_from(listener))
+        {
+            Ok(l) => l,
+            Err(e) => {
+                server
+                    .log
+                    .line(None, &format!("daemon {}: cannot listen: {e}", spec.name));
+                continue;
+            }
+        };
         let server = server.clone();
         tasks.push(smol::spawn(async move {
             let spec = Arc::new(spec);

@@ -529,3 +529,60 @@ fn full_queue_sheds_load_with_452_and_keeps_running() {
     let mut c = Raw::connect(d.mta);
     assert!(c.reply().starts_with("220"), "still running");
 }
+
+#[test]
+fn daemon_mode_detaches_writes_a_pidfile_and_serves() {
+    // Regression: forking after the async runtime had started threads left the
+    // child deadlocked; listeners are now std sockets until after the fork.
+    let d = Daemon::prepare(Setup {
+        mc: base_mc(),
+        tables: &[("access", ACCESS), ("mailboxes", MAILBOXES)],
+        tls: false,
+    });
+    let pidfile = d.path().join("mxgate.pid");
+    let status = std::process::Command::new(BIN)
+        .args(["daemon", "--daemon", "--pidfile"])
+        .arg(&pidfile)
+        .arg("--config")
+        .arg(&d.mc)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the parent returns once detached");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pid = loop {
+        if let Ok(p) = std::fs::read_to_string(&pidfile) {
+            if !p.trim().is_empty() {
+                break p.trim().to_string();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no pidfile");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut c = loop {
+        if std::net::TcpStream::connect(("127.0.0.1", d.mta)).is_ok() {
+            break Raw::connect(d.mta);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "detached daemon not listening"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        c.reply().starts_with("220 gw.example.com ESMTP"),
+        "the detached daemon answers"
+    );
+    assert!(c.cmd("QUIT").starts_with("221"));
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pidfile.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pidfile removed on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
