@@ -1,0 +1,36 @@
+#!/bin/bash
+# Side-by-side relay benchmark: Postfix and mxgate in one run, through
+# ../shared/bench/run.sh (same generator, sink, cgroup accounting, netns).
+#   tests/bench/compare.sh [--m N] [--runs N] [--workloads "fixed4k:10 fixed4k:50 mix:10"] [--peers "postfix mxgate"]
+# Prints one markdown row per (peer, workload, C): e2e and accepted msgs/s,
+# MTA CPU-s per 1000 messages, peak memory; raw records go to $OUT.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
+BENCH=${MTABENCH:-$TOP/../shared/bench}
+M=20000 RUNS=1 WORKLOADS="fixed4k:10 fixed4k:50" PEERS="postfix mxgate" TIMEOUT=120
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --m) M=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --workloads) WORKLOADS=$2; shift 2 ;;
+    --peers) PEERS=$2; shift 2 ;;
+    --timeout) TIMEOUT=$2; shift 2 ;;
+    *) sed -n 2,7p "$0"; exit 2 ;;
+  esac
+done
+OUT=${OUT:-$(mktemp /tmp/mxgate-bench.XXXXXX.jsonl)}
+(cd "$TOP" && cargo build --release -q)
+for wc in $WORKLOADS; do
+  wl=${wc%%:*} c=${wc##*:}
+  for peer in $PEERS; do
+    dir=$peer
+    [ "$peer" = mxgate ] && dir=$HERE
+    [ -d "$dir" ] || dir=$BENCH/$peer
+    bash "$BENCH/run.sh" "$dir" --workload "$wl" --c "$c" --m "$M" --runs "$RUNS" \
+      --timeout "$TIMEOUT" --out "$OUT" | grep -E '^(RESULT|SUMMARY)' || true
+  done
+done
+echo
+echo "raw records: $OUT"
+python3 "$BENCH/summarize.py" "$OUT" | sed "s#$HERE#mxgate#"
