@@ -224,7 +224,7 @@ fn missing_headers_are_added_and_sender_defaults_to_the_user() {
     let log = std::fs::read_to_string(s.path().join("maillog")).unwrap();
     assert!(
         log.contains(&format!("from=<{user}@gw.example.com>, size="))
-            && log.contains(&format!("nrcpts=1, msgid=<"))
+            && log.contains("nrcpts=1, msgid=<")
             && log.contains(&format!("relay={user}@localhost")),
         "{log}"
     );

@@ -471,7 +471,8 @@ pub fn address_list(value: &str) -> Vec<String> {
     };
     let mut chars = value.chars();
     while let Some(c) = chars.next() {
-        if !(matches!(c, ',' | ';') && !in_quote && depth == 0 && !in_angle) {
+        let separator = matches!(c, ',' | ';') && !in_quote && depth == 0 && !in_angle;
+        if !separator {
             raw.push(c);
         }
         match c {
@@ -644,10 +645,10 @@ pub fn prepare(
     };
     let mut rcpts: Vec<Mailbox> = Vec::new();
     for a in candidates {
-        if let Address::Mailbox(m) = a {
-            if !rcpts.iter().any(|r| same_mailbox(r, &m)) {
-                rcpts.push(m);
-            }
+        if let Address::Mailbox(m) = a
+            && !rcpts.iter().any(|r| same_mailbox(r, &m))
+        {
+            rcpts.push(m);
         }
     }
     if rcpts.is_empty() {
@@ -702,10 +703,12 @@ pub fn prepare(
     if let Some(r) = &opts.ret {
         envelope.facts.push(("ret".into(), r.to_ascii_uppercase()));
     }
-    if let Some(b) = &opts.body {
-        if b.eq_ignore_ascii_case("8bitmime") {
-            envelope.facts.push(("body".into(), "8BITMIME".into()));
-        }
+    if opts
+        .body
+        .as_ref()
+        .is_some_and(|b| b.eq_ignore_ascii_case("8bitmime"))
+    {
+        envelope.facts.push(("body".into(), "8BITMIME".into()));
     }
     // sendmail sets the full name ($x: -F, else the password entry's) only
     // for a local sender (checked on 8.17.1.9: `-f x@elsewhere -F name`
@@ -957,14 +960,13 @@ pub fn run_deliver(
         .option("confMAX_MESSAGE_SIZE")
         .and_then(|m| m.parse::<usize>().ok())
         .filter(|m| *m > 0)
+        && message.len() > max
     {
-        if message.len() > max {
-            let _ = writeln!(
-                err,
-                "sendmail: Message is too large; {max} bytes max (nothing queued)"
-            );
-            return EX_DATAERR;
-        }
+        let _ = writeln!(
+            err,
+            "sendmail: Message is too large; {max} bytes max (nothing queued)"
+        );
+        return EX_DATAERR;
     }
     let prepared = match prepare(site, opts, invoker, &message) {
         Ok(p) => p,
