@@ -35,8 +35,9 @@ Commands:
   makemap ...        build an LMDB table from text (sendmail's makemap)
   newaliases ...     rebuild the alias databases (sendmail -bi)
   praliases ...      print the alias databases
-  sendmail ...       sendmail-compatible front end (-bt, -bi, -bd, -bp, -C)
-  mailq              list the queue (sendmail -bp)
+  sendmail ...       sendmail-compatible front end: queue a message from stdin
+                     (-t, -i, -f, -F), -bp, -bv, -bt, -bi, -bd (docs/sendmail-cli.md)
+  mailq [--json]     list the queue (sendmail -bp)
   daemon --config FILE
                      run the SMTP server
   install [--prefix DIR]
@@ -94,12 +95,7 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
         "check" => check(args),
         "test" => test(args, &mut stdin.lock()),
         "sendmail" => sendmail(args),
-        "mailq" => {
-            eprintln!(
-                "mailq: the queue is not built yet in this version of mxgate (see docs/status.md)"
-            );
-            i32::from(EX_UNAVAILABLE)
-        }
+        "mailq" => mailq(args),
         "daemon" => daemon(args),
         "install" => install(args),
         other => {
@@ -342,66 +338,160 @@ fn run_test(a: &ConfigArgs, input: &mut dyn std::io::BufRead) -> i32 {
 }
 
 const SENDMAIL_HELP: &str = "\
-Usage: sendmail [-C FILE] [-D NAME=VALUE] MODE
+Usage: sendmail [-C FILE] [-D NAME=VALUE] [-f SENDER | -r SENDER] [-F FULLNAME]
+                [-t] [-i | -oi] [-v] [-N DSN] [-R RET] [-V ENVID] [--] [RECIPIENT...] < MESSAGE
+       sendmail -bp [--json]   (mailq)      sendmail -bv ADDRESS...
+       sendmail -bt | -bi | -bd
 
-Modes available in this version:
+Without a mode (-bm) the message on standard input is queued in QUEUE_DIR
+for RECIPIENTs; exit 0 means it is safely on disk. The configuration is
+-C FILE, else /etc/mail/mxgate.cf if it exists, else the embedded default.
+  -t         recipients from To:, Cc:, Bcc: (Bcc: removed), plus any named
+  -i, -oi    a line with a single dot does not end the message
+  -f, -r     envelope sender (others than root or $=t get a warning header)
+  -F         full name for an added From: header
+  -v         report the queue id on standard error
+  -bp        list the queue (mailq; --json for one object per message)
+  -bv        verify addresses: where each would be delivered
   -bt        address test mode (as `mxgate test`)
   -bi        rebuild the alias databases (as newaliases)
-  -bp        list the queue (as mailq)
   -bd        run the daemon
-Message submission (-t, -i, -f ...) comes with the spool; see docs/status.md.
+-q (queue runs) and -bs (SMTP on stdin) are not available yet: exit 69.
+See docs/sendmail-cli.md.
 ";
 
+const EX_UNAVAILABLE_I: i32 = EX_UNAVAILABLE as i32;
+
+/// The configuration for the sendmail front end: -C, else the system file
+/// when it exists, else the embedded default (`None`).
+fn sendmail_config(opts: &mxgate::cli::submit::Options) -> Option<PathBuf> {
+    opts.config.clone().or_else(|| {
+        let p = PathBuf::from(mxgate::cli::tables::DEFAULT_CONFIG);
+        p.exists().then_some(p)
+    })
+}
+
+fn sendmail_site(opts: &mxgate::cli::submit::Options) -> Result<std::sync::Arc<Site>, i32> {
+    let o = mxgate::daemon::Options {
+        config: sendmail_config(opts),
+        defines: opts.defines.clone(),
+        ..Default::default()
+    };
+    mxgate::daemon::load(&o).map_err(|e| {
+        eprintln!("sendmail: {e}");
+        i32::from(EX_CONFIG)
+    })
+}
+
 fn sendmail(args: &[String]) -> i32 {
-    let mut cfg_args = Vec::new();
-    let mut mode = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-C" | "-D" => {
-                let Some(v) = it.next() else {
-                    return usage("sendmail", &format!("{a} needs a value"));
-                };
-                cfg_args.push(a.clone());
-                cfg_args.push(v.clone());
-            }
-            s if s.starts_with("-C") || s.starts_with("-D") => {
-                cfg_args.push(s[..2].to_string());
-                cfg_args.push(s[2..].to_string());
-            }
-            "-bt" | "-bi" | "-bp" | "-bd" | "-bv" | "-bs" | "-bm" => mode = Some(a.as_str()),
-            s if s.starts_with("-q") || s.starts_with("-o") => {}
-            "--help" | "-h" => {
-                print!("{SENDMAIL_HELP}");
-                return 0;
-            }
-            other => {
-                return usage(
-                    "sendmail",
-                    &format!("option {other:?} is not supported yet"),
-                );
-            }
-        }
+    use mxgate::cli::submit::{self, Mode};
+    let opts = match submit::parse_args(args) {
+        Ok(o) => o,
+        Err(e) => return usage("sendmail", &e),
+    };
+    if opts.help {
+        print!("{SENDMAIL_HELP}");
+        return 0;
     }
-    match mode {
-        Some("-bt") => match config_args("sendmail", &cfg_args) {
+    for n in &opts.notes {
+        eprintln!("sendmail: {n}");
+    }
+    // -C/-D for the modes that reuse other commands.
+    let mut cfg_args = Vec::new();
+    if let Some(c) = sendmail_config(&opts) {
+        cfg_args.push("-C".to_string());
+        cfg_args.push(c.display().to_string());
+    }
+    for (k, v) in &opts.defines {
+        cfg_args.push("-D".to_string());
+        cfg_args.push(format!("{k}={v}"));
+    }
+    match opts.mode() {
+        Mode::Test => match config_args("sendmail", &cfg_args) {
             Ok(a) => run_test(&a, &mut std::io::stdin().lock()),
             Err(code) => code,
         },
-        Some("-bi") => tables_cmd(mxgate::cli::tables::newaliases, &cfg_args),
-        Some("-bp") => run_code("mailq", &[]),
-        Some("-bd") => run_code("daemon", &cfg_args),
-        Some(m) => {
-            eprintln!(
-                "sendmail: mode {m} is not available yet in this version (see docs/status.md)"
-            );
-            i32::from(EX_UNAVAILABLE)
+        Mode::InitAliases => tables_cmd(mxgate::cli::tables::newaliases, &cfg_args),
+        Mode::Daemon => daemon(&cfg_args),
+        Mode::Print => mailq_run(&opts),
+        Mode::Verify => match sendmail_site(&opts) {
+            Ok(site) => submit::run_verify(&site, &opts, &mut std::io::stdout().lock()),
+            Err(code) => code,
+        },
+        Mode::Deliver => {
+            let site = match sendmail_site(&opts) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            if opts.verbosity == submit::Verbosity::Verbose {
+                for w in &site.warnings {
+                    eprintln!("sendmail: warning: {w}");
+                }
+            }
+            let invoker = submit::Invoker::current(&site);
+            submit::run_deliver(
+                &site,
+                &opts,
+                &invoker,
+                &mut std::io::stdin().lock(),
+                &mut std::io::stderr().lock(),
+            )
         }
-        None => usage(
-            "sendmail",
-            "no mode given (message submission is not available yet)",
-        ),
+        Mode::Smtp => {
+            eprintln!(
+                "sendmail: -bs (SMTP on standard input) is not available yet in this version; \
+                 submit with `sendmail -t` or over SMTP to the daemon"
+            );
+            EX_UNAVAILABLE_I
+        }
+        Mode::QueueRun(arg) => {
+            eprintln!(
+                "sendmail: {arg}: the queue runner is not available yet in this version; \
+                 messages stay in the queue (see `mailq`)"
+            );
+            EX_UNAVAILABLE_I
+        }
+        Mode::Other(m) => {
+            eprintln!("sendmail: mode {m} is not available in this version");
+            EX_UNAVAILABLE_I
+        }
     }
+}
+
+/// `mailq` / `mxgate mailq` / `sendmail -bp`: [-C FILE] [-D NAME=VALUE] [--json].
+fn mailq(args: &[String]) -> i32 {
+    let opts = match mxgate::cli::submit::parse_args(args) {
+        Ok(o) => o,
+        Err(e) => return usage("mailq", &e),
+    };
+    if opts.help {
+        print!(
+            "Usage: mailq [-C FILE] [-D NAME=VALUE] [--json]\n\n\
+             List the messages in QUEUE_DIR as sendmail's mailq does; --json prints\n\
+             one object per message. Same as sendmail -bp.\n"
+        );
+        return 0;
+    }
+    mailq_run(&opts)
+}
+
+fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
+    use mxgate::cli::mailq::{self, Format};
+    let site = match sendmail_site(opts) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let format = if opts.json {
+        Format::Json
+    } else {
+        Format::Text
+    };
+    mailq::run(
+        &site,
+        format,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )
 }
 
 const DAEMON_HELP: &str = "\

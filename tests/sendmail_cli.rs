@@ -1,0 +1,418 @@
+//! `sendmail` / `mailq` as scripts use them: the real binary, a temp .mc
+//! with QUEUE_DIR in a temp directory, a message on standard input.
+//! sendmail behaviour these follow was checked on sendmail 8.17.1.9
+//! (`sendmail -odq -OQueueDirectory=... -t` and `-bp` on the queue it wrote).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mxgate");
+
+struct Site {
+    dir: tempfile::TempDir,
+    mc: PathBuf,
+}
+
+impl Site {
+    fn new() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("mailboxes"), "alice OK\npostmaster OK\n").unwrap();
+        let out = Command::new(BIN)
+            .args(["makemap", "lmdb"])
+            .arg(d.join("mailboxes"))
+            .stdin(std::fs::File::open(d.join("mailboxes")).unwrap())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        std::fs::write(d.join("aliases"), "root: alice\n").unwrap();
+        let mc = d.join("test.mc");
+        std::fs::write(
+            &mc,
+            format!(
+                "divert(-1)\ndivert(0)dnl\nOSTYPE(`linux')dnl\n\
+                 define(`confDOMAIN_NAME', `gw.example.com')dnl\n\
+                 define(`QUEUE_DIR', `{d}/spool')dnl\n\
+                 define(`confMXGATE_LOG_FILE', `{d}/maillog')dnl\n\
+                 define(`ALIAS_FILE', `{d}/aliases')dnl\n\
+                 define(`SMART_HOST', `esmtp:[smarthost.isp.net]')dnl\n\
+                 define(`confMAX_MESSAGE_SIZE', `5000')dnl\n\
+                 FEATURE(`mailboxes', `lmdb {d}/mailboxes')dnl\n\
+                 MAILER(`local')dnl\nMAILER(`smtp')dnl\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new(BIN)
+            .args(["newaliases", "-C"])
+            .arg(&mc)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Site { dir, mc }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Run `mxgate ARGS` (with -C test.mc) feeding `input`.
+    fn run(&self, args: &[&str], input: &str) -> Output {
+        self.run_as(Path::new(BIN), args, input)
+    }
+
+    fn run_as(&self, program: &Path, args: &[&str], input: &str) -> Output {
+        let mut child = Command::new(program)
+            .args(args)
+            .arg("-C")
+            .arg(&self.mc)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// The queue files (envelope + content) in `queue/`.
+    fn queued(&self) -> Vec<String> {
+        let dir = self.path().join("spool/queue");
+        let mut v: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(r) => r.map(|e| e.unwrap().path()).collect(),
+            Err(_) => return Vec::new(),
+        };
+        v.sort();
+        v.iter()
+            .map(|p| String::from_utf8(std::fs::read(p).unwrap()).unwrap())
+            .collect()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn rcpts(qf: &str) -> Vec<&str> {
+    qf.lines()
+        .filter_map(|l| l.strip_prefix("rcpt "))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect()
+}
+
+#[test]
+fn dash_t_collects_to_cc_bcc_removes_bcc_and_adds_arguments() {
+    // checked on sendmail 8.17.1.9: command-line addresses are added to the -t list.
+    let s = Site::new();
+    let o = s.run(
+        &["sendmail", "-t", "extra@x.example"],
+        "To: a@x.example, \"Doe, J\" <d@x.example>\nCc: bob\nBcc: secret@x.example\nSubject: t\n\nhello\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let q = s.queued();
+    assert_eq!(q.len(), 1);
+    assert_eq!(
+        rcpts(&q[0]),
+        [
+            "<extra@x.example>",
+            "<a@x.example>",
+            "<d@x.example>",
+            "<bob@gw.example.com>",
+            "<secret@x.example>"
+        ]
+    );
+    let content = q[0].split_once("end\n").unwrap().1;
+    assert!(
+        !content.contains("Bcc:") && !content.contains("secret"),
+        "{content}"
+    );
+    // bare LF became CRLF
+    assert!(
+        content.contains("Subject: t\r\n\r\nhello\r\n"),
+        "{content:?}"
+    );
+    assert!(!content.replace("\r\n", "").contains('\n'), "{content:?}");
+}
+
+#[test]
+fn lone_dot_ends_the_message_unless_dash_i() {
+    let s = Site::new();
+    let msg = "Subject: dots\n\nbefore\n..stuffed\n.\nafter\n";
+    assert_eq!(
+        s.run(&["sendmail", "a@x.example"], msg).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        s.run(&["sendmail", "-oi", "b@x.example"], msg)
+            .status
+            .code(),
+        Some(0)
+    );
+    let q = s.queued();
+    let by = |who: &str| {
+        q.iter()
+            .find(|f| f.contains(who))
+            .unwrap()
+            .split_once("end\n")
+            .unwrap()
+            .1
+            .to_string()
+    };
+    let plain = by("<a@x.example>");
+    assert!(plain.ends_with("before\r\n.stuffed\r\n"), "{plain:?}");
+    let dash_i = by("<b@x.example>");
+    assert!(
+        dash_i.ends_with("before\r\n..stuffed\r\n.\r\nafter\r\n"),
+        "{dash_i:?}"
+    );
+}
+
+#[test]
+fn missing_headers_are_added_and_sender_defaults_to_the_user() {
+    let s = Site::new();
+    let o = s.run(
+        &["sendmail", "-F", "Cron Daemon", "alice"],
+        "Subject: job\n\nout\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let q = s.queued();
+    let user = Command::new("id").arg("-un").output().unwrap();
+    let user = String::from_utf8_lossy(&user.stdout).trim().to_string();
+    assert!(
+        q[0].contains(&format!("sender <{user}@gw.example.com>\n")),
+        "{}",
+        q[0]
+    );
+    assert_eq!(rcpts(&q[0]), ["<alice@gw.example.com>"]);
+    let content = q[0].split_once("end\n").unwrap().1;
+    let lines: Vec<&str> = content.split("\r\n").collect();
+    assert_eq!(lines[0], format!("Received: (from {user}@localhost)"));
+    assert!(
+        lines[1].starts_with("\tby gw.example.com (mxgate/"),
+        "{content}"
+    );
+    assert_eq!(
+        lines[2].split(';').next().unwrap(),
+        "\tfor alice@gw.example.com"
+    );
+    assert!(lines[3].starts_with("Date: "));
+    assert_eq!(
+        lines[4],
+        format!("From: Cron Daemon <{user}@gw.example.com>")
+    );
+    assert!(lines[5].starts_with("Message-ID: <") && lines[5].ends_with("@gw.example.com>"));
+    assert_eq!(lines[6], "Subject: job");
+    let log = std::fs::read_to_string(s.path().join("maillog")).unwrap();
+    assert!(
+        log.contains(&format!("from=<{user}@gw.example.com>, size="))
+            && log.contains("nrcpts=1, msgid=<")
+            && log.contains(&format!("relay={user}@localhost")),
+        "{log}"
+    );
+}
+
+#[test]
+fn dash_f_sets_the_envelope_sender_and_existing_headers_are_kept() {
+    let s = Site::new();
+    let o = s.run(
+        &["sendmail", "-f", "bounces@lists.example", "a@x.example"],
+        "From: List <list@lists.example>\nDate: Tue, 24 Nov 2026 00:30:13 +0000\nMessage-ID: <m1@lists.example>\n\nbody\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let q = s.queued();
+    assert!(q[0].contains("sender <bounces@lists.example>\n"));
+    let content = q[0].split_once("end\n").unwrap().1;
+    assert_eq!(content.matches("From:").count(), 1);
+    assert_eq!(content.matches("Date:").count(), 1);
+    assert_eq!(content.matches("Message-ID:").count(), 1);
+    // the test runs as root, a trusted user: no warning header
+    if nix_is_root() {
+        assert!(!content.contains("X-Authentication-Warning"), "{content}");
+    }
+    let log = std::fs::read_to_string(s.path().join("maillog")).unwrap();
+    assert!(log.contains("msgid=<m1@lists.example>"), "{log}");
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+#[test]
+fn bad_addresses_are_refused_and_nothing_is_spooled() {
+    let s = Site::new();
+    for (args, msg, status, says) in [
+        (
+            vec!["sendmail", "good@x.example", "bad@"],
+            "\n",
+            65,
+            "bad@... ",
+        ),
+        (
+            vec!["sendmail", "-t"],
+            "To: a@x.example, broken<\n\nx\n",
+            65,
+            "broken<",
+        ),
+        (
+            vec!["sendmail", "-f", "x@[1.2.3]", "a@x.example"],
+            "\n",
+            65,
+            "x@[1.2.3]",
+        ),
+        (
+            vec!["sendmail", "-t"],
+            "Subject: none\n\nx\n",
+            64,
+            "No recipient addresses found in header",
+        ),
+        (
+            vec!["sendmail"],
+            "x\n",
+            64,
+            "Recipient names must be specified",
+        ),
+        (vec!["sendmail", "-k"], "x\n", 64, "unknown option -k"),
+    ] {
+        let o = s.run(&args, msg);
+        assert_eq!(o.status.code(), Some(status), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+    }
+    let big = format!("Subject: big\n\n{}\n", "x".repeat(6000));
+    let o = s.run(&["sendmail", "a@x.example"], &big);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(text(&o).contains("Message is too large; 5000 bytes max"));
+    assert!(s.queued().is_empty());
+    let tmp = s.path().join("spool/tmp");
+    assert!(
+        std::fs::read_dir(tmp)
+            .map(|mut r| r.next().is_none())
+            .unwrap_or(true)
+    );
+}
+
+#[test]
+fn mailq_before_and_after_and_json() {
+    let s = Site::new();
+    let spool = s.path().join("spool");
+    // checked on sendmail 8.17.1.9: an empty queue prints "DIR is empty" and the total.
+    let o = s.run(&["mailq"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("{} is empty\n\t\tTotal requests: 0\n", spool.display())
+    );
+    assert_eq!(s.run(&["sendmail", "-bp", "--json"], "").stdout, b"");
+    let o = s.run(
+        &[
+            "sendmail",
+            "-f",
+            "root@gw.example.com",
+            "u1@x.example",
+            "u2@x.example",
+        ],
+        "Subject: a\n\n12345\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.run(&["sendmail", "-bp"], "");
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("\t\t{} (1 request)", spool.display()));
+    assert_eq!(
+        lines[1],
+        "-----Q-ID----- --Size-- -----Q-Time----- ------------Sender/Recipient-----------"
+    );
+    // id, size of the body ("12345\r\n" = 7), ctime, sender
+    assert!(lines[2].contains("        7 "), "{out}");
+    assert!(lines[2].ends_with(" <root@gw.example.com>"), "{out}");
+    assert_eq!(lines[3], "\t\t\t\t\t <u1@x.example>");
+    assert_eq!(lines[4], "\t\t\t\t\t <u2@x.example>");
+    assert_eq!(lines[5], "\t\tTotal requests: 1");
+    // mxgate mailq = sendmail -bp
+    assert_eq!(s.run(&["mailq"], "").stdout, o.stdout);
+    let o = s.run(&["mailq", "--json"], "");
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["sender"], "<root@gw.example.com>");
+    assert_eq!(v["recipients"][1], "<u2@x.example>");
+    assert_eq!(v["state"], "queue");
+    assert_eq!(v["size"], 7);
+    assert_eq!(v["queue_id"].as_str().unwrap().len(), 15);
+}
+
+#[test]
+fn dash_bv_reports_routes_like_sendmail() {
+    // checked on sendmail 8.17.1.9 with SMART_HOST esmtp:[smarthost.isp.net]:
+    // "a@x.example... deliverable: mailer esmtp, host [smarthost.isp.net], user a@x.example",
+    // "nosuchuserxyz... User unknown", exit 67.
+    let s = Site::new();
+    let o = s.run(&["sendmail", "-bv", "alice", "a@x.example"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        stdout(&o),
+        "alice... deliverable: mailer local, user alice\n\
+         a@x.example... deliverable: mailer esmtp, host [smarthost.isp.net], user a@x.example\n"
+    );
+    let o = s.run(&["sendmail", "-bv", "nosuchuserxyz", "root"], "");
+    assert_eq!(o.status.code(), Some(67), "{}", text(&o));
+    // root is an alias for alice: the expansion is verified, as sendmail prints it
+    assert_eq!(
+        stdout(&o),
+        "nosuchuserxyz... User unknown\nalice... deliverable: mailer local, user alice\n"
+    );
+}
+
+#[test]
+fn unavailable_modes_exit_69_with_a_reason() {
+    let s = Site::new();
+    for args in [
+        vec!["sendmail", "-q"],
+        vec!["sendmail", "-qR@x"],
+        vec!["sendmail", "-bs"],
+    ] {
+        let o = s.run(&args, "");
+        assert_eq!(o.status.code(), Some(69), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("not available yet"), "{}", text(&o));
+    }
+}
+
+#[test]
+fn invoked_through_a_symlink_named_sendmail_and_mailq() {
+    let s = Site::new();
+    let link = s.path().join("sendmail");
+    std::os::unix::fs::symlink(BIN, &link).unwrap();
+    let o = s.run_as(&link, &["-t", "-i"], "To: alice\nSubject: via link\n\n.\n");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let q = s.queued();
+    assert_eq!(rcpts(&q[0]), ["<alice@gw.example.com>"]);
+    assert!(
+        q[0].ends_with("Subject: via link\r\n\r\n.\r\n"),
+        "{:?}",
+        q[0]
+    );
+    let mailq = s.path().join("mailq");
+    std::os::unix::fs::symlink(BIN, &mailq).unwrap();
+    let o = s.run_as(&mailq, &[], "");
+    assert!(stdout(&o).contains("(1 request)"), "{}", text(&o));
+}
