@@ -95,3 +95,4 @@ impl Outcome {
         }
     }
 }
+pub mod mx;
