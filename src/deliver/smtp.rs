@@ -826,24 +826,22 @@ impl SmtpAgent {
             let relay = conn.relay.clone();
             let usable = conn.is_open();
             for (k, &i) in open.iter().enumerate() {
-                match statuses.get(k) {
-                    Some(s) => match outcome(s, &relay) {
-                        Some(o) => {
-                            if let Some(slot) = results.get_mut(i) {
-                                *slot = Some(o);
-                            }
+                let Some(s) = statuses.get(k) else { continue };
+                match outcome(s, &relay) {
+                    Some(o) => {
+                        if let Some(slot) = results.get_mut(i) {
+                            *slot = Some(o);
                         }
-                        None => {
-                            if let RcptStatus::TryNextHost(t) = s {
-                                last = ConnectFailure {
-                                    status: "4.4.2".into(),
-                                    text: t.clone(),
-                                };
-                                last_relay = Some(relay.clone());
-                            }
+                    }
+                    None => {
+                        if let RcptStatus::TryNextHost(t) = s {
+                            last = ConnectFailure {
+                                status: "4.4.2".into(),
+                                text: t.clone(),
+                            };
+                            last_relay = Some(relay.clone());
                         }
-                    },
-                    None => {}
+                    }
                 }
             }
             if usable {
