@@ -6,6 +6,10 @@
 //! returns one [`Outcome`] per recipient, in batch order. Agents never edit
 //! the queue: the queue records outcomes, retries, bounces.
 
+pub mod lmtp;
+pub mod mx;
+pub mod smtp;
+
 use crate::spool::{Envelope, QueueId};
 
 /// Where a batch goes.
