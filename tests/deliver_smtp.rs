@@ -742,9 +742,12 @@ fn dovecot_lmtp(dir: &Path, port: u16) -> Option<Child> {
     std::fs::create_dir_all(dir.join("mail")).unwrap();
     std::fs::write(
         dir.join("passwd"),
-        format!("alice:{{PLAIN}}x:0:0::{d}/mail/alice::\n"),
+        // An unprivileged uid: Dovecot refuses uid 0 for mail users.
+        format!("alice:{{PLAIN}}x:65534:65534::{d}/mail/alice::\n"),
     )
     .unwrap();
+    std::fs::create_dir_all(dir.join("mail/alice")).unwrap();
+    std::os::unix::fs::chown(dir.join("mail/alice"), Some(65534), Some(65534)).unwrap();
     let conf = format!(
         "dovecot_config_version = 2.3.0\n\
          base_dir = {d}/run\nstate_dir = {d}/run\nprotocols = lmtp\nlisten = 127.0.0.1\n\
