@@ -6,6 +6,9 @@
 //! returns one [`Outcome`] per recipient, in batch order. Agents never edit
 //! the queue: the queue records outcomes, retries, bounces.
 
+pub mod local;
+pub mod maildir;
+
 use crate::spool::{Envelope, QueueId};
 
 /// Where a batch goes.
