@@ -3,4 +3,5 @@
 //! Contract: each tool is `fn(args, stdin, out, err) -> exit status`;
 //! `main.rs` only picks one by program name and hands it the real streams.
 
+pub mod queue;
 pub mod tables;

@@ -101,6 +101,7 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
             i32::from(EX_UNAVAILABLE)
         }
         "daemon" => daemon(args),
+        "queue" => tables_cmd(mxgate::cli::queue::run, args),
         "install" => install(args),
         other => {
             eprintln!("mxgate: unknown command {other:?}\n\n{HELP}");

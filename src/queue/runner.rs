@@ -773,3 +773,390 @@ fn scan(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::deliver::NextHop;
+    use crate::queue::agents::Delivery;
+    use crate::table::{MemTable, TableRef};
+
+    struct TestHost {
+        site: Arc<Site>,
+        spool: Spool,
+        log: Log,
+    }
+
+    impl Host for TestHost {
+        fn site(&self) -> Arc<Site> {
+            self.site.clone()
+        }
+        fn spool(&self) -> &Spool {
+            &self.spool
+        }
+        fn log(&self) -> &Log {
+            &self.log
+        }
+    }
+
+    /// A unit-test double for scheduling logic: scripted outcomes per host.
+    #[derive(Default)]
+    struct Scripted {
+        /// host → outcome kind: "ok", "defer", "fail", "421".
+        script: Mutex<HashMap<String, &'static str>>,
+        /// (hop, sender, addresses) per call.
+        calls: Mutex<Vec<(NextHop, String, Vec<String>)>>,
+    }
+
+    impl Agents for Scripted {
+        fn deliver<'a>(&'a self, hop: &'a NextHop, batch: Batch<'a>) -> Delivery<'a> {
+            let host = hop.host.clone().unwrap_or_else(|| "local".into());
+            let what = *self.script.lock().unwrap().get(&host).unwrap_or(&"ok");
+            self.calls.lock().unwrap().push((
+                hop.clone(),
+                batch.sender.clone(),
+                batch.recipients.iter().map(|r| r.address.clone()).collect(),
+            ));
+            let out = batch
+                .recipients
+                .iter()
+                .map(|r| match what {
+                    "ok" => Outcome::Delivered {
+                        reply: "250 2.0.0 Ok".into(),
+                        relay: format!("{host}. [192.0.2.1]"),
+                    },
+                    "defer" => Outcome::Deferred {
+                        status: "4.2.0".into(),
+                        reply: format!("450 4.2.0 <{}>... try later", r.address),
+                        relay: Some(host.clone()),
+                    },
+                    "421" => Outcome::Deferred {
+                        status: "4.4.1".into(),
+                        reply: format!("Connection refused by {host}"),
+                        relay: None,
+                    },
+                    _ => Outcome::Failed {
+                        status: "5.1.1".into(),
+                        reply: format!("550 5.1.1 <{}>... User unknown", r.address),
+                        relay: Some(host.clone()),
+                    },
+                })
+                .collect();
+            Box::pin(async move { out })
+        }
+    }
+
+    const T0: u64 = 1_800_000_000;
+
+    fn setup(dir: &Path, extra: &[(&str, &str)]) -> (Arc<TestHost>, Arc<Scripted>, Queue) {
+        let mut c = Config::new();
+        c.hostname = Some("gw.example.com".into());
+        c.classes.insert("w".into(), vec!["example.com".into()]);
+        for (k, v) in extra {
+            c.options.insert((*k).into(), (*v).into());
+        }
+        let mut tables: std::collections::BTreeMap<String, TableRef> = Default::default();
+        tables.insert(
+            "aliases".into(),
+            Arc::new(MemTable::from_lines(
+                "list a@one.example, b@two.example, c@one.example\nowner-list boss@one.example\n",
+            )),
+        );
+        let site = Arc::new(Site::from_parts(c, tables).unwrap());
+        let host = Arc::new(TestHost {
+            site,
+            spool: Spool::open(dir, Durability::Unsafe).unwrap(),
+            log: Log::file("gw", &dir.join("maillog")).unwrap(),
+        });
+        let agents = Arc::new(Scripted::default());
+        let q = Queue::new(host.clone(), agents.clone(), 2);
+        (host, agents, q)
+    }
+
+    use crate::spool::Durability;
+
+    fn enqueue(h: &TestHost, sender: &str, rcpts: &[&str], facts: &[(&str, &str)]) -> QueueId {
+        let mut e = Envelope::new(sender);
+        e.arrival = T0;
+        for r in rcpts {
+            e.recipients.push(Recipient::new(r));
+        }
+        for (k, v) in facts {
+            e.facts.push(((*k).into(), (*v).into()));
+        }
+        let mut w = h.spool.create(&e).unwrap();
+        w.write(b"Subject: test\r\n\r\nbody\r\n").unwrap();
+        w.commit(State::Queue).unwrap()
+    }
+
+    fn queued(h: &TestHost) -> Vec<(QueueId, Envelope, Vec<u8>)> {
+        h.spool
+            .list(State::Queue)
+            .unwrap()
+            .into_iter()
+            .map(|id| {
+                let (e, c) = h.spool.read(State::Queue, &id).unwrap();
+                (id, e, c)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn recipients_of_one_next_hop_share_a_transaction() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        let id = enqueue(
+            &h,
+            "<s@src.example>",
+            &["<x@one.example>", "<y@two.example>", "<z@one.example>"],
+            &[],
+        );
+        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        let calls = agents.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert_eq!(calls[0].0.host.as_deref(), Some("one.example"));
+        assert_eq!(calls[0].2, vec!["x@one.example", "z@one.example"]);
+        assert_eq!(calls[1].2, vec!["y@two.example"]);
+        let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
+        assert!(
+            log.contains("to=<x@one.example>, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri="),
+            "{log}"
+        );
+        assert!(
+            log.contains(", relay=one.example. [192.0.2.1], dsn=2.0.0, stat=Sent (250 2.0.0 Ok)")
+        );
+        assert!(!status::path(d.path(), &id).exists(), "journal removed");
+    }
+
+    #[test]
+    fn list_fans_out_with_owner_as_sender_and_is_expanded_once() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("two.example".into(), "defer");
+        let id = enqueue(&h, "<s@src.example>", &["<list@example.com>"], &[]);
+        let r = q.process(&id, T0).unwrap();
+        assert_eq!(r, Processed::Later(T0 + 300));
+        let calls = agents.calls.lock().unwrap().clone();
+        assert_eq!(calls[0].1, "owner-list@gw.example.com");
+        assert_eq!(calls[0].2, vec!["a@one.example", "c@one.example"]);
+        let j = Journal::load(d.path(), &id).unwrap();
+        assert_eq!(j.expansions["0"].targets.len(), 3);
+        assert!(j.is_final("0.0") && !j.is_final("0.1"));
+        // Next run: only the deferred child, from the recorded expansion.
+        agents.calls.lock().unwrap().clear();
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("two.example".into(), "ok");
+        assert_eq!(q.process(&id, T0 + 300).unwrap(), Processed::Removed);
+        let calls = agents.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].2, vec!["b@two.example"]);
+    }
+
+    #[test]
+    fn deferral_backs_off_and_a_refusing_host_is_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("down.example".into(), "421");
+        let a = enqueue(&h, "<s@src.example>", &["<x@down.example>"], &[]);
+        assert_eq!(q.process(&a, T0).unwrap(), Processed::Later(T0 + 300));
+        let j = Journal::load(d.path(), &a).unwrap();
+        assert_eq!((j.attempts, j.next_attempt), (1, T0 + 300));
+        // A second message to the same host is not tried while it is backed off,
+        // but one to another host goes.
+        let b = enqueue(
+            &h,
+            "<s@src.example>",
+            &["<y@down.example>", "<z@up.example>"],
+            &[],
+        );
+        agents.calls.lock().unwrap().clear();
+        assert_eq!(q.process(&b, T0 + 10).unwrap(), Processed::Later(T0 + 60));
+        let calls = agents.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].0.host.as_deref(), Some("up.example"));
+    }
+
+    #[test]
+    fn failure_bounces_to_sender_and_a_bounce_failure_goes_to_postmaster() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("bad.example".into(), "fail");
+        let id = enqueue(
+            &h,
+            "<s@src.example>",
+            &["<x@bad.example>"],
+            &[("ret", "HDRS")],
+        );
+        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        let q1 = queued(&h);
+        assert_eq!(q1.len(), 1);
+        let (bid, benv, bbody) = &q1[0];
+        assert_eq!(benv.sender, "<>");
+        assert_eq!(benv.recipients[0].address, "<s@src.example>");
+        let t = String::from_utf8_lossy(bbody);
+        assert!(t.contains("Status: 5.1.1"), "{t}");
+        assert!(t.contains("text/rfc822-headers"), "RET=HDRS");
+        // The bounce itself fails: a double bounce to postmaster.
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("src.example".into(), "fail");
+        assert_eq!(q.process(bid, T0 + 1).unwrap(), Processed::Removed);
+        let q2 = queued(&h);
+        assert_eq!(q2.len(), 1);
+        let (did, denv, _) = &q2[0];
+        assert_eq!(denv.recipients[0].address, "<postmaster@gw.example.com>");
+        assert_eq!(denv.fact("dsn-kind"), Some("double-bounce"));
+        // And a failing double bounce is dropped, not bounced again.
+        agents.script.lock().unwrap().insert("local".into(), "fail");
+        assert_eq!(q.process(did, T0 + 2).unwrap(), Processed::Removed);
+        assert!(queued(&h).is_empty());
+        let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
+        assert!(log.contains("double bounce failed; dropped"), "{log}");
+    }
+
+    #[test]
+    fn empty_double_bounce_address_drops() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[("confDOUBLE_BOUNCE_ADDRESS", "")]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("bad.example".into(), "fail");
+        let id = enqueue(&h, "<>", &["<x@bad.example>"], &[]);
+        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        assert!(queued(&h).is_empty());
+    }
+
+    #[test]
+    fn notify_never_and_success() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("bad.example".into(), "fail");
+        let mut e = Envelope::new("<s@src.example>");
+        e.arrival = T0;
+        e.recipients.push(Recipient {
+            address: "<x@bad.example>".into(),
+            notify: Some("NEVER".into()),
+            orcpt: None,
+        });
+        e.recipients.push(Recipient {
+            address: "<y@good.example>".into(),
+            notify: Some("SUCCESS".into()),
+            orcpt: Some("rfc822;Y@good.example".into()),
+        });
+        let mut w = h.spool.create(&e).unwrap();
+        w.write(b"Subject: t\r\n\r\nb\r\n").unwrap();
+        let id = w.commit(State::Queue).unwrap();
+        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        let q1 = queued(&h);
+        assert_eq!(q1.len(), 1, "only the success report");
+        let t = String::from_utf8_lossy(&q1[0].2);
+        assert!(t.contains("Action: delivered"), "{t}");
+        assert!(t.contains("Original-Recipient: rfc822;Y@good.example"));
+        assert!(!t.contains("x@bad.example"));
+    }
+
+    #[test]
+    fn warn_once_then_return_after_expiry() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("slow.example".into(), "defer");
+        let id = enqueue(&h, "<s@src.example>", &["<x@slow.example>"], &[]);
+        assert!(matches!(q.process(&id, T0).unwrap(), Processed::Later(_)));
+        assert_eq!(queued(&h).len(), 1, "no warning yet");
+        let r = q.process(&id, T0 + 4 * 3600).unwrap();
+        assert!(matches!(r, Processed::Later(_)));
+        let all = queued(&h);
+        assert_eq!(all.len(), 2, "a delay warning");
+        let warn = all.iter().find(|(i, _, _)| i != &id).unwrap();
+        let t = String::from_utf8_lossy(&warn.2);
+        assert!(t.contains("Subject: Warning: could not send message for past 4 hours"));
+        assert!(t.contains("Action: delayed"));
+        assert!(t.contains("Will-Retry-Until:"));
+        std::fs::remove_file(h.spool.root().join("queue").join(warn.0.as_str())).unwrap();
+        q.process(&id, T0 + 5 * 3600).unwrap();
+        assert_eq!(queued(&h).len(), 1, "warned only once");
+        // At five days: failed 4.4.7, returned, message removed, no delivery tried.
+        agents.calls.lock().unwrap().clear();
+        assert_eq!(q.process(&id, T0 + 5 * 86_400).unwrap(), Processed::Removed);
+        assert!(agents.calls.lock().unwrap().is_empty());
+        let all = queued(&h);
+        assert_eq!(all.len(), 1);
+        let t = String::from_utf8_lossy(&all[0].2);
+        assert!(t.contains("Status: 4.4.7"), "{t}");
+        assert!(t.contains("Message could not be delivered for 5 days"));
+        assert!(t.contains("Content-Type: message/rfc822"));
+    }
+
+    #[test]
+    fn a_restart_never_redelivers_a_recorded_recipient() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("two.example".into(), "defer");
+        let id = enqueue(
+            &h,
+            "<s@src.example>",
+            &["<x@one.example>", "<y@two.example>"],
+            &[],
+        );
+        q.process(&id, T0).unwrap();
+        // "Restart": a fresh queue over the same spool.
+        drop(q);
+        let agents2 = Arc::new(Scripted::default());
+        let q2 = Queue::new(h.clone(), agents2.clone(), 2);
+        assert_eq!(q2.process(&id, T0 + 300).unwrap(), Processed::Removed);
+        let calls = agents2.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].2, vec!["y@two.example"]);
+    }
+
+    #[test]
+    fn routing_errors_fail_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        let id = enqueue(&h, "<s@src.example>", &["<>"], &[]);
+        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        assert!(agents.calls.lock().unwrap().is_empty());
+        let b = queued(&h);
+        assert_eq!(b.len(), 1);
+        assert!(String::from_utf8_lossy(&b[0].2).contains("Status: 5.1.3"));
+    }
+
+    #[test]
+    fn delays_print_like_sendmail() {
+        assert_eq!(fmt_delay(0), "00:00:00");
+        assert_eq!(fmt_delay(3661), "01:01:01");
+        assert_eq!(fmt_delay(90_061), "1+01:01:01");
+    }
+}
