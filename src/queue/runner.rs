@@ -250,7 +250,7 @@ impl Queue {
                 match admit {
                     Admit::Go => {}
                     Admit::Busy => {
-                        later = Some(later.map_or(now + 5, |t| t.min(now + 5)));
+                        later = Some(later.map_or(now + 1, |t| t.min(now + 1)));
                         continue;
                     }
                     Admit::BackedOff(until) => {

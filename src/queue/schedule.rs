@@ -9,8 +9,9 @@
 //! [`Timing::warn_due`] is true once, after `confTO_QUEUEWARN` (default 4h),
 //! if no warning was sent; [`Timing::expired`] after `confTO_QUEUERETURN`
 //! (default 5d). [`Destinations`] is the per-destination state: how many
-//! transactions are open to each next hop (at most
-//! `confMXGATE_DESTINATION_CONCURRENCY`, default 2) and which hosts are
+//! transactions are open to each remote next hop (at most
+//! `confMXGATE_DESTINATION_CONCURRENCY`, default 2; local mailers are
+//! limited only by the queue's workers) and which hosts are
 //! backed off after a whole-host deferral (connection refused, 421:
 //! 1 minute doubling to 1 hour; any success clears it).
 
@@ -158,7 +159,8 @@ impl Destinations {
             return Admit::BackedOff(until);
         }
         let n = self.busy.entry(hop.clone()).or_insert(0);
-        if *n >= self.limit {
+        // Local mailers have no remote end to protect: only the workers limit them.
+        if *n >= self.limit && hop.host.is_some() {
             return Admit::Busy;
         }
         *n += 1;
