@@ -217,6 +217,7 @@ pub fn run(opts: &Options) -> i32 {
             ),
         );
     }
+    let _queue = crate::queue::start_daemon(&server, None);
     let status = smol::block_on(async {
         let signals = async_signal::Signals::new([
             async_signal::Signal::Term,

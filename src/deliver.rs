@@ -7,6 +7,8 @@
 //! the queue: the queue records outcomes, retries, bounces.
 
 pub mod lmtp;
+pub mod local;
+pub mod maildir;
 pub mod mx;
 pub mod smtp;
 

@@ -97,6 +97,7 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
         "sendmail" => sendmail(args),
         "mailq" => mailq(args),
         "daemon" => daemon(args),
+        "queue" => tables_cmd(mxgate::cli::queue::run, args),
         "install" => install(args),
         other => {
             eprintln!("mxgate: unknown command {other:?}\n\n{HELP}");

@@ -13,6 +13,7 @@
 
 pub mod envelope;
 pub mod ids;
+pub mod status;
 
 pub use envelope::Envelope;
 pub use ids::QueueId;
