@@ -23,6 +23,7 @@
 
 pub mod agents;
 pub mod plan;
+pub mod remote;
 pub mod runner;
 pub mod schedule;
 
@@ -46,12 +47,28 @@ pub fn start_daemon(
     remote: Option<Arc<dyn agents::Agents>>,
 ) -> Option<runner::Runner> {
     let site = server.site();
-    let interval = site
-        .config
-        .option("confMXGATE_QUEUE_INTERVAL")
-        .and_then(crate::smtpd::parse_duration)
-        .map(|d| d.as_secs())
-        .filter(|&s| s > 0)?;
+    // Like `sendmail -bd -q15m`: on by default every 15 minutes (new mail is
+    // picked up within a second regardless); `0` turns the runner off.
+    let interval = match site.config.option("confMXGATE_QUEUE_INTERVAL") {
+        None => 15 * 60,
+        Some(v) => crate::smtpd::parse_duration(v).map(|d| d.as_secs())?,
+    };
+    if interval == 0 {
+        server
+            .log
+            .line(None, "queue runner off (confMXGATE_QUEUE_INTERVAL is 0)");
+        return None;
+    }
+    let remote = remote.or_else(|| {
+        let dns = server.dns.clone()?;
+        let getter = server.clone();
+        let mut smtp = crate::deliver::smtp::SmtpAgent::new(dns);
+        smtp.local_addrs = local_addresses();
+        Some(Arc::new(remote::NetworkAgents {
+            site: Arc::new(move || getter.site()),
+            smtp,
+        }) as Arc<dyn agents::Agents>)
+    });
     let workers = number(&site, "confMXGATE_QUEUE_WORKERS", 8);
     let per_destination = number(&site, "confMXGATE_DESTINATION_CONCURRENCY", 2);
     let getter = server.clone();
@@ -71,4 +88,20 @@ pub fn start_daemon(
             full_scan: interval,
         },
     ))
+}
+
+/// This host's interface addresses (an MX pointing at one of them is us).
+fn local_addresses() -> Vec<std::net::IpAddr> {
+    let mut out = Vec::new();
+    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+        for a in addrs {
+            let Some(sa) = a.address else { continue };
+            if let Some(v4) = sa.as_sockaddr_in() {
+                out.push(std::net::IpAddr::V4(v4.ip()));
+            } else if let Some(v6) = sa.as_sockaddr_in6() {
+                out.push(std::net::IpAddr::V6(v6.ip()));
+            }
+        }
+    }
+    out
 }

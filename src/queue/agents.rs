@@ -3,11 +3,12 @@
 //! Contract: [`Agents::deliver`] takes a next hop and a batch and returns
 //! one [`Outcome`] per recipient, in batch order; it never touches the
 //! queue. [`SiteAgents`] is the daemon's implementation: the `local`,
-//! `prog` and `*file*` mailers go to [`LocalMailer`]; every other mailer
-//! goes to the `remote` slot. **Integration seam:** until the SMTP/LMTP
-//! client agents are wired into that slot, a remote batch is deferred with
-//! `4.4.0 remote delivery agent not configured` (the message stays queued
-//! and is retried; nothing is lost). Futures are driven with
+//! `prog` and `*file*` mailers go to [`LocalMailer`] (unless
+//! `FEATURE(local_lmtp)` hands local mail to an LMTP server); every other
+//! mailer goes to the `remote` slot, which the daemon fills with
+//! [`super::remote::NetworkAgents`]. Without it (no resolver could be set
+//! up) a remote batch is deferred with `4.4.0 remote delivery agent not
+//! configured`: the message stays queued and is retried. Futures are driven with
 //! `smol::block_on` on the queue's worker threads, so an agent may block
 //! (the local mailer does: file I/O and fsync) without stalling the SMTP
 //! server's executor.
@@ -43,8 +44,9 @@ pub struct SiteAgents {
 
 impl Agents for SiteAgents {
     fn deliver<'a>(&'a self, hop: &'a NextHop, batch: Batch<'a>) -> Delivery<'a> {
-        if is_local_mailer(&hop.mailer) {
-            let site = (self.site)();
+        let site = (self.site)();
+        let lmtp = hop.mailer == "local" && super::remote::local_lmtp(&site).is_some();
+        if is_local_mailer(&hop.mailer) && !lmtp {
             let mailer = LocalMailer::from_site(&site);
             return Box::pin(async move { mailer.deliver(&site, hop, &batch) });
         }
