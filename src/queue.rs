@@ -69,8 +69,8 @@ pub fn start_daemon(
             smtp,
         }) as Arc<dyn agents::Agents>)
     });
-    let workers = number(&site, "confMXGATE_QUEUE_WORKERS", 8);
-    let per_destination = number(&site, "confMXGATE_DESTINATION_CONCURRENCY", 2);
+    let workers = number(&site, "confMXGATE_QUEUE_WORKERS", 40);
+    let per_destination = number(&site, "confMXGATE_DESTINATION_CONCURRENCY", 20);
     let getter = server.clone();
     let agents = agents::SiteAgents {
         site: Arc::new(move || getter.site()),

@@ -233,9 +233,13 @@ impl Queue {
                 attempted = true;
             }
         }
-        Journal::append(&root, id, &settled)?;
-        for e in &settled {
-            journal.apply(e);
+        // Outcomes are kept in memory and written once, at the end, and only
+        // if the message stays queued: a message finished in one pass costs
+        // no journal write at all (see `finish`).
+        let mut unwritten: Vec<Entry> = Vec::new();
+        for e in settled {
+            journal.apply(&e);
+            unwritten.push(e);
         }
 
         // Deliveries.
@@ -250,7 +254,10 @@ impl Queue {
                 match admit {
                     Admit::Go => {}
                     Admit::Busy => {
-                        later = Some(later.map_or(now + 1, |t| t.min(now + 1)));
+                        // Due again at once: the scanner comes back within
+                        // milliseconds while there is work, and a slot frees
+                        // as soon as a transaction to this hop ends.
+                        later = Some(now);
                         continue;
                     }
                     Admit::BackedOff(until) => {
@@ -313,9 +320,9 @@ impl Queue {
                         status: rcpt_status(o, now),
                     });
                 }
-                Journal::append(&root, id, &entries)?;
-                for e in &entries {
-                    journal.apply(e);
+                for e in entries {
+                    journal.apply(&e);
+                    unwritten.push(e);
                 }
             }
         }
@@ -358,9 +365,9 @@ impl Queue {
             }
             tail.push(Entry::Warned(now));
         }
-        Journal::append(&root, id, &tail)?;
-        for e in &tail {
-            journal.apply(e);
+        for e in tail {
+            journal.apply(&e);
+            unwritten.push(e);
         }
 
         // Reports for final recipients.
@@ -431,16 +438,21 @@ impl Queue {
         }
         if !reported.is_empty() {
             let e = Entry::Reported(reported);
-            Journal::append(&root, id, std::slice::from_ref(&e))?;
             journal.apply(&e);
+            unwritten.push(e);
         }
         let done = infos
             .iter()
             .all(|i| journal.is_final(&i.key) && journal.reported.contains(&i.key));
         if done {
+            // Nothing left to remember: remove the message (a crash before
+            // the unlink reaches the disk delivers it again — at least once,
+            // never lost).
             status::remove_message(&root, State::Queue.dir(), id)?;
             return Ok(Processed::Removed);
         }
+        // Still queued: record this pass in one append (one fsync).
+        Journal::append(&root, id, &unwritten)?;
         Ok(Processed::Later(later.unwrap_or_else(|| {
             if journal.next_attempt > now {
                 journal.next_attempt
@@ -688,8 +700,20 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
                     );
                 }
             }
-            scan(&queue, &root, &tx, &inflight, &cache, &flag, full);
-            let pause = (started.elapsed() * 4).max(Duration::from_secs(1));
+            let dispatched = scan(&queue, &root, &tx, &inflight, &cache, &flag, full);
+            if dispatched > 0 {
+                // Mail was due: look again as soon as the workers have taken it
+                // (a scan blocks while they are all busy), so a busy queue is
+                // worked at the workers' pace, not one scan per second.
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            // A scan of a huge queue is paced by its own cost, but never more
+            // than 5 s: the time includes waiting for free workers, which is
+            // not a reason to leave due mail sitting.
+            let pause = (started.elapsed() * 4)
+                .max(Duration::from_secs(1))
+                .min(Duration::from_secs(5));
             let until = Instant::now() + pause;
             while Instant::now() < until && !flag.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(100));
@@ -700,6 +724,7 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
     Runner { stop }
 }
 
+/// Hand every due message to the workers; returns how many were handed over.
 fn scan(
     queue: &Queue,
     root: &Path,
@@ -708,7 +733,8 @@ fn scan(
     cache: &Mutex<HashMap<QueueId, Cached>>,
     stop: &AtomicBool,
     full: bool,
-) {
+) -> usize {
+    let mut dispatched = 0;
     let dir = root.join(State::Queue.dir());
     let rd = match std::fs::read_dir(&dir) {
         Ok(rd) => rd,
@@ -717,12 +743,12 @@ fn scan(
                 .host
                 .log()
                 .line(None, &format!("SYSERR: {}: {e}", dir.display()));
-            return;
+            return 0;
         }
     };
     for e in rd.flatten() {
         if stop.load(Ordering::SeqCst) {
-            return;
+            return dispatched;
         }
         let Some(id) = e.file_name().to_str().and_then(QueueId::parse) else {
             continue;
@@ -769,9 +795,11 @@ fn scan(
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone());
         if tx.send_blocking(id).is_err() {
-            return;
+            return dispatched;
         }
+        dispatched += 1;
     }
+    dispatched
 }
 
 #[cfg(test)]

@@ -2,13 +2,15 @@
 //!
 //! Contract: the queue file (`queue/ID`) is never rewritten; what has
 //! happened to its recipients is appended here, one line per fact, and the
-//! file is fsynced after each batch ([`Journal::append`]) before the queue
-//! acts on it. After a restart or SIGKILL, [`Journal::load`] replays the lines:
+//! file is fsynced ([`Journal::append`]) at the end of every queue pass that
+//! leaves the message queued (one append per pass). A message finished in
+//! one pass is removed without a journal at all. After a restart or SIGKILL,
+//! [`Journal::load`] replays the lines:
 //! a recipient recorded `delivered` or `failed` is final and is never tried
 //! again; anything not recorded is still pending (at-least-once: a crash
-//! between an agent's success and the fsync can deliver a recipient twice,
-//! never zero times; the local mailer closes that window with idempotent
-//! Maildir names). Lines (values percent-escaped like the envelope):
+//! between an agent's success and the end of the pass can deliver a
+//! recipient twice, never zero times; the local mailer closes that window
+//! with idempotent Maildir names). Lines (values percent-escaped like the envelope):
 //!
 //! ```text
 //! rcpt KEY delivered|failed|deferred TIME DSN RELAY|- TEXT
@@ -338,10 +340,9 @@ pub fn remove_message(root: &Path, state_dir: &str, id: &QueueId) -> Result<(), 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io(&q, e)),
     }
-    let dir = root.join(state_dir);
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(&dir, e))?;
+    // No directory fsync: if the unlink is lost in a crash the message is
+    // delivered again (at least once), which is what every MTA risks between
+    // the remote 250 and its own bookkeeping; a lost message is impossible.
     let s = path(root, id);
     match std::fs::remove_file(&s) {
         Ok(()) => Ok(()),
