@@ -821,3 +821,24 @@ fn lmtp_to_dovecot_gives_per_recipient_replies() {
     let files: Vec<_> = std::fs::read_dir(&new).unwrap().collect();
     assert_eq!(files.len(), 1);
 }
+
+#[test]
+fn connections_are_reused_for_the_next_batch_to_the_same_host() {
+    let nsd = Nsd::start();
+    let port = support::free_port();
+    let peer = Peer::start("127.0.0.9", port, r#"{}"#);
+    let case = site(port, None, "dns", BTreeMap::new());
+    let a = agent(&nsd, 0);
+    for _ in 0..3 {
+        let o = deliver(
+            &a,
+            &case.site,
+            &hop("esmtp", "group.d.test"),
+            &["a@group.d.test"],
+        );
+        assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
+    }
+    // Three transactions over one session: one EHLO, three MAILs.
+    assert_eq!(peer.count("MAIL"), 3);
+    assert_eq!(peer.count("EHLO"), 1, "{:?}", peer.commands());
+}

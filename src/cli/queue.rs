@@ -327,6 +327,10 @@ fn act(
             .map_err(|e| e.to_string())?;
         }
     }
+    if mode == Mode::Act && n > 0 {
+        // Tell a running queue to look at everything again.
+        status::mark_changed(root).map_err(|e| e.to_string())?;
+    }
     writeln!(out, "{n} message(s) {verb}").map_err(|e| e.to_string())
 }
 

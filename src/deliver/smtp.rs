@@ -713,6 +713,49 @@ pub struct SmtpAgent {
     pub seed: u64,
     /// This machine's addresses (an MX on one of them is this host).
     pub local_addrs: Vec<IpAddr>,
+    /// Idle connections kept for the next batch to the same address and
+    /// mailer (connection reuse, as Postfix's connection cache).
+    pub pool: Arc<Pool>,
+}
+
+/// Idle SMTP connections by (address, mailer mode, authenticated).
+#[derive(Default)]
+pub struct Pool {
+    idle: std::sync::Mutex<
+        std::collections::HashMap<PoolKey, Vec<(SmtpConnection, std::time::Instant)>>,
+    >,
+}
+
+type PoolKey = (std::net::SocketAddr, String, bool);
+
+/// How long an idle connection is kept; peers close idle sessions after
+/// minutes, we give them back well before.
+const POOL_IDLE: Duration = Duration::from_secs(5);
+/// At most this many idle connections per key.
+const POOL_MAX: usize = 32;
+
+impl Pool {
+    fn take(&self, key: &PoolKey) -> Option<SmtpConnection> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.get_mut(key)?;
+        while let Some((c, at)) = list.pop() {
+            if at.elapsed() < POOL_IDLE && c.is_open() {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn give(&self, key: PoolKey, conn: SmtpConnection) -> Option<SmtpConnection> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.entry(key).or_default();
+        list.retain(|(_, at)| at.elapsed() < POOL_IDLE);
+        if list.len() >= POOL_MAX {
+            return Some(conn);
+        }
+        list.push((conn, std::time::Instant::now()));
+        None
+    }
 }
 
 impl std::fmt::Debug for SmtpAgent {
@@ -737,6 +780,7 @@ impl SmtpAgent {
             tls: opportunistic_tls().ok(),
             seed,
             local_addrs: Vec::new(),
+            pool: Arc::default(),
         }
     }
 
@@ -797,21 +841,13 @@ impl SmtpAgent {
                     continue;
                 }
             };
+            let key: PoolKey = (target.addr, hop.mailer.clone(), auth.is_some());
             let settings = Settings {
                 mode: mailer_mode(&hop.mailer),
                 helo_name: site.hostname.clone(),
                 tls: TlsWish::Opportunistic,
                 auth,
             };
-            let mut conn =
-                match SmtpConnection::open(target, settings, self.tls.clone(), timeouts).await {
-                    Ok(c) => c,
-                    Err(f) => {
-                        last = f;
-                        last_relay = Some(target.relay());
-                        continue;
-                    }
-                };
             let sub = Batch {
                 id: batch.id,
                 envelope: batch.envelope,
@@ -822,7 +858,34 @@ impl SmtpAgent {
                     .collect(),
                 message: batch.message,
             };
-            let statuses = conn.send(&sub).await;
+            // A pooled connection first; if the peer closed it meanwhile
+            // (nothing settled, session gone), fall back to a fresh one.
+            let mut reused = None;
+            if let Some(mut c) = self.pool.take(&key) {
+                let st = c.send(&sub).await;
+                let settled = st.iter().any(|s| !matches!(s, RcptStatus::TryNextHost(_)));
+                if settled || c.is_open() {
+                    reused = Some((c, st));
+                }
+            }
+            let (conn, statuses) = match reused {
+                Some(x) => x,
+                None => {
+                    let mut c =
+                        match SmtpConnection::open(target, settings, self.tls.clone(), timeouts)
+                            .await
+                        {
+                            Ok(c) => c,
+                            Err(f) => {
+                                last = f;
+                                last_relay = Some(target.relay());
+                                continue;
+                            }
+                        };
+                    let st = c.send(&sub).await;
+                    (c, st)
+                }
+            };
             let relay = conn.relay.clone();
             let usable = conn.is_open();
             for (k, &i) in open.iter().enumerate() {
@@ -845,7 +908,9 @@ impl SmtpAgent {
                 }
             }
             if usable {
-                conn.quit().await;
+                if let Some(extra) = self.pool.give(key, conn) {
+                    extra.quit().await;
+                }
             }
         }
         results

@@ -622,13 +622,6 @@ impl Runner {
 
 struct Cached {
     next: u64,
-    mtime: Option<SystemTime>,
-}
-
-fn journal_mtime(root: &Path, id: &QueueId) -> Option<SystemTime> {
-    std::fs::metadata(status::path(root, id))
-        .and_then(|m| m.modified())
-        .ok()
 }
 
 /// Start the scanner and workers (see the module doc).
@@ -642,7 +635,6 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
         std::thread::spawn(move || {
             while let Ok(id) = rx.recv_blocking() {
                 let now = unix_now();
-                let root = q.host.spool().root().to_path_buf();
                 let result = q.process(&id, now);
                 let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
                 match result {
@@ -651,26 +643,14 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
                     }
                     Ok(Processed::Later(t)) => {
                         if c.len() < CACHE_MAX || c.contains_key(&id) {
-                            c.insert(
-                                id.clone(),
-                                Cached {
-                                    next: t,
-                                    mtime: journal_mtime(&root, &id),
-                                },
-                            );
+                            c.insert(id.clone(), Cached { next: t });
                         }
                     }
                     Err(e) => {
                         q.host
                             .log()
                             .line(Some(id.as_str()), &format!("SYSERR: queue run: {e}"));
-                        c.insert(
-                            id.clone(),
-                            Cached {
-                                next: now + 60,
-                                mtime: journal_mtime(&root, &id),
-                            },
-                        );
+                        c.insert(id.clone(), Cached { next: now + 60 });
                     }
                 }
                 drop(c);
@@ -685,10 +665,14 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
     std::thread::spawn(move || {
         let root = queue.host.spool().root().to_path_buf();
         let mut last_full = 0u64;
+        let mut last_marker: Option<SystemTime> = None;
         while !flag.load(Ordering::SeqCst) {
             let started = Instant::now();
             let now = unix_now();
-            let full = now.saturating_sub(last_full) >= settings.full_scan;
+            let marker = status::changed_marker(&root);
+            let marked = std::fs::metadata(&marker).and_then(|m| m.modified()).ok();
+            let full = now.saturating_sub(last_full) >= settings.full_scan || marked != last_marker;
+            last_marker = marked;
             if full {
                 last_full = now;
                 if let Ok(n) = status::sweep_orphans(&root)
@@ -761,12 +745,15 @@ fn scan(
             continue;
         }
         let now = unix_now();
-        let mtime = journal_mtime(root, &id);
-        let cached = {
+        // Between full scans the cache is trusted without a `stat`: journals
+        // change only through our own workers (which update the cache) or the
+        // queue tools (which touch the `status/.changed` marker, and that
+        // makes the next scan a full one).
+        let cached = if full {
+            None
+        } else {
             let c = cache.lock().unwrap_or_else(|e| e.into_inner());
-            c.get(&id)
-                .filter(|x| !full && x.mtime == mtime)
-                .map(|x| x.next)
+            c.get(&id).map(|x| x.next)
         };
         let next = match cached {
             Some(n) => n,
@@ -778,7 +765,6 @@ fn scan(
                             id.clone(),
                             Cached {
                                 next: j.next_attempt,
-                                mtime,
                             },
                         );
                     }

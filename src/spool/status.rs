@@ -325,6 +325,24 @@ impl Journal {
     }
 }
 
+/// `QUEUE_DIR/status/.changed`: touched by the queue tools after they change
+/// journals or move messages, so a running queue rescans everything.
+pub fn changed_marker(root: &Path) -> PathBuf {
+    root.join(DIR).join(".changed")
+}
+
+/// Touch [`changed_marker`].
+pub fn mark_changed(root: &Path) -> Result<(), Error> {
+    let dir = root.join(DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let p = changed_marker(root);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::fs::write(&p, format!("{stamp}\n")).map_err(|e| Error::io(&p, e))
+}
+
 /// `QUEUE_DIR/status/ID`.
 pub fn path(root: &Path, id: &QueueId) -> PathBuf {
     root.join(DIR).join(id.as_str())
