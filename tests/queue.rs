@@ -1,9 +1,10 @@
 //! The queue end to end: a real `mxgate daemon` (tests/support) accepts
 //! mail on loopback and its queue runner delivers it into Maildirs under a
 //! temp directory; bounces are DSNs delivered like any mail; `mxgate queue`
-//! acts on the spool. Remote hops are not wired to an SMTP agent in this
-//! branch: remote mail stays queued (deferred 4.4.0), which the queue-tool
-//! tests use as a stable backlog.
+//! acts on the spool. Remote mail goes through the real SMTP agent (to a
+//! second mxgate in one test); where the test's name server never answers,
+//! remote mail stays queued (deferred 4.4.3), which the queue-tool tests use
+//! as a stable backlog.
 
 mod support;
 use std::collections::BTreeSet;
@@ -340,4 +341,93 @@ fn bounce_flood_deleted_with_one_command_after_a_dry_run_and_hold_release() {
     assert_eq!(s.d.queued("queue").len(), 2);
     let (ok, out) = queue_cmd(&s, &["flush", "--recipient", "remote.example"]);
     assert!(ok && out.contains("2 message(s) flushed"), "{out}");
+}
+
+#[test]
+fn a_remote_5xx_returns_a_dsn_with_the_remote_reply() {
+    use mail_parser::{MessageParser, MimeHeaders, PartType};
+    // The peer: a second mxgate that knows only `known@remote.test`.
+    let peer = Daemon::start(Setup {
+        mc: "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\nLOCAL_DOMAIN(`remote.test')dnl\nFEATURE(`accept_unresolvable_domains')dnl\n",
+        tables: &[("mailboxes", "known OK\n")],
+        tls: false,
+    });
+    // The sender's server routes remote.test to the peer by mailertable.
+    let x = tempfile::tempdir().unwrap();
+    let mc = format!(
+        "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
+         FEATURE(`mailertable', `lmdb @DIR@/mailertable')dnl\n\
+         LOCAL_DOMAIN(`example.com')dnl\n\
+         define(`SMTP_MAILER_ARGS', `TCP $h {port}')dnl\n\
+         define(`confMXGATE_QUEUE_INTERVAL', `1m')dnl\n\
+         define(`confMXGATE_MAILDIR', `{x}/mail/%u/Maildir')dnl\n",
+        port = peer.mta,
+        x = x.path().display()
+    );
+    let d = Daemon::start(Setup {
+        mc: Box::leak(mc.into_boxed_str()),
+        tables: &[
+            ("mailboxes", MAILBOXES),
+            ("mailertable", "remote.test\tsmtp:[127.0.0.1]\n"),
+        ],
+        tls: false,
+    });
+    let r = send(
+        d.mta,
+        "alice@example.com",
+        &["known@remote.test", "nobody@remote.test"],
+        "Subject: two recipients\r\n\r\nhello\r\n",
+    );
+    assert!(r.starts_with("250"), "{r}");
+    wait_for("the DSN in alice's Maildir", &d, || {
+        maildir(x.path(), "alice").len() == 1
+    });
+    // The accepted recipient reached the peer, in the same transaction.
+    assert_eq!(peer.queued("queue").len(), 1, "{}", peer.maillog());
+    let raw = std::fs::read(&maildir(x.path(), "alice")[0]).unwrap();
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    let ct = msg.content_type().unwrap();
+    assert_eq!((ct.ctype(), ct.subtype()), ("multipart", Some("report")));
+    let status = msg
+        .parts
+        .iter()
+        .find(|p| {
+            p.content_type()
+                .is_some_and(|c| c.subtype() == Some("delivery-status"))
+        })
+        .map(|p| match &p.body {
+            PartType::Text(t) => t.to_string(),
+            PartType::Binary(b) | PartType::InlineBinary(b) => {
+                String::from_utf8_lossy(b).to_string()
+            }
+            other => format!("{other:?}"),
+        })
+        .unwrap();
+    assert!(
+        status.contains("Final-Recipient: RFC822; nobody@remote.test"),
+        "{status}"
+    );
+    assert!(status.contains("Status: 5.1.1"), "{status}");
+    assert!(
+        status.contains("Remote-MTA: DNS; 127.0.0.1") || status.contains("Remote-MTA:"),
+        "{status}"
+    );
+    assert!(
+        status.contains("Diagnostic-Code: SMTP; 550 5.1.1 <nobody@remote.test>... User unknown"),
+        "{status}"
+    );
+    assert!(
+        !status.contains("known@remote.test"),
+        "only the failed recipient is reported"
+    );
+    wait_for("queue empty", &d, || d.queued("queue").is_empty());
+    let log = d.maillog();
+    assert!(
+        log.contains("to=<known@remote.test>") && log.contains("stat=Sent ("),
+        "{log}"
+    );
+    assert!(
+        log.contains("to=<nobody@remote.test>") && log.contains("dsn=5.1.1"),
+        "{log}"
+    );
 }
