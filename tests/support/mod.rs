@@ -28,6 +28,20 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Copy a directory tree (a `cf/` site folder into a temp dir).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
 /// A running daemon.
 pub struct Daemon {
     pub dir: tempfile::TempDir,
