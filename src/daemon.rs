@@ -132,7 +132,7 @@ pub fn run(opts: &Options) -> i32 {
     };
     let dns_timeout = match site.config.option("confMXGATE_DNS_TIMEOUT") {
         None => Duration::from_secs(5),
-        Some(t) => match smtpd::parse_duration(t) {
+        Some(t) => match crate::config::parse_duration(t, crate::config::unit::SECONDS) {
             Some(d) if d > Duration::ZERO => d,
             _ => {
                 eprintln!(

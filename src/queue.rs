@@ -51,7 +51,9 @@ pub fn start_daemon(
     // picked up within a second regardless); `0` turns the runner off.
     let interval = match site.config.option("confMXGATE_QUEUE_INTERVAL") {
         None => 15 * 60,
-        Some(v) => crate::smtpd::parse_duration(v).map(|d| d.as_secs())?,
+        Some(v) => {
+            crate::config::parse_duration(v, crate::config::unit::MINUTES).map(|d| d.as_secs())?
+        }
     };
     if interval == 0 {
         server

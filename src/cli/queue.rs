@@ -163,7 +163,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             Long("recipient") => a.sel.recipient_contains = Some(val(&mut p)?),
             Long("older-than") => {
                 let v = val(&mut p)?;
-                let d = crate::smtpd::parse_duration(&v)
+                let d = crate::config::parse_duration(&v, crate::config::unit::SECONDS)
                     .ok_or_else(|| format!("--older-than: not a duration: {v}"))?;
                 a.sel.older_than = Some(d.as_secs());
             }

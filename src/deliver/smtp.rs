@@ -141,36 +141,9 @@ impl Timeouts {
     }
 }
 
-/// sendmail's time syntax: `30s`, `5m`, `1h30m`, `2d`, `1w`; a bare number is minutes.
+/// sendmail's time syntax; a bare number is minutes (`Timeout.*`).
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let mut total: u64 = 0;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: u64 = num.parse().ok()?;
-        num.clear();
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            'w' => 7 * 86400,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(unit)?)?;
-    }
-    if !num.is_empty() {
-        let n: u64 = num.parse().ok()?;
-        total = total.checked_add(n.checked_mul(60)?)?;
-    }
-    Some(Duration::from_secs(total))
+    crate::config::parse_duration(s, crate::config::unit::MINUTES)
 }
 
 /// The port for `mailer` from `*_MAILER_ARGS` (`TCP $h PORT`), default 25.

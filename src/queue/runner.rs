@@ -106,7 +106,7 @@ pub struct Queue {
 pub fn timing(site: &Site) -> Timing {
     Timing::from_options(
         |n| site.config.option(n).map(str::to_string),
-        crate::smtpd::parse_duration,
+        |v: &str| crate::config::parse_duration(v, crate::config::unit::MINUTES),
     )
     .unwrap_or_default()
 }
