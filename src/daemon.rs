@@ -171,22 +171,12 @@ pub fn run(opts: &Options) -> i32 {
     }
     // The resolver is made after the fork: nothing that may start threads
     // exists before `daemon()` (a forked child keeps only the calling thread).
-    let dns = match site.config.option("confMXGATE_NAMESERVERS") {
-        Some(list) => {
-            let addrs: Result<Vec<std::net::SocketAddr>, _> = list
-                .split([',', ' '])
-                .filter(|s| !s.is_empty())
-                .map(|s| s.parse())
-                .collect();
-            match addrs {
-                Ok(a) => Dns::with_servers(&a, dns_timeout).ok(),
-                Err(e) => {
-                    eprintln!("mxgate: confMXGATE_NAMESERVERS: {e}");
-                    return 78;
-                }
-            }
+    let dns = match resolver(&site, dns_timeout) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("mxgate: {e}");
+            return 78;
         }
-        None => Dns::system().ok(),
     };
     for w in &site.warnings {
         log.line(None, &format!("warning: {w}"));
@@ -285,4 +275,21 @@ fn drop_privileges(site: &Site, qdir: &std::path::Path) -> Result<(), String> {
     setgid(user.gid).map_err(|e| format!("setgid: {e}"))?;
     setuid(user.uid).map_err(|e| format!("setuid: {e}"))?;
     Ok(())
+}
+
+/// The resolver a site asks: `confMXGATE_NAMESERVERS` (`ip:port` list) or the
+/// system's; `Ok(None)` when the system has no usable configuration.
+pub fn resolver(site: &Site, timeout: Duration) -> Result<Option<Dns>, String> {
+    match site.config.option("confMXGATE_NAMESERVERS") {
+        Some(list) => {
+            let addrs: Result<Vec<std::net::SocketAddr>, _> = list
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse())
+                .collect();
+            let addrs = addrs.map_err(|e| format!("confMXGATE_NAMESERVERS: {e}"))?;
+            Ok(Dns::with_servers(&addrs, timeout).ok())
+        }
+        None => Ok(Dns::system().ok()),
+    }
 }

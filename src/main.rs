@@ -445,13 +445,7 @@ fn sendmail(args: &[String]) -> i32 {
             );
             EX_UNAVAILABLE_I
         }
-        Mode::QueueRun(arg) => {
-            eprintln!(
-                "sendmail: {arg}: the queue runner is not available yet in this version; \
-                 messages stay in the queue (see `mailq`)"
-            );
-            EX_UNAVAILABLE_I
-        }
+        Mode::QueueRun(arg) => queue_run(&opts, &arg),
         Mode::Other(m) => {
             eprintln!("sendmail: mode {m} is not available in this version");
             EX_UNAVAILABLE_I
@@ -536,6 +530,58 @@ fn daemon(args: &[String]) -> i32 {
         }
     }
     mxgate::daemon::run(&o)
+}
+
+/// `sendmail -q[I|S|R]...`: one queue pass now.
+fn queue_run(opts: &mxgate::cli::submit::Options, arg: &str) -> i32 {
+    let select = match mxgate::queue::Select::parse(arg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sendmail: {e}");
+            return i32::from(EX_USAGE);
+        }
+    };
+    let site = match sendmail_site(opts) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let qdir = mxgate::daemon::queue_dir(&site);
+    let spool = match mxgate::spool::Spool::open(&qdir, mxgate::spool::Durability::Fsync) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sendmail: spool: {e}");
+            return 73;
+        }
+    };
+    let log = match site.config.option("confMXGATE_LOG_FILE") {
+        Some(p) if p != "syslog" => match mxgate::event::Log::file(&site.hostname, Path::new(p)) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("sendmail: {p}: {e}");
+                return 73;
+            }
+        },
+        _ => mxgate::event::Log::stderr(&site.hostname),
+    };
+    let dns = match mxgate::daemon::resolver(&site, std::time::Duration::from_secs(5)) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("sendmail: {e}");
+            return 78;
+        }
+    };
+    match mxgate::queue::run_once(site, spool, log, dns, &select) {
+        Ok(n) => {
+            if opts.verbosity == mxgate::cli::submit::Verbosity::Verbose {
+                eprintln!("sendmail: {n} message(s) tried");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("sendmail: queue run: {e}");
+            74
+        }
+    }
 }
 
 const INSTALL_HELP: &str = "\

@@ -107,3 +107,118 @@ fn local_addresses() -> Vec<std::net::IpAddr> {
     }
     out
 }
+
+/// What `sendmail -q` selects: all messages, or those whose id, sender or a
+/// recipient contains a string (`-qI`, `-qS`, `-qR`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Select {
+    /// `-q`: every queued message.
+    All,
+    /// `-qIsubstr`.
+    Id(String),
+    /// `-qSsubstr` (case-insensitive).
+    Sender(String),
+    /// `-qRsubstr` (case-insensitive).
+    Recipient(String),
+}
+
+impl Select {
+    /// Parse a `-q...` argument; `Err` for `-q15m`-style intervals, which
+    /// belong to the daemon (its queue runner), not to a one-shot run.
+    pub fn parse(arg: &str) -> Result<Select, String> {
+        let rest = arg.strip_prefix("-q").unwrap_or(arg);
+        let rest = rest.strip_prefix('!').unwrap_or(rest);
+        match rest.chars().next() {
+            None => Ok(Select::All),
+            Some('I') => Ok(Select::Id(rest[1..].to_string())),
+            Some('S') => Ok(Select::Sender(rest[1..].to_ascii_lowercase())),
+            Some('R') => Ok(Select::Recipient(rest[1..].to_ascii_lowercase())),
+            Some(c) if c.is_ascii_digit() => Err(format!(
+                "{arg}: a periodic queue run is the daemon's job (`mxgate daemon`, confMXGATE_QUEUE_INTERVAL)"
+            )),
+            Some(_) => Err(format!("{arg}: expected -q, -qI..., -qS... or -qR...")),
+        }
+    }
+
+    fn matches(&self, id: &crate::spool::QueueId, env: &crate::spool::Envelope) -> bool {
+        match self {
+            Select::All => true,
+            Select::Id(s) => id.as_str().contains(s.as_str()),
+            Select::Sender(s) => env.sender.to_ascii_lowercase().contains(s.as_str()),
+            Select::Recipient(s) => env
+                .recipients
+                .iter()
+                .any(|r| r.address.to_ascii_lowercase().contains(s.as_str())),
+        }
+    }
+}
+
+/// A queue host outside the daemon (`sendmail -q`).
+struct Standalone {
+    site: Arc<crate::site::Site>,
+    spool: crate::spool::Spool,
+    log: crate::event::Log,
+}
+
+impl runner::Host for Standalone {
+    fn site(&self) -> Arc<crate::site::Site> {
+        self.site.clone()
+    }
+    fn spool(&self) -> &crate::spool::Spool {
+        &self.spool
+    }
+    fn log(&self) -> &crate::event::Log {
+        &self.log
+    }
+}
+
+/// `sendmail -q`: one pass over the selected queued messages now, whatever
+/// their next-attempt time (like sendmail's `-q`, which ignores the retry
+/// schedule), then exit. Returns how many messages were tried.
+pub fn run_once(
+    site: Arc<crate::site::Site>,
+    spool: crate::spool::Spool,
+    log: crate::event::Log,
+    dns: Option<crate::dns::Dns>,
+    select: &Select,
+) -> Result<usize, String> {
+    let ids = spool
+        .list(crate::spool::State::Queue)
+        .map_err(|e| e.to_string())?;
+    let host = Arc::new(Standalone {
+        site: site.clone(),
+        spool,
+        log,
+    });
+    let remote = dns.map(|dns| {
+        let getter = host.clone();
+        let mut smtp = crate::deliver::smtp::SmtpAgent::new(dns);
+        smtp.local_addrs = local_addresses();
+        Arc::new(remote::NetworkAgents {
+            site: Arc::new(move || runner::Host::site(&*getter)),
+            smtp,
+        }) as Arc<dyn agents::Agents>
+    });
+    let getter = host.clone();
+    let agents = agents::SiteAgents {
+        site: Arc::new(move || runner::Host::site(&*getter)),
+        remote,
+    };
+    let per_destination = number(&site, "confMXGATE_DESTINATION_CONCURRENCY", 20);
+    let queue = runner::Queue::new(host.clone(), Arc::new(agents), per_destination);
+    let mut tried = 0;
+    for id in ids {
+        let Ok((env, _)) = host.spool.read(crate::spool::State::Queue, &id) else {
+            continue;
+        };
+        if !select.matches(&id, &env) {
+            continue;
+        }
+        tried += 1;
+        if let Err(e) = queue.process(&id, runner::unix_now()) {
+            host.log
+                .line(Some(id.as_str()), &format!("SYSERR: queue run: {e}"));
+        }
+    }
+    Ok(tried)
+}
