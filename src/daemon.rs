@@ -153,21 +153,21 @@ pub fn run(opts: &Options) -> i32 {
         eprintln!("mxgate: {e}");
         return 77;
     }
-    if opts.detach == Detach::Background {
-        if let Err(e) = nix::unistd::daemon(true, false) {
-            eprintln!("mxgate: cannot detach: {e}");
-            return 71;
-        }
+    if opts.detach == Detach::Background
+        && let Err(e) = nix::unistd::daemon(true, false)
+    {
+        eprintln!("mxgate: cannot detach: {e}");
+        return 71;
     }
     let pidfile = opts
         .pidfile
         .clone()
         .or_else(|| (opts.detach == Detach::Background).then(|| qdir.join("mxgate.pid")));
-    if let Some(p) = &pidfile {
-        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
-            eprintln!("mxgate: {}: {e}", p.display());
-            return 73;
-        }
+    if let Some(p) = &pidfile
+        && let Err(e) = std::fs::write(p, format!("{}\n", std::process::id()))
+    {
+        eprintln!("mxgate: {}: {e}", p.display());
+        return 73;
     }
     // The resolver is made after the fork: nothing that may start threads
     // exists before `daemon()` (a forked child keeps only the calling thread).

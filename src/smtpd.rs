@@ -349,13 +349,12 @@ impl Server {
     /// Is there room for new mail? `Err(text)` = temp-fail new mail with this text.
     pub fn has_room(&self) -> Result<(), &'static str> {
         let s = self.settings();
-        if s.min_free_blocks > 0 {
-            if let Ok(st) = nix::sys::statvfs::statvfs(self.spool.root()) {
-                let free_kib =
-                    (st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64) / 1024;
-                if free_kib < s.min_free_blocks {
-                    return Err("Insufficient disk space; try again later");
-                }
+        if s.min_free_blocks > 0
+            && let Ok(st) = nix::sys::statvfs::statvfs(self.spool.root())
+        {
+            let free_kib = st.blocks_available().saturating_mul(st.fragment_size()) / 1024;
+            if free_kib < s.min_free_blocks {
+                return Err("Insufficient disk space; try again later");
             }
         }
         if s.max_queue > 0 {

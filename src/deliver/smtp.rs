@@ -880,10 +880,8 @@ impl SmtpAgent {
                     }
                 }
             }
-            if usable {
-                if let Some(extra) = self.pool.give(key, conn) {
-                    extra.quit().await;
-                }
+            if usable && let Some(extra) = self.pool.give(key, conn) {
+                extra.quit().await;
             }
         }
         results

@@ -40,10 +40,10 @@ impl Agents for NetworkAgents {
     fn deliver<'a>(&'a self, hop: &'a NextHop, batch: Batch<'a>) -> Delivery<'a> {
         let site = (self.site)();
         Box::pin(async move {
-            if hop.mailer == "local" {
-                if let Some(target) = local_lmtp(&site) {
-                    return LmtpAgent::new(target, &site.hostname).deliver(&batch).await;
-                }
+            if hop.mailer == "local"
+                && let Some(target) = local_lmtp(&site)
+            {
+                return LmtpAgent::new(target, &site.hostname).deliver(&batch).await;
             }
             self.smtp.deliver(&site, hop, &batch).await
         })

@@ -1068,11 +1068,11 @@ pub fn unfolded_headers(msg: &[u8]) -> Vec<String> {
         if line.is_empty() {
             break;
         }
-        if line.starts_with([' ', '\t']) {
-            if let Some(last) = out.last_mut() {
-                last.push_str(line);
-                continue;
-            }
+        if line.starts_with([' ', '\t'])
+            && let Some(last) = out.last_mut()
+        {
+            last.push_str(line);
+            continue;
         }
         out.push(line.to_string());
     }
