@@ -38,6 +38,8 @@ Commands:
   sendmail ...       sendmail-compatible front end: queue a message from stdin
                      (-t, -i, -f, -F), -bp, -bv, -bt, -bi, -bd (docs/sendmail-cli.md)
   mailq [--json]     list the queue (sendmail -bp)
+  queue COMMAND      act on the queue: list, delete, hold, release, flush,
+                     summary (--dry-run; selectors --id, --from, --to, ...)
   daemon --config FILE
                      run the SMTP server
   install [--prefix DIR]
