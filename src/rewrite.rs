@@ -427,3 +427,179 @@ fn generics(site: &Site, a: &Addr) -> Result<Option<(String, Why)>, table::Error
     }
     Ok(None)
 }
+
+/// Headers whose addresses are senders (masqueraded like `From:`).
+const SENDER_HEADERS: &[&str] = &[
+    "from",
+    "sender",
+    "reply-to",
+    "resent-from",
+    "resent-sender",
+    "resent-reply-to",
+    "errors-to",
+];
+
+/// Headers whose addresses are recipients.
+const RECIPIENT_HEADERS: &[&str] = &["to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc"];
+
+/// Rewrite the addresses in a message's header section as `mailer` sends
+/// them (sendmail's per-mailer header rulesets): sender headers with
+/// [`Field::HeaderSender`], recipient headers with [`Field::HeaderRecipient`].
+/// Addresses are found as `<addr>` or, without angle brackets, as the first
+/// word of each comma-separated item (comments in parentheses and quoted
+/// display names are left as they are). The body is untouched. Returns
+/// `None` when nothing changed (the caller keeps the original bytes).
+pub fn headers(site: &Site, message: &[u8], mailer: &str) -> Result<Option<Vec<u8>>, table::Error> {
+    let end = match message.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => i + 2,
+        None => return Ok(None),
+    };
+    let head = String::from_utf8_lossy(&message[..end]).into_owned();
+    // Logical header lines: a line plus its continuation lines.
+    let mut lines: Vec<String> = Vec::new();
+    for line in head.split_inclusive("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = lines.last_mut() {
+                last.push_str(line);
+                continue;
+            }
+        }
+        lines.push(line.to_string());
+    }
+    let mut out = String::with_capacity(head.len() + 64);
+    let mut changed = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            out.push_str(&line);
+            continue;
+        };
+        let lname = name.trim().to_ascii_lowercase();
+        let field = if SENDER_HEADERS.contains(&lname.as_str()) {
+            Field::HeaderSender
+        } else if RECIPIENT_HEADERS.contains(&lname.as_str()) {
+            Field::HeaderRecipient
+        } else {
+            out.push_str(&line);
+            continue;
+        };
+        let new_value = rewrite_list(site, value, field, mailer)?;
+        changed |= new_value != value;
+        out.push_str(name);
+        out.push(':');
+        out.push_str(&new_value);
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let mut v = out.into_bytes();
+    v.extend_from_slice(&message[end..]);
+    Ok(Some(v))
+}
+
+/// Rewrite every address of one header value, split at top-level commas.
+fn rewrite_list(
+    site: &Site,
+    value: &str,
+    field: Field,
+    mailer: &str,
+) -> Result<String, table::Error> {
+    let (mut depth, mut quoted, mut angle) = (0u32, false, false);
+    let mut items: Vec<String> = vec![String::new()];
+    for c in value.chars() {
+        match c {
+            '"' if depth == 0 => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth > 0 => depth -= 1,
+            '<' if !quoted && depth == 0 => angle = true,
+            '>' if !quoted && depth == 0 => angle = false,
+            ',' if !quoted && depth == 0 && !angle => {
+                items.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(cur) = items.last_mut() {
+            cur.push(c);
+        }
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in &items {
+        out.push(rewrite_item(site, item, field, mailer)?);
+    }
+    Ok(out.join(","))
+}
+
+/// One mailbox: `Name <addr>`, `addr (comment)` or `addr`.
+fn rewrite_item(
+    site: &Site,
+    item: &str,
+    field: Field,
+    mailer: &str,
+) -> Result<String, table::Error> {
+    if let (Some(l), Some(r)) = (item.rfind('<'), item.rfind('>'))
+        && l < r
+    {
+        let addr = item[l + 1..r].trim();
+        if addr.is_empty() {
+            return Ok(item.to_string());
+        }
+        let (new, _) = masquerade(site, field, addr, mailer)?;
+        return Ok(format!("{}<{new}>{}", &item[..l], &item[r + 1..]));
+    }
+    // A bare address: the first word that is not a comment.
+    let lead = item.len() - item.trim_start().len();
+    let body = &item[lead..];
+    let word_end = body
+        .find([' ', '\t', '(', '\r', '\n'])
+        .unwrap_or(body.len());
+    let word = &body[..word_end];
+    if word.is_empty() || word.contains(['"', ':', ';']) {
+        return Ok(item.to_string());
+    }
+    let (new, _) = masquerade(site, field, word, mailer)?;
+    Ok(format!("{}{new}{}", &item[..lead], &body[word_end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn header_addresses_rewritten_per_field() {
+        let mut c = Config::new();
+        c.hostname = Some("mbox1.example.gr.jp".into());
+        c.masquerade_as = Some("example.gr.jp".into());
+        c.classes.insert("E".into(), vec!["root".into()]);
+        let site = Site::from_parts(c, BTreeMap::new()).unwrap();
+        let msg = b"From: Bob <bob@mbox1.example.gr.jp>\r\nSender: root@mbox1.example.gr.jp\r\nTo: carol@mbox1.example.gr.jp,\r\n dave (D) \r\nSubject: bob@mbox1.example.gr.jp\r\n\r\nbody bob@mbox1.example.gr.jp\r\n";
+        let out = headers(&site, msg, "esmtp").unwrap().unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("From: Bob <bob@example.gr.jp>\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Sender: root@mbox1.example.gr.jp\r\n"),
+            "root exposed: {text}"
+        );
+        // Recipient headers are only qualified (no allmasquerade).
+        assert!(
+            text.contains("To: carol@mbox1.example.gr.jp,\r\n dave@mbox1.example.gr.jp (D) \r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Subject: bob@mbox1.example.gr.jp\r\n"),
+            "other headers untouched"
+        );
+        assert!(
+            text.ends_with("\r\n\r\nbody bob@mbox1.example.gr.jp\r\n"),
+            "body untouched"
+        );
+        assert_eq!(
+            headers(&site, b"Subject: x\r\n\r\nb\r\n", "esmtp").unwrap(),
+            None
+        );
+    }
+}

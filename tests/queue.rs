@@ -431,3 +431,76 @@ fn a_remote_5xx_returns_a_dsn_with_the_remote_reply() {
         "{log}"
     );
 }
+
+#[test]
+fn relayed_mail_is_masqueraded_in_envelope_and_headers() {
+    // The mission's mailbox server: user@host.domain leaves as user@domain,
+    // root stays exposed, recipient headers are only qualified.
+    let peer = Daemon::start(Setup {
+        mc: "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\nLOCAL_DOMAIN(`remote.test')dnl\nFEATURE(`accept_unresolvable_domains')dnl\n",
+        tables: &[("mailboxes", "known OK\n")],
+        tls: false,
+    });
+    let mc = format!(
+        "FEATURE(`mailertable', `lmdb @DIR@/mailertable')dnl\n\
+         FEATURE(`masquerade_envelope')dnl\n\
+         MASQUERADE_AS(`example.gr.jp')dnl\n\
+         EXPOSED_USER(`root')dnl\n\
+         define(`SMTP_MAILER_ARGS', `TCP $h {port}')dnl\n\
+         define(`confMXGATE_QUEUE_INTERVAL', `1m')dnl\n",
+        port = peer.mta
+    );
+    let d = Daemon::start(Setup {
+        mc: Box::leak(mc.into_boxed_str()),
+        tables: &[("mailertable", "remote.test\tsmtp:[127.0.0.1]\n")],
+        tls: false,
+    });
+    for (from, subject) in [
+        ("bob@gw.example.com", "from bob"),
+        ("root@gw.example.com", "from root"),
+    ] {
+        let r = send(
+            d.mta,
+            from,
+            &["known@remote.test"],
+            &format!(
+                "From: Someone <{from}>\r\nTo: known@remote.test, carol\r\nSubject: {subject}\r\n\r\nhi\r\n"
+            ),
+        );
+        assert!(r.starts_with("250"), "{r}");
+    }
+    wait_for("both at the peer", &d, || peer.queued("queue").len() == 2);
+    let texts: Vec<String> = peer
+        .queued("queue")
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let bob = texts
+        .iter()
+        .find(|t| t.contains("Subject: from bob"))
+        .unwrap();
+    assert!(
+        bob.contains("sender <bob@example.gr.jp>\n"),
+        "envelope masqueraded: {bob}"
+    );
+    assert!(
+        bob.contains("From: Someone <bob@example.gr.jp>\r\n"),
+        "header masqueraded: {bob}"
+    );
+    assert!(
+        bob.contains("To: known@remote.test, carol@gw.example.com\r\n"),
+        "recipient headers only qualified: {bob}"
+    );
+    let root = texts
+        .iter()
+        .find(|t| t.contains("Subject: from root"))
+        .unwrap();
+    assert!(
+        root.contains("sender <root@gw.example.com>\n"),
+        "root exposed: {root}"
+    );
+    assert!(
+        root.contains("From: Someone <root@gw.example.com>\r\n"),
+        "{root}"
+    );
+}

@@ -270,10 +270,38 @@ impl Queue {
                     .iter()
                     .filter_map(|&i| plan.leaves.get(i))
                     .collect();
+                // Addresses as this mailer sends them: masquerading and
+                // qualification of the envelope sender and the header
+                // addresses (sendmail's per-mailer S= and header rulesets).
+                // The local mailer delivers what was received.
+                let prepared: Result<(String, Option<Vec<u8>>), crate::table::Error> =
+                    if super::agents::is_local_mailer(&p.hop.mailer) {
+                        Ok((p.sender.clone(), None))
+                    } else {
+                        let sender = if p.sender.is_empty() {
+                            Ok(String::new())
+                        } else {
+                            crate::rewrite::masquerade(
+                                &site,
+                                crate::rewrite::Field::EnvelopeSender,
+                                &p.sender,
+                                &p.hop.mailer,
+                            )
+                            .map(|(a, _)| a)
+                        };
+                        sender.and_then(|s| {
+                            crate::rewrite::headers(&site, &content, &p.hop.mailer).map(|h| (s, h))
+                        })
+                    };
+                // A table that cannot be read (genericstable) defers the batch.
+                let (sender, rewritten, table_error) = match prepared {
+                    Ok((s, h)) => (s, h, None),
+                    Err(e) => (p.sender.clone(), None, Some(e.to_string())),
+                };
                 let batch = Batch {
                     id,
                     envelope: &env,
-                    sender: p.sender.clone(),
+                    sender,
                     recipients: leaves
                         .iter()
                         .zip(&p.leaves)
@@ -287,10 +315,20 @@ impl Queue {
                             orcpt: l.orcpt.clone(),
                         })
                         .collect(),
-                    message: &content,
+                    message: rewritten.as_deref().unwrap_or(&content),
                 };
                 let started = Instant::now();
-                let mut outcomes = smol::block_on(self.agents.deliver(&p.hop, batch));
+                let mut outcomes = match &table_error {
+                    None => smol::block_on(self.agents.deliver(&p.hop, batch)),
+                    Some(e) => vec![
+                        Outcome::Deferred {
+                            status: "4.3.0".into(),
+                            reply: format!("Temporary system failure: {e}"),
+                            relay: None,
+                        };
+                        leaves.len()
+                    ],
+                };
                 let xdelay = started.elapsed().as_secs();
                 if outcomes.len() != leaves.len() {
                     let n = outcomes.len();
