@@ -458,11 +458,11 @@ pub fn headers(site: &Site, message: &[u8], mailer: &str) -> Result<Option<Vec<u
     // Logical header lines: a line plus its continuation lines.
     let mut lines: Vec<String> = Vec::new();
     for line in head.split_inclusive("\r\n") {
-        if line.starts_with([' ', '\t']) {
-            if let Some(last) = lines.last_mut() {
-                last.push_str(line);
-                continue;
-            }
+        if line.starts_with([' ', '\t'])
+            && let Some(last) = lines.last_mut()
+        {
+            last.push_str(line);
+            continue;
         }
         lines.push(line.to_string());
     }
