@@ -134,8 +134,8 @@ net_check() {
     if inns "$h" ip route show default | grep -q .; then die "$h has a default route"; fi
     if inns "$h" ip -6 route show default | grep -q .; then die "$h has an IPv6 default route"; fi
   done
-  wait_for 10 inns gateway ping -c1 -W1 "$DNS_IP" || die "gateway cannot reach the DNS server"
-  wait_for 10 inns mbox1 ping -6 -c1 -W1 "$(ip6 dns)" || die "mbox1 cannot reach the DNS server over IPv6"
+  wait_for 10 dns_answers mx example.gr.jp || die "gateway cannot reach the DNS server"
+  wait_for 10 dns_answers aaaa mx.example.net mbox1 "$(ip6 dns)" || die "mbox1 cannot reach the DNS server over IPv6"
 }
 
 # Kill every process left in our namespaces (all were started by this run),
@@ -298,16 +298,17 @@ dns_stop() {
   wait_for 5 bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null || true
   rm -f "$W/dns/nsd.run"
 }
-# dns_answers TYPE NAME: the DNS server has an answer (queried from gateway).
+# dns_answers TYPE NAME [FROM-HOST [SERVER]]: the DNS server has an answer
+# (queried from FROM-HOST, default gateway).
 dns_answers() {
-  inns gateway python3 - "$1" "$2" "$DNS_IP" <<'PY'
+  inns "${3:-gateway}" python3 - "$1" "$2" "${4:-$DNS_IP}" <<'PY'
 import socket, struct, sys, random
 qtype = {"a": 1, "mx": 15, "aaaa": 28}[sys.argv[1]]
 name, server = sys.argv[2], sys.argv[3]
 qid = random.randint(0, 65535)
 q = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0)
 q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", qtype, 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
+s = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
 s.sendto(q, (server, 53)); r = s.recv(4096)
 rcode, ancount = r[3] & 15, struct.unpack(">H", r[6:8])[0]
 sys.exit(0 if rcode == 0 and ancount > 0 else 1)
@@ -352,12 +353,13 @@ smtp_tls_security_level = none
 smtpd_tls_security_level = none
 smtp_connect_timeout = 5s
 minimal_backoff_time = 3s
-maximum_backoff_time = 6s
+maximal_backoff_time = 6s
 queue_run_delay = 3s
 default_destination_concurrency_limit = 20
 smtp_destination_concurrency_limit = 20
 message_size_limit = 52428800
 biff = no
+maillog_file_prefixes = $W
 maillog_file = $d/maillog
 CF
   sed -e 's#^@LISTEN@ .*#smtp      inet  n       -       n       -       -       smtpd#' \
@@ -517,7 +519,7 @@ mx_defines() {
 }
 
 mx_tls_auth() {  # mbox1: a certificate for the MSA and a password table
-  local d=$W/mbox1
+  local d=$W/mbox1; mkdir -p "$d"
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=mbox1.example.gr.jp \
     -keyout "$d/key.pem" -out "$d/cert.pem" >/dev/null 2>&1 || die "openssl"
   printf 'bob {PLAIN}bobsecret\n' > "$d/passwd"
@@ -551,4 +553,4 @@ mx_queue() { find "$W/$1/spool/queue" -maxdepth 1 -type f 2>/dev/null | wc -l; }
 mx_log() { cat "$W/$1/maillog" 2>/dev/null; }
 
 # swaks_from HOST ARGS...: run swaks inside HOST, output on stdout.
-swaks_from() { local h=$1; shift; inns "$h" swaks --timeout 20 --hide-all=0 "$@" 2>&1; }
+swaks_from() { local h=$1; shift; inns "$h" swaks --timeout 20 "$@" 2>&1; }
