@@ -4,5 +4,6 @@
 //! `main.rs` only picks one by program name and hands it the real streams.
 
 pub mod mailq;
+pub mod queue;
 pub mod submit;
 pub mod tables;

@@ -87,3 +87,76 @@ pub fn compile_mc_with_warnings(
         .map(|c| (c.config, c.warnings.iter().map(|w| w.to_string()).collect()))
         .map_err(|e| Error::Mc(e.to_string()))
 }
+
+/// Seconds in one unit of a bare number (`parse_duration`'s second argument).
+pub mod unit {
+    /// Bare numbers are seconds.
+    pub const SECONDS: u64 = 1;
+    /// Bare numbers are minutes (sendmail's `Timeout.*` options and `-q`).
+    pub const MINUTES: u64 = 60;
+}
+
+/// sendmail's time syntax (`convtime`): `30s`, `5m`, `1h30m`, `2d`, `1w`;
+/// a bare number counts `bare` seconds per unit (see [`unit`]).
+pub fn parse_duration(s: &str, bare: u64) -> Option<std::time::Duration> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        let per = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(per)?)?;
+    }
+    if !num.is_empty() {
+        let n: u64 = num.parse().ok()?;
+        total = total.checked_add(n.checked_mul(bare)?)?;
+    }
+    Some(std::time::Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_as_sendmail_writes_them() {
+        assert_eq!(
+            parse_duration("30s", unit::MINUTES),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_duration("1h30m", unit::SECONDS),
+            Some(Duration::from_secs(5400))
+        );
+        assert_eq!(
+            parse_duration("5d", unit::MINUTES),
+            Some(Duration::from_secs(432_000))
+        );
+        assert_eq!(
+            parse_duration("2", unit::MINUTES),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_duration("90", unit::SECONDS),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(parse_duration("5x", unit::MINUTES), None);
+        assert_eq!(parse_duration("", unit::MINUTES), None);
+    }
+}

@@ -132,7 +132,7 @@ pub fn run(opts: &Options) -> i32 {
     };
     let dns_timeout = match site.config.option("confMXGATE_DNS_TIMEOUT") {
         None => Duration::from_secs(5),
-        Some(t) => match smtpd::parse_duration(t) {
+        Some(t) => match crate::config::parse_duration(t, crate::config::unit::SECONDS) {
             Some(d) if d > Duration::ZERO => d,
             _ => {
                 eprintln!(
@@ -153,40 +153,30 @@ pub fn run(opts: &Options) -> i32 {
         eprintln!("mxgate: {e}");
         return 77;
     }
-    if opts.detach == Detach::Background {
-        if let Err(e) = nix::unistd::daemon(true, false) {
-            eprintln!("mxgate: cannot detach: {e}");
-            return 71;
-        }
+    if opts.detach == Detach::Background
+        && let Err(e) = nix::unistd::daemon(true, false)
+    {
+        eprintln!("mxgate: cannot detach: {e}");
+        return 71;
     }
     let pidfile = opts
         .pidfile
         .clone()
         .or_else(|| (opts.detach == Detach::Background).then(|| qdir.join("mxgate.pid")));
-    if let Some(p) = &pidfile {
-        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
-            eprintln!("mxgate: {}: {e}", p.display());
-            return 73;
-        }
+    if let Some(p) = &pidfile
+        && let Err(e) = std::fs::write(p, format!("{}\n", std::process::id()))
+    {
+        eprintln!("mxgate: {}: {e}", p.display());
+        return 73;
     }
     // The resolver is made after the fork: nothing that may start threads
     // exists before `daemon()` (a forked child keeps only the calling thread).
-    let dns = match site.config.option("confMXGATE_NAMESERVERS") {
-        Some(list) => {
-            let addrs: Result<Vec<std::net::SocketAddr>, _> = list
-                .split([',', ' '])
-                .filter(|s| !s.is_empty())
-                .map(|s| s.parse())
-                .collect();
-            match addrs {
-                Ok(a) => Dns::with_servers(&a, dns_timeout).ok(),
-                Err(e) => {
-                    eprintln!("mxgate: confMXGATE_NAMESERVERS: {e}");
-                    return 78;
-                }
-            }
+    let dns = match resolver(&site, dns_timeout) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("mxgate: {e}");
+            return 78;
         }
-        None => Dns::system().ok(),
     };
     for w in &site.warnings {
         log.line(None, &format!("warning: {w}"));
@@ -217,6 +207,7 @@ pub fn run(opts: &Options) -> i32 {
             ),
         );
     }
+    let _queue = crate::queue::start_daemon(&server, None);
     let status = smol::block_on(async {
         let signals = async_signal::Signals::new([
             async_signal::Signal::Term,
@@ -284,4 +275,21 @@ fn drop_privileges(site: &Site, qdir: &std::path::Path) -> Result<(), String> {
     setgid(user.gid).map_err(|e| format!("setgid: {e}"))?;
     setuid(user.uid).map_err(|e| format!("setuid: {e}"))?;
     Ok(())
+}
+
+/// The resolver a site asks: `confMXGATE_NAMESERVERS` (`ip:port` list) or the
+/// system's; `Ok(None)` when the system has no usable configuration.
+pub fn resolver(site: &Site, timeout: Duration) -> Result<Option<Dns>, String> {
+    match site.config.option("confMXGATE_NAMESERVERS") {
+        Some(list) => {
+            let addrs: Result<Vec<std::net::SocketAddr>, _> = list
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse())
+                .collect();
+            let addrs = addrs.map_err(|e| format!("confMXGATE_NAMESERVERS: {e}"))?;
+            Ok(Dns::with_servers(&addrs, timeout).ok())
+        }
+        None => Ok(Dns::system().ok()),
+    }
 }

@@ -6,6 +6,12 @@
 //! returns one [`Outcome`] per recipient, in batch order. Agents never edit
 //! the queue: the queue records outcomes, retries, bounces.
 
+pub mod lmtp;
+pub mod local;
+pub mod maildir;
+pub mod mx;
+pub mod smtp;
+
 use crate::spool::{Envelope, QueueId};
 
 /// Where a batch goes.

@@ -38,6 +38,8 @@ Commands:
   sendmail ...       sendmail-compatible front end: queue a message from stdin
                      (-t, -i, -f, -F), -bp, -bv, -bt, -bi, -bd (docs/sendmail-cli.md)
   mailq [--json]     list the queue (sendmail -bp)
+  queue COMMAND      act on the queue: list, delete, hold, release, flush,
+                     summary (--dry-run; selectors --id, --from, --to, ...)
   daemon --config FILE
                      run the SMTP server
   install [--prefix DIR]
@@ -97,6 +99,7 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
         "sendmail" => sendmail(args),
         "mailq" => mailq(args),
         "daemon" => daemon(args),
+        "queue" => tables_cmd(mxgate::cli::queue::run, args),
         "install" => install(args),
         other => {
             eprintln!("mxgate: unknown command {other:?}\n\n{HELP}");
@@ -444,13 +447,7 @@ fn sendmail(args: &[String]) -> i32 {
             );
             EX_UNAVAILABLE_I
         }
-        Mode::QueueRun(arg) => {
-            eprintln!(
-                "sendmail: {arg}: the queue runner is not available yet in this version; \
-                 messages stay in the queue (see `mailq`)"
-            );
-            EX_UNAVAILABLE_I
-        }
+        Mode::QueueRun(arg) => queue_run(&opts, &arg),
         Mode::Other(m) => {
             eprintln!("sendmail: mode {m} is not available in this version");
             EX_UNAVAILABLE_I
@@ -535,6 +532,58 @@ fn daemon(args: &[String]) -> i32 {
         }
     }
     mxgate::daemon::run(&o)
+}
+
+/// `sendmail -q[I|S|R]...`: one queue pass now.
+fn queue_run(opts: &mxgate::cli::submit::Options, arg: &str) -> i32 {
+    let select = match mxgate::queue::Select::parse(arg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sendmail: {e}");
+            return i32::from(EX_USAGE);
+        }
+    };
+    let site = match sendmail_site(opts) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let qdir = mxgate::daemon::queue_dir(&site);
+    let spool = match mxgate::spool::Spool::open(&qdir, mxgate::spool::Durability::Fsync) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sendmail: spool: {e}");
+            return 73;
+        }
+    };
+    let log = match site.config.option("confMXGATE_LOG_FILE") {
+        Some(p) if p != "syslog" => match mxgate::event::Log::file(&site.hostname, Path::new(p)) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("sendmail: {p}: {e}");
+                return 73;
+            }
+        },
+        _ => mxgate::event::Log::stderr(&site.hostname),
+    };
+    let dns = match mxgate::daemon::resolver(&site, std::time::Duration::from_secs(5)) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("sendmail: {e}");
+            return 78;
+        }
+    };
+    match mxgate::queue::run_once(site, spool, log, dns, &select) {
+        Ok(n) => {
+            if opts.verbosity == mxgate::cli::submit::Verbosity::Verbose {
+                eprintln!("sendmail: {n} message(s) tried");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("sendmail: queue run: {e}");
+            74
+        }
+    }
 }
 
 const INSTALL_HELP: &str = "\

@@ -4,6 +4,7 @@
 //! grammar is [`command`], replies are [`reply`]. The server and client
 //! sessions that use them come with the SMTP daemon and delivery agent.
 
+pub mod client;
 pub mod command;
 pub mod reply;
 pub mod server;

@@ -250,21 +250,15 @@ pub fn resolve(site: &Site, rcpt: &Address) -> Result<(Resolution, Because), tab
 /// `550 5.2.1 <text>` for a disabled mailbox, `None` when it exists.
 pub fn check_local_user(site: &Site, user: &str) -> Result<Option<ErrorReply>, table::Error> {
     let base = user.split_once('+').map_or(user, |(b, _)| b);
-    Ok(match users::local_user(site, base)?.0 {
-        LocalUser::Alias | LocalUser::Mailbox => None,
-        LocalUser::Disabled(text) => Some(ErrorReply {
+    Ok(users::local_user(site, base)?
+        .0
+        .refusal()
+        .map(|(smtp_code, enhanced, text)| ErrorReply {
             action: ErrorAction::Reject,
-            smtp_code: 550,
-            enhanced_code: "5.2.1".into(),
+            smtp_code,
+            enhanced_code: enhanced.into(),
             text,
-        }),
-        LocalUser::Unknown => Some(ErrorReply {
-            action: ErrorAction::Reject,
-            smtp_code: 550,
-            enhanced_code: "5.1.1".into(),
-            text: "User unknown".into(),
-        }),
-    })
+        }))
 }
 
 fn resolve_mailbox(

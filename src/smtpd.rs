@@ -79,7 +79,7 @@ impl Settings {
         let dur = |name: &str, default: Duration| -> Result<Duration, String> {
             match site.config.option(name) {
                 None => Ok(default),
-                Some(v) => parse_duration(v)
+                Some(v) => crate::config::parse_duration(v, crate::config::unit::MINUTES)
                     .ok_or_else(|| format!("{name}: expected a duration such as 5m, found {v:?}")),
             }
         };
@@ -105,36 +105,6 @@ impl Settings {
             no_expn: privacy.contains("noexpn") || privacy.contains("goaway"),
         })
     }
-}
-
-/// `5m`, `1h`, `30s`, `2d`, `90` (seconds), and sums like `1h30m`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let mut total = 0u64;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: u64 = num.parse().ok()?;
-        num.clear();
-        total += n * match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 604_800,
-            _ => return None,
-        };
-    }
-    if !num.is_empty() {
-        total += num.parse::<u64>().ok()?;
-    }
-    Some(Duration::from_secs(total))
 }
 
 /// How AUTH credentials are checked.
@@ -379,13 +349,12 @@ impl Server {
     /// Is there room for new mail? `Err(text)` = temp-fail new mail with this text.
     pub fn has_room(&self) -> Result<(), &'static str> {
         let s = self.settings();
-        if s.min_free_blocks > 0 {
-            if let Ok(st) = nix::sys::statvfs::statvfs(self.spool.root()) {
-                let free_kib =
-                    (st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64) / 1024;
-                if free_kib < s.min_free_blocks {
-                    return Err("Insufficient disk space; try again later");
-                }
+        if s.min_free_blocks > 0
+            && let Ok(st) = nix::sys::statvfs::statvfs(self.spool.root())
+        {
+            let free_kib = st.blocks_available().saturating_mul(st.fragment_size()) / 1024;
+            if free_kib < s.min_free_blocks {
+                return Err("Insufficient disk space; try again later");
             }
         }
         if s.max_queue > 0 {
@@ -496,20 +465,5 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
     }
     while server.sessions() > 0 {
         async_io::Timer::after(Duration::from_millis(100)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("5d"), Some(Duration::from_secs(432_000)));
-        assert_eq!(parse_duration("5x"), None);
-        assert_eq!(parse_duration(""), None);
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod envelope;
 pub mod ids;
+pub mod status;
 
 pub use envelope::Envelope;
 pub use ids::QueueId;
@@ -139,20 +140,31 @@ impl Spool {
     pub fn create(&self, envelope: &Envelope) -> Result<Writer<'_>, Error> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let id = QueueId::generate(std::time::SystemTime::now(), std::process::id(), seq);
-        let path = self.root.join("tmp").join(id.as_str());
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        // An unnamed file in the spool's file system (O_TMPFILE): nothing to
+        // clean up if we die, and publishing it is one link into the state
+        // directory. File systems without O_TMPFILE get a named file in tmp/.
+        let (mut file, temp) = match open_anonymous(&self.root.join("tmp")) {
+            Ok(f) => (f, Temp::Anonymous),
+            Err(_) => {
+                let path = self.root.join("tmp").join(id.as_str());
+                let f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map_err(|e| Error::io(&path, e))?;
+                (f, Temp::Named(path))
+            }
+        };
         let mut env = envelope.clone();
         env.id = Some(id.clone());
+        let path = self.root.join("tmp").join(id.as_str());
         file.write_all(env.to_text().as_bytes())
             .map_err(|e| Error::io(&path, e))?;
         Ok(Writer {
             spool: self,
             id,
             path,
+            temp,
             file: Some(file),
             size: 0,
         })
@@ -218,7 +230,9 @@ impl Spool {
 pub struct Writer<'s> {
     spool: &'s Spool,
     id: QueueId,
+    /// For error messages: where the message would be in `tmp/`.
     path: PathBuf,
+    temp: Temp,
     file: Option<File>,
     size: u64,
 }
@@ -257,7 +271,7 @@ impl Writer<'_> {
         };
         let result = self.finish(file, state);
         if result.is_err() {
-            let _ = std::fs::remove_file(&self.path);
+            self.remove_temp();
         }
         result
     }
@@ -266,10 +280,13 @@ impl Writer<'_> {
         if self.spool.durability == Durability::Fsync {
             file.sync_data().map_err(|e| Error::io(&self.path, e))?;
         }
-        drop(file);
         let dir = self.spool.root.join(state.dir());
         let dest = dir.join(self.id.as_str());
-        std::fs::rename(&self.path, &dest).map_err(|e| Error::io(&dest, e))?;
+        match &self.temp {
+            Temp::Anonymous => link_anonymous(&file, &dest).map_err(|e| Error::io(&dest, e))?,
+            Temp::Named(path) => std::fs::rename(path, &dest).map_err(|e| Error::io(&dest, e))?,
+        }
+        drop(file);
         let mine = self.spool.renames[state.index()].fetch_add(1, Ordering::SeqCst) + 1;
         self.spool.sync_dir(state, &dir, mine)?;
         Ok(self.id.clone())
@@ -278,16 +295,56 @@ impl Writer<'_> {
     /// Give up on the message (the client went away or it was refused).
     pub fn abort(mut self) {
         self.file = None;
-        let _ = std::fs::remove_file(&self.path);
+        self.remove_temp();
+    }
+
+    fn remove_temp(&self) {
+        if let Temp::Named(path) = &self.temp {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
         if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.path);
+            self.remove_temp();
         }
     }
+}
+
+/// Where a message lives until it is committed.
+#[derive(Debug)]
+enum Temp {
+    /// An O_TMPFILE inode with no name: it vanishes with the descriptor.
+    Anonymous,
+    /// A named file in `tmp/` (file systems without O_TMPFILE).
+    Named(PathBuf),
+}
+
+/// An unnamed file on the file system of `dir` (Linux O_TMPFILE).
+fn open_anonymous(dir: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .mode(0o600)
+        .custom_flags(nix::fcntl::OFlag::O_TMPFILE.bits())
+        .open(dir)
+}
+
+/// Give an O_TMPFILE inode its name (`linkat` through `/proc/self/fd`, which
+/// needs no privilege, unlike `AT_EMPTY_PATH`).
+fn link_anonymous(file: &File, dest: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let src = format!("/proc/self/fd/{}", file.as_raw_fd());
+    nix::unistd::linkat(
+        nix::fcntl::AT_FDCWD,
+        src.as_str(),
+        nix::fcntl::AT_FDCWD,
+        dest,
+        nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+    )
+    .map_err(std::io::Error::from)
 }
 
 #[cfg(test)]

@@ -26,6 +26,19 @@ pub enum LocalUser {
     Unknown,
 }
 
+impl LocalUser {
+    /// What RCPT answers for this user, as (code, enhanced status, text):
+    /// `550 5.1.1 User unknown`, `550 5.2.1 <text>` for a disabled mailbox,
+    /// `None` when mail is accepted. The one place these replies are made.
+    pub fn refusal(&self) -> Option<(u16, &'static str, String)> {
+        match self {
+            LocalUser::Alias | LocalUser::Mailbox => None,
+            LocalUser::Disabled(text) => Some((550, "5.2.1", text.clone())),
+            LocalUser::Unknown => Some((550, "5.1.1", "User unknown".to_string())),
+        }
+    }
+}
+
 /// Where the answer came from, for explanations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserSource {

@@ -60,14 +60,14 @@ fn no_upward_imports() {
                         .chars()
                         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                         .collect();
-                    if let Some(l) = layer(&name) {
-                        if l > own {
-                            problems.push(format!(
-                                "src/{}:{}: layer {own} module {top} uses layer {l} module {name}",
-                                rel.display(),
-                                n + 1
-                            ));
-                        }
+                    if let Some(l) = layer(&name)
+                        && l > own
+                    {
+                        problems.push(format!(
+                            "src/{}:{}: layer {own} module {top} uses layer {l} module {name}",
+                            rel.display(),
+                            n + 1
+                        ));
                     }
                     rest = &after[name.len()..];
                 }

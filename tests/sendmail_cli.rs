@@ -38,6 +38,9 @@ impl Site {
                  define(`ALIAS_FILE', `{d}/aliases')dnl\n\
                  define(`SMART_HOST', `esmtp:[smarthost.isp.net]')dnl\n\
                  define(`confMAX_MESSAGE_SIZE', `5000')dnl\n\
+                 define(`confMXGATE_NAMESERVERS', `127.0.0.1:9')dnl\n\
+                 define(`confMXGATE_DNS_TIMEOUT', `1s')dnl\n\
+                 define(`confMXGATE_MAILDIR', `{d}/mail/%u/Maildir')dnl\n\
                  FEATURE(`mailboxes', `lmdb {d}/mailboxes')dnl\n\
                  MAILER(`local')dnl\nMAILER(`smtp')dnl\n",
                 d = d.display()
@@ -383,15 +386,45 @@ fn dash_bv_reports_routes_like_sendmail() {
 #[test]
 fn unavailable_modes_exit_69_with_a_reason() {
     let s = Site::new();
-    for args in [
-        vec!["sendmail", "-q"],
-        vec!["sendmail", "-qR@x"],
-        vec!["sendmail", "-bs"],
-    ] {
-        let o = s.run(&args, "");
-        assert_eq!(o.status.code(), Some(69), "{args:?}: {}", text(&o));
-        assert!(text(&o).contains("not available yet"), "{}", text(&o));
-    }
+    let o = s.run(&["sendmail", "-bs"], "");
+    assert_eq!(o.status.code(), Some(69), "{}", text(&o));
+    assert!(text(&o).contains("not available yet"), "{}", text(&o));
+    // A periodic run belongs to the daemon.
+    let o = s.run(&["sendmail", "-q15m"], "");
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    assert!(text(&o).contains("daemon"), "{}", text(&o));
+}
+
+#[test]
+fn queue_run_delivers_what_is_selected() {
+    let s = Site::new();
+    let o = s.run(
+        &["sendmail", "-t", "-i"],
+        "To: alice\nSubject: one\n\nfirst\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s.run(
+        &["sendmail", "-t", "-i"],
+        "To: postmaster\nSubject: two\n\nsecond\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(s.queued().len(), 2);
+    let maildir = |u: &str| {
+        std::fs::read_dir(s.path().join("mail").join(u).join("Maildir/new"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    // -qR selects by recipient: only alice's message goes.
+    let o = s.run(&["sendmail", "-qRalice@"], "");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(maildir("alice"), 1);
+    assert_eq!(maildir("postmaster"), 0);
+    assert_eq!(s.queued().len(), 1);
+    // -q runs everything left.
+    let o = s.run(&["sendmail", "-q"], "");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(maildir("postmaster"), 1);
+    assert!(s.queued().is_empty(), "queue empty after -q");
 }
 
 #[test]

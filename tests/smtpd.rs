@@ -310,7 +310,7 @@ fn pipelining_with_swaks() {
         "pipelined body",
     ]);
     let text = ok(&out);
-    assert!(text.contains("<** ") == false, "{text}");
+    assert!(!text.contains("<** "), "{text}");
     assert!(text.contains("Message accepted for delivery"), "{text}");
     assert_eq!(d.queued("queue").len(), 1);
 }
@@ -550,10 +550,10 @@ fn daemon_mode_detaches_writes_a_pidfile_and_serves() {
     assert!(status.success(), "the parent returns once detached");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let pid = loop {
-        if let Ok(p) = std::fs::read_to_string(&pidfile) {
-            if !p.trim().is_empty() {
-                break p.trim().to_string();
-            }
+        if let Ok(p) = std::fs::read_to_string(&pidfile)
+            && !p.trim().is_empty()
+        {
+            break p.trim().to_string();
         }
         assert!(std::time::Instant::now() < deadline, "no pidfile");
         std::thread::sleep(std::time::Duration::from_millis(50));

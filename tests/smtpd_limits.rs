@@ -358,3 +358,26 @@ fn sigterm_stops_accepting_and_lets_the_message_in_progress_finish() {
             .contains("first half\r\nsecond half\r\n")
     );
 }
+
+#[test]
+fn a_mail_loop_is_refused_after_max_hop_received_headers() {
+    let d = start("define(`confMAX_HOP', `3')dnl\n");
+    let mut c = Raw::connect(d.mta);
+    c.reply();
+    c.cmd("EHLO loop.test");
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let hops = "Received: from a by b; Thu, 26 Nov 2026 12:00:00 +0000\r\n".repeat(4);
+    let r = c.cmd(&format!("{hops}Subject: loop\r\n\r\nx\r\n."));
+    assert_eq!(r, "554 5.4.6 Too many hops 4 (3 max)");
+    // Three are fine.
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let hops = "Received: from a by b; Thu, 26 Nov 2026 12:00:00 +0000\r\n".repeat(3);
+    assert!(
+        c.cmd(&format!("{hops}Subject: ok\r\n\r\nx\r\n."))
+            .starts_with("250 2.0.0")
+    );
+}

@@ -481,7 +481,7 @@ pub fn newaliases(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let synopsis = "[-C config] [-f file]... [file...]\n\nBuilds FILE.lmdb from each aliases file: those of the configuration, or the files named.";
+    let synopsis = "[-C config] [-D NAME=VALUE]... [-f file]... [file...]\n\nBuilds FILE.lmdb from each aliases file: those of the configuration, or the files named.";
     let a = match parse_args(args, NEWALIASES_OPTIONS) {
         Ok(a) => a,
         Err(m) => {
@@ -580,7 +580,7 @@ pub fn praliases(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let synopsis = "[-C config] [-f file] [key...]\n\nPrints every alias as key:value, or the given keys (case-insensitive).";
+    let synopsis = "[-C config] [-D NAME=VALUE]... [-f file] [key...]\n\nPrints every alias as key:value, or the given keys (case-insensitive).";
     let a = match parse_args(args, PRALIASES_OPTIONS) {
         Ok(a) => a,
         Err(m) => {

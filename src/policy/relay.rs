@@ -537,15 +537,13 @@ fn local_recipient(site: &Site, dest: &Dest) -> Option<Verdict> {
     let user = dest.local.split('+').next().unwrap_or("");
     match local_user(site, user) {
         Err(e) => Some(Verdict::table_error("users", &e)),
-        Ok((LocalUser::Unknown, src)) => Some(Verdict::refuse(
-            Reply::new(550, "5.1.1", "User unknown"),
-            Because::rule(format!("no local user {user} ({src:?})")),
-        )),
-        Ok((LocalUser::Disabled(text), src)) => Some(Verdict::refuse(
-            Reply::new(550, "5.2.1", &text),
-            Because::rule(format!("mailbox {user} disabled ({src:?})")),
-        )),
-        Ok(_) => None,
+        Ok((found, src)) => found.refusal().map(|(code, enhanced, text)| {
+            let why = match found {
+                LocalUser::Disabled(_) => format!("mailbox {user} disabled ({src:?})"),
+                _ => format!("no local user {user} ({src:?})"),
+            };
+            Verdict::refuse(Reply::new(code, enhanced, &text), Because::rule(why))
+        }),
     }
 }
 

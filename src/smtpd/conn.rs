@@ -872,6 +872,30 @@ impl Conn {
         let Some(sender) = tx.sender.clone() else {
             return Reply::new(503, st(5, 5, 1), "Need MAIL command");
         };
+        // Mail loops: sendmail refuses a message with more than MaxHopCount
+        // (confMAX_HOP, default 25) Received: headers.
+        let max_hop = self
+            .site
+            .config
+            .option("confMAX_HOP")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(25);
+        let hops = unfolded_headers(&tx.body)
+            .iter()
+            .filter(|h| {
+                h.split_once(':')
+                    .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case("received"))
+            })
+            .count();
+        if hops > max_hop {
+            let r = Reply::new(
+                554,
+                st(5, 4, 6),
+                format!("Too many hops {hops} ({max_hop} max)"),
+            );
+            self.log(None, &format!("{}: reject={r}", self.relay()));
+            return r;
+        }
         // Header rules, on the unfolded headers.
         let mut quarantine = tx.quarantine.clone();
         let mut discard = tx.discard.clone();
@@ -1068,11 +1092,11 @@ pub fn unfolded_headers(msg: &[u8]) -> Vec<String> {
         if line.is_empty() {
             break;
         }
-        if line.starts_with([' ', '\t']) {
-            if let Some(last) = out.last_mut() {
-                last.push_str(line);
-                continue;
-            }
+        if line.starts_with([' ', '\t'])
+            && let Some(last) = out.last_mut()
+        {
+            last.push_str(line);
+            continue;
         }
         out.push(line.to_string());
     }

@@ -153,7 +153,7 @@ impl Envelope {
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b == b'%' || b == b' ' || b < 0x21 || b >= 0x7f {
+        if b == b'%' || b == b' ' || !(0x21..0x7f).contains(&b) {
             out += &format!("%{b:02X}");
         } else {
             out.push(char::from(b));

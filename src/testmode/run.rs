@@ -149,7 +149,7 @@ impl Shell {
         if let Some(rest) = line.strip_prefix(".D") {
             return Some(self.set_macro(rest));
         }
-        let probe = match self.to_probe(line) {
+        let probe = match self.parse_line(line) {
             Ok(Step::Probe(p)) => p,
             Ok(Step::Said(text)) => return Some(text),
             Err(e) => return Some(format!("error: {e}\n")),
@@ -187,7 +187,7 @@ impl Shell {
         format!("{{{name}}} = {value:?}\n")
     }
 
-    fn to_probe(&mut self, line: &str) -> Result<Step, String> {
+    fn parse_line(&mut self, line: &str) -> Result<Step, String> {
         if line.starts_with('{') {
             return serde_json::from_str(line)
                 .map(Step::Probe)

@@ -13,11 +13,33 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_mxgate");
 
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    // Ports below the kernel's ephemeral range (32768+), handed out once per
+    // process from a per-process start, and only if bindable right now: tests
+    // in one binary run in parallel and must never pick the same port.
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 10_000 + (std::process::id() % 200) * 100;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = u16::try_from(base + n % 20_000).unwrap_or(0);
+        if port > 1024 && port < 32_000 && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Copy a directory tree (a `cf/` site folder into a temp dir).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
 }
 
 /// A running daemon.
@@ -75,6 +97,7 @@ impl Daemon {
              define(`confHOSTS_FILE', `{hosts}')dnl\n\
              define(`confSERVICE_SWITCH_FILE', `{switch}')dnl\n\
              define(`confMXGATE_NAMESERVERS', `127.0.0.1:9')dnl\n\
+             define(`confMXGATE_QUEUE_INTERVAL', `0')dnl\n\
              DAEMON_OPTIONS(`Port={mta}, Addr=127.0.0.1, Name=MTA')dnl\n\
              DAEMON_OPTIONS(`Port={msa}, Addr=127.0.0.1, Name=MSA, M=Ea')dnl\n",
             q = d.join("spool").display(),

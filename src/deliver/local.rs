@@ -1,0 +1,397 @@
+//! The local mailer: Maildir delivery, and `|program` / `/file` targets
+//! where the configuration allows them.
+//!
+//! Contract: [`LocalMailer::deliver`] handles the three local mailers the
+//! queue routes to — `local` (the recipient address is a local user name,
+//! `user` or `user+detail`), `prog` (the address is a shell command from an
+//! alias) and `*file*` (the address is an absolute path from an alias) —
+//! and returns one [`Outcome`] per recipient. For `local`:
+//! [`crate::users::local_user`] decides first: unknown → `5.1.1 User
+//! unknown`, disabled → `5.2.1` with the table's text, lookup error →
+//! deferred `4.3.0`. The Maildir is the `mailboxes` table's value when that
+//! is an absolute path, otherwise `confMXGATE_MAILDIR` with `%u` replaced by
+//! the user name without `+detail` (default [`DEFAULT_MAILDIR`]). Each copy
+//! gets `Return-Path: <sender>` and `Delivered-To: user@$j` prepended and
+//! is written by [`super::maildir::deliver`] under a name made of arrival
+//! time, queue id and user, so a repeated attempt after a crash finds the
+//! earlier copy instead of writing a second one. Files are written as the
+//! daemon's user (after `confRUN_AS_USER`), not as the recipient: the
+//! intended setups are virtual mailboxes read by an IMAP server running as
+//! the same user.
+//!
+//! `prog` and `*file*` are refused (`5.7.1`) unless
+//! `define(`confMXGATE_ALLOW_PROGRAMS', `True')`: sendmail restricts them
+//! with smrsh; mxgate has no restricted shell, so the safe default is off.
+//! When allowed, a program runs as `/bin/sh -c COMMAND` with the message on
+//! standard input and `PATH=/usr/bin:/bin`, `SENDER`, `RECIPIENT` in its
+//! environment; exit 0 is delivered, 75 (`EX_TEMPFAIL`) deferred, anything
+//! else failed `5.3.0`. A file gets the message appended in mbox format
+//! (`From ` line, `>From ` quoting, LF line ends) and is fsynced.
+
+use super::maildir::{self, Delivered};
+use super::{Batch, NextHop, Outcome};
+use crate::site::Site;
+use crate::users::{self, LocalUser};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Where Maildirs are when the configuration does not say.
+pub const DEFAULT_MAILDIR: &str = "/var/mail/%u/Maildir";
+
+/// May aliases deliver to programs and files?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Programs {
+    /// Refused (the default).
+    Refused,
+    /// Allowed (`confMXGATE_ALLOW_PROGRAMS` = `True`).
+    Allowed,
+}
+
+/// The local mailer's settings.
+#[derive(Debug, Clone)]
+pub struct LocalMailer {
+    /// Maildir template with `%u`.
+    pub maildir: String,
+    /// `$j`, for `Delivered-To:` and file names.
+    pub hostname: String,
+    /// Programs and files.
+    pub programs: Programs,
+}
+
+impl LocalMailer {
+    /// Settings from the site's options.
+    pub fn from_site(site: &Site) -> LocalMailer {
+        let allowed = site
+            .config
+            .option("confMXGATE_ALLOW_PROGRAMS")
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1"));
+        LocalMailer {
+            maildir: site
+                .config
+                .option("confMXGATE_MAILDIR")
+                .unwrap_or(DEFAULT_MAILDIR)
+                .to_string(),
+            hostname: site.hostname.clone(),
+            programs: if allowed {
+                Programs::Allowed
+            } else {
+                Programs::Refused
+            },
+        }
+    }
+
+    /// Deliver a batch for the `local`, `prog` or `*file*` mailer (blocking I/O).
+    pub fn deliver(&self, site: &Site, hop: &NextHop, batch: &Batch<'_>) -> Vec<Outcome> {
+        batch
+            .recipients
+            .iter()
+            .map(|r| match hop.mailer.as_str() {
+                "prog" | "*file*" if self.programs == Programs::Refused => failed(
+                    "5.7.1",
+                    &format!(
+                        "{}... {} delivery not allowed (confMXGATE_ALLOW_PROGRAMS)",
+                        r.address,
+                        if hop.mailer == "prog" {
+                            "Program"
+                        } else {
+                            "File"
+                        }
+                    ),
+                ),
+                "prog" => self.program(batch, &r.address),
+                "*file*" => self.file(batch, &r.address),
+                _ => self.mailbox(site, batch, &r.address),
+            })
+            .collect()
+    }
+
+    /// The Maildir of `user` (without `+detail`), from the mailboxes table or the template.
+    pub fn maildir_of(&self, site: &Site, user: &str) -> Result<PathBuf, Outcome> {
+        if let Some(t) = site.table("mailboxes") {
+            match t.lookup(&user.to_ascii_lowercase()) {
+                Ok(Some(v)) if v.trim().starts_with('/') => return Ok(PathBuf::from(v.trim())),
+                Ok(_) => {}
+                Err(e) => return Err(deferred("4.3.0", &format!("mailboxes table: {e}"))),
+            }
+        }
+        Ok(PathBuf::from(self.maildir.replace("%u", user)))
+    }
+
+    fn mailbox(&self, site: &Site, batch: &Batch<'_>, address: &str) -> Outcome {
+        let user = address.split_once('+').map_or(address, |(b, _)| b);
+        let user = user.to_ascii_lowercase();
+        if !maildir::safe_name(&user) || user.contains('%') {
+            return failed("5.1.3", &format!("{address}... Bad mailbox name"));
+        }
+        match users::local_user(site, &user) {
+            Err(e) => return deferred("4.3.0", &format!("{address}... user lookup: {e}")),
+            Ok((LocalUser::Unknown, _)) => {
+                return failed("5.1.1", &format!("{address}... User unknown"));
+            }
+            Ok((LocalUser::Disabled(text), _)) => {
+                return failed("5.2.1", &format!("{address}... {text}"));
+            }
+            Ok((LocalUser::Alias | LocalUser::Mailbox, _)) => {}
+        }
+        let dir = match self.maildir_of(site, &user) {
+            Ok(d) => d,
+            Err(o) => return o,
+        };
+        let id = batch.id.as_str();
+        let name = format!(
+            "{}.{id}_{}.{}",
+            batch.envelope.arrival,
+            file_safe(address),
+            file_safe(&self.hostname)
+        );
+        let head = format!(
+            "Return-Path: <{}>\r\nDelivered-To: {address}@{}\r\n",
+            batch.sender, self.hostname
+        );
+        match maildir::deliver(&dir, &name, &[head.as_bytes(), batch.message]) {
+            Ok(Delivered::New(_)) => Outcome::Delivered {
+                reply: format!("{address}... Delivered to Maildir {}", dir.display()),
+                relay: "local".into(),
+            },
+            Ok(Delivered::Already(_)) => Outcome::Delivered {
+                reply: format!("{address}... Already in Maildir {}", dir.display()),
+                relay: "local".into(),
+            },
+            Err(e) => deferred(
+                if e.raw_os_error() == Some(28) {
+                    "4.2.2"
+                } else {
+                    "4.3.0"
+                },
+                &format!("{address}... Maildir {}: {e}", dir.display()),
+            ),
+        }
+    }
+
+    fn program(&self, batch: &Batch<'_>, command: &str) -> Outcome {
+        use std::process::{Command, Stdio};
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(command)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("SENDER", &batch.sender)
+            .env("RECIPIENT", command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => return deferred("4.3.0", &format!("|{command}... cannot run: {e}")),
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            let head = format!("Return-Path: <{}>\r\n", batch.sender);
+            // A program that does not read its input is its own business.
+            let _ = stdin
+                .write_all(head.as_bytes())
+                .and_then(|()| stdin.write_all(batch.message));
+        }
+        match child.wait() {
+            Ok(st) if st.success() => Outcome::Delivered {
+                reply: format!("|{command}... Delivered to program"),
+                relay: "local".into(),
+            },
+            Ok(st) if st.code() == Some(75) => deferred(
+                "4.0.0",
+                &format!("|{command}... temporary failure (exit 75)"),
+            ),
+            Ok(st) => failed(
+                "5.3.0",
+                &format!(
+                    "|{command}... unknown mailer error {}",
+                    st.code().unwrap_or(-1)
+                ),
+            ),
+            Err(e) => deferred("4.3.0", &format!("|{command}... {e}")),
+        }
+    }
+
+    fn file(&self, batch: &Batch<'_>, path: &str) -> Outcome {
+        if !path.starts_with('/') {
+            return failed("5.1.3", &format!("{path}... not an absolute path"));
+        }
+        let mut text = format!(
+            "From {} {}\n",
+            if batch.sender.is_empty() {
+                "MAILER-DAEMON"
+            } else {
+                &batch.sender
+            },
+            crate::dsn::date(batch.envelope.arrival)
+        )
+        .into_bytes();
+        text.extend_from_slice(format!("Return-Path: <{}>\n", batch.sender).as_bytes());
+        for line in batch.message.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.starts_with(b"From ") {
+                text.push(b'>');
+            }
+            text.extend_from_slice(line);
+            text.push(b'\n');
+        }
+        text.push(b'\n');
+        let r = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(&text).and_then(|()| f.sync_data()));
+        match r {
+            Ok(()) => Outcome::Delivered {
+                reply: format!("{path}... Appended to file"),
+                relay: "local".into(),
+            },
+            Err(e) => deferred("4.3.0", &format!("{path}... {e}")),
+        }
+    }
+}
+
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.+=".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn failed(status: &str, reply: &str) -> Outcome {
+    Outcome::Failed {
+        status: status.into(),
+        reply: reply.into(),
+        relay: None,
+    }
+}
+
+fn deferred(status: &str, reply: &str) -> Outcome {
+    Outcome::Deferred {
+        status: status.into(),
+        reply: reply.into(),
+        relay: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::deliver::BatchRcpt;
+    use crate::spool::{Envelope, QueueId};
+    use crate::table::{MemTable, TableRef};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn site(dir: &std::path::Path, extra: &[(&str, &str)]) -> Site {
+        let mut c = Config::new();
+        c.hostname = Some("gw.example.com".into());
+        c.options.insert(
+            "confMXGATE_MAILDIR".into(),
+            format!("{}/%u/Maildir", dir.display()),
+        );
+        for (k, v) in extra {
+            c.options.insert((*k).into(), (*v).into());
+        }
+        let mut tables: BTreeMap<String, TableRef> = BTreeMap::new();
+        let mb = format!(
+            "alice OK\nbob DISABLED:gone fishing\ncarol {}/carol-box\n",
+            dir.display()
+        );
+        tables.insert("mailboxes".into(), Arc::new(MemTable::from_lines(&mb)));
+        Site::from_parts(c, tables).unwrap()
+    }
+
+    fn run(site: &Site, mailer: &str, users: &[&str]) -> Vec<Outcome> {
+        let id = QueueId::parse("6AO0UD000007581").unwrap();
+        let env = Envelope::new("<s@example.org>");
+        let batch = Batch {
+            id: &id,
+            envelope: &env,
+            sender: "s@example.org".into(),
+            recipients: users
+                .iter()
+                .enumerate()
+                .map(|(i, u)| BatchRcpt {
+                    index: i,
+                    address: (*u).into(),
+                    notify: None,
+                    orcpt: None,
+                })
+                .collect(),
+            message: b"Subject: t\r\n\r\nFrom here\r\n",
+        };
+        let m = LocalMailer::from_site(site);
+        m.deliver(
+            site,
+            &NextHop {
+                mailer: mailer.into(),
+                host: None,
+            },
+            &batch,
+        )
+    }
+
+    #[test]
+    fn maildir_unknown_disabled_and_table_path() {
+        let d = tempfile::tempdir().unwrap();
+        let s = site(d.path(), &[]);
+        let out = run(
+            &s,
+            "local",
+            &["alice+tag", "nobody", "bob", "carol", "../x"],
+        );
+        assert!(matches!(out[0], Outcome::Delivered { .. }), "{out:?}");
+        let files: Vec<_> = std::fs::read_dir(d.path().join("alice/Maildir/new"))
+            .unwrap()
+            .collect();
+        assert_eq!(files.len(), 1);
+        let text = std::fs::read(files[0].as_ref().unwrap().path()).unwrap();
+        assert!(text.starts_with(
+            b"Return-Path: <s@example.org>\r\nDelivered-To: alice+tag@gw.example.com\r\nSubject: t\r\n"
+        ));
+        assert_eq!(out[1].dsn(), "5.1.1");
+        assert!(matches!(out[1], Outcome::Failed { .. }));
+        assert_eq!(out[2].dsn(), "5.2.1");
+        assert!(out[2].stat().contains("gone fishing"));
+        assert!(matches!(out[3], Outcome::Delivered { .. }));
+        assert!(d.path().join("carol-box/new").is_dir());
+        assert_eq!(out[4].dsn(), "5.1.3");
+        // The same delivery again finds the earlier copy.
+        let again = run(&s, "local", &["alice+tag"]);
+        assert!(again[0].stat().contains("Already"), "{again:?}");
+    }
+
+    #[test]
+    fn programs_and_files_need_the_option() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("archive");
+        let s = site(d.path(), &[]);
+        let out = run(&s, "*file*", &[f.to_str().unwrap()]);
+        assert_eq!(out[0].dsn(), "5.7.1");
+        assert!(!f.exists());
+        let s = site(d.path(), &[("confMXGATE_ALLOW_PROGRAMS", "True")]);
+        let out = run(&s, "*file*", &[f.to_str().unwrap()]);
+        assert!(matches!(out[0], Outcome::Delivered { .. }), "{out:?}");
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(text.starts_with("From s@example.org "));
+        assert!(text.contains("\n>From here\n"), "{text}");
+        let copy = d.path().join("copy");
+        let cmd = format!("cat > {}", copy.display());
+        let out = run(&s, "prog", &[&cmd, "exit 75", "exit 3"]);
+        assert!(matches!(out[0], Outcome::Delivered { .. }), "{out:?}");
+        assert!(
+            std::fs::read_to_string(&copy)
+                .unwrap()
+                .contains("Subject: t")
+        );
+        assert!(matches!(out[1], Outcome::Deferred { .. }));
+        assert_eq!(out[2].dsn(), "5.3.0");
+    }
+}

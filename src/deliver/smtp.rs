@@ -1,0 +1,954 @@
+//! The SMTP delivery agent: `esmtp`, `smtp`, `smtp8`, `relay`, `dsmtp`.
+//!
+//! Contract: [`SmtpAgent::deliver`] takes a [`Batch`] for one [`NextHop`]
+//! and returns one [`Outcome`] per recipient, in batch order. It resolves
+//! the host with [`super::mx::resolve`], then tries the targets in order:
+//! connect (`confTO_CONNECT`), drive a [`ClientSession`] over TCP with
+//! opportunistic STARTTLS (certificates are not verified, as in sendmail's
+//! opportunistic TLS; logged as `verify=NO`) and AUTH PLAIN with credentials
+//! from the `authinfo` table, and send one transaction for all recipients
+//! still open. A refused/failed connection, a refused greeting, `421`, an I/O
+//! error or a timeout moves the open recipients to the next target; a reply
+//! settles a recipient (`2xx` delivered, `5xx` failed, `4xx` deferred: the
+//! host answered, so, as in sendmail, the next MX is not asked). When every
+//! target has been tried, the open recipients are deferred with the last
+//! reason. [`SmtpConnection`] keeps a session open for several batches to
+//! the same target.
+//!
+//! Port: `*_MAILER_ARGS` = `TCP $h PORT` for the mailer (`ESMTP_MAILER_ARGS`,
+//! `SMTP_MAILER_ARGS`, `SMTP8_MAILER_ARGS`, `RELAY_MAILER_ARGS`,
+//! `DSMTP_MAILER_ARGS`), default 25. Timeouts: [`Timeouts`] from
+//! `confTO_CONNECT`, `confTO_INITIAL`, `confTO_HELO`, `confTO_MAIL`, `confTO_RCPT`,
+//! `confTO_DATAINIT`, `confTO_DATABLOCK`, `confTO_DATAFINAL`, `confTO_RSET`,
+//! `confTO_QUIT`, `confTO_STARTTLS`, `confTO_AUTH` (sendmail time syntax:
+//! `5m`, `1h30m`, a bare number is minutes); defaults are RFC 5321
+//! §4.5.3.2's, and 30 s for connect.
+
+use super::mx::{self, Target};
+use super::{Batch, NextHop, Outcome};
+use crate::dns::Dns;
+use crate::proto::client::{
+    Body, ClientSession, Credentials, Event, Mode, RcptStatus, Settings, TlsWish, Transaction,
+    TxRcpt, Wait,
+};
+use crate::proto::reply::Reply;
+use crate::site::Site;
+use async_io::Timer;
+use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use futures_rustls::rustls;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// Timeouts for each wait of a client session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP connect (`confTO_CONNECT`).
+    pub connect: Duration,
+    /// Greeting (`confTO_INITIAL`).
+    pub initial: Duration,
+    /// EHLO/HELO/LHLO (`confTO_HELO`).
+    pub helo: Duration,
+    /// STARTTLS reply and handshake (`confTO_STARTTLS`).
+    pub starttls: Duration,
+    /// AUTH (`confTO_AUTH`).
+    pub auth: Duration,
+    /// MAIL (`confTO_MAIL`).
+    pub mail: Duration,
+    /// RCPT (`confTO_RCPT`).
+    pub rcpt: Duration,
+    /// DATA's 354 (`confTO_DATAINIT`).
+    pub datainit: Duration,
+    /// Each write of content (`confTO_DATABLOCK`).
+    pub datablock: Duration,
+    /// Reply to the final dot (`confTO_DATAFINAL`).
+    pub datafinal: Duration,
+    /// RSET (`confTO_RSET`).
+    pub rset: Duration,
+    /// QUIT (`confTO_QUIT`).
+    pub quit: Duration,
+}
+
+impl Default for Timeouts {
+    /// RFC 5321 §4.5.3.2, and 30 seconds to connect.
+    fn default() -> Self {
+        let m = |n: u64| Duration::from_secs(n * 60);
+        Timeouts {
+            connect: Duration::from_secs(30),
+            initial: m(5),
+            helo: m(5),
+            starttls: m(5),
+            auth: m(5),
+            mail: m(5),
+            rcpt: m(5),
+            datainit: m(2),
+            datablock: m(3),
+            datafinal: m(10),
+            rset: m(5),
+            quit: m(2),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The defaults, overridden by the site's `confTO_*` options.
+    pub fn from_site(site: &Site) -> Timeouts {
+        let mut t = Timeouts::default();
+        let slots: [(&str, &mut Duration); 12] = [
+            ("confTO_CONNECT", &mut t.connect),
+            ("confTO_INITIAL", &mut t.initial),
+            ("confTO_HELO", &mut t.helo),
+            ("confTO_STARTTLS", &mut t.starttls),
+            ("confTO_AUTH", &mut t.auth),
+            ("confTO_MAIL", &mut t.mail),
+            ("confTO_RCPT", &mut t.rcpt),
+            ("confTO_DATAINIT", &mut t.datainit),
+            ("confTO_DATABLOCK", &mut t.datablock),
+            ("confTO_DATAFINAL", &mut t.datafinal),
+            ("confTO_RSET", &mut t.rset),
+            ("confTO_QUIT", &mut t.quit),
+        ];
+        for (name, slot) in slots {
+            if let Some(d) = site.config.option(name).and_then(parse_duration)
+                && !d.is_zero()
+            {
+                *slot = d;
+            }
+        }
+        t
+    }
+
+    /// The timeout for a wait.
+    pub fn for_wait(&self, w: Wait) -> Duration {
+        match w {
+            Wait::Greeting => self.initial,
+            Wait::Helo => self.helo,
+            Wait::StartTls => self.starttls,
+            Wait::Auth => self.auth,
+            Wait::Mail => self.mail,
+            Wait::Rcpt => self.rcpt,
+            Wait::DataInit => self.datainit,
+            Wait::DataFinal => self.datafinal,
+            Wait::Rset => self.rset,
+            Wait::Quit => self.quit,
+        }
+    }
+}
+
+/// sendmail's time syntax; a bare number is minutes (`Timeout.*`).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    crate::config::parse_duration(s, crate::config::unit::MINUTES)
+}
+
+/// The port for `mailer` from `*_MAILER_ARGS` (`TCP $h PORT`), default 25.
+pub fn mailer_port(site: &Site, mailer: &str) -> u16 {
+    let key = format!("{}_MAILER_ARGS", mailer.to_ascii_uppercase());
+    site.config
+        .mailer_options
+        .get(&key)
+        .and_then(|args| {
+            let words: Vec<&str> = args.split_whitespace().collect();
+            match words.as_slice() {
+                ["TCP", _, port, ..] | ["IPC", _, port, ..] => port.parse().ok(),
+                _ => None,
+            }
+        })
+        .unwrap_or(25)
+}
+
+/// The session mode for a mailer: `smtp` says HELO, `lmtp` LHLO, the rest EHLO.
+pub fn mailer_mode(mailer: &str) -> Mode {
+    match mailer {
+        "smtp" => Mode::Smtp,
+        "lmtp" => Mode::Lmtp,
+        _ => Mode::Esmtp,
+    }
+}
+
+/// Parse an authinfo value: `"U:user" "I:authid" "P:secret" "M:PLAIN"`
+/// (`P=` is base64). `None` when no password is given or `M:` excludes PLAIN.
+pub fn parse_authinfo(value: &str) -> Option<Credentials> {
+    let mut user = None;
+    let mut authid = None;
+    let mut password = None;
+    let mut mechs: Option<String> = None;
+    for item in split_quoted(value) {
+        let (tag, rest) = (item.get(..2)?, item.get(2..).unwrap_or(""));
+        match tag {
+            "U:" | "U=" => user = Some(rest.to_string()),
+            "I:" | "I=" => authid = Some(rest.to_string()),
+            "P:" => password = Some(rest.to_string()),
+            "P=" => {
+                use base64::Engine;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(rest)
+                    .ok()?;
+                password = Some(String::from_utf8(bytes).ok()?);
+            }
+            "M:" | "M=" => mechs = Some(rest.to_ascii_uppercase()),
+            _ => {}
+        }
+    }
+    if let Some(m) = mechs
+        && !m.split_whitespace().any(|m| m == "PLAIN")
+    {
+        return None;
+    }
+    let password = password?;
+    let (authzid, authcid) = match (user, authid) {
+        (Some(u), Some(i)) => (u, i),
+        (Some(u), None) => (String::new(), u),
+        (None, Some(i)) => (String::new(), i),
+        (None, None) => return None,
+    };
+    Some(Credentials {
+        authzid,
+        authcid,
+        password,
+    })
+}
+
+fn split_quoted(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '"' => {
+                if quoted {
+                    out.push(std::mem::take(&mut cur));
+                }
+                quoted = !quoted;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Credentials for `host` / `ip` from the `authinfo` table
+/// (`AuthInfo:host`, `AuthInfo:ip`, then `AuthInfo:`). `Err` = table failure.
+pub fn authinfo(site: &Site, host: &str, ip: IpAddr) -> Result<Option<Credentials>, String> {
+    let Some(table) = site.table("authinfo") else {
+        return Ok(None);
+    };
+    for key in [
+        format!("AuthInfo:{host}"),
+        format!("AuthInfo:{}", crate::addr::sendmail_ip(&ip)),
+        "AuthInfo:".to_string(),
+    ] {
+        match table.lookup(&key) {
+            Ok(Some(v)) => return Ok(parse_authinfo(&v)),
+            Ok(None) => {}
+            Err(e) => return Err(format!("authinfo lookup {key}: {e}")),
+        }
+    }
+    Ok(None)
+}
+
+/// A connection: TCP, TLS over TCP, or a unix socket (LMTP).
+pub enum Stream {
+    /// Plain TCP.
+    Tcp(async_net::TcpStream),
+    /// TLS after STARTTLS.
+    Tls(Box<futures_rustls::client::TlsStream<async_net::TcpStream>>),
+    /// A unix-domain socket.
+    Unix(async_net::unix::UnixStream),
+    /// Nothing (during the STARTTLS handshake, or after a failed one).
+    Closed,
+}
+
+fn not_connected<T>() -> Poll<io::Result<T>> {
+    Poll::Ready(Err(io::Error::new(
+        io::ErrorKind::NotConnected,
+        "not connected",
+    )))
+}
+
+impl futures_io::AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Closed => not_connected(),
+        }
+    }
+}
+
+impl futures_io::AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Closed => not_connected(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Closed => not_connected(),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_close(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+            Stream::Unix(s) => Pin::new(s).poll_close(cx),
+            Stream::Closed => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+async fn with_timeout<T>(
+    d: Duration,
+    what: &str,
+    f: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    future::or(f, async {
+        Timer::after(d).await;
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("timeout waiting for {what}"),
+        ))
+    })
+    .await
+}
+
+/// Accepts any server certificate: opportunistic TLS (`verify=NO`).
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The client TLS configuration for opportunistic STARTTLS: TLS 1.2/1.3, no
+/// certificate verification.
+pub fn opportunistic_tls() -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// An open session with one target, ready for transactions.
+pub struct SmtpConnection {
+    stream: Stream,
+    session: ClientSession,
+    timeouts: Timeouts,
+    /// `relay=` text (`mx.example. [192.0.2.1]`).
+    pub relay: String,
+    /// TLS was negotiated (`verify=NO`: the certificate was not checked).
+    pub tls: bool,
+}
+
+impl std::fmt::Debug for SmtpConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConnection")
+            .field("relay", &self.relay)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+/// Why a connection could not be opened or used: the text for the deferral,
+/// the status, and the reply when the peer gave one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectFailure {
+    /// RFC 3463 status (`4.4.1` no answer, `4.4.2` bad connection, or the reply's).
+    pub status: String,
+    /// `Connection refused by mx.example.`, or the reply.
+    pub text: String,
+}
+
+impl SmtpConnection {
+    /// Connect to `target` and run the session up to Ready (greeting, EHLO,
+    /// STARTTLS when offered and `tls` is given, AUTH when `settings.auth`).
+    pub async fn open(
+        target: &Target,
+        settings: Settings,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        timeouts: Timeouts,
+    ) -> Result<SmtpConnection, ConnectFailure> {
+        let host = target.host.clone();
+        let tcp = with_timeout(
+            timeouts.connect,
+            "connect",
+            async_net::TcpStream::connect(target.addr),
+        )
+        .await
+        .map_err(|e| connect_failure(&host, &e))?;
+        let _ = tcp.set_nodelay(true);
+        let mut settings = settings;
+        if tls.is_none() {
+            settings.tls = TlsWish::Never;
+        }
+        let mut conn = SmtpConnection {
+            stream: Stream::Tcp(tcp),
+            session: ClientSession::new(settings),
+            timeouts,
+            relay: target.relay(),
+            tls: false,
+        };
+        loop {
+            match drive(&mut conn.stream, &mut conn.session, &conn.timeouts).await {
+                Ok(Event::Ready) => return Ok(conn),
+                Ok(Event::StartTls) => {
+                    let name = ServerName::try_from(host.clone())
+                        .unwrap_or_else(|_| ServerName::IpAddress(target.addr.ip().into()));
+                    let Some(cfg) = tls.clone() else {
+                        return Err(ConnectFailure {
+                            status: "4.4.2".into(),
+                            text: "STARTTLS without a TLS configuration".into(),
+                        });
+                    };
+                    let plain = std::mem::replace(&mut conn.stream, Stream::Closed);
+                    let Stream::Tcp(tcp) = plain else {
+                        return Err(ConnectFailure {
+                            status: "4.4.2".into(),
+                            text: "STARTTLS twice".into(),
+                        });
+                    };
+                    let connector = futures_rustls::TlsConnector::from(cfg);
+                    let tls_stream = with_timeout(
+                        timeouts.starttls,
+                        "TLS handshake",
+                        connector.connect(name, tcp),
+                    )
+                    .await
+                    .map_err(|e| ConnectFailure {
+                        status: "4.7.5".into(),
+                        text: format!("TLS handshake with {host} failed: {e}"),
+                    })?;
+                    conn.stream = Stream::Tls(Box::new(tls_stream));
+                    conn.tls = true;
+                    conn.session.tls_established();
+                }
+                Ok(Event::Failed(f)) => return Err(failure_of(&f.reply, &f.text)),
+                Ok(other) => {
+                    return Err(ConnectFailure {
+                        status: "4.4.2".into(),
+                        text: format!("unexpected session event {other:?}"),
+                    });
+                }
+                Err(e) => {
+                    conn.session.abort(&e.to_string());
+                    return Err(ConnectFailure {
+                        status: "4.4.2".into(),
+                        text: format!("{e} with {host}"),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The session's capabilities (after EHLO).
+    pub fn capabilities(&self) -> &crate::proto::client::Capabilities {
+        self.session.capabilities()
+    }
+
+    /// Send one batch; one status per batch recipient. After a
+    /// [`RcptStatus::TryNextHost`] the connection is unusable.
+    pub async fn send(&mut self, batch: &Batch<'_>) -> Vec<RcptStatus> {
+        self.session.send_mail(transaction(batch), batch.message);
+        match drive(&mut self.stream, &mut self.session, &self.timeouts).await {
+            Ok(Event::Done(v)) => v,
+            Ok(Event::Failed(f)) => pad(f.recipients, batch.recipients.len(), &f.text),
+            Ok(other) => {
+                let why = format!("unexpected session event {other:?}");
+                pad(self.session.abort(&why), batch.recipients.len(), &why)
+            }
+            Err(e) => {
+                let why = format!("{e} with {}", self.relay);
+                pad(self.session.abort(&why), batch.recipients.len(), &why)
+            }
+        }
+    }
+
+    /// Is the session still usable for another [`SmtpConnection::send`]?
+    pub fn is_open(&self) -> bool {
+        self.session.waiting().is_none()
+    }
+
+    /// Say QUIT and close.
+    pub async fn quit(mut self) {
+        self.session.quit();
+        let _ = drive(&mut self.stream, &mut self.session, &self.timeouts).await;
+        let _ = self.stream.close().await;
+    }
+}
+
+fn pad(mut v: Vec<RcptStatus>, n: usize, why: &str) -> Vec<RcptStatus> {
+    v.resize(n, RcptStatus::TryNextHost(why.to_string()));
+    v
+}
+
+fn connect_failure(host: &str, e: &io::Error) -> ConnectFailure {
+    let text = match e.kind() {
+        io::ErrorKind::ConnectionRefused => format!("Connection refused by {host}."),
+        io::ErrorKind::TimedOut => format!("Connection timed out with {host}."),
+        _ => format!("{host}.: {e}"),
+    };
+    ConnectFailure {
+        status: "4.4.1".into(),
+        text,
+    }
+}
+
+fn failure_of(reply: &Option<Reply>, text: &str) -> ConnectFailure {
+    match reply {
+        Some(r) => ConnectFailure {
+            status: r
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "4.4.2".into()),
+            text: r.to_string(),
+        },
+        None => ConnectFailure {
+            status: "4.4.2".into(),
+            text: text.to_string(),
+        },
+    }
+}
+
+/// Drive the session until it has an event: write its output, read replies
+/// with the timeout for what it waits for.
+pub async fn drive(
+    stream: &mut Stream,
+    session: &mut ClientSession,
+    t: &Timeouts,
+) -> io::Result<Event> {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let out = session.take_output();
+        for chunk in out.chunks(64 * 1024) {
+            with_timeout(t.datablock, "write", stream.write_all(chunk)).await?;
+        }
+        if !out.is_empty() {
+            with_timeout(t.datablock, "write", stream.flush()).await?;
+        }
+        if let Some(ev) = session.next_event() {
+            return Ok(ev);
+        }
+        let Some(w) = session.waiting() else {
+            return Err(io::Error::other("session has nothing to wait for"));
+        };
+        let what = format!("{w:?}");
+        let n = with_timeout(t.for_wait(w), &what, stream.read(&mut buf)).await?;
+        if n == 0 {
+            if w == Wait::Quit {
+                session.abort("closed");
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed after QUIT",
+                ));
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("connection closed while waiting for {what}"),
+            ));
+        }
+        session.receive(buf.get(..n).unwrap_or(&[]));
+    }
+}
+
+/// The client transaction for a batch.
+pub fn transaction(batch: &Batch<'_>) -> Transaction {
+    let env = batch.envelope;
+    Transaction {
+        sender: batch.sender.clone(),
+        body: match env.fact("body") {
+            Some(b) if b.eq_ignore_ascii_case("8BITMIME") => Body::EightBitMime,
+            _ => Body::SevenBit,
+        },
+        ret: env.fact("ret").map(str::to_string),
+        envid: env.fact("envid").map(str::to_string),
+        smtputf8: env.fact("smtputf8").is_some_and(|v| v != "0" && v != "no"),
+        recipients: batch
+            .recipients
+            .iter()
+            .map(|r| TxRcpt {
+                address: r.address.clone(),
+                notify: r.notify.clone(),
+                orcpt: r.orcpt.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A settled status as an [`Outcome`]; `None` for [`RcptStatus::TryNextHost`].
+pub fn outcome(status: &RcptStatus, relay: &str) -> Option<Outcome> {
+    let st = |r: &Reply, default: &str| {
+        r.status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| default.to_string())
+    };
+    Some(match status {
+        RcptStatus::Accepted(r) => Outcome::Delivered {
+            reply: r.lines.join(" "),
+            relay: relay.to_string(),
+        },
+        RcptStatus::Rejected(r) => Outcome::Failed {
+            status: st(r, "5.0.0"),
+            reply: r.to_string(),
+            relay: Some(relay.to_string()),
+        },
+        RcptStatus::Deferred(r) => Outcome::Deferred {
+            status: st(r, "4.0.0"),
+            reply: r.to_string(),
+            relay: Some(relay.to_string()),
+        },
+        RcptStatus::TryNextHost(_) => return None,
+    })
+}
+
+/// The SMTP agent: DNS, TLS and tunables shared by deliveries.
+#[derive(Clone)]
+pub struct SmtpAgent {
+    /// The resolver.
+    pub dns: Dns,
+    /// TLS for opportunistic STARTTLS (`None`: never STARTTLS).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Seed for spreading equal MX preferences (per process or queue run).
+    pub seed: u64,
+    /// This machine's addresses (an MX on one of them is this host).
+    pub local_addrs: Vec<IpAddr>,
+    /// Idle connections kept for the next batch to the same address and
+    /// mailer (connection reuse, as Postfix's connection cache).
+    pub pool: Arc<Pool>,
+}
+
+/// Idle SMTP connections by (address, mailer mode, authenticated).
+#[derive(Default)]
+pub struct Pool {
+    idle: std::sync::Mutex<
+        std::collections::HashMap<PoolKey, Vec<(SmtpConnection, std::time::Instant)>>,
+    >,
+}
+
+type PoolKey = (std::net::SocketAddr, String, bool);
+
+/// How long an idle connection is kept; peers close idle sessions after
+/// minutes, we give them back well before.
+const POOL_IDLE: Duration = Duration::from_secs(5);
+/// At most this many idle connections per key.
+const POOL_MAX: usize = 32;
+
+impl Pool {
+    fn take(&self, key: &PoolKey) -> Option<SmtpConnection> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.get_mut(key)?;
+        while let Some((c, at)) = list.pop() {
+            if at.elapsed() < POOL_IDLE && c.is_open() {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn give(&self, key: PoolKey, conn: SmtpConnection) -> Option<SmtpConnection> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.entry(key).or_default();
+        list.retain(|(_, at)| at.elapsed() < POOL_IDLE);
+        if list.len() >= POOL_MAX {
+            return Some(conn);
+        }
+        list.push((conn, std::time::Instant::now()));
+        None
+    }
+}
+
+impl std::fmt::Debug for SmtpAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpAgent")
+            .field("tls", &self.tls.is_some())
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+impl SmtpAgent {
+    /// An agent with opportunistic TLS and a seed from the clock and pid.
+    pub fn new(dns: Dns) -> SmtpAgent {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            ^ u64::from(std::process::id()).rotate_left(32);
+        SmtpAgent {
+            dns,
+            tls: opportunistic_tls().ok(),
+            seed,
+            local_addrs: Vec::new(),
+            pool: Arc::default(),
+        }
+    }
+
+    /// The ordered targets for `hop` (for `mxctl explain` and tests).
+    pub async fn targets(&self, site: &Site, hop: &NextHop) -> Result<Vec<Target>, mx::Refusal> {
+        let host = hop.host.as_deref().unwrap_or("");
+        let opts = mx::Options {
+            port: mailer_port(site, &hop.mailer),
+            seed: self.seed,
+            local_addrs: self.local_addrs.clone(),
+        };
+        mx::resolve(&self.dns, site, host, &opts).await
+    }
+
+    /// Deliver `batch` to `hop`: one outcome per recipient, in order.
+    pub async fn deliver(&self, site: &Site, hop: &NextHop, batch: &Batch<'_>) -> Vec<Outcome> {
+        let n = batch.recipients.len();
+        let targets = match self.targets(site, hop).await {
+            Ok(t) => t,
+            Err(r) => {
+                let o = if r.is_permanent() {
+                    Outcome::Failed {
+                        status: r.status,
+                        reply: r.text,
+                        relay: None,
+                    }
+                } else {
+                    Outcome::Deferred {
+                        status: r.status,
+                        reply: r.text,
+                        relay: None,
+                    }
+                };
+                return vec![o; n];
+            }
+        };
+        let timeouts = Timeouts::from_site(site);
+        let mut results: Vec<Option<Outcome>> = vec![None; n];
+        let mut last = ConnectFailure {
+            status: "4.4.1".into(),
+            text: "no host to try".into(),
+        };
+        let mut last_relay: Option<String> = None;
+        for target in &targets {
+            let open: Vec<usize> = (0..n)
+                .filter(|&i| results.get(i).is_some_and(Option::is_none))
+                .collect();
+            if open.is_empty() {
+                break;
+            }
+            let auth = match authinfo(site, &target.host, target.addr.ip()) {
+                Ok(a) => a,
+                Err(e) => {
+                    last = ConnectFailure {
+                        status: "4.3.0".into(),
+                        text: e,
+                    };
+                    continue;
+                }
+            };
+            let key: PoolKey = (target.addr, hop.mailer.clone(), auth.is_some());
+            let settings = Settings {
+                mode: mailer_mode(&hop.mailer),
+                helo_name: site.hostname.clone(),
+                tls: TlsWish::Opportunistic,
+                auth,
+            };
+            let sub = Batch {
+                id: batch.id,
+                envelope: batch.envelope,
+                sender: batch.sender.clone(),
+                recipients: open
+                    .iter()
+                    .filter_map(|&i| batch.recipients.get(i).cloned())
+                    .collect(),
+                message: batch.message,
+            };
+            // A pooled connection first; if the peer closed it meanwhile
+            // (nothing settled, session gone), fall back to a fresh one.
+            let mut reused = None;
+            if let Some(mut c) = self.pool.take(&key) {
+                let st = c.send(&sub).await;
+                let settled = st.iter().any(|s| !matches!(s, RcptStatus::TryNextHost(_)));
+                if settled || c.is_open() {
+                    reused = Some((c, st));
+                }
+            }
+            let (conn, statuses) = match reused {
+                Some(x) => x,
+                None => {
+                    let mut c =
+                        match SmtpConnection::open(target, settings, self.tls.clone(), timeouts)
+                            .await
+                        {
+                            Ok(c) => c,
+                            Err(f) => {
+                                last = f;
+                                last_relay = Some(target.relay());
+                                continue;
+                            }
+                        };
+                    let st = c.send(&sub).await;
+                    (c, st)
+                }
+            };
+            let relay = conn.relay.clone();
+            let usable = conn.is_open();
+            for (k, &i) in open.iter().enumerate() {
+                let Some(s) = statuses.get(k) else { continue };
+                match outcome(s, &relay) {
+                    Some(o) => {
+                        if let Some(slot) = results.get_mut(i) {
+                            *slot = Some(o);
+                        }
+                    }
+                    None => {
+                        if let RcptStatus::TryNextHost(t) = s {
+                            last = ConnectFailure {
+                                status: "4.4.2".into(),
+                                text: t.clone(),
+                            };
+                            last_relay = Some(relay.clone());
+                        }
+                    }
+                }
+            }
+            if usable && let Some(extra) = self.pool.give(key, conn) {
+                extra.quit().await;
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Outcome::Deferred {
+                    status: last.status.clone(),
+                    reply: last.text.clone(),
+                    relay: last_relay.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn authinfo_values() {
+        let c = parse_authinfo(r#""U:smmsp" "P:secret" "M:PLAIN LOGIN""#).unwrap();
+        assert_eq!(
+            (c.authzid.as_str(), c.authcid.as_str(), c.password.as_str()),
+            ("", "smmsp", "secret")
+        );
+        let c = parse_authinfo(r#""U:root" "I:user" "P=c2VjcmV0""#).unwrap();
+        assert_eq!(
+            (c.authzid.as_str(), c.authcid.as_str(), c.password.as_str()),
+            ("root", "user", "secret")
+        );
+        assert_eq!(parse_authinfo(r#""U:u" "P:p" "M:DIGEST-MD5""#), None);
+        assert_eq!(parse_authinfo(r#""U:u""#), None);
+    }
+
+    #[test]
+    fn outcomes_from_statuses() {
+        use crate::proto::reply::EnhancedStatus;
+        let r = Reply::new(550, EnhancedStatus::new(5, 1, 1), "<b@x>... User unknown");
+        assert_eq!(
+            outcome(&RcptStatus::Rejected(r), "mx. [192.0.2.1]"),
+            Some(Outcome::Failed {
+                status: "5.1.1".into(),
+                reply: "550 5.1.1 <b@x>... User unknown".into(),
+                relay: Some("mx. [192.0.2.1]".into()),
+            })
+        );
+        let r = Reply::plain(451, "later");
+        assert!(matches!(
+            outcome(&RcptStatus::Deferred(r), "mx"),
+            Some(Outcome::Deferred { status, .. }) if status == "4.0.0"
+        ));
+        let r = Reply::new(250, EnhancedStatus::new(2, 0, 0), "Ok: queued as X");
+        assert_eq!(
+            outcome(&RcptStatus::Accepted(r), "mx").unwrap().stat(),
+            "Sent (Ok: queued as X)"
+        );
+        assert_eq!(outcome(&RcptStatus::TryNextHost("x".into()), "mx"), None);
+    }
+}

@@ -1,0 +1,224 @@
+//! The queue manager: takes every spooled message to its recipients.
+//!
+//! Contract: the files are the truth. `queue/ID` holds the envelope and
+//! content (never rewritten); `status/ID` is the append-only delivery
+//! journal ([`crate::spool::status`]). [`runner::Queue::process`] does one
+//! run of one message: route each pending recipient ([`plan`]), group
+//! recipients of the same next hop and sender into batches, hand each batch
+//! to the [`agents::Agents`] when the destination admits it
+//! ([`schedule::Destinations`]), journal the outcomes, warn, expire,
+//! bounce ([`crate::dsn`]) and remove finished messages.
+//! [`schedule`] holds the pure timing decisions (`now` is a parameter).
+//! [`runner::start`] runs it in threads inside the daemon ([`start_daemon`]).
+//!
+//! Options (all in the `.mc`): `confMXGATE_QUEUE_INTERVAL` turns the queue
+//! runner on in `mxgate daemon` (like sendmail's `-q15m`: the value is the
+//! period of full rescans; unset or `0` = the daemon only accepts mail),
+//! `confMXGATE_QUEUE_WORKERS` (8), `confMXGATE_DESTINATION_CONCURRENCY`
+//! (2), `confMIN_QUEUE_AGE`, `confMXGATE_MAX_RETRY_INTERVAL` (4h),
+//! `confTO_QUEUEWARN` (4h), `confTO_QUEUERETURN` (5d),
+//! `confDOUBLE_BOUNCE_ADDRESS` (postmaster), `SMTP_MAILER_MAXRCPTS` /
+//! `LOCAL_MAILER_MAXRCPTS` (100), and for the local mailer
+//! `confMXGATE_MAILDIR`, `confMXGATE_ALLOW_PROGRAMS`. See docs/queue.md.
+
+pub mod agents;
+pub mod plan;
+pub mod remote;
+pub mod runner;
+pub mod schedule;
+
+use crate::smtpd::Server;
+use std::sync::Arc;
+
+/// Parse a whole number option, with a default.
+fn number(site: &crate::site::Site, name: &str, default: usize) -> usize {
+    site.config
+        .option(name)
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(default)
+}
+
+/// Start the queue runner in the daemon when `confMXGATE_QUEUE_INTERVAL`
+/// is set (and not `0`); remote hops use the `remote` agents when given.
+/// Dropping the returned [`runner::Runner`] stops it.
+pub fn start_daemon(
+    server: &Arc<Server>,
+    remote: Option<Arc<dyn agents::Agents>>,
+) -> Option<runner::Runner> {
+    let site = server.site();
+    // Like `sendmail -bd -q15m`: on by default every 15 minutes (new mail is
+    // picked up within a second regardless); `0` turns the runner off.
+    let interval = match site.config.option("confMXGATE_QUEUE_INTERVAL") {
+        None => 15 * 60,
+        Some(v) => {
+            crate::config::parse_duration(v, crate::config::unit::MINUTES).map(|d| d.as_secs())?
+        }
+    };
+    if interval == 0 {
+        server
+            .log
+            .line(None, "queue runner off (confMXGATE_QUEUE_INTERVAL is 0)");
+        return None;
+    }
+    let remote = remote.or_else(|| {
+        let dns = server.dns.clone()?;
+        let getter = server.clone();
+        let mut smtp = crate::deliver::smtp::SmtpAgent::new(dns);
+        smtp.local_addrs = local_addresses();
+        Some(Arc::new(remote::NetworkAgents {
+            site: Arc::new(move || getter.site()),
+            smtp,
+        }) as Arc<dyn agents::Agents>)
+    });
+    let workers = number(&site, "confMXGATE_QUEUE_WORKERS", 40);
+    let per_destination = number(&site, "confMXGATE_DESTINATION_CONCURRENCY", 20);
+    let getter = server.clone();
+    let agents = agents::SiteAgents {
+        site: Arc::new(move || getter.site()),
+        remote,
+    };
+    let queue = runner::Queue::new(server.clone(), Arc::new(agents), per_destination);
+    server.log.line(
+        None,
+        &format!("starting queue runner: {workers} workers, full rescan every {interval}s"),
+    );
+    Some(runner::start(
+        Arc::new(queue),
+        runner::RunSettings {
+            workers,
+            full_scan: interval,
+        },
+    ))
+}
+
+/// This host's interface addresses (an MX pointing at one of them is us).
+fn local_addresses() -> Vec<std::net::IpAddr> {
+    let mut out = Vec::new();
+    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+        for a in addrs {
+            let Some(sa) = a.address else { continue };
+            if let Some(v4) = sa.as_sockaddr_in() {
+                out.push(std::net::IpAddr::V4(v4.ip()));
+            } else if let Some(v6) = sa.as_sockaddr_in6() {
+                out.push(std::net::IpAddr::V6(v6.ip()));
+            }
+        }
+    }
+    out
+}
+
+/// What `sendmail -q` selects: all messages, or those whose id, sender or a
+/// recipient contains a string (`-qI`, `-qS`, `-qR`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Select {
+    /// `-q`: every queued message.
+    All,
+    /// `-qIsubstr`.
+    Id(String),
+    /// `-qSsubstr` (case-insensitive).
+    Sender(String),
+    /// `-qRsubstr` (case-insensitive).
+    Recipient(String),
+}
+
+impl Select {
+    /// Parse a `-q...` argument; `Err` for `-q15m`-style intervals, which
+    /// belong to the daemon (its queue runner), not to a one-shot run.
+    pub fn parse(arg: &str) -> Result<Select, String> {
+        let rest = arg.strip_prefix("-q").unwrap_or(arg);
+        let rest = rest.strip_prefix('!').unwrap_or(rest);
+        match rest.chars().next() {
+            None => Ok(Select::All),
+            Some('I') => Ok(Select::Id(rest[1..].to_string())),
+            Some('S') => Ok(Select::Sender(rest[1..].to_ascii_lowercase())),
+            Some('R') => Ok(Select::Recipient(rest[1..].to_ascii_lowercase())),
+            Some(c) if c.is_ascii_digit() => Err(format!(
+                "{arg}: a periodic queue run is the daemon's job (`mxgate daemon`, confMXGATE_QUEUE_INTERVAL)"
+            )),
+            Some(_) => Err(format!("{arg}: expected -q, -qI..., -qS... or -qR...")),
+        }
+    }
+
+    fn matches(&self, id: &crate::spool::QueueId, env: &crate::spool::Envelope) -> bool {
+        match self {
+            Select::All => true,
+            Select::Id(s) => id.as_str().contains(s.as_str()),
+            Select::Sender(s) => env.sender.to_ascii_lowercase().contains(s.as_str()),
+            Select::Recipient(s) => env
+                .recipients
+                .iter()
+                .any(|r| r.address.to_ascii_lowercase().contains(s.as_str())),
+        }
+    }
+}
+
+/// A queue host outside the daemon (`sendmail -q`).
+struct Standalone {
+    site: Arc<crate::site::Site>,
+    spool: crate::spool::Spool,
+    log: crate::event::Log,
+}
+
+impl runner::Host for Standalone {
+    fn site(&self) -> Arc<crate::site::Site> {
+        self.site.clone()
+    }
+    fn spool(&self) -> &crate::spool::Spool {
+        &self.spool
+    }
+    fn log(&self) -> &crate::event::Log {
+        &self.log
+    }
+}
+
+/// `sendmail -q`: one pass over the selected queued messages now, whatever
+/// their next-attempt time (like sendmail's `-q`, which ignores the retry
+/// schedule), then exit. Returns how many messages were tried.
+pub fn run_once(
+    site: Arc<crate::site::Site>,
+    spool: crate::spool::Spool,
+    log: crate::event::Log,
+    dns: Option<crate::dns::Dns>,
+    select: &Select,
+) -> Result<usize, String> {
+    let ids = spool
+        .list(crate::spool::State::Queue)
+        .map_err(|e| e.to_string())?;
+    let host = Arc::new(Standalone {
+        site: site.clone(),
+        spool,
+        log,
+    });
+    let remote = dns.map(|dns| {
+        let getter = host.clone();
+        let mut smtp = crate::deliver::smtp::SmtpAgent::new(dns);
+        smtp.local_addrs = local_addresses();
+        Arc::new(remote::NetworkAgents {
+            site: Arc::new(move || runner::Host::site(&*getter)),
+            smtp,
+        }) as Arc<dyn agents::Agents>
+    });
+    let getter = host.clone();
+    let agents = agents::SiteAgents {
+        site: Arc::new(move || runner::Host::site(&*getter)),
+        remote,
+    };
+    let per_destination = number(&site, "confMXGATE_DESTINATION_CONCURRENCY", 20);
+    let queue = runner::Queue::new(host.clone(), Arc::new(agents), per_destination);
+    let mut tried = 0;
+    for id in ids {
+        let Ok((env, _)) = host.spool.read(crate::spool::State::Queue, &id) else {
+            continue;
+        };
+        if !select.matches(&id, &env) {
+            continue;
+        }
+        tried += 1;
+        if let Err(e) = queue.process(&id, runner::unix_now()) {
+            host.log
+                .line(Some(id.as_str()), &format!("SYSERR: queue run: {e}"));
+        }
+    }
+    Ok(tried)
+}

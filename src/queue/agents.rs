@@ -1,0 +1,70 @@
+//! The delivery agents as the queue sees them: one small trait.
+//!
+//! Contract: [`Agents::deliver`] takes a next hop and a batch and returns
+//! one [`Outcome`] per recipient, in batch order; it never touches the
+//! queue. [`SiteAgents`] is the daemon's implementation: the `local`,
+//! `prog` and `*file*` mailers go to [`LocalMailer`] (unless
+//! `FEATURE(local_lmtp)` hands local mail to an LMTP server); every other
+//! mailer goes to the `remote` slot, which the daemon fills with
+//! [`super::remote::NetworkAgents`]. Without it (no resolver could be set
+//! up) a remote batch is deferred with `4.4.0 remote delivery agent not
+//! configured`: the message stays queued and is retried. Futures are driven with
+//! `smol::block_on` on the queue's worker threads, so an agent may block
+//! (the local mailer does: file I/O and fsync) without stalling the SMTP
+//! server's executor.
+
+use crate::deliver::local::LocalMailer;
+use crate::deliver::{Batch, NextHop, Outcome};
+use crate::site::Site;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// A boxed delivery future.
+pub type Delivery<'a> = Pin<Box<dyn Future<Output = Vec<Outcome>> + Send + 'a>>;
+
+/// Something that delivers batches.
+pub trait Agents: Send + Sync {
+    /// Deliver `batch` to `hop`; one outcome per recipient, in order.
+    fn deliver<'a>(&'a self, hop: &'a NextHop, batch: Batch<'a>) -> Delivery<'a>;
+}
+
+/// Does this mailer deliver on this host (no network)?
+pub fn is_local_mailer(mailer: &str) -> bool {
+    matches!(mailer, "local" | "prog" | "*file*")
+}
+
+/// The daemon's agents: the local mailer, and a slot for the remote ones.
+pub struct SiteAgents {
+    /// The current site (re-read per batch, so a reload takes effect).
+    pub site: Arc<dyn Fn() -> Arc<Site> + Send + Sync>,
+    /// The SMTP/LMTP agents, once wired (see the module doc).
+    pub remote: Option<Arc<dyn Agents>>,
+}
+
+impl Agents for SiteAgents {
+    fn deliver<'a>(&'a self, hop: &'a NextHop, batch: Batch<'a>) -> Delivery<'a> {
+        let site = (self.site)();
+        let lmtp = hop.mailer == "local" && super::remote::local_lmtp(&site).is_some();
+        if is_local_mailer(&hop.mailer) && !lmtp {
+            let mailer = LocalMailer::from_site(&site);
+            return Box::pin(async move { mailer.deliver(&site, hop, &batch) });
+        }
+        match &self.remote {
+            Some(r) => r.deliver(hop, batch),
+            None => {
+                let n = batch.recipients.len();
+                Box::pin(async move {
+                    vec![
+                        Outcome::Deferred {
+                            status: "4.4.0".into(),
+                            reply: "remote delivery agent not configured".into(),
+                            relay: None,
+                        };
+                        n
+                    ]
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! From a queued message to the batches of one delivery run.
+//!
+//! Contract: [`leaves`] routes every recipient that is not final in the
+//! journal through [`crate::route::resolve`]; a routing error settles the
+//! recipient at once (`5xx` failed, `4xx` deferred, a table error deferred
+//! `4.3.0`). A recipient routed to the `local` mailer is expanded with
+//! [`crate::alias::expand`] at delivery time; when the expansion is more
+//! than the user itself, it is recorded in the journal (`expand KEY ...`)
+//! *before* any child is delivered, and later runs use the recorded
+//! children (`KEY.0`, `KEY.1`, ...) instead of expanding again — so an
+//! edited list cannot duplicate or lose recipients of a message in flight.
+//! Children of a list with an `owner-LIST` alias are sent with the envelope
+//! sender `owner-LIST@$j`, and their failures are reported there. Child
+//! addresses that route locally are delivered to the mailbox as they are
+//! (alias expansion already recursed). `|program` and `/file` children go
+//! to the `prog` and `*file*` mailers (the local mailer decides whether
+//! they are allowed). [`batches`] groups deliverable leaves by (next hop,
+//! envelope sender), in recipient order, at most [`max_rcpts`] per batch.
+
+use crate::addr::Address;
+use crate::alias::{self, Target};
+use crate::deliver::{NextHop, Outcome};
+use crate::route::{self, ErrorAction, Resolution};
+use crate::site::Site;
+use crate::spool::Envelope;
+use crate::spool::status::{Entry, Expansion, Journal};
+
+/// Default recipients per transaction.
+pub const DEFAULT_MAX_RCPTS: usize = 100;
+
+/// What to do with one leaf recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Deliver to this next hop as this address.
+    Deliver {
+        /// The next hop.
+        hop: NextHop,
+        /// The address given to the agent.
+        address: String,
+    },
+    /// Already decided without delivery (routing error).
+    Settled {
+        /// The mailer name for the log (`error` for routing errors).
+        mailer: String,
+        /// The outcome.
+        outcome: Outcome,
+    },
+}
+
+/// One recipient to deliver (an envelope recipient, or an alias child).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaf {
+    /// The journal key (`2`, or `2.0` for a child).
+    pub key: String,
+    /// The address as the sender wrote it (or the alias target), for logs and DSNs.
+    pub display: String,
+    /// Envelope sender for this recipient, without brackets (`""` = `<>`).
+    pub sender: String,
+    /// DSN NOTIFY (inherited by children).
+    pub notify: Option<String>,
+    /// DSN ORCPT (inherited by children).
+    pub orcpt: Option<String>,
+    /// What to do.
+    pub action: Action,
+}
+
+/// The leaves of a run, and the journal entries to write before delivering.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Recipients that are not final.
+    pub leaves: Vec<Leaf>,
+    /// New `expand` entries (write and fsync before delivery).
+    pub entries: Vec<Entry>,
+}
+
+/// The sender of a message without angle brackets.
+pub fn bare(sender: &str) -> String {
+    sender
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string()
+}
+
+fn settled(mailer: &str, outcome: Outcome) -> Action {
+    Action::Settled {
+        mailer: mailer.into(),
+        outcome,
+    }
+}
+
+fn error_action(e: &route::ErrorReply) -> Action {
+    let reply = format!("{} {} {}", e.smtp_code, e.enhanced_code, e.text);
+    settled(
+        "error",
+        match e.action {
+            ErrorAction::Reject => Outcome::Failed {
+                status: e.enhanced_code.clone(),
+                reply,
+                relay: None,
+            },
+            ErrorAction::TempFail => Outcome::Deferred {
+                status: e.enhanced_code.clone(),
+                reply,
+                relay: None,
+            },
+        },
+    )
+}
+
+fn temp(status: &str, reply: String) -> Action {
+    settled(
+        "error",
+        Outcome::Deferred {
+            status: status.into(),
+            reply,
+            relay: None,
+        },
+    )
+}
+
+fn local_hop() -> NextHop {
+    NextHop {
+        mailer: "local".into(),
+        host: None,
+    }
+}
+
+/// Route one address (no alias expansion).
+fn route_address(site: &Site, address: &str) -> Action {
+    let parsed = match Address::parse(address) {
+        Ok(a) => a,
+        Err(e) => {
+            return settled(
+                "error",
+                Outcome::Failed {
+                    status: "5.1.3".into(),
+                    reply: format!("553 5.1.3 {address}... {e}"),
+                    relay: None,
+                },
+            );
+        }
+    };
+    match route::resolve(site, &parsed) {
+        Err(e) => temp("4.3.0", format!("451 4.3.0 Temporary lookup failure: {e}")),
+        Ok((Resolution::Error(e), _)) => error_action(&e),
+        Ok((Resolution::Deliver(r), _)) => Action::Deliver {
+            hop: NextHop {
+                mailer: r.mailer,
+                host: r.host,
+            },
+            address: r.user,
+        },
+    }
+}
+
+/// Encode an alias target for the journal.
+pub fn encode_target(t: &Target) -> String {
+    match t {
+        Target::Local(u) => format!("l:{u}"),
+        Target::Address(a) => format!("a:{a}"),
+        Target::Program(p) => format!("p:{p}"),
+        Target::File(f) => format!("f:{f}"),
+    }
+}
+
+fn child_action(site: &Site, target: &str) -> (String, Action) {
+    let (kind, rest) = target.split_once(':').unwrap_or(("a", target));
+    match kind {
+        "l" => (
+            rest.to_string(),
+            Action::Deliver {
+                hop: local_hop(),
+                address: rest.to_string(),
+            },
+        ),
+        "p" => (
+            format!("|{rest}"),
+            Action::Deliver {
+                hop: NextHop {
+                    mailer: "prog".into(),
+                    host: None,
+                },
+                address: rest.to_string(),
+            },
+        ),
+        "f" => (
+            rest.to_string(),
+            Action::Deliver {
+                hop: NextHop {
+                    mailer: "*file*".into(),
+                    host: None,
+                },
+                address: rest.to_string(),
+            },
+        ),
+        _ => (rest.to_string(), route_address(site, rest)),
+    }
+}
+
+/// The leaves of `env` that are not final in `journal` (see the module doc).
+pub fn leaves(site: &Site, env: &Envelope, journal: &Journal) -> Plan {
+    let mut plan = Plan::default();
+    let sender = bare(&env.sender);
+    for (i, r) in env.recipients.iter().enumerate() {
+        let key = i.to_string();
+        let display = bare(&r.address);
+        let leaf = |key: String, display: String, sender: String, action: Action| Leaf {
+            key,
+            display,
+            sender,
+            notify: r.notify.clone(),
+            orcpt: r.orcpt.clone(),
+            action,
+        };
+        let recorded = journal.expansions.get(&key).cloned();
+        let expansion = match recorded {
+            Some(x) => Some(x),
+            None => {
+                if journal.is_final(&key) {
+                    continue;
+                }
+                match route_address(site, &r.address) {
+                    Action::Deliver { hop, address } if hop.mailer == "local" => {
+                        match expand_local(site, &address) {
+                            Ok(None) => {
+                                plan.leaves.push(leaf(
+                                    key,
+                                    display,
+                                    sender.clone(),
+                                    Action::Deliver { hop, address },
+                                ));
+                                continue;
+                            }
+                            Ok(Some(x)) => {
+                                plan.entries.push(Entry::Expand {
+                                    key: key.clone(),
+                                    expansion: x.clone(),
+                                });
+                                Some(x)
+                            }
+                            Err(a) => {
+                                plan.leaves.push(leaf(key, display, sender.clone(), a));
+                                continue;
+                            }
+                        }
+                    }
+                    a => {
+                        plan.leaves.push(leaf(key, display, sender.clone(), a));
+                        continue;
+                    }
+                }
+            }
+        };
+        let Some(x) = expansion else { continue };
+        let child_sender = match &x.owner {
+            Some(o) => format!("{o}@{}", site.hostname),
+            None => sender.clone(),
+        };
+        for (j, t) in x.targets.iter().enumerate() {
+            let ckey = format!("{key}.{j}");
+            if journal.is_final(&ckey) {
+                continue;
+            }
+            let (cdisplay, action) = child_action(site, t);
+            plan.leaves
+                .push(leaf(ckey, cdisplay, child_sender.clone(), action));
+        }
+    }
+    plan
+}
+
+/// Expand a local user: `Ok(None)` when it is just the mailbox itself.
+fn expand_local(site: &Site, user: &str) -> Result<Option<Expansion>, Action> {
+    let addr = match Address::parse(user) {
+        Ok(a) => a,
+        Err(_) => return Ok(None),
+    };
+    let exp = match alias::expand(site, &addr) {
+        Ok(e) => e,
+        Err(e) => {
+            let (code, status, text) = e.reply();
+            let reply = format!("{code} {status} {user}... {text}");
+            return Err(settled(
+                "local",
+                if code >= 500 {
+                    Outcome::Failed {
+                        status: status.into(),
+                        reply,
+                        relay: None,
+                    }
+                } else {
+                    Outcome::Deferred {
+                        status: status.into(),
+                        reply,
+                        relay: None,
+                    }
+                },
+            ));
+        }
+    };
+    let itself = exp.owner.is_none()
+        && matches!(exp.targets.as_slice(), [Target::Local(u)] if u.eq_ignore_ascii_case(user));
+    if itself {
+        return Ok(None);
+    }
+    Ok(Some(Expansion {
+        owner: exp.owner,
+        targets: exp.targets.iter().map(encode_target).collect(),
+    }))
+}
+
+/// What reports need to know about every recipient key of a message,
+/// final or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RcptInfo {
+    /// The journal key.
+    pub key: String,
+    /// The address for logs and DSNs.
+    pub display: String,
+    /// Envelope sender (without brackets) and so the recipient of its DSNs.
+    pub sender: String,
+    /// DSN NOTIFY.
+    pub notify: Option<String>,
+    /// DSN ORCPT.
+    pub orcpt: Option<String>,
+}
+
+/// Every leaf key of `env` as the journal knows it (expanded recipients
+/// are replaced by their recorded children). No routing, no I/O.
+pub fn infos(env: &Envelope, journal: &Journal, hostname: &str) -> Vec<RcptInfo> {
+    let sender = bare(&env.sender);
+    let mut out = Vec::new();
+    for (i, r) in env.recipients.iter().enumerate() {
+        let key = i.to_string();
+        let info = |key: String, display: String, sender: String| RcptInfo {
+            key,
+            display,
+            sender,
+            notify: r.notify.clone(),
+            orcpt: r.orcpt.clone(),
+        };
+        match journal.expansions.get(&key) {
+            None => out.push(info(key, bare(&r.address), sender.clone())),
+            Some(x) => {
+                let s = match &x.owner {
+                    Some(o) => format!("{o}@{hostname}"),
+                    None => sender.clone(),
+                };
+                for (j, t) in x.targets.iter().enumerate() {
+                    out.push(info(format!("{key}.{j}"), target_display(t), s.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// How a recorded target is shown (`alice`, `|/usr/bin/prog`, `/var/log/x`, `a@b`).
+pub fn target_display(t: &str) -> String {
+    match t.split_once(':') {
+        Some(("p", rest)) => format!("|{rest}"),
+        Some((_, rest)) => rest.to_string(),
+        None => t.to_string(),
+    }
+}
+
+/// Recipients per transaction for a mailer: `SMTP_MAILER_MAXRCPTS` for the
+/// SMTP family, `LOCAL_MAILER_MAXRCPTS` for local ones, otherwise
+/// `NAME_MAILER_MAXRCPTS`; default [`DEFAULT_MAX_RCPTS`].
+pub fn max_rcpts(site: &Site, mailer: &str) -> usize {
+    let family = match mailer {
+        "esmtp" | "smtp" | "smtp8" | "relay" | "dsmtp" => "SMTP".to_string(),
+        "local" | "prog" | "*file*" => "LOCAL".to_string(),
+        other => other.to_ascii_uppercase(),
+    };
+    site.config
+        .mailer_options
+        .get(&format!("{family}_MAILER_MAXRCPTS"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_MAX_RCPTS)
+}
+
+/// A planned transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// Where.
+    pub hop: NextHop,
+    /// Envelope sender (without brackets).
+    pub sender: String,
+    /// Positions in the leaf list, in order.
+    pub leaves: Vec<usize>,
+}
+
+/// Group deliverable leaves by (next hop, sender), first appearance first,
+/// split at `limit(mailer)` recipients.
+pub fn batches(leaves: &[Leaf], limit: impl Fn(&str) -> usize) -> Vec<Planned> {
+    let mut out: Vec<Planned> = Vec::new();
+    for (pos, l) in leaves.iter().enumerate() {
+        let Action::Deliver { hop, .. } = &l.action else {
+            continue;
+        };
+        let max = limit(&hop.mailer).max(1);
+        let open = out
+            .iter_mut()
+            .rev()
+            .find(|p| &p.hop == hop && p.sender == l.sender && p.leaves.len() < max);
+        match open {
+            Some(p) => p.leaves.push(pos),
+            None => out.push(Planned {
+                hop: hop.clone(),
+                sender: l.sender.clone(),
+                leaves: vec![pos],
+            }),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(key: &str, host: &str, sender: &str) -> Leaf {
+        Leaf {
+            key: key.into(),
+            display: format!("u{key}@{host}"),
+            sender: sender.into(),
+            notify: None,
+            orcpt: None,
+            action: Action::Deliver {
+                hop: NextHop {
+                    mailer: "esmtp".into(),
+                    host: Some(host.into()),
+                },
+                address: format!("u{key}@{host}"),
+            },
+        }
+    }
+
+    #[test]
+    fn grouping_by_next_hop_and_sender_with_a_limit() {
+        let mut ls = vec![
+            leaf("0", "a.example", "s@x"),
+            leaf("1", "b.example", "s@x"),
+            leaf("2", "a.example", "s@x"),
+            leaf("3", "a.example", "owner-list@gw"),
+            leaf("4", "a.example", "s@x"),
+        ];
+        ls.push(Leaf {
+            action: Action::Settled {
+                mailer: "error".into(),
+                outcome: Outcome::Failed {
+                    status: "5.1.1".into(),
+                    reply: "x".into(),
+                    relay: None,
+                },
+            },
+            ..leaf("5", "a.example", "s@x")
+        });
+        let b = batches(&ls, |_| 100);
+        assert_eq!(b.len(), 3);
+        assert_eq!(b[0].leaves, vec![0, 2, 4]);
+        assert_eq!(b[0].hop.host.as_deref(), Some("a.example"));
+        assert_eq!(b[1].leaves, vec![1]);
+        assert_eq!(b[2].sender, "owner-list@gw");
+        let b = batches(&ls, |_| 2);
+        let sizes: Vec<usize> = b.iter().map(|p| p.leaves.len()).collect();
+        assert_eq!(sizes, vec![2, 1, 1, 1], "a.example split at 2: {b:?}");
+        assert_eq!(b[3].leaves, vec![4]);
+    }
+
+    #[test]
+    fn bare_sender() {
+        assert_eq!(bare("<a@b>"), "a@b");
+        assert_eq!(bare("<>"), "");
+    }
+}

@@ -1,0 +1,1176 @@
+//! One delivery run of one message, and the threads that run the queue.
+//!
+//! Contract: [`Queue::process`] takes a message from `queue/`, plans its
+//! pending recipients ([`super::plan`]), writes new alias expansions to the
+//! journal, sends each batch through the [`Agents`] when its destination
+//! admits it ([`Destinations`]), appends the outcomes to the journal and
+//! fsyncs after each batch, logs one line per recipient in sendmail's
+//! format, then: after `confTO_QUEUERETURN` the still-pending recipients
+//! fail with `4.4.7`; once after `confTO_QUEUEWARN` a delay DSN goes out;
+//! failures (and successes asked for with NOTIFY=SUCCESS) are reported by
+//! DSNs committed to the spool as new messages from `<>`, and only then
+//! marked `reported`; a message whose every recipient is final and
+//! reported is removed (queue file, then journal). A message from `<>`
+//! that fails is reported to `confDOUBLE_BOUNCE_ADDRESS` (default
+//! `postmaster`; empty = drop and log) as a double bounce; a double bounce
+//! that fails is dropped and logged. `now` is a parameter.
+//!
+//! [`start`] runs the queue in threads: one scanner that lists `queue/`
+//! every second (streaming the directory; at most `workers` messages are
+//! loaded at any time, plus a bounded cache of next-attempt times —
+//! [`CACHE_MAX`] entries, re-read when a journal changes), and
+//! `confMXGATE_QUEUE_WORKERS` workers (default 8) that call
+//! [`Queue::process`]. New messages have no journal, so they are due at
+//! once. Directory scans slow down on a very large queue (the pause after a
+//! scan is at least four times the scan's duration).
+
+use super::agents::Agents;
+use super::plan::{self, Action, Leaf};
+use super::schedule::{Admit, Destinations, HostResult, Timing};
+use crate::deliver::{Batch, BatchRcpt, Outcome};
+use crate::dsn;
+use crate::event::Log;
+use crate::site::Site;
+use crate::spool::status::{self, Entry, Journal, Kind, RcptStatus};
+use crate::spool::{self, Envelope, QueueId, Spool, State, envelope::Recipient};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What the queue needs from its host process.
+pub trait Host: Send + Sync {
+    /// The current site.
+    fn site(&self) -> Arc<Site>;
+    /// The spool.
+    fn spool(&self) -> &Spool;
+    /// The log.
+    fn log(&self) -> &Log;
+}
+
+impl Host for crate::smtpd::Server {
+    fn site(&self) -> Arc<Site> {
+        crate::smtpd::Server::site(self)
+    }
+    fn spool(&self) -> &Spool {
+        &self.spool
+    }
+    fn log(&self) -> &Log {
+        &self.log
+    }
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `HH:MM:SS`, or `D+HH:MM:SS` over a day (sendmail's `delay=`).
+pub fn fmt_delay(secs: u64) -> String {
+    let (d, h, m, s) = (
+        secs / 86_400,
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60,
+    );
+    if d > 0 {
+        format!("{d}+{h:02}:{m:02}:{s:02}")
+    } else {
+        format!("{h:02}:{m:02}:{s:02}")
+    }
+}
+
+/// The result of one run of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Processed {
+    /// Every recipient is final and reported: the message is gone.
+    Removed,
+    /// Something is still pending; try again at this time.
+    Later(u64),
+    /// The queue file is not there (delivered, deleted or held meanwhile).
+    Gone,
+}
+
+/// The queue manager.
+pub struct Queue {
+    host: Arc<dyn Host>,
+    agents: Arc<dyn Agents>,
+    destinations: Mutex<Destinations>,
+}
+
+/// The queue's time settings for a site.
+pub fn timing(site: &Site) -> Timing {
+    Timing::from_options(
+        |n| site.config.option(n).map(str::to_string),
+        |v: &str| crate::config::parse_duration(v, crate::config::unit::MINUTES),
+    )
+    .unwrap_or_default()
+}
+
+fn rcpt_status(o: &Outcome, now: u64) -> RcptStatus {
+    let (kind, relay, text) = match o {
+        Outcome::Delivered { reply, relay } => (Kind::Delivered, Some(relay.clone()), reply),
+        Outcome::Deferred { reply, relay, .. } => (Kind::Deferred, relay.clone(), reply),
+        Outcome::Failed { reply, relay, .. } => (Kind::Failed, relay.clone(), reply),
+    };
+    RcptStatus {
+        kind,
+        time: now,
+        dsn: o.dsn().to_string(),
+        relay,
+        text: text.clone(),
+    }
+}
+
+/// Is this batch result a whole-host deferral (nobody answered, or 421)?
+pub fn host_result(outcomes: &[Outcome]) -> HostResult {
+    let all_host = !outcomes.is_empty()
+        && outcomes.iter().all(|o| match o {
+            Outcome::Deferred { reply, relay, .. } => relay.is_none() || reply.starts_with("421"),
+            _ => false,
+        });
+    if all_host {
+        HostResult::HostDeferred
+    } else {
+        HostResult::Answered
+    }
+}
+
+impl Queue {
+    /// A queue over `host`'s spool, delivering through `agents`, with at
+    /// most `per_destination` concurrent transactions per next hop.
+    pub fn new(host: Arc<dyn Host>, agents: Arc<dyn Agents>, per_destination: usize) -> Queue {
+        Queue {
+            host,
+            agents,
+            destinations: Mutex::new(Destinations::new(per_destination)),
+        }
+    }
+
+    fn log_line(
+        &self,
+        id: &QueueId,
+        leaf: &Leaf,
+        mailer: &str,
+        o: &Outcome,
+        pri: u64,
+        times: (u64, u64),
+    ) {
+        let relay = match o {
+            Outcome::Delivered { relay, .. } => Some(relay.as_str()),
+            Outcome::Deferred { relay, .. } | Outcome::Failed { relay, .. } => relay.as_deref(),
+        };
+        let relay = relay.map(|r| format!("relay={r}, ")).unwrap_or_default();
+        self.host.log().line(
+            Some(id.as_str()),
+            &format!(
+                "to=<{}>, delay={}, xdelay={}, mailer={mailer}, pri={pri}, {relay}dsn={}, stat={}",
+                leaf.display,
+                fmt_delay(times.0),
+                fmt_delay(times.1),
+                o.dsn(),
+                o.stat().replace(['\r', '\n'], " ")
+            ),
+        );
+    }
+
+    /// One delivery run of message `id` at time `now` (see the module doc).
+    pub fn process(&self, id: &QueueId, now: u64) -> Result<Processed, spool::Error> {
+        let spool = self.host.spool();
+        let root = spool.root().to_path_buf();
+        if !root.join(State::Queue.dir()).join(id.as_str()).exists() {
+            return Ok(Processed::Gone);
+        }
+        let (env, content) = match spool.read(State::Queue, id) {
+            Ok(x) => x,
+            Err(spool::Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Processed::Gone);
+            }
+            Err(e) => return Err(e),
+        };
+        let site = self.host.site();
+        let timing = timing(&site);
+        let mut journal = Journal::load(&root, id)?;
+        let plan = plan::leaves(&site, &env, &journal);
+        Journal::append(&root, id, &plan.entries)?;
+        for e in &plan.entries {
+            journal.apply(e);
+        }
+        let expired = timing.expired(env.arrival, now);
+        let pri = content.len() as u64
+            + 30_000 * env.recipients.len() as u64
+            + 90_000 * u64::from(journal.attempts);
+        let delay = now.saturating_sub(env.arrival);
+        let mut attempted = false;
+        let mut later: Option<u64> = None;
+
+        // Routing errors, and expiry.
+        let mut settled = Vec::new();
+        for l in &plan.leaves {
+            let outcome = match &l.action {
+                Action::Settled { mailer, outcome } => {
+                    if expired && matches!(outcome, Outcome::Deferred { .. }) {
+                        Some((mailer.clone(), expire(&journal, &l.key, &timing)))
+                    } else {
+                        Some((mailer.clone(), outcome.clone()))
+                    }
+                }
+                Action::Deliver { hop, .. } if expired => {
+                    Some((hop.mailer.clone(), expire(&journal, &l.key, &timing)))
+                }
+                Action::Deliver { .. } => None,
+            };
+            if let Some((mailer, o)) = outcome {
+                self.log_line(id, l, &mailer, &o, pri, (delay, 0));
+                settled.push(Entry::Rcpt {
+                    key: l.key.clone(),
+                    status: rcpt_status(&o, now),
+                });
+                attempted = true;
+            }
+        }
+        // Outcomes are kept in memory and written once, at the end, and only
+        // if the message stays queued: a message finished in one pass costs
+        // no journal write at all (see `finish`).
+        let mut unwritten: Vec<Entry> = Vec::new();
+        for e in settled {
+            journal.apply(&e);
+            unwritten.push(e);
+        }
+
+        // Deliveries.
+        if !expired {
+            let limit = |m: &str| plan::max_rcpts(&site, m);
+            for p in plan::batches(&plan.leaves, limit) {
+                let admit = self
+                    .destinations
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .admit(&p.hop, now);
+                match admit {
+                    Admit::Go => {}
+                    Admit::Busy => {
+                        // Due again at once: the scanner comes back within
+                        // milliseconds while there is work, and a slot frees
+                        // as soon as a transaction to this hop ends.
+                        later = Some(now);
+                        continue;
+                    }
+                    Admit::BackedOff(until) => {
+                        later = Some(later.map_or(until, |t| t.min(until)));
+                        continue;
+                    }
+                }
+                let leaves: Vec<&Leaf> = p
+                    .leaves
+                    .iter()
+                    .filter_map(|&i| plan.leaves.get(i))
+                    .collect();
+                let batch = Batch {
+                    id,
+                    envelope: &env,
+                    sender: p.sender.clone(),
+                    recipients: leaves
+                        .iter()
+                        .zip(&p.leaves)
+                        .map(|(l, &pos)| BatchRcpt {
+                            index: pos,
+                            address: match &l.action {
+                                Action::Deliver { address, .. } => address.clone(),
+                                Action::Settled { .. } => l.display.clone(),
+                            },
+                            notify: l.notify.clone(),
+                            orcpt: l.orcpt.clone(),
+                        })
+                        .collect(),
+                    message: &content,
+                };
+                let started = Instant::now();
+                let mut outcomes = smol::block_on(self.agents.deliver(&p.hop, batch));
+                let xdelay = started.elapsed().as_secs();
+                if outcomes.len() != leaves.len() {
+                    let n = outcomes.len();
+                    outcomes.truncate(leaves.len());
+                    outcomes.resize(
+                        leaves.len(),
+                        Outcome::Deferred {
+                            status: "4.3.0".into(),
+                            reply: format!(
+                                "delivery agent returned {n} results for {} recipients",
+                                leaves.len()
+                            ),
+                            relay: None,
+                        },
+                    );
+                }
+                self.destinations
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .release(&p.hop, host_result(&outcomes), now);
+                attempted = true;
+                let mut entries = Vec::new();
+                for (l, o) in leaves.iter().zip(&outcomes) {
+                    self.log_line(id, l, &p.hop.mailer, o, pri, (delay + xdelay, xdelay));
+                    entries.push(Entry::Rcpt {
+                        key: l.key.clone(),
+                        status: rcpt_status(o, now),
+                    });
+                }
+                for e in entries {
+                    journal.apply(&e);
+                    unwritten.push(e);
+                }
+            }
+        }
+
+        let infos = plan::infos(&env, &journal, &site.hostname);
+        let pending: Vec<&plan::RcptInfo> =
+            infos.iter().filter(|i| !journal.is_final(&i.key)).collect();
+        let mut tail = Vec::new();
+        if attempted && !pending.is_empty() {
+            let next = timing.next_attempt(env.arrival, journal.attempts + 1, now);
+            tail.push(Entry::Attempt { time: now, next });
+            later = Some(later.map_or(next, |t| t.min(next)));
+        }
+        // The delay warning.
+        if !pending.is_empty() && timing.warn_due(env.arrival, journal.warned, now) {
+            let mut groups: BTreeMap<String, Vec<dsn::Recipient>> = BTreeMap::new();
+            for i in &pending {
+                if i.sender.is_empty() || !dsn::notify_allows(i.notify.as_deref(), dsn::Kind::Delay)
+                {
+                    continue;
+                }
+                groups.entry(i.sender.clone()).or_default().push(dsn_rcpt(
+                    i,
+                    journal.rcpts.get(&i.key),
+                    now,
+                ));
+            }
+            for (to, rcpts) in groups {
+                self.commit_dsn(
+                    &site,
+                    id,
+                    &env,
+                    &content,
+                    dsn::Kind::Delay,
+                    DsnFor::Sender(&to),
+                    &rcpts,
+                    now,
+                    &timing,
+                )?;
+            }
+            tail.push(Entry::Warned(now));
+        }
+        for e in tail {
+            journal.apply(&e);
+            unwritten.push(e);
+        }
+
+        // Reports for final recipients.
+        let mut reported = Vec::new();
+        let mut groups: BTreeMap<(u8, String), Vec<dsn::Recipient>> = BTreeMap::new();
+        for i in &infos {
+            let Some(st) = journal.rcpts.get(&i.key) else {
+                continue;
+            };
+            if !st.kind.is_final() || journal.reported.contains(&i.key) {
+                continue;
+            }
+            reported.push(i.key.clone());
+            let kind = if st.kind == Kind::Delivered {
+                dsn::Kind::Success
+            } else {
+                dsn::Kind::Failure
+            };
+            if !dsn::notify_allows(i.notify.as_deref(), kind) {
+                continue;
+            }
+            let (tag, to) = if !i.sender.is_empty() {
+                (
+                    if kind == dsn::Kind::Success { 1 } else { 0 },
+                    i.sender.clone(),
+                )
+            } else if kind == dsn::Kind::Success {
+                continue;
+            } else if env.fact("dsn-kind") == Some("double-bounce") {
+                self.host.log().line(
+                    Some(id.as_str()),
+                    &format!(
+                        "to=<{}>, dsn={}, stat=double bounce failed; dropped",
+                        i.display, st.dsn
+                    ),
+                );
+                continue;
+            } else {
+                let to = site
+                    .config
+                    .option("confDOUBLE_BOUNCE_ADDRESS")
+                    .unwrap_or("postmaster")
+                    .trim()
+                    .to_string();
+                if to.is_empty() {
+                    self.host.log().line(
+                        Some(id.as_str()),
+                        &format!("to=<{}>, dsn={}, stat=bounce of a bounce dropped (confDOUBLE_BOUNCE_ADDRESS is empty)", i.display, st.dsn),
+                    );
+                    continue;
+                }
+                (2, to)
+            };
+            groups
+                .entry((tag, to))
+                .or_default()
+                .push(dsn_rcpt(i, Some(st), now));
+        }
+        for ((tag, to), rcpts) in groups {
+            let (kind, target) = match tag {
+                1 => (dsn::Kind::Success, DsnFor::Sender(&to)),
+                2 => (dsn::Kind::Failure, DsnFor::Postmaster(&to)),
+                _ => (dsn::Kind::Failure, DsnFor::Sender(&to)),
+            };
+            self.commit_dsn(
+                &site, id, &env, &content, kind, target, &rcpts, now, &timing,
+            )?;
+        }
+        if !reported.is_empty() {
+            let e = Entry::Reported(reported);
+            journal.apply(&e);
+            unwritten.push(e);
+        }
+        let done = infos
+            .iter()
+            .all(|i| journal.is_final(&i.key) && journal.reported.contains(&i.key));
+        if done {
+            // Nothing left to remember: remove the message (a crash before
+            // the unlink reaches the disk delivers it again — at least once,
+            // never lost).
+            status::remove_message(&root, State::Queue.dir(), id)?;
+            return Ok(Processed::Removed);
+        }
+        // Still queued: record this pass in one append (one fsync).
+        Journal::append(&root, id, &unwritten)?;
+        Ok(Processed::Later(later.unwrap_or_else(|| {
+            if journal.next_attempt > now {
+                journal.next_attempt
+            } else {
+                now + timing.retry_delay(journal.attempts.max(1))
+            }
+        })))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn commit_dsn(
+        &self,
+        site: &Site,
+        id: &QueueId,
+        env: &Envelope,
+        content: &[u8],
+        kind: dsn::Kind,
+        target: DsnFor<'_>,
+        rcpts: &[dsn::Recipient],
+        now: u64,
+        timing: &Timing,
+    ) -> Result<QueueId, spool::Error> {
+        let (to, fact) = match target {
+            DsnFor::Sender(t) => (
+                t,
+                match kind {
+                    dsn::Kind::Failure => "bounce",
+                    dsn::Kind::Delay => "delay",
+                    dsn::Kind::Success => "success",
+                },
+            ),
+            DsnFor::Postmaster(t) => (t, "double-bounce"),
+        };
+        let to = if to.contains('@') {
+            to.to_string()
+        } else {
+            format!("{to}@{}", site.hostname)
+        };
+        let from = match (env.fact("client-name"), env.fact("client-addr")) {
+            (Some(n), Some(a)) => Some(format!("{n} [{a}]")),
+            (None, Some(a)) => Some(format!("[{a}]")),
+            _ => None,
+        };
+        let warn_words = dsn::duration_words(timing.warn_after);
+        let report = dsn::Report {
+            kind,
+            hostname: &site.hostname,
+            to: &to,
+            queue_id: id.as_str(),
+            envid: env.fact("envid"),
+            received_from: from.as_deref(),
+            arrival: env.arrival,
+            now,
+            retry_until: Some(env.arrival.saturating_add(timing.return_after)),
+            warn_after: &warn_words,
+            recipients: rcpts,
+            ret: dsn::Return::from_param(env.fact("ret")),
+            original: content,
+        };
+        let bytes = dsn::compose(&report);
+        let mut e = Envelope::new("<>");
+        e.arrival = now;
+        e.recipients.push(Recipient::new(&format!("<{to}>")));
+        e.facts.push(("dsn-kind".into(), fact.into()));
+        e.facts.push(("dsn-of".into(), id.to_string()));
+        let spool = self.host.spool();
+        let mut w = spool.create(&e)?;
+        w.write(&bytes)?;
+        let nid = w.commit(State::Queue)?;
+        let why = rcpts.first().map(|r| r.diagnostic.as_str()).unwrap_or("");
+        self.host.log().line(
+            Some(id.as_str()),
+            &format!(
+                "{nid}: DSN: {}",
+                match kind {
+                    dsn::Kind::Delay =>
+                        format!("Warning: could not send message for past {warn_words}"),
+                    dsn::Kind::Success => "Return receipt".to_string(),
+                    dsn::Kind::Failure => why.replace(['\r', '\n'], " "),
+                }
+            ),
+        );
+        Ok(nid)
+    }
+}
+
+/// Who a DSN goes to.
+#[derive(Debug, Clone, Copy)]
+enum DsnFor<'a> {
+    /// The (list-owner or original) sender.
+    Sender(&'a str),
+    /// The double-bounce address.
+    Postmaster(&'a str),
+}
+
+/// The `4.4.7` failure of a recipient still pending at `confTO_QUEUERETURN`.
+fn expire(journal: &Journal, key: &str, timing: &Timing) -> Outcome {
+    let last = journal
+        .rcpts
+        .get(key)
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    Outcome::Failed {
+        status: "4.4.7".into(),
+        reply: format!(
+            "Message could not be delivered for {}{}",
+            dsn::duration_words(timing.return_after),
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(" (Deferred: {last})")
+            }
+        ),
+        relay: None,
+    }
+}
+
+fn dsn_rcpt(i: &plan::RcptInfo, st: Option<&RcptStatus>, now: u64) -> dsn::Recipient {
+    dsn::Recipient {
+        original: i.orcpt.clone(),
+        address: i.display.clone(),
+        status: st.map(|s| s.dsn.clone()).unwrap_or_else(|| "4.0.0".into()),
+        remote_mta: st
+            .and_then(|s| s.relay.clone())
+            .filter(|r| r != "local")
+            .map(|r| {
+                r.split(' ')
+                    .next()
+                    .unwrap_or(&r)
+                    .trim_end_matches('.')
+                    .to_string()
+            }),
+        diagnostic: st.map(|s| s.text.clone()).unwrap_or_default(),
+        last_attempt: st.map_or(now, |s| s.time),
+    }
+}
+
+/// How the runner threads are sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunSettings {
+    /// Worker threads (messages in progress at once).
+    pub workers: usize,
+    /// Full rescans of the queue (re-reading every journal), seconds.
+    pub full_scan: u64,
+}
+
+/// At most this many next-attempt times are kept in memory.
+pub const CACHE_MAX: usize = 100_000;
+
+/// The running queue; dropping it stops the scanner (workers finish their message).
+pub struct Runner {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Runner {
+    /// Ask the threads to stop.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+struct Cached {
+    next: u64,
+}
+
+/// Start the scanner and workers (see the module doc).
+pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = async_channel::bounded::<QueueId>(settings.workers.max(1));
+    let inflight: Arc<Mutex<HashSet<QueueId>>> = Arc::default();
+    let cache: Arc<Mutex<HashMap<QueueId, Cached>>> = Arc::default();
+    for _ in 0..settings.workers.max(1) {
+        let (q, rx, inflight, cache) = (queue.clone(), rx.clone(), inflight.clone(), cache.clone());
+        std::thread::spawn(move || {
+            while let Ok(id) = rx.recv_blocking() {
+                let now = unix_now();
+                let result = q.process(&id, now);
+                let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+                match result {
+                    Ok(Processed::Removed | Processed::Gone) => {
+                        c.remove(&id);
+                    }
+                    Ok(Processed::Later(t)) => {
+                        if c.len() < CACHE_MAX || c.contains_key(&id) {
+                            c.insert(id.clone(), Cached { next: t });
+                        }
+                    }
+                    Err(e) => {
+                        q.host
+                            .log()
+                            .line(Some(id.as_str()), &format!("SYSERR: queue run: {e}"));
+                        c.insert(id.clone(), Cached { next: now + 60 });
+                    }
+                }
+                drop(c);
+                inflight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+            }
+        });
+    }
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        let root = queue.host.spool().root().to_path_buf();
+        let mut last_full = 0u64;
+        let mut last_marker: Option<SystemTime> = None;
+        while !flag.load(Ordering::SeqCst) {
+            let started = Instant::now();
+            let now = unix_now();
+            let marker = status::changed_marker(&root);
+            let marked = std::fs::metadata(&marker).and_then(|m| m.modified()).ok();
+            let full = now.saturating_sub(last_full) >= settings.full_scan || marked != last_marker;
+            last_marker = marked;
+            if full {
+                last_full = now;
+                if let Ok(n) = status::sweep_orphans(&root)
+                    && n > 0
+                {
+                    queue.host.log().line(
+                        None,
+                        &format!("removed {n} journal(s) of finished messages"),
+                    );
+                }
+            }
+            let dispatched = scan(&queue, &root, &tx, &inflight, &cache, &flag, full);
+            if dispatched > 0 {
+                // Mail was due: look again as soon as the workers have taken it
+                // (a scan blocks while they are all busy), so a busy queue is
+                // worked at the workers' pace, not one scan per second.
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            // A scan of a huge queue is paced by its own cost, but never more
+            // than 5 s: the time includes waiting for free workers, which is
+            // not a reason to leave due mail sitting.
+            let pause = (started.elapsed() * 4)
+                .max(Duration::from_secs(1))
+                .min(Duration::from_secs(5));
+            let until = Instant::now() + pause;
+            while Instant::now() < until && !flag.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        tx.close();
+    });
+    Runner { stop }
+}
+
+/// Hand every due message to the workers; returns how many were handed over.
+fn scan(
+    queue: &Queue,
+    root: &Path,
+    tx: &async_channel::Sender<QueueId>,
+    inflight: &Mutex<HashSet<QueueId>>,
+    cache: &Mutex<HashMap<QueueId, Cached>>,
+    stop: &AtomicBool,
+    full: bool,
+) -> usize {
+    let mut dispatched = 0;
+    let dir = root.join(State::Queue.dir());
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            queue
+                .host
+                .log()
+                .line(None, &format!("SYSERR: {}: {e}", dir.display()));
+            return 0;
+        }
+    };
+    for e in rd.flatten() {
+        if stop.load(Ordering::SeqCst) {
+            return dispatched;
+        }
+        let Some(id) = e.file_name().to_str().and_then(QueueId::parse) else {
+            continue;
+        };
+        if inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&id)
+        {
+            continue;
+        }
+        let now = unix_now();
+        // Between full scans the cache is trusted without a `stat`: journals
+        // change only through our own workers (which update the cache) or the
+        // queue tools (which touch the `status/.changed` marker, and that
+        // makes the next scan a full one).
+        let cached = if full {
+            None
+        } else {
+            let c = cache.lock().unwrap_or_else(|e| e.into_inner());
+            c.get(&id).map(|x| x.next)
+        };
+        let next = match cached {
+            Some(n) => n,
+            None => match Journal::load(root, &id) {
+                Ok(j) => {
+                    let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+                    if c.len() < CACHE_MAX || c.contains_key(&id) {
+                        c.insert(
+                            id.clone(),
+                            Cached {
+                                next: j.next_attempt,
+                            },
+                        );
+                    }
+                    j.next_attempt
+                }
+                Err(_) => now,
+            },
+        };
+        if next > now {
+            continue;
+        }
+        inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone());
+        if tx.send_blocking(id).is_err() {
+            return dispatched;
+        }
+        dispatched += 1;
+    }
+    dispatched
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::deliver::NextHop;
+    use crate::queue::agents::Delivery;
+    use crate::table::{MemTable, TableRef};
+
+    struct TestHost {
+        site: Arc<Site>,
+        spool: Spool,
+        log: Log,
+    }
+
+    impl Host for TestHost {
+        fn site(&self) -> Arc<Site> {
+            self.site.clone()
+        }
+        fn spool(&self) -> &Spool {
+            &self.spool
+        }
+        fn log(&self) -> &Log {
+            &self.log
+        }
+    }
+
+    /// A unit-test double for scheduling logic: scripted outcomes per host.
+    #[derive(Default)]
+    struct Scripted {
+        /// host → outcome kind: "ok", "defer", "fail", "421".
+        script: Mutex<HashMap<String, &'static str>>,
+        /// (hop, sender, addresses) per call.
+        calls: Mutex<Vec<(NextHop, String, Vec<String>)>>,
+    }
+
+    impl Agents for Scripted {
+        fn deliver<'a>(&'a self, hop: &'a NextHop, batch: Batch<'a>) -> Delivery<'a> {
+            let host = hop.host.clone().unwrap_or_else(|| "local".into());
+            let what = *self.script.lock().unwrap().get(&host).unwrap_or(&"ok");
+            self.calls.lock().unwrap().push((
+                hop.clone(),
+                batch.sender.clone(),
+                batch.recipients.iter().map(|r| r.address.clone()).collect(),
+            ));
+            let out = batch
+                .recipients
+                .iter()
+                .map(|r| match what {
+                    "ok" => Outcome::Delivered {
+                        reply: "250 2.0.0 Ok".into(),
+                        relay: format!("{host}. [192.0.2.1]"),
+                    },
+                    "defer" => Outcome::Deferred {
+                        status: "4.2.0".into(),
+                        reply: format!("450 4.2.0 <{}>... try later", r.address),
+                        relay: Some(host.clone()),
+                    },
+                    "421" => Outcome::Deferred {
+                        status: "4.4.1".into(),
+                        reply: format!("Connection refused by {host}"),
+                        relay: None,
+                    },
+                    _ => Outcome::Failed {
+                        status: "5.1.1".into(),
+                        reply: format!("550 5.1.1 <{}>... User unknown", r.address),
+                        relay: Some(host.clone()),
+                    },
+                })
+                .collect();
+            Box::pin(async move { out })
+        }
+    }
+
+    const T0: u64 = 1_800_000_000;
+
+    fn setup(dir: &Path, extra: &[(&str, &str)]) -> (Arc<TestHost>, Arc<Scripted>, Queue) {
+        let mut c = Config::new();
+        c.hostname = Some("gw.example.com".into());
+        c.classes.insert("w".into(), vec!["example.com".into()]);
+        for (k, v) in extra {
+            c.options.insert((*k).into(), (*v).into());
+        }
+        let mut tables: std::collections::BTreeMap<String, TableRef> = Default::default();
+        tables.insert(
+            "aliases".into(),
+            Arc::new(MemTable::from_lines(
+                "list a@one.example, b@two.example, c@one.example\nowner-list boss@one.example\n",
+            )),
+        );
+        let site = Arc::new(Site::from_parts(c, tables).unwrap());
+        let host = Arc::new(TestHost {
+            site,
+            spool: Spool::open(dir, Durability::Unsafe).unwrap(),
+            log: Log::file("gw", &dir.join("maillog")).unwrap(),
+        });
+        let agents = Arc::new(Scripted::default());
+        let q = Queue::new(host.clone(), agents.clone(), 2);
+        (host, agents, q)
+    }
+
+    use crate::spool::Durability;
+
+    fn enqueue(h: &TestHost, sender: &str, rcpts: &[&str], facts: &[(&str, &str)]) -> QueueId {
+        let mut e = Envelope::new(sender);
+        e.arrival = T0;
+        for r in rcpts {
+            e.recipients.push(Recipient::new(r));
+        }
+        for (k, v) in facts {
+            e.facts.push(((*k).into(), (*v).into()));
+        }
+        let mut w = h.spool.create(&e).unwrap();
+        w.write(b"Subject: test\r\n\r\nbody\r\n").unwrap();
+        w.commit(State::Queue).unwrap()
+    }
+
+    fn queued(h: &TestHost) -> Vec<(QueueId, Envelope, Vec<u8>)> {
+        h.spool
+            .list(State::Queue)
+            .unwrap()
+            .into_iter()
+            .map(|id| {
+                let (e, c) = h.spool.read(State::Queue, &id).unwrap();
+                (id, e, c)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn recipients_of_one_next_hop_share_a_transaction() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        let id = enqueue(
+            &h,
+            "<s@src.example>",
+            &["<x@one.example>", "<y@two.example>", "<z@one.example>"],
+            &[],
+        );
+        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        let calls = agents.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert_eq!(calls[0].0.host.as_deref(), Some("one.example"));
+        assert_eq!(calls[0].2, vec!["x@one.example", "z@one.example"]);
+        assert_eq!(calls[1].2, vec!["y@two.example"]);
+        let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
+        assert!(
+            log.contains("to=<x@one.example>, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri="),
+            "{log}"
+        );
+        assert!(
+            log.contains(", relay=one.example. [192.0.2.1], dsn=2.0.0, stat=Sent (250 2.0.0 Ok)")
+        );
+        assert!(!status::path(d.path(), &id).exists(), "journal removed");
+    }
+
+    #[test]
+    fn list_fans_out_with_owner_as_sender_and_is_expanded_once() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("two.example".into(), "defer");
+        let id = enqueue(&h, "<s@src.example>", &["<list@example.com>"], &[]);
+        let r = q.process(&id, T0).unwrap();
+        assert_eq!(r, Processed::Later(T0 + 300));
+        let calls = agents.calls.lock().unwrap().clone();
+        assert_eq!(calls[0].1, "owner-list@gw.example.com");
+        assert_eq!(calls[0].2, vec!["a@one.example", "c@one.example"]);
+        let j = Journal::load(d.path(), &id).unwrap();
+        assert_eq!(j.expansions["0"].targets.len(), 3);
+        assert!(j.is_final("0.0") && !j.is_final("0.1"));
+        // Next run: only the deferred child, from the recorded expansion.
+        agents.calls.lock().unwrap().clear();
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("two.example".into(), "ok");
+        assert_eq!(q.process(&id, T0 + 300).unwrap(), Processed::Removed);
+        let calls = agents.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].2, vec!["b@two.example"]);
+    }
+
+    #[test]
+    fn deferral_backs_off_and_a_refusing_host_is_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("down.example".into(), "421");
+        let a = enqueue(&h, "<s@src.example>", &["<x@down.example>"], &[]);
+        assert_eq!(q.process(&a, T0).unwrap(), Processed::Later(T0 + 300));
+        let j = Journal::load(d.path(), &a).unwrap();
+        assert_eq!((j.attempts, j.next_attempt), (1, T0 + 300));
+        // A second message to the same host is not tried while it is backed off,
+        // but one to another host goes.
+        let b = enqueue(
+            &h,
+            "<s@src.example>",
+            &["<y@down.example>", "<z@up.example>"],
+            &[],
+        );
+        agents.calls.lock().unwrap().clear();
+        assert_eq!(q.process(&b, T0 + 10).unwrap(), Processed::Later(T0 + 60));
+        let calls = agents.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].0.host.as_deref(), Some("up.example"));
+    }
+
+    #[test]
+    fn failure_bounces_to_sender_and_a_bounce_failure_goes_to_postmaster() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("bad.example".into(), "fail");
+        let id = enqueue(
+            &h,
+            "<s@src.example>",
+            &["<x@bad.example>"],
+            &[("ret", "HDRS")],
+        );
+        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        let q1 = queued(&h);
+        assert_eq!(q1.len(), 1);
+        let (bid, benv, bbody) = &q1[0];
+        assert_eq!(benv.sender, "<>");
+        assert_eq!(benv.recipients[0].address, "<s@src.example>");
+        let t = String::from_utf8_lossy(bbody);
+        assert!(t.contains("Status: 5.1.1"), "{t}");
+        assert!(t.contains("text/rfc822-headers"), "RET=HDRS");
+        // The bounce itself fails: a double bounce to postmaster.
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("src.example".into(), "fail");
+        assert_eq!(q.process(bid, T0 + 1).unwrap(), Processed::Removed);
+        let q2 = queued(&h);
+        assert_eq!(q2.len(), 1);
+        let (did, denv, _) = &q2[0];
+        assert_eq!(denv.recipients[0].address, "<postmaster@gw.example.com>");
+        assert_eq!(denv.fact("dsn-kind"), Some("double-bounce"));
+        // And a failing double bounce is dropped, not bounced again.
+        agents.script.lock().unwrap().insert("local".into(), "fail");
+        assert_eq!(q.process(did, T0 + 2).unwrap(), Processed::Removed);
+        assert!(queued(&h).is_empty());
+        let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
+        assert!(log.contains("double bounce failed; dropped"), "{log}");
+    }
+
+    #[test]
+    fn empty_double_bounce_address_drops() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[("confDOUBLE_BOUNCE_ADDRESS", "")]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("bad.example".into(), "fail");
+        let id = enqueue(&h, "<>", &["<x@bad.example>"], &[]);
+        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        assert!(queued(&h).is_empty());
+    }
+
+    #[test]
+    fn notify_never_and_success() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("bad.example".into(), "fail");
+        let mut e = Envelope::new("<s@src.example>");
+        e.arrival = T0;
+        e.recipients.push(Recipient {
+            address: "<x@bad.example>".into(),
+            notify: Some("NEVER".into()),
+            orcpt: None,
+        });
+        e.recipients.push(Recipient {
+            address: "<y@good.example>".into(),
+            notify: Some("SUCCESS".into()),
+            orcpt: Some("rfc822;Y@good.example".into()),
+        });
+        let mut w = h.spool.create(&e).unwrap();
+        w.write(b"Subject: t\r\n\r\nb\r\n").unwrap();
+        let id = w.commit(State::Queue).unwrap();
+        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        let q1 = queued(&h);
+        assert_eq!(q1.len(), 1, "only the success report");
+        let t = String::from_utf8_lossy(&q1[0].2);
+        assert!(t.contains("Action: delivered"), "{t}");
+        assert!(t.contains("Original-Recipient: rfc822;Y@good.example"));
+        assert!(!t.contains("x@bad.example"));
+    }
+
+    #[test]
+    fn warn_once_then_return_after_expiry() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("slow.example".into(), "defer");
+        let id = enqueue(&h, "<s@src.example>", &["<x@slow.example>"], &[]);
+        assert!(matches!(q.process(&id, T0).unwrap(), Processed::Later(_)));
+        assert_eq!(queued(&h).len(), 1, "no warning yet");
+        let r = q.process(&id, T0 + 4 * 3600).unwrap();
+        assert!(matches!(r, Processed::Later(_)));
+        let all = queued(&h);
+        assert_eq!(all.len(), 2, "a delay warning");
+        let warn = all.iter().find(|(i, _, _)| i != &id).unwrap();
+        let t = String::from_utf8_lossy(&warn.2);
+        assert!(t.contains("Subject: Warning: could not send message for past 4 hours"));
+        assert!(t.contains("Action: delayed"));
+        assert!(t.contains("Will-Retry-Until:"));
+        std::fs::remove_file(h.spool.root().join("queue").join(warn.0.as_str())).unwrap();
+        q.process(&id, T0 + 5 * 3600).unwrap();
+        assert_eq!(queued(&h).len(), 1, "warned only once");
+        // At five days: failed 4.4.7, returned, message removed, no delivery tried.
+        agents.calls.lock().unwrap().clear();
+        assert_eq!(q.process(&id, T0 + 5 * 86_400).unwrap(), Processed::Removed);
+        assert!(agents.calls.lock().unwrap().is_empty());
+        let all = queued(&h);
+        assert_eq!(all.len(), 1);
+        let t = String::from_utf8_lossy(&all[0].2);
+        assert!(t.contains("Status: 4.4.7"), "{t}");
+        assert!(t.contains("Message could not be delivered for 5 days"));
+        assert!(t.contains("Content-Type: message/rfc822"));
+    }
+
+    #[test]
+    fn a_restart_never_redelivers_a_recorded_recipient() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("two.example".into(), "defer");
+        let id = enqueue(
+            &h,
+            "<s@src.example>",
+            &["<x@one.example>", "<y@two.example>"],
+            &[],
+        );
+        q.process(&id, T0).unwrap();
+        // "Restart": a fresh queue over the same spool.
+        drop(q);
+        let agents2 = Arc::new(Scripted::default());
+        let q2 = Queue::new(h.clone(), agents2.clone(), 2);
+        assert_eq!(q2.process(&id, T0 + 300).unwrap(), Processed::Removed);
+        let calls = agents2.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].2, vec!["y@two.example"]);
+    }
+
+    #[test]
+    fn routing_errors_fail_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        let id = enqueue(&h, "<s@src.example>", &["<>"], &[]);
+        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        assert!(agents.calls.lock().unwrap().is_empty());
+        let b = queued(&h);
+        assert_eq!(b.len(), 1);
+        assert!(String::from_utf8_lossy(&b[0].2).contains("Status: 5.1.3"));
+    }
+
+    #[test]
+    fn delays_print_like_sendmail() {
+        assert_eq!(fmt_delay(0), "00:00:00");
+        assert_eq!(fmt_delay(3661), "01:01:01");
+        assert_eq!(fmt_delay(90_061), "1+01:01:01");
+    }
+}

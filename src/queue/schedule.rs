@@ -1,0 +1,300 @@
+//! When to try a message, warn about it, give up on it; when a destination
+//! may be tried again. Pure functions of a clock value passed in.
+//!
+//! Contract: times are seconds since the epoch (`now` is always an
+//! argument; nothing here reads the clock). [`Timing::retry_delay`] is the
+//! backoff after the n-th unsuccessful run: `max(confMIN_QUEUE_AGE, 5m)`
+//! doubled per attempt, capped by `confMXGATE_MAX_RETRY_INTERVAL` (default
+//! 4h), and never past the return deadline (so expiry is noticed on time).
+//! [`Timing::warn_due`] is true once, after `confTO_QUEUEWARN` (default 4h),
+//! if no warning was sent; [`Timing::expired`] after `confTO_QUEUERETURN`
+//! (default 5d). [`Destinations`] is the per-destination state: how many
+//! transactions are open to each remote next hop (at most
+//! `confMXGATE_DESTINATION_CONCURRENCY`, default 2; local mailers are
+//! limited only by the queue's workers) and which hosts are
+//! backed off after a whole-host deferral (connection refused, 421:
+//! 1 minute doubling to 1 hour; any success clears it).
+
+use crate::deliver::NextHop;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The queue's time settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timing {
+    /// `confMIN_QUEUE_AGE`: no message is retried sooner than this after a try.
+    pub min_queue_age: u64,
+    /// `confMXGATE_MAX_RETRY_INTERVAL`: the backoff cap.
+    pub max_retry: u64,
+    /// `confTO_QUEUEWARN`.
+    pub warn_after: u64,
+    /// `confTO_QUEUERETURN`.
+    pub return_after: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            min_queue_age: 0,
+            max_retry: 4 * 3600,
+            warn_after: 4 * 3600,
+            return_after: 5 * 86_400,
+        }
+    }
+}
+
+/// The smallest first retry delay.
+pub const MIN_RETRY: u64 = 300;
+
+impl Timing {
+    /// Settings from option values (`None` = default); durations like `4h`, `1h30m`.
+    pub fn from_options(
+        option: impl Fn(&str) -> Option<String>,
+        parse: impl Fn(&str) -> Option<Duration>,
+    ) -> Result<Timing, String> {
+        let d = Timing::default();
+        let get = |name: &str, default: u64| -> Result<u64, String> {
+            match option(name) {
+                None => Ok(default),
+                Some(v) => parse(&v)
+                    .map(|d| d.as_secs())
+                    .ok_or_else(|| format!("{name}: not a duration: {v:?}")),
+            }
+        };
+        Ok(Timing {
+            min_queue_age: get("confMIN_QUEUE_AGE", d.min_queue_age)?,
+            max_retry: get("confMXGATE_MAX_RETRY_INTERVAL", d.max_retry)?,
+            warn_after: get("confTO_QUEUEWARN", d.warn_after)?,
+            return_after: get("confTO_QUEUERETURN", d.return_after)?,
+        })
+    }
+
+    /// Delay before the next try after `attempts` unsuccessful runs (≥ 1).
+    pub fn retry_delay(&self, attempts: u32) -> u64 {
+        let base = self.min_queue_age.max(MIN_RETRY);
+        let shift = attempts.saturating_sub(1).min(20);
+        base.saturating_mul(1u64 << shift)
+            .min(self.max_retry.max(base))
+    }
+
+    /// The next attempt time after a run that ended at `now` (the
+    /// `attempts`-th run), not later than the return deadline.
+    pub fn next_attempt(&self, arrival: u64, attempts: u32, now: u64) -> u64 {
+        let next = now.saturating_add(self.retry_delay(attempts));
+        let deadline = arrival.saturating_add(self.return_after);
+        if now < deadline {
+            next.min(deadline)
+        } else {
+            next
+        }
+    }
+
+    /// Is a message with this next-attempt time due?
+    pub fn due(&self, next_attempt: u64, now: u64) -> bool {
+        next_attempt <= now
+    }
+
+    /// Should the delay warning be sent now?
+    pub fn warn_due(&self, arrival: u64, warned: Option<u64>, now: u64) -> bool {
+        warned.is_none() && self.warn_after > 0 && now >= arrival.saturating_add(self.warn_after)
+    }
+
+    /// Has the message been queued too long?
+    pub fn expired(&self, arrival: u64, now: u64) -> bool {
+        now >= arrival.saturating_add(self.return_after)
+    }
+}
+
+/// Whether a batch may be sent to its next hop now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Go ahead (a slot is taken; call [`Destinations::release`]).
+    Go,
+    /// All slots to this hop are in use: try the batch on a later run.
+    Busy,
+    /// The host is backed off until this time.
+    BackedOff(u64),
+}
+
+/// How a batch went, for the destination's backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostResult {
+    /// At least one recipient was accepted or refused by the host: it is up.
+    Answered,
+    /// Every recipient deferred for a host-level reason (no connection, 421).
+    HostDeferred,
+}
+
+/// Backoff for a host after `fails` consecutive whole-host deferrals.
+pub fn host_backoff(fails: u32) -> u64 {
+    (60u64 << fails.saturating_sub(1).min(6)).min(3600)
+}
+
+/// Per-destination concurrency and backoff (see the module doc).
+#[derive(Debug, Default)]
+pub struct Destinations {
+    /// Open transactions per next hop.
+    busy: HashMap<NextHop, usize>,
+    /// Backed-off hosts: until, consecutive failures.
+    backoff: HashMap<String, (u64, u32)>,
+    /// Slots per next hop.
+    pub limit: usize,
+}
+
+impl Destinations {
+    /// With at most `limit` concurrent transactions per next hop.
+    pub fn new(limit: usize) -> Destinations {
+        Destinations {
+            limit: limit.max(1),
+            ..Default::default()
+        }
+    }
+
+    /// May a batch go to `hop` now? Local hops (no host) are never backed off.
+    pub fn admit(&mut self, hop: &NextHop, now: u64) -> Admit {
+        if let Some(h) = &hop.host
+            && let Some(&(until, _)) = self.backoff.get(h)
+            && now < until
+        {
+            return Admit::BackedOff(until);
+        }
+        let n = self.busy.entry(hop.clone()).or_insert(0);
+        // Local mailers have no remote end to protect: only the workers limit them.
+        if *n >= self.limit && hop.host.is_some() {
+            return Admit::Busy;
+        }
+        *n += 1;
+        Admit::Go
+    }
+
+    /// Give back the slot taken by [`Destinations::admit`], recording how it went.
+    pub fn release(&mut self, hop: &NextHop, result: HostResult, now: u64) {
+        if let Some(n) = self.busy.get_mut(hop) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.busy.remove(hop);
+            }
+        }
+        let Some(h) = &hop.host else { return };
+        match result {
+            HostResult::Answered => {
+                self.backoff.remove(h);
+            }
+            HostResult::HostDeferred => {
+                let fails = self.backoff.get(h).map_or(0, |&(_, f)| f) + 1;
+                self.backoff
+                    .insert(h.clone(), (now.saturating_add(host_backoff(fails)), fails));
+            }
+        }
+    }
+
+    /// Transactions open to `hop`.
+    pub fn open(&self, hop: &NextHop) -> usize {
+        self.busy.get(hop).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: u64 = 1_800_000_000;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let t = Timing::default();
+        assert_eq!(t.retry_delay(1), 300);
+        assert_eq!(t.retry_delay(2), 600);
+        assert_eq!(t.retry_delay(3), 1200);
+        assert_eq!(t.retry_delay(10), 4 * 3600);
+        assert_eq!(t.retry_delay(1000), 4 * 3600);
+        let t = Timing {
+            min_queue_age: 1800,
+            ..Timing::default()
+        };
+        assert_eq!(t.retry_delay(1), 1800, "confMIN_QUEUE_AGE is the floor");
+    }
+
+    #[test]
+    fn next_attempt_never_passes_the_return_deadline() {
+        let t = Timing::default();
+        assert_eq!(t.next_attempt(T0, 1, T0 + 10), T0 + 310);
+        let late = T0 + 5 * 86_400 - 100;
+        assert_eq!(t.next_attempt(T0, 30, late), T0 + 5 * 86_400);
+        assert!(t.due(T0, T0));
+        assert!(!t.due(T0 + 1, T0));
+    }
+
+    #[test]
+    fn warn_once_after_queuewarn_and_return_after_queuereturn() {
+        let t = Timing::default();
+        assert!(!t.warn_due(T0, None, T0 + 4 * 3600 - 1));
+        assert!(t.warn_due(T0, None, T0 + 4 * 3600));
+        assert!(
+            !t.warn_due(T0, Some(T0 + 4 * 3600), T0 + 5 * 3600),
+            "only once"
+        );
+        assert!(!t.expired(T0, T0 + 5 * 86_400 - 1));
+        assert!(t.expired(T0, T0 + 5 * 86_400));
+        let t = Timing {
+            warn_after: 0,
+            ..Timing::default()
+        };
+        assert!(!t.warn_due(T0, None, T0 + 86_400), "0 disables warnings");
+    }
+
+    #[test]
+    fn options_are_parsed() {
+        let opts = |n: &str| match n {
+            "confTO_QUEUEWARN" => Some("1h".to_string()),
+            "confTO_QUEUERETURN" => Some("3d".to_string()),
+            _ => None,
+        };
+        let parse = |s: &str| match s {
+            "1h" => Some(Duration::from_secs(3600)),
+            "3d" => Some(Duration::from_secs(3 * 86_400)),
+            _ => None,
+        };
+        let t = Timing::from_options(opts, parse).unwrap();
+        assert_eq!(t.warn_after, 3600);
+        assert_eq!(t.return_after, 3 * 86_400);
+        let bad = |n: &str| (n == "confMIN_QUEUE_AGE").then(|| "soon".to_string());
+        assert!(Timing::from_options(bad, parse).is_err());
+    }
+
+    fn hop(h: &str) -> NextHop {
+        NextHop {
+            mailer: "esmtp".into(),
+            host: Some(h.into()),
+        }
+    }
+
+    #[test]
+    fn a_busy_or_refusing_destination_does_not_block_others() {
+        let mut d = Destinations::new(2);
+        let slow = hop("slow.example");
+        let other = hop("other.example");
+        assert_eq!(d.admit(&slow, T0), Admit::Go);
+        assert_eq!(d.admit(&slow, T0), Admit::Go);
+        assert_eq!(d.admit(&slow, T0), Admit::Busy);
+        assert_eq!(d.admit(&other, T0), Admit::Go, "others still go");
+        // The slow host refuses: backed off for a minute, then two.
+        d.release(&slow, HostResult::HostDeferred, T0);
+        assert_eq!(d.admit(&slow, T0 + 1), Admit::BackedOff(T0 + 60));
+        assert_eq!(d.admit(&other, T0 + 1), Admit::Go);
+        d.release(&slow, HostResult::HostDeferred, T0 + 2);
+        assert_eq!(d.admit(&slow, T0 + 3), Admit::BackedOff(T0 + 2 + 120));
+        assert_eq!(d.admit(&slow, T0 + 200), Admit::Go);
+        d.release(&slow, HostResult::Answered, T0 + 201);
+        assert_eq!(d.admit(&slow, T0 + 202), Admit::Go, "success clears it");
+        assert_eq!(d.open(&slow), 1);
+        assert_eq!(host_backoff(20), 3600);
+        // Local delivery has no host to back off.
+        let local = NextHop {
+            mailer: "local".into(),
+            host: None,
+        };
+        d.release(&local, HostResult::HostDeferred, T0);
+        assert_eq!(d.admit(&local, T0), Admit::Go);
+    }
+}

@@ -1,0 +1,844 @@
+//! The SMTP and LMTP delivery agents against real peers on loopback: a real
+//! DNS server (`nsd`) serving MX/A/AAAA records for `d.test`, a scripted
+//! SMTP server in Python (`socketserver`; answers chosen per test, every
+//! command logged), a second `mxgate daemon` (STARTTLS, spool), and Dovecot
+//! LMTP when it is installed. Peers listen on 127.0.0.x / ::1 with a port
+//! chosen per test; `ESMTP_MAILER_ARGS` = `TCP $h PORT` selects it.
+
+mod support;
+
+use mxgate::config::Config;
+use mxgate::deliver::lmtp::{LmtpAgent, LmtpTarget};
+use mxgate::deliver::smtp::{SmtpAgent, SmtpConnection, Timeouts, opportunistic_tls};
+use mxgate::deliver::{Batch, BatchRcpt, NextHop, Outcome};
+use mxgate::dns::Dns;
+use mxgate::site::Site;
+use mxgate::spool::{Envelope, QueueId};
+use mxgate::table::{MemTable, TableRef};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------- nsd
+
+const ZONE: &str = r#"$ORIGIN d.test.
+$TTL 60
+@ IN SOA ns.d.test. hostmaster.d.test. 1 3600 600 86400 60
+@ IN NS ns.d.test.
+ns IN A 127.0.0.1
+order IN MX 10 mx1.order
+order IN MX 20 mx2.order
+mx1.order IN A 127.0.0.2
+mx2.order IN A 127.0.0.3
+equal IN MX 10 a.equal
+equal IN MX 10 b.equal
+equal IN MX 20 c.equal
+a.equal IN A 127.0.0.11
+b.equal IN A 127.0.0.12
+c.equal IN A 127.0.0.13
+implicit IN A 127.0.0.6
+alias IN CNAME implicit
+bracket IN MX 10 mx1.order
+bracket IN A 127.0.0.7
+v6 IN MX 10 host.v6
+host.v6 IN AAAA ::1
+host.v6 IN A 127.0.0.5
+down IN MX 10 mx.down
+mx.down IN A 127.0.0.8
+fb IN A 127.0.0.4
+null IN MX 0 .
+self IN MX 10 gw.example.com.
+self IN MX 20 mx2.order
+group IN A 127.0.0.9
+retry IN A 127.0.0.10
+"#;
+
+struct Nsd {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nsd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Nsd {
+    fn start() -> Nsd {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let port = support::free_port();
+        std::fs::write(d.join("d.test.zone"), ZONE).unwrap();
+        let conf = format!(
+            "server:\n  ip-address: 127.0.0.1@{port}\n  port: {port}\n  zonesdir: \"{d}\"\n  \
+             pidfile: \"{d}/nsd.pid\"\n  database: \"\"\n  xfrdfile: \"{d}/xfrd.state\"\n  \
+             zonelistfile: \"{d}/zone.list\"\n  username: \"\"\n  chroot: \"\"\n  \
+             logfile: \"{d}/nsd.log\"\n  server-count: 1\n  verbosity: 1\n\
+             remote-control:\n  control-enable: no\n\
+             zone:\n  name: d.test\n  zonefile: d.test.zone\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("nsd.conf"), conf).unwrap();
+        let child = Command::new("nsd")
+            .args(["-d", "-c"])
+            .arg(d.join("nsd.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nsd (apt install nsd)");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let nsd = Nsd {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let dns = nsd.dns();
+        let t0 = Instant::now();
+        loop {
+            if let mxgate::dns::Answer::Found(_) = smol::block_on(dns.a("ns.d.test")) {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "nsd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        nsd
+    }
+
+    fn dns(&self) -> Dns {
+        Dns::with_servers(&[self.addr], Duration::from_millis(800)).unwrap()
+    }
+}
+
+// ---------------------------------------------------------------- scripted peer
+
+const PEER: &str = r#"
+import json, socket, socketserver, sys, threading, base64
+host, port, script_path, log_path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+script = json.load(open(script_path))
+lock = threading.Lock()
+mail_replies = list(script.get("mail", []))
+def log(line):
+    with lock:
+        with open(log_path, "a") as f:
+            f.write(line + "\n")
+class H(socketserver.StreamRequestHandler):
+    def say(self, s):
+        self.wfile.write((s + "\r\n").encode()); self.wfile.flush()
+    def handle(self):
+        self.say(script.get("greeting", "220 peer.test ESMTP scripted"))
+        rcpts = 0
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+            log(cmd)
+            verb = cmd.split(" ")[0].upper()
+            if verb in ("EHLO", "LHLO"):
+                caps = script.get("caps", ["PIPELINING", "SIZE 1000000", "8BITMIME", "DSN", "ENHANCEDSTATUSCODES"])
+                lines = ["peer.test hello"] + caps
+                for l in lines[:-1]:
+                    self.say("250-" + l)
+                self.say("250 " + lines[-1])
+            elif verb == "HELO":
+                self.say("250 peer.test")
+            elif verb == "AUTH":
+                want = script.get("auth")
+                got = base64.b64decode(cmd.split(" ")[2]).decode()
+                self.say("235 2.7.0 ok" if got == want else "535 5.7.8 bad credentials")
+            elif verb == "MAIL":
+                rcpts = 0
+                with lock:
+                    r = mail_replies.pop(0) if mail_replies else "250 2.1.0 Ok"
+                self.say(r)
+            elif verb == "RCPT":
+                addr = cmd[cmd.index("<") + 1:cmd.index(">")]
+                r = script.get("rcpt", {}).get(addr, "250 2.1.5 Ok")
+                if r.startswith("250"):
+                    rcpts += 1
+                self.say(r)
+            elif verb == "DATA":
+                if rcpts == 0:
+                    self.say("554 5.5.1 No valid recipients"); continue
+                self.say("354 go ahead")
+                body = []
+                while True:
+                    l = self.rfile.readline()
+                    if not l or l == b".\r\n":
+                        break
+                    body.append(l)
+                log("BODY %d lines" % len(body))
+                self.say(script.get("final", "250 2.0.0 Ok: queued as PEER1"))
+            elif verb == "RSET":
+                rcpts = 0; self.say("250 2.0.0 Ok")
+            elif verb == "QUIT":
+                self.say("221 2.0.0 Bye"); return
+            else:
+                self.say("502 5.5.2 what")
+class S(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = S((host, port), H)
+print("ready", flush=True)
+s.serve_forever()
+"#;
+
+struct Peer {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Peer {
+    fn start(ip: &str, port: u16, script: &str) -> Peer {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("peer.py"), PEER).unwrap();
+        std::fs::write(d.join("script.json"), script).unwrap();
+        let log = d.join("log");
+        std::fs::write(&log, "").unwrap();
+        let mut child = Command::new("python3")
+            .arg(d.join("peer.py"))
+            .arg(ip)
+            .arg(port.to_string())
+            .arg(d.join("script.json"))
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "peer on {ip}:{port} did not start");
+        Peer {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn commands(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn count(&self, verb: &str) -> usize {
+        self.commands()
+            .iter()
+            .filter(|c| c.starts_with(verb))
+            .count()
+    }
+}
+
+// ---------------------------------------------------------------- site, batch
+
+struct Case {
+    site: Site,
+    dir: tempfile::TempDir,
+}
+
+fn site(
+    port: u16,
+    fallback: Option<&str>,
+    switch: &str,
+    tables: BTreeMap<String, TableRef>,
+) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("hosts"),
+        "127.0.0.1 localhost\n127.0.0.14 filehost.d.test\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("switch"), format!("hosts {switch}\n")).unwrap();
+    let mut config = Config {
+        format: mxgate::config::FORMAT,
+        hostname: Some("gw.example.com".into()),
+        ..Config::default()
+    };
+    config.options.insert(
+        "confHOSTS_FILE".into(),
+        d.join("hosts").display().to_string(),
+    );
+    config.options.insert(
+        "confSERVICE_SWITCH_FILE".into(),
+        d.join("switch").display().to_string(),
+    );
+    config.options.insert("confTO_CONNECT".into(), "5s".into());
+    config.options.insert("confTO_INITIAL".into(), "10s".into());
+    for m in ["ESMTP", "SMTP", "RELAY"] {
+        config
+            .mailer_options
+            .insert(format!("{m}_MAILER_ARGS"), format!("TCP $h {port}"));
+    }
+    config.relays.fallback_mx = fallback.map(str::to_string);
+    let site = Site::from_parts(config, tables).unwrap();
+    Case { site, dir }
+}
+
+fn agent(nsd: &Nsd, seed: u64) -> SmtpAgent {
+    let mut a = SmtpAgent::new(nsd.dns());
+    a.seed = seed;
+    a
+}
+
+fn hop(mailer: &str, host: &str) -> NextHop {
+    NextHop {
+        mailer: mailer.into(),
+        host: Some(host.into()),
+    }
+}
+
+const MESSAGE: &[u8] = b"From: a@example.com\r\nSubject: test\r\n\r\n.leading dot\r\nbody\r\n";
+
+fn deliver(agent: &SmtpAgent, site: &Site, hop: &NextHop, rcpts: &[&str]) -> Vec<Outcome> {
+    let id = QueueId::parse("64ABCDEF000001")
+        .unwrap_or_else(|| QueueId::generate(std::time::SystemTime::now(), std::process::id(), 1));
+    let env = Envelope::new("<a@example.org>");
+    let batch = Batch {
+        id: &id,
+        envelope: &env,
+        sender: "a@example.org".into(),
+        recipients: rcpts
+            .iter()
+            .enumerate()
+            .map(|(i, r)| BatchRcpt {
+                index: i,
+                address: r.to_string(),
+                notify: None,
+                orcpt: None,
+            })
+            .collect(),
+        message: MESSAGE,
+    };
+    smol::block_on(agent.deliver(site, hop, &batch))
+}
+
+fn relay_of(o: &Outcome) -> String {
+    match o {
+        Outcome::Delivered { relay, .. } => relay.clone(),
+        other => panic!("not delivered: {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- MX order and fallbacks
+
+#[test]
+fn lowest_preference_first_then_next_mx_when_the_first_is_down() {
+    let nsd = Nsd::start();
+    let port = support::free_port();
+    let case = site(port, None, "files dns", BTreeMap::new());
+    let a = agent(&nsd, 1);
+    let t = smol::block_on(a.targets(&case.site, &hop("esmtp", "order.d.test"))).unwrap();
+    let got: Vec<String> = t.iter().map(|t| t.addr.to_string()).collect();
+    assert_eq!(
+        got,
+        [format!("127.0.0.2:{port}"), format!("127.0.0.3:{port}")]
+    );
+    // MX 10 has nothing listening: MX 20 gets the mail.
+    let mx2 = Peer::start("127.0.0.3", port, "{}");
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "order.d.test"),
+        &["u@order.d.test"],
+    );
+    assert_eq!(relay_of(&o[0]), "mx2.order.d.test. [127.0.0.3]");
+    // Both up: MX 10 gets it.
+    let mx1 = Peer::start("127.0.0.2", port, "{}");
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "order.d.test"),
+        &["u@order.d.test"],
+    );
+    assert_eq!(relay_of(&o[0]), "mx1.order.d.test. [127.0.0.2]");
+    assert_eq!(mx1.count("MAIL"), 1);
+    assert_eq!(mx2.count("MAIL"), 1);
+}
+
+#[test]
+fn equal_preferences_are_spread_and_worse_ones_stay_last() {
+    let nsd = Nsd::start();
+    let case = site(25, None, "dns", BTreeMap::new());
+    let mut first = BTreeMap::new();
+    for seed in 0..40u64 {
+        let t =
+            smol::block_on(agent(&nsd, seed).targets(&case.site, &hop("esmtp", "equal.d.test")))
+                .unwrap();
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[2].host, "c.equal.d.test");
+        *first.entry(t[0].host.clone()).or_insert(0) += 1;
+    }
+    let a = first.get("a.equal.d.test").copied().unwrap_or(0);
+    let b = first.get("b.equal.d.test").copied().unwrap_or(0);
+    assert_eq!(a + b, 40);
+    assert!(a >= 8 && b >= 8, "a first {a} times, b first {b} times");
+}
+
+#[test]
+fn implicit_mx_cname_bracketed_host_and_literal() {
+    let nsd = Nsd::start();
+    let case = site(2525, None, "dns", BTreeMap::new());
+    let a = agent(&nsd, 0);
+    let t = smol::block_on(a.targets(&case.site, &hop("esmtp", "implicit.d.test"))).unwrap();
+    assert_eq!(t[0].addr.to_string(), "127.0.0.6:2525");
+    assert!(t[0].why.starts_with("implicit MX"), "{}", t[0].why);
+    // A CNAME is followed (by the resolver) for the MX and the A lookups.
+    let t = smol::block_on(a.targets(&case.site, &hop("esmtp", "alias.d.test"))).unwrap();
+    assert_eq!(t[0].addr.to_string(), "127.0.0.6:2525");
+    // [bracket.d.test]: its A record, although it has an MX.
+    let t = smol::block_on(a.targets(&case.site, &hop("esmtp", "[bracket.d.test]"))).unwrap();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].addr.to_string(), "127.0.0.7:2525");
+    let t = smol::block_on(a.targets(&case.site, &hop("relay", "[192.0.2.9]"))).unwrap();
+    assert_eq!(t[0].addr.to_string(), "192.0.2.9:2525");
+}
+
+#[test]
+fn nxdomain_null_mx_and_self_mx() {
+    let nsd = Nsd::start();
+    let case = site(2525, None, "dns", BTreeMap::new());
+    let a = agent(&nsd, 0);
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "nowhere.d.test"),
+        &["u@nowhere.d.test"],
+    );
+    assert_eq!(
+        o[0],
+        Outcome::Failed {
+            status: "5.1.2".into(),
+            reply: "Host unknown (Name server: nowhere.d.test: host not found)".into(),
+            relay: None
+        }
+    );
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "null.d.test"),
+        &["u@null.d.test"],
+    );
+    assert_eq!(o[0].dsn(), "5.1.10");
+    // We (gw.example.com, $j) are MX 10: MX 20 and worse are dropped too.
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "self.d.test"),
+        &["u@self.d.test"],
+    );
+    assert_eq!(o[0].dsn(), "5.3.5");
+    assert!(
+        o[0].stat().contains("points back to gw.example.com"),
+        "{}",
+        o[0].stat()
+    );
+}
+
+#[test]
+fn dns_failure_defers_or_goes_to_the_fallback_mx() {
+    let nsd = Nsd::start();
+    let port = support::free_port();
+    // A name outside nsd's zone is REFUSED: a temporary DNS failure.
+    let case = site(port, None, "dns", BTreeMap::new());
+    let a = agent(&nsd, 0);
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "far.example"),
+        &["u@far.example"],
+    );
+    assert_eq!(o[0].dsn(), "4.4.3", "{:?}", o[0]);
+    assert!(matches!(o[0], Outcome::Deferred { .. }));
+    let fb = Peer::start("127.0.0.4", port, "{}");
+    let case = site(port, Some("[fb.d.test]"), "dns", BTreeMap::new());
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "far.example"),
+        &["u@far.example"],
+    );
+    assert_eq!(relay_of(&o[0]), "fb.d.test. [127.0.0.4]");
+    // Every MX down: the fallback MX too.
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "down.d.test"),
+        &["u@down.d.test"],
+    );
+    assert_eq!(relay_of(&o[0]), "fb.d.test. [127.0.0.4]");
+    assert_eq!(fb.count("MAIL"), 2);
+    // Without a fallback, all MXes down → deferred, naming the host.
+    let case = site(port, None, "dns", BTreeMap::new());
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "down.d.test"),
+        &["u@down.d.test"],
+    );
+    match &o[0] {
+        Outcome::Deferred { status, reply, .. } => {
+            assert_eq!(status, "4.4.1");
+            assert_eq!(reply, "Connection refused by mx.down.d.test.");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ipv6_failure_falls_back_to_ipv4() {
+    let nsd = Nsd::start();
+    let port = support::free_port();
+    let case = site(port, None, "dns", BTreeMap::new());
+    let a = agent(&nsd, 0);
+    let t = smol::block_on(a.targets(&case.site, &hop("esmtp", "v6.d.test"))).unwrap();
+    assert!(t[0].addr.is_ipv6(), "AAAA first: {t:?}");
+    assert!(t[1].addr.is_ipv4());
+    // Nothing listens on [::1]:port; 127.0.0.5:port answers.
+    let v4 = Peer::start("127.0.0.5", port, "{}");
+    let o = deliver(&a, &case.site, &hop("esmtp", "v6.d.test"), &["u@v6.d.test"]);
+    assert_eq!(relay_of(&o[0]), "host.v6.d.test. [127.0.0.5]");
+    assert_eq!(v4.count("MAIL"), 1);
+}
+
+#[test]
+fn hosts_file_without_dns() {
+    // `hosts files`: DNS is never asked (the nameserver here is silent).
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns =
+        Dns::with_servers(&[silent.local_addr().unwrap()], Duration::from_millis(300)).unwrap();
+    let port = support::free_port();
+    let case = site(port, None, "files", BTreeMap::new());
+    let a = SmtpAgent::new(dns);
+    let t = smol::block_on(a.targets(&case.site, &hop("esmtp", "filehost.d.test"))).unwrap();
+    assert_eq!(t[0].addr.to_string(), format!("127.0.0.14:{port}"));
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "other.d.test"),
+        &["u@other.d.test"],
+    );
+    assert_eq!(o[0].dsn(), "5.1.2");
+}
+
+// ---------------------------------------------------------------- replies
+
+#[test]
+fn temporary_failure_then_success_on_retry() {
+    let nsd = Nsd::start();
+    let port = support::free_port();
+    let peer = Peer::start(
+        "127.0.0.10",
+        port,
+        r#"{"mail": ["451 4.3.0 Try again later"]}"#,
+    );
+    let case = site(port, None, "dns", BTreeMap::new());
+    let a = agent(&nsd, 0);
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "retry.d.test"),
+        &["u@retry.d.test", "v@retry.d.test"],
+    );
+    for x in &o {
+        assert_eq!(
+            x,
+            &Outcome::Deferred {
+                status: "4.3.0".into(),
+                reply: "451 4.3.0 Try again later".into(),
+                relay: Some("retry.d.test. [127.0.0.10]".into())
+            }
+        );
+    }
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "retry.d.test"),
+        &["u@retry.d.test", "v@retry.d.test"],
+    );
+    for x in &o {
+        assert_eq!(x.stat(), "Sent (Ok: queued as PEER1)");
+    }
+    assert_eq!(peer.count("MAIL"), 2);
+}
+
+#[test]
+fn recipients_grouped_with_partial_failure() {
+    let nsd = Nsd::start();
+    let port = support::free_port();
+    let peer = Peer::start(
+        "127.0.0.9",
+        port,
+        r#"{"rcpt": {"bad@group.d.test": "550 5.1.1 <bad@group.d.test>... User unknown"}}"#,
+    );
+    let case = site(port, None, "dns", BTreeMap::new());
+    let a = agent(&nsd, 0);
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "group.d.test"),
+        &["a@group.d.test", "bad@group.d.test", "c@group.d.test"],
+    );
+    assert!(matches!(o[0], Outcome::Delivered { .. }));
+    assert_eq!(
+        o[1],
+        Outcome::Failed {
+            status: "5.1.1".into(),
+            reply: "550 5.1.1 <bad@group.d.test>... User unknown".into(),
+            relay: Some("group.d.test. [127.0.0.9]".into())
+        }
+    );
+    assert!(matches!(o[2], Outcome::Delivered { .. }));
+    // One transaction: one MAIL, three RCPTs, one message; SIZE and the
+    // dot-stuffed leading dot went over the wire.
+    assert_eq!(peer.count("MAIL"), 1);
+    assert_eq!(peer.count("RCPT"), 3);
+    assert_eq!(peer.count("BODY"), 1);
+    let cmds = peer.commands();
+    assert!(
+        cmds.iter()
+            .any(|c| c.starts_with("MAIL FROM:<a@example.org> SIZE=")),
+        "{cmds:?}"
+    );
+    assert!(cmds.iter().any(|c| c == "EHLO gw.example.com"));
+}
+
+#[test]
+fn smtp_mailer_says_helo_and_auth_uses_authinfo() {
+    let nsd = Nsd::start();
+    let port = support::free_port();
+    let peer = Peer::start(
+        "127.0.0.9",
+        port,
+        r#"{"caps": ["AUTH PLAIN LOGIN", "PIPELINING"], "auth": "\u0000smart\u0000s3cret"}"#,
+    );
+    let mut tables: BTreeMap<String, TableRef> = BTreeMap::new();
+    tables.insert(
+        "authinfo".into(),
+        Arc::new(MemTable::from_lines(
+            "AuthInfo:group.d.test \"U:smart\" \"P:s3cret\" \"M:PLAIN\"\n",
+        )),
+    );
+    let case = site(port, None, "dns", tables);
+    let a = agent(&nsd, 0);
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("relay", "[group.d.test]"),
+        &["x@far.example"],
+    );
+    assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
+    assert!(peer.commands().iter().any(|c| c.starts_with("AUTH PLAIN ")));
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("smtp", "[group.d.test]"),
+        &["x@far.example"],
+    );
+    assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
+    assert!(peer.commands().iter().any(|c| c == "HELO gw.example.com"));
+    let _ = case.dir.path();
+}
+
+// ---------------------------------------------------------------- a real mxgate peer
+
+#[test]
+fn delivery_to_a_second_mxgate_over_starttls() {
+    let peer = support::Daemon::start(support::Setup {
+        mc: "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\nLOCAL_DOMAIN(`example.com')dnl\n",
+        tables: &[("mailboxes", "alice OK\n")],
+        tls: true,
+    });
+    let nsd = Nsd::start();
+    let case = site(peer.mta, None, "dns", BTreeMap::new());
+    let a = agent(&nsd, 0);
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "[127.0.0.1]"),
+        &["alice@example.com"],
+    );
+    match &o[0] {
+        Outcome::Delivered { reply, relay } => {
+            assert!(reply.ends_with("Message accepted for delivery"), "{reply}");
+            assert_eq!(relay, "[127.0.0.1]");
+        }
+        other => panic!("{other:?}\n{}", peer.maillog()),
+    }
+    // The same peer through an SmtpConnection: STARTTLS was negotiated
+    // (opportunistic, certificate not verified), and the connection carries
+    // two transactions.
+    let target = smol::block_on(a.targets(&case.site, &hop("esmtp", "[127.0.0.1]")))
+        .unwrap()
+        .remove(0);
+    let settings = mxgate::proto::client::Settings {
+        mode: mxgate::proto::client::Mode::Esmtp,
+        helo_name: "client.example.org".into(),
+        tls: mxgate::proto::client::TlsWish::Opportunistic,
+        auth: None,
+    };
+    let mut conn = smol::block_on(SmtpConnection::open(
+        &target,
+        settings,
+        Some(opportunistic_tls().unwrap()),
+        Timeouts::default(),
+    ))
+    .unwrap();
+    assert!(conn.tls, "STARTTLS was not negotiated");
+    let id = QueueId::generate(std::time::SystemTime::now(), std::process::id(), 3);
+    let env = Envelope::new("<a@example.org>");
+    for _ in 0..2 {
+        let batch = Batch {
+            id: &id,
+            envelope: &env,
+            sender: "a@example.org".into(),
+            recipients: vec![BatchRcpt {
+                index: 0,
+                address: "alice@example.com".into(),
+                notify: None,
+                orcpt: None,
+            }],
+            message: MESSAGE,
+        };
+        let st = smol::block_on(conn.send(&batch));
+        assert!(
+            matches!(&st[0], mxgate::proto::client::RcptStatus::Accepted(_)),
+            "{st:?}"
+        );
+        assert!(conn.is_open());
+    }
+    smol::block_on(conn.quit());
+}
+
+// ---------------------------------------------------------------- LMTP
+
+fn dovecot_lmtp(dir: &Path, port: u16) -> Option<Child> {
+    if Command::new("dovecot").arg("--version").output().is_err() {
+        return None;
+    }
+    let d = dir.display();
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    std::fs::create_dir_all(dir.join("run")).unwrap();
+    std::fs::create_dir_all(dir.join("mail")).unwrap();
+    std::fs::write(
+        dir.join("passwd"),
+        // An unprivileged uid: Dovecot refuses uid 0 for mail users.
+        format!("alice:{{PLAIN}}x:65534:65534::{d}/mail/alice::\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("mail/alice")).unwrap();
+    std::os::unix::fs::chown(dir.join("mail/alice"), Some(65534), Some(65534)).unwrap();
+    let conf = format!(
+        "dovecot_config_version = 2.3.0\n\
+         base_dir = {d}/run\nstate_dir = {d}/run\nprotocols = lmtp\nlisten = 127.0.0.1\n\
+         log_path = {d}/dovecot.log\nssl = no\n\
+         default_internal_user = {user}\ndefault_login_user = {user}\ndefault_internal_group = root\n\
+         mail_location = maildir:~/Maildir\nlmtp_save_to_detail_mailbox = no\n\
+         passdb {{\n  driver = passwd-file\n  args = {d}/passwd\n}}\n\
+         userdb {{\n  driver = passwd-file\n  args = {d}/passwd\n}}\n\
+         service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n}}\n\
+         service anvil {{\n  chroot =\n}}\nservice imap-login {{\n  chroot =\n}}\n"
+    );
+    std::fs::write(
+        dir.join("dovecot.conf"),
+        conf.replace("dovecot_config_version = 2.3.0\n", ""),
+    )
+    .unwrap();
+    let child = Command::new("dovecot")
+        .args(["-F", "-c"])
+        .arg(dir.join("dovecot.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if t0.elapsed() > Duration::from_secs(10) {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(child)
+}
+
+#[test]
+fn lmtp_to_dovecot_gives_per_recipient_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let Some(mut child) = dovecot_lmtp(dir.path(), port) else {
+        eprintln!("dovecot lmtp could not be started; skipped");
+        return;
+    };
+    let agent = LmtpAgent::new(
+        LmtpTarget::parse(&format!("127.0.0.1:{port}")),
+        "gw.example.com",
+    );
+    let id = QueueId::generate(std::time::SystemTime::now(), std::process::id(), 7);
+    let env = Envelope::new("<a@example.com>");
+    let batch = Batch {
+        id: &id,
+        envelope: &env,
+        sender: "a@example.com".into(),
+        recipients: ["alice", "nobody"]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| BatchRcpt {
+                index: i,
+                address: r.to_string(),
+                notify: None,
+                orcpt: None,
+            })
+            .collect(),
+        message: MESSAGE,
+    };
+    let o = smol::block_on(agent.deliver(&batch));
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.path().join("dovecot.log")).unwrap_or_default();
+    assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}\n{log}");
+    assert!(matches!(o[1], Outcome::Failed { .. }), "{o:?}");
+    let new = dir.path().join("mail/alice/Maildir/new");
+    let files: Vec<_> = std::fs::read_dir(&new).unwrap().collect();
+    assert_eq!(files.len(), 1);
+}
+
+#[test]
+fn connections_are_reused_for_the_next_batch_to_the_same_host() {
+    let nsd = Nsd::start();
+    let port = support::free_port();
+    let peer = Peer::start("127.0.0.9", port, r#"{}"#);
+    let case = site(port, None, "dns", BTreeMap::new());
+    let a = agent(&nsd, 0);
+    for _ in 0..3 {
+        let o = deliver(
+            &a,
+            &case.site,
+            &hop("esmtp", "group.d.test"),
+            &["a@group.d.test"],
+        );
+        assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
+    }
+    // Three transactions over one session: one EHLO, three MAILs.
+    assert_eq!(peer.count("MAIL"), 3);
+    assert_eq!(peer.count("EHLO"), 1, "{:?}", peer.commands());
+}
