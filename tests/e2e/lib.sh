@@ -186,9 +186,13 @@ gateway  AAAA $(ip6 gateway)
 gateway2 A    $(ip4 gateway2)
 gateway2 AAAA $(ip6 gateway2)
 fallback A    $(ip4 fb)
+fallback AAAA $(ip6 fb)
 dist-in  A    $(ip4 distin)
+dist-in  AAAA $(ip6 distin)
 mbox1    A    $(ip4 mbox1)
+mbox1    AAAA $(ip6 mbox1)
 mbox2    A    $(ip4 mbox2)
+mbox2    AAAA $(ip6 mbox2)
 ZONE
   cat > "$z/example.net" <<ZONE
 \$ORIGIN example.net.
@@ -358,6 +362,7 @@ queue_run_delay = 3s
 default_destination_concurrency_limit = 20
 smtp_destination_concurrency_limit = 20
 message_size_limit = 52428800
+virtual_mailbox_limit = 0
 biff = no
 maillog_file_prefixes = $W
 maillog_file = $d/maillog
@@ -480,14 +485,26 @@ mx_prepare() {
   cp -r "$REPO/cf/$dir/." "$d/cf/"
   local m=$d/cf/host.mc
   sed -e "s/define(\`confDOMAIN_NAME', \`[^']*')/define(\`confDOMAIN_NAME', \`$name')/" "$d/cf/$mc" > "$m"
+  # every mxgate host also listens on its IPv6 address (the zone has AAAA records)
+  sed -i "s/^DAEMON_OPTIONS(\`Port=smtp, Name=MTA')dnl\$/&\nDAEMON_OPTIONS(\`Port=smtp, Addr=$(ip6 "$h"), Family=inet6, Name=MTA6')dnl/" "$m"
   case $h in
     gateway|gateway2|fb)
-      sed -i "s/^DAEMON_OPTIONS(\`Port=smtp, Name=MTA')dnl\$/&\nDAEMON_OPTIONS(\`Port=smtp, Addr=$(ip6 "$h"), Family=inet6, Name=MTA6')dnl/" "$m"
-      printf '# e2e: the inside network relays through the gateways\nConnect:192.0.2\t\t\tRELAY\n' >> "$d/cf/access"
+      : sed -i "s/^DAEMON_OPTIONS(\`Port=smtp, Name=MTA')dnl\$/&\nDAEMON_OPTIONS(\`Port=smtp, Addr=$(ip6 "$h"), Family=inet6, Name=MTA6')dnl/" "$m"
+      printf '# e2e: the inside network relays through the gateways\nConnect:192.0.2\t\t\tRELAY\nConnect:IPv6:2001:db8:2\t\tRELAY\n' >> "$d/cf/access"
       ;;
   esac
+  # cf/dist-in's mailertable knows sub1/sub2 but not the servers' own names:
+  # mail to owner-LIST@mbox1.example.gr.jp looped hub -> gateway -> hub (reported).
+  [ "$h" = distin ] && printf '# e2e: the mailbox servers own names\nmbox1.example.gr.jp\tsmtp:[mbox1.example.gr.jp]\nmbox2.example.gr.jp\tsmtp:[mbox2.example.gr.jp]\n' >> "$d/cf/mailertable"
   [ "$h" = fb ] && sed -i "/confFALLBACK_MX/d" "$m"
+  if [ "$dir" = mbox ]; then
+    # cf/mbox sends user@example.gr.jp (what masquerading produces) to the hub,
+    # and the hub's mailertable sends example.gr.jp back here: a loop.  The
+    # mailbox server for the bare domain must accept it as local (reported).
+    [ "$h" = mbox1 ] && sed -i "s/^LOCAL_DOMAIN(\`sub1.example.gr.jp')dnl\$/&\nLOCAL_DOMAIN(\`example.gr.jp')dnl/" "$m"
+  fi
   if [ "$h" = mbox2 ]; then
+    sed -i "s#^MAILER(\`local')dnl\$#FEATURE(\`local_lmtp', \`$d/dovecot/run/lmtp')dnl\n&#" "$m"
     sed -i -e 's/mbox1/mbox2/g; s/sub1/sub2/g' "$m"
     printf '# mailboxes -- the users of sub2.example.gr.jp (e2e)\ndave\t\tOK\nerin\t\tOK\nlist1\t\tOK\nmallory\t\tDISABLED\n' > "$d/cf/mailboxes"
   fi
@@ -511,6 +528,7 @@ mx_defines() {
   local h=$1 d=$W/$1
   MX_ARGS=(-D "CFDIR=$d/cf" -D "QUEUE_DIR=$d/spool" -D "confMXGATE_NAMESERVERS=$DNS_IP:53"
            -D "confMXGATE_LOG_FILE=$d/maillog" -D "confMXGATE_DNS_TIMEOUT=2s")
+  [ "$h" = mbox1 ] && MX_ARGS+=(-D "confMXGATE_MAILDIR=$d/mail/%u/Maildir")
   if [ "$h" = mbox1 ]; then
     MX_ARGS+=(-D "confSERVER_CERT=$d/cert.pem" -D "confSERVER_KEY=$d/key.pem"
               -D "confAUTH_PASSWORD_MAP=lmdb $d/passwd")
@@ -551,6 +569,12 @@ mx_kill() {   # SIGKILL: a crash
 mx_queue() { find "$W/$1/spool/queue" -maxdepth 1 -type f 2>/dev/null | wc -l; }
 # mx_log HOST: HOST's maillog.
 mx_log() { cat "$W/$1/maillog" 2>/dev/null; }
+# mx_flush HOST: make everything in HOST's queue due now (sendmail -q).
+mx_flush() { "$MXGATE" queue --queue-dir "$W/$1/spool" flush >/dev/null 2>&1 || true; }
+# maildir_files USER: what mbox1 delivered to USER.
+maildir_files() { find "$W/mbox1/mail/$1/Maildir/new" "$W/mbox1/mail/$1/Maildir/cur" -type f 2>/dev/null; }
+# find_msg TEXT FILES...: the first file containing TEXT.
+find_msg() { local t=$1; shift; [ $# -gt 0 ] || return 1; grep -lF -- "$t" "$@" 2>/dev/null | head -1 | grep .; }
 
 # swaks_from HOST ARGS...: run swaks inside HOST, output on stdout.
 swaks_from() { local h=$1; shift; inns "$h" swaks --timeout 20 "$@" 2>&1; }
