@@ -1,0 +1,191 @@
+# scenarios.sh -- the end-to-end scenarios (sourced by tests/e2e/run).
+#
+# Contract: each scenario_N function prints what it checked on stderr and
+# returns 0 (passed), 1 (failed; the reason was printed with `fail`) or
+# 2 (not yet wired: it needs a feature mxgate does not have yet).  Every wait
+# is bounded.  Scenarios may leave mail in queues; each one starts by
+# checking what it needs and never relies on an earlier scenario's mail.
+
+fail() { log "  FAIL: $*"; return 1; }
+ok() { log "  ok: $*"; }
+
+# expect_reply OUTPUT CODE TEXT WHAT: the swaks transcript shows a server reply
+# starting with CODE and containing TEXT.
+expect_reply() {
+  local out=$1 code=$2 text=$3 what=$4
+  if grep -E "^(<-|<\*\*) +$code[ -]" <<<"$out" | grep -qF -- "$text"; then
+    ok "$what: $code ... $text"
+  else
+    fail "$what: expected '$code ... $text', got: $(grep -E '^(<-|<\*\*)' <<<"$out" | tail -4 | tr '\n' '|')"
+  fi
+}
+
+GW=$(ip4 gateway)
+
+# ---------------------------------------------------------------- 3: refusals at the gateway
+scenario_3() {
+  local rc=0 out q0 q1
+  q0=$(mx_queue gateway)
+  local disc_before; disc_before=$(mx_log gateway | grep -c 'discarded' || true)
+
+  out=$(swaks_from sender --server "$GW" --from user@example.com --to someone@example.net)
+  expect_reply "$out" 550 "5.7.1 <someone@example.net>... Relaying denied" "relaying to an outside domain" || rc=1
+
+  out=$(swaks_from sender --server "$GW" --from spam@example.com --to alice@sub1.example.gr.jp)
+  # delay_checks: the sender is judged at RCPT, the reply names the recipient
+  expect_reply "$out" 550 "5.7.1 <alice@sub1.example.gr.jp>... Access denied" "access REJECT sender" || rc=1
+
+  out=$(swaks_from sender --server "$GW" --from joe@cyber.example.com --to alice@sub1.example.gr.jp)
+  # (sendmail prefixes RCPT-time errors with "<rcpt>... "; mxgate omits it for ERROR: -- reported)
+  expect_reply "$out" 551 "Relay denied" "access ERROR:5.7.1:551 sender" || rc=1
+
+  out=$(swaks_from sender --server "$GW" --from joe@forged.example.org --to alice@sub1.example.gr.jp \
+        --header "Subject: e2e discard")
+  expect_reply "$out" 250 "" "access DISCARD sender (accepted)" || rc=1
+  if wait_for 5 bash -c "[ \$(grep -c discarded '$W/gateway/maillog') -gt $disc_before ]"; then
+    ok "DISCARD logged as discarded"
+  else fail "DISCARD not logged: $(tail -3 "$W/gateway/maillog")"; rc=1; fi
+
+  # To:bogus_user@ applies to the host's own names ($=w): sendmail's
+  # blocklist_recipients looks up U:user@ only for $=w hosts (proto.m4);
+  # for sub1.example.gr.jp the D: walk finds To:example.gr.jp RELAY first.
+  out=$(swaks_from sender --server "$GW" --from user@example.com --to bogus_user@gateway.example.gr.jp)
+  expect_reply "$out" 550 "5.2.1 <bogus_user@gateway.example.gr.jp>... Mailbox disabled for this recipient" "blacklisted recipient" || rc=1
+
+  out=$(swaks_from sender --server "$GW" --local-interface "$LISTED_IP" --from user@example.com --to alice@sub1.example.gr.jp)
+  expect_reply "$out" 550 "Rejected: $LISTED_IP listed at bl.example.net" "dnsbl-listed client" || rc=1
+  # RFC 2142: postmaster still gets mail from a listed client (delay_checks friend)
+  out=$(swaks_from sender --server "$GW" --local-interface "$LISTED_IP" --from user@example.com --to postmaster@sub1.example.gr.jp --quit-after RCPT)
+  expect_reply "$out" 250 "" "dnsbl-listed client may still write to postmaster (friend)" || rc=1
+
+  out=$(swaks_from sender --server "$GW" --from user@example.com --to alice@sub1.example.gr.jp \
+        --header "Subject: Make Money Fast now")
+  expect_reply "$out" 550 "5.7.1" "header rule (Subject: Make Money Fast)" || rc=1
+
+  # oversized: declared with SIZE=, and a body that grows past the limit
+  out=$(inns sender python3 - "$GW" <<'PY' 2>&1
+import smtplib, sys
+s = smtplib.SMTP(sys.argv[1], 25, timeout=20); s.ehlo("sender.example.com")
+print("<- %d %s" % s.docmd("MAIL FROM:<user@example.com> SIZE=20000000")); s.quit()
+PY
+)
+  expect_reply "$out" 552 "5.2.3" "oversized (SIZE=20000000 declared)" || rc=1
+  head -c 11000000 /dev/zero | tr '\0' 'x' | fold -w 76 > "$W/big.txt"
+  out=$(swaks_from sender --server "$GW" --from user@example.com --to alice@sub1.example.gr.jp --body @"$W/big.txt" --hide-send)
+  expect_reply "$out" 552 "5.2.3" "oversized (11 MB body, no SIZE)" || rc=1
+
+  # nothing of the above was queued (the DISCARDed message is dropped)
+  sleep 0.5
+  q1=$(mx_queue gateway)
+  if [ "$q1" -le "$q0" ] && ! mx_log gateway | grep -E 'to=<(someone@example.net|bogus_user@)' | grep -q 'stat='; then
+    ok "nothing queued or delivered at the gateway (queue $q0 -> $q1)"
+  else fail "gateway queue grew $q0 -> $q1"; rc=1; fi
+  return $rc
+}
+
+# send_py HOST SERVER PORT FROM TO MSGFILE [tls-auth USER PASS]: submit MSGFILE with Python's smtplib.
+send_py() {
+  inns "$1" python3 - "$@" <<'PY'
+import smtplib, sys
+_, host, server, port, frm, to, path = sys.argv[:7]
+s = smtplib.SMTP(server, int(port), timeout=30); s.ehlo("client.example")
+if len(sys.argv) > 7:
+    s.starttls(); s.ehlo("client.example"); s.login(sys.argv[8], sys.argv[9])
+s.sendmail(frm, to.split(","), open(path, "rb").read()); s.quit()
+PY
+}
+# body_of FILE: the message body (after the first empty line), LF line ends.
+body_of() { tr -d '\r' < "$1" | sed '1,/^$/d'; }
+
+# ---------------------------------------------------------------- 1: inbound
+scenario_1() {
+  local id="e2e-in-$RANDOM.$$@example.com" m=$W/s1.eml
+  { printf 'From: Carl <carl@example.com>\r\nTo: alice@sub1.example.gr.jp\r\nSubject: inbound\r\nMessage-ID: <%s>\r\n\r\n' "$id"
+    printf 'Line one.\r\n.a line starting with a dot\r\nFrom the start of a line\r\ntrailing spaces   \r\n\ttab\r\n\r\nlast line\r\n'; } > "$m"
+  send_py sender 127.0.0.1 25 carl@example.com alice@sub1.example.gr.jp "$m" || { fail "submission to sender's Postfix"; return 1; }
+  local f
+  wait_for 60 bash -c "grep -lF '$id' \$(find '$W/mbox1/mail/alice/Maildir/new' -type f 2>/dev/null) 2>/dev/null | grep -q ." \
+    || { fail "not in alice's Maildir within 60s (queues: gw $(mx_queue gateway) dist-in $(mx_queue distin) mbox1 $(mx_queue mbox1))"; return 1; }
+  f=$(find_msg "$id" $(maildir_files alice)); ok "delivered to $f"
+  local rc=0 hop
+  for hop in "by sender.example.com" "by gateway.example.gr.jp" "by dist-in.example.gr.jp" "by mbox1.example.gr.jp"; do
+    grep -q "^Received: .*$hop\|^	$hop\|^ *$hop" <(tr -d '\r' < "$f" | sed '/^$/q') && ok "Received: $hop" || { fail "no Received: header $hop"; rc=1; }
+  done
+  if diff <(body_of "$m") <(body_of "$f") >/dev/null; then ok "body byte-identical"; else fail "body differs: $(diff <(body_of "$m") <(body_of "$f") | head -5)"; rc=1; fi
+  grep -q '^Return-Path: <carl@example.com>' "$f" && ok "Return-Path: <carl@example.com>" || { fail "Return-Path"; rc=1; }
+  return $rc
+}
+
+# ---------------------------------------------------------------- 2: outbound via the MSA
+scenario_2() {
+  local rc=0 id="e2e-out-$RANDOM.$$@mbox1.example.gr.jp" idr="e2e-root-$RANDOM.$$@mbox1.example.gr.jp" m=$W/s2.eml r=$W/s2r.eml
+  printf 'From: Bob <bob@mbox1.example.gr.jp>\r\nTo: someone@example.net\r\nSubject: outbound\r\nMessage-ID: <%s>\r\n\r\nhello outside\r\n' "$id" > "$m"
+  printf 'From: root@mbox1.example.gr.jp\r\nTo: someone@example.net\r\nSubject: outbound root\r\nMessage-ID: <%s>\r\n\r\nroot stays exposed\r\n' "$idr" > "$r"
+  # without AUTH the MSA refuses
+  local out; out=$(swaks_from mbox1 --server "$(ip4 mbox1)" --port 587 --from bob@mbox1.example.gr.jp --to someone@example.net)
+  expect_reply "$out" 530 "5.7.0" "MSA without AUTH" || rc=1
+  send_py mbox1 "$(ip4 mbox1)" 587 bob@mbox1.example.gr.jp someone@example.net "$m" tls-auth bob bobsecret || { fail "MSA submission (STARTTLS+AUTH)"; return 1; }
+  send_py mbox1 "$(ip4 mbox1)" 587 root@mbox1.example.gr.jp someone@example.net "$r" tls-auth bob bobsecret || { fail "MSA submission as root"; return 1; }
+  wait_for 60 bash -c "[ \$(grep -lF -e '$id' -e '$idr' \$(find '$W/outside/mail/inbox/new' -type f 2>/dev/null) 2>/dev/null | wc -l) -ge 2 ]" \
+    || { fail "not at the outside Postfix within 60s (queues: mbox1 $(mx_queue mbox1) dist-in $(mx_queue distin) gw $(mx_queue gateway))"; return 1; }
+  local f fr; f=$(find_msg "$id" $(inbox_files outside)); fr=$(find_msg "$idr" $(inbox_files outside))
+  grep -q '^Return-Path: <bob@example.gr.jp>' "$f" && ok "envelope sender masqueraded: bob@example.gr.jp" || { fail "envelope: $(grep ^Return-Path "$f")"; rc=1; }
+  grep -q '^From: Bob <bob@example.gr.jp>' "$f" && ok "From: header masqueraded" || { fail "header: $(grep ^From: "$f")"; rc=1; }
+  grep -q '^Return-Path: <root@mbox1.example.gr.jp>' "$fr" && ok "root stays exposed (envelope)" || { fail "root envelope: $(grep ^Return-Path "$fr")"; rc=1; }
+  grep -q '^From: root@mbox1.example.gr.jp' "$fr" && ok "root stays exposed (header)" || { fail "root header: $(grep ^From: "$fr")"; rc=1; }
+  local hop
+  for hop in mbox1.example.gr.jp dist-in.example.gr.jp gateway.example.gr.jp mx.example.net; do
+    tr -d '\r' < "$f" | sed '/^$/q' | grep -q "by $hop" && ok "Received: by $hop" || { fail "no Received: by $hop"; rc=1; }
+  done
+  return $rc
+}
+
+# ---------------------------------------------------------------- 5: lists
+scenario_5() {
+  local rc=0 id="e2e-list-$RANDOM.$$@example.com" m=$W/s5.eml
+  printf 'From: carl@example.com\r\nTo: staff@sub1.example.gr.jp\r\nSubject: to the list\r\nMessage-ID: <%s>\r\n\r\nhello staff\r\n' "$id" > "$m"
+  local sender_before; sender_before=$(inbox_files sender | wc -l)
+  send_py sender 127.0.0.1 25 carl@example.com staff@sub1.example.gr.jp "$m" || { fail "submission"; return 1; }
+  wait_for 60 bash -c "grep -lF '$id' \$(find '$W/mbox1/mail/alice/Maildir/new' '$W/mbox1/mail/bob/Maildir/new' '$W/mbox2/dovecot/mail/dave/Maildir/new' -type f 2>/dev/null) 2>/dev/null | wc -l | grep -qx 3" \
+    || { fail "list copies: alice $(find_msg "$id" $(maildir_files alice) >/dev/null && echo y) bob $(find_msg "$id" $(maildir_files bob) >/dev/null && echo y) dave $(find_msg "$id" $(dovecot_new dave) >/dev/null && echo y)"; return 1; }
+  ok "fanned out to alice, bob (mbox1 Maildir) and dave (mbox2, Dovecot LMTP)"
+  local f; f=$(find_msg "$id" $(dovecot_new dave))
+  grep -qi '^Return-Path: <owner-staff@' "$f" && ok "envelope sender $(grep -i ^Return-Path "$f" | tr -d '\r')" || { fail "dave's envelope sender: $(grep -i ^Return-Path "$f")"; rc=1; }
+  # ghost@sub2 fails at mbox2: the bounce goes to owner-staff (-> alice), not to carl
+  if wait_for 60 bash -c "grep -l 'ghost@sub2.example.gr.jp' \$(find '$W/mbox1/mail/alice/Maildir/new' -type f) 2>/dev/null | xargs -r grep -l 'delivery-status' | grep -q ."; then
+    ok "the failing member's bounce reached owner-staff (alice)"
+  else fail "no bounce for ghost@ at owner-staff"; rc=1; fi
+  sleep 1
+  if [ "$(inbox_files sender | xargs -r grep -l 'ghost@sub2' 2>/dev/null | wc -l)" = 0 ]; then ok "no bounce to the original sender"; else fail "the original sender got a bounce"; rc=1; fi
+  return $rc
+}
+
+# ---------------------------------------------------------------- 6: bounce through the chain
+scenario_6() {
+  local rc=0 id="e2e-bounce-$RANDOM.$$@example.com" m=$W/s6.eml
+  printf 'From: carl@example.com\r\nTo: nosuchuser@sub2.example.gr.jp\r\nSubject: to nobody\r\nMessage-ID: <%s>\r\n\r\nwho?\r\n' "$id" > "$m"
+  send_py sender 127.0.0.1 25 carl@example.com nosuchuser@sub2.example.gr.jp "$m" || { fail "submission"; return 1; }
+  if wait_for 90 bash -c "grep -lF '$id' \$(find '$W/sender/mail/inbox/new' -type f 2>/dev/null) 2>/dev/null | xargs -r grep -l 'nosuchuser@sub2.example.gr.jp' | grep -q ."; then
+    local f; f=$(grep -lF "$id" $(inbox_files sender) | head -1)
+    ok "DSN back at the outside sender ($(grep -m1 '^Status:' "$f" | tr -d '\r'); $(grep -m1 -i '^From:' "$f" | tr -d '\r'))"
+    grep -q '^Return-Path: <>' "$f" && ok "DSN envelope sender <>" || { fail "DSN envelope sender: $(grep ^Return-Path "$f")"; rc=1; }
+    grep -q 'report-type=delivery-status' "$f" && ok "multipart/report" || { fail "not a DSN"; rc=1; }
+  else fail "no DSN at the sender within 90s (queues: gw $(mx_queue gateway) dist-in $(mx_queue distin) mbox2 $(mx_queue mbox2); sender postfix $(postfix_queue sender))"; rc=1; fi
+  local out; out=$(swaks_from distin --server "$(ip4 mbox2)" --from carl@example.com --to mallory@sub2.example.gr.jp --quit-after RCPT)
+  expect_reply "$out" 550 "5.2.1" "disabled account on mbox2" || rc=1
+  out=$(swaks_from distin --server "$(ip4 mbox1)" --from carl@example.com --to mallory@sub1.example.gr.jp --quit-after RCPT)
+  expect_reply "$out" 550 "5.2.1" "disabled account on mbox1" || rc=1
+  return $rc
+}
+
+# ---------------------------------------------------------------- 7: dual stack, dead AAAA
+scenario_7() {
+  local id="e2e-dual-$RANDOM.$$@example.com" m=$W/s7.eml
+  printf 'From: alice@sub1.example.gr.jp\r\nTo: someone@dual.example.net\r\nSubject: dual stack\r\nMessage-ID: <%s>\r\n\r\nv4 please\r\n' "$id" > "$m"
+  # straight to the gateway as the hub does (the inside network relays)
+  send_py distin "$GW" 25 alice@example.gr.jp someone@dual.example.net "$m" || { fail "submission to the gateway"; return 1; }
+  if wait_for 60 bash -c "grep -lF '$id' \$(find '$W/outside/mail/inbox/new' -type f 2>/dev/null) 2>/dev/null | grep -q ."; then
+    ok "arrived over IPv4 after the dead AAAA ($(grep -F 'someone@dual.example.net' "$W/gateway/maillog" | grep -o 'relay=[^,]*' | tail -1))"
+  else fail "not delivered within 60s; gateway queue $(mx_queue gateway): $(grep -F 'dual.example.net' "$W/gateway/maillog" | tail -2)"; return 1; fi
+  wait_for 10 bash -c "[ \$(find '$W/gateway/spool/queue' -type f | xargs -r grep -l '$id' | wc -l) = 0 ]" && ok "nothing stranded in the gateway's queue" || { fail "stranded in the queue"; return 1; }
+}
