@@ -33,7 +33,7 @@ bob@example.gr.jp
 bob@mbox1.example.gr.jp
   why: no rewriting applies
 > /expand staff@sub1.example.gr.jp
-alice, bob, carol@example.gr.jp
+alice, bob, carol
   envelope sender for this list: owner-staff
   why: aliases expanded: staff
 > /expand postmaster
