@@ -142,7 +142,11 @@ fn mailserver_mc() {
     assert_eq!(c.class("E"), &["root".to_string()]);
     assert_eq!(
         c.class("w"),
-        &["localhost".to_string(), "sub1.example.gr.jp".to_string()]
+        &[
+            "example.gr.jp".to_string(),
+            "localhost".to_string(),
+            "sub1.example.gr.jp".to_string()
+        ]
     );
     for f in [
         "masquerade_envelope",
