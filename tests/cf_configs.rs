@@ -163,16 +163,16 @@ fn gateway_decisions() {
             (
                 "own domain accepted",
                 stranger("<u@sub1.example.gr.jp>"),
-                // The hub's outbound mail (inside network) is relayed out.
-                (
-                    "inside network relays out",
-                    rcpt(
-                        "192.0.2.20",
-                        "dist-in.example.gr.jp",
-                        "<bob@example.gr.jp>",
-                        "<x@outside.example>",
-                    ),
-                    accept.clone(),
+                accept.clone(),
+            ),
+            // The hub's outbound mail (inside network) is relayed out.
+            (
+                "inside network relays out",
+                rcpt(
+                    "192.0.2.20",
+                    "dist-in.example.gr.jp",
+                    "<bob@example.gr.jp>",
+                    "<x@outside.example>",
                 ),
                 accept.clone(),
             ),
