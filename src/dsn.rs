@@ -16,8 +16,6 @@
 //! DSN is always `<>`; who receives it is the queue's decision
 //! ([`notify_allows`], double bounces). Nothing here does I/O.
 
-use crate::spool::ids::civil;
-
 /// Above this size the original is returned as headers only (sendmail's
 /// `MaxMessageSize`-independent default is to return the whole message;
 /// we cap it so a bounce of a huge message is not huge).
@@ -136,14 +134,7 @@ pub struct Report<'a> {
 
 /// `Tue, 24 Nov 2026 00:30:13 +0000`.
 pub fn date(secs: u64) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let wd = DAYS.get(((secs / 86_400) % 7) as usize).unwrap_or(&"Thu");
-    let mon = MON.get((mo as usize).saturating_sub(1)).unwrap_or(&"Jan");
-    format!("{wd}, {d} {mon} {y} {h:02}:{mi:02}:{s:02} +0000")
+    crate::spool::ids::rfc5322_date(secs)
 }
 
 /// The header block of a message (up to and including the empty line, or

@@ -102,13 +102,8 @@ fn body_size(content: &[u8]) -> u64 {
 
 /// `Thu Nov 26 11:09` (ctime's first 16 characters, UTC).
 pub fn queue_time(secs: u64) -> String {
-    let (_, mo, d, h, mi, _) = civil(secs);
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let wd = DAYS.get(((secs / 86_400) % 7) as usize).unwrap_or(&"Thu");
-    let mon = MON.get((mo as usize).saturating_sub(1)).unwrap_or(&"Jan");
+    let (_, _, d, h, mi, _) = civil(secs);
+    let (wd, mon) = crate::spool::ids::day_month(secs);
     format!("{wd} {mon} {d:>2} {h:02}:{mi:02}")
 }
 

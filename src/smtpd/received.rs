@@ -5,8 +5,6 @@
 //! for <rcpt>; DATE`), [`rfc5322_date`] the date form used in it and in
 //! headers the MSA adds.
 
-use crate::spool::ids::civil;
-
 /// What the trace header records.
 #[derive(Debug, Clone, Default)]
 pub struct Trace<'a> {
@@ -68,14 +66,7 @@ pub fn received(t: &Trace<'_>) -> String {
 
 /// `Tue, 24 Nov 2026 00:30:13 +0000`.
 pub fn rfc5322_date(secs: u64) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let wd = DAYS[((secs / 86_400) % 7) as usize];
-    let mon = MON.get((mo as usize).saturating_sub(1)).unwrap_or(&"Jan");
-    format!("{wd}, {d} {mon} {y} {h:02}:{mi:02}:{s:02} +0000")
+    crate::spool::ids::rfc5322_date(secs)
 }
 
 #[cfg(test)]

@@ -78,6 +78,31 @@ pub fn civil(secs: u64) -> (u64, u64, u64, u64, u64, u64) {
     )
 }
 
+/// Day and month names for `secs` (UTC): (`"Tue"`, `"Nov"`).
+pub fn day_month(secs: u64) -> (&'static str, &'static str) {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (_, mo, ..) = civil(secs);
+    let wd = DAYS
+        .get(((secs / 86_400) % 7) as usize)
+        .copied()
+        .unwrap_or("Thu");
+    let mon = MON
+        .get((mo as usize).saturating_sub(1))
+        .copied()
+        .unwrap_or("Jan");
+    (wd, mon)
+}
+
+/// `Tue, 24 Nov 2026 00:30:13 +0000` (RFC 5322, UTC).
+pub fn rfc5322_date(secs: u64) -> String {
+    let (y, _, d, h, mi, s) = civil(secs);
+    let (wd, mon) = day_month(secs);
+    format!("{wd}, {d} {mon} {y} {h:02}:{mi:02}:{s:02} +0000")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
