@@ -207,7 +207,7 @@ pub fn run(opts: &Options) -> i32 {
             ),
         );
     }
-    let _queue = crate::queue::start_daemon(&server, None);
+    let queue = crate::queue::start_daemon(&server, None);
     let status = smol::block_on(async {
         let signals = async_signal::Signals::new([
             async_signal::Signal::Term,
@@ -248,6 +248,19 @@ pub fn run(opts: &Options) -> i32 {
         serving.await;
         0
     });
+    // The sessions are done; now let the deliveries in progress finish.
+    if let Some(q) = &queue {
+        let busy = q.shutdown(smtpd::STOP_LIMIT);
+        if busy > 0 {
+            server.log.line(
+                None,
+                &format!(
+                    "stopping: {busy} delivery worker(s) still busy after {}s; exiting anyway",
+                    smtpd::STOP_LIMIT.as_secs()
+                ),
+            );
+        }
+    }
     if let Some(p) = pidfile {
         let _ = std::fs::remove_file(p);
     }

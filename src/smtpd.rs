@@ -191,7 +191,6 @@ pub struct Server {
     header_rules: RwLock<Option<Arc<crate::policy::HeaderRules>>>,
     sessions: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
-    rate: Mutex<(Instant, usize)>,
     stopping: AtomicBool,
     queue_count: Mutex<(Instant, usize)>,
 }
@@ -228,8 +227,6 @@ pub enum Refusal {
     TooManySessions,
     /// Too many sessions from this address.
     TooManyFromHost,
-    /// `confCONNECTION_RATE_THROTTLE` exceeded.
-    RateExceeded,
 }
 
 impl Server {
@@ -255,7 +252,6 @@ impl Server {
             header_rules: RwLock::new(rules),
             sessions: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
-            rate: Mutex::new((Instant::now(), 0)),
             stopping: AtomicBool::new(false),
             queue_count: Mutex::new((Instant::now() - Duration::from_secs(10), 0)),
         })
@@ -317,16 +313,6 @@ impl Server {
     /// Take a session slot for a client at `ip`, or say why not.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
         let s = self.settings();
-        if s.rate > 0 {
-            let mut r = self.rate.lock().unwrap_or_else(|p| p.into_inner());
-            if r.0.elapsed() >= Duration::from_secs(1) {
-                *r = (Instant::now(), 0);
-            }
-            r.1 += 1;
-            if r.1 > s.rate {
-                return Err(Refusal::RateExceeded);
-            }
-        }
         let n = self.sessions.fetch_add(1, Ordering::SeqCst) + 1;
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
         let mine = per_ip.entry(ip).or_insert(0);
@@ -433,6 +419,10 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
         let server = server.clone();
         tasks.push(smol::spawn(async move {
             let spec = Arc::new(spec);
+            // confCONNECTION_RATE_THROTTLE, as sendmail: past N connections in
+            // one second, this daemon pauses accepting for a second (clients
+            // wait in the listen backlog); nobody is refused for it.
+            let mut window = (Instant::now(), 0usize);
             loop {
                 let accepted =
                     futures_lite::future::or(async { Some(listener.accept().await) }, async {
@@ -448,7 +438,26 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
                         let _ = stream.set_nodelay(true);
                         let server = server.clone();
                         let spec = spec.clone();
-                        smol::spawn(conn::run(server, spec, stream, peer)).detach();
+                        let rate = server.settings().rate;
+                        smol::spawn(conn::run(server.clone(), spec.clone(), stream, peer)).detach();
+                        if rate > 0 {
+                            if window.0.elapsed() >= Duration::from_secs(1) {
+                                window = (Instant::now(), 1);
+                            } else {
+                                window.1 += 1;
+                                if window.1 > rate {
+                                    server.log.line(
+                                        None,
+                                        &format!(
+                                            "deferring connections on daemon {}: {rate} per second",
+                                            spec.name
+                                        ),
+                                    );
+                                    async_io::Timer::after(Duration::from_secs(1)).await;
+                                    window = (Instant::now(), 0);
+                                }
+                            }
+                        }
                     }
                     Err(e) => {
                         server
@@ -463,7 +472,25 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
     for t in tasks {
         t.await;
     }
-    while server.sessions() > 0 {
+    // Idle sessions close at once (421 4.3.2); one in a transaction finishes
+    // it first. A client that holds us up longer keeps its unacknowledged
+    // message and retries it, as after any 421.
+    let until = Instant::now() + STOP_LIMIT;
+    while server.sessions() > 0 && Instant::now() < until {
         async_io::Timer::after(Duration::from_millis(100)).await;
     }
+    if server.sessions() > 0 {
+        server.log.line(
+            None,
+            &format!(
+                "stopping: {} session(s) still open after {}s; exiting anyway",
+                server.sessions(),
+                STOP_LIMIT.as_secs()
+            ),
+        );
+    }
 }
+
+/// How long a stopping daemon waits for open sessions, and then for the
+/// deliveries in progress.
+pub const STOP_LIMIT: Duration = Duration::from_secs(60);

@@ -330,6 +330,10 @@ fn act(
     if mode == Mode::Act && n > 0 {
         // Tell a running queue to look at everything again.
         status::mark_changed(root).map_err(|e| e.to_string())?;
+        if matches!(op, Op::Flush | Op::Release) {
+            // ... and to retry hosts it had backed off.
+            status::mark_flushed(root).map_err(|e| e.to_string())?;
+        }
     }
     writeln!(out, "{n} message(s) {verb}").map_err(|e| e.to_string())
 }

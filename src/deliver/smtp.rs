@@ -540,7 +540,8 @@ impl SmtpConnection {
 
     /// Is the session still usable for another [`SmtpConnection::send`]?
     pub fn is_open(&self) -> bool {
-        self.session.waiting().is_none()
+        // An aborted session waits for nothing either, but it is over.
+        self.session.is_ready()
     }
 
     /// Say QUIT and close.

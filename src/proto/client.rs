@@ -401,6 +401,12 @@ impl ClientSession {
         self.hello();
     }
 
+    /// Can [`ClientSession::send_mail`] start a transaction now? (Not after
+    /// a failure, an abort or QUIT, nor while a reply is awaited.)
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready && self.pending.is_empty()
+    }
+
     /// Start a transaction (after [`Event::Ready`] or [`Event::Done`]).
     /// `message` is the content with CRLF line ends, not dot-stuffed.
     pub fn send_mail(&mut self, tx: Transaction, message: &[u8]) {
@@ -1153,14 +1159,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        assert!(!s.is_ready(), "a session that got 421 is not reused");
     }
 
     #[test]
     fn abort_keeps_settled_recipients() {
         let mut s = ready(Mode::Esmtp, "");
+        assert!(s.is_ready());
         s.send_mail(tx(&["b@x", "c@x"]), b"x\r\n");
+        assert!(!s.is_ready(), "a transaction is open");
         s.receive(b"250 ok\r\n550 no\r\n");
         let v = s.abort("timeout waiting for RCPT");
+        assert!(!s.is_ready(), "an aborted session is over (it waits for nothing)");
         assert!(matches!(&v[0], RcptStatus::Rejected(_)));
         assert!(matches!(&v[1], RcptStatus::TryNextHost(t) if t.contains("timeout")));
     }

@@ -35,7 +35,7 @@ use crate::spool::status::{self, Entry, Journal, Kind, RcptStatus};
 use crate::spool::{self, Envelope, QueueId, Spool, State, envelope::Recipient};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -149,6 +149,14 @@ impl Queue {
             agents,
             destinations: Mutex::new(Destinations::new(per_destination)),
         }
+    }
+
+    /// An operator flush: retry every backed-off host at once.
+    pub fn forget_host_backoff(&self) {
+        self.destinations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget_backoff();
     }
 
     fn log_line(
@@ -643,6 +651,8 @@ pub const CACHE_MAX: usize = 100_000;
 /// The running queue; dropping it stops the scanner (workers finish their message).
 pub struct Runner {
     stop: Arc<AtomicBool>,
+    /// Worker threads still running.
+    alive: Arc<AtomicUsize>,
 }
 
 impl Drop for Runner {
@@ -656,6 +666,28 @@ impl Runner {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
     }
+
+    /// Stop, and wait up to `limit` for the workers to finish the messages
+    /// they are delivering, so that a delivery acknowledged by the next hop is
+    /// also recorded before the process exits (no duplicate after a restart).
+    /// Returns the number of workers still busy when the limit was reached.
+    pub fn shutdown(&self, limit: Duration) -> usize {
+        self.stop();
+        let until = Instant::now() + limit;
+        while self.alive.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.alive.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a worker thread as alive until it returns (or unwinds).
+struct Alive(Arc<AtomicUsize>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 struct Cached {
@@ -668,10 +700,18 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
     let (tx, rx) = async_channel::bounded::<QueueId>(settings.workers.max(1));
     let inflight: Arc<Mutex<HashSet<QueueId>>> = Arc::default();
     let cache: Arc<Mutex<HashMap<QueueId, Cached>>> = Arc::default();
+    let alive = Arc::new(AtomicUsize::new(0));
     for _ in 0..settings.workers.max(1) {
         let (q, rx, inflight, cache) = (queue.clone(), rx.clone(), inflight.clone(), cache.clone());
+        alive.fetch_add(1, Ordering::SeqCst);
+        let (stop, guard) = (stop.clone(), Alive(alive.clone()));
         std::thread::spawn(move || {
+            let _alive = guard;
             while let Ok(id) = rx.recv_blocking() {
+                // Stopping: leave what is still in the channel for the next start.
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
                 let now = unix_now();
                 let result = q.process(&id, now);
                 let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -704,6 +744,7 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
         let root = queue.host.spool().root().to_path_buf();
         let mut last_full = 0u64;
         let mut last_marker: Option<SystemTime> = None;
+        let mut last_flush: Option<SystemTime> = None;
         while !flag.load(Ordering::SeqCst) {
             let started = Instant::now();
             let now = unix_now();
@@ -711,6 +752,14 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
             let marked = std::fs::metadata(&marker).and_then(|m| m.modified()).ok();
             let full = now.saturating_sub(last_full) >= settings.full_scan || marked != last_marker;
             last_marker = marked;
+            let flushed = std::fs::metadata(status::flush_marker(&root))
+                .and_then(|m| m.modified())
+                .ok();
+            if flushed != last_flush {
+                // (at start-up there is no backoff to forget)
+                queue.forget_host_backoff();
+                last_flush = flushed;
+            }
             if full {
                 last_full = now;
                 if let Ok(n) = status::sweep_orphans(&root)
@@ -743,7 +792,7 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
         }
         tx.close();
     });
-    Runner { stop }
+    Runner { stop, alive }
 }
 
 /// Hand every due message to the workers; returns how many were handed over.

@@ -188,6 +188,11 @@ impl Destinations {
         }
     }
 
+    /// Forget every host backoff (an operator flush).
+    pub fn forget_backoff(&mut self) {
+        self.backoff.clear();
+    }
+
     /// Transactions open to `hop`.
     pub fn open(&self, hop: &NextHop) -> usize {
         self.busy.get(hop).copied().unwrap_or(0)
@@ -267,6 +272,17 @@ mod tests {
             mailer: "esmtp".into(),
             host: Some(h.into()),
         }
+    }
+
+    #[test]
+    fn an_operator_flush_forgets_backed_off_hosts() {
+        let mut d = Destinations::new(2);
+        let down = hop("down.example");
+        assert_eq!(d.admit(&down, T0), Admit::Go);
+        d.release(&down, HostResult::HostDeferred, T0);
+        assert_eq!(d.admit(&down, T0 + 1), Admit::BackedOff(T0 + 60));
+        d.forget_backoff();
+        assert_eq!(d.admit(&down, T0 + 1), Admit::Go);
     }
 
     #[test]

@@ -87,7 +87,6 @@ pub async fn run(
             let text = match why {
                 Refusal::TooManySessions => "Too many sessions, try again later",
                 Refusal::TooManyFromHost => "Too many connections from your host, try again later",
-                Refusal::RateExceeded => "Connection rate limit exceeded, try again later",
             };
             let site = server.site();
             let r = Reply::new(421, st(4, 3, 2), format!("{} {text}", site.hostname));
@@ -398,6 +397,14 @@ impl Conn {
                 }
                 continue;
             }
+            // A stopping daemon lets an open transaction finish, then closes
+            // the session between transactions: a client that keeps its
+            // connection for the next message must not hold the stop up.
+            let idle = !self.in_body && self.tx.sender.is_none();
+            if idle && self.server.is_stopping() {
+                self.shutting_down(&mut stream).await;
+                break;
+            }
             // RFC 5321 §4.5.3.2: the server waits for a command, or for the
             // next block of message data once DATA (or a BDAT chunk) has begun.
             let (wait, stage) = if self.in_body {
@@ -405,12 +412,31 @@ impl Conn {
             } else {
                 (settings.command_timeout, "command")
             };
-            let read =
-                futures_lite::future::or(async { Some(stream.read(&mut buf).await) }, async {
-                    async_io::Timer::after(wait).await;
-                    None
-                })
-                .await;
+            let server = self.server.clone();
+            let read = futures_lite::future::or(
+                async { Some(Some(stream.read(&mut buf).await)) },
+                futures_lite::future::or(
+                    async {
+                        async_io::Timer::after(wait).await;
+                        None
+                    },
+                    async {
+                        while !(idle && server.is_stopping()) {
+                            async_io::Timer::after(Duration::from_millis(200)).await;
+                        }
+                        Some(None)
+                    },
+                ),
+            )
+            .await;
+            let read = match read {
+                Some(Some(r)) => Some(r),
+                Some(None) => {
+                    self.shutting_down(&mut stream).await;
+                    break;
+                }
+                None => None,
+            };
             match read {
                 None => {
                     let r = Reply::new(
@@ -450,6 +476,21 @@ impl Conn {
             }
         }
         stream.close().await;
+    }
+
+    /// The daemon is stopping: say so (`421 4.3.2`) and let the session end.
+    /// The client keeps whatever it has not had acknowledged and retries.
+    async fn shutting_down(&mut self, stream: &mut Stream) {
+        let r = Reply::new(
+            421,
+            st(4, 3, 2),
+            format!("{} Shutting down, closing connection", self.site.hostname),
+        );
+        let _ = stream.write_all(&r.to_wire()).await;
+        self.log(
+            None,
+            &format!("{}: daemon stopping: reject={r}", self.relay()),
+        );
     }
 
     /// The reply to one event (`None` for body chunks).

@@ -331,16 +331,32 @@ pub fn changed_marker(root: &Path) -> PathBuf {
     root.join(DIR).join(".changed")
 }
 
+/// `QUEUE_DIR/status/.flush`: touched by `mxgate queue flush` (and
+/// `release`), so a running queue also forgets which hosts it had backed off,
+/// as Postfix's `postqueue -f` makes qmgr forget its dead destinations.
+pub fn flush_marker(root: &Path) -> PathBuf {
+    root.join(DIR).join(".flush")
+}
+
 /// Touch [`changed_marker`].
 pub fn mark_changed(root: &Path) -> Result<(), Error> {
+    touch(root, &changed_marker(root))
+}
+
+/// Touch [`flush_marker`].
+pub fn mark_flushed(root: &Path) -> Result<(), Error> {
+    touch(root, &flush_marker(root))
+}
+
+/// Write a fresh stamp to one of the status markers (mtime and content change).
+fn touch(root: &Path, p: &Path) -> Result<(), Error> {
     let dir = root.join(DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let p = changed_marker(root);
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    std::fs::write(&p, format!("{stamp}\n")).map_err(|e| Error::io(&p, e))
+    std::fs::write(p, format!("{stamp}\n")).map_err(|e| Error::io(p, e))
 }
 
 /// `QUEUE_DIR/status/ID`.

@@ -192,3 +192,163 @@ scenario_7() {
   else fail "not delivered within 60s; gateway queue $(mx_queue gateway): $(grep -F 'dual.example.net' "$W/gateway/maillog" | tail -2)"; return 1; fi
   wait_for 10 bash -c "[ \$(find '$W/gateway/spool/queue' -type f | xargs -r grep -l '$id' | wc -l) = 0 ]" && ok "nothing stranded in the gateway's queue" || { fail "stranded in the queue"; return 1; }
 }
+
+# ---------------------------------------------------------------- 4: availability
+# received_by FILE: the hosts named in FILE's Received: "by" clauses, one line.
+received_by() { tr -d '\r' < "$1" | sed '/^$/q' | grep -o 'by [a-z0-9.-]*' | awk '{print $2}' | tr '\n' ' '; }
+# in_queue HOST TEXT: a message containing TEXT waits in HOST's queue.
+in_queue() { grep -qlF -- "$2" "$W/$1/spool/queue/"* 2>/dev/null; }
+# ensure_up HOST...: (re)start HOST's daemon unless it runs.
+ensure_up() {
+  local h
+  for h in "$@"; do
+    [ -f "$W/$h/daemon.run" ] && kill -0 "$(cat "$W/$h/daemon.run")" 2>/dev/null || mx_start "$h"
+  done
+}
+
+# 4a: the first MX (gateway) is down, so the sender's Postfix uses the second
+# (gateway2), which queues while the hub is down too and forwards once it is back.
+s4_second_mx() {
+  local rc=0 id="e2e-gw2-$RANDOM.$$@example.com" m=$W/s4a.eml
+  printf 'From: carl@example.com\r\nTo: alice@sub1.example.gr.jp\r\nSubject: the first MX is down\r\nMessage-ID: <%s>\r\n\r\nthrough the second MX\r\n' "$id" > "$m"
+  mx_stop gateway; mx_stop distin
+  send_py sender 127.0.0.1 25 carl@example.com alice@sub1.example.gr.jp "$m" || { fail "submission"; ensure_up gateway distin; return 1; }
+  if wait_for 60 in_queue gateway2 "$id"; then
+    ok "gateway down: Postfix on sender delivered to gateway2 (MX 20), which queued it (hub down: $(grep -F 'stat=Deferred' "$W/gateway2/maillog" | tail -1 | grep -o 'stat=.*'))"
+  else fail "gateway2 never queued it (sender's Postfix queue $(postfix_queue sender): $(grep -F alice@sub1 "$W/sender/maillog" | tail -1))"; ensure_up gateway distin; return 1; fi
+  mx_start distin
+  mx_flush gateway2
+  if wait_for 60 bash -c "grep -lF '$id' \$(find '$W/mbox1/mail/alice/Maildir/new' -type f 2>/dev/null) 2>/dev/null | grep -q ."; then
+    local f; f=$(find_msg "$id" $(maildir_files alice))
+    ok "forwarded once the hub was back: Received: by $(received_by "$f")"
+    received_by "$f" | grep -qw gateway2.example.gr.jp && ! received_by "$f" | grep -qw gateway.example.gr.jp \
+      && ok "it went through gateway2, not gateway" || { fail "hops: $(received_by "$f")"; rc=1; }
+  else fail "not delivered within 60s after the hub came back (gateway2 queue $(mx_queue gateway2))"; rc=1; fi
+  mx_start gateway
+  return $rc
+}
+
+# 4b: the destination's DNS does not answer (nsd is not authoritative for
+# late.example: REFUSED), so the gateway hands the mail to its fallback MX,
+# which queues it and delivers it once the zone is served.
+s4_fallback_mx() {
+  local rc=0 id="e2e-fb-$RANDOM.$$@example.gr.jp" m=$W/s4b.eml
+  printf 'From: alice@example.gr.jp\r\nTo: someone@late.example\r\nSubject: DNS broken\r\nMessage-ID: <%s>\r\n\r\nthrough the fallback MX\r\n' "$id" > "$m"
+  dns_answers mx late.example && { fail "late.example is served already"; return 1; }
+  send_py distin "$GW" 25 alice@example.gr.jp someone@late.example "$m" || { fail "submission to the gateway"; return 1; }
+  if wait_for 60 in_queue fb "$id"; then
+    ok "DNS for late.example broken: the gateway passed it to the fallback MX ($(grep -F 'to=<someone@late.example>' "$W/gateway/maillog" | grep -o 'relay=[^,]*' | tail -1)), which queued it"
+  else fail "the fallback MX never got it (gateway queue $(mx_queue gateway): $(grep -F 'late.example' "$W/gateway/maillog" | tail -2 | tr '\n' '|'))"; return 1; fi
+  in_queue gateway "$id" && { fail "the gateway kept a copy"; rc=1; }
+  dns_start late.example
+  mx_flush fb
+  if wait_for 60 bash -c "grep -lF '$id' \$(find '$W/outside/mail/inbox/new' -type f 2>/dev/null) 2>/dev/null | grep -q ."; then
+    local f; f=$(find_msg "$id" $(inbox_files outside))
+    ok "delivered once DNS answered: Received: by $(received_by "$f")"
+    received_by "$f" | grep -qw fallback.example.gr.jp || { fail "not through the fallback MX: $(received_by "$f")"; rc=1; }
+  else fail "not delivered within 60s after the zone was served (fb queue $(mx_queue fb): $(grep -F 'late.example' "$W/fb/maillog" | tail -2 | tr '\n' '|'))"; rc=1; fi
+  wait_for 10 bash -c "! grep -qlF '$id' '$W/fb/spool/queue/'* 2>/dev/null" || { fail "left in fb's queue"; rc=1; }
+  dns_start
+  return $rc
+}
+
+# mailbox_files: what the mailbox servers delivered to alice, bob (mbox1) and dave, erin (mbox2).
+mailbox_files() {
+  find "$W/mbox1/mail/alice/Maildir/new" "$W/mbox1/mail/bob/Maildir/new" \
+       "$W/mbox2/dovecot/mail/dave/Maildir/new" "$W/mbox2/dovecot/mail/erin/Maildir/new" -type f 2>/dev/null
+}
+# delivered_tags TAG: the Message-IDs <TAG-n@...> delivered there, one per line.
+delivered_tags() { mailbox_files | xargs -r grep -h -i -o "^Message-ID: <$1-[0-9]*@" | sed 's/.*<//; s/@$//'; }
+# exactly_once TAG N [MAXDUP]: every one of the N messages TAG-0..N-1 arrived,
+# none more than once (at most MAXDUP duplicates allowed).
+exactly_once() {
+  local tag=$1 n=$2 maxdup=${3:-0} got distinct missing dup
+  got=$(delivered_tags "$tag" | wc -l)
+  distinct=$(delivered_tags "$tag" | sort -u | wc -l)
+  dup=$((got - distinct)); missing=$((n - distinct))
+  if [ "$missing" = 0 ] && [ "$dup" -le "$maxdup" ]; then
+    ok "all $n arrived ($dup duplicate(s))"
+  else
+    fail "$distinct of $n arrived, $dup duplicate(s); missing e.g. $(comm -23 <(seq 0 $((n - 1)) | sed "s/^/$tag-/" | sort) <(delivered_tags "$tag" | sort -u) | head -3 | tr '\n' ' ')"
+  fi
+}
+# all_arrived TAG N BASE: N distinct TAG messages were delivered (BASE: the
+# number of mailbox files before they were sent; counting files is cheap,
+# reading them is done only once there are enough).
+all_arrived() {
+  [ $(( $(mailbox_files | wc -l) - $3 )) -ge "$2" ] && [ "$(delivered_tags "$1" | sort -u | wc -l)" -ge "$2" ]
+}
+# chain_idle: no mxgate host holds a message in its queue.
+chain_idle() { local h; for h in $MX_HOSTS; do [ "$(mx_queue "$h")" = 0 ] || return 1; done; }
+
+BURST_RCPTS=alice@sub1.example.gr.jp,dave@sub2.example.gr.jp,bob@sub1.example.gr.jp,erin@sub2.example.gr.jp
+
+# 4c: the hub goes away while a stream of mail flows through it -- once
+# stopped and restarted (SIGTERM), once killed (SIGKILL) and restarted.
+s4_hub_restart() {
+  local rc=0 how tag n=400
+  for how in restart crash; do
+    tag=e2e-s4-$how-$$
+    local base; base=$(mailbox_files | wc -l)
+    inns sender python3 "$HERE/burst.py" 127.0.0.1 25 $n 10 "$tag" carl@example.com "$BURST_RCPTS" > "$W/s4-$how.out" 2>&1 &
+    local bp=$!
+    # mid-stream: once the hub has taken a quarter of them
+    wait_for 120 bash -c "[ \$(grep -c 'msgid=<$tag-' '$W/distin/maillog') -ge $((n / 4)) ]" \
+      || { fail "$how: the stream never reached the hub"; wait $bp; return 1; }
+    local before; before=$(grep -c "msgid=<$tag-" "$W/distin/maillog")
+    if [ $how = restart ]; then mx_stop distin; else mx_kill distin; fi
+    local stopped; stopped=$(grep -c "msgid=<$tag-" "$W/distin/maillog")
+    ok "$how: the hub went away after taking $before (stopped at $stopped, queue $(mx_queue distin))"
+    sleep 1
+    mx_start distin
+    wait $bp || { fail "$how: the sender could not submit: $(cat "$W/s4-$how.out")"; rc=1; }
+    mx_flush gateway; mx_flush distin
+    if ! wait_for 180 all_arrived "$tag" $n "$base"; then
+      fail "$how: $(delivered_tags "$tag" | sort -u | wc -l) of $n arrived within 180s (queues: gw $(mx_queue gateway) hub $(mx_queue distin) mbox1 $(mx_queue mbox1) mbox2 $(mx_queue mbox2))"; rc=1; continue
+    fi
+    wait_for 30 chain_idle
+    # A crash can repeat a message only if it was in flight at that instant
+    # (acknowledged by the next hop, not yet recorded): RFC 5321 §6.1's window.
+    if [ $how = restart ]; then exactly_once "$tag" $n || rc=1; else exactly_once "$tag" $n 20 || rc=1; fi
+  done
+  return $rc
+}
+
+scenario_4() {
+  local rc=0
+  s4_second_mx || rc=1
+  s4_fallback_mx || rc=1
+  s4_hub_restart || rc=1
+  ensure_up gateway distin
+  return $rc
+}
+
+# ---------------------------------------------------------------- 8: burst
+scenario_8() {
+  local rc=0 n=${E2E_BURST:-5000} tag=e2e-s8-$$ hosts="gateway distin mbox1 mbox2"
+  : > "$W/s8.samples"
+  # the largest queue each hop held: sampled every 0.2 s
+  ( while [ ! -e "$W/s8.done" ]; do
+      printf 'sender %s\n' "$(postfix_queue sender)"
+      for h in $hosts; do printf '%s %s\n' "$h" "$(mx_queue "$h")"; done
+      sleep 0.2
+    done >> "$W/s8.samples" ) &
+  local sampler=$! t0=$SECONDS base; base=$(mailbox_files | wc -l)
+  inns sender python3 "$HERE/burst.py" 127.0.0.1 25 "$n" 20 "$tag" carl@example.com "$BURST_RCPTS" > "$W/s8.out" 2>&1 \
+    || { fail "submission: $(cat "$W/s8.out")"; rc=1; }
+  local t_sent=$((SECONDS - t0))
+  ok "$(head -1 "$W/s8.out") (into sender's Postfix, 20 connections)"
+  if wait_for 300 all_arrived "$tag" "$n" "$base"; then
+    local t_all=$((SECONDS - t0))
+    wait_for 30 chain_idle
+    : > "$W/s8.done"; wait $sampler
+    exactly_once "$tag" "$n" || rc=1
+    local q; q=$(awk '{ if ($2 > m[$1]) m[$1] = $2 } END { printf "sender (Postfix) %d, gateway %d, dist-in %d, mbox1 %d, mbox2 %d", m["sender"], m["gateway"], m["distin"], m["mbox1"], m["mbox2"] }' "$W/s8.samples")
+    SCENARIO_NOTE="$n messages end to end in ${t_all}s = $(( n / (t_all > 0 ? t_all : 1) )) msgs/s (submitted in ${t_sent}s); largest queue per hop: $q"
+    log "  $SCENARIO_NOTE"
+  else
+    : > "$W/s8.done"; wait $sampler
+    fail "$(delivered_tags "$tag" | sort -u | wc -l) of $n arrived within 300s (queues: sender $(postfix_queue sender) gw $(mx_queue gateway) hub $(mx_queue distin) mbox1 $(mx_queue mbox1) mbox2 $(mx_queue mbox2))"; rc=1
+  fi
+  return $rc
+}
