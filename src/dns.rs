@@ -79,7 +79,9 @@ impl Dns {
             .collect();
         let mut opts = ResolverOpts::default();
         opts.timeout = timeout;
-        opts.attempts = 1;
+        // A lost datagram is asked again once, as glibc's default
+        // (`options attempts:2`), rather than failing the check at once.
+        opts.attempts = 2;
         opts.ndots = 0;
         // The hosts file is the site's business (service switch), not the resolver's.
         opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;

@@ -1170,7 +1170,10 @@ mod tests {
         assert!(!s.is_ready(), "a transaction is open");
         s.receive(b"250 ok\r\n550 no\r\n");
         let v = s.abort("timeout waiting for RCPT");
-        assert!(!s.is_ready(), "an aborted session is over (it waits for nothing)");
+        assert!(
+            !s.is_ready(),
+            "an aborted session is over (it waits for nothing)"
+        );
         assert!(matches!(&v[0], RcptStatus::Rejected(_)));
         assert!(matches!(&v[1], RcptStatus::TryNextHost(t) if t.contains("timeout")));
     }

@@ -52,7 +52,7 @@ wait_for() {
 PF_ROOT_DEFAULT=${PEERS_ROOT:-$HOME/.cache/mtapeers}
 need_packages() {
   local need=() p
-  for p in iproute2 nsd dovecot-core dovecot-lmtpd swaks openssl patchelf file \
+  for p in iproute2 procps nsd dovecot-core dovecot-lmtpd swaks openssl patchelf file \
            libicu72 libsasl2-2 libnsl2 libpcre2-8-0 libdb5.3 lmdb-utils; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
   done
@@ -277,6 +277,10 @@ server:
   logfile: "$W/dns/nsd.log"
   server-count: 1
   verbosity: 1
+  # no response rate limiting (on by default, 200 qps per client): it drops
+  # answers to the gateway during the burst
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
 remote-control:
   control-enable: no
 CONF

@@ -302,9 +302,9 @@ s4_hub_restart() {
     sleep 1
     mx_start distin
     wait $bp || { fail "$how: the sender could not submit: $(cat "$W/s4-$how.out")"; rc=1; }
-    mx_flush gateway; mx_flush distin
+    mx_flush gateway; mx_flush gateway2; mx_flush distin
     if ! wait_for 180 all_arrived "$tag" $n "$base"; then
-      fail "$how: $(delivered_tags "$tag" | sort -u | wc -l) of $n arrived within 180s (queues: gw $(mx_queue gateway) hub $(mx_queue distin) mbox1 $(mx_queue mbox1) mbox2 $(mx_queue mbox2))"; rc=1; continue
+      fail "$how: $(delivered_tags "$tag" | sort -u | wc -l) of $n arrived within 180s (queues: gw $(mx_queue gateway) gw2 $(mx_queue gateway2) hub $(mx_queue distin) mbox1 $(mx_queue mbox1) mbox2 $(mx_queue mbox2))"; rc=1; continue
     fi
     wait_for 30 chain_idle
     # A crash can repeat a message only if it was in flight at that instant

@@ -393,7 +393,8 @@ impl Nsd {
         let mut conf = format!(
             "server:\n  ip-address: 127.0.0.1@{port}\n  do-ip6: no\n  do-ip4: yes\n  username: \"\"\n  chroot: \"\"\n  \
              zonesdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  database: \"\"\n  zonelistfile: \"{d}/zone.list\"\n  \
-             xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  logfile: \"{d}/nsd.log\"\n  server-count: 1\n  verbosity: 1\n\
+             xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  logfile: \"{d}/nsd.log\"\n  server-count: 1\n  verbosity: 1\n  \
+             rrl-ratelimit: 0\n  rrl-whitelist-ratelimit: 0\n\
              remote-control:\n  control-enable: no\n"
         );
         for (i, (zone, text)) in zones.iter().enumerate() {
