@@ -36,8 +36,10 @@ scenario_3() {
   expect_reply "$out" 550 "5.7.1 <alice@sub1.example.gr.jp>... Access denied" "access REJECT sender" || rc=1
 
   out=$(swaks_from sender --server "$GW" --from joe@cyber.example.com --to alice@sub1.example.gr.jp)
-  # (sendmail prefixes RCPT-time errors with "<rcpt>... "; mxgate omits it for ERROR: -- reported)
-  expect_reply "$out" 551 "Relay denied" "access ERROR:5.7.1:551 sender" || rc=1
+  # no "<rcpt>... " prefix: sendmail's fmtmsg (err.c) adds it only to
+  # 050/250/252/450/550/553 replies, not to 551
+  expect_reply "$out" 551 "5.7.1 Relay denied" "access ERROR:5.7.1:551 sender" || rc=1
+  grep -E '^(<-|<\*\*) +551[ -]' <<<"$out" | grep -q '\.\.\. ' && { fail "551 with an address prefix"; rc=1; }
 
   out=$(swaks_from sender --server "$GW" --from joe@forged.example.org --to alice@sub1.example.gr.jp \
         --header "Subject: e2e discard")
