@@ -419,10 +419,7 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
         let server = server.clone();
         tasks.push(smol::spawn(async move {
             let spec = Arc::new(spec);
-            // confCONNECTION_RATE_THROTTLE, as sendmail: past N connections in
-            // one second, this daemon pauses accepting for a second (clients
-            // wait in the listen backlog); nobody is refused for it.
-            let mut window = (Instant::now(), 0usize);
+            let mut throttle = Throttle::default();
             loop {
                 let accepted =
                     futures_lite::future::or(async { Some(listener.accept().await) }, async {
@@ -436,27 +433,17 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
                 match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        let server = server.clone();
-                        let spec = spec.clone();
-                        let rate = server.settings().rate;
                         smol::spawn(conn::run(server.clone(), spec.clone(), stream, peer)).detach();
-                        if rate > 0 {
-                            if window.0.elapsed() >= Duration::from_secs(1) {
-                                window = (Instant::now(), 1);
-                            } else {
-                                window.1 += 1;
-                                if window.1 > rate {
-                                    server.log.line(
-                                        None,
-                                        &format!(
-                                            "deferring connections on daemon {}: {rate} per second",
-                                            spec.name
-                                        ),
-                                    );
-                                    async_io::Timer::after(Duration::from_secs(1)).await;
-                                    window = (Instant::now(), 0);
-                                }
-                            }
+                        let rate = server.settings().rate;
+                        if throttle.over(rate, Instant::now()) {
+                            server.log.line(
+                                None,
+                                &format!(
+                                    "deferring connections on daemon {}: {rate} per second",
+                                    spec.name
+                                ),
+                            );
+                            async_io::Timer::after(Duration::from_secs(1)).await;
                         }
                     }
                     Err(e) => {
@@ -494,3 +481,60 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
 /// How long a stopping daemon waits for open sessions, and then for the
 /// deliveries in progress.
 pub const STOP_LIMIT: Duration = Duration::from_secs(60);
+
+/// `confCONNECTION_RATE_THROTTLE`, as sendmail (daemon.c): past N
+/// connections in one second a daemon pauses accepting for a second (clients
+/// wait in the listen backlog); nobody is refused for it.
+#[derive(Debug, Default)]
+struct Throttle {
+    /// Start of the current one-second window and connections in it.
+    window: Option<(Instant, usize)>,
+}
+
+impl Throttle {
+    /// Count a connection accepted at `now`; true when it is one too many for
+    /// `rate` a second (0 = no limit) and the daemon should pause. The
+    /// window starts again after the pause.
+    fn over(&mut self, rate: usize, now: Instant) -> bool {
+        if rate == 0 {
+            return false;
+        }
+        match &mut self.window {
+            Some((start, n)) if now.duration_since(*start) < Duration::from_secs(1) => {
+                *n += 1;
+                if *n > rate {
+                    self.window = None;
+                    return true;
+                }
+                false
+            }
+            _ => {
+                self.window = Some((now, 1));
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_throttle_pauses_after_n_connections_in_a_second() {
+        let mut t = Throttle::default();
+        let t0 = Instant::now();
+        assert!(!t.over(2, t0));
+        assert!(!t.over(2, t0 + Duration::from_millis(10)));
+        assert!(
+            t.over(2, t0 + Duration::from_millis(20)),
+            "the third in a second"
+        );
+        // after the pause a new window starts
+        assert!(!t.over(2, t0 + Duration::from_millis(1030)));
+        assert!(!t.over(2, t0 + Duration::from_millis(1040)));
+        // a new second, a new window
+        assert!(!t.over(2, t0 + Duration::from_millis(2100)));
+        assert!(!t.over(0, t0), "0 = no limit");
+    }
+}
