@@ -49,6 +49,16 @@ struct Transaction {
     quarantine: Option<String>,
 }
 
+/// What ended a wait for the client.
+enum Wake {
+    /// Bytes, end of input or an error.
+    Input(std::io::Result<usize>),
+    /// The command or data-block timeout.
+    Timeout,
+    /// The daemon is stopping and the session is between transactions.
+    Stopping,
+}
+
 /// Per-connection state beyond the protocol session.
 struct Conn {
     server: Arc<Server>,
@@ -413,32 +423,28 @@ impl Conn {
                 (settings.command_timeout, "command")
             };
             let server = self.server.clone();
-            let read = futures_lite::future::or(
-                async { Some(Some(stream.read(&mut buf).await)) },
+            let woke = futures_lite::future::or(
+                async { Wake::Input(stream.read(&mut buf).await) },
                 futures_lite::future::or(
                     async {
                         async_io::Timer::after(wait).await;
-                        None
+                        Wake::Timeout
                     },
                     async {
                         while !(idle && server.is_stopping()) {
                             async_io::Timer::after(Duration::from_millis(200)).await;
                         }
-                        Some(None)
+                        Wake::Stopping
                     },
                 ),
             )
             .await;
-            let read = match read {
-                Some(Some(r)) => Some(r),
-                Some(None) => {
+            match woke {
+                Wake::Stopping => {
                     self.shutting_down(&mut stream).await;
                     break;
                 }
-                None => None,
-            };
-            match read {
-                None => {
+                Wake::Timeout => {
                     let r = Reply::new(
                         421,
                         st(4, 4, 2),
@@ -457,7 +463,7 @@ impl Conn {
                     let _ = stream.write_all(&r.to_wire()).await;
                     break;
                 }
-                Some(Ok(0)) | Some(Err(_)) => {
+                Wake::Input(Ok(0) | Err(_)) => {
                     if self.messages == 0 && self.helo.is_empty() {
                         self.log(
                             None,
@@ -470,7 +476,7 @@ impl Conn {
                     }
                     break;
                 }
-                Some(Ok(n)) => {
+                Wake::Input(Ok(n)) => {
                     session.receive(&buf[..n]);
                 }
             }
