@@ -49,7 +49,7 @@ wait_for() {
 }
 
 # ---------------------------------------------------------------- prerequisites
-PF_ROOT_DEFAULT=${PEERS_ROOT:-$HOME/.cache/mtapeers}
+PF_ROOT_DEFAULT=${PEERS_ROOT:-${HOME:-/root}/.cache/mtapeers}
 need_packages() {
   local need=() p
   for p in iproute2 procps nsd dovecot-core dovecot-lmtpd swaks openssl patchelf file \
