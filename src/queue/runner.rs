@@ -159,31 +159,21 @@ impl Queue {
             .forget_backoff();
     }
 
-    fn log_line(
-        &self,
-        id: &QueueId,
-        leaf: &Leaf,
-        mailer: &str,
-        o: &Outcome,
-        pri: u64,
-        times: (u64, u64),
-    ) {
+    /// sendmail's `to=<...>, delay=..., stat=...` line for one recipient.
+    fn to_line(leaf: &Leaf, mailer: &str, o: &Outcome, pri: u64, times: (u64, u64)) -> String {
         let relay = match o {
             Outcome::Delivered { relay, .. } => Some(relay.as_str()),
             Outcome::Deferred { relay, .. } | Outcome::Failed { relay, .. } => relay.as_deref(),
         };
         let relay = relay.map(|r| format!("relay={r}, ")).unwrap_or_default();
-        self.host.log().line(
-            Some(id.as_str()),
-            &format!(
-                "to=<{}>, delay={}, xdelay={}, mailer={mailer}, pri={pri}, {relay}dsn={}, stat={}",
-                leaf.display,
-                fmt_delay(times.0),
-                fmt_delay(times.1),
-                o.dsn(),
-                o.stat().replace(['\r', '\n'], " ")
-            ),
-        );
+        format!(
+            "to=<{}>, delay={}, xdelay={}, mailer={mailer}, pri={pri}, {relay}dsn={}, stat={}",
+            leaf.display,
+            fmt_delay(times.0),
+            fmt_delay(times.1),
+            o.dsn(),
+            o.stat().replace(['\r', '\n'], " ")
+        )
     }
 
     /// One delivery run of message `id` at time `now` (see the module doc).
@@ -213,6 +203,7 @@ impl Queue {
             + 30_000 * env.recipients.len() as u64
             + 90_000 * u64::from(journal.attempts);
         let delay = now.saturating_sub(env.arrival);
+        let mut log = PassLog::new(self.host.log(), id);
         let mut attempted = false;
         let mut later: Option<u64> = None;
 
@@ -233,7 +224,7 @@ impl Queue {
                 Action::Deliver { .. } => None,
             };
             if let Some((mailer, o)) = outcome {
-                self.log_line(id, l, &mailer, &o, pri, (delay, 0));
+                log.push(Self::to_line(l, &mailer, &o, pri, (delay, 0)));
                 settled.push(Entry::Rcpt {
                     key: l.key.clone(),
                     status: rcpt_status(&o, now),
@@ -360,7 +351,13 @@ impl Queue {
                 attempted = true;
                 let mut entries = Vec::new();
                 for (l, o) in leaves.iter().zip(&outcomes) {
-                    self.log_line(id, l, &p.hop.mailer, o, pri, (delay + xdelay, xdelay));
+                    log.push(Self::to_line(
+                        l,
+                        &p.hop.mailer,
+                        o,
+                        pri,
+                        (delay + xdelay, xdelay),
+                    ));
                     entries.push(Entry::Rcpt {
                         key: l.key.clone(),
                         status: rcpt_status(o, now),
@@ -397,6 +394,7 @@ impl Queue {
                 ));
             }
             for (to, rcpts) in groups {
+                log.flush();
                 self.commit_dsn(
                     &site,
                     id,
@@ -443,13 +441,10 @@ impl Queue {
             } else if kind == dsn::Kind::Success {
                 continue;
             } else if env.fact("dsn-kind") == Some("double-bounce") {
-                self.host.log().line(
-                    Some(id.as_str()),
-                    &format!(
-                        "to=<{}>, dsn={}, stat=double bounce failed; dropped",
-                        i.display, st.dsn
-                    ),
-                );
+                log.push(format!(
+                    "to=<{}>, dsn={}, stat=double bounce failed; dropped",
+                    i.display, st.dsn
+                ));
                 continue;
             } else {
                 let to = site
@@ -459,10 +454,7 @@ impl Queue {
                     .trim()
                     .to_string();
                 if to.is_empty() {
-                    self.host.log().line(
-                        Some(id.as_str()),
-                        &format!("to=<{}>, dsn={}, stat=bounce of a bounce dropped (confDOUBLE_BOUNCE_ADDRESS is empty)", i.display, st.dsn),
-                    );
+                    log.push(format!("to=<{}>, dsn={}, stat=bounce of a bounce dropped (confDOUBLE_BOUNCE_ADDRESS is empty)", i.display, st.dsn));
                     continue;
                 }
                 (2, to)
@@ -473,6 +465,7 @@ impl Queue {
                 .push(dsn_rcpt(i, Some(st), now));
         }
         for ((tag, to), rcpts) in groups {
+            log.flush();
             let (kind, target) = match tag {
                 1 => (dsn::Kind::Success, DsnFor::Sender(&to)),
                 2 => (dsn::Kind::Failure, DsnFor::Postmaster(&to)),
@@ -647,6 +640,44 @@ pub struct RunSettings {
 
 /// At most this many next-attempt times are kept in memory.
 pub const CACHE_MAX: usize = 100_000;
+
+/// The log lines of one delivery pass, held until the pass is recorded (the
+/// journal append, or the removal of a finished message) and written when
+/// this is dropped -- after the record, also on an error return. So a
+/// `stat=Sent` line means the delivery will not be repeated after a crash.
+/// A DSN's own log lines follow the recipients' lines: those are written
+/// first ([`PassLog::flush`]).
+struct PassLog<'a> {
+    log: &'a Log,
+    id: &'a QueueId,
+    lines: Vec<String>,
+}
+
+impl<'a> PassLog<'a> {
+    fn new(log: &'a Log, id: &'a QueueId) -> PassLog<'a> {
+        PassLog {
+            log,
+            id,
+            lines: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, line: String) {
+        self.lines.push(line);
+    }
+
+    fn flush(&mut self) {
+        for l in self.lines.drain(..) {
+            self.log.line(Some(self.id.as_str()), &l);
+        }
+    }
+}
+
+impl Drop for PassLog<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
 
 /// The running queue; dropping it stops the scanner (workers finish their message).
 pub struct Runner {
