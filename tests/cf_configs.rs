@@ -429,3 +429,31 @@ fn mailbox_server_decisions() {
         ],
     );
 }
+
+#[test]
+fn mailbox_server_delivers_to_maildir_or_with_dovecot_lmtp_to_dovecot() {
+    let compile = |defines: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.arg("compile");
+        for d in defines {
+            c.args(["-D", d]);
+        }
+        let out = c
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("cf/mbox/mailserver.mc"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let maildir = compile(&["CFDIR=/etc/mail"]);
+    assert!(!maildir.contains("local_lmtp"), "{maildir}");
+    let dovecot = compile(&["CFDIR=/etc/mail", "DOVECOT_LMTP=/run/dovecot/lmtp"]);
+    assert!(
+        dovecot.contains("local_lmtp = [\"/run/dovecot/lmtp\"]"),
+        "{dovecot}"
+    );
+}

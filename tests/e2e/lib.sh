@@ -481,7 +481,8 @@ MX_HOSTS="gateway gateway2 fb distin mbox1 mbox2"
 #  * every host: an IPv6 listener on the host's address;
 #  * fb: no fallback MX pointing at itself;
 #  * mbox2: sub2.example.gr.jp instead of sub1 (and not the bare domain,
-#    which the hub routes to mbox1), Dovecot LMTP, its own users;
+#    which the hub routes to mbox1), its own users; its -D DOVECOT_LMTP
+#    (mx_defines) selects mailserver.mc's LMTP delivery to Dovecot;
 #  * mbox1/mbox2 aliases: list paths point at the copy; the staff list has
 #    members on both mailbox servers and one that does not exist.
 mx_prepare() {
@@ -496,7 +497,6 @@ mx_prepare() {
   grep -q "Name=MTA6" "$m" || die "$h: no DAEMON_OPTIONS(\`Port=smtp, Name=MTA') line in $mc to add the IPv6 listener to"
   [ "$h" = fb ] && sed -i "/confFALLBACK_MX/d" "$m"
   if [ "$h" = mbox2 ]; then
-    sed -i "s#^MAILER(\`local')dnl\$#FEATURE(\`local_lmtp', \`$d/dovecot/run/lmtp')dnl\n&#" "$m"
     sed -i -e 's/mbox1/mbox2/g; s/sub1/sub2/g' "$m"
     # only mbox1 takes the bare domain (the hub routes example.gr.jp there)
     sed -i "s/^LOCAL_DOMAIN(\`sub2.example.gr.jp example.gr.jp')dnl\$/LOCAL_DOMAIN(\`sub2.example.gr.jp')dnl/" "$m"
@@ -524,6 +524,8 @@ mx_defines() {
   MX_ARGS=(-D "CFDIR=$d/cf" -D "QUEUE_DIR=$d/spool" -D "confMXGATE_NAMESERVERS=$DNS_IP:53"
            -D "confMXGATE_LOG_FILE=$d/maillog" -D "confMXGATE_DNS_TIMEOUT=2s")
   [ "$h" = mbox1 ] && MX_ARGS+=(-D "confMXGATE_MAILDIR=$d/mail/%u/Maildir")
+  # mbox2's mailboxes are in Dovecot: mailserver.mc's LMTP switch
+  [ "$h" = mbox2 ] && MX_ARGS+=(-D "DOVECOT_LMTP=$d/dovecot/run/lmtp")
   if [ "$h" = mbox1 ]; then
     MX_ARGS+=(-D "confSERVER_CERT=$d/cert.pem" -D "confSERVER_KEY=$d/key.pem"
               -D "confAUTH_PASSWORD_MAP=lmdb $d/passwd")
