@@ -185,6 +185,31 @@ fn parse_args(args: &[String], opts: &[Opt]) -> Result<Args, String> {
     Ok(out)
 }
 
+/// The arguments of tool `name`, or its exit status when there is nothing
+/// more to do: usage on standard error (`EX_USAGE`) for bad arguments, or
+/// `--help` on standard output (`EX_OK`).
+fn arguments(
+    name: &str,
+    synopsis: &str,
+    opts: &[Opt],
+    args: &[String],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Args, i32> {
+    match parse_args(args, opts) {
+        Err(m) => {
+            let _ = writeln!(err, "{name}: {m}");
+            let _ = write!(err, "{}", help(name, synopsis, opts));
+            Err(EX_USAGE)
+        }
+        Ok(a) if a.help => {
+            let _ = write!(out, "{}", help(name, synopsis, opts));
+            Err(EX_OK)
+        }
+        Ok(a) => Ok(a),
+    }
+}
+
 fn help(name: &str, synopsis: &str, opts: &[Opt]) -> String {
     let mut s = format!("usage: {name} {synopsis}\n\noptions:\n");
     for o in opts {
@@ -221,26 +246,10 @@ pub fn makemap(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let a = match parse_args(args, MAKEMAP_OPTIONS) {
+    let a = match arguments("makemap", MAKEMAP_SYNOPSIS, MAKEMAP_OPTIONS, args, out, err) {
         Ok(a) => a,
-        Err(m) => {
-            let _ = writeln!(err, "makemap: {m}");
-            let _ = write!(
-                err,
-                "{}",
-                help("makemap", MAKEMAP_SYNOPSIS, MAKEMAP_OPTIONS)
-            );
-            return EX_USAGE;
-        }
+        Err(code) => return code,
     };
-    if a.help {
-        let _ = write!(
-            out,
-            "{}",
-            help("makemap", MAKEMAP_SYNOPSIS, MAKEMAP_OPTIONS)
-        );
-        return EX_OK;
-    }
     if a.has('l') {
         for t in MAP_TYPES {
             let _ = writeln!(out, "{t}");
@@ -482,18 +491,10 @@ pub fn newaliases(
     err: &mut dyn Write,
 ) -> i32 {
     let synopsis = "[-C config] [-D NAME=VALUE]... [-f file]... [file...]\n\nBuilds FILE.lmdb from each aliases file: those of the configuration, or the files named.";
-    let a = match parse_args(args, NEWALIASES_OPTIONS) {
+    let a = match arguments("newaliases", synopsis, NEWALIASES_OPTIONS, args, out, err) {
         Ok(a) => a,
-        Err(m) => {
-            let _ = writeln!(err, "newaliases: {m}");
-            let _ = write!(err, "{}", help("newaliases", synopsis, NEWALIASES_OPTIONS));
-            return EX_USAGE;
-        }
+        Err(code) => return code,
     };
-    if a.help {
-        let _ = write!(out, "{}", help("newaliases", synopsis, NEWALIASES_OPTIONS));
-        return EX_OK;
-    }
     let specs = match alias_specs(&a, "newaliases", err) {
         Ok(s) => s,
         Err(code) => return code,
@@ -581,18 +582,10 @@ pub fn praliases(
     err: &mut dyn Write,
 ) -> i32 {
     let synopsis = "[-C config] [-D NAME=VALUE]... [-f file] [key...]\n\nPrints every alias as key:value, or the given keys (case-insensitive).";
-    let a = match parse_args(args, PRALIASES_OPTIONS) {
+    let a = match arguments("praliases", synopsis, PRALIASES_OPTIONS, args, out, err) {
         Ok(a) => a,
-        Err(m) => {
-            let _ = writeln!(err, "praliases: {m}");
-            let _ = write!(err, "{}", help("praliases", synopsis, PRALIASES_OPTIONS));
-            return EX_USAGE;
-        }
+        Err(code) => return code,
     };
-    if a.help {
-        let _ = write!(out, "{}", help("praliases", synopsis, PRALIASES_OPTIONS));
-        return EX_OK;
-    }
     let specs: Vec<MapSpec> = match alias_specs(&a, "praliases", err) {
         Ok(s) => s,
         Err(code) => return code,
