@@ -65,6 +65,78 @@ pub fn queue_dir(site: &Site) -> PathBuf {
     PathBuf::from(q)
 }
 
+/// The log a site asks for: `confMXGATE_LOG_FILE` names a file or `syslog`;
+/// without it, standard error. `Err` carries the exit status.
+fn site_log(site: &Site) -> Result<Log, (String, i32)> {
+    let host = site.hostname.as_str();
+    match site.config.option("confMXGATE_LOG_FILE") {
+        Some("syslog") => {
+            let sock = site
+                .config
+                .option("confMXGATE_SYSLOG_SOCKET")
+                .unwrap_or(crate::event::DEV_LOG);
+            Log::syslog(host, std::path::Path::new(sock)).map_err(|e| (format!("syslog: {e}"), 71))
+        }
+        Some(p) => Log::file(host, std::path::Path::new(p)).map_err(|e| (format!("{p}: {e}"), 73)),
+        None => Ok(Log::stderr(host)),
+    }
+}
+
+/// `confMXGATE_DNS_TIMEOUT` (default 5 s).
+fn dns_timeout(site: &Site) -> Result<Duration, String> {
+    match site.config.option("confMXGATE_DNS_TIMEOUT") {
+        None => Ok(Duration::from_secs(5)),
+        Some(t) => match crate::config::parse_duration(t, crate::config::unit::SECONDS) {
+            Some(d) if d > Duration::ZERO => Ok(d),
+            _ => Err(format!(
+                "confMXGATE_DNS_TIMEOUT: expected a duration such as 5s, found {t:?}"
+            )),
+        },
+    }
+}
+
+/// `sendmail -bs`: one SMTP session with the calling program on standard
+/// input and output, into the site's spool (the daemon's queue delivers
+/// it). Returns the exit status: 0 when the session ran.
+pub fn stdio_session(opts: &Options) -> i32 {
+    let fail = |e: String, code: i32| {
+        eprintln!("sendmail: {e}");
+        code
+    };
+    let site = match load(opts) {
+        Ok(s) => s,
+        Err(e) => return fail(e, 78),
+    };
+    let log = match site_log(&site) {
+        Ok(l) => l,
+        Err((e, code)) => return fail(e, code),
+    };
+    let spool = match Spool::open(&queue_dir(&site), Durability::Fsync) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("spool: {e}"), 73),
+    };
+    let dns = match dns_timeout(&site).and_then(|t| resolver(&site, t)) {
+        Ok(d) => d,
+        Err(e) => return fail(e, 78),
+    };
+    // No TLS and no AUTH on a pipe: the caller is already on this host.
+    let server = match Server::new(site, spool, dns, None, log) {
+        Ok(s) => Arc::new(s),
+        Err(e) => return fail(e, 78),
+    };
+    let spec = Arc::new(listener::DaemonSpec {
+        name: "stdin".into(),
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        modifiers: "SAE".into(),
+    });
+    smol::block_on(smtpd::conn::run_local(
+        server,
+        spec,
+        smtpd::stream::Stream::stdio(),
+    ));
+    0
+}
+
 /// Run until stopped; returns the exit status.
 pub fn run(opts: &Options) -> i32 {
     let site = match load(opts) {
@@ -74,29 +146,12 @@ pub fn run(opts: &Options) -> i32 {
             return 78;
         }
     };
-    let host = site.hostname.clone();
-    let log = match site.config.option("confMXGATE_LOG_FILE") {
-        Some("syslog") => {
-            let sock = site
-                .config
-                .option("confMXGATE_SYSLOG_SOCKET")
-                .unwrap_or(crate::event::DEV_LOG);
-            match Log::syslog(&host, std::path::Path::new(sock)) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("mxgate: syslog: {e}");
-                    return 71;
-                }
-            }
+    let log = match site_log(&site) {
+        Ok(l) => l,
+        Err((e, code)) => {
+            eprintln!("mxgate: {e}");
+            return code;
         }
-        Some(p) => match Log::file(&host, std::path::Path::new(p)) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("mxgate: {p}: {e}");
-                return 73;
-            }
-        },
-        None => Log::stderr(&host),
     };
     let specs = match listener::specs(&site.config) {
         Ok(s) => s,
@@ -130,17 +185,12 @@ pub fn run(opts: &Options) -> i32 {
             return 78;
         }
     };
-    let dns_timeout = match site.config.option("confMXGATE_DNS_TIMEOUT") {
-        None => Duration::from_secs(5),
-        Some(t) => match crate::config::parse_duration(t, crate::config::unit::SECONDS) {
-            Some(d) if d > Duration::ZERO => d,
-            _ => {
-                eprintln!(
-                    "mxgate: confMXGATE_DNS_TIMEOUT: expected a duration such as 5s, found {t:?}"
-                );
-                return 78;
-            }
-        },
+    let dns_timeout = match dns_timeout(&site) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("mxgate: {e}");
+            return 78;
+        }
     };
     let listeners = match smtpd::bind(&specs, &log) {
         Ok(l) => l,

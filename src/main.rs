@@ -359,7 +359,8 @@ for RECIPIENTs; exit 0 means it is safely on disk. The configuration is
   -bt        address test mode (as `mxgate test`)
   -bi        rebuild the alias databases (as newaliases)
   -bd        run the daemon
--q (queue runs) and -bs (SMTP on stdin) are not available yet: exit 69.
+  -bs        one SMTP session on standard input and output
+  -q         run the queue once, now (-qRsubstr, -qSsubstr, -qIsubstr select)
 See docs/sendmail-cli.md.
 ";
 
@@ -440,13 +441,11 @@ fn sendmail(args: &[String]) -> i32 {
                 &mut std::io::stderr().lock(),
             )
         }
-        Mode::Smtp => {
-            eprintln!(
-                "sendmail: -bs (SMTP on standard input) is not available yet in this version; \
-                 submit with `sendmail -t` or over SMTP to the daemon"
-            );
-            EX_UNAVAILABLE_I
-        }
+        Mode::Smtp => mxgate::daemon::stdio_session(&mxgate::daemon::Options {
+            config: sendmail_config(&opts),
+            defines: opts.defines.clone(),
+            ..Default::default()
+        }),
         Mode::QueueRun(arg) => queue_run(&opts, &arg),
         Mode::Other(m) => {
             eprintln!("sendmail: mode {m} is not available in this version");

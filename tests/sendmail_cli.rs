@@ -386,9 +386,9 @@ fn dash_bv_reports_routes_like_sendmail() {
 #[test]
 fn unavailable_modes_exit_69_with_a_reason() {
     let s = Site::new();
-    let o = s.run(&["sendmail", "-bs"], "");
+    let o = s.run(&["sendmail", "-bh"], "");
     assert_eq!(o.status.code(), Some(69), "{}", text(&o));
-    assert!(text(&o).contains("not available yet"), "{}", text(&o));
+    assert!(text(&o).contains("not available"), "{}", text(&o));
     // A periodic run belongs to the daemon.
     let o = s.run(&["sendmail", "-q15m"], "");
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
@@ -445,4 +445,81 @@ fn invoked_through_a_symlink_named_sendmail_and_mailq() {
     std::os::unix::fs::symlink(BIN, &mailq).unwrap();
     let o = s.run_as(&mailq, &[], "");
     assert!(stdout(&o).contains("(1 request)"), "{}", text(&o));
+}
+
+#[test]
+fn bs_runs_one_smtp_session_on_standard_input_into_the_queue() {
+    let s = Site::new();
+    // A program talking SMTP over the pipe (as PHP mailers do with -bs).
+    let o = s.run(
+        &["sendmail", "-bs"],
+        "EHLO app.example\r\nMAIL FROM:<app@gw.example.com>\r\n\
+         RCPT TO:<alice@gw.example.com>\r\nRCPT TO:<nosuch@gw.example.com>\r\n\
+         RCPT TO:<someone@outside.example>\r\nDATA\r\n\
+         Subject: from -bs\r\n\r\nhello over a pipe\r\n.\r\nQUIT\r\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = stdout(&o);
+    let replies: Vec<&str> = out.lines().collect();
+    assert!(replies[0].starts_with("220 gw.example.com ESMTP"), "{out}");
+    // the client is this host; a pipe offers no STARTTLS, AUTH or ETRN
+    assert!(
+        out.contains("250-gw.example.com Hello localhost [127.0.0.1]"),
+        "{out}"
+    );
+    for absent in ["STARTTLS", "AUTH", "ETRN"] {
+        assert!(!out.contains(absent), "{absent} offered: {out}");
+    }
+    assert!(
+        replies
+            .iter()
+            .any(|r| r.starts_with("550 5.1.1 <nosuch@gw.example.com>")),
+        "{out}"
+    );
+    // localhost may relay (sendmail's Relay_ok: 127.0.0.1 originated locally)
+    assert!(
+        out.contains("250 2.1.5 <someone@outside.example>... Recipient ok"),
+        "{out}"
+    );
+    assert!(
+        replies
+            .iter()
+            .any(|r| r.starts_with("250 2.0.0 ") && r.ends_with("Message accepted for delivery")),
+        "{out}"
+    );
+    assert!(replies.last().unwrap().starts_with("221 2.0.0"), "{out}");
+    let q = s.queued();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(
+        rcpts(&q[0]),
+        vec!["<alice@gw.example.com>", "<someone@outside.example>"]
+    );
+    assert!(q[0].contains("hello over a pipe"));
+    let log = std::fs::read_to_string(s.path().join("maillog")).unwrap();
+    assert!(log.contains("relay=localhost [127.0.0.1]"), "{log}");
+}
+
+#[test]
+fn bs_refuses_an_oversized_message_and_queues_nothing() {
+    let s = Site::new();
+    let body = "x".repeat(6000);
+    let o = s.run(
+        &["sendmail", "-bs"],
+        &format!(
+            "HELO app.example\r\nMAIL FROM:<app@gw.example.com>\r\nRCPT TO:<alice@gw.example.com>\r\n\
+             DATA\r\nSubject: big\r\n\r\n{body}\r\n.\r\nQUIT\r\n"
+        ),
+    );
+    let out = stdout(&o);
+    assert!(
+        out.lines()
+            .any(|r| r == "552 5.2.3 Message size exceeds fixed maximum message size (5000)"),
+        "{out}"
+    );
+    // HELO greets the client by its name, as EHLO does
+    assert!(
+        out.contains("250 gw.example.com Hello localhost [127.0.0.1]"),
+        "{out}"
+    );
+    assert!(s.queued().is_empty());
 }

@@ -65,6 +65,8 @@ struct Conn {
     site: Arc<Site>,
     spec: Arc<DaemonSpec>,
     peer: SocketAddr,
+    /// `sendmail -bs`: a local program on standard input (no connection checks).
+    local: bool,
     client: Client,
     facts: Facts,
     helo: String,
@@ -126,36 +128,55 @@ pub async fn run(
             _ => return,
         };
     }
-    let site = server.site();
-    let mut conn = Conn {
-        site: site.clone(),
-        client: Client::at(peer.ip()),
-        server: server.clone(),
-        spec,
-        peer,
-        facts: Facts::new(),
-        helo: String::new(),
-        refused: None,
-        authed: None,
-        sasl: None,
-        auth_mech: None,
-        tls: None,
-        tx: Transaction::default(),
-        errors: 0,
-        nonmail: 0,
-        in_body: false,
-        messages: 0,
-    };
+    let mut conn = Conn::new(server, spec, peer, false);
     if let Some(info) = stream.tls_info() {
         conn.tls = Some((info.version, info.cipher));
     }
-    conn.client.daemon_flags = conn.spec.modifiers.clone();
     conn.gather_connect_facts().await;
     conn.session(stream).await;
     drop(slot);
 }
 
+/// `sendmail -bs`: one session with a local program over `stream` (standard
+/// input and output). As in sendmail, the client is this host
+/// (`localhost [127.0.0.1]`, which may relay), no connection checks run
+/// (check_relay, greet_pause, DNSBL) and no session limits apply; every
+/// MAIL/RCPT/DATA check does, and a message is answered 250 only once it is
+/// in the spool, where the daemon's queue finds it.
+pub async fn run_local(server: Arc<Server>, spec: Arc<DaemonSpec>, stream: Stream) {
+    let peer = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+    let mut conn = Conn::new(server, spec, peer, true);
+    conn.client.name = "localhost".into();
+    conn.client.resolve = Resolve::Ok;
+    conn.session(stream).await;
+}
+
 impl Conn {
+    fn new(server: Arc<Server>, spec: Arc<DaemonSpec>, peer: SocketAddr, local: bool) -> Conn {
+        let mut client = Client::at(peer.ip());
+        client.daemon_flags = spec.modifiers.clone();
+        Conn {
+            site: server.site(),
+            client,
+            server,
+            spec,
+            peer,
+            local,
+            facts: Facts::new(),
+            helo: String::new(),
+            refused: None,
+            authed: None,
+            sasl: None,
+            auth_mech: None,
+            tls: None,
+            tx: Transaction::default(),
+            errors: 0,
+            nonmail: 0,
+            in_body: false,
+            messages: 0,
+        }
+    }
+
     fn ip_text(&self) -> String {
         addr::sendmail_ip(&self.peer.ip())
     }
@@ -275,9 +296,18 @@ impl Conn {
         let settings = self.server.settings();
         let mut session = ServerSession::new(Limits::default());
         let mut buf = vec![0u8; 64 * 1024];
-        // Connection checks (check_relay), and greet_pause's early-talker test.
-        let verdict = policy::check_relay(&self.site, &self.facts, &self.client);
+        // Connection checks (check_relay), and greet_pause's early-talker
+        // test; none for a local program (`-bs`), as in sendmail.
+        let verdict = if self.local {
+            policy::Verdict::new(
+                Action::Continue,
+                policy::Because::Rule("a local program (-bs): no connection checks".into()),
+            )
+        } else {
+            policy::check_relay(&self.site, &self.facts, &self.client)
+        };
         let pause = policy::greet_pause(&self.site, &self.client)
+            .filter(|_| !self.local)
             .map(|p| p.millis)
             .unwrap_or(0);
         if pause > 0 {
@@ -572,8 +602,10 @@ impl Conn {
             && self.tls_active()
     }
 
-    fn ehlo_reply(&self, name: &str, settings: &super::Settings) -> Reply {
-        let mut lines = vec![format!(
+    /// The greeting line of the HELO and EHLO replies: the client by its
+    /// verified name (by its HELO name when it has none), as sendmail.
+    fn hello_line(&self, name: &str) -> String {
+        format!(
             "{} Hello {} [{}], pleased to meet you",
             self.site.hostname,
             if self.client.name.starts_with('[') {
@@ -582,7 +614,11 @@ impl Conn {
                 &self.client.name
             },
             self.peer.ip()
-        )];
+        )
+    }
+
+    fn ehlo_reply(&self, name: &str, settings: &super::Settings) -> Reply {
+        let mut lines = vec![self.hello_line(name)];
         lines.push("ENHANCEDSTATUSCODES".into());
         lines.push("PIPELINING".into());
         lines.push("8BITMIME".into());
@@ -638,10 +674,7 @@ impl Conn {
                 if extended {
                     self.ehlo_reply(&name, settings)
                 } else {
-                    Reply::plain(
-                        250,
-                        format!("{} Hello {} [{}], pleased to meet you", self.site.hostname, name, self.peer.ip()),
-                    )
+                    Reply::plain(250, self.hello_line(&name))
                 }
             }
             Command::Mail(sender, params) => self.mail(sender, params, settings).await,

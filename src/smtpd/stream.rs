@@ -12,6 +12,13 @@ pub enum Stream {
     Plain(async_net::TcpStream),
     /// TLS over TCP (after STARTTLS, or from the start on an SMTPS port).
     Tls(Box<futures_rustls::server::TlsStream<async_net::TcpStream>>),
+    /// Standard input and output (`sendmail -bs`).
+    Stdio {
+        /// Commands and message data.
+        input: blocking::Unblock<std::io::Stdin>,
+        /// Replies.
+        output: blocking::Unblock<std::io::Stdout>,
+    },
 }
 
 /// What the TLS handshake agreed on, for `Received:` and logs.
@@ -24,11 +31,20 @@ pub struct TlsInfo {
 }
 
 impl Stream {
+    /// This process's standard input and output.
+    pub fn stdio() -> Stream {
+        Stream::Stdio {
+            input: blocking::Unblock::new(std::io::stdin()),
+            output: blocking::Unblock::new(std::io::stdout()),
+        }
+    }
+
     /// Read some bytes.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(s) => s.read(buf).await,
             Stream::Tls(s) => s.read(buf).await,
+            Stream::Stdio { input, .. } => input.read(buf).await,
         }
     }
 
@@ -43,6 +59,10 @@ impl Stream {
                 s.write_all(data).await?;
                 s.flush().await
             }
+            Stream::Stdio { output, .. } => {
+                output.write_all(data).await?;
+                output.flush().await
+            }
         }
     }
 
@@ -54,13 +74,14 @@ impl Stream {
                 Ok(Stream::Tls(Box::new(tls)))
             }
             Stream::Tls(_) => Err(io::Error::other("TLS is already active")),
+            Stream::Stdio { .. } => Err(io::Error::other("no TLS on standard input")),
         }
     }
 
     /// Protocol details when TLS is active.
     pub fn tls_info(&self) -> Option<TlsInfo> {
         match self {
-            Stream::Plain(_) => None,
+            Stream::Plain(_) | Stream::Stdio { .. } => None,
             Stream::Tls(s) => {
                 let (_, conn) = s.get_ref();
                 let version = match conn.protocol_version() {
@@ -83,6 +104,7 @@ impl Stream {
         let _ = match self {
             Stream::Plain(s) => s.close().await,
             Stream::Tls(s) => s.close().await,
+            Stream::Stdio { output, .. } => output.flush().await,
         };
     }
 }
