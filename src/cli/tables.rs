@@ -77,17 +77,23 @@ const MAKEMAP_OPTIONS: &[Opt] = &[
     Opt('v', None, "verbose: print each key and value"),
 ];
 
+/// `-C`: the configuration (newaliases, praliases).
+const OPT_CONFIG: Opt = Opt(
+    'C',
+    Some("config"),
+    "configuration (compiled or .mc); default /etc/mail/mxgate.cf",
+);
+
+/// `-D`: an m4 define (newaliases, praliases).
+const OPT_DEFINE: Opt = Opt(
+    'D',
+    Some("NAME=VALUE"),
+    "define an m4 macro before a .mc configuration is read (as m4 -D)",
+);
+
 const NEWALIASES_OPTIONS: &[Opt] = &[
-    Opt(
-        'C',
-        Some("config"),
-        "configuration (compiled or .mc); default /etc/mail/mxgate.cf",
-    ),
-    Opt(
-        'D',
-        Some("NAME=VALUE"),
-        "define an m4 macro before a .mc configuration is read (as m4 -D)",
-    ),
+    OPT_CONFIG,
+    OPT_DEFINE,
     Opt(
         'f',
         Some("file"),
@@ -96,16 +102,8 @@ const NEWALIASES_OPTIONS: &[Opt] = &[
 ];
 
 const PRALIASES_OPTIONS: &[Opt] = &[
-    Opt(
-        'C',
-        Some("config"),
-        "configuration (compiled or .mc); default /etc/mail/mxgate.cf",
-    ),
-    Opt(
-        'D',
-        Some("NAME=VALUE"),
-        "define an m4 macro before a .mc configuration is read (as m4 -D)",
-    ),
+    OPT_CONFIG,
+    OPT_DEFINE,
     Opt(
         'f',
         Some("file"),
