@@ -134,7 +134,7 @@ Usage: mxgate compile [-D NAME=VALUE]... [-o OUT] FILE.mc
 Compile a sendmail .mc file into mxgate's compiled configuration: versioned,
 human-readable TOML that `mxgate daemon` and `mxgate test` load. Errors name
 file:line:col. -D defines an m4 macro before the file is read, exactly as
-`m4 -D` does. Without -o the result goes to standard output.
+`m4 -D` does. Without -o, or with -o -, the result goes to standard output.
 ";
 
 fn compile(args: &[String]) -> i32 {
@@ -179,7 +179,7 @@ fn compile(args: &[String]) -> i32 {
         }
     };
     let text = cfg.to_text();
-    match out {
+    match out.filter(|p| p.as_os_str() != "-") {
         None => {
             print!("{text}");
             0
