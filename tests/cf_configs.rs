@@ -457,3 +457,24 @@ fn mailbox_server_delivers_to_maildir_or_with_dovecot_lmtp_to_dovecot() {
         "{dovecot}"
     );
 }
+
+#[test]
+fn compile_dash_o_dash_writes_to_standard_output_not_a_file_named_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["compile", "-o", "-"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("cf/mbox/mailserver.mc"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("format = 1"));
+    assert!(
+        !dir.path().join("-").exists(),
+        "a file named '-' was written"
+    );
+}
