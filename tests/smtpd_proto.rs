@@ -303,8 +303,12 @@ fn bdat_smuggling_is_refused_and_the_next_hop_sees_one_transaction() {
         d.maillog()
     );
     // Nothing else is on its way.
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(d.queued("queue").is_empty(), "{}", d.maillog());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.queued("queue").is_empty() {
+        assert!(Instant::now() < deadline, "still queued: {}", d.maillog());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     sink.assert_one_clean_transaction();
     let log = sink.log();
     assert!(log.contains(&"B ..dot line".to_string()), "{log:?}");
