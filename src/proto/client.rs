@@ -437,7 +437,10 @@ impl ClientSession {
             ));
             return;
         }
-        let size = message.len() as u64;
+        // RFC 1870: the size as sent (CRLF line ends, folds), without the
+        // doubled dots and the final ".".
+        let (content, doubled) = transparency(message);
+        let size = content.len().saturating_sub(3 + doubled) as u64;
         if let Some(limit) = self.caps.size
             && limit > 0
             && size > limit
@@ -494,7 +497,7 @@ impl ClientSession {
             }
             t.unsent.push_back((rcpt.into_bytes(), Expect::Rcpt(i)));
         }
-        t.content = dot_stuff(message);
+        t.content = content;
         if self.caps.pipelining {
             t.unsent.push_back((b"DATA".to_vec(), Expect::Data));
         }
@@ -884,7 +887,13 @@ pub const LINE_LIMIT: usize = 998;
 /// doubled; a missing final CRLF is added. The only `<CRLF>.<CRLF>` in the
 /// result is the final one, and the result has no bare CR or LF.
 pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
+    transparency(message).0
+}
+
+/// [`dot_stuff`], and the number of dots it doubled.
+fn transparency(message: &[u8]) -> (Vec<u8>, usize) {
     let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 5);
+    let mut doubled = 0;
     // Octets of the current output line, not counting a doubled dot.
     let mut line_len = 0;
     let mut bytes = message.iter().peekable();
@@ -907,6 +916,7 @@ pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
                 }
                 if line_len == 0 && b == b'.' {
                     out.push(b'.');
+                    doubled += 1;
                 }
                 out.push(b);
                 line_len += 1;
@@ -917,7 +927,7 @@ pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b".\r\n");
-    out
+    (out, doubled)
 }
 
 #[cfg(test)]
@@ -1154,6 +1164,10 @@ mod tests {
             out(&mut s),
             "MAIL FROM:<a@example.com> SIZE=19 BODY=8BITMIME\r\n"
         );
+        // SIZE counts the message as sent: bare LFs become CRLF.
+        let mut s2 = ready(Mode::Esmtp, "250-SIZE 1000\r\n");
+        s2.send_mail(tx(&["b@x"]), b"x\n.y\n");
+        assert_eq!(out(&mut s2), "MAIL FROM:<a@example.com> SIZE=7\r\n");
         assert_eq!(s.waiting(), Some(Wait::Mail));
         s.receive(b"250 2.1.0 ok\r\n");
         assert_eq!(out(&mut s), "RCPT TO:<b@example.org>\r\n");
