@@ -36,7 +36,13 @@
 //! next host. An AUTH `5xx` goes on unauthenticated (as sendmail does; the
 //! peer decides what it relays), an AUTH `4xx` is a session failure. A
 //! refused STARTTLS goes on in plain text (opportunistic TLS).
-//! Content is dot-stuffed here; a message without a final CRLF gets one.
+//! Content goes through [`dot_stuff`], the transparency procedure made safe
+//! for any line ending: every bare CR and bare LF becomes CRLF, lines over
+//! [`LINE_LIMIT`] octets are folded with `<CR><LF><SPACE>` (Postfix's
+//! `smtp_line_length_limit`), a dot is doubled at the start of every line,
+//! and a message without a final CRLF gets one. So no `<line end>.<line
+//! end>` can be sent before the real end, whatever the next hop takes for a
+//! line end (SMTP smuggling).
 
 use super::reply::{EnhancedStatus, Reply};
 use base64::Engine;
@@ -431,7 +437,10 @@ impl ClientSession {
             ));
             return;
         }
-        let size = message.len() as u64;
+        // RFC 1870: the size as sent (CRLF line ends, folds), without the
+        // doubled dots and the final ".".
+        let (content, doubled) = transparency(message);
+        let size = content.len().saturating_sub(3 + doubled) as u64;
         if let Some(limit) = self.caps.size
             && limit > 0
             && size > limit
@@ -488,7 +497,7 @@ impl ClientSession {
             }
             t.unsent.push_back((rcpt.into_bytes(), Expect::Rcpt(i)));
         }
-        t.content = dot_stuff(message);
+        t.content = content;
         if self.caps.pipelining {
             t.unsent.push_back((b"DATA".to_vec(), Expect::Data));
         }
@@ -866,27 +875,59 @@ pub fn parse_reply(lines: &[String]) -> Reply {
     }
 }
 
-/// Dot-stuff `message` (RFC 5321 §4.5.2) and append the end `.`; a missing
-/// final CRLF is added.
+/// Longest content line sent, CRLF excluded (RFC 5321 §4.5.3.1.6; Postfix's
+/// `smtp_line_length_limit` default). Longer lines are folded.
+pub const LINE_LIMIT: usize = 998;
+
+/// The transparency procedure (RFC 5321 §4.5.2) for content sent by DATA,
+/// with the end `.` appended. Safe for any line ending in `message`: a bare
+/// CR or bare LF is sent as CRLF, so the peer sees the same line ends we
+/// count; a line longer than [`LINE_LIMIT`] is folded by inserting
+/// `<CR><LF><SPACE>` (as Postfix does); a dot at the start of every line is
+/// doubled; a missing final CRLF is added. The only `<CRLF>.<CRLF>` in the
+/// result is the final one, and the result has no bare CR or LF.
 pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
+    transparency(message).0
+}
+
+/// [`dot_stuff`], and the number of dots it doubled.
+fn transparency(message: &[u8]) -> (Vec<u8>, usize) {
     let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 5);
-    let mut at_line_start = true;
-    for &b in message {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
+    let mut doubled = 0;
+    // Octets of the current output line, not counting a doubled dot.
+    let mut line_len = 0;
+    let mut bytes = message.iter().peekable();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'\r' => {
+                // CRLF, or a bare CR: either way one line end.
+                bytes.next_if_eq(&&b'\n');
+                out.extend_from_slice(b"\r\n");
+                line_len = 0;
+            }
+            b'\n' => {
+                out.extend_from_slice(b"\r\n");
+                line_len = 0;
+            }
+            _ => {
+                if line_len >= LINE_LIMIT {
+                    out.extend_from_slice(b"\r\n ");
+                    line_len = 1;
+                }
+                if line_len == 0 && b == b'.' {
+                    out.push(b'.');
+                    doubled += 1;
+                }
+                out.push(b);
+                line_len += 1;
+            }
         }
-        out.push(b);
-        at_line_start = b == b'\n';
     }
-    if !message.is_empty() && !message.ends_with(b"\r\n") {
-        if message.ends_with(b"\r") {
-            out.push(b'\n');
-        } else {
-            out.extend_from_slice(b"\r\n");
-        }
+    if line_len > 0 {
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b".\r\n");
-    out
+    (out, doubled)
 }
 
 #[cfg(test)]
@@ -979,6 +1020,129 @@ mod tests {
         assert_eq!((r.code, r.lines.len()), (250, 1));
     }
 
+    /// The lines a lenient receiver sees: CRLF, a bare CR and a bare LF each
+    /// end a line.
+    fn lenient_lines(wire: &[u8]) -> Vec<Vec<u8>> {
+        let mut lines = vec![Vec::new()];
+        let mut i = 0;
+        while let Some(&b) = wire.get(i) {
+            if b == b'\r' || b == b'\n' {
+                if b == b'\r' && wire.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                lines.push(Vec::new());
+            } else if let Some(l) = lines.last_mut() {
+                l.push(b);
+            }
+            i += 1;
+        }
+        lines
+    }
+
+    #[test]
+    fn transparency_is_safe_for_any_line_ending() {
+        // The smuggling payloads: bare CR, bare LF, mixed.
+        assert_eq!(
+            dot_stuff(b"hi\r\n\r.\rMAIL FROM:<evil@x>\r\n"),
+            b"hi\r\n\r\n..\r\nMAIL FROM:<evil@x>\r\n.\r\n"
+        );
+        assert_eq!(
+            dot_stuff(b"hi\n.\nMAIL FROM:<evil@x>\n"),
+            b"hi\r\n..\r\nMAIL FROM:<evil@x>\r\n.\r\n"
+        );
+        assert_eq!(dot_stuff(b"a\rb\nc\r\nd"), b"a\r\nb\r\nc\r\nd\r\n.\r\n");
+        assert_eq!(dot_stuff(b"a\r"), b"a\r\n.\r\n");
+        assert_eq!(dot_stuff(b"\r\r\n\n."), b"\r\n\r\n\r\n..\r\n.\r\n");
+        // Every message of up to 6 octets over {., CR, LF, x}: whatever a
+        // receiver takes for a line end, the only "." line is the last one,
+        // and our own server reads back the normalised message.
+        let alphabet = [b'.', b'\r', b'\n', b'x'];
+        for len in 0..=6u32 {
+            for n in 0..4usize.pow(len) {
+                let msg: Vec<u8> = (0..len)
+                    .map(|i| alphabet[(n / 4usize.pow(i)) % 4])
+                    .collect();
+                let wire = dot_stuff(&msg);
+                let lines = lenient_lines(&wire);
+                let dots: Vec<usize> = (0..lines.len()).filter(|&i| lines[i] == b".").collect();
+                assert_eq!(dots, [lines.len() - 2], "{msg:?} -> {wire:?}");
+                let mut normal = msg.clone();
+                let mut i = 0;
+                while i < normal.len() {
+                    match normal[i] {
+                        b'\r' if normal.get(i + 1) == Some(&b'\n') => i += 2,
+                        b'\r' | b'\n' => {
+                            normal.splice(i..=i, *b"\r\n");
+                            i += 2;
+                        }
+                        _ => i += 1,
+                    }
+                }
+                if !normal.is_empty() && !normal.ends_with(b"\r\n") {
+                    normal.extend_from_slice(b"\r\n");
+                }
+                assert_eq!(server_reads(&wire), (normal, false), "{msg:?}");
+            }
+        }
+    }
+
+    /// What our own server session reads from `wire` sent after DATA:
+    /// (content, bare line end seen).
+    fn server_reads(wire: &[u8]) -> (Vec<u8>, bool) {
+        use crate::proto::command::Command;
+        use crate::proto::server::{Event as S, Limits, ServerSession};
+        let mut s = ServerSession::new(Limits::default());
+        s.receive(b"HELO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+        s.receive(wire);
+        let mut body = Vec::new();
+        while let Some(e) = s.next_event() {
+            match e {
+                S::BodyChunk(c) => body.extend_from_slice(&c),
+                S::BodyEnd(end) => return (body, end.bare_line_end),
+                S::Command(Command::Data) => s.respond(Reply::plain(354, "go")),
+                _ => s.respond(Reply::plain(250, "ok")),
+            }
+        }
+        panic!("no end of data in {wire:?}");
+    }
+
+    #[test]
+    fn long_lines_are_folded_at_998() {
+        let mut msg = vec![b'x'; 998];
+        msg.extend_from_slice(b"\r\n");
+        msg.extend(std::iter::repeat_n(b'y', 2500));
+        msg.extend_from_slice(b"\r\n");
+        msg.extend(std::iter::repeat_n(b'.', 1000));
+        let wire = dot_stuff(&msg);
+        let lines: Vec<&[u8]> = wire.split(|&b| b == b'\n').collect();
+        for l in &lines {
+            let l = l.strip_suffix(b"\r").unwrap_or(l);
+            // 998 octets, plus one doubled dot (not counted, RFC 5321 §4.5.3.1.6).
+            assert!(
+                l.len() <= 998 || (l.len() == 999 && l.starts_with(b"..")),
+                "{}",
+                l.len()
+            );
+        }
+        assert_eq!(lines[0].len(), 999, "a 998-octet line is not folded");
+        assert!(lines[1].starts_with(b"yyy") && lines[2].starts_with(b" yyy"));
+        // Unfolding (removing each inserted CRLF SPACE) gives the message back.
+        let (read, bare) = server_reads(&wire);
+        assert!(!bare);
+        let mut unfolded = Vec::new();
+        let mut i = 0;
+        while i < read.len() {
+            if read[i..].starts_with(b"\r\n ") {
+                i += 3;
+            } else {
+                unfolded.push(read[i]);
+                i += 1;
+            }
+        }
+        msg.extend_from_slice(b"\r\n");
+        assert_eq!(unfolded, msg);
+    }
+
     #[test]
     fn dot_stuffing() {
         assert_eq!(
@@ -1000,6 +1164,10 @@ mod tests {
             out(&mut s),
             "MAIL FROM:<a@example.com> SIZE=19 BODY=8BITMIME\r\n"
         );
+        // SIZE counts the message as sent: bare LFs become CRLF.
+        let mut s2 = ready(Mode::Esmtp, "250-SIZE 1000\r\n");
+        s2.send_mail(tx(&["b@x"]), b"x\n.y\n");
+        assert_eq!(out(&mut s2), "MAIL FROM:<a@example.com> SIZE=7\r\n");
         assert_eq!(s.waiting(), Some(Wait::Mail));
         s.receive(b"250 2.1.0 ok\r\n");
         assert_eq!(out(&mut s), "RCPT TO:<b@example.org>\r\n");

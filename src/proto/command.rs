@@ -161,6 +161,17 @@ impl Command {
                     ));
                 }
                 let name = arg.split_whitespace().next().unwrap_or(arg).to_string();
+                // sendmail's check: letters, digits and `[].-_#:` only (so
+                // nothing odd reaches Received:); control characters
+                // anywhere in the argument are refused too.
+                let valid = |c: char| c.is_ascii_alphanumeric() || "[].-_#:".contains(c);
+                if line.chars().any(char::is_control) || !name.chars().all(valid) {
+                    return Err(Reply::new(
+                        501,
+                        EnhancedStatus::new(5, 0, 0),
+                        "Invalid domain name",
+                    ));
+                }
                 if upper == "HELO" {
                     Ok(Command::Helo(name))
                 } else {
@@ -474,6 +485,34 @@ mod tests {
         assert_eq!(code("EHLO"), 501);
         assert_eq!(code("DATA x"), 501);
         assert_eq!(code("MAIL FROM:<a@b> ENVID=a=b"), 555);
+        for bad in [
+            "HELO a\rb",
+            "EHLO a\u{0}b",
+            "EHLO a\u{1b}[2J",
+            "HELO (forged)",
+            "EHLO x\r",
+            "HELO bad\tname",
+            "EHLO ünïcode.example",
+            "HELO a;b",
+        ] {
+            assert_eq!(
+                Command::parse(bad),
+                Err(Reply::new(
+                    501,
+                    EnhancedStatus::new(5, 0, 0),
+                    "Invalid domain name"
+                )),
+                "{bad:?}"
+            );
+        }
+        for good in [
+            "EHLO [192.0.2.1]",
+            "EHLO [IPv6:2001:db8::1]",
+            "HELO my_host-1.example.",
+            "EHLO #1",
+        ] {
+            assert!(Command::parse(good).is_ok(), "{good}");
+        }
         let r = Command::parse("XYZZY\u{1}").unwrap_err();
         assert_eq!(r.lines[0], "Command unrecognized: \"XYZZY\"");
     }

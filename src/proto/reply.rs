@@ -3,6 +3,11 @@
 //! Contract: [`Reply`] is built once where a decision is made and rendered
 //! here to the wire form (`250-first\r\n250 last\r\n`). [`EnhancedStatus`]
 //! parses and prints `class.subject.detail`. No I/O.
+//!
+//! Reply text often echoes what a client sent (an address, a verb). The
+//! wire form never carries a control character raw: CR, LF, TAB and NUL are
+//! written `\r`, `\n`, `\t`, `\0` and any other `\xHH` (`\u{..}` above
+//! U+00FF), so no input can end a reply line early or forge another.
 
 use std::fmt;
 
@@ -93,6 +98,7 @@ impl Reply {
         for i in 0..n {
             let text = self.lines.get(i).map(String::as_str).unwrap_or("");
             let sep = if i + 1 < n { '-' } else { ' ' };
+            let text = escape_controls(text);
             let line = match self.status {
                 Some(st) => format!("{}{sep}{st} {text}", self.code),
                 None if text.is_empty() => format!("{}{sep}", self.code),
@@ -103,6 +109,28 @@ impl Reply {
         }
         out
     }
+}
+
+/// `text` with every control character written as an escape.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control() && u32::from(c) <= 0xff => {
+                out.push_str(&format!("\\x{:02x}", u32::from(c)))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 impl fmt::Display for Reply {
@@ -139,6 +167,26 @@ mod tests {
             Reply::plain(354, "End data with <CR><LF>.<CR><LF>").to_wire(),
             b"354 End data with <CR><LF>.<CR><LF>\r\n"
         );
+    }
+
+    #[test]
+    fn control_characters_are_never_sent_raw() {
+        let r = Reply::new(
+            553,
+            EnhancedStatus::new(5, 1, 7),
+            "<a\r\n250 2.0.0 forged\0\x07\x7f\u{85}\tb>... bad",
+        );
+        assert_eq!(
+            r.to_wire(),
+            b"553 5.1.7 <a\\r\\n250 2.0.0 forged\\0\\x07\\x7f\\x85\\tb>... bad\r\n"
+        );
+        let r = Reply {
+            code: 250,
+            status: None,
+            lines: vec!["x\ry".into(), "ü ok".into()],
+        };
+        assert_eq!(r.to_wire(), "250-x\\ry\r\n250 ü ok\r\n".as_bytes());
+        assert_eq!(r.to_string(), "250-x\\ry / 250 ü ok");
     }
 
     #[test]

@@ -6,22 +6,42 @@
 //! writes [`ServerSession::take_output`] to the peer. The session enforces
 //! command order (an out-of-order command becomes [`Event::Invalid`] with
 //! the reply to send), line-length limits, DATA dot-unstuffing with strict
-//! `<CRLF>.<CRLF>` termination (a bare LF or CR in the body is reported, so
-//! the caller can refuse SMTP smuggling), BDAT chunk reading, and the
-//! STARTTLS rule that pipelined plaintext after the command is discarded.
+//! `<CRLF>.<CRLF>` termination, BDAT chunk reading, and the STARTTLS rule
+//! that pipelined plaintext after the command is discarded.
 //! It never decides policy: the caller's reply to an event decides, and the
 //! session moves on according to whether that reply was positive.
+//!
+//! Protocol rules it applies by itself (each tested below):
+//!
+//! * **One line-ending rule for DATA and BDAT.** CRLF is the only line end
+//!   in message content. A bare CR or bare LF anywhere in the content of
+//!   `DATA` or of the `BDAT` chunks of one message is reported in
+//!   [`BodyEnd::bare_line_end`] (the caller refuses the message: SMTP
+//!   smuggling, as Postfix's `smtpd_forbid_bare_newline` and sendmail 8.18).
+//!   BDAT content is checked across chunk boundaries: a CR that ends one
+//!   chunk and the LF that starts the next make one CRLF.
+//! * Lines longer than [`Limits::data_line`] (998 octets by default, RFC
+//!   5321 §4.5.3.1.6) are accepted and reported in [`BodyEnd::long_line`].
+//! * RFC 6531: a non-ASCII address in `MAIL` or `RCPT` when `MAIL` did not
+//!   carry `SMTPUTF8` is refused `553 5.6.7`.
+//! * RFC 3030 §3: `DATA` after a `BDAT` chunk of the same transaction is
+//!   refused `503 5.5.1`.
 
 use super::command::{Command, Last};
 use super::reply::{EnhancedStatus, Reply};
 use std::collections::VecDeque;
+
+/// The text of the RFC 6531 refusal of a non-ASCII address without SMTPUTF8.
+const NEEDS_SMTPUTF8: &str =
+    "Non-ASCII address needs the SMTPUTF8 parameter on MAIL FROM (RFC 6531)";
 
 /// Limits, chosen by the caller (from the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Longest command line accepted, CRLF excluded (RFC 5321: 512 at least).
     pub command_line: usize,
-    /// Longest body line tolerated before the message is refused at its end.
+    /// Longest body line (CRLF excluded) before [`BodyEnd::long_line`] is
+    /// set; the line is still accepted (RFC 5321 §4.5.3.1.6: 998).
     pub data_line: usize,
 }
 
@@ -29,7 +49,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             command_line: 2048,
-            data_line: 32 * 1024,
+            data_line: 998,
         }
     }
 }
@@ -55,10 +75,55 @@ pub enum Event {
 pub struct BodyEnd {
     /// Body octets after unstuffing.
     pub size: u64,
-    /// A bare LF or bare CR was seen (refuse: SMTP smuggling).
+    /// A bare LF or bare CR was seen, in DATA or in any BDAT chunk
+    /// (refuse: SMTP smuggling).
     pub bare_line_end: bool,
-    /// A line was longer than [`Limits::data_line`].
+    /// A line was longer than [`Limits::data_line`] (accepted; for the log).
     pub long_line: bool,
+}
+
+/// The one line-ending rule for message content, DATA and BDAT alike: CRLF
+/// is the only line end. Fed the content in any chunking; a CR at the end of
+/// one piece and an LF at the start of the next are one CRLF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct LineCheck {
+    /// The last byte fed was a CR (a line end if an LF comes next).
+    cr_pending: bool,
+    /// Octets of the current line so far, line end excluded.
+    line_len: usize,
+    bare_line_end: bool,
+    long_line: bool,
+}
+
+impl LineCheck {
+    fn feed(&mut self, bytes: &[u8], limit: usize) {
+        for &b in bytes {
+            match b {
+                b'\n' => {
+                    if !self.cr_pending {
+                        self.bare_line_end = true;
+                    }
+                    self.line_len = 0;
+                }
+                _ if self.cr_pending => {
+                    // A CR not followed by LF.
+                    self.bare_line_end = true;
+                    self.line_len += 1;
+                }
+                b'\r' => {}
+                _ => self.line_len += 1,
+            }
+            if self.line_len > limit {
+                self.long_line = true;
+            }
+            self.cr_pending = b == b'\r';
+        }
+    }
+
+    /// The content is complete: a trailing CR is a bare CR.
+    fn finish(self) -> (bool, bool) {
+        (self.bare_line_end || self.cr_pending, self.long_line)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +169,12 @@ pub struct ServerSession {
     // DATA reader state.
     at_line_start: bool,
     body: BodyEnd,
-    line_len: usize,
+    lines: LineCheck,
+    // Transaction state.
+    /// `MAIL` carried `SMTPUTF8`.
+    smtputf8: bool,
+    /// A BDAT chunk of this transaction was accepted (`DATA` is then refused).
+    bdat_tx: bool,
     // BDAT state.
     bdat_left: u64,
     bdat_size: u64,
@@ -128,7 +198,9 @@ impl ServerSession {
             extended: false,
             at_line_start: true,
             body: BodyEnd::default(),
-            line_len: 0,
+            lines: LineCheck::default(),
+            smtputf8: false,
+            bdat_tx: false,
             bdat_left: 0,
             bdat_size: 0,
             bdat_last: Last::More,
@@ -297,12 +369,27 @@ impl ServerSession {
             Command::Rcpt(..) if !matches!(p, Phase::InMail | Phase::InRcpt) => {
                 refuse(503, EnhancedStatus::new(5, 0, 0), "Need MAIL before RCPT")
             }
+            Command::Data if p == Phase::InRcpt && self.bdat_tx => refuse(
+                503,
+                EnhancedStatus::new(5, 5, 1),
+                "DATA not allowed after BDAT in the same transaction (RFC 3030)",
+            ),
             Command::Data if p == Phase::InMail => {
                 refuse(503, EnhancedStatus::new(5, 0, 0), "Need RCPT (recipient)")
             }
             Command::Data if p != Phase::InRcpt => {
                 refuse(503, EnhancedStatus::new(5, 0, 0), "Need MAIL command")
             }
+            Command::Mail(a, params) if !params.smtputf8 && !a.to_string().is_ascii() => refuse(
+                553,
+                EnhancedStatus::new(5, 6, 7),
+                &format!("<{a}>... {NEEDS_SMTPUTF8}"),
+            ),
+            Command::Rcpt(m, _) if !self.smtputf8 && !m.to_string().is_ascii() => refuse(
+                553,
+                EnhancedStatus::new(5, 6, 7),
+                &format!("<{m}>... {NEEDS_SMTPUTF8}"),
+            ),
             Command::StartTls | Command::Auth { .. } if p == Phase::Greeting => {
                 refuse(503, EnhancedStatus::new(5, 5, 1), "EHLO first")
             }
@@ -347,13 +434,17 @@ impl ServerSession {
         self.bdat_left = size;
         self.bdat_size = size;
         self.bdat_last = last;
+        if refusal.is_none() {
+            self.bdat_tx = true;
+        }
         self.bdat_refusal = refusal;
         self.bdat_resume = self.phase;
         self.phase = Phase::InBdat;
         self.read_bdat();
     }
 
-    /// Read the rest of a BDAT chunk; content is passed through untouched.
+    /// Read the rest of a BDAT chunk; content is passed on unchanged and
+    /// checked with the same line-ending rule as DATA.
     fn read_bdat(&mut self) {
         if self.bdat_left > 0 {
             let n = usize::try_from(self.bdat_left)
@@ -366,6 +457,7 @@ impl ServerSession {
             self.bdat_left -= n as u64;
             if self.bdat_refusal.is_none() {
                 self.body.size += n as u64;
+                self.lines.feed(&chunk, self.limits.data_line);
                 self.events.push_back(Event::BodyChunk(chunk));
             }
             if self.bdat_left > 0 {
@@ -391,11 +483,23 @@ impl ServerSession {
     }
 
     fn finish_body(&mut self) {
-        let end = std::mem::take(&mut self.body);
-        self.at_line_start = true;
-        self.line_len = 0;
+        let (bare_line_end, long_line) = self.lines.finish();
+        let end = BodyEnd {
+            bare_line_end,
+            long_line,
+            ..self.body
+        };
+        self.reset_body();
         self.pending = Pending::BodyEnd;
         self.events.push_back(Event::BodyEnd(end));
+    }
+
+    /// A new message body (DATA accepted, a new transaction, a reset).
+    fn reset_body(&mut self) {
+        self.body = BodyEnd::default();
+        self.lines = LineCheck::default();
+        self.at_line_start = true;
+        self.bdat_tx = false;
     }
 
     /// Read DATA content: unstuff dots, stop at `<CRLF>.<CRLF>` only.
@@ -406,32 +510,18 @@ impl ServerSession {
         while let Some(lf) = self.input[consumed..].iter().position(|&b| b == b'\n') {
             let line = &self.input[consumed..consumed + lf + 1];
             consumed += lf + 1;
-            let crlf = line.len() >= 2 && line[line.len() - 2] == b'\r';
-            if !crlf {
-                // A bare LF: never a line end for the terminator (SMTP smuggling).
-                self.body.bare_line_end = true;
-            }
-            let content = &line[..line.len() - if crlf { 2 } else { 1 }];
-            if content.contains(&b'\r') {
-                self.body.bare_line_end = true;
-            }
-            if self.at_line_start && crlf && content == b"." {
+            // Only a "." line that follows a CRLF and ends in CRLF ends the
+            // data: a bare LF or CR never makes a terminator (SMTP smuggling).
+            if self.at_line_start && line == b".\r\n" {
                 ended = true;
                 break;
             }
-            let content = if self.at_line_start && content.first() == Some(&b'.') {
+            let content = if self.at_line_start && line.first() == Some(&b'.') {
                 &line[1..]
             } else {
                 line
             };
-            self.line_len += content.len();
-            if self.line_len > self.limits.data_line {
-                self.body.long_line = true;
-            }
-            self.at_line_start = crlf;
-            if crlf {
-                self.line_len = 0;
-            }
+            self.at_line_start = line.ends_with(b"\r\n");
             chunk.extend_from_slice(content);
         }
         // A partial line may be passed on once it is long; keep a small tail
@@ -444,13 +534,6 @@ impl ServerSession {
             } else {
                 part
             };
-            if part.contains(&b'\r') {
-                self.body.bare_line_end = true;
-            }
-            self.line_len += part.len();
-            if self.line_len > self.limits.data_line {
-                self.body.long_line = true;
-            }
             chunk.extend_from_slice(part);
             self.at_line_start = false;
             consumed += take;
@@ -458,6 +541,7 @@ impl ServerSession {
         self.input.drain(..consumed);
         if !chunk.is_empty() {
             self.body.size += chunk.len() as u64;
+            self.lines.feed(&chunk, self.limits.data_line);
             self.events.push_back(Event::BodyChunk(chunk));
         }
         if ended {
@@ -471,19 +555,25 @@ impl ServerSession {
             Command::Helo(_) | Command::Ehlo(_) if ok => {
                 self.extended = matches!(cmd, Command::Ehlo(_));
                 self.phase = Phase::Ready;
+                self.reset_body();
             }
-            Command::Mail(..) if ok => self.phase = Phase::InMail,
+            Command::Mail(_, params) if ok => {
+                self.phase = Phase::InMail;
+                self.smtputf8 = params.smtputf8;
+                self.reset_body();
+            }
             Command::Rcpt(..) if ok => self.phase = Phase::InRcpt,
-            Command::Rset if ok && self.phase != Phase::Greeting => self.phase = Phase::Ready,
+            Command::Rset if ok && self.phase != Phase::Greeting => {
+                self.phase = Phase::Ready;
+                self.reset_body();
+            }
             Command::Data if reply.code == 354 => {
                 self.phase = Phase::InData;
-                self.at_line_start = true;
-                self.line_len = 0;
-                self.body = BodyEnd::default();
+                self.reset_body();
             }
             Command::Bdat { .. } if !ok => {
                 // A refused chunk ends the transaction (RFC 3030 §3).
-                self.body = BodyEnd::default();
+                self.reset_body();
                 self.phase = Phase::Ready;
             }
             Command::StartTls if reply.code == 220 => {
@@ -731,5 +821,214 @@ mod tests {
         assert_eq!(ev[2], Event::AuthResponse("dXNlcg==".into()));
         assert_eq!(ev[3], Event::AuthResponse("cGFzcw==".into()));
         assert_eq!(ev[4], Event::Command(Command::Noop));
+    }
+
+    fn body_end(events: &[Event]) -> Option<BodyEnd> {
+        events.iter().find_map(|e| match e {
+            Event::BodyEnd(b) => Some(*b),
+            _ => None,
+        })
+    }
+
+    const TX: &[u8] = b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@y>\r\n";
+
+    #[test]
+    fn bdat_bare_cr_smuggling_is_reported_like_data() {
+        // The CR-only variant of SMTP smuggling, in one BDAT chunk.
+        let content: &[u8] =
+            b"Subject: x\r\n\r\nhi\r\n\r.\rMAIL FROM:<evil@x>\r\nRCPT TO:<v@y>\r\nDATA\r\n";
+        let mut input = TX.to_vec();
+        input.extend_from_slice(format!("BDAT {} LAST\r\n", content.len()).as_bytes());
+        input.extend_from_slice(content);
+        let mut s = ServerSession::new(Limits::default());
+        let ev = run(&mut s, &input, accept_all);
+        assert_eq!(body(&ev), content, "BDAT content is passed on unchanged");
+        assert!(
+            body_end(&ev).unwrap().bare_line_end,
+            "bare CR in BDAT reported"
+        );
+        assert!(
+            !ev.iter().any(
+                |e| format!("{e:?}").contains("evil") && matches!(e, Event::Command(_))
+                    || matches!(e, Event::Command(Command::Data))
+            ),
+            "{ev:?}"
+        );
+        // The same bytes by DATA: the same verdict.
+        let mut input = TX.to_vec();
+        input.extend_from_slice(b"DATA\r\n");
+        input.extend_from_slice(content);
+        input.extend_from_slice(b".\r\n");
+        let mut s = ServerSession::new(Limits::default());
+        let ev = run(&mut s, &input, accept_all);
+        assert!(
+            body_end(&ev).unwrap().bare_line_end,
+            "bare CR in DATA reported"
+        );
+    }
+
+    #[test]
+    fn bdat_line_ends_are_checked_across_chunks() {
+        let cases: &[(&[&[u8]], bool)] = &[
+            // CR at the end of one chunk, LF at the start of the next: one CRLF.
+            (&[b"ab\r", b"\ncd\r\n"], false),
+            (&[b"ab\r\n", b"cd\r\n"], false),
+            (&[b"", b"ab\r\n"], false),
+            // A CR followed by anything but LF, even across chunks.
+            (&[b"ab\r", b"xcd\r\n"], true),
+            (&[b"ab\r", b"\rcd\r\n"], true),
+            // A bare LF at the start of a chunk after a CRLF.
+            (&[b"ab\r\n", b"\ncd\r\n"], true),
+            (&[b"ab\ncd\r\n"], true),
+            // A CR ending the last chunk has no LF to pair with.
+            (&[b"ab\r\n", b"cd\r"], true),
+        ];
+        for (chunks, bare) in cases {
+            let mut input = TX.to_vec();
+            for (i, c) in chunks.iter().enumerate() {
+                let last = if i + 1 == chunks.len() { " LAST" } else { "" };
+                input.extend_from_slice(format!("BDAT {}{last}\r\n", c.len()).as_bytes());
+                input.extend_from_slice(c);
+            }
+            let mut s = ServerSession::new(Limits::default());
+            let ev = run(&mut s, &input, accept_all);
+            let end = body_end(&ev).unwrap_or_else(|| panic!("{chunks:?}: {ev:?}"));
+            assert_eq!(end.bare_line_end, *bare, "{chunks:?}");
+            assert_eq!(body(&ev), chunks.concat(), "{chunks:?}");
+        }
+        // The check starts afresh with the next transaction.
+        let mut s = ServerSession::new(Limits::default());
+        let mut input = TX.to_vec();
+        input.extend_from_slice(b"BDAT 3 LAST\r\na\nb");
+        input.extend_from_slice(b"MAIL FROM:<a@b>\r\nRCPT TO:<x@y>\r\nBDAT 3 LAST\r\nc\r\n");
+        let ev = run(&mut s, &input, accept_all);
+        let ends: Vec<bool> = ev
+            .iter()
+            .filter_map(|e| match e {
+                Event::BodyEnd(b) => Some(b.bare_line_end),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ends, [true, false]);
+    }
+
+    #[test]
+    fn bare_cr_in_data_split_across_reads() {
+        let mut s = ServerSession::new(Limits::default());
+        let mut input = TX.to_vec();
+        input.extend_from_slice(b"DATA\r\nab\r");
+        run(&mut s, &input, accept_all);
+        let ev = run(&mut s, b"\r\n.\r\n", accept_all);
+        assert!(body_end(&ev).unwrap().bare_line_end);
+        // A CRLF split across reads is fine.
+        let mut s = ServerSession::new(Limits::default());
+        let mut input = TX.to_vec();
+        input.extend_from_slice(b"DATA\r\nab\r");
+        run(&mut s, &input, accept_all);
+        let ev = run(&mut s, b"\n.\r\n", accept_all);
+        assert!(!body_end(&ev).unwrap().bare_line_end);
+    }
+
+    #[test]
+    fn long_lines_are_accepted_and_flagged_at_998() {
+        for (len, long) in [(998, false), (999, true), (5000, true)] {
+            let line = vec![b'x'; len];
+            let mut input = TX.to_vec();
+            input.extend_from_slice(b"DATA\r\n");
+            input.extend_from_slice(&line);
+            input.extend_from_slice(b"\r\nshort\r\n.\r\n");
+            let mut s = ServerSession::new(Limits::default());
+            let ev = run(&mut s, &input, accept_all);
+            let end = body_end(&ev).unwrap();
+            assert_eq!(end.long_line, long, "{len}");
+            assert!(!end.bare_line_end);
+            assert_eq!(body(&ev).len(), len + 9, "the line is kept whole");
+            // The same by BDAT.
+            let mut content = line.clone();
+            content.extend_from_slice(b"\r\n");
+            let mut input = TX.to_vec();
+            input.extend_from_slice(format!("BDAT {} LAST\r\n", content.len()).as_bytes());
+            input.extend_from_slice(&content);
+            let mut s = ServerSession::new(Limits::default());
+            let ev = run(&mut s, &input, accept_all);
+            assert_eq!(body_end(&ev).unwrap().long_line, long, "BDAT {len}");
+        }
+    }
+
+    #[test]
+    fn data_after_bdat_in_the_same_transaction_is_refused() {
+        let mut s = ServerSession::new(Limits::default());
+        let mut input = TX.to_vec();
+        input.extend_from_slice(b"BDAT 5\r\nab\r\nxDATA\r\n");
+        let ev = run(&mut s, &input, accept_all);
+        assert_eq!(
+            ev.last(),
+            Some(&Event::Invalid(Reply::new(
+                503,
+                EnhancedStatus::new(5, 5, 1),
+                "DATA not allowed after BDAT in the same transaction (RFC 3030)"
+            )))
+        );
+        // The transaction goes on by BDAT; after it, DATA works again.
+        let ev = run(
+            &mut s,
+            b"BDAT 2 LAST\r\n\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@y>\r\nDATA\r\nz\r\n.\r\n",
+            accept_all,
+        );
+        assert!(
+            matches!(ev[1], Event::BodyEnd(BodyEnd { size: 7, .. })),
+            "{ev:?}"
+        );
+        assert!(ev.contains(&Event::Command(Command::Data)), "{ev:?}");
+        // RSET also ends the BDAT transaction.
+        let mut s = ServerSession::new(Limits::default());
+        let mut input = TX.to_vec();
+        input.extend_from_slice(b"BDAT 1\r\nxRSET\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@y>\r\nDATA\r\n");
+        let ev = run(&mut s, &input, accept_all);
+        assert_eq!(ev.last(), Some(&Event::Command(Command::Data)), "{ev:?}");
+    }
+
+    #[test]
+    fn non_ascii_addresses_need_smtputf8() {
+        let refused = |ev: &[Event]| {
+            ev.iter()
+                .filter_map(|e| match e {
+                    Event::Invalid(r) => Some((r.code, r.status, r.lines[0].clone())),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let st = Some(EnhancedStatus::new(5, 6, 7));
+        let mut s = ServerSession::new(Limits::default());
+        let ev = run(
+            &mut s,
+            "EHLO c\r\nMAIL FROM:<jürgen@example.org>\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@bücher.example>\r\nRCPT TO:<x@y>\r\n".as_bytes(),
+            accept_all,
+        );
+        assert_eq!(
+            refused(&ev),
+            [
+                (553, st, format!("<jürgen@example.org>... {NEEDS_SMTPUTF8}")),
+                (553, st, format!("<x@bücher.example>... {NEEDS_SMTPUTF8}")),
+            ]
+        );
+        assert!(ev.contains(&Event::Command(Command::parse("RCPT TO:<x@y>").unwrap())));
+        // With SMTPUTF8 on MAIL both are accepted.
+        let mut s = ServerSession::new(Limits::default());
+        let ev = run(
+            &mut s,
+            "EHLO c\r\nMAIL FROM:<jürgen@example.org> SMTPUTF8\r\nRCPT TO:<x@bücher.example>\r\n"
+                .as_bytes(),
+            accept_all,
+        );
+        assert!(refused(&ev).is_empty(), "{ev:?}");
+        assert_eq!(ev.len(), 3);
+        // The parameter holds for one transaction only.
+        let ev = run(
+            &mut s,
+            "RSET\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@bücher.example>\r\n".as_bytes(),
+            accept_all,
+        );
+        assert_eq!(refused(&ev).len(), 1, "{ev:?}");
     }
 }

@@ -1126,6 +1126,10 @@ impl Conn {
                 if let Some(q) = &quarantine {
                     line += &format!(", quarantine={q}");
                 }
+                if end.long_line {
+                    // Accepted as Postfix does; our SMTP client folds them.
+                    line += ", long_lines=over998";
+                }
                 self.log(Some(&id), &line);
                 Reply::new(
                     250,

@@ -4,6 +4,11 @@
 //! (`from HELO (NAME [IP]) ... by $j (mxgate/VERSION) with PROTO id QID ...
 //! for <rcpt>; DATE`), [`rfc5322_date`] the date form used in it and in
 //! headers the MSA adds.
+//!
+//! The HELO name is checked when the command is parsed (only letters, digits
+//! and `[].-_#:` get through); as a second line of defence any control
+//! character in the names recorded here is written `?`, so nothing a client
+//! or a PTR record says can end the header early.
 
 /// What the trace header records.
 #[derive(Debug, Clone, Default)]
@@ -34,11 +39,11 @@ pub struct Trace<'a> {
 
 /// The header, folded like sendmail's, ending in CRLF.
 pub fn received(t: &Trace<'_>) -> String {
-    let mut h = format!("Received: from {} (", t.helo);
+    let mut h = format!("Received: from {} (", no_controls(t.helo));
     if t.client_name.is_empty() || t.client_name.starts_with('[') {
         h += &format!("[{}]", t.client_addr);
     } else {
-        h += &format!("{} [{}]", t.client_name, t.client_addr);
+        h += &format!("{} [{}]", no_controls(t.client_name), t.client_addr);
     }
     if t.forged {
         h += " (may be forged)";
@@ -62,6 +67,13 @@ pub fn received(t: &Trace<'_>) -> String {
     }
     h += &format!("; {}\r\n", rfc5322_date(t.now));
     h
+}
+
+/// `s` with every control character replaced by `?`.
+fn no_controls(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// `Tue, 24 Nov 2026 00:30:13 +0000`.
@@ -96,5 +108,24 @@ mod tests {
         ));
         assert!(h.contains(" with ESMTPS id 6AO0UD000007581\r\n\t(version=TLSv1.3"));
         assert!(h.ends_with("for <u@relayto.org>; Tue, 24 Nov 2026 00:30:13 +0000\r\n"));
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_header() {
+        let h = received(&Trace {
+            helo: "evil\r\nX-Injected: yes\0",
+            client_name: "ptr\r\nname",
+            client_addr: "192.0.2.1",
+            by: "gw.example.com",
+            proto: "ESMTP",
+            id: "6AO0UD000007581",
+            now: 1_795_480_213,
+            ..Default::default()
+        });
+        assert!(
+            h.starts_with("Received: from evil??X-Injected: yes? (ptr??name [192.0.2.1])\r\n"),
+            "{h}"
+        );
+        assert_eq!(h.matches("\r\n").count(), 2, "{h}");
     }
 }
