@@ -3,7 +3,7 @@
 //! Vectors K1–K10 of spec 12.6 (each checked on sendmail 8.17 with
 //! `makemap hash` / `sendmail -bi` / `praliases`).
 
-use mxgate::cli::tables::{makemap, newaliases, praliases};
+use mxgate::cli::tables::{makemap, makemap_from, newaliases, praliases};
 use mxgate::table::lmdb::{Lmdb, Reloaded};
 use mxgate::table::{Fold, Table};
 use std::path::{Path, PathBuf};
@@ -381,4 +381,171 @@ fn usage_list_help_and_nul_keys() {
     if let Some(text) = mdb_dump(Path::new(&format!("{m}.lmdb"))) {
         assert!(text.contains("ab\\00\n c\\00\n"), "{text}");
     }
+}
+
+// Security review: map permissions and LMDB's key size.
+
+fn mode_of(file: &str) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(file).unwrap().permissions().mode() & 0o7777
+}
+
+/// A source text file with `mode`.
+fn source(dir: &tempfile::TempDir, name: &str, text: &str, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+/// makemap with its input read from `src` (as `makemap ... < src`).
+fn run_from(args: &[&str], src: Option<&Path>, input: &str) -> Run {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let meta = src.map(|p| std::fs::metadata(p).unwrap());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = makemap_from(
+        &args,
+        &mut input.as_bytes(),
+        meta.as_ref(),
+        &mut out,
+        &mut err,
+    );
+    Run {
+        code,
+        out: String::from_utf8(out).unwrap(),
+        err: String::from_utf8(err).unwrap(),
+    }
+}
+
+#[test]
+fn new_map_gets_the_source_mode_or_0640_never_0644() {
+    let d = tempfile::tempdir().unwrap();
+    let secret = source(&d, "passwd", "alice {PLAIN}pw\n", 0o600);
+    let m = map(&d, "passwd");
+    let r = run_from(&["hash", &m], Some(&secret), "alice {PLAIN}pw\n");
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(mode_of(&format!("{m}.lmdb")), 0o600);
+    // No regular source (a pipe, a terminal): sendmail's DBMMODE.
+    let m = map(&d, "piped");
+    assert_eq!(run_from(&["hash", &m], None, "a b\n").code, 0);
+    assert_eq!(mode_of(&format!("{m}.lmdb")), 0o640);
+    // A public source gives a public map; execute bits are never copied.
+    let public = source(&d, "access", "a b\n", 0o755);
+    let m = map(&d, "access");
+    assert_eq!(run_from(&["hash", &m], Some(&public), "a b\n").code, 0);
+    assert_eq!(mode_of(&format!("{m}.lmdb")), 0o644);
+}
+
+#[test]
+fn rebuilt_map_keeps_its_mode_and_warns_when_wider_than_the_source() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let m = map(&d, "m");
+    let file = format!("{m}.lmdb");
+    let public = source(&d, "m", "a 1\n", 0o644);
+    assert_eq!(run_from(&["lmdb", &m], Some(&public), "a 1\n").code, 0);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let r = run_from(&["lmdb", &m], Some(&public), "a 2\n");
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(mode_of(&file), 0o600);
+    assert_eq!(dump(&m), "a\t2\n");
+    // A map left 0644 by an older makemap, rebuilt from a private source:
+    // kept (as sendmail), with a warning that says what to do.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let private = source(&d, "m", "a 3\n", 0o600);
+    let r = run_from(&["lmdb", &m], Some(&private), "a 3\n");
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        r.err,
+        format!(
+            "makemap: warning: {file} is readable by everyone (mode 0644) but its source is not \
+             (mode 0600); chmod o-r {file} if it holds anything private\n"
+        )
+    );
+}
+
+#[test]
+fn the_command_takes_the_mode_of_its_redirected_input() {
+    let d = tempfile::tempdir().unwrap();
+    let secret = source(&d, "passwd", "alice {PLAIN}pw\n", 0o600);
+    let m = map(&d, "passwd");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_mxgate"))
+        .args(["makemap", "hash", &m])
+        .stdin(std::fs::File::open(&secret).unwrap())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(mode_of(&format!("{m}.lmdb")), 0o600);
+    let m = map(&d, "piped");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mxgate"))
+        .args(["makemap", "hash", &m])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"a b\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(mode_of(&format!("{m}.lmdb")), 0o640);
+}
+
+#[test]
+fn key_longer_than_lmdb_limit_names_the_line_and_keeps_the_old_map() {
+    let d = tempfile::tempdir().unwrap();
+    let m = map(&d, "m");
+    let max = "k".repeat(511);
+    assert_eq!(
+        run(makemap, &["lmdb", &m], &format!("a 1\n{max} ok\n")).code,
+        0
+    );
+    let long = "k".repeat(512);
+    let r = run(
+        makemap,
+        &["lmdb", &m],
+        &format!("a 2\n# c\n{long} v\nb 2\n"),
+    );
+    assert_eq!(r.code, 65, "{}", r.err);
+    assert!(
+        r.err.contains(&format!(
+            "makemap: {m}: line 3: key is 512 bytes, longer than LMDB's 511-byte limit\n"
+        )),
+        "{}",
+        r.err
+    );
+    assert!(r.err.contains("not replaced"), "{}", r.err);
+    assert_eq!(dump(&m), format!("a\t1\n{max}\tok\n"));
+    // -N stores a NUL after the key: 511 + 1 is one too many.
+    let r = run(makemap, &["-N", "lmdb", &m], &format!("{max} v\n"));
+    assert_eq!(r.code, 65);
+    assert!(
+        r.err.contains(
+            "line 1: key is 512 bytes with its NUL (-N), longer than LMDB's 511-byte limit"
+        ),
+        "{}",
+        r.err
+    );
+    // -d stores values as keys of a sub-database: the same limit.
+    let r = run(makemap, &["-d", "lmdb", &m], &format!("k {long}\n"));
+    assert_eq!(r.code, 65);
+    assert!(r.err.contains("line 1: value is 512 bytes"), "{}", r.err);
+    assert_eq!(dump(&m), format!("a\t1\n{max}\tok\n"));
+}
+
+#[test]
+fn newaliases_reports_an_alias_name_too_long_for_lmdb() {
+    let d = tempfile::tempdir().unwrap();
+    let a = map(&d, "aliases");
+    std::fs::write(&a, "root: admin\n").unwrap();
+    assert_eq!(run(newaliases, &[&a], "").code, 0);
+    std::fs::write(&a, format!("root: other\n{}: root\n", "x".repeat(600))).unwrap();
+    let r = run(newaliases, &[&a], "");
+    assert_eq!(r.code, 65, "{}", r.err);
+    assert!(
+        r.err.contains(&format!(
+            "{a}:2: key is 601 bytes with its NUL (-N), longer than LMDB's 511-byte limit"
+        )),
+        "{}",
+        r.err
+    );
+    assert_eq!(run(praliases, &["-f", &a, "root"], "").out, "root:admin\n");
 }

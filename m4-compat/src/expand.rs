@@ -15,10 +15,19 @@
 //! Every error names the position of what went wrong: an unclosed quote or
 //! parenthesis points at its opening character, a bad builtin call at the
 //! macro name.
+//!
+//! Bounded work: a compilation runs inside a reloading daemon, so no input
+//! may crash it, exhaust its memory or keep it busy for ever. [`Limits`]
+//! bounds the nesting of macro calls (each level is a few Rust stack frames;
+//! the limit is checked before the frame is entered), the number of macro
+//! calls, and the total text the engine takes in (files read, text pushed
+//! back for rescanning, macro bodies scanned or stored). Each limit has its
+//! own error, at the call that crossed it.
 
 use crate::Diagnostic;
 use crate::diag::{Files, Pos, at, positioned};
-use crate::lexer::{Input, LexError, MAX_INPUT, Token};
+use crate::lexer::{Input, LexError, Token};
+use crate::source::SourceError;
 use std::collections::BTreeMap;
 
 /// A macro body and where it was defined.
@@ -58,14 +67,15 @@ pub trait CfHost {
         args: Option<&[String]>,
         pos: Pos,
     ) -> Result<CfAction, Diagnostic>;
-    /// Resolve and read an `include`d file: `Ok(None)` when the include is
-    /// to be ignored (sendmail's own `cf.m4`), `Err` when it cannot be read.
+    /// Resolve and read an `include`d file (through [`crate::source::read`]):
+    /// `Ok(Some((name, text)))`, `Ok(None)` when the include is to be ignored
+    /// (sendmail's own `cf.m4`), `Err` when it cannot or must not be read.
     fn read_include(
         &mut self,
         path: &str,
         from: Pos,
         files: &mut Files,
-    ) -> Result<Option<(String, String)>, String>;
+    ) -> Result<Option<(String, String)>, SourceError>;
     /// Report a non-fatal diagnostic.
     fn warn(&mut self, d: Diagnostic);
 }
@@ -99,8 +109,34 @@ const BLIND: &[&str] = &[
     "shift", "len", "incr", "decr", "errprint",
 ];
 
-/// Upper bound on macro calls in one compilation (stops `define(`a', `a')a`).
-const MAX_CALLS: u64 = 200_000;
+/// Bounds on one compilation (see the module contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Macro calls in progress at once: a call inside another call's
+    /// arguments nests (GNU m4's `-L`, `--nesting-limit`).
+    pub nesting: usize,
+    /// Macro calls in all.
+    pub calls: u64,
+    /// Bytes of text taken in, in all: files read, expansions pushed back
+    /// for rescanning, macro bodies scanned for `$n` or stored by `define`.
+    /// Everything the engine holds was counted here first, so this also
+    /// bounds its memory (about 16 bytes per character held, with positions).
+    pub text: usize,
+}
+
+impl Default for Limits {
+    /// 256 levels (GNU m4 1.4 stopped at 250 until 2006, then 1024; a real
+    /// `.mc` nests fewer than 10), a million calls (a real `.mc` makes a few
+    /// hundred) and 4 MiB of text (a real `.mc` takes in under 64 KB; 4 MiB
+    /// held with positions is at most 64 MiB of memory).
+    fn default() -> Self {
+        Limits {
+            nesting: 256,
+            calls: 1_000_000,
+            text: 4 * 1024 * 1024,
+        }
+    }
+}
 
 /// Where output goes.
 #[derive(Debug)]
@@ -121,7 +157,10 @@ pub struct Engine {
     diversion: i32,
     diversions: BTreeMap<i32, Vec<(char, Pos)>>,
     sink: Sink,
+    limits: Limits,
     calls: u64,
+    depth: usize,
+    text: usize,
 }
 
 impl Default for Engine {
@@ -133,6 +172,11 @@ impl Default for Engine {
 impl Engine {
     /// A fresh engine writing to diversion 0.
     pub fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    /// A fresh engine with the given bounds.
+    pub fn with_limits(limits: Limits) -> Self {
         Engine {
             files: Files::default(),
             input: Input::default(),
@@ -141,8 +185,37 @@ impl Engine {
             diversion: 0,
             diversions: BTreeMap::new(),
             sink: Sink::Diversions,
+            limits,
             calls: 0,
+            depth: 0,
+            text: 0,
         }
+    }
+
+    /// Bytes of text taken in so far (see [`Limits::text`]).
+    pub fn text_used(&self) -> usize {
+        self.text
+    }
+
+    /// Count `n` more bytes of text taken in because of `name` at `pos`.
+    fn charge(&mut self, n: usize, name: &str, pos: Pos) -> Result<(), Diagnostic> {
+        self.text = self.text.saturating_add(n);
+        if self.text > self.limits.text {
+            return Err(self.files.diag(
+                pos,
+                format!(
+                    "expanding `{name}' takes the text past {} bytes in all — a macro that \
+                     grows its own input without end, or a file that includes itself?",
+                    self.limits.text
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// What is left of the text budget.
+    fn room(&self) -> usize {
+        self.limits.text.saturating_sub(self.text)
     }
 
     /// Define `name` as `body` (as `define` or `m4 -D`).
@@ -182,15 +255,13 @@ impl Engine {
         text: &str,
     ) -> Result<(), Diagnostic> {
         let file = self.files.add(name);
-        let chars = positioned(
-            text,
-            Pos {
-                file,
-                line: 1,
-                col: 1,
-            },
-        );
-        self.input.push(&chars);
+        let start = Pos {
+            file,
+            line: 1,
+            col: 1,
+        };
+        self.charge(text.len(), name, start)?;
+        self.input.push(&positioned(text, start));
         self.run(host)
     }
 
@@ -204,6 +275,7 @@ impl Engine {
         if !text.contains(|c: char| c == '`' || c == '#' || c.is_ascii_alphabetic() || c == '_') {
             return Ok(text.to_string());
         }
+        self.charge(text.len(), "(rescan)", pos)?;
         let chars = at(text, pos);
         self.input.push(&chars);
         let floor = self.input.raise_floor(chars.len());
@@ -356,27 +428,69 @@ impl Engine {
         }
     }
 
-    fn push_text(&mut self, text: &str, pos: Pos) -> Result<(), Diagnostic> {
-        if self.input.total() + text.len() > MAX_INPUT {
-            return Err(self.files.diag(
-                pos,
-                "macro expansion grows without end (recursive definition?)",
-            ));
-        }
+    /// Push the expansion of `name` (called at `pos`) back for rescanning.
+    fn push_text(&mut self, text: &str, name: &str, pos: Pos) -> Result<(), Diagnostic> {
+        self.charge(text.len(), name, pos)?;
         self.input.push(&at(text, pos));
         Ok(())
     }
 
+    /// Push the text of a file named `fname` (read because of `name` at `pos`).
+    fn push_file(
+        &mut self,
+        fname: &str,
+        text: &str,
+        name: &str,
+        pos: Pos,
+    ) -> Result<(), Diagnostic> {
+        self.charge(text.len(), name, pos)?;
+        let file = self.files.add(fname);
+        self.input.push(&positioned(
+            text,
+            Pos {
+                file,
+                line: 1,
+                col: 1,
+            },
+        ));
+        Ok(())
+    }
+
+    /// One macro call, within the call and nesting limits.
     fn call(&mut self, host: &mut dyn CfHost, name: &str, pos: Pos) -> Result<(), Diagnostic> {
         self.calls += 1;
-        if self.calls > MAX_CALLS {
+        if self.calls > self.limits.calls {
             return Err(self.files.diag(
                 pos,
                 format!(
-                    "too many macro expansions at {name} (a definition that expands to itself?)"
+                    "more than {} macro calls, the last one `{name}' — a macro that expands to \
+                     itself without end?",
+                    self.limits.calls
                 ),
             ));
         }
+        if self.depth >= self.limits.nesting {
+            return Err(self.files.diag(
+                pos,
+                format!(
+                    "recursion deeper than {} expanding `{name}' — a macro that calls itself \
+                     without end? (a call inside another call's arguments nests one level)",
+                    self.limits.nesting
+                ),
+            ));
+        }
+        self.depth += 1;
+        let result = self.call_nested(host, name, pos);
+        self.depth -= 1;
+        result
+    }
+
+    fn call_nested(
+        &mut self,
+        host: &mut dyn CfHost,
+        name: &str,
+        pos: Pos,
+    ) -> Result<(), Diagnostic> {
         if name == "dnl" {
             while let Some((c, _)) = self.input.next_char() {
                 if c == '\n' {
@@ -385,16 +499,25 @@ impl Engine {
             }
             return Ok(());
         }
-        let user = self.macros.get(name).and_then(|v| v.last()).cloned();
-        let is_builtin = user.is_none() && BUILTINS.contains(&name);
+        let user = self.macros.get(name).is_some_and(|v| !v.is_empty());
+        let is_builtin = !user && BUILTINS.contains(&name);
         if is_builtin && BLIND.contains(&name) && self.input.peek().map(|c| c.0) != Some('(') {
             self.emit(&at(name, pos));
             return Ok(());
         }
         let args = self.collect_args(host, name, pos)?;
-        if let Some(def) = user {
-            let text = substitute(&def.body, name, args.as_deref().unwrap_or(&[]));
-            return self.push_text(&text, pos);
+        if user {
+            let room = self.room();
+            let body_len = self.definition(name).map_or(0, |d| d.body.len());
+            // Scanning the body costs its length, even when it expands to little.
+            self.charge(body_len, name, pos)?;
+            let text = self
+                .definition(name)
+                .and_then(|d| substitute(&d.body, name, args.as_deref().unwrap_or(&[]), room));
+            return match text {
+                Some(t) => self.push_text(&t, name, pos),
+                None => self.charge(usize::MAX, name, pos),
+            };
         }
         if !is_builtin {
             let expanded = match &args {
@@ -409,23 +532,12 @@ impl Engine {
             };
             let action = host.call(&mut self.files, name, expanded.as_deref(), pos)?;
             return match action {
-                CfAction::Text(t) => self.push_text(&t, pos),
+                CfAction::Text(t) => self.push_text(&t, name, pos),
                 CfAction::Divert(n, t) => {
                     self.diversion = n;
-                    self.push_text(&t, pos)
+                    self.push_text(&t, name, pos)
                 }
-                CfAction::Include { name, text } => {
-                    let file = self.files.add(&name);
-                    self.input.push(&positioned(
-                        &text,
-                        Pos {
-                            file,
-                            line: 1,
-                            col: 1,
-                        },
-                    ));
-                    Ok(())
-                }
+                CfAction::Include { name: fname, text } => self.push_file(&fname, &text, name, pos),
             };
         }
         let a = args.unwrap_or_default();
@@ -436,6 +548,7 @@ impl Engine {
                 if n.is_empty() {
                     return Err(self.files.diag(pos, format!("{name} needs a macro name as its first argument")));
                 }
+                self.charge(arg(1).len(), name, pos)?;
                 if name == "define" {
                     self.define(&n, arg(1), pos);
                 } else {
@@ -459,15 +572,19 @@ impl Engine {
                 Ok(())
             }
             "defn" => {
+                let room = self.room();
                 let mut out = String::new();
                 for n in &a {
                     if let Some(d) = self.definition(n) {
+                        if out.len() + d.body.len() + 2 > room {
+                            return self.charge(usize::MAX, name, pos);
+                        }
                         out.push('`');
                         out.push_str(&d.body);
                         out.push('\'');
                     }
                 }
-                self.push_text(&out, pos)
+                self.push_text(&out, name, pos)
             }
             "ifdef" => {
                 let t = if self.is_macro(host, arg(0)) {
@@ -476,11 +593,11 @@ impl Engine {
                     arg(2)
                 };
                 let t = t.to_string();
-                self.push_text(&t, pos)
+                self.push_text(&t, name, pos)
             }
             "ifelse" => {
                 let t = ifelse(&a).to_string();
-                self.push_text(&t, pos)
+                self.push_text(&t, name, pos)
             }
             "divert" => {
                 let s = arg(0).trim();
@@ -496,37 +613,33 @@ impl Engine {
             }
             "divnum" => {
                 let t = self.diversion.to_string();
-                self.push_text(&t, pos)
+                self.push_text(&t, name, pos)
             }
             "include" | "sinclude" => {
                 let path = arg(0).to_string();
                 match host.read_include(&path, pos, &mut self.files) {
-                    Ok(Some((fname, text))) => {
-                        let file = self.files.add(&fname);
-                        self.input.push(&positioned(&text, Pos { file, line: 1, col: 1 }));
-                        Ok(())
-                    }
+                    Ok(Some((fname, text))) => self.push_file(&fname, &text, name, pos),
                     Ok(None) => Ok(()),
-                    Err(e) if name == "include" => {
-                        Err(self.files.diag(pos, format!("include(`{path}'): {e}")))
-                    }
-                    Err(_) => Ok(()),
+                    // sinclude is silent when the file is missing or unreadable
+                    // (as m4); what mxgate refuses to read is an error for both.
+                    Err(SourceError::NotFound | SourceError::Io(_)) if name == "sinclude" => Ok(()),
+                    Err(e) => Err(self.files.diag(pos, format!("{name}(`{path}'): {e}"))),
                 }
             }
             "shift" => {
                 let t = a.iter().skip(1).map(|s| format!("`{s}'")).collect::<Vec<_>>().join(",");
-                self.push_text(&t, pos)
+                self.push_text(&t, name, pos)
             }
             "len" => {
                 let t = arg(0).chars().count().to_string();
-                self.push_text(&t, pos)
+                self.push_text(&t, name, pos)
             }
             "incr" | "decr" => {
                 let n: i64 = arg(0).trim().parse().map_err(|_| {
                     self.files.diag(pos, format!("{name} expects a number, got `{}'", arg(0)))
                 })?;
                 let t = if name == "incr" { n + 1 } else { n - 1 }.to_string();
-                self.push_text(&t, pos)
+                self.push_text(&t, name, pos)
             }
             "errprint" => {
                 let msg = a.join(" ");
@@ -570,12 +683,17 @@ fn ifelse(a: &[String]) -> &str {
     }
 }
 
-/// Substitute `$0`…, `$#`, `$*`, `$@` in a macro body.
-fn substitute(body: &str, name: &str, args: &[String]) -> String {
-    let mut out = String::with_capacity(body.len());
+/// Substitute `$0`…, `$#`, `$*`, `$@` in a macro body; `None` once the
+/// result would be longer than `room` bytes (`$@` repeated can multiply an
+/// argument many times).
+fn substitute(body: &str, name: &str, args: &[String], room: usize) -> Option<String> {
+    let mut out = String::with_capacity(body.len().min(room));
     let chars: Vec<char> = body.chars().collect();
     let mut i = 0;
     while i < chars.len() {
+        if out.len() > room {
+            return None;
+        }
         let c = chars[i];
         if c == '$' && i + 1 < chars.len() {
             let d = chars[i + 1];
@@ -619,15 +737,15 @@ fn substitute(body: &str, name: &str, args: &[String]) -> String {
         out.push(c);
         i += 1;
     }
-    out
+    (out.len() <= room).then_some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A host with no cf macros that reads no files.
-    struct Plain(Vec<Diagnostic>);
+    /// A host with no cf macros that reads only the files given to it.
+    struct Plain(Vec<Diagnostic>, Vec<(&'static str, String)>);
 
     impl CfHost for Plain {
         fn is_cf_macro(&self, _: &str) -> bool {
@@ -644,11 +762,14 @@ mod tests {
         }
         fn read_include(
             &mut self,
-            _: &str,
+            path: &str,
             _: Pos,
             _: &mut Files,
-        ) -> Result<Option<(String, String)>, String> {
-            Err("no files here".into())
+        ) -> Result<Option<(String, String)>, SourceError> {
+            match self.1.iter().find(|(n, _)| *n == path) {
+                Some((n, t)) => Ok(Some((n.to_string(), t.clone()))),
+                None => Err(SourceError::NotFound),
+            }
         }
         fn warn(&mut self, d: Diagnostic) {
             self.0.push(d);
@@ -657,7 +778,7 @@ mod tests {
 
     fn m4(text: &str) -> Result<String, Diagnostic> {
         let mut e = Engine::new();
-        let mut h = Plain(Vec::new());
+        let mut h = Plain(Vec::new(), Vec::new());
         e.run_file(&mut h, "t.mc", text)?;
         Ok(e.diversions().values().flatten().map(|c| c.0).collect())
     }
@@ -761,10 +882,103 @@ mod tests {
         assert!(e.message.contains("unbalanced quote"), "{e}");
     }
 
+    fn m4_limited(
+        text: &str,
+        limits: Limits,
+        files: Vec<(&'static str, String)>,
+    ) -> Result<String, Diagnostic> {
+        let mut e = Engine::with_limits(limits);
+        let mut h = Plain(Vec::new(), files);
+        e.run_file(&mut h, "t.mc", text)?;
+        Ok(e.diversions().values().flatten().map(|c| c.0).collect())
+    }
+
     #[test]
-    fn runaway_recursion_is_an_error() {
-        let e = m4("define(`a', `a')a").unwrap_err();
-        assert!(e.message.contains("too many macro expansions"), "{e}");
+    fn endless_self_expansion_hits_the_call_limit() {
+        let e = m4("\ndefine(`a', `a')a").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 17), "{e}");
+        assert!(
+            e.message
+                .contains("more than 1000000 macro calls, the last one `a'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn nesting_is_limited_before_the_stack_is() {
+        let small = Limits {
+            nesting: 8,
+            ..Limits::default()
+        };
+        let e = m4_limited("define(`f',`f(f($1))')\n  f(x)", small, Vec::new()).unwrap_err();
+        assert_eq!((e.line, e.col), (2, 3), "{e}");
+        assert!(
+            e.message.starts_with(
+                "recursion deeper than 8 expanding `f' — a macro that calls itself without end?"
+            ),
+            "{e}"
+        );
+        // Exactly at the limit is fine: f(f(f(...))) eight deep.
+        let eight = "define(`f',`<$1>')f(f(f(f(f(f(f(f(x))))))))";
+        assert_eq!(
+            m4_limited(eight, small, Vec::new()).unwrap(),
+            "<<<<<<<<x>>>>>>>>"
+        );
+        let nine = "define(`f',`<$1>')f(f(f(f(f(f(f(f(f(x)))))))))";
+        assert!(m4_limited(nine, small, Vec::new()).is_err());
+    }
+
+    #[test]
+    fn nesting_at_the_default_limit_fits_the_compile_stack() {
+        // The worst case measured: a call inside a call's arguments, all the
+        // way down, on a thread with the stack every compilation gets.
+        let run = std::thread::Builder::new()
+            .stack_size(crate::COMPILE_STACK)
+            .spawn(|| m4("define(`f',`f(f($1))')f(x)"))
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        let e = run.unwrap_err();
+        assert!(
+            e.message
+                .contains("recursion deeper than 256 expanding `f'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn growing_text_hits_the_text_limit() {
+        // The pending input grows by two characters per call.
+        let e = m4("define(`a', `a a')a").unwrap_err();
+        assert!(
+            e.message
+                .contains("expanding `a' takes the text past 4194304 bytes in all"),
+            "{e}"
+        );
+        // Doubling by $1 repeated: stopped without building the huge string.
+        let e = m4("define(`m',`$1$1$1$1$1$1$1$1$1$1')m(m(m(m(m(m(m(m(x))))))))").unwrap_err();
+        assert!(e.message.contains("takes the text past"), "{e}");
+        let e = m4("define(`m',`$@$@$@$@$@$@$@$@$@$@')m(m(m(m(m(m(m(m(x))))))))").unwrap_err();
+        assert!(e.message.contains("takes the text past"), "{e}");
+    }
+
+    #[test]
+    fn a_file_that_includes_itself_hits_the_text_limit() {
+        let small = Limits {
+            text: 10_000,
+            ..Limits::default()
+        };
+        let files = vec![("self.m4", "include(`self.m4')dnl\n".to_string())];
+        let e = m4_limited("include(`self.m4')", small, files).unwrap_err();
+        assert_eq!(e.file, "self.m4", "{e}");
+        assert!(e.message.contains("takes the text past 10000 bytes"), "{e}");
+    }
+
+    #[test]
+    fn sinclude_is_silent_only_for_a_missing_file() {
+        assert_eq!(m4("a sinclude(`nothere')b").unwrap(), "a b");
+        let e = m4("include(`nothere')").unwrap_err();
+        assert_eq!(e.message, "include(`nothere'): no such file");
     }
 
     #[test]

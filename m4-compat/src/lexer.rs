@@ -39,9 +39,6 @@ pub struct Input {
     floor: usize,
 }
 
-/// The largest amount of pending input tolerated (guards runaway expansion).
-pub const MAX_INPUT: usize = 16 * 1024 * 1024;
-
 impl Input {
     /// Push `text` so that its first character is read next.
     pub fn push(&mut self, text: &[(char, Pos)]) {

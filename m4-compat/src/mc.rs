@@ -20,6 +20,7 @@ use crate::config::{
 use crate::diag::{Files, Pos};
 use crate::expand::{CfAction, CfHost};
 use crate::options::OPTIONS;
+use crate::source::{self, Reach, SourceError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -999,11 +1000,19 @@ impl Mc {
         if let Some(base) = &self.base_dir {
             for dir in [base.join("domain"), base.join("..").join("domain")] {
                 let p = dir.join(format!("{name}.m4"));
-                if let Ok(text) = std::fs::read_to_string(&p) {
-                    return Ok(CfAction::Include {
-                        name: p.display().to_string(),
-                        text,
-                    });
+                match source::read(&p, Reach::Public) {
+                    Ok(text) => {
+                        return Ok(CfAction::Include {
+                            name: p.display().to_string(),
+                            text,
+                        });
+                    }
+                    Err(SourceError::NotFound) => {}
+                    Err(e) => {
+                        return Err(
+                            files.diag(pos, format!("DOMAIN(`{name}'): {}: {e}", p.display()))
+                        );
+                    }
                 }
             }
         }
@@ -1123,7 +1132,7 @@ impl CfHost for Mc {
         path: &str,
         _from: Pos,
         _files: &mut Files,
-    ) -> Result<Option<(String, String)>, String> {
+    ) -> Result<Option<(String, String)>, SourceError> {
         let p = Path::new(path);
         if p.file_name().is_some_and(|f| f == "cf.m4") {
             // sendmail's own cf.m4 (Debian's first line): mxgate implements it.
@@ -1134,14 +1143,14 @@ impl CfHost for Mc {
             candidates.push(b.join(p));
         }
         candidates.push(p.to_path_buf());
-        let mut last = String::from("not found");
         for c in candidates {
-            match std::fs::read_to_string(&c) {
+            match source::read(&c, Reach::Public) {
                 Ok(t) => return Ok(Some((c.display().to_string(), t))),
-                Err(e) => last = e.to_string(),
+                Err(SourceError::NotFound) => {}
+                Err(e) => return Err(e),
             }
         }
-        Err(last)
+        Err(SourceError::NotFound)
     }
 
     fn warn(&mut self, d: Diagnostic) {

@@ -700,3 +700,103 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+// Security review: a reload must not crash the daemon or leak files (the
+// limits are unit-tested in expand.rs and source.rs; these go through the
+// public entry points, on the test harness's own small-stack thread).
+
+#[test]
+fn endless_recursion_is_an_error_not_a_stack_overflow() {
+    let e = err("dnl\ndefine(`f',`f(f($1))')f(x)\n");
+    assert!(
+        e.starts_with("site.mc:2:23: recursion deeper than 256 expanding `f'"),
+        "{e}"
+    );
+    let e = err("define(`f',`FEATURE(`f($1)')')f(x)\n");
+    assert!(e.contains("recursion deeper than 256"), "{e}");
+}
+
+#[test]
+fn include_of_a_device_or_fifo_is_refused_without_reading() {
+    let e = err("dnl\ninclude(`/dev/zero')\n");
+    assert_eq!(
+        e,
+        "site.mc:2:1: include(`/dev/zero'): refused: it is a character device, not a regular file; only regular files are read"
+    );
+    // sinclude too: the file is there, it is just not something to read.
+    assert!(err("sinclude(`/dev/zero')").contains("refused: it is a character device"));
+    let dir = tempdir();
+    let fifo = dir.join("pipe.m4");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo (coreutils) is needed by this test");
+    assert!(st.success());
+    std::fs::write(dir.join("f.mc"), "include(`pipe.m4')dnl\n").unwrap();
+    let e = compile_file(&dir.join("f.mc"), &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("include(`pipe.m4'): refused: it is a FIFO"),
+        "{e}"
+    );
+    // The .mc itself too.
+    let e = compile_file(&fifo, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("refused: it is a FIFO"), "{e}");
+}
+
+#[test]
+fn an_included_secret_is_never_echoed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let secret = dir.join("shadow");
+    std::fs::write(&secret, "root:$6$SECRETHASH:20228:0:99999:7:::\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+    for how in ["include", "sinclude"] {
+        std::fs::write(dir.join("s.mc"), format!("dnl\n{how}(`shadow')dnl\n")).unwrap();
+        let e = compile_file(&dir.join("s.mc"), &Options::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "s.mc:2:1: {how}(`shadow'): refused: not readable by everyone (mode 0640)"
+            )),
+            "{e}"
+        );
+        assert!(!e.contains("SECRET") && !e.contains("root"), "{e}");
+    }
+    // Through DOMAIN too.
+    std::fs::create_dir_all(dir.join("domain")).unwrap();
+    std::fs::copy(&secret, dir.join("domain/site.m4")).unwrap();
+    std::fs::set_permissions(
+        dir.join("domain/site.m4"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::write(dir.join("d.mc"), "DOMAIN(`site')dnl\n").unwrap();
+    let e = compile_file(&dir.join("d.mc"), &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("refused: not readable by everyone (mode 0600)"),
+        "{e}"
+    );
+    assert!(!e.contains("SECRET"), "{e}");
+}
+
+#[test]
+fn real_configs_stay_far_below_the_limits() {
+    use mxgate_m4::expand::{Engine, Limits};
+    use mxgate_m4::mc::Mc;
+    let dir = fixtures().join("debian");
+    let mc = std::fs::read_to_string(dir.join("sendmail.mc"))
+        .unwrap()
+        .replace("@DIR@", &dir.display().to_string());
+    let mut engine = Engine::new();
+    let mut host = Mc::new(Some(dir.clone()));
+    engine.run_file(&mut host, "sendmail.mc", &mc).unwrap();
+    let used = engine.text_used();
+    assert!(used > 0 && used * 100 < Limits::default().text, "{used}");
+}

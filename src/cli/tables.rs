@@ -14,7 +14,7 @@
 
 use crate::config::MapSpec;
 use crate::table::aliases::{Severity, parse_aliases};
-use crate::table::build::{self, BuildError, BuildOptions, Duplicates, KeyForm, Mode};
+use crate::table::build::{self, BuildError, BuildOptions, Duplicates, KeyForm, Mode, Perms};
 use crate::table::lmdb::Lmdb;
 use crate::table::text::{self, EmptyValues, ParseOptions, Record};
 use crate::table::{self, Fold};
@@ -221,7 +221,7 @@ fn help(name: &str, synopsis: &str, opts: &[Opt]) -> String {
     s
 }
 
-const MAKEMAP_SYNOPSIS: &str = "[-N] [-c size] [-C cf] [-d] [-D char] [-e] [-f] [-l] [-o] [-r] [-s] [-t delim] [-u] [-v] type mapname < text\n\ntype is lmdb; hash, btree and dbm are accepted and also written as LMDB.\nThe map is written to mapname.lmdb (one file, readable by mdb_dump -n).";
+const MAKEMAP_SYNOPSIS: &str = "[-N] [-c size] [-C cf] [-d] [-D char] [-e] [-f] [-l] [-o] [-r] [-s] [-t delim] [-u] [-v] type mapname < text\n\ntype is lmdb; hash, btree and dbm are accepted and also written as LMDB.\nThe map is written to mapname.lmdb (one file, readable by mdb_dump -n).\n\nPermissions: a rebuilt map keeps the mode, owner and group of the map it\nreplaces (as sendmail). A new map gets the mode and group of the input file\nwhen standard input is a regular file (makemap hash access < access), else\nmode 0640 (sendmail's DBMMODE). Keys (and, with -d, values) longer than\nLMDB's 511 bytes are reported by line; the old map is then kept.";
 
 /// The file a map name is served from: `NAME.lmdb` (a `.lmdb`, or `.db`
 /// for hash/btree, already on the name is not doubled).
@@ -238,9 +238,34 @@ pub fn map_file(map_type: &str, name: &str) -> PathBuf {
 }
 
 /// `makemap [-N] [-c size] [-d] [-e] [-f] [-l] [-o] [-r] [-s] [-t delim] [-u] [-v] [-D char] [-C cf] TYPE MAPNAME < text`.
+///
+/// The command: `stdin` is read as the input, and the process's standard
+/// input is looked at (`fstat`) for the mode a new map gets (see
+/// [`build::Perms`]). [`makemap_from`] takes the input's metadata instead.
 pub fn makemap(
     args: &[String],
     stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let source = stdin_metadata();
+    makemap_from(args, stdin, source.as_ref(), out, err)
+}
+
+/// The metadata of the process's standard input (a regular file when the
+/// input is redirected from the table's text file).
+fn stdin_metadata() -> Option<std::fs::Metadata> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    std::fs::File::from(fd).metadata().ok()
+}
+
+/// [`makemap`] with the input's metadata given: `source` is the file the
+/// input comes from (`None`, or not a regular file: a pipe or terminal).
+pub fn makemap_from(
+    args: &[String],
+    stdin: &mut dyn Read,
+    source: Option<&std::fs::Metadata>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
@@ -347,9 +372,12 @@ pub fn makemap(
         } else {
             Mode::Replace
         },
+        perms: Perms::of_source(source),
     };
     let mut messages: Vec<(u32, String)> =
         diags.iter().map(|d| (d.line, d.message.clone())).collect();
+    let (records, too_big) = build::oversized(records, &bopts);
+    messages.extend(too_big.iter().map(|o| (o.line, o.to_string())));
     let result = build::plan(&file, records, &bopts).and_then(|plan| {
         for d in plan.duplicates() {
             messages.push((
@@ -371,7 +399,9 @@ pub fn makemap(
             );
             return Ok(());
         }
-        plan.publish(&file).map(|_| ())
+        let report = plan.publish(&file)?;
+        warn_if_wider(source, report.mode, &file, "makemap", err);
+        Ok(())
     });
     match result {
         Err(e) => {
@@ -387,6 +417,33 @@ fn build_error_status(e: &BuildError) -> i32 {
     match e {
         BuildError::Create { .. } => EX_CANTCREAT,
         BuildError::Write { .. } | BuildError::ReadOld(_) => EX_IOERR,
+        BuildError::Oversized(_) => EX_DATAERR,
+    }
+}
+
+/// A rebuilt map keeps its old mode; say so when that lets everyone read
+/// what its source keeps from them (a map made by an older makemap, 0644).
+fn warn_if_wider(
+    source: Option<&std::fs::Metadata>,
+    map_mode: u32,
+    file: &Path,
+    tool: &str,
+    err: &mut dyn Write,
+) {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(src) = source.filter(|m| m.is_file())
+        && src.mode() & 0o004 == 0
+        && map_mode & 0o004 != 0
+    {
+        let _ = writeln!(
+            err,
+            "{tool}: warning: {} is readable by everyone (mode {:04o}) but its source is not \
+             (mode {:04o}); chmod o-r {} if it holds anything private",
+            file.display(),
+            map_mode & 0o7777,
+            src.mode() & 0o7777,
+            file.display()
+        );
     }
 }
 
@@ -508,6 +565,7 @@ pub fn newaliases(
 }
 
 fn build_aliases(spec: &MapSpec, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let source = std::fs::metadata(&spec.path).ok();
     let text = match std::fs::read(&spec.path) {
         Ok(t) => String::from_utf8_lossy(&t).into_owned(),
         Err(e) => {
@@ -549,7 +607,13 @@ fn build_aliases(spec: &MapSpec, out: &mut dyn Write, err: &mut dyn Write) -> i3
             KeyForm::Plain
         },
         mode: Mode::Replace,
+        perms: Perms::of_source(source.as_ref()),
     };
+    let (records, too_big) = build::oversized(records, &opts);
+    for o in &too_big {
+        bad = true;
+        let _ = writeln!(err, "{}:{}: {o}", spec.path, o.line);
+    }
     let target = PathBuf::from(spec.lmdb_path());
     if bad && target.exists() {
         let _ = writeln!(
@@ -560,9 +624,12 @@ fn build_aliases(spec: &MapSpec, out: &mut dyn Write, err: &mut dyn Write) -> i3
         );
         return EX_DATAERR;
     }
-    if let Err(e) = build::build(&target, records, &opts) {
-        let _ = writeln!(err, "newaliases: {e} (the old map is unchanged)");
-        return build_error_status(&e);
+    match build::build(&target, records, &opts) {
+        Ok(report) => warn_if_wider(source.as_ref(), report.mode, &target, "newaliases", err),
+        Err(e) => {
+            let _ = writeln!(err, "newaliases: {e} (the old map is unchanged)");
+            return build_error_status(&e);
+        }
     }
     let _ = writeln!(
         out,

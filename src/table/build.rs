@@ -15,6 +15,21 @@
 //! Duplicate keys follow makemap: the first is kept and reported (exit 65)
 //! unless `-r` (the last wins) or `-d` (all kept, an LMDB `DUP_SORT`
 //! database: a lookup returns the smallest value, `mdb_dump` shows all).
+//!
+//! Sizes: LMDB stores keys of at most [`MAX_KEY`] bytes (and, in a
+//! `DUP_SORT` map, values too). [`oversized`] sets such records apart with
+//! their line so the tools report them like any bad line; [`plan`] refuses
+//! any that reach it ([`BuildError::Oversized`]) rather than failing half
+//! way through the write.
+//!
+//! Permissions: a map can hold secrets (an AUTH password table), so it is
+//! never made more readable than the admin asked. A rebuilt map keeps the
+//! mode, owner and group of the map it replaces, as sendmail's makemap
+//! does (it rewrites the file in place). A new map gets [`Perms`]: the
+//! source file's permission bits and group when the source is a regular
+//! file, otherwise sendmail's `DBMMODE`, 0640. The temporary file is
+//! created with that mode, so the data is never readable by more users
+//! even for a moment.
 #![allow(unsafe_code)]
 
 use super::lmdb::Lmdb;
@@ -57,6 +72,39 @@ pub enum Mode {
     Update,
 }
 
+/// The permissions of a new map (one that replaces a map keeps that map's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Perms {
+    /// sendmail's `DBMMODE`: [`DEFAULT_MODE`], the builder's group.
+    #[default]
+    Default,
+    /// Those of the source file: its permission bits (without execute
+    /// bits) and, where allowed, its group.
+    Source {
+        /// `st_mode` of the source.
+        mode: u32,
+        /// `st_gid` of the source.
+        gid: u32,
+    },
+}
+
+/// The mode of a new map without a regular source file (sendmail's `DBMMODE`).
+pub const DEFAULT_MODE: u32 = 0o640;
+
+impl Perms {
+    /// The permissions given by the source file `meta` (a regular file), or the default.
+    pub fn of_source(meta: Option<&std::fs::Metadata>) -> Perms {
+        use std::os::unix::fs::MetadataExt;
+        match meta {
+            Some(m) if m.is_file() => Perms::Source {
+                mode: m.mode(),
+                gid: m.gid(),
+            },
+            _ => Perms::Default,
+        }
+    }
+}
+
 /// Builder settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuildOptions {
@@ -66,6 +114,8 @@ pub struct BuildOptions {
     pub keys: KeyForm,
     /// Replace or update.
     pub mode: Mode,
+    /// Permissions of a new map.
+    pub perms: Perms,
 }
 
 impl Default for BuildOptions {
@@ -74,8 +124,90 @@ impl Default for BuildOptions {
             duplicates: Duplicates::KeepFirst,
             keys: KeyForm::Plain,
             mode: Mode::Replace,
+            perms: Perms::Default,
         }
     }
+}
+
+/// LMDB's largest key, in bytes (`MDB_MAXKEYSIZE` as heed's LMDB is built;
+/// checked against the library in the tests). In a `DUP_SORT` map (`-d`)
+/// values are keys of a sub-database and have the same limit.
+pub const MAX_KEY: usize = 511;
+
+/// Which part of a record is too large.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The key.
+    Key,
+    /// The value, in a map that keeps duplicates (`-d`).
+    DupValue,
+}
+
+/// A record LMDB cannot store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oversized {
+    /// Input line.
+    pub line: u32,
+    /// Key or value.
+    pub part: Part,
+    /// Size as it would be stored (with the NUL of `-N`).
+    pub len: usize,
+    /// How keys are stored: `len` counts the trailing NUL of `-N`.
+    pub keys: KeyForm,
+}
+
+impl std::fmt::Display for Oversized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.part {
+            Part::Key => "key",
+            Part::DupValue => "value",
+        };
+        let nul = match self.keys {
+            KeyForm::NulTerminated => " with its NUL (-N)",
+            KeyForm::Plain => "",
+        };
+        write!(
+            f,
+            "{what} is {} bytes{nul}, longer than LMDB's {MAX_KEY}-byte limit",
+            self.len
+        )?;
+        if self.part == Part::DupValue {
+            write!(f, " for a map that keeps duplicates (-d)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Set apart the records LMDB cannot store under `opts`: (storable, oversized).
+pub fn oversized(records: Vec<Record>, opts: &BuildOptions) -> (Vec<Record>, Vec<Oversized>) {
+    let extra = usize::from(opts.keys == KeyForm::NulTerminated);
+    let mut bad = Vec::new();
+    let good = records
+        .into_iter()
+        .filter(|r| {
+            let (k, v) = (r.key.len() + extra, r.value.len() + extra);
+            let part = if k > MAX_KEY {
+                Some((Part::Key, k))
+            } else if opts.duplicates == Duplicates::KeepAll && v > MAX_KEY {
+                Some((Part::DupValue, v))
+            } else {
+                None
+            };
+            match part {
+                Some((part, len)) => {
+                    bad.push(Oversized {
+                        line: r.line,
+                        part,
+                        len,
+                        keys: opts.keys,
+                    });
+                    false
+                }
+                None => true,
+            }
+        })
+        .collect();
+    (good, bad)
 }
 
 /// A duplicate key that was dropped (`key <k>: duplicate key`).
@@ -94,6 +226,8 @@ pub struct BuildReport {
     pub entries: usize,
     /// Dropped duplicates, in input order.
     pub duplicates: Vec<Duplicate>,
+    /// The permission bits the published map has.
+    pub mode: u32,
 }
 
 /// Why a build failed (the old map is untouched in every case).
@@ -118,6 +252,18 @@ pub enum BuildError {
     /// The old map could not be read for `-o` (exit 74).
     #[error("{0}")]
     ReadOld(Error),
+    /// Records LMDB cannot store (exit 65); nothing was written. The
+    /// message names the first; each carries its line.
+    #[error("{}", first_oversized(.0))]
+    Oversized(Vec<Oversized>),
+}
+
+fn first_oversized(all: &[Oversized]) -> String {
+    match all.first() {
+        Some(o) if all.len() > 1 => format!("line {}: {o} (and {} more)", o.line, all.len() - 1),
+        Some(o) => format!("line {}: {o}", o.line),
+        None => "an entry is too large for LMDB".into(),
+    }
 }
 
 /// Build `target` (the `.lmdb` path) from `records`: [`plan`] then [`Plan::publish`].
@@ -135,6 +281,7 @@ pub struct Plan {
     pairs: Vec<Pair>,
     duplicates: Vec<Duplicate>,
     policy: Duplicates,
+    perms: Perms,
 }
 
 impl Plan {
@@ -155,16 +302,21 @@ impl Plan {
 
     /// Write the map atomically over `target`.
     pub fn publish(self, target: &Path) -> Result<BuildReport, BuildError> {
-        write_atomically(target, &self.pairs, self.policy)?;
+        let mode = write_atomically(target, &self.pairs, self.policy, self.perms)?;
         Ok(BuildReport {
             entries: self.pairs.len(),
             duplicates: self.duplicates,
+            mode,
         })
     }
 }
 
 /// Read the old map (for `-o`), add `records`, sort and resolve duplicates.
 pub fn plan(target: &Path, records: Vec<Record>, opts: &BuildOptions) -> Result<Plan, BuildError> {
+    let (records, too_big) = oversized(records, opts);
+    if !too_big.is_empty() {
+        return Err(BuildError::Oversized(too_big));
+    }
     let mut pairs: Vec<Pair> = Vec::with_capacity(records.len());
     if opts.mode == Mode::Update {
         match Lmdb::open(target, Fold::Keep, false) {
@@ -198,6 +350,7 @@ pub fn plan(target: &Path, records: Vec<Record>, opts: &BuildOptions) -> Result<
         pairs,
         duplicates,
         policy: opts.duplicates,
+        perms: opts.perms,
     })
 }
 
@@ -262,7 +415,14 @@ impl Drop for TempFile {
     }
 }
 
-fn write_atomically(target: &Path, pairs: &[Pair], dups: Duplicates) -> Result<(), BuildError> {
+/// Write `pairs` to a new file and rename it over `target`; returns the
+/// permission bits the published file has.
+fn write_atomically(
+    target: &Path,
+    pairs: &[Pair],
+    dups: Duplicates,
+    perms: Perms,
+) -> Result<u32, BuildError> {
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -283,16 +443,40 @@ fn write_atomically(target: &Path, pairs: &[Pair], dups: Duplicates) -> Result<(
         path: tmp.path.clone(),
         detail,
     };
-    // Create the file ourselves first: a clear EX_CANTCREAT error, and the mode we want.
-    let mode = std::fs::metadata(target)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o644);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp.path)
-        .map_err(|e| create(e.to_string()))?;
-    let _ = std::fs::set_permissions(&tmp.path, std::fs::Permissions::from_mode(mode));
+    // Create the file ourselves first: a clear EX_CANTCREAT error, and the
+    // mode we want from the first byte (see the module contract).
+    let (mode, owner) = match std::fs::metadata(target) {
+        Ok(old) => {
+            use std::os::unix::fs::MetadataExt;
+            (
+                old.mode() & 0o7777,
+                Some((Some(old.uid()), Some(old.gid()))),
+            )
+        }
+        Err(_) => match perms {
+            Perms::Default => (DEFAULT_MODE, None),
+            Perms::Source { mode, gid } => (mode & 0o666, Some((None, Some(gid)))),
+        },
+    };
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode & 0o777)
+            .open(&tmp.path)
+            .map_err(|e| create(e.to_string()))?
+    };
+    if let Some((uid, gid)) = owner {
+        // Best effort, as the admin may not own the group: the mode still
+        // applies, so a failure can only make the map less readable.
+        if std::os::unix::fs::fchown(&file, uid, gid).is_err() && uid.is_some() {
+            let _ = std::os::unix::fs::fchown(&file, None, gid);
+        }
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| create(format!("chmod {mode:04o}: {e}")))?;
+    drop(file);
 
     let werr = |detail: String| BuildError::Write {
         path: tmp.path.clone(),
@@ -361,7 +545,7 @@ fn write_atomically(target: &Path, pairs: &[Pair], dups: Duplicates) -> Result<(
             path: dir.clone(),
             detail: format!("fsync directory: {e}"),
         })?;
-    Ok(())
+    Ok(mode)
 }
 
 #[cfg(test)]
@@ -459,6 +643,38 @@ mod tests {
             m.entries().unwrap()[0],
             (b"bin\0".to_vec(), b"root\0".to_vec())
         );
+    }
+
+    #[test]
+    fn max_key_is_the_linked_lmdb_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("m.lmdb");
+        build(&t, vec![rec("a", "b", 1)], &BuildOptions::default()).unwrap();
+        let mut opts = EnvOpenOptions::new().read_txn_without_tls();
+        opts.max_dbs(0);
+        // SAFETY: a private file nothing else maps.
+        unsafe { opts.flags(EnvFlags::NO_SUB_DIR | EnvFlags::READ_ONLY | EnvFlags::NO_LOCK) };
+        // SAFETY: as above.
+        let env = unsafe { opts.open(&t) }.unwrap();
+        assert_eq!(env.max_key_size(), MAX_KEY);
+    }
+
+    #[test]
+    fn oversized_records_are_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("m.lmdb");
+        let long = "k".repeat(MAX_KEY + 1);
+        let e = build(
+            &t,
+            vec![rec("a", "b", 1), rec(&long, "v", 7)],
+            &BuildOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 7: key is 512 bytes, longer than LMDB's 511-byte limit"
+        );
+        assert!(!t.exists());
     }
 
     #[test]
