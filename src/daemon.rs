@@ -246,6 +246,9 @@ pub fn run(opts: &Options) -> i32 {
             return 78;
         }
     };
+    for w in server.settings().warnings() {
+        server.log.line(None, &format!("warning: {w}"));
+    }
     for (spec, l) in &listeners {
         let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
         server.log.line(
@@ -277,9 +280,14 @@ pub fn run(opts: &Options) -> i32 {
             match sig {
                 Ok(async_signal::Signal::Hup) => match load(opts) {
                     Ok(site) => match server.reload(site) {
-                        Ok(()) => server
-                            .log
-                            .line(None, "restarting: configuration reloaded (SIGHUP)"),
+                        Ok(()) => {
+                            server
+                                .log
+                                .line(None, "restarting: configuration reloaded (SIGHUP)");
+                            for w in server.settings().warnings() {
+                                server.log.line(None, &format!("warning: {w}"));
+                            }
+                        }
                         Err(e) => server.log.line(None, &format!("reload refused: {e}")),
                     },
                     Err(e) => server.log.line(None, &format!("reload refused: {e}")),

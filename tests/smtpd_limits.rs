@@ -95,7 +95,11 @@ fn max_daemon_children_refuses_with_421_and_recovers() {
 
 #[test]
 fn max_conn_per_ip_refuses_the_second_session_from_one_address() {
-    let d = start("define(`confMAX_CONN_PER_IP', `1')dnl\n");
+    // Loopback is exempt by default (as Postfix's mynetworks): count it here.
+    let d = start(
+        "define(`confMAX_CONN_PER_IP', `1')dnl\n\
+         define(`confMXGATE_CONN_LIMIT_EXCEPTIONS', `none')dnl\n",
+    );
     let _a = greeted(d.mta);
     let mut c = Raw::connect(d.mta);
     assert_eq!(
@@ -399,5 +403,193 @@ fn a_mail_loop_is_refused_after_max_hop_received_headers() {
     assert!(
         c.cmd(&format!("{hops}Subject: ok\r\n\r\nx\r\n."))
             .starts_with("250 2.0.0")
+    );
+}
+
+/// A daemon without the size limit `start` sets: the shipped defaults.
+fn start_with_defaults(extra: &str) -> Daemon {
+    let mc = format!(
+        "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
+         LOCAL_DOMAIN(`example.com')dnl\n{extra}"
+    );
+    Daemon::start(Setup {
+        mc: Box::leak(mc.into_boxed_str()),
+        tables: &[("mailboxes", MAILBOXES)],
+        tls: false,
+    })
+}
+
+fn transaction(c: &mut Raw) {
+    assert!(c.cmd("EHLO client.example.org").starts_with("250"));
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+}
+
+/// Write `data` one octet every 300 ms from another thread, until the
+/// server closes the connection.
+fn drip(c: &Raw, data: &'static [u8]) -> std::thread::JoinHandle<()> {
+    let mut w = c.w.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for b in data {
+            if w.write_all(std::slice::from_ref(b)).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    })
+}
+
+#[test]
+fn unset_size_and_recipient_limits_default_to_postfix_values() {
+    let d = start_with_defaults("");
+    let mut c = greeted(d.mta);
+    let e = c.cmd("EHLO client.example.org");
+    assert!(e.contains("250-SIZE 10240000\r\n"), "{e}");
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@example.org> SIZE=10240001"),
+        "552 5.2.3 Message size exceeds fixed maximum message size"
+    );
+    // 1000 recipients are taken; the next ones get 452 (the client sends
+    // them again in another transaction), as sendmail's MaxRecipientsPerMessage.
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    c.send(&"RCPT TO:<alice@example.com>\r\n".repeat(1002));
+    let replies: Vec<String> = (0..1002).map(|_| c.reply()).collect();
+    assert!(replies[..1000].iter().all(|r| r.starts_with("250 2.1.5")));
+    assert_eq!(replies[1000], "452 4.5.3 Too many recipients");
+    assert_eq!(replies[1001], "452 4.5.3 Too many recipients");
+    assert!(c.cmd("RSET").starts_with("250"));
+    // A body past the limit without SIZE= is refused at its end, nothing kept.
+    transaction(&mut c);
+    assert!(c.cmd("DATA").starts_with("354"));
+    let line = format!("{}\r\n", "x".repeat(998));
+    let mut body = String::from("Subject: big\r\n\r\n");
+    while body.len() <= 10_240_000 {
+        body += &line;
+    }
+    c.send(&body);
+    let r = c.cmd(".");
+    assert!(r.starts_with("552 5.2.3 "), "{r}");
+    assert!(d.queued("queue").is_empty());
+    assert!(
+        !d.maillog().contains("warning: confMAX"),
+        "no warning for the defaults: {}",
+        d.maillog()
+    );
+}
+
+#[test]
+fn an_explicit_zero_keeps_sendmails_unlimited_with_a_warning_at_start() {
+    let d = start_with_defaults(
+        "define(`confMAX_MESSAGE_SIZE', `0')dnl\n\
+         define(`confMAX_RCPTS_PER_MESSAGE', `0')dnl\n",
+    );
+    let mut c = greeted(d.mta);
+    let e = c.cmd("EHLO client.example.org");
+    assert!(e.contains("250-SIZE\r\n"), "{e}");
+    assert!(
+        c.cmd("MAIL FROM:<a@example.org> SIZE=20000000")
+            .starts_with("250")
+    );
+    let log = d.maillog();
+    assert!(
+        log.contains("warning: confMAX_MESSAGE_SIZE is 0: no message size limit"),
+        "{log}"
+    );
+    assert!(
+        log.contains("warning: confMAX_RCPTS_PER_MESSAGE is 0: no recipient limit"),
+        "{log}"
+    );
+}
+
+#[test]
+fn one_address_gets_at_most_50_sessions_by_default_and_loopback_is_exempt() {
+    // Counted: loopback taken out of the exceptions.
+    let d = start_with_defaults("define(`confMXGATE_CONN_LIMIT_EXCEPTIONS', `none')dnl\n");
+    let held: Vec<Raw> = (0..50).map(|_| greeted(d.mta)).collect();
+    let mut c = Raw::connect(d.mta);
+    assert_eq!(
+        c.reply(),
+        "421 4.3.2 gw.example.com Too many connections from your host, try again later"
+    );
+    drop(held);
+    // The default exceptions: loopback (benchmarks, local submission) is not counted.
+    let d = start_with_defaults("");
+    let held: Vec<Raw> = (0..60).map(|_| greeted(d.mta)).collect();
+    assert_eq!(held.len(), 60);
+    assert!(
+        !d.maillog().contains("Too many connections"),
+        "{}",
+        d.maillog()
+    );
+}
+
+#[test]
+fn a_client_dripping_a_command_line_gets_421_at_the_command_deadline() {
+    // Each octet comes well within confTO_COMMAND, so per-read timers alone
+    // would wait forever; the line as a whole must arrive within it.
+    let d = start("define(`confTO_COMMAND', `2s')dnl\n");
+    let mut c = greeted(d.mta);
+    let t = drip(
+        &c,
+        b"EHLO a-client-that-sends-one-octet-at-a-time.example.org\r\n",
+    );
+    assert_eq!(
+        c.reply(),
+        "421 4.4.2 gw.example.com Error: timeout exceeded"
+    );
+    assert!(c.reply().ends_with("<eof>"), "closed after the 421");
+    t.join().unwrap();
+    let log = d.maillog();
+    assert!(
+        log.contains("relay=localhost [127.0.0.1]: timeout exceeded during command: command line not complete within 2s"),
+        "{log}"
+    );
+    // A silent client still gets sendmail's idle-timeout reply.
+    let mut c = greeted(d.mta);
+    assert_eq!(
+        c.reply(),
+        "421 4.4.2 gw.example.com Lost input channel: timeout waiting for input"
+    );
+}
+
+#[test]
+fn a_client_dripping_message_data_gets_421_at_the_data_deadline() {
+    let d = start(
+        "define(`confMXGATE_TO_DATA', `2s')dnl\n\
+         define(`confTO_DATABLOCK', `1m')dnl\n",
+    );
+    let mut c = greeted(d.mta);
+    transaction(&mut c);
+    assert!(c.cmd("DATA").starts_with("354"));
+    let t = drip(
+        &c,
+        b"Subject: slow\r\n\r\none octet at a time, for ever and ever\r\n.\r\n",
+    );
+    assert_eq!(
+        c.reply(),
+        "421 4.4.2 gw.example.com Error: timeout exceeded"
+    );
+    assert!(c.reply().ends_with("<eof>"), "closed after the 421");
+    t.join().unwrap();
+    // BDAT: the chunks of one message share the deadline.
+    let mut c = greeted(d.mta);
+    transaction(&mut c);
+    c.send("BDAT 5\r\nSubje");
+    assert_eq!(c.reply(), "250 2.0.0 5 bytes received");
+    c.send("BDAT 100 LAST\r\n");
+    let t = drip(
+        &c,
+        b"ct: slow\r\n\r\none octet at a time, for ever and ever and ever and ever\r\n",
+    );
+    assert_eq!(
+        c.reply(),
+        "421 4.4.2 gw.example.com Error: timeout exceeded"
+    );
+    t.join().unwrap();
+    assert!(d.queued("queue").is_empty(), "nothing kept");
+    let log = d.maillog();
+    assert!(
+        log.contains("during message data: message transfer not complete within 2s"),
+        "{log}"
     );
 }

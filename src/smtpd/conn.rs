@@ -24,7 +24,7 @@ use crate::site::{HostAnswer, ReverseAnswer, Site};
 use crate::spool::{self, Envelope, State, envelope::Recipient};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn st(c: u8, s: u16, d: u16) -> EnhancedStatus {
     EnhancedStatus::new(c, s, d)
@@ -352,6 +352,10 @@ impl Conn {
                 _ => {}
             }
         }
+        // When the command line being waited for must be complete, and when
+        // the message being transferred must be (see `Settings`).
+        let mut line_deadline: Option<Instant> = None;
+        let mut data_deadline: Option<Instant> = None;
         let session_discard = self.tx.discard.clone();
         let session_quarantine = self.tx.quarantine.clone();
         if self.refused.is_some() {
@@ -402,6 +406,9 @@ impl Conn {
             }
             // Answer everything already buffered before reading more (pipelining).
             if let Some(event) = session.next_event() {
+                // A complete line (or block of data) arrived: the next
+                // command gets its own deadline.
+                line_deadline = None;
                 if let Some(reply) = self.answer(event, &settings).await {
                     session.respond(reply);
                 }
@@ -447,17 +454,39 @@ impl Conn {
             }
             // RFC 5321 §4.5.3.2: the server waits for a command, or for the
             // next block of message data once DATA (or a BDAT chunk) has begun.
-            let (wait, stage) = if self.in_body {
+            // Besides these per-read waits, two deadlines bound a client that
+            // keeps sending a little: a command line must be complete within
+            // confTO_COMMAND of the server starting to wait for it, and a
+            // message within confMXGATE_TO_DATA of its first data octet
+            // (for BDAT, until the LAST chunk).
+            let now = Instant::now();
+            let receiving = session.is_receiving_body();
+            if !receiving && self.tx.sender.is_none() {
+                data_deadline = None;
+            }
+            if receiving && data_deadline.is_none() {
+                data_deadline = Some(now + settings.data_deadline);
+            }
+            let (wait, stage) = if receiving || self.in_body {
                 (settings.data_timeout, "message data")
             } else {
                 (settings.command_timeout, "command")
             };
+            if receiving {
+                line_deadline = None;
+            } else if line_deadline.is_none() {
+                line_deadline = Some(now + settings.command_timeout);
+            }
+            let fire = [line_deadline, data_deadline]
+                .into_iter()
+                .flatten()
+                .fold(now + wait, Instant::min);
             let server = self.server.clone();
             let woke = futures_lite::future::or(
                 async { Wake::Input(stream.read(&mut buf).await) },
                 futures_lite::future::or(
                     async {
-                        async_io::Timer::after(wait).await;
+                        async_io::Timer::at(fire).await;
                         Wake::Timeout
                     },
                     async {
@@ -475,6 +504,37 @@ impl Conn {
                     break;
                 }
                 Wake::Timeout => {
+                    let now = Instant::now();
+                    let late = match (data_deadline, line_deadline) {
+                        (Some(d), _) if now >= d => Some(format!(
+                            "message transfer not complete within {}s",
+                            settings.data_deadline.as_secs()
+                        )),
+                        (_, Some(d)) if now >= d && session.buffered() > 0 => Some(format!(
+                            "command line not complete within {}s ({} octets received)",
+                            settings.command_timeout.as_secs(),
+                            session.buffered()
+                        )),
+                        _ => None,
+                    };
+                    if let Some(why) = late {
+                        // Postfix's words for a client that is too slow as a
+                        // whole rather than silent.
+                        let r = Reply::new(
+                            421,
+                            st(4, 4, 2),
+                            format!("{} Error: timeout exceeded", self.site.hostname),
+                        );
+                        self.log(
+                            None,
+                            &format!(
+                                "{}: timeout exceeded during {stage}: {why}, reject={r}",
+                                self.relay()
+                            ),
+                        );
+                        let _ = stream.write_all(&r.to_wire()).await;
+                        break;
+                    }
                     let r = Reply::new(
                         421,
                         st(4, 4, 2),
