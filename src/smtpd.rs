@@ -573,6 +573,8 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
         tasks.push(smol::spawn(async move {
             let spec = Arc::new(spec);
             let mut throttle = Throttle::default();
+            let mut failing = Repeats::new(ACCEPT_LOG_INTERVAL);
+            let mut backoff = ACCEPT_BACKOFF_MIN;
             loop {
                 let accepted =
                     futures_lite::future::or(async { Some(listener.accept().await) }, async {
@@ -585,6 +587,12 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
                 let Some(accepted) = accepted else { break };
                 match accepted {
                     Ok((stream, peer)) => {
+                        backoff = ACCEPT_BACKOFF_MIN;
+                        if let Some(line) = failing.recovered(Instant::now()) {
+                            server
+                                .log
+                                .line(None, &format!("daemon {}: accept: {line}", spec.name));
+                        }
                         let _ = stream.set_nodelay(true);
                         smol::spawn(conn::run(server.clone(), spec.clone(), stream, peer)).detach();
                         let rate = server.settings().rate;
@@ -600,10 +608,16 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
                         }
                     }
                     Err(e) => {
-                        server
-                            .log
-                            .line(None, &format!("daemon {}: accept: {e}", spec.name));
-                        async_io::Timer::after(Duration::from_millis(100)).await;
+                        // Out of descriptors (EMFILE/ENFILE) the listening
+                        // socket stays readable: wait, longer while it lasts,
+                        // rather than spin, and log one line per interval.
+                        if let Some(line) = failing.note(&e.to_string(), Instant::now()) {
+                            server
+                                .log
+                                .line(None, &format!("daemon {}: accept: {line}", spec.name));
+                        }
+                        async_io::Timer::after(backoff).await;
+                        backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     }
                 }
             }
@@ -634,6 +648,66 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
 /// How long a stopping daemon waits for open sessions, and then for the
 /// deliveries in progress.
 pub const STOP_LIMIT: Duration = Duration::from_secs(60);
+
+/// The first wait after a failed `accept`, doubled while failures last.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// The longest wait between two `accept` attempts that failed.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// At most one log line per listener and interval for a repeated accept error.
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// One log line per interval for an error that repeats: the first at once,
+/// then the count of the ones not logged, as syslog's "last message repeated".
+#[derive(Debug)]
+struct Repeats {
+    interval: Duration,
+    /// The error last logged, when, and how many times it came since.
+    last: Option<(String, Instant, usize)>,
+}
+
+impl Repeats {
+    fn new(interval: Duration) -> Repeats {
+        Repeats {
+            interval,
+            last: None,
+        }
+    }
+
+    /// `text` happened at `now`: the line to log, if any.
+    fn note(&mut self, text: &str, now: Instant) -> Option<String> {
+        match &mut self.last {
+            Some((last, at, n)) if last == text && now.duration_since(*at) < self.interval => {
+                *n += 1;
+                None
+            }
+            Some((last, at, n)) if last == text => {
+                let line = format!(
+                    "{text} (repeated {} times in the last {} s)",
+                    *n + 1,
+                    now.duration_since(*at).as_secs()
+                );
+                *at = now;
+                *n = 0;
+                Some(line)
+            }
+            _ => {
+                self.last = Some((text.to_string(), now, 0));
+                Some(text.to_string())
+            }
+        }
+    }
+
+    /// The error stopped: the count not yet logged, if any.
+    fn recovered(&mut self, now: Instant) -> Option<String> {
+        let (text, at, n) = self.last.take()?;
+        (n > 0).then(|| {
+            format!(
+                "{text} (repeated {n} times in the last {} s)",
+                now.duration_since(at).as_secs()
+            )
+        })
+    }
+}
 
 /// `confCONNECTION_RATE_THROTTLE`, as sendmail (daemon.c): past N
 /// connections in one second a daemon pauses accepting for a second (clients
@@ -689,6 +763,35 @@ mod tests {
         // a new second, a new window
         assert!(!t.over(2, t0 + Duration::from_millis(2100)));
         assert!(!t.over(0, t0), "0 = no limit");
+    }
+
+    #[test]
+    fn a_repeated_error_is_logged_once_per_interval_with_a_count() {
+        let mut r = Repeats::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let e = "Too many open files (os error 24)";
+        assert_eq!(r.note(e, t0).as_deref(), Some(e), "the first at once");
+        for i in 1..=311 {
+            assert_eq!(r.note(e, t0 + Duration::from_millis(i * 30)), None);
+        }
+        assert_eq!(
+            r.note(e, t0 + Duration::from_secs(10)).as_deref(),
+            Some("Too many open files (os error 24) (repeated 312 times in the last 10 s)")
+        );
+        assert_eq!(r.note(e, t0 + Duration::from_secs(11)), None);
+        // Another error is logged at once.
+        let other = "Connection aborted";
+        assert_eq!(
+            r.note(other, t0 + Duration::from_secs(12)).as_deref(),
+            Some(other)
+        );
+        assert_eq!(r.note(other, t0 + Duration::from_secs(13)), None);
+        // When accept works again, the count not yet logged is.
+        assert_eq!(
+            r.recovered(t0 + Duration::from_secs(15)).as_deref(),
+            Some("Connection aborted (repeated 1 times in the last 3 s)")
+        );
+        assert_eq!(r.recovered(t0 + Duration::from_secs(16)), None);
     }
 
     #[test]

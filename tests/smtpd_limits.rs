@@ -419,6 +419,31 @@ fn start_with_defaults(extra: &str) -> Daemon {
     })
 }
 
+/// The daemon started under `prlimit --nofile=SOFT:HARD` (util-linux).
+fn start_with_nofile(soft: u64, hard: u64) -> Daemon {
+    let mut d = Daemon::prepare(Setup {
+        mc: "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\nLOCAL_DOMAIN(`example.com')dnl\n",
+        tables: &[("mailboxes", MAILBOXES)],
+        tls: false,
+    });
+    let child = std::process::Command::new("prlimit")
+        .arg(format!("--nofile={soft}:{hard}"))
+        .args([BIN, "daemon", "--config"])
+        .arg(&d.mc)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(d.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    d.child = Some(child);
+    assert!(
+        d.wait_log("starting daemon", Duration::from_secs(20)),
+        "{}{}",
+        d.stderr(),
+        d.maillog()
+    );
+    d
+}
+
 fn transaction(c: &mut Raw) {
     assert!(c.cmd("EHLO client.example.org").starts_with("250"));
     assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
@@ -592,4 +617,76 @@ fn a_client_dripping_message_data_gets_421_at_the_data_deadline() {
         log.contains("during message data: message transfer not complete within 2s"),
         "{log}"
     );
+}
+
+#[test]
+fn the_daemon_raises_its_open_file_limit_to_the_hard_limit() {
+    let d = start_with_nofile(256, 4096);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&fields[3..5], &["4096", "4096"], "{line}");
+    assert!(
+        d.maillog()
+            .contains("open files: limit raised from 256 to 4096 (the hard limit)"),
+        "{}",
+        d.maillog()
+    );
+}
+
+#[test]
+fn out_of_descriptors_the_accept_loop_backs_off_logs_little_and_recovers() {
+    let d = start_with_nofile(48, 48);
+    let pid = d.pid();
+    let open_fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    assert!(
+        open_fds() < 40,
+        "the daemon needs {} descriptors idle",
+        open_fds()
+    );
+    // More clients than descriptors: the kernel completes their handshakes
+    // (the listen backlog), the daemon cannot accept them all.
+    let clients: Vec<std::net::TcpStream> = (0..80)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", d.mta)).unwrap())
+        .collect();
+    assert!(
+        d.wait_log("Too many open files", Duration::from_secs(10)),
+        "{}",
+        d.maillog()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let lines = d
+        .maillog()
+        .lines()
+        .filter(|l| l.contains("accept: "))
+        .count();
+    assert!(
+        lines <= 2,
+        "one line per interval, not one per attempt: {lines} lines\n{}",
+        d.maillog()
+    );
+    drop(clients);
+    // The descriptors come back; a new client is served (bounded wait).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut c = Raw::connect(d.mta);
+        let r = c.reply();
+        if r.starts_with("220 ") {
+            assert!(c.cmd("EHLO back.example.org").starts_with("250"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never served again: {r}\n{}",
+            d.maillog()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
