@@ -690,3 +690,38 @@ fn out_of_descriptors_the_accept_loop_backs_off_logs_little_and_recovers() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn a_client_that_stops_reading_is_closed_at_the_command_timeout() {
+    // Pipelined commands whose replies the client never reads: once the
+    // socket buffers are full the server's writes block; they get the
+    // command timeout as its reads do.
+    let d = start("define(`confTO_COMMAND', `2s')dnl\n");
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let to: std::net::SocketAddr = format!("127.0.0.1:{}", d.mta).parse().unwrap();
+    sock.connect(&to.into()).unwrap();
+    let mut w: std::net::TcpStream = sock.into();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(b"EHLO deaf.example.org\r\nMAIL FROM:<a@example.org>\r\n");
+        let rcpts = "RCPT TO:<alice@example.com>\r\n".repeat(1000);
+        for _ in 0..1000 {
+            if w.write_all(rcpts.as_bytes()).is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(
+        d.wait_log(
+            "relay=localhost [127.0.0.1]: timeout writing to the client (2s), closing",
+            Duration::from_secs(60)
+        ),
+        "{}",
+        d.maillog().lines().last().unwrap_or("")
+    );
+    assert!(
+        writer.join().unwrap(),
+        "the server closed the connection before the client had sent everything"
+    );
+}

@@ -368,8 +368,25 @@ impl Conn {
         }
         loop {
             let out = session.take_output();
-            if !out.is_empty() && stream.write_all(&out).await.is_err() {
-                break;
+            if !out.is_empty() {
+                // A client that stops reading must not hold the session
+                // either: writes get the command timeout (Postfix's
+                // smtpd_timeout also bounds writes).
+                match write_within(&mut stream, &out, settings.command_timeout).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                        self.log(
+                            None,
+                            &format!(
+                                "{}: timeout writing to the client ({}s), closing",
+                                self.relay(),
+                                settings.command_timeout.as_secs()
+                            ),
+                        );
+                        break;
+                    }
+                    Err(_) => break,
+                }
             }
             if session.is_closed() {
                 break;
@@ -429,7 +446,12 @@ impl Conn {
                         ),
                     );
                     session.send(&r);
-                    let _ = stream.write_all(&session.take_output()).await;
+                    let _ = write_within(
+                        &mut stream,
+                        &session.take_output(),
+                        settings.command_timeout,
+                    )
+                    .await;
                     self.log(
                         None,
                         &format!("{}: possible SMTP attack: reject={r}", self.relay()),
@@ -532,7 +554,8 @@ impl Conn {
                                 self.relay()
                             ),
                         );
-                        let _ = stream.write_all(&r.to_wire()).await;
+                        let _ =
+                            write_within(&mut stream, &r.to_wire(), settings.command_timeout).await;
                         break;
                     }
                     let r = Reply::new(
@@ -550,7 +573,7 @@ impl Conn {
                             self.relay()
                         ),
                     );
-                    let _ = stream.write_all(&r.to_wire()).await;
+                    let _ = write_within(&mut stream, &r.to_wire(), settings.command_timeout).await;
                     break;
                 }
                 Wake::Input(Ok(0) | Err(_)) => {
@@ -1214,6 +1237,18 @@ impl Conn {
     fn header_rules(&self) -> Option<Arc<policy::HeaderRules>> {
         self.server.header_rules()
     }
+}
+
+/// Write everything, or fail with `TimedOut` after `limit`.
+async fn write_within(stream: &mut Stream, data: &[u8], limit: Duration) -> std::io::Result<()> {
+    futures_lite::future::or(stream.write_all(data), async {
+        async_io::Timer::after(limit).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "timeout writing to the client",
+        ))
+    })
+    .await
 }
 
 /// The reverse path without brackets (`""` for the null sender).
