@@ -695,8 +695,12 @@ fn out_of_descriptors_the_accept_loop_backs_off_logs_little_and_recovers() {
 fn a_client_that_stops_reading_is_closed_at_the_command_timeout() {
     // Pipelined commands whose replies the client never reads: once the
     // socket buffers are full the server's writes block; they get the
-    // command timeout as its reads do.
-    let d = start("define(`confTO_COMMAND', `2s')dnl\n");
+    // command timeout as its reads do. (No recipient limit here, so that
+    // every RCPT is answered 250 and the session stays open.)
+    let d = start(
+        "define(`confTO_COMMAND', `2s')dnl\n\
+         define(`confMAX_RCPTS_PER_MESSAGE', `0')dnl\n",
+    );
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     sock.set_recv_buffer_size(4096).unwrap();
     let to: std::net::SocketAddr = format!("127.0.0.1:{}", d.mta).parse().unwrap();
@@ -723,5 +727,36 @@ fn a_client_that_stops_reading_is_closed_at_the_command_timeout() {
     assert!(
         writer.join().unwrap(),
         "the server closed the connection before the client had sent everything"
+    );
+}
+
+#[test]
+fn recipients_far_past_the_limit_count_as_bad_commands() {
+    // 452 asks an honest client to send the rest in the next transaction;
+    // 1000 more (Postfix's smtpd_recipient_overshoot_limit) and every further
+    // one is a bad command, until the session is closed.
+    let d = start("define(`confMAX_RCPTS_PER_MESSAGE', `2')dnl\n");
+    let mut c = greeted(d.mta);
+    c.cmd("EHLO many.example.org");
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    c.send(&"RCPT TO:<alice@example.com>\r\n".repeat(1100));
+    let replies: Vec<String> = (0..1100).map(|_| c.reply()).collect();
+    assert!(replies[..2].iter().all(|r| r.starts_with("250 2.1.5")));
+    assert!(
+        replies[2..1002]
+            .iter()
+            .all(|r| r == "452 4.5.3 Too many recipients"),
+        "the first 1000 excess recipients are only refused"
+    );
+    let closed = replies
+        .iter()
+        .position(|r| r.starts_with("421"))
+        .expect("the session is closed");
+    // The 26th counted one is answered, then the session is closed, as for
+    // any 26th bad command (confMXGATE_MAX_BAD_COMMANDS 25).
+    assert_eq!(closed, 1002 + 26);
+    assert_eq!(
+        replies[closed],
+        "421 4.7.0 gw.example.com Too many bad commands; closing connection"
     );
 }

@@ -37,12 +37,19 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// Recipients past `confMAX_RCPTS_PER_MESSAGE` answered `452` before each
+/// further one counts as a bad command (Postfix's
+/// `smtpd_recipient_overshoot_limit`, 1000).
+const RCPT_OVERSHOOT: usize = 1000;
+
 /// The transaction being built.
 #[derive(Default)]
 struct Transaction {
     sender: Option<Address>,
     params: MailParams,
     rcpts: Vec<(Mailbox, RcptParams)>,
+    /// Recipients refused for `confMAX_RCPTS_PER_MESSAGE` in this transaction.
+    excess_rcpts: usize,
     body: Vec<u8>,
     too_big: bool,
     discard: Option<String>,
@@ -966,6 +973,13 @@ impl Conn {
     fn rcpt(&mut self, rcpt: Mailbox, params: RcptParams, settings: &super::Settings) -> Reply {
         let shown = rcpt.to_string();
         if settings.max_rcpts > 0 && self.tx.rcpts.len() >= settings.max_rcpts {
+            // A client that keeps going long past the limit is not retrying
+            // in good faith: past RCPT_OVERSHOOT excess recipients each one
+            // counts as a bad command (Postfix's smtpd_recipient_overshoot_limit).
+            self.tx.excess_rcpts += 1;
+            if self.tx.excess_rcpts > RCPT_OVERSHOOT {
+                self.errors += 1;
+            }
             let r = Reply::new(452, st(4, 5, 3), "Too many recipients");
             self.log_reject("check_rcpt", &format!("<{shown}>"), &r);
             return r;
