@@ -1,6 +1,8 @@
 //! One SMTP connection: the async driver around [`ServerSession`].
 //!
-//! Contract: read bytes (with the stage's timeout), feed the sans-IO
+//! Contract: read bytes (with the stage's per-read timeout, inside the
+//! deadline for the whole command line or the whole message transfer;
+//! writes bounded by the command timeout), feed the sans-IO
 //! session, answer each event — the policy engine decides, with facts
 //! gathered here (PTR, DNSBL, sender domain) — and write the replies. The
 //! body is kept in memory (bounded by `confMAX_MESSAGE_SIZE`) and committed
