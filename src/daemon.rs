@@ -153,6 +153,7 @@ pub fn run(opts: &Options) -> i32 {
             return code;
         }
     };
+    let nofile = raise_open_files();
     let specs = match listener::specs(&site.config) {
         Ok(s) => s,
         Err(e) => {
@@ -246,6 +247,10 @@ pub fn run(opts: &Options) -> i32 {
             return 78;
         }
     };
+    server.log.line(None, &nofile);
+    for w in server.settings().warnings() {
+        server.log.line(None, &format!("warning: {w}"));
+    }
     for (spec, l) in &listeners {
         let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
         server.log.line(
@@ -277,9 +282,14 @@ pub fn run(opts: &Options) -> i32 {
             match sig {
                 Ok(async_signal::Signal::Hup) => match load(opts) {
                     Ok(site) => match server.reload(site) {
-                        Ok(()) => server
-                            .log
-                            .line(None, "restarting: configuration reloaded (SIGHUP)"),
+                        Ok(()) => {
+                            server
+                                .log
+                                .line(None, "restarting: configuration reloaded (SIGHUP)");
+                            for w in server.settings().warnings() {
+                                server.log.line(None, &format!("warning: {w}"));
+                            }
+                        }
                         Err(e) => server.log.line(None, &format!("reload refused: {e}")),
                     },
                     Err(e) => server.log.line(None, &format!("reload refused: {e}")),
@@ -315,6 +325,37 @@ pub fn run(opts: &Options) -> i32 {
         let _ = std::fs::remove_file(p);
     }
     status
+}
+
+/// Raise the soft limit on open files (`RLIMIT_NOFILE`) to the hard limit,
+/// as Postfix's master does: every session holds a socket, and often a
+/// spool file and a DNS socket, and the distribution's soft default (1024)
+/// is reached long before memory or CPU run out. Returns the log line.
+fn raise_open_files() -> String {
+    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit, setrlimit};
+    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok(l) => l,
+        Err(e) => return format!("warning: open files: cannot read the limit: {e}"),
+    };
+    // An unlimited hard limit cannot be the soft one: the kernel's ceiling
+    // for one process is fs.nr_open.
+    let target = if hard == RLIM_INFINITY {
+        std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(soft)
+    } else {
+        hard
+    };
+    if target <= soft {
+        return format!("open files: limit {soft}");
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+        Ok(()) => format!("open files: limit raised from {soft} to {target} (the hard limit)"),
+        Err(e) => {
+            format!("warning: open files: cannot raise the limit from {soft} to {target}: {e}")
+        }
+    }
 }
 
 /// After binding: as root with `confRUN_AS_USER`, hand the spool to that user and become it.

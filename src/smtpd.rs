@@ -29,26 +29,41 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Limits and options read once from the configuration.
+///
+/// Every limit has a finite default (docs/daemon.md, "Defaults and
+/// limits"): an option left unset never means "unlimited". An explicit `0`
+/// where sendmail gives it that meaning is the administrator's choice; it is
+/// kept and [`Settings::warnings`] names it at start and on reload.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// `confMAX_MESSAGE_SIZE` (0 = unlimited).
+    /// `confMAX_MESSAGE_SIZE`, default [`DEFAULT_MAX_MESSAGE_SIZE`] (0 = unlimited).
     pub max_message_size: u64,
-    /// `confMAX_RCPTS_PER_MESSAGE` (0 = unlimited).
+    /// `confMAX_RCPTS_PER_MESSAGE`, default [`DEFAULT_MAX_RCPTS`] (0 = unlimited).
     pub max_rcpts: usize,
     /// `confMAX_DAEMON_CHILDREN`: concurrent sessions (0 = unlimited).
     pub max_sessions: usize,
-    /// `confMAX_CONN_PER_IP` (mxgate extension; sendmail's ClientConn): per-address sessions (0 = unlimited).
+    /// `confMAX_CONN_PER_IP` (mxgate extension; sendmail's ClientConn):
+    /// per-address sessions, default [`default_max_per_ip`] (0 = unlimited).
     pub max_per_ip: usize,
+    /// `confMXGATE_CONN_LIMIT_EXCEPTIONS`: clients `max_per_ip` does not
+    /// count (Postfix's `smtpd_client_event_limit_exceptions`); default loopback.
+    pub per_ip_exceptions: Vec<ClientNet>,
     /// `confCONNECTION_RATE_THROTTLE`: accepted connections per second (0 = unlimited).
     pub rate: usize,
     /// `confMIN_FREE_BLOCKS`: free 1 KiB blocks needed on the spool's file system.
     pub min_free_blocks: u64,
     /// `confMAX_QUEUE_SIZE` (mxgate extension): messages in `queue/` above which new mail is temp-failed (0 = unlimited).
     pub max_queue: usize,
-    /// `confTO_COMMAND`: how long to wait for a command.
+    /// `confTO_COMMAND`: how long a command line may take to arrive, counted
+    /// from the moment the server waits for it (sendmail's `Timeout.command`
+    /// covers the whole line too): a client dripping bytes is cut off as
+    /// surely as a silent one.
     pub command_timeout: Duration,
-    /// `confTO_DATABLOCK`: how long to wait for message data.
+    /// `confTO_DATABLOCK`: how long to wait for the next block of message data.
     pub data_timeout: Duration,
+    /// `confMXGATE_TO_DATA` (mxgate extension): how long one whole DATA
+    /// transfer, or the BDAT chunks of one message, may take.
+    pub data_deadline: Duration,
     /// `confTO_STARTTLS`: how long a TLS handshake (STARTTLS or SMTPS) may take.
     pub tls_timeout: Duration,
     /// Bad commands before the session is closed with 421
@@ -64,11 +79,108 @@ pub struct Settings {
     pub no_expn: bool,
 }
 
+/// `confMAX_MESSAGE_SIZE` when unset: Postfix's `message_size_limit`
+/// (10240000 octets).
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 10_240_000;
+
+/// `confMAX_RCPTS_PER_MESSAGE` when unset: Postfix's `smtpd_recipient_limit`.
+pub const DEFAULT_MAX_RCPTS: usize = 1000;
+
+/// The per-address cap when `confMAX_DAEMON_CHILDREN` is unset or large:
+/// Postfix's `smtpd_client_connection_count_limit`.
+pub const DEFAULT_MAX_PER_IP: usize = 50;
+
+/// `confMXGATE_TO_DATA` when unset.
+pub const DEFAULT_DATA_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// `confMXGATE_CONN_LIMIT_EXCEPTIONS` when unset: loopback, which Postfix's
+/// default `mynetworks` always holds.
+pub const DEFAULT_PER_IP_EXCEPTIONS: &str = "127.0.0.0/8 ::1";
+
+/// The per-address cap when `confMAX_CONN_PER_IP` is unset: 50 as Postfix,
+/// or half of `confMAX_DAEMON_CHILDREN` when that is smaller (Postfix's 50
+/// is half its default process limit of 100), so that no single host can
+/// take every session.
+pub fn default_max_per_ip(max_sessions: usize) -> usize {
+    if max_sessions == 0 {
+        DEFAULT_MAX_PER_IP
+    } else {
+        DEFAULT_MAX_PER_IP.min(max_sessions.div_ceil(2))
+    }
+}
+
+/// `confMAX_MESSAGE_SIZE` as written (`None`: unset): a whole number of
+/// octets, [`DEFAULT_MAX_MESSAGE_SIZE`] when unset, `0` = unlimited. The
+/// daemon and `sendmail -bm` both read it through here.
+pub fn max_message_size(value: Option<&str>) -> Result<u64, String> {
+    match value {
+        None => Ok(DEFAULT_MAX_MESSAGE_SIZE),
+        Some(v) => v.trim().parse().map_err(|_| {
+            format!("confMAX_MESSAGE_SIZE: expected a whole number of bytes, found {v:?}")
+        }),
+    }
+}
+
+/// An address or a network (`192.0.2.0/24`, `::1`), as in Postfix's `mynetworks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl ClientNet {
+    /// `ADDR` or `ADDR/PREFIX`.
+    pub fn parse(s: &str) -> Option<ClientNet> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => p.parse().ok().filter(|p| *p <= max)?,
+        };
+        Some(ClientNet { addr, prefix })
+    }
+
+    /// Is `ip` inside? (An IPv4-mapped IPv6 client counts as its IPv4 address.)
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        let keep = |bits: u32, width: u32| -> u128 {
+            if bits == 0 {
+                0
+            } else {
+                u128::MAX << (width - bits)
+            }
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let m = keep(u32::from(self.prefix), 32);
+                (u128::from(u32::from(n)) & m) == (u128::from(u32::from(a)) & m)
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let m = keep(u32::from(self.prefix), 128);
+                (u128::from(n) & m) == (u128::from(a) & m)
+            }
+            _ => false,
+        }
+    }
+}
+
 impl Settings {
     /// Read from the site's options.
     pub fn from_site(site: &Site) -> Result<Settings, String> {
+        Settings::from_options(|name| site.config.option(name))
+    }
+
+    /// Read from options looked up by `.mc` name.
+    pub fn from_options<'a>(option: impl Fn(&str) -> Option<&'a str>) -> Result<Settings, String> {
         let num = |name: &str, default: u64| -> Result<u64, String> {
-            match site.config.option(name) {
+            match option(name) {
                 None => Ok(default),
                 Some(v) => v
                     .trim()
@@ -77,33 +189,74 @@ impl Settings {
             }
         };
         let dur = |name: &str, default: Duration| -> Result<Duration, String> {
-            match site.config.option(name) {
+            match option(name) {
                 None => Ok(default),
                 Some(v) => crate::config::parse_duration(v, crate::config::unit::MINUTES)
                     .ok_or_else(|| format!("{name}: expected a duration such as 5m, found {v:?}")),
             }
         };
-        let privacy = site
-            .config
-            .option("confPRIVACY_FLAGS")
+        let privacy = option("confPRIVACY_FLAGS")
             .unwrap_or("")
             .to_ascii_lowercase();
+        let max_sessions = num("confMAX_DAEMON_CHILDREN", 0)? as usize;
+        let exceptions =
+            option("confMXGATE_CONN_LIMIT_EXCEPTIONS").unwrap_or(DEFAULT_PER_IP_EXCEPTIONS);
+        let per_ip_exceptions = exceptions
+            .split([' ', ',', '\t'])
+            .filter(|w| !w.is_empty() && !w.eq_ignore_ascii_case("none"))
+            .map(|w| {
+                ClientNet::parse(w).ok_or_else(|| {
+                    format!("confMXGATE_CONN_LIMIT_EXCEPTIONS: expected an address or address/prefix, found {w:?}")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Settings {
-            max_message_size: num("confMAX_MESSAGE_SIZE", 0)?,
-            max_rcpts: num("confMAX_RCPTS_PER_MESSAGE", 0)? as usize,
-            max_sessions: num("confMAX_DAEMON_CHILDREN", 0)? as usize,
-            max_per_ip: num("confMAX_CONN_PER_IP", 0)? as usize,
+            max_message_size: max_message_size(option("confMAX_MESSAGE_SIZE"))?,
+            max_rcpts: num("confMAX_RCPTS_PER_MESSAGE", DEFAULT_MAX_RCPTS as u64)? as usize,
+            max_sessions,
+            max_per_ip: num(
+                "confMAX_CONN_PER_IP",
+                default_max_per_ip(max_sessions) as u64,
+            )? as usize,
+            per_ip_exceptions,
             rate: num("confCONNECTION_RATE_THROTTLE", 0)? as usize,
             min_free_blocks: num("confMIN_FREE_BLOCKS", 100)?,
             max_queue: num("confMAX_QUEUE_SIZE", 0)? as usize,
             command_timeout: dur("confTO_COMMAND", Duration::from_secs(300))?,
             data_timeout: dur("confTO_DATABLOCK", Duration::from_secs(600))?,
+            data_deadline: dur("confMXGATE_TO_DATA", DEFAULT_DATA_DEADLINE)?,
             tls_timeout: dur("confTO_STARTTLS", Duration::from_secs(60))?,
             max_errors: num("confMXGATE_MAX_BAD_COMMANDS", 25)? as usize,
             max_nonmail: num("confMXGATE_MAX_NONMAIL_COMMANDS", 20)? as usize,
-            greeting: site.config.option("confSMTP_LOGIN_MSG").map(str::to_string),
+            greeting: option("confSMTP_LOGIN_MSG").map(str::to_string),
             no_expn: privacy.contains("noexpn") || privacy.contains("goaway"),
         })
+    }
+
+    /// The limits an administrator turned off with an explicit `0`: logged
+    /// as warnings at start and on reload (none is off by default).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.max_message_size == 0 {
+            w.push(
+                "confMAX_MESSAGE_SIZE is 0: no message size limit (each message is held in memory while it is received)"
+                    .to_string(),
+            );
+        }
+        if self.max_rcpts == 0 {
+            w.push("confMAX_RCPTS_PER_MESSAGE is 0: no recipient limit".to_string());
+        }
+        if self.max_per_ip == 0 {
+            w.push(
+                "confMAX_CONN_PER_IP is 0: one client address may open every session".to_string(),
+            );
+        }
+        w
+    }
+
+    /// Does the per-address cap count `ip`?
+    pub fn per_ip_applies(&self, ip: IpAddr) -> bool {
+        self.max_per_ip > 0 && !self.per_ip_exceptions.iter().any(|n| n.contains(ip))
     }
 }
 
@@ -317,7 +470,7 @@ impl Server {
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
         let mine = per_ip.entry(ip).or_insert(0);
         *mine += 1;
-        let over_ip = s.max_per_ip > 0 && *mine > s.max_per_ip;
+        let over_ip = s.per_ip_applies(ip) && *mine > s.max_per_ip;
         drop(per_ip);
         let slot = Slot {
             server: self.clone(),
@@ -420,6 +573,8 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
         tasks.push(smol::spawn(async move {
             let spec = Arc::new(spec);
             let mut throttle = Throttle::default();
+            let mut failing = Repeats::new(ACCEPT_LOG_INTERVAL);
+            let mut backoff = ACCEPT_BACKOFF_MIN;
             loop {
                 let accepted =
                     futures_lite::future::or(async { Some(listener.accept().await) }, async {
@@ -432,6 +587,12 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
                 let Some(accepted) = accepted else { break };
                 match accepted {
                     Ok((stream, peer)) => {
+                        backoff = ACCEPT_BACKOFF_MIN;
+                        if let Some(line) = failing.recovered(Instant::now()) {
+                            server
+                                .log
+                                .line(None, &format!("daemon {}: accept: {line}", spec.name));
+                        }
                         let _ = stream.set_nodelay(true);
                         smol::spawn(conn::run(server.clone(), spec.clone(), stream, peer)).detach();
                         let rate = server.settings().rate;
@@ -447,10 +608,16 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
                         }
                     }
                     Err(e) => {
-                        server
-                            .log
-                            .line(None, &format!("daemon {}: accept: {e}", spec.name));
-                        async_io::Timer::after(Duration::from_millis(100)).await;
+                        // Out of descriptors (EMFILE/ENFILE) the listening
+                        // socket stays readable: wait, longer while it lasts,
+                        // rather than spin, and log one line per interval.
+                        if let Some(line) = failing.note(&e.to_string(), Instant::now()) {
+                            server
+                                .log
+                                .line(None, &format!("daemon {}: accept: {line}", spec.name));
+                        }
+                        async_io::Timer::after(backoff).await;
+                        backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     }
                 }
             }
@@ -481,6 +648,66 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
 /// How long a stopping daemon waits for open sessions, and then for the
 /// deliveries in progress.
 pub const STOP_LIMIT: Duration = Duration::from_secs(60);
+
+/// The first wait after a failed `accept`, doubled while failures last.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// The longest wait between two `accept` attempts that failed.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// At most one log line per listener and interval for a repeated accept error.
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// One log line per interval for an error that repeats: the first at once,
+/// then the count of the ones not logged, as syslog's "last message repeated".
+#[derive(Debug)]
+struct Repeats {
+    interval: Duration,
+    /// The error last logged, when, and how many times it came since.
+    last: Option<(String, Instant, usize)>,
+}
+
+impl Repeats {
+    fn new(interval: Duration) -> Repeats {
+        Repeats {
+            interval,
+            last: None,
+        }
+    }
+
+    /// `text` happened at `now`: the line to log, if any.
+    fn note(&mut self, text: &str, now: Instant) -> Option<String> {
+        match &mut self.last {
+            Some((last, at, n)) if last == text && now.duration_since(*at) < self.interval => {
+                *n += 1;
+                None
+            }
+            Some((last, at, n)) if last == text => {
+                let line = format!(
+                    "{text} (repeated {} times in the last {} s)",
+                    *n + 1,
+                    now.duration_since(*at).as_secs()
+                );
+                *at = now;
+                *n = 0;
+                Some(line)
+            }
+            _ => {
+                self.last = Some((text.to_string(), now, 0));
+                Some(text.to_string())
+            }
+        }
+    }
+
+    /// The error stopped: the count not yet logged, if any.
+    fn recovered(&mut self, now: Instant) -> Option<String> {
+        let (text, at, n) = self.last.take()?;
+        (n > 0).then(|| {
+            format!(
+                "{text} (repeated {n} times in the last {} s)",
+                now.duration_since(at).as_secs()
+            )
+        })
+    }
+}
 
 /// `confCONNECTION_RATE_THROTTLE`, as sendmail (daemon.c): past N
 /// connections in one second a daemon pauses accepting for a second (clients
@@ -536,5 +763,99 @@ mod tests {
         // a new second, a new window
         assert!(!t.over(2, t0 + Duration::from_millis(2100)));
         assert!(!t.over(0, t0), "0 = no limit");
+    }
+
+    #[test]
+    fn a_repeated_error_is_logged_once_per_interval_with_a_count() {
+        let mut r = Repeats::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let e = "Too many open files (os error 24)";
+        assert_eq!(r.note(e, t0).as_deref(), Some(e), "the first at once");
+        for i in 1..=311 {
+            assert_eq!(r.note(e, t0 + Duration::from_millis(i * 30)), None);
+        }
+        assert_eq!(
+            r.note(e, t0 + Duration::from_secs(10)).as_deref(),
+            Some("Too many open files (os error 24) (repeated 312 times in the last 10 s)")
+        );
+        assert_eq!(r.note(e, t0 + Duration::from_secs(11)), None);
+        // Another error is logged at once.
+        let other = "Connection aborted";
+        assert_eq!(
+            r.note(other, t0 + Duration::from_secs(12)).as_deref(),
+            Some(other)
+        );
+        assert_eq!(r.note(other, t0 + Duration::from_secs(13)), None);
+        // When accept works again, the count not yet logged is.
+        assert_eq!(
+            r.recovered(t0 + Duration::from_secs(15)).as_deref(),
+            Some("Connection aborted (repeated 1 times in the last 3 s)")
+        );
+        assert_eq!(r.recovered(t0 + Duration::from_secs(16)), None);
+    }
+
+    #[test]
+    fn defaults_are_finite_and_an_explicit_zero_is_kept_with_a_warning() {
+        let none = |_: &str| -> Option<&str> { None };
+        let s = Settings::from_options(none).unwrap();
+        assert_eq!(s.max_message_size, 10_240_000);
+        assert_eq!(s.max_rcpts, 1000);
+        assert_eq!(s.max_per_ip, 50);
+        assert_eq!(s.data_deadline, Duration::from_secs(3600));
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+        assert!(!s.per_ip_applies("127.0.0.1".parse().unwrap()));
+        assert!(!s.per_ip_applies("::1".parse().unwrap()));
+        assert!(!s.per_ip_applies("::ffff:127.0.0.9".parse().unwrap()));
+        assert!(s.per_ip_applies("192.0.2.1".parse().unwrap()));
+        // A share of a small session maximum.
+        let s =
+            Settings::from_options(|n| (n == "confMAX_DAEMON_CHILDREN").then_some("7")).unwrap();
+        assert_eq!(s.max_per_ip, 4);
+        let s =
+            Settings::from_options(|n| (n == "confMAX_DAEMON_CHILDREN").then_some("200")).unwrap();
+        assert_eq!(s.max_per_ip, 50);
+        // Explicit zeros: the administrator's choice, named at start.
+        let s = Settings::from_options(|n| {
+            matches!(
+                n,
+                "confMAX_MESSAGE_SIZE" | "confMAX_RCPTS_PER_MESSAGE" | "confMAX_CONN_PER_IP"
+            )
+            .then_some("0")
+        })
+        .unwrap();
+        assert_eq!((s.max_message_size, s.max_rcpts, s.max_per_ip), (0, 0, 0));
+        assert_eq!(s.warnings().len(), 3, "{:?}", s.warnings());
+        // Exceptions: none, or networks.
+        let s =
+            Settings::from_options(|n| (n == "confMXGATE_CONN_LIMIT_EXCEPTIONS").then_some("none"))
+                .unwrap();
+        assert!(s.per_ip_applies("127.0.0.1".parse().unwrap()));
+        let s = Settings::from_options(|n| {
+            (n == "confMXGATE_CONN_LIMIT_EXCEPTIONS").then_some("192.0.2.0/24, 2001:db8::/32")
+        })
+        .unwrap();
+        assert!(!s.per_ip_applies("192.0.2.77".parse().unwrap()));
+        assert!(s.per_ip_applies("192.0.3.1".parse().unwrap()));
+        assert!(!s.per_ip_applies("2001:db8:1::5".parse().unwrap()));
+        assert!(s.per_ip_applies("127.0.0.1".parse().unwrap()));
+        let e = Settings::from_options(|n| {
+            (n == "confMXGATE_CONN_LIMIT_EXCEPTIONS").then_some("192.0.2.0/33")
+        })
+        .unwrap_err();
+        assert!(e.contains("192.0.2.0/33"), "{e}");
+        assert!(
+            ClientNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("198.51.100.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn one_reading_of_the_message_size_limit() {
+        assert_eq!(max_message_size(None), Ok(10_240_000));
+        assert_eq!(max_message_size(Some("0")), Ok(0));
+        assert_eq!(max_message_size(Some(" 2000 ")), Ok(2000));
+        assert!(max_message_size(Some("10MB")).is_err());
+        assert!(max_message_size(Some("-1")).is_err());
     }
 }

@@ -523,3 +523,26 @@ fn bs_refuses_an_oversized_message_and_queues_nothing() {
     );
     assert!(s.queued().is_empty());
 }
+
+#[test]
+fn the_daemons_default_size_limit_applies_to_local_submission() {
+    // Without confMAX_MESSAGE_SIZE the limit is the daemon's default
+    // (10240000), read by the same parser: a local program cannot queue
+    // what an SMTP client could not.
+    let s = Site::new();
+    let mc = std::fs::read_to_string(&s.mc).unwrap();
+    let mc = mc.replace("define(`confMAX_MESSAGE_SIZE', `5000')dnl\n", "");
+    std::fs::write(&s.mc, mc).unwrap();
+    let big = format!("Subject: big\n\n{}\n", "x".repeat(10_240_000));
+    let o = s.run(&["sendmail", "alice"], &big);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(
+        text(&o).contains("Message is too large; 10240000 bytes max"),
+        "{}",
+        text(&o)
+    );
+    assert!(s.queued().is_empty());
+    let o = s.run(&["sendmail", "alice"], "Subject: small\n\nx\n");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(s.queued().len(), 1);
+}

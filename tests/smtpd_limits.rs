@@ -95,7 +95,11 @@ fn max_daemon_children_refuses_with_421_and_recovers() {
 
 #[test]
 fn max_conn_per_ip_refuses_the_second_session_from_one_address() {
-    let d = start("define(`confMAX_CONN_PER_IP', `1')dnl\n");
+    // Loopback is exempt by default (as Postfix's mynetworks): count it here.
+    let d = start(
+        "define(`confMAX_CONN_PER_IP', `1')dnl\n\
+         define(`confMXGATE_CONN_LIMIT_EXCEPTIONS', `none')dnl\n",
+    );
     let _a = greeted(d.mta);
     let mut c = Raw::connect(d.mta);
     assert_eq!(
@@ -399,5 +403,360 @@ fn a_mail_loop_is_refused_after_max_hop_received_headers() {
     assert!(
         c.cmd(&format!("{hops}Subject: ok\r\n\r\nx\r\n."))
             .starts_with("250 2.0.0")
+    );
+}
+
+/// A daemon without the size limit `start` sets: the shipped defaults.
+fn start_with_defaults(extra: &str) -> Daemon {
+    let mc = format!(
+        "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
+         LOCAL_DOMAIN(`example.com')dnl\n{extra}"
+    );
+    Daemon::start(Setup {
+        mc: Box::leak(mc.into_boxed_str()),
+        tables: &[("mailboxes", MAILBOXES)],
+        tls: false,
+    })
+}
+
+/// The daemon started under `prlimit --nofile=SOFT:HARD` (util-linux).
+fn start_with_nofile(soft: u64, hard: u64) -> Daemon {
+    let mut d = Daemon::prepare(Setup {
+        mc: "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\nLOCAL_DOMAIN(`example.com')dnl\n",
+        tables: &[("mailboxes", MAILBOXES)],
+        tls: false,
+    });
+    let child = std::process::Command::new("prlimit")
+        .arg(format!("--nofile={soft}:{hard}"))
+        .args([BIN, "daemon", "--config"])
+        .arg(&d.mc)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(d.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    d.child = Some(child);
+    assert!(
+        d.wait_log("starting daemon", Duration::from_secs(20)),
+        "{}{}",
+        d.stderr(),
+        d.maillog()
+    );
+    d
+}
+
+fn transaction(c: &mut Raw) {
+    assert!(c.cmd("EHLO client.example.org").starts_with("250"));
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+}
+
+/// Write `data` one octet every 300 ms from another thread, until the
+/// server closes the connection.
+fn drip(c: &Raw, data: &'static [u8]) -> std::thread::JoinHandle<()> {
+    let mut w = c.w.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for b in data {
+            if w.write_all(std::slice::from_ref(b)).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    })
+}
+
+#[test]
+fn unset_size_and_recipient_limits_default_to_postfix_values() {
+    let d = start_with_defaults("");
+    let mut c = greeted(d.mta);
+    let e = c.cmd("EHLO client.example.org");
+    assert!(e.contains("250-SIZE 10240000\r\n"), "{e}");
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@example.org> SIZE=10240001"),
+        "552 5.2.3 Message size exceeds fixed maximum message size"
+    );
+    // 1000 recipients are taken; the next ones get 452 (the client sends
+    // them again in another transaction), as sendmail's MaxRecipientsPerMessage.
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    c.send(&"RCPT TO:<alice@example.com>\r\n".repeat(1002));
+    let replies: Vec<String> = (0..1002).map(|_| c.reply()).collect();
+    assert!(replies[..1000].iter().all(|r| r.starts_with("250 2.1.5")));
+    assert_eq!(replies[1000], "452 4.5.3 Too many recipients");
+    assert_eq!(replies[1001], "452 4.5.3 Too many recipients");
+    assert!(c.cmd("RSET").starts_with("250"));
+    // A body past the limit without SIZE= is refused at its end, nothing kept.
+    transaction(&mut c);
+    assert!(c.cmd("DATA").starts_with("354"));
+    let line = format!("{}\r\n", "x".repeat(998));
+    let mut body = String::from("Subject: big\r\n\r\n");
+    while body.len() <= 10_240_000 {
+        body += &line;
+    }
+    c.send(&body);
+    let r = c.cmd(".");
+    assert!(r.starts_with("552 5.2.3 "), "{r}");
+    assert!(d.queued("queue").is_empty());
+    assert!(
+        !d.maillog().contains("warning: confMAX"),
+        "no warning for the defaults: {}",
+        d.maillog()
+    );
+}
+
+#[test]
+fn an_explicit_zero_keeps_sendmails_unlimited_with_a_warning_at_start() {
+    let d = start_with_defaults(
+        "define(`confMAX_MESSAGE_SIZE', `0')dnl\n\
+         define(`confMAX_RCPTS_PER_MESSAGE', `0')dnl\n",
+    );
+    let mut c = greeted(d.mta);
+    let e = c.cmd("EHLO client.example.org");
+    assert!(e.contains("250-SIZE\r\n"), "{e}");
+    assert!(
+        c.cmd("MAIL FROM:<a@example.org> SIZE=20000000")
+            .starts_with("250")
+    );
+    let log = d.maillog();
+    assert!(
+        log.contains("warning: confMAX_MESSAGE_SIZE is 0: no message size limit"),
+        "{log}"
+    );
+    assert!(
+        log.contains("warning: confMAX_RCPTS_PER_MESSAGE is 0: no recipient limit"),
+        "{log}"
+    );
+}
+
+#[test]
+fn one_address_gets_at_most_50_sessions_by_default_and_loopback_is_exempt() {
+    // Counted: loopback taken out of the exceptions.
+    let d = start_with_defaults("define(`confMXGATE_CONN_LIMIT_EXCEPTIONS', `none')dnl\n");
+    let held: Vec<Raw> = (0..50).map(|_| greeted(d.mta)).collect();
+    let mut c = Raw::connect(d.mta);
+    assert_eq!(
+        c.reply(),
+        "421 4.3.2 gw.example.com Too many connections from your host, try again later"
+    );
+    drop(held);
+    // The default exceptions: loopback (benchmarks, local submission) is not counted.
+    let d = start_with_defaults("");
+    let held: Vec<Raw> = (0..60).map(|_| greeted(d.mta)).collect();
+    assert_eq!(held.len(), 60);
+    assert!(
+        !d.maillog().contains("Too many connections"),
+        "{}",
+        d.maillog()
+    );
+}
+
+#[test]
+fn a_client_dripping_a_command_line_gets_421_at_the_command_deadline() {
+    // Each octet comes well within confTO_COMMAND, so per-read timers alone
+    // would wait forever; the line as a whole must arrive within it.
+    let d = start("define(`confTO_COMMAND', `2s')dnl\n");
+    let mut c = greeted(d.mta);
+    let t = drip(
+        &c,
+        b"EHLO a-client-that-sends-one-octet-at-a-time.example.org\r\n",
+    );
+    assert_eq!(
+        c.reply(),
+        "421 4.4.2 gw.example.com Error: timeout exceeded"
+    );
+    assert!(c.reply().ends_with("<eof>"), "closed after the 421");
+    t.join().unwrap();
+    let log = d.maillog();
+    assert!(
+        log.contains("relay=localhost [127.0.0.1]: timeout exceeded during command: command line not complete within 2s"),
+        "{log}"
+    );
+    // A silent client still gets sendmail's idle-timeout reply.
+    let mut c = greeted(d.mta);
+    assert_eq!(
+        c.reply(),
+        "421 4.4.2 gw.example.com Lost input channel: timeout waiting for input"
+    );
+}
+
+#[test]
+fn a_client_dripping_message_data_gets_421_at_the_data_deadline() {
+    let d = start(
+        "define(`confMXGATE_TO_DATA', `2s')dnl\n\
+         define(`confTO_DATABLOCK', `1m')dnl\n",
+    );
+    let mut c = greeted(d.mta);
+    transaction(&mut c);
+    assert!(c.cmd("DATA").starts_with("354"));
+    let t = drip(
+        &c,
+        b"Subject: slow\r\n\r\none octet at a time, for ever and ever\r\n.\r\n",
+    );
+    assert_eq!(
+        c.reply(),
+        "421 4.4.2 gw.example.com Error: timeout exceeded"
+    );
+    assert!(c.reply().ends_with("<eof>"), "closed after the 421");
+    t.join().unwrap();
+    // BDAT: the chunks of one message share the deadline.
+    let mut c = greeted(d.mta);
+    transaction(&mut c);
+    c.send("BDAT 5\r\nSubje");
+    assert_eq!(c.reply(), "250 2.0.0 5 bytes received");
+    c.send("BDAT 100 LAST\r\n");
+    let t = drip(
+        &c,
+        b"ct: slow\r\n\r\none octet at a time, for ever and ever and ever and ever\r\n",
+    );
+    assert_eq!(
+        c.reply(),
+        "421 4.4.2 gw.example.com Error: timeout exceeded"
+    );
+    t.join().unwrap();
+    assert!(d.queued("queue").is_empty(), "nothing kept");
+    let log = d.maillog();
+    assert!(
+        log.contains("during message data: message transfer not complete within 2s"),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_daemon_raises_its_open_file_limit_to_the_hard_limit() {
+    let d = start_with_nofile(256, 4096);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&fields[3..5], &["4096", "4096"], "{line}");
+    assert!(
+        d.maillog()
+            .contains("open files: limit raised from 256 to 4096 (the hard limit)"),
+        "{}",
+        d.maillog()
+    );
+}
+
+#[test]
+fn out_of_descriptors_the_accept_loop_backs_off_logs_little_and_recovers() {
+    let d = start_with_nofile(48, 48);
+    let pid = d.pid();
+    let open_fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    assert!(
+        open_fds() < 40,
+        "the daemon needs {} descriptors idle",
+        open_fds()
+    );
+    // More clients than descriptors: the kernel completes their handshakes
+    // (the listen backlog), the daemon cannot accept them all.
+    let clients: Vec<std::net::TcpStream> = (0..80)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", d.mta)).unwrap())
+        .collect();
+    assert!(
+        d.wait_log("Too many open files", Duration::from_secs(10)),
+        "{}",
+        d.maillog()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let lines = d
+        .maillog()
+        .lines()
+        .filter(|l| l.contains("accept: "))
+        .count();
+    assert!(
+        lines <= 2,
+        "one line per interval, not one per attempt: {lines} lines\n{}",
+        d.maillog()
+    );
+    drop(clients);
+    // The descriptors come back; a new client is served (bounded wait).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut c = Raw::connect(d.mta);
+        let r = c.reply();
+        if r.starts_with("220 ") {
+            assert!(c.cmd("EHLO back.example.org").starts_with("250"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never served again: {r}\n{}",
+            d.maillog()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_client_that_stops_reading_is_closed_at_the_command_timeout() {
+    // Pipelined commands whose replies the client never reads: once the
+    // socket buffers are full the server's writes block; they get the
+    // command timeout as its reads do. (No recipient limit here, so that
+    // every RCPT is answered 250 and the session stays open.)
+    let d = start(
+        "define(`confTO_COMMAND', `2s')dnl\n\
+         define(`confMAX_RCPTS_PER_MESSAGE', `0')dnl\n",
+    );
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let to: std::net::SocketAddr = format!("127.0.0.1:{}", d.mta).parse().unwrap();
+    sock.connect(&to.into()).unwrap();
+    let mut w: std::net::TcpStream = sock.into();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(b"EHLO deaf.example.org\r\nMAIL FROM:<a@example.org>\r\n");
+        let rcpts = "RCPT TO:<alice@example.com>\r\n".repeat(1000);
+        for _ in 0..1000 {
+            if w.write_all(rcpts.as_bytes()).is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(
+        d.wait_log(
+            "relay=localhost [127.0.0.1]: timeout writing to the client (2s), closing",
+            Duration::from_secs(60)
+        ),
+        "{}",
+        d.maillog().lines().last().unwrap_or("")
+    );
+    assert!(
+        writer.join().unwrap(),
+        "the server closed the connection before the client had sent everything"
+    );
+}
+
+#[test]
+fn recipients_far_past_the_limit_count_as_bad_commands() {
+    // 452 asks an honest client to send the rest in the next transaction;
+    // 1000 more (Postfix's smtpd_recipient_overshoot_limit) and every further
+    // one is a bad command, until the session is closed.
+    let d = start("define(`confMAX_RCPTS_PER_MESSAGE', `2')dnl\n");
+    let mut c = greeted(d.mta);
+    c.cmd("EHLO many.example.org");
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    c.send(&"RCPT TO:<alice@example.com>\r\n".repeat(1100));
+    let replies: Vec<String> = (0..1100).map(|_| c.reply()).collect();
+    assert!(replies[..2].iter().all(|r| r.starts_with("250 2.1.5")));
+    assert!(
+        replies[2..1002]
+            .iter()
+            .all(|r| r == "452 4.5.3 Too many recipients"),
+        "the first 1000 excess recipients are only refused"
+    );
+    let closed = replies
+        .iter()
+        .position(|r| r.starts_with("421"))
+        .expect("the session is closed");
+    // The 26th counted one is answered, then the session is closed, as for
+    // any 26th bad command (confMXGATE_MAX_BAD_COMMANDS 25).
+    assert_eq!(closed, 1002 + 26);
+    assert_eq!(
+        replies[closed],
+        "421 4.7.0 gw.example.com Too many bad commands; closing connection"
     );
 }

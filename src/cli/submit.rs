@@ -50,6 +50,8 @@ pub const EX_UNAVAILABLE: i32 = 69;
 pub const EX_IOERR: i32 = 74;
 /// Temporary failure (spool, tables): try again later.
 pub const EX_TEMPFAIL: i32 = 75;
+/// Configuration error (a bad option value).
+pub const EX_CONFIG: i32 = 78;
 
 /// What the command line asks for (`-bX`, `-q`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -955,13 +957,16 @@ pub fn run_deliver(
             return EX_IOERR;
         }
     };
-    if let Some(max) = site
-        .config
-        .option("confMAX_MESSAGE_SIZE")
-        .and_then(|m| m.parse::<usize>().ok())
-        .filter(|m| *m > 0)
-        && message.len() > max
-    {
+    // The daemon's reading of confMAX_MESSAGE_SIZE (default 10240000, 0 =
+    // unlimited): a local submission gets the same limit as an SMTP one.
+    let max = match crate::smtpd::max_message_size(site.config.option("confMAX_MESSAGE_SIZE")) {
+        Ok(max) => max,
+        Err(e) => {
+            let _ = writeln!(err, "sendmail: {e} (nothing queued)");
+            return EX_CONFIG;
+        }
+    };
+    if max > 0 && message.len() as u64 > max {
         let _ = writeln!(
             err,
             "sendmail: Message is too large; {max} bytes max (nothing queued)"

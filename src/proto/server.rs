@@ -282,6 +282,12 @@ impl ServerSession {
         self.input.len()
     }
 
+    /// Is message content being read (after `354` to DATA, or inside a
+    /// BDAT chunk)? The driver's timeouts differ there.
+    pub fn is_receiving_body(&self) -> bool {
+        matches!(self.phase, Phase::InData | Phase::InBdat)
+    }
+
     /// Was the session opened with EHLO?
     pub fn is_extended(&self) -> bool {
         self.extended

@@ -1,6 +1,8 @@
 //! One SMTP connection: the async driver around [`ServerSession`].
 //!
-//! Contract: read bytes (with the stage's timeout), feed the sans-IO
+//! Contract: read bytes (with the stage's per-read timeout, inside the
+//! deadline for the whole command line or the whole message transfer;
+//! writes bounded by the command timeout), feed the sans-IO
 //! session, answer each event — the policy engine decides, with facts
 //! gathered here (PTR, DNSBL, sender domain) — and write the replies. The
 //! body is kept in memory (bounded by `confMAX_MESSAGE_SIZE`) and committed
@@ -24,7 +26,7 @@ use crate::site::{HostAnswer, ReverseAnswer, Site};
 use crate::spool::{self, Envelope, State, envelope::Recipient};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn st(c: u8, s: u16, d: u16) -> EnhancedStatus {
     EnhancedStatus::new(c, s, d)
@@ -37,12 +39,19 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// Recipients past `confMAX_RCPTS_PER_MESSAGE` answered `452` before each
+/// further one counts as a bad command (Postfix's
+/// `smtpd_recipient_overshoot_limit`, 1000).
+const RCPT_OVERSHOOT: usize = 1000;
+
 /// The transaction being built.
 #[derive(Default)]
 struct Transaction {
     sender: Option<Address>,
     params: MailParams,
     rcpts: Vec<(Mailbox, RcptParams)>,
+    /// Recipients refused for `confMAX_RCPTS_PER_MESSAGE` in this transaction.
+    excess_rcpts: usize,
     body: Vec<u8>,
     too_big: bool,
     discard: Option<String>,
@@ -352,6 +361,10 @@ impl Conn {
                 _ => {}
             }
         }
+        // When the command line being waited for must be complete, and when
+        // the message being transferred must be (see `Settings`).
+        let mut line_deadline: Option<Instant> = None;
+        let mut data_deadline: Option<Instant> = None;
         let session_discard = self.tx.discard.clone();
         let session_quarantine = self.tx.quarantine.clone();
         if self.refused.is_some() {
@@ -364,8 +377,25 @@ impl Conn {
         }
         loop {
             let out = session.take_output();
-            if !out.is_empty() && stream.write_all(&out).await.is_err() {
-                break;
+            if !out.is_empty() {
+                // A client that stops reading must not hold the session
+                // either: writes get the command timeout (Postfix's
+                // smtpd_timeout also bounds writes).
+                match write_within(&mut stream, &out, settings.command_timeout).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                        self.log(
+                            None,
+                            &format!(
+                                "{}: timeout writing to the client ({}s), closing",
+                                self.relay(),
+                                settings.command_timeout.as_secs()
+                            ),
+                        );
+                        break;
+                    }
+                    Err(_) => break,
+                }
             }
             if session.is_closed() {
                 break;
@@ -402,6 +432,9 @@ impl Conn {
             }
             // Answer everything already buffered before reading more (pipelining).
             if let Some(event) = session.next_event() {
+                // A complete line (or block of data) arrived: the next
+                // command gets its own deadline.
+                line_deadline = None;
                 if let Some(reply) = self.answer(event, &settings).await {
                     session.respond(reply);
                 }
@@ -422,7 +455,12 @@ impl Conn {
                         ),
                     );
                     session.send(&r);
-                    let _ = stream.write_all(&session.take_output()).await;
+                    let _ = write_within(
+                        &mut stream,
+                        &session.take_output(),
+                        settings.command_timeout,
+                    )
+                    .await;
                     self.log(
                         None,
                         &format!("{}: possible SMTP attack: reject={r}", self.relay()),
@@ -447,17 +485,39 @@ impl Conn {
             }
             // RFC 5321 §4.5.3.2: the server waits for a command, or for the
             // next block of message data once DATA (or a BDAT chunk) has begun.
-            let (wait, stage) = if self.in_body {
+            // Besides these per-read waits, two deadlines bound a client that
+            // keeps sending a little: a command line must be complete within
+            // confTO_COMMAND of the server starting to wait for it, and a
+            // message within confMXGATE_TO_DATA of its first data octet
+            // (for BDAT, until the LAST chunk).
+            let now = Instant::now();
+            let receiving = session.is_receiving_body();
+            if !receiving && self.tx.sender.is_none() {
+                data_deadline = None;
+            }
+            if receiving && data_deadline.is_none() {
+                data_deadline = Some(now + settings.data_deadline);
+            }
+            let (wait, stage) = if receiving || self.in_body {
                 (settings.data_timeout, "message data")
             } else {
                 (settings.command_timeout, "command")
             };
+            if receiving {
+                line_deadline = None;
+            } else if line_deadline.is_none() {
+                line_deadline = Some(now + settings.command_timeout);
+            }
+            let fire = [line_deadline, data_deadline]
+                .into_iter()
+                .flatten()
+                .fold(now + wait, Instant::min);
             let server = self.server.clone();
             let woke = futures_lite::future::or(
                 async { Wake::Input(stream.read(&mut buf).await) },
                 futures_lite::future::or(
                     async {
-                        async_io::Timer::after(wait).await;
+                        async_io::Timer::at(fire).await;
                         Wake::Timeout
                     },
                     async {
@@ -475,6 +535,38 @@ impl Conn {
                     break;
                 }
                 Wake::Timeout => {
+                    let now = Instant::now();
+                    let late = match (data_deadline, line_deadline) {
+                        (Some(d), _) if now >= d => Some(format!(
+                            "message transfer not complete within {}s",
+                            settings.data_deadline.as_secs()
+                        )),
+                        (_, Some(d)) if now >= d && session.buffered() > 0 => Some(format!(
+                            "command line not complete within {}s ({} octets received)",
+                            settings.command_timeout.as_secs(),
+                            session.buffered()
+                        )),
+                        _ => None,
+                    };
+                    if let Some(why) = late {
+                        // Postfix's words for a client that is too slow as a
+                        // whole rather than silent.
+                        let r = Reply::new(
+                            421,
+                            st(4, 4, 2),
+                            format!("{} Error: timeout exceeded", self.site.hostname),
+                        );
+                        self.log(
+                            None,
+                            &format!(
+                                "{}: timeout exceeded during {stage}: {why}, reject={r}",
+                                self.relay()
+                            ),
+                        );
+                        let _ =
+                            write_within(&mut stream, &r.to_wire(), settings.command_timeout).await;
+                        break;
+                    }
                     let r = Reply::new(
                         421,
                         st(4, 4, 2),
@@ -490,7 +582,7 @@ impl Conn {
                             self.relay()
                         ),
                     );
-                    let _ = stream.write_all(&r.to_wire()).await;
+                    let _ = write_within(&mut stream, &r.to_wire(), settings.command_timeout).await;
                     break;
                 }
                 Wake::Input(Ok(0) | Err(_)) => {
@@ -883,6 +975,13 @@ impl Conn {
     fn rcpt(&mut self, rcpt: Mailbox, params: RcptParams, settings: &super::Settings) -> Reply {
         let shown = rcpt.to_string();
         if settings.max_rcpts > 0 && self.tx.rcpts.len() >= settings.max_rcpts {
+            // A client that keeps going long past the limit is not retrying
+            // in good faith: past RCPT_OVERSHOOT excess recipients each one
+            // counts as a bad command (Postfix's smtpd_recipient_overshoot_limit).
+            self.tx.excess_rcpts += 1;
+            if self.tx.excess_rcpts > RCPT_OVERSHOOT {
+                self.errors += 1;
+            }
             let r = Reply::new(452, st(4, 5, 3), "Too many recipients");
             self.log_reject("check_rcpt", &format!("<{shown}>"), &r);
             return r;
@@ -1158,6 +1257,18 @@ impl Conn {
     fn header_rules(&self) -> Option<Arc<policy::HeaderRules>> {
         self.server.header_rules()
     }
+}
+
+/// Write everything, or fail with `TimedOut` after `limit`.
+async fn write_within(stream: &mut Stream, data: &[u8], limit: Duration) -> std::io::Result<()> {
+    futures_lite::future::or(stream.write_all(data), async {
+        async_io::Timer::after(limit).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "timeout writing to the client",
+        ))
+    })
+    .await
 }
 
 /// The reverse path without brackets (`""` for the null sender).
