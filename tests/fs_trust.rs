@@ -1,0 +1,179 @@
+//! Filesystem trust (issue "Safe on the Internet edge", filesystem part):
+//! the daemon started as root never follows a symlink in its spool, never
+//! trusts an `:include:` file owned by someone else, never follows a
+//! symlink on the way to a Maildir, and `mxgate check` says what is unsafe.
+//! Every test runs the real binary as root (as CI does) in a temp dir.
+
+mod support;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use support::*;
+
+fn must_be_root() {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "these tests check what a root daemon does: run them as root (CI does)"
+    );
+}
+
+fn nobody() -> nix::unistd::User {
+    nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user nobody (Debian package base-passwd)")
+}
+
+/// A daemon set up to drop to `nobody`, its temp dir reachable by nobody.
+fn prepare_nobody(extra: &str) -> Daemon {
+    let mc = format!("define(`confRUN_AS_USER', `nobody')dnl\n{extra}");
+    let d = Daemon::prepare(Setup {
+        mc: Box::leak(mc.into_boxed_str()),
+        tables: &[],
+        tls: false,
+    });
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+/// Start the daemon expecting it to refuse; its stderr.
+fn start_refused(d: &mut Daemon) -> String {
+    let child = Command::new(BIN)
+        .args(["daemon", "--config"])
+        .arg(&d.mc)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    d.child = Some(child);
+    let st = d.wait_exit(Duration::from_secs(20));
+    let err = d.stderr();
+    assert!(
+        st.is_some_and(|s| !s.success()),
+        "daemon should refuse to start ({st:?}): {err}"
+    );
+    err
+}
+
+/// A root-owned directory with one file in it, mode 0700.
+fn root_target(dir: &Path) -> std::path::PathBuf {
+    let t = dir.join("root-only");
+    std::fs::create_dir(&t).unwrap();
+    std::fs::set_permissions(&t, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(t.join("secret"), "root's file\n").unwrap();
+    t
+}
+
+fn assert_untouched(t: &Path) {
+    let m = std::fs::metadata(t).unwrap();
+    assert_eq!(m.uid(), 0, "{} was handed to another user", t.display());
+    assert_eq!(m.mode() & 0o7777, 0o700);
+    assert_eq!(
+        std::fs::read_to_string(t.join("secret")).unwrap(),
+        "root's file\n"
+    );
+    assert_eq!(std::fs::metadata(t.join("secret")).unwrap().uid(), 0);
+}
+
+fn spool_with_link(d: &Daemon, link: &str) -> std::path::PathBuf {
+    let spool = d.path().join("spool");
+    for s in ["tmp", "queue", "hold", "quarantine"] {
+        if s != link {
+            std::fs::create_dir_all(spool.join(s)).unwrap();
+        }
+    }
+    let t = root_target(d.path());
+    symlink(&t, spool.join(link)).unwrap();
+    t
+}
+
+#[test]
+fn spool_hold_symlink_refuses_start_and_target_keeps_its_owner() {
+    must_be_root();
+    let mut d = prepare_nobody("");
+    let t = spool_with_link(&d, "hold");
+    let err = start_refused(&mut d);
+    let hold = d.path().join("spool/hold");
+    assert!(
+        err.contains(&format!("{}: is a symbolic link", hold.display())),
+        "{err}"
+    );
+    assert_untouched(&t);
+}
+
+#[test]
+fn spool_tmp_symlink_refuses_start_and_nothing_is_removed() {
+    must_be_root();
+    let mut d = prepare_nobody("");
+    let t = spool_with_link(&d, "tmp");
+    let err = start_refused(&mut d);
+    let tmp = d.path().join("spool/tmp");
+    assert!(
+        err.contains(&format!("{}: is a symbolic link", tmp.display())),
+        "{err}"
+    );
+    assert_untouched(&t);
+}
+
+#[test]
+fn spool_dir_owned_by_another_user_refuses_start() {
+    must_be_root();
+    let mut d = prepare_nobody("");
+    let spool = d.path().join("spool");
+    for s in ["tmp", "queue", "hold", "quarantine"] {
+        std::fs::create_dir_all(spool.join(s)).unwrap();
+    }
+    // daemon (uid 1) is neither root nor the run-as user nobody.
+    nix::unistd::chown(
+        &spool.join("queue"),
+        Some(nix::unistd::Uid::from_raw(1)),
+        None,
+    )
+    .unwrap();
+    let err = start_refused(&mut d);
+    assert!(
+        err.contains(&format!("{}: is owned by", spool.join("queue").display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_as_user_that_does_not_exist_refuses_start() {
+    must_be_root();
+    let mut d = Daemon::prepare(Setup {
+        mc: "define(`confRUN_AS_USER', `mxgate-no-such-user')dnl\n",
+        tables: &[],
+        tls: false,
+    });
+    let err = start_refused(&mut d);
+    assert!(
+        err.contains("no user \"mxgate-no-such-user\"") && err.contains("refusing to run as root"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_good_spool_still_starts_and_is_handed_to_the_run_as_user() {
+    must_be_root();
+    let mut d = prepare_nobody("");
+    d.spawn();
+    let m = std::fs::metadata(d.path().join("spool/hold")).unwrap();
+    assert_eq!(m.uid(), nobody().uid.as_raw());
+}
+
+#[test]
+fn running_as_root_is_warned_about() {
+    must_be_root();
+    let mut d = Daemon::prepare(Setup {
+        mc: "",
+        tables: &[],
+        tls: false,
+    });
+    d.spawn();
+    assert!(
+        d.wait_log("WARNING: running as root", Duration::from_secs(10)),
+        "{}{}",
+        d.stderr(),
+        d.maillog()
+    );
+}
