@@ -232,8 +232,8 @@ pub struct Walk {
 
 /// Open the absolute directory `path` component by component, never
 /// following a symlink, refusing directories owned by others than root and
-/// `w.owners` and directories writable by group or others without the
-/// sticky bit (`/tmp` is fine; a user's `0777` directory is not).
+/// `w.owners` and directories writable by others without the sticky bit
+/// (`/tmp` is fine; a user's `0777` directory is not).
 pub fn walk(path: &Path, w: &Walk) -> Result<OwnedFd, Problem> {
     if !path.is_absolute() {
         return Err(Problem::new(
@@ -309,15 +309,18 @@ fn trust_dir(fd: &OwnedFd, path: &Path, w: &Walk) -> Result<(), Problem> {
             "make root or the recipient its owner",
         ));
     }
-    if st.st_mode & 0o022 != 0 && st.st_mode & 0o1000 == 0 {
+    // Group-writable is accepted (Debian's /var/mail is root:mail 2775):
+    // nothing on the path is followed and every owner is checked, so a
+    // group member can at worst make us refuse.
+    if st.st_mode & 0o002 != 0 && st.st_mode & 0o1000 == 0 {
         return Err(Problem::new(
             path,
             format!(
                 "is {} without the sticky bit (mode {:04o})",
-                mode_words(st.st_mode & 0o022),
+                mode_words(st.st_mode & 0o002),
                 st.st_mode & 0o7777
             ),
-            "chmod go-w it (or +t for a shared directory)",
+            "chmod o-w it (or +t for a shared directory)",
         ));
     }
     Ok(())

@@ -177,3 +177,89 @@ fn running_as_root_is_warned_about() {
         d.maillog()
     );
 }
+
+/// A root daemon delivering locally into `X/mail/%u/Maildir`, with an alias
+/// file (text given, `@X@` = the temp dir) built by newaliases.
+struct Local {
+    x: tempfile::TempDir,
+    d: Daemon,
+}
+
+fn local_site(aliases: &str, extra: &str, before: impl FnOnce(&Path)) -> Local {
+    let x = tempfile::tempdir().unwrap();
+    let xp = x.path().display().to_string();
+    std::fs::set_permissions(x.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(x.path().join("mail")).unwrap();
+    std::fs::write(x.path().join("aliases"), aliases.replace("@X@", &xp)).unwrap();
+    let out = Command::new(BIN)
+        .arg("newaliases")
+        .arg(x.path().join("aliases"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    before(x.path());
+    let mc = format!(
+        "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
+         LOCAL_DOMAIN(`example.com')dnl\n\
+         define(`ALIAS_FILE', `{xp}/aliases')dnl\n\
+         define(`confMXGATE_QUEUE_INTERVAL', `1m')dnl\n\
+         define(`confMXGATE_MAILDIR', `{xp}/mail/%u/Maildir')dnl\n{extra}"
+    );
+    let mut d = Daemon::prepare(Setup {
+        mc: Box::leak(mc.into_boxed_str()),
+        tables: &[("mailboxes", "alice OK\npostmaster OK\nsender OK\n")],
+        tls: false,
+    });
+    d.spawn();
+    Local { x, d }
+}
+
+fn send(port: u16, to: &str) {
+    let mut c = Raw::connect(port);
+    assert!(c.reply().starts_with("220"));
+    assert!(c.cmd("EHLO client.test").starts_with("250"));
+    assert!(c.cmd("MAIL FROM:<sender@example.com>").starts_with("250"));
+    let r = c.cmd(&format!("RCPT TO:<{to}>"));
+    assert!(r.starts_with("250"), "{r}");
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send("Subject: t\r\n\r\nbody\r\n");
+    let r = c.cmd(".");
+    assert!(r.starts_with("250"), "{r}");
+    c.cmd("QUIT");
+}
+
+fn wait_log(d: &Daemon, text: &str) -> String {
+    assert!(
+        d.wait_log(text, Duration::from_secs(30)),
+        "no {text:?} in the log:\n{}\n{}",
+        d.maillog(),
+        d.stderr()
+    );
+    d.maillog()
+}
+
+#[test]
+fn maildir_path_through_a_symlink_is_deferred_and_nothing_created() {
+    must_be_root();
+    let mut target = std::path::PathBuf::new();
+    let s = local_site("", "", |x| {
+        target = root_target(x);
+        // "alice" replaced /var/mail/alice by a symlink to a root-only directory.
+        symlink(&target, x.join("mail/alice")).unwrap();
+    });
+    send(s.d.mta, "alice@example.com");
+    let log = wait_log(&s.d, "stat=Deferred");
+    let link = s.x.path().join("mail/alice");
+    assert!(
+        log.contains(&format!("{}: is a symbolic link", link.display())),
+        "{log}"
+    );
+    assert!(log.contains("dsn=4.3.0"), "{log}");
+    assert_untouched(&target);
+    assert_eq!(
+        std::fs::read_dir(&target).unwrap().count(),
+        1,
+        "only root's file"
+    );
+    assert_eq!(s.d.queued("queue").len(), 1, "the message stays queued");
+}

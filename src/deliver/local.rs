@@ -14,10 +14,14 @@
 //! gets `Return-Path: <sender>` and `Delivered-To: user@$j` prepended and
 //! is written by [`super::maildir::deliver`] under a name made of arrival
 //! time, queue id and user, so a repeated attempt after a crash finds the
-//! earlier copy instead of writing a second one. Files are written as the
-//! daemon's user (after `confRUN_AS_USER`), not as the recipient: the
-//! intended setups are virtual mailboxes read by an IMAP server running as
-//! the same user.
+//! earlier copy instead of writing a second one. The path is never walked
+//! through a symlink, and a directory on it owned by another user than
+//! root, the daemon's or the recipient's defers the delivery (`4.3.0`,
+//! "unsafe path", the message stays queued). A recipient that is a user of
+//! this host (passwd) gets the directories and files created for it owned
+//! by it when the daemon is root; otherwise (virtual mailboxes read by an
+//! IMAP server running as the daemon's user) they belong to the daemon's
+//! user.
 //!
 //! `prog` and `*file*` are refused (`5.7.1`) unless
 //! `define(`confMXGATE_ALLOW_PROGRAMS', `True')`: sendmail restricts them
@@ -148,7 +152,17 @@ impl LocalMailer {
             "Return-Path: <{}>\r\nDelivered-To: {address}@{}\r\n",
             batch.sender, self.hostname
         );
-        match maildir::deliver(&dir, &name, &[head.as_bytes(), batch.message]) {
+        // A user of this host (passwd) owns their Maildir: a root daemon
+        // creates it for them; otherwise (virtual mailboxes) the daemon's
+        // user does.
+        let owner = match nix::unistd::User::from_name(&user) {
+            Ok(u) => u.map(|u| maildir::Owner {
+                uid: u.uid,
+                gid: u.gid,
+            }),
+            Err(e) => return deferred("4.3.0", &format!("{address}... passwd lookup: {e}")),
+        };
+        match maildir::deliver(&dir, &name, &[head.as_bytes(), batch.message], owner) {
             Ok(Delivered::New(_)) => Outcome::Delivered {
                 reply: format!("{address}... Delivered to Maildir {}", dir.display()),
                 relay: "local".into(),
