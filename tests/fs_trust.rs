@@ -263,3 +263,92 @@ fn maildir_path_through_a_symlink_is_deferred_and_nothing_created() {
     );
     assert_eq!(s.d.queued("queue").len(), 1, "the message stays queued");
 }
+
+#[test]
+fn include_owned_by_nobody_cannot_run_a_program_as_root() {
+    must_be_root();
+    let s = local_site(
+        "list: :include:@X@/list\n",
+        "define(`confMXGATE_ALLOW_PROGRAMS', `True')dnl\n",
+        |x| {
+            let list = x.join("list");
+            std::fs::write(&list, format!("alice\n|/bin/touch {}/ran\n", x.display())).unwrap();
+            nix::unistd::chown(&list, Some(nobody().uid), None).unwrap();
+        },
+    );
+    send(s.d.mta, "list@example.com");
+    let log = wait_log(&s.d, "program delivery not allowed");
+    let list = s.x.path().join("list");
+    assert!(
+        log.contains(&format!(
+            "line 2 of {}: program delivery not allowed from an include file owned by nobody",
+            list.display()
+        )),
+        "{log}"
+    );
+    // alice (an address) still gets it; the program never ran.
+    wait_log(&s.d, "to=<alice>");
+    let ran = s.x.path().join("ran");
+    assert!(
+        !ran.exists(),
+        "the program ran (owner {:?})",
+        std::fs::metadata(&ran).map(|m| m.uid())
+    );
+    assert!(!log.contains("/bin/touch"), "{log}");
+}
+
+#[test]
+fn include_of_a_root_only_file_never_shows_its_content() {
+    must_be_root();
+    let s = local_site("leak: :include:@X@/shadow\n", "", |x| {
+        let f = x.join("shadow");
+        std::fs::write(&f, "root:$y$s3cr3tHASH:19000:0:99999:7:::\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    });
+    send(s.d.mta, "leak@example.com");
+    let file = s.x.path().join("shadow");
+    let log = wait_log(
+        &s.d,
+        &format!("line 1 of {}: not a valid address", file.display()),
+    );
+    // The bounce to the (local) sender: wait for it, then look inside.
+    let new = s.x.path().join("mail/sender/Maildir/new");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let bounce = loop {
+        if let Some(e) = std::fs::read_dir(&new).ok().and_then(|mut d| d.next()) {
+            break std::fs::read_to_string(e.unwrap().path()).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no bounce:\n{}",
+            s.d.maillog()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(bounce.contains("not a valid address"), "{bounce}");
+    let log = s.d.maillog() + &log + &s.d.stderr();
+    for text in [&bounce, &log] {
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("19000"),
+            "content leaked:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn world_writable_include_file_is_refused_and_the_message_kept() {
+    must_be_root();
+    let s = local_site("list: :include:@X@/list\n", "", |x| {
+        let list = x.join("list");
+        std::fs::write(&list, "alice\n").unwrap();
+        std::fs::set_permissions(&list, std::fs::Permissions::from_mode(0o666)).unwrap();
+    });
+    send(s.d.mta, "list@example.com");
+    let log = wait_log(&s.d, "stat=Deferred");
+    assert!(
+        log.contains("is writable by its group and writable by others"),
+        "{log}"
+    );
+    assert!(!s.x.path().join("mail/alice").exists());
+    assert_eq!(s.d.queued("queue").len(), 1);
+}
