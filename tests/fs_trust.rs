@@ -352,3 +352,100 @@ fn world_writable_include_file_is_refused_and_the_message_kept() {
     assert!(!s.x.path().join("mail/alice").exists());
     assert_eq!(s.d.queued("queue").len(), 1);
 }
+
+fn check(d: &Daemon) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&d.mc)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn check_reports_unsafe_spool_password_table_and_include_and_passes_a_good_setup() {
+    must_be_root();
+    let d = Daemon::prepare(Setup {
+        mc: "define(`confRUN_AS_USER', `nobody')dnl\n\
+             define(`confAUTH_PASSWORD_MAP', `lmdb @DIR@/passwd')dnl\n\
+             define(`ALIAS_FILE', `@DIR@/aliases')dnl\n",
+        tables: &[("passwd", "bob {PLAIN}bobsecret\n")],
+        tls: false,
+    });
+    let p = d.path();
+    let list = p.join("lists/staff");
+    std::fs::create_dir(p.join("lists")).unwrap();
+    std::fs::write(&list, "alice\n").unwrap();
+    std::fs::write(
+        p.join("aliases"),
+        format!("staff: :include:{}\n", list.display()),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["newaliases"])
+        .arg(p.join("aliases"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    for s in ["tmp", "queue", "hold", "quarantine"] {
+        std::fs::create_dir_all(p.join("spool").join(s)).unwrap();
+    }
+    let mode =
+        |f: &Path, m: u32| std::fs::set_permissions(f, std::fs::Permissions::from_mode(m)).unwrap();
+    mode(&p.join("passwd"), 0o640);
+    mode(&p.join("passwd.lmdb"), 0o640);
+    let (ok, text) = check(&d);
+    assert!(ok, "a good setup: {text}");
+    assert!(text.contains("\nok: "), "{text}");
+    assert!(!text.contains("unsafe:"), "{text}");
+
+    // 1. a world-writable spool directory
+    mode(&p.join("spool/hold"), 0o777);
+    let (ok, text) = check(&d);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "unsafe: {}: is writable by its group and writable by others (mode 0777); chmod go-w it",
+            p.join("spool/hold").display()
+        )),
+        "{text}"
+    );
+    mode(&p.join("spool/hold"), 0o755);
+
+    // 2. a world-readable password table
+    mode(&p.join("passwd.lmdb"), 0o644);
+    let (ok, text) = check(&d);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "unsafe: {}: is readable by others (mode 0644); chmod o-r it",
+            p.join("passwd.lmdb").display()
+        )),
+        "{text}"
+    );
+    mode(&p.join("passwd.lmdb"), 0o640);
+
+    // 3. an include file owned by another user
+    nix::unistd::chown(&list, Some(nix::unistd::Uid::from_raw(1)), None).unwrap();
+    let (ok, text) = check(&d);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "unsafe: {}: is an :include: file owned by",
+            list.display()
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("unsafe: ").count(),
+        1,
+        "exactly one problem: {text}"
+    );
+}
