@@ -449,3 +449,35 @@ fn check_reports_unsafe_spool_password_table_and_include_and_passes_a_good_setup
         "exactly one problem: {text}"
     );
 }
+
+#[test]
+fn shipped_configurations_run_as_mxgate_unless_overridden() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for mc in [
+        "cf/gateway/gateway.mc",
+        "cf/dist-in/distribution.mc",
+        "cf/mbox/mailserver.mc",
+    ] {
+        let path = root.join(mc);
+        let compile = |extra: &[&str]| {
+            let out = Command::new(BIN)
+                .arg("compile")
+                .arg("-D")
+                .arg(format!("CFDIR={}", path.parent().unwrap().display()))
+                .args(extra)
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{mc}: {out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert!(
+            compile(&[]).contains("confRUN_AS_USER = \"mxgate\""),
+            "{mc} must drop to mxgate"
+        );
+        assert!(
+            !compile(&["-D", "confRUN_AS_USER=nobody"]).contains("\"mxgate\""),
+            "{mc}: -D confRUN_AS_USER must override"
+        );
+    }
+}
