@@ -30,7 +30,8 @@
 //! standard input and `PATH=/usr/bin:/bin`, `SENDER`, `RECIPIENT` in its
 //! environment; exit 0 is delivered, 75 (`EX_TEMPFAIL`) deferred, anything
 //! else failed `5.3.0`. A file gets the message appended in mbox format
-//! (`From ` line, `>From ` quoting, LF line ends) and is fsynced.
+//! (`From ` line, `>From ` quoting, LF line ends) and is fsynced; a symlink
+//! at the file's path is not followed (deferred, `ELOOP`).
 
 use super::maildir::{self, Delivered};
 use super::{Batch, NextHop, Outcome};
@@ -250,9 +251,13 @@ impl LocalMailer {
             text.push(b'\n');
         }
         text.push(b'\n');
+        // Never through a symlink at the file itself (sendmail's SafeFileEnvironment
+        // refuses them too): a link there could point at any file root can write.
+        use std::os::unix::fs::OpenOptionsExt;
         let r = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(path)
             .and_then(|mut f| f.write_all(&text).and_then(|()| f.sync_data()));
         match r {
@@ -407,5 +412,18 @@ mod tests {
         );
         assert!(matches!(out[1], Outcome::Deferred { .. }));
         assert_eq!(out[2].dsn(), "5.3.0");
+    }
+
+    #[test]
+    fn file_delivery_does_not_follow_a_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("target");
+        std::fs::write(&target, "precious\n").unwrap();
+        let link = d.path().join("archive");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let s = site(d.path(), &[("confMXGATE_ALLOW_PROGRAMS", "True")]);
+        let out = run(&s, "*file*", &[link.to_str().unwrap()]);
+        assert!(matches!(out[0], Outcome::Deferred { .. }), "{out:?}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
     }
 }
