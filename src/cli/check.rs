@@ -13,7 +13,8 @@
 //! * every table the configuration names (`MAPNAME.lmdb` and its text
 //!   source `MAPNAME` when present, alias files, `confAUTH_PASSWORD_MAP`):
 //!   real files, owned by root or the run-as user, not writable by group or
-//!   others; the password table also not readable by others;
+//!   others, in a directory not writable by group or others; the password
+//!   table also not readable by others;
 //! * every `:include:` file named in an alias source: a real file, not
 //!   writable by group or others, not in a group/world-writable directory
 //!   without the sticky bit; one owned by another user is reported because
@@ -142,6 +143,9 @@ fn table_files(m: &crate::config::MapSpec, rule: &Rule, a: &mut Audit) {
     if m.class != "text" {
         paths.push(PathBuf::from(m.lmdb_path()));
     }
+    if let Some(dir) = paths.first().and_then(|p| p.parent()) {
+        writable_dir(dir, "holds tables", a);
+    }
     for p in paths {
         if std::fs::symlink_metadata(&p).is_err() {
             continue;
@@ -183,21 +187,29 @@ fn include_file(p: &Path, owners: &[Uid], a: &mut Audit) {
         });
     }
     for dir in p.ancestors().skip(1) {
-        use std::os::unix::fs::MetadataExt;
-        if let Ok(m) = std::fs::metadata(dir)
-            && m.mode() & 0o022 != 0
-            && m.mode() & 0o1000 == 0
-        {
-            a.problems.push(Problem {
-                path: dir.into(),
-                what: format!(
-                    "holds :include: file {} and is writable by group or others (mode {:04o})",
-                    p.display(),
-                    m.mode() & 0o7777
-                ),
-                fix: "chmod go-w it".into(),
-            });
-        }
+        writable_dir(dir, &format!("holds :include: file {}", p.display()), a);
+    }
+}
+
+/// A directory (followed: it is the admin's path) writable by group or
+/// others without the sticky bit lets them replace what it holds. Reported once.
+fn writable_dir(dir: &Path, role: &str, a: &mut Audit) {
+    use std::os::unix::fs::MetadataExt;
+    if a.problems.iter().any(|p| p.path == dir) {
+        return;
+    }
+    if let Ok(m) = std::fs::metadata(dir)
+        && m.mode() & 0o022 != 0
+        && m.mode() & 0o1000 == 0
+    {
+        a.problems.push(Problem {
+            path: dir.into(),
+            what: format!(
+                "{role} and is writable by group or others (mode {:04o})",
+                m.mode() & 0o7777
+            ),
+            fix: "chmod go-w it".into(),
+        });
     }
 }
 

@@ -260,6 +260,36 @@ mod tests {
     }
 
     #[test]
+    fn as_root_a_new_maildir_belongs_to_its_owner() {
+        use std::os::unix::fs::MetadataExt;
+        assert!(
+            Uid::effective().is_root(),
+            "fchown needs root: run the tests as root (CI does)"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let md = d.path().join("u/Maildir");
+        let owner = Owner {
+            uid: Uid::from_raw(65534),
+            gid: Gid::from_raw(65534),
+        };
+        let Delivered::New(p) = deliver(&md, "1.Q_u.gw", &[b"x"], Some(owner)).unwrap() else {
+            panic!("not new")
+        };
+        for path in [
+            d.path().join("u"),
+            md.clone(),
+            md.join("new"),
+            md.join("cur"),
+            p,
+        ] {
+            let m = std::fs::metadata(&path).unwrap();
+            assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", path.display());
+        }
+        // the temp dir itself (root's, existing) is untouched
+        assert_eq!(std::fs::metadata(d.path()).unwrap().uid(), 0);
+    }
+
+    #[test]
     fn a_symlink_on_the_path_is_refused_and_nothing_is_created() {
         let d = tempfile::tempdir().unwrap();
         let target = d.path().join("target");
