@@ -313,7 +313,7 @@ fn check(args: &[String]) -> i32 {
         println!("ok: spool, tables and include files are safe");
         0
     } else {
-        println!("{} unsafe path(s)", audit.problems.len());
+        println!("{} problem(s) found", audit.problems.len());
         1
     }
 }
