@@ -481,3 +481,17 @@ fn shipped_configurations_run_as_mxgate_unless_overridden() {
         );
     }
 }
+
+#[test]
+fn log_file_that_is_a_symlink_is_not_appended_to_as_root() {
+    must_be_root();
+    let mut d = prepare_nobody("");
+    let t = root_target(d.path());
+    symlink(t.join("secret"), d.path().join("maillog")).unwrap();
+    let err = start_refused(&mut d);
+    assert!(
+        err.contains(&d.path().join("maillog").display().to_string()),
+        "{err}"
+    );
+    assert_untouched(&t);
+}
