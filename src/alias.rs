@@ -10,7 +10,19 @@
 //! reads more items from a file. Reading include files is the one piece
 //! of I/O in this layer (sendmail does it at expansion time too, so an
 //! edited list takes effect without rebuilding a table); a missing or
-//! unreadable file is an [`Error::Include`]. Duplicate targets are
+//! unreadable file is an [`Error::Include`].
+//!
+//! Include files are judged as sendmail's safefile does: the file is opened
+//! without following a symlink, and one writable by its group or others,
+//! or in a directory writable by group or others without the sticky bit,
+//! is refused ([`Error::Include`], a temporary failure). A file owned by
+//! anyone other than root or the daemon's own user may name addresses
+//! only: its `|programs` and `/files` (and those of files it includes)
+//! become [`Target::Refused`] (5.7.1) — sendmail would run them as the
+//! file's owner; mxgate does not switch users per delivery, so it refuses.
+//! The contents of an include file never appear in an error, a reply or a
+//! log: a line that is not an address becomes [`Target::Refused`] with
+//! "line N of FILE: not a valid address" (5.1.3). Duplicate targets are
 //! dropped; more than 10 levels is `554 5.3.0 aliasing/forwarding loop
 //! broken`. `owner-LIST` of the top-level name is reported. Non-local
 //! addresses are returned unchanged as a single target.
@@ -34,6 +46,16 @@ pub enum Target {
     Program(String),
     /// `/path`: append the message to a file.
     File(String),
+    /// An item from an `:include:` file that will not be delivered: where it
+    /// came from and why, never its text.
+    Refused {
+        /// Enhanced status (`5.1.3`, `5.7.1`).
+        status: String,
+        /// `line N of FILE`.
+        origin: String,
+        /// Why (`not a valid address`).
+        reason: String,
+    },
 }
 
 impl fmt::Display for Target {
@@ -43,6 +65,7 @@ impl fmt::Display for Target {
             Target::Address(a) => f.write_str(a),
             Target::Program(p) => write!(f, "|{p}"),
             Target::File(p) => f.write_str(p),
+            Target::Refused { origin, reason, .. } => write!(f, "({origin}: {reason})"),
         }
     }
 }
@@ -87,7 +110,12 @@ impl Error {
     pub fn reply(&self) -> (u16, &'static str, String) {
         match self {
             Error::Table(_) => (451, "4.3.0", "Temporary alias lookup failure".into()),
-            Error::Include { path, .. } => (451, "4.3.0", format!("Cannot open :include:{path}")),
+            // The detail is ours (an OS error or a safefile problem), never the file's text.
+            Error::Include { path, detail } => (
+                451,
+                "4.3.0",
+                format!("Cannot open :include:{path}: {detail}"),
+            ),
             Error::Loop { .. } => (554, "5.3.0", "aliasing/forwarding loop broken".into()),
         }
     }
@@ -152,6 +180,21 @@ fn push(exp: &mut Expansion, t: Target) {
     }
 }
 
+/// Where an item being expanded came from.
+#[derive(Debug, Clone, Copy)]
+struct Origin<'a> {
+    /// `Some((file, line))` for a line of an include file.
+    line: Option<(&'a str, usize)>,
+    /// The owner of an include file on the way that may not name programs
+    /// or files (not root, not us); inherited by files it includes.
+    untrusted: Option<u32>,
+}
+
+const TABLE: Origin<'static> = Origin {
+    line: None,
+    untrusted: None,
+};
+
 fn expand_name(site: &Site, local: &str, depth: u32, exp: &mut Expansion) -> Result<(), Error> {
     let Some((key, value)) = lookup(site, local)? else {
         push(exp, Target::Local(local.to_string()));
@@ -162,9 +205,52 @@ fn expand_name(site: &Site, local: &str, depth: u32, exp: &mut Expansion) -> Res
     }
     exp.expanded.push(key.clone());
     for item in split_items(&value) {
-        expand_item(site, &item, &key, depth, exp)?;
+        expand_item(site, &item, &key, depth, TABLE, exp)?;
     }
     Ok(())
+}
+
+/// Read an include file the safe way (see the module doc): its text and,
+/// when it may not name programs or files, its owner.
+fn read_include(path: &str) -> Result<(String, Option<u32>), Error> {
+    use std::io::Read;
+    let err = |detail: String| Error::Include {
+        path: path.to_string(),
+        detail,
+    };
+    let p = std::path::Path::new(path);
+    if !p.is_absolute() {
+        return Err(err("not an absolute path".into()));
+    }
+    let fd = crate::safefile::open_file(p).map_err(|pr| err(format!("{}; {}", pr.what, pr.fix)))?;
+    let rule = crate::safefile::Rule {
+        kind: crate::safefile::Kind::File,
+        owners: Vec::new(),
+        forbid: 0o022,
+        owner_name: "root".into(),
+    };
+    let st = crate::safefile::check(&fd, p, &rule)
+        .map_err(|pr| err(format!("{}; {}", pr.what, pr.fix)))?;
+    for dir in p.ancestors().skip(1) {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        if m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0 {
+            return Err(err(format!(
+                "in {}, which is writable by group or others without the sticky bit (mode {:04o}); chmod go-w it",
+                dir.display(),
+                m.mode() & 0o7777
+            )));
+        }
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::from(fd)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(e.to_string()))?;
+    // No byte of the file in the message.
+    let text = String::from_utf8(bytes).map_err(|_| err("not valid UTF-8 text".into()))?;
+    let euid = nix::unistd::Uid::effective().as_raw();
+    let untrusted = (st.st_uid != 0 && st.st_uid != euid).then_some(st.st_uid);
+    Ok((text, untrusted))
 }
 
 fn expand_item(
@@ -172,6 +258,7 @@ fn expand_item(
     item: &str,
     parent: &str,
     depth: u32,
+    from: Origin<'_>,
     exp: &mut Expansion,
 ) -> Result<(), Error> {
     let item = item.trim();
@@ -184,24 +271,62 @@ fn expand_item(
         .and_then(|_| item.get(9..))
     {
         let path = path.trim();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Include {
-            path: path.to_string(),
-            detail: e.to_string(),
-        })?;
+        let (text, owner) = read_include(path)?;
         if depth + 1 >= MAX_DEPTH {
             return Err(Error::Loop {
                 name: parent.to_string(),
             });
         }
-        for line in text.lines() {
+        for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            let inner = Origin {
+                line: Some((path, n + 1)),
+                untrusted: from.untrusted.or(owner),
+            };
             for i in split_items(line) {
-                expand_item(site, &i, parent, depth + 1, exp)?;
+                expand_item(site, &i, parent, depth + 1, inner, exp)?;
             }
         }
+        return Ok(());
+    }
+    if let (Some(uid), Some((file, n))) = (from.untrusted, from.line)
+        && (item.starts_with('|') || item.starts_with('/'))
+    {
+        push(
+            exp,
+            Target::Refused {
+                status: "5.7.1".into(),
+                origin: format!("line {n} of {file}"),
+                reason: format!(
+                    "{} delivery not allowed from an include file owned by {}",
+                    if item.starts_with('|') {
+                        "program"
+                    } else {
+                        "file"
+                    },
+                    crate::safefile::user_name(uid)
+                ),
+            },
+        );
+        return Ok(());
+    }
+    if let Some((file, n)) = from.line
+        && !item.starts_with(['|', '/', '\\'])
+        && !plausible_address(item)
+    {
+        // A line of an include file that is not an address: say where,
+        // never what (it may be any file root can read).
+        push(
+            exp,
+            Target::Refused {
+                status: "5.1.3".into(),
+                origin: format!("line {n} of {file}"),
+                reason: "not a valid address".into(),
+            },
+        );
         return Ok(());
     }
     if let Some(p) = item.strip_prefix('|') {
@@ -230,6 +355,19 @@ fn expand_item(
             push(exp, Target::Address(m.to_string()));
             Ok(())
         }
+        // Same as above, for what the address parser refuses.
+        _ if from.line.is_some() => {
+            let (file, n) = from.line.unwrap_or(("", 0));
+            push(
+                exp,
+                Target::Refused {
+                    status: "5.1.3".into(),
+                    origin: format!("line {n} of {file}"),
+                    reason: "not a valid address".into(),
+                },
+            );
+            Ok(())
+        }
         // Something that is not an address (sendmail would bounce this one
         // item); keep it visible rather than drop it silently.
         _ => {
@@ -237,6 +375,31 @@ fn expand_item(
             Ok(())
         }
     }
+}
+
+/// RFC 5321 shape, checked strictly for lines of include files: a local part
+/// of atext and dots (or a quoted string), optionally `@` and a domain of
+/// letters, digits, `-` and `.` (or a `[literal]`).
+fn plausible_address(item: &str) -> bool {
+    let item = item
+        .strip_prefix('<')
+        .and_then(|i| i.strip_suffix('>'))
+        .unwrap_or(item);
+    let (local, domain) = match item.rsplit_once('@') {
+        Some((l, d)) => (l, Some(d)),
+        None => (item, None),
+    };
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
+    let local_ok = !local.is_empty()
+        && ((local.len() >= 2 && local.starts_with('"') && local.ends_with('"'))
+            || local.chars().all(atext));
+    let domain_ok = domain.is_none_or(|d| {
+        !d.is_empty()
+            && ((d.starts_with('[') && d.ends_with(']'))
+                || d.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+    });
+    local_ok && domain_ok
 }
 
 /// Split an alias value at commas outside double quotes; items are
@@ -286,6 +449,16 @@ fn split_items(value: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn include_lines_must_look_like_addresses() {
+        assert!(plausible_address("alice"));
+        assert!(plausible_address("bob@sub2.example.gr.jp"));
+        assert!(plausible_address("\"john doe\"@x.org"));
+        assert!(!plausible_address("root:$y$hash:19000:0:99999:7:::"));
+        assert!(!plausible_address("password = hunter2"));
+        assert!(!plausible_address("a@b c"));
+    }
 
     #[test]
     fn splitter_honours_quotes() {

@@ -3,6 +3,7 @@
 //! Contract: each tool is `fn(args, stdin, out, err) -> exit status`;
 //! `main.rs` only picks one by program name and hands it the real streams.
 
+pub mod check;
 pub mod mailq;
 pub mod queue;
 pub mod submit;

@@ -4,7 +4,14 @@
 //! the embedded default), opens the spool (`QUEUE_DIR`), binds every
 //! `DAEMON_OPTIONS` listener, then — when started as root and
 //! `confRUN_AS_USER` names a user — drops to that user, and serves until
-//! SIGTERM/SIGINT (stop accepting, let sessions finish). SIGHUP reloads the
+//! SIGTERM/SIGINT (stop accepting, let sessions finish). Before acting on
+//! the spool as root it is judged by [`crate::spool::audit`]: a spool
+//! directory that is a symlink, owned by another user or writable by
+//! others refuses the start with the path in the message, and ownership is
+//! handed over through the descriptor opened without following symlinks.
+//! `confRUN_AS_USER` naming a user that does not exist refuses the start
+//! (never silently stays root); running as root without it (or with
+//! `root`) is logged as a warning at every start. SIGHUP reloads the
 //! configuration (tables reload on their own). `--daemon` detaches and
 //! writes a pidfile; the default is the foreground (systemd style).
 
@@ -162,6 +169,13 @@ pub fn run(opts: &Options) -> i32 {
         }
     };
     let qdir = queue_dir(&site);
+    let run_as = match run_as_user(&site) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("mxgate: {e}");
+            return 67;
+        }
+    };
     let spool = match Spool::open(&qdir, Durability::Fsync) {
         Ok(s) => s,
         Err(e) => {
@@ -169,6 +183,20 @@ pub fn run(opts: &Options) -> i32 {
             return 73;
         }
     };
+    let owners: Vec<nix::unistd::Uid> = run_as
+        .iter()
+        .map(|u| u.uid)
+        .chain(std::iter::once(nix::unistd::Uid::effective()))
+        .collect();
+    let problems = crate::spool::audit(&qdir, &owners);
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("mxgate: unsafe spool: {p}");
+            log.line(None, &format!("SYSERR: unsafe spool: {p}"));
+        }
+        eprintln!("mxgate: refusing to start (see `mxgate check`)");
+        return 73;
+    }
     let tls = match (
         site.config.option("confSERVER_CERT"),
         site.config.option("confSERVER_KEY"),
@@ -200,7 +228,7 @@ pub fn run(opts: &Options) -> i32 {
             return 71;
         }
     };
-    if let Err(e) = drop_privileges(&site, &qdir) {
+    if let Err(e) = drop_privileges(run_as.as_ref(), &qdir, &log) {
         eprintln!("mxgate: {e}");
         return 77;
     }
@@ -358,22 +386,76 @@ fn raise_open_files() -> String {
     }
 }
 
-/// After binding: as root with `confRUN_AS_USER`, hand the spool to that user and become it.
-fn drop_privileges(site: &Site, qdir: &std::path::Path) -> Result<(), String> {
-    use nix::unistd::{Uid, User, chown, setgid, setgroups, setuid};
+/// The user `confRUN_AS_USER` names (`user` or `user:group`), looked up
+/// when started as root. `Ok(None)`: no drop (not root, no option, or
+/// `root`/`0`). A name that does not exist is an error: the site asked not
+/// to run as root, so the daemon must not silently stay root.
+pub fn run_as_user(site: &Site) -> Result<Option<nix::unistd::User>, String> {
+    use nix::unistd::{Uid, User};
     let Some(name) = site.config.option("confRUN_AS_USER") else {
+        return Ok(None);
+    };
+    let name = name.split(':').next().unwrap_or(name).trim();
+    if name.is_empty() || name == "root" || name == "0" || !Uid::effective().is_root() {
+        return Ok(None);
+    }
+    let user = match name.parse::<u32>() {
+        Ok(n) => User::from_uid(Uid::from_raw(n)),
+        Err(_) => User::from_name(name),
+    };
+    match user {
+        Ok(Some(u)) => Ok(Some(u)),
+        Ok(None) => Err(format!(
+            "confRUN_AS_USER: no user {name:?} on this host; create it \
+             (tools/adduser.sh, or useradd --system --no-create-home \
+             --shell /usr/sbin/nologin {name}) or name an existing user; \
+             refusing to run as root instead"
+        )),
+        Err(e) => Err(format!("confRUN_AS_USER {name}: {e}")),
+    }
+}
+
+/// After binding: as root with a run-as user, hand the spool to that user
+/// (through descriptors opened without following symlinks, each checked
+/// again) and become it. As root without one, say so loudly.
+fn drop_privileges(
+    user: Option<&nix::unistd::User>,
+    qdir: &std::path::Path,
+    log: &Log,
+) -> Result<(), String> {
+    use crate::safefile::{Kind, Rule, check, open_dir};
+    use nix::unistd::{Uid, fchown, setgid, setgroups, setuid};
+    let Some(user) = user else {
+        if Uid::effective().is_root() {
+            let w = "WARNING: running as root (no confRUN_AS_USER): every \
+                     session, table lookup and delivery runs with full \
+                     privileges; define(`confRUN_AS_USER', `mxgate') and \
+                     run tools/adduser.sh";
+            eprintln!("mxgate: {w}");
+            log.line(None, w);
+        }
         return Ok(());
     };
-    if !Uid::effective().is_root() {
-        return Ok(());
-    }
-    let name = name.split(':').next().unwrap_or(name);
-    let user = User::from_name(name)
-        .map_err(|e| format!("confRUN_AS_USER {name}: {e}"))?
-        .ok_or_else(|| format!("confRUN_AS_USER: no user {name}"))?;
-    for d in ["", "tmp", "queue", "hold", "quarantine"] {
-        let p = qdir.join(d);
-        chown(&p, Some(user.uid), Some(user.gid)).map_err(|e| format!("{}: {e}", p.display()))?;
+    let rule = Rule {
+        kind: Kind::Dir,
+        owners: vec![Uid::from_raw(0), user.uid],
+        forbid: 0o022,
+        owner_name: user.name.clone(),
+    };
+    for d in std::iter::once("").chain(crate::spool::DIRS) {
+        let p = if d.is_empty() {
+            qdir.to_path_buf()
+        } else {
+            qdir.join(d)
+        };
+        let fd = match open_dir(&p) {
+            Ok(fd) => fd,
+            Err(pr) if d == "status" && pr.what == "does not exist" => continue,
+            Err(pr) => return Err(format!("unsafe spool: {pr}")),
+        };
+        check(&fd, &p, &rule).map_err(|pr| format!("unsafe spool: {pr}"))?;
+        fchown(&fd, Some(user.uid), Some(user.gid))
+            .map_err(|e| format!("{}: chown {}: {e}", p.display(), user.name))?;
     }
     setgroups(&[user.gid]).map_err(|e| format!("setgroups: {e}"))?;
     setgid(user.gid).map_err(|e| format!("setgid: {e}"))?;

@@ -45,9 +45,16 @@ impl Log {
         }
     }
 
-    /// Log (appending) to a file.
+    /// Log (appending) to a file; a symlink at `path` is not followed (`ELOOP`).
     pub fn file(host: &str, path: &Path) -> std::io::Result<Log> {
-        let f = OpenOptions::new().create(true).append(true).open(path)?;
+        // Opened as root before the privilege drop: never through a symlink
+        // (a log file in a directory the run-as user owns could be one).
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(path)?;
         Ok(Log {
             host: host.to_string(),
             sink: Mutex::new(Sink::File(f)),

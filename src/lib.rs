@@ -6,7 +6,9 @@
 //! * L0 `addr`: address syntax, parsed once.
 //! * L1 `config` (compiled configuration; the schema lives in `mxgate-m4`),
 //!   `table` (lookup tables: LMDB at runtime, text for makemap input),
-//!   `site` (a loaded configuration with its classes and tables).
+//!   `site` (a loaded configuration with its classes and tables),
+//!   `safefile` (opening paths without following symlinks; ownership and
+//!   mode checks, as sendmail's safefile and `postfix check`).
 //! * L2 `alias`, `rewrite`, `route`, `policy`: decisions, pure functions of
 //!   the site and the facts handed to them. Each returns the rule that
 //!   produced it.
@@ -30,6 +32,7 @@ pub mod proto;
 pub mod queue;
 pub mod rewrite;
 pub mod route;
+pub mod safefile;
 pub mod site;
 pub mod smtpd;
 pub mod spool;

@@ -20,6 +20,7 @@ pub use ids::QueueId;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +43,9 @@ pub enum Error {
         /// The error.
         err: std::io::Error,
     },
+    /// A spool path that is not what it must be (a symlink, a wrong owner or mode).
+    #[error("{0}")]
+    Unsafe(crate::safefile::Problem),
     /// A queue file that does not parse.
     #[error("{path}: {detail}")]
     Corrupt {
@@ -118,9 +122,16 @@ pub struct Spool {
 impl Spool {
     /// Open (creating if needed) the spool at `root`.
     pub fn open(root: &Path, durability: Durability) -> Result<Spool, Error> {
+        std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
         for d in ["tmp", "queue", "hold", "quarantine"] {
             let p = root.join(d);
-            std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+            // Not create_dir_all: it would accept a symlink to a directory.
+            // What is there is judged by [`audit`].
+            match std::fs::create_dir(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io(&p, e)),
+            }
         }
         Ok(Spool {
             root: root.into(),
@@ -170,13 +181,26 @@ impl Spool {
         })
     }
 
-    /// Remove leftovers of interrupted writes (`tmp/`): they were never acknowledged.
+    /// Remove leftovers of interrupted writes (`tmp/`): they were never
+    /// acknowledged. `tmp/` is opened without following a symlink and its
+    /// entries are unlinked relative to that descriptor, so a `tmp` replaced
+    /// by a symlink is refused and nothing outside the spool is removed.
     pub fn recover(&self) -> Result<usize, Error> {
+        use nix::unistd::{UnlinkatFlags, unlinkat};
         let tmp = self.root.join("tmp");
+        let fd = crate::safefile::open_dir(&tmp).map_err(Error::Unsafe)?;
+        let mut dir = nix::dir::Dir::from_fd(fd).map_err(|e| Error::io(&tmp, e.into()))?;
+        let names: Vec<std::ffi::CString> = dir
+            .iter()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_owned())
+            .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+            .collect();
         let mut n = 0;
-        for e in std::fs::read_dir(&tmp).map_err(|e| Error::io(&tmp, e))? {
-            let e = e.map_err(|e| Error::io(&tmp, e))?;
-            std::fs::remove_file(e.path()).map_err(|err| Error::io(&e.path(), err))?;
+        for name in names {
+            let path = tmp.join(std::ffi::OsStr::from_bytes(name.as_bytes()));
+            unlinkat(&dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir)
+                .map_err(|e| Error::io(&path, e.into()))?;
             n += 1;
         }
         Ok(n)
@@ -222,6 +246,51 @@ impl Spool {
         // This sync covers every rename into `dir` counted before it started.
         *synced = upto;
         Ok(())
+    }
+}
+
+/// The spool's directories below its root (`status/` only once it exists).
+pub const DIRS: [&str; 5] = ["tmp", "queue", "hold", "quarantine", "status"];
+
+/// Judge the spool at `root` before a root process acts on it: the root and
+/// each of [`DIRS`] must be a real directory (not a symlink), owned by root
+/// or one of `owners`, and not writable by group or others. One
+/// [`crate::safefile::Problem`] per bad path (Postfix's `postfix check`).
+pub fn audit(root: &Path, owners: &[nix::unistd::Uid]) -> Vec<crate::safefile::Problem> {
+    use crate::safefile::{Kind, Rule, check, open_dir};
+    let mut all = vec![nix::unistd::Uid::from_raw(0)];
+    all.extend_from_slice(owners);
+    let rule = Rule {
+        kind: Kind::Dir,
+        owners: all,
+        forbid: 0o022,
+        owner_name: owner_words(owners),
+    };
+    let mut problems = Vec::new();
+    let paths = std::iter::once(root.to_path_buf()).chain(DIRS.iter().map(|d| root.join(d)));
+    for (i, p) in paths.enumerate() {
+        match open_dir(&p) {
+            Ok(fd) => {
+                if let Err(pr) = check(&fd, &p, &rule) {
+                    problems.push(pr);
+                }
+            }
+            // `status/` is created on first use.
+            Err(pr) if i == DIRS.len() && pr.what == "does not exist" => {}
+            Err(pr) => problems.push(pr),
+        }
+    }
+    problems
+}
+
+fn owner_words(owners: &[nix::unistd::Uid]) -> String {
+    match owners.iter().find(|u| !u.is_root()) {
+        Some(u) => crate::safefile::user_name(u.as_raw())
+            .split(' ')
+            .next()
+            .unwrap_or("root")
+            .to_string(),
+        None => "root".into(),
     }
 }
 

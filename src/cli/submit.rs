@@ -882,6 +882,10 @@ pub fn verify(site: &Site, text: &str) -> Vec<Verified> {
                 line: format!("{f}... deliverable: mailer *file*, user {f}"),
                 status: 0,
             }],
+            Target::Refused { origin, reason, .. } => vec![Verified {
+                line: format!(":include: {origin}... {reason}"),
+                status: EX_DATAERR,
+            }],
         })
         .collect()
 }

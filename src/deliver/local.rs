@@ -14,10 +14,14 @@
 //! gets `Return-Path: <sender>` and `Delivered-To: user@$j` prepended and
 //! is written by [`super::maildir::deliver`] under a name made of arrival
 //! time, queue id and user, so a repeated attempt after a crash finds the
-//! earlier copy instead of writing a second one. Files are written as the
-//! daemon's user (after `confRUN_AS_USER`), not as the recipient: the
-//! intended setups are virtual mailboxes read by an IMAP server running as
-//! the same user.
+//! earlier copy instead of writing a second one. The path is never walked
+//! through a symlink, and a directory on it owned by another user than
+//! root, the daemon's or the recipient's defers the delivery (`4.3.0`,
+//! "unsafe path", the message stays queued). A recipient that is a user of
+//! this host (passwd) gets the directories and files created for it owned
+//! by it when the daemon is root; otherwise (virtual mailboxes read by an
+//! IMAP server running as the daemon's user) they belong to the daemon's
+//! user.
 //!
 //! `prog` and `*file*` are refused (`5.7.1`) unless
 //! `define(`confMXGATE_ALLOW_PROGRAMS', `True')`: sendmail restricts them
@@ -26,7 +30,8 @@
 //! standard input and `PATH=/usr/bin:/bin`, `SENDER`, `RECIPIENT` in its
 //! environment; exit 0 is delivered, 75 (`EX_TEMPFAIL`) deferred, anything
 //! else failed `5.3.0`. A file gets the message appended in mbox format
-//! (`From ` line, `>From ` quoting, LF line ends) and is fsynced.
+//! (`From ` line, `>From ` quoting, LF line ends) and is fsynced; a symlink
+//! at the file's path is not followed (deferred, `ELOOP`).
 
 use super::maildir::{self, Delivered};
 use super::{Batch, NextHop, Outcome};
@@ -148,7 +153,17 @@ impl LocalMailer {
             "Return-Path: <{}>\r\nDelivered-To: {address}@{}\r\n",
             batch.sender, self.hostname
         );
-        match maildir::deliver(&dir, &name, &[head.as_bytes(), batch.message]) {
+        // A user of this host (passwd) owns their Maildir: a root daemon
+        // creates it for them; otherwise (virtual mailboxes) the daemon's
+        // user does.
+        let owner = match nix::unistd::User::from_name(&user) {
+            Ok(u) => u.map(|u| maildir::Owner {
+                uid: u.uid,
+                gid: u.gid,
+            }),
+            Err(e) => return deferred("4.3.0", &format!("{address}... passwd lookup: {e}")),
+        };
+        match maildir::deliver(&dir, &name, &[head.as_bytes(), batch.message], owner) {
             Ok(Delivered::New(_)) => Outcome::Delivered {
                 reply: format!("{address}... Delivered to Maildir {}", dir.display()),
                 relay: "local".into(),
@@ -236,9 +251,13 @@ impl LocalMailer {
             text.push(b'\n');
         }
         text.push(b'\n');
+        // Never through a symlink at the file itself (sendmail's SafeFileEnvironment
+        // refuses them too): a link there could point at any file root can write.
+        use std::os::unix::fs::OpenOptionsExt;
         let r = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(path)
             .and_then(|mut f| f.write_all(&text).and_then(|()| f.sync_data()));
         match r {
@@ -393,5 +412,18 @@ mod tests {
         );
         assert!(matches!(out[1], Outcome::Deferred { .. }));
         assert_eq!(out[2].dsn(), "5.3.0");
+    }
+
+    #[test]
+    fn file_delivery_does_not_follow_a_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("target");
+        std::fs::write(&target, "precious\n").unwrap();
+        let link = d.path().join("archive");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let s = site(d.path(), &[("confMXGATE_ALLOW_PROGRAMS", "True")]);
+        let out = run(&s, "*file*", &[link.to_str().unwrap()]);
+        assert!(matches!(out[0], Outcome::Deferred { .. }), "{out:?}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
     }
 }

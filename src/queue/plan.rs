@@ -161,6 +161,11 @@ pub fn encode_target(t: &Target) -> String {
         Target::Address(a) => format!("a:{a}"),
         Target::Program(p) => format!("p:{p}"),
         Target::File(f) => format!("f:{f}"),
+        Target::Refused {
+            status,
+            origin,
+            reason,
+        } => format!("x:{status}\t{origin}\t{reason}"),
     }
 }
 
@@ -194,6 +199,25 @@ fn child_action(site: &Site, target: &str) -> (String, Action) {
                 address: rest.to_string(),
             },
         ),
+        "x" => {
+            let mut f = rest.splitn(3, '\t');
+            let (status, origin, reason) = (
+                f.next().unwrap_or("5.1.3"),
+                f.next().unwrap_or(""),
+                f.next().unwrap_or(""),
+            );
+            (
+                format!(":include: {origin}"),
+                settled(
+                    "local",
+                    Outcome::Failed {
+                        status: status.into(),
+                        reply: format!("550 {status} {origin}: {reason}"),
+                        relay: None,
+                    },
+                ),
+            )
+        }
         _ => (rest.to_string(), route_address(site, rest)),
     }
 }

@@ -523,6 +523,11 @@ mx_defines() {
   local h=$1 d=$W/$1
   MX_ARGS=(-D "CFDIR=$d/cf" -D "QUEUE_DIR=$d/spool" -D "confMXGATE_NAMESERVERS=$DNS_IP:53"
            -D "confMXGATE_LOG_FILE=$d/maillog" -D "confMXGATE_DNS_TIMEOUT=2s")
+  # The cf/ files run as confRUN_AS_USER mxgate (tools/adduser.sh). The harness
+  # keeps its daemons root, as before: its tree is a 0700 mktemp directory and
+  # mbox1's Maildirs and mbox2's Dovecot socket belong to root. (Without this,
+  # a host lacking the user would refuse to start: "no user \"mxgate\"".)
+  MX_ARGS+=(-D "confRUN_AS_USER=root")
   [ "$h" = mbox1 ] && MX_ARGS+=(-D "confMXGATE_MAILDIR=$d/mail/%u/Maildir")
   # mbox2's mailboxes are in Dovecot: mailserver.mc's LMTP switch
   [ "$h" = mbox2 ] && MX_ARGS+=(-D "DOVECOT_LMTP=$d/dovecot/run/lmtp")

@@ -1,0 +1,252 @@
+//! `mxgate check`'s safety audit: who owns what the daemon trusts.
+//!
+//! Contract: [`audit`] looks at a loaded site's files the way `postfix
+//! check` and sendmail's safefile checks do, before the daemon starts, and
+//! returns one [`Problem`] per unsafe path (path, what is wrong, what to
+//! do) plus [`Audit::warnings`] that do not fail the check. It reads only
+//! metadata and the alias *sources* (to find `:include:` files); it never
+//! changes anything. Judged:
+//!
+//! * the spool (`QUEUE_DIR` and its state directories, when they exist):
+//!   [`crate::spool::audit`] — real directories, owned by root or the
+//!   run-as user, not writable by group or others;
+//! * every table the configuration names (`MAPNAME.lmdb` and its text
+//!   source `MAPNAME` when present, alias files, `confAUTH_PASSWORD_MAP`):
+//!   real files, owned by root or the run-as user, not writable by group or
+//!   others, in a directory not writable by group or others; the password
+//!   table also not readable by others;
+//! * every `:include:` file named in an alias source: a real file, not
+//!   writable by group or others, not in a group/world-writable directory
+//!   without the sticky bit; one owned by another user is reported because
+//!   its `|programs` and `/files` will be refused at delivery.
+//!
+//! A missing `confRUN_AS_USER` user is a problem (the daemon refuses to
+//! start); no `confRUN_AS_USER` at all is a warning (the daemon runs as root).
+
+use crate::safefile::{Kind, Problem, Rule, check, open_file, user_name};
+use crate::site::Site;
+use nix::unistd::{Uid, User};
+use std::path::{Path, PathBuf};
+
+/// What [`audit`] found.
+#[derive(Debug, Default)]
+pub struct Audit {
+    /// Unsafe paths: `mxgate check` fails.
+    pub problems: Vec<Problem>,
+    /// Worth saying, not failing for.
+    pub warnings: Vec<String>,
+}
+
+/// Judge the site's spool, tables and include files (see the module doc).
+pub fn audit(site: &Site) -> Audit {
+    let mut a = Audit::default();
+    let run_as = run_as(site, &mut a);
+    let owners: Vec<Uid> = run_as.iter().map(|u| u.uid).collect();
+    let owner_name = run_as
+        .as_ref()
+        .map_or("root".to_string(), |u| u.name.clone());
+    let qdir = crate::daemon::queue_dir(site);
+    if qdir.exists() {
+        a.problems.extend(
+            crate::spool::audit(&qdir, &owners)
+                .into_iter()
+                .filter(|p| p.what != "does not exist"),
+        );
+    }
+    let mut rule = Rule {
+        kind: Kind::File,
+        owners: std::iter::once(Uid::from_raw(0))
+            .chain(owners.iter().copied())
+            .collect(),
+        forbid: 0o022,
+        owner_name: "root".into(),
+    };
+    let cfg = &site.config;
+    let mut maps: Vec<&crate::config::MapSpec> = cfg.maps.values().collect();
+    maps.extend(&cfg.alias_files);
+    for m in &maps {
+        table_files(m, &rule, &mut a);
+    }
+    if let Some(spec) = cfg.option("confAUTH_PASSWORD_MAP")
+        && let Some(path) = spec.split_whitespace().last()
+    {
+        rule.forbid = 0o027;
+        let m = crate::config::MapSpec {
+            class: "lmdb".into(),
+            path: path.into(),
+            optional: false,
+            tempfail: true,
+            nul_terminated: false,
+            keep_case: false,
+            other_flags: vec![],
+        };
+        table_files(&m, &rule, &mut a);
+        if run_as.is_some() {
+            a.warnings.push(format!(
+                "{path}: the password table must be readable by {owner_name} \
+                 (owner {owner_name}, or group {owner_name} with mode 0640)"
+            ));
+        }
+        rule.forbid = 0o022;
+    }
+    let mut seen = Vec::new();
+    for m in cfg.maps.get("aliases").into_iter().chain(&cfg.alias_files) {
+        let Ok(text) = std::fs::read_to_string(&m.path) else {
+            continue;
+        };
+        for inc in includes(&text) {
+            if !seen.contains(&inc) {
+                include_file(Path::new(&inc), &owners, &mut a);
+                seen.push(inc);
+            }
+        }
+    }
+    a
+}
+
+fn run_as(site: &Site, a: &mut Audit) -> Option<User> {
+    let Some(name) = site.config.option("confRUN_AS_USER") else {
+        a.warnings.push(
+            "confRUN_AS_USER is not set: the daemon runs as root; \
+             define(`confRUN_AS_USER', `mxgate') and run tools/adduser.sh"
+                .into(),
+        );
+        return None;
+    };
+    let name = name.split(':').next().unwrap_or(name).trim();
+    if name == "root" || name == "0" {
+        a.warnings
+            .push("confRUN_AS_USER is root: the daemon runs as root".into());
+        return None;
+    }
+    let user = match name.parse::<u32>() {
+        Ok(n) => User::from_uid(Uid::from_raw(n)),
+        Err(_) => User::from_name(name),
+    };
+    match user {
+        Ok(Some(u)) => Some(u),
+        Ok(None) | Err(_) => {
+            a.problems.push(Problem {
+                path: PathBuf::from("confRUN_AS_USER"),
+                what: format!("names {name:?}, which is not a user of this host"),
+                fix: "create it (tools/adduser.sh) or name an existing user; \
+                      the daemon refuses to start until then"
+                    .into(),
+            });
+            None
+        }
+    }
+}
+
+fn table_files(m: &crate::config::MapSpec, rule: &Rule, a: &mut Audit) {
+    let mut paths = vec![PathBuf::from(&m.path)];
+    if m.class != "text" {
+        paths.push(PathBuf::from(m.lmdb_path()));
+    }
+    if let Some(dir) = paths.first().and_then(|p| p.parent()) {
+        writable_dir(dir, "holds tables", a);
+    }
+    for p in paths {
+        if std::fs::symlink_metadata(&p).is_err() {
+            continue;
+        }
+        match open_file(&p) {
+            Ok(fd) => {
+                if let Err(pr) = check(&fd, &p, rule) {
+                    a.problems.push(pr);
+                }
+            }
+            Err(pr) => a.problems.push(pr),
+        }
+    }
+}
+
+fn include_file(p: &Path, owners: &[Uid], a: &mut Audit) {
+    let rule = Rule {
+        kind: Kind::File,
+        owners: Vec::new(),
+        forbid: 0o022,
+        owner_name: "root".into(),
+    };
+    let st = match open_file(p).and_then(|fd| check(&fd, p, &rule)) {
+        Ok(st) => st,
+        Err(pr) => {
+            a.problems.push(pr);
+            return;
+        }
+    };
+    let uid = Uid::from_raw(st.st_uid);
+    if !uid.is_root() && !owners.contains(&uid) {
+        a.problems.push(Problem {
+            path: p.into(),
+            what: format!(
+                "is an :include: file owned by {}: its |programs and /files will be refused",
+                user_name(st.st_uid)
+            ),
+            fix: "chown root it if they are meant to run, or remove them".into(),
+        });
+    }
+    for dir in p.ancestors().skip(1) {
+        writable_dir(dir, &format!("holds :include: file {}", p.display()), a);
+    }
+}
+
+/// A directory (followed: it is the admin's path) writable by group or
+/// others without the sticky bit lets them replace what it holds. Reported once.
+fn writable_dir(dir: &Path, role: &str, a: &mut Audit) {
+    use std::os::unix::fs::MetadataExt;
+    if a.problems.iter().any(|p| p.path == dir) {
+        return;
+    }
+    if let Ok(m) = std::fs::metadata(dir)
+        && m.mode() & 0o022 != 0
+        && m.mode() & 0o1000 == 0
+    {
+        a.problems.push(Problem {
+            path: dir.into(),
+            what: format!(
+                "{role} and is writable by group or others (mode {:04o})",
+                m.mode() & 0o7777
+            ),
+            fix: "chmod go-w it".into(),
+        });
+    }
+}
+
+/// The `:include:` paths named in an alias source.
+fn includes(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        let lower = line.to_ascii_lowercase();
+        let mut from = 0;
+        while let Some(i) = lower.get(from..).and_then(|l| l.find(":include:")) {
+            let start = from + i + ":include:".len();
+            let rest = line.get(start..).unwrap_or("");
+            let end = rest.find([',', '"']).unwrap_or(rest.len());
+            let path = rest.get(..end).unwrap_or("").trim();
+            if !path.is_empty() {
+                out.push(path.to_string());
+            }
+            from = start;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn include_paths_are_found() {
+        assert_eq!(
+            includes(
+                "# :include:/no\nstaff: :include:/etc/mail/lists/staff, bob\nx: \":include:/a b\"\n"
+            ),
+            vec!["/etc/mail/lists/staff", "/a b"]
+        );
+    }
+}
