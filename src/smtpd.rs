@@ -62,6 +62,11 @@ pub struct Settings {
     pub greeting: Option<String>,
     /// `confPRIVACY_FLAGS` contains `noexpn` / `goaway`.
     pub no_expn: bool,
+    /// DNS lookups one client address may have in flight at once, over all
+    /// its sessions (`confMXGATE_MAX_CLIENT_LOOKUPS`, default 4; at least 1).
+    /// More wait for a free one: a client whose lookups go unanswered slows
+    /// only its own sessions.
+    pub max_client_lookups: usize,
 }
 
 impl Settings {
@@ -103,6 +108,7 @@ impl Settings {
             max_nonmail: num("confMXGATE_MAX_NONMAIL_COMMANDS", 20)? as usize,
             greeting: site.config.option("confSMTP_LOGIN_MSG").map(str::to_string),
             no_expn: privacy.contains("noexpn") || privacy.contains("goaway"),
+            max_client_lookups: (num("confMXGATE_MAX_CLIENT_LOOKUPS", 4)? as usize).max(1),
         })
     }
 }
@@ -190,7 +196,7 @@ pub struct Server {
     auth: RwLock<AuthBackend>,
     header_rules: RwLock<Option<Arc<crate::policy::HeaderRules>>>,
     sessions: AtomicUsize,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    per_ip: Mutex<HashMap<IpAddr, PerIp>>,
     stopping: AtomicBool,
     queue_count: Mutex<(Instant, usize)>,
 }
@@ -201,10 +207,19 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// What the sessions of one client address share.
+struct PerIp {
+    sessions: usize,
+    lookups: Arc<smol::lock::Semaphore>,
+}
+
 /// A session slot, released when dropped.
 pub struct Slot {
     server: Arc<Server>,
     ip: IpAddr,
+    /// The client address's DNS lookup permits
+    /// (`confMXGATE_MAX_CLIENT_LOOKUPS`), shared by its sessions.
+    pub lookups: Arc<smol::lock::Semaphore>,
 }
 
 impl Drop for Slot {
@@ -212,8 +227,8 @@ impl Drop for Slot {
         self.server.sessions.fetch_sub(1, Ordering::SeqCst);
         let mut m = self.server.per_ip.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = m.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
+            n.sessions -= 1;
+            if n.sessions == 0 {
                 m.remove(&self.ip);
             }
         }
@@ -315,13 +330,18 @@ impl Server {
         let s = self.settings();
         let n = self.sessions.fetch_add(1, Ordering::SeqCst) + 1;
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        let mine = per_ip.entry(ip).or_insert(0);
-        *mine += 1;
-        let over_ip = s.max_per_ip > 0 && *mine > s.max_per_ip;
+        let mine = per_ip.entry(ip).or_insert_with(|| PerIp {
+            sessions: 0,
+            lookups: Arc::new(smol::lock::Semaphore::new(s.max_client_lookups)),
+        });
+        mine.sessions += 1;
+        let over_ip = s.max_per_ip > 0 && mine.sessions > s.max_per_ip;
+        let lookups = mine.lookups.clone();
         drop(per_ip);
         let slot = Slot {
             server: self.clone(),
             ip,
+            lookups,
         };
         if s.max_sessions > 0 && n > s.max_sessions {
             return Err(Refusal::TooManySessions);
