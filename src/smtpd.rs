@@ -67,6 +67,12 @@ pub struct Settings {
     /// More wait for a free one: a client whose lookups go unanswered slows
     /// only its own sessions.
     pub max_client_lookups: usize,
+    /// Password checks running at once (`confMXGATE_AUTH_WORKERS`, default
+    /// one per core); read at start, not at reload.
+    pub auth_workers: usize,
+    /// How long an AUTH waits for a free password worker before
+    /// `454 4.7.0` (`confMXGATE_AUTH_WAIT`, default 10 s).
+    pub auth_wait: Duration,
 }
 
 impl Settings {
@@ -86,6 +92,13 @@ impl Settings {
                 None => Ok(default),
                 Some(v) => crate::config::parse_duration(v, crate::config::unit::MINUTES)
                     .ok_or_else(|| format!("{name}: expected a duration such as 5m, found {v:?}")),
+            }
+        };
+        let dur_secs = |name: &str, default: Duration| -> Result<Duration, String> {
+            match site.config.option(name) {
+                None => Ok(default),
+                Some(v) => crate::config::parse_duration(v, crate::config::unit::SECONDS)
+                    .ok_or_else(|| format!("{name}: expected a duration such as 10s, found {v:?}")),
             }
         };
         let privacy = site
@@ -109,6 +122,11 @@ impl Settings {
             greeting: site.config.option("confSMTP_LOGIN_MSG").map(str::to_string),
             no_expn: privacy.contains("noexpn") || privacy.contains("goaway"),
             max_client_lookups: (num("confMXGATE_MAX_CLIENT_LOOKUPS", 4)? as usize).max(1),
+            auth_workers: match num("confMXGATE_AUTH_WORKERS", 0)? as usize {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            },
+            auth_wait: dur_secs("confMXGATE_AUTH_WAIT", Duration::from_secs(10))?,
         })
     }
 }
@@ -157,18 +175,21 @@ impl AuthBackend {
     }
 
     /// Check credentials: `Ok(true)` = good, `Ok(false)` = bad, `Err` = temporary.
+    /// Table entries are verified by `verifier` (off the executor, bounded;
+    /// an unknown user costs as much as a known one).
     pub async fn check(
         &self,
         creds: &auth::Credentials,
         ip: Option<IpAddr>,
+        verifier: &auth::verifier::Verifier,
     ) -> Result<bool, String> {
         match self {
             AuthBackend::None => Ok(false),
             AuthBackend::Table(t) => match t.lookup(&creds.user) {
-                Ok(Some(stored)) => {
-                    auth::verify(&stored, &creds.password).map_err(|e| e.to_string())
-                }
-                Ok(None) => Ok(false),
+                Ok(stored) => verifier
+                    .check(stored, &creds.password)
+                    .await
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             },
             AuthBackend::Dovecot(path) => {
@@ -194,6 +215,10 @@ pub struct Server {
     pub log: Log,
     settings: RwLock<Arc<Settings>>,
     auth: RwLock<AuthBackend>,
+    /// Password checks, off the executor (`confMXGATE_AUTH_WORKERS`).
+    pub verifier: auth::verifier::Verifier,
+    /// Failed AUTH attempts per client address.
+    pub auth_failures: Mutex<auth::throttle::Throttle>,
     header_rules: RwLock<Option<Arc<crate::policy::HeaderRules>>>,
     sessions: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, PerIp>>,
@@ -256,6 +281,7 @@ impl Server {
         let settings = Settings::from_site(&site)?;
         let auth = AuthBackend::from_site(&site)?;
         let rules = header_rules(&site)?;
+        let verifier = auth::verifier::Verifier::new(settings.auth_workers, settings.auth_wait);
         Ok(Server {
             site: RwLock::new(site),
             spool,
@@ -264,6 +290,8 @@ impl Server {
             log,
             settings: RwLock::new(Arc::new(settings)),
             auth: RwLock::new(auth),
+            verifier,
+            auth_failures: Mutex::new(auth::throttle::Throttle::default()),
             header_rules: RwLock::new(rules),
             sessions: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),

@@ -807,7 +807,13 @@ impl Conn {
                 Reply::new(501, st(5, 5, 2), "Cannot decode AUTH parameter")
             }
             SaslStep::Done(creds) => {
-                match self.server.auth().check(&creds, Some(self.peer.ip())).await {
+                let ip = self.peer.ip();
+                let verdict = self
+                    .server
+                    .auth()
+                    .check(&creds, Some(ip), &self.server.verifier)
+                    .await;
+                match verdict {
                     Ok(true) => {
                         self.log(
                             None,
@@ -817,6 +823,11 @@ impl Conn {
                                 creds.user
                             ),
                         );
+                        self.server
+                            .auth_failures
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .succeeded(ip);
                         self.authed = Some(creds.user);
                         self.client.auth_type = Some(mechanism.to_string());
                         Reply::new(235, st(2, 0, 0), "OK Authenticated")
@@ -829,6 +840,29 @@ impl Conn {
                                 self.relay()
                             ),
                         );
+                        // A failed AUTH is a bad command (confMXGATE_MAX_BAD_COMMANDS),
+                        // and each one past the first few waits longer for its
+                        // answer (an async timer: no other session waits).
+                        self.errors += 1;
+                        let penalty = self
+                            .server
+                            .auth_failures
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .failed(ip, std::time::Instant::now());
+                        if penalty.log_attack {
+                            self.log(
+                                None,
+                                &format!(
+                                    "{}: possible SMTP attack: command=AUTH, count={}",
+                                    self.relay(),
+                                    penalty.count
+                                ),
+                            );
+                        }
+                        if !penalty.delay.is_zero() {
+                            async_io::Timer::after(penalty.delay).await;
+                        }
                         Reply::new(535, st(5, 7, 8), "Authentication failed")
                     }
                     Err(e) => {
