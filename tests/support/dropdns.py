@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A loopback DNS responder that loses queries on purpose (tests and benches).
 
-Usage: dropdns.py [--drop-zone ZONE] [--drop-first [N]] [--drop-every N] [--port P]
+Usage: dropdns.py [--drop-zone ZONE] [--nx-zone ZONE] [--drop-first [N]] [--drop-every N] [--port P]
 
 Prints "port P" on its first line, then one line per query it receives:
 "q ID NAME TYPE answered|dropped".
@@ -12,6 +12,7 @@ Answers (every name, one TTL of 0 so nothing is cached):
   AAAA  -> no records (NOERROR, empty answer)
   PTR   -> "client.test."
   other -> no records
+  any name under --nx-zone -> NXDOMAIN (a DNSBL that does not list anyone)
 Loses:
   every query for a name under --drop-zone (a name server that never answers),
   with --drop-first [N] the first N copies (default 1) of each (name, type)
@@ -58,9 +59,11 @@ def encode_name(name):
     return out + b"\x00"
 
 
-def answer(qid, flags, name, qtype, question):
+def answer(qid, flags, name, qtype, question, nx=False):
     rd = flags & 0x0100
     rdata = None
+    if nx:
+        return struct.pack(">HHHHHH", qid, 0x8403 | rd, 1, 0, 0, 0) + question
     if qtype == 1:
         rdata = bytes([127, 0, 0, 1]) if name.startswith("localhost") else bytes([192, 0, 2, 1])
     elif qtype == 15:
@@ -79,6 +82,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--drop-zone", default=None)
+    ap.add_argument("--nx-zone", default=None)
     ap.add_argument("--drop-first", type=int, nargs="?", const=1, default=0)
     ap.add_argument("--drop-every", type=int, default=0)
     ap.add_argument("--quiet", action="store_true")
@@ -89,6 +93,7 @@ def main():
     seen = {}
     count = 0
     zone = a.drop_zone.strip(".").lower() if a.drop_zone else None
+    nx = a.nx_zone.strip(".").lower() if a.nx_zone else None
     while True:
         msg, peer = sock.recvfrom(4096)
         q = parse_question(msg)
@@ -107,7 +112,8 @@ def main():
         if not a.quiet:
             print("q", qid, name, qtype, "dropped" if drop else "answered", flush=True)
         if not drop:
-            sock.sendto(answer(qid, flags, name, qtype, question), peer)
+            is_nx = bool(nx) and (name == nx or name.endswith("." + nx))
+            sock.sendto(answer(qid, flags, name, qtype, question, is_nx), peer)
 
 
 if __name__ == "__main__":
