@@ -14,7 +14,7 @@
 //! servers — and the whole question never takes longer than the configured
 //! timeout. A truncated answer is asked again over TCP.
 //!
-//! Why not hickory's `Resolver` (used up to 0.1): its name-server pool (a)
+//! Why not hickory's `Resolver` (used before): its name-server pool (a)
 //! shares one in-flight query among every caller asking the same question,
 //! so one lost datagram held up every SMTP session asking about the same
 //! sender domain or DNSBL name; and (b) derives the UDP resend interval from
