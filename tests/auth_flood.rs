@@ -12,7 +12,7 @@ use support::*;
 /// of a second of CPU in a debug build (`openssl passwd -6`).
 fn expensive_entry(password: &str) -> String {
     let out = Command::new("openssl")
-        .args(["passwd", "-6", "-salt", "rounds=30000$floodtest", password])
+        .args(["passwd", "-6", "-salt", "rounds=60000$floodtest", password])
         .output()
         .expect("openssl is installed by .ci/run (apt-get install openssl)");
     assert!(
