@@ -8,8 +8,8 @@ mod support;
 use std::process::Command;
 use support::*;
 
-/// A SHA512-CRYPT entry with many rounds: one check costs a good fraction
-/// of a second of CPU in a debug build (`openssl passwd -6`).
+/// A SHA512-CRYPT entry with many rounds (60,000): one check costs plenty
+/// of CPU in a debug build: about 1.5 s (`openssl passwd -6`).
 fn expensive_entry(password: &str) -> String {
     let out = Command::new("openssl")
         .args(["passwd", "-6", "-salt", "rounds=60000$floodtest", password])
