@@ -7,8 +7,12 @@
 //! `{ARGON2I}`, `{SSHA256}`, `{SSHA512}`, `{PLAIN}` — so a site can build
 //! its password table with `makemap` from `doveadm pw` output.
 //! [`dovecot`] asks a running Dovecot over its auth socket instead.
+//! [`verifier`] runs [`verify`] off the executor, a bounded number at a
+//! time; [`throttle`] counts failures per client address.
 
 pub mod dovecot;
+pub mod throttle;
+pub mod verifier;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;

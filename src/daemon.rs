@@ -474,8 +474,37 @@ pub fn resolver(site: &Site, timeout: Duration) -> Result<Option<Dns>, String> {
                 .map(|s| s.parse())
                 .collect();
             let addrs = addrs.map_err(|e| format!("confMXGATE_NAMESERVERS: {e}"))?;
-            Ok(Dns::with_servers(&addrs, timeout).ok())
+            Ok(Dns::with_servers(&addrs, timeout)
+                .ok()
+                .map(with_retry(site)?))
         }
-        None => Ok(Dns::system().ok()),
+        None => Ok(Dns::system().ok().map(with_retry(site)?)),
     }
+}
+
+/// `confMXGATE_DNS_RETRY`: how long an unanswered DNS question waits before
+/// it is sent again (default 250 ms, then twice as long each time, always
+/// within `confMXGATE_DNS_TIMEOUT`).
+fn with_retry(site: &Site) -> Result<impl Fn(Dns) -> Dns, String> {
+    let retry = match site.config.option("confMXGATE_DNS_RETRY") {
+        None => None,
+        Some(t) => {
+            let parsed = match t.trim().strip_suffix("ms") {
+                Some(ms) => ms.trim().parse().ok().map(Duration::from_millis),
+                None => crate::config::parse_duration(t, crate::config::unit::SECONDS),
+            };
+            match parsed.filter(|d| *d > Duration::ZERO) {
+                Some(d) => Some(d),
+                None => {
+                    return Err(format!(
+                        "confMXGATE_DNS_RETRY: expected a duration such as 250ms or 1s, found {t:?}"
+                    ));
+                }
+            }
+        }
+    };
+    Ok(move |dns: Dns| match retry {
+        Some(r) => dns.with_first_retry(r),
+        None => dns,
+    })
 }

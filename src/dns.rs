@@ -1,26 +1,37 @@
-//! DNS on smol: hickory-resolver driven by a small runtime provider of our own.
+//! DNS on smol: a small stub resolver of our own, hickory's message codec.
 //!
 //! Contract: [`Dns`] answers the questions the gateway asks — PTR for a
 //! client, A records of a DNSBL query name, A/AAAA of a host, MX of a
 //! domain — as [`Answer`]s with three outcomes: found, does not exist
 //! (NXDOMAIN or no records of that type), or temporary failure (timeout,
 //! SERVFAIL, no server). A temporary failure is never reported as "not
-//! found". The runtime provider ([`SmolRuntime`]) does UDP and TCP with
-//! `async-io` and timers with `async_io::Timer`, so no tokio is involved.
+//! found".
+//!
+//! Every question is its own exchange: its own UDP socket, its own
+//! retransmissions, nothing shared with any other question. A lost
+//! datagram is asked again early — after [`Dns::first_retry`] (250 ms by
+//! default), then after twice as long each time, rotating through the
+//! servers — and the whole question never takes longer than the configured
+//! timeout. A truncated answer is asked again over TCP.
+//!
+//! Why not hickory's `Resolver` (used before): its name-server pool (a)
+//! shares one in-flight query among every caller asking the same question,
+//! so one lost datagram held up every SMTP session asking about the same
+//! sender domain or DNSBL name; and (b) derives the UDP resend interval from
+//! a smoothed RTT that every NXDOMAIN/NODATA answer raises by 150 ms (to a
+//! 5 s cap): a gateway gets mostly negative answers (clean DNSBL lookups),
+//! so after a few dozen the interval passed the timeout, no resend was ever
+//! made, and each lost datagram cost the full timeout — three times over
+//! with `attempts`. Neither is configurable; see `tests/dns_loss.rs`.
+//! hickory-proto still encodes and decodes the messages, and
+//! `read_system_conf` reads `/etc/resolv.conf`.
 
-use async_io::{Async, Timer};
-use async_trait::async_trait;
-use futures_io::{AsyncRead, AsyncWrite};
-use hickory_resolver::Resolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::NetError;
-use hickory_resolver::net::runtime::{DnsTcpStream, DnsUdpSocket, RuntimeProvider, Spawn, Time};
-use hickory_resolver::proto::rr::RData;
-use std::future::Future;
-use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+mod exchange;
+
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A DNS answer: three outcomes.
@@ -34,6 +45,17 @@ pub enum Answer<T> {
     TempFail(String),
 }
 
+impl<T> Answer<T> {
+    /// The same outcome with the found value changed by `f`.
+    pub fn map_found<U>(self, f: impl FnOnce(T) -> U) -> Answer<U> {
+        match self {
+            Answer::Found(t) => Answer::Found(f(t)),
+            Answer::NotFound(n) => Answer::NotFound(n),
+            Answer::TempFail(e) => Answer::TempFail(e),
+        }
+    }
+}
+
 /// Why nothing was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotFound {
@@ -43,63 +65,80 @@ pub enum NotFound {
     NoRecords,
 }
 
-/// The resolver the daemon and the delivery agent share.
-#[derive(Clone)]
+/// The resolver the daemon and the delivery agent share (cheap to clone).
+#[derive(Clone, Debug)]
 pub struct Dns {
-    resolver: Resolver<SmolRuntime>,
+    servers: Arc<[SocketAddr]>,
+    timeout: Duration,
+    first_retry: Duration,
 }
 
-impl std::fmt::Debug for Dns {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Dns")
-    }
-}
+/// The first resend of an unanswered question (then twice as long each time).
+pub const FIRST_RETRY: Duration = Duration::from_millis(250);
 
 impl Dns {
-    /// The system's resolver configuration (`/etc/resolv.conf`).
+    /// The system's resolver configuration (`/etc/resolv.conf`: its
+    /// name servers and `options timeout:N`, 5 s by default).
     pub fn system() -> Result<Dns, String> {
-        let resolver = Resolver::builder(SmolRuntime)
-            .map_err(|e| format!("resolver configuration: {e}"))?
-            .build()
-            .map_err(|e| format!("resolver: {e}"))?;
-        Ok(Dns { resolver })
-    }
-
-    /// Ask exactly these servers (tests start `nsd` on a loopback port).
-    pub fn with_servers(servers: &[SocketAddr], timeout: Duration) -> Result<Dns, String> {
-        let name_servers = servers
+        let (config, opts) = hickory_resolver::system_conf::read_system_conf()
+            .map_err(|e| format!("resolver configuration: {e}"))?;
+        let servers: Vec<SocketAddr> = config
+            .name_servers()
             .iter()
-            .map(|s| {
-                let mut udp = ConnectionConfig::udp();
-                udp.port = s.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = s.port();
-                NameServerConfig::new(s.ip(), true, vec![udp, tcp])
+            .map(|ns| {
+                let port = ns.connections.first().map(|c| c.port).unwrap_or(53);
+                SocketAddr::new(ns.ip, port)
             })
             .collect();
-        let mut opts = ResolverOpts::default();
-        opts.timeout = timeout;
-        // A lost datagram is asked again once, as glibc's default
-        // (`options attempts:2`), rather than failing the check at once.
-        opts.attempts = 2;
-        opts.ndots = 0;
-        // The hosts file is the site's business (service switch), not the resolver's.
-        opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
-        let resolver = Resolver::builder_with_config(
-            ResolverConfig::from_name_servers(name_servers),
-            SmolRuntime,
+        Dns::with_servers(&servers, opts.timeout)
+    }
+
+    /// Ask exactly these servers; `timeout` bounds each question as a whole.
+    pub fn with_servers(servers: &[SocketAddr], timeout: Duration) -> Result<Dns, String> {
+        if servers.is_empty() {
+            return Err("resolver: no name servers".into());
+        }
+        Ok(Dns {
+            servers: servers.into(),
+            timeout,
+            first_retry: FIRST_RETRY.min(timeout / 4),
+        })
+    }
+
+    /// The same resolver with another first-resend interval
+    /// (`confMXGATE_DNS_RETRY`).
+    pub fn with_first_retry(mut self, first_retry: Duration) -> Dns {
+        self.first_retry = first_retry.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How long before an unanswered question is first sent again.
+    pub fn first_retry(&self) -> Duration {
+        self.first_retry
+    }
+
+    async fn ask(&self, name: &str, rtype: RecordType) -> Result<exchange::Response, String> {
+        let qname = Name::from_ascii(fqdn(name)).map_err(|e| format!("{name}: {e}"))?;
+        exchange::ask(
+            &self.servers,
+            &qname,
+            rtype,
+            exchange::Schedule {
+                first_retry: self.first_retry,
+                total: self.timeout,
+            },
         )
-        .with_options(opts)
-        .build()
-        .map_err(|e| format!("resolver: {e}"))?;
-        Ok(Dns { resolver })
+        .await
     }
 
     /// PTR names of `ip`, without trailing dots.
     pub async fn ptr(&self, ip: IpAddr) -> Answer<Vec<String>> {
-        let name = reverse_name(ip);
+        // RFC 6761 §6.3: loopback addresses are "localhost", never asked.
+        if ip.is_loopback() {
+            return Answer::Found(vec!["localhost".into()]);
+        }
         collect(
-            self.resolver.reverse_lookup(name.as_str()).await,
+            self.ask(&reverse_name(ip), RecordType::PTR).await,
             |r| match r {
                 RData::PTR(p) => Some(trim_dot(&p.0.to_string())),
                 _ => None,
@@ -109,35 +148,32 @@ impl Dns {
 
     /// A records of `name` (a DNSBL query such as `10.2.0.192.bl.example.org`).
     pub async fn a(&self, name: &str) -> Answer<Vec<Ipv4Addr>> {
-        collect(
-            self.resolver.ipv4_lookup(fqdn(name).as_str()).await,
-            |r| match r {
-                RData::A(a) => Some(a.0),
-                _ => None,
-            },
-        )
+        if is_localhost(name) {
+            return Answer::Found(vec![Ipv4Addr::LOCALHOST]);
+        }
+        collect(self.ask(name, RecordType::A).await, |r| match r {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
     }
 
     /// AAAA records of `name`.
-    pub async fn aaaa(&self, name: &str) -> Answer<Vec<std::net::Ipv6Addr>> {
-        collect(
-            self.resolver.ipv6_lookup(fqdn(name).as_str()).await,
-            |r| match r {
-                RData::AAAA(a) => Some(a.0),
-                _ => None,
-            },
-        )
+    pub async fn aaaa(&self, name: &str) -> Answer<Vec<Ipv6Addr>> {
+        if is_localhost(name) {
+            return Answer::Found(vec![Ipv6Addr::LOCALHOST]);
+        }
+        collect(self.ask(name, RecordType::AAAA).await, |r| match r {
+            RData::AAAA(a) => Some(a.0),
+            _ => None,
+        })
     }
 
     /// MX records of `domain` as (preference, exchange without trailing dot).
     pub async fn mx(&self, domain: &str) -> Answer<Vec<(u16, String)>> {
-        collect(
-            self.resolver.mx_lookup(fqdn(domain).as_str()).await,
-            |r| match r {
-                RData::MX(mx) => Some((mx.preference, trim_dot(&mx.exchange.to_string()))),
-                _ => None,
-            },
-        )
+        collect(self.ask(domain, RecordType::MX).await, |r| match r {
+            RData::MX(mx) => Some((mx.preference, trim_dot(&mx.exchange.to_string()))),
+            _ => None,
+        })
     }
 
     /// Does `domain` resolve at all (MX, A or AAAA)? Used for the sender-domain check.
@@ -150,38 +186,37 @@ impl Dns {
             }
             Answer::NotFound(NotFound::NoRecords) => {}
         }
-        match self.a(domain).await {
-            Answer::Found(_) => Answer::Found(()),
-            Answer::TempFail(e) => Answer::TempFail(e),
-            Answer::NotFound(_) => match self.aaaa(domain).await {
-                Answer::Found(_) => Answer::Found(()),
-                Answer::TempFail(e) => Answer::TempFail(e),
-                Answer::NotFound(n) => Answer::NotFound(n),
-            },
+        // A and AAAA asked at once.
+        let (a, aaaa) = futures_lite::future::zip(self.a(domain), self.aaaa(domain)).await;
+        match (a, aaaa) {
+            (Answer::Found(_), _) | (_, Answer::Found(_)) => Answer::Found(()),
+            (Answer::TempFail(e), _) | (_, Answer::TempFail(e)) => Answer::TempFail(e),
+            (Answer::NotFound(_), Answer::NotFound(n)) => Answer::NotFound(n),
         }
     }
 }
 
+fn is_localhost(name: &str) -> bool {
+    let n = name.trim_end_matches('.').to_ascii_lowercase();
+    n == "localhost" || n.ends_with(".localhost")
+}
+
 fn collect<T>(
-    result: Result<hickory_resolver::lookup::Lookup, NetError>,
+    result: Result<exchange::Response, String>,
     pick: impl Fn(&RData) -> Option<T>,
 ) -> Answer<Vec<T>> {
     match result {
-        Ok(lookup) => {
-            let found: Vec<T> = lookup
-                .answers()
-                .iter()
-                .filter_map(|r| pick(&r.data))
-                .collect();
+        Ok(r) if r.code == ResponseCode::NXDomain => Answer::NotFound(NotFound::NoSuchName),
+        Ok(r) if r.code == ResponseCode::NoError => {
+            let found: Vec<T> = r.records.iter().filter_map(&pick).collect();
             if found.is_empty() {
                 Answer::NotFound(NotFound::NoRecords)
             } else {
                 Answer::Found(found)
             }
         }
-        Err(e) if e.is_nx_domain() => Answer::NotFound(NotFound::NoSuchName),
-        Err(e) if e.is_no_records_found() => Answer::NotFound(NotFound::NoRecords),
-        Err(e) => Answer::TempFail(e.to_string()),
+        Ok(r) => Answer::TempFail(format!("server answered {}", r.code)),
+        Err(e) => Answer::TempFail(e),
     }
 }
 
@@ -211,161 +246,6 @@ pub fn reverse_name(ip: IpAddr) -> String {
             }
             s + "ip6.arpa."
         }
-    }
-}
-
-/// The runtime provider: smol's executor, async-io sockets and timers.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SmolRuntime;
-
-/// Spawns hickory's background tasks on smol's global executor.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SmolHandle;
-
-impl Spawn for SmolHandle {
-    fn spawn_bg(&mut self, future: impl Future<Output = ()> + Send + 'static) {
-        smol::spawn(future).detach();
-    }
-}
-
-/// Timers from `async_io`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SmolTime;
-
-#[async_trait]
-impl Time for SmolTime {
-    async fn delay_for(duration: Duration) {
-        Timer::after(duration).await;
-    }
-
-    async fn timeout<F: 'static + Future + Send>(
-        duration: Duration,
-        future: F,
-    ) -> Result<F::Output, io::Error> {
-        futures_lite::future::or(async { Ok(future.await) }, async {
-            Timer::after(duration).await;
-            Err(io::Error::new(io::ErrorKind::TimedOut, "DNS timeout"))
-        })
-        .await
-    }
-}
-
-/// A UDP socket for hickory.
-#[derive(Debug)]
-pub struct SmolUdp(Async<UdpSocket>);
-
-impl DnsUdpSocket for SmolUdp {
-    type Time = SmolTime;
-
-    fn poll_recv_from(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<(usize, SocketAddr)>> {
-        loop {
-            match self.0.get_ref().recv_from(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.0.poll_readable(cx) {
-                    Poll::Ready(Ok(())) => continue,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
-                },
-                other => return Poll::Ready(other),
-            }
-        }
-    }
-
-    fn poll_send_to(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-        target: SocketAddr,
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            match self.0.get_ref().send_to(buf, target) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.0.poll_writable(cx) {
-                    Poll::Ready(Ok(())) => continue,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
-                },
-                other => return Poll::Ready(other),
-            }
-        }
-    }
-}
-
-/// A TCP stream for hickory.
-#[derive(Debug)]
-pub struct SmolTcp(Async<TcpStream>);
-
-impl AsyncRead for SmolTcp {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for SmolTcp {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
-    }
-}
-
-impl DnsTcpStream for SmolTcp {
-    type Time = SmolTime;
-}
-
-impl RuntimeProvider for SmolRuntime {
-    type Handle = SmolHandle;
-    type Timer = SmolTime;
-    type Udp = SmolUdp;
-    type Tcp = SmolTcp;
-
-    fn create_handle(&self) -> Self::Handle {
-        SmolHandle
-    }
-
-    fn connect_tcp(
-        &self,
-        server_addr: SocketAddr,
-        bind_addr: Option<SocketAddr>,
-        timeout: Option<Duration>,
-    ) -> Pin<Box<dyn Send + Future<Output = Result<Self::Tcp, io::Error>>>> {
-        Box::pin(async move {
-            if bind_addr.is_some() {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "binding DNS TCP connections to a source address is not supported",
-                ));
-            }
-            let wait = timeout.unwrap_or(Duration::from_secs(5));
-            let connect = Async::<TcpStream>::connect(server_addr);
-            let stream = SmolTime::timeout(wait, connect).await??;
-            stream.get_ref().set_nodelay(true)?;
-            Ok(SmolTcp(stream))
-        })
-    }
-
-    fn bind_udp(
-        &self,
-        local_addr: SocketAddr,
-        _server_addr: SocketAddr,
-    ) -> Pin<Box<dyn Send + Future<Output = Result<Self::Udp, io::Error>>>> {
-        Box::pin(async move { Ok(SmolUdp(Async::<UdpSocket>::bind(local_addr)?)) })
     }
 }
 

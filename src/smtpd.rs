@@ -77,6 +77,17 @@ pub struct Settings {
     pub greeting: Option<String>,
     /// `confPRIVACY_FLAGS` contains `noexpn` / `goaway`.
     pub no_expn: bool,
+    /// DNS lookups one client address may have in flight at once, over all
+    /// its sessions (`confMXGATE_MAX_CLIENT_LOOKUPS`, default 4; at least 1).
+    /// More wait for a free one: a client whose lookups go unanswered slows
+    /// only its own sessions.
+    pub max_client_lookups: usize,
+    /// Password checks running at once (`confMXGATE_AUTH_WORKERS`, default
+    /// one per core); read at start, not at reload.
+    pub auth_workers: usize,
+    /// How long an AUTH waits for a free password worker before
+    /// `454 4.7.0` (`confMXGATE_AUTH_WAIT`, default 10 s).
+    pub auth_wait: Duration,
 }
 
 /// `confMAX_MESSAGE_SIZE` when unset: Postfix's `message_size_limit`
@@ -195,6 +206,13 @@ impl Settings {
                     .ok_or_else(|| format!("{name}: expected a duration such as 5m, found {v:?}")),
             }
         };
+        let dur_secs = |name: &str, default: Duration| -> Result<Duration, String> {
+            match option(name) {
+                None => Ok(default),
+                Some(v) => crate::config::parse_duration(v, crate::config::unit::SECONDS)
+                    .ok_or_else(|| format!("{name}: expected a duration such as 10s, found {v:?}")),
+            }
+        };
         let privacy = option("confPRIVACY_FLAGS")
             .unwrap_or("")
             .to_ascii_lowercase();
@@ -230,6 +248,12 @@ impl Settings {
             max_nonmail: num("confMXGATE_MAX_NONMAIL_COMMANDS", 20)? as usize,
             greeting: option("confSMTP_LOGIN_MSG").map(str::to_string),
             no_expn: privacy.contains("noexpn") || privacy.contains("goaway"),
+            max_client_lookups: (num("confMXGATE_MAX_CLIENT_LOOKUPS", 4)? as usize).max(1),
+            auth_workers: match num("confMXGATE_AUTH_WORKERS", 0)? as usize {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            },
+            auth_wait: dur_secs("confMXGATE_AUTH_WAIT", Duration::from_secs(10))?,
         })
     }
 
@@ -304,18 +328,21 @@ impl AuthBackend {
     }
 
     /// Check credentials: `Ok(true)` = good, `Ok(false)` = bad, `Err` = temporary.
+    /// Table entries are verified by `verifier` (off the executor, bounded;
+    /// an unknown user costs as much as a known one).
     pub async fn check(
         &self,
         creds: &auth::Credentials,
         ip: Option<IpAddr>,
+        verifier: &auth::verifier::Verifier,
     ) -> Result<bool, String> {
         match self {
             AuthBackend::None => Ok(false),
             AuthBackend::Table(t) => match t.lookup(&creds.user) {
-                Ok(Some(stored)) => {
-                    auth::verify(&stored, &creds.password).map_err(|e| e.to_string())
-                }
-                Ok(None) => Ok(false),
+                Ok(stored) => verifier
+                    .check(stored, &creds.password)
+                    .await
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             },
             AuthBackend::Dovecot(path) => {
@@ -341,9 +368,13 @@ pub struct Server {
     pub log: Log,
     settings: RwLock<Arc<Settings>>,
     auth: RwLock<AuthBackend>,
+    /// Password checks, off the executor (`confMXGATE_AUTH_WORKERS`).
+    pub verifier: auth::verifier::Verifier,
+    /// Failed AUTH attempts per client address.
+    pub auth_failures: Mutex<auth::throttle::Throttle>,
     header_rules: RwLock<Option<Arc<crate::policy::HeaderRules>>>,
     sessions: AtomicUsize,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    per_ip: Mutex<HashMap<IpAddr, PerIp>>,
     stopping: AtomicBool,
     queue_count: Mutex<(Instant, usize)>,
 }
@@ -354,10 +385,19 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// What the sessions of one client address share.
+struct PerIp {
+    sessions: usize,
+    lookups: Arc<smol::lock::Semaphore>,
+}
+
 /// A session slot, released when dropped.
 pub struct Slot {
     server: Arc<Server>,
     ip: IpAddr,
+    /// The client address's DNS lookup permits
+    /// (`confMXGATE_MAX_CLIENT_LOOKUPS`), shared by its sessions.
+    pub lookups: Arc<smol::lock::Semaphore>,
 }
 
 impl Drop for Slot {
@@ -365,8 +405,8 @@ impl Drop for Slot {
         self.server.sessions.fetch_sub(1, Ordering::SeqCst);
         let mut m = self.server.per_ip.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = m.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
+            n.sessions -= 1;
+            if n.sessions == 0 {
                 m.remove(&self.ip);
             }
         }
@@ -394,6 +434,7 @@ impl Server {
         let settings = Settings::from_site(&site)?;
         let auth = AuthBackend::from_site(&site)?;
         let rules = header_rules(&site)?;
+        let verifier = auth::verifier::Verifier::new(settings.auth_workers, settings.auth_wait);
         Ok(Server {
             site: RwLock::new(site),
             spool,
@@ -402,6 +443,8 @@ impl Server {
             log,
             settings: RwLock::new(Arc::new(settings)),
             auth: RwLock::new(auth),
+            verifier,
+            auth_failures: Mutex::new(auth::throttle::Throttle::default()),
             header_rules: RwLock::new(rules),
             sessions: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
@@ -468,13 +511,18 @@ impl Server {
         let s = self.settings();
         let n = self.sessions.fetch_add(1, Ordering::SeqCst) + 1;
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        let mine = per_ip.entry(ip).or_insert(0);
-        *mine += 1;
-        let over_ip = s.per_ip_applies(ip) && *mine > s.max_per_ip;
+        let mine = per_ip.entry(ip).or_insert_with(|| PerIp {
+            sessions: 0,
+            lookups: Arc::new(smol::lock::Semaphore::new(s.max_client_lookups)),
+        });
+        mine.sessions += 1;
+        let over_ip = s.per_ip_applies(ip) && mine.sessions > s.max_per_ip;
+        let lookups = mine.lookups.clone();
         drop(per_ip);
         let slot = Slot {
             server: self.clone(),
             ip,
+            lookups,
         };
         if s.max_sessions > 0 && n > s.max_sessions {
             return Err(Refusal::TooManySessions);

@@ -92,6 +92,8 @@ struct Conn {
     /// Inside DATA or a BDAT chunk: the data-block timeout applies.
     in_body: bool,
     messages: usize,
+    /// DNS lookup permits of this client address (shared by its sessions).
+    lookups: Arc<smol::lock::Semaphore>,
 }
 
 /// Serve one connection to the end.
@@ -137,7 +139,7 @@ pub async fn run(
             _ => return,
         };
     }
-    let mut conn = Conn::new(server, spec, peer, false);
+    let mut conn = Conn::new(server, spec, peer, false, slot.lookups.clone());
     if let Some(info) = stream.tls_info() {
         conn.tls = Some((info.version, info.cipher));
     }
@@ -154,14 +156,23 @@ pub async fn run(
 /// in the spool, where the daemon's queue finds it.
 pub async fn run_local(server: Arc<Server>, spec: Arc<DaemonSpec>, stream: Stream) {
     let peer = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
-    let mut conn = Conn::new(server, spec, peer, true);
+    let lookups = Arc::new(smol::lock::Semaphore::new(
+        server.settings().max_client_lookups,
+    ));
+    let mut conn = Conn::new(server, spec, peer, true, lookups);
     conn.client.name = "localhost".into();
     conn.client.resolve = Resolve::Ok;
     conn.session(stream).await;
 }
 
 impl Conn {
-    fn new(server: Arc<Server>, spec: Arc<DaemonSpec>, peer: SocketAddr, local: bool) -> Conn {
+    fn new(
+        server: Arc<Server>,
+        spec: Arc<DaemonSpec>,
+        peer: SocketAddr,
+        local: bool,
+        lookups: Arc<smol::lock::Semaphore>,
+    ) -> Conn {
         let mut client = Client::at(peer.ip());
         client.daemon_flags = spec.modifiers.clone();
         Conn {
@@ -183,6 +194,7 @@ impl Conn {
             nonmail: 0,
             in_body: false,
             messages: 0,
+            lookups,
         }
     }
 
@@ -199,34 +211,76 @@ impl Conn {
     }
 
     /// PTR with forward confirmation, and the DNSBL answers, before check_relay.
-    /// The hosts file answers first when the service switch says so.
+    /// The hosts file answers first when the service switch says so. The
+    /// DNSBL zones are asked at once, beside the PTR; each lookup holds one
+    /// of the client's lookup permits.
     async fn gather_connect_facts(&mut self) {
         let ip = self.peer.ip();
         let dns = self.server.dns.clone();
-        let ptr = match self.site.reverse_lookup(&ip) {
-            ReverseAnswer::Found(n) => Answer::Found(vec![n]),
-            ReverseAnswer::NotFound => Answer::NotFound(NotFound::NoSuchName),
-            ReverseAnswer::AskDns => match &dns {
-                Some(dns) => dns.ptr(ip).await,
-                None => Answer::TempFail("no resolver".into()),
-            },
+        let site = self.site.clone();
+        let lookups = self.lookups.clone();
+        let names = async {
+            let ptr = match site.reverse_lookup(&ip) {
+                ReverseAnswer::Found(n) => Answer::Found(vec![n]),
+                ReverseAnswer::NotFound => Answer::NotFound(NotFound::NoSuchName),
+                ReverseAnswer::AskDns => match &dns {
+                    Some(dns) => limited(&lookups, dns.ptr(ip)).await,
+                    None => Answer::TempFail("no resolver".into()),
+                },
+            };
+            let Answer::Found(names) = ptr else {
+                return (ptr.map_found(|_| false), String::new());
+            };
+            let name = names.first().cloned().unwrap_or_default();
+            let confirmed = match site.host_lookup(&name) {
+                HostAnswer::Found(ips) => ips.contains(&ip),
+                HostAnswer::NotFound => false,
+                HostAnswer::AskDns => match (&dns, ip) {
+                    (Some(d), IpAddr::V4(v4)) => matches!(
+                        limited(&lookups, d.a(&name)).await,
+                        Answer::Found(a) if a.contains(&v4)
+                    ),
+                    (Some(d), IpAddr::V6(v6)) => matches!(
+                        limited(&lookups, d.aaaa(&name)).await,
+                        Answer::Found(a) if a.contains(&v6)
+                    ),
+                    (None, _) => false,
+                },
+            };
+            (Answer::Found(confirmed), name)
         };
+        let blocklists = async {
+            let Some(dns) = &dns else {
+                return Vec::new();
+            };
+            let asks: Vec<_> = site
+                .config
+                .dnsbl
+                .iter()
+                .filter_map(|bl| policy::dnsbl::query_name(&ip, &bl.zone))
+                .map(|q| {
+                    let (dns, lookups) = (dns.clone(), lookups.clone());
+                    smol::spawn(async move {
+                        let answer = match limited(&lookups, dns.a(&q)).await {
+                            Answer::Found(a) => {
+                                DnsAnswer::Found(a.into_iter().map(IpAddr::V4).collect())
+                            }
+                            Answer::NotFound(_) => DnsAnswer::NotFound,
+                            Answer::TempFail(_) => DnsAnswer::TempFail,
+                        };
+                        (q, answer)
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for task in asks {
+                out.push(task.await);
+            }
+            out
+        };
+        let ((ptr, name), listed) = futures_lite::future::zip(names, blocklists).await;
         match ptr {
-            Answer::Found(names) => {
-                let name = names.first().cloned().unwrap_or_default();
-                let confirmed = match self.site.host_lookup(&name) {
-                    HostAnswer::Found(ips) => ips.contains(&ip),
-                    HostAnswer::NotFound => false,
-                    HostAnswer::AskDns => match (&dns, ip) {
-                        (Some(d), IpAddr::V4(v4)) => {
-                            matches!(d.a(&name).await, Answer::Found(a) if a.contains(&v4))
-                        }
-                        (Some(d), IpAddr::V6(v6)) => {
-                            matches!(d.aaaa(&name).await, Answer::Found(a) if a.contains(&v6))
-                        }
-                        (None, _) => false,
-                    },
-                };
+            Answer::Found(confirmed) => {
                 self.client.name = name;
                 self.client.resolve = if confirmed {
                     Resolve::Ok
@@ -240,18 +294,7 @@ impl Conn {
         if self.client.resolve != Resolve::Ok {
             self.client.name = format!("[{}]", self.ip_text());
         }
-        let Some(dns) = dns else {
-            return;
-        };
-        for bl in &self.site.config.dnsbl {
-            let Some(q) = policy::dnsbl::query_name(&ip, &bl.zone) else {
-                continue;
-            };
-            let answer = match dns.a(&q).await {
-                Answer::Found(a) => DnsAnswer::Found(a.into_iter().map(IpAddr::V4).collect()),
-                Answer::NotFound(_) => DnsAnswer::NotFound,
-                Answer::TempFail(_) => DnsAnswer::TempFail,
-            };
+        for (q, answer) in listed {
             self.facts.dns.insert(q, answer);
         }
     }
@@ -273,7 +316,7 @@ impl Conn {
             HostAnswer::NotFound => DnsAnswer::NotFound,
             HostAnswer::AskDns => match &self.server.dns {
                 None => return,
-                Some(dns) => match dns.domain_exists(domain).await {
+                Some(dns) => match limited(&self.lookups, dns.domain_exists(domain)).await {
                     Answer::Found(()) => DnsAnswer::Found(vec![]),
                     Answer::NotFound(NotFound::NoSuchName | NotFound::NoRecords) => {
                         DnsAnswer::NotFound
@@ -856,7 +899,13 @@ impl Conn {
                 Reply::new(501, st(5, 5, 2), "Cannot decode AUTH parameter")
             }
             SaslStep::Done(creds) => {
-                match self.server.auth().check(&creds, Some(self.peer.ip())).await {
+                let ip = self.peer.ip();
+                let verdict = self
+                    .server
+                    .auth()
+                    .check(&creds, Some(ip), &self.server.verifier)
+                    .await;
+                match verdict {
                     Ok(true) => {
                         self.log(
                             None,
@@ -866,6 +915,11 @@ impl Conn {
                                 creds.user
                             ),
                         );
+                        self.server
+                            .auth_failures
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .succeeded(ip);
                         self.authed = Some(creds.user);
                         self.client.auth_type = Some(mechanism.to_string());
                         Reply::new(235, st(2, 0, 0), "OK Authenticated")
@@ -878,6 +932,29 @@ impl Conn {
                                 self.relay()
                             ),
                         );
+                        // A failed AUTH is a bad command (confMXGATE_MAX_BAD_COMMANDS),
+                        // and each one past the first few waits longer for its
+                        // answer (an async timer: no other session waits).
+                        self.errors += 1;
+                        let penalty = self
+                            .server
+                            .auth_failures
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .failed(ip, std::time::Instant::now());
+                        if penalty.log_attack {
+                            self.log(
+                                None,
+                                &format!(
+                                    "{}: possible SMTP attack: command=AUTH, count={}",
+                                    self.relay(),
+                                    penalty.count
+                                ),
+                            );
+                        }
+                        if !penalty.delay.is_zero() {
+                            async_io::Timer::after(penalty.delay).await;
+                        }
                         Reply::new(535, st(5, 7, 8), "Authentication failed")
                     }
                     Err(e) => {
@@ -1269,6 +1346,13 @@ async fn write_within(stream: &mut Stream, data: &[u8], limit: Duration) -> std:
         ))
     })
     .await
+}
+
+/// Run one lookup holding one of the client's lookup permits (waiting for
+/// a free one when the client already has its share in flight).
+async fn limited<T>(permits: &smol::lock::Semaphore, lookup: impl Future<Output = T>) -> T {
+    let _permit = permits.acquire().await;
+    lookup.await
 }
 
 /// The reverse path without brackets (`""` for the null sender).

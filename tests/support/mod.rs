@@ -548,3 +548,82 @@ impl Drop for Dovecot {
         stop_child(&mut self.child);
     }
 }
+
+/// `tests/support/dropdns.py`: a loopback DNS responder that loses queries on
+/// purpose (a zone it never answers, the first copy of each question, or one
+/// query in N). Every query it sees is reported on `queries` as
+/// `"NAME TYPE answered|dropped"`. Stopped when dropped.
+pub struct DropDns {
+    pub port: u16,
+    pub queries: std::sync::mpsc::Receiver<String>,
+    child: Child,
+}
+
+impl DropDns {
+    pub fn start(args: &[&str]) -> DropDns {
+        let mut child = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/support/dropdns.py"
+            ))
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 is installed by .ci/run (apt-get install python3)");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("port ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("dropdns.py did not start: {line:?}"));
+        let (tx, queries) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in out.lines().map_while(Result::ok) {
+                // "q ID NAME TYPE verdict" → "NAME TYPE verdict"
+                let rest: Vec<&str> = l.split(' ').skip(2).collect();
+                if tx.send(rest.join(" ")).is_err() {
+                    break;
+                }
+            }
+        });
+        DropDns {
+            port,
+            queries,
+            child,
+        }
+    }
+
+    /// Wait (bounded) until a query report containing `text` arrives.
+    pub fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.queries.recv_timeout(left) {
+                Ok(q) if q.contains(text) => return q,
+                Ok(_) => {}
+                Err(e) => panic!("dropdns: no query {text:?}: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for DropDns {
+    fn drop(&mut self) {
+        stop_child(&mut self.child);
+    }
+}
+
+/// Has the peer sent anything not yet read? (Without waiting.)
+pub fn has_pending(c: &mut Raw) -> bool {
+    if !c.r.buffer().is_empty() {
+        return true;
+    }
+    c.r.get_ref().set_nonblocking(true).unwrap();
+    let mut b = [0u8; 1];
+    let pending =
+        !matches!(c.r.get_ref().peek(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    c.r.get_ref().set_nonblocking(false).unwrap();
+    pending
+}
