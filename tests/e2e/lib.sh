@@ -490,6 +490,10 @@ mx_prepare() {
   read -r dir mc name <<<"$(mx_role "$h")"
   mkdir -p "$d/cf" "$d/spool"
   cp -r "$REPO/cf/$dir/." "$d/cf/"
+  # The cf/ files run as confRUN_AS_USER mxgate: created (once) and given the
+  # spool by the same step an administrator runs; mbox1's Maildirs are its.
+  "$REPO/tools/adduser.sh" mxgate "$d/spool" > "$d/adduser.log" 2>&1 || die "adduser.sh $h: $(cat "$d/adduser.log")"
+  if [ "$h" = mbox1 ]; then install -d -o mxgate -m 0750 "$d/mail"; fi
   local m=$d/cf/host.mc
   sed -e "s/define(\`confDOMAIN_NAME', \`[^']*')/define(\`confDOMAIN_NAME', \`$name')/" "$d/cf/$mc" > "$m"
   # every mxgate host also listens on its IPv6 address (the zone has AAAA records)
@@ -523,11 +527,6 @@ mx_defines() {
   local h=$1 d=$W/$1
   MX_ARGS=(-D "CFDIR=$d/cf" -D "QUEUE_DIR=$d/spool" -D "confMXGATE_NAMESERVERS=$DNS_IP:53"
            -D "confMXGATE_LOG_FILE=$d/maillog" -D "confMXGATE_DNS_TIMEOUT=2s")
-  # The cf/ files run as confRUN_AS_USER mxgate (tools/adduser.sh). The harness
-  # keeps its daemons root, as before: its tree is a 0700 mktemp directory and
-  # mbox1's Maildirs and mbox2's Dovecot socket belong to root. (Without this,
-  # a host lacking the user would refuse to start: "no user \"mxgate\"".)
-  MX_ARGS+=(-D "confRUN_AS_USER=root")
   [ "$h" = mbox1 ] && MX_ARGS+=(-D "confMXGATE_MAILDIR=$d/mail/%u/Maildir")
   # mbox2's mailboxes are in Dovecot: mailserver.mc's LMTP switch
   [ "$h" = mbox2 ] && MX_ARGS+=(-D "DOVECOT_LMTP=$d/dovecot/run/lmtp")
@@ -554,6 +553,9 @@ mx_start() {
   wait_for 20 inns "$h" bash -c "exec 3<>/dev/tcp/$(ip4 "$h")/25" || die "mxgate on $h did not start: $(tail -5 "$d/stderr")"
   # the port answering could be an old daemon: this one must be alive
   sleep 0.2; kill -0 "$(cat "$d/daemon.run")" 2>/dev/null || die "mxgate on $h exited: $(tail -5 "$d/stderr")"
+  # the shipped configurations drop to confRUN_AS_USER after binding port 25
+  local user; user=$(ps -o user= -p "$(cat "$d/daemon.run")" | tr -d ' ')
+  [ "$user" = mxgate ] || die "mxgate on $h runs as ${user:-?}, not as its confRUN_AS_USER mxgate"
 }
 mx_stop() {
   local d=$W/$1 pid
