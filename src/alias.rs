@@ -317,16 +317,7 @@ fn expand_item(
         && !item.starts_with(['|', '/', '\\'])
         && !plausible_address(item)
     {
-        // A line of an include file that is not an address: say where,
-        // never what (it may be any file root can read).
-        push(
-            exp,
-            Target::Refused {
-                status: "5.1.3".into(),
-                origin: format!("line {n} of {file}"),
-                reason: "not a valid address".into(),
-            },
-        );
+        push(exp, not_an_address(file, n));
         return Ok(());
     }
     if let Some(p) = item.strip_prefix('|') {
@@ -356,16 +347,8 @@ fn expand_item(
             Ok(())
         }
         // Same as above, for what the address parser refuses.
-        _ if from.line.is_some() => {
-            let (file, n) = from.line.unwrap_or(("", 0));
-            push(
-                exp,
-                Target::Refused {
-                    status: "5.1.3".into(),
-                    origin: format!("line {n} of {file}"),
-                    reason: "not a valid address".into(),
-                },
-            );
+        _ if let Some((file, n)) = from.line => {
+            push(exp, not_an_address(file, n));
             Ok(())
         }
         // Something that is not an address (sendmail would bounce this one
@@ -444,6 +427,16 @@ fn split_items(value: &str) -> Vec<String> {
         })
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+/// A line of an include file that is not an address: say where, never
+/// what (the file may be any file root can read).
+fn not_an_address(file: &str, n: usize) -> Target {
+    Target::Refused {
+        status: "5.1.3".into(),
+        origin: format!("line {n} of {file}"),
+        reason: "not a valid address".into(),
+    }
 }
 
 #[cfg(test)]
