@@ -7,7 +7,9 @@
 //! exceptions, `$=E` exposed users, `$=M` with `masquerade_entire_domain`,
 //! `$=w` unless `limited_masquerade`), with `masquerade_envelope`,
 //! `allmasquerade`, `always_add_domain` and `local_no_masquerade` deciding
-//! which fields take part. Unqualified addresses are qualified with `$j`
+//! which fields take part. Before all of this, as sendmail's ruleset 3
+//! does for every address, `FEATURE(domaintable)` replaces an old host
+//! ([`crate::route::domaintable`]), in every field and for every mailer. Unqualified addresses are qualified with `$j`
 //! (or `$M` when masqueraded). No DNS canonicalisation happens here (as
 //! with `nocanonify`): host names are used as given, lower case, without a
 //! trailing dot. Foreign addresses are never given the local domain.
@@ -80,6 +82,13 @@ pub enum Why {
         /// The host.
         host: String,
     },
+    /// The domaintable replaced the host (ruleset 3, before the rest).
+    DomainTable {
+        /// The old host (the key).
+        key: String,
+        /// The new host.
+        value: String,
+    },
     /// Two steps.
     Then(Box<Why>, Box<Why>),
 }
@@ -110,6 +119,12 @@ impl fmt::Display for Why {
                 write!(
                     f,
                     "`{host}` is neither local ($=w) nor a masquerade domain ($=M)"
+                )
+            }
+            Why::DomainTable { key, value } => {
+                write!(
+                    f,
+                    "domaintable `{key}` matched: host rewritten to `{value}`"
                 )
             }
             Why::Then(a, b) => write!(f, "{a}; then {b}"),
@@ -161,6 +176,26 @@ pub fn masquerade(
         Ok(Address::Mailbox(m)) => m,
         _ => return Ok((addr.trim().to_string(), Why::Unchanged)),
     };
+    let (parsed, table_why) = match crate::route::domaintable::apply(site, &parsed)? {
+        Some((m, hit)) => (
+            m,
+            Why::DomainTable {
+                key: hit.key,
+                value: hit.value,
+            },
+        ),
+        None => (parsed, Why::Unchanged),
+    };
+    let (out, why) = masquerade_canonified(site, field, parsed, mailer)?;
+    Ok((out, then(table_why, why)))
+}
+
+fn masquerade_canonified(
+    site: &Site,
+    field: Field,
+    parsed: crate::addr::Mailbox,
+    mailer: &str,
+) -> Result<(String, Why), table::Error> {
     let host = match &parsed.domain {
         None => Host::Bare,
         Some(d @ Domain::Literal(_)) => Host::Name(d.to_string()),

@@ -4,6 +4,8 @@
 //! (ruleset 0 `Parse0`/`Parse1`, then ruleset 5 `localaddr` for local
 //! names that are not aliases) as a pure function of a [`Site`]:
 //!
+//! 0. `FEATURE(domaintable)`: the host is replaced by its domaintable value
+//!    first (ruleset 3; [`domaintable`]), once per pass;
 //! 1. `<>` → `553 5.1.3 User address required`; source routes are dropped
 //!    (sendmail prunes them too); `user%host@$=w` and unqualified
 //!    `user%host` become `user@host` (the `%` hack).
@@ -30,6 +32,7 @@
 //! keep their case. Where sendmail reports the original address as the
 //! "host" of a local delivery, [`Route::host`] is `None`.
 
+pub mod domaintable;
 pub mod mailertable;
 pub mod triple;
 pub mod virtuser;
@@ -88,6 +91,15 @@ pub enum Resolution {
 pub enum Because {
     /// The null address `<>` is not a recipient.
     NullRecipient,
+    /// The domaintable replaced the host (ruleset 3).
+    DomainTable {
+        /// The old host (the key).
+        key: String,
+        /// The new host.
+        value: String,
+        /// Line in the table's text source.
+        line: Option<u32>,
+    },
     /// `user%host@local` or `user%host` was rewritten to this address.
     PercentHack {
         /// The rewritten address.
@@ -169,6 +181,15 @@ impl fmt::Display for Because {
         let line = |l: &Option<u32>| l.map(|n| format!(" line {n}")).unwrap_or_default();
         match self {
             Because::NullRecipient => f.write_str("the null address <> is not a recipient"),
+            Because::DomainTable {
+                key,
+                value,
+                line: l,
+            } => write!(
+                f,
+                "domaintable{} `{key}` matched: host rewritten to `{value}`",
+                line(l)
+            ),
             Because::PercentHack { address } => {
                 write!(f, "`%` hack: address rewritten to `{address}`")
             }
@@ -261,7 +282,27 @@ pub fn check_local_user(site: &Site, user: &str) -> Result<Option<ErrorReply>, t
         }))
 }
 
+/// One pass of ruleset 3 then 0: the domaintable, then the rules.
 fn resolve_mailbox(
+    site: &Site,
+    m: &Mailbox,
+    depth: u32,
+) -> Result<(Resolution, Because), table::Error> {
+    match domaintable::apply(site, m)? {
+        None => resolve_canonified(site, m, depth),
+        Some((new, hit)) => {
+            let (r, why) = resolve_canonified(site, &new, depth)?;
+            let first = Because::DomainTable {
+                key: hit.key,
+                value: hit.value,
+                line: hit.line,
+            };
+            Ok((r, first.then(why)))
+        }
+    }
+}
+
+fn resolve_canonified(
     site: &Site,
     m: &Mailbox,
     depth: u32,

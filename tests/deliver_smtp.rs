@@ -54,6 +54,8 @@ self IN MX 10 gw.example.com.
 self IN MX 20 mx2.order
 group IN A 127.0.0.9
 retry IN A 127.0.0.10
+scanners IN A 127.0.0.1
+scanners IN A 127.0.0.2
 "#;
 
 struct Nsd {
@@ -393,6 +395,35 @@ fn equal_preferences_are_spread_and_worse_ones_stay_last() {
     let b = first.get("b.equal.d.test").copied().unwrap_or(0);
     assert_eq!(a + b, 40);
     assert!(a >= 8 && b >= 8, "a first {a} times, b first {b} times");
+}
+
+/// Two next hops behind one round-robin name (the virus gateway's
+/// `[scanners.example]` with two A records): each delivery attempt tries the
+/// addresses in a fresh random order, so both scanners get mail.
+#[test]
+fn round_robin_a_records_share_the_load() {
+    let nsd = Nsd::start();
+    let port = support::free_port();
+    let one = Peer::start("127.0.0.1", port, "{}");
+    let two = Peer::start("127.0.0.2", port, "{}");
+    let case = site(port, None, "dns", BTreeMap::new());
+    // A fixed seed: the sequence of orders is the same on every run.
+    let a = agent(&nsd, 3);
+    let n = 20;
+    let mut firsts = BTreeMap::new();
+    for _ in 0..n {
+        let o = deliver(
+            &a,
+            &case.site,
+            &hop("relay", "[scanners.d.test]"),
+            &["u@example.com"],
+        );
+        *firsts.entry(relay_of(&o[0])).or_insert(0) += 1;
+    }
+    let (m1, m2) = (one.count("MAIL"), two.count("MAIL"));
+    assert_eq!(m1 + m2, n, "{firsts:?}");
+    assert!(m1 >= 4 && m2 >= 4, "127.0.0.1 got {m1}, 127.0.0.2 got {m2}");
+    assert_eq!(firsts.len(), 2, "{firsts:?}");
 }
 
 #[test]

@@ -342,12 +342,25 @@ fn dnsbl_error_answers_are_not_listings() {
     );
 }
 
+// Sendmail skips IPv6 clients (its rule matches four octets); mxgate asks
+// the zone in nibble form, as Postfix does and rbldnsd zones expect.
 #[test]
-fn dnsbl_skips_ipv6_clients() {
+fn dnsbl_checks_ipv6_clients_in_nibble_form() {
     let s = Fixture::new().site();
+    let q = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.9.b.d.0.1.0.0.2.bl.example.org";
+    let v = check_relay(&s, &listed(q, "127.0.0.2"), &Client::at(ip("2001:db9::1")));
+    assert_eq!(
+        v.reply().unwrap().to_string(),
+        "550 5.7.1 Rejected: IPv6:2001:db9:0:0:0:0:0:1 listed at bl.example.org"
+    );
+    assert!(v.why.to_string().contains(q), "{}", v.why);
     let v = check_relay(&s, &Facts::new(), &Client::at(ip("2001:db9::1")));
     assert_eq!(v.action, Action::Continue);
-    assert!(v.why.to_string().contains("IPv4 clients only"));
+    assert!(
+        v.why.to_string().contains("no answer gathered"),
+        "{}",
+        v.why
+    );
 }
 
 #[test]
@@ -1158,4 +1171,51 @@ fn testmode_adapters() {
     let v = tm::header(&s, &json!({"kind":"header","line":"Subject: x"})).unwrap();
     assert_eq!(v["action"], "accept");
     assert!(tm::connect(&s, &json!({"client_addr":"not-an-ip"})).is_err());
+}
+
+// FEATURE(domaintable): check_mail and check_rcpt judge the address after
+// ruleset 3. Checked on sendmail 8.17.1.9 (`sendmail -bt`, client
+// 192.0.2.99, domaintable `old.example new.example`, access
+// `To:new.example RELAY` and `From:new.example REJECT`): `check_rcpt
+// <u@old.example>` → RELAY (`D` lookup on `new.example`), `check_mail
+// <u@old.example>` → `550 5.7.1 Access denied` (F/U/D on the new domain).
+#[test]
+fn domaintable_applies_before_relay_and_sender_checks() {
+    let f = Fixture::new();
+    let mut c = f.config();
+    c.features.insert("domaintable".into(), vec![]);
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    t.insert(
+        "access".into(),
+        Arc::new(MemTable::from_lines(
+            "To:new.example RELAY\nFrom:new.example REJECT\n",
+        )),
+    );
+    t.insert(
+        "domaintable".into(),
+        Arc::new(MemTable::from_lines("old.example new.example\n")),
+    );
+    let s = Site::from_parts(c, t).unwrap();
+    assert!(
+        is_relay(&rcpt(&s, "<u@old.example>")),
+        "{:?}",
+        rcpt(&s, "<u@old.example>")
+    );
+    assert_eq!(
+        line(&rcpt(&s, "<u@other.example>"), "u@other.example"),
+        "550 5.7.1 <u@other.example>... Relaying denied"
+    );
+    // The reply names the sender as given.
+    assert_eq!(
+        line(&mail(&s, "<u@old.example>"), "u@old.example"),
+        "550 5.7.1 <u@old.example>... Access denied"
+    );
+    // A table that cannot be read temp-fails, never "not in the table".
+    let mut c = f.config();
+    c.features.insert("domaintable".into(), vec![]);
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    t.insert("domaintable".into(), Arc::new(mxgate::table::FailingTable));
+    let s = Site::from_parts(c, t).unwrap();
+    assert_eq!(rcpt(&s, "<u@old.example>").reply().unwrap().code, 451);
+    assert_eq!(mail(&s, "<u@old.example>").reply().unwrap().code, 451);
 }

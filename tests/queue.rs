@@ -504,3 +504,51 @@ fn relayed_mail_is_masqueraded_in_envelope_and_headers() {
         "{root}"
     );
 }
+
+/// FEATURE(`domaintable') end to end: the old names are accepted at MAIL
+/// and RCPT (judged as the new ones: `oldgw.test` is unresolvable, its new
+/// name is ours), routed by the new name's mailertable entry, and the next
+/// hop gets the new names in the envelope and the headers (sendmail 8.17
+/// `-bt`: `/try esmtp` gives the new name for ES, HS and HR).
+#[test]
+fn domaintable_renames_envelope_and_header_domains() {
+    let peer = Daemon::start(Setup {
+        mc: "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\nLOCAL_DOMAIN(`remote.test')dnl\nFEATURE(`accept_unresolvable_domains')dnl\n",
+        tables: &[("mailboxes", "known OK\n")],
+        tls: false,
+    });
+    let mc = format!(
+        "FEATURE(`domaintable', `lmdb @DIR@/domaintable')dnl\n\
+         FEATURE(`mailertable', `lmdb @DIR@/mailertable')dnl\n\
+         define(`SMTP_MAILER_ARGS', `TCP $h {port}')dnl\n\
+         define(`confMXGATE_QUEUE_INTERVAL', `1m')dnl\n",
+        port = peer.mta
+    );
+    let d = Daemon::start(Setup {
+        mc: Box::leak(mc.into_boxed_str()),
+        tables: &[
+            (
+                "domaintable",
+                "old.test\tremote.test\noldgw.test\tgw.example.com\n",
+            ),
+            ("mailertable", "remote.test\tsmtp:[127.0.0.1]\n"),
+        ],
+        tls: false,
+    });
+    let r = send(
+        d.mta,
+        "s@oldgw.test",
+        &["known@old.test"],
+        "From: S <s@oldgw.test>\r\nTo: known@old.test\r\nSubject: renamed\r\n\r\nold.test stays in the body\r\n",
+    );
+    assert!(r.starts_with("250"), "{r}");
+    wait_for("the message at the peer", &d, || {
+        peer.queued("queue").len() == 1
+    });
+    let text = std::fs::read_to_string(&peer.queued("queue")[0]).unwrap();
+    assert!(text.contains("sender <s@gw.example.com>\n"), "{text}");
+    assert!(text.contains("\nrcpt <known@remote.test> "), "{text}");
+    assert!(text.contains("From: S <s@gw.example.com>\r\n"), "{text}");
+    assert!(text.contains("To: known@remote.test\r\n"), "{text}");
+    assert!(text.contains("old.test stays in the body"), "{text}");
+}

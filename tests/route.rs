@@ -759,3 +759,109 @@ fn testmode_json_shapes() {
     assert_eq!(v["targets"], json!(["a", "b"]));
     assert_eq!(v["owner"], "owner-staff");
 }
+
+/// FEATURE(`domaintable') with the table and mailertable used to check it
+/// on sendmail 8.17.1.9 (Debian 12): `sendmail -bt` with `3,0`, `/parse`
+/// and `/try` (run in a UTS namespace with host name gw.example.com),
+/// `hash` maps built by sendmail's makemap, `LOCAL_DOMAIN(example.com)`.
+const DOMAINTABLE: &str = "\
+old.example       new.example
+Old-Corp.COM      example.com
+sub.old2.example  new2.example
+.old3.example     new3.example
+mixed.example     New.Mixed.Example
+chain1.example    chain2.example
+chain2.example    chain3.example
+";
+
+fn domaintable_site() -> Site {
+    let mut c = Config::new();
+    c.hostname = Some("gw.example.com".into());
+    c.classes
+        .insert("w".into(), vec!["example.com".into(), "localhost".into()]);
+    c.features.insert("domaintable".into(), vec![]);
+    c.features.insert("mailertable".into(), vec![]);
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    let mut dt = MemTable::new();
+    for line in DOMAINTABLE.lines() {
+        let (k, v) = line.split_once(' ').unwrap();
+        // makemap folds keys to lower case (no -f).
+        dt.insert(&k.to_ascii_lowercase(), v.trim());
+    }
+    t.insert("domaintable".into(), Arc::new(dt));
+    t.insert(
+        "mailertable".into(),
+        Arc::new(MemTable::from_lines("new.example esmtp:[mx.new.example]\n")),
+    );
+    Site::from_parts(c, t).unwrap()
+}
+
+// Every line checked on sendmail 8.17 (`/parse`); sendmail keeps the
+// value's case (`New.Mixed.Example`), mxgate's hosts are lower case.
+// Exact keys only: no parent walk, a leading-dot key never matches; the
+// value is not looked up again (chain1 → chain2, not chain3); literals are
+// not looked up; the `%` hack on a local host canonifies again.
+#[test]
+fn domaintable_rewrites_the_host_before_routing() {
+    check_routes(
+        &domaintable_site(),
+        "
+        u@old.example          => esmtp [mx.new.example] u@new.example
+        u@OLD.Example          => esmtp [mx.new.example] u@new.example
+        u@x.old.example        => esmtp x.old.example u@x.old.example
+        u@old-corp.com         => local - u
+        u@sub.old2.example     => esmtp new2.example u@new2.example
+        u@old2.example         => esmtp old2.example u@old2.example
+        u@a.old3.example       => esmtp a.old3.example u@a.old3.example
+        u@old3.example         => esmtp old3.example u@old3.example
+        u@mixed.example        => esmtp new.mixed.example u@new.mixed.example
+        u@chain1.example       => esmtp chain2.example u@chain2.example
+        u@[192.0.2.1]          => esmtp [192.0.2.1] u@[192.0.2.1]
+        u%old.example@gw.example.com => esmtp [mx.new.example] u@new.example
+        u%old.example@relay.example  => esmtp relay.example u%old.example@relay.example
+        ",
+    );
+    let (_, why) = resolve(
+        &domaintable_site(),
+        &Address::parse("u@old.example").unwrap(),
+    )
+    .unwrap();
+    assert!(
+        why.to_string()
+            .starts_with("domaintable `old.example` matched: host rewritten to `new.example`"),
+        "{why}"
+    );
+}
+
+// Checked on sendmail 8.17 (`/tryflags ES`, `HS`, `HR`; `/try esmtp
+// u@old.example` → `u@new.example` for each): ruleset 3 runs for every
+// address, so senders and header addresses are rewritten too.
+#[test]
+fn domaintable_rewrites_senders_and_headers() {
+    let s = domaintable_site();
+    for field in [
+        Field::EnvelopeSender,
+        Field::HeaderSender,
+        Field::HeaderRecipient,
+        Field::EnvelopeRecipient,
+    ] {
+        check_masq(
+            &s,
+            field,
+            "esmtp",
+            "
+            u@old.example   => u@new.example
+            u@x.old.example => u@x.old.example
+            ",
+        );
+    }
+    let msg = b"From: A <a@old.example>\r\nTo: b@x.old.example, c@Old-Corp.com\r\nSubject: old.example\r\n\r\nbody old.example\r\n";
+    let out = mxgate::rewrite::headers(&s, msg, "esmtp").unwrap().unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.starts_with("From: A <a@new.example>\r\n"), "{out}");
+    assert!(
+        out.contains("To: b@x.old.example, c@example.com\r\n"),
+        "{out}"
+    );
+    assert!(out.contains("Subject: old.example\r\n"), "{out}");
+}

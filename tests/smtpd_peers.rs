@@ -292,6 +292,132 @@ fn silent_dns_temp_fails_dnsbl_with_t_and_sender_with_4_1_8() {
     assert!(d.maillog().contains("reject=451 4.1.8"), "{}", d.maillog());
 }
 
+/// `::1` in nibble form (the 32 nibbles of the address, lowest first), as
+/// Postfix asks and rbldnsd/NSD zones list IPv6 clients.
+const V6_LOOPBACK_NIBBLES: &str = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0";
+
+fn v6_zone(origin: &str, records: &str) -> String {
+    format!(
+        "$ORIGIN {origin}.\n$TTL 60\n\
+         @ IN SOA ns.example.net. host.example.net. 1 3600 600 86400 60\n\
+         @ IN NS ns.example.net.\n{records}"
+    )
+}
+
+/// A daemon that also listens on [::1]:port6.
+fn v6_daemon(nsd: &Nsd, port6: u16, features: &str) -> Daemon {
+    let extra =
+        format!("DAEMON_OPTIONS(`Port={port6}, Addr=::1, Family=inet6, Name=MTA6')dnl\n{features}");
+    with_switch(
+        prepare(false, &dns_mc(nsd.port, &extra), &[]),
+        "hosts files dns\n",
+    )
+}
+
+fn connect_v6(port: u16) -> Raw {
+    let sock = std::net::TcpStream::connect(("::1", port)).expect("connect to [::1]");
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let w = sock.try_clone().unwrap();
+    Raw {
+        r: std::io::BufReader::new(sock),
+        w,
+    }
+}
+
+/// Sends one message; returns the reply to the final dot.
+fn one_message(c: &mut Raw) -> String {
+    assert!(c.cmd("EHLO client.example.net").starts_with("250"));
+    let r = c.cmd("MAIL FROM:<someone@example.net>");
+    assert!(r.starts_with("250 2.1.0"), "{r}");
+    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+    c.cmd("DATA");
+    let r = c.cmd("Subject: t\r\n\r\nx\r\n.");
+    c.cmd("QUIT");
+    r
+}
+
+/// DNSBL and enhdnsbl for an IPv6 client: the query is the nibble form
+/// (`1.0.0.0.….0.bl6.example.net`, Postfix's and rbldnsd's), answered by a
+/// real NSD. Sendmail itself skips IPv6 clients (its rule matches four
+/// octets); this is mxgate's extension (docs/daemon.md).
+#[test]
+fn ipv6_client_is_checked_in_nibble_form_against_real_nsd() {
+    let n = V6_LOOPBACK_NIBBLES;
+    let nsd = Nsd::start(&[
+        ("example.net", NET_ZONE),
+        (
+            "bl6.example.net",
+            &v6_zone("bl6.example.net", &format!("{n} IN A 127.0.0.2\n")),
+        ),
+        // Lists ::1 with the answer 127.0.0.4 (for enhdnsbl matching).
+        (
+            "enh6.example.net",
+            &v6_zone("enh6.example.net", &format!("{n} IN A 127.0.0.4\n")),
+        ),
+        // Lists another IPv6 address only.
+        (
+            "clean6.example.net",
+            &v6_zone(
+                "clean6.example.net",
+                "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0 IN A 127.0.0.2\n",
+            ),
+        ),
+    ]);
+    // 1. enhdnsbl answer 127.0.0.4 does not match `127.0.0.2.`: go on; the
+    //    plain dnsbl lists ::1: refused with the dnsbl reply. An IPv4 client
+    //    not listed anywhere is served by the same daemon.
+    let port6 = free_port();
+    let d = v6_daemon(
+        &nsd,
+        port6,
+        "FEATURE(`enhdnsbl', `enh6.example.net', `', `', `127.0.0.2.')dnl\n\
+         FEATURE(`dnsbl', `bl6.example.net')dnl\n",
+    );
+    let mut c = connect_v6(port6);
+    let g = c.reply();
+    assert!(g.starts_with("554 gw.example.com"), "{g}\n{}", d.maillog());
+    c.cmd("HELO x");
+    let r = c.cmd("MAIL FROM:<a@example.net>");
+    assert_eq!(
+        r,
+        "550 5.7.1 Rejected: IPv6:0:0:0:0:0:0:0:1 listed at bl6.example.net"
+    );
+    let mut c = Raw::connect_from("127.0.0.4", d.mta);
+    assert!(c.reply().starts_with("220 "), "{}", d.maillog());
+    assert!(one_message(&mut c).starts_with("250 2.0.0"));
+    drop(d);
+    // 2. enhdnsbl whose pattern matches the IPv6 client's answer: its message.
+    let port6 = free_port();
+    let d = v6_daemon(
+        &nsd,
+        port6,
+        "FEATURE(`enhdnsbl', `enh6.example.net', `\"550 Rejected \" $&{client_addr} \" by enh6\"', `', `127.0.0.$-.')dnl\n",
+    );
+    let mut c = connect_v6(port6);
+    assert!(c.reply().starts_with("554 "), "{}", d.maillog());
+    c.cmd("HELO x");
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@example.net>"),
+        "550 5.7.1 Rejected IPv6:0:0:0:0:0:0:0:1 by enh6"
+    );
+    drop(d);
+    // 3. Not listed (clean6 lists ::2 only; enh6's answer does not match):
+    //    the IPv6 client is served and its message queued.
+    let port6 = free_port();
+    let d = v6_daemon(
+        &nsd,
+        port6,
+        "FEATURE(`enhdnsbl', `enh6.example.net', `', `', `127.0.0.2.')dnl\n\
+         FEATURE(`dnsbl', `clean6.example.net')dnl\n",
+    );
+    let mut c = connect_v6(port6);
+    let g = c.reply();
+    assert!(g.starts_with("220 "), "{g}\n{}", d.maillog());
+    assert!(one_message(&mut c).starts_with("250 2.0.0"));
+    assert_eq!(d.queued("queue").len(), 1);
+}
+
 #[test]
 fn syslog_destination_gets_rfc3164_mail_info_lines() {
     let mut d = prepare(

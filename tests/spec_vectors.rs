@@ -530,3 +530,100 @@ fn maps_and_aliases_through_test_mode() {
     ];
     check(&fx, "test.mc", &cases);
 }
+
+/// FEATURE(`domaintable') end to end: an `.mc` compiled by m4-compat, the
+/// table built by our `makemap`, probes through `mxgate test --batch`.
+/// The same `.mc` (with sendmail's `cf.m4` included and `hash` maps built
+/// by sendmail's makemap) was run on sendmail 8.17.1.9 `-bt`; the answers
+/// below are the ones it gave (`/parse`, `/try`, `check_rcpt` with
+/// `${client_addr}` 192.0.2.99), except that sendmail keeps the value's
+/// case and mxgate lower-cases hosts.
+#[test]
+fn domaintable_through_the_address_test_mode() {
+    let fx = Fixture::new();
+    let d = fx.path.display().to_string();
+    std::fs::write(
+        fx.path.join("domaintable.mc"),
+        format!(
+            "divert(-1)\ndivert(0)dnl\nOSTYPE(`linux')dnl\n\
+             define(`confDOMAIN_NAME', `gw.example.com')dnl\n\
+             define(`confHOSTS_FILE', `{d}/hosts')dnl\n\
+             define(`confSERVICE_SWITCH_FILE', `{d}/service.switch')dnl\n\
+             FEATURE(`domaintable', `hash {d}/domaintable')dnl\n\
+             FEATURE(`mailertable', `hash {d}/dt-mailertable')dnl\n\
+             FEATURE(`access_db', `hash -T<TMPF> {d}/dt-access')dnl\n\
+             LOCAL_DOMAIN(`example.com')dnl\n\
+             MAILER(`local')dnl\nMAILER(`smtp')dnl\n"
+        ),
+    )
+    .unwrap();
+    for (map, text) in [
+        (
+            "domaintable",
+            "old.example\tnew.example\nOld-Corp.COM\texample.com\n\
+             .old3.example\tnew3.example\nchain1.example\tchain2.example\n\
+             chain2.example\tchain3.example\n",
+        ),
+        ("dt-mailertable", "new.example\tesmtp:[mx.new.example]\n"),
+        ("dt-access", "To:new.example\tRELAY\n"),
+    ] {
+        std::fs::write(fx.path.join(map), text).unwrap();
+        let out = Command::new(BIN)
+            .args(["makemap", "hash"])
+            .arg(fx.path.join(map))
+            .stdin(std::fs::File::open(fx.path.join(map)).unwrap())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let masq = |addr: &str| json!({"kind": "masquerade", "where": "envelope-sender", "addr": addr, "mailer": "esmtp"});
+    let rcpt = |to: &str| json!({"kind": "rcpt", "client_addr": "192.0.2.99", "client_name": "x.example.org", "to": to});
+    let cases = [
+        (
+            "old",
+            route("u@old.example"),
+            json!({"mailer": "esmtp", "host": "[mx.new.example]", "user": "u@new.example"}),
+        ),
+        (
+            "case",
+            route("u@OLD.EXAMPLE"),
+            json!({"mailer": "esmtp", "host": "[mx.new.example]", "user": "u@new.example"}),
+        ),
+        (
+            "subdomain",
+            route("u@x.old.example"),
+            json!({"mailer": "esmtp", "host": "x.old.example", "user": "u@x.old.example"}),
+        ),
+        (
+            "leading dot",
+            route("u@a.old3.example"),
+            json!({"mailer": "esmtp", "host": "a.old3.example"}),
+        ),
+        (
+            "to local",
+            route("u@old-corp.com"),
+            json!({"mailer": "local", "user": "u"}),
+        ),
+        (
+            "one pass",
+            route("u@chain1.example"),
+            json!({"mailer": "esmtp", "host": "chain2.example", "user": "u@chain2.example"}),
+        ),
+        (
+            "sender",
+            masq("u@old.example"),
+            json!({"address": "u@new.example"}),
+        ),
+        (
+            "relay",
+            rcpt("<u@old.example>"),
+            json!({"action": "accept"}),
+        ),
+        (
+            "no relay",
+            rcpt("<u@x.old.example>"),
+            json!({"action": "reject", "smtp_code": 550, "text": "Relaying denied"}),
+        ),
+    ];
+    check(&fx, "domaintable.mc", &cases);
+}

@@ -24,7 +24,13 @@
 //!   when this host is among the MXes (it would loop), not for `[host]`.
 //! * Addresses: every address of every MX, AAAA first then A, so a host with
 //!   a broken IPv6 path is still reached over IPv4 (the driver moves on to
-//!   the next target on any connection failure). CNAMEs are followed by the
+//!   the next target on any connection failure). Within a family the
+//!   addresses of one host are shuffled with an [`AddressShuffle`] the caller
+//!   makes for each delivery attempt, so next hops behind one round-robin
+//!   name (two scanners as two A records of `[scanners.example]`) share the
+//!   load, and a dead one is only tried first for some attempts. (Sendmail
+//!   tries them in the resolver's order, which a caching resolver rotates;
+//!   our stub resolver does not rotate, so we do it here, like Postfix.) CNAMEs are followed by the
 //!   resolver (hickory), also for MX targets, as sendmail does.
 //! * Hosts file / service switch (`confHOSTS_FILE`, `confSERVICE_SWITCH_FILE`):
 //!   a name in the hosts file resolves from it without DNS (no MX lookup);
@@ -155,6 +161,43 @@ fn shuffle_key(seed: u64, name: &str) -> u64 {
     h ^ (h >> 31)
 }
 
+/// The randomness for one delivery attempt's address order: splitmix64, a
+/// small generator good enough for spreading load (not for secrets). The
+/// caller seeds it (per attempt in the agent; fixed in tests).
+#[derive(Debug, Clone)]
+pub struct AddressShuffle {
+    state: u64,
+}
+
+impl AddressShuffle {
+    /// A generator started from `seed`.
+    pub fn new(seed: u64) -> AddressShuffle {
+        AddressShuffle { state: seed }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform index below `n` (`n` > 0).
+    fn below(&mut self, n: usize) -> usize {
+        // The modulo bias is at most n / 2^64: irrelevant for a few addresses.
+        (self.next_u64() % (n.max(1) as u64)) as usize
+    }
+
+    /// Fisher–Yates shuffle of `items`.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i + 1);
+            items.swap(i, j);
+        }
+    }
+}
+
 /// Order the MX hosts of `domain` from the MX answer.
 ///
 /// `is_local` says whether a name is this host (`$=w`); `me` is `$j` for the
@@ -246,25 +289,29 @@ fn usable_fallback(
 }
 
 /// The addresses to try for `hosts`, in order: each host's AAAA then A
-/// addresses. `addrs` answers for a host name (AAAA and A merged, IPv6
-/// first). A host with an address in `local_addrs` is removed with every
-/// host of equal or higher preference.
+/// addresses, each family shuffled by `rng`. `addrs` answers for a host
+/// name (AAAA and A merged, IPv6 first). A host with an address in
+/// `local_addrs` is removed with every host of equal or higher preference.
 pub fn targets(
     hosts: &[MxHost],
     addrs: &dyn Fn(&str) -> Answer<Vec<IpAddr>>,
     local_addrs: &[IpAddr],
     port: u16,
     me: &str,
+    rng: &mut AddressShuffle,
 ) -> Result<Vec<Target>, Refusal> {
     let mut temp: Option<(String, String)> = None;
     let mut resolved: Vec<(&MxHost, Vec<IpAddr>)> = Vec::new();
     for h in hosts {
         match addrs(&h.name) {
             Answer::Found(ips) => {
-                let mut ips = ips;
-                // IPv6 first, then IPv4; the resolver's order within a family.
-                ips.sort_by_key(|ip| ip.is_ipv4());
-                resolved.push((h, ips));
+                // IPv6 first, then IPv4; a fresh random order within a family.
+                let (mut v6, mut v4): (Vec<IpAddr>, Vec<IpAddr>) =
+                    ips.into_iter().partition(IpAddr::is_ipv6);
+                rng.shuffle(&mut v6);
+                rng.shuffle(&mut v4);
+                v6.extend(v4);
+                resolved.push((h, v6));
             }
             Answer::TempFail(e) => {
                 temp.get_or_insert((h.name.clone(), e));
@@ -345,6 +392,8 @@ pub struct Options {
     pub port: u16,
     /// Seed for the order of equal preferences (per process or per queue run).
     pub seed: u64,
+    /// Seed for the order of one host's addresses (per delivery attempt).
+    pub address_seed: u64,
     /// This machine's addresses (an MX on one of them is this host).
     pub local_addrs: Vec<IpAddr>,
 }
@@ -396,7 +445,8 @@ pub async fn resolve(
             .cloned()
             .unwrap_or(Answer::NotFound(NotFound::NoSuchName))
     };
-    targets(&hosts, &lookup, &opts.local_addrs, opts.port, &me)
+    let mut rng = AddressShuffle::new(opts.address_seed);
+    targets(&hosts, &lookup, &opts.local_addrs, opts.port, &me, &mut rng)
 }
 
 /// The MX answer for `name`: a name in the hosts file (or a switch without
@@ -630,8 +680,11 @@ mod tests {
             "b.example" => Answer::Found(vec!["192.0.2.3".parse().unwrap()]),
             _ => Answer::NotFound(NotFound::NoSuchName),
         };
-        let t = targets(&hosts, &addrs, &[], 2525, "gw").unwrap();
-        let got: Vec<String> = t.iter().map(|t| t.addr.to_string()).collect();
+        let rng = &mut AddressShuffle::new(0);
+        let t = targets(&hosts, &addrs, &[], 2525, "gw", rng).unwrap();
+        let mut got: Vec<String> = t.iter().map(|t| t.addr.to_string()).collect();
+        // The two A records of a.example come in either order.
+        got[1..3].sort();
         assert_eq!(
             got,
             [
@@ -641,7 +694,8 @@ mod tests {
                 "192.0.2.3:2525"
             ]
         );
-        assert_eq!(t[1].relay(), "a.example. [192.0.2.1]");
+        assert_eq!(t[1].host, "a.example");
+        assert!(t[1].relay().starts_with("a.example. [192.0.2."));
         // A local address removes its host and the worse ones.
         let e = targets(
             &hosts[..1],
@@ -649,11 +703,59 @@ mod tests {
             &["192.0.2.2".parse().unwrap()],
             25,
             "gw",
+            &mut AddressShuffle::new(0),
         )
         .unwrap_err();
         assert_eq!(e.status, "5.3.5");
-        let t = targets(&hosts, &addrs, &["192.0.2.3".parse().unwrap()], 25, "gw").unwrap();
+        let t = targets(
+            &hosts,
+            &addrs,
+            &["192.0.2.3".parse().unwrap()],
+            25,
+            "gw",
+            rng,
+        )
+        .unwrap();
         assert!(t.iter().all(|t| t.host == "a.example"));
+    }
+
+    #[test]
+    fn addresses_of_one_host_are_shuffled_per_attempt_within_a_family() {
+        let hosts = vec![MxHost {
+            name: "scanners.example".into(),
+            preference: 0,
+            why: "x".into(),
+        }];
+        let addrs = |_: &str| {
+            Answer::Found(vec![
+                "192.0.2.1".parse().unwrap(),
+                "192.0.2.2".parse().unwrap(),
+                "2001:db8::1".parse().unwrap(),
+                "2001:db8::2".parse().unwrap(),
+            ])
+        };
+        // One generator, as the agent uses one per attempt: 200 attempts.
+        let mut orders: BTreeMap<Vec<String>, usize> = BTreeMap::new();
+        let mut rng = AddressShuffle::new(42);
+        for _ in 0..200 {
+            let t = targets(&hosts, &addrs, &[], 25, "gw", &mut rng).unwrap();
+            let ips: Vec<String> = t.iter().map(|t| t.addr.ip().to_string()).collect();
+            // IPv6 first whatever the shuffle.
+            assert!(ips[0].contains(':') && ips[1].contains(':'), "{ips:?}");
+            assert!(!ips[2].contains(':') && !ips[3].contains(':'), "{ips:?}");
+            *orders.entry(ips).or_default() += 1;
+        }
+        // Both orders of each family occur, in every combination, and
+        // neither is rare (expected 50 each).
+        assert_eq!(orders.len(), 4, "{orders:?}");
+        assert!(orders.values().all(|&n| n >= 25), "{orders:?}");
+        let first_v4 = |o: &[String]| o[2].clone();
+        let v4_first: BTreeSet<String> = orders.keys().map(|o| first_v4(o)).collect();
+        assert_eq!(v4_first.len(), 2);
+        // Seeded: the same seed gives the same order (tests can rely on it).
+        let a = targets(&hosts, &addrs, &[], 25, "gw", &mut AddressShuffle::new(7)).unwrap();
+        let b = targets(&hosts, &addrs, &[], 25, "gw", &mut AddressShuffle::new(7)).unwrap();
+        assert_eq!(a, b);
     }
 
     #[test]
@@ -669,10 +771,19 @@ mod tests {
             &[],
             25,
             "gw",
+            &mut AddressShuffle::new(0),
         )
         .unwrap_err();
         assert_eq!(e.status, "5.1.2");
-        let e = targets(&hosts, &|_| Answer::TempFail("t".into()), &[], 25, "gw").unwrap_err();
+        let e = targets(
+            &hosts,
+            &|_| Answer::TempFail("t".into()),
+            &[],
+            25,
+            "gw",
+            &mut AddressShuffle::new(0),
+        )
+        .unwrap_err();
         assert_eq!(e.status, "4.4.3");
     }
 

@@ -685,6 +685,10 @@ pub struct SmtpAgent {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Seed for spreading equal MX preferences (per process or queue run).
     pub seed: u64,
+    /// Delivery attempts so far: mixed with `seed` into each attempt's
+    /// address order ([`mx::AddressShuffle`]), so the addresses of one
+    /// round-robin name take turns.
+    pub attempts: Arc<std::sync::atomic::AtomicU64>,
     /// This machine's addresses (an MX on one of them is this host).
     pub local_addrs: Vec<IpAddr>,
     /// Idle connections kept for the next batch to the same address and
@@ -753,17 +757,23 @@ impl SmtpAgent {
             dns,
             tls: opportunistic_tls().ok(),
             seed,
+            attempts: Arc::default(),
             local_addrs: Vec::new(),
             pool: Arc::default(),
         }
     }
 
-    /// The ordered targets for `hop` (for `mxctl explain` and tests).
+    /// The ordered targets for `hop` (for `mxctl explain` and tests); each
+    /// call is a new attempt with its own address order.
     pub async fn targets(&self, site: &Site, hop: &NextHop) -> Result<Vec<Target>, mx::Refusal> {
         let host = hop.host.as_deref().unwrap_or("");
+        let attempt = self
+            .attempts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let opts = mx::Options {
             port: mailer_port(site, &hop.mailer),
             seed: self.seed,
+            address_seed: self.seed ^ attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15),
             local_addrs: self.local_addrs.clone(),
         };
         mx::resolve(&self.dns, site, host, &opts).await

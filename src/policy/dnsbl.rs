@@ -1,7 +1,12 @@
 //! DNS blocklists: `FEATURE(dnsbl)` and `FEATURE(enhdnsbl)` (spec §3).
 //!
 //! Contract: [`query_name`] builds the query (`10.2.0.192.bl.example.org`
-//! for client 192.0.2.10; IPv4 clients only). [`check`] evaluates the zones
+//! for client 192.0.2.10; for an IPv6 client the 32 nibbles of the address,
+//! lowest first, as Postfix and rbldnsd zones expect: `2001:db8::1` →
+//! `1.0.0.0.….8.b.d.0.1.0.0.2.bl.example.org`; an IPv4-mapped IPv6 address
+//! is asked as the IPv4 address). Sendmail itself skips IPv6 clients (its
+//! rule matches four octets); checking them is our extension, see
+//! docs/daemon.md. [`check`] evaluates the zones
 //! in `.mc` order against the answers in [`Facts`] and returns the first
 //! listing's verdict, a temp-fail when a zone says so (`t` / text), or
 //! Continue. Answers in 127.255.255.0/24 are the blocklist operator telling
@@ -15,18 +20,35 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::{Action, Because, DnsAnswer, Facts, Reply, Verdict};
 use crate::config::{Dnsbl, DnsblAction, DnsblTempFail};
 
-/// The query name for `client` in `zone`, without the trailing dot; `None`
-/// for IPv6 clients (sendmail's rule matches exactly four octets).
+/// The query name for `client` in `zone`, without the trailing dot:
+/// reversed octets for IPv4, reversed nibbles for IPv6 (an IPv4-mapped
+/// `::ffff:a.b.c.d` is asked as IPv4). `None` only for an empty zone.
 pub fn query_name(client: &IpAddr, zone: &str) -> Option<String> {
-    match client {
-        IpAddr::V4(v4) => {
+    let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+    if zone.is_empty() {
+        return None;
+    }
+    let v4 = match client {
+        IpAddr::V4(v4) => Some(*v4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+    };
+    match (v4, client) {
+        (Some(v4), _) => {
             let [a, b, c, d] = v4.octets();
-            Some(format!(
-                "{d}.{c}.{b}.{a}.{}",
-                zone.trim_end_matches('.').to_ascii_lowercase()
-            ))
+            Some(format!("{d}.{c}.{b}.{a}.{zone}"))
         }
-        IpAddr::V6(_) => None,
+        (None, IpAddr::V6(v6)) => {
+            let mut name = String::with_capacity(64 + zone.len());
+            for byte in v6.octets().iter().rev() {
+                for nibble in [byte & 0x0f, byte >> 4] {
+                    name.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+                    name.push('.');
+                }
+            }
+            name.push_str(&zone);
+            Some(name)
+        }
+        (None, IpAddr::V4(_)) => None,
     }
 }
 
@@ -46,11 +68,13 @@ pub fn check(zones: &[Dnsbl], facts: &Facts, client: Option<&IpAddr>) -> Verdict
     let Some(ip) = client else {
         return Verdict::cont("local submission: no DNSBL checks");
     };
-    let client_text = ip.to_string();
+    // `${client_addr}` as sendmail writes it (`IPv6:2001:db8:0:0:0:0:0:1`).
+    let client_text = crate::addr::sendmail_ip(&ip.to_canonical());
     let mut notes: Vec<String> = Vec::new();
     for z in zones {
         let Some(q) = query_name(ip, &z.zone) else {
-            return Verdict::cont("IPv6 client: DNSBLs apply to IPv4 clients only");
+            notes.push(format!("dnsbl {}: empty zone, skipped", z.zone));
+            continue;
         };
         match facts.answer(&q) {
             None => notes.push(format!("dnsbl {}: no answer gathered, not listed", z.zone)),
@@ -234,6 +258,68 @@ mod tests {
                 "1.2.3.4"
             ),
             "554 Rejected 1.2.3.4 found in x"
+        );
+    }
+
+    const Q: &str = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.zen.example";
+
+    fn zone(enhanced: bool, matches: &[&str]) -> Dnsbl {
+        Dnsbl {
+            enhanced,
+            zone: "zen.example".into(),
+            action: DnsblAction::Reject,
+            on_tempfail: DnsblTempFail::Ignore,
+            matches: matches.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
+    fn refusal(v: &Verdict) -> String {
+        v.reply().map(|r| r.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn ipv6_query_name_is_32_nibbles_lowest_first() {
+        let ip: IpAddr = "2001:DB8::1".parse().unwrap();
+        assert_eq!(query_name(&ip, "Zen.Example.").unwrap(), Q);
+        // Every nibble, not just the non-zero ones (rbldnsd / Postfix form).
+        let ip: IpAddr = "2001:db8:1234:5678:9abc:def0:fedc:ba98".parse().unwrap();
+        assert_eq!(
+            query_name(&ip, "bl.test").unwrap(),
+            "8.9.a.b.c.d.e.f.0.f.e.d.c.b.a.9.8.7.6.5.4.3.2.1.8.b.d.0.1.0.0.2.bl.test"
+        );
+        // An IPv4-mapped client is asked as its IPv4 address.
+        let ip: IpAddr = "::ffff:192.0.2.10".parse().unwrap();
+        assert_eq!(query_name(&ip, "bl.test").unwrap(), "10.2.0.192.bl.test");
+        assert_eq!(query_name(&ip, "."), None);
+    }
+
+    #[test]
+    fn ipv6_client_listed_by_dnsbl_and_by_matching_enhdnsbl() {
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        let listed = Facts::new().with(Q, answers(&[Ipv4Addr::new(127, 0, 0, 2)]));
+        let v = check(&[zone(false, &[])], &listed, Some(&ip));
+        assert_eq!(
+            refusal(&v),
+            "550 5.7.1 Rejected: IPv6:2001:db8:0:0:0:0:0:1 listed at zen.example"
+        );
+        // enhdnsbl: only a matching answer lists.
+        let v = check(&[zone(true, &["127.0.0.2."])], &listed, Some(&ip));
+        assert!(v.reply().is_some(), "{v:?}");
+        let v = check(&[zone(true, &["127.0.0.$-."])], &listed, Some(&ip));
+        assert!(v.reply().is_some(), "{v:?}");
+        let v = check(&[zone(true, &["127.0.0.4."])], &listed, Some(&ip));
+        assert_eq!(v.action, Action::Continue, "{v:?}");
+        // Not listed, or another client: continue.
+        let v = check(
+            &[zone(false, &[])],
+            &Facts::new().with(Q, DnsAnswer::NotFound),
+            Some(&ip),
+        );
+        assert_eq!(v.action, Action::Continue);
+        let other: IpAddr = "2001:db8::2".parse().unwrap();
+        assert_eq!(
+            check(&[zone(false, &[])], &listed, Some(&other)).action,
+            Action::Continue
         );
     }
 }

@@ -6,7 +6,8 @@
 //! 1. `<>` → `553 5.0.0 User address required`; an unquoted `@` inside the
 //!    local part → `553 5.1.3 Invalid route address` (both checked on
 //!    sendmail 8.17).
-//! 2. The effective destination: a source route is ignored (RFC 5321
+//! 2. The effective destination, after `FEATURE(domaintable)` (ruleset 3:
+//!    a `To:new.example RELAY` entry relays `u@old.example`): a source route is ignored (RFC 5321
 //!    §3.6.1), and while the domain is ours or relayable, a local part
 //!    holding `@`, `%` or `!` (quoted or not) is unwrapped to the address it
 //!    names (`a%b@us` → `a@b`, `b!a@us` → `a@b`). So the open-relay
@@ -75,6 +76,16 @@ pub fn check_rcpt(
             Because::rule("unquoted @ in the local part"),
         );
     }
+    // Judged after ruleset 3: the domaintable may name another host.
+    let rewritten;
+    let mb = match crate::route::domaintable::apply(site, mb) {
+        Ok(Some((m, _))) => {
+            rewritten = m;
+            &rewritten
+        }
+        Ok(None) => mb,
+        Err(e) => return Verdict::table_error("domaintable", &e),
+    };
     let db = AccessDb::of(site);
     let dest = match effective(site, db.as_ref(), mb) {
         Ok(d) => d,

@@ -8,6 +8,8 @@
 //! domain) decide next, and an `OK`/`RELAY` there overrides an unresolvable
 //! domain; otherwise a domain that does not resolve is refused `553 5.1.8`
 //! (`451 4.1.8` on a temporary failure) unless `accept_unresolvable_domains`.
+//! The sender is judged after `FEATURE(domaintable)` (ruleset 3), as sendmail
+//! does: `From:new.example` entries apply to `u@old.example`.
 
 use super::access::{self, AccessDb, Context, Item, Mode};
 use super::{Because, Client, DnsAnswer, Facts, Reply, Verdict, delay_checks};
@@ -43,7 +45,18 @@ pub(crate) fn basic_check_mail(
         Address::Null => return Verdict::cont("null sender accepted (RFC 1123)"),
         Address::Mailbox(m) => m,
     };
+    // Replies name the sender as given (`$&f`); the checks see the address
+    // after ruleset 3, that is after the domaintable.
     let f_text = mb.to_string();
+    let rewritten;
+    let mb = match crate::route::domaintable::apply(site, mb) {
+        Ok(Some((m, _))) => {
+            rewritten = m;
+            &rewritten
+        }
+        Ok(None) => mb,
+        Err(e) => return Verdict::table_error("domaintable", &e),
+    };
     let unqual_ok = site.config.has_feature("accept_unqualified_senders");
     let flag_u = client.daemon_flags.contains('u');
     if !unqual_ok {

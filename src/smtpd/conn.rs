@@ -301,11 +301,16 @@ impl Conn {
 
     /// Does the sender's domain resolve? Gathered at MAIL time.
     async fn gather_sender_facts(&mut self, sender: &Address) {
-        let Some(domain) = sender
-            .mailbox()
-            .and_then(|m| m.domain.as_ref())
-            .and_then(|d| d.name())
-        else {
+        let Some(mb) = sender.mailbox() else {
+            return;
+        };
+        // The policy judges the domain after the domaintable: resolve that
+        // one (a table error is the policy's to report).
+        let rewritten = match policy_domaintable(&self.site, mb) {
+            Some(m) => m,
+            None => mb.clone(),
+        };
+        let Some(domain) = rewritten.domain.as_ref().and_then(|d| d.name()) else {
             return;
         };
         if self.facts.answer(domain).is_some() {
@@ -1410,5 +1415,13 @@ fn to_reply(r: &policy::Reply, addr: Option<&str>) -> Reply {
     match EnhancedStatus::parse(&r.enhanced) {
         Some(s) => Reply::new(r.code, s, text),
         None => Reply::plain(r.code, text),
+    }
+}
+
+/// The sender after `FEATURE(domaintable)`, when it names another host.
+fn policy_domaintable(site: &Site, mb: &Mailbox) -> Option<Mailbox> {
+    match crate::route::domaintable::apply(site, mb) {
+        Ok(Some((m, _))) => Some(m),
+        Ok(None) | Err(_) => None,
     }
 }
