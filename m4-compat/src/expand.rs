@@ -12,6 +12,11 @@
 //! handed, with their arguments fully expanded, to the host, which decides
 //! what they mean. File access goes through [`CfHost::read_include`].
 //!
+//! Input is 8-bit clean (see [`crate::source`]): bytes that are not UTF-8
+//! arrive as stand-in characters and pass through comments, `dnl` and
+//! discarded diversions untouched; an argument of a cf macro that holds
+//! one is refused at the call, naming the argument.
+//!
 //! Every error names the position of what went wrong: an unclosed quote or
 //! parenthesis points at its opening character, a bad builtin call at the
 //! macro name.
@@ -530,6 +535,13 @@ impl Engine {
                 }
                 None => None,
             };
+            // Values reach the compiled configuration, which is UTF-8 text.
+            for (i, a) in expanded.iter().flatten().enumerate() {
+                if let Some((_, b)) = crate::source::first_raw(a) {
+                    let what = format!("argument {} of {name}", i + 1);
+                    return Err(self.files.diag(pos, crate::source::raw_message(&what, b)));
+                }
+            }
             let action = host.call(&mut self.files, name, expanded.as_deref(), pos)?;
             return match action {
                 CfAction::Text(t) => self.push_text(&t, name, pos),

@@ -94,6 +94,38 @@ pub fn parse_define(arg: &str) -> (String, String) {
     }
 }
 
+/// Output lines become raw cf lines in the compiled configuration (UTF-8
+/// text); `#` comment lines are dropped there, so only they may carry bytes
+/// that are not UTF-8. The error points at the first such byte.
+fn raw_bytes_in_output(
+    files: &diag::Files,
+    diversions: &std::collections::BTreeMap<i32, Vec<(char, Pos)>>,
+) -> Result<(), Diagnostic> {
+    for chars in diversions.values() {
+        for line in chars.split(|(c, _)| *c == '\n') {
+            let first = line.iter().find(|(c, _)| !c.is_whitespace());
+            if first.is_none_or(|(c, _)| *c == '#') {
+                continue;
+            }
+            if let Some((c, pos)) = line.iter().find(|(c, _)| source::raw_byte(*c).is_some()) {
+                let b = source::raw_byte(*c).unwrap_or(0);
+                let what = format!(
+                    "the raw cf line starting with `{}'",
+                    first.map_or(' ', |f| f.0)
+                );
+                return Err(files.diag(*pos, source::raw_message(&what, b)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compile `.mc` bytes (8-bit clean, see [`source::decode`]); `name` is
+/// used in diagnostics and as `source.mc`.
+pub fn compile_bytes(name: &str, bytes: &[u8], opts: &Options) -> Result<Compiled, Error> {
+    compile(name, &source::decode(bytes), opts, None)
+}
+
 /// Compile `.mc` text; `name` is used in diagnostics and as `source.mc`.
 ///
 /// Relative `include`s are looked up in the current directory.
@@ -201,10 +233,17 @@ fn compile_here(
         let value = engine
             .expand_string(&mut host, &def.body, def.at)
             .map_err(one)?;
+        if let Some((_, b)) = source::first_raw(&value) {
+            let what = format!("the value of `{dname}'");
+            return Err(one(engine
+                .files
+                .diag(def.at, source::raw_message(&what, b))));
+        }
         host.apply_define(&engine.files, &dname, &value, def.at)
             .map_err(one)?;
     }
     let out = engine.diversions().clone();
+    raw_bytes_in_output(&engine.files, &out).map_err(one)?;
     host.apply_output(&engine.files, &out).map_err(one)?;
     host.finish(&engine.undefined);
     Ok(Compiled {

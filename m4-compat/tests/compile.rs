@@ -800,3 +800,127 @@ fn real_configs_stay_far_below_the_limits() {
     let used = engine.text_used();
     assert!(used > 0 && used * 100 < Limits::default().text, "{used}");
 }
+
+// Issue "Field configurations and exact sendmail behaviour": 8-bit clean input.
+
+/// A small site whose comments carry `comment` bytes in every place m4
+/// allows them: `#` prose in `divert(-1)`, `dnl` lines, after `dnl` on a
+/// define line, and a `#` line in the output.
+fn eight_bit_mc(comment: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for part in [
+        b"divert(-1)dnl\n# ".as_slice(),
+        comment,
+        b"\ndivert(0)dnl\nOSTYPE(`linux')dnl\ndnl ",
+        comment,
+        b"\ndefine(`confDOMAIN_NAME', `gw.example.gr.jp')dnl ",
+        comment,
+        b"\n# ",
+        comment,
+        b"\nFEATURE(`access_db')dnl\nMAILER(`smtp')dnl\n",
+    ] {
+        v.extend_from_slice(part);
+    }
+    v
+}
+
+fn compile_8bit(comment: &[u8]) -> Result<Compiled, String> {
+    mxgate_m4::compile_bytes("site.mc", &eight_bit_mc(comment), &Options::default())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn issue_8bit_latin1_comments() {
+    // "Relais refusé aux étrangers" in ISO-8859-1.
+    let c = compile_8bit(b"Relais refus\xe9 aux \xe9trangers").unwrap();
+    assert_eq!(c.config.hostname.as_deref(), Some("gw.example.gr.jp"));
+    assert!(c.config.has_feature("access_db"));
+}
+
+#[test]
+fn issue_8bit_euc_jp_comments() {
+    // "メールサーバの設定" in EUC-JP.
+    let c =
+        compile_8bit(b"\xa5\xe1\xa1\xbc\xa5\xeb\xa5\xb5\xa1\xbc\xa5\xd0\xa4\xce\xc0\xdf\xc4\xea")
+            .unwrap();
+    assert_eq!(c.config.hostname.as_deref(), Some("gw.example.gr.jp"));
+}
+
+#[test]
+fn issue_8bit_iso_2022_jp_comments() {
+    // "チェック（表示）" in ISO-2022-JP: 7-bit, with ESC, ' and ( inside the
+    // kanji, which dnl and # swallow as m4 does.
+    let c = compile_8bit(b"\x1b$B%A%'%C%/!JI=<(!K\x1b(B").unwrap();
+    assert_eq!(c.config.hostname.as_deref(), Some("gw.example.gr.jp"));
+    assert!(
+        c.config.local_config.is_empty(),
+        "{:?}",
+        c.config.local_config
+    );
+}
+
+#[test]
+fn issue_8bit_shift_jis_comments() {
+    // "ソフトのチェック表示" in Shift_JIS: trail bytes 0x5C (\) and 0x60 (`).
+    let c = compile_8bit(b"\x83\\\x83t\x83g\x82\xcc\x83`\x83F\x83b\x83N\x95\\\x8e\xa6").unwrap();
+    assert_eq!(c.config.hostname.as_deref(), Some("gw.example.gr.jp"));
+}
+
+#[test]
+fn issue_8bit_fixture_files_compile() {
+    for name in ["latin1", "euc-jp", "iso-2022-jp", "shift_jis"] {
+        let path = fixtures().join("8bit").join(format!("{name}.mc"));
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            std::str::from_utf8(&bytes).is_err() || name == "iso-2022-jp",
+            "{name}: the fixture must hold non-UTF-8 bytes"
+        );
+        let c = compile_file(&path, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.config.hostname.as_deref(), Some("gw.example.gr.jp"));
+        assert_eq!(
+            c.config.option("confMAX_MESSAGE_SIZE"),
+            Some("10485760"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn issue_8bit_values_are_refused_with_their_position() {
+    let mc = b"OSTYPE(`linux')dnl\ndefine(`confDOMAIN_NAME', `\xe9cole.example')dnl\n";
+    let e = mxgate_m4::compile_bytes("site.mc", mc, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "site.mc:2:1: the value of `confDOMAIN_NAME' holds non-UTF-8 bytes (the first is 0xE9)"
+        ),
+        "{e}"
+    );
+    let mc = b"dnl\n\nVERSIONID(`Gateway f\xfcr Schule')dnl\n";
+    let e = mxgate_m4::compile_bytes("site.mc", mc, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "site.mc:3:1: argument 1 of VERSIONID holds non-UTF-8 bytes (the first is 0xFC)"
+        ),
+        "{e}"
+    );
+    // A raw cf line: the column is the byte's own.
+    let mc = b"LOCAL_CONFIG\nDZcaf\xe9\n# caf\xe9 is fine here\n";
+    let e = mxgate_m4::compile_bytes("site.mc", mc, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("site.mc:2:6: the raw cf line starting with `D' holds non-UTF-8 bytes"),
+        "{e}"
+    );
+    assert!(e.contains("iconv"), "{e}");
+    // UTF-8 values stay as they are.
+    let c = ok("VERSIONID(`Gateway f\u{fc}r Schule')dnl\n");
+    assert_eq!(
+        c.config.source.versionid.as_deref(),
+        Some("Gateway f\u{fc}r Schule")
+    );
+}
