@@ -634,7 +634,20 @@ fn changequote_refused() {
 
 #[test]
 fn dnsbl_needs_zone_and_parses_actions() {
-    assert!(err("FEATURE(`dnsbl')").contains("needs the blocklist zone"));
+    let e = err("FEATURE(`dnsbl')");
+    assert!(
+        e.starts_with("site.mc:1:1: FEATURE(`dnsbl') needs the blocklist zone as its first argument: write FEATURE(`dnsbl', `zen.spamhaus.org')"),
+        "{e}"
+    );
+    assert!(
+        e.contains("blackholes.mail-abuse.org no longer exists"),
+        "{e}"
+    );
+    let e = err("FEATURE(`enhdnsbl')");
+    assert!(
+        e.contains("write FEATURE(`enhdnsbl', `zen.spamhaus.org')"),
+        "{e}"
+    );
     let c = ok(
         "FEATURE(`dnsbl', `a.example', `quarantine')FEATURE(`dnsbl', `b.example', `discard', `Try later')FEATURE(`dnsbl', `c.example', `\"554 Rejected \" $&{client_addr}')dnl\n",
     );
