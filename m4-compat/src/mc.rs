@@ -774,7 +774,7 @@ impl Mc {
                             "FEATURE(`{name}') needs the blocklist zone as its first argument: write \
                              FEATURE(`{name}', `zen.spamhaus.org') or the zone you use (sendmail 8.12's \
                              default zone blackholes.mail-abuse.org no longer exists, and sendmail 8.17's \
-                             cf.m4 stops with `missing argument')"
+                             cf.m4 reports `missing argument')"
                         ),
                     ));
                 }
