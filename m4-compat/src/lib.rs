@@ -95,24 +95,38 @@ pub fn parse_define(arg: &str) -> (String, String) {
 }
 
 /// Output lines become raw cf lines in the compiled configuration (UTF-8
-/// text); `#` comment lines are dropped there, so only they may carry bytes
-/// that are not UTF-8. The error points at the first such byte.
+/// text). `#` comment lines are dropped there, and the lines mxgate keeps
+/// verbatim in `local_config` without acting on them (`K`, `S`, `R`, `H`,
+/// `M`, `P`, `T`, `E`, `Q`, `X`, `V` and their indented continuations) keep
+/// each non-UTF-8 byte as its stand-in character (U+10FE00 + byte, see
+/// [`source::decode`]), which loses nothing. Any other line holding such a
+/// byte sets a value mxgate uses (`D`, `C`, `F`, `O`): it is refused at the
+/// first such byte.
 fn raw_bytes_in_output(
     files: &diag::Files,
     diversions: &std::collections::BTreeMap<i32, Vec<(char, Pos)>>,
 ) -> Result<(), Diagnostic> {
+    const VERBATIM: &str = "KSRHMPTEQXV";
     for chars in diversions.values() {
+        let mut verbatim = false;
         for line in chars.split(|(c, _)| *c == '\n') {
-            let first = line.iter().find(|(c, _)| !c.is_whitespace());
-            if first.is_none_or(|(c, _)| *c == '#') {
+            let Some(first) = line.iter().find(|(c, _)| !c.is_whitespace()) else {
+                verbatim = false;
+                continue;
+            };
+            if first.0 == '#' {
+                continue;
+            }
+            let indented = line.first().is_some_and(|(c, _)| *c == ' ' || *c == '\t');
+            if !indented {
+                verbatim = VERBATIM.contains(first.0);
+            }
+            if verbatim {
                 continue;
             }
             if let Some((c, pos)) = line.iter().find(|(c, _)| source::raw_byte(*c).is_some()) {
                 let b = source::raw_byte(*c).unwrap_or(0);
-                let what = format!(
-                    "the raw cf line starting with `{}'",
-                    first.map_or(' ', |f| f.0)
-                );
+                let what = format!("the raw cf line starting with `{}'", first.0);
                 return Err(files.diag(*pos, source::raw_message(&what, b)));
             }
         }

@@ -930,10 +930,53 @@ fn issue_8bit_values_are_refused_with_their_position() {
         "{e}"
     );
     assert!(e.contains("iconv"), "{e}");
+    // Lines kept verbatim in local_config (not acted on) keep their bytes,
+    // each as its stand-in U+10FE00 + byte: sendmail's knecht.mc matches
+    // 8-bit Subject: headers with a regex map written in raw bytes.
+    let mc =
+        b"LOCAL_CONFIG\nKadvsubj regex -b -a@MATCH \xb1\xb0\xb8\xe6\nHSubject: $>+CheckSubject\n";
+    let c = mxgate_m4::compile_bytes("site.mc", mc, &Options::default()).unwrap();
+    assert_eq!(
+        c.config.local_config[0],
+        "Kadvsubj regex -b -a@MATCH \u{10FEB1}\u{10FEB0}\u{10FEB8}\u{10FEE6}"
+    );
+    round_trip(&c.config);
     // UTF-8 values stay as they are.
     let c = ok("VERSIONID(`Gateway f\u{fc}r Schule')dnl\n");
     assert_eq!(
         c.config.source.versionid.as_deref(),
         Some("Gateway f\u{fc}r Schule")
+    );
+}
+
+#[test]
+fn hack_reads_hack_dir_next_to_the_mc() {
+    let dir = tempdir().join("hack-test");
+    std::fs::create_dir_all(dir.join("cf")).unwrap();
+    std::fs::create_dir_all(dir.join("hack")).unwrap();
+    std::fs::write(
+        dir.join("hack/sub.m4"),
+        "divert(-1)\ndivert(2)\nR$* < @ $=w .example.org > $*\t$: $1 < @ $j > $3\ndivert(0)\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("cf/x.mc"), "OSTYPE(`linux')dnl\nHACK(`sub')dnl\n").unwrap();
+    let c =
+        compile_file(&dir.join("cf/x.mc"), &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.config.local_config,
+        ["R$* < @ $=w .example.org > $*\t$: $1 < @ $j > $3"]
+    );
+    std::fs::write(dir.join("cf/y.mc"), "dnl\nHACK(`nothere')dnl\n").unwrap();
+    let e = compile_file(&dir.join("cf/y.mc"), &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("y.mc:2:1: HACK(`nothere'): no file hack/nothere.m4"),
+        "{e}"
+    );
+    let e = err("SITECONFIG(`uucp.x', `x', `U')");
+    assert!(
+        e.contains("mxgate has no UUCP mailer; remove the line"),
+        "{e}"
     );
 }
