@@ -888,6 +888,22 @@ fn issue_8bit_fixture_files_compile() {
             std::str::from_utf8(&bytes).is_err() || name == "iso-2022-jp",
             "{name}: the fixture must hold non-UTF-8 bytes"
         );
+        // sendmail's own m4 run accepts the file as it is.
+        let cf_m4 = "/usr/share/sendmail/cf/m4/cf.m4";
+        assert!(
+            Path::new(cf_m4).is_file(),
+            "{cf_m4} is missing: apt-get install sendmail-cf"
+        );
+        let out = std::process::Command::new("m4")
+            .arg(cf_m4)
+            .arg(&path)
+            .output()
+            .expect("m4 is needed by this test: apt-get install m4");
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let c = compile_file(&path, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.config.hostname.as_deref(), Some("gw.example.gr.jp"));
         assert_eq!(
