@@ -877,6 +877,14 @@ fn issue_8bit_shift_jis_comments() {
     // "ソフトのチェック表示" in Shift_JIS: trail bytes 0x5C (\) and 0x60 (`).
     let c = compile_8bit(b"\x83\\\x83t\x83g\x82\xcc\x83`\x83F\x83b\x83N\x95\\\x8e\xa6").unwrap();
     assert_eq!(c.config.hostname.as_deref(), Some("gw.example.gr.jp"));
+    // In the # lines the 0x60 is a quote for sendmail's m4 (cf.m4 turns m4
+    // comments off): mxgate compiles the file and says so, at the byte.
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].starts_with("site.mc:2:11: warning: sendmail's cf.m4 turns # comments off (changecom()), so real sendmail reads this ` as an opening quote"),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -995,4 +1003,18 @@ fn hack_reads_hack_dir_next_to_the_mc() {
         e.contains("mxgate has no UUCP mailer; remove the line"),
         "{e}"
     );
+}
+
+/// sendmail's cf.m4 runs `changecom()`: a cf macro or a quote in a `#` line
+/// is live under real sendmail, so mxgate warns where the two differ.
+#[test]
+fn hash_comments_that_sendmail_would_run_are_warned_about() {
+    let c = ok(
+        "divert(-1)\n# enable FEATURE(`nocanonify') later\n# plain prose, CFDIR and `quoted FEATURE' are fine\ndivert(0)dnl\n# MASQUERADE_AS here\n",
+    );
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].starts_with("site.mc:2:10: warning: sendmail's cf.m4 turns # comments off (changecom()), so real sendmail runs FEATURE in this # line"), "{w:?}");
+    assert!(w[1].starts_with("site.mc:5:3: warning: "), "{w:?}");
+    assert!(!c.config.has_feature("nocanonify"));
 }

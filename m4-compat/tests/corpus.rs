@@ -107,7 +107,12 @@ fn issue_field_corpus_compiles_or_is_refused_with_a_reason() {
     for path in corpus() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         match compile_file(&path, &Options::default()) {
-            Ok(_) => compiled.push(name),
+            Ok(c) => {
+                for w in &c.warnings {
+                    println!("  warning: {w}");
+                }
+                compiled.push(name)
+            }
             Err(e) => {
                 let d = &e.diagnostics[0];
                 if d.line == 0 || d.col == 0 || unexplained(&d.message) {
