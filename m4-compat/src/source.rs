@@ -9,7 +9,7 @@
 //!
 //! With [`Reach::Public`] (every file pulled in by name from inside the
 //! `.mc`: `include`, `sinclude`, `DOMAIN`) the file must also be readable by
-//! everyone (mode `o+r`). The compiler quotes source text in its messages,
+//! everyone (mode `o+r`) unless it is empty. The compiler quotes source text in its messages,
 //! and those messages reach the daemon's log, so it only ever reads text any
 //! local user could read anyway: `include(/etc/shadow)` is refused before a
 //! byte of it is read, and nothing it reads is secret. The `.mc` named on the
@@ -192,7 +192,10 @@ fn check(meta: &std::fs::Metadata, reach: Reach) -> Result<(), SourceError> {
     if meta.len() > MAX_FILE {
         return Err(SourceError::TooLarge(meta.len()));
     }
-    if reach == Reach::Public && meta.mode() & 0o004 == 0 {
+    // An empty file holds no secret: Debian's sendmailconfig creates
+    // /etc/mail/m4/dialup.m4 and provider.m4 empty, mode 0640, and its
+    // sendmail.mc includes both.
+    if reach == Reach::Public && meta.mode() & 0o004 == 0 && meta.len() > 0 {
         return Err(SourceError::Private(meta.mode()));
     }
     Ok(())
@@ -277,6 +280,11 @@ mod tests {
         assert!(read(&p, Reach::Named).is_ok());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(read(&p, Reach::Public).is_ok());
+        // Empty and private (Debian's /etc/mail/m4/dialup.m4): nothing to leak.
+        let e = d.0.join("dialup.m4");
+        std::fs::write(&e, "").unwrap();
+        std::fs::set_permissions(&e, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(read(&e, Reach::Public).unwrap(), "");
     }
 
     #[test]

@@ -132,6 +132,20 @@ fn issue_field_corpus_compiles_or_is_refused_with_a_reason() {
         Ok(_) => compiled.push("debian/sendmail.mc (generated)".into()),
         Err(e) => refused.push(("debian/sendmail.mc (generated)".into(), e.to_string())),
     }
+    // What Debian's sendmailconfig generated in /etc/mail, when sendmail
+    // is installed on this machine (not counted above: the machine decides
+    // whether they exist). Debian's own files must compile.
+    for name in ["sendmail.mc", "submit.mc"] {
+        let path = Path::new("/etc/mail").join(name);
+        if !path.is_file() {
+            println!("/etc/mail/{name}: not on this machine (sendmail-bin not configured)");
+            continue;
+        }
+        match compile_file(&path, &Options::default()) {
+            Ok(_) => println!("/etc/mail/{name}: compiled"),
+            Err(e) => bad.push(format!("/etc/mail/{name}: {e}")),
+        }
+    }
     println!(
         "{} compiled, {} refused{}",
         compiled.len(),
