@@ -513,3 +513,27 @@ fn issue_tutorial_domain_name_from_dw_and_dm_lines() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A `.mc` with EUC-JP / Shift_JIS / Latin-1 / ISO-2022-JP comments compiles
+/// through the binary (it used to stop with a UTF-8 error).
+#[test]
+fn issue_8bit_mc_compiles_through_the_binary() {
+    for name in ["latin1", "euc-jp", "iso-2022-jp", "shift_jis"] {
+        let mc = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("m4-compat/tests/fixtures/8bit")
+            .join(format!("{name}.mc"));
+        let out = Command::new(BIN)
+            .args(["compile", "-o", "-"])
+            .arg(&mc)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {stderr}");
+        assert!(!stderr.contains("UTF-8"), "{name}: {stderr}");
+        let text = String::from_utf8(out.stdout).expect("the compiled text is UTF-8");
+        assert!(
+            text.contains("hostname = \"gw.example.gr.jp\""),
+            "{name}: {text}"
+        );
+    }
+}
