@@ -6,6 +6,11 @@
 //! `confSERVICE_SWITCH_FILE`) and its header-rules file. The decision
 //! modules (L2) read a `&Site` and never do I/O themselves.
 //! [`Site::from_parts`] builds one from in-memory tables for tests.
+//!
+//! sendmail macros in host-name values (`hostname`/`$j`, `masquerade_as`,
+//! the relays, class members) are expanded here, once, the way sendmail
+//! expands them when it uses them: `$w`, `$m`, `$j` start from the
+//! machine's name, `Dx` lines override them ([`Site::expand_macros`]).
 
 use crate::addr;
 use crate::config::{Config, MapSpec};
@@ -70,7 +75,8 @@ pub enum ReverseAnswer {
 /// A loaded configuration.
 #[derive(Debug, Clone)]
 pub struct Site {
-    /// The configuration as compiled.
+    /// The configuration as compiled, with the macros of its host-name
+    /// values expanded (see the module contract).
     pub config: Config,
     /// `$j`, the canonical host name, with its macros expanded.
     pub hostname: String,
