@@ -89,8 +89,8 @@ fn corpus() -> Vec<PathBuf> {
 /// than a reason about the `.mc`.
 fn unexplained(message: &str) -> bool {
     [
-        "UTF-8",
-        "utf-8",
+        "did not contain valid UTF-8",
+        "not UTF-8 text",
         "panicked",
         "internal error",
         "cannot read",
