@@ -6,6 +6,11 @@
 //! `confSERVICE_SWITCH_FILE`) and its header-rules file. The decision
 //! modules (L2) read a `&Site` and never do I/O themselves.
 //! [`Site::from_parts`] builds one from in-memory tables for tests.
+//!
+//! sendmail macros in host-name values (`hostname`/`$j`, `masquerade_as`,
+//! the relays, class members) are expanded here, once, the way sendmail
+//! expands them when it uses them: `$w`, `$m`, `$j` start from the
+//! machine's name, `Dx` lines override them ([`Site::expand_macros`]).
 
 use crate::addr;
 use crate::config::{Config, MapSpec};
@@ -70,10 +75,14 @@ pub enum ReverseAnswer {
 /// A loaded configuration.
 #[derive(Debug, Clone)]
 pub struct Site {
-    /// The configuration as compiled.
+    /// The configuration as compiled, with the macros of its host-name
+    /// values expanded (see the module contract).
     pub config: Config,
-    /// `$j`, the canonical host name.
+    /// `$j`, the canonical host name, with its macros expanded.
     pub hostname: String,
+    /// sendmail's macros: `w`, `j`, `m` (from the machine's name unless D
+    /// lines or `confDOMAIN_NAME` set them) and every `Dx` / `D{name}` line.
+    macros: BTreeMap<String, String>,
     classes: BTreeMap<String, BTreeSet<String>>,
     tables: BTreeMap<String, TableRef>,
     aliases: Vec<TableRef>,
@@ -156,16 +165,35 @@ impl Site {
         aliases: Vec<TableRef>,
         header_checks: Option<(PathBuf, String)>,
     ) -> Site {
-        let hostname = config
-            .hostname
-            .clone()
-            .map(|h| addr::normalize_name(&h))
-            .unwrap_or_else(machine_hostname);
+        let mut config = config;
+        let macros = macro_table(&config, &machine_hostname());
+        let hostname = addr::normalize_name(&expand(&macros, "$j", &|_| None));
+        // The values sendmail expands when it uses them: host names may be
+        // written with macros (`$w.$m`, `${name}`) defined by D lines.
+        let host = |v: &mut Option<String>| {
+            if let Some(t) = v.as_mut().filter(|t| t.contains('$')) {
+                *t = expand(&macros, t, &|_| None);
+            }
+        };
+        if config.hostname.is_some() {
+            config.hostname = Some(hostname.clone());
+        }
+        host(&mut config.masquerade_as);
+        host(&mut config.relays.smart_host);
+        host(&mut config.relays.local_relay);
+        host(&mut config.relays.luser_relay);
+        host(&mut config.relays.mail_hub);
+        host(&mut config.relays.fallback_mx);
+        host(&mut config.relays.fallback_smarthost);
         let mut classes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (name, members) in &config.classes {
             let set = classes.entry(name.clone()).or_default();
             for m in members {
-                set.insert(fold_member(name, m));
+                // A C line's members are expanded as the line is read; one
+                // member may expand to several words.
+                for word in expand(&macros, m, &|_| None).split_whitespace() {
+                    set.insert(fold_member(name, word));
+                }
             }
         }
         // sendmail puts its own names into $=w: $j, the short name ($w),
@@ -181,6 +209,7 @@ impl Site {
         Site {
             config,
             hostname,
+            macros,
             classes,
             tables,
             aliases,
@@ -239,6 +268,15 @@ impl Site {
             }
         }
         Ok(())
+    }
+
+    /// Expand sendmail macros in `text` as sendmail does when it uses a
+    /// value: `$x`, `${name}`, `$&x`, `$?x yes $| no $.`; a macro's value is
+    /// expanded in turn; an undefined macro is empty. `runtime` answers
+    /// the macros only known at the time of use (`v`, `b`, `{client_addr}`,
+    /// ...) before the configured ones.
+    pub fn expand_macros(&self, text: &str, runtime: &dyn Fn(&str) -> Option<String>) -> String {
+        expand(&self.macros, text, runtime)
     }
 
     /// The table for `role` (`access`, `mailertable`, `virtuser`, `generics`,
@@ -364,6 +402,139 @@ fn read(path: &Path) -> Result<String, Error> {
     })
 }
 
+/// sendmail's start-up values of `$w` (the short name), `$j` (the
+/// canonical name) and `$m` (the domain part of `$j`) from the machine's
+/// name `machine`, overridden by the D lines of the configuration and by
+/// `confDOMAIN_NAME` / `Dj` (`config.hostname`). Values are kept unexpanded.
+fn macro_table(config: &Config, machine: &str) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    let (short, domain) = machine.split_once('.').unwrap_or((machine, ""));
+    m.insert("w".to_string(), short.to_string());
+    m.insert("j".to_string(), machine.to_string());
+    m.insert("m".to_string(), domain.to_string());
+    for (k, v) in &config.macros {
+        m.insert(k.clone(), v.clone());
+    }
+    if let Some(j) = &config.hostname {
+        m.insert("j".to_string(), j.clone());
+    }
+    m
+}
+
+/// How deep macro values may refer to other macros (sendmail stops at a
+/// similar depth with "expand: recursion too deep").
+const MACRO_DEPTH: usize = 10;
+
+/// sendmail's `expand()` over `macros` (see [`Site::expand_macros`]).
+fn expand(
+    macros: &BTreeMap<String, String>,
+    text: &str,
+    runtime: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    let mut out = String::new();
+    expand_into(macros, text, runtime, 0, &mut out);
+    out
+}
+
+fn expand_into(
+    macros: &BTreeMap<String, String>,
+    text: &str,
+    runtime: &dyn Fn(&str) -> Option<String>,
+    depth: usize,
+    out: &mut String,
+) {
+    // Conditionals: (taking this branch?, seen $|?) per open $?.
+    let mut conds: Vec<(bool, bool)> = Vec::new();
+    let live = |c: &[(bool, bool)]| c.iter().all(|(take, _)| *take);
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        if live(&conds) {
+            out.push_str(&rest[..i]);
+        }
+        let after = &rest[i + 1..];
+        let mut chars = after.chars();
+        match chars.next() {
+            Some('|') => {
+                if let Some(top) = conds.last_mut()
+                    && !top.1
+                {
+                    top.0 = !top.0;
+                    top.1 = true;
+                }
+                rest = chars.as_str();
+            }
+            Some('.') => {
+                conds.pop();
+                rest = chars.as_str();
+            }
+            Some(c @ ('?' | '&')) => {
+                let (name, tail) = macro_name(chars.as_str());
+                if name.is_empty() {
+                    if live(&conds) {
+                        out.push('$');
+                        out.push(c);
+                    }
+                    rest = tail;
+                    continue;
+                }
+                let value = runtime(name).or_else(|| macros.get(name).cloned());
+                if c == '?' {
+                    conds.push((value.is_some_and(|v| !v.is_empty()), false));
+                } else if live(&conds) {
+                    push_value(macros, value, runtime, depth, out);
+                }
+                rest = tail;
+            }
+            Some(_) => {
+                let (name, tail) = macro_name(after);
+                if live(&conds) {
+                    let value = runtime(name).or_else(|| macros.get(name).cloned());
+                    push_value(macros, value, runtime, depth, out);
+                }
+                rest = tail;
+            }
+            None => {
+                if live(&conds) {
+                    out.push('$');
+                }
+                rest = "";
+            }
+        }
+    }
+    if live(&conds) {
+        out.push_str(rest);
+    }
+}
+
+fn push_value(
+    macros: &BTreeMap<String, String>,
+    value: Option<String>,
+    runtime: &dyn Fn(&str) -> Option<String>,
+    depth: usize,
+    out: &mut String,
+) {
+    if let Some(v) = value
+        && depth < MACRO_DEPTH
+    {
+        expand_into(macros, &v, runtime, depth + 1, out);
+    }
+}
+
+/// A macro name at the start of `s`: one character, or `{name}` (kept
+/// with its braces, as the compiled `macros` keys are). Returns the name
+/// and the rest.
+fn macro_name(s: &str) -> (&str, &str) {
+    if s.starts_with('{')
+        && let Some(end) = s.find('}')
+    {
+        return s.split_at(end + 1);
+    }
+    match s.chars().next() {
+        Some(c) => s.split_at(c.len_utf8()),
+        None => ("", s),
+    }
+}
+
 fn machine_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -448,6 +619,65 @@ mod tests {
             assert!(s.is_local_host(h), "{h}");
         }
         assert!(!s.is_local_host("other.com"));
+    }
+
+    fn table(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn macros_expand_as_sendmail_uses_them() {
+        let m = table(&[
+            ("w", "gw1"),
+            ("m", "example.gr.jp"),
+            ("j", "$w.$m"),
+            ("{site}", "${mine}x"),
+            ("{mine}", "y"),
+            ("{loop}", "${loop}a"),
+        ]);
+        let none = |_: &str| None;
+        assert_eq!(expand(&m, "$j", &none), "gw1.example.gr.jp");
+        assert_eq!(expand(&m, "mx.$m", &none), "mx.example.gr.jp");
+        assert_eq!(expand(&m, "${site}-$&w", &none), "yx-gw1");
+        assert_eq!(expand(&m, "[$q]", &none), "[]", "undefined = empty");
+        assert_eq!(expand(&m, "$?w yes$|no$.", &none), " yes");
+        assert_eq!(expand(&m, "$?q yes$|no$.!", &none), "no!");
+        assert_eq!(expand(&m, "$?q $?w a$.b$|c$.", &none), "c");
+        assert_eq!(expand(&m, "${loop}", &none), "a".repeat(MACRO_DEPTH));
+        assert_eq!(expand(&m, "cost $", &none), "cost $");
+        let rt = |n: &str| (n == "v").then(|| "9.9".to_string());
+        assert_eq!(expand(&m, "$j $v", &rt), "gw1.example.gr.jp 9.9");
+    }
+
+    #[test]
+    fn w_m_j_default_to_the_machine_name() {
+        let mut c = Config::new();
+        let m = macro_table(&c, "host7.dept.example.org");
+        assert_eq!(
+            expand(&m, "$w|$m|$j", &|_| None),
+            "host7|dept.example.org|host7.dept.example.org"
+        );
+        // The tutorial: define(`confDOMAIN_NAME', `$w.$m') with Dw and Dm lines.
+        c.hostname = Some("$w.$m".into());
+        c.macros.insert("w".into(), "gw1".into());
+        c.macros.insert("m".into(), "example.gr.jp".into());
+        c.masquerade_as = Some("$m".into());
+        c.classes.insert("w".into(), vec!["mail.$m $w.$m".into()]);
+        let s = Site::from_parts(c, BTreeMap::new()).unwrap();
+        assert_eq!(s.hostname, "gw1.example.gr.jp");
+        assert_eq!(s.config.hostname.as_deref(), Some("gw1.example.gr.jp"));
+        assert_eq!(s.config.masquerade_as.as_deref(), Some("example.gr.jp"));
+        assert!(s.is_local_host("mail.example.gr.jp"));
+        assert!(s.is_local_host("gw1"));
+        // Only $m set: $w still comes from the machine.
+        let mut c = Config::new();
+        c.hostname = Some("$w.$m".into());
+        c.macros.insert("m".into(), "example.gr.jp".into());
+        let m = macro_table(&c, "box.local");
+        assert_eq!(expand(&m, "$j", &|_| None), "box.example.gr.jp");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 mod support;
-use support::copy_dir;
+use support::{Daemon, Raw, Setup, copy_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mxgate");
 
@@ -477,4 +477,63 @@ fn compile_dash_o_dash_writes_to_standard_output_not_a_file_named_dash() {
         !dir.path().join("-").exists(),
         "a file named '-' was written"
     );
+}
+
+/// The gateway tutorial writes ``define(`confDOMAIN_NAME', `$w.$m')`` and
+/// sets `$w` and `$m` with raw `Dw` / `Dm` lines: `$j` is expanded when it
+/// is used, so the greeting, the EHLO reply and `mxgate check` all carry
+/// `gw1.example.gr.jp`, never the literal `$w.$m`.
+#[test]
+fn issue_tutorial_domain_name_from_dw_and_dm_lines() {
+    let d = Daemon::start(Setup {
+        mc: "define(`confDOMAIN_NAME', `$w.$m')dnl\n\
+             define(`confSMTP_LOGIN_MSG', `$j mxgate ready; $b')dnl\n\
+             LOCAL_CONFIG\nDwgw1\nDmexample.gr.jp\n",
+        tables: &[],
+        tls: false,
+    });
+    let mut c = Raw::connect(d.mta);
+    let greeting = c.reply();
+    assert!(
+        greeting.starts_with("220 gw1.example.gr.jp ESMTP mxgate ready; "),
+        "{greeting}"
+    );
+    assert!(!greeting.contains('$'), "{greeting}");
+    let ehlo = c.cmd("EHLO client.test");
+    assert!(ehlo.starts_with("250-gw1.example.gr.jp "), "{ehlo}");
+    let out = Command::new(BIN)
+        .args(["check", "-C"])
+        .arg(&d.mc)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("configuration loads: $j = gw1.example.gr.jp\n"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A `.mc` with EUC-JP / Shift_JIS / Latin-1 / ISO-2022-JP comments compiles
+/// through the binary (it used to stop with a UTF-8 error).
+#[test]
+fn issue_8bit_mc_compiles_through_the_binary() {
+    for name in ["latin1", "euc-jp", "iso-2022-jp", "shift_jis"] {
+        let mc = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("m4-compat/tests/fixtures/8bit")
+            .join(format!("{name}.mc"));
+        let out = Command::new(BIN)
+            .args(["compile", "-o", "-"])
+            .arg(&mc)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {stderr}");
+        assert!(!stderr.contains("UTF-8"), "{name}: {stderr}");
+        let text = String::from_utf8(out.stdout).expect("the compiled text is UTF-8");
+        assert!(
+            text.contains("hostname = \"gw.example.gr.jp\""),
+            "{name}: {text}"
+        );
+    }
 }

@@ -12,6 +12,11 @@
 //! handed, with their arguments fully expanded, to the host, which decides
 //! what they mean. File access goes through [`CfHost::read_include`].
 //!
+//! Input is 8-bit clean (see [`crate::source`]): bytes that are not UTF-8
+//! arrive as stand-in characters and pass through comments, `dnl` and
+//! discarded diversions untouched; an argument of a cf macro that holds
+//! one is refused at the call, naming the argument.
+//!
 //! Every error names the position of what went wrong: an unclosed quote or
 //! parenthesis points at its opening character, a bad builtin call at the
 //! macro name.
@@ -336,9 +341,76 @@ impl Engine {
                     }
                 }
                 Some(Token::Quoted(text, _)) => self.emit(&text),
-                Some(Token::Comment(text)) => self.emit(&text),
+                Some(Token::Comment(text)) => {
+                    if let Some(d) = self.comment_warning(host, &text) {
+                        host.warn(d);
+                    }
+                    self.emit(&text)
+                }
                 Some(Token::Char(c, pos)) => self.emit(&[(c, pos)]),
             }
+        }
+    }
+
+    /// sendmail's `cf.m4` turns m4 comments off (`changecom()`), so under
+    /// real sendmail a `#` line is read like any other text: a macro call in
+    /// it runs, and a `` ` `` in it opens a quote (a Shift_JIS second byte
+    /// can be 0x60). mxgate keeps `#` as a comment; a warning shows where
+    /// the two would differ.
+    fn comment_warning(&self, host: &dyn CfHost, text: &[(char, Pos)]) -> Option<Diagnostic> {
+        let mut i = 0;
+        let mut depth = 0usize;
+        let mut open_at = None;
+        while i < text.len() {
+            let (c, pos) = text[i];
+            if c.is_ascii_alphabetic() || c == '_' {
+                let start = i;
+                while i < text.len() && (text[i].0.is_ascii_alphanumeric() || text[i].0 == '_') {
+                    i += 1;
+                }
+                let name: String = text[start..i].iter().map(|c| c.0).collect();
+                let call = text.get(i).is_some_and(|c| c.0 == '(');
+                let user = self.macros.get(&name).is_some_and(|v| !v.is_empty());
+                // What real m4 would run here: a cf macro (with or without
+                // arguments), a builtin that needs no parentheses, or any
+                // macro called with them. Other user macros only expand.
+                let runs = if user {
+                    call
+                } else if BUILTINS.contains(&name.as_str()) {
+                    name != "dnl" && (call || !BLIND.contains(&name.as_str()))
+                } else {
+                    host.is_cf_macro(&name)
+                };
+                if depth == 0 && runs {
+                    return Some(self.files.diag(
+                        pos,
+                        format!(
+                            "warning: sendmail's cf.m4 turns # comments off (changecom()), so real \
+                             sendmail runs {name} in this # line and mxgate does not; write the \
+                             comment after dnl, or quote the name (`{name}')"
+                        ),
+                    ));
+                }
+                continue;
+            }
+            if c == '`' {
+                if depth == 0 {
+                    open_at = Some(pos);
+                }
+                depth += 1;
+            } else if c == '\'' && depth > 0 {
+                depth -= 1;
+            }
+            i += 1;
+        }
+        match open_at {
+            Some(pos) if depth > 0 => Some(self.files.diag(
+                pos,
+                "warning: sendmail's cf.m4 turns # comments off (changecom()), so real sendmail \
+                 reads this ` as an opening quote and takes everything up to a later ' as one \
+                 string (a Shift_JIS byte 0x60 is a `); write the comment after dnl",
+            )),
+            _ => None,
         }
     }
 
@@ -530,6 +602,13 @@ impl Engine {
                 }
                 None => None,
             };
+            // Values reach the compiled configuration, which is UTF-8 text.
+            for (i, a) in expanded.iter().flatten().enumerate() {
+                if let Some((_, b)) = crate::source::first_raw(a) {
+                    let what = format!("argument {} of {name}", i + 1);
+                    return Err(self.files.diag(pos, crate::source::raw_message(&what, b)));
+                }
+            }
             let action = host.call(&mut self.files, name, expanded.as_deref(), pos)?;
             return match action {
                 CfAction::Text(t) => self.push_text(&t, name, pos),

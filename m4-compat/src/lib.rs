@@ -94,6 +94,52 @@ pub fn parse_define(arg: &str) -> (String, String) {
     }
 }
 
+/// Output lines become raw cf lines in the compiled configuration (UTF-8
+/// text). `#` comment lines are dropped there, and the lines mxgate keeps
+/// verbatim in `local_config` without acting on them (`K`, `S`, `R`, `H`,
+/// `M`, `P`, `T`, `E`, `Q`, `X`, `V` and their indented continuations) keep
+/// each non-UTF-8 byte as its stand-in character (U+10FE00 + byte, see
+/// [`source::decode`]), which loses nothing. Any other line holding such a
+/// byte sets a value mxgate uses (`D`, `C`, `F`, `O`): it is refused at the
+/// first such byte.
+fn raw_bytes_in_output(
+    files: &diag::Files,
+    diversions: &std::collections::BTreeMap<i32, Vec<(char, Pos)>>,
+) -> Result<(), Diagnostic> {
+    const VERBATIM: &str = "KSRHMPTEQXV";
+    for chars in diversions.values() {
+        let mut verbatim = false;
+        for line in chars.split(|(c, _)| *c == '\n') {
+            let Some(first) = line.iter().find(|(c, _)| !c.is_whitespace()) else {
+                verbatim = false;
+                continue;
+            };
+            if first.0 == '#' {
+                continue;
+            }
+            let indented = line.first().is_some_and(|(c, _)| *c == ' ' || *c == '\t');
+            if !indented {
+                verbatim = VERBATIM.contains(first.0);
+            }
+            if verbatim {
+                continue;
+            }
+            if let Some((c, pos)) = line.iter().find(|(c, _)| source::raw_byte(*c).is_some()) {
+                let b = source::raw_byte(*c).unwrap_or(0);
+                let what = format!("the raw cf line starting with `{}'", first.0);
+                return Err(files.diag(*pos, source::raw_message(&what, b)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compile `.mc` bytes (8-bit clean, see [`source::decode`]); `name` is
+/// used in diagnostics and as `source.mc`.
+pub fn compile_bytes(name: &str, bytes: &[u8], opts: &Options) -> Result<Compiled, Error> {
+    compile(name, &source::decode(bytes), opts, None)
+}
+
 /// Compile `.mc` text; `name` is used in diagnostics and as `source.mc`.
 ///
 /// Relative `include`s are looked up in the current directory.
@@ -201,10 +247,17 @@ fn compile_here(
         let value = engine
             .expand_string(&mut host, &def.body, def.at)
             .map_err(one)?;
+        if let Some((_, b)) = source::first_raw(&value) {
+            let what = format!("the value of `{dname}'");
+            return Err(one(engine
+                .files
+                .diag(def.at, source::raw_message(&what, b))));
+        }
         host.apply_define(&engine.files, &dname, &value, def.at)
             .map_err(one)?;
     }
     let out = engine.diversions().clone();
+    raw_bytes_in_output(&engine.files, &out).map_err(one)?;
     host.apply_output(&engine.files, &out).map_err(one)?;
     host.finish(&engine.undefined);
     Ok(Compiled {

@@ -770,7 +770,12 @@ impl Mc {
                 if zone.is_empty() {
                     return Err(files.diag(
                         pos,
-                        format!("FEATURE(`{name}') needs the blocklist zone as its first argument"),
+                        format!(
+                            "FEATURE(`{name}') needs the blocklist zone as its first argument: write \
+                             FEATURE(`{name}', `zen.spamhaus.org') or the zone you use (sendmail 8.12's \
+                             default zone blackholes.mail-abuse.org no longer exists, and sendmail 8.17's \
+                             cf.m4 reports `missing argument')"
+                        ),
                     ));
                 }
                 let action = match arg(1) {
@@ -995,6 +1000,34 @@ impl Mc {
         Ok(CfAction::Text(String::new()))
     }
 
+    /// `HACK(`name')`: sendmail's cf.m4 includes `hack/name.m4`; read it
+    /// from `hack/` next to the `.mc` or `../hack/` (sendmail's cf tree).
+    fn hack(&mut self, files: &mut Files, name: &str, pos: Pos) -> Result<CfAction, Diagnostic> {
+        if let Some(base) = &self.base_dir {
+            for dir in [base.join("hack"), base.join("..").join("hack")] {
+                let p = dir.join(format!("{name}.m4"));
+                match source::read(&p, Reach::Public) {
+                    Ok(text) => {
+                        return Ok(CfAction::Include {
+                            name: p.display().to_string(),
+                            text,
+                        });
+                    }
+                    Err(SourceError::NotFound) => {}
+                    Err(e) => {
+                        return Err(
+                            files.diag(pos, format!("HACK(`{name}'): {}: {e}", p.display()))
+                        );
+                    }
+                }
+            }
+        }
+        Err(files.diag(
+            pos,
+            format!("HACK(`{name}'): no file hack/{name}.m4 next to the .mc or in ../hack/; write its settings into the .mc"),
+        ))
+    }
+
     fn domain(&mut self, files: &mut Files, name: &str, pos: Pos) -> Result<CfAction, Diagnostic> {
         self.config.source.domains.push(name.to_string());
         if let Some(base) = &self.base_dir {
@@ -1119,9 +1152,21 @@ impl CfHost for Mc {
                 self.config.local_config.push(format!("Q{}, {}", arg(0), arg(1)));
                 Ok(CfAction::Text(String::new()))
             }
-            "HACK" | "SITECONFIG" => Err(files.diag(
+            "HACK" if args.iter().skip(1).all(|a| a.trim().is_empty()) => {
+                let h = arg(0).to_string();
+                self.hack(files, &h, pos)
+            }
+            "HACK" => Err(files.diag(
                 pos,
-                format!("{name}(`{}') is not supported: it includes site-specific m4 code; write its settings into the .mc", arg(0)),
+                format!("HACK(`{}') with arguments is not supported; write its settings into the .mc", arg(0)),
+            )),
+            "SITECONFIG" => Err(files.diag(
+                pos,
+                format!(
+                    "SITECONFIG(`{}') is not supported: it builds UUCP site classes, and mxgate has no UUCP \
+                     mailer; remove the line (route such hosts with mailertable)",
+                    arg(0)
+                ),
             )),
             _ => Err(files.diag(pos, format!("{name} is not implemented"))),
         }

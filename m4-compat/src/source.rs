@@ -9,7 +9,7 @@
 //!
 //! With [`Reach::Public`] (every file pulled in by name from inside the
 //! `.mc`: `include`, `sinclude`, `DOMAIN`) the file must also be readable by
-//! everyone (mode `o+r`). The compiler quotes source text in its messages,
+//! everyone (mode `o+r`) unless it is empty. The compiler quotes source text in its messages,
 //! and those messages reach the daemon's log, so it only ever reads text any
 //! local user could read anyway: `include(/etc/shadow)` is refused before a
 //! byte of it is read, and nothing it reads is secret. The `.mc` named on the
@@ -18,6 +18,17 @@
 //! Nothing here protects against a file swapped between the `stat` and the
 //! `open` by someone who can write the directory: the `.mc` and its includes
 //! belong to the admin, and the `fstat` check still refuses what was opened.
+//!
+//! 8-bit input: sendmail's m4 is 8-bit clean, and field `.mc` files carry
+//! comments in Latin-1, EUC-JP, ISO-2022-JP or Shift_JIS. [`decode`] keeps
+//! every valid UTF-8 sequence and turns each other byte into one stand-in
+//! character ([`RAW_BASE`] + byte, in Unicode's plane-16 private use area).
+//! Every byte m4 gives a meaning to (quotes, `#`, `(`, `,`, `)`, names,
+//! newline) is ASCII and is never part of a multi-byte UTF-8 sequence or a
+//! stand-in, so the text is tokenised exactly as m4 tokenises the bytes:
+//! a comment or `dnl` line swallows its stand-ins, and a value that reaches
+//! the compiled configuration is checked with [`first_raw`] and refused
+//! with its position (the compiled configuration is UTF-8 text).
 
 use std::fmt;
 use std::io::Read;
@@ -44,7 +55,7 @@ pub enum Reach {
 pub enum SourceError {
     /// No such file (`sinclude` ignores this one).
     NotFound,
-    /// The system refused (permissions, I/O error, not UTF-8 ...).
+    /// The system refused (permissions, I/O error ...).
     Io(std::io::Error),
     /// Not a regular file: a directory, FIFO, device or socket.
     NotRegular(&'static str),
@@ -110,12 +121,54 @@ pub fn read(path: &Path, reach: Reach) -> Result<String, SourceError> {
     if bytes.len() as u64 > MAX_FILE {
         return Err(SourceError::TooLarge(bytes.len() as u64));
     }
-    String::from_utf8(bytes).map_err(|_| {
-        SourceError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "not UTF-8 text",
-        ))
-    })
+    Ok(decode(&bytes))
+}
+
+/// The stand-in for byte `b` (not part of valid UTF-8) is `RAW_BASE + b`.
+pub const RAW_BASE: u32 = 0x10_FE00;
+
+/// Decode file bytes 8-bit clean: valid UTF-8 as is, every other byte as
+/// its stand-in character (see the module contract).
+pub fn decode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for &b in chunk.invalid() {
+            out.push(stand_in(b));
+        }
+    }
+    out
+}
+
+fn stand_in(b: u8) -> char {
+    // RAW_BASE + 0..=255 lies inside plane 16 (U+10FE00..U+10FEFF): always a char.
+    char::from_u32(RAW_BASE + u32::from(b)).unwrap_or(char::REPLACEMENT_CHARACTER)
+}
+
+/// The byte a stand-in character stands for, if `c` is one.
+pub fn raw_byte(c: char) -> Option<u8> {
+    let v = u32::from(c);
+    (RAW_BASE..RAW_BASE + 256)
+        .contains(&v)
+        .then(|| (v - RAW_BASE) as u8)
+}
+
+/// The first stand-in in `s`: its character index (0-based) and byte.
+pub fn first_raw(s: &str) -> Option<(usize, u8)> {
+    s.chars()
+        .enumerate()
+        .find_map(|(i, c)| raw_byte(c).map(|b| (i, b)))
+}
+
+/// What to tell the admin about a value holding non-UTF-8 bytes: `what`
+/// names the value (``the value of `confDOMAIN_NAME'``), `b` is its first such byte.
+pub fn raw_message(what: &str, b: u8) -> String {
+    format!(
+        "{what} holds non-UTF-8 bytes (the first is 0x{b:02X}): the compiled configuration is \
+         UTF-8 text, so a value must be ASCII or UTF-8; convert the file (iconv -f EUC-JP -t \
+         UTF-8, or from Latin-1, Shift_JIS, ISO-2022-JP ...) or keep such text in dnl or # comments, \
+         where any bytes are allowed"
+    )
 }
 
 fn check(meta: &std::fs::Metadata, reach: Reach) -> Result<(), SourceError> {
@@ -139,7 +192,10 @@ fn check(meta: &std::fs::Metadata, reach: Reach) -> Result<(), SourceError> {
     if meta.len() > MAX_FILE {
         return Err(SourceError::TooLarge(meta.len()));
     }
-    if reach == Reach::Public && meta.mode() & 0o004 == 0 {
+    // An empty file holds no secret: Debian's sendmailconfig creates
+    // /etc/mail/m4/dialup.m4 and provider.m4 empty, mode 0640, and its
+    // sendmail.mc includes both.
+    if reach == Reach::Public && meta.mode() & 0o004 == 0 && meta.len() > 0 {
         return Err(SourceError::Private(meta.mode()));
     }
     Ok(())
@@ -224,6 +280,33 @@ mod tests {
         assert!(read(&p, Reach::Named).is_ok());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(read(&p, Reach::Public).is_ok());
+        // Empty and private (Debian's /etc/mail/m4/dialup.m4): nothing to leak.
+        let e = d.0.join("dialup.m4");
+        std::fs::write(&e, "").unwrap();
+        std::fs::set_permissions(&e, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(read(&e, Reach::Public).unwrap(), "");
+    }
+
+    #[test]
+    fn decode_keeps_utf8_and_stands_in_for_other_bytes() {
+        let s = decode(b"a\xe9b \xe6\x97\xa5 \xa4\xb3`'#\n");
+        let chars: Vec<char> = s.chars().collect();
+        assert_eq!(chars[0], 'a');
+        assert_eq!(raw_byte(chars[1]), Some(0xE9));
+        assert_eq!(chars[2], 'b');
+        assert_eq!(chars[4], '\u{65E5}');
+        assert_eq!(raw_byte(chars[6]), Some(0xA4));
+        assert_eq!(raw_byte(chars[7]), Some(0xB3));
+        assert_eq!(&chars[8..], ['`', '\'', '#', '\n']);
+        assert_eq!(first_raw(&s), Some((1, 0xE9)));
+        assert_eq!(first_raw("plain \u{65E5}"), None);
+        // Every byte value round-trips through its stand-in.
+        for b in 0x80..=0xFFu8 {
+            let d = decode(&[b]);
+            if std::str::from_utf8(&[b]).is_err() {
+                assert_eq!(first_raw(&d), Some((0, b)));
+            }
+        }
     }
 
     #[test]

@@ -634,7 +634,20 @@ fn changequote_refused() {
 
 #[test]
 fn dnsbl_needs_zone_and_parses_actions() {
-    assert!(err("FEATURE(`dnsbl')").contains("needs the blocklist zone"));
+    let e = err("FEATURE(`dnsbl')");
+    assert!(
+        e.starts_with("site.mc:1:1: FEATURE(`dnsbl') needs the blocklist zone as its first argument: write FEATURE(`dnsbl', `zen.spamhaus.org')"),
+        "{e}"
+    );
+    assert!(
+        e.contains("blackholes.mail-abuse.org no longer exists"),
+        "{e}"
+    );
+    let e = err("FEATURE(`enhdnsbl')");
+    assert!(
+        e.contains("write FEATURE(`enhdnsbl', `zen.spamhaus.org')"),
+        "{e}"
+    );
     let c = ok(
         "FEATURE(`dnsbl', `a.example', `quarantine')FEATURE(`dnsbl', `b.example', `discard', `Try later')FEATURE(`dnsbl', `c.example', `\"554 Rejected \" $&{client_addr}')dnl\n",
     );
@@ -799,4 +812,209 @@ fn real_configs_stay_far_below_the_limits() {
     engine.run_file(&mut host, "sendmail.mc", &mc).unwrap();
     let used = engine.text_used();
     assert!(used > 0 && used * 100 < Limits::default().text, "{used}");
+}
+
+// Issue "Field configurations and exact sendmail behaviour": 8-bit clean input.
+
+/// A small site whose comments carry `comment` bytes in every place m4
+/// allows them: `#` prose in `divert(-1)`, `dnl` lines, after `dnl` on a
+/// define line, and a `#` line in the output.
+fn eight_bit_mc(comment: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for part in [
+        b"divert(-1)dnl\n# ".as_slice(),
+        comment,
+        b"\ndivert(0)dnl\nOSTYPE(`linux')dnl\ndnl ",
+        comment,
+        b"\ndefine(`confDOMAIN_NAME', `gw.example.gr.jp')dnl ",
+        comment,
+        b"\n# ",
+        comment,
+        b"\nFEATURE(`access_db')dnl\nMAILER(`smtp')dnl\n",
+    ] {
+        v.extend_from_slice(part);
+    }
+    v
+}
+
+fn compile_8bit(comment: &[u8]) -> Result<Compiled, String> {
+    mxgate_m4::compile_bytes("site.mc", &eight_bit_mc(comment), &Options::default())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn issue_8bit_latin1_comments() {
+    // "Relais refusé aux étrangers" in ISO-8859-1.
+    let c = compile_8bit(b"Relais refus\xe9 aux \xe9trangers").unwrap();
+    assert_eq!(c.config.hostname.as_deref(), Some("gw.example.gr.jp"));
+    assert!(c.config.has_feature("access_db"));
+}
+
+#[test]
+fn issue_8bit_euc_jp_comments() {
+    // "メールサーバの設定" in EUC-JP.
+    let c =
+        compile_8bit(b"\xa5\xe1\xa1\xbc\xa5\xeb\xa5\xb5\xa1\xbc\xa5\xd0\xa4\xce\xc0\xdf\xc4\xea")
+            .unwrap();
+    assert_eq!(c.config.hostname.as_deref(), Some("gw.example.gr.jp"));
+}
+
+#[test]
+fn issue_8bit_iso_2022_jp_comments() {
+    // "チェック（表示）" in ISO-2022-JP: 7-bit, with ESC, ' and ( inside the
+    // kanji, which dnl and # swallow as m4 does.
+    let c = compile_8bit(b"\x1b$B%A%'%C%/!JI=<(!K\x1b(B").unwrap();
+    assert_eq!(c.config.hostname.as_deref(), Some("gw.example.gr.jp"));
+    assert!(
+        c.config.local_config.is_empty(),
+        "{:?}",
+        c.config.local_config
+    );
+}
+
+#[test]
+fn issue_8bit_shift_jis_comments() {
+    // "ソフトのチェック表示" in Shift_JIS: trail bytes 0x5C (\) and 0x60 (`).
+    let c = compile_8bit(b"\x83\\\x83t\x83g\x82\xcc\x83`\x83F\x83b\x83N\x95\\\x8e\xa6").unwrap();
+    assert_eq!(c.config.hostname.as_deref(), Some("gw.example.gr.jp"));
+    // In the # lines the 0x60 is a quote for sendmail's m4 (cf.m4 turns m4
+    // comments off): mxgate compiles the file and says so, at the byte.
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].starts_with("site.mc:2:11: warning: sendmail's cf.m4 turns # comments off (changecom()), so real sendmail reads this ` as an opening quote"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn issue_8bit_fixture_files_compile() {
+    for name in ["latin1", "euc-jp", "iso-2022-jp", "shift_jis"] {
+        let path = fixtures().join("8bit").join(format!("{name}.mc"));
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            std::str::from_utf8(&bytes).is_err() || name == "iso-2022-jp",
+            "{name}: the fixture must hold non-UTF-8 bytes"
+        );
+        // sendmail's own m4 run accepts the file as it is.
+        let cf_m4 = "/usr/share/sendmail/cf/m4/cf.m4";
+        assert!(
+            Path::new(cf_m4).is_file(),
+            "{cf_m4} is missing: apt-get install sendmail-cf"
+        );
+        let out = std::process::Command::new("m4")
+            .arg(cf_m4)
+            .arg(&path)
+            .output()
+            .expect("m4 is needed by this test: apt-get install m4");
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let c = compile_file(&path, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.config.hostname.as_deref(), Some("gw.example.gr.jp"));
+        assert_eq!(
+            c.config.option("confMAX_MESSAGE_SIZE"),
+            Some("10485760"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn issue_8bit_values_are_refused_with_their_position() {
+    let mc = b"OSTYPE(`linux')dnl\ndefine(`confDOMAIN_NAME', `\xe9cole.example')dnl\n";
+    let e = mxgate_m4::compile_bytes("site.mc", mc, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "site.mc:2:1: the value of `confDOMAIN_NAME' holds non-UTF-8 bytes (the first is 0xE9)"
+        ),
+        "{e}"
+    );
+    let mc = b"dnl\n\nVERSIONID(`Gateway f\xfcr Schule')dnl\n";
+    let e = mxgate_m4::compile_bytes("site.mc", mc, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "site.mc:3:1: argument 1 of VERSIONID holds non-UTF-8 bytes (the first is 0xFC)"
+        ),
+        "{e}"
+    );
+    // A raw cf line: the column is the byte's own.
+    let mc = b"LOCAL_CONFIG\nDZcaf\xe9\n# caf\xe9 is fine here\n";
+    let e = mxgate_m4::compile_bytes("site.mc", mc, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("site.mc:2:6: the raw cf line starting with `D' holds non-UTF-8 bytes"),
+        "{e}"
+    );
+    assert!(e.contains("iconv"), "{e}");
+    // Lines kept verbatim in local_config (not acted on) keep their bytes,
+    // each as its stand-in U+10FE00 + byte: sendmail's knecht.mc matches
+    // 8-bit Subject: headers with a regex map written in raw bytes.
+    let mc =
+        b"LOCAL_CONFIG\nKadvsubj regex -b -a@MATCH \xb1\xb0\xb8\xe6\nHSubject: $>+CheckSubject\n";
+    let c = mxgate_m4::compile_bytes("site.mc", mc, &Options::default()).unwrap();
+    assert_eq!(
+        c.config.local_config[0],
+        "Kadvsubj regex -b -a@MATCH \u{10FEB1}\u{10FEB0}\u{10FEB8}\u{10FEE6}"
+    );
+    round_trip(&c.config);
+    // UTF-8 values stay as they are.
+    let c = ok("VERSIONID(`Gateway f\u{fc}r Schule')dnl\n");
+    assert_eq!(
+        c.config.source.versionid.as_deref(),
+        Some("Gateway f\u{fc}r Schule")
+    );
+}
+
+#[test]
+fn hack_reads_hack_dir_next_to_the_mc() {
+    let dir = tempdir().join("hack-test");
+    std::fs::create_dir_all(dir.join("cf")).unwrap();
+    std::fs::create_dir_all(dir.join("hack")).unwrap();
+    std::fs::write(
+        dir.join("hack/sub.m4"),
+        "divert(-1)\ndivert(2)\nR$* < @ $=w .example.org > $*\t$: $1 < @ $j > $3\ndivert(0)\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("cf/x.mc"), "OSTYPE(`linux')dnl\nHACK(`sub')dnl\n").unwrap();
+    let c =
+        compile_file(&dir.join("cf/x.mc"), &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.config.local_config,
+        ["R$* < @ $=w .example.org > $*\t$: $1 < @ $j > $3"]
+    );
+    std::fs::write(dir.join("cf/y.mc"), "dnl\nHACK(`nothere')dnl\n").unwrap();
+    let e = compile_file(&dir.join("cf/y.mc"), &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("y.mc:2:1: HACK(`nothere'): no file hack/nothere.m4"),
+        "{e}"
+    );
+    let e = err("SITECONFIG(`uucp.x', `x', `U')");
+    assert!(
+        e.contains("mxgate has no UUCP mailer; remove the line"),
+        "{e}"
+    );
+}
+
+/// sendmail's cf.m4 runs `changecom()`: a cf macro or a quote in a `#` line
+/// is live under real sendmail, so mxgate warns where the two differ.
+#[test]
+fn hash_comments_that_sendmail_would_run_are_warned_about() {
+    let c = ok(
+        "divert(-1)\n# enable FEATURE(`nocanonify') later\n# plain prose, CFDIR and `quoted FEATURE' are fine\ndivert(0)dnl\n# MASQUERADE_AS here\n",
+    );
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].starts_with("site.mc:2:10: warning: sendmail's cf.m4 turns # comments off (changecom()), so real sendmail runs FEATURE in this # line"), "{w:?}");
+    assert!(w[1].starts_with("site.mc:5:3: warning: "), "{w:?}");
+    assert!(!c.config.has_feature("nocanonify"));
 }

@@ -335,9 +335,18 @@ impl Conn {
 
     fn greeting(&self) -> Reply {
         let text = match &self.server.settings().greeting {
-            Some(g) => g
-                .replace("$j", &self.site.hostname)
-                .replacen(' ', " ESMTP ", 1),
+            Some(g) => {
+                let now = now_secs();
+                let runtime = |name: &str| match name {
+                    "j" => Some(self.site.hostname.clone()),
+                    "v" | "Z" => Some(env!("CARGO_PKG_VERSION").to_string()),
+                    "b" => Some(rfc5322_date(now)),
+                    _ => None,
+                };
+                self.site
+                    .expand_macros(g, &runtime)
+                    .replacen(' ', " ESMTP ", 1)
+            }
             None => format!(
                 "{} ESMTP mxgate {}; {}",
                 self.site.hostname,
