@@ -15,6 +15,11 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// `postmaster: root`, the alias every site has when postmaster has neither
+/// an alias nor a mailbox (the first line of sendmail's and Postfix's
+/// shipped aliases files, made implicit; see [`crate::users::alias`]).
+pub const IMPLICIT_POSTMASTER: &str = "root";
+
 /// Why a site could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -250,6 +255,18 @@ impl Site {
     /// The alias tables, in `ALIAS_FILE` order.
     pub fn alias_tables(&self) -> &[TableRef] {
         &self.aliases
+    }
+
+    /// The alias for the (lower-case) key `key` in the first alias table
+    /// that has it. A table error is returned, never taken as "no alias".
+    /// (The implicit `postmaster: root` is added by [`crate::users::alias`].)
+    pub fn alias(&self, key: &str) -> Result<Option<String>, crate::table::Error> {
+        for t in &self.aliases {
+            if let Some(v) = t.lookup(key)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
     }
 
     /// Is `item` in class `class` (`$=w`, `$=R`, ...)? Case-insensitive for
