@@ -13,7 +13,10 @@
 //! reported is removed (queue file, then journal). A message from `<>`
 //! that fails is reported to `confDOUBLE_BOUNCE_ADDRESS` (default
 //! `postmaster`; empty = drop and log) as a double bounce; a double bounce
-//! that fails is dropped and logged. `now` is a parameter.
+//! that fails is appended to `confDEAD_LETTER_DROP` when set, else kept in
+//! `hold/` with a `SYSERR ... savemail` log line (sendmail's savemail()
+//! order: postmaster, dead-letter drop, keep the queue file) — a message
+//! answered 250 is never dropped silently. `now` is a parameter.
 //!
 //! [`start`] runs the queue in threads: one scanner that lists `queue/`
 //! every second (streaming the directory; at most `workers` messages are
@@ -93,6 +96,9 @@ pub enum Processed {
     Later(u64),
     /// The queue file is not there (delivered, deleted or held meanwhile).
     Gone,
+    /// A double bounce nobody could take was moved to `hold/` (see
+    /// `savemail`).
+    Held,
 }
 
 /// The queue manager.
@@ -416,6 +422,7 @@ impl Queue {
 
         // Reports for final recipients.
         let mut reported = Vec::new();
+        let mut unsaved: Vec<String> = Vec::new();
         let mut groups: BTreeMap<(u8, String), Vec<dsn::Recipient>> = BTreeMap::new();
         for i in &infos {
             let Some(st) = journal.rcpts.get(&i.key) else {
@@ -441,10 +448,10 @@ impl Queue {
             } else if kind == dsn::Kind::Success {
                 continue;
             } else if env.fact("dsn-kind") == Some("double-bounce") {
-                log.push(format!(
-                    "to=<{}>, dsn={}, stat=double bounce failed; dropped",
-                    i.display, st.dsn
-                ));
+                // Nobody is left to tell: sendmail's savemail() tries the
+                // dead-letter file, then keeps the message (see `savemail`).
+                reported.pop();
+                unsaved.push(i.key.clone());
                 continue;
             } else {
                 let to = site
@@ -463,6 +470,12 @@ impl Queue {
                 .entry((tag, to))
                 .or_default()
                 .push(dsn_rcpt(i, Some(st), now));
+        }
+        if !unsaved.is_empty() {
+            log.flush();
+            if self.savemail(&site, id, &env, &content, &mut log) {
+                reported.append(&mut unsaved);
+            }
         }
         for ((tag, to), rcpts) in groups {
             log.flush();
@@ -490,6 +503,15 @@ impl Queue {
             status::remove_message(&root, State::Queue.dir(), id)?;
             return Ok(Processed::Removed);
         }
+        if !unsaved.is_empty() {
+            // Kept, not dropped: the failed results of the double bounce are
+            // not recorded, so `mxgate queue release` after fixing
+            // postmaster's route tries those recipients again.
+            unwritten.retain(|e| !matches!(e, Entry::Rcpt { key, .. } if unsaved.contains(key)));
+            Journal::append(&root, id, &unwritten)?;
+            spool::move_message(&root, State::Queue, State::Hold, id)?;
+            return Ok(Processed::Held);
+        }
         // Still queued: record this pass in one append (one fsync).
         Journal::append(&root, id, &unwritten)?;
         Ok(Processed::Later(later.unwrap_or_else(|| {
@@ -499,6 +521,49 @@ impl Queue {
                 now + timing.retry_delay(journal.attempts.max(1))
             }
         })))
+    }
+
+    /// A double bounce could not be delivered: sendmail's `savemail()`
+    /// after its postmaster step. Append the message to
+    /// `confDEAD_LETTER_DROP` when set (`Saved message in FILE`, true);
+    /// otherwise, or when that fails, log sendmail's `SYSERR(root):
+    /// savemail: cannot save rejected email anywhere` and return false: the
+    /// caller keeps the message in `hold/` (sendmail leaves its queue file,
+    /// renamed `Qf`), visible in `mailq`, never dropped.
+    fn savemail(
+        &self,
+        site: &Site,
+        id: &QueueId,
+        env: &Envelope,
+        content: &[u8],
+        log: &mut PassLog<'_>,
+    ) -> bool {
+        let drop = site
+            .config
+            .option("confDEAD_LETTER_DROP")
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        let why = match drop {
+            Some(path) => {
+                match crate::deliver::local::append_mbox(Path::new(path), "", env.arrival, content)
+                {
+                    Ok(()) => {
+                        log.push(format!("Saved message in {path}"));
+                        log.flush();
+                        return true;
+                    }
+                    Err(e) => format!("{path}: {e}"),
+                }
+            }
+            None => "no confDEAD_LETTER_DROP".to_string(),
+        };
+        self.host.log().line(
+            Some(id.as_str()),
+            &format!(
+                "SYSERR(root): savemail: cannot save rejected email anywhere ({why}); the double bounce is kept in hold/ (mxgate queue release {id} after fixing postmaster's route)"
+            ),
+        );
+        false
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -747,7 +812,7 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
                 let result = q.process(&id, now);
                 let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
                 match result {
-                    Ok(Processed::Removed | Processed::Gone) => {
+                    Ok(Processed::Removed | Processed::Gone | Processed::Held) => {
                         c.remove(&id);
                     }
                     Ok(Processed::Later(t)) => {
@@ -1156,12 +1221,47 @@ mod tests {
         let (did, denv, _) = &q2[0];
         assert_eq!(denv.recipients[0].address, "<postmaster@gw.example.com>");
         assert_eq!(denv.fact("dsn-kind"), Some("double-bounce"));
-        // And a failing double bounce is dropped, not bounced again.
+        // A failing double bounce is not bounced again, and not dropped:
+        // with no dead-letter drop it is kept in hold/ (sendmail's savemail
+        // panic), its failure not recorded so a release tries again.
         agents.script.lock().unwrap().insert("local".into(), "fail");
-        assert_eq!(q.process(did, T0 + 2).unwrap(), Processed::Removed);
+        assert_eq!(q.process(did, T0 + 2).unwrap(), Processed::Held);
         assert!(queued(&h).is_empty());
+        let root = h.spool().root().to_path_buf();
+        assert!(root.join("hold").join(did.as_str()).exists());
         let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
-        assert!(log.contains("double bounce failed; dropped"), "{log}");
+        assert!(
+            log.contains("SYSERR(root): savemail: cannot save rejected email anywhere"),
+            "{log}"
+        );
+        let j = Journal::load(&root, did).unwrap();
+        assert!(j.rcpts.values().all(|s| !s.kind.is_final()), "{j:?}");
+    }
+
+    #[test]
+    fn failing_double_bounce_goes_to_the_dead_letter_drop() {
+        let d = tempfile::tempdir().unwrap();
+        let drop = d.path().join("dead.letter");
+        let (h, agents, q) = setup(
+            d.path(),
+            &[("confDEAD_LETTER_DROP", drop.to_str().unwrap())],
+        );
+        agents.script.lock().unwrap().insert("local".into(), "fail");
+        let id = enqueue(
+            &h,
+            "<>",
+            &["<postmaster@gw.example.com>"],
+            &[("dsn-kind", "double-bounce")],
+        );
+        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        let text = std::fs::read_to_string(&drop).unwrap();
+        assert!(text.starts_with("From MAILER-DAEMON "), "{text}");
+        let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
+        assert!(
+            log.contains(&format!("Saved message in {}", drop.display())),
+            "{log}"
+        );
+        assert!(!h.spool().root().join("hold").join(id.as_str()).exists());
     }
 
     #[test]
