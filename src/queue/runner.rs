@@ -6,7 +6,9 @@
 //! admits it ([`Destinations`]), appends the outcomes to the journal and
 //! fsyncs after each batch, logs one line per recipient in sendmail's
 //! format, then: after `confTO_QUEUERETURN` the still-pending recipients
-//! fail with `4.4.7`; once after `confTO_QUEUEWARN` a delay DSN goes out;
+//! fail with `4.4.7`; once after `confTO_QUEUEWARN` a delay DSN goes out
+//! (for a message from `<>`: `confTO_QUEUERETURN_DSN`,
+//! `confTO_QUEUEWARN_DSN` when set, see [`timing`]);
 //! failures (and successes asked for with NOTIFY=SUCCESS) are reported by
 //! DSNs committed to the spool as new messages from `<>`, and only then
 //! marked `reported`; a message whose every recipient is final and
@@ -108,10 +110,22 @@ pub struct Queue {
     destinations: Mutex<Destinations>,
 }
 
-/// The queue's time settings for a site.
-pub fn timing(site: &Site) -> Timing {
+/// The queue's time settings for a site, for a message from `sender`. A
+/// message with the null sender (a DSN) uses `confTO_QUEUEWARN_DSN` and
+/// `confTO_QUEUERETURN_DSN` when they are set (sendmail's
+/// `Timeout.queuewarn.dsn` / `Timeout.queuereturn.dsn`, which apply to
+/// messages from `<>`), else the ordinary values.
+pub fn timing(site: &Site, sender: &str) -> Timing {
+    let null = matches!(sender.trim(), "" | "<>");
     Timing::from_options(
-        |n| site.config.option(n).map(str::to_string),
+        |n| {
+            let dsn = match n {
+                "confTO_QUEUEWARN" if null => site.config.option("confTO_QUEUEWARN_DSN"),
+                "confTO_QUEUERETURN" if null => site.config.option("confTO_QUEUERETURN_DSN"),
+                _ => None,
+            };
+            dsn.or_else(|| site.config.option(n)).map(str::to_string)
+        },
         |v: &str| crate::config::parse_duration(v, crate::config::unit::MINUTES),
     )
     .unwrap_or_default()
@@ -197,7 +211,7 @@ impl Queue {
             Err(e) => return Err(e),
         };
         let site = self.host.site();
-        let timing = timing(&site);
+        let timing = timing(&site, &env.sender);
         let mut journal = Journal::load(&root, id)?;
         let plan = plan::leaves(&site, &env, &journal);
         Journal::append(&root, id, &plan.entries)?;
@@ -1262,6 +1276,66 @@ mod tests {
             "{log}"
         );
         assert!(!h.spool().root().join("hold").join(id.as_str()).exists());
+    }
+
+    #[test]
+    fn a_bounce_expires_after_queuereturn_dsn() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(
+            d.path(),
+            &[
+                ("confTO_QUEUERETURN", "5d"),
+                ("confTO_QUEUERETURN_DSN", "1d"),
+                ("confDOUBLE_BOUNCE_ADDRESS", ""),
+            ],
+        );
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("one.example".into(), "defer");
+        let bounce = enqueue(&h, "<>", &["<x@one.example>"], &[]);
+        let mail = enqueue(&h, "<s@src.example>", &["<y@one.example>"], &[]);
+        assert!(matches!(
+            q.process(&bounce, T0).unwrap(),
+            Processed::Later(_)
+        ));
+        assert!(matches!(q.process(&mail, T0).unwrap(), Processed::Later(_)));
+        // A day later the bounce is given up (4.4.7), the ordinary message is not.
+        assert_eq!(q.process(&bounce, T0 + 86_400).unwrap(), Processed::Removed);
+        assert!(matches!(
+            q.process(&mail, T0 + 86_400).unwrap(),
+            Processed::Later(_)
+        ));
+        let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
+        assert!(log.contains("dsn=4.4.7"), "{log}");
+        assert!(
+            log.lines()
+                .filter(|l| l.contains("dsn=4.4.7"))
+                .all(|l| l.contains("<x@one.example>")),
+            "{log}"
+        );
+    }
+
+    #[test]
+    fn timing_uses_the_dsn_values_for_the_null_sender_only() {
+        let mut c = Config::new();
+        for (k, v) in [
+            ("confTO_QUEUEWARN", "4h"),
+            ("confTO_QUEUEWARN_DSN", "1h"),
+            ("confTO_QUEUERETURN", "5d"),
+            ("confTO_QUEUERETURN_DSN", "2d"),
+        ] {
+            c.options.insert(k.into(), v.into());
+        }
+        let site = Site::from_parts(c, Default::default()).unwrap();
+        let dsn = timing(&site, "<>");
+        assert_eq!((dsn.warn_after, dsn.return_after), (3600, 2 * 86_400));
+        let normal = timing(&site, "<a@b.example>");
+        assert_eq!(
+            (normal.warn_after, normal.return_after),
+            (4 * 3600, 5 * 86_400)
+        );
     }
 
     #[test]
