@@ -246,21 +246,27 @@ fn config_args(cmd: &str, args: &[String]) -> Result<ConfigArgs, i32> {
 /// Load the configuration named by `--config`, or the embedded default.
 fn load_site(a: &ConfigArgs) -> Result<Site, i32> {
     let cfg = match &a.config {
-        Some(path) => config::load(path, &a.defines),
-        None => config::compile_mc(
+        Some(path) => config::load_with_warnings(path, &a.defines),
+        None => config::compile_mc_with_warnings(
             "(embedded default.mc)",
             config::EMBEDDED_DEFAULT_MC,
             &a.defines,
         ),
     };
-    let cfg = cfg.map_err(|e| {
+    let (cfg, mut warnings) = cfg.map_err(|e| {
         eprintln!("{e}");
         i32::from(EX_CONFIG)
     })?;
-    let site = Site::load(cfg).map_err(|e| {
+    // What the daemon would refuse is said here too (check, test).
+    for r in mxgate_m4::support::refusals(&cfg) {
+        warnings.push(format!("the daemon refuses to start: {r}"));
+    }
+    let mut site = Site::load(cfg).map_err(|e| {
         eprintln!("mxgate: {e}");
         i32::from(EX_CONFIG)
     })?;
+    warnings.append(&mut site.warnings);
+    site.warnings = warnings;
     for w in &site.warnings {
         eprintln!("mxgate: warning: {w}");
     }

@@ -243,6 +243,9 @@ pub struct Milter {
     pub name: String,
     /// `S=`, `F=`, `T=` equates as written.
     pub options: BTreeMap<String, String>,
+    /// Where it was defined (`file:line`), for the daemon's messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 /// Why a compiled configuration could not be read back.

@@ -21,12 +21,13 @@ use crate::diag::{Files, Pos};
 use crate::expand::{CfAction, CfHost};
 use crate::options::OPTIONS;
 use crate::source::{self, Reach, SourceError};
+use crate::support::{self, Support};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Every feature in sendmail 8.17's `cf/feature/`, with the largest number
 /// of arguments it takes, plus mxgate's `header_checks` and `mailboxes`.
-const FEATURES: &[(&str, usize)] = &[
+pub const FEATURES: &[(&str, usize)] = &[
     ("accept_unqualified_senders", 0),
     ("accept_unresolvable_domains", 0),
     ("access_db", 4),
@@ -436,6 +437,12 @@ impl Mc {
                 format!("{name} must be a time such as `5d', `4h', `30m' or `1h30m', got `{v}'"),
             ));
         }
+        if let Some(Support::Warned(why) | Support::Refused(why)) = support::option(name) {
+            self.warnings.push(files.diag(
+                pos,
+                format!("warning: {name} has no effect in mxgate: {why}"),
+            ));
+        }
         match name {
             "confDOMAIN_NAME" => self.config.hostname = non_empty(v.to_string()),
             "confFALLBACK_MX" => self.config.relays.fallback_mx = non_empty(v.to_string()),
@@ -700,6 +707,12 @@ impl Mc {
             return Err(files.diag(
                 pos,
                 format!("FEATURE(`{name}') should be before MAILER(): sendmail refuses features after the first MAILER"),
+            ));
+        }
+        if let Some(Support::Warned(why) | Support::Refused(why)) = support::feature(name) {
+            self.warnings.push(files.diag(
+                pos,
+                format!("warning: FEATURE(`{name}') has no effect in mxgate: {why}"),
             ));
         }
         if let Some((_, role, default)) = MAP_FEATURES.iter().find(|(n, _, _)| *n == name) {
@@ -988,9 +1001,24 @@ impl Mc {
                 format!("{name}(`{fname}'): a filter of that name is already defined"),
             ));
         }
+        let at = files.diag(pos, "");
+        let at = format!("{}:{}", at.file, at.line);
+        let flags = options.get("F").map(String::as_str);
+        let message = match support::milter(flags) {
+            Support::Refused(why) => format!(
+                "warning: filter {fname} has F={}: the daemon will refuse to start: {why}",
+                flags.unwrap_or("")
+            ),
+            Support::Warned(why) => format!("warning: filter {fname}: {why}"),
+            Support::Implemented => String::new(),
+        };
+        if !message.is_empty() {
+            self.warnings.push(files.diag(pos, message));
+        }
         self.config.milters.push(Milter {
             name: fname.to_string(),
             options,
+            at: Some(at),
         });
         Ok(CfAction::Text(String::new()))
     }
@@ -1093,12 +1121,26 @@ impl CfHost for Mc {
             "MAILER" => self.mailer(files, args, pos),
             "DAEMON_OPTIONS" => {
                 let options = self.daemon_like(files, "DAEMON_OPTIONS", &args.join(","), DAEMON_KEYS, pos)?;
+                if options.get("Family").is_some_and(|f| f == "local")
+                    && let Some((_, Support::Refused(why))) = support::DAEMON_SETTINGS.first()
+                {
+                    self.warnings.push(files.diag(
+                        pos,
+                        format!("warning: DAEMON_OPTIONS Family=local: the daemon will refuse to start: {why}"),
+                    ));
+                }
                 self.config.daemons.push(Daemon { options });
                 Ok(CfAction::Text(String::new()))
             }
             "CLIENT_OPTIONS" => {
                 let o = self.daemon_like(files, "CLIENT_OPTIONS", &args.join(","), CLIENT_KEYS, pos)?;
                 self.config.client_options.push(o);
+                if let Some(Support::Warned(why)) = support::cf_macro("CLIENT_OPTIONS") {
+                    self.warnings.push(files.diag(
+                        pos,
+                        format!("warning: CLIENT_OPTIONS has no effect in mxgate: {why}"),
+                    ));
+                }
                 Ok(CfAction::Text(String::new()))
             }
             "INPUT_MAIL_FILTER" | "MAIL_FILTER" => self.milter(files, name, args, pos),
