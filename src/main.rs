@@ -315,7 +315,14 @@ fn check(args: &[String]) -> i32 {
     for p in &audit.problems {
         println!("unsafe: {p}");
     }
-    if audit.problems.is_empty() {
+    let refused = mxgate_m4::support::refusals(&site.config);
+    for r in &refused {
+        println!("refused: the daemon will not start: {r}");
+    }
+    if !refused.is_empty() {
+        println!("{} setting(s) refuse the daemon", refused.len());
+        1
+    } else if audit.problems.is_empty() {
         println!("ok: spool, tables and include files are safe");
         0
     } else {

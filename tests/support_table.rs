@@ -277,6 +277,12 @@ fn a_milter_with_f_t_or_f_r_refuses_the_daemon_and_check_says_so() {
             err.contains("the daemon refuses to start: filter spam"),
             "{err}"
         );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(
+            stdout.contains("refused: the daemon will not start: filter spam"),
+            "{stdout}"
+        );
     }
 }
 
@@ -322,4 +328,55 @@ fn family_local_is_refused_at_start_with_the_reason() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn an_unflagged_milter_is_warned_about_in_the_daemon_start_log() {
+    let d = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let log = d.path().join("maillog");
+    let mc = d.path().join("site.mc");
+    std::fs::write(
+        &mc,
+        format!(
+            "OSTYPE(`linux')dnl\n\
+             define(`QUEUE_DIR', `{}')dnl\n\
+             define(`confMXGATE_LOG_FILE', `{}')dnl\n\
+             define(`confMXGATE_QUEUE_INTERVAL', `0')dnl\n\
+             DAEMON_OPTIONS(`Port={port}, Addr=127.0.0.1, Name=MTA')dnl\n\
+             INPUT_MAIL_FILTER(`clamav', `S=unix:/run/clamav.sock')dnl\n\
+             MAILER(`local')dnl\n",
+            d.path().join("spool").display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["daemon", "--config"])
+        .arg(&mc)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let want = format!(
+        "warning: {}:6:1: filter clamav: mxgate does not speak the milter protocol yet: mail passes unscanned",
+        mc.display()
+    );
+    let mut text = String::new();
+    while std::time::Instant::now() < deadline {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains(&want) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.contains(&want), "{text}");
+    assert!(running, "an unflagged milter does not stop the daemon");
 }
