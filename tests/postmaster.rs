@@ -162,3 +162,60 @@ fn rcpt_postmaster_in_any_case_is_accepted_by_the_hub_config() {
         assert!(reply.starts_with("250 2.1.5"), "{reply}\n{}", d.stderr());
     }
 }
+
+#[test]
+fn check_warns_when_postmaster_reaches_no_mailbox() {
+    let d = tempfile::tempdir().unwrap();
+    let mb = d.path().join("mailboxes");
+    std::fs::write(&mb, "alice OK\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["makemap", "lmdb"])
+        .arg(&mb)
+        .stdin(std::fs::File::open(&mb).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mc = d.path().join("site.mc");
+    let write = |aliases: &str| {
+        std::fs::write(
+            &mc,
+            format!(
+                "OSTYPE(`linux')dnl\n\
+                 define(`QUEUE_DIR', `{}')dnl\n\
+                 FEATURE(`mailboxes', `lmdb {}')dnl\n\
+                 {aliases}MAILER(`local')dnl\n",
+                d.path().join("spool").display(),
+                mb.display()
+            ),
+        )
+        .unwrap();
+    };
+    let check = || {
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&mc)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // No aliases: the implicit postmaster: root, and root has no mailbox.
+    write("undefine(`ALIAS_FILE')dnl\n");
+    let out = check();
+    assert!(
+        out.contains("warning: postmaster resolves to local user root, who has no mailbox"),
+        "{out}"
+    );
+    // An alias to a real mailbox: no warning.
+    let al = d.path().join("aliases");
+    std::fs::write(&al, "postmaster: alice\n").unwrap();
+    let o = Command::new(BIN)
+        .arg("newaliases")
+        .arg(&al)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    write(&format!("define(`ALIAS_FILE', `{}')dnl\n", al.display()));
+    let out = check();
+    assert!(out.contains("configuration loads"), "{out}");
+    assert!(!out.contains("postmaster resolves"), "{out}");
+}
