@@ -7,8 +7,8 @@
 //! fsyncs after each batch, logs one line per recipient in sendmail's
 //! format, then: after `confTO_QUEUERETURN` the still-pending recipients
 //! fail with `4.4.7`; once after `confTO_QUEUEWARN` a delay DSN goes out
-//! (for a message from `<>`: `confTO_QUEUERETURN_DSN`,
-//! `confTO_QUEUEWARN_DSN` when set, see [`timing`]);
+//! (for a DSN: `confTO_QUEUERETURN_DSN`, `confTO_QUEUEWARN_DSN` when set,
+//! see [`timing`]);
 //! failures (and successes asked for with NOTIFY=SUCCESS) are reported by
 //! DSNs committed to the spool as new messages from `<>`, and only then
 //! marked `reported`; a message whose every recipient is final and
@@ -110,25 +110,72 @@ pub struct Queue {
     destinations: Mutex<Destinations>,
 }
 
-/// The queue's time settings for a site, for a message from `sender`. A
-/// message with the null sender (a DSN) uses `confTO_QUEUEWARN_DSN` and
-/// `confTO_QUEUERETURN_DSN` when they are set (sendmail's
-/// `Timeout.queuewarn.dsn` / `Timeout.queuereturn.dsn`, which apply to
-/// messages from `<>`), else the ordinary values.
-pub fn timing(site: &Site, sender: &str) -> Timing {
-    let null = matches!(sender.trim(), "" | "<>");
+/// The queue's time settings for a site, for one message. A DSN uses
+/// `confTO_QUEUEWARN_DSN` and `confTO_QUEUERETURN_DSN` when they are set,
+/// else the ordinary values; which messages are DSNs is decided as
+/// sendmail's `eatheader()` sets its `TOC_DSN` timeout class, see [`is_dsn`].
+pub fn timing(site: &Site, env: &Envelope, content: &[u8]) -> Timing {
+    let dsn = is_dsn(env, content);
     Timing::from_options(
         |n| {
-            let dsn = match n {
-                "confTO_QUEUEWARN" if null => site.config.option("confTO_QUEUEWARN_DSN"),
-                "confTO_QUEUERETURN" if null => site.config.option("confTO_QUEUERETURN_DSN"),
+            let v = match n {
+                "confTO_QUEUEWARN" if dsn => site.config.option("confTO_QUEUEWARN_DSN"),
+                "confTO_QUEUERETURN" if dsn => site.config.option("confTO_QUEUERETURN_DSN"),
                 _ => None,
             };
-            dsn.or_else(|| site.config.option(n)).map(str::to_string)
+            v.or_else(|| site.config.option(n)).map(str::to_string)
         },
         |v: &str| crate::config::parse_duration(v, crate::config::unit::MINUTES),
     )
     .unwrap_or_default()
+}
+
+/// Is this message a delivery status notification, for the timeouts?
+/// sendmail (`headers.c`, `eatheader`): a `Content-Type: multipart/report`
+/// with `report-type=delivery-status`, or a report it made itself (here: a
+/// DSN or double bounce committed by the queue, fact `dsn-kind`); a
+/// `Priority: urgent|normal|non-urgent` header puts the message in that
+/// class instead. So a vacation reply or a read receipt from `<>` keeps the
+/// ordinary timeouts.
+pub fn is_dsn(env: &Envelope, content: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(crate::dsn::header_of(content));
+    // Unfolded header values by (lower-case) name.
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in head.split('\n') {
+        let line = line.trim_end_matches('\r');
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = fields.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            fields.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+    }
+    let value = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
+    if let Some(p) = value("priority")
+        && matches!(p.as_str(), "urgent" | "normal" | "non-urgent")
+    {
+        return false;
+    }
+    if env.fact("dsn-kind").is_some() {
+        return true;
+    }
+    value("content-type").is_some_and(|ct| {
+        let compact: String = ct
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '"')
+            .collect();
+        compact.starts_with("multipart/report;")
+            && compact
+                .split(';')
+                .any(|p| p == "report-type=delivery-status")
+    })
 }
 
 fn rcpt_status(o: &Outcome, now: u64) -> RcptStatus {
@@ -211,7 +258,7 @@ impl Queue {
             Err(e) => return Err(e),
         };
         let site = self.host.site();
-        let timing = timing(&site, &env.sender);
+        let timing = timing(&site, &env, &content);
         let mut journal = Journal::load(&root, id)?;
         let plan = plan::leaves(&site, &env, &journal);
         Journal::append(&root, id, &plan.entries)?;
@@ -1278,8 +1325,18 @@ mod tests {
         assert!(!h.spool().root().join("hold").join(id.as_str()).exists());
     }
 
+    fn enqueue_with(h: &TestHost, sender: &str, rcpt: &str, head: &str) -> QueueId {
+        let mut e = Envelope::new(sender);
+        e.arrival = T0;
+        e.recipients.push(Recipient::new(rcpt));
+        let mut w = h.spool.create(&e).unwrap();
+        w.write(format!("{head}Subject: test\r\n\r\nbody\r\n").as_bytes())
+            .unwrap();
+        w.commit(State::Queue).unwrap()
+    }
+
     #[test]
-    fn a_bounce_expires_after_queuereturn_dsn() {
+    fn a_dsn_expires_after_queuereturn_dsn_other_mail_does_not() {
         let d = tempfile::tempdir().unwrap();
         let (h, agents, q) = setup(
             d.path(),
@@ -1294,19 +1351,35 @@ mod tests {
             .lock()
             .unwrap()
             .insert("one.example".into(), "defer");
-        let bounce = enqueue(&h, "<>", &["<x@one.example>"], &[]);
-        let mail = enqueue(&h, "<s@src.example>", &["<y@one.example>"], &[]);
-        assert!(matches!(
-            q.process(&bounce, T0).unwrap(),
-            Processed::Later(_)
-        ));
-        assert!(matches!(q.process(&mail, T0).unwrap(), Processed::Later(_)));
-        // A day later the bounce is given up (4.4.7), the ordinary message is not.
+        let report =
+            "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"x\"\r\n";
+        let bounce = enqueue_with(&h, "<>", "<x@one.example>", report);
+        // From <> but not a DSN (a vacation reply): ordinary timeouts.
+        let vacation = enqueue_with(
+            &h,
+            "<>",
+            "<v@one.example>",
+            "Auto-Submitted: auto-replied\r\n",
+        );
+        // A DSN with Priority: urgent is in the urgent class (sendmail).
+        let urgent = enqueue_with(
+            &h,
+            "<>",
+            "<u@one.example>",
+            &format!("Priority: urgent\r\n{report}"),
+        );
+        let mail = enqueue_with(&h, "<s@src.example>", "<y@one.example>", "");
+        for id in [&bounce, &vacation, &urgent, &mail] {
+            assert!(matches!(q.process(id, T0).unwrap(), Processed::Later(_)));
+        }
+        // A day later the DSN is given up (4.4.7), the others are not.
         assert_eq!(q.process(&bounce, T0 + 86_400).unwrap(), Processed::Removed);
-        assert!(matches!(
-            q.process(&mail, T0 + 86_400).unwrap(),
-            Processed::Later(_)
-        ));
+        for id in [&vacation, &urgent, &mail] {
+            assert!(matches!(
+                q.process(id, T0 + 86_400).unwrap(),
+                Processed::Later(_)
+            ));
+        }
         let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
         assert!(log.contains("dsn=4.4.7"), "{log}");
         assert!(
@@ -1318,7 +1391,7 @@ mod tests {
     }
 
     #[test]
-    fn timing_uses_the_dsn_values_for_the_null_sender_only() {
+    fn timing_uses_the_dsn_values_for_dsns_only() {
         let mut c = Config::new();
         for (k, v) in [
             ("confTO_QUEUEWARN", "4h"),
@@ -1329,13 +1402,28 @@ mod tests {
             c.options.insert(k.into(), v.into());
         }
         let site = Site::from_parts(c, Default::default()).unwrap();
-        let dsn = timing(&site, "<>");
+        let mut ours = Envelope::new("<>");
+        ours.facts.push(("dsn-kind".into(), "failure".into()));
+        let dsn = timing(&site, &ours, b"Subject: x\r\n\r\n");
         assert_eq!((dsn.warn_after, dsn.return_after), (3600, 2 * 86_400));
-        let normal = timing(&site, "<a@b.example>");
+        let normal = timing(
+            &site,
+            &Envelope::new("<a@b.example>"),
+            b"Subject: x\r\n\r\n",
+        );
         assert_eq!(
             (normal.warn_after, normal.return_after),
             (4 * 3600, 5 * 86_400)
         );
+        // The header decides, folded or not, any case.
+        assert!(is_dsn(
+            &Envelope::new("<>"),
+            b"CONTENT-TYPE: Multipart/Report;\r\n  Report-Type=\"delivery-status\"\r\n\r\n"
+        ));
+        assert!(!is_dsn(
+            &Envelope::new("<>"),
+            b"Content-Type: multipart/report; report-type=disposition-notification\r\n\r\n"
+        ));
     }
 
     #[test]
