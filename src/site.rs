@@ -15,11 +15,6 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// `postmaster: root`, the alias every site has when postmaster has neither
-/// an alias nor a mailbox (the first line of sendmail's and Postfix's
-/// shipped aliases files, made implicit; see [`crate::users::alias`]).
-pub const IMPLICIT_POSTMASTER: &str = "root";
-
 /// Why a site could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -259,7 +254,7 @@ impl Site {
 
     /// The alias for the (lower-case) key `key` in the first alias table
     /// that has it. A table error is returned, never taken as "no alias".
-    /// (The implicit `postmaster: root` is added by [`crate::users::alias`].)
+    /// (The implicit `postmaster: root` is added one layer up, in `users`.)
     pub fn alias(&self, key: &str) -> Result<Option<String>, crate::table::Error> {
         for t in &self.aliases {
             if let Some(v) = t.lookup(key)? {

@@ -54,9 +54,14 @@ pub enum UserSource {
 /// Default text for a disabled mailbox.
 pub const DISABLED_TEXT: &str = "Mailbox temporarily disabled";
 
+/// `postmaster: root`, the alias every site has when postmaster has neither
+/// an alias nor a mailbox (the first line of sendmail's and Postfix's
+/// shipped aliases files, made implicit).
+pub const IMPLICIT_POSTMASTER: &str = "root";
+
 /// The alias of the lower-case local name `key`: the alias tables'
 /// value ([`Site::alias`]), else, for `postmaster` only, the implicit
-/// [`crate::site::IMPLICIT_POSTMASTER`] when postmaster is not a mailbox
+/// [`IMPLICIT_POSTMASTER`] when postmaster is not a mailbox
 /// either (RFC 5321 §4.5.1: postmaster must always resolve; a site without
 /// an aliases file, like the embedded default, still has one).
 pub fn alias(site: &Site, key: &str) -> Result<Option<String>, table::Error> {
@@ -64,7 +69,7 @@ pub fn alias(site: &Site, key: &str) -> Result<Option<String>, table::Error> {
         return Ok(Some(v));
     }
     if key == "postmaster" && mailbox(site, key)?.0 == LocalUser::Unknown {
-        return Ok(Some(crate::site::IMPLICIT_POSTMASTER.to_string()));
+        return Ok(Some(IMPLICIT_POSTMASTER.to_string()));
     }
     Ok(None)
 }
