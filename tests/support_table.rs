@@ -380,3 +380,42 @@ fn an_unflagged_milter_is_warned_about_in_the_daemon_start_log() {
     assert!(text.contains(&want), "{text}");
     assert!(running, "an unflagged milter does not stop the daemon");
 }
+
+#[test]
+fn mxgate_options_are_known_to_the_compiler_and_read_by_the_runtime() {
+    let src = runtime_source();
+    // Every conf* name the runtime reads is a sendmail option or in the list.
+    let mut i = 0;
+    while let Some(at) = src[i..].find("\"conf") {
+        let start = i + at + 1;
+        let end = start
+            + src[start..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(0);
+        let name = &src[start..end];
+        i = end;
+        let option_like = name.len() > 4
+            && name[4..]
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if src[end..].starts_with('"') && option_like {
+            let known = mxgate_m4::options::OPTIONS.iter().any(|(k, _)| *k == name)
+                || support::MXGATE_OPTIONS.contains(&name);
+            assert!(
+                known,
+                "{name} is read by the runtime but unknown to the compiler"
+            );
+        }
+    }
+    for name in support::MXGATE_OPTIONS {
+        assert!(
+            src.contains(&format!("\"{name}\"")),
+            "{name} is not read by the runtime"
+        );
+        let w = compile(&format!("define(`{name}', `1')dnl\n")).unwrap();
+        assert!(w.is_empty(), "{name}: {w:?}");
+    }
+    // A misspelling is still warned about.
+    let w = compile("define(`confMXGATE_QUEUE_INTERVALL', `1m')dnl\n").unwrap();
+    assert!(w[0].contains("is not a sendmail 8.17 option"), "{w:?}");
+}

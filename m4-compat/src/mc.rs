@@ -408,7 +408,9 @@ impl Mc {
         v: &str,
         pos: Pos,
     ) -> Result<(), Diagnostic> {
-        if OPTIONS.binary_search_by(|(k, _)| (*k).cmp(name)).is_err() {
+        if OPTIONS.binary_search_by(|(k, _)| (*k).cmp(name)).is_err()
+            && !support::MXGATE_OPTIONS.contains(&name)
+        {
             self.warnings.push(files.diag(
                 pos,
                 format!("warning: {name} is not a sendmail 8.17 option; kept as written"),

@@ -320,6 +320,35 @@ pub const OPTIONS: &[(&str, Support)] = &[
     ("confTO_STARTTLS", Implemented),
 ];
 
+/// mxgate's own options (not sendmail's), all implemented: the compiler
+/// knows them, so only a misspelt `conf*` name is warned about as unknown.
+/// docs/mc.md "mxgate extension options" describes them.
+pub const MXGATE_OPTIONS: &[&str] = &[
+    "confAUTH_DOVECOT_SOCKET",
+    "confAUTH_PASSWORD_MAP",
+    "confMAX_CONN_PER_IP",
+    "confMAX_QUEUE_SIZE",
+    "confMXGATE_ALLOW_PROGRAMS",
+    "confMXGATE_AUTH_WAIT",
+    "confMXGATE_AUTH_WORKERS",
+    "confMXGATE_CONN_LIMIT_EXCEPTIONS",
+    "confMXGATE_DESTINATION_CONCURRENCY",
+    "confMXGATE_DNS_RETRY",
+    "confMXGATE_DNS_TIMEOUT",
+    "confMXGATE_LOG_FILE",
+    "confMXGATE_MAILDIR",
+    "confMXGATE_MAX_BAD_COMMANDS",
+    "confMXGATE_MAX_CLIENT_LOOKUPS",
+    "confMXGATE_MAX_NONMAIL_COMMANDS",
+    "confMXGATE_MAX_RETRY_INTERVAL",
+    "confMXGATE_NAMESERVERS",
+    "confMXGATE_QUEUE_INTERVAL",
+    "confMXGATE_QUEUE_WORKERS",
+    "confMXGATE_SYSLOG_SOCKET",
+    "confMXGATE_TO_DATA",
+    "confQUEUE_DIR",
+];
+
 /// The support of `FEATURE(name)` (`None`: not a feature the compiler knows).
 pub fn feature(name: &str) -> Option<Support> {
     FEATURES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
