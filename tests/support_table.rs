@@ -419,3 +419,49 @@ fn mxgate_options_are_known_to_the_compiler_and_read_by_the_runtime() {
     let w = compile("define(`confMXGATE_QUEUE_INTERVALL', `1m')dnl\n").unwrap();
     assert!(w[0].contains("is not a sendmail 8.17 option"), "{w:?}");
 }
+
+#[test]
+fn a_mail_filter_counts_only_when_a_filter_list_names_it() {
+    let check = |body: &str| {
+        let d = tempfile::tempdir().unwrap();
+        let mc = mc_file(d.path(), body);
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&mc)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    // Defined, named by nothing: sendmail never calls it; not refused.
+    let (code, out) = check("MAIL_FILTER(`spam', `S=inet:1234@localhost, F=T')dnl\n");
+    assert!(!out.contains("refused:"), "{out}");
+    assert_ne!(code, Some(78), "{out}");
+    assert!(
+        out.contains("filter spam has F=T: the daemon will refuse to start if it is used"),
+        "{out}"
+    );
+    // Named by confINPUT_MAIL_FILTERS: in use, so refused.
+    let (code, out) = check(
+        "MAIL_FILTER(`spam', `S=inet:1234@localhost, F=T')dnl\n\
+         define(`confINPUT_MAIL_FILTERS', `spam')dnl\n",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("refused: the daemon will not start: filter spam"),
+        "{out}"
+    );
+    // Named by a daemon's InputMailFilters=: refused too.
+    let (code, out) = check(
+        "MAIL_FILTER(`spam', `S=inet:1234@localhost, F=R')dnl\n\
+         DAEMON_OPTIONS(`Port=2, Addr=127.0.0.1, Name=MTA2, InputMailFilters=other;spam')dnl\n",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("filter spam"), "{out}");
+}

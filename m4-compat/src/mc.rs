@@ -1006,12 +1006,17 @@ impl Mc {
         let at = files.diag(pos, "");
         let at = format!("{}:{}", at.file, at.line);
         let flags = options.get("F").map(String::as_str);
+        let when = if name == "MAIL_FILTER" {
+            " if it is used (MAIL_FILTER: sendmail calls it only when confINPUT_MAIL_FILTERS or a daemon's InputMailFilters= names it)"
+        } else {
+            ""
+        };
         let message = match support::milter(flags) {
             Support::Refused(why) => format!(
-                "warning: filter {fname} has F={}: the daemon will refuse to start: {why}",
+                "warning: filter {fname} has F={}: the daemon will refuse to start{when}: {why}",
                 flags.unwrap_or("")
             ),
-            Support::Warned(why) => format!("warning: filter {fname}: {why}"),
+            Support::Warned(why) => format!("warning: filter {fname}{when}: {why}"),
             Support::Implemented => String::new(),
         };
         if !message.is_empty() {
@@ -1021,6 +1026,7 @@ impl Mc {
             name: fname.to_string(),
             options,
             at: Some(at),
+            mail_filter_only: name == "MAIL_FILTER",
         });
         Ok(CfAction::Text(String::new()))
     }

@@ -383,6 +383,22 @@ pub fn milter(flags: Option<&str>) -> Support {
     }
 }
 
+/// Is milter `m` called for incoming mail? As in sendmail: a filter from
+/// `INPUT_MAIL_FILTER` always (mxgate does not model a later
+/// `confINPUT_MAIL_FILTERS` that leaves it out: refusing is the safe side);
+/// one from `MAIL_FILTER` only when `confINPUT_MAIL_FILTERS` or a
+/// `DAEMON_OPTIONS` `InputMailFilters=` (names separated by `;`) names it.
+pub fn milter_in_use(c: &crate::config::Config, m: &crate::config::Milter) -> bool {
+    if !m.mail_filter_only {
+        return true;
+    }
+    let names = |list: &str| list.split([',', ';']).any(|n| n.trim() == m.name);
+    c.option("confINPUT_MAIL_FILTERS").is_some_and(names)
+        || c.daemons
+            .iter()
+            .any(|d| d.options.get("InputMailFilters").is_some_and(|l| names(l)))
+}
+
 /// The warnings for a compiled configuration, for a `.cf` read without
 /// its `.mc` (the compiler gives the same ones with `file:line:col` when it
 /// compiles): one per feature, option, milter and macro that is not
@@ -406,6 +422,13 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
             m.at.as_deref()
                 .map(|a| format!(" ({a})"))
                 .unwrap_or_default();
+        if !milter_in_use(c, m) {
+            w.push(format!(
+                "warning: filter {}{at} is defined by MAIL_FILTER and named by no confINPUT_MAIL_FILTERS or InputMailFilters=: not used (as in sendmail)",
+                m.name
+            ));
+            continue;
+        }
         match milter(m.options.get("F").map(String::as_str)) {
             Refused(why) => w.push(format!(
                 "warning: filter {}{at} has F={}: the daemon will refuse to start: {why}",
@@ -432,7 +455,7 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
 /// ...`; a `DAEMON_OPTIONS` with `Family=local`.
 pub fn refusals(c: &crate::config::Config) -> Vec<String> {
     let mut r = Vec::new();
-    for m in &c.milters {
+    for m in c.milters.iter().filter(|m| milter_in_use(c, m)) {
         let flags = m.options.get("F").map(String::as_str);
         if let Refused(why) = milter(flags) {
             let at =
