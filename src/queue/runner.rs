@@ -265,7 +265,13 @@ impl Queue {
         for e in &plan.entries {
             journal.apply(e);
         }
-        let expired = timing.expired(env.arrival, now);
+        // A double bounce released from hold/ (see `savemail`) gets a new
+        // return period from its release: the operator asked for another try.
+        let since = match (env.fact("dsn-kind"), journal.flushed) {
+            (Some("double-bounce"), Some(f)) => f.max(env.arrival),
+            _ => env.arrival,
+        };
+        let expired = timing.expired(since, now);
         let pri = content.len() as u64
             + 30_000 * env.recipients.len() as u64
             + 90_000 * u64::from(journal.attempts);
@@ -1297,6 +1303,34 @@ mod tests {
         );
         let j = Journal::load(&root, did).unwrap();
         assert!(j.rcpts.values().all(|s| !s.kind.is_final()), "{j:?}");
+    }
+
+    #[test]
+    fn an_expired_double_bounce_is_held_and_a_release_gives_it_a_new_period() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[("confTO_QUEUERETURN", "1d")]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("local".into(), "defer");
+        let id = enqueue(
+            &h,
+            "<>",
+            &["<postmaster@gw.example.com>"],
+            &[("dsn-kind", "double-bounce")],
+        );
+        assert!(matches!(q.process(&id, T0).unwrap(), Processed::Later(_)));
+        // A day of deferrals: given up (4.4.7), nobody to tell: held.
+        assert_eq!(q.process(&id, T0 + 86_400).unwrap(), Processed::Held);
+        let root = h.spool().root().to_path_buf();
+        // The operator fixes postmaster's mailbox and releases it.
+        crate::spool::move_message(&root, State::Hold, State::Queue, &id).unwrap();
+        Journal::append(&root, &id, &[Entry::Flush(T0 + 2 * 86_400)]).unwrap();
+        agents.script.lock().unwrap().insert("local".into(), "ok");
+        assert_eq!(q.process(&id, T0 + 2 * 86_400).unwrap(), Processed::Removed);
+        let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
+        assert!(log.contains("stat=Sent") || log.contains("dsn=2."), "{log}");
     }
 
     #[test]
