@@ -1,7 +1,8 @@
 //! Alias expansion: `/etc/aliases` semantics for local recipients.
 //!
 //! Contract: [`expand`] expands a local address (unqualified or `@$=w`)
-//! through [`Site::alias_tables`] — keys are lower-cased local parts,
+//! through [`crate::users::alias`] (the alias tables, and an implicit
+//! `postmaster: root` when postmaster has no alias and no mailbox) — keys are lower-cased local parts,
 //! `user+detail` is tried as `user+detail`, `user+*`, `user` — into
 //! [`Target`]s: local mailboxes, remote addresses, `|programs`, `/files`.
 //! Values are comma-separated lists (quotes protect commas and spaces);
@@ -150,12 +151,7 @@ fn is_local(site: &Site, domain: Option<&Domain>) -> bool {
 }
 
 fn lookup_key(site: &Site, key: &str) -> Result<Option<String>, table::Error> {
-    for t in site.alias_tables() {
-        if let Some(v) = t.lookup(key)? {
-            return Ok(Some(v));
-        }
-    }
-    Ok(None)
+    crate::users::alias(site, key)
 }
 
 /// `user+detail`, `user+*`, `user`: the first key with an alias.

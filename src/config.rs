@@ -43,7 +43,9 @@ pub fn load(path: &Path, defines: &[(String, String)]) -> Result<Config, Error> 
     load_with_warnings(path, defines).map(|(c, _)| c)
 }
 
-/// [`load`], also returning the compiler's warnings (`file:line:col: warning: ...`).
+/// [`load`], also returning the compiler's warnings (`file:line:col:
+/// warning: ...`; for a compiled file, the same warnings without positions,
+/// [`mxgate_m4::support::config_warnings`]).
 pub fn load_with_warnings(
     path: &Path,
     defines: &[(String, String)],
@@ -54,7 +56,7 @@ pub fn load_with_warnings(
             defines: defines.to_vec(),
         };
         return mxgate_m4::compile_file(path, &opts)
-            .map(|c| (c.config, c.warnings.iter().map(|w| w.to_string()).collect()))
+            .map(|c| (c.config, c.warnings.iter().map(warning_text).collect()))
             .map_err(|e| Error::Mc(e.to_string()));
     }
     let text = std::fs::read_to_string(path).map_err(|err| Error::Read {
@@ -62,7 +64,13 @@ pub fn load_with_warnings(
         err,
     })?;
     Config::from_text(&text)
-        .map(|c| (c, Vec::new()))
+        .map(|c| {
+            let w = mxgate_m4::support::config_warnings(&c)
+                .into_iter()
+                .map(|w| w.strip_prefix("warning: ").unwrap_or(&w).to_string())
+                .collect();
+            (c, w)
+        })
         .map_err(|err| Error::Compiled {
             path: path.into(),
             err,
@@ -84,8 +92,15 @@ pub fn compile_mc_with_warnings(
         defines: defines.to_vec(),
     };
     mxgate_m4::compile_str(name, text, &opts)
-        .map(|c| (c.config, c.warnings.iter().map(|w| w.to_string()).collect()))
+        .map(|c| (c.config, c.warnings.iter().map(warning_text).collect()))
         .map_err(|e| Error::Mc(e.to_string()))
+}
+
+/// A compiler warning as a site warning: `file:line:col: text` (the
+/// callers say "warning").
+fn warning_text(d: &mxgate_m4::Diagnostic) -> String {
+    let m = d.message.strip_prefix("warning: ").unwrap_or(&d.message);
+    format!("{}:{}:{}: {m}", d.file, d.line, d.col)
 }
 
 /// Seconds in one unit of a bare number (`parse_duration`'s second argument).

@@ -49,17 +49,28 @@ pub enum Detach {
 }
 
 /// Load the configuration and the site.
+/// The compiler's warnings (settings mxgate does not honour, see
+/// `mxgate_m4::support`) come first in the site's warnings; a setting the
+/// daemon must refuse (`mxgate_m4::support::refusals`: a milter with `F=T`
+/// or `F=R`, `Family=local`) is an error.
 pub fn load(opts: &Options) -> Result<Arc<Site>, String> {
-    let cfg = match &opts.config {
-        Some(p) => config::load(p, &opts.defines),
-        None => config::compile_mc(
+    let (cfg, mut warnings) = match &opts.config {
+        Some(p) => config::load_with_warnings(p, &opts.defines),
+        None => config::compile_mc_with_warnings(
             "(embedded default.mc)",
             config::EMBEDDED_DEFAULT_MC,
             &opts.defines,
         ),
     }
     .map_err(|e| e.to_string())?;
-    Site::load(cfg).map(Arc::new).map_err(|e| e.to_string())
+    let refused = mxgate_m4::support::refusals(&cfg);
+    if !refused.is_empty() {
+        return Err(refused.join("\nmxgate: "));
+    }
+    let mut site = Site::load(cfg).map_err(|e| e.to_string())?;
+    warnings.append(&mut site.warnings);
+    site.warnings = warnings;
+    Ok(Arc::new(site))
 }
 
 /// The spool directory of a site (`QUEUE_DIR`; default `/var/spool/mxgate`).

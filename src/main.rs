@@ -246,21 +246,27 @@ fn config_args(cmd: &str, args: &[String]) -> Result<ConfigArgs, i32> {
 /// Load the configuration named by `--config`, or the embedded default.
 fn load_site(a: &ConfigArgs) -> Result<Site, i32> {
     let cfg = match &a.config {
-        Some(path) => config::load(path, &a.defines),
-        None => config::compile_mc(
+        Some(path) => config::load_with_warnings(path, &a.defines),
+        None => config::compile_mc_with_warnings(
             "(embedded default.mc)",
             config::EMBEDDED_DEFAULT_MC,
             &a.defines,
         ),
     };
-    let cfg = cfg.map_err(|e| {
+    let (cfg, mut warnings) = cfg.map_err(|e| {
         eprintln!("{e}");
         i32::from(EX_CONFIG)
     })?;
-    let site = Site::load(cfg).map_err(|e| {
+    // What the daemon would refuse is said here too (check, test).
+    for r in mxgate_m4::support::refusals(&cfg) {
+        warnings.push(format!("the daemon refuses to start: {r}"));
+    }
+    let mut site = Site::load(cfg).map_err(|e| {
         eprintln!("mxgate: {e}");
         i32::from(EX_CONFIG)
     })?;
+    warnings.append(&mut site.warnings);
+    site.warnings = warnings;
     for w in &site.warnings {
         eprintln!("mxgate: warning: {w}");
     }
@@ -279,8 +285,11 @@ group/others; the AUTH password table not readable by others) and every
 :include: file named in the alias sources (not writable by group/others, not
 in such a directory, owned by root or confRUN_AS_USER or its programs and
 files are refused). One line per problem: PATH: what is wrong; what to do.
-Exit 0 with an \"ok\" line when nothing is unsafe, 1 when something is, 78
-when the configuration does not load.
+Settings mxgate does not honour are warned about with their file:line
+(docs/mc.md section 9); one that would stop the daemon (a milter with F=T
+or F=R, Family=local) is a \"refused:\" line. Exit 0 with an \"ok\" line
+when nothing is unsafe or refused, 1 when something is, 78 when the
+configuration does not load.
 ";
 
 fn check(args: &[String]) -> i32 {
@@ -309,7 +318,14 @@ fn check(args: &[String]) -> i32 {
     for p in &audit.problems {
         println!("unsafe: {p}");
     }
-    if audit.problems.is_empty() {
+    let refused = mxgate_m4::support::refusals(&site.config);
+    for r in &refused {
+        println!("refused: the daemon will not start: {r}");
+    }
+    if !refused.is_empty() {
+        println!("{} setting(s) refuse the daemon", refused.len());
+        1
+    } else if audit.problems.is_empty() {
         println!("ok: spool, tables and include files are safe");
         0
     } else {

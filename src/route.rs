@@ -540,11 +540,9 @@ fn local_step(
         keys.push(base.clone());
     }
     for key in &keys {
-        for t in site.alias_tables() {
-            if t.lookup(key)?.is_some() {
-                let why = why.then(Because::Alias { key: key.clone() });
-                return Ok((Resolution::Deliver(local_route(user.to_string())), why));
-            }
+        if crate::users::alias(site, key)?.is_some() {
+            let why = why.then(Because::Alias { key: key.clone() });
+            return Ok((Resolution::Deliver(local_route(user.to_string())), why));
         }
     }
     // Ruleset 5 (localaddr).

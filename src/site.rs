@@ -290,6 +290,18 @@ impl Site {
         &self.aliases
     }
 
+    /// The alias for the (lower-case) key `key` in the first alias table
+    /// that has it. A table error is returned, never taken as "no alias".
+    /// (The implicit `postmaster: root` is added one layer up, in `users`.)
+    pub fn alias(&self, key: &str) -> Result<Option<String>, crate::table::Error> {
+        for t in &self.aliases {
+            if let Some(v) = t.lookup(key)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
     /// Is `item` in class `class` (`$=w`, `$=R`, ...)? Case-insensitive for
     /// host classes, exact for user classes (`E`, `L`).
     pub fn in_class(&self, class: &str, item: &str) -> bool {

@@ -416,6 +416,18 @@ fn link_anonymous(file: &File, dest: &Path) -> std::io::Result<()> {
     .map_err(std::io::Error::from)
 }
 
+/// Move message `id` of the spool at `root` from state `from` to state
+/// `to` (its journal stays where it is), then fsync `to`'s directory.
+pub fn move_message(root: &Path, from: State, to: State, id: &QueueId) -> Result<(), Error> {
+    let a = root.join(from.dir()).join(id.as_str());
+    let b = root.join(to.dir()).join(id.as_str());
+    std::fs::rename(&a, &b).map_err(|e| Error::io(&a, e))?;
+    let d = root.join(to.dir());
+    std::fs::File::open(&d)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(&d, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,8 @@
 //!
 //! Contract: [`local_user`] answers for one local part (no domain, no
 //! `+detail`, already lower-cased by the caller if the site folds case) from
-//! the aliases tables, then the `mailboxes` table when the configuration
+//! the aliases tables (with an implicit `postmaster: root` when postmaster
+//! has neither an alias nor a mailbox, [`alias`]), then the `mailboxes` table when the configuration
 //! has one (`FEATURE(`mailboxes', `lmdb /etc/mail/mailboxes')`, an mxgate
 //! extension for virtual accounts: value `OK` or a path = exists,
 //! `DISABLED` or `DISABLED:text` = disabled), otherwise the system password
@@ -53,14 +54,38 @@ pub enum UserSource {
 /// Default text for a disabled mailbox.
 pub const DISABLED_TEXT: &str = "Mailbox temporarily disabled";
 
+/// `postmaster: root`, the alias every site has when postmaster has neither
+/// an alias nor a mailbox (the first line of sendmail's and Postfix's
+/// shipped aliases files, made implicit).
+pub const IMPLICIT_POSTMASTER: &str = "root";
+
+/// The alias of the lower-case local name `key`: the alias tables'
+/// value ([`Site::alias`]), else, for `postmaster` only, the implicit
+/// [`IMPLICIT_POSTMASTER`] when postmaster is not a mailbox
+/// either (RFC 5321 §4.5.1: postmaster must always resolve; a site without
+/// an aliases file, like the embedded default, still has one).
+pub fn alias(site: &Site, key: &str) -> Result<Option<String>, table::Error> {
+    if let Some(v) = site.alias(key)? {
+        return Ok(Some(v));
+    }
+    if key == "postmaster" && mailbox(site, key)?.0 == LocalUser::Unknown {
+        return Ok(Some(IMPLICIT_POSTMASTER.to_string()));
+    }
+    Ok(None)
+}
+
 /// Look up local name `user` (see module doc).
 pub fn local_user(site: &Site, user: &str) -> Result<(LocalUser, UserSource), table::Error> {
     let key = user.to_ascii_lowercase();
-    for t in site.alias_tables() {
-        if t.lookup(&key)?.is_some() {
-            return Ok((LocalUser::Alias, UserSource::Aliases));
-        }
+    if alias(site, &key)?.is_some() {
+        return Ok((LocalUser::Alias, UserSource::Aliases));
     }
+    mailbox(site, user)
+}
+
+/// `user` in the `mailboxes` table, else in the password file.
+fn mailbox(site: &Site, user: &str) -> Result<(LocalUser, UserSource), table::Error> {
+    let key = user.to_ascii_lowercase();
     if let Some(t) = site.table("mailboxes") {
         let found = match t.lookup(&key)? {
             None => LocalUser::Unknown,

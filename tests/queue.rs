@@ -215,6 +215,77 @@ fn a_failing_bounce_becomes_a_double_bounce_to_postmaster() {
     wait_for("queue empty", &s.d, || s.d.queued("queue").is_empty());
 }
 
+/// Issue "Field configurations ...": a message answered 250 is never
+/// dropped. Here postmaster's route fails (its alias names a user with no
+/// mailbox): the double bounce is kept in hold/, `mailq` shows it, the log
+/// says why (sendmail's savemail panic), and a release after fixing the
+/// alias delivers it.
+#[test]
+fn a_double_bounce_nobody_can_take_stays_in_the_queue_and_mailq_shows_it() {
+    let s = start();
+    // Point postmaster at a user with no mailbox (the daemon reads the
+    // rebuilt aliases table within a second).
+    std::fs::write(
+        s.x.join("aliases"),
+        "ghost: nosuchuser\npostmaster: nosuchadmin\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("newaliases")
+        .arg(s.x.join("aliases"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = send(
+        s.d.mta,
+        "",
+        &["ghost@example.com"],
+        "Subject: a bounce\r\n\r\nx\r\n",
+    );
+    assert!(r.starts_with("250"), "{r}");
+    wait_for("the double bounce held", &s.d, || {
+        s.d.queued("hold").len() == 1
+    });
+    let log = s.d.maillog();
+    assert!(
+        log.contains("SYSERR(root): savemail: cannot save rejected email anywhere"),
+        "{log}"
+    );
+    assert!(!log.contains("dropped"), "{log}");
+    let out = Command::new(BIN)
+        .arg("mailq")
+        .arg("-C")
+        .arg(&s.d.mc)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("(1 request)"), "{text}");
+    assert!(text.contains("(held)"), "{text}");
+    assert!(text.contains("<postmaster@gw.example.com>"), "{text}");
+    // Give postmaster's target a mailbox, release: the double bounce is
+    // delivered (a release retries the same alias expansion).
+    let mb = s.d.path().join("mailboxes");
+    std::fs::write(&mb, format!("{MAILBOXES}nosuchadmin OK\n")).unwrap();
+    let out = Command::new(BIN)
+        .args(["makemap", "lmdb"])
+        .arg(&mb)
+        .stdin(std::fs::File::open(&mb).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (ok, out) = queue_cmd(&s, &["release", "--from", "<>"]);
+    assert!(ok && out.contains("1 message(s) released"), "{out}");
+    wait_for("double bounce in nosuchadmin's Maildir", &s.d, || {
+        maildir(&s.x, "nosuchadmin").len() == 1
+    });
+    wait_for("queue empty", &s.d, || {
+        s.d.queued("queue").is_empty() && s.d.queued("hold").is_empty()
+    });
+}
+
 #[test]
 fn include_list_fans_out_with_owner_as_envelope_sender() {
     let s = start();

@@ -243,6 +243,14 @@ pub struct Milter {
     pub name: String,
     /// `S=`, `F=`, `T=` equates as written.
     pub options: BTreeMap<String, String>,
+    /// Where it was defined (`file:line`), for the daemon's messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// Defined by `MAIL_FILTER` (not `INPUT_MAIL_FILTER`): sendmail calls it
+    /// only when `confINPUT_MAIL_FILTERS` or a daemon's `InputMailFilters=`
+    /// names it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mail_filter_only: bool,
 }
 
 /// Why a compiled configuration could not be read back.

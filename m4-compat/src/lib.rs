@@ -17,6 +17,7 @@ pub mod lexer;
 pub mod mc;
 pub mod options;
 pub mod source;
+pub mod support;
 
 use diag::Pos;
 use std::path::Path;

@@ -21,12 +21,13 @@ use crate::diag::{Files, Pos};
 use crate::expand::{CfAction, CfHost};
 use crate::options::OPTIONS;
 use crate::source::{self, Reach, SourceError};
+use crate::support::{self, Support};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Every feature in sendmail 8.17's `cf/feature/`, with the largest number
 /// of arguments it takes, plus mxgate's `header_checks` and `mailboxes`.
-const FEATURES: &[(&str, usize)] = &[
+pub const FEATURES: &[(&str, usize)] = &[
     ("accept_unqualified_senders", 0),
     ("accept_unresolvable_domains", 0),
     ("access_db", 4),
@@ -407,7 +408,9 @@ impl Mc {
         v: &str,
         pos: Pos,
     ) -> Result<(), Diagnostic> {
-        if OPTIONS.binary_search_by(|(k, _)| (*k).cmp(name)).is_err() {
+        if OPTIONS.binary_search_by(|(k, _)| (*k).cmp(name)).is_err()
+            && !support::MXGATE_OPTIONS.contains(&name)
+        {
             self.warnings.push(files.diag(
                 pos,
                 format!("warning: {name} is not a sendmail 8.17 option; kept as written"),
@@ -434,6 +437,12 @@ impl Mc {
             return Err(files.diag(
                 pos,
                 format!("{name} must be a time such as `5d', `4h', `30m' or `1h30m', got `{v}'"),
+            ));
+        }
+        if let Some(Support::Warned(why) | Support::Refused(why)) = support::option(name) {
+            self.warnings.push(files.diag(
+                pos,
+                format!("warning: {name} has no effect in mxgate: {why}"),
             ));
         }
         match name {
@@ -700,6 +709,12 @@ impl Mc {
             return Err(files.diag(
                 pos,
                 format!("FEATURE(`{name}') should be before MAILER(): sendmail refuses features after the first MAILER"),
+            ));
+        }
+        if let Some(Support::Warned(why) | Support::Refused(why)) = support::feature(name) {
+            self.warnings.push(files.diag(
+                pos,
+                format!("warning: FEATURE(`{name}') has no effect in mxgate: {why}"),
             ));
         }
         if let Some((_, role, default)) = MAP_FEATURES.iter().find(|(n, _, _)| *n == name) {
@@ -993,9 +1008,30 @@ impl Mc {
                 format!("{name}(`{fname}'): a filter of that name is already defined"),
             ));
         }
+        let at = files.diag(pos, "");
+        let at = format!("{}:{}", at.file, at.line);
+        let flags = options.get("F").map(String::as_str);
+        let when = if name == "MAIL_FILTER" {
+            " if it is used (MAIL_FILTER: sendmail calls it only when confINPUT_MAIL_FILTERS or a daemon's InputMailFilters= names it)"
+        } else {
+            ""
+        };
+        let message = match support::milter(flags) {
+            Support::Refused(why) => format!(
+                "warning: filter {fname} has F={}: the daemon will refuse to start{when}: {why}",
+                flags.unwrap_or("")
+            ),
+            Support::Warned(why) => format!("warning: filter {fname}{when}: {why}"),
+            Support::Implemented => String::new(),
+        };
+        if !message.is_empty() {
+            self.warnings.push(files.diag(pos, message));
+        }
         self.config.milters.push(Milter {
             name: fname.to_string(),
             options,
+            at: Some(at),
+            mail_filter_only: name == "MAIL_FILTER",
         });
         Ok(CfAction::Text(String::new()))
     }
@@ -1126,12 +1162,26 @@ impl CfHost for Mc {
             "MAILER" => self.mailer(files, args, pos),
             "DAEMON_OPTIONS" => {
                 let options = self.daemon_like(files, "DAEMON_OPTIONS", &args.join(","), DAEMON_KEYS, pos)?;
+                if options.get("Family").is_some_and(|f| f == "local")
+                    && let Some((_, Support::Refused(why))) = support::DAEMON_SETTINGS.first()
+                {
+                    self.warnings.push(files.diag(
+                        pos,
+                        format!("warning: DAEMON_OPTIONS Family=local: the daemon will refuse to start: {why}"),
+                    ));
+                }
                 self.config.daemons.push(Daemon { options });
                 Ok(CfAction::Text(String::new()))
             }
             "CLIENT_OPTIONS" => {
                 let o = self.daemon_like(files, "CLIENT_OPTIONS", &args.join(","), CLIENT_KEYS, pos)?;
                 self.config.client_options.push(o);
+                if let Some(Support::Warned(why)) = support::cf_macro("CLIENT_OPTIONS") {
+                    self.warnings.push(files.diag(
+                        pos,
+                        format!("warning: CLIENT_OPTIONS has no effect in mxgate: {why}"),
+                    ));
+                }
                 Ok(CfAction::Text(String::new()))
             }
             "INPUT_MAIL_FILTER" | "MAIL_FILTER" => self.milter(files, name, args, pos),

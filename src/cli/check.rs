@@ -20,6 +20,9 @@
 //!   without the sticky bit; one owned by another user is reported because
 //!   its `|programs` and `/files` will be refused at delivery.
 //!
+//! postmaster must reach a mailbox: a local user without one is a warning
+//! (double bounces would be kept in `hold/`).
+//!
 //! A missing `confRUN_AS_USER` user is a problem (the daemon refuses to
 //! start); no `confRUN_AS_USER` at all is a warning (the daemon runs as root).
 
@@ -89,6 +92,7 @@ pub fn audit(site: &Site) -> Audit {
         }
         rule.forbid = 0o022;
     }
+    postmaster(site, &mut a);
     let mut seen = Vec::new();
     for m in cfg.maps.get("aliases").into_iter().chain(&cfg.alias_files) {
         let Ok(text) = std::fs::read_to_string(&m.path) else {
@@ -102,6 +106,37 @@ pub fn audit(site: &Site) -> Audit {
         }
     }
     a
+}
+
+/// Does postmaster reach a mailbox (RFC 5321 §4.5.1)? Double bounces go
+/// there; when it names a local user without a mailbox they are kept in
+/// `hold/` instead (see `queue::runner`), so say so before it happens.
+fn postmaster(site: &Site, a: &mut Audit) {
+    use crate::alias::Target;
+    use crate::users::LocalUser;
+    let Ok(addr) = crate::addr::Address::parse("postmaster") else {
+        return;
+    };
+    let targets = match crate::alias::expand(site, &addr) {
+        Ok(x) => x.targets,
+        Err(e) => {
+            a.warnings.push(format!(
+                "postmaster: {e}: bounces nobody can take would be kept in hold/"
+            ));
+            return;
+        }
+    };
+    for t in &targets {
+        let Target::Local(user) = t else { continue };
+        let base = user.split('+').next().unwrap_or(user);
+        if let Ok((LocalUser::Unknown, _)) = crate::users::local_user(site, base) {
+            a.warnings.push(format!(
+                "postmaster resolves to local user {user}, who has no mailbox: \
+                 bounces nobody can take would be kept in hold/; give postmaster \
+                 an alias to a real mailbox (RFC 5321 requires postmaster)"
+            ));
+        }
+    }
 }
 
 fn run_as(site: &Site, a: &mut Audit) -> Option<User> {

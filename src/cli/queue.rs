@@ -344,13 +344,7 @@ fn rename(
     to: State,
     id: &QueueId,
 ) -> Result<(), crate::spool::Error> {
-    let a = root.join(from.dir()).join(id.as_str());
-    let b = root.join(to.dir()).join(id.as_str());
-    std::fs::rename(&a, &b).map_err(|e| crate::spool::Error::Io { path: a, err: e })?;
-    let d = root.join(to.dir());
-    std::fs::File::open(&d)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| crate::spool::Error::Io { path: d, err: e })
+    crate::spool::move_message(root, from, to, id)
 }
 
 fn rcpt_state(j: &Journal, i: usize) -> String {

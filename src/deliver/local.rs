@@ -231,35 +231,12 @@ impl LocalMailer {
         if !path.starts_with('/') {
             return failed("5.1.3", &format!("{path}... not an absolute path"));
         }
-        let mut text = format!(
-            "From {} {}\n",
-            if batch.sender.is_empty() {
-                "MAILER-DAEMON"
-            } else {
-                &batch.sender
-            },
-            crate::dsn::date(batch.envelope.arrival)
-        )
-        .into_bytes();
-        text.extend_from_slice(format!("Return-Path: <{}>\n", batch.sender).as_bytes());
-        for line in batch.message.split(|&b| b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.starts_with(b"From ") {
-                text.push(b'>');
-            }
-            text.extend_from_slice(line);
-            text.push(b'\n');
-        }
-        text.push(b'\n');
-        // Never through a symlink at the file itself (sendmail's SafeFileEnvironment
-        // refuses them too): a link there could point at any file root can write.
-        use std::os::unix::fs::OpenOptionsExt;
-        let r = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-            .open(path)
-            .and_then(|mut f| f.write_all(&text).and_then(|()| f.sync_data()));
+        let r = append_mbox(
+            std::path::Path::new(path),
+            &batch.sender,
+            batch.envelope.arrival,
+            batch.message,
+        );
         match r {
             Ok(()) => Outcome::Delivered {
                 reply: format!("{path}... Appended to file"),
@@ -268,6 +245,47 @@ impl LocalMailer {
             Err(e) => deferred("4.3.0", &format!("{path}... {e}")),
         }
     }
+}
+
+/// Append `message` to the mbox file `path` (`From ` line, `Return-Path:`,
+/// `>From ` quoting, LF line ends), creating it mode 0600, never through a
+/// symlink at the file itself (sendmail's SafeFileEnvironment refuses them
+/// too: a link there could point at any file root can write), and fsync it.
+/// Used for `/file` targets and for `confDEAD_LETTER_DROP`.
+pub fn append_mbox(
+    path: &std::path::Path,
+    sender: &str,
+    arrival: u64,
+    message: &[u8],
+) -> std::io::Result<()> {
+    let mut text = format!(
+        "From {} {}\n",
+        if sender.is_empty() {
+            "MAILER-DAEMON"
+        } else {
+            sender
+        },
+        crate::dsn::date(arrival)
+    )
+    .into_bytes();
+    text.extend_from_slice(format!("Return-Path: <{sender}>\n").as_bytes());
+    for line in message.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.starts_with(b"From ") {
+            text.push(b'>');
+        }
+        text.extend_from_slice(line);
+        text.push(b'\n');
+    }
+    text.push(b'\n');
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)
+        .and_then(|mut f| f.write_all(&text).and_then(|()| f.sync_data()))
 }
 
 fn file_safe(s: &str) -> String {

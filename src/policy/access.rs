@@ -69,7 +69,7 @@ impl<'a> AccessDb<'a> {
         Some(AccessDb {
             table: table.as_ref(),
             skip: has("skip"),
-            dot_domain: has("lookupdotdomain"),
+            dot_domain: has("lookupdotdomain") || site.config.has_feature("lookupdotdomain"),
             relay_to_full_address: has("relaytofulladdress"),
         })
     }

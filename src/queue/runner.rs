@@ -6,14 +6,19 @@
 //! admits it ([`Destinations`]), appends the outcomes to the journal and
 //! fsyncs after each batch, logs one line per recipient in sendmail's
 //! format, then: after `confTO_QUEUERETURN` the still-pending recipients
-//! fail with `4.4.7`; once after `confTO_QUEUEWARN` a delay DSN goes out;
+//! fail with `4.4.7`; once after `confTO_QUEUEWARN` a delay DSN goes out
+//! (for a DSN: `confTO_QUEUERETURN_DSN`, `confTO_QUEUEWARN_DSN` when set,
+//! see [`timing`]);
 //! failures (and successes asked for with NOTIFY=SUCCESS) are reported by
 //! DSNs committed to the spool as new messages from `<>`, and only then
 //! marked `reported`; a message whose every recipient is final and
 //! reported is removed (queue file, then journal). A message from `<>`
 //! that fails is reported to `confDOUBLE_BOUNCE_ADDRESS` (default
 //! `postmaster`; empty = drop and log) as a double bounce; a double bounce
-//! that fails is dropped and logged. `now` is a parameter.
+//! that fails is appended to `confDEAD_LETTER_DROP` when set, else kept in
+//! `hold/` with a `SYSERR ... savemail` log line (sendmail's savemail()
+//! order: postmaster, dead-letter drop, keep the queue file) — a message
+//! answered 250 is never dropped silently. `now` is a parameter.
 //!
 //! [`start`] runs the queue in threads: one scanner that lists `queue/`
 //! every second (streaming the directory; at most `workers` messages are
@@ -93,6 +98,9 @@ pub enum Processed {
     Later(u64),
     /// The queue file is not there (delivered, deleted or held meanwhile).
     Gone,
+    /// A double bounce nobody could take was moved to `hold/` (see
+    /// `savemail`).
+    Held,
 }
 
 /// The queue manager.
@@ -102,13 +110,72 @@ pub struct Queue {
     destinations: Mutex<Destinations>,
 }
 
-/// The queue's time settings for a site.
-pub fn timing(site: &Site) -> Timing {
+/// The queue's time settings for a site, for one message. A DSN uses
+/// `confTO_QUEUEWARN_DSN` and `confTO_QUEUERETURN_DSN` when they are set,
+/// else the ordinary values; which messages are DSNs is decided as
+/// sendmail's `eatheader()` sets its `TOC_DSN` timeout class, see [`is_dsn`].
+pub fn timing(site: &Site, env: &Envelope, content: &[u8]) -> Timing {
+    let dsn = is_dsn(env, content);
     Timing::from_options(
-        |n| site.config.option(n).map(str::to_string),
+        |n| {
+            let v = match n {
+                "confTO_QUEUEWARN" if dsn => site.config.option("confTO_QUEUEWARN_DSN"),
+                "confTO_QUEUERETURN" if dsn => site.config.option("confTO_QUEUERETURN_DSN"),
+                _ => None,
+            };
+            v.or_else(|| site.config.option(n)).map(str::to_string)
+        },
         |v: &str| crate::config::parse_duration(v, crate::config::unit::MINUTES),
     )
     .unwrap_or_default()
+}
+
+/// Is this message a delivery status notification, for the timeouts?
+/// sendmail (`headers.c`, `eatheader`): a `Content-Type: multipart/report`
+/// with `report-type=delivery-status`, or a report it made itself (here: a
+/// DSN or double bounce committed by the queue, fact `dsn-kind`); a
+/// `Priority: urgent|normal|non-urgent` header puts the message in that
+/// class instead. So a vacation reply or a read receipt from `<>` keeps the
+/// ordinary timeouts.
+pub fn is_dsn(env: &Envelope, content: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(crate::dsn::header_of(content));
+    // Unfolded header values by (lower-case) name.
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in head.split('\n') {
+        let line = line.trim_end_matches('\r');
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = fields.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            fields.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+    }
+    let value = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
+    if let Some(p) = value("priority")
+        && matches!(p.as_str(), "urgent" | "normal" | "non-urgent")
+    {
+        return false;
+    }
+    if env.fact("dsn-kind").is_some() {
+        return true;
+    }
+    value("content-type").is_some_and(|ct| {
+        let compact: String = ct
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '"')
+            .collect();
+        compact.starts_with("multipart/report;")
+            && compact
+                .split(';')
+                .any(|p| p == "report-type=delivery-status")
+    })
 }
 
 fn rcpt_status(o: &Outcome, now: u64) -> RcptStatus {
@@ -191,14 +258,20 @@ impl Queue {
             Err(e) => return Err(e),
         };
         let site = self.host.site();
-        let timing = timing(&site);
+        let timing = timing(&site, &env, &content);
         let mut journal = Journal::load(&root, id)?;
         let plan = plan::leaves(&site, &env, &journal);
         Journal::append(&root, id, &plan.entries)?;
         for e in &plan.entries {
             journal.apply(e);
         }
-        let expired = timing.expired(env.arrival, now);
+        // A double bounce released from hold/ (see `savemail`) gets a new
+        // return period from its release: the operator asked for another try.
+        let since = match (env.fact("dsn-kind"), journal.flushed) {
+            (Some("double-bounce"), Some(f)) => f.max(env.arrival),
+            _ => env.arrival,
+        };
+        let expired = timing.expired(since, now);
         let pri = content.len() as u64
             + 30_000 * env.recipients.len() as u64
             + 90_000 * u64::from(journal.attempts);
@@ -416,6 +489,7 @@ impl Queue {
 
         // Reports for final recipients.
         let mut reported = Vec::new();
+        let mut unsaved: Vec<String> = Vec::new();
         let mut groups: BTreeMap<(u8, String), Vec<dsn::Recipient>> = BTreeMap::new();
         for i in &infos {
             let Some(st) = journal.rcpts.get(&i.key) else {
@@ -441,10 +515,10 @@ impl Queue {
             } else if kind == dsn::Kind::Success {
                 continue;
             } else if env.fact("dsn-kind") == Some("double-bounce") {
-                log.push(format!(
-                    "to=<{}>, dsn={}, stat=double bounce failed; dropped",
-                    i.display, st.dsn
-                ));
+                // Nobody is left to tell: sendmail's savemail() tries the
+                // dead-letter file, then keeps the message (see `savemail`).
+                reported.pop();
+                unsaved.push(i.key.clone());
                 continue;
             } else {
                 let to = site
@@ -463,6 +537,12 @@ impl Queue {
                 .entry((tag, to))
                 .or_default()
                 .push(dsn_rcpt(i, Some(st), now));
+        }
+        if !unsaved.is_empty() {
+            log.flush();
+            if self.savemail(&site, id, &env, &content, &mut log) {
+                reported.append(&mut unsaved);
+            }
         }
         for ((tag, to), rcpts) in groups {
             log.flush();
@@ -490,6 +570,15 @@ impl Queue {
             status::remove_message(&root, State::Queue.dir(), id)?;
             return Ok(Processed::Removed);
         }
+        if !unsaved.is_empty() {
+            // Kept, not dropped: the failed results of the double bounce are
+            // not recorded, so `mxgate queue release` after fixing
+            // postmaster's route tries those recipients again.
+            unwritten.retain(|e| !matches!(e, Entry::Rcpt { key, .. } if unsaved.contains(key)));
+            Journal::append(&root, id, &unwritten)?;
+            spool::move_message(&root, State::Queue, State::Hold, id)?;
+            return Ok(Processed::Held);
+        }
         // Still queued: record this pass in one append (one fsync).
         Journal::append(&root, id, &unwritten)?;
         Ok(Processed::Later(later.unwrap_or_else(|| {
@@ -499,6 +588,49 @@ impl Queue {
                 now + timing.retry_delay(journal.attempts.max(1))
             }
         })))
+    }
+
+    /// A double bounce could not be delivered: sendmail's `savemail()`
+    /// after its postmaster step. Append the message to
+    /// `confDEAD_LETTER_DROP` when set (`Saved message in FILE`, true);
+    /// otherwise, or when that fails, log sendmail's `SYSERR(root):
+    /// savemail: cannot save rejected email anywhere` and return false: the
+    /// caller keeps the message in `hold/` (sendmail leaves its queue file,
+    /// renamed `Qf`), visible in `mailq`, never dropped.
+    fn savemail(
+        &self,
+        site: &Site,
+        id: &QueueId,
+        env: &Envelope,
+        content: &[u8],
+        log: &mut PassLog<'_>,
+    ) -> bool {
+        let drop = site
+            .config
+            .option("confDEAD_LETTER_DROP")
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        let why = match drop {
+            Some(path) => {
+                match crate::deliver::local::append_mbox(Path::new(path), "", env.arrival, content)
+                {
+                    Ok(()) => {
+                        log.push(format!("Saved message in {path}"));
+                        log.flush();
+                        return true;
+                    }
+                    Err(e) => format!("{path}: {e}"),
+                }
+            }
+            None => "no confDEAD_LETTER_DROP".to_string(),
+        };
+        self.host.log().line(
+            Some(id.as_str()),
+            &format!(
+                "SYSERR(root): savemail: cannot save rejected email anywhere ({why}); the double bounce is kept in hold/ (mxgate queue release {id} after fixing postmaster's route)"
+            ),
+        );
+        false
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -747,7 +879,7 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
                 let result = q.process(&id, now);
                 let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
                 match result {
-                    Ok(Processed::Removed | Processed::Gone) => {
+                    Ok(Processed::Removed | Processed::Gone | Processed::Held) => {
                         c.remove(&id);
                     }
                     Ok(Processed::Later(t)) => {
@@ -1156,12 +1288,176 @@ mod tests {
         let (did, denv, _) = &q2[0];
         assert_eq!(denv.recipients[0].address, "<postmaster@gw.example.com>");
         assert_eq!(denv.fact("dsn-kind"), Some("double-bounce"));
-        // And a failing double bounce is dropped, not bounced again.
+        // A failing double bounce is not bounced again, and not dropped:
+        // with no dead-letter drop it is kept in hold/ (sendmail's savemail
+        // panic), its failure not recorded so a release tries again.
         agents.script.lock().unwrap().insert("local".into(), "fail");
-        assert_eq!(q.process(did, T0 + 2).unwrap(), Processed::Removed);
+        assert_eq!(q.process(did, T0 + 2).unwrap(), Processed::Held);
         assert!(queued(&h).is_empty());
+        let root = h.spool().root().to_path_buf();
+        assert!(root.join("hold").join(did.as_str()).exists());
         let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
-        assert!(log.contains("double bounce failed; dropped"), "{log}");
+        assert!(
+            log.contains("SYSERR(root): savemail: cannot save rejected email anywhere"),
+            "{log}"
+        );
+        let j = Journal::load(&root, did).unwrap();
+        assert!(j.rcpts.values().all(|s| !s.kind.is_final()), "{j:?}");
+    }
+
+    #[test]
+    fn an_expired_double_bounce_is_held_and_a_release_gives_it_a_new_period() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[("confTO_QUEUERETURN", "1d")]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("local".into(), "defer");
+        let id = enqueue(
+            &h,
+            "<>",
+            &["<postmaster@gw.example.com>"],
+            &[("dsn-kind", "double-bounce")],
+        );
+        assert!(matches!(q.process(&id, T0).unwrap(), Processed::Later(_)));
+        // A day of deferrals: given up (4.4.7), nobody to tell: held.
+        assert_eq!(q.process(&id, T0 + 86_400).unwrap(), Processed::Held);
+        let root = h.spool().root().to_path_buf();
+        // The operator fixes postmaster's mailbox and releases it.
+        crate::spool::move_message(&root, State::Hold, State::Queue, &id).unwrap();
+        Journal::append(&root, &id, &[Entry::Flush(T0 + 2 * 86_400)]).unwrap();
+        agents.script.lock().unwrap().insert("local".into(), "ok");
+        assert_eq!(q.process(&id, T0 + 2 * 86_400).unwrap(), Processed::Removed);
+        let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
+        assert!(log.contains("stat=Sent") || log.contains("dsn=2."), "{log}");
+    }
+
+    #[test]
+    fn failing_double_bounce_goes_to_the_dead_letter_drop() {
+        let d = tempfile::tempdir().unwrap();
+        let drop = d.path().join("dead.letter");
+        let (h, agents, q) = setup(
+            d.path(),
+            &[("confDEAD_LETTER_DROP", drop.to_str().unwrap())],
+        );
+        agents.script.lock().unwrap().insert("local".into(), "fail");
+        let id = enqueue(
+            &h,
+            "<>",
+            &["<postmaster@gw.example.com>"],
+            &[("dsn-kind", "double-bounce")],
+        );
+        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        let text = std::fs::read_to_string(&drop).unwrap();
+        assert!(text.starts_with("From MAILER-DAEMON "), "{text}");
+        let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
+        assert!(
+            log.contains(&format!("Saved message in {}", drop.display())),
+            "{log}"
+        );
+        assert!(!h.spool().root().join("hold").join(id.as_str()).exists());
+    }
+
+    fn enqueue_with(h: &TestHost, sender: &str, rcpt: &str, head: &str) -> QueueId {
+        let mut e = Envelope::new(sender);
+        e.arrival = T0;
+        e.recipients.push(Recipient::new(rcpt));
+        let mut w = h.spool.create(&e).unwrap();
+        w.write(format!("{head}Subject: test\r\n\r\nbody\r\n").as_bytes())
+            .unwrap();
+        w.commit(State::Queue).unwrap()
+    }
+
+    #[test]
+    fn a_dsn_expires_after_queuereturn_dsn_other_mail_does_not() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(
+            d.path(),
+            &[
+                ("confTO_QUEUERETURN", "5d"),
+                ("confTO_QUEUERETURN_DSN", "1d"),
+                ("confDOUBLE_BOUNCE_ADDRESS", ""),
+            ],
+        );
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("one.example".into(), "defer");
+        let report =
+            "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"x\"\r\n";
+        let bounce = enqueue_with(&h, "<>", "<x@one.example>", report);
+        // From <> but not a DSN (a vacation reply): ordinary timeouts.
+        let vacation = enqueue_with(
+            &h,
+            "<>",
+            "<v@one.example>",
+            "Auto-Submitted: auto-replied\r\n",
+        );
+        // A DSN with Priority: urgent is in the urgent class (sendmail).
+        let urgent = enqueue_with(
+            &h,
+            "<>",
+            "<u@one.example>",
+            &format!("Priority: urgent\r\n{report}"),
+        );
+        let mail = enqueue_with(&h, "<s@src.example>", "<y@one.example>", "");
+        for id in [&bounce, &vacation, &urgent, &mail] {
+            assert!(matches!(q.process(id, T0).unwrap(), Processed::Later(_)));
+        }
+        // A day later the DSN is given up (4.4.7), the others are not.
+        assert_eq!(q.process(&bounce, T0 + 86_400).unwrap(), Processed::Removed);
+        for id in [&vacation, &urgent, &mail] {
+            assert!(matches!(
+                q.process(id, T0 + 86_400).unwrap(),
+                Processed::Later(_)
+            ));
+        }
+        let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
+        assert!(log.contains("dsn=4.4.7"), "{log}");
+        assert!(
+            log.lines()
+                .filter(|l| l.contains("dsn=4.4.7"))
+                .all(|l| l.contains("<x@one.example>")),
+            "{log}"
+        );
+    }
+
+    #[test]
+    fn timing_uses_the_dsn_values_for_dsns_only() {
+        let mut c = Config::new();
+        for (k, v) in [
+            ("confTO_QUEUEWARN", "4h"),
+            ("confTO_QUEUEWARN_DSN", "1h"),
+            ("confTO_QUEUERETURN", "5d"),
+            ("confTO_QUEUERETURN_DSN", "2d"),
+        ] {
+            c.options.insert(k.into(), v.into());
+        }
+        let site = Site::from_parts(c, Default::default()).unwrap();
+        let mut ours = Envelope::new("<>");
+        ours.facts.push(("dsn-kind".into(), "failure".into()));
+        let dsn = timing(&site, &ours, b"Subject: x\r\n\r\n");
+        assert_eq!((dsn.warn_after, dsn.return_after), (3600, 2 * 86_400));
+        let normal = timing(
+            &site,
+            &Envelope::new("<a@b.example>"),
+            b"Subject: x\r\n\r\n",
+        );
+        assert_eq!(
+            (normal.warn_after, normal.return_after),
+            (4 * 3600, 5 * 86_400)
+        );
+        // The header decides, folded or not, any case.
+        assert!(is_dsn(
+            &Envelope::new("<>"),
+            b"CONTENT-TYPE: Multipart/Report;\r\n  Report-Type=\"delivery-status\"\r\n\r\n"
+        ));
+        assert!(!is_dsn(
+            &Envelope::new("<>"),
+            b"Content-Type: multipart/report; report-type=disposition-notification\r\n\r\n"
+        ));
     }
 
     #[test]

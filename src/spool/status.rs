@@ -239,6 +239,8 @@ pub struct Journal {
     pub next_attempt: u64,
     /// When the delay warning was sent.
     pub warned: Option<u64>,
+    /// When an operator last flushed or released the message.
+    pub flushed: Option<u64>,
 }
 
 impl Journal {
@@ -266,7 +268,10 @@ impl Journal {
             Entry::Warned(t) => {
                 self.warned.get_or_insert(*t);
             }
-            Entry::Flush(_) => self.next_attempt = 0,
+            Entry::Flush(t) => {
+                self.next_attempt = 0;
+                self.flushed = Some(self.flushed.map_or(*t, |f| f.max(*t)));
+            }
         }
     }
 

@@ -1,0 +1,500 @@
+//! What mxgate does with each sendmail name it compiles: the one table.
+//!
+//! Contract: every `FEATURE` name the compiler accepts ([`crate::mc::FEATURES`]),
+//! every cf macro that configures something mxgate may not do yet, and
+//! every `conf*` option ([`crate::options::OPTIONS`]) has a [`Support`]:
+//! [`Support::Implemented`] (mxgate does what sendmail does), or
+//! [`Support::Warned`] (it compiles, mxgate does not do it: `mxgate compile`
+//! and `mxgate check` print `file:line:col: warning: NAME has no effect in
+//! mxgate: REASON`), or [`Support::Refused`] (the daemon refuses to start
+//! while it is set, because running without it would make mail less safe
+//! than the admin asked for). Features and macros are listed one by one;
+//! options are listed when implemented or when their warning says more than
+//! the generic one, and every other sendmail option is
+//! `Warned(`[`OPTION_NO_EFFECT`]`)`. docs/mc.md's marks are checked against
+//! this table by the test suite. Nothing that compiles is silently ignored.
+
+/// What mxgate does with one name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Implemented: it has sendmail's effect.
+    Implemented,
+    /// Accepted with a warning at compile, check and daemon start: the
+    /// reason says what it means for mail.
+    Warned(&'static str),
+    /// Accepted by the compiler (with a warning), refused by the daemon at
+    /// start, with this reason.
+    Refused(&'static str),
+}
+
+/// The warning for a sendmail option mxgate does not read.
+pub const OPTION_NO_EFFECT: &str =
+    "mxgate does not read this option; mail is handled as if it were not set";
+
+use Support::{Implemented, Refused, Warned};
+
+/// Every `FEATURE` name (sorted; the same names as [`crate::mc::FEATURES`]).
+pub const FEATURES: &[(&str, Support)] = &[
+    ("accept_unqualified_senders", Implemented),
+    ("accept_unresolvable_domains", Implemented),
+    ("access_db", Implemented),
+    ("allmasquerade", Implemented),
+    ("always_add_domain", Implemented),
+    ("authinfo", Implemented),
+    (
+        "badmx",
+        Warned("MX records pointing at bad hosts are not refused"),
+    ),
+    (
+        "bcc",
+        Warned("no copy of each message is sent to a BCC address"),
+    ),
+    (
+        "bestmx_is_local",
+        Warned("mail for domains whose best MX is this host is not treated as local"),
+    ),
+    (
+        "bitdomain",
+        Warned("the bitdomain table is not used for routing"),
+    ),
+    ("blacklist_recipients", Implemented),
+    ("block_bad_helo", Implemented),
+    ("blocklist_recipients", Implemented),
+    (
+        "check_cert_altnames",
+        Warned("the peer certificate's subjectAltNames are not checked against the host name"),
+    ),
+    (
+        "check_other",
+        Warned("other SMTP commands are not checked by a custom rule"),
+    ),
+    (
+        "compat_check",
+        Warned("Compat: access entries are not looked up"),
+    ),
+    (
+        "conncontrol",
+        Warned(
+            "ClientConn: limits per client address from the access table are not applied (confMAX_CONN_PER_IP and the built-in per-address session limit are)",
+        ),
+    ),
+    ("delay_checks", Implemented),
+    ("dnsbl", Implemented),
+    (
+        "domainmap",
+        Warned("the domainmap table is not used for routing"),
+    ),
+    ("domaintable", Implemented),
+    (
+        "drac",
+        Warned("POP-before-SMTP (DRAC) relaying is not granted"),
+    ),
+    ("enhdnsbl", Implemented),
+    ("generics_entire_domain", Implemented),
+    ("genericstable", Implemented),
+    ("greet_pause", Implemented),
+    ("header_checks", Implemented),
+    (
+        "ldap_routing",
+        Warned(
+            "LDAP is not queried: recipients are routed without the LDAP mailHost/mailRoutingAddress attributes, and unknown LDAP recipients are not refused",
+        ),
+    ),
+    ("limited_masquerade", Implemented),
+    ("local_lmtp", Implemented),
+    ("local_no_masquerade", Implemented),
+    (
+        "local_procmail",
+        Warned("local mail goes to Maildir (or LMTP), not through procmail"),
+    ),
+    ("lookupdotdomain", Implemented),
+    (
+        "loose_relay_check",
+        Warned("%-hack relaying (user%host@here) is not allowed"),
+    ),
+    ("mailboxes", Implemented),
+    ("mailertable", Implemented),
+    ("masquerade_entire_domain", Implemented),
+    ("masquerade_envelope", Implemented),
+    (
+        "msp",
+        Warned("mxgate is not a submission-only client: it runs as a full MTA"),
+    ),
+    (
+        "mtamark",
+        Warned("MTA marks in reverse DNS are not checked"),
+    ),
+    ("no_default_msa", Implemented),
+    ("nocanonify", Implemented),
+    (
+        "nopercenthack",
+        Warned("the %-hack is not handled specially"),
+    ),
+    (
+        "notsticky",
+        Warned(
+            "user@$=w goes through aliases as sendmail's default (stickyhost off) does; the feature itself adds nothing",
+        ),
+    ),
+    (
+        "nouucp",
+        Warned("UUCP addresses are not handled either way"),
+    ),
+    (
+        "nullclient",
+        Warned(
+            "mxgate does not become a null client: mail is still received, aliased and routed locally; use SMART_HOST and MAIL_HUB",
+        ),
+    ),
+    (
+        "prefixmod",
+        Warned("address prefix modifications are not applied"),
+    ),
+    ("preserve_local_plus_detail", Implemented),
+    (
+        "preserve_luser_host",
+        Warned("the host part is not kept when mail goes to LUSER_RELAY"),
+    ),
+    ("promiscuous_relay", Implemented),
+    (
+        "queuegroup",
+        Warned("queue groups are not used: there is one queue"),
+    ),
+    (
+        "ratecontrol",
+        Warned(
+            "ClientRate: limits per client address from the access table are not applied (confCONNECTION_RATE_THROTTLE is)",
+        ),
+    ),
+    (
+        "redirect",
+        Warned("address.REDIRECT aliases are not answered with 551 User has moved"),
+    ),
+    (
+        "relay_based_on_MX",
+        Warned("relaying is not granted for domains whose MX is this host"),
+    ),
+    ("relay_entire_domain", Implemented),
+    ("relay_hosts_only", Implemented),
+    ("relay_local_from", Implemented),
+    ("relay_mail_from", Implemented),
+    (
+        "require_rdns",
+        Warned("clients without reverse DNS are not refused"),
+    ),
+    (
+        "rhsbl",
+        Warned("sender domains are not looked up in a right-hand-side block list"),
+    ),
+    (
+        "smrsh",
+        Warned(
+            "there is no restricted shell: |programs in aliases are refused unless confMXGATE_ALLOW_PROGRAMS is True, then run by /bin/sh",
+        ),
+    ),
+    ("stickyhost", Implemented),
+    (
+        "sts",
+        Warned("MTA-STS policies are not fetched or enforced"),
+    ),
+    (
+        "tls_failures",
+        Warned("TLS handshake failures are not retried without TLS by this rule"),
+    ),
+    (
+        "tls_session_features",
+        Warned("per-session TLS features from the access table are not applied"),
+    ),
+    (
+        "use_client_ptr",
+        Warned("the client's PTR name is not used in check_relay"),
+    ),
+    ("use_ct_file", Implemented),
+    ("use_cw_file", Implemented),
+    (
+        "uucpdomain",
+        Warned("the uucpdomain table is not used for routing"),
+    ),
+    (
+        "virtuser_entire_domain",
+        Warned("virtusertable @domain entries do not cover sub-domains"),
+    ),
+    ("virtusertable", Implemented),
+    ("vnet", Warned("the vnet table is not used for routing")),
+];
+
+/// cf macros whose setting mxgate may not honour.
+pub const MACROS: &[(&str, Support)] = &[
+    (
+        "CLIENT_OPTIONS",
+        Warned(
+            "outgoing connections use the system's default source address and family; CLIENT_OPTIONS' Addr, Family, Port and M= are not applied",
+        ),
+    ),
+    ("INPUT_MAIL_FILTER", Warned(MILTER_UNSCANNED)),
+    ("MAIL_FILTER", Warned(MILTER_UNSCANNED)),
+];
+
+/// The warning for a filter without `F=T`/`F=R`.
+pub const MILTER_UNSCANNED: &str =
+    "mxgate does not speak the milter protocol yet: mail passes unscanned by this filter";
+
+/// The refusal for a filter with `F=T` or `F=R`.
+pub const MILTER_REFUSED: &str = "mail must not pass unscanned, and mxgate does not speak the milter protocol yet; remove the flag to run unfiltered, or keep sendmail in front of mxgate for this filter";
+
+/// `DAEMON_OPTIONS` settings that the daemon refuses.
+pub const DAEMON_SETTINGS: &[(&str, Support)] = &[(
+    "Family=local",
+    Refused(
+        "mxgate listens on inet and inet6 sockets only; a unix-socket listener is not implemented (use Addr=127.0.0.1)",
+    ),
+)];
+
+/// Options with their own entry (the others are `Warned(OPTION_NO_EFFECT)`).
+pub const OPTIONS: &[(&str, Support)] = &[
+    ("confAUTH_MECHANISMS", Implemented),
+    (
+        "confCIPHER_LIST",
+        Warned(
+            "the TLS cipher suites are rustls' safe defaults (TLS 1.2+ with AEAD ciphers); this list is not applied",
+        ),
+    ),
+    (
+        "confCLIENT_OPTIONS",
+        Warned("outgoing connections use the system's default source address and family"),
+    ),
+    ("confCONNECTION_RATE_THROTTLE", Implemented),
+    ("confCR_FILE", Implemented),
+    ("confCT_FILE", Implemented),
+    ("confCW_FILE", Implemented),
+    ("confDEAD_LETTER_DROP", Implemented),
+    ("confDOMAIN_NAME", Implemented),
+    ("confDOUBLE_BOUNCE_ADDRESS", Implemented),
+    ("confFALLBACK_MX", Implemented),
+    ("confFALLBACK_SMARTHOST", Implemented),
+    ("confHOSTS_FILE", Implemented),
+    ("confINPUT_MAIL_FILTERS", Warned(MILTER_UNSCANNED)),
+    ("confMAX_DAEMON_CHILDREN", Implemented),
+    ("confMAX_HOP", Implemented),
+    ("confMAX_MESSAGE_SIZE", Implemented),
+    ("confMAX_RCPTS_PER_MESSAGE", Implemented),
+    ("confMILTER_MACROS_CONNECT", Warned(MILTER_UNSCANNED)),
+    ("confMILTER_MACROS_ENVFROM", Warned(MILTER_UNSCANNED)),
+    ("confMILTER_MACROS_ENVRCPT", Warned(MILTER_UNSCANNED)),
+    ("confMILTER_MACROS_EOH", Warned(MILTER_UNSCANNED)),
+    ("confMILTER_MACROS_EOM", Warned(MILTER_UNSCANNED)),
+    ("confMILTER_MACROS_HELO", Warned(MILTER_UNSCANNED)),
+    ("confMILTER_MACROS_DATA", Warned(MILTER_UNSCANNED)),
+    ("confMIN_FREE_BLOCKS", Implemented),
+    ("confMIN_QUEUE_AGE", Implemented),
+    ("confPRIVACY_FLAGS", Implemented),
+    ("confRCPTREJ_MSG", Implemented),
+    ("confREJECT_MSG", Implemented),
+    ("confRELAY_MSG", Implemented),
+    ("confRUN_AS_USER", Implemented),
+    ("confSERVER_CERT", Implemented),
+    ("confSERVER_KEY", Implemented),
+    ("confSERVICE_SWITCH_FILE", Implemented),
+    ("confSMTP_LOGIN_MSG", Implemented),
+    ("confTO_AUTH", Implemented),
+    ("confTO_COMMAND", Implemented),
+    ("confTO_CONNECT", Implemented),
+    ("confTO_DATABLOCK", Implemented),
+    ("confTO_DATAFINAL", Implemented),
+    ("confTO_DATAINIT", Implemented),
+    ("confTO_HELO", Implemented),
+    ("confTO_INITIAL", Implemented),
+    ("confTO_MAIL", Implemented),
+    ("confTO_QUEUERETURN", Implemented),
+    ("confTO_QUEUERETURN_DSN", Implemented),
+    ("confTO_QUEUEWARN", Implemented),
+    ("confTO_QUEUEWARN_DSN", Implemented),
+    ("confTO_QUIT", Implemented),
+    ("confTO_RCPT", Implemented),
+    ("confTO_RSET", Implemented),
+    ("confTO_STARTTLS", Implemented),
+];
+
+/// mxgate's own options (not sendmail's), all implemented: the compiler
+/// knows them, so only a misspelt `conf*` name is warned about as unknown.
+/// docs/mc.md "mxgate extension options" describes them.
+pub const MXGATE_OPTIONS: &[&str] = &[
+    "confAUTH_DOVECOT_SOCKET",
+    "confAUTH_PASSWORD_MAP",
+    "confMAX_CONN_PER_IP",
+    "confMAX_QUEUE_SIZE",
+    "confMXGATE_ALLOW_PROGRAMS",
+    "confMXGATE_AUTH_WAIT",
+    "confMXGATE_AUTH_WORKERS",
+    "confMXGATE_CONN_LIMIT_EXCEPTIONS",
+    "confMXGATE_DESTINATION_CONCURRENCY",
+    "confMXGATE_DNS_RETRY",
+    "confMXGATE_DNS_TIMEOUT",
+    "confMXGATE_LOG_FILE",
+    "confMXGATE_MAILDIR",
+    "confMXGATE_MAX_BAD_COMMANDS",
+    "confMXGATE_MAX_CLIENT_LOOKUPS",
+    "confMXGATE_MAX_NONMAIL_COMMANDS",
+    "confMXGATE_MAX_RETRY_INTERVAL",
+    "confMXGATE_NAMESERVERS",
+    "confMXGATE_QUEUE_INTERVAL",
+    "confMXGATE_QUEUE_WORKERS",
+    "confMXGATE_SYSLOG_SOCKET",
+    "confMXGATE_TO_DATA",
+    "confQUEUE_DIR",
+];
+
+/// The support of `FEATURE(name)` (`None`: not a feature the compiler knows).
+pub fn feature(name: &str) -> Option<Support> {
+    FEATURES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// The support of a sendmail option (`conf*`): its entry, else
+/// `Warned(OPTION_NO_EFFECT)` for sendmail's options; `None` for names that
+/// are not sendmail options (mxgate's own `confMXGATE_*` and extensions,
+/// which the runtime reads, and misspellings, which are warned about
+/// separately).
+pub fn option(name: &str) -> Option<Support> {
+    if let Some((_, s)) = OPTIONS.iter().find(|(n, _)| *n == name) {
+        return Some(*s);
+    }
+    crate::options::OPTIONS
+        .binary_search_by(|(k, _)| (*k).cmp(name))
+        .ok()
+        .map(|_| Warned(OPTION_NO_EFFECT))
+}
+
+/// The support of a cf macro (`None`: implemented, or not listed).
+pub fn cf_macro(name: &str) -> Option<Support> {
+    MACROS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// A milter's support from its `F=` flags: refused with `F=T` (temp-fail
+/// when the filter is unavailable) or `F=R` (reject), otherwise warned.
+pub fn milter(flags: Option<&str>) -> Support {
+    match flags {
+        Some(f) if f.contains(['T', 'R']) => Refused(MILTER_REFUSED),
+        _ => Warned(MILTER_UNSCANNED),
+    }
+}
+
+/// Is milter `m` called for incoming mail? As in sendmail: a filter from
+/// `INPUT_MAIL_FILTER` always (mxgate does not model a later
+/// `confINPUT_MAIL_FILTERS` that leaves it out: refusing is the safe side);
+/// one from `MAIL_FILTER` only when `confINPUT_MAIL_FILTERS` or a
+/// `DAEMON_OPTIONS` `InputMailFilters=` (names separated by `;`) names it.
+pub fn milter_in_use(c: &crate::config::Config, m: &crate::config::Milter) -> bool {
+    if !m.mail_filter_only {
+        return true;
+    }
+    let names = |list: &str| list.split([',', ';']).any(|n| n.trim() == m.name);
+    c.option("confINPUT_MAIL_FILTERS").is_some_and(names)
+        || c.daemons
+            .iter()
+            .any(|d| d.options.get("InputMailFilters").is_some_and(|l| names(l)))
+}
+
+/// The warnings for a compiled configuration, for a `.cf` read without
+/// its `.mc` (the compiler gives the same ones with `file:line:col` when it
+/// compiles): one per feature, option, milter and macro that is not
+/// [`Support::Implemented`].
+pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
+    let mut w = Vec::new();
+    for name in c.features.keys() {
+        if let Some(Warned(why) | Refused(why)) = feature(name) {
+            w.push(format!(
+                "warning: FEATURE(`{name}') has no effect in mxgate: {why}"
+            ));
+        }
+    }
+    for name in c.options.keys() {
+        if let Some(Warned(why) | Refused(why)) = option(name) {
+            w.push(format!("warning: {name} has no effect in mxgate: {why}"));
+        }
+    }
+    for m in &c.milters {
+        let at =
+            m.at.as_deref()
+                .map(|a| format!(" ({a})"))
+                .unwrap_or_default();
+        if !milter_in_use(c, m) {
+            w.push(format!(
+                "warning: filter {}{at} is defined by MAIL_FILTER and named by no confINPUT_MAIL_FILTERS or InputMailFilters=: not used (as in sendmail)",
+                m.name
+            ));
+            continue;
+        }
+        match milter(m.options.get("F").map(String::as_str)) {
+            Refused(why) => w.push(format!(
+                "warning: filter {}{at} has F={}: the daemon will refuse to start: {why}",
+                m.name,
+                m.options.get("F").map(String::as_str).unwrap_or("")
+            )),
+            Warned(why) => w.push(format!("warning: filter {}{at}: {why}", m.name)),
+            Implemented => {}
+        }
+    }
+    if !c.client_options.is_empty()
+        && let Some(Warned(why)) = cf_macro("CLIENT_OPTIONS")
+    {
+        w.push(format!(
+            "warning: CLIENT_OPTIONS has no effect in mxgate: {why}"
+        ));
+    }
+    w
+}
+
+/// Why the daemon must not start with this configuration: one message per
+/// [`Support::Refused`] setting (empty: it may start). A milter with `F=T`
+/// or `F=R`: `filter NAME (file:line) has F=T: mail must not pass unscanned,
+/// ...`; a `DAEMON_OPTIONS` with `Family=local`.
+pub fn refusals(c: &crate::config::Config) -> Vec<String> {
+    let mut r = Vec::new();
+    for m in c.milters.iter().filter(|m| milter_in_use(c, m)) {
+        let flags = m.options.get("F").map(String::as_str);
+        if let Refused(why) = milter(flags) {
+            let at =
+                m.at.as_deref()
+                    .map(|a| format!(" ({a})"))
+                    .unwrap_or_default();
+            r.push(format!(
+                "filter {}{at} has F={}: {why}",
+                m.name,
+                flags.unwrap_or("")
+            ));
+        }
+    }
+    for d in &c.daemons {
+        if d.options.get("Family").is_some_and(|f| f == "local")
+            && let Some((_, Refused(why))) = DAEMON_SETTINGS.first()
+        {
+            let name = d.options.get("Name").map(String::as_str).unwrap_or("?");
+            r.push(format!("DAEMON_OPTIONS Name={name}: Family=local: {why}"));
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_sorted_and_features_match_the_compiler() {
+        let names: Vec<&str> = FEATURES.iter().map(|f| f.0).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted);
+        let compiler: Vec<&str> = crate::mc::FEATURES.iter().map(|f| f.0).collect();
+        assert_eq!(
+            names, compiler,
+            "every FEATURE the compiler accepts has an entry"
+        );
+        for (n, _) in OPTIONS {
+            assert!(
+                crate::options::OPTIONS.iter().any(|(k, _)| k == n),
+                "{n} is not a sendmail option"
+            );
+        }
+    }
+}

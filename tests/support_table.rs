@@ -1,0 +1,468 @@
+//! Issue "Field configurations and exact sendmail behaviour — nothing is
+//! silently ignored": every FEATURE and option name the compiler accepts is
+//! either implemented or warned about (`mxgate_m4::support`), the table's
+//! "implemented" marks are backed by code that reads the name, docs/mc.md
+//! shows the same marks, and the settings that make mail less safe stop the
+//! daemon.
+
+use mxgate_m4::support::{self, Support};
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mxgate");
+
+fn compile(body: &str) -> Result<Vec<String>, String> {
+    let text = format!("OSTYPE(`linux')dnl\n{body}MAILER(`local')dnl\nMAILER(`smtp')dnl\n");
+    mxgate_m4::compile_str("t.mc", &text, &Default::default())
+        .map(|c| c.warnings.iter().map(|w| w.to_string()).collect())
+        .map_err(|e| e.to_string())
+}
+
+/// An argument list that the compiler accepts for `FEATURE(name)`.
+fn feature_args(name: &str) -> &'static str {
+    match name {
+        "nullclient" => ", `hub.example'",
+        "header_checks" => ", `/dev/null'",
+        "dnsbl" | "enhdnsbl" | "rhsbl" => ", `bl.example'",
+        "greet_pause" => ", `1000'",
+        _ => "",
+    }
+}
+
+/// A value that the compiler accepts for option `name`.
+fn option_value(name: &str) -> &'static str {
+    if name.starts_with("confTO_")
+        || name == "confCONNECTION_RATE_WINDOW_SIZE"
+        || name == "confMIN_QUEUE_AGE"
+    {
+        "1h"
+    } else {
+        "1"
+    }
+}
+
+/// All Rust source text of the runtime (src/), where an implemented option
+/// or feature must be read.
+fn runtime_source() -> String {
+    fn walk(dir: &Path, out: &mut String) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push_str(&std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    let mut s = String::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut s);
+    s
+}
+
+/// Features the compiler itself turns into behaviour (fields of the
+/// compiled configuration, class files), or that name what mxgate always
+/// does (it never canonifies, always keeps `+detail`, and a configuration
+/// with DAEMON_OPTIONS has no default MSA).
+const COMPILER_FEATURES: &[&str] = &[
+    "dnsbl",
+    "enhdnsbl",
+    "header_checks",
+    "use_cw_file",
+    "use_ct_file",
+    "nocanonify",
+    "preserve_local_plus_detail",
+    "no_default_msa",
+];
+
+/// Options the compiler turns into fields (`hostname`, `relays`, class files).
+const COMPILER_OPTIONS: &[&str] = &[
+    "confDOMAIN_NAME",
+    "confFALLBACK_MX",
+    "confFALLBACK_SMARTHOST",
+    "confCW_FILE",
+    "confCR_FILE",
+    "confCT_FILE",
+];
+
+#[test]
+fn every_feature_is_implemented_or_warned_at_compile() {
+    let src = runtime_source();
+    let features = mxgate_m4::mc::FEATURES;
+    assert!(features.len() > 60, "the walk covers sendmail's features");
+    for (name, _) in features {
+        let support = support::feature(name).unwrap_or_else(|| panic!("{name}: no entry"));
+        let warnings = compile(&format!("FEATURE(`{name}'{})dnl\n", feature_args(name)))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let warned = warnings
+            .iter()
+            .any(|w| w.contains(&format!("FEATURE(`{name}') has no effect in mxgate")));
+        match support {
+            Support::Implemented => {
+                assert!(
+                    !warned,
+                    "{name} is marked implemented but warns: {warnings:?}"
+                );
+                assert!(
+                    src.contains(&format!("\"{name}\"")) || COMPILER_FEATURES.contains(name),
+                    "{name} is marked implemented but nothing in src/ reads it"
+                );
+            }
+            Support::Warned(_) | Support::Refused(_) => {
+                assert!(warned, "{name} is not implemented and compiles silently");
+                assert!(
+                    warnings[0].starts_with("t.mc:2:1: warning:"),
+                    "{warnings:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_option_is_implemented_or_warned_at_compile() {
+    let src = runtime_source();
+    assert!(mxgate_m4::options::OPTIONS.len() > 150);
+    for (name, _) in mxgate_m4::options::OPTIONS {
+        let support = support::option(name).unwrap_or_else(|| panic!("{name}: no entry"));
+        let warnings = compile(&format!("define(`{name}', `{}')dnl\n", option_value(name)))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let warned = warnings
+            .iter()
+            .any(|w| w.contains(&format!("{name} has no effect in mxgate")));
+        match support {
+            Support::Implemented => {
+                assert!(
+                    !warned,
+                    "{name} is marked implemented but warns: {warnings:?}"
+                );
+                assert!(
+                    src.contains(&format!("\"{name}\"")) || COMPILER_OPTIONS.contains(name),
+                    "{name} is marked implemented but nothing in src/ reads it"
+                );
+            }
+            Support::Warned(_) | Support::Refused(_) => {
+                assert!(warned, "{name} is not implemented and compiles silently");
+            }
+        }
+    }
+}
+
+#[test]
+fn docs_mc_marks_match_the_table() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/mc.md")).unwrap();
+    let mark = |s: &Support| match s {
+        Support::Implemented => "implemented",
+        Support::Warned(_) => "warned",
+        Support::Refused(_) => "refused",
+    };
+    let all = support::FEATURES
+        .iter()
+        .chain(support::MACROS)
+        .chain(support::OPTIONS)
+        .chain(support::DAEMON_SETTINGS);
+    for (name, s) in all {
+        let row = format!("| `{name}` | {} |", mark(s));
+        assert!(doc.contains(&row), "docs/mc.md lacks the row {row}");
+    }
+}
+
+#[test]
+fn named_settings_of_the_issue_warn_with_file_and_line() {
+    let w = compile(
+        "define(`confCIPHER_LIST', `HIGH')dnl\n\
+         CLIENT_OPTIONS(`Family=inet')dnl\n\
+         FEATURE(`domaintable')dnl\n\
+         FEATURE(`ldap_routing')dnl\n\
+         FEATURE(`ratecontrol')dnl\n\
+         FEATURE(`conncontrol')dnl\n\
+         INPUT_MAIL_FILTER(`clamav', `S=unix:/run/clamav.sock')dnl\n",
+    )
+    .unwrap();
+    let all = w.join("\n");
+    // domaintable is implemented (route::domaintable): no warning for it.
+    assert!(!all.contains("domaintable"), "{all}");
+    for (line, what) in [
+        (2, "confCIPHER_LIST has no effect"),
+        (3, "CLIENT_OPTIONS has no effect"),
+        (5, "FEATURE(`ldap_routing') has no effect"),
+        (6, "FEATURE(`ratecontrol') has no effect"),
+        (7, "FEATURE(`conncontrol') has no effect"),
+        (
+            8,
+            "filter clamav: mxgate does not speak the milter protocol yet: mail passes unscanned",
+        ),
+    ] {
+        assert!(
+            w.iter()
+                .any(|x| x.starts_with(&format!("t.mc:{line}:")) && x.contains(what)),
+            "line {line}: {what}\n{all}"
+        );
+    }
+    // Implemented: no warning.
+    let w = compile("define(`confTO_QUEUERETURN_DSN', `1d')dnl\n").unwrap();
+    assert!(w.is_empty(), "{w:?}");
+}
+
+fn mc_file(dir: &Path, body: &str) -> std::path::PathBuf {
+    let p = dir.join("site.mc");
+    std::fs::write(
+        &p,
+        format!(
+            "OSTYPE(`linux')dnl\n\
+             define(`QUEUE_DIR', `{}')dnl\n\
+             define(`confDOMAIN_NAME', `t.example')dnl\n\
+             DAEMON_OPTIONS(`Port=1, Addr=127.0.0.1, Name=MTA')dnl\n\
+             {body}MAILER(`local')dnl\n",
+            dir.join("spool").display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn a_milter_with_f_t_or_f_r_refuses_the_daemon_and_check_says_so() {
+    for flag in ["T", "R"] {
+        let d = tempfile::tempdir().unwrap();
+        let mc = mc_file(
+            d.path(),
+            &format!("INPUT_MAIL_FILTER(`spam', `S=inet:1234@localhost, F={flag}')dnl\n"),
+        );
+        let out = Command::new(BIN)
+            .args(["daemon", "--config"])
+            .arg(&mc)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{err}");
+        assert!(
+            err.contains(&format!(
+                "mxgate: filter spam ({}:5) has F={flag}: mail must not pass unscanned, and mxgate does not speak the milter protocol yet; remove the flag to run unfiltered",
+                mc.display()
+            )),
+            "{err}"
+        );
+        assert!(
+            !d.path().join("spool").exists(),
+            "refused before anything is created"
+        );
+        // The compiled form refuses too, naming the .mc line.
+        let cf = d.path().join("site.cf");
+        let out = Command::new(BIN)
+            .args(["compile", "-o"])
+            .arg(&cf)
+            .arg(&mc)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("the daemon will refuse to start"));
+        let out = Command::new(BIN)
+            .args(["daemon", "--config"])
+            .arg(&cf)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{err}");
+        assert!(
+            err.contains(&format!("filter spam ({}:5) has F={flag}", mc.display())),
+            "{err}"
+        );
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&mc)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("the daemon refuses to start: filter spam"),
+            "{err}"
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(
+            stdout.contains("refused: the daemon will not start: filter spam"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn check_warns_about_an_unflagged_milter_with_its_line() {
+    let d = tempfile::tempdir().unwrap();
+    let mc = mc_file(
+        d.path(),
+        "INPUT_MAIL_FILTER(`clamav', `S=unix:/run/clamav.sock')dnl\n",
+    );
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&mc)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "mxgate: warning: {}:5:1: filter clamav: mxgate does not speak the milter protocol yet: mail passes unscanned",
+            mc.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn family_local_is_refused_at_start_with_the_reason() {
+    let d = tempfile::tempdir().unwrap();
+    let mc = mc_file(
+        d.path(),
+        "DAEMON_OPTIONS(`Family=local, Addr=/run/mxgate.sock, Name=LOCAL')dnl\n",
+    );
+    let out = Command::new(BIN)
+        .args(["daemon", "--config"])
+        .arg(&mc)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains(
+            "DAEMON_OPTIONS Name=LOCAL: Family=local: mxgate listens on inet and inet6 sockets only"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unflagged_milter_is_warned_about_in_the_daemon_start_log() {
+    let d = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let log = d.path().join("maillog");
+    let mc = d.path().join("site.mc");
+    std::fs::write(
+        &mc,
+        format!(
+            "OSTYPE(`linux')dnl\n\
+             define(`QUEUE_DIR', `{}')dnl\n\
+             define(`confMXGATE_LOG_FILE', `{}')dnl\n\
+             define(`confMXGATE_QUEUE_INTERVAL', `0')dnl\n\
+             DAEMON_OPTIONS(`Port={port}, Addr=127.0.0.1, Name=MTA')dnl\n\
+             INPUT_MAIL_FILTER(`clamav', `S=unix:/run/clamav.sock')dnl\n\
+             MAILER(`local')dnl\n",
+            d.path().join("spool").display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["daemon", "--config"])
+        .arg(&mc)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let want = format!(
+        "warning: {}:6:1: filter clamav: mxgate does not speak the milter protocol yet: mail passes unscanned",
+        mc.display()
+    );
+    let mut text = String::new();
+    while std::time::Instant::now() < deadline {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains(&want) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.contains(&want), "{text}");
+    assert!(running, "an unflagged milter does not stop the daemon");
+}
+
+#[test]
+fn mxgate_options_are_known_to_the_compiler_and_read_by_the_runtime() {
+    let src = runtime_source();
+    // Every conf* name the runtime reads is a sendmail option or in the list.
+    let mut i = 0;
+    while let Some(at) = src[i..].find("\"conf") {
+        let start = i + at + 1;
+        let end = start
+            + src[start..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(0);
+        let name = &src[start..end];
+        i = end;
+        let option_like = name.len() > 4
+            && name[4..]
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if src[end..].starts_with('"') && option_like {
+            let known = mxgate_m4::options::OPTIONS.iter().any(|(k, _)| *k == name)
+                || support::MXGATE_OPTIONS.contains(&name);
+            assert!(
+                known,
+                "{name} is read by the runtime but unknown to the compiler"
+            );
+        }
+    }
+    for name in support::MXGATE_OPTIONS {
+        assert!(
+            src.contains(&format!("\"{name}\"")),
+            "{name} is not read by the runtime"
+        );
+        let w = compile(&format!("define(`{name}', `1')dnl\n")).unwrap();
+        assert!(w.is_empty(), "{name}: {w:?}");
+    }
+    // A misspelling is still warned about.
+    let w = compile("define(`confMXGATE_QUEUE_INTERVALL', `1m')dnl\n").unwrap();
+    assert!(w[0].contains("is not a sendmail 8.17 option"), "{w:?}");
+}
+
+#[test]
+fn a_mail_filter_counts_only_when_a_filter_list_names_it() {
+    let check = |body: &str| {
+        let d = tempfile::tempdir().unwrap();
+        let mc = mc_file(d.path(), body);
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&mc)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    // Defined, named by nothing: sendmail never calls it; not refused.
+    let (code, out) = check("MAIL_FILTER(`spam', `S=inet:1234@localhost, F=T')dnl\n");
+    assert!(!out.contains("refused:"), "{out}");
+    assert_ne!(code, Some(78), "{out}");
+    assert!(
+        out.contains("filter spam has F=T: the daemon will refuse to start if it is used"),
+        "{out}"
+    );
+    // Named by confINPUT_MAIL_FILTERS: in use, so refused.
+    let (code, out) = check(
+        "MAIL_FILTER(`spam', `S=inet:1234@localhost, F=T')dnl\n\
+         define(`confINPUT_MAIL_FILTERS', `spam')dnl\n",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("refused: the daemon will not start: filter spam"),
+        "{out}"
+    );
+    // Named by a daemon's InputMailFilters=: refused too.
+    let (code, out) = check(
+        "MAIL_FILTER(`spam', `S=inet:1234@localhost, F=R')dnl\n\
+         DAEMON_OPTIONS(`Port=2, Addr=127.0.0.1, Name=MTA2, InputMailFilters=other;spam')dnl\n",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("filter spam"), "{out}");
+}
