@@ -311,6 +311,24 @@ s.quit()
     assert!(lw.contains("No cert was presented"), "{lw}");
 }
 
+/// `Command::output` with `input` on standard input.
+trait OutputWith {
+    fn output_with(&mut self, input: &[u8]) -> std::process::Output;
+}
+
+impl OutputWith for Command {
+    fn output_with(&mut self, input: &[u8]) -> std::process::Output {
+        use std::io::Write;
+        let mut child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
 /// Start the prepared daemon with `args`, wait for its "starting daemon"
 /// line and return that line; the daemon is stopped (SIGTERM) afterwards.
 fn start_line(d: &Daemon, args: &[&str]) -> String {
@@ -364,6 +382,21 @@ fn the_syslog_tag_is_sm_mta_unless_configured_or_given_with_dash_l() {
     assert!(line.contains(" gw.example.com gw-mta["), "{line}");
     let line = start_line(&d, &["sendmail", "-bd", "-L", "sendmail", "-C"]);
     assert!(line.contains(" gw.example.com sendmail["), "{line}");
+    // A submission (`sendmail -L TAG -oi rcpt`) logs its from= line under TAG.
+    let child = Command::new(BIN)
+        .args(["sendmail", "-L", "sm-msp-queue", "-oi", "-C"])
+        .arg(&d.mc)
+        .arg("alice@example.com")
+        .stdin(std::process::Stdio::piped())
+        .output_with(b"Subject: tag\n\nbody\n");
+    assert!(child.status.success(), "{child:?}");
+    assert!(
+        d.maillog()
+            .lines()
+            .any(|l| l.contains(" gw.example.com sm-msp-queue[") && l.contains(": from=")),
+        "{}",
+        d.maillog()
+    );
     // One start, one line.
     assert_eq!(
         d.maillog().matches("starting daemon").count(),
