@@ -384,6 +384,7 @@ for RECIPIENTs; exit 0 means it is safely on disk. The configuration is
   -bd        run the daemon
   -bs        one SMTP session on standard input and output
   -q         run the queue once, now (-qRsubstr, -qSsubstr, -qIsubstr select)
+  -L TAG     syslog tag of the log lines (default confMXGATE_LOG_TAG, else sm-mta)
 See docs/sendmail-cli.md.
 ";
 
