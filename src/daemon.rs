@@ -36,6 +36,8 @@ pub struct Options {
     pub detach: Detach,
     /// Pidfile (`--pidfile`); default `QUEUE_DIR/mxgate.pid` when detached.
     pub pidfile: Option<PathBuf>,
+    /// `-L tag`: the syslog tag, over `confMXGATE_LOG_TAG`.
+    pub log_tag: Option<String>,
 }
 
 /// Foreground or background.
@@ -83,9 +85,21 @@ pub fn queue_dir(site: &Site) -> PathBuf {
     PathBuf::from(q)
 }
 
+/// The syslog tag: `-L tag` when given, else `confMXGATE_LOG_TAG`, else
+/// [`crate::event::DEFAULT_TAG`] (`sm-mta`, as Debian's sendmail daemon).
+pub fn log_tag<'a>(site: &'a Site, cli: Option<&'a str>) -> &'a str {
+    cli.or_else(|| site.config.option("confMXGATE_LOG_TAG"))
+        .unwrap_or(crate::event::DEFAULT_TAG)
+}
+
 /// The log a site asks for: `confMXGATE_LOG_FILE` names a file or `syslog`;
-/// without it, standard error. `Err` carries the exit status.
-fn site_log(site: &Site) -> Result<Log, (String, i32)> {
+/// without it, standard error; under [`log_tag`]. `Err` carries the exit status.
+fn site_log(site: &Site, cli_tag: Option<&str>) -> Result<Log, (String, i32)> {
+    let tag = log_tag(site, cli_tag);
+    site_log_untagged(site).map(|l| l.with_tag(tag))
+}
+
+fn site_log_untagged(site: &Site) -> Result<Log, (String, i32)> {
     let host = site.hostname.as_str();
     match site.config.option("confMXGATE_LOG_FILE") {
         Some("syslog") => {
@@ -125,7 +139,7 @@ pub fn stdio_session(opts: &Options) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(e, 78),
     };
-    let log = match site_log(&site) {
+    let log = match site_log(&site, opts.log_tag.as_deref()) {
         Ok(l) => l,
         Err((e, code)) => return fail(e, code),
     };
@@ -164,7 +178,7 @@ pub fn run(opts: &Options) -> i32 {
             return 78;
         }
     };
-    let log = match site_log(&site) {
+    let log = match site_log(&site, opts.log_tag.as_deref()) {
         Ok(l) => l,
         Err((e, code)) => {
             eprintln!("mxgate: {e}");
@@ -290,17 +304,22 @@ pub fn run(opts: &Options) -> i32 {
     for w in server.settings().warnings() {
         server.log.line(None, &format!("warning: {w}"));
     }
-    for (spec, l) in &listeners {
-        let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        server.log.line(
-            None,
-            &format!(
-                "starting daemon (mxgate {}): {} on {addr}",
-                env!("CARGO_PKG_VERSION"),
-                spec.name
-            ),
-        );
-    }
+    // One line per start, as sendmail writes one: every listener named in it.
+    let on: Vec<String> = listeners
+        .iter()
+        .map(|(spec, l)| {
+            let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            format!("{} on {addr}", spec.name)
+        })
+        .collect();
+    server.log.line(
+        None,
+        &format!(
+            "starting daemon (mxgate {}): {}",
+            env!("CARGO_PKG_VERSION"),
+            on.join(", ")
+        ),
+    );
     let queue = crate::queue::start_daemon(&server, None);
     let status = smol::block_on(async {
         let signals = async_signal::Signals::new([

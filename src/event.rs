@@ -1,11 +1,13 @@
 //! Log lines in sendmail's format, and the counters they feed.
 //!
 //! Contract: every event worth a log line goes through [`Log::line`], which
-//! writes `Mon DD HH:MM:SS host mxgate[pid]: QID: text` (sendmail's syslog
-//! shape) to the configured destination — a file (`confMXGATE_LOG_FILE`, an
+//! writes `Mon DD HH:MM:SS host TAG[pid]: QID: text` (sendmail's syslog
+//! shape; `TAG` is `sm-mta` unless `confMXGATE_LOG_TAG` or `-L` says
+//! otherwise, so tools written for Debian's sendmail read it) to the
+//! configured destination — a file (`confMXGATE_LOG_FILE`, an
 //! mxgate extension), or standard error when the daemon runs in the
 //! foreground — or, when `confMXGATE_LOG_FILE` is `syslog`, sends RFC 3164
-//! datagrams `<22>Mon DD HH:MM:SS mxgate[pid]: QID: text` (facility mail,
+//! datagrams `<22>Mon DD HH:MM:SS TAG[pid]: QID: text` (facility mail,
 //! severity info) to the local syslog socket `/dev/log`. The formatting of `from=`, `to=`, `reject=` lines lives in
 //! the callers' words but is assembled by the helpers here so it is the
 //! same everywhere.
@@ -20,6 +22,7 @@ use std::sync::Mutex;
 #[derive(Debug)]
 pub struct Log {
     host: String,
+    tag: String,
     sink: Mutex<Sink>,
 }
 
@@ -33,6 +36,11 @@ enum Sink {
 /// `<PRI>` for facility mail (2), severity info (6): 2 * 8 + 6.
 const MAIL_INFO: &str = "<22>";
 
+/// The syslog tag (program name) when none is configured: Debian's
+/// sendmail daemon logs as `sm-mta`, and fail2ban's and logwatch's sendmail
+/// filters accept only `sm-mta`/`sendmail`.
+pub const DEFAULT_TAG: &str = "sm-mta";
+
 /// The local syslog socket.
 pub const DEV_LOG: &str = "/dev/log";
 
@@ -41,6 +49,7 @@ impl Log {
     pub fn stderr(host: &str) -> Log {
         Log {
             host: host.to_string(),
+            tag: DEFAULT_TAG.to_string(),
             sink: Mutex::new(Sink::Stderr),
         }
     }
@@ -57,6 +66,7 @@ impl Log {
             .open(path)?;
         Ok(Log {
             host: host.to_string(),
+            tag: DEFAULT_TAG.to_string(),
             sink: Mutex::new(Sink::File(f)),
         })
     }
@@ -67,8 +77,29 @@ impl Log {
         let sock = UnixDatagram::unbound()?;
         Ok(Log {
             host: host.to_string(),
+            tag: DEFAULT_TAG.to_string(),
             sink: Mutex::new(Sink::Syslog(sock, socket.to_path_buf())),
         })
+    }
+
+    /// The same log under another syslog tag (`-L tag`, `confMXGATE_LOG_TAG`).
+    /// Characters that would break the `TAG[pid]:` prefix (space, `[`, `:`,
+    /// control characters) are dropped; an empty tag keeps the old one.
+    pub fn with_tag(mut self, tag: &str) -> Log {
+        let clean: String = tag
+            .chars()
+            .filter(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '[' | ']' | ':'))
+            .take(32)
+            .collect();
+        if !clean.is_empty() {
+            self.tag = clean;
+        }
+        self
+    }
+
+    /// The syslog tag lines are written under.
+    pub fn tag(&self) -> &str {
+        &self.tag
     }
 
     /// Write one line; `qid` is the queue id the line is about, if any.
@@ -92,19 +123,61 @@ impl Log {
         // A log that cannot be written must not stop mail; the error is dropped.
         let _ = match &mut *sink {
             Sink::Stderr => std::io::stderr().write_all(
-                format!("{stamp} {} mxgate[{pid}]: {prefix}{text}\n", self.host).as_bytes(),
+                format!(
+                    "{stamp} {} {}[{pid}]: {prefix}{text}\n",
+                    self.host, self.tag
+                )
+                .as_bytes(),
             ),
             Sink::File(f) => f.write_all(
-                format!("{stamp} {} mxgate[{pid}]: {prefix}{text}\n", self.host).as_bytes(),
+                format!(
+                    "{stamp} {} {}[{pid}]: {prefix}{text}\n",
+                    self.host, self.tag
+                )
+                .as_bytes(),
             ),
             // RFC 3164 to the local daemon: no host name (syslogd adds its own).
             Sink::Syslog(sock, path) => sock
                 .send_to(
-                    format!("{MAIL_INFO}{stamp} mxgate[{pid}]: {prefix}{text}").as_bytes(),
+                    format!("{MAIL_INFO}{stamp} {}[{pid}]: {prefix}{text}", self.tag).as_bytes(),
                     &*path,
                 )
                 .map(|_| ()),
         };
+    }
+}
+
+/// `name [ip]` (or `[ip]`), sendmail's `CurSmtpClient`: the client as it
+/// opens the greet_pause, `did not issue`, `EXPN`/`VRFY` and `possible SMTP
+/// attack` lines.
+pub fn client_field(name: &str, ip: &str) -> String {
+    if name.is_empty() || name.starts_with('[') {
+        format!("[{ip}]")
+    } else {
+        format!("{name} [{ip}]")
+    }
+}
+
+/// Text from the network made safe for one log line: control characters
+/// become `?` (no forged lines), cut to `max` characters as sendmail's
+/// `shortenstring` does.
+pub fn printable(text: &str, max: usize) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(max)
+        .collect()
+}
+
+/// The secret key bits of a cipher suite named as rustls names it
+/// (`TLS13_AES_256_GCM_SHA384`, `TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256`):
+/// sendmail's `bits=N/N`. 0 when the name says nothing.
+pub fn cipher_bits(cipher: &str) -> u32 {
+    if cipher.contains("AES_256") || cipher.contains("CHACHA20") {
+        256
+    } else if cipher.contains("AES_128") {
+        128
+    } else {
+        0
     }
 }
 
@@ -128,7 +201,18 @@ mod tests {
         let log = Log::file("gw", &p).unwrap();
         log.line(Some("6AO0UD000007581"), "from=<a@b>, size=12");
         let text = std::fs::read_to_string(&p).unwrap();
-        assert!(text.contains(" gw mxgate["), "{text}");
+        assert!(text.contains(" gw sm-mta["), "{text}");
+        let log = Log::file("gw", &p).unwrap().with_tag("my tag[1]:");
+        assert_eq!(log.tag(), "mytag1");
+        assert_eq!(Log::stderr("gw").with_tag(" ").tag(), "sm-mta");
+        assert_eq!(client_field("", "192.0.2.1"), "[192.0.2.1]");
+        assert_eq!(
+            client_field("mx.example", "192.0.2.1"),
+            "mx.example [192.0.2.1]"
+        );
+        assert_eq!(printable("a\r\nb", 3), "a??");
+        assert_eq!(cipher_bits("TLS13_AES_128_GCM_SHA256"), 128);
+        assert_eq!(cipher_bits("TLS13_CHACHA20_POLY1305_SHA256"), 256);
         assert!(
             text.trim_end()
                 .ends_with("]: 6AO0UD000007581: from=<a@b>, size=12")
@@ -153,12 +237,12 @@ mod tests {
         assert!(text.starts_with("<22>"), "{text}");
         let pid = std::process::id();
         assert!(
-            text.ends_with(&format!(" mxgate[{pid}]: QID1: from=<a@b>, size=1")),
+            text.ends_with(&format!(" sm-mta[{pid}]: QID1: from=<a@b>, size=1")),
             "{text}"
         );
         // `<22>Mon DD HH:MM:SS ` — 4 + 16 characters before the tag.
         assert_eq!(&text[4 + 15..4 + 16], " ", "{text}");
-        assert_eq!(&text[4 + 16..4 + 22], "mxgate", "{text}");
+        assert_eq!(&text[4 + 16..4 + 22], "sm-mta", "{text}");
         // No listener: the line is dropped, nothing panics.
         drop(rx);
         log.line(None, "still fine");

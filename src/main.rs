@@ -400,6 +400,7 @@ for RECIPIENTs; exit 0 means it is safely on disk. The configuration is
   -bd        run the daemon
   -bs        one SMTP session on standard input and output
   -q         run the queue once, now (-qRsubstr, -qSsubstr, -qIsubstr select)
+  -L TAG     syslog tag of the log lines (default confMXGATE_LOG_TAG, else sm-mta)
 See docs/sendmail-cli.md.
 ";
 
@@ -455,7 +456,14 @@ fn sendmail(args: &[String]) -> i32 {
             Err(code) => code,
         },
         Mode::InitAliases => tables_cmd(mxgate::cli::tables::newaliases, &cfg_args),
-        Mode::Daemon => daemon(&cfg_args),
+        Mode::Daemon => {
+            let mut a = cfg_args.clone();
+            if let Some(t) = &opts.log_tag {
+                a.push("-L".to_string());
+                a.push(t.clone());
+            }
+            daemon(&a)
+        }
         Mode::Print => mailq_run(&opts),
         Mode::Verify => match sendmail_site(&opts) {
             Ok(site) => submit::run_verify(&site, &opts, &mut std::io::stdout().lock()),
@@ -483,6 +491,7 @@ fn sendmail(args: &[String]) -> i32 {
         Mode::Smtp => mxgate::daemon::stdio_session(&mxgate::daemon::Options {
             config: sendmail_config(&opts),
             defines: opts.defines.clone(),
+            log_tag: opts.log_tag.clone(),
             ..Default::default()
         }),
         Mode::QueueRun(arg) => queue_run(&opts, &arg),
@@ -530,12 +539,13 @@ fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
 }
 
 const DAEMON_HELP: &str = "\
-Usage: mxgate daemon [--config FILE] [-D NAME=VALUE]... [--foreground|--daemon] [--pidfile FILE]
+Usage: mxgate daemon [--config FILE] [-D NAME=VALUE]... [--foreground|--daemon] [--pidfile FILE] [-L TAG]
 
 Run the SMTP server on the listeners of DAEMON_OPTIONS. Without --config the
 embedded default is used (loopback ports 2525 and 2587, spool ./spool).
 --foreground (the default) logs to standard error unless confMXGATE_LOG_FILE
 is set; --daemon detaches and writes QUEUE_DIR/mxgate.pid (or --pidfile).
+Log lines are tagged TAG[pid]: -L TAG, else confMXGATE_LOG_TAG, else sm-mta.
 SIGHUP reloads the configuration; SIGTERM stops accepting and lets sessions
 in progress finish. Also: sendmail -bd -C FILE.
 ";
@@ -556,6 +566,10 @@ fn daemon(args: &[String]) -> i32 {
             },
             Ok(Some(Long("pidfile"))) => match p.value() {
                 Ok(v) => o.pidfile = Some(v.into()),
+                Err(e) => return usage("daemon", &e.to_string()),
+            },
+            Ok(Some(Short('L'))) => match p.value() {
+                Ok(v) => o.log_tag = Some(v.to_string_lossy().into_owned()),
                 Err(e) => return usage("daemon", &e.to_string()),
             },
             Ok(Some(Long("daemon"))) => o.detach = mxgate::daemon::Detach::Background,
@@ -593,15 +607,16 @@ fn queue_run(opts: &mxgate::cli::submit::Options, arg: &str) -> i32 {
             return 73;
         }
     };
+    let tag = mxgate::daemon::log_tag(&site, opts.log_tag.as_deref()).to_string();
     let log = match site.config.option("confMXGATE_LOG_FILE") {
         Some(p) if p != "syslog" => match mxgate::event::Log::file(&site.hostname, Path::new(p)) {
-            Ok(l) => l,
+            Ok(l) => l.with_tag(&tag),
             Err(e) => {
                 eprintln!("sendmail: {p}: {e}");
                 return 73;
             }
         },
-        _ => mxgate::event::Log::stderr(&site.hostname),
+        _ => mxgate::event::Log::stderr(&site.hostname).with_tag(&tag),
     };
     let dns = match mxgate::daemon::resolver(&site, std::time::Duration::from_secs(5)) {
         Ok(d) => d,

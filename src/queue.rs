@@ -66,6 +66,10 @@ pub fn start_daemon(
         let getter = server.clone();
         let mut smtp = crate::deliver::smtp::SmtpAgent::new(dns);
         smtp.local_addrs = local_addresses();
+        let logger = server.clone();
+        smtp.log = Some(Arc::new(move |id, line| {
+            logger.log.line(Some(id.as_str()), line)
+        }));
         Some(Arc::new(remote::NetworkAgents {
             site: Arc::new(move || getter.site()),
             smtp,
@@ -194,6 +198,10 @@ pub fn run_once(
         let getter = host.clone();
         let mut smtp = crate::deliver::smtp::SmtpAgent::new(dns);
         smtp.local_addrs = local_addresses();
+        let logger = host.clone();
+        smtp.log = Some(Arc::new(move |id, line| {
+            runner::Host::log(&*logger).line(Some(id.as_str()), line)
+        }));
         Arc::new(remote::NetworkAgents {
             site: Arc::new(move || runner::Host::site(&*getter)),
             smtp,

@@ -147,6 +147,14 @@ impl Spool {
         &self.root
     }
 
+    /// A session id: queue-id-shaped, drawn from the same sequence as the
+    /// queue ids, so it never equals one (sendmail's session ids look the
+    /// same, and log readers expect `ID: ` before a session's lines).
+    pub fn session_id(&self) -> QueueId {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        QueueId::generate(std::time::SystemTime::now(), std::process::id(), seq)
+    }
+
     /// Start a new message. The envelope is written first; the content follows.
     pub fn create(&self, envelope: &Envelope) -> Result<Writer<'_>, Error> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);

@@ -702,7 +702,14 @@ fn delivery_to_a_second_mxgate_over_starttls() {
     });
     let nsd = Nsd::start();
     let case = site(peer.mta, None, "dns", BTreeMap::new());
-    let a = agent(&nsd, 0);
+    let mut a = agent(&nsd, 0);
+    let logged: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let sink = logged.clone();
+    a.log = Some(Arc::new(move |id, line| {
+        sink.lock()
+            .unwrap()
+            .push(format!("{id}: {line}", id = id.as_str()))
+    }));
     let o = deliver(
         &a,
         &case.site,
@@ -716,6 +723,39 @@ fn delivery_to_a_second_mxgate_over_starttls() {
         }
         other => panic!("{other:?}\n{}", peer.maillog()),
     }
+    // sendmail's STARTTLS=client line, once for the new connection, with the
+    // message's queue id; Debian's logwatch counts it in client mode.
+    let lines = logged.lock().unwrap().clone();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let (_, line) = lines[0].split_once(": ").unwrap();
+    assert!(
+        line.starts_with(
+            "STARTTLS=client, relay=[127.0.0.1], version=TLSv1.3, verify=NO, cipher=TLS13_"
+        ) && (line.ends_with(", bits=256/256") || line.ends_with(", bits=128/128")),
+        "{line}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mail.log"),
+        format!("Dec  3 21:31:49 gw.example.com sm-mta[1]: {}\n", lines[0]),
+    )
+    .unwrap();
+    let out = Command::new("logwatch")
+        .args([
+            "--service",
+            "sendmail",
+            "--range",
+            "All",
+            "--detail",
+            "High",
+        ])
+        .args(["--output", "stdout", "--logdir"])
+        .arg(dir.path())
+        .output()
+        .expect("logwatch is missing: apt-get install logwatch (.ci/run installs it)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("For STARTTLS in client mode,"), "{report}");
+    assert!(report.contains("Cipher: TLS13_"), "{report}");
     // The same peer through an SmtpConnection: STARTTLS was negotiated
     // (opportunistic, certificate not verified), and the connection carries
     // two transactions.

@@ -56,12 +56,12 @@ fn greet_pause_refuses_early_talkers_and_serves_patient_clients() {
     );
     assert!(c.cmd("EHLO patient.test").starts_with("250"));
     assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    // sendmail's words: whole seconds since the connection (fail2ban's
+    // sendmail-reject filter reads `after \d+ seconds`).
     assert!(
         d.maillog().contains(
-            "rejecting commands from [127.0.0.2] due to pre-greeting traffic after 500 milliseconds"
-        ) || d
-            .maillog()
-            .contains("due to pre-greeting traffic after 500 milliseconds"),
+            "rejecting commands from stranger.example.org [127.0.0.2] due to pre-greeting traffic after 0 seconds"
+        ),
         "{}",
         d.maillog()
     );
@@ -542,7 +542,7 @@ fn one_address_gets_at_most_50_sessions_by_default_and_loopback_is_exempt() {
     let held: Vec<Raw> = (0..60).map(|_| greeted(d.mta)).collect();
     assert_eq!(held.len(), 60);
     assert!(
-        !d.maillog().contains("Too many connections"),
+        !d.maillog().contains("Too many open connections"),
         "{}",
         d.maillog()
     );

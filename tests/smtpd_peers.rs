@@ -441,17 +441,17 @@ fn syslog_destination_gets_rfc3164_mail_info_lines() {
     let pid = d.pid();
     let mut seen = Vec::new();
     let mut buf = [0u8; 2048];
-    let want = format!(" mxgate[{pid}]: {qid}: from=<s@example.com>, size=");
+    let want = format!(" sm-mta[{pid}]: {qid}: from=<s@example.com>, size=");
     for _ in 0..20 {
         let Ok(n) = rx.recv(&mut buf) else { break };
         let line = String::from_utf8_lossy(&buf[..n]).to_string();
         if line.contains(&want) {
-            // <22>Mon DD HH:MM:SS mxgate[pid]: QID: from=...
+            // <22>Mon DD HH:MM:SS sm-mta[pid]: QID: from=...
             let b = line.as_bytes();
             assert!(line.starts_with("<22>"), "{line}");
             assert!(b[4].is_ascii_uppercase() && b[7] == b' ', "{line}");
             assert!(b[13] == b':' && b[16] == b':' && b[19] == b' ', "{line}");
-            assert_eq!(&line[20..27], "mxgate[", "{line}");
+            assert_eq!(&line[20..27], "sm-mta[", "{line}");
             return;
         }
         seen.push(line);

@@ -133,6 +133,8 @@ pub struct Options {
     pub envid: Option<String>,
     /// `-B 7bit|8bitmime`.
     pub body: Option<String>,
+    /// `-L tag`: the syslog tag of this run's log lines.
+    pub log_tag: Option<String>,
     /// `--json` (mailq only).
     pub json: bool,
     /// `--help`.
@@ -255,7 +257,8 @@ fn option_with_value(o: &mut Options, c: char, v: String) -> Result<(), String> 
             .notes
             .push(format!("-X{v} ignored: no SMTP transcript is kept")),
         'd' => o.notes.push(format!("-d{v} ignored: no debug output")),
-        // -A (submit.cf/sendmail.cf choice), -L (syslog tag), -e (error
+        'L' => o.log_tag = Some(v),
+        // -A (submit.cf/sendmail.cf choice), -e (error
         // mode), -h (hop count), -p (protocol), -Q (quarantine reason), -M (macro).
         _ => {}
     }
@@ -1009,9 +1012,10 @@ pub fn run_deliver(
         }
     };
     let line = log_line(&prepared, size, &msgid);
+    let tag = crate::daemon::log_tag(site, opts.log_tag.as_deref());
     if let Some(path) = site.config.option("confMXGATE_LOG_FILE") {
         match crate::event::Log::file(&site.hostname, std::path::Path::new(path)) {
-            Ok(log) => log.line(Some(&qid), &line),
+            Ok(log) => log.with_tag(tag).line(Some(&qid), &line),
             // The message is safe in the queue; a log we cannot open is only reported.
             Err(e) => {
                 let _ = writeln!(err, "sendmail: warning: log file {path}: {e}");
@@ -1019,7 +1023,9 @@ pub fn run_deliver(
         }
     }
     if opts.verbosity == Verbosity::Verbose {
-        crate::event::Log::stderr(&site.hostname).line(Some(&qid), &line);
+        crate::event::Log::stderr(&site.hostname)
+            .with_tag(tag)
+            .line(Some(&qid), &line);
         let _ = writeln!(
             err,
             "{qid}: queued for {} recipient(s) in {}",

@@ -413,6 +413,9 @@ pub struct SmtpConnection {
     pub relay: String,
     /// TLS was negotiated (`verify=NO`: the certificate was not checked).
     pub tls: bool,
+    /// sendmail's `STARTTLS=client, relay=..., version=..., verify=NO,
+    /// cipher=..., bits=N/N` line when TLS was negotiated.
+    pub tls_line: Option<String>,
 }
 
 impl std::fmt::Debug for SmtpConnection {
@@ -462,6 +465,7 @@ impl SmtpConnection {
             timeouts,
             relay: target.relay(),
             tls: false,
+            tls_line: None,
         };
         loop {
             match drive(&mut conn.stream, &mut conn.session, &conn.timeouts).await {
@@ -493,6 +497,22 @@ impl SmtpConnection {
                         status: "4.7.5".into(),
                         text: format!("TLS handshake with {host} failed: {e}"),
                     })?;
+                    let (_, state) = tls_stream.get_ref();
+                    let version = match state.protocol_version() {
+                        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
+                        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
+                        Some(v) => format!("{v:?}"),
+                        None => "unknown".into(),
+                    };
+                    let cipher = state
+                        .negotiated_cipher_suite()
+                        .map(|c| format!("{:?}", c.suite()))
+                        .unwrap_or_default();
+                    let bits = crate::event::cipher_bits(&cipher);
+                    conn.tls_line = Some(format!(
+                        "STARTTLS=client, relay={}, version={version}, verify=NO, cipher={cipher}, bits={bits}/{bits}",
+                        conn.relay
+                    ));
                     conn.stream = Stream::Tls(Box::new(tls_stream));
                     conn.tls = true;
                     conn.session.tls_established();
@@ -694,7 +714,13 @@ pub struct SmtpAgent {
     /// Idle connections kept for the next batch to the same address and
     /// mailer (connection reuse, as Postfix's connection cache).
     pub pool: Arc<Pool>,
+    /// Where the `STARTTLS=client` line of a new connection is recorded,
+    /// with the queue id of the message that opened it (as sendmail logs it).
+    pub log: Option<TlsLog>,
 }
+
+/// Records a line about message `QueueId` (the daemon's log).
+pub type TlsLog = Arc<dyn Fn(&crate::spool::QueueId, &str) + Send + Sync>;
 
 /// Idle SMTP connections by (address, mailer mode, authenticated).
 #[derive(Default)]
@@ -760,6 +786,7 @@ impl SmtpAgent {
             attempts: Arc::default(),
             local_addrs: Vec::new(),
             pool: Arc::default(),
+            log: None,
         }
     }
 
@@ -859,7 +886,12 @@ impl SmtpAgent {
                         match SmtpConnection::open(target, settings, self.tls.clone(), timeouts)
                             .await
                         {
-                            Ok(c) => c,
+                            Ok(c) => {
+                                if let (Some(log), Some(line)) = (&self.log, &c.tls_line) {
+                                    log(batch.id, line);
+                                }
+                                c
+                            }
                             Err(f) => {
                                 last = f;
                                 last_relay = Some(target.relay());

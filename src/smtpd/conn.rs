@@ -17,7 +17,7 @@ use super::{Refusal, Server};
 use crate::addr::{self, Address, Mailbox};
 use crate::auth::{self, Sasl, SaslFailure, SaslStep};
 use crate::dns::{Answer, NotFound};
-use crate::event::relay_field;
+use crate::event::{client_field, printable, relay_field};
 use crate::policy::{self, Action, Client, DnsAnswer, Facts, Resolve, Verdict};
 use crate::proto::command::{Body, Command, MailParams, RcptParams};
 use crate::proto::reply::{EnhancedStatus, Reply};
@@ -94,6 +94,12 @@ struct Conn {
     messages: usize,
     /// DNS lookup permits of this client address (shared by its sessions).
     lookups: Arc<smol::lock::Semaphore>,
+    /// MAIL, EXPN, VRFY or ETRN was given (sendmail's `lognullconnection`
+    /// turned off): no `did not issue` line at the end.
+    mail_cmd: bool,
+    /// The session id (queue-id-shaped, as sendmail's): the prefix of the
+    /// session's lines that have no queue id.
+    sid: String,
 }
 
 /// Serve one connection to the end.
@@ -113,10 +119,24 @@ pub async fn run(
             };
             let site = server.site();
             let r = Reply::new(421, st(4, 3, 2), format!("{} {text}", site.hostname));
-            server.log.line(
-                None,
-                &format!("{}, reject={}", relay_field("", &peer.ip().to_string()), r),
-            );
+            let ip = addr::sendmail_ip(&peer.ip());
+            let line = match why {
+                // sendmail's conncontrol line (FEATURE(`conncontrol', `nodelay',
+                // `terminate')), which fail2ban's sendmail-reject filter reads.
+                Refusal::TooManyFromHost => format!(
+                    "ruleset=check_relay, arg1=[{ip}], arg2={ip}, {}, reject=421 4.3.2 Too many open connections.",
+                    relay_field("", &ip)
+                ),
+                // The daemon's own limit is no offence of this client.
+                Refusal::TooManySessions => format!(
+                    "rejecting connections on daemon {}: {}, reject={r}",
+                    spec.name,
+                    relay_field("", &ip)
+                ),
+            };
+            server
+                .log
+                .line(Some(server.spool.session_id().as_str()), &line);
             let _ = stream.write_all(&r.to_wire()).await;
             return;
         }
@@ -140,10 +160,12 @@ pub async fn run(
         };
     }
     let mut conn = Conn::new(server, spec, peer, false, slot.lookups.clone());
-    if let Some(info) = stream.tls_info() {
+    let smtps = stream.tls_info();
+    conn.gather_connect_facts().await;
+    if let Some(info) = smtps {
+        conn.log_starttls(&info);
         conn.tls = Some((info.version, info.cipher));
     }
-    conn.gather_connect_facts().await;
     conn.session(stream).await;
     drop(slot);
 }
@@ -175,6 +197,7 @@ impl Conn {
     ) -> Conn {
         let mut client = Client::at(peer.ip());
         client.daemon_flags = spec.modifiers.clone();
+        let sid = server.spool.session_id().as_str().to_string();
         Conn {
             site: server.site(),
             client,
@@ -195,6 +218,8 @@ impl Conn {
             in_body: false,
             messages: 0,
             lookups,
+            sid,
+            mail_cmd: false,
         }
     }
 
@@ -206,8 +231,29 @@ impl Conn {
         relay_field(&self.client.name, &self.ip_text())
     }
 
+    /// `name [ip]`: the client as sendmail names it at the start of a line.
+    fn client_text(&self) -> String {
+        client_field(&self.client.name, &self.ip_text())
+    }
+
+    /// sendmail's line after a TLS handshake, which logwatch's STARTTLS
+    /// section counts: `STARTTLS=server, relay=..., version=TLSv1.3,
+    /// verify=NO, cipher=..., bits=256/256` (no client certificate is asked for).
+    fn log_starttls(&self, info: &super::stream::TlsInfo) {
+        let bits = crate::event::cipher_bits(&info.cipher);
+        self.log(
+            None,
+            &format!(
+                "STARTTLS=server, {}, version={}, verify=NO, cipher={}, bits={bits}/{bits}",
+                self.relay(),
+                info.version,
+                info.cipher
+            ),
+        );
+    }
+
     fn log(&self, qid: Option<&str>, text: &str) {
-        self.server.log.line(qid, text);
+        self.server.log.line(Some(qid.unwrap_or(&self.sid)), text);
     }
 
     /// PTR with forward confirmation, and the DNSBL answers, before check_relay.
@@ -377,6 +423,7 @@ impl Conn {
             .map(|p| p.millis)
             .unwrap_or(0);
         if pause > 0 {
+            let paused = Instant::now();
             let early = futures_lite::future::or(
                 async { stream.read(&mut buf).await.ok().filter(|n| *n > 0) },
                 async {
@@ -390,8 +437,9 @@ impl Conn {
                 self.log(
                     None,
                     &format!(
-                        "rejecting commands from {} due to pre-greeting traffic after {pause} milliseconds",
-                        self.relay()
+                        "rejecting commands from {} due to pre-greeting traffic after {} seconds",
+                        self.client_text(),
+                        paused.elapsed().as_secs()
                     ),
                 );
                 self.refused = Some(Reply::new(550, st(5, 0, 0), "Command rejected"));
@@ -472,6 +520,7 @@ impl Conn {
                     Some(Ok(s)) => {
                         stream = s;
                         if let Some(info) = stream.tls_info() {
+                            self.log_starttls(&info);
                             self.tls = Some((info.version, info.cipher));
                         }
                         self.helo.clear();
@@ -642,23 +691,23 @@ impl Conn {
                     let _ = write_within(&mut stream, &r.to_wire(), settings.command_timeout).await;
                     break;
                 }
-                Wake::Input(Ok(0) | Err(_)) => {
-                    if self.messages == 0 && self.helo.is_empty() {
-                        self.log(
-                            None,
-                            &format!(
-                                "{} did not issue MAIL/EXPN/VRFY/ETRN during connection to {}",
-                                self.relay(),
-                                self.spec.name
-                            ),
-                        );
-                    }
-                    break;
-                }
+                Wake::Input(Ok(0) | Err(_)) => break,
                 Wake::Input(Ok(n)) => {
                     session.receive(&buf[..n]);
                 }
             }
+        }
+        // As sendmail at QUIT or end of input: a session refused at connect
+        // (check_relay, greet_pause) has said enough already.
+        if !self.mail_cmd && !self.local && self.refused.is_none() {
+            self.log(
+                None,
+                &format!(
+                    "{} did not issue MAIL/EXPN/VRFY/ETRN during connection to {}",
+                    self.client_text(),
+                    self.spec.name
+                ),
+            );
         }
         stream.close().await;
     }
@@ -703,6 +752,12 @@ impl Conn {
                 self.end_of_data(end, settings).await
             }
             Event::Command(cmd) => {
+                if matches!(
+                    cmd,
+                    Command::Mail { .. } | Command::Vrfy(_) | Command::Expn(_) | Command::Etrn(_)
+                ) {
+                    self.mail_cmd = true;
+                }
                 if matches!(
                     cmd,
                     Command::Noop
@@ -847,12 +902,24 @@ impl Conn {
             }
             Command::Noop => Reply::new(250, st(2, 0, 0), "OK"),
             Command::Quit => self.quit(),
-            Command::Vrfy(_) => Reply::new(
-                252,
-                st(2, 5, 2),
-                "Cannot VRFY user; try RCPT to attempt delivery (or try finger)",
-            ),
-            Command::Expn(_) => Reply::new(502, st(5, 7, 0), "Sorry, we do not allow this operation"),
+            Command::Vrfy(arg) => {
+                self.log(
+                    None,
+                    &format!("{}: VRFY {} [rejected]", self.client_text(), printable(&arg, 203)),
+                );
+                Reply::new(
+                    252,
+                    st(2, 5, 2),
+                    "Cannot VRFY user; try RCPT to attempt delivery (or try finger)",
+                )
+            }
+            Command::Expn(arg) => {
+                self.log(
+                    None,
+                    &format!("{}: EXPN {} [rejected]", self.client_text(), printable(&arg, 203)),
+                );
+                Reply::new(502, st(5, 7, 0), "Sorry, we do not allow this operation")
+            }
             Command::Help => Reply {
                 code: 214,
                 status: Some(st(2, 0, 0)),
@@ -942,7 +1009,8 @@ impl Conn {
                         self.log(
                             None,
                             &format!(
-                                "AUTH failure ({mechanism}): authentication failure, {}",
+                                "AUTH failure ({mechanism}): authentication failure (-13) SASL(-13): authentication failure: Password verification failed, user={}, {}",
+                                printable(&creds.user, 100).replace(',', "?"),
                                 self.relay()
                             ),
                         );
@@ -961,7 +1029,7 @@ impl Conn {
                                 None,
                                 &format!(
                                     "{}: possible SMTP attack: command=AUTH, count={}",
-                                    self.relay(),
+                                    self.client_text(),
                                     penalty.count
                                 ),
                             );

@@ -333,7 +333,7 @@ recorded_then_repeated() {
   for d in $(delivered_tags "$tag" | sort | uniq -d); do
     qids=$(grep -F "msgid=<$d@" "$W/distin/maillog" | grep -o ': [0-9A-Za-z]*: from=' | cut -d' ' -f2 | tr -d : | sort -u)
     [ "$(wc -w <<<"$qids")" = 1 ] || continue
-    grep -F "mxgate[$oldpid]: $qids: to=" "$W/distin/maillog" | grep -q 'stat=Sent' && printf '%s ' "$d"
+    grep -F "sm-mta[$oldpid]: $qids: to=" "$W/distin/maillog" | grep -q 'stat=Sent' && printf '%s ' "$d"
   done
 }
 
