@@ -325,7 +325,13 @@ mod tests {
         use crate::spool::status::{Entry as J, Journal, Kind, RcptStatus};
         let d = tempfile::tempdir().unwrap();
         let spool = Spool::open(d.path(), Durability::Unsafe).unwrap();
-        add(&spool, "<a@b.example>", &["<x@y.example>"], State::Queue, None);
+        add(
+            &spool,
+            "<a@b.example>",
+            &["<x@y.example>"],
+            State::Queue,
+            None,
+        );
         let id = spool.list(State::Queue).unwrap().remove(0);
         let deferred = |time: u64, text: &str| J::Rcpt {
             key: "0".into(),
@@ -355,6 +361,9 @@ mod tests {
         );
         assert_eq!(lines[4], "\t\t\t\t\t <x@y.example>");
         let json: serde_json::Value = serde_json::from_str(render_json(&e).trim()).unwrap();
-        assert_eq!(json["status"], "Deferred: Connection refused by mx.y.example.");
+        assert_eq!(
+            json["status"],
+            "Deferred: Connection refused by mx.y.example."
+        );
     }
 }
