@@ -21,7 +21,7 @@ use crate::event::Log;
 use crate::site::Site;
 use crate::smtpd::{self, Server, listener};
 use crate::spool::{Durability, Spool};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +70,19 @@ pub fn queue_dir(site: &Site) -> PathBuf {
         .or_else(|| site.config.option("confQUEUE_DIR"))
         .unwrap_or("/var/spool/mxgate");
     PathBuf::from(q)
+}
+
+/// Log the configuration generation and record it in `QUEUE_DIR/generation`
+/// for `mxgate health` (docs/operations-health.md).
+fn note_generation(log: &Log, qdir: &Path, config: &config::Config) {
+    let g = crate::cli::health::generation(config);
+    log.line(None, &format!("configuration generation {g}"));
+    if let Err(e) = crate::cli::health::record_generation(qdir, &g) {
+        log.line(
+            None,
+            &format!("cannot record generation in {}: {e}", qdir.display()),
+        );
+    }
 }
 
 /// The log a site asks for: `confMXGATE_LOG_FILE` names a file or `syslog`;
@@ -279,6 +292,7 @@ pub fn run(opts: &Options) -> i32 {
     for w in server.settings().warnings() {
         server.log.line(None, &format!("warning: {w}"));
     }
+    note_generation(&server.log, &qdir, &server.site().config);
     for (spec, l) in &listeners {
         let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
         server.log.line(
@@ -314,6 +328,7 @@ pub fn run(opts: &Options) -> i32 {
                             server
                                 .log
                                 .line(None, "restarting: configuration reloaded (SIGHUP)");
+                            note_generation(&server.log, &qdir, &server.site().config);
                             for w in server.settings().warnings() {
                                 server.log.line(None, &format!("warning: {w}"));
                             }
