@@ -27,6 +27,7 @@ pub mod deliver;
 pub mod dns;
 pub mod dsn;
 pub mod event;
+pub mod metrics;
 pub mod policy;
 pub mod proto;
 pub mod queue;
