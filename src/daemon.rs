@@ -15,6 +15,8 @@
 //! configuration (tables reload on their own). `--daemon` detaches and
 //! writes a pidfile; the default is the foreground (systemd style).
 
+pub mod metrics;
+
 use crate::config;
 use crate::dns::Dns;
 use crate::event::Log;
@@ -77,6 +79,10 @@ pub fn queue_dir(site: &Site) -> PathBuf {
 fn note_generation(log: &Log, qdir: &Path, config: &config::Config) {
     let g = crate::cli::health::generation(config);
     log.line(None, &format!("configuration generation {g}"));
+    crate::metrics::global().replace(
+        crate::metrics::GENERATION,
+        vec![(vec![("generation", g.clone())], 1.0)],
+    );
     if let Err(e) = crate::cli::health::record_generation(qdir, &g) {
         log.line(
             None,
@@ -181,6 +187,13 @@ pub fn run(opts: &Options) -> i32 {
             return 78;
         }
     };
+    let metrics_addr = match metrics::addr(&site) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("mxgate: {e}");
+            return 78;
+        }
+    };
     let qdir = queue_dir(&site);
     let run_as = match run_as_user(&site) {
         Ok(u) => u,
@@ -238,6 +251,13 @@ pub fn run(opts: &Options) -> i32 {
         Ok(l) => l,
         Err(e) => {
             eprintln!("mxgate: {e}");
+            return 71;
+        }
+    };
+    let metrics_listener = match metrics_addr.map(metrics::bind).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("mxgate: confMXGATE_METRICS_ADDR: {e}");
             return 71;
         }
     };
@@ -319,6 +339,13 @@ pub fn run(opts: &Options) -> i32 {
             }
         };
         let serving = smol::spawn(smtpd::serve(server.clone(), listeners));
+        let _metrics = metrics_listener.map(|l| {
+            let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            server
+                .log
+                .line(None, &format!("metrics on http://{addr}/metrics"));
+            smol::spawn(metrics::serve(l, qdir.clone()))
+        });
         use futures_lite::StreamExt;
         while let Some(sig) = signals.next().await {
             match sig {
