@@ -300,7 +300,7 @@ pub fn judge(r: &Report, t: &Thresholds) -> (Status, Vec<String>) {
             ),
         ));
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     let status = found.first().map_or(Status::Ok, |f| f.0);
     (status, found.into_iter().map(|f| f.1).collect())
 }
