@@ -118,6 +118,7 @@ fn prometheus_scrapes_mail_flow_series() {
     let x = xd.path();
     let mc = format!(
         "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
+         FEATURE(`access_db', `lmdb -T<TMPF> @DIR@/access')dnl\n\
          LOCAL_DOMAIN(`example.com')dnl\n\
          define(`confMXGATE_QUEUE_INTERVAL', `1m')dnl\n\
          define(`confMXGATE_DNS_TIMEOUT', `1s')dnl\n\
@@ -127,7 +128,10 @@ fn prometheus_scrapes_mail_flow_series() {
     );
     let mut d = Daemon::prepare(Setup {
         mc: Box::leak(mc.into_boxed_str()),
-        tables: &[("mailboxes", "alice OK\npostmaster OK\n")],
+        tables: &[
+            ("mailboxes", "alice OK\npostmaster OK\n"),
+            ("access", "Connect:127.0.0.3\tREJECT\n"),
+        ],
         tls: false,
     });
     // Remote mail goes to DNS, which never answers here: it is deferred.
@@ -176,7 +180,19 @@ fn prometheus_scrapes_mail_flow_series() {
     assert!(r.starts_with("550 5.7.1"), "{r}");
     c.cmd("QUIT");
 
+    // A refused connection counts once, not once per refused command.
+    let mut c = Raw::connect_from("127.0.0.3", d.mta);
+    assert!(c.reply().starts_with("554"));
+    assert!(c.cmd("HELO stranger.example.org").starts_with("5"));
+    assert!(c.cmd("MAIL FROM:<s@example.org>").starts_with("5"));
+    c.cmd("QUIT");
+
     p.wait_value(r#"up{job="mxgate"}"#, |v| v == 1.0);
+    p.wait_value(
+        r#"sum(mxgate_refusals_total{listener="MTA",stage="connect"})"#,
+        |v| v == 1.0,
+    );
+    p.wait_value(r#"sum(mxgate_refusals_total)"#, |v| v == 2.0);
     p.wait_value(r#"mxgate_messages_received_total{listener="MTA"}"#, |v| {
         v == 2.0
     });

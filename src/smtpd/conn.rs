@@ -434,7 +434,9 @@ impl Conn {
         let mut data_deadline: Option<Instant> = None;
         let session_discard = self.tx.discard.clone();
         let session_quarantine = self.tx.quarantine.clone();
-        if self.refused.is_some() {
+        if let Some(r) = &self.refused {
+            // Counted once here; the refusal repeated to each command is not.
+            refused_metric(&self.spec.name, "connect", r);
             session.send(&Reply::plain(
                 554,
                 format!("{} ESMTP not accepting messages", self.site.hostname),
@@ -502,7 +504,7 @@ impl Conn {
                 // A complete line (or block of data) arrived: the next
                 // command gets its own deadline.
                 line_deadline = None;
-                let stage = stage(&event);
+                let stage = stage(&event).filter(|_| self.refused.is_none());
                 if let Some(reply) = self.answer(event, &settings).await {
                     if let Some(stage) = stage {
                         refused_metric(&self.spec.name, stage, &reply);
