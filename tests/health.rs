@@ -144,13 +144,28 @@ fn health_reports_queues_bounces_listeners_and_generation() {
 }
 
 #[test]
-fn health_is_unknown_when_the_configuration_does_not_load() {
+fn health_is_unknown_without_a_configuration_or_a_spool() {
     let d = tempfile::tempdir().unwrap();
     let mc = d.path().join("bad.mc");
     std::fs::write(&mc, "FEATURE(`no_such_feature')dnl\n").unwrap();
     let (code, line) = health(&mc, &[]);
     assert_eq!(code, 3, "{line}");
     assert!(line.starts_with("MXGATE UNKNOWN - "), "{line}");
+    // A spool that does not exist is UNKNOWN, and is not created.
+    let q = d.path().join("nospool");
+    let good = d.path().join("good.mc");
+    std::fs::write(
+        &good,
+        format!(
+            "define(`QUEUE_DIR', `{}')dnl\nMAILER(`local')dnl\nMAILER(`smtp')dnl\n",
+            q.display()
+        ),
+    )
+    .unwrap();
+    let (code, line) = health(&good, &[]);
+    assert_eq!(code, 3, "{line}");
+    assert!(line.contains("no spool here"), "{line}");
+    assert!(!q.exists());
     let (code, line) = health(&mc, &["--queue-warn", "many"]);
     assert_eq!(code, 3, "{line}");
     assert!(line.contains("--queue-warn: not a number: many"), "{line}");

@@ -6,7 +6,8 @@
 //! address is tried on loopback) and the configuration generation;
 //! [`judge`] is pure and turns a [`Report`] and [`Thresholds`] into a
 //! Nagios plugin result: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the
-//! configuration does not load or the spool cannot be read), and one line
+//! configuration does not load or the spool cannot be read or does not
+//! exist: a check never creates it), and one line
 //! `MXGATE STATE - summary | perfdata`. `--json` prints the same facts as
 //! one JSON object (the exit code is the same).
 //!
@@ -154,6 +155,13 @@ pub struct Report {
 /// Read everything from `site` at time `now` (seconds since the epoch).
 pub fn gather(site: &crate::site::Site, now: u64, timeout: Duration) -> Result<Report, String> {
     let dir = crate::daemon::queue_dir(site);
+    // A check never creates the spool (Spool::open would).
+    if !dir.join(State::Queue.dir()).is_dir() {
+        return Err(format!(
+            "{}: no spool here (QUEUE_DIR; has the daemon ever run?)",
+            dir.display()
+        ));
+    }
     let spool = Spool::open(&dir, Durability::Fsync).map_err(|e| e.to_string())?;
     let list = super::mailq::entries(&spool).map_err(|e| e.to_string())?;
     let mut depths: Vec<Depth> = [State::Queue, State::Hold, State::Quarantine]
