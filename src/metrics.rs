@@ -53,7 +53,7 @@ pub const FAMILIES: &[(&str, Type, &str)] = &[
     (
         DELIVERIES,
         Type::Counter,
-        "Recipient delivery results (delivered, deferred, bounced), by mailer.",
+        "Recipient delivery results (delivered, deferred, bounced), by the listener the message came in by and mailer.",
     ),
     (
         DELIVERY_LATENCY,

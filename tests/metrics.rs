@@ -201,12 +201,13 @@ fn prometheus_scrapes_mail_flow_series() {
         |v| v == 1.0,
     );
     p.wait_value(
-        r#"mxgate_deliveries_total{mailer="local",result="delivered"}"#,
+        r#"mxgate_deliveries_total{listener="MTA",mailer="local",result="delivered"}"#,
         |v| v == 1.0,
     );
-    p.wait_value(r#"sum(mxgate_deliveries_total{result="deferred"})"#, |v| {
-        v >= 1.0
-    });
+    p.wait_value(
+        r#"sum(mxgate_deliveries_total{listener="MTA",result="deferred"})"#,
+        |v| v >= 1.0,
+    );
     p.wait_value(
         r#"mxgate_delivery_latency_seconds_count{mailer="local"}"#,
         |v| v == 1.0,

@@ -128,8 +128,9 @@ fn rcpt_status(o: &Outcome, now: u64) -> RcptStatus {
 
 /// Count one recipient's outcome: `mxgate_deliveries_total`, the latency
 /// of a delivery (`latency` = seconds since arrival), the deferrals of a
-/// remote next hop.
-fn count_outcome(mailer: &str, hop: Option<&NextHop>, o: &Outcome, latency: f64) {
+/// remote next hop. `listener` is the DAEMON_OPTIONS name the message came
+/// in by (`local`: the sendmail command or a DSN of ours).
+fn count_outcome(listener: &str, mailer: &str, hop: Option<&NextHop>, o: &Outcome, latency: f64) {
     use crate::metrics::{self, DELIVERIES, DELIVERY_LATENCY, DESTINATION_DEFERRALS};
     let m = metrics::global();
     let result = match o {
@@ -137,7 +138,14 @@ fn count_outcome(mailer: &str, hop: Option<&NextHop>, o: &Outcome, latency: f64)
         Outcome::Deferred { .. } => "deferred",
         Outcome::Failed { .. } => "bounced",
     };
-    m.inc(DELIVERIES, &[("mailer", mailer), ("result", result)]);
+    m.inc(
+        DELIVERIES,
+        &[
+            ("listener", listener),
+            ("mailer", mailer),
+            ("result", result),
+        ],
+    );
     match o {
         Outcome::Delivered { .. } => m.observe(DELIVERY_LATENCY, &[("mailer", mailer)], latency),
         Outcome::Deferred { .. } => {
@@ -248,6 +256,7 @@ impl Queue {
             + 30_000 * env.recipients.len() as u64
             + 90_000 * u64::from(journal.attempts);
         let delay = now.saturating_sub(env.arrival);
+        let listener = env.fact("daemon").unwrap_or("local");
         let mut log = PassLog::new(self.host.log(), id);
         let mut attempted = false;
         let mut later: Option<u64> = None;
@@ -269,7 +278,7 @@ impl Queue {
                 Action::Deliver { .. } => None,
             };
             if let Some((mailer, o)) = outcome {
-                count_outcome(&mailer, None, &o, delay as f64);
+                count_outcome(listener, &mailer, None, &o, delay as f64);
                 log.push(Self::to_line(l, &mailer, &o, pri, (delay, 0)));
                 settled.push(Entry::Rcpt {
                     key: l.key.clone(),
@@ -399,7 +408,7 @@ impl Queue {
                 let mut entries = Vec::new();
                 for (l, o) in leaves.iter().zip(&outcomes) {
                     let latency = delay as f64 + started.elapsed().as_secs_f64();
-                    count_outcome(&p.hop.mailer, Some(&p.hop), o, latency);
+                    count_outcome(listener, &p.hop.mailer, Some(&p.hop), o, latency);
                     log.push(Self::to_line(
                         l,
                         &p.hop.mailer,
