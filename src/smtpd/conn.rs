@@ -1368,7 +1368,6 @@ impl Conn {
     }
 }
 
-/// Write everything, or fail with `TimedOut` after `limit`.
 /// The refusal-counting stage of an event (`None`: not counted).
 fn stage(event: &Event) -> Option<&'static str> {
     match event {
@@ -1398,6 +1397,7 @@ fn refused_metric(listener: &str, stage: &str, reply: &Reply) {
     }
 }
 
+/// Write everything, or fail with `TimedOut` after `limit`.
 async fn write_within(stream: &mut Stream, data: &[u8], limit: Duration) -> std::io::Result<()> {
     futures_lite::future::or(stream.write_all(data), async {
         async_io::Timer::after(limit).await;
