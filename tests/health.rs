@@ -5,8 +5,10 @@
 //! `utils.pm` as `/usr/bin/mailq`. The test runs the installed plugin
 //! unchanged inside a private mount namespace (`unshare -m`) in which our
 //! `mailq` (a two-line wrapper naming the test's config) is bind-mounted over
-//! `/usr/bin/mailq`; the machine's own file is never changed. That needs
-//! root (CI runs as root) and the package monitoring-plugins-standard.
+//! `/usr/bin/mailq` (on a machine without one, the plugin's `utils.pm` is
+//! covered by a copy naming our wrapper); the machine's own files are never
+//! changed. That needs root (CI runs as root) and the package
+//! monitoring-plugins-standard.
 
 mod support;
 use mxgate::spool::envelope::{Envelope, Recipient};
@@ -19,6 +21,7 @@ use std::time::Duration;
 use support::*;
 
 const CHECK_MAILQ: &str = "/usr/lib/nagios/plugins/check_mailq";
+const UTILS: &str = "/usr/lib/nagios/plugins/utils.pm";
 
 /// Queue a message in `state`; `deferred` = a journal deferral with this text.
 fn queue(spool: &Spool, sender: &str, rcpt: &str, age: u64, deferred: Option<&str>) {
@@ -189,9 +192,15 @@ fn check_mailq(dir: &Path, mc: &Path, args: &[&str]) -> Output {
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Without a /usr/bin/mailq to cover (no MTA installed), the plugin's
+    // utils.pm is covered instead by a copy that names our wrapper.
+    let utils = dir.join("utils.pm");
     let script = format!(
-        "mount --bind {} /usr/bin/mailq && exec {CHECK_MAILQ} \"$@\"",
-        wrapper.display()
+        "if [ -e /usr/bin/mailq ]; then mount --bind {w} /usr/bin/mailq; \
+         else sed 's|\"/usr/bin/mailq\"|\"{w}\"|' {UTILS} > {u} && mount --bind {u} {UTILS}; fi \
+         && exec {CHECK_MAILQ} \"$@\"",
+        w = wrapper.display(),
+        u = utils.display(),
     );
     Command::new("unshare")
         .args([
@@ -310,7 +319,7 @@ fn check_mailq_sendmail_reads_our_mailq() {
     let o = check_mailq(d.path(), &broken, &["-M", "sendmail", "-w", "1", "-c", "5"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        text(&o).contains("CRITICAL: Error code 73 returned from /usr/bin/mailq"),
+        text(&o).contains("CRITICAL: Error code 73 returned from "),
         "{}",
         text(&o)
     );
