@@ -150,14 +150,19 @@ fn prometheus_scrapes_mail_flow_series() {
         .to_string();
 
     // The endpoint itself: 404 elsewhere, the text format at /metrics.
-    let get = |path: &str| {
+    let request = |method: &str, path: &str| {
         let mut s = TcpStream::connect(("127.0.0.1", metrics_port)).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let mut r = String::new();
         s.read_to_string(&mut r).unwrap();
         r
     };
+    let get = |path: &str| request("GET", path);
     assert!(get("/").starts_with("HTTP/1.1 404"));
+    assert!(request("POST", "/metrics").starts_with("HTTP/1.1 405"));
+    let head = request("HEAD", "/metrics");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "HEAD has no body: {head}");
     let page = get("/metrics");
     assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
     assert!(

@@ -367,7 +367,8 @@ pub fn status_line(r: &Report, t: &Thresholds, status: Status, reasons: &[String
         r.bounces, t.bounce_warn, t.bounce_crit
     );
     if let Some(k) = r.free_kib {
-        s += &format!(" free={k}KB;;{};0", r.min_free_blocks);
+        let warn = t.free_warn_kib.unwrap_or(r.min_free_blocks * 10);
+        s += &format!(" free={k}KB;{warn};{};0", r.min_free_blocks);
     }
     s += &format!(" listeners_up={up};;;0;{}", r.listeners.len());
     s

@@ -115,8 +115,7 @@ async fn answer(
                 ("404 Not Found", "try /metrics\n".to_string())
             } else {
                 refresh(&root, &last).await;
-                let text = metrics::global().render();
-                ("200 OK", if m == "HEAD" { String::new() } else { text })
+                ("200 OK", metrics::global().render())
             }
         }
         _ => ("400 Bad Request", "not an HTTP/1.x request\n".to_string()),
@@ -126,8 +125,10 @@ async fn answer(
     } else {
         "text/plain; charset=utf-8"
     };
+    // HEAD: the same head (Content-Length of the body it would get), no body.
+    let shown = if method == Some("HEAD") { "" } else { &body };
     let reply = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{shown}",
         body.len()
     );
     let _ = stream.write_all(reply.as_bytes()).await;
