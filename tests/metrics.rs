@@ -1,9 +1,7 @@
 //! The Prometheus endpoint, scraped by a real Prometheus (Debian's
 //! `prometheus`, started on loopback with a 1 s scrape interval), and
 //! checked through Prometheus's own HTTP query API: the series exist with
-//! the values the mail sent through the daemon must give. Not exercised
-//! here: the `bounced` delivery result (counted by the same code path as
-//! `delivered` and `deferred`).
+//! the values the mail sent through the daemon must give.
 
 mod support;
 use std::io::{Read, Write};
@@ -118,8 +116,18 @@ fn prometheus_scrapes_mail_flow_series() {
     let metrics_port = free_port();
     let xd = tempfile::tempdir().unwrap();
     let x = xd.path();
+    // ghost: an alias (accepted at RCPT) for a user that does not exist,
+    // so its delivery fails and is bounced.
+    std::fs::write(x.join("aliases"), "ghost: nosuchuser\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("newaliases")
+        .arg(x.join("aliases"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
     let mc = format!(
-        "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
+        "define(`ALIAS_FILE', `{x}/aliases')dnl\n\
+         FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
          FEATURE(`access_db', `lmdb -T<TMPF> @DIR@/access')dnl\n\
          FEATURE(`dnsbl', `bl.example.net')dnl\n\
          LOCAL_DOMAIN(`example.com')dnl\n\
@@ -179,6 +187,8 @@ fn prometheus_scrapes_mail_flow_series() {
     assert!(r.starts_with("250"), "{r}");
     let r = send(d.mta, "sender@example.org", "bob@remote.example");
     assert!(r.starts_with("250"), "{r}");
+    let r = send(d.mta, "alice@example.com", "ghost@example.com");
+    assert!(r.starts_with("250"), "{r}");
     // A refusal: relaying from an untrusted client.
     let mut c = Raw::connect_from("127.0.0.2", d.mta);
     assert!(c.reply().starts_with("220"));
@@ -202,7 +212,7 @@ fn prometheus_scrapes_mail_flow_series() {
     );
     p.wait_value(r#"sum(mxgate_refusals_total)"#, |v| v == 2.0);
     p.wait_value(r#"mxgate_messages_received_total{listener="MTA"}"#, |v| {
-        v == 2.0
+        v == 3.0
     });
     p.wait_value(
         r#"mxgate_refusals_total{listener="MTA",stage="rcpt",status="5.7.1"}"#,
@@ -216,13 +226,23 @@ fn prometheus_scrapes_mail_flow_series() {
         r#"sum(mxgate_deliveries_total{listener="MTA",result="deferred"})"#,
         |v| v >= 1.0,
     );
+    // ghost's failure, and its DSN (from <>, made here: listener "local")
+    // delivered to alice.
     p.wait_value(
-        r#"mxgate_delivery_latency_seconds_count{mailer="local"}"#,
+        r#"sum(mxgate_deliveries_total{listener="MTA",result="bounced"})"#,
         |v| v == 1.0,
     );
     p.wait_value(
-        r#"mxgate_delivery_latency_seconds_bucket{mailer="local",le="+Inf"}"#,
+        r#"mxgate_deliveries_total{listener="local",mailer="local",result="delivered"}"#,
         |v| v == 1.0,
+    );
+    p.wait_value(
+        r#"mxgate_delivery_latency_seconds_count{mailer="local"}"#,
+        |v| v == 2.0,
+    );
+    p.wait_value(
+        r#"mxgate_delivery_latency_seconds_bucket{mailer="local",le="+Inf"}"#,
+        |v| v == 2.0,
     );
     let deferrals = p.wait_value(
         r#"sum by (destination) (mxgate_destination_deferrals_total)"#,
