@@ -4,6 +4,7 @@
 //! `main.rs` only picks one by program name and hands it the real streams.
 
 pub mod check;
+pub mod health;
 pub mod mailq;
 pub mod queue;
 pub mod submit;

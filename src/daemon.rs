@@ -15,13 +15,15 @@
 //! configuration (tables reload on their own). `--daemon` detaches and
 //! writes a pidfile; the default is the foreground (systemd style).
 
+pub mod metrics;
+
 use crate::config;
 use crate::dns::Dns;
 use crate::event::Log;
 use crate::site::Site;
 use crate::smtpd::{self, Server, listener};
 use crate::spool::{Durability, Spool};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,6 +92,23 @@ pub fn queue_dir(site: &Site) -> PathBuf {
 pub fn log_tag<'a>(site: &'a Site, cli: Option<&'a str>) -> &'a str {
     cli.or_else(|| site.config.option("confMXGATE_LOG_TAG"))
         .unwrap_or(crate::event::DEFAULT_TAG)
+}
+
+/// Log the configuration generation and record it in `QUEUE_DIR/generation`
+/// for `mxgate health` (docs/operations-health.md).
+fn note_generation(log: &Log, qdir: &Path, config: &config::Config) {
+    let g = crate::cli::health::generation(config);
+    log.line(None, &format!("configuration generation {g}"));
+    crate::metrics::global().replace(
+        crate::metrics::GENERATION,
+        vec![(vec![("generation", g.clone())], 1.0)],
+    );
+    if let Err(e) = crate::cli::health::record_generation(qdir, &g) {
+        log.line(
+            None,
+            &format!("cannot record generation in {}: {e}", qdir.display()),
+        );
+    }
 }
 
 /// The log a site asks for: `confMXGATE_LOG_FILE` names a file or `syslog`;
@@ -193,6 +212,13 @@ pub fn run(opts: &Options) -> i32 {
             return 78;
         }
     };
+    let metrics_addr = match metrics::addr(&site) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("mxgate: {e}");
+            return 78;
+        }
+    };
     let qdir = queue_dir(&site);
     let run_as = match run_as_user(&site) {
         Ok(u) => u,
@@ -253,6 +279,13 @@ pub fn run(opts: &Options) -> i32 {
             return 71;
         }
     };
+    let metrics_listener = match metrics_addr.map(metrics::bind).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("mxgate: confMXGATE_METRICS_ADDR: {e}");
+            return 71;
+        }
+    };
     if let Err(e) = drop_privileges(run_as.as_ref(), &qdir, &log) {
         eprintln!("mxgate: {e}");
         return 77;
@@ -304,6 +337,7 @@ pub fn run(opts: &Options) -> i32 {
     for w in server.settings().warnings() {
         server.log.line(None, &format!("warning: {w}"));
     }
+    note_generation(&server.log, &qdir, &server.site().config);
     // One line per start, as sendmail writes one: every listener named in it.
     let on: Vec<String> = listeners
         .iter()
@@ -335,6 +369,13 @@ pub fn run(opts: &Options) -> i32 {
             }
         };
         let serving = smol::spawn(smtpd::serve(server.clone(), listeners));
+        let _metrics = metrics_listener.map(|l| {
+            let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            server
+                .log
+                .line(None, &format!("metrics on http://{addr}/metrics"));
+            smol::spawn(metrics::serve(l, qdir.clone()))
+        });
         use futures_lite::StreamExt;
         while let Some(sig) = signals.next().await {
             match sig {
@@ -344,6 +385,7 @@ pub fn run(opts: &Options) -> i32 {
                             server
                                 .log
                                 .line(None, "restarting: configuration reloaded (SIGHUP)");
+                            note_generation(&server.log, &qdir, &server.site().config);
                             for w in server.settings().warnings() {
                                 server.log.line(None, &format!("warning: {w}"));
                             }

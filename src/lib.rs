@@ -8,7 +8,8 @@
 //!   `table` (lookup tables: LMDB at runtime, text for makemap input),
 //!   `site` (a loaded configuration with its classes and tables),
 //!   `safefile` (opening paths without following symlinks; ownership and
-//!   mode checks, as sendmail's safefile and `postfix check`).
+//!   mode checks, as sendmail's safefile and `postfix check`),
+//!   `metrics` (counters, gauges, histograms in the Prometheus text format).
 //! * L2 `alias`, `rewrite`, `route`, `policy`: decisions, pure functions of
 //!   the site and the facts handed to them. Each returns the rule that
 //!   produced it.
@@ -27,6 +28,7 @@ pub mod deliver;
 pub mod dns;
 pub mod dsn;
 pub mod event;
+pub mod metrics;
 pub mod policy;
 pub mod proto;
 pub mod queue;

@@ -40,6 +40,7 @@ Commands:
   sendmail ...       sendmail-compatible front end: queue a message from stdin
                      (-t, -i, -f, -F), -bp, -bv, -bt, -bi, -bd (docs/sendmail-cli.md)
   mailq [--json]     list the queue (sendmail -bp)
+  health [--json]    one Nagios status line: queues, <> count, disk, listeners, generation
   queue COMMAND      act on the queue: list, delete, hold, release, flush,
                      summary (--dry-run; selectors --id, --from, --to, ...)
   daemon --config FILE
@@ -102,6 +103,7 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
         "mailq" => mailq(args),
         "daemon" => daemon(args),
         "queue" => tables_cmd(mxgate::cli::queue::run, args),
+        "health" => tables_cmd(mxgate::cli::health::run, args),
         "install" => install(args),
         other => {
             eprintln!("mxgate: unknown command {other:?}\n\n{HELP}");

@@ -22,6 +22,11 @@
 //! `QUEUE_DIR is empty` and `Total requests: 0`, as 8.17 does.
 //! Held and quarantined messages carry their state on the line after the
 //! sender (`(held)`, `QUARANTINE: reason`), as sendmail shows quarantine.
+//! A message with a deferred recipient in its journal (`status/ID`) gets
+//! sendmail's status line under the sender, the last deferral's text:
+//! `                 (Deferred: Connection refused by mx.example.com.)`.
+//! monitoring-plugins' `check_mailq -M sendmail -W/-C` counts messages per
+//! destination domain from exactly this line (tests/health.rs runs it).
 
 use crate::spool::ids::civil;
 use crate::spool::{QueueId, Spool, State};
@@ -46,6 +51,9 @@ pub struct Entry {
     pub recipients: Vec<String>,
     /// Quarantine reason, if any.
     pub reason: Option<String>,
+    /// The text of the most recent deferral in the journal, if any
+    /// (sendmail's `M` line: `Deferred: Connection refused by mx.example.`).
+    pub status: Option<String>,
     /// Why the file could not be read, if it could not.
     pub error: Option<String>,
 }
@@ -57,6 +65,7 @@ pub fn entries(spool: &Spool) -> Result<Vec<Entry>, crate::spool::Error> {
         for id in spool.list(state)? {
             match spool.read(state, &id) {
                 Ok((env, content)) => out.push(Entry {
+                    status: last_deferral(spool.root(), &id),
                     id,
                     state,
                     size: body_size(&content),
@@ -79,12 +88,26 @@ pub fn entries(spool: &Spool) -> Result<Vec<Entry>, crate::spool::Error> {
                     sender: String::new(),
                     recipients: Vec::new(),
                     reason: None,
+                    status: None,
                     error: Some(e.to_string()),
                 }),
             }
         }
     }
     Ok(out)
+}
+
+/// `Deferred: TEXT` for the latest deferred recipient of `id`'s journal
+/// (none when the journal is missing, unreadable or has no deferral).
+fn last_deferral(root: &Path, id: &QueueId) -> Option<String> {
+    use crate::spool::status::{Journal, Kind};
+    let journal = Journal::load(root, id).ok()?;
+    journal
+        .rcpts
+        .values()
+        .filter(|s| s.kind == Kind::Deferred)
+        .max_by_key(|s| s.time)
+        .map(|s| format!("Deferred: {}", s.text))
 }
 
 /// Bytes after the empty line that ends the header section (all of it when there is none).
@@ -141,6 +164,10 @@ pub fn render_text(dir: &Path, entries: &[Entry]) -> String {
             (State::Hold, _) => s += "     (held)\n",
             (State::Queue, _) => {}
         }
+        if let Some(st) = &e.status {
+            // Indented 17 columns, as sendmail's mailq shows it.
+            s += &format!("                 ({st})\n");
+        }
         for r in &e.recipients {
             s += &format!("\t\t\t\t\t {r}\n");
         }
@@ -162,6 +189,7 @@ pub fn render_json(entries: &[Entry]) -> String {
             "sender": e.sender,
             "recipients": e.recipients,
             "quarantine_reason": e.reason,
+            "status": e.status,
             "error": e.error,
         });
         s += &v.to_string();
@@ -287,7 +315,55 @@ mod tests {
             (Some(6), Some(20))
         );
         assert_eq!(first["recipients"][1], "<z@y.example>");
+        assert!(!text.contains("(Deferred"), "{text}");
         let second: serde_json::Value = serde_json::from_str(json.lines().nth(1).unwrap()).unwrap();
         assert_eq!(second["quarantine_reason"], "suspicious");
+    }
+
+    #[test]
+    fn a_deferral_in_the_journal_gives_sendmails_status_line() {
+        use crate::spool::status::{Entry as J, Journal, Kind, RcptStatus};
+        let d = tempfile::tempdir().unwrap();
+        let spool = Spool::open(d.path(), Durability::Unsafe).unwrap();
+        add(
+            &spool,
+            "<a@b.example>",
+            &["<x@y.example>"],
+            State::Queue,
+            None,
+        );
+        let id = spool.list(State::Queue).unwrap().remove(0);
+        let deferred = |time: u64, text: &str| J::Rcpt {
+            key: "0".into(),
+            status: RcptStatus {
+                kind: Kind::Deferred,
+                time,
+                dsn: "4.4.1".into(),
+                relay: None,
+                text: text.into(),
+            },
+        };
+        Journal::append(
+            d.path(),
+            &id,
+            &[
+                deferred(10, "Connection timed out with mx.y.example."),
+                deferred(20, "Connection refused by mx.y.example."),
+            ],
+        )
+        .unwrap();
+        let e = entries(&spool).unwrap();
+        let text = render_text(Path::new("/q"), &e);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[3], "                 (Deferred: Connection refused by mx.y.example.)",
+            "{text}"
+        );
+        assert_eq!(lines[4], "\t\t\t\t\t <x@y.example>");
+        let json: serde_json::Value = serde_json::from_str(render_json(&e).trim()).unwrap();
+        assert_eq!(
+            json["status"],
+            "Deferred: Connection refused by mx.y.example."
+        );
     }
 }

@@ -32,7 +32,7 @@
 use super::agents::Agents;
 use super::plan::{self, Action, Leaf};
 use super::schedule::{Admit, Destinations, HostResult, Timing};
-use crate::deliver::{Batch, BatchRcpt, Outcome};
+use crate::deliver::{Batch, BatchRcpt, NextHop, Outcome};
 use crate::dsn;
 use crate::event::Log;
 use crate::site::Site;
@@ -193,6 +193,43 @@ fn rcpt_status(o: &Outcome, now: u64) -> RcptStatus {
     }
 }
 
+/// Count one recipient's outcome: `mxgate_deliveries_total`, the latency
+/// of a delivery (`latency` = seconds since arrival), the deferrals of a
+/// remote next hop. `listener` is the DAEMON_OPTIONS name the message came
+/// in by (`local`: the sendmail command or a DSN of ours).
+fn count_outcome(listener: &str, mailer: &str, hop: Option<&NextHop>, o: &Outcome, latency: f64) {
+    use crate::metrics::{self, DELIVERIES, DELIVERY_LATENCY, DESTINATION_DEFERRALS};
+    let m = metrics::global();
+    let result = match o {
+        Outcome::Delivered { .. } => "delivered",
+        Outcome::Deferred { .. } => "deferred",
+        Outcome::Failed { .. } => "bounced",
+    };
+    m.inc(
+        DELIVERIES,
+        &[
+            ("listener", listener),
+            ("mailer", mailer),
+            ("result", result),
+        ],
+    );
+    match o {
+        Outcome::Delivered { .. } => m.observe(DELIVERY_LATENCY, &[("mailer", mailer)], latency),
+        Outcome::Deferred { .. } => {
+            if let Some(NextHop {
+                host: Some(host), ..
+            }) = hop
+            {
+                m.inc(
+                    DESTINATION_DEFERRALS,
+                    &[("destination", &format!("{mailer}:{host}"))],
+                );
+            }
+        }
+        Outcome::Failed { .. } => {}
+    }
+}
+
 /// Is this batch result a whole-host deferral (nobody answered, or 421)?
 pub fn host_result(outcomes: &[Outcome]) -> HostResult {
     let all_host = !outcomes.is_empty()
@@ -224,6 +261,22 @@ impl Queue {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .forget_backoff();
+    }
+
+    /// `mxgate_destination_connections` for a remote `hop`: its open transactions.
+    fn connections_metric(&self, hop: &NextHop) {
+        if let Some(host) = &hop.host {
+            let open = self
+                .destinations
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .open(hop);
+            crate::metrics::global().set(
+                crate::metrics::DESTINATION_CONNECTIONS,
+                &[("destination", &format!("{}:{host}", hop.mailer))],
+                open as f64,
+            );
+        }
     }
 
     /// sendmail's `to=<...>, delay=..., stat=...` line for one recipient.
@@ -276,6 +329,7 @@ impl Queue {
             + 30_000 * env.recipients.len() as u64
             + 90_000 * u64::from(journal.attempts);
         let delay = now.saturating_sub(env.arrival);
+        let listener = env.fact("daemon").unwrap_or("local");
         let mut log = PassLog::new(self.host.log(), id);
         let mut attempted = false;
         let mut later: Option<u64> = None;
@@ -297,6 +351,7 @@ impl Queue {
                 Action::Deliver { .. } => None,
             };
             if let Some((mailer, o)) = outcome {
+                count_outcome(listener, &mailer, None, &o, delay as f64);
                 log.push(Self::to_line(l, &mailer, &o, pri, (delay, 0)));
                 settled.push(Entry::Rcpt {
                     key: l.key.clone(),
@@ -324,7 +379,7 @@ impl Queue {
                     .unwrap_or_else(|e| e.into_inner())
                     .admit(&p.hop, now);
                 match admit {
-                    Admit::Go => {}
+                    Admit::Go => self.connections_metric(&p.hop),
                     Admit::Busy => {
                         // Due again at once: the scanner comes back within
                         // milliseconds while there is work, and a slot frees
@@ -421,9 +476,12 @@ impl Queue {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .release(&p.hop, host_result(&outcomes), now);
+                self.connections_metric(&p.hop);
                 attempted = true;
                 let mut entries = Vec::new();
                 for (l, o) in leaves.iter().zip(&outcomes) {
+                    let latency = delay as f64 + started.elapsed().as_secs_f64();
+                    count_outcome(listener, &p.hop.mailer, Some(&p.hop), o, latency);
                     log.push(Self::to_line(
                         l,
                         &p.hop.mailer,

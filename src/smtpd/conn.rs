@@ -137,6 +137,7 @@ pub async fn run(
             server
                 .log
                 .line(Some(server.spool.session_id().as_str()), &line);
+            refused_metric(&spec.name, "connect", &r);
             let _ = stream.write_all(&r.to_wire()).await;
             return;
         }
@@ -303,11 +304,20 @@ impl Conn {
                 .config
                 .dnsbl
                 .iter()
-                .filter_map(|bl| policy::dnsbl::query_name(&ip, &bl.zone))
-                .map(|q| {
+                .filter_map(|bl| {
+                    policy::dnsbl::query_name(&ip, &bl.zone).map(|q| (q, bl.zone.to_string()))
+                })
+                .map(|(q, zone)| {
                     let (dns, lookups) = (dns.clone(), lookups.clone());
                     smol::spawn(async move {
-                        let answer = match limited(&lookups, dns.a(&q)).await {
+                        let started = std::time::Instant::now();
+                        let found = limited(&lookups, dns.a(&q)).await;
+                        crate::metrics::global().observe(
+                            crate::metrics::DNSBL_LATENCY,
+                            &[("zone", &zone)],
+                            started.elapsed().as_secs_f64(),
+                        );
+                        let answer = match found {
                             Answer::Found(a) => {
                                 DnsAnswer::Found(a.into_iter().map(IpAddr::V4).collect())
                             }
@@ -472,7 +482,9 @@ impl Conn {
         let mut data_deadline: Option<Instant> = None;
         let session_discard = self.tx.discard.clone();
         let session_quarantine = self.tx.quarantine.clone();
-        if self.refused.is_some() {
+        if let Some(r) = &self.refused {
+            // Counted once here; the refusal repeated to each command is not.
+            refused_metric(&self.spec.name, "connect", r);
             session.send(&Reply::plain(
                 554,
                 format!("{} ESMTP not accepting messages", self.site.hostname),
@@ -541,7 +553,11 @@ impl Conn {
                 // A complete line (or block of data) arrived: the next
                 // command gets its own deadline.
                 line_deadline = None;
+                let stage = stage(&event).filter(|_| self.refused.is_none());
                 if let Some(reply) = self.answer(event, &settings).await {
+                    if let Some(stage) = stage {
+                        refused_metric(&self.spec.name, stage, &reply);
+                    }
                     session.respond(reply);
                 }
                 let attack = if settings.max_errors > 0 && self.errors > settings.max_errors {
@@ -1374,6 +1390,8 @@ impl Conn {
         match committed {
             Ok((id, size)) => {
                 self.messages += 1;
+                crate::metrics::global()
+                    .inc(crate::metrics::RECEIVED, &[("listener", &self.spec.name)]);
                 let mut line = format!(
                     "from=<{}>, size={size}, class=0, nrcpts={nrcpts}, msgid={msgid}, proto={}, daemon={}, {}",
                     display_path(&sender),
@@ -1415,6 +1433,35 @@ impl Conn {
 
     fn header_rules(&self) -> Option<Arc<policy::HeaderRules>> {
         self.server.header_rules()
+    }
+}
+
+/// The refusal-counting stage of an event (`None`: not counted).
+fn stage(event: &Event) -> Option<&'static str> {
+    match event {
+        Event::Command(Command::Helo(_) | Command::Ehlo(_)) => Some("helo"),
+        Event::Command(Command::Mail(..)) => Some("mail"),
+        Event::Command(Command::Rcpt(..)) => Some("rcpt"),
+        Event::Command(Command::Data | Command::Bdat { .. }) | Event::BodyEnd(_) => Some("data"),
+        _ => None,
+    }
+}
+
+/// Count a 4xx/5xx answer as a refusal (`mxgate_refusals_total`).
+fn refused_metric(listener: &str, stage: &str, reply: &Reply) {
+    if reply.code >= 400 {
+        let status = reply
+            .status
+            .as_ref()
+            .map_or_else(|| reply.code.to_string(), |s| s.to_string());
+        crate::metrics::global().inc(
+            crate::metrics::REFUSED,
+            &[
+                ("listener", listener),
+                ("stage", stage),
+                ("status", &status),
+            ],
+        );
     }
 }
 
