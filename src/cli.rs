@@ -6,5 +6,6 @@
 pub mod check;
 pub mod mailq;
 pub mod queue;
+pub mod report;
 pub mod submit;
 pub mod tables;

@@ -30,6 +30,7 @@ pub mod event;
 pub mod policy;
 pub mod proto;
 pub mod queue;
+pub mod report;
 pub mod rewrite;
 pub mod route;
 pub mod safefile;

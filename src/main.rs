@@ -42,6 +42,9 @@ Commands:
   mailq [--json]     list the queue (sendmail -bp)
   queue COMMAND      act on the queue: list, delete, hold, release, flush,
                      summary (--dry-run; selectors --id, --from, --to, ...)
+  report [--json|--csv] [--since D] [--until D] [FILE...]
+                     summarise mail logs (mxgate's or sendmail's; plain or .gz;
+                     several nodes at once), like pflogsumm (docs/operations.md)
   daemon --config FILE
                      run the SMTP server
   install [--prefix DIR]
@@ -102,6 +105,7 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
         "mailq" => mailq(args),
         "daemon" => daemon(args),
         "queue" => tables_cmd(mxgate::cli::queue::run, args),
+        "report" => tables_cmd(mxgate::cli::report::run, args),
         "install" => install(args),
         other => {
             eprintln!("mxgate: unknown command {other:?}\n\n{HELP}");
