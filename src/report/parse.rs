@@ -501,6 +501,7 @@ fn session(kind: SessionKind, text: &str) -> Event<'_> {
 /// `name [ip]`, `[ip]` or `name` as free text → a relay.
 fn host_ip(s: &str) -> Relay<'_> {
     let s = s.trim();
+    let s = s.strip_prefix("relay=").unwrap_or(s);
     match (s.find('['), s.rfind(']')) {
         (Some(b), Some(e)) if b < e => Relay {
             name: s.get(..b).unwrap_or("").trim(),
