@@ -334,10 +334,15 @@ fn tail<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     if let Some(v) = text.strip_prefix(key) {
         return Some(v);
     }
-    let i = text
-        .find(&format!(", {key}"))
-        .or_else(|| text.find(&format!(": {key}")))?;
-    text.get(i + 2 + key.len()..)
+    let mut from = 0;
+    loop {
+        let i = text.get(from..)?.find(key)? + from;
+        let before = text.get(..i)?;
+        if before.ends_with(", ") || before.ends_with(": ") {
+            return text.get(i + key.len()..);
+        }
+        from = i + 1;
+    }
 }
 
 /// `relay=name [ip]` (up to the `]`), `relay=[ip]`, `relay=name`.

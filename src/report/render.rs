@@ -154,7 +154,7 @@ pub fn text(s: &Summary) -> String {
     for (k, t) in &s.per_day {
         traffic_row(&mut o, k, t);
     }
-    title(&mut o, "Per-Listener Traffic (received)");
+    title(&mut o, "Per-Listener Traffic");
     traffic_header(&mut o, "listener");
     for (k, t) in &s.per_listener {
         traffic_row(&mut o, k, t);

@@ -55,6 +55,8 @@ impl Window {
 #[derive(Debug, Default, Clone, Copy)]
 struct Msg {
     size: u64,
+    /// Index into `listeners`.
+    listener: Option<usize>,
 }
 
 /// The running counts.
@@ -71,6 +73,7 @@ pub struct Tally {
     s: Summary,
     delays: Vec<u64>,
     sizes: [u64; 6],
+    listeners: Vec<String>,
 }
 
 /// Counts and bytes.
@@ -199,7 +202,9 @@ pub struct Summary {
     pub sizes: Vec<Bucket>,
     /// Delays of delivered recipients.
     pub delays: Delays,
-    /// Per listener (`daemon=`: MTA, MSA, ...).
+    /// Per listener (`daemon=`: MTA, MSA, ...); deliveries count under the
+    /// listener their message came in on; refusals are not attributed (the
+    /// refusal lines do not name the listener).
     pub per_listener: BTreeMap<String, Traffic>,
     /// Per node (the syslog host name).
     pub per_node: BTreeMap<String, Traffic>,
@@ -283,8 +288,15 @@ impl Tally {
                 quarantine,
                 ..
             } => {
+                let listener = daemon.map(|d| match self.listeners.iter().position(|l| l == d) {
+                    Some(i) => i,
+                    None => {
+                        self.listeners.push(d.to_string());
+                        self.listeners.len() - 1
+                    }
+                });
                 self.msgs
-                    .insert((node.clone(), qid.to_string()), Msg { size });
+                    .insert((node.clone(), qid.to_string()), Msg { size, listener });
                 s.received.add(size);
                 s.senders
                     .entry(if from.is_empty() {
@@ -322,7 +334,12 @@ impl Tally {
                 ..
             } => {
                 let key = (node.clone(), qid.to_string());
-                let size = self.msgs.get(&key).map_or(0, |m| m.size);
+                let msg = self.msgs.get(&key).copied().unwrap_or_default();
+                let size = msg.size;
+                let listener = msg
+                    .listener
+                    .and_then(|i| self.listeners.get(i))
+                    .map(String::as_str);
                 let rcpts: Vec<&str> = to.split(',').map(|a| a.trim()).collect();
                 let n = rcpts.len() as u64;
                 match status {
@@ -343,20 +360,20 @@ impl Tally {
                                 self.delays.push(d);
                             }
                         }
-                        bump(s, None, &|t| t.delivered += n);
+                        bump(s, listener, &|t| t.delivered += n);
                     }
                     Status::Deferred => {
                         for _ in &rcpts {
                             s.deferred.add(size);
                         }
                         self.deferred_msgs.insert(key);
-                        bump(s, None, &|t| t.deferred += n);
+                        bump(s, listener, &|t| t.deferred += n);
                     }
                     Status::Bounced => {
                         for _ in &rcpts {
                             s.bounced.add(size);
                         }
-                        bump(s, None, &|t| t.bounced += n);
+                        bump(s, listener, &|t| t.bounced += n);
                     }
                 }
             }

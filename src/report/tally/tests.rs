@@ -71,6 +71,8 @@ fn totals_from_literal_lines() {
         Some(20000)
     );
     assert_eq!(s.per_listener.get("MTA").map(|t| t.received), Some(2));
+    assert_eq!(s.per_listener.get("MTA").map(|t| t.delivered), Some(2));
+    assert_eq!(s.per_listener.get("MSA").map(|t| t.deferred), Some(1));
     assert_eq!(s.per_hour.get(9).map(|t| t.delivered), Some(2));
     assert_eq!(s.per_weekday.get("Thursday").map(|t| t.received), Some(3));
     assert_eq!(s.per_weekday.len(), 7);
