@@ -171,7 +171,8 @@ pub enum Reason<'a> {
     RelayDenied,
     /// `User unknown`.
     UnknownUser,
-    /// `Mailbox disabled for this recipient` (virtual user disabled).
+    /// `Mailbox disabled for this recipient`, `Mailbox temporarily
+    /// disabled` (a disabled virtual user).
     DisabledUser,
     /// An access_db rule (`Access denied`, sendmail's REJECT); the key is the
     /// item looked up (`arg1`, or the address for check_relay).
@@ -207,7 +208,9 @@ pub enum Reason<'a> {
     AuthRequired,
     /// Sender domain does not resolve / not qualified (5.1.8, 5.5.4).
     SenderDomain,
-    /// Client name checks (PTR forged, lookup failed).
+    /// The client's PTR could not be looked up (`Relaying temporarily
+    /// denied. Cannot resolve PTR record`); `Relaying denied. IP name
+    /// lookup failed/possibly forged` count as relay denied.
     ClientDns,
     /// A bogus HELO name.
     Helo,
@@ -548,7 +551,7 @@ pub fn classify<'a>(text: &'a str, reply: &'a str) -> Reason<'a> {
         let _ = i;
         return Reason::BodyRule;
     }
-    if has("Relaying denied. IP name") || has("Cannot resolve PTR") {
+    if has("Cannot resolve PTR") {
         return Reason::ClientDns;
     }
     if has("Relaying denied") {
@@ -557,7 +560,7 @@ pub fn classify<'a>(text: &'a str, reply: &'a str) -> Reason<'a> {
     if has("User unknown") {
         return Reason::UnknownUser;
     }
-    if has("Mailbox disabled") {
+    if has("Mailbox disabled") || has("Mailbox temporarily disabled") {
         return Reason::DisabledUser;
     }
     if let Some(i) = words.find(" listed at ") {

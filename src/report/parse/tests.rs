@@ -195,7 +195,7 @@ fn sendmail_lines() {
         reason(
             "Dec  3 06:25:04 mx1 sm-mta[4244]: 0B36P4xB004244: ruleset=check_rcpt, arg1=<x@elsewhere.example>, relay=[203.0.113.5], reject=550 5.7.1 <x@elsewhere.example>... Relaying denied. IP name lookup failed [203.0.113.5]"
         ),
-        ("client DNS", None)
+        ("relay denied", None)
     );
     assert_eq!(
         reason(
