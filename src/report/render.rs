@@ -110,11 +110,24 @@ pub fn text(s: &Summary) -> String {
         s.deferred_messages
     );
     let _ = writeln!(o, "{:>9}   DSNs created", s.dsns_created);
+    let n = |k: &str| s.distinct.get(k).copied().unwrap_or(0);
     let _ = writeln!(
         o,
-        "{:>9}   senders   {:>9}   sending hosts/domains",
-        s.senders.len(),
-        s.sender_domains.len()
+        "{:>9}   senders         {:>9}   sending domains",
+        n("senders"),
+        n("sender_domains")
+    );
+    let _ = writeln!(
+        o,
+        "{:>9}   recipients      {:>9}   recipient domains",
+        n("recipients"),
+        n("recipient_domains")
+    );
+    let _ = writeln!(
+        o,
+        "{:>9}   sending hosts   {:>9}   receiving hosts",
+        n("sending_hosts"),
+        n("receiving_hosts")
     );
     title(&mut o, "Refusals by reason");
     let mut r: Vec<_> = s.refused.iter().collect();
@@ -287,6 +300,9 @@ pub fn csv(s: &Summary) -> String {
         for (k, c) in m {
             row(sec, k, c.count, Some(c.bytes));
         }
+    }
+    for (k, n) in &s.distinct {
+        row("distinct", k, *n, None);
     }
     for (k, n) in &s.lines {
         row("lines", k, *n, None);

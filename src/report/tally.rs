@@ -180,6 +180,8 @@ pub struct Summary {
     pub refused_hosts: BTreeMap<String, u64>,
     /// Session events that are not refusals.
     pub sessions: BTreeMap<String, u64>,
+    /// Distinct senders, recipients, domains and hosts (before the top-N cut).
+    pub distinct: BTreeMap<String, u64>,
     /// Senders (messages, bytes).
     pub senders: BTreeMap<String, Count>,
     /// Recipients delivered to (recipients, bytes).
@@ -448,6 +450,20 @@ impl Tally {
                 count,
             })
             .collect();
+        s.distinct = BTreeMap::from([
+            ("senders".to_string(), s.senders.len() as u64),
+            ("recipients".to_string(), s.recipients.len() as u64),
+            ("sender_domains".to_string(), s.sender_domains.len() as u64),
+            (
+                "recipient_domains".to_string(),
+                s.recipient_domains.len() as u64,
+            ),
+            ("sending_hosts".to_string(), s.sending_hosts.len() as u64),
+            (
+                "receiving_hosts".to_string(),
+                s.receiving_hosts.len() as u64,
+            ),
+        ]);
         for m in [
             &mut s.senders,
             &mut s.recipients,

@@ -115,6 +115,7 @@ fn since_and_top() {
     let s = t.summary(1);
     assert_eq!(s.received.count, 2);
     assert_eq!(s.senders.len(), 1);
+    assert_eq!(s.distinct.get("senders"), Some(&2));
     assert_eq!(s.first.as_deref(), Some("2026-12-03 11:00:00"));
     assert_eq!(s.last.as_deref(), Some("2026-12-04 00:00:00"));
 }
