@@ -547,8 +547,7 @@ pub fn classify<'a>(text: &'a str, reply: &'a str) -> Reason<'a> {
         let name = r.split(": reject=").next().unwrap_or(r);
         return Reason::HeaderRule(name);
     }
-    if let Some(i) = text.find("body rule ") {
-        let _ = i;
+    if text.contains("body rule ") {
         return Reason::BodyRule;
     }
     if has("Cannot resolve PTR") {

@@ -10,7 +10,7 @@
 //! messages. Bytes delivered = the message size once per recipient
 //! delivered.
 
-use super::parse::{self, Event, Reason, Relay, SessionKind, Status, When};
+use super::parse::{self, Event, Relay, Status, When};
 use super::stamp::{Stamp, WEEKDAYS};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -406,12 +406,10 @@ impl Tally {
                 if relay != Relay::default() {
                     *s.refused_hosts.entry(hostkey(&relay)).or_default() += 1;
                 }
-                let _: &Reason<'_> = &reason;
                 bump(s, None, &|t| t.refused += 1);
             }
             Event::Session { kind, .. } => {
-                let k: SessionKind = kind;
-                *s.sessions.entry(k.label().to_string()).or_default() += 1;
+                *s.sessions.entry(kind.label().to_string()).or_default() += 1;
             }
             Event::Other => {}
         }
