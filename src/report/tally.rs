@@ -13,6 +13,7 @@
 use super::parse::{self, Event, Relay, Status, When};
 use super::stamp::{Stamp, WEEKDAYS};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The size buckets (upper bounds, bytes; 1 KB = 1024 bytes), then "larger".
@@ -68,12 +69,14 @@ pub struct Tally {
     outside_window: u64,
     first: Option<Stamp>,
     last: Option<Stamp>,
-    msgs: HashMap<(String, String), Msg>,
+    /// Node → queue id → message.
+    msgs: HashMap<String, HashMap<String, Msg>>,
     deferred_msgs: HashSet<(String, String)>,
     s: Summary,
     delays: Vec<u64>,
     sizes: [u64; 6],
     listeners: Vec<String>,
+    day: Option<((u16, u8, u8), String)>,
 }
 
 /// Counts and bytes.
@@ -221,12 +224,37 @@ fn hostkey(r: &Relay<'_>) -> String {
     }
 }
 
-fn domain(addr: &str) -> String {
+fn domain(addr: &str) -> Cow<'_, str> {
     match addr.rsplit_once('@') {
-        Some((_, d)) => d.to_ascii_lowercase(),
-        None if addr.is_empty() => "<>".to_string(),
-        None => "(local)".to_string(),
+        Some((_, d)) => lower(d),
+        None if addr.is_empty() => Cow::Borrowed("<>"),
+        None => Cow::Borrowed("(local)"),
     }
+}
+
+/// ASCII lower case, borrowed when it already is.
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// The entry for `k`, created empty; allocates the key only when new.
+fn slot<'m, V: Default>(m: &'m mut BTreeMap<String, V>, k: &str) -> &'m mut V {
+    if !m.contains_key(k) {
+        m.insert(k.to_string(), V::default());
+    }
+    // Invariant: the key is present (it was, or was inserted just above).
+    m.get_mut(k).expect("inserted just above")
+}
+
+fn msg(msgs: &HashMap<String, HashMap<String, Msg>>, node: &str, qid: &str) -> Msg {
+    msgs.get(node)
+        .and_then(|m| m.get(qid))
+        .copied()
+        .unwrap_or_default()
 }
 
 impl Tally {
@@ -260,11 +288,15 @@ impl Tally {
         }
         self.first = Some(self.first.map_or(when, |f| f.min(when)));
         self.last = Some(self.last.map_or(when, |l| l.max(when)));
-        let node = line.host.to_ascii_lowercase();
+        let node = lower(line.host);
         let qid = line.qid.unwrap_or("");
         let hour = usize::from(when.hour).min(23);
         let wd = WEEKDAYS.get(when.weekday()).copied().unwrap_or("Monday");
-        let day = when.date();
+        let ymd = (when.year, when.month, when.day);
+        if self.day.as_ref().is_none_or(|(k, _)| *k != ymd) {
+            self.day = Some((ymd, when.date()));
+        }
+        let day = self.day.as_ref().map_or("", |(_, d)| d.as_str());
         let s = &mut self.s;
         if s.per_hour.len() != 24 {
             s.per_hour = vec![Traffic::default(); 24];
@@ -274,11 +306,11 @@ impl Tally {
             if let Some(t) = s.per_hour.get_mut(hour) {
                 f(t);
             }
-            f(s.per_weekday.entry(wd.to_string()).or_default());
-            f(s.per_day.entry(day.clone()).or_default());
-            f(s.per_node.entry(node.clone()).or_default());
+            f(slot(&mut s.per_weekday, wd));
+            f(slot(&mut s.per_day, day));
+            f(slot(&mut s.per_node, &node));
             if let Some(l) = listener {
-                f(s.per_listener.entry(l.to_string()).or_default());
+                f(slot(&mut s.per_listener, l));
             }
         };
         match line.event {
@@ -297,22 +329,21 @@ impl Tally {
                         self.listeners.len() - 1
                     }
                 });
-                self.msgs
-                    .insert((node.clone(), qid.to_string()), Msg { size, listener });
+                if !self.msgs.contains_key(node.as_ref()) {
+                    self.msgs.insert(node.to_string(), HashMap::new());
+                }
+                if let Some(m) = self.msgs.get_mut(node.as_ref()) {
+                    m.insert(qid.to_string(), Msg { size, listener });
+                }
                 s.received.add(size);
-                s.senders
-                    .entry(if from.is_empty() {
-                        "<>".into()
-                    } else {
-                        from.to_ascii_lowercase()
-                    })
-                    .or_default()
-                    .add(size);
-                s.sender_domains.entry(domain(from)).or_default().add(size);
-                s.sending_hosts
-                    .entry(hostkey(&relay))
-                    .or_default()
-                    .add(size);
+                let sender = if from.is_empty() {
+                    Cow::Borrowed("<>")
+                } else {
+                    lower(from)
+                };
+                slot(&mut s.senders, &sender).add(size);
+                slot(&mut s.sender_domains, &domain(from)).add(size);
+                slot(&mut s.sending_hosts, &hostkey(&relay)).add(size);
                 let i = SIZE_BUCKETS
                     .iter()
                     .position(|(max, _)| size <= *max)
@@ -335,8 +366,7 @@ impl Tally {
                 status,
                 ..
             } => {
-                let key = (node.clone(), qid.to_string());
-                let msg = self.msgs.get(&key).copied().unwrap_or_default();
+                let msg = msg(&self.msgs, &node, qid);
                 let size = msg.size;
                 let listener = msg
                     .listener
@@ -349,15 +379,9 @@ impl Tally {
                         for r in &rcpts {
                             let r = r.trim_start_matches('<').trim_end_matches('>');
                             s.delivered.add(size);
-                            s.recipients
-                                .entry(r.to_ascii_lowercase())
-                                .or_default()
-                                .add(size);
-                            s.recipient_domains.entry(domain(r)).or_default().add(size);
-                            s.receiving_hosts
-                                .entry(hostkey(&relay))
-                                .or_default()
-                                .add(size);
+                            slot(&mut s.recipients, &lower(r)).add(size);
+                            slot(&mut s.recipient_domains, &domain(r)).add(size);
+                            slot(&mut s.receiving_hosts, &hostkey(&relay)).add(size);
                             if let Some(d) = delay {
                                 self.delays.push(d);
                             }
@@ -368,7 +392,8 @@ impl Tally {
                         for _ in &rcpts {
                             s.deferred.add(size);
                         }
-                        self.deferred_msgs.insert(key);
+                        self.deferred_msgs
+                            .insert((node.to_string(), qid.to_string()));
                         bump(s, listener, &|t| t.deferred += n);
                     }
                     Status::Bounced => {
@@ -381,35 +406,27 @@ impl Tally {
             }
             Event::DsnCreated { .. } => s.dsns_created += 1,
             Event::Discarded { size } => {
-                let size = size.unwrap_or_else(|| {
-                    self.msgs
-                        .get(&(node.clone(), qid.to_string()))
-                        .map_or(0, |m| m.size)
-                });
+                let size = size.unwrap_or_else(|| msg(&self.msgs, &node, qid).size);
                 s.discarded.add(size);
             }
             Event::Quarantined { .. } => {
-                let size = self
-                    .msgs
-                    .get(&(node.clone(), qid.to_string()))
-                    .map_or(0, |m| m.size);
-                s.quarantined.add(size);
+                s.quarantined.add(msg(&self.msgs, &node, qid).size);
             }
             Event::Refused { reason, relay } => {
                 s.refused_total += 1;
                 let (cat, detail) = reason.label();
-                let e = s.refused.entry(cat.to_string()).or_default();
+                let e = slot(&mut s.refused, cat);
                 e.count += 1;
                 if let Some(d) = detail {
-                    *e.details.entry(d.to_string()).or_default() += 1;
+                    *slot(&mut e.details, d) += 1;
                 }
                 if relay != Relay::default() {
-                    *s.refused_hosts.entry(hostkey(&relay)).or_default() += 1;
+                    *slot(&mut s.refused_hosts, &hostkey(&relay)) += 1;
                 }
                 bump(s, None, &|t| t.refused += 1);
             }
             Event::Session { kind, .. } => {
-                *s.sessions.entry(kind.label().to_string()).or_default() += 1;
+                *slot(&mut s.sessions, kind.label()) += 1;
             }
             Event::Other => {}
         }
