@@ -493,6 +493,19 @@ fn event(text: &str) -> Event<'_> {
     if text.starts_with("timeout waiting for input") || text.contains(": timeout exceeded") {
         return session(SessionKind::Timeout, text);
     }
+    if let Some(r) = text.strip_prefix("rejecting connections on daemon ") {
+        // sendmail: `... MTA: load average: 25` (RefuseLA) or
+        // `... MTA: 12 children, max 12` (MaxDaemonChildren).
+        let reason = if r.contains("load average") {
+            Reason::Load
+        } else {
+            Reason::ConnectionLimit
+        };
+        return Event::Refused {
+            reason,
+            relay: Relay::default(),
+        };
+    }
     if text.starts_with("deferring connections on daemon") {
         return session(SessionKind::ConnectionsDeferred, text);
     }

@@ -297,6 +297,36 @@ fn sendmail_session_lines() {
         Event::Other
     ));
     assert_eq!(
+        reason(
+            "Dec  3 06:30:00 mx1 sm-mta[5000]: rejecting connections on daemon MTA-v4: load average: 25"
+        ),
+        ("load shedding", None)
+    );
+    assert_eq!(
+        reason(
+            "Dec  3 06:30:00 mx1 sm-mta[5000]: rejecting connections on daemon MTA-v4: 12 children, max 12"
+        ),
+        ("connection limit", None)
+    );
+    assert!(matches!(
+        ev(
+            "Dec  3 06:30:00 mx1 sm-mta[5000]: deferring connections on daemon MTA-v4: 3 per second"
+        ),
+        Event::Session {
+            kind: SessionKind::ConnectionsDeferred,
+            ..
+        }
+    ));
+    assert!(matches!(
+        ev(
+            "Dec  3 06:30:00 mx1 sm-mta[5000]: 0B36U0xC005000: timeout waiting for input from client.example [198.51.100.20] during server cmd read"
+        ),
+        Event::Session {
+            kind: SessionKind::Timeout,
+            ..
+        }
+    ));
+    assert_eq!(
         ev("Dec  3 06:30:00 mx1 sm-mta[5000]: 0B36U0xC005000: discarded"),
         Event::Discarded { size: None }
     );
