@@ -254,3 +254,81 @@ fn report_usage_errors_and_missing_files() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--since"));
 }
+
+/// cf/cron.daily-report, as shipped: yesterday's lines only, mailed with
+/// `sendmail -t -oi` (a stub records what would be sent).
+#[test]
+fn cron_daily_report_mails_yesterday_to_postmaster() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let stamp = |when: &str| {
+        let out = Command::new("date")
+            .args(["-d", when, "+%b %e %H:%M:%S"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    };
+    let line = |when: &str, qid: &str| {
+        format!(
+            "{} gw1 mxgate[1]: {qid}: from=<a@example.org>, size=100, class=0, nrcpts=1, msgid=<x@y>, proto=ESMTP, daemon=MTA, relay=[192.0.2.1]\n",
+            stamp(when)
+        )
+    };
+    let log = d.join("mail.log");
+    std::fs::write(
+        &log,
+        line("yesterday 12:00", "6B3LQK000000001")
+            + &line("yesterday 13:00", "6B3LQK000000002")
+            + &line("today 00:00:01", "6B3LQK000000003"),
+    )
+    .unwrap();
+    let stub = d.join("mxgate");
+    std::fs::write(
+        &stub,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = sendmail ]; then shift; echo \"$@\" > {d}/args; cat > {d}/mail; else exec {BIN} \"$@\"; fi\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/cf/cron.daily-report");
+    let out = Command::new("sh")
+        .arg(script)
+        .env("MXGATE", &stub)
+        .env("LOGS", &log)
+        .env("TO", "postmaster@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("args")).unwrap().trim(),
+        "-t -oi"
+    );
+    let mail = std::fs::read_to_string(d.join("mail")).unwrap();
+    let y = Command::new("date")
+        .args(["-d", "yesterday", "+%F"])
+        .output()
+        .unwrap();
+    let y = String::from_utf8(y.stdout).unwrap();
+    assert!(
+        mail.starts_with("To: postmaster@example.com\nSubject: mail report for "),
+        "{mail}"
+    );
+    assert!(
+        mail.contains(&format!("mail report for {}", y.trim())),
+        "{mail}"
+    );
+    assert!(mail.contains("Grand Totals"), "{mail}");
+    // Two of the three messages are yesterday's.
+    assert!(mail.contains("        2   received"), "{mail}");
+    assert!(mail.contains("        1   outside_window"), "{mail}");
+}
