@@ -70,13 +70,21 @@ pub struct Tally {
     first: Option<Stamp>,
     last: Option<Stamp>,
     /// Node → queue id → message.
-    msgs: HashMap<String, HashMap<String, Msg>>,
+    msgs: HashMap<String, Map<Msg>>,
     deferred_msgs: HashSet<(String, String)>,
     s: Summary,
     delays: Vec<u64>,
     sizes: [u64; 6],
     listeners: Vec<String>,
     day: Option<((u16, u8, u8), String)>,
+    // The large tables are hashed while counting, sorted once at the end.
+    senders: Map<Count>,
+    recipients: Map<Count>,
+    sender_domains: Map<Count>,
+    recipient_domains: Map<Count>,
+    sending_hosts: Map<Count>,
+    receiving_hosts: Map<Count>,
+    refused_hosts: Map<u64>,
 }
 
 /// Counts and bytes.
@@ -241,6 +249,40 @@ fn lower(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// FNV-1a: the tables' keys are short strings from our own log, so a fast
+/// hash beats SipHash's flooding resistance here (a hostile log can only
+/// slow its own report down).
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type Map<V> = HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
+
+/// [`slot`] for a hash map.
+fn hslot<'m, V: Default>(m: &'m mut Map<V>, k: &str) -> &'m mut V {
+    if !m.contains_key(k) {
+        m.insert(k.to_string(), V::default());
+    }
+    // Invariant: the key is present (it was, or was inserted just above).
+    m.get_mut(k).expect("inserted just above")
+}
+
 /// The entry for `k`, created empty; allocates the key only when new.
 fn slot<'m, V: Default>(m: &'m mut BTreeMap<String, V>, k: &str) -> &'m mut V {
     if !m.contains_key(k) {
@@ -250,7 +292,7 @@ fn slot<'m, V: Default>(m: &'m mut BTreeMap<String, V>, k: &str) -> &'m mut V {
     m.get_mut(k).expect("inserted just above")
 }
 
-fn msg(msgs: &HashMap<String, HashMap<String, Msg>>, node: &str, qid: &str) -> Msg {
+fn msg(msgs: &HashMap<String, Map<Msg>>, node: &str, qid: &str) -> Msg {
     msgs.get(node)
         .and_then(|m| m.get(qid))
         .copied()
@@ -330,7 +372,7 @@ impl Tally {
                     }
                 });
                 if !self.msgs.contains_key(node.as_ref()) {
-                    self.msgs.insert(node.to_string(), HashMap::new());
+                    self.msgs.insert(node.to_string(), Map::default());
                 }
                 if let Some(m) = self.msgs.get_mut(node.as_ref()) {
                     m.insert(qid.to_string(), Msg { size, listener });
@@ -341,9 +383,9 @@ impl Tally {
                 } else {
                     lower(from)
                 };
-                slot(&mut s.senders, &sender).add(size);
-                slot(&mut s.sender_domains, &domain(from)).add(size);
-                slot(&mut s.sending_hosts, &hostkey(&relay)).add(size);
+                hslot(&mut self.senders, &sender).add(size);
+                hslot(&mut self.sender_domains, &domain(from)).add(size);
+                hslot(&mut self.sending_hosts, &hostkey(&relay)).add(size);
                 let i = SIZE_BUCKETS
                     .iter()
                     .position(|(max, _)| size <= *max)
@@ -379,9 +421,9 @@ impl Tally {
                         for r in &rcpts {
                             let r = r.trim_start_matches('<').trim_end_matches('>');
                             s.delivered.add(size);
-                            slot(&mut s.recipients, &lower(r)).add(size);
-                            slot(&mut s.recipient_domains, &domain(r)).add(size);
-                            slot(&mut s.receiving_hosts, &hostkey(&relay)).add(size);
+                            hslot(&mut self.recipients, &lower(r)).add(size);
+                            hslot(&mut self.recipient_domains, &domain(r)).add(size);
+                            hslot(&mut self.receiving_hosts, &hostkey(&relay)).add(size);
                             if let Some(d) = delay {
                                 self.delays.push(d);
                             }
@@ -421,7 +463,7 @@ impl Tally {
                     *slot(&mut e.details, d) += 1;
                 }
                 if relay != Relay::default() {
-                    *slot(&mut s.refused_hosts, &hostkey(&relay)) += 1;
+                    *hslot(&mut self.refused_hosts, &hostkey(&relay)) += 1;
                 }
                 bump(s, None, &|t| t.refused += 1);
             }
@@ -464,6 +506,20 @@ impl Tally {
                 bucket: l.to_string(),
                 count,
             })
+            .collect();
+        let sorted = |m: &Map<Count>| -> BTreeMap<String, Count> {
+            m.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        };
+        s.senders = sorted(&self.senders);
+        s.recipients = sorted(&self.recipients);
+        s.sender_domains = sorted(&self.sender_domains);
+        s.recipient_domains = sorted(&self.recipient_domains);
+        s.sending_hosts = sorted(&self.sending_hosts);
+        s.receiving_hosts = sorted(&self.receiving_hosts);
+        s.refused_hosts = self
+            .refused_hosts
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
             .collect();
         s.distinct = BTreeMap::from([
             ("senders".to_string(), s.senders.len() as u64),
