@@ -148,8 +148,10 @@ fn mxgate_refusals() {
     );
 }
 
-/// Lines as sendmail 8.17 writes them (Debian's sm-mta; from the spec's
-/// §11.2 and the formats sendmail's own source logs).
+/// Lines in sendmail 8.17's formats (Debian's sm-mta tag): written from
+/// the spec's §11.2 and sendmail's log formats, not captured from a
+/// running sendmail in this repository; the milter and quarantine forms
+/// are the least certain.
 #[test]
 fn sendmail_lines() {
     let l = parse("Dec  3 06:25:01 mx1 sm-mta[4242]: 0B36P1xA004242: from=<a@example.org>, size=1423, class=0, nrcpts=2, msgid=<x@example.org>, bodytype=8BITMIME, proto=ESMTP, daemon=MTA-v4, relay=mail.example.org [192.0.2.10] (may be forged)").unwrap();
@@ -248,7 +250,7 @@ fn sendmail_lines() {
 }
 
 /// Session-level lines in sendmail 8.17's own wording (the ones mxgate's
-/// log is being aligned with).
+/// log is being aligned with); written from sendmail's formats, as above.
 #[test]
 fn sendmail_session_lines() {
     assert_eq!(
