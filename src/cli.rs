@@ -7,5 +7,6 @@ pub mod check;
 pub mod health;
 pub mod mailq;
 pub mod queue;
+pub mod report;
 pub mod submit;
 pub mod tables;

@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod policy;
 pub mod proto;
 pub mod queue;
+pub mod report;
 pub mod rewrite;
 pub mod route;
 pub mod safefile;

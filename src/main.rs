@@ -43,6 +43,9 @@ Commands:
   health [--json]    one Nagios status line: queues, <> count, disk, listeners, generation
   queue COMMAND      act on the queue: list, delete, hold, release, flush,
                      summary (--dry-run; selectors --id, --from, --to, ...)
+  report [--json|--csv] [--since D] [--until D] [FILE...]
+                     summarise mail logs (mxgate's or sendmail's; plain or .gz;
+                     several nodes at once), like pflogsumm (docs/operations.md)
   daemon --config FILE
                      run the SMTP server
   install [--prefix DIR]
@@ -104,6 +107,7 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
         "daemon" => daemon(args),
         "queue" => tables_cmd(mxgate::cli::queue::run, args),
         "health" => tables_cmd(mxgate::cli::health::run, args),
+        "report" => tables_cmd(mxgate::cli::report::run, args),
         "install" => install(args),
         other => {
             eprintln!("mxgate: unknown command {other:?}\n\n{HELP}");
