@@ -95,7 +95,7 @@ pub fn log_tag<'a>(site: &'a Site, cli: Option<&'a str>) -> &'a str {
 }
 
 /// Log the configuration generation and record it in `QUEUE_DIR/generation`
-/// for `mxgate health` (docs/operations-health.md).
+/// for `mxgate health` (docs/operations.md).
 fn note_generation(log: &Log, qdir: &Path, config: &config::Config) {
     let g = crate::cli::health::generation(config);
     log.line(None, &format!("configuration generation {g}"));
