@@ -13,12 +13,15 @@ use std::process::Command;
 fn e2e_network() {
     let uid = Command::new("id").arg("-u").output().unwrap();
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        assert!(
-            std::env::var_os("MXGATE_E2E_REQUIRED").is_none(),
-            "e2e: MXGATE_E2E_REQUIRED is set but this is not root (tests/e2e/run needs network namespaces)"
+        // Leaving it out is an explicit choice, never the default.
+        if std::env::var("MXGATE_E2E").is_ok_and(|v| v == "off") {
+            eprintln!("e2e: left out (MXGATE_E2E=off)");
+            return;
+        }
+        panic!(
+            "e2e: tests/e2e/run needs root (network namespaces): run the suite as root, \
+             as .ci/run does, or set MXGATE_E2E=off to leave this one test out"
         );
-        eprintln!("e2e: not root, skipped (tests/e2e/run needs network namespaces)");
-        return;
     }
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/run"))
         .env("MXGATE", env!("CARGO_BIN_EXE_mxgate"))
