@@ -1039,24 +1039,8 @@ impl Mc {
     /// `HACK(`name')`: sendmail's cf.m4 includes `hack/name.m4`; read it
     /// from `hack/` next to the `.mc` or `../hack/` (sendmail's cf tree).
     fn hack(&mut self, files: &mut Files, name: &str, pos: Pos) -> Result<CfAction, Diagnostic> {
-        if let Some(base) = &self.base_dir {
-            for dir in [base.join("hack"), base.join("..").join("hack")] {
-                let p = dir.join(format!("{name}.m4"));
-                match source::read(&p, Reach::Public) {
-                    Ok(text) => {
-                        return Ok(CfAction::Include {
-                            name: p.display().to_string(),
-                            text,
-                        });
-                    }
-                    Err(SourceError::NotFound) => {}
-                    Err(e) => {
-                        return Err(
-                            files.diag(pos, format!("HACK(`{name}'): {}: {e}", p.display()))
-                        );
-                    }
-                }
-            }
+        if let Some(found) = self.cf_file(files, "HACK", "hack", name, pos)? {
+            return Ok(found);
         }
         Err(files.diag(
             pos,
@@ -1064,26 +1048,43 @@ impl Mc {
         ))
     }
 
-    fn domain(&mut self, files: &mut Files, name: &str, pos: Pos) -> Result<CfAction, Diagnostic> {
-        self.config.source.domains.push(name.to_string());
-        if let Some(base) = &self.base_dir {
-            for dir in [base.join("domain"), base.join("..").join("domain")] {
-                let p = dir.join(format!("{name}.m4"));
-                match source::read(&p, Reach::Public) {
-                    Ok(text) => {
-                        return Ok(CfAction::Include {
-                            name: p.display().to_string(),
-                            text,
-                        });
-                    }
-                    Err(SourceError::NotFound) => {}
-                    Err(e) => {
-                        return Err(
-                            files.diag(pos, format!("DOMAIN(`{name}'): {}: {e}", p.display()))
-                        );
-                    }
+    /// `SUBDIR/NAME.m4` next to the `.mc` or in `../SUBDIR/` (sendmail's cf
+    /// tree), included as cf.m4 includes it; `Ok(None)` when there is none.
+    fn cf_file(
+        &self,
+        files: &mut Files,
+        macro_name: &str,
+        subdir: &str,
+        name: &str,
+        pos: Pos,
+    ) -> Result<Option<CfAction>, Diagnostic> {
+        let Some(base) = &self.base_dir else {
+            return Ok(None);
+        };
+        for dir in [base.join(subdir), base.join("..").join(subdir)] {
+            let p = dir.join(format!("{name}.m4"));
+            match source::read(&p, Reach::Public) {
+                Ok(text) => {
+                    return Ok(Some(CfAction::Include {
+                        name: p.display().to_string(),
+                        text,
+                    }));
+                }
+                Err(SourceError::NotFound) => {}
+                Err(e) => {
+                    return Err(
+                        files.diag(pos, format!("{macro_name}(`{name}'): {}: {e}", p.display()))
+                    );
                 }
             }
+        }
+        Ok(None)
+    }
+
+    fn domain(&mut self, files: &mut Files, name: &str, pos: Pos) -> Result<CfAction, Diagnostic> {
+        self.config.source.domains.push(name.to_string());
+        if let Some(found) = self.cf_file(files, "DOMAIN", "domain", name, pos)? {
+            return Ok(found);
         }
         if DOMAINS.contains(&name) {
             return Ok(CfAction::Text(String::new()));
