@@ -162,20 +162,16 @@ pub fn text(s: &Summary) -> String {
             traffic_row(&mut o, wd, t);
         }
     }
-    title(&mut o, "Per-Day Traffic");
-    traffic_header(&mut o, "date");
-    for (k, t) in &s.per_day {
-        traffic_row(&mut o, k, t);
-    }
-    title(&mut o, "Per-Listener Traffic");
-    traffic_header(&mut o, "listener");
-    for (k, t) in &s.per_listener {
-        traffic_row(&mut o, k, t);
-    }
-    title(&mut o, "Per-Node Traffic");
-    traffic_header(&mut o, "node");
-    for (k, t) in &s.per_node {
-        traffic_row(&mut o, k, t);
+    for (heading, what, rows) in [
+        ("Per-Day Traffic", "date", &s.per_day),
+        ("Per-Listener Traffic", "listener", &s.per_listener),
+        ("Per-Node Traffic", "node", &s.per_node),
+    ] {
+        title(&mut o, heading);
+        traffic_header(&mut o, what);
+        for (k, t) in rows {
+            traffic_row(&mut o, k, t);
+        }
     }
     title(&mut o, "Message Size Distribution");
     for b in &s.sizes {
