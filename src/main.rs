@@ -69,7 +69,10 @@ fn main() -> ExitCode {
         .unwrap_or_default();
     let rest: Vec<String> = args.drain(1..).collect();
     match argv0.as_str() {
-        "makemap" | "newaliases" | "praliases" | "mailq" | "sendmail" => run(&argv0, &rest),
+        "makemap" | "newaliases" | "praliases" | "mailq" | "sendmail" => {
+            INVOKED_BY_SYSTEM_NAME.store(true, std::sync::atomic::Ordering::Relaxed);
+            run(&argv0, &rest)
+        }
         _ => match rest.split_first() {
             None => {
                 eprint!("{HELP}");
@@ -393,7 +396,10 @@ Usage: sendmail [-C FILE] [-D NAME=VALUE] [-f SENDER | -r SENDER] [-F FULLNAME]
 
 Without a mode (-bm) the message on standard input is queued in QUEUE_DIR
 for RECIPIENTs; exit 0 means it is safely on disk. The configuration is
--C FILE, else /etc/mail/mxgate.cf if it exists, else the embedded default.
+-C FILE, else /etc/mail/mxgate.cf if it exists, else the embedded default
+(spool ./spool) -- but only as `mxgate sendmail`: started by the name
+sendmail or mailq without either, it refuses (exit 78) rather than queue
+into the caller's directory.
   -t         recipients from To:, Cc:, Bcc: (Bcc: removed), plus any named
   -i, -oi    a line with a single dot does not end the message
   -f, -r     envelope sender (others than root or $=t get a warning header)
@@ -433,6 +439,31 @@ fn sendmail_site(opts: &mxgate::cli::submit::Options) -> Result<std::sync::Arc<S
     })
 }
 
+/// Set when this program was started by a sendmail command name
+/// (`/usr/sbin/sendmail`, `mailq`, ...) rather than as `mxgate COMMAND`.
+static INVOKED_BY_SYSTEM_NAME: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Started by a sendmail command name with no configuration (no -C and no
+/// system file), the embedded default would queue into `./spool` of
+/// whatever directory the caller is in (cron runs in `$HOME`), where no
+/// daemon reads it: refuse instead, as sendmail does without its .cf.
+fn refuse_without_system_config(cmd: &str, opts: &mxgate::cli::submit::Options) -> Option<i32> {
+    if !INVOKED_BY_SYSTEM_NAME.load(std::sync::atomic::Ordering::Relaxed)
+        || sendmail_config(opts).is_some()
+    {
+        return None;
+    }
+    eprintln!(
+        "{cmd}: no configuration: {} does not exist and no -C FILE was given; \
+         refusing to use the embedded default, whose spool is ./spool under the \
+         current directory (compile the site's .mc there: mxgate compile -o {} FILE.mc)",
+        mxgate::cli::tables::DEFAULT_CONFIG,
+        mxgate::cli::tables::DEFAULT_CONFIG
+    );
+    Some(i32::from(EX_CONFIG))
+}
+
 fn sendmail(args: &[String]) -> i32 {
     use mxgate::cli::submit::{self, Mode};
     let opts = match submit::parse_args(args) {
@@ -442,6 +473,9 @@ fn sendmail(args: &[String]) -> i32 {
     if opts.help {
         print!("{SENDMAIL_HELP}");
         return 0;
+    }
+    if let Some(code) = refuse_without_system_config("sendmail", &opts) {
+        return code;
     }
     for n in &opts.notes {
         eprintln!("sendmail: {n}");
@@ -521,6 +555,9 @@ fn mailq(args: &[String]) -> i32 {
              one object per message. Same as sendmail -bp.\n"
         );
         return 0;
+    }
+    if let Some(code) = refuse_without_system_config("mailq", &opts) {
+        return code;
     }
     mailq_run(&opts)
 }

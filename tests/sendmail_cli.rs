@@ -546,3 +546,65 @@ fn the_daemons_default_size_limit_applies_to_local_submission() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(s.queued().len(), 1);
 }
+
+/// Cron runs `/usr/sbin/sendmail` in `$HOME`: without a configuration the
+/// sendmail names must not queue into `./spool` there (where no daemon
+/// reads) and exit 0; they refuse, as sendmail does without its .cf.
+#[test]
+fn sendmail_names_without_a_configuration_refuse_instead_of_queueing_in_the_callers_directory() {
+    assert!(
+        !Path::new("/etc/mail/mxgate.cf").exists(),
+        "this test needs a machine without /etc/mail/mxgate.cf"
+    );
+    let bin = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    for name in ["sendmail", "mailq"] {
+        std::os::unix::fs::symlink(BIN, bin.path().join(name)).unwrap();
+    }
+    let mut child = Command::new(bin.path().join("sendmail"))
+        .args(["-oi", "root"])
+        .current_dir(home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Subject: cron\n\nfrom cron\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no configuration"), "{err}");
+    let mailq = Command::new(bin.path().join("mailq"))
+        .current_dir(home.path())
+        .output()
+        .unwrap();
+    assert_eq!(mailq.status.code(), Some(78), "{mailq:?}");
+    assert!(
+        !home.path().join("spool").exists(),
+        "a spool was created in the caller's directory"
+    );
+    // `mxgate sendmail` (the subcommand) keeps the embedded default for the
+    // README's demo: it queues under the working directory.
+    let mut child = Command::new(BIN)
+        .args(["sendmail", "-oi", "root"])
+        .current_dir(home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Subject: demo\n\ndemo\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(home.path().join("spool/queue").is_dir());
+}
