@@ -569,12 +569,13 @@ fn sendmail_names_without_a_configuration_refuse_instead_of_queueing_in_the_call
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
+    // The refusal may come before the message is read: a broken pipe here
+    // is the expected outcome, not a failure of the test.
+    let _ = child
         .stdin
         .take()
         .unwrap()
-        .write_all(b"Subject: cron\n\nfrom cron\n")
-        .unwrap();
+        .write_all(b"Subject: cron\n\nfrom cron\n");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(78), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
