@@ -42,8 +42,9 @@ fn dump(m: &str) -> String {
     run(makemap, &["-u", "lmdb", m], "").out
 }
 
-/// `mdb_dump -n -p` of the file, or None (with a note) when mdb_dump is absent.
-fn mdb_dump(file: &Path) -> Option<String> {
+/// `mdb_dump -n -p` of the file. A missing `mdb_dump` fails the test with
+/// the package to install: an unchecked map is not a passed test.
+fn mdb_dump(file: &Path) -> String {
     match std::process::Command::new("mdb_dump")
         .arg("-n")
         .arg("-p")
@@ -56,12 +57,9 @@ fn mdb_dump(file: &Path) -> Option<String> {
                 "mdb_dump: {}",
                 String::from_utf8_lossy(&o.stderr)
             );
-            Some(String::from_utf8(o.stdout).unwrap())
+            String::from_utf8(o.stdout).unwrap()
         }
-        Err(_) => {
-            eprintln!("note: mdb_dump not installed (apt install lmdb-utils): skipped");
-            None
-        }
+        Err(e) => panic!("mdb_dump: {e} (apt-get install lmdb-utils, or run tools/test)"),
     }
 }
 
@@ -95,7 +93,8 @@ fn k1_duplicate_first_kept_exit_65_db_written() {
     assert_eq!(names, vec!["m.lmdb".to_string()]);
     // (mdb_dump itself creates m.lmdb-lock: it opens the map with locking.)
     let file = PathBuf::from(format!("{m}.lmdb"));
-    if let Some(text) = mdb_dump(&file) {
+    {
+        let text = mdb_dump(&file);
         assert!(text.contains("foo.example\n v1\n"), "{text}");
     }
 }
@@ -176,7 +175,8 @@ fn k8_duplicates_kept_with_d() {
     let r = run(makemap, &["-d", "btree", &m], "k v1\nk v2\n");
     assert_eq!(r.code, 0, "{}", r.err);
     assert_eq!(dump(&m), "k\tv1\nk\tv2\n");
-    if let Some(text) = mdb_dump(Path::new(&format!("{m}.lmdb"))) {
+    {
+        let text = mdb_dump(Path::new(&format!("{m}.lmdb")));
         assert!(text.contains("duplicates=1"), "{text}");
         assert!(text.contains("k\n v1\n k\n v2\n"), "{text}");
     }
@@ -231,7 +231,8 @@ fn k10_newaliases_and_praliases() {
     let q = run(praliases, &["-f", &a, "MIXED", "nosuch"], "");
     assert_eq!(q.out, "mixed:dave\nnosuch: No such key\n");
     // Keys carry the NUL, as sendmail's alias maps do.
-    if let Some(text) = mdb_dump(Path::new(&format!("{a}.lmdb"))) {
+    {
+        let text = mdb_dump(Path::new(&format!("{a}.lmdb")));
         assert!(text.contains("mixed\\00\n dave\\00\n"), "{text}");
         assert!(text.contains("@\\00\n @\\00\n"), "{text}");
     }
@@ -378,7 +379,8 @@ fn usage_list_help_and_nul_keys() {
     assert_eq!(dump(&m), "ab\tc\n");
     let t = Lmdb::open(Path::new(&format!("{m}.lmdb")), Fold::Lower, true).unwrap();
     assert_eq!(t.lookup("AB").unwrap().as_deref(), Some("c"));
-    if let Some(text) = mdb_dump(Path::new(&format!("{m}.lmdb"))) {
+    {
+        let text = mdb_dump(Path::new(&format!("{m}.lmdb")));
         assert!(text.contains("ab\\00\n c\\00\n"), "{text}");
     }
 }
