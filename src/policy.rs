@@ -331,6 +331,12 @@ pub struct Client {
     pub daemon_flags: String,
     /// `${auth_type}`: the SASL mechanism the client authenticated with.
     pub auth_type: Option<String>,
+    /// `${client_rate}`: this address's connections within
+    /// `confCONNECTION_RATE_WINDOW_SIZE`, this one included (0 = unknown).
+    pub rate: usize,
+    /// `${client_connections}`: this address's open connections, this one
+    /// included (0 = unknown).
+    pub connections: usize,
 }
 
 impl Client {
@@ -342,6 +348,8 @@ impl Client {
             resolve: Resolve::Ok,
             daemon_flags: String::new(),
             auth_type: None,
+            rate: 0,
+            connections: 0,
         }
     }
 
@@ -353,6 +361,8 @@ impl Client {
             resolve: Resolve::Ok,
             daemon_flags: String::new(),
             auth_type: None,
+            rate: 0,
+            connections: 0,
         }
     }
 

@@ -50,6 +50,10 @@ pub struct Settings {
     pub per_ip_exceptions: Vec<ClientNet>,
     /// `confCONNECTION_RATE_THROTTLE`: accepted connections per second (0 = unlimited).
     pub rate: usize,
+    /// `confCONNECTION_RATE_WINDOW_SIZE` (default 60s): the window over
+    /// which `${client_rate}` counts a client's connections
+    /// (`FEATURE(ratecontrol)`'s `ClientRate:` limits).
+    pub rate_window: Duration,
     /// `confMIN_FREE_BLOCKS`: free 1 KiB blocks needed on the spool's file system.
     pub min_free_blocks: u64,
     /// `confMAX_QUEUE_SIZE` (mxgate extension): messages in `queue/` above which new mail is temp-failed (0 = unlimited).
@@ -238,6 +242,7 @@ impl Settings {
             )? as usize,
             per_ip_exceptions,
             rate: num("confCONNECTION_RATE_THROTTLE", 0)? as usize,
+            rate_window: dur_secs("confCONNECTION_RATE_WINDOW_SIZE", Duration::from_secs(60))?,
             min_free_blocks: num("confMIN_FREE_BLOCKS", 100)?,
             max_queue: num("confMAX_QUEUE_SIZE", 0)? as usize,
             command_timeout: dur("confTO_COMMAND", Duration::from_secs(300))?,
@@ -375,6 +380,8 @@ pub struct Server {
     header_rules: RwLock<Option<Arc<crate::policy::HeaderRules>>>,
     sessions: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, PerIp>>,
+    /// Recent connection times per client address (`${client_rate}`).
+    recent: Mutex<RecentConnections>,
     stopping: AtomicBool,
     queue_count: Mutex<(Instant, usize)>,
 }
@@ -398,6 +405,47 @@ pub struct Slot {
     /// The client address's DNS lookup permits
     /// (`confMXGATE_MAX_CLIENT_LOOKUPS`), shared by its sessions.
     pub lookups: Arc<smol::lock::Semaphore>,
+    /// sendmail's `${client_rate}`: this address's connections within
+    /// `confCONNECTION_RATE_WINDOW_SIZE`, this one included.
+    pub rate: usize,
+    /// sendmail's `${client_connections}`: this address's open sessions,
+    /// this one included.
+    pub connections: usize,
+}
+
+/// Connection times per client address within the rate window, bounded:
+/// at most [`RecentConnections::MAX_ADDRESSES`] addresses (expired ones are
+/// pruned first; past that the oldest knowledge is dropped) and
+/// [`RecentConnections::MAX_PER_ADDRESS`] times per address (a rate that
+/// high is over any sane `ClientRate:` limit anyway).
+#[derive(Default)]
+struct RecentConnections {
+    times: HashMap<IpAddr, std::collections::VecDeque<Instant>>,
+}
+
+impl RecentConnections {
+    const MAX_ADDRESSES: usize = 100_000;
+    const MAX_PER_ADDRESS: usize = 10_000;
+
+    /// Record a connection from `ip` at `now`; the count within `window`.
+    fn record(&mut self, ip: IpAddr, now: Instant, window: Duration) -> usize {
+        let fresh = |t: &Instant| now.saturating_duration_since(*t) < window;
+        if self.times.len() >= Self::MAX_ADDRESSES && !self.times.contains_key(&ip) {
+            self.times.retain(|_, q| q.back().is_some_and(fresh));
+            if self.times.len() >= Self::MAX_ADDRESSES {
+                self.times.clear();
+            }
+        }
+        let q = self.times.entry(ip).or_default();
+        while q.front().is_some_and(|t| !fresh(t)) {
+            q.pop_front();
+        }
+        if q.len() >= Self::MAX_PER_ADDRESS {
+            q.pop_front();
+        }
+        q.push_back(now);
+        q.len()
+    }
 }
 
 impl Drop for Slot {
@@ -448,6 +496,7 @@ impl Server {
             header_rules: RwLock::new(rules),
             sessions: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
+            recent: Mutex::new(RecentConnections::default()),
             stopping: AtomicBool::new(false),
             queue_count: Mutex::new((Instant::now() - Duration::from_secs(10), 0)),
         })
@@ -518,11 +567,19 @@ impl Server {
         mine.sessions += 1;
         let over_ip = s.per_ip_applies(ip) && mine.sessions > s.max_per_ip;
         let lookups = mine.lookups.clone();
+        let connections = mine.sessions;
         drop(per_ip);
+        let rate = self
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(ip, Instant::now(), s.rate_window);
         let slot = Slot {
             server: self.clone(),
             ip,
             lookups,
+            rate,
+            connections,
         };
         if s.max_sessions > 0 && n > s.max_sessions {
             return Err(Refusal::TooManySessions);

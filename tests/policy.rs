@@ -1219,3 +1219,131 @@ fn domaintable_applies_before_relay_and_sender_checks() {
     assert_eq!(rcpt(&s, "<u@old.example>").reply().unwrap().code, 451);
     assert_eq!(mail(&s, "<u@old.example>").reply().unwrap().code, 451);
 }
+
+// ------------------------------------------- ratecontrol and conncontrol
+
+/// The access entries of the `-bt` run below.
+const CONTROL_ACCESS: &str = "\
+ClientRate:10.1.2.3\t3
+ClientRate:\t10
+ClientConn:10.1.2\t2
+ClientRate:10.9.9.9\tabc
+ClientRate:10.8\t0
+";
+
+fn control_site(features: &[(&str, &[&str])]) -> Site {
+    let f = Fixture::new();
+    let mut c = f.config();
+    c.dnsbl.clear();
+    for (name, args) in features {
+        c.features.insert(
+            name.to_string(),
+            args.iter().map(|a| a.to_string()).collect(),
+        );
+    }
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    t.insert(
+        "access".into(),
+        Arc::new(MemTable::from_lines(CONTROL_ACCESS)),
+    );
+    t.insert("aliases".into(), Arc::new(MemTable::from_lines(ALIASES)));
+    t.insert(
+        "mailboxes".into(),
+        Arc::new(MemTable::from_lines(MAILBOXES)),
+    );
+    Site::from_parts(c, t).unwrap()
+}
+
+fn counted(addr: &str, rate: usize, connections: usize) -> Client {
+    let mut c = Client::at(ip(addr));
+    c.rate = rate;
+    c.connections = connections;
+    c
+}
+
+/// sendmail 8.17's RateControl/ConnControl rulesets, checked with
+/// `sendmail -bt` on a cf built by Debian's sendmail-cf from FEATURE(access_db),
+/// FEATURE(delay_checks), FEATURE(conncontrol, nodelay, terminate),
+/// FEATURE(ratecontrol) and this access file, with `.D{client_addr}`,
+/// `.D{client_rate}`, `.D{client_connections}` set:
+/// 10.1.2.3 rate 3 → FALSE (ok), rate 4 → `452 4.3.2 Connection rate limit
+/// exceeded.`; 10.7.7.7 (the `ClientRate:` default 10) rate 10 → ok, 11 →
+/// 452; 10.1.2.9 connections 3 → `421 4.3.2 Too many open connections.`
+/// (network 10.1.2, terminate), 2 → ok; 10.9.9.9 (`abc`, atoi 0) rate 100
+/// → 452; 10.8.1.1 (`0`) rate 100 → OK; 10.5.5.5 (no ClientConn entry,
+/// no default) connections 100 → OK.
+#[test]
+fn ratecontrol_and_conncontrol_as_sendmail_bt() {
+    let s = control_site(&[
+        ("conncontrol", &["nodelay", "terminate"]),
+        ("ratecontrol", &[]),
+    ]);
+    let go = |c: &Client| check_relay(&s, &Facts::new(), c).action;
+    let rate =
+        |code| Action::TempFail(Reply::new(code, "4.3.2", "Connection rate limit exceeded."));
+    assert_eq!(go(&counted("10.1.2.3", 3, 1)), Action::Continue);
+    assert_eq!(go(&counted("10.1.2.3", 4, 1)), rate(452));
+    assert_eq!(go(&counted("10.7.7.7", 10, 1)), Action::Continue);
+    assert_eq!(go(&counted("10.7.7.7", 11, 1)), rate(452));
+    assert_eq!(
+        go(&counted("10.1.2.9", 1, 3)),
+        Action::TempFail(Reply::new(421, "4.3.2", "Too many open connections."))
+    );
+    assert_eq!(go(&counted("10.1.2.9", 1, 2)), Action::Continue);
+    assert_eq!(go(&counted("10.9.9.9", 100, 1)), rate(452));
+    assert_eq!(go(&counted("10.8.1.1", 100, 1)), Action::Continue);
+    assert_eq!(go(&counted("10.5.5.5", 1, 100)), Action::Continue);
+    // The reply as sent: 452 gets no `<addr>... ` prefix (fmtmsg).
+    let v = check_relay(&s, &Facts::new(), &counted("10.1.2.3", 4, 1));
+    assert_eq!(
+        line(&v, "u@x.example"),
+        "452 4.3.2 Connection rate limit exceeded."
+    );
+    assert_eq!(v.why.to_string(), "access `ClientRate:10.1.2.3` → 3");
+}
+
+/// Without `delay_checks` both run in check_relay at connect, after the
+/// `Connect:` entries and the DNSBLs; an accepted client (`Connect:` OK)
+/// is not counted. With `delay_checks` only a `nodelay` control runs at
+/// connect; the other runs with the rest of check_relay from RCPT.
+#[test]
+fn controls_run_at_connect_or_from_rcpt_as_configured() {
+    let s = control_site(&[("ratecontrol", &[]), ("conncontrol", &[])]);
+    let v = check_relay(&s, &Facts::new(), &counted("10.1.2.9", 1, 3));
+    assert_eq!(
+        v.action,
+        Action::TempFail(Reply::new(452, "4.3.2", "Too many open connections."))
+    );
+    let s = control_site(&[
+        ("delay_checks", &[]),
+        ("ratecontrol", &["nodelay"]),
+        ("conncontrol", &[]),
+    ]);
+    // At connect: the nodelay rate control only.
+    let busy = counted("10.1.2.9", 1, 3);
+    assert_eq!(
+        check_relay(&s, &Facts::new(), &busy).action,
+        Action::Continue
+    );
+    assert_eq!(
+        check_relay(&s, &Facts::new(), &counted("10.7.7.7", 11, 1)).action,
+        Action::TempFail(Reply::new(452, "4.3.2", "Connection rate limit exceeded."))
+    );
+    // From RCPT: the delayed connection control.
+    let v = check_rcpt(
+        &s,
+        &Facts::new(),
+        &busy,
+        Some(&addr("<a@gw.example.com>")),
+        &addr("<alice@example.com>"),
+    );
+    assert_eq!(
+        line(&v, "alice@example.com"),
+        "452 4.3.2 Too many open connections."
+    );
+    // Local submission has no address and is never counted.
+    assert_eq!(
+        check_relay(&s, &Facts::new(), &Client::local()).action,
+        Action::Continue
+    );
+}

@@ -760,3 +760,77 @@ fn recipients_far_past_the_limit_count_as_bad_commands() {
         "421 4.7.0 gw.example.com Too many bad commands; closing connection"
     );
 }
+
+/// Debian's own sendmail.mc lines: `FEATURE(conncontrol, nodelay,
+/// terminate)` and `FEATURE(ratecontrol, nodelay, terminate)` under
+/// `delay_checks`, with `ClientConn:`/`ClientRate:` access entries. A client
+/// over its limit gets sendmail's `421 4.3.2` at connect and the connection
+/// closes; sendmail's check_relay line is logged; others are served.
+#[test]
+fn debian_conncontrol_and_ratecontrol_refuse_at_connect() {
+    let mc = "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
+         LOCAL_DOMAIN(`example.com')dnl\n\
+         FEATURE(`access_db', `lmdb -T<TMPF> @DIR@/access')dnl\n\
+         FEATURE(`delay_checks', `friend', `n')dnl\n\
+         FEATURE(`conncontrol', `nodelay', `terminate')dnl\n\
+         FEATURE(`ratecontrol', `nodelay', `terminate')dnl\n";
+    let d = Daemon::start(Setup {
+        mc,
+        tables: &[
+            ("mailboxes", MAILBOXES),
+            (
+                "access",
+                "ClientConn:127.0.0.2\t2\nClientRate:127.0.0.3\t3\nClientRate:\t0\n",
+            ),
+        ],
+        tls: false,
+    });
+    // Two open sessions from 127.0.0.2 are allowed; the third is refused.
+    let a = {
+        let mut c = Raw::connect_from("127.0.0.2", d.mta);
+        assert!(c.reply().starts_with("220 "));
+        c
+    };
+    let mut b = Raw::connect_from("127.0.0.2", d.mta);
+    assert!(b.reply().starts_with("220 "));
+    let mut c = Raw::connect_from("127.0.0.2", d.mta);
+    assert_eq!(c.reply(), "421 4.3.2 Too many open connections.");
+    assert_eq!(c.rest(), "", "the connection closes after the 421");
+    // Another client is not affected, and a freed session makes room.
+    let mut other = Raw::connect_from("127.0.0.4", d.mta);
+    assert!(other.reply().starts_with("220 "));
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = Raw::connect_from("127.0.0.2", d.mta);
+        let g = c.reply();
+        if g.starts_with("220 ") {
+            assert!(c.cmd("EHLO again.test").starts_with("250"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no room after a session ended: {g}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(b.cmd("QUIT").starts_with("221"));
+
+    // Three connections from 127.0.0.3 within the window (60s) are allowed.
+    for _ in 0..3 {
+        let mut c = Raw::connect_from("127.0.0.3", d.mta);
+        assert!(c.reply().starts_with("220 "));
+        assert!(c.cmd("QUIT").starts_with("221"));
+    }
+    let mut c = Raw::connect_from("127.0.0.3", d.mta);
+    assert_eq!(c.reply(), "421 4.3.2 Connection rate limit exceeded.");
+    assert_eq!(c.rest(), "");
+    let log = d.maillog();
+    for text in [
+        "arg2=127.0.0.2, relay=stranger.example.org [127.0.0.2], reject=421 4.3.2 Too many open connections.",
+        "arg2=127.0.0.3, relay=[127.0.0.3], reject=421 4.3.2 Connection rate limit exceeded.",
+    ] {
+        assert!(log.contains(text), "{text}\n{log}");
+    }
+    assert!(log.contains("ruleset=check_relay"), "{log}");
+}

@@ -111,8 +111,18 @@ fn every_feature_is_implemented_or_warned_at_compile() {
     assert!(features.len() > 60, "the walk covers sendmail's features");
     for (name, _) in features {
         let support = support::feature(name).unwrap_or_else(|| panic!("{name}: no entry"));
-        let warnings = compile(&format!("FEATURE(`{name}'{})dnl\n", feature_args(name)))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // ratecontrol and conncontrol need the access table before them.
+        let before = match *name {
+            "ratecontrol" | "conncontrol" => {
+                "FEATURE(`access_db', `hash -T<TMPF> /etc/mail/access')dnl\n"
+            }
+            _ => "",
+        };
+        let warnings = compile(&format!(
+            "{before}FEATURE(`{name}'{})dnl\n",
+            feature_args(name)
+        ))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
         let warned = warnings
             .iter()
             .any(|w| w.contains(&format!("FEATURE(`{name}') has no effect in mxgate")));
@@ -170,20 +180,20 @@ fn named_settings_of_the_issue_warn_with_file_and_line() {
          CLIENT_OPTIONS(`Family=inet')dnl\n\
          FEATURE(`domaintable')dnl\n\
          FEATURE(`ldap_routing')dnl\n\
+         FEATURE(`access_db', `hash -T<TMPF> /etc/mail/access')dnl\n\
          FEATURE(`ratecontrol')dnl\n\
-         FEATURE(`conncontrol')dnl\n\
          INPUT_MAIL_FILTER(`clamav', `S=unix:/run/clamav.sock')dnl\n",
     )
     .unwrap();
     let all = w.join("\n");
-    // domaintable is implemented (route::domaintable): no warning for it.
+    // domaintable (route::domaintable) and ratecontrol (policy::connect)
+    // are implemented: no warning for them.
     assert!(!all.contains("domaintable"), "{all}");
+    assert!(!all.contains("ratecontrol"), "{all}");
     for (line, what) in [
         (2, "confCIPHER_LIST has no effect"),
         (3, "CLIENT_OPTIONS has no effect"),
         (5, "FEATURE(`ldap_routing') has no effect"),
-        (6, "FEATURE(`ratecontrol') has no effect"),
-        (7, "FEATURE(`conncontrol') has no effect"),
         (
             8,
             "filter clamav: mxgate does not speak the milter protocol yet: mail passes unscanned",

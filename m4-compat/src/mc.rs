@@ -850,6 +850,45 @@ impl Mc {
                     ),
                 ));
             }
+            // sendmail's feature/ratecontrol.m4 and conncontrol.m4: both need
+            // the access table; `nodelay' needs delay_checks (given before);
+            // the second argument may only be `terminate' (421 instead of 452).
+            "ratecontrol" | "conncontrol" => {
+                if !self.config.features.contains_key("access_db") {
+                    return Err(files.diag(
+                        pos,
+                        format!("FEATURE(`{name}') requires FEATURE(`access_db') before it"),
+                    ));
+                }
+                if !arg(0).is_empty() && !arg(0).eq_ignore_ascii_case("nodelay") {
+                    return Err(files.diag(
+                        pos,
+                        format!(
+                            "unknown parameter `{}' for FEATURE(`{name}'): expected `nodelay' or nothing",
+                            arg(0)
+                        ),
+                    ));
+                }
+                if arg(0).eq_ignore_ascii_case("nodelay")
+                    && !self.config.features.contains_key("delay_checks")
+                {
+                    return Err(files.diag(
+                        pos,
+                        format!(
+                            "FEATURE(`{name}', `nodelay') requires FEATURE(`delay_checks') before it"
+                        ),
+                    ));
+                }
+                if !arg(1).is_empty() && arg(1) != "terminate" {
+                    return Err(files.diag(
+                        pos,
+                        format!(
+                            "unknown argument `{}' for FEATURE(`{name}'): expected `terminate' or nothing",
+                            arg(1)
+                        ),
+                    ));
+                }
+            }
             "nullclient" if arg(0).is_empty() => {
                 return Err(files.diag(pos, "FEATURE(`nullclient') needs the hub host name"));
             }

@@ -72,12 +72,7 @@ pub const FEATURES: &[(&str, Support)] = &[
         "compat_check",
         Warned("Compat: access entries are not looked up"),
     ),
-    (
-        "conncontrol",
-        Warned(
-            "ClientConn: limits per client address from the access table are not applied (confMAX_CONN_PER_IP and the built-in per-address session limit are)",
-        ),
-    ),
+    ("conncontrol", Implemented),
     ("delay_checks", Implemented),
     ("dnsbl", Implemented),
     (
@@ -160,12 +155,7 @@ pub const FEATURES: &[(&str, Support)] = &[
         "queuegroup",
         Warned("queue groups are not used: there is one queue"),
     ),
-    (
-        "ratecontrol",
-        Warned(
-            "ClientRate: limits per client address from the access table are not applied (confCONNECTION_RATE_THROTTLE is)",
-        ),
-    ),
+    ("ratecontrol", Implemented),
     (
         "redirect",
         Warned("address.REDIRECT aliases are not answered with 551 User has moved"),
@@ -264,6 +254,7 @@ pub const OPTIONS: &[(&str, Support)] = &[
         Warned("outgoing connections use the system's default source address and family"),
     ),
     ("confCONNECTION_RATE_THROTTLE", Implemented),
+    ("confCONNECTION_RATE_WINDOW_SIZE", Implemented),
     ("confCR_FILE", Implemented),
     ("confCT_FILE", Implemented),
     ("confCW_FILE", Implemented),

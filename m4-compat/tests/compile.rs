@@ -1018,3 +1018,43 @@ fn hash_comments_that_sendmail_would_run_are_warned_about() {
     assert!(w[1].starts_with("site.mc:5:3: warning: "), "{w:?}");
     assert!(!c.config.has_feature("nocanonify"));
 }
+
+/// sendmail's feature/ratecontrol.m4 and conncontrol.m4 errors (its
+/// `*** ERROR:` lines), with the place; Debian's own lines compile.
+#[test]
+fn ratecontrol_and_conncontrol_arguments() {
+    let access = "FEATURE(`access_db')dnl\n";
+    let delay = "FEATURE(`delay_checks')dnl\n";
+    for f in ["ratecontrol", "conncontrol"] {
+        let c = ok(&format!(
+            "{access}{delay}FEATURE(`{f}', `nodelay', `terminate')dnl\n"
+        ));
+        assert_eq!(
+            c.config.feature_args(f),
+            Some(&["nodelay".to_string(), "terminate".to_string()][..])
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(
+            err(&format!("dnl\nFEATURE(`{f}')dnl\n")),
+            format!("site.mc:2:1: FEATURE(`{f}') requires FEATURE(`access_db') before it")
+        );
+        assert_eq!(
+            err(&format!("{access}FEATURE(`{f}', `nodelay')dnl\n")),
+            format!(
+                "site.mc:2:1: FEATURE(`{f}', `nodelay') requires FEATURE(`delay_checks') before it"
+            )
+        );
+        assert_eq!(
+            err(&format!("{access}FEATURE(`{f}', `now')dnl\n")),
+            format!(
+                "site.mc:2:1: unknown parameter `now' for FEATURE(`{f}'): expected `nodelay' or nothing"
+            )
+        );
+        assert_eq!(
+            err(&format!("{access}FEATURE(`{f}', `', `close')dnl\n")),
+            format!(
+                "site.mc:2:1: unknown argument `close' for FEATURE(`{f}'): expected `terminate' or nothing"
+            )
+        );
+    }
+}

@@ -13,9 +13,16 @@ use super::{Action, Because, Client, Facts, Reply, Verdict, delay_checks, dnsbl}
 use crate::site::Site;
 
 /// Connection check; with `delay_checks` it answers Continue here and runs
-/// from [`super::check_rcpt`].
+/// from [`super::check_rcpt`] — but a `ratecontrol`/`conncontrol` with
+/// `nodelay` still runs here, first (sendmail's `_CONTROL_IMMEDIATE_`).
 pub fn check_relay(site: &Site, facts: &Facts, client: &Client) -> Verdict {
     if delay_checks(site) {
+        for control in CONTROLS.iter().filter(|c| c.immediate(site)) {
+            let v = control.check(site, client);
+            if v.is_final_refusal() {
+                return v;
+            }
+        }
         return Verdict::cont("delay_checks: client checked at RCPT");
     }
     basic_check_relay(site, facts, client)
@@ -43,9 +50,94 @@ pub(crate) fn basic_check_relay(site: &Site, facts: &Facts, client: &Client) -> 
         }
     }
     let v = dnsbl::check(&site.config.dnsbl, facts, Some(&ip));
-    match v.action {
-        Action::Continue => Verdict::cont(format!("no Connect: entry; {}", v.why)),
-        _ => v,
+    if !matches!(v.action, Action::Continue) {
+        return v;
+    }
+    for control in CONTROLS.iter().filter(|c| !c.immediate(site)) {
+        let c = control.check(site, client);
+        if c.is_final_refusal() {
+            return c;
+        }
+    }
+    Verdict::cont(format!("no Connect: entry; {}", v.why))
+}
+
+/// sendmail's RateControl and ConnControl rulesets
+/// (`FEATURE(ratecontrol)`, `FEATURE(conncontrol)`).
+struct Control {
+    feature: &'static str,
+    /// The access-table tag (`ClientRate`, `ClientConn`).
+    tag: &'static str,
+    /// The client's count this limit is compared with.
+    count: fn(&Client) -> usize,
+    /// The reply text after the codes.
+    text: &'static str,
+}
+
+const CONTROLS: [Control; 2] = [
+    Control {
+        feature: "ratecontrol",
+        tag: "ClientRate",
+        count: |c| c.rate,
+        text: "Connection rate limit exceeded.",
+    },
+    Control {
+        feature: "conncontrol",
+        tag: "ClientConn",
+        count: |c| c.connections,
+        text: "Too many open connections.",
+    },
+];
+
+impl Control {
+    /// Configured with `nodelay` under `delay_checks`: checked at connect
+    /// even though the other client checks wait for RCPT.
+    fn immediate(&self, site: &Site) -> bool {
+        delay_checks(site)
+            && site.config.feature_args(self.feature).is_some_and(|a| {
+                a.first()
+                    .is_some_and(|w| w.trim().eq_ignore_ascii_case("nodelay"))
+            })
+    }
+
+    /// `Tag:` on the client address (`A:`, walking to shorter networks),
+    /// then the bare `Tag:` default (`E:`). A value of exactly `0` means no
+    /// limit; any other value is read as C's `atoi` reads it (sendmail's
+    /// `arith l`), so `abc` is a limit of 0 that refuses every client —
+    /// checked on sendmail 8.17 `-bt`. A count above the limit is refused
+    /// with `452 4.3.2` (`421` with `terminate`).
+    fn check(&self, site: &Site, client: &Client) -> Verdict {
+        let Some(args) = site.config.feature_args(self.feature) else {
+            return Verdict::cont(format!("no FEATURE({})", self.feature));
+        };
+        let Some(ip) = client.addr else {
+            return Verdict::cont("local submission: no connection checks");
+        };
+        let Some(db) = AccessDb::of(site) else {
+            return Verdict::cont(format!("FEATURE({}) without an access table", self.feature));
+        };
+        let found = match db.address(self.tag, &ip, Mode::TagOnly) {
+            Ok(None) => db.exact(self.tag, "", Mode::TagOnly),
+            other => other,
+        };
+        let hit = match found {
+            Err(e) => return Verdict::table_error("access", &e),
+            Ok(None) => return Verdict::cont(format!("no {}: entry", self.tag)),
+            Ok(Some(hit)) => hit,
+        };
+        let count = (self.count)(client) as i64;
+        let value = hit.value.trim();
+        match atoi(value) {
+            limit if value != "0" && limit < count => {
+                let code = if args.get(1).is_some_and(|a| a.trim() == "terminate") {
+                    421
+                } else {
+                    452
+                };
+                Verdict::refuse(Reply::new(code, "4.3.2", self.text), hit.because())
+            }
+            _ => Verdict::new(Action::Continue, hit.because()),
+        }
     }
 }
 
@@ -145,4 +237,19 @@ pub fn check_helo(site: &Site, _facts: &Facts, client: &Client, helo: &str) -> V
     } else {
         bogus()
     }
+}
+
+/// C's `atoi`: optional sign and leading digits; anything else is 0.
+fn atoi(s: &str) -> i64 {
+    let (sign, digits) = match s.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let n = digits
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |n, d| {
+            n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+        });
+    sign * n
 }

@@ -161,6 +161,8 @@ pub async fn run(
         };
     }
     let mut conn = Conn::new(server, spec, peer, false, slot.lookups.clone());
+    conn.client.rate = slot.rate;
+    conn.client.connections = slot.connections;
     let smtps = stream.tls_info();
     conn.gather_connect_facts().await;
     if let Some(info) = smtps {
@@ -485,6 +487,13 @@ impl Conn {
         if let Some(r) = &self.refused {
             // Counted once here; the refusal repeated to each command is not.
             refused_metric(&self.spec.name, "connect", r);
+            if r.code == 421 {
+                // A 421 ends the session (RFC 5321 3.8; sendmail's
+                // `terminate' for ratecontrol/conncontrol, Postfix's hangup).
+                let _ = write_within(&mut stream, &r.to_wire(), settings.command_timeout).await;
+                stream.close().await;
+                return;
+            }
             session.send(&Reply::plain(
                 554,
                 format!("{} ESMTP not accepting messages", self.site.hostname),
