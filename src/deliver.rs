@@ -6,6 +6,7 @@
 //! returns one [`Outcome`] per recipient, in batch order. Agents never edit
 //! the queue: the queue records outcomes, retries, bounces.
 
+pub mod client_options;
 pub mod lmtp;
 pub mod local;
 pub mod maildir;

@@ -133,6 +133,7 @@ class H(socketserver.StreamRequestHandler):
     def say(self, s):
         self.wfile.write((s + "\r\n").encode()); self.wfile.flush()
     def handle(self):
+        log("CONNECT from %s port %d" % self.client_address[:2])
         self.say(script.get("greeting", "220 peer.test ESMTP scripted"))
         rcpts = 0
         while True:
@@ -691,6 +692,110 @@ fn smtp_mailer_says_helo_and_auth_uses_authinfo() {
     let _ = case.dir.path();
 }
 
+/// CLIENT_OPTIONS (sendmail's ClientPortOptions): the connection comes from
+/// the configured source address (and port); `M=A` leaves out AUTH though
+/// authinfo has credentials, `M=S` leaves out STARTTLS though it is offered.
+/// The peer records the address each connection came from.
+#[test]
+fn client_options_bind_the_source_address_and_drop_auth_and_starttls() {
+    let nsd = Nsd::start();
+    let port = support::free_port();
+    let peer = Peer::start(
+        "127.0.0.9",
+        port,
+        r#"{"caps": ["AUTH PLAIN", "STARTTLS", "PIPELINING"], "auth": "\u0000smart\u0000s3cret"}"#,
+    );
+    let authinfo = || {
+        let mut tables: BTreeMap<String, TableRef> = BTreeMap::new();
+        tables.insert(
+            "authinfo".into(),
+            Arc::new(MemTable::from_lines(
+                "AuthInfo:group.d.test \"U:smart\" \"P:s3cret\" \"M:PLAIN\"\n",
+            )),
+        );
+        tables
+    };
+    let mut a = agent(&nsd, 0);
+    a.tls = Some(opportunistic_tls().unwrap());
+    // Without CLIENT_OPTIONS: the kernel's source address (127.0.0.1 to a
+    // loopback peer), AUTH and STARTTLS used.
+    let plain = site(port, None, "dns", authinfo());
+    let o = deliver(
+        &a,
+        &plain.site,
+        &hop("relay", "[group.d.test]"),
+        &["x@far.example"],
+    );
+    assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
+    let cmds = peer.commands();
+    assert!(
+        cmds.iter()
+            .any(|c| c.starts_with("CONNECT from 127.0.0.1 ")),
+        "{cmds:?}"
+    );
+    assert!(cmds.iter().any(|c| c == "STARTTLS"), "{cmds:?}");
+
+    let mut bound = site(port, None, "dns", authinfo());
+    let mut config = bound.site.config.clone();
+    let src_port = support::free_port();
+    config.client_options.push(
+        [
+            ("Family", "inet".to_string()),
+            ("Addr", "127.0.0.23".to_string()),
+            ("Port", src_port.to_string()),
+            ("M", "AS".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+    );
+    bound.site = Site::from_parts(config, authinfo()).unwrap();
+    let before = peer.commands().len();
+    let o = deliver(
+        &a,
+        &bound.site,
+        &hop("relay", "[group.d.test]"),
+        &["x@far.example"],
+    );
+    assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
+    let cmds: Vec<String> = peer.commands().split_off(before);
+    assert_eq!(
+        cmds.first().map(String::as_str),
+        Some(format!("CONNECT from 127.0.0.23 port {src_port}").as_str()),
+        "{cmds:?}"
+    );
+    assert!(!cmds.iter().any(|c| c.starts_with("AUTH")), "M=A: {cmds:?}");
+    assert!(!cmds.iter().any(|c| c == "STARTTLS"), "M=S: {cmds:?}");
+    assert!(cmds.iter().any(|c| c.starts_with("MAIL FROM:")), "{cmds:?}");
+
+    // An inet6 entry does not apply to an IPv4 connection.
+    let mut config = plain.site.config.clone();
+    config.client_options.push(
+        [("Family", "inet6"), ("Addr", "::1")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let v6only = Site::from_parts(config, authinfo()).unwrap();
+    // A new agent: the first one keeps its connection for reuse.
+    let mut a = agent(&nsd, 0);
+    a.tls = Some(opportunistic_tls().unwrap());
+    let before = peer.commands().len();
+    let o = deliver(
+        &a,
+        &v6only,
+        &hop("relay", "[group.d.test]"),
+        &["x@far.example"],
+    );
+    assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
+    let cmds: Vec<String> = peer.commands().split_off(before);
+    assert!(
+        cmds.iter()
+            .any(|c| c.starts_with("CONNECT from 127.0.0.1 ")),
+        "{cmds:?}"
+    );
+}
+
 // ---------------------------------------------------------------- a real mxgate peer
 
 #[test]
@@ -773,6 +878,7 @@ fn delivery_to_a_second_mxgate_over_starttls() {
         settings,
         Some(opportunistic_tls().unwrap()),
         Timeouts::default(),
+        &Default::default(),
     ))
     .unwrap();
     assert!(conn.tls, "STARTTLS was not negotiated");

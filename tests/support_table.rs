@@ -82,6 +82,8 @@ const COMPILER_OPTIONS: &[&str] = &[
     "confCW_FILE",
     "confCR_FILE",
     "confCT_FILE",
+    // Read with CLIENT_OPTIONS by config::ClientOptions::of (deliver::client_options).
+    "confCLIENT_OPTIONS",
 ];
 
 /// A name marked implemented compiles without a warning and is read by
@@ -186,13 +188,13 @@ fn named_settings_of_the_issue_warn_with_file_and_line() {
     )
     .unwrap();
     let all = w.join("\n");
-    // domaintable (route::domaintable) and ratecontrol (policy::connect)
-    // are implemented: no warning for them.
+    // domaintable (route::domaintable), ratecontrol (policy::connect) and
+    // CLIENT_OPTIONS (deliver::client_options) are implemented: no warning.
     assert!(!all.contains("domaintable"), "{all}");
     assert!(!all.contains("ratecontrol"), "{all}");
+    assert!(!all.contains("CLIENT_OPTIONS"), "{all}");
     for (line, what) in [
         (2, "confCIPHER_LIST has no effect"),
-        (3, "CLIENT_OPTIONS has no effect"),
         (5, "FEATURE(`ldap_routing') has no effect"),
         (
             8,

@@ -15,7 +15,7 @@
 
 use crate::Diagnostic;
 use crate::config::{
-    ClassFile, Config, Daemon, Dnsbl, DnsblAction, DnsblTempFail, MapSpec, Milter,
+    ClassFile, ClientOptions, Config, Daemon, Dnsbl, DnsblAction, DnsblTempFail, MapSpec, Milter,
 };
 use crate::diag::{Files, Pos};
 use crate::expand::{CfAction, CfHost};
@@ -444,6 +444,21 @@ impl Mc {
                 pos,
                 format!("warning: {name} has no effect in mxgate: {why}"),
             ));
+        }
+        if name == "confCLIENT_OPTIONS" {
+            let mut alone = Config::new();
+            alone.options.insert(name.to_string(), v.to_string());
+            ClientOptions::of(&alone).map_err(|e| files.diag(pos, format!("{name}: {e}")))?;
+            let h = v
+                .split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .any(|(k, m)| matches!(k.trim(), "M" | "Modifiers") && m.contains('h'));
+            if h {
+                self.warnings.push(files.diag(
+                    pos,
+                    format!("warning: {name} M=h has no effect in mxgate: HELO/EHLO keep the host name ($j), not the source address's name"),
+                ));
+            }
         }
         match name {
             "confDOMAIN_NAME" => self.config.hostname = non_empty(v.to_string()),
@@ -1215,13 +1230,14 @@ impl CfHost for Mc {
             }
             "CLIENT_OPTIONS" => {
                 let o = self.daemon_like(files, "CLIENT_OPTIONS", &args.join(","), CLIENT_KEYS, pos)?;
-                self.config.client_options.push(o);
-                if let Some(Support::Warned(why)) = support::cf_macro("CLIENT_OPTIONS") {
+                if o.get("M").is_some_and(|m| m.contains('h')) {
                     self.warnings.push(files.diag(
                         pos,
-                        format!("warning: CLIENT_OPTIONS has no effect in mxgate: {why}"),
+                        "warning: CLIENT_OPTIONS M=h has no effect in mxgate: HELO/EHLO keep the host name ($j), not the source address's name",
                     ));
                 }
+                self.config.client_options.push(o);
+                ClientOptions::of(&self.config).map_err(|e| files.diag(pos, e))?;
                 Ok(CfAction::Text(String::new()))
             }
             "INPUT_MAIL_FILTER" | "MAIL_FILTER" => self.milter(files, name, args, pos),

@@ -215,12 +215,7 @@ pub const FEATURES: &[(&str, Support)] = &[
 
 /// cf macros whose setting mxgate may not honour.
 pub const MACROS: &[(&str, Support)] = &[
-    (
-        "CLIENT_OPTIONS",
-        Warned(
-            "outgoing connections use the system's default source address and family; CLIENT_OPTIONS' Addr, Family, Port and M= are not applied",
-        ),
-    ),
+    ("CLIENT_OPTIONS", Implemented),
     ("INPUT_MAIL_FILTER", Warned(MILTER_UNSCANNED)),
     ("MAIL_FILTER", Warned(MILTER_UNSCANNED)),
 ];
@@ -249,10 +244,7 @@ pub const OPTIONS: &[(&str, Support)] = &[
             "the TLS cipher suites are rustls' safe defaults (TLS 1.2+ with AEAD ciphers); this list is not applied",
         ),
     ),
-    (
-        "confCLIENT_OPTIONS",
-        Warned("outgoing connections use the system's default source address and family"),
-    ),
+    ("confCLIENT_OPTIONS", Implemented),
     ("confCONNECTION_RATE_THROTTLE", Implemented),
     ("confCONNECTION_RATE_WINDOW_SIZE", Implemented),
     ("confCR_FILE", Implemented),
@@ -427,13 +419,6 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
             Warned(why) => w.push(format!("warning: filter {}{at}: {why}", m.name)),
             Implemented => {}
         }
-    }
-    if !c.client_options.is_empty()
-        && let Some(Warned(why)) = cf_macro("CLIENT_OPTIONS")
-    {
-        w.push(format!(
-            "warning: CLIENT_OPTIONS has no effect in mxgate: {why}"
-        ));
     }
     w
 }

@@ -1058,3 +1058,41 @@ fn ratecontrol_and_conncontrol_arguments() {
         );
     }
 }
+
+/// CLIENT_OPTIONS and confCLIENT_OPTIONS are checked as sendmail's
+/// ClientPortOptions: family, an address of that family, a port, the
+/// modifiers A, S and h (h is warned about: HELO keeps $j).
+#[test]
+fn client_options_checked() {
+    let c = ok("CLIENT_OPTIONS(`Family=inet, Addr=192.0.2.1, M=AS')dnl\n\
+                CLIENT_OPTIONS(`Family=inet6, Addr=2001:db8::1, Port=2525')dnl\n");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let o = mxgate_m4::config::ClientOptions::of(&c.config).unwrap();
+    assert_eq!(o.inet.addr, Some("192.0.2.1".parse().unwrap()));
+    assert!(o.inet.no_auth && o.inet.no_tls);
+    assert_eq!(o.inet6.port, Some(2525));
+    let c = ok("CLIENT_OPTIONS(`Addr=192.0.2.1, M=h')dnl\n");
+    assert!(
+        c.warnings[0]
+            .to_string()
+            .starts_with("site.mc:1:1: warning: CLIENT_OPTIONS M=h has no effect"),
+        "{:?}",
+        c.warnings
+    );
+    assert_eq!(
+        err("dnl\nCLIENT_OPTIONS(`Family=inet, Addr=2001:db8::1')dnl\n"),
+        "site.mc:2:1: CLIENT_OPTIONS Addr=2001:db8::1: expected an address of family inet"
+    );
+    assert_eq!(
+        err("CLIENT_OPTIONS(`Family=local')dnl\n"),
+        "site.mc:1:1: CLIENT_OPTIONS Family=local: expected inet or inet6"
+    );
+    assert_eq!(
+        err("CLIENT_OPTIONS(`Addr=mail.example.org')dnl\n"),
+        "site.mc:1:1: CLIENT_OPTIONS Addr=mail.example.org: expected an IP address"
+    );
+    assert_eq!(
+        err("define(`confCLIENT_OPTIONS', `Addr=192.0.2.1, M=x')dnl\n"),
+        "site.mc:1:1: confCLIENT_OPTIONS: CLIENT_OPTIONS M=x: expected modifiers among A, S and h"
+    );
+}

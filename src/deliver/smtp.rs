@@ -24,6 +24,7 @@
 //! `5m`, `1h30m`, a bare number is minutes); defaults are RFC 5321
 //! §4.5.3.2's, and 30 s for connect.
 
+use super::client_options::{self, ClientOptions, FamilyOptions};
 use super::mx::{self, Target};
 use super::{Batch, NextHop, Outcome};
 use crate::dns::Dns;
@@ -445,12 +446,13 @@ impl SmtpConnection {
         settings: Settings,
         tls: Option<Arc<rustls::ClientConfig>>,
         timeouts: Timeouts,
+        client: &FamilyOptions,
     ) -> Result<SmtpConnection, ConnectFailure> {
         let host = target.host.clone();
         let tcp = with_timeout(
             timeouts.connect,
             "connect",
-            async_net::TcpStream::connect(target.addr),
+            client_options::connect(target.addr, client),
         )
         .await
         .map_err(|e| connect_failure(&host, &e))?;
@@ -829,6 +831,17 @@ impl SmtpAgent {
             }
         };
         let timeouts = Timeouts::from_site(site);
+        let client_opts = match ClientOptions::of(&site.config) {
+            Ok(c) => c,
+            Err(e) => {
+                let o = Outcome::Deferred {
+                    status: "4.3.5".into(),
+                    reply: e,
+                    relay: None,
+                };
+                return vec![o; n];
+            }
+        };
         let mut results: Vec<Option<Outcome>> = vec![None; n];
         let mut last = ConnectFailure {
             status: "4.4.1".into(),
@@ -842,7 +855,10 @@ impl SmtpAgent {
             if open.is_empty() {
                 break;
             }
+            let family = client_opts.for_addr(&target.addr.ip());
             let auth = match authinfo(site, &target.host, target.addr.ip()) {
+                // CLIENT_OPTIONS M=A: no AUTH.
+                Ok(_) if family.no_auth => None,
                 Ok(a) => a,
                 Err(e) => {
                     last = ConnectFailure {
@@ -856,7 +872,12 @@ impl SmtpAgent {
             let settings = Settings {
                 mode: mailer_mode(&hop.mailer),
                 helo_name: site.hostname.clone(),
-                tls: TlsWish::Opportunistic,
+                // CLIENT_OPTIONS M=S: no STARTTLS.
+                tls: if family.no_tls {
+                    TlsWish::Never
+                } else {
+                    TlsWish::Opportunistic
+                },
                 auth,
             };
             let sub = Batch {
@@ -882,22 +903,27 @@ impl SmtpAgent {
             let (conn, statuses) = match reused {
                 Some(x) => x,
                 None => {
-                    let mut c =
-                        match SmtpConnection::open(target, settings, self.tls.clone(), timeouts)
-                            .await
-                        {
-                            Ok(c) => {
-                                if let (Some(log), Some(line)) = (&self.log, &c.tls_line) {
-                                    log(batch.id, line);
-                                }
-                                c
+                    let mut c = match SmtpConnection::open(
+                        target,
+                        settings,
+                        self.tls.clone(),
+                        timeouts,
+                        family,
+                    )
+                    .await
+                    {
+                        Ok(c) => {
+                            if let (Some(log), Some(line)) = (&self.log, &c.tls_line) {
+                                log(batch.id, line);
                             }
-                            Err(f) => {
-                                last = f;
-                                last_relay = Some(target.relay());
-                                continue;
-                            }
-                        };
+                            c
+                        }
+                        Err(f) => {
+                            last = f;
+                            last_relay = Some(target.relay());
+                            continue;
+                        }
+                    };
                     let st = c.send(&sub).await;
                     (c, st)
                 }
