@@ -66,9 +66,12 @@ impl History {
                 what,
             };
             let v: Value = serde_json::from_str(line).map_err(|e| {
+                // serde's text ends in " at line L column C": ours leads.
+                let text = e.to_string();
+                let text = text.split(" at line ").next().unwrap_or("");
                 bad(
                     e.column().max(1),
-                    format!("{e} (expected one `mxgate health --json` object per line)"),
+                    format!("{text} (expected one `mxgate health --json` object per line)"),
                 )
             })?;
             let Value::Object(o) = v else {
