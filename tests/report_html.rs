@@ -321,6 +321,10 @@ fn report_html_charts_render_in_headless_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     let page = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        page.lines().all(|l| l.len() <= 998),
+        "a line over 998 bytes"
+    );
 
     // Our own page: no markup from the log, every chart, every bar = JSON.
     assert!(page.starts_with("<!DOCTYPE html>"));
@@ -455,4 +459,114 @@ fn report_html_charts_render_in_headless_chromium() {
     // The second reason (unknown user) is stacked in its own colour.
     let orange = near(rgb("#e69f00"));
     assert!(orange > 500, "{orange} pixels of the second series' colour");
+}
+
+/// cf/cron.daily-report with FORMAT=html: yesterday's page, with
+/// yesterday's queue samples only, mailed as text/html with `sendmail -t
+/// -oi` (a stub records what would be sent) in lines mail can carry.
+#[test]
+fn cron_daily_report_mails_the_html_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let date = |args: &[&str]| {
+        let out = Command::new("date").args(args).output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    };
+    let line = |when: &str, qid: &str| {
+        format!(
+            "{} gw1 mxgate[1]: {qid}: from=<a@example.org>, size=100, class=0, nrcpts=1, msgid=<x@y>, proto=ESMTP, daemon=MTA, relay=[192.0.2.1]\n",
+            date(&["-d", when, "+%b %e %H:%M:%S"])
+        )
+    };
+    let log = d.join("mail.log");
+    std::fs::write(
+        &log,
+        line("yesterday 12:00", "6B3LQK000000001")
+            + &line("yesterday 13:00", "6B3LQK000000002")
+            + &line("today 00:00:01", "6B3LQK000000003"),
+    )
+    .unwrap();
+    // Lines as `mxgate health --json` writes them (keys in its order).
+    let sample = |when: &str, n: u64| {
+        format!(
+            "{{\"bounces\":0,\"code\":0,\"queues\":[{{\"count\":{n},\"oldest_seconds\":0,\"state\":\"queue\"}}],\"status\":\"OK\",\"time\":{}}}\n",
+            date(&["-d", when, "+%s"])
+        )
+    };
+    let history = d.join("health.jsonl");
+    std::fs::write(
+        &history,
+        sample("2 days ago 12:00", 9) + &sample("yesterday 12:00", 4) + &sample("today 00:30", 7),
+    )
+    .unwrap();
+    let stub = d.join("mxgate");
+    std::fs::write(
+        &stub,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = sendmail ]; then shift; echo \"$@\" > {d}/args; cat > {d}/mail; else exec {BIN} \"$@\"; fi\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/cf/cron.daily-report");
+    let out = Command::new("sh")
+        .arg(script)
+        .env("MXGATE", &stub)
+        .env("LOGS", &log)
+        .env("TO", "postmaster@example.com")
+        .env("FORMAT", "html")
+        .env("HISTORY", &history)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("args")).unwrap().trim(),
+        "-t -oi"
+    );
+    let mail = std::fs::read_to_string(d.join("mail")).unwrap();
+    let (head, body) = mail.split_once("\n\n").unwrap();
+    assert!(head.starts_with("To: postmaster@example.com\n"), "{head}");
+    assert!(
+        head.contains(&format!(
+            "Subject: mail report for {}",
+            date(&["-d", "yesterday", "+%F"])
+        )),
+        "{head}"
+    );
+    assert!(head.contains("\nMIME-Version: 1.0\n"), "{head}");
+    assert!(
+        head.contains("\nContent-Type: text/html; charset=utf-8\n"),
+        "{head}"
+    );
+    assert!(body.starts_with("<!DOCTYPE html>"), "{body}");
+    assert!(
+        body.lines().all(|l| l.len() <= 998),
+        "a line over 998 bytes"
+    );
+    // Two of the three messages are yesterday's; one queue sample is.
+    let sizes = bars(chart(body, "sizes"));
+    assert_eq!(sizes.values().sum::<u64>(), 2);
+    let q = chart(body, "queue-depth");
+    assert!(q.contains("data-series=\"queue\" data-points=\"1\""), "{q}");
+    assert!(q.contains("data-count=\"4\""), "{q}");
+    // An unknown FORMAT is refused before anything is mailed.
+    std::fs::remove_file(d.join("mail")).unwrap();
+    let out = Command::new("sh")
+        .arg(script)
+        .env("MXGATE", &stub)
+        .env("LOGS", &log)
+        .env("FORMAT", "pdf")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(!d.join("mail").exists());
 }

@@ -19,7 +19,9 @@
 //! Each bar is a `<rect class="bar">` carrying `data-category`,
 //! `data-series` and `data-count` (zeros included), so a test or a script
 //! can read the figures back; its `<title>` is the tooltip. The tables
-//! below the charts are the text report's sections.
+//! below the charts are the text report's sections. No line is longer
+//! than a few hundred bytes (plus the longest log text), so the page can
+//! be mailed as it is (RFC 5322's 998-byte line limit).
 
 use super::history::History;
 use super::render::{bytes, top, top_n};
@@ -483,7 +485,12 @@ fn queue_depth(h: &History) -> String {
             s = esc(state),
             n = pts.len(),
             c = colour(i),
-            p = coords.join(" ")
+            // 20 points a line: the page stays within mail's 998-byte lines.
+            p = coords
+                .chunks(20)
+                .map(|c| c.join(" "))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         // Markers when there are few enough samples to tell apart.
         if pts.len() <= 100 {
@@ -543,7 +550,8 @@ fn table(o: &mut String, head: &[&str], rows: &[Vec<String>], left: &[usize]) {
         o.push_str("<tr>");
         for (i, cell) in r.iter().enumerate() {
             let st = if left.contains(&i) { TDL } else { TD };
-            let _ = write!(o, "<td style=\"{st}\">{}</td>", esc(cell));
+            // One cell a line: rows stay within mail's 998-byte lines.
+            let _ = write!(o, "\n<td style=\"{st}\">{}</td>", esc(cell));
         }
         o.push_str("</tr>\n");
     }
