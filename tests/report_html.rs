@@ -407,6 +407,19 @@ fn report_html_charts_render_in_headless_chromium() {
     );
     assert!(out.stdout.is_empty());
 
+    // The history is for the page only; a missing file is exit 66.
+    let out = mxgate(&["report", "--metrics-history", hist.to_str().unwrap(), log]);
+    assert_eq!(out.status.code(), Some(64));
+    let out = mxgate(&[
+        "report",
+        "--html",
+        "--metrics-history",
+        "/nonexistent/h",
+        log,
+    ]);
+    assert_eq!(out.status.code(), Some(66));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/h"));
+
     // Chromium: the DOM it built has the charts and their bars.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("report.html");

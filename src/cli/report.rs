@@ -48,6 +48,10 @@ Options:
 Example (cron, yesterday's log mailed to postmaster):
   mxgate report --since \"$(date -d yesterday +%F)\" --until \"$(date +%F)\" \\
       /var/log/mail.log /var/log/mail.log.1 | mxgate sendmail -t ...
+
+Example (a page with charts, and the queue history a cron line keeps):
+  mxgate report --html --metrics-history /var/log/mxgate/health.jsonl \\
+      /var/log/mail.log > report.html
 ";
 
 #[derive(Debug)]
