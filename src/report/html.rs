@@ -247,7 +247,7 @@ fn open(
         "<figure id=\"chart-{id}\" style=\"margin:0 0 20px 0\">\n\
          <svg xmlns=\"http://www.w3.org/2000/svg\" data-chart=\"{id}\" role=\"img\" \
          aria-labelledby=\"chart-{id}-title\" width=\"{W}\" height=\"{height}\" \
-         viewBox=\"0 0 {W} {height}\" style=\"background:#ffffff;{FONT}\">\n\
+         viewBox=\"0 0 {W} {height}\" style=\"background:#ffffff;max-width:100%;height:auto;{FONT}\">\n\
          <title id=\"chart-{id}-title\">{t}</title>\n\
          <text x=\"{LEFT}\" y=\"22\" font-size=\"16\" font-weight=\"bold\" fill=\"#222222\">{t}</text>\n",
         t = esc(title)
@@ -395,7 +395,10 @@ fn bars(c: &Chart<'_>) -> String {
             let _ = writeln!(
                 o,
                 "<text class=\"x-tick\" x=\"{x:.1}\" y=\"{y:.1}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#444444\">{t}</text>",
-                x = LEFT + (i as f64 + 0.5) * slot,
+                // Centred under the bar, but kept inside the picture.
+                x = (LEFT + (i as f64 + 0.5) * slot)
+                    .min(W - 2.0 - cat.chars().count() as f64 * 3.3)
+                    .max(cat.chars().count() as f64 * 3.3 + 2.0),
                 y = base + 16.0,
                 t = esc(cat)
             );
