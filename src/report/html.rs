@@ -426,6 +426,32 @@ fn clock(t: u64) -> String {
     format!("{m:02}-{d:02} {h:02}:{mi:02}")
 }
 
+/// At most one point per pixel column of a plot `width` wide: the largest
+/// sample of each column (a queue's peaks are what matter), so a year of
+/// five-minute samples stays a small page.
+fn peaks(pts: &[(u64, u64)], t_min: u64, span: f64, width: f64) -> Vec<(u64, u64)> {
+    if pts.len() as f64 <= width {
+        return pts.to_vec();
+    }
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    let mut col = None;
+    for &(t, v) in pts {
+        let c = ((t - t_min) as f64 / span * width) as u64;
+        match out.last_mut() {
+            Some(last) if col == Some(c) => {
+                if v > last.1 {
+                    *last = (t, v);
+                }
+            }
+            _ => {
+                out.push((t, v));
+                col = Some(c);
+            }
+        }
+    }
+    out
+}
+
 fn queue_depth(h: &History) -> String {
     let points = h.series.values().flatten();
     let t_min = points.clone().map(|p| p.0).min().unwrap_or(0);
@@ -475,7 +501,9 @@ fn queue_depth(h: &History) -> String {
             l = clock(t)
         );
     }
-    for (i, &(state, pts)) in series.iter().enumerate() {
+    for (i, &(state, samples)) in series.iter().enumerate() {
+        let pts = peaks(samples, t_min, span, plot_w);
+        let pts = &pts;
         let coords: Vec<String> = pts
             .iter()
             .map(|(t, v)| format!("{:.1},{:.1}", x_of(*t), y_of(*v)))
@@ -483,10 +511,11 @@ fn queue_depth(h: &History) -> String {
         let last = pts.last().map_or(0, |p| p.1);
         let _ = writeln!(
             o,
-            "<polyline class=\"series\" data-series=\"{s}\" data-points=\"{n}\" fill=\"none\" \
-             stroke=\"{c}\" stroke-width=\"2\" points=\"{p}\"><title>{s}: {n} samples, last {last}</title></polyline>",
+            "<polyline class=\"series\" data-series=\"{s}\" data-points=\"{n}\" data-samples=\"{m}\" fill=\"none\" \
+             stroke=\"{c}\" stroke-width=\"2\" points=\"{p}\"><title>{s}: {m} samples, last {last}</title></polyline>",
             s = esc(state),
             n = pts.len(),
+            m = samples.len(),
             c = colour(i),
             // 20 points a line: the page stays within mail's 998-byte lines.
             p = coords

@@ -170,6 +170,38 @@ fn queue_depth_from_history() {
 }
 
 #[test]
+fn a_long_history_is_cut_to_one_peak_per_pixel_column() {
+    // A year of five-minute samples, one spike.
+    let mut text = String::new();
+    for i in 0..105_120u64 {
+        let n = if i == 50_000 { 900 } else { i % 7 };
+        text += &format!(
+            "{{\"time\":{},\"queues\":[{{\"state\":\"queue\",\"count\":{n}}}]}}\n",
+            1_700_000_000 + i * 300
+        );
+    }
+    let h = History::parse(&text).unwrap();
+    let page = page(&summary(), Some(&h));
+    let svg = chart(&page, "queue-depth");
+    let points: usize = attr_of(svg, "data-points").parse().unwrap();
+    assert!(points <= (W - LEFT - RIGHT) as usize + 1, "{points}");
+    assert!(svg.contains("data-samples=\"105120\""));
+    // The spike survives, and sets the axis.
+    assert!(svg.contains(">1000</text>"), "axis");
+    // 900 of 1000 on a 220-pixel plot 40 pixels down: y = 62.
+    assert!(svg.contains(",62.0"), "the spike's point");
+    assert!(page.len() < 200_000, "{} bytes", page.len());
+    // No markers for so many points.
+    assert!(!svg.contains("class=\"point\""));
+}
+
+fn attr_of(tag: &str, name: &str) -> String {
+    let k = format!("{name}=\"");
+    let i = tag.find(&k).unwrap() + k.len();
+    tag[i..][..tag[i..].find('"').unwrap()].to_string()
+}
+
+#[test]
 fn empty_input_still_makes_a_page() {
     let page = page(&Tally::new().summary(10), None);
     assert!(page.starts_with("<!DOCTYPE html>"));
