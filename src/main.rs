@@ -43,9 +43,10 @@ Commands:
   health [--json]    one Nagios status line: queues, <> count, disk, listeners, generation
   queue COMMAND      act on the queue: list, delete, hold, release, flush,
                      summary (--dry-run; selectors --id, --from, --to, ...)
-  report [--json|--csv] [--since D] [--until D] [FILE...]
+  report [--json|--csv|--html] [--since D] [--until D] [FILE...]
                      summarise mail logs (mxgate's or sendmail's; plain or .gz;
-                     several nodes at once), like pflogsumm (docs/operations.md)
+                     several nodes at once), like pflogsumm; --html: a page
+                     with SVG charts (docs/operations.md)
   daemon --config FILE
                      run the SMTP server
   install [--prefix DIR]

@@ -9,7 +9,9 @@
 //! configuration does not load or the spool cannot be read or does not
 //! exist: a check never creates it), and one line
 //! `MXGATE STATE - summary | perfdata`. `--json` prints the same facts as
-//! one JSON object (the exit code is the same).
+//! one JSON object (the exit code is the same) with a `time` field
+//! (seconds since the epoch), so the lines appended by a cron job are a
+//! queue history `mxgate report --html --metrics-history` can plot.
 //!
 //! The generation is a content hash of the configuration: the first 16 hex
 //! digits of SHA-256 over the compiled configuration text
@@ -374,9 +376,12 @@ pub fn status_line(r: &Report, t: &Thresholds, status: Status, reasons: &[String
     s
 }
 
-/// The `--json` object.
-pub fn to_json(r: &Report, status: Status, reasons: &[String]) -> serde_json::Value {
+/// The `--json` object; `time` is when it was taken (seconds since the
+/// epoch), so a file of these lines is a history (`mxgate report
+/// --metrics-history`).
+pub fn to_json(r: &Report, time: u64, status: Status, reasons: &[String]) -> serde_json::Value {
     serde_json::json!({
+        "time": time,
         "status": status.word(),
         "code": status.code(),
         "reasons": reasons,
@@ -409,7 +414,10 @@ confMIN_FREE_BLOCKS (critical below it, warning below --free-warn, default
 the configuration generation (warning when the daemon runs another one).
 Defaults: --queue-warn 1000 --queue-crit 5000 --bounce-warn 100
 --bounce-crit 1000 --age-warn 4h --age-crit 1d --timeout 2s.
-Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. --json: one JSON object.
+Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. --json: one JSON object, with
+\"time\" (seconds since the epoch); lines appended by cron make a history for
+`mxgate report --html --metrics-history FILE`:
+  */5 * * * * mxgate health --json >> /var/log/mxgate/health.jsonl
 ";
 
 /// `mxgate health`.
@@ -480,7 +488,7 @@ pub fn run(
         Err(e) => {
             let e = e.replace('\n', " ");
             if json {
-                let v = serde_json::json!({"status": "UNKNOWN", "code": 3, "reasons": [e]});
+                let v = serde_json::json!({"time": now, "status": "UNKNOWN", "code": 3, "reasons": [e]});
                 let _ = writeln!(out, "{v}");
             } else {
                 let _ = writeln!(out, "MXGATE UNKNOWN - {e}");
@@ -490,7 +498,7 @@ pub fn run(
     };
     let (status, reasons) = judge(&report, &t);
     if json {
-        let _ = writeln!(out, "{}", to_json(&report, status, &reasons));
+        let _ = writeln!(out, "{}", to_json(&report, now, status, &reasons));
     } else {
         let _ = writeln!(out, "{}", status_line(&report, &t, status, &reasons));
     }

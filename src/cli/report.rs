@@ -5,10 +5,14 @@
 //! not its name; `-` or no FILE = standard input) line by line into one
 //! [`Tally`], then prints the summary. Several files may come from several
 //! nodes: the syslog host field tells them apart. Exit 0 with a report,
-//! 64 on a usage error, 66 when a file cannot be read (nothing is printed
-//! then). Syslog stamps carry no year: the year is today's (UTC), or last
+//! 64 on a usage error, 66 when a file cannot be read, 65 when a
+//! `--metrics-history` file has a bad line (`FILE:LINE:COL: what`; nothing
+//! is printed then). `--html` prints one self-contained page
+//! (`report::html`), with queue depth over time when `--metrics-history`
+//! files are given. Syslog stamps carry no year: the year is today's (UTC), or last
 //! year's for a month later than the current one; `--year` fixes it.
 
+use crate::report::history::History;
 use crate::report::render::{Format, render};
 use crate::report::stamp::Stamp;
 use crate::report::tally::{Tally, Window};
@@ -21,7 +25,17 @@ Summarise mail logs written by mxgate or sendmail (any syslog file; plain or
 gzip; several files, from several nodes, at once; no FILE or - = stdin).
 
 Options:
-  --format text|json|csv   output format (default text); --json, --csv
+  --format text|json|csv|html
+                           output format (default text); --json, --csv, --html
+                           (html: one self-contained page, inline SVG charts of
+                           refusals per day and weekday by reason, sizes, hourly
+                           traffic, and the text report's tables)
+  --metrics-history FILE   with --html: also chart queue depth by state over
+                           time from FILE (repeatable): the JSON lines
+                           `mxgate health --json` prints, appended by cron
+                           (*/5 * * * * mxgate health --json >> /var/log/mxgate/health.jsonl),
+                           or a Prometheus /api/v1/query_range answer for
+                           mxgate_queue_messages
   --since WHEN             count lines at or after WHEN
   --until WHEN             count lines before WHEN
                            (WHEN: YYYY-MM-DD, 'YYYY-MM-DD HH:MM[:SS]', log's local time)
@@ -34,6 +48,10 @@ Options:
 Example (cron, yesterday's log mailed to postmaster):
   mxgate report --since \"$(date -d yesterday +%F)\" --until \"$(date +%F)\" \\
       /var/log/mail.log /var/log/mail.log.1 | mxgate sendmail -t ...
+
+Example (a page with charts, and the queue history a cron line keeps):
+  mxgate report --html --metrics-history /var/log/mxgate/health.jsonl \\
+      /var/log/mail.log > report.html
 ";
 
 #[derive(Debug)]
@@ -42,6 +60,7 @@ struct Args {
     format: Format,
     window: Window,
     top: usize,
+    history: Vec<String>,
 }
 
 fn today() -> (u16, u8) {
@@ -62,6 +81,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
         format: Format::Text,
         window: Window::new(today()),
         top: 10,
+        history: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -74,12 +94,15 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
             "-h" | "--help" => return Ok(None),
             "--json" => a.format = Format::Json,
             "--csv" => a.format = Format::Csv,
+            "--html" => a.format = Format::Html,
+            "--metrics-history" => a.history.push(value("--metrics-history")?),
             "--format" => {
                 a.format = match value("--format")?.as_str() {
                     "text" => Format::Text,
                     "json" => Format::Json,
                     "csv" => Format::Csv,
-                    f => return Err(format!("unknown format {f:?} (text, json, csv)")),
+                    "html" => Format::Html,
+                    f => return Err(format!("unknown format {f:?} (text, json, csv, html)")),
                 }
             }
             "--since" | "--until" => {
@@ -115,6 +138,9 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
     }
     if a.files.is_empty() {
         a.files.push("-".into());
+    }
+    if !a.history.is_empty() && a.format != Format::Html {
+        return Err("--metrics-history is drawn only in the --html page".into());
     }
     Ok(Some(a))
 }
@@ -158,6 +184,24 @@ pub fn run(args: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut
             return 64;
         }
     };
+    // The history first: a bad line stops before the logs are read.
+    let mut history: Option<History> = None;
+    for f in &a.history {
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = writeln!(err, "mxgate report: {f}: {e}");
+                return 66;
+            }
+        };
+        match History::parse(&text) {
+            Ok(h) => history.get_or_insert_with(History::default).merge(h),
+            Err(e) => {
+                let _ = writeln!(err, "mxgate report: {f}:{e}");
+                return 65;
+            }
+        }
+    }
     let mut tally = Tally::new();
     for f in &a.files {
         let res = if f == "-" {
@@ -170,6 +214,11 @@ pub fn run(args: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut
             return 66;
         }
     }
-    let _ = out.write_all(render(&tally.summary(a.top), a.format).as_bytes());
+    let summary = tally.summary(a.top);
+    let page = match a.format {
+        Format::Html => crate::report::html::page(&summary, history.as_ref()),
+        f => render(&summary, f),
+    };
+    let _ = out.write_all(page.as_bytes());
     0
 }

@@ -1,4 +1,5 @@
-//! A [`Summary`] as text (for postmaster's mailbox), JSON or CSV.
+//! A [`Summary`] as text (for postmaster's mailbox), JSON or CSV (HTML is
+//! [`super::html`]).
 //!
 //! Contract: pure; each renderer returns a `String`. The text is laid out
 //! like pflogsumm's (a grand-totals block, then one titled block per
@@ -18,6 +19,8 @@ pub enum Format {
     Json,
     /// `section,key,count,bytes` rows.
     Csv,
+    /// One HTML page with inline SVG charts ([`super::html`]).
+    Html,
 }
 
 /// Render in `format`.
@@ -31,10 +34,11 @@ pub fn render(s: &Summary, format: Format) -> String {
             j
         }
         Format::Csv => csv(s),
+        Format::Html => super::html::page(s, None),
     }
 }
 
-fn bytes(b: u64) -> String {
+pub(super) fn bytes(b: u64) -> String {
     const K: u64 = 1024;
     match b {
         b if b >= K * K * K * 10 => format!("{}g", b / (K * K * K)),
@@ -44,13 +48,13 @@ fn bytes(b: u64) -> String {
     }
 }
 
-fn top(m: &BTreeMap<String, Count>) -> Vec<(&String, &Count)> {
+pub(super) fn top(m: &BTreeMap<String, Count>) -> Vec<(&String, &Count)> {
     let mut v: Vec<_> = m.iter().collect();
     v.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
     v
 }
 
-fn top_n(m: &BTreeMap<String, u64>) -> Vec<(&String, &u64)> {
+pub(super) fn top_n(m: &BTreeMap<String, u64>) -> Vec<(&String, &u64)> {
     let mut v: Vec<_> = m.iter().collect();
     v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
     v
@@ -244,6 +248,16 @@ pub fn csv(s: &Summary) -> String {
         row("refused", k, v.count, None);
         for (d, n) in &v.details {
             row(&format!("refused:{k}"), d, *n, None);
+        }
+    }
+    for (sec, per) in [
+        ("refused_day", &s.refused_per_day),
+        ("refused_weekday", &s.refused_per_weekday),
+    ] {
+        for (when, reasons) in per {
+            for (k, n) in reasons {
+                row(&format!("{sec}:{when}"), k, *n, None);
+            }
         }
     }
     for (k, n) in &s.refused_hosts {

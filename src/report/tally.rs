@@ -187,6 +187,10 @@ pub struct Summary {
     pub refused_total: u64,
     /// Refusals by category.
     pub refused: BTreeMap<String, Refusals>,
+    /// Refusals per day (`YYYY-MM-DD`), by category.
+    pub refused_per_day: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Refusals per weekday, by category (weekdays without refusals absent).
+    pub refused_per_weekday: BTreeMap<String, BTreeMap<String, u64>>,
     /// Refusals by client host.
     pub refused_hosts: BTreeMap<String, u64>,
     /// Session events that are not refusals.
@@ -462,6 +466,8 @@ impl Tally {
                 if let Some(d) = detail {
                     *slot(&mut e.details, d) += 1;
                 }
+                *slot(slot(&mut s.refused_per_day, day), cat) += 1;
+                *slot(slot(&mut s.refused_per_weekday, wd), cat) += 1;
                 if relay != Relay::default() {
                     *hslot(&mut self.refused_hosts, &hostkey(&relay)) += 1;
                 }

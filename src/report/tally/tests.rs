@@ -63,6 +63,13 @@ fn totals_from_literal_lines() {
     assert_eq!(s.refused.get("relay denied").map(|r| r.count), Some(1));
     let bl = s.refused.get("dnsbl").unwrap();
     assert_eq!(bl.details.get("bl.example.net"), Some(&2));
+    let day = s.refused_per_day.get("2026-12-03").unwrap();
+    assert_eq!(day.get("dnsbl"), Some(&2));
+    assert_eq!(day.get("relay denied"), Some(&1));
+    assert_eq!(s.refused_per_day.len(), 1);
+    let thu = s.refused_per_weekday.get("Thursday").unwrap();
+    assert_eq!(thu.values().sum::<u64>(), 3);
+    assert!(!s.refused_per_weekday.contains_key("Friday"));
     // Per node, listener, hour, weekday (2026-12-03 is a Thursday).
     assert_eq!(s.per_node.get("gw1").map(|t| t.received), Some(2));
     assert_eq!(s.per_node.get("gw2").map(|t| t.refused), Some(3));
@@ -129,6 +136,7 @@ fn renderers_carry_the_totals() {
     let csv = super::super::render::csv(&s);
     assert!(csv.contains("\ntotals,received,4,2020501\n"), "{csv}");
     assert!(csv.contains("\nrefused:dnsbl,bl.example.net,2,\n"), "{csv}");
+    assert!(csv.contains("\nrefused_day:2026-12-03,dnsbl,2,\n"), "{csv}");
     let json: serde_json::Value = serde_json::from_str(&super::super::render::render(
         &s,
         super::super::render::Format::Json,
