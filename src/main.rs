@@ -439,6 +439,60 @@ fn sendmail_site(opts: &mxgate::cli::submit::Options) -> Result<std::sync::Arc<S
     })
 }
 
+/// The configuration alone (no tables, no class files beyond what the
+/// compiler reads): enough to find the spool and the submission socket.
+fn sendmail_compiled_config(opts: &mxgate::cli::submit::Options) -> Result<config::Config, i32> {
+    let loaded = match sendmail_config(opts) {
+        Some(p) => config::load_with_warnings(&p, &opts.defines),
+        None => config::compile_mc_with_warnings(
+            "(embedded default.mc)",
+            config::EMBEDDED_DEFAULT_MC,
+            &opts.defines,
+        ),
+    };
+    loaded.map(|(c, _)| c).map_err(|e| {
+        eprintln!("sendmail: {e}");
+        i32::from(EX_CONFIG)
+    })
+}
+
+/// `-bm` by a user who cannot write the spool (not root, spool owned by
+/// the run-as user): the message goes to the daemon's submission socket.
+/// `None`: this user writes the spool directly.
+fn submit_through_daemon(opts: &mxgate::cli::submit::Options) -> Option<i32> {
+    use mxgate::cli::submit::client;
+    let cfg = match sendmail_compiled_config(opts) {
+        Ok(c) => c,
+        Err(code) => return Some(code),
+    };
+    let qdir = mxgate::daemon::queue_dir_of(&cfg);
+    if !client::must_use_socket(&qdir) {
+        return None;
+    }
+    let stderr = std::io::stderr();
+    let mut err = stderr.lock();
+    let Some(socket) = mxgate::daemon::submit::socket_path(&cfg) else {
+        let _ = writeln!(
+            err,
+            "sendmail: cannot write the spool {} as this user and no submission socket \
+             is configured (confMXGATE_SUBMIT_SOCKET is none); nothing queued",
+            qdir.display()
+        );
+        return Some(77);
+    };
+    let message = match client::read(opts, &mut std::io::stdin().lock(), &mut err) {
+        Ok(m) => m,
+        Err(code) => return Some(code),
+    };
+    let uid = nix::unistd::getuid();
+    let user = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| format!("uid{uid}"));
+    Some(client::deliver(&socket, opts, &user, &message, &mut err))
+}
+
 /// Set when this program was started by a sendmail command name
 /// (`/usr/sbin/sendmail`, `mailq`, ...) rather than as `mxgate COMMAND`.
 static INVOKED_BY_SYSTEM_NAME: std::sync::atomic::AtomicBool =
@@ -510,6 +564,9 @@ fn sendmail(args: &[String]) -> i32 {
             Err(code) => code,
         },
         Mode::Deliver => {
+            if let Some(code) = submit_through_daemon(&opts) {
+                return code;
+            }
             let site = match sendmail_site(&opts) {
                 Ok(s) => s,
                 Err(code) => return code,
@@ -564,6 +621,26 @@ fn mailq(args: &[String]) -> i32 {
 
 fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
     use mxgate::cli::mailq::{self, Format};
+    use mxgate::cli::submit::client;
+    // A user who cannot read the spool asks the daemon.
+    if let Ok(cfg) = sendmail_compiled_config(opts)
+        && client::must_ask_daemon(&mxgate::daemon::queue_dir_of(&cfg))
+    {
+        let Some(socket) = mxgate::daemon::submit::socket_path(&cfg) else {
+            eprintln!(
+                "mailq: the queue {} is not readable by this user and no submission \
+                 socket is configured (confMXGATE_SUBMIT_SOCKET is none)",
+                mxgate::daemon::queue_dir_of(&cfg).display()
+            );
+            return 77;
+        };
+        return client::mailq(
+            &socket,
+            opts.json,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        );
+    }
     let site = match sendmail_site(opts) {
         Ok(s) => s,
         Err(code) => return code,

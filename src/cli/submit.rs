@@ -38,6 +38,9 @@ use crate::spool::ids::civil;
 use std::io::BufRead;
 use std::path::PathBuf;
 
+pub mod client;
+pub mod wire;
+
 /// Command line usage error.
 pub const EX_USAGE: i32 = 64;
 /// Data format error (a bad address).
@@ -988,23 +991,9 @@ pub fn run_deliver(
         }
     };
     let qdir = crate::daemon::queue_dir(site);
-    let spooled =
-        crate::spool::Spool::open(&qdir, crate::spool::Durability::Fsync).and_then(|spool| {
-            let mut w = spool.create(&prepared.envelope)?;
-            let qid = w.id().to_string();
-            let now = prepared.envelope.arrival;
-            let headers = prepared.headers(&qid, &site.hostname, now);
-            let msgid = prepared
-                .msgid
-                .clone()
-                .unwrap_or_else(|| format!("<{}>", message_id(&qid, &site.hostname, now)));
-            w.write(headers.as_bytes())?;
-            w.write(&prepared.message)?;
-            let size = w.size();
-            w.commit(crate::spool::State::Queue)?;
-            Ok((qid, size, msgid))
-        });
-    let (qid, size, msgid) = match spooled {
+    let spooled = crate::spool::Spool::open(&qdir, crate::spool::Durability::Fsync)
+        .and_then(|spool| commit(&spool, site, &prepared));
+    let Committed { qid, size, msgid } = match spooled {
         Ok(x) => x,
         Err(e) => {
             let _ = writeln!(err, "sendmail: cannot queue the message: {e}");
@@ -1034,6 +1023,40 @@ pub fn run_deliver(
         );
     }
     0
+}
+
+/// A committed submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The queue id.
+    pub qid: String,
+    /// Bytes spooled (added headers and message).
+    pub size: u64,
+    /// The message's `Message-ID:` (added or its own).
+    pub msgid: String,
+}
+
+/// Write a prepared submission into `spool` with its added headers and
+/// commit it (file fsync, rename, directory fsync). Shared by the direct
+/// path and the daemon's submission socket.
+pub fn commit(
+    spool: &crate::spool::Spool,
+    site: &Site,
+    prepared: &Prepared,
+) -> Result<Committed, crate::spool::Error> {
+    let mut w = spool.create(&prepared.envelope)?;
+    let qid = w.id().to_string();
+    let now = prepared.envelope.arrival;
+    let headers = prepared.headers(&qid, &site.hostname, now);
+    let msgid = prepared
+        .msgid
+        .clone()
+        .unwrap_or_else(|| format!("<{}>", message_id(&qid, &site.hostname, now)));
+    w.write(headers.as_bytes())?;
+    w.write(&prepared.message)?;
+    let size = w.size();
+    w.commit(crate::spool::State::Queue)?;
+    Ok(Committed { qid, size, msgid })
 }
 
 #[cfg(test)]
