@@ -342,6 +342,7 @@ pub const MXGATE_OPTIONS: &[&str] = &[
     "confMXGATE_NAMESERVERS",
     "confMXGATE_QUEUE_INTERVAL",
     "confMXGATE_QUEUE_WORKERS",
+    "confMXGATE_SUBMIT_SOCKET",
     "confMXGATE_SYSLOG_SOCKET",
     "confMXGATE_TO_DATA",
     "confQUEUE_DIR",
