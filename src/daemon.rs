@@ -41,6 +41,8 @@ pub struct Options {
     pub pidfile: Option<PathBuf>,
     /// `-L tag`: the syslog tag, over `confMXGATE_LOG_TAG`.
     pub log_tag: Option<String>,
+    /// `--queue-interval` / `sendmail -bd -q15m`: over `confMXGATE_QUEUE_INTERVAL`.
+    pub queue_interval: Option<String>,
 }
 
 /// Foreground or background.
@@ -68,6 +70,18 @@ pub fn load(opts: &Options) -> Result<Arc<Site>, String> {
         ),
     }
     .map_err(|e| e.to_string())?;
+    let mut cfg = cfg;
+    if let Some(q) = &opts.queue_interval {
+        if crate::config::parse_duration(q, crate::config::unit::MINUTES).is_none()
+            && q.trim() != "0"
+        {
+            return Err(format!(
+                "queue interval {q:?}: expected a duration such as 15m"
+            ));
+        }
+        cfg.options
+            .insert("confMXGATE_QUEUE_INTERVAL".to_string(), q.clone());
+    }
     let refused = mxgate_m4::support::refusals(&cfg);
     if !refused.is_empty() {
         return Err(refused.join("\nmxgate: "));

@@ -12,6 +12,7 @@
 //! routing.
 
 pub mod envelope;
+pub mod hoststat;
 pub mod ids;
 pub mod status;
 

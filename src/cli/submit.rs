@@ -75,7 +75,11 @@ pub enum Mode {
     Smtp,
     /// `-q`, `-qR...`, `-qS...`, `-qI...`, `-q1h`: the queue runner (the argument as given).
     QueueRun(String),
-    /// Another `-bX` mode mxgate does not have (`-ba`, `-bh`, `-bH`, `-bP`, `-bC`).
+    /// `-bh` (or invoked as `hoststat`): print the persistent host status.
+    HostStatus,
+    /// `-bH` (or invoked as `purgestat`): purge expired host status.
+    PurgeHostStatus,
+    /// Another `-bX` mode mxgate does not have (`-ba`, `-bP`, `-bC`).
     Other(String),
 }
 
@@ -138,6 +142,8 @@ pub struct Options {
     pub body: Option<String>,
     /// `-L tag`: the syslog tag of this run's log lines.
     pub log_tag: Option<String>,
+    /// The `-q...` argument as given (also with `-bd`: `-bd -q15m`).
+    pub queue: Option<String>,
     /// `--json` (mailq only).
     pub json: bool,
     /// `--help`.
@@ -189,7 +195,11 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         for (pos, c) in body.char_indices() {
             let rest = &body[pos + c.len_utf8()..];
             if c == 'q' {
-                o.mode = Some(Mode::QueueRun(arg.clone()));
+                // `-bd -q15m` (either order): the daemon with a queue interval.
+                if o.mode != Some(Mode::Daemon) {
+                    o.mode = Some(Mode::QueueRun(arg.clone()));
+                }
+                o.queue = Some(arg.clone());
                 break;
             }
             if WITH_VALUE.contains(c) {
@@ -235,7 +245,9 @@ fn option_with_value(o: &mut Options, c: char, v: String) -> Result<(), String> 
                 "i" => Mode::InitAliases,
                 "d" | "D" => Mode::Daemon,
                 "s" => Mode::Smtp,
-                "a" | "h" | "H" | "P" | "C" => Mode::Other(format!("-b{v}")),
+                "h" => Mode::HostStatus,
+                "H" => Mode::PurgeHostStatus,
+                "a" | "P" | "C" => Mode::Other(format!("-b{v}")),
                 other => return Err(format!("invalid operation mode {other}")),
             })
         }
@@ -1115,7 +1127,18 @@ mod tests {
         assert_eq!(args(&["-b", "v", "x"]).mode(), Mode::Verify);
         assert_eq!(args(&["-qR@x"]).mode(), Mode::QueueRun("-qR@x".into()));
         assert_eq!(args(&["-bs"]).mode(), Mode::Smtp);
-        assert_eq!(args(&["-bh"]).mode(), Mode::Other("-bh".into()));
+        assert_eq!(args(&["-bh"]).mode(), Mode::HostStatus);
+        assert_eq!(args(&["-bH"]).mode(), Mode::PurgeHostStatus);
+        assert_eq!(args(&["-ba"]).mode(), Mode::Other("-ba".into()));
+        // -bd -q15m in either order: the daemon, with the interval kept
+        for a in [["-bd", "-q15m"], ["-q15m", "-bd"]] {
+            let o = args(&a);
+            assert_eq!(
+                (o.mode(), o.queue.as_deref()),
+                (Mode::Daemon, Some("-q15m"))
+            );
+        }
+        assert_eq!(args(&["-qf"]).mode(), Mode::QueueRun("-qf".into()));
         // -oem, -odq change nothing and say nothing; -odi and -O say they are ignored
         assert!(args(&["-oem", "-odq", "-om"]).notes.is_empty());
         assert_eq!(args(&["-odi", "-OQueueDirectory=/x"]).notes.len(), 2);
