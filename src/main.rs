@@ -477,6 +477,9 @@ fn sendmail_compiled_config(opts: &mxgate::cli::submit::Options) -> Result<confi
 /// `None`: this user writes the spool directly.
 fn submit_through_daemon(opts: &mxgate::cli::submit::Options) -> Option<i32> {
     use mxgate::cli::submit::client;
+    if nix::unistd::Uid::effective().is_root() {
+        return None;
+    }
     let cfg = match sendmail_compiled_config(opts) {
         Ok(c) => c,
         Err(code) => return Some(code),
@@ -674,7 +677,8 @@ fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
     use mxgate::cli::mailq::{self, Format};
     use mxgate::cli::submit::client;
     // A user who cannot read the spool asks the daemon.
-    if let Ok(cfg) = sendmail_compiled_config(opts)
+    if !nix::unistd::Uid::effective().is_root()
+        && let Ok(cfg) = sendmail_compiled_config(opts)
         && client::must_ask_daemon(&mxgate::daemon::queue_dir_of(&cfg))
     {
         let Some(socket) = mxgate::daemon::submit::socket_path(&cfg) else {

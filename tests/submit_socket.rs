@@ -498,3 +498,31 @@ fn cron_style_through_a_symlink_named_sendmail() {
     );
     assert!(!user_home().join("spool").exists(), "a spool in $HOME");
 }
+
+/// A user's own spool (the README's `mxgate sendmail` demo, with the
+/// embedded default's `./spool`) is still written directly: only a spool
+/// the user cannot write sends the message to a daemon.
+#[test]
+fn a_spool_the_user_may_create_is_written_directly() {
+    user_home();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let o = Command::new("chown").arg(USER).arg(&work).output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let script = format!(
+        "cd {} && printf 'Subject: demo\\n\\nx\\n' | {BIN} sendmail -oi root && {BIN} mailq",
+        work.display()
+    );
+    let o = as_user(Path::new("/bin/sh"), &["-c", &script], b"");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let queued = std::fs::read_dir(work.join("spool/queue")).unwrap().count();
+    assert_eq!(queued, 1);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("(1 request)"),
+        "{}",
+        text(&o)
+    );
+    assert!(!work.join("spool-public").exists());
+}

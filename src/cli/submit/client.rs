@@ -26,30 +26,45 @@ use std::time::Duration;
 const ANSWER_WAIT: Duration = Duration::from_secs(2 * 3600);
 
 /// Whether this process must go through the daemon: not root, and the
-/// spool's `queue/` is not writable (a spool owned by the run-as user).
+/// spool's `queue/` is not writable (a spool owned by the run-as user). A
+/// spool that does not exist yet counts as writable when this user could
+/// create it (a developer's `./spool`), as the direct path creates it.
 pub fn must_use_socket(queue_dir: &Path) -> bool {
-    use nix::unistd::{AccessFlags, Uid, access};
-    if Uid::effective().is_root() {
-        return false;
-    }
-    access(
-        &queue_dir.join("queue"),
-        AccessFlags::W_OK | AccessFlags::X_OK,
-    )
-    .is_err()
+    use nix::unistd::AccessFlags;
+    !direct_access(queue_dir, AccessFlags::W_OK | AccessFlags::X_OK)
 }
 
-/// Whether `mailq` must ask the daemon: not root and the queue is not readable.
+/// Whether `mailq` must ask the daemon: not root and the queue is not
+/// readable (a spool this user could create is read directly).
 pub fn must_ask_daemon(queue_dir: &Path) -> bool {
+    use nix::unistd::AccessFlags;
+    !direct_access(queue_dir, AccessFlags::R_OK | AccessFlags::X_OK)
+}
+
+/// Root, or `queue/` allows `flags`, or it does not exist and its nearest
+/// existing ancestor is writable (the direct path would create it).
+fn direct_access(queue_dir: &Path, flags: nix::unistd::AccessFlags) -> bool {
     use nix::unistd::{AccessFlags, Uid, access};
     if Uid::effective().is_root() {
-        return false;
+        return true;
     }
-    access(
-        &queue_dir.join("queue"),
-        AccessFlags::R_OK | AccessFlags::X_OK,
-    )
-    .is_err()
+    let queue = queue_dir.join("queue");
+    if queue.exists() {
+        return access(&queue, flags).is_ok();
+    }
+    let existing = queue
+        .ancestors()
+        .skip(1)
+        .find(|p| p.as_os_str().is_empty() || p.exists())
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("/"));
+    access(existing, AccessFlags::W_OK | AccessFlags::X_OK).is_ok()
 }
 
 /// The frames for a submission's options (everything but the message).
