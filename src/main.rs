@@ -295,7 +295,8 @@ Usage: mxgate check [--config FILE] [-D NAME=VALUE]...
 Load a configuration (.mc or compiled; the embedded default without --config)
 with every table and class file it names, and print a summary. Then judge what
 the daemon will trust, as `postfix check` does: the spool directories (real
-directories, owned by root or confRUN_AS_USER, not writable by group/others),
+directories, owned by root or confRUN_AS_USER, not writable by group/others;
+a spool others can read is a warning) and the submission socket's directory,
 every table and its source (owned by root or confRUN_AS_USER, not writable by
 group/others; the AUTH password table not readable by others) and every
 :include: file named in the alias sources (not writable by group/others, not
