@@ -648,7 +648,7 @@ fn host_status(opts: &mxgate::cli::submit::Options, action: mxgate::cli::hoststa
     mxgate::cli::hoststat::run(
         &site,
         action,
-        opts.verbosity == mxgate::cli::submit::Verbosity::Verbose,
+        opts.verbosity,
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
     )

@@ -69,7 +69,7 @@ pub fn render(records: &[HostStatus], now: u64, width: usize) -> String {
 pub fn run(
     site: &crate::site::Site,
     action: Action,
-    verbose: bool,
+    verbosity: crate::cli::submit::Verbosity,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
@@ -79,6 +79,7 @@ pub fn run(
         site.config.option("confHOST_STATUS_DIRECTORY"),
     ));
     let now = crate::queue::runner::unix_now();
+    let verbose = verbosity == crate::cli::submit::Verbosity::Verbose;
     match action {
         Action::Print => match dir.load() {
             Ok(list) => {
