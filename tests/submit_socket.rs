@@ -383,6 +383,27 @@ fn the_identity_is_the_kernels_and_bad_frames_get_a_clear_error() {
         "{}",
         text(&o)
     );
+    // a line break in what a client sends never makes a second log line
+    let o = raw_frames(
+        &d,
+        &[
+            ("H", "mxgate-submit/1"),
+            ("R", "bad@\nforged: log line"),
+            ("E", ""),
+        ],
+        0,
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("X 65 "),
+        "{}",
+        text(&o)
+    );
+    assert!(d.wait_log("forged: log line", Duration::from_secs(5)));
+    assert!(
+        !d.maillog().lines().any(|l| l.starts_with("forged")),
+        "{}",
+        d.maillog()
+    );
     // more connections at once than a uid may hold
     let o = raw_frames(&d, &[("H", "mxgate-submit/1")], 4);
     assert!(

@@ -807,6 +807,8 @@ pub fn message_id(qid: &str, host: &str, now: u64) -> String {
 
 /// A full name as an RFC 5322 display name (quoted when it has specials).
 fn display_name(name: &str) -> String {
+    // A line break in -F would start a new header field: it becomes a space.
+    let name = &name.replace(|c: char| c.is_control(), " ");
     let special = name
         .chars()
         .any(|c| "()<>[]:;@\\,.\"".contains(c) || c.is_control());
@@ -1337,6 +1339,19 @@ mod tests {
             )
         );
         assert_eq!(p.msgid.as_deref(), Some("<m@x>"));
+        // a line break in -F cannot add a header field
+        let p = prepare(
+            &s,
+            &args(&["-F", "Eve\r\nBcc: x@y", "a"]),
+            &user(Trust::Untrusted),
+            b"\r\n",
+        )
+        .unwrap();
+        let h = p.headers("Q", "gw.example.com", 0);
+        assert!(
+            h.contains("From: \"Eve  Bcc: x@y\" <joe@gw.example.com>\r\n"),
+            "{h}"
+        );
         // the GECOS name is used without -F for the user's own address
         let p = prepare(&s, &args(&["a"]), &user(Trust::Trusted), b"\r\n").unwrap();
         assert!(

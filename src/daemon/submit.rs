@@ -343,7 +343,11 @@ async fn handle(server: Arc<Server>, mut stream: async_net::unix::UnixStream, sl
     let uid = cred.uid();
     let site = server.site();
     let who = format!("uid {uid} ({})", invoker(&site, uid).user);
-    let log = |text: &str| server.log.line(None, &format!("submit: {who}: {text}"));
+    // What a client sent may hold line breaks: never more than one log line.
+    let log = |text: &str| {
+        let clean = text.replace(|c: char| c.is_control(), " ");
+        server.log.line(None, &format!("submit: {who}: {clean}"))
+    };
     let _slot = match Slot::take(&slots, uid) {
         Some(s) => s,
         None => {
