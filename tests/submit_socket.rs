@@ -263,7 +263,7 @@ fn untrusted_dash_f_is_marked_and_the_user_cannot_touch_the_spool() {
 }
 
 #[test]
-fn restrictmailq_refuses_the_listing_to_users() {
+fn restrictmailq_refuses_the_listing_to_users_and_a_stop_removes_the_socket() {
     let d = daemon(
         "define(`confPRIVACY_FLAGS', `goaway,restrictmailq')dnl\n",
         true,
@@ -275,6 +275,15 @@ fn restrictmailq_refuses_the_listing_to_users() {
     );
     assert_eq!(o.status.code(), Some(77), "{}", text(&o));
     assert!(text(&o).contains("restrictmailq"), "{}", text(&o));
+    // a clean stop removes the socket
+    let mut d = d;
+    d.signal("TERM");
+    assert!(
+        d.wait_exit(Duration::from_secs(30)).is_some(),
+        "{}",
+        d.stderr()
+    );
+    assert!(!socket(&d).exists(), "socket left after a clean stop");
 }
 
 /// A raw client speaking the frames: `(tag, payload)` list, as the user.
