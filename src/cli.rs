@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod health;
+pub mod hoststat;
 pub mod mailq;
 pub mod queue;
 pub mod report;

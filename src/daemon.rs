@@ -16,6 +16,7 @@
 //! writes a pidfile; the default is the foreground (systemd style).
 
 pub mod metrics;
+pub mod submit;
 
 use crate::config;
 use crate::dns::Dns;
@@ -40,6 +41,8 @@ pub struct Options {
     pub pidfile: Option<PathBuf>,
     /// `-L tag`: the syslog tag, over `confMXGATE_LOG_TAG`.
     pub log_tag: Option<String>,
+    /// `--queue-interval` / `sendmail -bd -q15m`: over `confMXGATE_QUEUE_INTERVAL`.
+    pub queue_interval: Option<String>,
 }
 
 /// Foreground or background.
@@ -67,6 +70,18 @@ pub fn load(opts: &Options) -> Result<Arc<Site>, String> {
         ),
     }
     .map_err(|e| e.to_string())?;
+    let mut cfg = cfg;
+    if let Some(q) = &opts.queue_interval {
+        if crate::config::parse_duration(q, crate::config::unit::MINUTES).is_none()
+            && q.trim() != "0"
+        {
+            return Err(format!(
+                "queue interval {q:?}: expected a duration such as 15m"
+            ));
+        }
+        cfg.options
+            .insert("confMXGATE_QUEUE_INTERVAL".to_string(), q.clone());
+    }
     let refused = mxgate_m4::support::refusals(&cfg);
     if !refused.is_empty() {
         return Err(refused.join("\nmxgate: "));
@@ -79,10 +94,14 @@ pub fn load(opts: &Options) -> Result<Arc<Site>, String> {
 
 /// The spool directory of a site (`QUEUE_DIR`; default `/var/spool/mxgate`).
 pub fn queue_dir(site: &Site) -> PathBuf {
-    let q = site
-        .config
+    queue_dir_of(&site.config)
+}
+
+/// The spool directory a configuration names (see [`queue_dir`]).
+pub fn queue_dir_of(config: &config::Config) -> PathBuf {
+    let q = config
         .option("QUEUE_DIR")
-        .or_else(|| site.config.option("confQUEUE_DIR"))
+        .or_else(|| config.option("confQUEUE_DIR"))
         .unwrap_or("/var/spool/mxgate");
     PathBuf::from(q)
 }
@@ -279,6 +298,18 @@ pub fn run(opts: &Options) -> i32 {
             return 71;
         }
     };
+    let submit_path = submit::socket_path(&site.config);
+    let submit_listener = match submit_path
+        .as_deref()
+        .map(|p| submit::bind(p, run_as.as_ref()))
+        .transpose()
+    {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("mxgate: {e}");
+            return 71;
+        }
+    };
     let metrics_listener = match metrics_addr.map(metrics::bind).transpose() {
         Ok(l) => l,
         Err(e) => {
@@ -369,6 +400,23 @@ pub fn run(opts: &Options) -> i32 {
             }
         };
         let serving = smol::spawn(smtpd::serve(server.clone(), listeners));
+        let _submitting = match submit_listener.map(async_net::unix::UnixListener::try_from) {
+            Some(Ok(l)) => {
+                if let Some(p) = &submit_path {
+                    server
+                        .log
+                        .line(None, &format!("local submission on {}", p.display()));
+                }
+                Some(smol::spawn(submit::serve(server.clone(), l)))
+            }
+            Some(Err(e)) => {
+                server
+                    .log
+                    .line(None, &format!("SYSERR: submission socket: {e}"));
+                None
+            }
+            None => None,
+        };
         let _metrics = metrics_listener.map(|l| {
             let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
             server
@@ -423,6 +471,9 @@ pub fn run(opts: &Options) -> i32 {
     }
     if let Some(p) = pidfile {
         let _ = std::fs::remove_file(p);
+    }
+    if let Some(p) = &submit_path {
+        submit::remove(p);
     }
     status
 }

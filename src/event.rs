@@ -24,6 +24,17 @@ pub struct Log {
     host: String,
     tag: String,
     sink: Mutex<Sink>,
+    echo: Echo,
+}
+
+/// Whether lines also go to standard error (`sendmail -qf`, `-v`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Echo {
+    /// Only the sink.
+    #[default]
+    Off,
+    /// The sink and standard error.
+    Stderr,
 }
 
 #[derive(Debug)]
@@ -51,6 +62,7 @@ impl Log {
             host: host.to_string(),
             tag: DEFAULT_TAG.to_string(),
             sink: Mutex::new(Sink::Stderr),
+            echo: Echo::Off,
         }
     }
 
@@ -68,6 +80,7 @@ impl Log {
             host: host.to_string(),
             tag: DEFAULT_TAG.to_string(),
             sink: Mutex::new(Sink::File(f)),
+            echo: Echo::Off,
         })
     }
 
@@ -79,6 +92,7 @@ impl Log {
             host: host.to_string(),
             tag: DEFAULT_TAG.to_string(),
             sink: Mutex::new(Sink::Syslog(sock, socket.to_path_buf())),
+            echo: Echo::Off,
         })
     }
 
@@ -94,6 +108,13 @@ impl Log {
         if !clean.is_empty() {
             self.tag = clean;
         }
+        self
+    }
+
+    /// The same log, each line also written to standard error (a
+    /// foreground queue run shows what it does, as sendmail's `-qf -v`).
+    pub fn with_stderr_copy(mut self) -> Log {
+        self.echo = Echo::Stderr;
         self
     }
 
@@ -120,6 +141,15 @@ impl Log {
         let stamp = format!("{month} {d:>2} {h:02}:{mi:02}:{s:02}");
         let pid = std::process::id();
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        if self.echo == Echo::Stderr && !matches!(&*sink, Sink::Stderr) {
+            let _ = std::io::stderr().write_all(
+                format!(
+                    "{stamp} {} {}[{pid}]: {prefix}{text}\n",
+                    self.host, self.tag
+                )
+                .as_bytes(),
+            );
+        }
         // A log that cannot be written must not stop mail; the error is dropped.
         let _ = match &mut *sink {
             Sink::Stderr => std::io::stderr().write_all(

@@ -40,6 +40,8 @@ Commands:
   sendmail ...       sendmail-compatible front end: queue a message from stdin
                      (-t, -i, -f, -F), -bp, -bv, -bt, -bi, -bd (docs/sendmail-cli.md)
   mailq [--json]     list the queue (sendmail -bp)
+  hoststat, purgestat
+                     persistent host status (sendmail -bh), purge it (-bH)
   health [--json]    one Nagios status line: queues, <> count, disk, listeners, generation
   queue COMMAND      act on the queue: list, delete, hold, release, flush,
                      summary (--dry-run; selectors --id, --from, --to, ...)
@@ -50,8 +52,9 @@ Commands:
   daemon --config FILE
                      run the SMTP server
   install [--prefix DIR]
-                     create the symlinks makemap, newaliases, praliases, mailq and
-                     sendmail to this binary in DIR (default /usr/local/sbin)
+                     create the symlinks makemap, newaliases, praliases, mailq,
+                     sendmail, hoststat and purgestat to this binary in DIR
+                     (default /usr/local/sbin)
   help, --help       this text;  --version  the version
 
 Each command takes --help.
@@ -70,7 +73,8 @@ fn main() -> ExitCode {
         .unwrap_or_default();
     let rest: Vec<String> = args.drain(1..).collect();
     match argv0.as_str() {
-        "makemap" | "newaliases" | "praliases" | "mailq" | "sendmail" => {
+        "makemap" | "newaliases" | "praliases" | "mailq" | "sendmail" | "hoststat"
+        | "purgestat" => {
             INVOKED_BY_SYSTEM_NAME.store(true, std::sync::atomic::Ordering::Relaxed);
             run(&argv0, &rest)
         }
@@ -108,6 +112,9 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
         "test" => test(args, &mut stdin.lock()),
         "sendmail" => sendmail(args),
         "mailq" => mailq(args),
+        // sendmail's names for -bh and -bH
+        "hoststat" => sendmail(&[&["-bh".to_string()], args].concat()),
+        "purgestat" => sendmail(&[&["-bH".to_string()], args].concat()),
         "daemon" => daemon(args),
         "queue" => tables_cmd(mxgate::cli::queue::run, args),
         "health" => tables_cmd(mxgate::cli::health::run, args),
@@ -289,7 +296,8 @@ Usage: mxgate check [--config FILE] [-D NAME=VALUE]...
 Load a configuration (.mc or compiled; the embedded default without --config)
 with every table and class file it names, and print a summary. Then judge what
 the daemon will trust, as `postfix check` does: the spool directories (real
-directories, owned by root or confRUN_AS_USER, not writable by group/others),
+directories, owned by root or confRUN_AS_USER, not writable by group/others;
+a spool others can read is a warning) and the submission socket's directory,
 every table and its source (owned by root or confRUN_AS_USER, not writable by
 group/others; the AUTH password table not readable by others) and every
 :include: file named in the alias sources (not writable by group/others, not
@@ -393,14 +401,18 @@ const SENDMAIL_HELP: &str = "\
 Usage: sendmail [-C FILE] [-D NAME=VALUE] [-f SENDER | -r SENDER] [-F FULLNAME]
                 [-t] [-i | -oi] [-v] [-N DSN] [-R RET] [-V ENVID] [--] [RECIPIENT...] < MESSAGE
        sendmail -bp [--json]   (mailq)      sendmail -bv ADDRESS...
-       sendmail -bt | -bi | -bd
+       sendmail -bt | -bi | -bd [-q15m] | -bh | -bH | -q[f|15m|Rsubstr|Ssubstr|Isubstr]
 
 Without a mode (-bm) the message on standard input is queued in QUEUE_DIR
 for RECIPIENTs; exit 0 means it is safely on disk. The configuration is
 -C FILE, else /etc/mail/mxgate.cf if it exists, else the embedded default
 (spool ./spool) -- but only as `mxgate sendmail`: started by the name
 sendmail or mailq without either, it refuses (exit 78) rather than queue
-into the caller's directory.
+into the caller's directory. A user who cannot write the spool (anyone but
+root once the spool belongs to confRUN_AS_USER) hands the message to the
+daemon's socket (confMXGATE_SUBMIT_SOCKET); the daemon decides who the user
+is from the kernel. Daemon not running: exit 75, message kept in
+$HOME/dead.letter.
   -t         recipients from To:, Cc:, Bcc: (Bcc: removed), plus any named
   -i, -oi    a line with a single dot does not end the message
   -f, -r     envelope sender (others than root or $=t get a warning header)
@@ -410,9 +422,14 @@ into the caller's directory.
   -bv        verify addresses: where each would be delivered
   -bt        address test mode (as `mxgate test`)
   -bi        rebuild the alias databases (as newaliases)
-  -bd        run the daemon
+  -bd        run the daemon (-bd -q15m: full queue rescans every 15 minutes)
+  -bh        persistent host status, sendmail's layout (also: hoststat)
+  -bH        purge host status older than confTO_HOSTSTATUS (also: purgestat)
   -bs        one SMTP session on standard input and output
   -q         run the queue once, now (-qRsubstr, -qSsubstr, -qIsubstr select)
+  -qf        run the queue once in the foreground, showing each message and
+             copying the log lines to stderr
+  -q15m      without -bd: a note (the daemon retries by itself), then one run
   -L TAG     syslog tag of the log lines (default confMXGATE_LOG_TAG, else sm-mta)
 See docs/sendmail-cli.md.
 ";
@@ -438,6 +455,63 @@ fn sendmail_site(opts: &mxgate::cli::submit::Options) -> Result<std::sync::Arc<S
         eprintln!("sendmail: {e}");
         i32::from(EX_CONFIG)
     })
+}
+
+/// The configuration alone (no tables, no class files beyond what the
+/// compiler reads): enough to find the spool and the submission socket.
+fn sendmail_compiled_config(opts: &mxgate::cli::submit::Options) -> Result<config::Config, i32> {
+    let loaded = match sendmail_config(opts) {
+        Some(p) => config::load_with_warnings(&p, &opts.defines),
+        None => config::compile_mc_with_warnings(
+            "(embedded default.mc)",
+            config::EMBEDDED_DEFAULT_MC,
+            &opts.defines,
+        ),
+    };
+    loaded.map(|(c, _)| c).map_err(|e| {
+        eprintln!("sendmail: {e}");
+        i32::from(EX_CONFIG)
+    })
+}
+
+/// `-bm` by a user who cannot write the spool (not root, spool owned by
+/// the run-as user): the message goes to the daemon's submission socket.
+/// `None`: this user writes the spool directly.
+fn submit_through_daemon(opts: &mxgate::cli::submit::Options) -> Option<i32> {
+    use mxgate::cli::submit::client;
+    if nix::unistd::Uid::effective().is_root() {
+        return None;
+    }
+    let cfg = match sendmail_compiled_config(opts) {
+        Ok(c) => c,
+        Err(code) => return Some(code),
+    };
+    let qdir = mxgate::daemon::queue_dir_of(&cfg);
+    if !client::must_use_socket(&qdir) {
+        return None;
+    }
+    let stderr = std::io::stderr();
+    let mut err = stderr.lock();
+    let Some(socket) = mxgate::daemon::submit::socket_path(&cfg) else {
+        let _ = writeln!(
+            err,
+            "sendmail: cannot write the spool {} as this user and no submission socket \
+             is configured (confMXGATE_SUBMIT_SOCKET is none); nothing queued",
+            qdir.display()
+        );
+        return Some(77);
+    };
+    let message = match client::read(opts, &mut std::io::stdin().lock(), &mut err) {
+        Ok(m) => m,
+        Err(code) => return Some(code),
+    };
+    let uid = nix::unistd::getuid();
+    let user = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| format!("uid{uid}"));
+    Some(client::deliver(&socket, opts, &user, &message, &mut err))
 }
 
 /// Set when this program was started by a sendmail command name
@@ -503,14 +577,37 @@ fn sendmail(args: &[String]) -> i32 {
                 a.push("-L".to_string());
                 a.push(t.clone());
             }
+            // `-bd -q15m`: the daemon's queue interval (over the .mc's
+            // confMXGATE_QUEUE_INTERVAL, as sendmail's -q sets it).
+            if let Some(q) = &opts.queue {
+                match mxgate::queue::QueueRun::parse(q) {
+                    Ok(mxgate::queue::QueueRun {
+                        style: mxgate::queue::RunStyle::Interval(secs),
+                        ..
+                    }) => {
+                        a.push("--queue-interval".to_string());
+                        a.push(format!("{secs}s"));
+                    }
+                    Ok(_) => eprintln!(
+                        "sendmail: {q} ignored with -bd: the daemon runs the queue itself \
+                         (-bd -q15m sets how often)"
+                    ),
+                    Err(e) => return usage("sendmail", &e),
+                }
+            }
             daemon(&a)
         }
+        Mode::HostStatus => host_status(&opts, mxgate::cli::hoststat::Action::Print),
+        Mode::PurgeHostStatus => host_status(&opts, mxgate::cli::hoststat::Action::Purge),
         Mode::Print => mailq_run(&opts),
         Mode::Verify => match sendmail_site(&opts) {
             Ok(site) => submit::run_verify(&site, &opts, &mut std::io::stdout().lock()),
             Err(code) => code,
         },
         Mode::Deliver => {
+            if let Some(code) = submit_through_daemon(&opts) {
+                return code;
+            }
             let site = match sendmail_site(&opts) {
                 Ok(s) => s,
                 Err(code) => return code,
@@ -543,6 +640,21 @@ fn sendmail(args: &[String]) -> i32 {
     }
 }
 
+/// `sendmail -bh` / `hoststat`, `sendmail -bH` / `purgestat`.
+fn host_status(opts: &mxgate::cli::submit::Options, action: mxgate::cli::hoststat::Action) -> i32 {
+    let site = match sendmail_site(opts) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    mxgate::cli::hoststat::run(
+        &site,
+        action,
+        opts.verbosity,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )
+}
+
 /// `mailq` / `mxgate mailq` / `sendmail -bp`: [-C FILE] [-D NAME=VALUE] [--json].
 fn mailq(args: &[String]) -> i32 {
     let opts = match mxgate::cli::submit::parse_args(args) {
@@ -565,6 +677,27 @@ fn mailq(args: &[String]) -> i32 {
 
 fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
     use mxgate::cli::mailq::{self, Format};
+    use mxgate::cli::submit::client;
+    // A user who cannot read the spool asks the daemon.
+    if !nix::unistd::Uid::effective().is_root()
+        && let Ok(cfg) = sendmail_compiled_config(opts)
+        && client::must_ask_daemon(&mxgate::daemon::queue_dir_of(&cfg))
+    {
+        let Some(socket) = mxgate::daemon::submit::socket_path(&cfg) else {
+            eprintln!(
+                "mailq: the queue {} is not readable by this user and no submission \
+                 socket is configured (confMXGATE_SUBMIT_SOCKET is none)",
+                mxgate::daemon::queue_dir_of(&cfg).display()
+            );
+            return 77;
+        };
+        return client::mailq(
+            &socket,
+            opts.json,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        );
+    }
     let site = match sendmail_site(opts) {
         Ok(s) => s,
         Err(code) => return code,
@@ -584,12 +717,18 @@ fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
 
 const DAEMON_HELP: &str = "\
 Usage: mxgate daemon [--config FILE] [-D NAME=VALUE]... [--foreground|--daemon] [--pidfile FILE] [-L TAG]
+                     [--queue-interval DURATION]
 
 Run the SMTP server on the listeners of DAEMON_OPTIONS. Without --config the
 embedded default is used (loopback ports 2525 and 2587, spool ./spool).
 --foreground (the default) logs to standard error unless confMXGATE_LOG_FILE
 is set; --daemon detaches and writes QUEUE_DIR/mxgate.pid (or --pidfile).
 Log lines are tagged TAG[pid]: -L TAG, else confMXGATE_LOG_TAG, else sm-mta.
+--queue-interval (or -q15m, as sendmail -bd -q15m) sets the period of full
+queue rescans over confMXGATE_QUEUE_INTERVAL (0 = accept only).
+Users who cannot write the spool submit through the socket
+confMXGATE_SUBMIT_SOCKET (default NAME-public/submit.sock beside QUEUE_DIR;
+none = no socket), which the daemon creates at start.
 SIGHUP reloads the configuration; SIGTERM stops accepting and lets sessions
 in progress finish. Also: sendmail -bd -C FILE.
 ";
@@ -616,6 +755,10 @@ fn daemon(args: &[String]) -> i32 {
                 Ok(v) => o.log_tag = Some(v.to_string_lossy().into_owned()),
                 Err(e) => return usage("daemon", &e.to_string()),
             },
+            Ok(Some(Long("queue-interval")) | Some(Short('q'))) => match p.value() {
+                Ok(v) => o.queue_interval = Some(v.to_string_lossy().into_owned()),
+                Err(e) => return usage("daemon", &e.to_string()),
+            },
             Ok(Some(Long("daemon"))) => o.detach = mxgate::daemon::Detach::Background,
             Ok(Some(Long("foreground"))) => o.detach = mxgate::daemon::Detach::Foreground,
             Ok(Some(Long("help")) | Some(Short('h'))) => {
@@ -630,15 +773,24 @@ fn daemon(args: &[String]) -> i32 {
     mxgate::daemon::run(&o)
 }
 
-/// `sendmail -q[I|S|R]...`: one queue pass now.
+/// `sendmail -q[I|S|R]...`: one queue pass now; `-qf` in the foreground,
+/// saying what it does; `-q15m` with a note (the daemon runs the queue).
 fn queue_run(opts: &mxgate::cli::submit::Options, arg: &str) -> i32 {
-    let select = match mxgate::queue::Select::parse(arg) {
-        Ok(s) => s,
+    use mxgate::queue::{QueueRun, RunStyle};
+    let run = match QueueRun::parse(arg) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("sendmail: {e}");
             return i32::from(EX_USAGE);
         }
     };
+    if let RunStyle::Interval(secs) = run.style {
+        eprintln!(
+            "sendmail: {arg}: no queue-runner daemon is started: `mxgate daemon` retries \
+             deferred mail itself (every {secs}s with `sendmail -bd {arg}` or \
+             confMXGATE_QUEUE_INTERVAL); running the queue once now"
+        );
+    }
     let site = match sendmail_site(opts) {
         Ok(s) => s,
         Err(code) => return code,
@@ -662,6 +814,9 @@ fn queue_run(opts: &mxgate::cli::submit::Options, arg: &str) -> i32 {
         },
         _ => mxgate::event::Log::stderr(&site.hostname).with_tag(&tag),
     };
+    let verbose = run.style == RunStyle::Foreground
+        || opts.verbosity == mxgate::cli::submit::Verbosity::Verbose;
+    let log = if verbose { log.with_stderr_copy() } else { log };
     let dns = match mxgate::daemon::resolver(&site, std::time::Duration::from_secs(5)) {
         Ok(d) => d,
         Err(e) => {
@@ -669,9 +824,15 @@ fn queue_run(opts: &mxgate::cli::submit::Options, arg: &str) -> i32 {
             return 78;
         }
     };
-    match mxgate::queue::run_once(site, spool, log, dns, &select) {
+    // sendmail -v: "Running /var/spool/mqueue/ID (sequence 1 of 2)".
+    let mut progress = |n: usize, of: usize, id: &mxgate::spool::QueueId, dir: &Path| {
+        if verbose {
+            println!("Running {}/{id} (sequence {n} of {of})", dir.display());
+        }
+    };
+    match mxgate::queue::run_once(site, spool, log, dns, &run.select, &mut progress) {
         Ok(n) => {
-            if opts.verbosity == mxgate::cli::submit::Verbosity::Verbose {
+            if verbose {
                 eprintln!("sendmail: {n} message(s) tried");
             }
             0
@@ -686,7 +847,8 @@ fn queue_run(opts: &mxgate::cli::submit::Options, arg: &str) -> i32 {
 const INSTALL_HELP: &str = "\
 Usage: mxgate install [--prefix DIR]
 
-Create symlinks makemap, newaliases, praliases, mailq and sendmail in DIR
+Create symlinks makemap, newaliases, praliases, mailq, sendmail, hoststat and
+purgestat in DIR
 (default /usr/local/sbin) pointing at this mxgate binary; existing symlinks
 are replaced, existing regular files are left alone and reported.
 ";
@@ -722,7 +884,15 @@ fn install(args: &[String]) -> i32 {
         return 73;
     }
     let mut status = 0;
-    for name in ["makemap", "newaliases", "praliases", "mailq", "sendmail"] {
+    for name in [
+        "makemap",
+        "newaliases",
+        "praliases",
+        "mailq",
+        "sendmail",
+        "hoststat",
+        "purgestat",
+    ] {
         let link = prefix.join(name);
         match std::fs::symlink_metadata(&link) {
             Ok(m) if m.file_type().is_symlink() => {

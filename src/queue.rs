@@ -83,6 +83,13 @@ pub fn start_daemon(
         remote,
     };
     let queue = runner::Queue::new(server.clone(), Arc::new(agents), per_destination);
+    let restored = queue.restore_host_status(runner::unix_now());
+    if restored > 0 {
+        server.log.line(
+            None,
+            &format!("{restored} host(s) still backed off from before the restart (sendmail -bh lists them)"),
+        );
+    }
     server.log.line(
         None,
         &format!("starting queue runner: {workers} workers, full rescan every {interval}s"),
@@ -126,9 +133,61 @@ pub enum Select {
     Recipient(String),
 }
 
+/// How `sendmail -q...` runs the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStyle {
+    /// `-q`, `-qR...`: one pass now, then exit.
+    Once,
+    /// `-qf`: one pass in the foreground, saying what it does (sendmail's
+    /// `-qf` keeps the run in the foreground; with it mxgate prints each
+    /// message as sendmail's `-v` does and copies the log lines to stderr).
+    Foreground,
+    /// `-q15m`: a periodic run every so many seconds (sendmail starts a
+    /// queue-runner daemon; mxgate's daemon schedules retries itself).
+    Interval(u64),
+}
+
+/// A parsed `-q...` argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRun {
+    /// Which messages.
+    pub select: Select,
+    /// How.
+    pub style: RunStyle,
+}
+
+impl QueueRun {
+    /// Parse `-q`, `-qf`, `-q15m` (bare numbers are minutes, as sendmail's
+    /// `convtime(.., 'm')`), `-qI...`, `-qS...`, `-qR...`.
+    pub fn parse(arg: &str) -> Result<QueueRun, String> {
+        let rest = arg.strip_prefix("-q").unwrap_or(arg);
+        let once = |select| {
+            Ok(QueueRun {
+                select,
+                style: RunStyle::Once,
+            })
+        };
+        match rest {
+            "f" => Ok(QueueRun {
+                select: Select::All,
+                style: RunStyle::Foreground,
+            }),
+            r if r.starts_with(|c: char| c.is_ascii_digit()) => {
+                match crate::config::parse_duration(r, crate::config::unit::MINUTES) {
+                    Some(d) => Ok(QueueRun {
+                        select: Select::All,
+                        style: RunStyle::Interval(d.as_secs()),
+                    }),
+                    None => Err(format!("{arg}: expected an interval such as -q15m or -q1h")),
+                }
+            }
+            _ => once(Select::parse(arg)?),
+        }
+    }
+}
+
 impl Select {
-    /// Parse a `-q...` argument; `Err` for `-q15m`-style intervals, which
-    /// belong to the daemon (its queue runner), not to a one-shot run.
+    /// Parse a selecting `-q...` argument (`-q`, `-qI...`, `-qS...`, `-qR...`).
     pub fn parse(arg: &str) -> Result<Select, String> {
         let rest = arg.strip_prefix("-q").unwrap_or(arg);
         let rest = rest.strip_prefix('!').unwrap_or(rest);
@@ -137,10 +196,9 @@ impl Select {
             Some('I') => Ok(Select::Id(rest[1..].to_string())),
             Some('S') => Ok(Select::Sender(rest[1..].to_ascii_lowercase())),
             Some('R') => Ok(Select::Recipient(rest[1..].to_ascii_lowercase())),
-            Some(c) if c.is_ascii_digit() => Err(format!(
-                "{arg}: a periodic queue run is the daemon's job (`mxgate daemon`, confMXGATE_QUEUE_INTERVAL)"
+            Some(_) => Err(format!(
+                "{arg}: expected -q, -qf, -q15m, -qI..., -qS... or -qR..."
             )),
-            Some(_) => Err(format!("{arg}: expected -q, -qI..., -qS... or -qR...")),
         }
     }
 
@@ -185,6 +243,7 @@ pub fn run_once(
     log: crate::event::Log,
     dns: Option<crate::dns::Dns>,
     select: &Select,
+    progress: &mut dyn FnMut(usize, usize, &crate::spool::QueueId, &std::path::Path),
 ) -> Result<usize, String> {
     let ids = spool
         .list(crate::spool::State::Queue)
@@ -214,19 +273,21 @@ pub fn run_once(
     };
     let per_destination = number(&site, "confMXGATE_DESTINATION_CONCURRENCY", 20);
     let queue = runner::Queue::new(host.clone(), Arc::new(agents), per_destination);
-    let mut tried = 0;
-    for id in ids {
-        let Ok((env, _)) = host.spool.read(crate::spool::State::Queue, &id) else {
-            continue;
-        };
-        if !select.matches(&id, &env) {
-            continue;
-        }
-        tried += 1;
-        if let Err(e) = queue.process(&id, runner::unix_now()) {
+    let selected: Vec<crate::spool::QueueId> = ids
+        .into_iter()
+        .filter(|id| {
+            host.spool
+                .read(crate::spool::State::Queue, id)
+                .is_ok_and(|(env, _)| select.matches(id, &env))
+        })
+        .collect();
+    let root = host.spool.root().join(crate::spool::State::Queue.dir());
+    for (n, id) in selected.iter().enumerate() {
+        progress(n + 1, selected.len(), id, &root);
+        if let Err(e) = queue.process(id, runner::unix_now()) {
             host.log
                 .line(Some(id.as_str()), &format!("SYSERR: queue run: {e}"));
         }
     }
-    Ok(tried)
+    Ok(selected.len())
 }

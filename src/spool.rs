@@ -12,6 +12,7 @@
 //! routing.
 
 pub mod envelope;
+pub mod hoststat;
 pub mod ids;
 pub mod status;
 
@@ -122,12 +123,22 @@ pub struct Spool {
 impl Spool {
     /// Open (creating if needed) the spool at `root`.
     pub fn open(root: &Path, durability: Durability) -> Result<Spool, Error> {
-        std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        use std::os::unix::fs::DirBuilderExt;
+        // The queue is private to the daemon's user (sendmail's mqueue is
+        // 0700): other users submit through the daemon's socket.
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(root) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(root, e)),
+        }
         for d in ["tmp", "queue", "hold", "quarantine"] {
             let p = root.join(d);
             // Not create_dir_all: it would accept a symlink to a directory.
             // What is there is judged by [`audit`].
-            match std::fs::create_dir(&p) {
+            match std::fs::DirBuilder::new().mode(0o700).create(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(Error::io(&p, e)),

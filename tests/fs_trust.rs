@@ -448,6 +448,38 @@ fn check_reports_unsafe_spool_password_table_and_include_and_passes_a_good_setup
         1,
         "exactly one problem: {text}"
     );
+    nix::unistd::chown(&list, Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
+
+    // 4. a world-writable submission socket directory (the daemon would
+    //    refuse to start); a spool others may read is only a warning
+    assert!(
+        text.contains(&format!(
+            "warning: {}: readable by other users",
+            p.join("spool").display()
+        )),
+        "{text}"
+    );
+    std::fs::create_dir(p.join("spool-public")).unwrap();
+    mode(&p.join("spool-public"), 0o777);
+    let (ok, text) = check(&d);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "unsafe: {}: is writable by its group and writable by others",
+            p.join("spool-public").display()
+        )),
+        "{text}"
+    );
+    let o = Command::new(BIN)
+        .args(["daemon", "--config"])
+        .arg(&d.mc)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(71), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unsafe submission socket directory"),
+        "{o:?}"
+    );
 }
 
 #[test]

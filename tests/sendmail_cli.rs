@@ -386,13 +386,144 @@ fn dash_bv_reports_routes_like_sendmail() {
 #[test]
 fn unavailable_modes_exit_69_with_a_reason() {
     let s = Site::new();
-    let o = s.run(&["sendmail", "-bh"], "");
+    let o = s.run(&["sendmail", "-ba"], "");
     assert_eq!(o.status.code(), Some(69), "{}", text(&o));
     assert!(text(&o).contains("not available"), "{}", text(&o));
-    // A periodic run belongs to the daemon.
-    let o = s.run(&["sendmail", "-q15m"], "");
+    let o = s.run(&["sendmail", "-q15x"], "");
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
-    assert!(text(&o).contains("daemon"), "{}", text(&o));
+    assert!(text(&o).contains("expected an interval"), "{}", text(&o));
+}
+
+fn maildir_count(s: &Site, user: &str) -> usize {
+    std::fs::read_dir(s.path().join("mail").join(user).join("Maildir/new"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn q15m_without_bd_says_the_daemon_retries_and_runs_the_queue_once() {
+    let s = Site::new();
+    let o = s.run(&["sendmail", "-oi", "alice"], "Subject: one\n\nx\n");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s.run(&["sendmail", "-q15m"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("-q15m: no queue-runner daemon is started")
+            && err.contains("every 900s with `sendmail -bd -q15m`"),
+        "{err}"
+    );
+    assert_eq!(maildir_count(&s, "alice"), 1);
+    assert!(s.queued().is_empty());
+}
+
+#[test]
+fn qf_runs_in_the_foreground_and_shows_each_message() {
+    let s = Site::new();
+    for who in ["alice", "postmaster"] {
+        let o = s.run(&["sendmail", "-oi", who], "Subject: f\n\nx\n");
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let o = s.run(&["sendmail", "-qf"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = stdout(&o);
+    let queue = s.path().join("spool/queue");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with(&format!("Running {}/", queue.display()))
+            && lines[0].ends_with(" (sequence 1 of 2)"),
+        "{out}"
+    );
+    assert!(lines[1].ends_with(" (sequence 2 of 2)"), "{out}");
+    // the log lines are copied to stderr (and still written to the log)
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("to=<alice@gw.example.com>") && err.contains("stat=Sent"),
+        "{err}"
+    );
+    let log = std::fs::read_to_string(s.path().join("maillog")).unwrap();
+    assert!(log.contains("to=<alice@gw.example.com>"), "{log}");
+    assert_eq!(maildir_count(&s, "alice"), 1);
+    assert_eq!(maildir_count(&s, "postmaster"), 1);
+}
+
+#[test]
+fn bh_prints_persistent_host_status_and_bh_purges_expired_entries() {
+    let s = Site::new();
+    // no host status yet: no output at all, as sendmail
+    let o = s.run(&["sendmail", "-bh"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(stdout(&o), "");
+    // a run that cannot reach the smart host (its name server answers nothing)
+    let o = s.run(&["sendmail", "-oi", "a@x.example"], "Subject: r\n\nx\n");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s.run(&["sendmail", "-q"], "");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s.run(&["sendmail", "-bh"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        " -------------- Hostname --------------- How long ago ---------Results---------"
+    );
+    // " %-39s %12s " then the result cut to 25 characters
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(&lines[1][..41], format!(" {:<39} ", "[smarthost.isp.net]"));
+    assert!(lines[1][41..53].trim_start().starts_with("00:0"), "{out}");
+    assert_eq!(&lines[1][54..], "Deferred: Name server: sm");
+    // -v: the whole reason (up to 78 characters)
+    let o = s.run(&["sendmail", "-v", "-bh"], "");
+    assert!(
+        stdout(&o).contains("Deferred: Name server: smarthost.isp.net: host name lookup failure"),
+        "{}",
+        text(&o)
+    );
+    // the command names hoststat and purgestat
+    let hoststat = s.path().join("hoststat");
+    std::os::unix::fs::symlink(BIN, &hoststat).unwrap();
+    let via_name = stdout(&s.run_as(&hoststat, &[], ""));
+    let row = via_name.lines().nth(1).unwrap_or_default().to_string();
+    assert!(
+        row.starts_with(&lines[1][..41]) && row.ends_with(&lines[1][54..]),
+        "{via_name}"
+    );
+    let purgestat = s.path().join("purgestat");
+    std::os::unix::fs::symlink(BIN, &purgestat).unwrap();
+    // a fresh record is not expired (confTO_HOSTSTATUS, 30m)
+    let o = s.run_as(&purgestat, &[], "");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(stdout(&s.run(&["sendmail", "-bh"], "")).contains("[smarthost.isp.net]"));
+    // one last updated two hours ago is
+    let rec = s.path().join("spool/.hoststat/[smarthost.isp.net]");
+    let t = std::fs::read_to_string(&rec).unwrap();
+    let last: u64 = t
+        .lines()
+        .find_map(|l| l.strip_prefix("last "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::fs::write(
+        &rec,
+        t.replace(
+            &format!("last {last}\n"),
+            &format!("last {}\n", last - 7200),
+        ),
+    )
+    .unwrap();
+    assert!(
+        stdout(&s.run(&["sendmail", "-bh"], "")).contains(" 02:00:"),
+        "aged record"
+    );
+    let o = s.run(&["sendmail", "-v", "-bH"], "");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        stdout(&o).starts_with("purged 1 host status record(s) older than 00:30:00"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(stdout(&s.run(&["sendmail", "-bh"], "")), "");
 }
 
 #[test]
@@ -608,4 +739,51 @@ fn sendmail_names_without_a_configuration_refuse_instead_of_queueing_in_the_call
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(home.path().join("spool/queue").is_dir());
+}
+
+mod support;
+
+/// `sendmail -bd -q7m`: the daemon with a queue interval, as sendmail's
+/// `-bd -q15m` (over the .mc's `confMXGATE_QUEUE_INTERVAL`); a host backed
+/// off before the start is still backed off (persistent host status).
+#[test]
+fn bd_with_q_interval_sets_the_daemons_queue_runner() {
+    let mut d = support::Daemon::prepare(support::Setup {
+        mc: "",
+        tables: &[],
+        tls: false,
+    });
+    let hs = d.path().join("spool/.hoststat");
+    std::fs::create_dir_all(&hs).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::write(
+        hs.join("mx.example.org"),
+        format!(
+            "MXGATE-HOSTSTAT 1\nhost mx.example.org\nlast {now}\nuntil {}\nfails 3\nstate unreachable\ntext Connection refused by mx.example.org.\n",
+            now + 600
+        ),
+    )
+    .unwrap();
+    let child = Command::new(BIN)
+        .args(["sendmail", "-bd", "-q7m", "-C"])
+        .arg(&d.mc)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    d.child = Some(child);
+    assert!(
+        d.wait_log("full rescan every 420s", std::time::Duration::from_secs(20)),
+        "{}",
+        d.maillog()
+    );
+    assert!(
+        d.maillog()
+            .contains("1 host(s) still backed off from before the restart"),
+        "{}",
+        d.maillog()
+    );
 }

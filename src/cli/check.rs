@@ -20,6 +20,10 @@
 //!   without the sticky bit; one owned by another user is reported because
 //!   its `|programs` and `/files` will be refused at delivery.
 //!
+//! * the local submission socket's directory (`confMXGATE_SUBMIT_SOCKET`),
+//!   when it exists, by the spool's rule; a spool readable by others is a
+//!   warning.
+//!
 //! postmaster must reach a mailbox: a local user without one is a warning
 //! (double bounces would be kept in `hold/`).
 //!
@@ -40,6 +44,45 @@ pub struct Audit {
     pub warnings: Vec<String>,
 }
 
+/// The submission socket's directory is judged as the daemon judges it at
+/// start; a spool others may read is a warning (they submit through the
+/// socket and list the queue through the daemon: it can be 0700).
+fn submission_socket(site: &Site, qdir: &Path, owners: &[Uid], owner_name: &str, a: &mut Audit) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(qdir)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        a.warnings.push(format!(
+            "{}: readable by other users (mode {:o}); chmod 0700: users submit through \
+             the daemon's socket and list the queue through it",
+            qdir.display(),
+            m.permissions().mode() & 0o7777
+        ));
+    }
+    let Some(dir) = crate::daemon::submit::socket_path(&site.config)
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .filter(|d| d.exists())
+    else {
+        return;
+    };
+    let rule = Rule {
+        kind: Kind::Dir,
+        owners: std::iter::once(Uid::from_raw(0))
+            .chain(owners.iter().copied())
+            .collect(),
+        forbid: 0o022,
+        owner_name: owner_name.to_string(),
+    };
+    match crate::safefile::open_dir(&dir) {
+        Ok(fd) => {
+            if let Err(p) = check(&fd, &dir, &rule) {
+                a.problems.push(p);
+            }
+        }
+        Err(p) => a.problems.push(p),
+    }
+}
+
 /// Judge the site's spool, tables and include files (see the module doc).
 pub fn audit(site: &Site) -> Audit {
     let mut a = Audit::default();
@@ -56,6 +99,7 @@ pub fn audit(site: &Site) -> Audit {
                 .filter(|p| p.what != "does not exist"),
         );
     }
+    submission_socket(site, &qdir, &owners, &owner_name, &mut a);
     let mut rule = Rule {
         kind: Kind::File,
         owners: std::iter::once(Uid::from_raw(0))

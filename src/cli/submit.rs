@@ -38,6 +38,9 @@ use crate::spool::ids::civil;
 use std::io::BufRead;
 use std::path::PathBuf;
 
+pub mod client;
+pub mod wire;
+
 /// Command line usage error.
 pub const EX_USAGE: i32 = 64;
 /// Data format error (a bad address).
@@ -72,7 +75,11 @@ pub enum Mode {
     Smtp,
     /// `-q`, `-qR...`, `-qS...`, `-qI...`, `-q1h`: the queue runner (the argument as given).
     QueueRun(String),
-    /// Another `-bX` mode mxgate does not have (`-ba`, `-bh`, `-bH`, `-bP`, `-bC`).
+    /// `-bh` (or invoked as `hoststat`): print the persistent host status.
+    HostStatus,
+    /// `-bH` (or invoked as `purgestat`): purge expired host status.
+    PurgeHostStatus,
+    /// Another `-bX` mode mxgate does not have (`-ba`, `-bP`, `-bC`).
     Other(String),
 }
 
@@ -135,6 +142,8 @@ pub struct Options {
     pub body: Option<String>,
     /// `-L tag`: the syslog tag of this run's log lines.
     pub log_tag: Option<String>,
+    /// The `-q...` argument as given (also with `-bd`: `-bd -q15m`).
+    pub queue: Option<String>,
     /// `--json` (mailq only).
     pub json: bool,
     /// `--help`.
@@ -186,7 +195,11 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         for (pos, c) in body.char_indices() {
             let rest = &body[pos + c.len_utf8()..];
             if c == 'q' {
-                o.mode = Some(Mode::QueueRun(arg.clone()));
+                // `-bd -q15m` (either order): the daemon with a queue interval.
+                if o.mode != Some(Mode::Daemon) {
+                    o.mode = Some(Mode::QueueRun(arg.clone()));
+                }
+                o.queue = Some(arg.clone());
                 break;
             }
             if WITH_VALUE.contains(c) {
@@ -232,7 +245,9 @@ fn option_with_value(o: &mut Options, c: char, v: String) -> Result<(), String> 
                 "i" => Mode::InitAliases,
                 "d" | "D" => Mode::Daemon,
                 "s" => Mode::Smtp,
-                "a" | "h" | "H" | "P" | "C" => Mode::Other(format!("-b{v}")),
+                "h" => Mode::HostStatus,
+                "H" => Mode::PurgeHostStatus,
+                "a" | "P" | "C" => Mode::Other(format!("-b{v}")),
                 other => return Err(format!("invalid operation mode {other}")),
             })
         }
@@ -792,6 +807,8 @@ pub fn message_id(qid: &str, host: &str, now: u64) -> String {
 
 /// A full name as an RFC 5322 display name (quoted when it has specials).
 fn display_name(name: &str) -> String {
+    // A line break in -F would start a new header field: it becomes a space.
+    let name = &name.replace(|c: char| c.is_control(), " ");
     let special = name
         .chars()
         .any(|c| "()<>[]:;@\\,.\"".contains(c) || c.is_control());
@@ -988,23 +1005,9 @@ pub fn run_deliver(
         }
     };
     let qdir = crate::daemon::queue_dir(site);
-    let spooled =
-        crate::spool::Spool::open(&qdir, crate::spool::Durability::Fsync).and_then(|spool| {
-            let mut w = spool.create(&prepared.envelope)?;
-            let qid = w.id().to_string();
-            let now = prepared.envelope.arrival;
-            let headers = prepared.headers(&qid, &site.hostname, now);
-            let msgid = prepared
-                .msgid
-                .clone()
-                .unwrap_or_else(|| format!("<{}>", message_id(&qid, &site.hostname, now)));
-            w.write(headers.as_bytes())?;
-            w.write(&prepared.message)?;
-            let size = w.size();
-            w.commit(crate::spool::State::Queue)?;
-            Ok((qid, size, msgid))
-        });
-    let (qid, size, msgid) = match spooled {
+    let spooled = crate::spool::Spool::open(&qdir, crate::spool::Durability::Fsync)
+        .and_then(|spool| commit(&spool, site, &prepared));
+    let Committed { qid, size, msgid } = match spooled {
         Ok(x) => x,
         Err(e) => {
             let _ = writeln!(err, "sendmail: cannot queue the message: {e}");
@@ -1034,6 +1037,40 @@ pub fn run_deliver(
         );
     }
     0
+}
+
+/// A committed submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The queue id.
+    pub qid: String,
+    /// Bytes spooled (added headers and message).
+    pub size: u64,
+    /// The message's `Message-ID:` (added or its own).
+    pub msgid: String,
+}
+
+/// Write a prepared submission into `spool` with its added headers and
+/// commit it (file fsync, rename, directory fsync). Shared by the direct
+/// path and the daemon's submission socket.
+pub fn commit(
+    spool: &crate::spool::Spool,
+    site: &Site,
+    prepared: &Prepared,
+) -> Result<Committed, crate::spool::Error> {
+    let mut w = spool.create(&prepared.envelope)?;
+    let qid = w.id().to_string();
+    let now = prepared.envelope.arrival;
+    let headers = prepared.headers(&qid, &site.hostname, now);
+    let msgid = prepared
+        .msgid
+        .clone()
+        .unwrap_or_else(|| format!("<{}>", message_id(&qid, &site.hostname, now)));
+    w.write(headers.as_bytes())?;
+    w.write(&prepared.message)?;
+    let size = w.size();
+    w.commit(crate::spool::State::Queue)?;
+    Ok(Committed { qid, size, msgid })
 }
 
 #[cfg(test)]
@@ -1092,7 +1129,18 @@ mod tests {
         assert_eq!(args(&["-b", "v", "x"]).mode(), Mode::Verify);
         assert_eq!(args(&["-qR@x"]).mode(), Mode::QueueRun("-qR@x".into()));
         assert_eq!(args(&["-bs"]).mode(), Mode::Smtp);
-        assert_eq!(args(&["-bh"]).mode(), Mode::Other("-bh".into()));
+        assert_eq!(args(&["-bh"]).mode(), Mode::HostStatus);
+        assert_eq!(args(&["-bH"]).mode(), Mode::PurgeHostStatus);
+        assert_eq!(args(&["-ba"]).mode(), Mode::Other("-ba".into()));
+        // -bd -q15m in either order: the daemon, with the interval kept
+        for a in [["-bd", "-q15m"], ["-q15m", "-bd"]] {
+            let o = args(&a);
+            assert_eq!(
+                (o.mode(), o.queue.as_deref()),
+                (Mode::Daemon, Some("-q15m"))
+            );
+        }
+        assert_eq!(args(&["-qf"]).mode(), Mode::QueueRun("-qf".into()));
         // -oem, -odq change nothing and say nothing; -odi and -O say they are ignored
         assert!(args(&["-oem", "-odq", "-om"]).notes.is_empty());
         assert_eq!(args(&["-odi", "-OQueueDirectory=/x"]).notes.len(), 2);
@@ -1291,6 +1339,19 @@ mod tests {
             )
         );
         assert_eq!(p.msgid.as_deref(), Some("<m@x>"));
+        // a line break in -F cannot add a header field
+        let p = prepare(
+            &s,
+            &args(&["-F", "Eve\r\nBcc: x@y", "a"]),
+            &user(Trust::Untrusted),
+            b"\r\n",
+        )
+        .unwrap();
+        let h = p.headers("Q", "gw.example.com", 0);
+        assert!(
+            h.contains("From: \"Eve  Bcc: x@y\" <joe@gw.example.com>\r\n"),
+            "{h}"
+        );
         // the GECOS name is used without -F for the user's own address
         let p = prepare(&s, &args(&["a"]), &user(Trust::Trusted), b"\r\n").unwrap();
         assert!(

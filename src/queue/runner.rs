@@ -36,6 +36,7 @@ use crate::deliver::{Batch, BatchRcpt, NextHop, Outcome};
 use crate::dsn;
 use crate::event::Log;
 use crate::site::Site;
+use crate::spool::hoststat::{HostStatDir, HostState, HostStatus};
 use crate::spool::status::{self, Entry, Journal, Kind, RcptStatus};
 use crate::spool::{self, Envelope, QueueId, Spool, State, envelope::Recipient};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -108,6 +109,10 @@ pub struct Queue {
     host: Arc<dyn Host>,
     agents: Arc<dyn Agents>,
     destinations: Mutex<Destinations>,
+    /// Persistent host status (`sendmail -bh`), and when each host's
+    /// "up" record was last written (rewritten at most once a minute).
+    hoststat: HostStatDir,
+    up_written: Mutex<HashMap<String, u64>>,
 }
 
 /// The queue's time settings for a site, for one message. A DSN uses
@@ -248,10 +253,82 @@ impl Queue {
     /// A queue over `host`'s spool, delivering through `agents`, with at
     /// most `per_destination` concurrent transactions per next hop.
     pub fn new(host: Arc<dyn Host>, agents: Arc<dyn Agents>, per_destination: usize) -> Queue {
+        let site = host.site();
+        let hoststat = HostStatDir::new(crate::spool::hoststat::directory(
+            host.spool().root(),
+            site.config.option("confHOST_STATUS_DIRECTORY"),
+        ));
         Queue {
             host,
             agents,
             destinations: Mutex::new(Destinations::new(per_destination)),
+            hoststat,
+            up_written: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Take up the host backoffs recorded before a restart that still
+    /// hold at `now` (the daemon does at start; a `sendmail -q` run does
+    /// not, so an operator's manual run tries every host). Returns how many.
+    pub fn restore_host_status(&self, now: u64) -> usize {
+        let Ok(records) = self.hoststat.load() else {
+            return 0;
+        };
+        let mut d = self.destinations.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        for st in records.into_iter().flatten() {
+            if st.until > now {
+                d.restore(&st.host, st.until, st.fails);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Record how a remote host did for `sendmail -bh` (see
+    /// [`crate::spool::hoststat`]). A write that fails is logged; mail
+    /// goes on.
+    fn note_host(&self, host: &str, outcomes: &[Outcome], now: u64) {
+        let state = match host_result(outcomes) {
+            HostResult::Answered => HostState::Up,
+            HostResult::HostDeferred => match outcomes.first() {
+                Some(Outcome::Deferred {
+                    reply,
+                    relay: Some(_),
+                    ..
+                }) => HostState::Reply(reply.clone()),
+                Some(Outcome::Deferred { reply, .. }) => HostState::Unreachable(reply.clone()),
+                _ => HostState::Unreachable(String::new()),
+            },
+        };
+        {
+            let mut w = self.up_written.lock().unwrap_or_else(|e| e.into_inner());
+            if state == HostState::Up {
+                if w.get(host).is_some_and(|&t| now.saturating_sub(t) < 60) {
+                    return;
+                }
+                w.insert(host.to_string(), now);
+            } else {
+                w.remove(host);
+            }
+        }
+        let (until, fails) = self
+            .destinations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .backoff_of(host)
+            .unwrap_or((0, 0));
+        let st = HostStatus {
+            host: host.to_string(),
+            last: now,
+            until,
+            fails,
+            state,
+        };
+        if let Err(e) = self.hoststat.record(&st) {
+            self.host
+                .log()
+                .line(None, &format!("SYSERR: host status {host}: {e}"));
         }
     }
 
@@ -477,6 +554,9 @@ impl Queue {
                     .unwrap_or_else(|e| e.into_inner())
                     .release(&p.hop, host_result(&outcomes), now);
                 self.connections_metric(&p.hop);
+                if let Some(h) = &p.hop.host {
+                    self.note_host(h, &outcomes, now);
+                }
                 attempted = true;
                 let mut entries = Vec::new();
                 for (l, o) in leaves.iter().zip(&outcomes) {

@@ -188,6 +188,16 @@ impl Destinations {
         }
     }
 
+    /// A host's backoff: until, consecutive failures (`None`: not backed off).
+    pub fn backoff_of(&self, host: &str) -> Option<(u64, u32)> {
+        self.backoff.get(host).copied()
+    }
+
+    /// Take up a backoff recorded before a restart (persistent host status).
+    pub fn restore(&mut self, host: &str, until: u64, fails: u32) {
+        self.backoff.insert(host.to_string(), (until, fails));
+    }
+
     /// Forget every host backoff (an operator flush).
     pub fn forget_backoff(&mut self) {
         self.backoff.clear();
