@@ -46,6 +46,7 @@ pub mod dnsbl;
 pub mod headers;
 mod relay;
 mod sender;
+pub mod tls;
 
 pub use connect::{Pause, check_helo, check_relay, greet_pause};
 pub use headers::{HeaderRuleError, HeaderRules, check_header};

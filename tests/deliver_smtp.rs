@@ -829,13 +829,15 @@ fn delivery_to_a_second_mxgate_over_starttls() {
         other => panic!("{other:?}\n{}", peer.maillog()),
     }
     // sendmail's STARTTLS=client line, once for the new connection, with the
-    // message's queue id; Debian's logwatch counts it in client mode.
+    // message's queue id; Debian's logwatch counts it in client mode. The
+    // peer's self-signed certificate is not in the system's trust store:
+    // verify=FAIL (the message still goes: no TLS_Srv: requirement).
     let lines = logged.lock().unwrap().clone();
     assert_eq!(lines.len(), 1, "{lines:?}");
     let (_, line) = lines[0].split_once(": ").unwrap();
     assert!(
         line.starts_with(
-            "STARTTLS=client, relay=[127.0.0.1], version=TLSv1.3, verify=NO, cipher=TLS13_"
+            "STARTTLS=client, relay=[127.0.0.1], version=TLSv1.3, verify=FAIL, cipher=TLS13_"
         ) && (line.ends_with(", bits=256/256") || line.ends_with(", bits=128/128")),
         "{line}"
     );
@@ -879,6 +881,7 @@ fn delivery_to_a_second_mxgate_over_starttls() {
         Some(opportunistic_tls().unwrap()),
         Timeouts::default(),
         &Default::default(),
+        None,
     ))
     .unwrap();
     assert!(conn.tls, "STARTTLS was not negotiated");
@@ -1020,4 +1023,236 @@ fn connections_are_reused_for_the_next_batch_to_the_same_host() {
     // Three transactions over one session: one EHLO, three MAILs.
     assert_eq!(peer.count("MAIL"), 3);
     assert_eq!(peer.count("EHLO"), 1, "{:?}", peer.commands());
+}
+
+// ---------------------------------------------------------------- TLS policy
+
+/// A test CA and a server certificate it signed for `mx.tls.test` and
+/// 127.0.0.1, written over the peer's self-signed pair (openssl).
+fn ca_signed_pair(dir: &Path) -> PathBuf {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mxgate test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=mx.tls.test",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:mx.tls.test,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    dir.join("ca.pem")
+}
+
+/// A site with `access` entries (FEATURE(access_db)) and the peer's CA as
+/// `confCACERT` (or none: the system bundle, which does not know it).
+fn tls_site(port: u16, access: &str, cacert: Option<&Path>) -> Case {
+    let mut case = site(port, None, "files", BTreeMap::new());
+    let mut config = case.site.config.clone();
+    config.features.insert("access_db".into(), vec![]);
+    if let Some(ca) = cacert {
+        config
+            .options
+            .insert("confCACERT".into(), ca.display().to_string());
+    }
+    let mut tables: BTreeMap<String, TableRef> = BTreeMap::new();
+    tables.insert("access".into(), Arc::new(MemTable::from_lines(access)));
+    case.site = Site::from_parts(config, tables).unwrap();
+    case
+}
+
+/// sendmail's TLS access keys against a second mxgate with a certificate
+/// from a test CA: `verify=OK` only with that CA as confCACERT; `TLS_Srv:`
+/// requirements (VERIFY, ENCR:bits, +CN) defer with sendmail's words when
+/// unmet; `Try_TLS:` NO sends no STARTTLS (`verify=CLEAR`); `TLS_Rcpt:`
+/// holds back one recipient of a batch while the other is delivered.
+#[test]
+fn tls_access_keys_verify_the_server_as_sendmail_does() {
+    let mut peer = support::Daemon::prepare(support::Setup {
+        mc: "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\nLOCAL_DOMAIN(`example.com')dnl\n",
+        tables: &[("mailboxes", "alice OK\nbob OK\n")],
+        tls: true,
+    });
+    let ca = ca_signed_pair(peer.path());
+    peer.spawn();
+    let nsd = Nsd::start();
+    let logged: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let go = |access: &str, cacert: Option<&Path>, host: &str, rcpts: &[&str]| {
+        let case = tls_site(peer.mta, access, cacert);
+        let mut a = agent(&nsd, 0);
+        let sink = logged.clone();
+        a.log = Some(Arc::new(move |_, line| {
+            sink.lock().unwrap().push(line.to_string())
+        }));
+        logged.lock().unwrap().clear();
+        let o = deliver(&a, &case.site, &hop("esmtp", host), rcpts);
+        (o, logged.lock().unwrap().clone())
+    };
+    let deferred = |o: &Outcome| match o {
+        Outcome::Deferred { reply, .. } => reply.clone(),
+        other => panic!("not deferred: {other:?}"),
+    };
+
+    // The CA is known: verify=OK, and VERIFY is met.
+    let (o, log) = go(
+        "TLS_Srv:127.0.0.1\tVERIFY\n",
+        Some(&ca),
+        "[127.0.0.1]",
+        &["alice@example.com"],
+    );
+    assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?} {log:?}");
+    assert!(log[0].contains(", verify=OK, "), "{log:?}");
+    // The system bundle does not know the test CA: FAIL, and VERIFY defers.
+    let (o, log) = go(
+        "TLS_Srv:127.0.0.1\tVERIFY\n",
+        None,
+        "[127.0.0.1]",
+        &["alice@example.com"],
+    );
+    assert_eq!(
+        deferred(&o[0]),
+        "454 4.7.0 authentication failed",
+        "{log:?}"
+    );
+    assert!(
+        log.iter().any(|l| l == "ruleset=tls_server, arg1=FAIL, relay=[127.0.0.1], reject=454 4.7.0 authentication failed"),
+        "{log:?}"
+    );
+    // ENCR above what any cipher gives; PERM+ fails the message for good.
+    let (o, _) = go(
+        "TLS_Srv:127.0.0.1\tENCR:512\n",
+        Some(&ca),
+        "[127.0.0.1]",
+        &["alice@example.com"],
+    );
+    let r = deferred(&o[0]);
+    assert!(
+        r.starts_with("454 4.7.0 encryption too weak ") && r.ends_with(" less than 512"),
+        "{r}"
+    );
+    let (o, _) = go(
+        "TLS_Srv:\tPERM+ENCR:512\n",
+        Some(&ca),
+        "[127.0.0.1]",
+        &["alice@example.com"],
+    );
+    assert!(
+        matches!(&o[0], Outcome::Failed { status, .. } if status == "5.7.0"),
+        "{o:?}"
+    );
+    // +CN: the certificate names mx.tls.test and 127.0.0.1, not localhost.
+    let (o, _) = go(
+        "TLS_Srv:localhost\tVERIFY+CN:mx.tls.test\n",
+        Some(&ca),
+        "[localhost]",
+        &["alice@example.com"],
+    );
+    assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
+    let (o, _) = go(
+        "TLS_Srv:localhost\tVERIFY+CN\n",
+        Some(&ca),
+        "[localhost]",
+        &["alice@example.com"],
+    );
+    assert_eq!(deferred(&o[0]), "454 4.7.0 CN does not match localhost");
+    // Try_TLS: NO: no STARTTLS at all (no STARTTLS=client line); a
+    // requirement then meets CLEAR.
+    let (o, log) = go(
+        "Try_TLS:127.0.0.1\tNO\n",
+        Some(&ca),
+        "[127.0.0.1]",
+        &["alice@example.com"],
+    );
+    assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
+    assert!(
+        !log.iter().any(|l| l.starts_with("STARTTLS=client")),
+        "{log:?}"
+    );
+    let (o, _) = go(
+        "Try_TLS:127.0.0.1\tNO\nTLS_Srv:127.0.0.1\tVERIFY\n",
+        Some(&ca),
+        "[127.0.0.1]",
+        &["alice@example.com"],
+    );
+    assert_eq!(deferred(&o[0]), "454 4.7.0 STARTTLS disabled locally");
+    // TLS_Rcpt: only bob's domain wants a verified server.
+    let (o, log) = go(
+        "TLS_Rcpt:bob@example.com\tTEMP+VERIFY\n",
+        None,
+        "[127.0.0.1]",
+        &["alice@example.com", "bob@example.com"],
+    );
+    assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
+    assert_eq!(deferred(&o[1]), "403 4.7.0 authentication failed");
+    assert!(
+        log.iter().any(|l| l.starts_with(
+            "ruleset=tls_rcpt, arg1=<bob@example.com>, relay=[127.0.0.1], reject=403 4.7.0"
+        )),
+        "{log:?}"
+    );
+    // The peer took four messages, each for one recipient; one came in
+    // clear (Try_TLS: NO); a refused server got QUIT before MAIL.
+    let log = peer.maillog();
+    let taken: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("from=<a@example.org>"))
+        .collect();
+    assert_eq!(taken.len(), 4, "{log}");
+    assert!(taken.iter().all(|l| l.contains("nrcpts=1")), "{log}");
+    assert_eq!(
+        taken.iter().filter(|l| l.contains("proto=ESMTP,")).count(),
+        1,
+        "{log}"
+    );
 }

@@ -1347,3 +1347,191 @@ fn controls_run_at_connect_or_from_rcpt_as_configured() {
         Action::Continue
     );
 }
+
+// ---------------------------------------------------------------- TLS access keys
+
+/// The access entries of the `-bt` run below.
+const TLS_ACCESS: &str = "\
+TLS_Srv:mx.secure.example\tVERIFY
+TLS_Srv:enc.example\tENCR:128
+TLS_Srv:both.example\tVERIFY:256
+TLS_Srv:perm.example\tPERM+VERIFY
+TLS_Srv:temp.example\tTEMP+ENCR:128
+TLS_Srv:cn.example\tVERIFY+CN
+TLS_Srv:cn2.example\tVERIFY+CN:other.example
+TLS_Srv:10.1.1.1\tENCR:256
+TLS_Srv:junk.example\tWHATEVER
+TLS_Rcpt:secure.org\tVERIFY
+TLS_Rcpt:boss@corp.org\tENCR:256
+TLS_Clt:client.example\tENCR:128
+Try_TLS:broken.example\tNO
+Try_TLS:10.2\tNO
+";
+
+fn tls_site() -> Site {
+    let f = Fixture::new();
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    t.insert("access".into(), Arc::new(MemTable::from_lines(TLS_ACCESS)));
+    Site::from_parts(f.config(), t).unwrap()
+}
+
+fn tls_reply(v: &Verdict) -> String {
+    v.reply()
+        .map(|r| r.line(None))
+        .unwrap_or_else(|| "OK".into())
+}
+
+/// sendmail 8.17's tls_server, tls_rcpt, tls_client and try_tls rulesets,
+/// checked with `sendmail -bt` on a cf built by Debian's sendmail-cf from
+/// FEATURE(access_db) and this access file, with `.D{server_name}`,
+/// `.D{server_addr}`, `.D{cipher_bits}`, `.D{cn_subject}` set and the
+/// ruleset called with `${verify}`:
+/// mx.secure.example: OK → OK; FAIL → `454 4.7.0 authentication failed`;
+/// NO → `not authenticated`; NONE → `other side does not support
+/// STARTTLS`; CLEAR → `STARTTLS disabled locally`; NOT → `no authentication
+/// requested`. enc.example (256 bits) NO → OK; 112 bits → `encryption too
+/// weak 112 less than 128`; no bits, NONE → `... 0 less than 128`.
+/// both.example 128 bits OK → `... 128 less than 256`, 256 bits OK → OK,
+/// FAIL → `authentication failed`. perm.example FAIL → `503 5.7.0
+/// authentication failed`; temp.example 40 bits → `403 4.7.0 encryption
+/// too weak 40 less than 128`; junk.example NONE → OK. No name entry,
+/// address 10.1.1.1, 128 bits → `... 128 less than 256`; 10.9.9.9 → OK.
+/// cn.example with cn_subject cn.example → OK, bad.example → `CN
+/// bad.example does not match cn.example` (we say `CN does not match
+/// cn.example`: the certificate's names are asked, the subject is not
+/// read); cn2.example with cn_subject other.example → OK.
+/// tls_rcpt (verify FAIL, 256 bits): u@secure.org and u@sub.secure.org →
+/// `authentication failed`, u@other.org → OK, boss@corp.org → OK; at 128
+/// bits boss@corp.org → `... 128 less than 256`, other@corp.org → OK.
+/// try_tls: broken.example → `550 do not try TLS` (no), ok.example → OK,
+/// address 10.2.3.4 → no.
+#[test]
+fn tls_access_keys_as_sendmail_bt() {
+    use mxgate::policy::tls::{TlsFacts, Verify, tls_client, tls_rcpt, tls_server, try_tls};
+    let s = tls_site();
+    let names = |n: &str| n == "cn.example" || n == "other.example";
+    let facts = |verify: Verify, bits: u32, name: &'static str| TlsFacts {
+        verify,
+        bits,
+        name,
+        valid_for: Box::leak(Box::new(names)),
+    };
+    let srv = |host: &str, addr: &str, f: &TlsFacts<'_>| {
+        tls_reply(&tls_server(&s, host, Some(ip(addr)), f))
+    };
+    let a = "10.0.0.1";
+    let h = "mx.secure.example";
+    for (verify, want) in [
+        (Verify::Ok, "OK"),
+        (Verify::Fail, "454 4.7.0 authentication failed"),
+        (Verify::No, "454 4.7.0 not authenticated"),
+        (
+            Verify::None,
+            "454 4.7.0 other side does not support STARTTLS",
+        ),
+        (Verify::Clear, "454 4.7.0 STARTTLS disabled locally"),
+        (Verify::Not, "454 4.7.0 no authentication requested"),
+    ] {
+        assert_eq!(srv(h, a, &facts(verify, 256, h)), want, "{verify:?}");
+    }
+    assert_eq!(srv("enc.example", a, &facts(Verify::No, 256, "")), "OK");
+    assert_eq!(
+        srv("enc.example", a, &facts(Verify::Ok, 112, "")),
+        "454 4.7.0 encryption too weak 112 less than 128"
+    );
+    assert_eq!(
+        srv("enc.example", a, &facts(Verify::None, 0, "")),
+        "454 4.7.0 encryption too weak 0 less than 128"
+    );
+    assert_eq!(
+        srv("both.example", a, &facts(Verify::Ok, 128, "")),
+        "454 4.7.0 encryption too weak 128 less than 256"
+    );
+    assert_eq!(srv("both.example", a, &facts(Verify::Ok, 256, "")), "OK");
+    assert_eq!(
+        srv("both.example", a, &facts(Verify::Fail, 256, "")),
+        "454 4.7.0 authentication failed"
+    );
+    assert_eq!(
+        srv("perm.example", a, &facts(Verify::Fail, 256, "")),
+        "503 5.7.0 authentication failed"
+    );
+    assert_eq!(
+        srv("temp.example", a, &facts(Verify::Ok, 40, "")),
+        "403 4.7.0 encryption too weak 40 less than 128"
+    );
+    assert_eq!(srv("junk.example", a, &facts(Verify::None, 0, "")), "OK");
+    assert_eq!(
+        srv("other.example", "10.1.1.1", &facts(Verify::Ok, 128, "")),
+        "454 4.7.0 encryption too weak 128 less than 256"
+    );
+    assert_eq!(
+        srv("other.example", "10.9.9.9", &facts(Verify::None, 0, "")),
+        "OK"
+    );
+    assert_eq!(
+        srv("cn.example", a, &facts(Verify::Ok, 256, "cn.example")),
+        "OK"
+    );
+    let only_bad = |n: &str| n == "bad.example";
+    let bad = TlsFacts {
+        verify: Verify::Ok,
+        bits: 256,
+        name: "cn.example",
+        valid_for: &only_bad,
+    };
+    assert_eq!(
+        srv("cn.example", a, &bad),
+        "454 4.7.0 CN does not match cn.example"
+    );
+    assert_eq!(
+        srv("cn2.example", a, &facts(Verify::Ok, 256, "cn2.example")),
+        "OK"
+    );
+
+    let rcpt =
+        |local: &str, domain: &str, f: &TlsFacts<'_>| tls_reply(&tls_rcpt(&s, local, domain, f));
+    let failed256 = facts(Verify::Fail, 256, "mx.any.example");
+    assert_eq!(
+        rcpt("u", "secure.org", &failed256),
+        "454 4.7.0 authentication failed"
+    );
+    assert_eq!(
+        rcpt("u", "sub.secure.org", &failed256),
+        "454 4.7.0 authentication failed"
+    );
+    assert_eq!(rcpt("u", "other.org", &failed256), "OK");
+    assert_eq!(rcpt("boss", "corp.org", &failed256), "OK");
+    let failed128 = facts(Verify::Fail, 128, "mx.any.example");
+    assert_eq!(
+        rcpt("boss", "corp.org", &failed128),
+        "454 4.7.0 encryption too weak 128 less than 256"
+    );
+    assert_eq!(rcpt("other", "corp.org", &failed128), "OK");
+
+    assert!(!try_tls(&s, "broken.example", Some(ip("10.0.0.1"))));
+    assert!(try_tls(&s, "ok.example", Some(ip("10.0.0.1"))));
+    assert!(!try_tls(&s, "ok.example", Some(ip("10.2.3.4"))));
+
+    // tls_client for client.example (not run on sendmail: -bt cannot type
+    // the `$|` operator its input needs; it ends in the same
+    // TLS_connection ruleset as tls_server): without STARTTLS (no bits)
+    // the requirement is not met; with 256 bits it is.
+    let c = client("client.example", "10.3.3.3");
+    assert_eq!(
+        tls_reply(&tls_client(
+            &s,
+            &c,
+            &facts(Verify::Unset, 0, "client.example")
+        )),
+        "454 4.7.0 encryption too weak 0 less than 128"
+    );
+    assert_eq!(
+        tls_reply(&tls_client(
+            &s,
+            &c,
+            &facts(Verify::Not, 256, "client.example")
+        )),
+        "OK"
+    );
+}

@@ -834,3 +834,68 @@ fn debian_conncontrol_and_ratecontrol_refuse_at_connect() {
     }
     assert!(log.contains("ruleset=check_relay"), "{log}");
 }
+
+/// sendmail's tls_client: a `TLS_Clt:` requirement in the access map is
+/// checked at MAIL. Real swaks: in clear the client gets `454 4.7.0
+/// encryption too weak 0 less than 128`; after STARTTLS (256-bit cipher)
+/// the sender is accepted; a VERIFY requirement is never met, since no
+/// client certificate is asked for (`no authentication requested`).
+#[test]
+fn tls_clt_requirement_is_checked_at_mail_with_swaks() {
+    let d = Daemon::start(Setup {
+        mc: "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
+             LOCAL_DOMAIN(`example.com')dnl\n\
+             FEATURE(`access_db', `lmdb -T<TMPF> @DIR@/access')dnl\n",
+        tables: &[
+            ("mailboxes", MAILBOXES),
+            (
+                "access",
+                "TLS_Clt:127.0.0.1\tENCR:128\nTLS_Clt:127.0.0.2\tVERIFY\n",
+            ),
+        ],
+        tls: true,
+    });
+    let port = d.mta.to_string();
+    let run = |from: &str, tls: bool| {
+        let mut args = vec![
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--local-interface",
+            from,
+            "--from",
+            "a@example.org",
+            "--to",
+            "alice@example.com",
+            "--quit-after",
+            "MAIL",
+        ];
+        if tls {
+            args.push("--tls");
+        }
+        let o = swaks(&args);
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let clear = run("127.0.0.1", false);
+    assert!(
+        clear.contains("<** 454 4.7.0 encryption too weak 0 less than 128"),
+        "{clear}"
+    );
+    let tls = run("127.0.0.1", true);
+    assert!(
+        tls.contains("<~  250 2.1.0 <a@example.org>... Sender ok"),
+        "{tls}"
+    );
+    let verify = run("127.0.0.2", true);
+    assert!(
+        verify.contains("<~* 454 4.7.0 no authentication requested"),
+        "{verify}"
+    );
+    assert!(
+        d.maillog()
+            .contains("ruleset=tls_client, arg1=<a@example.org>"),
+        "{}",
+        d.maillog()
+    );
+}

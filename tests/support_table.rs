@@ -474,3 +474,52 @@ fn a_mail_filter_counts_only_when_a_filter_list_names_it() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("filter spam"), "{out}");
 }
+
+/// Access-map entries whose tag mxgate does not read are named by `check`
+/// with the source file's line; the TLS keys it reads are not.
+#[test]
+fn check_warns_about_access_tags_it_does_not_read() {
+    let d = tempfile::tempdir().unwrap();
+    let access = d.path().join("access");
+    std::fs::write(
+        &access,
+        "# site policy\nTLS_Srv:scanner.example\tVERIFY\nSrv_Features:10.1\tS\nConnect:10.9\tRELAY\nClt_Features:broken.example\tS\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["makemap", "hash"])
+        .arg(&access)
+        .stdin(std::fs::File::open(&access).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mc = mc_file(
+        d.path(),
+        &format!(
+            "FEATURE(`access_db', `hash -T<TMPF> {}')dnl\n",
+            access.display()
+        ),
+    );
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&mc)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a = access.display();
+    assert!(
+        all.contains(&format!(
+            "{a}:3: Srv_Features: entries are not read by mxgate: the features named are offered to these clients as usual"
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!("{a}:5: Clt_Features: entries are not read")),
+        "{all}"
+    );
+    assert!(!all.contains("TLS_Srv: entries"), "{all}");
+}

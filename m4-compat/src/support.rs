@@ -238,6 +238,8 @@ pub const DAEMON_SETTINGS: &[(&str, Support)] = &[(
 /// Options with their own entry (the others are `Warned(OPTION_NO_EFFECT)`).
 pub const OPTIONS: &[(&str, Support)] = &[
     ("confAUTH_MECHANISMS", Implemented),
+    ("confCACERT", Implemented),
+    ("confCACERT_PATH", Implemented),
     (
         "confCIPHER_LIST",
         Warned(

@@ -137,6 +137,7 @@ pub fn audit(site: &Site) -> Audit {
         rule.forbid = 0o022;
     }
     postmaster(site, &mut a);
+    unread_access_keys(site, &mut a);
     let mut seen = Vec::new();
     for m in cfg.maps.get("aliases").into_iter().chain(&cfg.alias_files) {
         let Ok(text) = std::fs::read_to_string(&m.path) else {
@@ -150,6 +151,60 @@ pub fn audit(site: &Site) -> Audit {
         }
     }
     a
+}
+
+/// sendmail access-map tags mxgate does not read, and what that means.
+const UNREAD_ACCESS_TAGS: &[(&str, &str)] = &[
+    (
+        "Srv_Features",
+        "the features named are offered to these clients as usual",
+    ),
+    (
+        "Clt_Features",
+        "the features named are used with these servers as usual",
+    ),
+    (
+        "Compat",
+        "FEATURE(compat_check) is not applied: the pair is not refused",
+    ),
+    (
+        "CERTISSUER",
+        "relaying is not granted by client certificate (none is asked for)",
+    ),
+    (
+        "CERTSUBJECT",
+        "relaying is not granted by client certificate (none is asked for)",
+    ),
+];
+
+/// Warn, with file:line, about access-map entries whose tag mxgate does
+/// not read (read from the map's text source, as makemap does).
+fn unread_access_keys(site: &Site, a: &mut Audit) {
+    let Some(m) = site.config.maps.get("access") else {
+        return;
+    };
+    let Ok(text) = std::fs::read_to_string(&m.path) else {
+        return;
+    };
+    for (n, line) in text.lines().enumerate() {
+        let key = line.split_whitespace().next().unwrap_or("");
+        if key.starts_with('#') {
+            continue;
+        }
+        let Some((tag, _)) = key.split_once(':') else {
+            continue;
+        };
+        if let Some((t, means)) = UNREAD_ACCESS_TAGS
+            .iter()
+            .find(|(t, _)| t.eq_ignore_ascii_case(tag))
+        {
+            a.warnings.push(format!(
+                "{}:{}: {t}: entries are not read by mxgate: {means}",
+                m.path,
+                n + 1
+            ));
+        }
+    }
 }
 
 /// Does postmaster reach a mailbox (RFC 5321 §4.5.1)? Double bounces go

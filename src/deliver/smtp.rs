@@ -4,8 +4,11 @@
 //! and returns one [`Outcome`] per recipient, in batch order. It resolves
 //! the host with [`super::mx::resolve`], then tries the targets in order:
 //! connect (`confTO_CONNECT`), drive a [`ClientSession`] over TCP with
-//! opportunistic STARTTLS (certificates are not verified, as in sendmail's
-//! opportunistic TLS; logged as `verify=NO`) and AUTH PLAIN with credentials
+//! opportunistic STARTTLS (the certificate is no condition of the handshake,
+//! as in sendmail's opportunistic TLS; it is checked against the trust
+//! anchors afterwards and logged as `verify=OK`/`FAIL`; the access table's
+//! `Try_TLS:`, `TLS_Srv:` and `TLS_Rcpt:` entries decide what that means,
+//! see [`crate::policy::tls`]) and AUTH PLAIN with credentials
 //! from the `authinfo` table, and send one transaction for all recipients
 //! still open. A refused/failed connection, a refused greeting, `421`, an I/O
 //! error or a timeout moves the open recipients to the next target; a reply
@@ -28,6 +31,7 @@ use super::client_options::{self, ClientOptions, FamilyOptions};
 use super::mx::{self, Target};
 use super::{Batch, NextHop, Outcome};
 use crate::dns::Dns;
+use crate::policy::tls::{self as tls_policy, TlsFacts, Verify};
 use crate::proto::client::{
     Body, ClientSession, Credentials, Event, Mode, RcptStatus, Settings, TlsWish, Transaction,
     TxRcpt, Wait,
@@ -37,6 +41,7 @@ use crate::site::Site;
 use async_io::Timer;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use futures_rustls::rustls;
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -343,7 +348,8 @@ async fn with_timeout<T>(
     .await
 }
 
-/// Accepts any server certificate: opportunistic TLS (`verify=NO`).
+/// Accepts any server certificate during the handshake: opportunistic TLS
+/// (the chain is judged afterwards, [`verify_chain`]).
 #[derive(Debug)]
 struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
 
@@ -392,8 +398,62 @@ impl ServerCertVerifier for NoVerify {
     }
 }
 
-/// The client TLS configuration for opportunistic STARTTLS: TLS 1.2/1.3, no
-/// certificate verification.
+/// sendmail's `${verify}` after STARTTLS: `OK` when the chain leads to a
+/// trust anchor (whatever names it carries: a name is checked only by a
+/// `+CN` requirement, as in sendmail), `FAIL` otherwise, `NO` without a
+/// certificate.
+fn verify_chain(
+    trust: Option<&WebPkiServerVerifier>,
+    chain: &[CertificateDer<'static>],
+    name: &ServerName<'static>,
+) -> Verify {
+    let Some((ee, rest)) = chain.split_first() else {
+        return Verify::No;
+    };
+    let Some(trust) = trust else {
+        return Verify::Fail;
+    };
+    match trust.verify_server_cert(ee, rest, name, &[], UnixTime::now()) {
+        Ok(_) => Verify::Ok,
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidForName
+            | rustls::CertificateError::NotValidForNameContext { .. },
+        )) => Verify::Ok,
+        Err(_) => Verify::Fail,
+    }
+}
+
+impl SmtpConnection {
+    /// What the TLS policy needs to know about this connection, with
+    /// `name` as `${TLS_Name}` (the server's host name).
+    fn with_tls_facts<R>(&self, name: &str, f: impl FnOnce(&TlsFacts<'_>) -> R) -> R {
+        let valid_for = |n: &str| -> bool {
+            let Some((chain, trust)) = &self.peer else {
+                return false;
+            };
+            let (Some((ee, rest)), Ok(sn)) =
+                (chain.split_first(), ServerName::try_from(n.to_string()))
+            else {
+                return false;
+            };
+            self.verify == Verify::Ok
+                && trust
+                    .verify_server_cert(ee, rest, &sn, &[], UnixTime::now())
+                    .is_ok()
+        };
+        f(&TlsFacts {
+            verify: self.verify,
+            bits: self.bits,
+            name,
+            valid_for: &valid_for,
+        })
+    }
+}
+
+/// The client TLS configuration for opportunistic STARTTLS: TLS 1.2/1.3; the
+/// certificate is not a condition of the handshake (opportunistic TLS): it
+/// is checked afterwards ([`verify_chain`]) for `${verify}` and the
+/// `TLS_Srv:`/`TLS_Rcpt:` requirements.
 pub fn opportunistic_tls() -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -412,11 +472,19 @@ pub struct SmtpConnection {
     timeouts: Timeouts,
     /// `relay=` text (`mx.example. [192.0.2.1]`).
     pub relay: String,
-    /// TLS was negotiated (`verify=NO`: the certificate was not checked).
+    /// TLS was negotiated.
     pub tls: bool,
-    /// sendmail's `STARTTLS=client, relay=..., version=..., verify=NO,
+    /// sendmail's `STARTTLS=client, relay=..., version=..., verify=OK,
     /// cipher=..., bits=N/N` line when TLS was negotiated.
     pub tls_line: Option<String>,
+    /// sendmail's `${verify}` for this connection: `OK`/`FAIL` after
+    /// STARTTLS (the chain checked against the trust anchors), `NONE` when
+    /// the server offered no STARTTLS, `CLEAR` when we did not try.
+    pub verify: Verify,
+    /// `${cipher_bits}` (0 without TLS).
+    pub bits: u32,
+    /// The server's certificate chain and the verifier, for `+CN` checks.
+    peer: Option<(Vec<CertificateDer<'static>>, Arc<WebPkiServerVerifier>)>,
 }
 
 impl std::fmt::Debug for SmtpConnection {
@@ -447,6 +515,7 @@ impl SmtpConnection {
         tls: Option<Arc<rustls::ClientConfig>>,
         timeouts: Timeouts,
         client: &FamilyOptions,
+        trust: Option<Arc<WebPkiServerVerifier>>,
     ) -> Result<SmtpConnection, ConnectFailure> {
         let host = target.host.clone();
         let tcp = with_timeout(
@@ -461,6 +530,7 @@ impl SmtpConnection {
         if tls.is_none() {
             settings.tls = TlsWish::Never;
         }
+        let tried = settings.tls != TlsWish::Never;
         let mut conn = SmtpConnection {
             stream: Stream::Tcp(tcp),
             session: ClientSession::new(settings),
@@ -468,6 +538,9 @@ impl SmtpConnection {
             relay: target.relay(),
             tls: false,
             tls_line: None,
+            verify: if tried { Verify::None } else { Verify::Clear },
+            bits: 0,
+            peer: None,
         };
         loop {
             match drive(&mut conn.stream, &mut conn.session, &conn.timeouts).await {
@@ -492,7 +565,7 @@ impl SmtpConnection {
                     let tls_stream = with_timeout(
                         timeouts.starttls,
                         "TLS handshake",
-                        connector.connect(name, tcp),
+                        connector.connect(name.clone(), tcp),
                     )
                     .await
                     .map_err(|e| ConnectFailure {
@@ -511,9 +584,17 @@ impl SmtpConnection {
                         .map(|c| format!("{:?}", c.suite()))
                         .unwrap_or_default();
                     let bits = crate::event::cipher_bits(&cipher);
+                    let chain: Vec<CertificateDer<'static>> = state
+                        .peer_certificates()
+                        .map(|c| c.iter().map(|x| x.clone().into_owned()).collect())
+                        .unwrap_or_default();
+                    conn.verify = verify_chain(trust.as_deref(), &chain, &name);
+                    conn.bits = bits;
+                    conn.peer = trust.clone().map(|t| (chain, t));
                     conn.tls_line = Some(format!(
-                        "STARTTLS=client, relay={}, version={version}, verify=NO, cipher={cipher}, bits={bits}/{bits}",
-                        conn.relay
+                        "STARTTLS=client, relay={}, version={version}, verify={}, cipher={cipher}, bits={bits}/{bits}",
+                        conn.relay,
+                        conn.verify.as_str()
                     ));
                     conn.stream = Stream::Tls(Box::new(tls_stream));
                     conn.tls = true;
@@ -719,6 +800,43 @@ pub struct SmtpAgent {
     /// Where the `STARTTLS=client` line of a new connection is recorded,
     /// with the queue id of the message that opened it (as sendmail logs it).
     pub log: Option<TlsLog>,
+    /// The verifier of server certificates, built from the site's
+    /// `confCACERT`/`confCACERT_PATH` (or the system bundle) and kept until
+    /// those change.
+    pub trust: Arc<TrustCache>,
+}
+
+/// The trust anchors of the last configuration seen, or why they could
+/// not be loaded.
+#[derive(Default)]
+pub struct TrustCache {
+    slot: std::sync::Mutex<Option<TrustEntry>>,
+}
+
+type TrustKey = (Option<String>, Option<String>);
+type TrustEntry = (TrustKey, Result<Arc<WebPkiServerVerifier>, String>);
+
+impl TrustCache {
+    /// The verifier for `site`'s CA settings; `Err` says why there is none
+    /// (then every certificate is `verify=FAIL`).
+    pub fn for_site(&self, site: &Site) -> Result<Arc<WebPkiServerVerifier>, String> {
+        let key: TrustKey = (
+            site.config.option("confCACERT").map(str::to_string),
+            site.config.option("confCACERT_PATH").map(str::to_string),
+        );
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, v)) = slot.as_ref()
+            && *k == key
+        {
+            return v.clone();
+        }
+        let v = crate::tls::trust_verifier(
+            key.0.as_deref().map(std::path::Path::new),
+            key.1.as_deref().map(std::path::Path::new),
+        );
+        *slot = Some((key, v.clone()));
+        v
+    }
 }
 
 /// Records a line about message `QueueId` (the daemon's log).
@@ -789,6 +907,7 @@ impl SmtpAgent {
             local_addrs: Vec::new(),
             pool: Arc::default(),
             log: None,
+            trust: Arc::default(),
         }
     }
 
@@ -806,6 +925,78 @@ impl SmtpAgent {
             local_addrs: self.local_addrs.clone(),
         };
         mx::resolve(&self.dns, site, host, &opts).await
+    }
+
+    /// sendmail's tls_rcpt for the recipients at `open` over `conn`: those
+    /// whose `TLS_Rcpt:` requirement the connection does not meet are
+    /// settled in `results` (deferred, or failed for a 5xx requirement) and
+    /// logged; the others make the returned batch, with their positions.
+    fn tls_rcpt_split<'b>(
+        &self,
+        site: &Site,
+        conn: &SmtpConnection,
+        host: &str,
+        batch: &Batch<'b>,
+        open: &[usize],
+        results: &mut [Option<Outcome>],
+    ) -> (Vec<usize>, Batch<'b>) {
+        let mut sent = Vec::new();
+        let mut recipients = Vec::new();
+        for &i in open {
+            let Some(r) = batch.recipients.get(i) else {
+                continue;
+            };
+            let (local, domain) = r
+                .address
+                .rsplit_once('@')
+                .unwrap_or((r.address.as_str(), ""));
+            let verdict = conn.with_tls_facts(host, |facts| {
+                tls_policy::tls_rcpt(site, local, domain, facts)
+            });
+            match verdict.reply() {
+                None => {
+                    sent.push(i);
+                    recipients.push(r.clone());
+                }
+                Some(reply) => {
+                    let line = reply.line(None);
+                    if let Some(log) = &self.log {
+                        log(
+                            batch.id,
+                            &format!(
+                                "ruleset=tls_rcpt, arg1=<{}>, relay={}, reject={line}",
+                                r.address, conn.relay
+                            ),
+                        );
+                    }
+                    let relay = Some(conn.relay.clone());
+                    let status = reply.enhanced.clone();
+                    if let Some(slot) = results.get_mut(i) {
+                        *slot = Some(if reply.is_temporary() {
+                            Outcome::Deferred {
+                                status,
+                                reply: line,
+                                relay,
+                            }
+                        } else {
+                            Outcome::Failed {
+                                status,
+                                reply: line,
+                                relay,
+                            }
+                        });
+                    }
+                }
+            }
+        }
+        let sub = Batch {
+            id: batch.id,
+            envelope: batch.envelope,
+            sender: batch.sender.clone(),
+            recipients,
+            message: batch.message,
+        };
+        (sent, sub)
     }
 
     /// Deliver `batch` to `hop`: one outcome per recipient, in order.
@@ -869,46 +1060,61 @@ impl SmtpAgent {
                 }
             };
             let key: PoolKey = (target.addr, hop.mailer.clone(), auth.is_some());
+            // CLIENT_OPTIONS M=S, or Try_TLS: NO in the access map: no STARTTLS.
+            let try_tls =
+                !family.no_tls && tls_policy::try_tls(site, &target.host, Some(target.addr.ip()));
             let settings = Settings {
                 mode: mailer_mode(&hop.mailer),
                 helo_name: site.hostname.clone(),
-                // CLIENT_OPTIONS M=S: no STARTTLS.
-                tls: if family.no_tls {
-                    TlsWish::Never
-                } else {
+                tls: if try_tls {
                     TlsWish::Opportunistic
+                } else {
+                    TlsWish::Never
                 },
                 auth,
-            };
-            let sub = Batch {
-                id: batch.id,
-                envelope: batch.envelope,
-                sender: batch.sender.clone(),
-                recipients: open
-                    .iter()
-                    .filter_map(|&i| batch.recipients.get(i).cloned())
-                    .collect(),
-                message: batch.message,
             };
             // A pooled connection first; if the peer closed it meanwhile
             // (nothing settled, session gone), fall back to a fresh one.
             let mut reused = None;
             if let Some(mut c) = self.pool.take(&key) {
+                let (sent, sub) =
+                    self.tls_rcpt_split(site, &c, &target.host, batch, &open, &mut results);
+                if sent.is_empty() {
+                    if let Some(extra) = self.pool.give(key, c) {
+                        extra.quit().await;
+                    }
+                    continue;
+                }
                 let st = c.send(&sub).await;
                 let settled = st.iter().any(|s| !matches!(s, RcptStatus::TryNextHost(_)));
                 if settled || c.is_open() {
-                    reused = Some((c, st));
+                    reused = Some((c, st, sent));
                 }
             }
-            let (conn, statuses) = match reused {
+            let (conn, statuses, sent) = match reused {
                 Some(x) => x,
                 None => {
-                    let mut c = match SmtpConnection::open(
+                    let trust = match self.trust.for_site(site) {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            if let Some(log) = &self.log {
+                                log(
+                                    batch.id,
+                                    &format!(
+                                        "STARTTLS=client: no trust anchors ({e}): every certificate is verify=FAIL"
+                                    ),
+                                );
+                            }
+                            None
+                        }
+                    };
+                    let c = match SmtpConnection::open(
                         target,
                         settings,
                         self.tls.clone(),
                         timeouts,
                         family,
+                        trust,
                     )
                     .await
                     {
@@ -924,13 +1130,59 @@ impl SmtpAgent {
                             continue;
                         }
                     };
+                    // sendmail's tls_server: is this server good enough?
+                    let verdict = c.with_tls_facts(&target.host, |facts| {
+                        tls_policy::tls_server(site, &target.host, Some(target.addr.ip()), facts)
+                    });
+                    if let Some(r) = verdict.reply() {
+                        let line = r.line(None);
+                        if let Some(log) = &self.log {
+                            log(
+                                batch.id,
+                                &format!(
+                                    "ruleset=tls_server, arg1={}, relay={}, reject={line}",
+                                    c.verify.as_str(),
+                                    c.relay
+                                ),
+                            );
+                        }
+                        let relay = c.relay.clone();
+                        c.quit().await;
+                        if r.is_temporary() {
+                            last = ConnectFailure {
+                                status: r.enhanced.clone(),
+                                text: line,
+                            };
+                            last_relay = Some(relay);
+                            continue;
+                        }
+                        for &i in &open {
+                            if let Some(slot) = results.get_mut(i) {
+                                *slot = Some(Outcome::Failed {
+                                    status: r.enhanced.clone(),
+                                    reply: line.clone(),
+                                    relay: Some(relay.clone()),
+                                });
+                            }
+                        }
+                        break;
+                    }
+                    let mut c = c;
+                    let (sent, sub) =
+                        self.tls_rcpt_split(site, &c, &target.host, batch, &open, &mut results);
+                    if sent.is_empty() {
+                        if let Some(extra) = self.pool.give(key, c) {
+                            extra.quit().await;
+                        }
+                        continue;
+                    }
                     let st = c.send(&sub).await;
-                    (c, st)
+                    (c, st, sent)
                 }
             };
             let relay = conn.relay.clone();
             let usable = conn.is_open();
-            for (k, &i) in open.iter().enumerate() {
+            for (k, &i) in sent.iter().enumerate() {
                 let Some(s) = statuses.get(k) else { continue };
                 match outcome(s, &relay) {
                     Some(o) => {

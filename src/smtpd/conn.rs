@@ -1126,6 +1126,13 @@ impl Conn {
             }
             other => other,
         };
+        // sendmail's tls_client (from check_mail): a `TLS_Clt:` requirement
+        // on this client. No client certificate is asked for: ${verify} is
+        // NOT under TLS, empty without it.
+        if let Some(r) = self.tls_client_refusal() {
+            self.log_reject("tls_client", &format!("<{arg}>"), &r);
+            return r;
+        }
         self.gather_sender_facts(&sender).await;
         let v = policy::check_mail(&self.site, &self.facts, &self.client, &sender);
         let shown = if sender == Address::Null {
@@ -1154,6 +1161,30 @@ impl Conn {
             ..Default::default()
         };
         Reply::new(250, st(2, 1, 0), format!("<{shown}>... Sender ok"))
+    }
+
+    /// The `TLS_Clt:` requirement this session does not meet, as a reply.
+    fn tls_client_refusal(&self) -> Option<Reply> {
+        use crate::policy::tls::{TlsFacts, Verify, tls_client};
+        if self.local {
+            return None;
+        }
+        let bits = self
+            .tls
+            .as_ref()
+            .map_or(0, |(_, cipher)| crate::event::cipher_bits(cipher));
+        let facts = TlsFacts {
+            verify: if self.tls.is_some() {
+                Verify::Not
+            } else {
+                Verify::Unset
+            },
+            bits,
+            name: &self.client.name,
+            valid_for: &|_| false,
+        };
+        let v = tls_client(&self.site, &self.client, &facts);
+        v.reply().map(|r| to_reply(r, None))
     }
 
     fn rcpt(&mut self, rcpt: Mailbox, params: RcptParams, settings: &super::Settings) -> Reply {
