@@ -41,6 +41,14 @@ Commands:
                      (-t, -i, -f, -F), -bp, -bv, -bt, -bi, -bd (docs/sendmail-cli.md)
   mailq [--json]     list the queue (sendmail -bp)
   health [--json]    one Nagios status line: queues, <> count, disk, listeners, generation
+  status [--json]    what the running daemon serves: pid, generation (loaded and on
+                     disk), node values, last reload, settings waiting for a
+                     restart, listeners, queue counts (exit 0 running, 3 not)
+  bundle build -C FILE.mc -o DIR | bundle apply DIR --node FILE [--root DIR]
+                     one generation for a fleet: the compiled configuration,
+                     every table and file, a manifest with checksums; apply
+                     verifies, installs, switches ROOT/current and signals the
+                     daemon (--rollback goes back one generation)
   queue COMMAND      act on the queue: list, delete, hold, release, flush,
                      summary (--dry-run; selectors --id, --from, --to, ...)
   report [--json|--csv] [--since D] [--until D] [FILE...]
@@ -110,6 +118,8 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
         "daemon" => daemon(args),
         "queue" => tables_cmd(mxgate::cli::queue::run, args),
         "health" => tables_cmd(mxgate::cli::health::run, args),
+        "status" => tables_cmd(mxgate::cli::status::run, args),
+        "bundle" => tables_cmd(mxgate::cli::bundle::run, args),
         "report" => tables_cmd(mxgate::cli::report::run, args),
         "install" => install(args),
         other => {
@@ -582,15 +592,23 @@ fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
 }
 
 const DAEMON_HELP: &str = "\
-Usage: mxgate daemon [--config FILE] [-D NAME=VALUE]... [--foreground|--daemon] [--pidfile FILE] [-L TAG]
+Usage: mxgate daemon [--config FILE] [--node FILE] [-D NAME=VALUE]... [--foreground|--daemon] [--pidfile FILE] [-L TAG]
 
 Run the SMTP server on the listeners of DAEMON_OPTIONS. Without --config the
 embedded default is used (loopback ports 2525 and 2587, spool ./spool).
 --foreground (the default) logs to standard error unless confMXGATE_LOG_FILE
 is set; --daemon detaches and writes QUEUE_DIR/mxgate.pid (or --pidfile).
 Log lines are tagged TAG[pid]: -L TAG, else confMXGATE_LOG_TAG, else sm-mta.
-SIGHUP reloads the configuration; SIGTERM stops accepting and lets sessions
-in progress finish. Also: sendmail -bd -C FILE.
+SIGHUP reloads the whole set (configuration, tables, class, hosts and
+header-rule files) as one generation, or keeps the running one and logs
+why; a table rebuilt by makemap does the same without a signal. Settings
+read only at start (listeners, QUEUE_DIR, confRUN_AS_USER, ...) are named
+in the log when a reload changes them and apply at the next start.
+--node FILE: per-node values (confDOMAIN_NAME, QUEUE_DIR, DAEMON_OPTIONS,
+...; docs/operations.md, Fleets and bundles); for an installed bundle
+(--config ROOT/current/mxgate.cf) ROOT/node is used when it exists.
+SIGTERM stops accepting and lets sessions in progress finish.
+`mxgate status` shows what the running daemon serves. Also: sendmail -bd -C FILE.
 ";
 
 fn daemon(args: &[String]) -> i32 {
@@ -609,6 +627,10 @@ fn daemon(args: &[String]) -> i32 {
             },
             Ok(Some(Long("pidfile"))) => match p.value() {
                 Ok(v) => o.pidfile = Some(v.into()),
+                Err(e) => return usage("daemon", &e.to_string()),
+            },
+            Ok(Some(Long("node"))) => match p.value() {
+                Ok(v) => o.node = Some(v.into()),
                 Err(e) => return usage("daemon", &e.to_string()),
             },
             Ok(Some(Short('L'))) => match p.value() {
