@@ -325,10 +325,12 @@ impl Reloader<'_> {
                 );
                 let pending = restart_only_changes(&self.started, &l.site);
                 for p in &pending {
-                    let name = p.split(':').next().unwrap_or(p);
+                    let (name, change) = p.split_once(": ").unwrap_or((p, ""));
                     log.line(
                         None,
-                        &format!("{p}: {name} changed; takes effect at restart (the running value is kept)"),
+                        &format!(
+                            "{name} changed ({change}); takes effect at restart, running with the old value"
+                        ),
                     );
                 }
                 for w in self.server.settings().warnings() {

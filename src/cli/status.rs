@@ -72,7 +72,10 @@ pub fn run(
     let qdir = match qdir.map_or_else(|| queue_dir(&opts), Ok) {
         Ok(d) => d,
         Err(e) => {
-            let _ = writeln!(err, "mxgate status: {e}");
+            let _ = writeln!(
+                err,
+                "mxgate status: cannot tell the queue directory: {e} (give --queue-dir DIR)"
+            );
             return 4;
         }
     };
