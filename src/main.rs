@@ -272,10 +272,29 @@ fn load_site(a: &ConfigArgs) -> Result<Site, i32> {
             &a.defines,
         ),
     };
-    let (cfg, mut warnings) = cfg.map_err(|e| {
+    let (mut cfg, mut warnings) = cfg.map_err(|e| {
         eprintln!("{e}");
         i32::from(EX_CONFIG)
     })?;
+    // An installed bundle: its relative paths and ROOT/node, as the daemon.
+    if let Some(path) = a.config.as_deref().filter(|p| mxgate::daemon::is_bundle(p)) {
+        if let Some(dir) = path
+            .canonicalize()
+            .ok()
+            .and_then(|r| r.parent().map(Path::to_path_buf))
+        {
+            mxgate::daemon::resolve_relative(&mut cfg, &dir);
+        }
+        if let Some(node) = mxgate::daemon::bundle_node_file(path) {
+            match mxgate::node::Node::read(&node) {
+                Ok(n) => n.apply(&mut cfg),
+                Err(e) => {
+                    eprintln!("mxgate: {e}");
+                    return Err(i32::from(EX_CONFIG));
+                }
+            }
+        }
+    }
     // What the daemon would refuse is said here too (check, test).
     for r in mxgate_m4::support::refusals(&cfg) {
         warnings.push(format!("the daemon refuses to start: {r}"));

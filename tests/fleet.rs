@@ -465,6 +465,33 @@ fn two_gateways_from_one_bundle_report_one_generation() {
         let _ = r.cmd("QUIT");
     }
 
+    // The same bundle again (a cron job): nothing to do, no signal.
+    let (code, out, err) = run(&[
+        "bundle",
+        "apply",
+        bundle.to_str().unwrap(),
+        "--node",
+        n2.to_str().unwrap(),
+        "--root",
+        r2.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!(
+            "generation {g} is current; daemon pid {} serves it",
+            d2.pid()
+        )),
+        "{out}"
+    );
+    assert!(!d2.maillog().contains("SIGHUP"), "{}", d2.maillog());
+    // check reads an installed bundle as the daemon does.
+    let (code, out, err) = run(&["check", "--config", d1.mc.to_str().unwrap()]);
+    assert!(
+        out.contains("configuration loads: $j = gw1.example.com"),
+        "{out}{err}"
+    );
+    assert_ne!(code, 78, "{err}");
+
     // A new bundle: the table changed. apply signals the daemon and waits.
     std::fs::write(src.path().join("access"), "spam@example.org OK\n").unwrap();
     let (code, out, err) = run(&["bundle", "build", "-C", mc, "-o", bundle.to_str().unwrap()]);

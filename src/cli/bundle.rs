@@ -599,7 +599,25 @@ fn apply(a: &ApplyArgs, dir: &Path, node_file: &Path, out: &mut dyn Write) -> Re
     let current = a.root.join("current");
     let before = std::fs::read_link(&current).ok();
     let rel = PathBuf::from("generations").join(&m.generation);
-    if before.as_deref() != Some(rel.as_path()) {
+    if before.as_deref() == Some(rel.as_path()) {
+        // Applied again (a cron job, an unchanged bundle): nothing to do
+        // when the daemon already serves it.
+        let qdir = daemon::queue_dir(&loaded.site);
+        if let Ok(s) = daemon::state::read(&qdir)
+            && s.generation.id == m.generation
+            && a.pidfile.is_none()
+            && i32::try_from(s.pid).is_ok_and(|p| {
+                p > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok()
+            })
+        {
+            let _ = writeln!(
+                out,
+                "generation {} is current; daemon pid {} serves it",
+                m.generation, s.pid
+            );
+            return Ok(());
+        }
+    } else {
         if let Some(b) = &before {
             switch_link(&a.root, "previous", b).map_err(|e| io(&a.root.join("previous"), e))?;
         }
