@@ -341,7 +341,7 @@ impl Reloader<'_> {
                 self.state.last_reload = Some(state::Reload {
                     at: state::now(),
                     reason: reason.to_string(),
-                    result: "ok".into(),
+                    result: state::Outcome::Ok,
                     error: None,
                 });
                 self.current = l.generation;
@@ -360,7 +360,7 @@ impl Reloader<'_> {
                 self.state.last_reload = Some(state::Reload {
                     at: state::now(),
                     reason: reason.to_string(),
-                    result: "failed".into(),
+                    result: state::Outcome::Failed,
                     error: Some(e),
                 });
                 save_state(log, &self.qdir, &self.state);

@@ -17,8 +17,10 @@
 //!   no hosts file is configured, is the node's, not the set's: it is left
 //!   out.
 //!
-//! Each part is framed with its kind, its name and its length, so moving
-//! bytes from one part to another changes the id.
+//! Each part is framed with its kind, its name and its length (a table's
+//! entries each with their lengths, then their count), so moving bytes
+//! from one part to another changes the id. Tables are hashed as they are
+//! read, never held in memory whole.
 //!
 //! [`Generation::changed`] tells the daemon that a table file was rebuilt
 //! (a new inode, size or mtime, or a map that appeared or vanished) since
@@ -107,17 +109,8 @@ impl Generation {
             let path = PathBuf::from(spec.lmdb_path());
             let id = FileId::of(&path);
             watched.push((path.clone(), id));
-            match map_entries(spec, &path) {
-                Ok(Some(entries)) => {
-                    let mut body = Vec::new();
-                    for (k, v) in entries {
-                        frame(&mut body, &k);
-                        frame(&mut body, &v);
-                    }
-                    h.part("map", &role, &body);
-                }
-                Ok(None) => h.part("absent-map", &role, b""),
-                Err(err) => return Err(Error::Table { role, err }),
+            if let Err(err) = hash_map(&mut h, &role, spec, &path) {
+                return Err(Error::Table { role, err });
             }
         }
         for (class, files) in &config.class_files {
@@ -176,21 +169,35 @@ impl Generation {
     }
 }
 
-/// The stored entries of a map, or `None` for a missing optional map.
-fn map_entries(
-    spec: &MapSpec,
-    path: &Path,
-) -> Result<Option<Vec<table::lmdb::Entry>>, table::Error> {
+/// Hash a map's stored entries in key order (streamed: a large table is
+/// never held in memory), or an absent part for a missing map.
+fn hash_map(h: &mut Hasher, role: &str, spec: &MapSpec, path: &Path) -> Result<(), table::Error> {
     let fold = if spec.keep_case {
         Fold::Keep
     } else {
         Fold::Lower
     };
     match table::lmdb::Lmdb::open(path, fold, spec.nul_terminated) {
-        Ok(t) => t.entries().map(Some),
+        Ok(t) => {
+            h.open_part("map", role);
+            let mut n: u64 = 0;
+            let mut buf = Vec::new();
+            t.for_each_entry(|k, v| {
+                buf.clear();
+                frame(&mut buf, k);
+                frame(&mut buf, v);
+                h.0.update(&buf);
+                n += 1;
+            })?;
+            h.0.update(n.to_be_bytes());
+            Ok(())
+        }
         // Like the site: a missing optional map, or a missing alias
         // database (a warning at load), is an absent part.
-        Err(table::Error::Missing { .. }) => Ok(None),
+        Err(table::Error::Missing { .. }) => {
+            h.part("absent-map", role, b"");
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }
@@ -219,6 +226,15 @@ impl Hasher {
         frame(&mut head, kind.as_bytes());
         frame(&mut head, name.as_bytes());
         frame(&mut head, body);
+        self.0.update(&head);
+    }
+
+    /// A part whose body is streamed in after this (closed by a count).
+    fn open_part(&mut self, kind: &str, name: &str) {
+        let mut head = Vec::new();
+        frame(&mut head, kind.as_bytes());
+        frame(&mut head, name.as_bytes());
+        head.extend_from_slice(b"stream");
         self.0.update(&head);
     }
 

@@ -385,7 +385,9 @@ impl std::fmt::Debug for Server {
 /// One generation of what the sessions read: the site and everything
 /// derived from it, replaced as one value by a reload. A session takes
 /// one at its start and keeps it to its end, so a transaction sees one
-/// generation from MAIL to the end of DATA.
+/// generation from MAIL to the end of DATA. (An LMDB table rebuilt in
+/// place follows its file in every generation that maps it, as sendmail's
+/// maps do; a bundle's tables are never rebuilt in place.)
 #[derive(Debug)]
 pub struct Runtime {
     /// The site.

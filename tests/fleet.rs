@@ -493,6 +493,11 @@ fn two_gateways_from_one_bundle_report_one_generation() {
     assert_ne!(code, 78, "{err}");
 
     // A new bundle: the table changed. apply signals the daemon and waits.
+    // A session open across the switch keeps the generation it started
+    // with (a bundle's tables are never rebuilt in place).
+    let mut open = Raw::connect(d1.mta);
+    assert!(open.reply().starts_with("220"));
+    assert!(open.cmd("EHLO client.example.org").starts_with("250"));
     std::fs::write(src.path().join("access"), "spam@example.org OK\n").unwrap();
     let (code, out, err) = run(&["bundle", "build", "-C", mc, "-o", bundle.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
@@ -517,6 +522,9 @@ fn two_gateways_from_one_bundle_report_one_generation() {
         mail_from_spam(d2.mta).starts_with("550"),
         "gw2 not applied yet"
     );
+    let old = open.cmd("MAIL FROM:<spam@example.org>");
+    assert!(old.starts_with("550"), "the session's generation: {old}");
+    let _ = open.cmd("QUIT");
     assert_eq!(
         std::fs::read_link(r1.join("previous")).unwrap(),
         Path::new("generations").join(&g)

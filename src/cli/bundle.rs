@@ -707,7 +707,10 @@ fn signal_daemon(
                 let _ = writeln!(out, "daemon pid {pid} serves generation {generation}");
                 return Ok(());
             }
-            if let Some(r) = s.last_reload.as_ref().filter(|r| r.result != "ok")
+            if let Some(r) = s
+                .last_reload
+                .as_ref()
+                .filter(|r| r.result == crate::daemon::state::Outcome::Failed)
                 && seen(&s) != before
             {
                 return Err((

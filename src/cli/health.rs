@@ -225,7 +225,7 @@ pub fn gather(
         reload_failed: crate::daemon::state::read(&dir)
             .ok()
             .and_then(|s| s.last_reload)
-            .filter(|r| r.result != "ok")
+            .filter(|r| r.result == crate::daemon::state::Outcome::Failed)
             .map(|r| format!("at {}: {}", r.at, r.error.unwrap_or_default())),
     })
 }

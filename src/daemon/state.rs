@@ -69,10 +69,30 @@ pub struct Reload {
     pub at: String,
     /// Why it was tried (`SIGHUP`, `map rebuilt: PATH`).
     pub reason: String,
-    /// `ok` or `failed`.
-    pub result: String,
+    /// How it ended.
+    pub result: Outcome,
     /// Why it failed.
     pub error: Option<String>,
+}
+
+/// How a reload ended (`ok` / `failed` in the file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The new generation is served.
+    #[default]
+    Ok,
+    /// Refused: the running generation stays.
+    Failed,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+        })
+    }
 }
 
 /// Write `state` to `QUEUE_DIR/daemon.json` atomically.

@@ -72,7 +72,8 @@ enum Wake {
 struct Conn {
     server: Arc<Server>,
     /// The generation this session started with, kept to its end (a
-    /// reload never changes the rules under a transaction).
+    /// reload never changes the rules under a transaction; a table rebuilt
+    /// in place by makemap is the exception, see table::lmdb).
     runtime: Arc<crate::smtpd::Runtime>,
     site: Arc<Site>,
     spec: Arc<DaemonSpec>,
