@@ -11,9 +11,20 @@
 //! handed over through the descriptor opened without following symlinks.
 //! `confRUN_AS_USER` naming a user that does not exist refuses the start
 //! (never silently stays root); running as root without it (or with
-//! `root`) is logged as a warning at every start. SIGHUP reloads the
-//! configuration (tables reload on their own). `--daemon` detaches and
+//! `root`) is logged as a warning at every start. `--daemon` detaches and
 //! writes a pidfile; the default is the foreground (systemd style).
+//!
+//! Reloads: [`load_set`] builds a whole new set (configuration, node
+//! values, every table and file, the generation id of
+//! [`crate::generation`]) and the server swaps one `Arc` to it; a set that
+//! fails to load leaves the running one and is logged with its reason.
+//! SIGHUP reloads; so does a makemap rebuild of a table of the running set
+//! (looked for once a second). Settings read only at start
+//! ([`RESTART_ONLY`], the listeners) are compared with the start-time
+//! values and named when a reload changes them. What the daemon serves is
+//! recorded in `QUEUE_DIR/daemon.json` ([`state`]) for `mxgate status`. A
+//! bundle's configuration ([`is_bundle`]) has relative paths, resolved in
+//! its real directory, and a node file ([`bundle_node_file`]).
 
 pub mod metrics;
 pub mod state;
