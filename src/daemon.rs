@@ -267,7 +267,8 @@ pub fn log_tag<'a>(site: &'a Site, cli: Option<&'a str>) -> &'a str {
 /// record it in `QUEUE_DIR/generation` (for `mxgate health`), the metric,
 /// and the state file (for `mxgate status`).
 fn note_generation(log: &Log, qdir: &Path, state: &mut state::State, id: &str, reason: &str) {
-    log.line(None, &format!("configuration generation {id} ({reason})"));
+    // The records first, the log line last: whoever sees the line finds
+    // the same generation in the files and the metric.
     crate::metrics::global().replace(
         crate::metrics::GENERATION,
         vec![(vec![("generation", id.to_string())], 1.0)],
@@ -284,6 +285,7 @@ fn note_generation(log: &Log, qdir: &Path, state: &mut state::State, id: &str, r
         reason: reason.to_string(),
     };
     save_state(log, qdir, state);
+    log.line(None, &format!("configuration generation {id} ({reason})"));
 }
 
 fn save_state(log: &Log, qdir: &Path, state: &state::State) {

@@ -436,6 +436,10 @@ fn two_gateways_from_one_bundle_report_one_generation() {
     }
     let d1 = bundle_daemon(&r1, w, "gw1", p1);
     let d2 = bundle_daemon(&r2, w, "gw2", p2);
+    // The port answers once bound; the daemon records its state a moment
+    // later (before its generation line).
+    logged_generation(&d1, "start", 0);
+    logged_generation(&d2, "start", 0);
     let (c1, s1) = status(&d1.mc, &[]);
     let (c2, s2) = status(&d2.mc, &[]);
     assert_eq!((c1, c2), (0, 0), "{s1} {s2}");
