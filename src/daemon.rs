@@ -11,16 +11,30 @@
 //! handed over through the descriptor opened without following symlinks.
 //! `confRUN_AS_USER` naming a user that does not exist refuses the start
 //! (never silently stays root); running as root without it (or with
-//! `root`) is logged as a warning at every start. SIGHUP reloads the
-//! configuration (tables reload on their own). `--daemon` detaches and
+//! `root`) is logged as a warning at every start. `--daemon` detaches and
 //! writes a pidfile; the default is the foreground (systemd style).
+//!
+//! Reloads: [`load_set`] builds a whole new set (configuration, node
+//! values, every table and file, the generation id of
+//! [`crate::generation`]) and the server swaps one `Arc` to it; a set that
+//! fails to load leaves the running one and is logged with its reason.
+//! SIGHUP reloads; so does a makemap rebuild of a table of the running set
+//! (looked for once a second). Settings read only at start
+//! ([`RESTART_ONLY`], the listeners) are compared with the start-time
+//! values and named when a reload changes them. What the daemon serves is
+//! recorded in `QUEUE_DIR/daemon.json` ([`state`]) for `mxgate status`. A
+//! bundle's configuration ([`is_bundle`]) has relative paths, resolved in
+//! its real directory, and a node file ([`bundle_node_file`]).
 
 pub mod metrics;
+pub mod state;
 pub mod submit;
 
 use crate::config;
 use crate::dns::Dns;
 use crate::event::Log;
+use crate::generation::Generation;
+use crate::node::Node;
 use crate::site::Site;
 use crate::smtpd::{self, Server, listener};
 use crate::spool::{Durability, Spool};
@@ -43,6 +57,40 @@ pub struct Options {
     pub log_tag: Option<String>,
     /// `--queue-interval` / `sendmail -bd -q15m`: over `confMXGATE_QUEUE_INTERVAL`.
     pub queue_interval: Option<String>,
+    /// `--node FILE`: the per-node values ([`crate::node`]); for a bundle
+    /// (`ROOT/current/mxgate.cf`) `ROOT/node` is used when it exists.
+    pub node: Option<PathBuf>,
+}
+
+/// One loaded set: the site, its generation and the node values applied.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The site, node values applied.
+    pub site: Arc<Site>,
+    /// Its generation.
+    pub generation: Generation,
+    /// The node file, if any.
+    pub node: Option<Node>,
+}
+
+/// The file next to a bundle's configuration that makes it a bundle.
+pub const MANIFEST: &str = "manifest";
+
+/// Is `config` the configuration of an installed bundle (a `manifest`
+/// next to it)?
+pub fn is_bundle(config: &Path) -> bool {
+    config
+        .parent()
+        .map(|d| d.join(MANIFEST))
+        .is_some_and(|m| m.is_file())
+}
+
+/// The node file a bundle's configuration `ROOT/current/mxgate.cf` uses
+/// when none is given: `ROOT/node` (taken lexically, through `current`).
+pub fn bundle_node_file(config: &Path) -> Option<PathBuf> {
+    let root = config.parent()?.parent()?;
+    let node = root.join("node");
+    node.is_file().then_some(node)
 }
 
 /// Foreground or background.
@@ -61,7 +109,30 @@ pub enum Detach {
 /// daemon must refuse (`mxgate_m4::support::refusals`: a milter with `F=T`
 /// or `F=R`, `Family=local`) is an error.
 pub fn load(opts: &Options) -> Result<Arc<Site>, String> {
-    let (cfg, mut warnings) = match &opts.config {
+    load_set(opts).map(|l| l.site)
+}
+
+/// Load the whole set: the configuration, the node values, every table and
+/// file it names, and the generation id over them (see
+/// [`crate::generation`]). Nothing is shared with a set loaded before, so a
+/// failure leaves the running set as it was.
+///
+/// A bundle's configuration (a `manifest` next to it) is read through its
+/// real path, once: its relative paths name files of that generation's
+/// directory, even when `current` is switched while it loads.
+pub fn load_set(opts: &Options) -> Result<Loaded, String> {
+    let (path, bundle_dir) = match &opts.config {
+        Some(p) if is_bundle(p) => {
+            let real = p
+                .canonicalize()
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+            let dir = real.parent().map(Path::to_path_buf);
+            (Some(real), dir)
+        }
+        Some(p) => (Some(p.clone()), None),
+        None => (None, None),
+    };
+    let (mut cfg, mut warnings) = match &path {
         Some(p) => config::load_with_warnings(p, &opts.defines),
         None => config::compile_mc_with_warnings(
             "(embedded default.mc)",
@@ -70,7 +141,15 @@ pub fn load(opts: &Options) -> Result<Arc<Site>, String> {
         ),
     }
     .map_err(|e| e.to_string())?;
-    let mut cfg = cfg;
+    let refused = mxgate_m4::support::refusals(&cfg);
+    if !refused.is_empty() {
+        return Err(refused.join("\nmxgate: "));
+    }
+    // The generation covers the configuration as shipped: before a
+    // bundle's paths are resolved and before the node's values.
+    let text = cfg.to_text();
+    // `--queue-interval` / `-q15m` is a command-line value, as the node's:
+    // not part of the generation.
     if let Some(q) = &opts.queue_interval {
         if crate::config::parse_duration(q, crate::config::unit::MINUTES).is_none()
             && q.trim() != "0"
@@ -82,14 +161,105 @@ pub fn load(opts: &Options) -> Result<Arc<Site>, String> {
         cfg.options
             .insert("confMXGATE_QUEUE_INTERVAL".to_string(), q.clone());
     }
-    let refused = mxgate_m4::support::refusals(&cfg);
-    if !refused.is_empty() {
-        return Err(refused.join("\nmxgate: "));
+    if let Some(dir) = &bundle_dir {
+        resolve_relative(&mut cfg, dir);
+    }
+    let node_file = opts.node.clone().or_else(|| {
+        opts.config
+            .as_deref()
+            .filter(|_| bundle_dir.is_some())
+            .and_then(bundle_node_file)
+    });
+    let node = match node_file {
+        Some(f) => Some(Node::read(&f).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    if let Some(n) = &node {
+        n.apply(&mut cfg);
     }
     let mut site = Site::load(cfg).map_err(|e| e.to_string())?;
+    let generation = Generation::of(&text, &site).map_err(|e| e.to_string())?;
     warnings.append(&mut site.warnings);
     site.warnings = warnings;
-    Ok(Arc::new(site))
+    Ok(Loaded {
+        site: Arc::new(site),
+        generation,
+        node,
+    })
+}
+
+/// Make the relative paths of a bundle's configuration absolute under `dir`.
+pub fn resolve_relative(cfg: &mut config::Config, dir: &Path) {
+    let fix = |p: &mut String| {
+        if Path::new(p.as_str()).is_relative() {
+            *p = dir.join(p.as_str()).display().to_string();
+        }
+    };
+    for spec in cfg.maps.values_mut().chain(cfg.alias_files.iter_mut()) {
+        fix(&mut spec.path);
+    }
+    for f in cfg.class_files.values_mut().flatten() {
+        fix(&mut f.path);
+    }
+    if let Some(h) = cfg.header_checks.as_mut() {
+        fix(h);
+    }
+    for opt in ["confHOSTS_FILE", "confSERVICE_SWITCH_FILE"] {
+        if let Some(v) = cfg.options.get_mut(opt) {
+            fix(v);
+        }
+    }
+}
+
+/// The settings the daemon reads only at start: a reload that changes one
+/// names it in the log and in `mxgate status` and keeps the old value.
+pub const RESTART_ONLY: [&str; 17] = [
+    "QUEUE_DIR",
+    "confQUEUE_DIR",
+    "confRUN_AS_USER",
+    "confMXGATE_LOG_FILE",
+    "confMXGATE_LOG_TAG",
+    "confMXGATE_SYSLOG_SOCKET",
+    "confMXGATE_METRICS_ADDR",
+    "confMXGATE_METRICS_ALLOW_REMOTE",
+    "confSERVER_CERT",
+    "confSERVER_KEY",
+    "confMXGATE_NAMESERVERS",
+    "confMXGATE_DNS_TIMEOUT",
+    "confMXGATE_DNS_RETRY",
+    "confMXGATE_QUEUE_INTERVAL",
+    "confMXGATE_QUEUE_WORKERS",
+    "confMXGATE_DESTINATION_CONCURRENCY",
+    "confMXGATE_AUTH_WORKERS",
+];
+
+/// The restart-only settings that differ between the site the daemon
+/// started with and `new`: `NAME: old -> new` (listeners as
+/// `DAEMON_OPTIONS`).
+pub fn restart_only_changes(started: &Site, new: &Site) -> Vec<String> {
+    let show = |v: Option<&str>| v.map_or("(unset)".to_string(), str::to_string);
+    let mut out = Vec::new();
+    let listeners = |s: &Site| {
+        smtpd::listener::specs(&s.config)
+            .map(|v| {
+                v.iter()
+                    .map(|d| format!("{}={}", d.name, d.addr))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_else(|e| e)
+    };
+    let (a, b) = (listeners(started), listeners(new));
+    if a != b {
+        out.push(format!("DAEMON_OPTIONS: {a} -> {b}"));
+    }
+    for name in RESTART_ONLY {
+        let (a, b) = (started.config.option(name), new.config.option(name));
+        if a != b {
+            out.push(format!("{name}: {} -> {}", show(a), show(b)));
+        }
+    }
+    out
 }
 
 /// The spool directory of a site (`QUEUE_DIR`; default `/var/spool/mxgate`).
@@ -113,20 +283,144 @@ pub fn log_tag<'a>(site: &'a Site, cli: Option<&'a str>) -> &'a str {
         .unwrap_or(crate::event::DEFAULT_TAG)
 }
 
-/// Log the configuration generation and record it in `QUEUE_DIR/generation`
-/// for `mxgate health` (docs/operations.md).
-fn note_generation(log: &Log, qdir: &Path, config: &config::Config) {
-    let g = crate::cli::health::generation(config);
-    log.line(None, &format!("configuration generation {g}"));
+/// Switch the record to `generation`: log `configuration generation G`,
+/// record it in `QUEUE_DIR/generation` (for `mxgate health`), the metric,
+/// and the state file (for `mxgate status`).
+fn note_generation(log: &Log, qdir: &Path, state: &mut state::State, id: &str, reason: &str) {
+    // The records first, the log line last: whoever sees the line finds
+    // the same generation in the files and the metric.
     crate::metrics::global().replace(
         crate::metrics::GENERATION,
-        vec![(vec![("generation", g.clone())], 1.0)],
+        vec![(vec![("generation", id.to_string())], 1.0)],
     );
-    if let Err(e) = crate::cli::health::record_generation(qdir, &g) {
+    if let Err(e) = crate::cli::health::record_generation(qdir, id) {
         log.line(
             None,
             &format!("cannot record generation in {}: {e}", qdir.display()),
         );
+    }
+    state.generation = state::Loaded {
+        id: id.to_string(),
+        since: state::now(),
+        reason: reason.to_string(),
+    };
+    save_state(log, qdir, state);
+    log.line(None, &format!("configuration generation {id} ({reason})"));
+}
+
+fn save_state(log: &Log, qdir: &Path, state: &state::State) {
+    if let Err(e) = state::write(qdir, state) {
+        log.line(
+            None,
+            &format!("cannot record the daemon state in {}: {e}", qdir.display()),
+        );
+    }
+}
+
+fn node_info(node: Option<&Node>) -> Option<state::NodeInfo> {
+    node.map(|n| state::NodeInfo {
+        name: n.name(),
+        file: n.path.display().to_string(),
+        sha: n.sha.clone(),
+        keys: n.values.iter().map(|(k, _)| k.clone()).collect(),
+    })
+}
+
+/// What a running daemon keeps between reloads.
+struct Reloader<'a> {
+    opts: &'a Options,
+    server: Arc<Server>,
+    qdir: PathBuf,
+    /// The site the daemon started with (the restart-only values in force).
+    started: Arc<Site>,
+    state: state::State,
+    current: Generation,
+    /// A table change whose reload failed: not tried again until the files
+    /// change again (or SIGHUP), so a broken set is not retried every second.
+    failed_on: Option<Vec<Option<std::time::SystemTime>>>,
+}
+
+impl Reloader<'_> {
+    /// Load the whole set again and switch to it, or keep the running one
+    /// and say why.
+    fn reload(&mut self, reason: &str) {
+        let log = &self.server.log;
+        let attempt = load_set(self.opts).and_then(|l| {
+            self.server.reload(l.site.clone())?;
+            Ok(l)
+        });
+        match attempt {
+            Ok(l) => {
+                self.failed_on = None;
+                log.line(
+                    None,
+                    &format!("restarting: configuration reloaded ({reason})"),
+                );
+                let pending = restart_only_changes(&self.started, &l.site);
+                for p in &pending {
+                    let (name, change) = p.split_once(": ").unwrap_or((p, ""));
+                    log.line(
+                        None,
+                        &format!(
+                            "{name} changed ({change}); takes effect at restart, running with the old value"
+                        ),
+                    );
+                }
+                for w in self.server.settings().warnings() {
+                    log.line(None, &format!("warning: {w}"));
+                }
+                self.state.pending_restart = pending;
+                self.state.node = node_info(l.node.as_ref());
+                self.state.last_reload = Some(state::Reload {
+                    at: state::now(),
+                    reason: reason.to_string(),
+                    result: state::Outcome::Ok,
+                    error: None,
+                });
+                self.current = l.generation;
+                let id = self.current.id.clone();
+                note_generation(log, &self.qdir, &mut self.state, &id, reason);
+            }
+            Err(e) => {
+                self.failed_on = Some(self.table_stamps());
+                log.line(
+                    None,
+                    &format!(
+                        "reload refused ({reason}): {e}; still serving generation {}",
+                        self.current.id
+                    ),
+                );
+                self.state.last_reload = Some(state::Reload {
+                    at: state::now(),
+                    reason: reason.to_string(),
+                    result: state::Outcome::Failed,
+                    error: Some(e),
+                });
+                save_state(log, &self.qdir, &self.state);
+            }
+        }
+    }
+
+    /// A makemap rebuild of a table of the running set: a new generation.
+    fn check_tables(&mut self) {
+        let Some(path) = self.current.changed().map(Path::to_path_buf) else {
+            return;
+        };
+        if self
+            .failed_on
+            .as_ref()
+            .is_some_and(|f| *f == self.table_stamps())
+        {
+            return;
+        }
+        self.reload(&format!("map rebuilt: {}", path.display()));
+    }
+
+    fn table_stamps(&self) -> Vec<Option<std::time::SystemTime>> {
+        self.current
+            .table_files()
+            .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+            .collect()
     }
 }
 
@@ -207,15 +501,19 @@ pub fn stdio_session(opts: &Options) -> i32 {
     0
 }
 
+/// How often the daemon looks for a rebuilt table of the running set.
+const TABLE_CHECK: Duration = Duration::from_secs(1);
+
 /// Run until stopped; returns the exit status.
 pub fn run(opts: &Options) -> i32 {
-    let site = match load(opts) {
+    let loaded = match load_set(opts) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("mxgate: {e}");
             return 78;
         }
     };
+    let site = loaded.site.clone();
     let log = match site_log(&site, opts.log_tag.as_deref()) {
         Ok(l) => l,
         Err((e, code)) => {
@@ -368,7 +666,6 @@ pub fn run(opts: &Options) -> i32 {
     for w in server.settings().warnings() {
         server.log.line(None, &format!("warning: {w}"));
     }
-    note_generation(&server.log, &qdir, &server.site().config);
     // One line per start, as sendmail writes one: every listener named in it.
     let on: Vec<String> = listeners
         .iter()
@@ -377,6 +674,44 @@ pub fn run(opts: &Options) -> i32 {
             format!("{} on {addr}", spec.name)
         })
         .collect();
+    let mut reloader = Reloader {
+        opts,
+        server: server.clone(),
+        qdir: qdir.clone(),
+        started: server.site(),
+        state: state::State {
+            pid: std::process::id(),
+            started: state::now(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            config: opts.config.as_ref().map_or_else(
+                || "(embedded default.mc)".to_string(),
+                |p| p.display().to_string(),
+            ),
+            node: node_info(loaded.node.as_ref()),
+            listeners: on.clone(),
+            ..state::State::default()
+        },
+        current: loaded.generation.clone(),
+        failed_on: None,
+    };
+    if let Some(n) = &loaded.node {
+        server.log.line(
+            None,
+            &format!(
+                "node {} ({}, sha {}): {}",
+                n.name(),
+                n.path.display(),
+                n.sha,
+                n.values
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    let id = loaded.generation.id.clone();
+    note_generation(&server.log, &qdir, &mut reloader.state, &id, "start");
     server.log.line(
         None,
         &format!(
@@ -425,24 +760,21 @@ pub fn run(opts: &Options) -> i32 {
             smol::spawn(metrics::serve(l, qdir.clone()))
         });
         use futures_lite::StreamExt;
-        while let Some(sig) = signals.next().await {
-            match sig {
-                Ok(async_signal::Signal::Hup) => match load(opts) {
-                    Ok(site) => match server.reload(site) {
-                        Ok(()) => {
-                            server
-                                .log
-                                .line(None, "restarting: configuration reloaded (SIGHUP)");
-                            note_generation(&server.log, &qdir, &server.site().config);
-                            for w in server.settings().warnings() {
-                                server.log.line(None, &format!("warning: {w}"));
-                            }
-                        }
-                        Err(e) => server.log.line(None, &format!("reload refused: {e}")),
-                    },
-                    Err(e) => server.log.line(None, &format!("reload refused: {e}")),
-                },
-                Ok(_) => {
+        enum Wake {
+            Signal(Option<std::io::Result<async_signal::Signal>>),
+            Tick,
+        }
+        loop {
+            let wake =
+                futures_lite::future::or(async { Wake::Signal(signals.next().await) }, async {
+                    async_io::Timer::after(TABLE_CHECK).await;
+                    Wake::Tick
+                })
+                .await;
+            match wake {
+                Wake::Tick => reloader.check_tables(),
+                Wake::Signal(Some(Ok(async_signal::Signal::Hup))) => reloader.reload("SIGHUP"),
+                Wake::Signal(Some(Ok(_)) | None) => {
                     server.log.line(
                         None,
                         "stopping: no new connections; waiting for sessions to finish",
@@ -450,7 +782,7 @@ pub fn run(opts: &Options) -> i32 {
                     server.stop();
                     break;
                 }
-                Err(_) => {}
+                Wake::Signal(Some(Err(_))) => {}
             }
         }
         serving.await;

@@ -7,6 +7,8 @@
 //! * L1 `config` (compiled configuration; the schema lives in `mxgate-m4`),
 //!   `table` (lookup tables: LMDB at runtime, text for makemap input),
 //!   `site` (a loaded configuration with its classes and tables),
+//!   `generation` (one content hash for the configuration and every file
+//!   and table it names), `node` (the per-node values of a bundle),
 //!   `safefile` (opening paths without following symlinks; ownership and
 //!   mode checks, as sendmail's safefile and `postfix check`),
 //!   `metrics` (counters, gauges, histograms in the Prometheus text format).
@@ -28,7 +30,9 @@ pub mod deliver;
 pub mod dns;
 pub mod dsn;
 pub mod event;
+pub mod generation;
 pub mod metrics;
+pub mod node;
 pub mod policy;
 pub mod proto;
 pub mod queue;

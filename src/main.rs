@@ -43,6 +43,14 @@ Commands:
   hoststat, purgestat
                      persistent host status (sendmail -bh), purge it (-bH)
   health [--json]    one Nagios status line: queues, <> count, disk, listeners, generation
+  status [--json]    what the running daemon serves: pid, generation (loaded and on
+                     disk), node values, last reload, settings waiting for a
+                     restart, listeners, queue counts (exit 0 running, 3 not)
+  bundle build -C FILE.mc -o DIR | bundle apply DIR --node FILE [--root DIR]
+                     one generation for a fleet: the compiled configuration,
+                     every table and file, a manifest with checksums; apply
+                     verifies, installs, switches ROOT/current and signals the
+                     daemon (--rollback goes back one generation)
   queue COMMAND      act on the queue: list, delete, hold, release, flush,
                      summary (--dry-run; selectors --id, --from, --to, ...)
   report [--json|--csv|--html] [--since D] [--until D] [FILE...]
@@ -118,6 +126,8 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
         "daemon" => daemon(args),
         "queue" => tables_cmd(mxgate::cli::queue::run, args),
         "health" => tables_cmd(mxgate::cli::health::run, args),
+        "status" => tables_cmd(mxgate::cli::status::run, args),
+        "bundle" => tables_cmd(mxgate::cli::bundle::run, args),
         "report" => tables_cmd(mxgate::cli::report::run, args),
         "install" => install(args),
         other => {
@@ -270,10 +280,29 @@ fn load_site(a: &ConfigArgs) -> Result<Site, i32> {
             &a.defines,
         ),
     };
-    let (cfg, mut warnings) = cfg.map_err(|e| {
+    let (mut cfg, mut warnings) = cfg.map_err(|e| {
         eprintln!("{e}");
         i32::from(EX_CONFIG)
     })?;
+    // An installed bundle: its relative paths and ROOT/node, as the daemon.
+    if let Some(path) = a.config.as_deref().filter(|p| mxgate::daemon::is_bundle(p)) {
+        if let Some(dir) = path
+            .canonicalize()
+            .ok()
+            .and_then(|r| r.parent().map(Path::to_path_buf))
+        {
+            mxgate::daemon::resolve_relative(&mut cfg, &dir);
+        }
+        if let Some(node) = mxgate::daemon::bundle_node_file(path) {
+            match mxgate::node::Node::read(&node) {
+                Ok(n) => n.apply(&mut cfg),
+                Err(e) => {
+                    eprintln!("mxgate: {e}");
+                    return Err(i32::from(EX_CONFIG));
+                }
+            }
+        }
+    }
     // What the daemon would refuse is said here too (check, test).
     for r in mxgate_m4::support::refusals(&cfg) {
         warnings.push(format!("the daemon refuses to start: {r}"));
@@ -716,7 +745,7 @@ fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
 }
 
 const DAEMON_HELP: &str = "\
-Usage: mxgate daemon [--config FILE] [-D NAME=VALUE]... [--foreground|--daemon] [--pidfile FILE] [-L TAG]
+Usage: mxgate daemon [--config FILE] [--node FILE] [-D NAME=VALUE]... [--foreground|--daemon] [--pidfile FILE] [-L TAG]
                      [--queue-interval DURATION]
 
 Run the SMTP server on the listeners of DAEMON_OPTIONS. Without --config the
@@ -729,8 +758,16 @@ queue rescans over confMXGATE_QUEUE_INTERVAL (0 = accept only).
 Users who cannot write the spool submit through the socket
 confMXGATE_SUBMIT_SOCKET (default NAME-public/submit.sock beside QUEUE_DIR;
 none = no socket), which the daemon creates at start.
-SIGHUP reloads the configuration; SIGTERM stops accepting and lets sessions
-in progress finish. Also: sendmail -bd -C FILE.
+SIGHUP reloads the whole set (configuration, tables, class, hosts and
+header-rule files) as one generation, or keeps the running one and logs
+why; a table rebuilt by makemap does the same without a signal. Settings
+read only at start (listeners, QUEUE_DIR, confRUN_AS_USER, ...) are named
+in the log when a reload changes them and apply at the next start.
+--node FILE: per-node values (confDOMAIN_NAME, QUEUE_DIR, DAEMON_OPTIONS,
+...; docs/operations.md, Fleets and bundles); for an installed bundle
+(--config ROOT/current/mxgate.cf) ROOT/node is used when it exists.
+SIGTERM stops accepting and lets sessions in progress finish.
+`mxgate status` shows what the running daemon serves. Also: sendmail -bd -C FILE.
 ";
 
 fn daemon(args: &[String]) -> i32 {
@@ -749,6 +786,10 @@ fn daemon(args: &[String]) -> i32 {
             },
             Ok(Some(Long("pidfile"))) => match p.value() {
                 Ok(v) => o.pidfile = Some(v.into()),
+                Err(e) => return usage("daemon", &e.to_string()),
+            },
+            Ok(Some(Long("node"))) => match p.value() {
+                Ok(v) => o.node = Some(v.into()),
                 Err(e) => return usage("daemon", &e.to_string()),
             },
             Ok(Some(Short('L'))) => match p.value() {

@@ -362,7 +362,7 @@ impl AuthBackend {
 
 /// What every connection shares.
 pub struct Server {
-    site: RwLock<Arc<Site>>,
+    runtime: RwLock<Arc<Runtime>>,
     /// The spool messages are committed to.
     pub spool: Spool,
     /// The resolver (`None`: decide without DNS, as the hosts file allows).
@@ -371,13 +371,10 @@ pub struct Server {
     pub tls: Option<Arc<ServerConfig>>,
     /// The log.
     pub log: Log,
-    settings: RwLock<Arc<Settings>>,
-    auth: RwLock<AuthBackend>,
     /// Password checks, off the executor (`confMXGATE_AUTH_WORKERS`).
     pub verifier: auth::verifier::Verifier,
     /// Failed AUTH attempts per client address.
     pub auth_failures: Mutex<auth::throttle::Throttle>,
-    header_rules: RwLock<Option<Arc<crate::policy::HeaderRules>>>,
     sessions: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, PerIp>>,
     /// Recent connection times per client address (`${client_rate}`).
@@ -389,6 +386,36 @@ pub struct Server {
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server").finish_non_exhaustive()
+    }
+}
+
+/// One generation of what the sessions read: the site and everything
+/// derived from it, replaced as one value by a reload. A session takes
+/// one at its start and keeps it to its end, so a transaction sees one
+/// generation from MAIL to the end of DATA. (An LMDB table rebuilt in
+/// place follows its file in every generation that maps it, as sendmail's
+/// maps do; a bundle's tables are never rebuilt in place.)
+#[derive(Debug)]
+pub struct Runtime {
+    /// The site.
+    pub site: Arc<Site>,
+    /// Its settings.
+    pub settings: Arc<Settings>,
+    /// Its AUTH backend.
+    pub auth: AuthBackend,
+    /// Its compiled header rules.
+    pub header_rules: Option<Arc<crate::policy::HeaderRules>>,
+}
+
+impl Runtime {
+    /// Derive everything from `site`; nothing is swapped if this fails.
+    pub fn new(site: Arc<Site>) -> Result<Runtime, String> {
+        Ok(Runtime {
+            settings: Arc::new(Settings::from_site(&site)?),
+            auth: AuthBackend::from_site(&site)?,
+            header_rules: header_rules(&site)?,
+            site,
+        })
     }
 }
 
@@ -479,21 +506,19 @@ impl Server {
         tls: Option<Arc<ServerConfig>>,
         log: Log,
     ) -> Result<Server, String> {
-        let settings = Settings::from_site(&site)?;
-        let auth = AuthBackend::from_site(&site)?;
-        let rules = header_rules(&site)?;
-        let verifier = auth::verifier::Verifier::new(settings.auth_workers, settings.auth_wait);
+        let runtime = Runtime::new(site)?;
+        let verifier = auth::verifier::Verifier::new(
+            runtime.settings.auth_workers,
+            runtime.settings.auth_wait,
+        );
         Ok(Server {
-            site: RwLock::new(site),
+            runtime: RwLock::new(Arc::new(runtime)),
             spool,
             dns,
             tls,
             log,
-            settings: RwLock::new(Arc::new(settings)),
-            auth: RwLock::new(auth),
             verifier,
             auth_failures: Mutex::new(auth::throttle::Throttle::default()),
-            header_rules: RwLock::new(rules),
             sessions: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
             recent: Mutex::new(RecentConnections::default()),
@@ -502,41 +527,41 @@ impl Server {
         })
     }
 
-    /// The current site (a snapshot: a reload does not change it under a session).
+    /// The current generation (a snapshot: a reload does not change it
+    /// under a session).
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The current site.
     pub fn site(&self) -> Arc<Site> {
-        self.site.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.runtime().site.clone()
     }
 
     /// The current settings.
     pub fn settings(&self) -> Arc<Settings> {
-        self.settings
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.runtime().settings.clone()
     }
 
     /// The current AUTH backend.
     pub fn auth(&self) -> AuthBackend {
-        self.auth.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.runtime().auth.clone()
     }
 
     /// The compiled header rules, if the site has any.
     pub fn header_rules(&self) -> Option<Arc<crate::policy::HeaderRules>> {
-        self.header_rules
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.runtime().header_rules.clone()
     }
 
-    /// Swap in a reloaded site (SIGHUP). Sessions in progress keep the old one.
+    /// Swap in a reloaded site (SIGHUP): everything derived from it is
+    /// built first, then one `Arc` is replaced. On an error nothing
+    /// changes. Sessions in progress keep the generation they started with.
     pub fn reload(&self, site: Arc<Site>) -> Result<(), String> {
-        let settings = Settings::from_site(&site)?;
-        let auth = AuthBackend::from_site(&site)?;
-        let rules = header_rules(&site)?;
-        *self.header_rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
-        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
-        *self.auth.write().unwrap_or_else(|p| p.into_inner()) = auth;
-        *self.site.write().unwrap_or_else(|p| p.into_inner()) = site;
+        let runtime = Arc::new(Runtime::new(site)?);
+        *self.runtime.write().unwrap_or_else(|p| p.into_inner()) = runtime;
         Ok(())
     }
 

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "addr" | "proto" => 0,
-        "config" | "table" | "site" | "spool" | "safefile" | "event" | "metrics" | "dsn"
-        | "report" => 1,
+        "config" | "table" | "site" | "generation" | "node" | "spool" | "safefile" | "event"
+        | "metrics" | "dsn" | "report" => 1,
         "users" | "alias" | "rewrite" | "route" | "policy" => 2,
         "dns" | "auth" | "tls" | "smtpd" | "deliver" | "queue" => 3,
         "cli" | "testmode" | "daemon" | "main" | "lib" => 4,

@@ -13,12 +13,12 @@
 //! (seconds since the epoch), so the lines appended by a cron job are a
 //! queue history `mxgate report --html --metrics-history` can plot.
 //!
-//! The generation is a content hash of the configuration: the first 16 hex
-//! digits of SHA-256 over the compiled configuration text
-//! ([`crate::config::Config::to_text`]). Table contents are not part of
-//! it (tables reload on their own). The daemon writes the generation it
-//! loaded to `QUEUE_DIR/generation` at start and after each reload; health
-//! warns when the configuration on disk has another one (edited, not reloaded).
+//! The generation is the content hash of the whole set: the compiled
+//! configuration and every table and file it names
+//! ([`crate::generation`]). The daemon writes the generation it loaded to
+//! `QUEUE_DIR/generation` at start and after each reload; health warns
+//! when the set on disk has another one (edited, not reloaded), and when
+//! the daemon's last reload failed (`QUEUE_DIR/daemon.json`).
 
 use crate::spool::{Durability, Spool, State};
 use std::io::Write;
@@ -28,13 +28,6 @@ use std::time::Duration;
 
 /// The file under `QUEUE_DIR` holding the generation the daemon loaded.
 pub const GENERATION_FILE: &str = "generation";
-
-/// The generation of a configuration: 16 hex digits of SHA-256 of its text.
-pub fn generation(config: &crate::config::Config) -> String {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(config.to_text().as_bytes());
-    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
 
 /// Write `generation` to `QUEUE_DIR/generation` (temp file + rename).
 pub fn record_generation(queue_dir: &Path, generation: &str) -> std::io::Result<()> {
@@ -152,10 +145,17 @@ pub struct Report {
     pub generation: String,
     /// What the daemon recorded, if anything.
     pub loaded_generation: Option<String>,
+    /// The daemon's last reload, when it failed: `at T: why`.
+    pub reload_failed: Option<String>,
 }
 
-/// Read everything from `site` at time `now` (seconds since the epoch).
-pub fn gather(site: &crate::site::Site, now: u64, timeout: Duration) -> Result<Report, String> {
+/// Read everything from the loaded set at time `now` (seconds since the epoch).
+pub fn gather(
+    loaded: &crate::daemon::Loaded,
+    now: u64,
+    timeout: Duration,
+) -> Result<Report, String> {
+    let site = &loaded.site;
     let dir = crate::daemon::queue_dir(site);
     // A check never creates the spool (Spool::open would).
     if !dir.join(State::Queue.dir()).is_dir() {
@@ -222,8 +222,13 @@ pub fn gather(site: &crate::site::Site, now: u64, timeout: Duration) -> Result<R
         free_kib,
         min_free_blocks,
         listeners,
-        generation: generation(&site.config),
+        generation: loaded.generation.id.clone(),
         loaded_generation,
+        reload_failed: crate::daemon::state::read(&dir)
+            .ok()
+            .and_then(|s| s.last_reload)
+            .filter(|r| r.result == crate::daemon::state::Outcome::Failed)
+            .map(|r| format!("at {}: {}", r.at, r.error.unwrap_or_default())),
     })
 }
 
@@ -309,6 +314,9 @@ pub fn judge(r: &Report, t: &Thresholds) -> (Status, Vec<String>) {
                 r.generation
             ),
         ));
+    }
+    if let Some(why) = &r.reload_failed {
+        found.push((Status::Warning, format!("last reload failed {why}")));
     }
     found.sort_by_key(|f| std::cmp::Reverse(f.0));
     let status = found.first().map_or(Status::Ok, |f| f.0);
@@ -398,11 +406,12 @@ pub fn to_json(r: &Report, time: u64, status: Status, reasons: &[String]) -> ser
         })).collect::<Vec<_>>(),
         "generation": r.generation,
         "loaded_generation": r.loaded_generation,
+        "reload_failed": r.reload_failed,
     })
 }
 
 const HELP: &str = "\
-Usage: mxgate health [--config FILE] [-D NAME=VALUE]... [--json]
+Usage: mxgate health [--config FILE] [--node FILE] [-D NAME=VALUE]... [--json]
          [--queue-warn N] [--queue-crit N] [--bounce-warn N] [--bounce-crit N]
          [--age-warn DURATION] [--age-crit DURATION] [--free-warn KIB] [--timeout DURATION]
 
@@ -411,7 +420,8 @@ with the daemon down): depth and oldest message of queue/, hold/,
 quarantine/; the number of <> (MAILER-DAEMON) messages; free space against
 confMIN_FREE_BLOCKS (critical below it, warning below --free-warn, default
 10 times it); each DAEMON_OPTIONS listener answering a TCP connect;
-the configuration generation (warning when the daemon runs another one).
+the generation of the configuration and its tables (warning when the daemon
+runs another one, or when its last reload failed).
 Defaults: --queue-warn 1000 --queue-crit 5000 --bounce-warn 100
 --bounce-crit 1000 --age-warn 4h --age-crit 1d --timeout 2s.
 Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. --json: one JSON object, with
@@ -450,6 +460,7 @@ pub fn run(
         while let Some(arg) = p.next().map_err(|e| e.to_string())? {
             match arg {
                 Long("config") | Short('C') => opts.config = Some(val(&mut p)?.into()),
+                Long("node") => opts.node = Some(val(&mut p)?.into()),
                 Short('D') => opts.defines.push(mxgate_m4::parse_define(&val(&mut p)?)),
                 Long("json") => json = true,
                 Long("queue-warn") => t.queue_warn = num(val(&mut p)?, "queue-warn")? as usize,
@@ -482,7 +493,7 @@ pub fn run(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let report = crate::daemon::load(&opts).and_then(|site| gather(&site, now, timeout));
+    let report = crate::daemon::load_set(&opts).and_then(|l| gather(&l, now, timeout));
     let report = match report {
         Ok(r) => r,
         Err(e) => {
@@ -539,6 +550,7 @@ mod tests {
             }],
             generation: "0123456789abcdef".into(),
             loaded_generation: Some("0123456789abcdef".into()),
+            reload_failed: None,
         }
     }
 

@@ -565,15 +565,33 @@ pub fn newaliases(
 }
 
 fn build_aliases(spec: &MapSpec, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let source = std::fs::metadata(&spec.path).ok();
-    let text = match std::fs::read(&spec.path) {
+    build_alias_map(
+        &spec.path,
+        Path::new(&spec.lmdb_path()),
+        spec.nul_terminated,
+        out,
+        err,
+    )
+}
+
+/// Build the alias map `target` from the aliases file `source` as
+/// newaliases does (`nul_terminated`: keys with their NUL, `-N`).
+pub fn build_alias_map(
+    source: &str,
+    target: &Path,
+    nul_terminated: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let source_meta = std::fs::metadata(source).ok();
+    let text = match std::fs::read(source) {
         Ok(t) => String::from_utf8_lossy(&t).into_owned(),
         Err(e) => {
-            let _ = writeln!(err, "newaliases: cannot open {}: {e}", spec.path);
+            let _ = writeln!(err, "newaliases: cannot open {source}: {e}");
             return EX_NOINPUT;
         }
     };
-    let (entries, diags) = parse_aliases(&spec.path, &text);
+    let (entries, diags) = parse_aliases(source, &text);
     let mut bad = false;
     for d in &diags {
         bad |= d.severity == Severity::Error;
@@ -601,31 +619,30 @@ fn build_aliases(spec: &MapSpec, out: &mut dyn Write, err: &mut dyn Write) -> i3
     });
     let opts = BuildOptions {
         duplicates: Duplicates::Replace,
-        keys: if spec.nul_terminated {
+        keys: if nul_terminated {
             KeyForm::NulTerminated
         } else {
             KeyForm::Plain
         },
         mode: Mode::Replace,
-        perms: Perms::of_source(source.as_ref()),
+        perms: Perms::of_source(source_meta.as_ref()),
     };
     let (records, too_big) = build::oversized(records, &opts);
     for o in &too_big {
         bad = true;
-        let _ = writeln!(err, "{}:{}: {o}", spec.path, o.line);
+        let _ = writeln!(err, "{}:{}: {o}", source, o.line);
     }
-    let target = PathBuf::from(spec.lmdb_path());
     if bad && target.exists() {
         let _ = writeln!(
             err,
             "newaliases: {}: errors above: {} not replaced",
-            spec.path,
+            source,
             target.display()
         );
         return EX_DATAERR;
     }
-    match build::build(&target, records, &opts) {
-        Ok(report) => warn_if_wider(source.as_ref(), report.mode, &target, "newaliases", err),
+    match build::build(target, records, &opts) {
+        Ok(report) => warn_if_wider(source_meta.as_ref(), report.mode, target, "newaliases", err),
         Err(e) => {
             let _ = writeln!(err, "newaliases: {e} (the old map is unchanged)");
             return build_error_status(&e);
@@ -634,7 +651,7 @@ fn build_aliases(spec: &MapSpec, out: &mut dyn Write, err: &mut dyn Write) -> i3
     let _ = writeln!(
         out,
         "{}: {count} aliases, longest {longest} bytes, {total} bytes total",
-        spec.path
+        source
     );
     if bad { EX_DATAERR } else { EX_OK }
 }

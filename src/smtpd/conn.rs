@@ -71,6 +71,10 @@ enum Wake {
 /// Per-connection state beyond the protocol session.
 struct Conn {
     server: Arc<Server>,
+    /// The generation this session started with, kept to its end (a
+    /// reload never changes the rules under a transaction; a table rebuilt
+    /// in place by makemap is the exception, see table::lmdb).
+    runtime: Arc<crate::smtpd::Runtime>,
     site: Arc<Site>,
     spec: Arc<DaemonSpec>,
     peer: SocketAddr,
@@ -201,8 +205,10 @@ impl Conn {
         let mut client = Client::at(peer.ip());
         client.daemon_flags = spec.modifiers.clone();
         let sid = server.spool.session_id().as_str().to_string();
+        let runtime = server.runtime();
         Conn {
-            site: server.site(),
+            site: runtime.site.clone(),
+            runtime,
             client,
             server,
             spec,
@@ -392,7 +398,7 @@ impl Conn {
     }
 
     fn greeting(&self) -> Reply {
-        let text = match &self.server.settings().greeting {
+        let text = match &self.runtime.settings.clone().greeting {
             Some(g) => {
                 let now = now_secs();
                 let runtime = |name: &str| match name {
@@ -417,7 +423,7 @@ impl Conn {
 
     /// Run the session until QUIT, a 421, a timeout or the client going away.
     async fn session(&mut self, mut stream: Stream) {
-        let settings = self.server.settings();
+        let settings = self.runtime.settings.clone();
         let mut session = ServerSession::new(Limits::default());
         let mut buf = vec![0u8; 64 * 1024];
         // Connection checks (check_relay), and greet_pause's early-talker
@@ -825,7 +831,7 @@ impl Conn {
 
     /// AUTH is offered only over TLS (never in the clear), when a backend is configured.
     fn auth_offered(&self) -> bool {
-        self.server.auth().is_enabled()
+        self.runtime.auth.is_enabled()
             && !self.spec.has('A')
             && self.authed.is_none()
             && self.tls_active()
@@ -966,7 +972,7 @@ impl Conn {
                 if self.authed.is_some() {
                     return Reply::new(503, st(5, 5, 0), "Already Authenticated");
                 }
-                if !self.server.auth().is_enabled() || self.spec.has('A') {
+                if !self.runtime.auth.is_enabled() || self.spec.has('A') {
                     return Reply::new(503, st(5, 3, 3), "AUTH mechanism not available");
                 }
                 if !self.tls_active() {
@@ -1007,8 +1013,9 @@ impl Conn {
             SaslStep::Done(creds) => {
                 let ip = self.peer.ip();
                 let verdict = self
-                    .server
-                    .auth()
+                    .runtime
+                    .auth
+                    .clone()
                     .check(&creds, Some(ip), &self.server.verifier)
                     .await;
                 match verdict {
@@ -1091,7 +1098,7 @@ impl Conn {
         settings: &super::Settings,
     ) -> Reply {
         let arg = sender.to_string();
-        if (self.spec.has('a') || self.spec.is_submission() && self.server.auth().is_enabled())
+        if (self.spec.has('a') || self.spec.is_submission() && self.runtime.auth.is_enabled())
             && self.authed.is_none()
         {
             let r = Reply::new(530, st(5, 7, 0), "Authentication required");
@@ -1472,7 +1479,7 @@ impl Conn {
     }
 
     fn header_rules(&self) -> Option<Arc<policy::HeaderRules>> {
-        self.server.header_rules()
+        self.runtime.header_rules.clone()
     }
 }
 

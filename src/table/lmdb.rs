@@ -203,6 +203,19 @@ impl Lmdb {
         })?
     }
 
+    /// Call `f` with every stored pair, as stored, in key order, from one
+    /// snapshot, without collecting them (a content hash of a large table).
+    pub fn for_each_entry(&self, mut f: impl FnMut(&[u8], &[u8])) -> Result<(), Error> {
+        self.with_reader(|r| {
+            let iter = r.db.iter(&r.txn).map_err(|e| self.io(e.to_string()))?;
+            for item in iter {
+                let (k, v) = item.map_err(|e| self.io(e.to_string()))?;
+                f(k, v);
+            }
+            Ok(())
+        })?
+    }
+
     /// The file this table serves.
     pub fn path(&self) -> &Path {
         &self.path

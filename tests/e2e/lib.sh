@@ -548,7 +548,10 @@ mx_tls_auth() {  # mbox1: a certificate for the MSA and a password table
 mx_start() {
   local h=$1 d=$W/$1
   mx_defines "$h"
-  ip netns exec "$(ns "$h")" "$MXGATE" daemon --config "$d/cf/host.mc" "${MX_ARGS[@]}" >>"$d/stderr" 2>&1 &
+  local run=(--config "$d/cf/host.mc" "${MX_ARGS[@]}")
+  # scenario 9: the host runs an applied bundle (its node file is ROOT/node)
+  [ -e "$d/bundle.on" ] && run=(--config "$d/mxroot/current/mxgate.cf")
+  ip netns exec "$(ns "$h")" "$MXGATE" daemon "${run[@]}" >>"$d/stderr" 2>&1 &
   echo $! > "$d/daemon.run"
   wait_for 20 inns "$h" bash -c "exec 3<>/dev/tcp/$(ip4 "$h")/25" || die "mxgate on $h did not start: $(tail -5 "$d/stderr")"
   # the port answering could be an old daemon: this one must be alive
