@@ -569,7 +569,16 @@ pub fn run(opts: &Options) -> i32 {
         site.config.option("confSERVER_CERT"),
         site.config.option("confSERVER_KEY"),
     ) {
-        (Some(c), Some(k)) => match crate::tls::server_config(c.as_ref(), k.as_ref()) {
+        (Some(c), Some(k)) => match crate::tls::TlsSettings::from_options(
+            |n| site.config.option(n),
+            "confSERVER_SSL_OPTIONS",
+        )
+        .and_then(|settings| {
+            for w in &settings.warnings {
+                log.line(None, &format!("warning: {w}"));
+            }
+            crate::tls::server_config(c.as_ref(), k.as_ref(), &settings)
+        }) {
             Ok(t) => Some(t),
             Err(e) => {
                 eprintln!("mxgate: TLS: {e}");

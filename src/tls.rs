@@ -7,10 +7,15 @@
 //! [`trust_verifier`] builds the verifier of server certificates for
 //! outgoing STARTTLS from `confCACERT` (a PEM file) and `confCACERT_PATH` (a
 //! directory of PEM files), or the system's bundle
-//! ([`SYSTEM_CA_BUNDLE`]) when neither is set.
+//! ([`SYSTEM_CA_BUNDLE`]) when neither is set. [`TlsSettings::from_options`]
+//! reads `confCIPHER_LIST` (OpenSSL's cipher-list language, applied to the
+//! TLS 1.2 suites rustls has; TLS 1.3 suites are not governed by it, as in
+//! OpenSSL) and `confSERVER_SSL_OPTIONS` / `confCLIENT_SSL_OPTIONS`
+//! (`SSL_OP_*` words: the protocol versions, server cipher order, tickets);
+//! words with no meaning for rustls are warnings, never silently dropped.
 
 use futures_rustls::rustls;
-use rustls::ServerConfig;
+use rustls::{ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
@@ -69,8 +74,303 @@ pub fn trust_verifier(
         .map_err(|e| format!("trust anchors: {e}"))
 }
 
+/// The TLS suites, versions and options a configuration asks for.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// The TLS 1.2 suites selected by `confCIPHER_LIST`, then every TLS 1.3 suite.
+    pub suites: Vec<SupportedCipherSuite>,
+    /// The protocol versions left by the `SSL_OP_NO_TLSv1_*` options.
+    pub versions: Vec<&'static SupportedProtocolVersion>,
+    /// `SSL_OP_CIPHER_SERVER_PREFERENCE`: the server's suite order wins.
+    pub server_order: bool,
+    /// `SSL_OP_NO_TICKET`: no session tickets.
+    pub no_tickets: bool,
+    /// Words that were understood but mean nothing here, or were not understood.
+    pub warnings: Vec<String>,
+}
+
+/// OpenSSL's name and cipher-list attributes of each TLS 1.2 suite rustls has.
+fn suite_words(s: &SupportedCipherSuite) -> Option<(&'static str, &'static [&'static str])> {
+    use rustls::CipherSuite as C;
+    Some(match s.suite() {
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => (
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+            &["aECDSA", "ECDSA", "AES", "AES256", "AESGCM", "SHA384"],
+        ),
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => (
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+            &["aECDSA", "ECDSA", "AES", "AES128", "AESGCM", "SHA256"],
+        ),
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => (
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+            &["aECDSA", "ECDSA", "CHACHA20", "SHA256"],
+        ),
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => (
+            "ECDHE-RSA-AES256-GCM-SHA384",
+            &["aRSA", "RSA", "AES", "AES256", "AESGCM", "SHA384"],
+        ),
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => (
+            "ECDHE-RSA-AES128-GCM-SHA256",
+            &["aRSA", "RSA", "AES", "AES128", "AESGCM", "SHA256"],
+        ),
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => (
+            "ECDHE-RSA-CHACHA20-POLY1305",
+            &["aRSA", "RSA", "CHACHA20", "SHA256"],
+        ),
+        _ => return None,
+    })
+}
+
+/// Words every rustls TLS 1.2 suite has.
+const COMMON_WORDS: &[&str] = &[
+    "ALL", "DEFAULT", "HIGH", "ECDHE", "EECDH", "kECDHE", "kEECDH", "AEAD", "TLSv1.2",
+];
+
+/// Cipher-list words OpenSSL knows that select none of rustls's suites
+/// (weak, obsolete or other key exchanges).
+const NO_SUITE_WORDS: &[&str] = &[
+    "MEDIUM",
+    "LOW",
+    "EXPORT",
+    "EXP",
+    "aNULL",
+    "eNULL",
+    "NULL",
+    "COMPLEMENTOFDEFAULT",
+    "COMPLEMENTOFALL",
+    "MD5",
+    "RC4",
+    "DES",
+    "3DES",
+    "IDEA",
+    "SEED",
+    "PSK",
+    "aPSK",
+    "kPSK",
+    "ECDHEPSK",
+    "DHEPSK",
+    "RSAPSK",
+    "SRP",
+    "kSRP",
+    "aSRP",
+    "kRSA",
+    "DSS",
+    "aDSS",
+    "CAMELLIA",
+    "CAMELLIA128",
+    "CAMELLIA256",
+    "ARIA",
+    "ARIA128",
+    "ARIA256",
+    "DH",
+    "DHE",
+    "EDH",
+    "kEDH",
+    "kDHE",
+    "ADH",
+    "AECDH",
+    "aECDH",
+    "kECDH",
+    "ECDH",
+    "SHA1",
+    "SHA",
+    "CCM",
+    "CCM8",
+    "AESCCM",
+    "AESCCM8",
+    "SSLv3",
+    "TLSv1",
+    "TLSv1.0",
+    "SUITEB128",
+    "SUITEB128ONLY",
+    "SUITEB192",
+    "GOST",
+    "aGOST",
+    "kGOST",
+    "CBC",
+];
+
+impl TlsSettings {
+    /// rustls's defaults: every suite, TLS 1.2 and 1.3.
+    pub fn defaults() -> TlsSettings {
+        TlsSettings {
+            suites: rustls::crypto::ring::default_provider().cipher_suites,
+            versions: vec![&rustls::version::TLS13, &rustls::version::TLS12],
+            server_order: false,
+            no_tickets: false,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Read `confCIPHER_LIST` and the SSL options `ssl_option`
+    /// (`confSERVER_SSL_OPTIONS` or `confCLIENT_SSL_OPTIONS`) through
+    /// `option`. An empty selection is an error naming the option.
+    pub fn from_options<'a>(
+        option: impl Fn(&str) -> Option<&'a str>,
+        ssl_option: &str,
+    ) -> Result<TlsSettings, String> {
+        let mut t = TlsSettings::defaults();
+        if let Some(list) = option("confCIPHER_LIST") {
+            t.cipher_list(list)?;
+        }
+        if let Some(opts) = option(ssl_option) {
+            t.ssl_options(ssl_option, opts)?;
+        }
+        Ok(t)
+    }
+
+    fn cipher_list(&mut self, list: &str) -> Result<(), String> {
+        let all = rustls::crypto::ring::default_provider().cipher_suites;
+        let tls12: Vec<(SupportedCipherSuite, &str, &[&str])> = all
+            .iter()
+            .filter_map(|s| suite_words(s).map(|(n, w)| (*s, n, w)))
+            .collect();
+        let mut order: Vec<usize> = Vec::new();
+        let mut banned: Vec<usize> = Vec::new();
+        for item in list
+            .split([':', ',', ' '])
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+        {
+            let (op, body) = match item.chars().next() {
+                Some(c @ ('!' | '-' | '+')) => (Some(c), &item[1..]),
+                _ => (None, item),
+            };
+            if body.starts_with('@') {
+                // @STRENGTH, @SECLEVEL=n: ordering and levels; rustls's
+                // suites are all of the highest level.
+                continue;
+            }
+            let mut matched: Vec<usize> = (0..tls12.len()).collect();
+            let mut known = true;
+            for word in body.split('+') {
+                let is_name = tls12.iter().any(|(_, n, _)| *n == word);
+                if !is_name
+                    && !COMMON_WORDS.contains(&word)
+                    && !NO_SUITE_WORDS.contains(&word)
+                    && !tls12.iter().any(|(_, _, w)| w.contains(&word))
+                {
+                    known = false;
+                    break;
+                }
+                matched.retain(|&i| {
+                    let (_, n, w) = &tls12[i];
+                    *n == word || COMMON_WORDS.contains(&word) || w.contains(&word)
+                });
+            }
+            if !known {
+                self.warnings.push(format!(
+                    "confCIPHER_LIST: `{item}' is not a cipher name or class OpenSSL and rustls share; ignored"
+                ));
+                continue;
+            }
+            match op {
+                None => {
+                    for i in matched {
+                        if !banned.contains(&i) && !order.contains(&i) {
+                            order.push(i);
+                        }
+                    }
+                }
+                Some('-') => order.retain(|i| !matched.contains(i)),
+                Some('!') => {
+                    order.retain(|i| !matched.contains(i));
+                    banned.extend(matched);
+                }
+                _ => {
+                    let moved: Vec<usize> = order
+                        .iter()
+                        .copied()
+                        .filter(|i| matched.contains(i))
+                        .collect();
+                    order.retain(|i| !matched.contains(i));
+                    order.extend(moved);
+                }
+            }
+        }
+        let mut suites: Vec<SupportedCipherSuite> = order.iter().map(|&i| tls12[i].0).collect();
+        if suites.is_empty() {
+            self.warnings.push(format!(
+                "confCIPHER_LIST `{list}' selects no TLS 1.2 suite: only TLS 1.3 is offered"
+            ));
+            self.versions
+                .retain(|v| v.version != rustls::ProtocolVersion::TLSv1_2);
+        }
+        suites.extend(
+            all.iter()
+                .filter(|s| s.version() == &rustls::version::TLS13)
+                .copied(),
+        );
+        self.suites = suites;
+        if self.versions.is_empty() {
+            return Err(format!("confCIPHER_LIST `{list}': no cipher suite left"));
+        }
+        Ok(())
+    }
+
+    fn ssl_options(&mut self, name: &str, opts: &str) -> Result<(), String> {
+        for word in opts
+            .split([' ', ','])
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+        {
+            let (on, flag) = match word.strip_prefix('-') {
+                Some(f) => (false, f),
+                None => (true, word.strip_prefix('+').unwrap_or(word)),
+            };
+            let mut drop_version = |v: rustls::ProtocolVersion| {
+                if on {
+                    self.versions.retain(|x| x.version != v);
+                }
+            };
+            match flag {
+                "SSL_OP_NO_TLSv1_2" => drop_version(rustls::ProtocolVersion::TLSv1_2),
+                "SSL_OP_NO_TLSv1_3" => drop_version(rustls::ProtocolVersion::TLSv1_3),
+                "SSL_OP_CIPHER_SERVER_PREFERENCE" => self.server_order = on,
+                "SSL_OP_NO_TICKET" => self.no_tickets = on,
+                // What these turn off rustls never does (SSLv2/3, TLS 1.0/1.1,
+                // compression, renegotiation, static DH) or they are OpenSSL
+                // bug workarounds.
+                "SSL_OP_NO_SSLv2"
+                | "SSL_OP_NO_SSLv3"
+                | "SSL_OP_NO_TLSv1"
+                | "SSL_OP_NO_TLSv1_1"
+                | "SSL_OP_NO_COMPRESSION"
+                | "SSL_OP_NO_RENEGOTIATION"
+                | "SSL_OP_SINGLE_DH_USE"
+                | "SSL_OP_SINGLE_ECDH_USE"
+                | "SSL_OP_ALL"
+                | "SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION"
+                | "SSL_OP_LEGACY_SERVER_CONNECT"
+                | "SSL_OP_PRIORITIZE_CHACHA" => {}
+                other => self.warnings.push(format!(
+                    "{name}: `{other}' has no meaning for rustls; ignored"
+                )),
+            }
+        }
+        if self.versions.is_empty() {
+            return Err(format!("{name} `{opts}': no TLS version left"));
+        }
+        self.suites
+            .retain(|s| self.versions.iter().any(|v| *v == s.version()));
+        Ok(())
+    }
+
+    /// A crypto provider with these suites.
+    pub fn provider(&self) -> Arc<rustls::crypto::CryptoProvider> {
+        Arc::new(rustls::crypto::CryptoProvider {
+            cipher_suites: self.suites.clone(),
+            ..rustls::crypto::ring::default_provider()
+        })
+    }
+}
+
 /// Build the server side from PEM files.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    settings: &TlsSettings,
+) -> Result<Arc<ServerConfig>, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| format!("{}: {e}", cert.display()))?
         .collect::<Result<_, _>>()
@@ -79,13 +379,16 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Strin
         return Err(format!("{}: no certificate found", cert.display()));
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+    let mut config = ServerConfig::builder_with_provider(settings.provider())
+        .with_protocol_versions(&settings.versions)
         .map_err(|e| format!("TLS versions: {e}"))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| format!("{}: {e}", cert.display()))?;
+    config.ignore_client_order = settings.server_order;
+    if settings.no_tickets {
+        config.send_tls13_tickets = 0;
+    }
     Ok(Arc::new(config))
 }
 
@@ -98,10 +401,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("cert.pem");
         let key = dir.path().join("key.pem");
-        let e = server_config(&cert, &key).unwrap_err();
+        let e = server_config(&cert, &key, &TlsSettings::defaults()).unwrap_err();
         assert!(e.contains("cert.pem"), "{e}");
         std::fs::write(&cert, "not pem\n").unwrap();
-        let e = server_config(&cert, &key).unwrap_err();
+        let e = server_config(&cert, &key, &TlsSettings::defaults()).unwrap_err();
         assert!(e.contains("no certificate"), "{e}");
     }
 
@@ -132,6 +435,87 @@ mod tests {
             return;
         };
         assert!(out.status.success());
-        server_config(&cert, &key).unwrap();
+        server_config(&cert, &key, &TlsSettings::defaults()).unwrap();
+    }
+
+    fn names(t: &TlsSettings) -> Vec<String> {
+        t.suites
+            .iter()
+            .map(|s| format!("{:?}", s.suite()))
+            .collect()
+    }
+
+    fn with(list: Option<&str>, opts: Option<&str>) -> Result<TlsSettings, String> {
+        TlsSettings::from_options(
+            |n| match n {
+                "confCIPHER_LIST" => list,
+                "confSERVER_SSL_OPTIONS" => opts,
+                _ => None,
+            },
+            "confSERVER_SSL_OPTIONS",
+        )
+    }
+
+    #[test]
+    fn cipher_lists_select_rustls_suites_as_openssl_would() {
+        let all = with(None, None).unwrap();
+        assert_eq!(all.suites.len(), 9);
+        // The usual hardening lists keep every rustls suite.
+        let t = with(Some("HIGH:!aNULL:!MD5:!RC4"), None).unwrap();
+        assert_eq!(t.suites.len(), 9, "{:?}", names(&t));
+        assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+        // Named suites, in the given order, then TLS 1.3's.
+        let t = with(
+            Some("ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256"),
+            None,
+        )
+        .unwrap();
+        let n = names(&t);
+        assert_eq!(n[0], "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384");
+        assert_eq!(n[1], "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+        assert!(n[2..].iter().all(|x| x.starts_with("TLS13_")), "{n:?}");
+        // Exclusions and AND-ed classes.
+        let t = with(Some("HIGH:!AES128"), None).unwrap();
+        assert!(
+            !names(&t)
+                .iter()
+                .any(|x| x.contains("AES_128_GCM") && !x.starts_with("TLS13"))
+        );
+        let t = with(Some("ECDHE+CHACHA20"), None).unwrap();
+        assert_eq!(t.suites.len(), 5, "{:?}", names(&t));
+        // Nothing rustls has: TLS 1.3 only, said.
+        let t = with(Some("RC4:3DES"), None).unwrap();
+        assert_eq!(t.versions.len(), 1);
+        assert!(
+            t.warnings[0].contains("selects no TLS 1.2 suite"),
+            "{:?}",
+            t.warnings
+        );
+        // An unknown word is named.
+        let t = with(Some("HIGH:FOOBAR"), None).unwrap();
+        assert!(t.warnings[0].contains("`FOOBAR'"), "{:?}", t.warnings);
+    }
+
+    #[test]
+    fn ssl_options_set_versions_order_and_tickets() {
+        let t = with(
+            None,
+            Some("+SSL_OP_NO_TLSv1 +SSL_OP_NO_TLSv1_1 +SSL_OP_NO_TLSv1_2"),
+        )
+        .unwrap();
+        assert_eq!(t.versions.len(), 1);
+        assert!(names(&t).iter().all(|x| x.starts_with("TLS13_")));
+        let t = with(
+            None,
+            Some("+SSL_OP_CIPHER_SERVER_PREFERENCE +SSL_OP_NO_TICKET"),
+        )
+        .unwrap();
+        assert!(t.server_order && t.no_tickets);
+        let t = with(None, Some("+SSL_OP_NO_FOO")).unwrap();
+        assert!(t.warnings[0].contains("SSL_OP_NO_FOO"), "{:?}", t.warnings);
+        let e = with(None, Some("+SSL_OP_NO_TLSv1_2 +SSL_OP_NO_TLSv1_3")).unwrap_err();
+        assert!(e.contains("no TLS version left"), "{e}");
+        let e = with(Some("RC4"), Some("+SSL_OP_NO_TLSv1_3")).unwrap_err();
+        assert!(e.contains("no TLS version left"), "{e}");
     }
 }

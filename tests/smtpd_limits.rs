@@ -899,3 +899,45 @@ fn tls_clt_requirement_is_checked_at_mail_with_swaks() {
         d.maillog()
     );
 }
+
+/// `confCIPHER_LIST` and `confSERVER_SSL_OPTIONS` as sendmail sites write
+/// them, tried with OpenSSL's own client: only the listed TLS 1.2 suite is
+/// served, TLS 1.3 is off with `+SSL_OP_NO_TLSv1_3`, and a word rustls has
+/// no meaning for is named in the log.
+#[test]
+fn cipher_list_and_server_ssl_options_hold_for_openssl_s_client() {
+    let d = Daemon::start(Setup {
+        mc: "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
+             LOCAL_DOMAIN(`example.com')dnl\n\
+             define(`confCIPHER_LIST', `ECDHE-RSA-AES128-GCM-SHA256:!aNULL:!MD5:FROBNICATE')dnl\n\
+             define(`confSERVER_SSL_OPTIONS', `+SSL_OP_NO_SSLv3 +SSL_OP_NO_TLSv1_3 +SSL_OP_CIPHER_SERVER_PREFERENCE')dnl\n",
+        tables: &[("mailboxes", MAILBOXES)],
+        tls: true,
+    });
+    let port = d.mta.to_string();
+    let s_client = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(["s_client", "-starttls", "smtp", "-connect"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl (apt-get install openssl)");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let ok = s_client(&["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"]);
+    assert!(ok.contains("Cipher is ECDHE-RSA-AES128-GCM-SHA256"), "{ok}");
+    let other = s_client(&["-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384"]);
+    assert!(!other.contains("Cipher is ECDHE"), "{other}");
+    let v13 = s_client(&["-tls1_3"]);
+    assert!(!v13.contains("Cipher is TLS_"), "{v13}");
+    let log = d.maillog();
+    assert!(
+        log.contains("warning: confCIPHER_LIST: `FROBNICATE' is not a cipher name or class OpenSSL and rustls share; ignored"),
+        "{log}"
+    );
+}

@@ -240,13 +240,9 @@ pub const OPTIONS: &[(&str, Support)] = &[
     ("confAUTH_MECHANISMS", Implemented),
     ("confCACERT", Implemented),
     ("confCACERT_PATH", Implemented),
-    (
-        "confCIPHER_LIST",
-        Warned(
-            "the TLS cipher suites are rustls' safe defaults (TLS 1.2+ with AEAD ciphers); this list is not applied",
-        ),
-    ),
+    ("confCIPHER_LIST", Implemented),
     ("confCLIENT_OPTIONS", Implemented),
+    ("confCLIENT_SSL_OPTIONS", Implemented),
     ("confCONNECTION_RATE_THROTTLE", Implemented),
     ("confCONNECTION_RATE_WINDOW_SIZE", Implemented),
     ("confCR_FILE", Implemented),
@@ -279,6 +275,7 @@ pub const OPTIONS: &[(&str, Support)] = &[
     ("confRELAY_MSG", Implemented),
     ("confRUN_AS_USER", Implemented),
     ("confSERVER_CERT", Implemented),
+    ("confSERVER_SSL_OPTIONS", Implemented),
     ("confSERVER_KEY", Implemented),
     ("confSERVICE_SWITCH_FILE", Implemented),
     ("confSMTP_LOGIN_MSG", Implemented),

@@ -455,9 +455,17 @@ impl SmtpConnection {
 /// is checked afterwards ([`verify_chain`]) for `${verify}` and the
 /// `TLS_Srv:`/`TLS_Rcpt:` requirements.
 pub fn opportunistic_tls() -> Result<Arc<rustls::ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    opportunistic_tls_with(&crate::tls::TlsSettings::defaults())
+}
+
+/// [`opportunistic_tls`] with the suites and versions of `confCIPHER_LIST`
+/// and `confCLIENT_SSL_OPTIONS`.
+pub fn opportunistic_tls_with(
+    settings: &crate::tls::TlsSettings,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = settings.provider();
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .with_protocol_versions(&settings.versions)
         .map_err(|e| format!("TLS versions: {e}"))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
@@ -811,12 +819,46 @@ pub struct SmtpAgent {
 #[derive(Default)]
 pub struct TrustCache {
     slot: std::sync::Mutex<Option<TrustEntry>>,
+    client: std::sync::Mutex<Option<ClientEntry>>,
 }
+
+type ClientEntry = (TrustKey, Result<Arc<rustls::ClientConfig>, String>);
 
 type TrustKey = (Option<String>, Option<String>);
 type TrustEntry = (TrustKey, Result<Arc<WebPkiServerVerifier>, String>);
 
 impl TrustCache {
+    /// The client TLS configuration for `site` when it sets
+    /// `confCIPHER_LIST` or `confCLIENT_SSL_OPTIONS` (`None`: the agent's
+    /// default); `Err` says why that configuration cannot be built.
+    pub fn client_for_site(
+        &self,
+        site: &Site,
+    ) -> Option<Result<Arc<rustls::ClientConfig>, String>> {
+        let key: TrustKey = (
+            site.config.option("confCIPHER_LIST").map(str::to_string),
+            site.config
+                .option("confCLIENT_SSL_OPTIONS")
+                .map(str::to_string),
+        );
+        if key == (None, None) {
+            return None;
+        }
+        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, v)) = slot.as_ref()
+            && *k == key
+        {
+            return Some(v.clone());
+        }
+        let v = crate::tls::TlsSettings::from_options(
+            |n| site.config.option(n),
+            "confCLIENT_SSL_OPTIONS",
+        )
+        .and_then(|t| opportunistic_tls_with(&t));
+        *slot = Some((key, v.clone()));
+        Some(v)
+    }
+
     /// The verifier for `site`'s CA settings; `Err` says why there is none
     /// (then every certificate is `verify=FAIL`).
     pub fn for_site(&self, site: &Site) -> Result<Arc<WebPkiServerVerifier>, String> {
@@ -1108,13 +1150,19 @@ impl SmtpAgent {
                             None
                         }
                     };
+                    let client_tls = match self.trust.client_for_site(site) {
+                        None => self.tls.clone(),
+                        Some(Ok(c)) => Some(c),
+                        Some(Err(e)) => {
+                            last = ConnectFailure {
+                                status: "4.3.5".into(),
+                                text: e,
+                            };
+                            continue;
+                        }
+                    };
                     let c = match SmtpConnection::open(
-                        target,
-                        settings,
-                        self.tls.clone(),
-                        timeouts,
-                        family,
-                        trust,
+                        target, settings, client_tls, timeouts, family, trust,
                     )
                     .await
                     {
