@@ -343,14 +343,14 @@ fn resolve_canonified(
                 let why = Because::LocalDomain { host: host.clone() };
                 return local_step(site, &m.local, Origin::LocalHost(&host), why);
             }
-            remote(site, &m.local, &host)
+            remote(site, m, &host)
         }
     }
 }
 
 fn literal(site: &Site, m: &Mailbox) -> (Resolution, Because) {
     let host = m.host().unwrap_or_default();
-    let user = format!("{}@{}", m.local, host);
+    let user = m.as_written();
     let smart = site
         .config
         .relays
@@ -418,7 +418,12 @@ fn virtuser_result(
     }
 }
 
-fn remote(site: &Site, local: &str, host: &str) -> Result<(Resolution, Because), table::Error> {
+/// `host` is the folded host (table keys); the recipient handed on keeps
+/// the local part and domain as written (sendmail 8.17 -bt:
+/// `User@Elsewhere.COM` → `user User@Elsewhere.COM`).
+fn remote(site: &Site, m: &Mailbox, host: &str) -> Result<(Resolution, Because), table::Error> {
+    let local = m.local.as_str();
+    let written = m.written_host().unwrap_or_else(|| host.to_string());
     if site.config.has_feature("mailertable")
         && let Some(t) = site.table("mailertable")
         && let Some(hit) = mailertable::lookup(t.as_ref(), host)?
@@ -428,7 +433,7 @@ fn remote(site: &Site, local: &str, host: &str) -> Result<(Resolution, Because),
             key: hit.key,
             value: hit.value.clone(),
         };
-        match triple::resolve_value(site, &hit.value, local, host) {
+        match triple::resolve_value(site, &hit.value, local, &written) {
             Triple::Continue => {}
             t => return finish(site, t, why),
         }
@@ -444,7 +449,7 @@ fn remote(site: &Site, local: &str, host: &str) -> Result<(Resolution, Because),
         let why = Because::SmartHost {
             value: s.to_string(),
         };
-        match triple::resolve_value(site, s, local, host) {
+        match triple::resolve_value(site, s, local, &written) {
             Triple::Continue => {}
             t => return finish(site, t, why),
         }
@@ -453,7 +458,7 @@ fn remote(site: &Site, local: &str, host: &str) -> Result<(Resolution, Because),
         Resolution::Deliver(Route {
             mailer: "esmtp".into(),
             host: Some(host.to_string()),
-            user: format!("{local}@{host}"),
+            user: m.as_written(),
         }),
         Because::Mx {
             host: host.to_string(),

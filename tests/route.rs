@@ -114,6 +114,47 @@ fn spec_r1_to_r14() {
     );
 }
 
+// Issue "field configurations", item 1: the address handed to the next
+// hop keeps the case the sender wrote, local part and domain; the host
+// the mailer connects to is folded. Checked on sendmail 8.17 -bt:
+//   t2.mc    /parse User@Elsewhere.COM      → mailer relay, host smarthost.isp.net, user User@Elsewhere.COM
+//   t2.mc    /parse User@Sub.Remote.ORG     → mailer esmtp, host [mx.remote.org], user User@Sub.Remote.ORG
+//   t2.mc    /parse Joe@A.Remote.ORG        → mailer smtp, host relay.example.net, user Joe@A.Remote.ORG
+//   t2.mc    /parse User@Host.Wild.ORG      → mailer esmtp, host host.inner.wild.org, user User@Host.Wild.ORG
+//   t2.mc    /parse Joe@[IPv6:2001:DB8::1]  → mailer esmtp, host [smarthost.isp.net], user Joe@[IPv6:2001:DB8::1]
+//   plain.mc /parse MiXed.Case@Sub.Example.ORG. → mailer esmtp, host sub.example.org., user MiXed.Case@Sub.Example.ORG
+//   plain.mc /parse "Quoted User"@Host.NET  → mailer esmtp, host host.net., user "Quoted User"@Host.NET
+//   plain.mc /parse <@Relay.ORG:User@Host.NET> → mailer esmtp, host host.net., user User@Host.NET
+//   plain.mc /parse Joe%Other.NET@GW.Example.COM → mailer esmtp, host other.net., user Joe@Other.NET
+// (plain.mc: no mailertable, no SMART_HOST, nocanonify; sendmail prints
+// the MX host with its trailing dot, we print it without.)
+#[test]
+fn next_hop_address_keeps_the_senders_case() {
+    check_routes(
+        &t2(),
+        "
+        User@Elsewhere.COM       => relay smarthost.isp.net User@Elsewhere.COM
+        User@Sub.Remote.ORG      => esmtp [mx.remote.org] User@Sub.Remote.ORG
+        Joe@A.Remote.ORG         => smtp relay.example.net Joe@A.Remote.ORG
+        User@Host.Wild.ORG       => esmtp host.inner.wild.org User@Host.Wild.ORG
+        Joe@[IPv6:2001:DB8::1]   => esmtp [smarthost.isp.net] Joe@[IPv6:2001:DB8::1]
+        ",
+    );
+    let mut c = Config::new();
+    c.hostname = Some("gw.example.com".into());
+    c.classes
+        .insert("w".into(), vec!["example.com".into(), "localhost".into()]);
+    check_routes(
+        &site(c, &[]),
+        r#"
+        MiXed.Case@Sub.Example.ORG.   => esmtp sub.example.org MiXed.Case@Sub.Example.ORG
+        "Quoted User"@Host.NET        => esmtp host.net "Quoted User"@Host.NET
+        <@Relay.ORG:User@Host.NET>    => esmtp host.net User@Host.NET
+        Joe%Other.NET@GW.Example.COM  => esmtp other.net Joe@Other.NET
+        "#,
+    );
+}
+
 #[test]
 fn r7_r8_error_actions() {
     use mxgate::route::ErrorAction;
@@ -196,7 +237,7 @@ fn mailertable_rhs_forms_and_fallbacks() {
         joe@user.example   => esmtp central.example.net postmaster@central.example.net
         joe@lit.example    => smtp [192.168.10.25] joe@lit.example
         joe@mx.example     => esmtp mail.mx.example joe@mx.example
-        joe@Other.ORG.     => esmtp other.org joe@other.org
+        joe@Other.ORG.     => esmtp other.org joe@Other.ORG
         joe@[192.0.2.9]    => esmtp [192.0.2.9] joe@[192.0.2.9]
         ",
     );

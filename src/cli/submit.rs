@@ -694,7 +694,8 @@ pub fn prepare(
     };
     let mut envelope = Envelope::new(&format!("<{sender_text}>"));
     for r in &rcpts {
-        let mut rc = Recipient::new(&format!("<{r}>"));
+        // As written: the next hop gets the sender's case (sendmail 8.17).
+        let mut rc = Recipient::new(&format!("<{}>", r.to_written_string()));
         rc.notify = opts.notify.as_ref().map(|n| n.to_ascii_uppercase());
         envelope.recipients.push(rc);
     }
@@ -854,6 +855,7 @@ pub fn verify(site: &Site, text: &str) -> Vec<Verified> {
         route: Vec::new(),
         local: route.user.clone(),
         domain: None,
+        spelling: None,
     });
     let exp = match alias::expand(site, &local) {
         Ok(e) => e,

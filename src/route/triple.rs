@@ -29,7 +29,7 @@ pub(crate) enum Triple {
 }
 
 /// Resolve `value` for the recipient `local@host` (`host` without trailing
-/// dot). `default_mailer` is the mailer for a bare host (`relay` in
+/// dot, spelled as the sender wrote it: it only builds the recipient). `default_mailer` is the mailer for a bare host (`relay` in
 /// MailerToTriple).
 pub(crate) fn resolve_value(site: &Site, value: &str, local: &str, host: &str) -> Triple {
     let value = value.trim();

@@ -1299,7 +1299,8 @@ impl Conn {
         let arrival = envelope.arrival;
         for (r, p) in &tx.rcpts {
             envelope.recipients.push(Recipient {
-                address: format!("<{r}>"),
+                // As written: the next hop gets the sender's case (sendmail 8.17).
+                address: format!("<{}>", r.to_written_string()),
                 notify: p.notify.map(|n| {
                     if n.is_never() {
                         "NEVER".to_string()
