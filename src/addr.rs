@@ -9,6 +9,8 @@
 //! it is kept beside the folded one ([`Mailbox::written_host`]): sendmail
 //! 8.17 hands the next hop `User@Example.COM` as written. No I/O, no tables.
 
+pub mod tokens;
+
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 

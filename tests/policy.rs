@@ -1347,3 +1347,76 @@ fn controls_run_at_connect_or_from_rcpt_as_configured() {
         Action::Continue
     );
 }
+
+// Issue "field configurations", item 6: `ERROR:` texts are spaced the way
+// sendmail's tokenizer rebuilds them. Checked on sendmail 8.17 -bs (t2.mc
+// with these access lines, client 172.16.0.1), the replies verbatim:
+//   ERROR:550 We do not  accept,mail (here)     → 550 5.0.0 <x@a1.org>... We do not accept,mail
+//   ERROR:5.7.1:550 No-mail;from:you  ok        → 550 5.7.1 <x@a2.org>... No-mail;from:you ok
+//   ERROR:"550 Quoted  text, kept"              → 550 5.0.0 <x@a3.org>... Quoted  text, kept
+//   ERROR:5.7.1:"550 Quoted, text  (x)"         → 550 5.7.1 <x@a4.org>... Quoted, text  (x)
+//   ERROR:550 user@host <x> said: no            → 550 5.0.0 <x@a5.org>... user@host<x
+//   ERROR:550 A.B.C 1.2 "x y" $z                → 550 5.0.0 <x@a6.org>... A.B.C 1.2x y$z
+//   ERROR:550 a - b x_y z 50% off               → 550 5.0.0 <x@b1.org>... a - b x_y z 50%off
+//   ERROR:550 say "hi there" now                → 550 5.0.0 <x@b3.org>... sayhi therenow
+//   ERROR:550 end. Try later.                   → 550 5.0.0 <x@b4.org>... end.Try later.
+//   ERROR:550 a<TAB>tab  and  [1.2.3.4] x!y ^z  → 550 5.0.0 <x@b5.org>... a tab and[1.2.3.4]x!y^z
+//   ERROR:550 (only comment)                    → 553 5.3.0 <x@b7.org>... 550
+//   ERROR:550 Relaying denied. Proper authentication required.
+//                                               → 550 5.0.0 <x@b8.org>... Relaying denied.Proper authentication required.
+//   ERROR:550 a \"b\" c\,d                      → 550 5.0.0 <x@c3.org>... a "b" c,d
+//   ERROR:550 x (c1 (nested) y) z               → 550 5.0.0 <x@c4.org>... x z
+//   ERROR:550 5.7.1 Text with own code          → 550 5.7.1 <x@c6.org>... Text with own code
+//   ERROR:5.7.1:550 5.1.1 Two codes             → 550 5.1.1 <x@c7.org>... Two codes
+// Not reproduced: a text sendmail cannot tokenize (`ERROR:550 a > b c`)
+// makes sendmail answer `553 5.0.0 ERROR:550 a > b c... Unbalanced '>'`;
+// we send the text as written.
+#[test]
+fn access_error_texts_are_spaced_as_sendmail_tokenizes_them() {
+    let fx = Fixture::new();
+    let access = "\
+From:a1.org\tERROR:550 We do not  accept,mail (here)
+From:a2.org\tERROR:5.7.1:550 No-mail;from:you  ok
+From:a3.org\tERROR:\"550 Quoted  text, kept\"
+From:a4.org\tERROR:5.7.1:\"550 Quoted, text  (x)\"
+From:a5.org\tERROR:550 user@host <x> said: no
+From:a6.org\tERROR:550 A.B.C 1.2 \"x y\" $z
+From:b1.org\tERROR:550 a - b x_y z 50% off
+From:b3.org\tERROR:550 say \"hi there\" now
+From:b4.org\tERROR:550 end. Try later.
+From:b5.org\tERROR:550 a\ttab  and  [1.2.3.4] x!y ^z
+From:b7.org\tERROR:550 (only comment)
+From:b8.org\tERROR:550 Relaying denied. Proper authentication required.
+From:c3.org\tERROR:550 a \\\"b\\\" c\\,d
+From:c4.org\tERROR:550 x (c1 (nested) y) z
+From:c6.org\tERROR:550 5.7.1 Text with own code
+From:c7.org\tERROR:5.7.1:550 5.1.1 Two codes
+";
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    t.insert("access".into(), Arc::new(MemTable::from_lines(access)));
+    let site = Site::from_parts(fx.config(), t).unwrap();
+    for (d, want) in [
+        ("a1.org", "550 5.0.0 <x@a1.org>... We do not accept,mail"),
+        ("a2.org", "550 5.7.1 <x@a2.org>... No-mail;from:you ok"),
+        ("a3.org", "550 5.0.0 <x@a3.org>... Quoted  text, kept"),
+        ("a4.org", "550 5.7.1 <x@a4.org>... Quoted, text  (x)"),
+        ("a5.org", "550 5.0.0 <x@a5.org>... user@host<x"),
+        ("a6.org", "550 5.0.0 <x@a6.org>... A.B.C 1.2x y$z"),
+        ("b1.org", "550 5.0.0 <x@b1.org>... a - b x_y z 50%off"),
+        ("b3.org", "550 5.0.0 <x@b3.org>... sayhi therenow"),
+        ("b4.org", "550 5.0.0 <x@b4.org>... end.Try later."),
+        ("b5.org", "550 5.0.0 <x@b5.org>... a tab and[1.2.3.4]x!y^z"),
+        ("b7.org", "553 5.3.0 <x@b7.org>... 550"),
+        (
+            "b8.org",
+            "550 5.0.0 <x@b8.org>... Relaying denied.Proper authentication required.",
+        ),
+        ("c3.org", "550 5.0.0 <x@c3.org>... a \"b\" c,d"),
+        ("c4.org", "550 5.0.0 <x@c4.org>... x z"),
+        ("c6.org", "550 5.7.1 <x@c6.org>... Text with own code"),
+        ("c7.org", "550 5.1.1 <x@c7.org>... Two codes"),
+    ] {
+        let a = format!("x@{d}");
+        assert_eq!(line(&mail(&site, &a), &a), want, "{d}");
+    }
+}

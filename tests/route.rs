@@ -218,6 +218,39 @@ fn error_mailer_replies() {
     );
 }
 
+// Issue "field configurations", item 6: mailertable `error:` texts are
+// spaced the way sendmail's tokenizer rebuilds them. Checked on sendmail
+// 8.17 -bs (RCPT TO) and -bt (/parse) with these mailertable lines:
+//   error:5.7.1:550 No mail, for m1.example (ever) → 550 5.7.1 <u@m1.example>... No mail,for m1.example
+//   error:550 Go  away;now                         → 550 5.0.0 <u@m2.example>... Go away;now
+//   error:5.1.2:"550 Quoted,  mail"                → 550 5.1.2 <u@m3.example>... Quoted,  mail
+//   error:nouser:User unknown, sorry               → 553 5.3.0 <u@m4.example>... User unknown,sorry
+//   error:5.7.1:550 a@b <c> d/e                    → 550 5.7.1 <u@m5.example>... a@b<c
+#[test]
+fn mailertable_error_texts_are_spaced_as_sendmail_tokenizes_them() {
+    let s = site(
+        t2_config(),
+        &[(
+            "mailertable",
+            "m1.example error:5.7.1:550 No mail, for m1.example (ever)\n\
+             m2.example error:550 Go  away;now\n\
+             m3.example error:5.1.2:\"550 Quoted,  mail\"\n\
+             m4.example error:nouser:User unknown, sorry\n\
+             m5.example error:5.7.1:550 a@b <c> d/e\n",
+        )],
+    );
+    check_routes(
+        &s,
+        "
+        u@m1.example => error 550 5.7.1 No mail,for m1.example
+        u@m2.example => error 550 5.0.0 Go away;now
+        u@m3.example => error 550 5.1.2 Quoted,  mail
+        u@m4.example => error 553 5.3.0 User unknown,sorry
+        u@m5.example => error 550 5.7.1 a@b<c
+        ",
+    );
+}
+
 #[test]
 fn mailertable_rhs_forms_and_fallbacks() {
     let mut c = t2_config();
