@@ -165,8 +165,24 @@ impl Addr {
     }
 }
 
-/// Rewrite `addr` for `field` as mailer `mailer` would send it.
+/// Rewrite `addr` for `field` as mailer `mailer` would send it. `addr`
+/// may be a header mailbox (`Name <addr>`, `addr (comment)`, `<addr>`):
+/// only the address inside changes, as sendmail 8.17's `/try` shows.
 pub fn masquerade(
+    site: &Site,
+    field: Field,
+    addr: &str,
+    mailer: &str,
+) -> Result<(String, Why), table::Error> {
+    let t = addr.trim();
+    if t.contains(['<', '(']) {
+        return rewrite_item(site, t, field, mailer);
+    }
+    masquerade_addr(site, field, t, mailer)
+}
+
+/// [`masquerade`] for a bare address.
+fn masquerade_addr(
     site: &Site,
     field: Field,
     addr: &str,
@@ -198,6 +214,7 @@ fn masquerade_canonified(
 ) -> Result<(String, Why), table::Error> {
     let host = match &parsed.domain {
         None => Host::Bare,
+        Some(d) if is_self(site, d) => Host::Local,
         Some(d @ Domain::Literal(_)) => Host::Name(d.to_string()),
         Some(Domain::Name(n)) => Host::Name(n.clone()),
     };
@@ -266,6 +283,22 @@ fn masquerade_canonified(
         _ => why,
     };
     Ok((out.render(site), why))
+}
+
+/// Ruleset 3 (`Canonify`) writes `localhost`, `localhost.$m`,
+/// `localhost.UUCP` and an address literal in `$=w` as `$j`, for every
+/// field (sendmail 8.17 -bt: `/tryflags ER`, `joe@localhost` →
+/// `joe@gw.example.com`).
+fn is_self(site: &Site, d: &Domain) -> bool {
+    match d {
+        Domain::Literal(_) => site.is_local_host(&d.to_string()),
+        Domain::Name(n) => {
+            let m = site.hostname.split_once('.').map(|(_, m)| m);
+            n == "localhost"
+                || n == "localhost.uucp"
+                || m.is_some_and(|m| n.strip_prefix("localhost.") == Some(&m.to_ascii_lowercase()))
+        }
+    }
 }
 
 fn not_env() -> Why {
@@ -559,27 +592,28 @@ fn rewrite_list(
     }
     let mut out = Vec::with_capacity(items.len());
     for item in &items {
-        out.push(rewrite_item(site, item, field, mailer)?);
+        out.push(rewrite_item(site, item, field, mailer)?.0);
     }
     Ok(out.join(","))
 }
 
-/// One mailbox: `Name <addr>`, `addr (comment)` or `addr`.
+/// One mailbox: `Name <addr>`, `addr (comment)` or `addr`; the brackets,
+/// display name and comments stay as written.
 fn rewrite_item(
     site: &Site,
     item: &str,
     field: Field,
     mailer: &str,
-) -> Result<String, table::Error> {
+) -> Result<(String, Why), table::Error> {
     if let (Some(l), Some(r)) = (item.rfind('<'), item.rfind('>'))
         && l < r
     {
         let addr = item[l + 1..r].trim();
         if addr.is_empty() {
-            return Ok(item.to_string());
+            return Ok((item.to_string(), Why::Unchanged));
         }
-        let (new, _) = masquerade(site, field, addr, mailer)?;
-        return Ok(format!("{}<{new}>{}", &item[..l], &item[r + 1..]));
+        let (new, why) = masquerade_addr(site, field, addr, mailer)?;
+        return Ok((format!("{}<{new}>{}", &item[..l], &item[r + 1..]), why));
     }
     // A bare address: the first word that is not a comment.
     let lead = item.len() - item.trim_start().len();
@@ -589,10 +623,10 @@ fn rewrite_item(
         .unwrap_or(body.len());
     let word = &body[..word_end];
     if word.is_empty() || word.contains(['"', ':', ';']) {
-        return Ok(item.to_string());
+        return Ok((item.to_string(), Why::Unchanged));
     }
-    let (new, _) = masquerade(site, field, word, mailer)?;
-    Ok(format!("{}{new}{}", &item[..lead], &body[word_end..]))
+    let (new, why) = masquerade_addr(site, field, word, mailer)?;
+    Ok((format!("{}{new}{}", &item[..lead], &body[word_end..]), why))
 }
 
 #[cfg(test)]

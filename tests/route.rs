@@ -439,6 +439,69 @@ fn local_user_checks() {
     assert_eq!(r("nobody").unwrap(), "550 5.1.1 User unknown");
 }
 
+// Issue "field configurations", item 4: every name in $=w is masqueraded,
+// `localhost` included, and header addresses keep their angle brackets
+// and comments. Checked on sendmail 8.17 -bt (t2.mc, $=w = localhost,
+// gw.example.com, example.com; /tryflags HS, /try esmtp ADDR → Rcode 0, addr):
+//   joe@localhost                   → joe@masq.example.com
+//   joe@example.com                 → joe@masq.example.com
+//   joe@LocalHost                   → joe@masq.example.com
+//   Joe User <joe@localhost>        → Joe User <joe@masq.example.com>
+//   joe@gw.example.com (Joe User)   → joe@masq.example.com (Joe User)
+//   "Joe Q" <joe@example.com>       → "Joe Q" <joe@masq.example.com>
+//   <joe@gw.example.com>            → <joe@masq.example.com>
+//   joe@[127.0.0.1]                 → joe@masq.example.com
+//   root@localhost                  → root@gw.example.com   (exposed; localhost is $j)
+//   Root <root>                     → Root <root@gw.example.com>
+//   joe@elsewhere.com (Joe)         → joe@elsewhere.com (Joe)
+//   Joe <joe@other.example.com>     → Joe <joe@masq.example.com>
+//   /try local joe@localhost        → joe@masq.example.com
+// /tryflags ES: joe@localhost → joe@gw.example.com; joe → joe@gw.example.com.
+#[test]
+fn masquerade_every_local_name_and_keep_header_syntax() {
+    let s = t2();
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "esmtp",
+        r#"
+        joe@localhost                 => joe@masq.example.com
+        joe@example.com               => joe@masq.example.com
+        joe@LocalHost                 => joe@masq.example.com
+        Joe User <joe@localhost>      => Joe User <joe@masq.example.com>
+        joe@gw.example.com (Joe User) => joe@masq.example.com (Joe User)
+        "Joe Q" <joe@example.com>     => "Joe Q" <joe@masq.example.com>
+        <joe@gw.example.com>          => <joe@masq.example.com>
+        joe@[127.0.0.1]               => joe@masq.example.com
+        root@localhost                => root@gw.example.com
+        Root <root>                   => Root <root@gw.example.com>
+        joe@elsewhere.com (Joe)       => joe@elsewhere.com (Joe)
+        Joe <joe@other.example.com>   => Joe <joe@masq.example.com>
+        "#,
+    );
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "local",
+        "joe@localhost => joe@masq.example.com",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeSender,
+        "esmtp",
+        "
+        joe@localhost => joe@gw.example.com
+        joe           => joe@gw.example.com
+        ",
+    );
+    let msg = b"From: Joe User <joe@localhost>\r\nSender: root@localhost (Root)\r\n\r\nbody\r\n";
+    let out = mxgate::rewrite::headers(&s, msg, "esmtp").unwrap().unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "From: Joe User <joe@masq.example.com>\r\nSender: root@gw.example.com (Root)\r\n\r\nbody\r\n"
+    );
+}
+
 // Q1–Q14, checked on sendmail 8.17 (-bt /tryflags + /try esmtp, t2/t3.mc).
 #[test]
 fn spec_q1_to_q14() {
