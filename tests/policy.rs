@@ -1420,3 +1420,61 @@ From:c7.org\tERROR:5.7.1:550 5.1.1 Two codes
         assert_eq!(line(&mail(&site, &a), &a), want, "{d}");
     }
 }
+
+// Issue "field configurations", item 5: sender domain checks for address
+// literals. Checked on sendmail 8.17 -bs (t2.mc plus these access lines:
+// `From:[192.0.2.9] REJECT`, `From:198.51.100 ERROR:550 Net listed`,
+// `From:u@[203.0.113.7] ERROR:550 User listed`; client 172.16.0.1):
+//   MAIL FROM:<u@[192.0.2.1]>          → 553 5.1.8 <u@[192.0.2.1]>... Domain of sender address u@[192.0.2.1] does not exist
+//   MAIL FROM:<u@[10.0.0.2]>           → 553 5.1.8 ... (the hosts file names 10.0.0.2: a literal is never canonical)
+//   MAIL FROM:<u@[IPv6:2001:db8::1]>   → 553 5.1.8 <u@[IPv6:2001:db8::1]>... Domain of sender address u@[IPv6:2001:db8::1] does not exist
+//   MAIL FROM:<u@[192.0.2.9]>          → 550 5.7.1 <u@[192.0.2.9]>... Access denied   (From:[192.0.2.9])
+//   MAIL FROM:<u@[203.0.113.7]>        → 550 5.0.0 <u@[203.0.113.7]>... User listed   (full-address key)
+//   MAIL FROM:<u@[198.51.100.4]>       → 553 5.1.8 ... does not exist (an IP-prefix key does not match a literal)
+//   MAIL FROM:<Joe@[192.0.2.1]>        → 553 5.1.8 <Joe@[192.0.2.1]>... Domain of sender address Joe@[192.0.2.1] does not exist
+// and -bt (check_mail, {client_addr} 172.16.0.1, {client_name} mail.foo.com):
+//   <u@[127.0.0.1]>, <u@[IPv6:::1]> → $#error $@ 5.5.4 $: "553 Real domain name required for sender address"
+// Not checked on the binary: `FEATURE(accept_unresolvable_domains)` skips
+// the check for literals too (read from proto.m4).
+#[test]
+fn sender_address_literals() {
+    let fx = Fixture::new();
+    let access = format!(
+        "{ACCESS}From:[192.0.2.9]\tREJECT\nFrom:198.51.100\tERROR:550 Net listed\n\
+         From:u@[203.0.113.7]\tERROR:550 User listed\n"
+    );
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    t.insert("access".into(), Arc::new(MemTable::from_lines(&access)));
+    let s = Site::from_parts(fx.config(), t).unwrap();
+    let gone = |a: &str| format!("553 5.1.8 <{a}>... Domain of sender address {a} does not exist");
+    for (a, want) in [
+        ("u@[192.0.2.1]", gone("u@[192.0.2.1]")),
+        ("u@[10.0.0.2]", gone("u@[10.0.0.2]")),
+        ("u@[IPv6:2001:db8::1]", gone("u@[IPv6:2001:db8::1]")),
+        (
+            "u@[192.0.2.9]",
+            "550 5.7.1 <u@[192.0.2.9]>... Access denied".into(),
+        ),
+        (
+            "u@[203.0.113.7]",
+            "550 5.0.0 <u@[203.0.113.7]>... User listed".into(),
+        ),
+        ("u@[198.51.100.4]", gone("u@[198.51.100.4]")),
+        ("Joe@[192.0.2.1]", gone("Joe@[192.0.2.1]")),
+        (
+            "u@[127.0.0.1]",
+            "553 5.5.4 <u@[127.0.0.1]>... Real domain name required for sender address".into(),
+        ),
+        (
+            "u@[IPv6:::1]",
+            "553 5.5.4 <u@[IPv6:::1]>... Real domain name required for sender address".into(),
+        ),
+    ] {
+        assert_eq!(line(&mail(&s, a), a), want, "{a}");
+    }
+    let mut c = fx.config();
+    c.features
+        .insert("accept_unresolvable_domains".into(), vec![]);
+    let s = Site::from_parts(c, BTreeMap::new()).unwrap();
+    assert_eq!(mail(&s, "u@[192.0.2.1]").action, Action::Continue);
+}

@@ -47,7 +47,7 @@ pub(crate) fn basic_check_mail(
     };
     // Replies name the sender as given (`$&f`); the checks see the address
     // after ruleset 3, that is after the domaintable.
-    let f_text = mb.to_string();
+    let f_text = mb.to_written_string();
     let rewritten;
     let mb = match crate::route::domaintable::apply(site, mb) {
         Ok(Some((m, _))) => {
@@ -160,7 +160,21 @@ const PSEUDO: [&str; 5] = ["uucp", "bitnet", "decnet", "fax", "redirect"];
 
 fn resolve_sender_domain(site: &Site, facts: &Facts, d: &Domain) -> Resolved {
     let name = match d {
-        Domain::Literal(_) => return Resolved::Ok("sender domain is an address literal".into()),
+        // Ruleset 3 writes a literal in $=w as `$j`; any other literal stays
+        // without the trailing dot of a canonical name, so check_mail finds
+        // it unresolvable (sendmail 8.17: `MAIL FROM:<u@[192.0.2.1]>` →
+        // `553 5.1.8 ... does not exist`, even when the address has a PTR).
+        Domain::Literal(_) if site.is_local_host(&d.to_string()) => {
+            return Resolved::Ok(format!("sender domain {d} is this host ($=w)"));
+        }
+        Domain::Literal(_) if site.config.has_feature("accept_unresolvable_domains") => {
+            return Resolved::Ok("accept_unresolvable_domains".into());
+        }
+        Domain::Literal(_) => {
+            return Resolved::Perm(format!(
+                "sender domain {d} is an address literal, never a canonical name"
+            ));
+        }
         Domain::Name(n) => n,
     };
     if *name == site.hostname {
