@@ -20,7 +20,9 @@
 //!
 //! Local names (step 3, 5, `local:` values) go through the local step:
 //! `$=L` users are delivered as they are; a name that has an alias is
-//! delivered locally (the alias is expanded later by [`crate::alias`]);
+//! delivered locally (the alias is expanded later by [`crate::alias`], and
+//! each local name it expands to goes through [`localaddr`], as sendmail
+//! runs ruleset 5 after aliasing);
 //! otherwise `localaddr`: LUSER_RELAY for an unknown user
 //! ([`crate::users::local_user`]), then MAIL_HUB, then LOCAL_RELAY, with
 //! `stickyhost` sending `user@$=w` only to MAIL_HUB. The `+detail` is kept.
@@ -533,7 +535,8 @@ fn local_step(
         });
         return Ok((Resolution::Deliver(local_route(user.to_string())), why));
     }
-    // Aliases come before ruleset 5: `user+detail`, `user+*`, `user`.
+    // Aliases come before ruleset 5: `user+detail`, `user+*`, `user`. What
+    // the alias expands to goes through ruleset 5 in turn ([`localaddr`]).
     let lower = user.to_ascii_lowercase();
     let (base, detail) = match lower.split_once('+') {
         Some((b, d)) if !lower.starts_with('"') => (b.to_string(), Some(d.to_string())),
@@ -550,7 +553,38 @@ fn local_step(
             return Ok((Resolution::Deliver(local_route(user.to_string())), why));
         }
     }
-    // Ruleset 5 (localaddr).
+    ruleset5(site, user, why)
+}
+
+/// Ruleset 5 (`localaddr`) for a local name an alias expanded to:
+/// `$=L` names stay here, then LUSER_RELAY (unknown user), MAIL_HUB,
+/// LOCAL_RELAY. sendmail 8.17 (`-bv`, LOCAL_RELAY lrelay.example.net,
+/// LOCAL_USER root alice): `staff` (alias of alice, bob, carol) →
+/// `alice` local, `bob@lrelay.example.net`, `carol@lrelay.example.net`
+/// by relay; `root` (alias of admin) → `admin@lrelay.example.net`.
+pub fn localaddr(site: &Site, user: &str) -> Result<(Resolution, Because), table::Error> {
+    if site.in_class("L", user) {
+        let why = Because::LocalUserClass {
+            user: user.to_string(),
+        };
+        return Ok((Resolution::Deliver(local_route(user.to_string())), why));
+    }
+    ruleset5(site, user, Because::Unqualified)
+}
+
+fn ruleset5(site: &Site, user: &str, why: Because) -> Result<(Resolution, Because), table::Error> {
+    let relays = &site.config.relays;
+    let set = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    let lower = user.to_ascii_lowercase();
+    let base = match lower.split_once('+') {
+        Some((b, _)) if !lower.starts_with('"') => b.to_string(),
+        _ => lower.clone(),
+    };
     let luser = set(&relays.luser_relay);
     let mut relay = None;
     if let Some(l) = luser

@@ -1002,3 +1002,83 @@ fn domaintable_rewrites_senders_and_headers() {
     );
     assert!(out.contains("Subject: old.example\r\n"), "{out}");
 }
+
+// Issue "field configurations", item 2: LOCAL_RELAY and `$=L` against
+// aliases. sendmail 8.17 expands aliases first and runs ruleset 5 on what
+// they expand to; a `$=L` name is exempt, `user+detail` is not in `$=L`.
+// Checked on sendmail 8.17 -bv (lr2.mc: LOCAL_RELAY lrelay.example.net,
+// LOCAL_USER root alice, nocanonify; aliases root: admin, postmaster: root,
+// staff: alice, bob, carol):
+//   staff      → alice... (local: User unknown, no passwd entry)
+//                bob... deliverable: mailer relay, host lrelay.example.net, user bob@lrelay.example.net
+//                carol... deliverable: mailer relay, host lrelay.example.net, user carol@lrelay.example.net
+//   staff+x    → the same three
+//   root       → admin... deliverable: mailer relay, host lrelay.example.net, user admin@lrelay.example.net
+//   root@gw.example.com, postmaster → the same
+//   alice      → alice... (local)
+//   alice+foo  → alice+foo... deliverable: mailer relay, host lrelay.example.net, user alice+foo@lrelay.example.net
+//   nosuchuser → nosuchuser... deliverable: mailer relay, host lrelay.example.net, user nosuchuser@lrelay.example.net
+// and /parse (ruleset 0) answers `mailer local` for all of them (sendmail
+// -bt does not expand aliases), as `mxgate test` does.
+#[test]
+fn local_relay_sees_what_aliases_expand_to() {
+    let mut c = relays_config();
+    c.relays.local_relay = Some("lrelay.example.net".into());
+    c.classes
+        .insert("L".into(), vec!["root".into(), "alice".into()]);
+    let s = site(
+        c,
+        &[
+            ("mailboxes", "alice OK\nbob OK\ncarol OK\nadmin OK\n"),
+            (
+                "aliases",
+                "root admin\npostmaster root\nstaff alice,bob,carol\n",
+            ),
+        ],
+    );
+    let after_aliases = |addr: &str| -> Vec<String> {
+        let x = alias::expand(&s, &Address::parse(addr).unwrap()).unwrap();
+        x.targets
+            .iter()
+            .map(|t| match t {
+                alias::Target::Local(u) => match mxgate::route::localaddr(&s, u).unwrap().0 {
+                    Resolution::Deliver(r) => format!(
+                        "{} {} {}",
+                        r.mailer,
+                        r.host.as_deref().unwrap_or("-"),
+                        r.user
+                    ),
+                    Resolution::Error(e) => format!("error {}", e.text),
+                },
+                t => t.to_string(),
+            })
+            .collect()
+    };
+    let relayed = |u: &str| format!("relay lrelay.example.net {u}@lrelay.example.net");
+    let mut staff = after_aliases("staff");
+    staff.sort();
+    assert_eq!(
+        staff,
+        vec![
+            "local - alice".to_string(),
+            relayed("bob"),
+            relayed("carol")
+        ]
+    );
+    let mut staff_x = after_aliases("staff+x");
+    staff_x.sort();
+    assert_eq!(staff_x, staff);
+    for a in ["root", "root@gw.example.com", "postmaster"] {
+        assert_eq!(after_aliases(a), vec![relayed("admin")], "{a}");
+    }
+    check_routes(
+        &s,
+        "
+        alice      => local - alice
+        alice+foo  => relay lrelay.example.net alice+foo@lrelay.example.net
+        nosuchuser => relay lrelay.example.net nosuchuser@lrelay.example.net
+        staff      => local - staff
+        root       => local - root
+        ",
+    );
+}

@@ -871,7 +871,25 @@ pub fn verify(site: &Site, text: &str) -> Vec<Verified> {
     exp.targets
         .iter()
         .flat_map(|t| match t {
-            Target::Local(u) => vec![local_user(site, u, u)],
+            // Ruleset 5 sees what the alias expanded to (LOCAL_RELAY, MAIL_HUB).
+            Target::Local(u) => match route::localaddr(site, u) {
+                Ok((Resolution::Deliver(r), _)) if r.mailer != "local" => {
+                    vec![deliverable(u, &r)]
+                }
+                Ok((Resolution::Deliver(r), _)) => vec![local_user(site, u, &r.user)],
+                Ok((Resolution::Error(r), _)) => vec![Verified {
+                    line: format!("{u}... {}", r.text),
+                    status: if r.action == route::ErrorAction::TempFail {
+                        EX_TEMPFAIL
+                    } else {
+                        EX_NOUSER
+                    },
+                }],
+                Err(e) => vec![Verified {
+                    line: format!("{u}... Temporary failure: {e}"),
+                    status: EX_TEMPFAIL,
+                }],
+            },
             Target::Address(a) => match Address::parse(a).map(|x| route::resolve(site, &x)) {
                 Ok(Ok((Resolution::Deliver(r), _))) if r.mailer != "local" => {
                     vec![deliverable(a, &r)]
