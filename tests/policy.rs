@@ -1478,3 +1478,38 @@ fn sender_address_literals() {
     let s = Site::from_parts(c, BTreeMap::new()).unwrap();
     assert_eq!(mail(&s, "u@[192.0.2.1]").action, Action::Continue);
 }
+
+// Issue "field configurations", item 3: a `!` path is relaying unless it
+// leads to us or to a relay domain. Checked on sendmail 8.17 -bt (test.mc,
+// {client_addr} 172.16.0.1): check_rcpt
+//   <host!user>, <host!user@gw.example.com>, <a.org!user@gw.example.com>,
+//   <host.example.net!user>, <a.org!b.org!user@example.com>
+//                              → $#error $@ 5.7.1 $: "550 Relaying denied"
+//   <gw.example.com!user>, <relayto.org!user> → RELAY
+//   <[192.0.2.1]!user>         → $#error $@ 5.1.2 $: "553 Invalid address"
+// (we answer the last one "550 5.7.1 Relaying denied": refused either way).
+#[test]
+fn bang_paths_are_relaying() {
+    let s = Fixture::new().site();
+    for a in [
+        "<host!user>",
+        "<host!user@gw.example.com>",
+        "<a.org!user@gw.example.com>",
+        "<host.example.net!user>",
+        "<a.org!b.org!user@example.com>",
+        "<[192.0.2.1]!user>",
+    ] {
+        let v = rcpt(&s, a);
+        assert!(
+            matches!(&v.action, Action::Reject(r) if r.code / 100 == 5),
+            "{a}: {v:?}"
+        );
+    }
+    assert!(is_relay(&rcpt(&s, "<relayto.org!user>")));
+    // (`user` is unknown here and gets 550 5.1.1; `localuser` exists.)
+    let v = rcpt(&s, "<gw.example.com!localuser>");
+    assert!(
+        !matches!(v.action, Action::Reject(_) | Action::TempFail(_)),
+        "{v:?}"
+    );
+}

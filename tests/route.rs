@@ -1082,3 +1082,70 @@ fn local_relay_sees_what_aliases_expand_to() {
         ",
     );
 }
+
+// Issue "field configurations", item 3: UUCP-style `host!user` paths.
+// Checked on sendmail 8.17 -bt /parse:
+// plain.mc (no mailertable, no SMART_HOST, nocanonify):
+//   host!user                 → mailer esmtp, host host.uucp., user host!user@gw.example.com
+//   a!b!user                  → mailer esmtp, host a.uucp., user a!b!user@gw.example.com
+//   host.example.net!user     → mailer esmtp, host host.example.net., user user@host.example.net
+//   host!user@gw.example.com  → mailer esmtp, host host.uucp., user host!user@gw.example.com
+//   host!user@remote.example.org → mailer esmtp, host remote.example.org., user host!user@remote.example.org
+//   gw.example.com!user       → mailer local, user user
+//   localhost!user            → mailer local, user user
+//   Host.Example.NET!User     → mailer esmtp, host host.example.net., user User@Host.Example.NET
+//   a.org!b.org!user          → mailer esmtp, host a.org., user b.org!user@a.org
+//   host!user%x.org           → mailer esmtp, host host.uucp., user host!user%x.org@gw.example.com
+//   [192.0.2.1]!user          → mailer *error*, host 5.1.2, user "553 Invalid address"
+// test.mc (mailertable with `.` relay:smarthost.isp.net, SMART_HOST):
+//   host!user                 → mailer relay, host smarthost.isp.net, user host!user
+//   host.example.net!user     → mailer relay, host smarthost.isp.net, user user@host.example.net
+//   host!user@gw.example.com  → mailer relay, host smarthost.isp.net, user host!user
+//   sub.remote.org!user       → mailer esmtp, host [mx.remote.org], user user@sub.remote.org
+//   a!b!user                  → mailer relay, host smarthost.isp.net, user a!b!user
+// sh.mc (SMART_HOST esmtp:[smarthost.isp.net] only):
+//   host!user                 → mailer esmtp, host [smarthost.isp.net], user host!user@gw.example.com
+//   a.org!b.org!user          → mailer esmtp, host [smarthost.isp.net], user b.org!user@a.org
+//   Host!User                 → mailer esmtp, host [smarthost.isp.net], user Host!User@gw.example.com
+#[test]
+fn uucp_bang_paths() {
+    let mut c = Config::new();
+    c.hostname = Some("gw.example.com".into());
+    c.classes
+        .insert("w".into(), vec!["example.com".into(), "localhost".into()]);
+    check_routes(
+        &site(c.clone(), &[]),
+        "
+        host!user                    => esmtp host.uucp host!user@gw.example.com
+        a!b!user                     => esmtp a.uucp a!b!user@gw.example.com
+        host.example.net!user        => esmtp host.example.net user@host.example.net
+        host!user@gw.example.com     => esmtp host.uucp host!user@gw.example.com
+        host!user@remote.example.org => esmtp remote.example.org host!user@remote.example.org
+        gw.example.com!user          => local - user
+        localhost!user               => local - user
+        Host.Example.NET!User        => esmtp host.example.net User@Host.Example.NET
+        a.org!b.org!user             => esmtp a.org b.org!user@a.org
+        host!user%x.org              => esmtp host.uucp host!user%x.org@gw.example.com
+        [192.0.2.1]!user             => error 553 5.1.2 Invalid address
+        ",
+    );
+    check_routes(
+        &t2(),
+        "
+        host!user                => relay smarthost.isp.net host!user
+        host.example.net!user    => relay smarthost.isp.net user@host.example.net
+        host!user@gw.example.com => relay smarthost.isp.net host!user
+        sub.remote.org!user      => esmtp [mx.remote.org] user@sub.remote.org
+        a!b!user                 => relay smarthost.isp.net a!b!user
+        ",
+    );
+    c.relays.smart_host = Some("esmtp:[smarthost.isp.net]".into());
+    check_routes(
+        &site(c, &[]),
+        "
+        host!user        => esmtp [smarthost.isp.net] host!user@gw.example.com
+        a.org!b.org!user => esmtp [smarthost.isp.net] b.org!user@a.org
+        Host!User        => esmtp [smarthost.isp.net] Host!User@gw.example.com
+        ",
+    );
+}
