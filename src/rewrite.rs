@@ -282,7 +282,13 @@ fn masquerade_canonified(
         },
         _ => why,
     };
-    Ok((out.render(site), why))
+    // A host no rule replaced keeps the sender's spelling (sendmail 8.17
+    // -bt, /tryflags ES: `Joe@Example.COM` → `Joe@Example.COM`).
+    let rendered = match (&out.host, parsed.written_host()) {
+        (Host::Name(h), Some(w)) if w.eq_ignore_ascii_case(h) => format!("{}@{w}", out.local),
+        _ => out.render(site),
+    };
+    Ok((rendered, why))
 }
 
 /// Ruleset 3 (`Canonify`) writes `localhost`, `localhost.$m`,

@@ -494,6 +494,44 @@ fn masquerade_every_local_name_and_keep_header_syntax() {
         joe           => joe@gw.example.com
         ",
     );
+    // Addresses no rule rewrites keep the sender's spelling (sendmail 8.17
+    // -bt, t2.mc): ES `Joe@Elsewhere.COM` → `Joe@Elsewhere.COM`,
+    // `Joe@Example.COM` → `Joe@Example.COM`, `Joe@LocalHost` →
+    // `Joe@gw.example.com`, `Joe@Other.Example.COM` → unchanged; HS
+    // `Joe <Joe@Elsewhere.COM>` and `Joe@Sub.Other.Example.COM` unchanged;
+    // HR and ER `Bob@Elsewhere.COM` unchanged.
+    check_masq(
+        &s,
+        Field::EnvelopeSender,
+        "esmtp",
+        "
+        Joe@Elsewhere.COM     => Joe@Elsewhere.COM
+        Joe@Example.COM       => Joe@Example.COM
+        Joe@LocalHost         => Joe@gw.example.com
+        Joe@Other.Example.COM => Joe@Other.Example.COM
+        ",
+    );
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "esmtp",
+        "
+        Joe <Joe@Elsewhere.COM>   => Joe <Joe@Elsewhere.COM>
+        Joe@Sub.Other.Example.COM => Joe@Sub.Other.Example.COM
+        ",
+    );
+    check_masq(
+        &s,
+        Field::HeaderRecipient,
+        "esmtp",
+        "Bob@Elsewhere.COM => Bob@Elsewhere.COM",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeRecipient,
+        "esmtp",
+        "Bob@Elsewhere.COM => Bob@Elsewhere.COM",
+    );
     let msg = b"From: Joe User <joe@localhost>\r\nSender: root@localhost (Root)\r\n\r\nbody\r\n";
     let out = mxgate::rewrite::headers(&s, msg, "esmtp").unwrap().unwrap();
     assert_eq!(
