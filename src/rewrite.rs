@@ -181,6 +181,46 @@ pub fn masquerade(
     masquerade_addr(site, field, t, mailer)
 }
 
+/// Ruleset 3 on a UUCP path in the local part of an unqualified or local
+/// address, as the router reads it ([`crate::route`]): a `$=w` host is
+/// dropped, a dotted host becomes the domain, a single-label host stays in
+/// the local part of a local address. sendmail 8.17 -bt (t2.mc, /tryflags
+/// HS): `host.example.net!user` → `user@host.example.net`,
+/// `gw.example.com!joe` → `joe@masq.example.com`, `host!user` →
+/// `host!user@masq.example.com` (ES, HR: `host!user@gw.example.com`).
+fn bang_path(site: &Site, mut m: crate::addr::Mailbox) -> crate::addr::Mailbox {
+    for _ in 0..10 {
+        let ours = m
+            .domain
+            .as_ref()
+            .is_none_or(|d| site.is_local_host(&d.to_string()));
+        if !ours || m.local.starts_with('"') {
+            break;
+        }
+        let Some((h, r)) = m.local.split_once('!') else {
+            break;
+        };
+        if h.is_empty() || r.is_empty() || h.starts_with('[') {
+            break;
+        }
+        let folded = crate::addr::normalize_name(h);
+        let next = if site.is_local_host(&folded) {
+            r.to_string()
+        } else if folded.contains('.') {
+            format!("{r}@{h}")
+        } else {
+            m.domain = None;
+            m.spelling = None;
+            break;
+        };
+        match Address::parse(&next) {
+            Ok(Address::Mailbox(n)) => m = n,
+            _ => break,
+        }
+    }
+    m
+}
+
 /// [`masquerade`] for a bare address.
 fn masquerade_addr(
     site: &Site,
@@ -202,6 +242,7 @@ fn masquerade_addr(
         ),
         None => (parsed, Why::Unchanged),
     };
+    let parsed = bang_path(site, parsed);
     let (out, why) = masquerade_canonified(site, field, parsed, mailer)?;
     Ok((out, then(table_why, why)))
 }

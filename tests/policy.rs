@@ -1515,3 +1515,28 @@ fn bang_paths_are_relaying() {
         "{v:?}"
     );
 }
+
+// Item 3, senders. sendmail 8.17 -bs (t2.mc, client 172.16.0.1):
+//   MAIL FROM:<host!user>            → 553 5.1.8 <host!user>... Domain of sender address host!user does not exist
+//   MAIL FROM:<host.example.net!user> → 553 5.1.8 <host.example.net!user>... Domain of sender address user@host.example.net does not exist
+//   MAIL FROM:<gw.example.com!joe>   → 250 2.1.0 <gw.example.com!joe>... Sender ok
+#[test]
+fn bang_path_senders() {
+    let s = Fixture::new().site();
+    assert_eq!(
+        line(&mail(&s, "<host!user>"), "host!user"),
+        "553 5.1.8 <host!user>... Domain of sender address host!user does not exist"
+    );
+    assert_eq!(
+        line(
+            &mail(&s, "<host.example.net!user>"),
+            "host.example.net!user"
+        ),
+        "553 5.1.8 <host.example.net!user>... Domain of sender address user@host.example.net does not exist"
+    );
+    let v = mail(&s, "<gw.example.com!joe>");
+    assert!(
+        !matches!(v.action, Action::Reject(_) | Action::TempFail(_)),
+        "{v:?}"
+    );
+}

@@ -1167,6 +1167,39 @@ fn uucp_bang_paths() {
         [192.0.2.1]!user             => error 553 5.1.2 Invalid address
         ",
     );
+    // Senders and headers (sendmail 8.17 -bt, t2.mc):
+    //   /tryflags HS: host!user → host!user@masq.example.com,
+    //     host.example.net!user → user@host.example.net,
+    //     gw.example.com!joe → joe@masq.example.com
+    //   /tryflags ES: host!user → host!user@gw.example.com,
+    //     host.example.net!user → user@host.example.net
+    //   /tryflags HR: host!user → host!user@gw.example.com
+    let s = t2();
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "esmtp",
+        "
+        host!user             => host!user@masq.example.com
+        host.example.net!user => user@host.example.net
+        gw.example.com!joe    => joe@masq.example.com
+        ",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeSender,
+        "esmtp",
+        "
+        host!user             => host!user@gw.example.com
+        host.example.net!user => user@host.example.net
+        ",
+    );
+    check_masq(
+        &s,
+        Field::HeaderRecipient,
+        "esmtp",
+        "host!user => host!user@gw.example.com",
+    );
     check_routes(
         &t2(),
         "

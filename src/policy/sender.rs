@@ -57,6 +57,32 @@ pub(crate) fn basic_check_mail(
         Ok(None) => mb,
         Err(e) => return Verdict::table_error("domaintable", &e),
     };
+    // UUCP paths, as ruleset 3 reads them (sendmail 8.17 -bs, client
+    // 172.16.0.1): `<gw.example.com!joe>` → `250 2.1.0`;
+    // `<host.example.net!user>` → `553 5.1.8 ... Domain of sender address
+    // user@host.example.net does not exist` (judged as that address);
+    // `<host!user>` → `553 5.1.8 ... Domain of sender address host!user
+    // does not exist` (`host.UUCP` never resolves without a UUCP relay).
+    let bang_rewritten;
+    let mut f_text = f_text;
+    let mb = match uucp_sender(site, mb) {
+        UucpSender::NotAPath => mb,
+        UucpSender::Rewritten(m) => {
+            bang_rewritten = m;
+            f_text = bang_rewritten.to_written_string();
+            &bang_rewritten
+        }
+        UucpSender::UucpHost => {
+            return Verdict::refuse(
+                Reply::new(
+                    553,
+                    "5.1.8",
+                    &format!("Domain of sender address {f_text} does not exist"),
+                ),
+                Because::rule("a UUCP host (`host!user`) without a UUCP relay"),
+            );
+        }
+    };
     let unqual_ok = site.config.has_feature("accept_unqualified_senders");
     let flag_u = client.daemon_flags.contains('u');
     if !unqual_ok {
@@ -137,6 +163,38 @@ pub(crate) fn basic_check_mail(
             ),
             Because::rule(why),
         ),
+    }
+}
+
+enum UucpSender {
+    NotAPath,
+    Rewritten(Mailbox),
+    UucpHost,
+}
+
+/// `host!user` in an unqualified or local sender: a `$=w` or dotted host
+/// becomes the domain, a single label is a UUCP host.
+fn uucp_sender(site: &Site, mb: &Mailbox) -> UucpSender {
+    let ours = mb
+        .domain
+        .as_ref()
+        .is_none_or(|d| site.is_local_host(&d.to_string()));
+    if !ours || mb.local.starts_with('"') {
+        return UucpSender::NotAPath;
+    }
+    let Some((h, r)) = mb.local.split_once('!') else {
+        return UucpSender::NotAPath;
+    };
+    if h.is_empty() || r.is_empty() || h.starts_with('[') {
+        return UucpSender::NotAPath;
+    }
+    let folded = crate::addr::normalize_name(h);
+    if !folded.contains('.') && !site.is_local_host(&folded) {
+        return UucpSender::UucpHost;
+    }
+    match Address::parse(&format!("{r}@{h}")) {
+        Ok(Address::Mailbox(m)) => UucpSender::Rewritten(m),
+        _ => UucpSender::NotAPath,
     }
 }
 
