@@ -5,7 +5,11 @@
 //! `"quoted local"@host`, `user@[192.0.2.1]`) into a typed value, or says
 //! precisely what is wrong. Case rules live here: domains are compared in
 //! lower case and kept without a trailing dot; local parts keep their case
-//! (lookups fold them where sendmail does). No I/O, no tables.
+//! (lookups fold them where sendmail does). The domain as the sender spelled
+//! it is kept beside the folded one ([`Mailbox::written_host`]): sendmail
+//! 8.17 hands the next hop `User@Example.COM` as written. No I/O, no tables.
+
+pub mod tokens;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -20,7 +24,10 @@ pub enum Address {
 }
 
 /// `local@domain`, `local` (unqualified), with an optional RFC 821 source route.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Equality and hashing ignore [`Mailbox::spelling`]: domains compare in
+/// lower case.
+#[derive(Debug, Clone)]
 pub struct Mailbox {
     /// Source route hosts (`<@a,@b:user@c>` → `["a", "b"]`), lower case.
     pub route: Vec<String>,
@@ -28,6 +35,25 @@ pub struct Mailbox {
     pub local: String,
     /// Domain, or `None` when unqualified.
     pub domain: Option<Domain>,
+    /// The domain as written (case kept, trailing dot dropped); only used
+    /// while it still names [`Mailbox::domain`] (see [`Mailbox::written_host`]).
+    pub spelling: Option<String>,
+}
+
+impl PartialEq for Mailbox {
+    fn eq(&self, other: &Mailbox) -> bool {
+        self.route == other.route && self.local == other.local && self.domain == other.domain
+    }
+}
+
+impl Eq for Mailbox {}
+
+impl std::hash::Hash for Mailbox {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.route.hash(state);
+        self.local.hash(state);
+        self.domain.hash(state);
+    }
 }
 
 /// The part after `@`.
@@ -137,11 +163,48 @@ impl Mailbox {
                 other => other,
             })?),
         };
+        let spelling = domain
+            .as_ref()
+            .and(at)
+            .map(|i| rest[i + 1..].trim().trim_end_matches('.').to_string());
         Ok(Mailbox {
             route,
             local: local.to_string(),
             domain,
+            spelling,
         })
+    }
+
+    /// The domain as the sender wrote it (`Example.COM`, `[IPv6:2001:DB8::1]`),
+    /// for the address handed to the next hop; the folded form when the
+    /// domain was replaced since (domaintable, qualification) or never
+    /// written. `None` if unqualified.
+    pub fn written_host(&self) -> Option<String> {
+        let domain = self.domain.as_ref()?;
+        match &self.spelling {
+            Some(s) if Domain::parse(s).as_ref() == Ok(domain) => Some(s.clone()),
+            _ => Some(domain.to_string()),
+        }
+    }
+
+    /// `local@domain` with the domain as written (see [`Mailbox::written_host`]);
+    /// no source route (the router prunes it, as sendmail does).
+    pub fn as_written(&self) -> String {
+        match self.written_host() {
+            Some(h) => format!("{}@{h}", self.local),
+            None => self.local.clone(),
+        }
+    }
+
+    /// Like `Display`, source route included, but with the domain as
+    /// written: the form kept in the queue, so the next hop gets it.
+    pub fn to_written_string(&self) -> String {
+        let mut s = String::new();
+        if !self.route.is_empty() {
+            let hops: Vec<String> = self.route.iter().map(|h| format!("@{h}")).collect();
+            s = format!("{}:", hops.join(","));
+        }
+        s + &self.as_written()
     }
 
     /// Local part without a `+detail` suffix, and the detail (without `+`).
@@ -374,6 +437,30 @@ mod tests {
             Some(Domain::Literal("2001:db8::1".parse().unwrap()))
         );
         assert_eq!(mb("a+b@x").split_detail(), ("a", Some("b")));
+    }
+
+    // Checked on sendmail 8.17 -bt (`/parse`): the user handed to esmtp
+    // keeps the case as written, without the trailing dot:
+    // `MiXed.Case@Sub.Example.ORG.` → user `MiXed.Case@Sub.Example.ORG`,
+    // `Joe@[IPv6:2001:DB8::1]` → user `Joe@[IPv6:2001:DB8::1]`.
+    #[test]
+    fn domain_spelling_is_kept_beside_the_folded_domain() {
+        let m = mb("<MiXed.Case@Sub.Example.ORG.>");
+        assert_eq!(m.domain, Some(Domain::Name("sub.example.org".into())));
+        assert_eq!(m.written_host().unwrap(), "Sub.Example.ORG");
+        assert_eq!(m.as_written(), "MiXed.Case@Sub.Example.ORG");
+        assert_eq!(m, mb("MiXed.Case@sub.example.org"));
+        let m = mb("Joe@[IPv6:2001:DB8::1]");
+        assert_eq!(m.as_written(), "Joe@[IPv6:2001:DB8::1]");
+        let mut m = mb("u@Old.ORG");
+        m.domain = Some(Domain::Name("new.org".into()));
+        assert_eq!(
+            m.written_host().unwrap(),
+            "new.org",
+            "a stale spelling is not used"
+        );
+        assert_eq!(mb("joe").as_written(), "joe");
+        assert_eq!(mb("<@A.org:U@B.Org>").to_written_string(), "@a.org:U@B.Org");
     }
 
     #[test]

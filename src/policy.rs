@@ -114,6 +114,14 @@ impl Reply {
         let (code, rest) = split_code(text);
         match code {
             Some(code) => {
+                // `550 5.1.1 text`: the text's own enhanced code wins
+                // (sendmail 8.17: `ERROR:5.7.1:550 5.1.1 Two codes` →
+                // `550 5.1.1 ... Two codes`).
+                if let Some((first, tail)) = rest.split_once(' ')
+                    && access::is_dsn(first)
+                {
+                    return Reply::new(code, first, tail.trim_start());
+                }
                 let enhanced = match dsn {
                     Some(d) => d.to_string(),
                     None => format!("{}.0.0", code / 100),
@@ -143,13 +151,11 @@ pub(crate) fn unquote(s: &str) -> &str {
         .unwrap_or(s)
 }
 
-/// `"550 text"` → `(Some(550), "text")`.
+/// `"550 text"` → `(Some(550), "text")`. A code needs text after it:
+/// sendmail 8.17 answers a bare `ERROR:550` with `553 5.3.0 ... 550`.
 fn split_code(s: &str) -> (Option<u16>, &str) {
     let b = s.as_bytes();
-    if b.len() >= 3
-        && b.iter().take(3).all(u8::is_ascii_digit)
-        && (b.len() == 3 || b.get(3) == Some(&b' '))
-    {
+    if b.len() > 4 && b.iter().take(3).all(u8::is_ascii_digit) && b.get(3) == Some(&b' ') {
         let code = s.get(..3).and_then(|c| c.parse().ok());
         let rest = s.get(3..).unwrap_or("").trim_start();
         (code, rest)

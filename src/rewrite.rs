@@ -165,8 +165,64 @@ impl Addr {
     }
 }
 
-/// Rewrite `addr` for `field` as mailer `mailer` would send it.
+/// Rewrite `addr` for `field` as mailer `mailer` would send it. `addr`
+/// may be a header mailbox (`Name <addr>`, `addr (comment)`, `<addr>`):
+/// only the address inside changes, as sendmail 8.17's `/try` shows.
 pub fn masquerade(
+    site: &Site,
+    field: Field,
+    addr: &str,
+    mailer: &str,
+) -> Result<(String, Why), table::Error> {
+    let t = addr.trim();
+    if t.contains(['<', '(']) {
+        return rewrite_item(site, t, field, mailer);
+    }
+    masquerade_addr(site, field, t, mailer)
+}
+
+/// Ruleset 3 on a UUCP path in the local part of an unqualified or local
+/// address, as the router reads it ([`crate::route`]): a `$=w` host is
+/// dropped, a dotted host becomes the domain, a single-label host stays in
+/// the local part of a local address. sendmail 8.17 -bt (t2.mc, /tryflags
+/// HS): `host.example.net!user` → `user@host.example.net`,
+/// `gw.example.com!joe` → `joe@masq.example.com`, `host!user` →
+/// `host!user@masq.example.com` (ES, HR: `host!user@gw.example.com`).
+fn bang_path(site: &Site, mut m: crate::addr::Mailbox) -> crate::addr::Mailbox {
+    for _ in 0..10 {
+        let ours = m
+            .domain
+            .as_ref()
+            .is_none_or(|d| site.is_local_host(&d.to_string()));
+        if !ours || m.local.starts_with('"') {
+            break;
+        }
+        let Some((h, r)) = m.local.split_once('!') else {
+            break;
+        };
+        if h.is_empty() || r.is_empty() || h.starts_with('[') {
+            break;
+        }
+        let folded = crate::addr::normalize_name(h);
+        let next = if site.is_local_host(&folded) {
+            r.to_string()
+        } else if folded.contains('.') {
+            format!("{r}@{h}")
+        } else {
+            m.domain = None;
+            m.spelling = None;
+            break;
+        };
+        match Address::parse(&next) {
+            Ok(Address::Mailbox(n)) => m = n,
+            _ => break,
+        }
+    }
+    m
+}
+
+/// [`masquerade`] for a bare address.
+fn masquerade_addr(
     site: &Site,
     field: Field,
     addr: &str,
@@ -186,6 +242,7 @@ pub fn masquerade(
         ),
         None => (parsed, Why::Unchanged),
     };
+    let parsed = bang_path(site, parsed);
     let (out, why) = masquerade_canonified(site, field, parsed, mailer)?;
     Ok((out, then(table_why, why)))
 }
@@ -198,6 +255,7 @@ fn masquerade_canonified(
 ) -> Result<(String, Why), table::Error> {
     let host = match &parsed.domain {
         None => Host::Bare,
+        Some(d) if is_self(site, d) => Host::Local,
         Some(d @ Domain::Literal(_)) => Host::Name(d.to_string()),
         Some(Domain::Name(n)) => Host::Name(n.clone()),
     };
@@ -265,7 +323,29 @@ fn masquerade_canonified(
         },
         _ => why,
     };
-    Ok((out.render(site), why))
+    // A host no rule replaced keeps the sender's spelling (sendmail 8.17
+    // -bt, /tryflags ES: `Joe@Example.COM` → `Joe@Example.COM`).
+    let rendered = match (&out.host, parsed.written_host()) {
+        (Host::Name(h), Some(w)) if w.eq_ignore_ascii_case(h) => format!("{}@{w}", out.local),
+        _ => out.render(site),
+    };
+    Ok((rendered, why))
+}
+
+/// Ruleset 3 (`Canonify`) writes `localhost`, `localhost.$m`,
+/// `localhost.UUCP` and an address literal in `$=w` as `$j`, for every
+/// field (sendmail 8.17 -bt: `/tryflags ER`, `joe@localhost` →
+/// `joe@gw.example.com`).
+fn is_self(site: &Site, d: &Domain) -> bool {
+    match d {
+        Domain::Literal(_) => site.is_local_host(&d.to_string()),
+        Domain::Name(n) => {
+            let m = site.hostname.split_once('.').map(|(_, m)| m);
+            n == "localhost"
+                || n == "localhost.uucp"
+                || m.is_some_and(|m| n.strip_prefix("localhost.") == Some(&m.to_ascii_lowercase()))
+        }
+    }
 }
 
 fn not_env() -> Why {
@@ -559,27 +639,28 @@ fn rewrite_list(
     }
     let mut out = Vec::with_capacity(items.len());
     for item in &items {
-        out.push(rewrite_item(site, item, field, mailer)?);
+        out.push(rewrite_item(site, item, field, mailer)?.0);
     }
     Ok(out.join(","))
 }
 
-/// One mailbox: `Name <addr>`, `addr (comment)` or `addr`.
+/// One mailbox: `Name <addr>`, `addr (comment)` or `addr`; the brackets,
+/// display name and comments stay as written.
 fn rewrite_item(
     site: &Site,
     item: &str,
     field: Field,
     mailer: &str,
-) -> Result<String, table::Error> {
+) -> Result<(String, Why), table::Error> {
     if let (Some(l), Some(r)) = (item.rfind('<'), item.rfind('>'))
         && l < r
     {
         let addr = item[l + 1..r].trim();
         if addr.is_empty() {
-            return Ok(item.to_string());
+            return Ok((item.to_string(), Why::Unchanged));
         }
-        let (new, _) = masquerade(site, field, addr, mailer)?;
-        return Ok(format!("{}<{new}>{}", &item[..l], &item[r + 1..]));
+        let (new, why) = masquerade_addr(site, field, addr, mailer)?;
+        return Ok((format!("{}<{new}>{}", &item[..l], &item[r + 1..]), why));
     }
     // A bare address: the first word that is not a comment.
     let lead = item.len() - item.trim_start().len();
@@ -589,10 +670,10 @@ fn rewrite_item(
         .unwrap_or(body.len());
     let word = &body[..word_end];
     if word.is_empty() || word.contains(['"', ':', ';']) {
-        return Ok(item.to_string());
+        return Ok((item.to_string(), Why::Unchanged));
     }
-    let (new, _) = masquerade(site, field, word, mailer)?;
-    Ok(format!("{}{new}{}", &item[..lead], &body[word_end..]))
+    let (new, why) = masquerade_addr(site, field, word, mailer)?;
+    Ok((format!("{}{new}{}", &item[..lead], &body[word_end..]), why))
 }
 
 #[cfg(test)]

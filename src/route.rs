@@ -20,7 +20,9 @@
 //!
 //! Local names (step 3, 5, `local:` values) go through the local step:
 //! `$=L` users are delivered as they are; a name that has an alias is
-//! delivered locally (the alias is expanded later by [`crate::alias`]);
+//! delivered locally (the alias is expanded later by [`crate::alias`], and
+//! each local name it expands to goes through [`localaddr`], as sendmail
+//! runs ruleset 5 after aliasing);
 //! otherwise `localaddr`: LUSER_RELAY for an unknown user
 //! ([`crate::users::local_user`]), then MAIL_HUB, then LOCAL_RELAY, with
 //! `stickyhost` sending `user@$=w` only to MAIL_HUB. The `+detail` is kept.
@@ -102,6 +104,13 @@ pub enum Because {
     },
     /// `user%host@local` or `user%host` was rewritten to this address.
     PercentHack {
+        /// The rewritten address.
+        address: String,
+    },
+    /// A UUCP-style `host!user` path (local part of an unqualified or
+    /// local address) was rewritten to this address (`user@host`, or
+    /// `user@host.UUCP` for a single-label host).
+    BangPath {
         /// The rewritten address.
         address: String,
     },
@@ -192,6 +201,9 @@ impl fmt::Display for Because {
             ),
             Because::PercentHack { address } => {
                 write!(f, "`%` hack: address rewritten to `{address}`")
+            }
+            Because::BangPath { address } => {
+                write!(f, "`!` path: address rewritten to `{address}`")
             }
             Because::DomainLiteral {
                 smart_host: Some(s),
@@ -320,6 +332,10 @@ fn resolve_canonified(
         None => true,
         Some(d) => site.is_local_host(&d.to_string()),
     };
+    // `!` before `%`: `host!user%x.org` is a UUCP path (sendmail 8.17).
+    if local_host && let Some(i) = first_unquoted_bang(&m.local) {
+        return bang_path(site, &m.local[..i], &m.local[i + 1..], depth);
+    }
     if local_host && let Some(i) = last_unquoted_percent(&m.local) {
         let address = format!("{}@{}", &m.local[..i], &m.local[i + 1..]);
         if let Ok(Address::Mailbox(next)) = Address::parse(&address) {
@@ -343,14 +359,15 @@ fn resolve_canonified(
                 let why = Because::LocalDomain { host: host.clone() };
                 return local_step(site, &m.local, Origin::LocalHost(&host), why);
             }
-            remote(site, &m.local, &host)
+            let written = m.written_host().unwrap_or_else(|| host.clone());
+            remote(site, &m.local, &written, &host)
         }
     }
 }
 
 fn literal(site: &Site, m: &Mailbox) -> (Resolution, Because) {
     let host = m.host().unwrap_or_default();
-    let user = format!("{}@{}", m.local, host);
+    let user = m.as_written();
     let smart = site
         .config
         .relays
@@ -418,7 +435,16 @@ fn virtuser_result(
     }
 }
 
-fn remote(site: &Site, local: &str, host: &str) -> Result<(Resolution, Because), table::Error> {
+/// `host` is the folded host (table keys); the recipient handed on keeps
+/// the local part and domain as written (sendmail 8.17 -bt:
+/// `User@Elsewhere.COM` → `user User@Elsewhere.COM`).
+fn remote(
+    site: &Site,
+    local: &str,
+    written: &str,
+    host: &str,
+) -> Result<(Resolution, Because), table::Error> {
+    let written = written.to_string();
     if site.config.has_feature("mailertable")
         && let Some(t) = site.table("mailertable")
         && let Some(hit) = mailertable::lookup(t.as_ref(), host)?
@@ -428,7 +454,7 @@ fn remote(site: &Site, local: &str, host: &str) -> Result<(Resolution, Because),
             key: hit.key,
             value: hit.value.clone(),
         };
-        match triple::resolve_value(site, &hit.value, local, host) {
+        match triple::resolve_value(site, &hit.value, local, &written) {
             Triple::Continue => {}
             t => return finish(site, t, why),
         }
@@ -444,7 +470,7 @@ fn remote(site: &Site, local: &str, host: &str) -> Result<(Resolution, Because),
         let why = Because::SmartHost {
             value: s.to_string(),
         };
-        match triple::resolve_value(site, s, local, host) {
+        match triple::resolve_value(site, s, local, &written) {
             Triple::Continue => {}
             t => return finish(site, t, why),
         }
@@ -453,7 +479,7 @@ fn remote(site: &Site, local: &str, host: &str) -> Result<(Resolution, Because),
         Resolution::Deliver(Route {
             mailer: "esmtp".into(),
             host: Some(host.to_string()),
-            user: format!("{local}@{host}"),
+            user: format!("{local}@{written}"),
         }),
         Because::Mx {
             host: host.to_string(),
@@ -528,7 +554,8 @@ fn local_step(
         });
         return Ok((Resolution::Deliver(local_route(user.to_string())), why));
     }
-    // Aliases come before ruleset 5: `user+detail`, `user+*`, `user`.
+    // Aliases come before ruleset 5: `user+detail`, `user+*`, `user`. What
+    // the alias expands to goes through ruleset 5 in turn ([`localaddr`]).
     let lower = user.to_ascii_lowercase();
     let (base, detail) = match lower.split_once('+') {
         Some((b, d)) if !lower.starts_with('"') => (b.to_string(), Some(d.to_string())),
@@ -545,7 +572,38 @@ fn local_step(
             return Ok((Resolution::Deliver(local_route(user.to_string())), why));
         }
     }
-    // Ruleset 5 (localaddr).
+    ruleset5(site, user, why)
+}
+
+/// Ruleset 5 (`localaddr`) for a local name an alias expanded to:
+/// `$=L` names stay here, then LUSER_RELAY (unknown user), MAIL_HUB,
+/// LOCAL_RELAY. sendmail 8.17 (`-bv`, LOCAL_RELAY lrelay.example.net,
+/// LOCAL_USER root alice): `staff` (alias of alice, bob, carol) →
+/// `alice` local, `bob@lrelay.example.net`, `carol@lrelay.example.net`
+/// by relay; `root` (alias of admin) → `admin@lrelay.example.net`.
+pub fn localaddr(site: &Site, user: &str) -> Result<(Resolution, Because), table::Error> {
+    if site.in_class("L", user) {
+        let why = Because::LocalUserClass {
+            user: user.to_string(),
+        };
+        return Ok((Resolution::Deliver(local_route(user.to_string())), why));
+    }
+    ruleset5(site, user, Because::Unqualified)
+}
+
+fn ruleset5(site: &Site, user: &str, why: Because) -> Result<(Resolution, Because), table::Error> {
+    let relays = &site.config.relays;
+    let set = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    let lower = user.to_ascii_lowercase();
+    let base = match lower.split_once('+') {
+        Some((b, _)) if !lower.starts_with('"') => b.to_string(),
+        _ => lower.clone(),
+    };
     let luser = set(&relays.luser_relay);
     let mut relay = None;
     if let Some(l) = luser
@@ -573,6 +631,83 @@ fn local_step(
         Triple::Continue => Ok((Resolution::Deliver(local_route(user.to_string())), why)),
         t => finish(site, t, why),
     }
+}
+
+/// `host!rest` in the local part of an unqualified or local address, as
+/// ruleset 3 and 0 of sendmail 8.17 (no UUCP relays defined) treat it.
+/// Checked with `sendmail -bt` `/parse` (nocanonify, no SMART_HOST):
+///
+/// * `host.example.net!user` → `user@host.example.net` (a dotted host is a
+///   domain);
+/// * `gw.example.com!user`, `localhost!user` (`$=w`) → local `user`;
+/// * `a.org!b.org!user` → esmtp to `a.org`, user `b.org!user@a.org`;
+/// * `host!user` (one label) → `user@host.UUCP`: esmtp to `host.uucp`,
+///   user `host!user@$j` (relay mailer: `host!user`);
+/// * `[192.0.2.1]!user` → `553 5.1.2 Invalid address`.
+///
+/// Whether such a recipient is accepted is check_rcpt's business: a path
+/// through a host that is not ours is relaying, refused like sendmail does.
+fn bang_path(
+    site: &Site,
+    host: &str,
+    rest: &str,
+    depth: u32,
+) -> Result<(Resolution, Because), table::Error> {
+    if host.starts_with('[') {
+        let why = Because::BangPath {
+            address: format!("{rest}@{host}"),
+        };
+        return Ok((
+            Resolution::Error(triple::error_reply(Some("5.1.2"), "553 Invalid address")),
+            why,
+        ));
+    }
+    let folded = crate::addr::normalize_name(host);
+    let next = if site.is_local_host(&folded) {
+        rest.to_string()
+    } else if folded.contains('.') {
+        format!("{rest}@{host}")
+    } else {
+        // UUCP: no UUCP relay is defined, so the `.UUCP` host goes the
+        // ordinary way (mailertable, SMART_HOST, MX).
+        let uucp = format!("{folded}.uucp");
+        let why = Because::BangPath {
+            address: format!("{rest}@{host}.UUCP"),
+        };
+        let local = format!("{host}!{rest}");
+        let (r, then) = remote(site, &local, &site.hostname, &uucp)?;
+        let r = match r {
+            Resolution::Deliver(mut route)
+                if route.mailer == "relay"
+                    && route.user == format!("{local}@{}", site.hostname) =>
+            {
+                route.user = local;
+                Resolution::Deliver(route)
+            }
+            r => r,
+        };
+        return Ok((r, why.then(then)));
+    };
+    let why = Because::BangPath {
+        address: next.clone(),
+    };
+    match Address::parse(&next) {
+        Ok(Address::Mailbox(m)) => {
+            let (r, then) = resolve_mailbox(site, &m, depth + 1)?;
+            Ok((r, why.then(then)))
+        }
+        _ => Ok((
+            Resolution::Error(triple::error_reply(Some("5.1.2"), "553 Invalid address")),
+            why,
+        )),
+    }
+}
+
+fn first_unquoted_bang(local: &str) -> Option<usize> {
+    if local.starts_with('"') {
+        return None;
+    }
+    local.find('!').filter(|&i| i > 0 && i + 1 < local.len())
 }
 
 fn last_unquoted_percent(local: &str) -> Option<usize> {

@@ -114,6 +114,47 @@ fn spec_r1_to_r14() {
     );
 }
 
+// Issue "field configurations", item 1: the address handed to the next
+// hop keeps the case the sender wrote, local part and domain; the host
+// the mailer connects to is folded. Checked on sendmail 8.17 -bt:
+//   t2.mc    /parse User@Elsewhere.COM      → mailer relay, host smarthost.isp.net, user User@Elsewhere.COM
+//   t2.mc    /parse User@Sub.Remote.ORG     → mailer esmtp, host [mx.remote.org], user User@Sub.Remote.ORG
+//   t2.mc    /parse Joe@A.Remote.ORG        → mailer smtp, host relay.example.net, user Joe@A.Remote.ORG
+//   t2.mc    /parse User@Host.Wild.ORG      → mailer esmtp, host host.inner.wild.org, user User@Host.Wild.ORG
+//   t2.mc    /parse Joe@[IPv6:2001:DB8::1]  → mailer esmtp, host [smarthost.isp.net], user Joe@[IPv6:2001:DB8::1]
+//   plain.mc /parse MiXed.Case@Sub.Example.ORG. → mailer esmtp, host sub.example.org., user MiXed.Case@Sub.Example.ORG
+//   plain.mc /parse "Quoted User"@Host.NET  → mailer esmtp, host host.net., user "Quoted User"@Host.NET
+//   plain.mc /parse <@Relay.ORG:User@Host.NET> → mailer esmtp, host host.net., user User@Host.NET
+//   plain.mc /parse Joe%Other.NET@GW.Example.COM → mailer esmtp, host other.net., user Joe@Other.NET
+// (plain.mc: no mailertable, no SMART_HOST, nocanonify; sendmail prints
+// the MX host with its trailing dot, we print it without.)
+#[test]
+fn next_hop_address_keeps_the_senders_case() {
+    check_routes(
+        &t2(),
+        "
+        User@Elsewhere.COM       => relay smarthost.isp.net User@Elsewhere.COM
+        User@Sub.Remote.ORG      => esmtp [mx.remote.org] User@Sub.Remote.ORG
+        Joe@A.Remote.ORG         => smtp relay.example.net Joe@A.Remote.ORG
+        User@Host.Wild.ORG       => esmtp host.inner.wild.org User@Host.Wild.ORG
+        Joe@[IPv6:2001:DB8::1]   => esmtp [smarthost.isp.net] Joe@[IPv6:2001:DB8::1]
+        ",
+    );
+    let mut c = Config::new();
+    c.hostname = Some("gw.example.com".into());
+    c.classes
+        .insert("w".into(), vec!["example.com".into(), "localhost".into()]);
+    check_routes(
+        &site(c, &[]),
+        r#"
+        MiXed.Case@Sub.Example.ORG.   => esmtp sub.example.org MiXed.Case@Sub.Example.ORG
+        "Quoted User"@Host.NET        => esmtp host.net "Quoted User"@Host.NET
+        <@Relay.ORG:User@Host.NET>    => esmtp host.net User@Host.NET
+        Joe%Other.NET@GW.Example.COM  => esmtp other.net Joe@Other.NET
+        "#,
+    );
+}
+
 #[test]
 fn r7_r8_error_actions() {
     use mxgate::route::ErrorAction;
@@ -177,6 +218,39 @@ fn error_mailer_replies() {
     );
 }
 
+// Issue "field configurations", item 6: mailertable `error:` texts are
+// spaced the way sendmail's tokenizer rebuilds them. Checked on sendmail
+// 8.17 -bs (RCPT TO) and -bt (/parse) with these mailertable lines:
+//   error:5.7.1:550 No mail, for m1.example (ever) → 550 5.7.1 <u@m1.example>... No mail,for m1.example
+//   error:550 Go  away;now                         → 550 5.0.0 <u@m2.example>... Go away;now
+//   error:5.1.2:"550 Quoted,  mail"                → 550 5.1.2 <u@m3.example>... Quoted,  mail
+//   error:nouser:User unknown, sorry               → 553 5.3.0 <u@m4.example>... User unknown,sorry
+//   error:5.7.1:550 a@b <c> d/e                    → 550 5.7.1 <u@m5.example>... a@b<c
+#[test]
+fn mailertable_error_texts_are_spaced_as_sendmail_tokenizes_them() {
+    let s = site(
+        t2_config(),
+        &[(
+            "mailertable",
+            "m1.example error:5.7.1:550 No mail, for m1.example (ever)\n\
+             m2.example error:550 Go  away;now\n\
+             m3.example error:5.1.2:\"550 Quoted,  mail\"\n\
+             m4.example error:nouser:User unknown, sorry\n\
+             m5.example error:5.7.1:550 a@b <c> d/e\n",
+        )],
+    );
+    check_routes(
+        &s,
+        "
+        u@m1.example => error 550 5.7.1 No mail,for m1.example
+        u@m2.example => error 550 5.0.0 Go away;now
+        u@m3.example => error 550 5.1.2 Quoted,  mail
+        u@m4.example => error 553 5.3.0 User unknown,sorry
+        u@m5.example => error 550 5.7.1 a@b<c
+        ",
+    );
+}
+
 #[test]
 fn mailertable_rhs_forms_and_fallbacks() {
     let mut c = t2_config();
@@ -196,7 +270,7 @@ fn mailertable_rhs_forms_and_fallbacks() {
         joe@user.example   => esmtp central.example.net postmaster@central.example.net
         joe@lit.example    => smtp [192.168.10.25] joe@lit.example
         joe@mx.example     => esmtp mail.mx.example joe@mx.example
-        joe@Other.ORG.     => esmtp other.org joe@other.org
+        joe@Other.ORG.     => esmtp other.org joe@Other.ORG
         joe@[192.0.2.9]    => esmtp [192.0.2.9] joe@[192.0.2.9]
         ",
     );
@@ -363,6 +437,107 @@ fn local_user_checks() {
     assert_eq!(r("alice+x"), None);
     assert_eq!(r("bob").unwrap(), "550 5.2.1 Mailbox temporarily disabled");
     assert_eq!(r("nobody").unwrap(), "550 5.1.1 User unknown");
+}
+
+// Issue "field configurations", item 4: every name in $=w is masqueraded,
+// `localhost` included, and header addresses keep their angle brackets
+// and comments. Checked on sendmail 8.17 -bt (t2.mc, $=w = localhost,
+// gw.example.com, example.com; /tryflags HS, /try esmtp ADDR → Rcode 0, addr):
+//   joe@localhost                   → joe@masq.example.com
+//   joe@example.com                 → joe@masq.example.com
+//   joe@LocalHost                   → joe@masq.example.com
+//   Joe User <joe@localhost>        → Joe User <joe@masq.example.com>
+//   joe@gw.example.com (Joe User)   → joe@masq.example.com (Joe User)
+//   "Joe Q" <joe@example.com>       → "Joe Q" <joe@masq.example.com>
+//   <joe@gw.example.com>            → <joe@masq.example.com>
+//   joe@[127.0.0.1]                 → joe@masq.example.com
+//   root@localhost                  → root@gw.example.com   (exposed; localhost is $j)
+//   Root <root>                     → Root <root@gw.example.com>
+//   joe@elsewhere.com (Joe)         → joe@elsewhere.com (Joe)
+//   Joe <joe@other.example.com>     → Joe <joe@masq.example.com>
+//   /try local joe@localhost        → joe@masq.example.com
+// /tryflags ES: joe@localhost → joe@gw.example.com; joe → joe@gw.example.com.
+#[test]
+fn masquerade_every_local_name_and_keep_header_syntax() {
+    let s = t2();
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "esmtp",
+        r#"
+        joe@localhost                 => joe@masq.example.com
+        joe@example.com               => joe@masq.example.com
+        joe@LocalHost                 => joe@masq.example.com
+        Joe User <joe@localhost>      => Joe User <joe@masq.example.com>
+        joe@gw.example.com (Joe User) => joe@masq.example.com (Joe User)
+        "Joe Q" <joe@example.com>     => "Joe Q" <joe@masq.example.com>
+        <joe@gw.example.com>          => <joe@masq.example.com>
+        joe@[127.0.0.1]               => joe@masq.example.com
+        root@localhost                => root@gw.example.com
+        Root <root>                   => Root <root@gw.example.com>
+        joe@elsewhere.com (Joe)       => joe@elsewhere.com (Joe)
+        Joe <joe@other.example.com>   => Joe <joe@masq.example.com>
+        "#,
+    );
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "local",
+        "joe@localhost => joe@masq.example.com",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeSender,
+        "esmtp",
+        "
+        joe@localhost => joe@gw.example.com
+        joe           => joe@gw.example.com
+        ",
+    );
+    // Addresses no rule rewrites keep the sender's spelling (sendmail 8.17
+    // -bt, t2.mc): ES `Joe@Elsewhere.COM` → `Joe@Elsewhere.COM`,
+    // `Joe@Example.COM` → `Joe@Example.COM`, `Joe@LocalHost` →
+    // `Joe@gw.example.com`, `Joe@Other.Example.COM` → unchanged; HS
+    // `Joe <Joe@Elsewhere.COM>` and `Joe@Sub.Other.Example.COM` unchanged;
+    // HR and ER `Bob@Elsewhere.COM` unchanged.
+    check_masq(
+        &s,
+        Field::EnvelopeSender,
+        "esmtp",
+        "
+        Joe@Elsewhere.COM     => Joe@Elsewhere.COM
+        Joe@Example.COM       => Joe@Example.COM
+        Joe@LocalHost         => Joe@gw.example.com
+        Joe@Other.Example.COM => Joe@Other.Example.COM
+        ",
+    );
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "esmtp",
+        "
+        Joe <Joe@Elsewhere.COM>   => Joe <Joe@Elsewhere.COM>
+        Joe@Sub.Other.Example.COM => Joe@Sub.Other.Example.COM
+        ",
+    );
+    check_masq(
+        &s,
+        Field::HeaderRecipient,
+        "esmtp",
+        "Bob@Elsewhere.COM => Bob@Elsewhere.COM",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeRecipient,
+        "esmtp",
+        "Bob@Elsewhere.COM => Bob@Elsewhere.COM",
+    );
+    let msg = b"From: Joe User <joe@localhost>\r\nSender: root@localhost (Root)\r\n\r\nbody\r\n";
+    let out = mxgate::rewrite::headers(&s, msg, "esmtp").unwrap().unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "From: Joe User <joe@masq.example.com>\r\nSender: root@gw.example.com (Root)\r\n\r\nbody\r\n"
+    );
 }
 
 // Q1–Q14, checked on sendmail 8.17 (-bt /tryflags + /try esmtp, t2/t3.mc).
@@ -864,4 +1039,184 @@ fn domaintable_rewrites_senders_and_headers() {
         "{out}"
     );
     assert!(out.contains("Subject: old.example\r\n"), "{out}");
+}
+
+// Issue "field configurations", item 2: LOCAL_RELAY and `$=L` against
+// aliases. sendmail 8.17 expands aliases first and runs ruleset 5 on what
+// they expand to; a `$=L` name is exempt, `user+detail` is not in `$=L`.
+// Checked on sendmail 8.17 -bv (lr2.mc: LOCAL_RELAY lrelay.example.net,
+// LOCAL_USER root alice, nocanonify; aliases root: admin, postmaster: root,
+// staff: alice, bob, carol):
+//   staff      → alice... (local: User unknown, no passwd entry)
+//                bob... deliverable: mailer relay, host lrelay.example.net, user bob@lrelay.example.net
+//                carol... deliverable: mailer relay, host lrelay.example.net, user carol@lrelay.example.net
+//   staff+x    → the same three
+//   root       → admin... deliverable: mailer relay, host lrelay.example.net, user admin@lrelay.example.net
+//   root@gw.example.com, postmaster → the same
+//   alice      → alice... (local)
+//   alice+foo  → alice+foo... deliverable: mailer relay, host lrelay.example.net, user alice+foo@lrelay.example.net
+//   nosuchuser → nosuchuser... deliverable: mailer relay, host lrelay.example.net, user nosuchuser@lrelay.example.net
+// and /parse (ruleset 0) answers `mailer local` for all of them (sendmail
+// -bt does not expand aliases), as `mxgate test` does.
+#[test]
+fn local_relay_sees_what_aliases_expand_to() {
+    let mut c = relays_config();
+    c.relays.local_relay = Some("lrelay.example.net".into());
+    c.classes
+        .insert("L".into(), vec!["root".into(), "alice".into()]);
+    let s = site(
+        c,
+        &[
+            ("mailboxes", "alice OK\nbob OK\ncarol OK\nadmin OK\n"),
+            (
+                "aliases",
+                "root admin\npostmaster root\nstaff alice,bob,carol\n",
+            ),
+        ],
+    );
+    let after_aliases = |addr: &str| -> Vec<String> {
+        let x = alias::expand(&s, &Address::parse(addr).unwrap()).unwrap();
+        x.targets
+            .iter()
+            .map(|t| match t {
+                alias::Target::Local(u) => match mxgate::route::localaddr(&s, u).unwrap().0 {
+                    Resolution::Deliver(r) => format!(
+                        "{} {} {}",
+                        r.mailer,
+                        r.host.as_deref().unwrap_or("-"),
+                        r.user
+                    ),
+                    Resolution::Error(e) => format!("error {}", e.text),
+                },
+                t => t.to_string(),
+            })
+            .collect()
+    };
+    let relayed = |u: &str| format!("relay lrelay.example.net {u}@lrelay.example.net");
+    let mut staff = after_aliases("staff");
+    staff.sort();
+    assert_eq!(
+        staff,
+        vec![
+            "local - alice".to_string(),
+            relayed("bob"),
+            relayed("carol")
+        ]
+    );
+    let mut staff_x = after_aliases("staff+x");
+    staff_x.sort();
+    assert_eq!(staff_x, staff);
+    for a in ["root", "root@gw.example.com", "postmaster"] {
+        assert_eq!(after_aliases(a), vec![relayed("admin")], "{a}");
+    }
+    check_routes(
+        &s,
+        "
+        alice      => local - alice
+        alice+foo  => relay lrelay.example.net alice+foo@lrelay.example.net
+        nosuchuser => relay lrelay.example.net nosuchuser@lrelay.example.net
+        staff      => local - staff
+        root       => local - root
+        ",
+    );
+}
+
+// Issue "field configurations", item 3: UUCP-style `host!user` paths.
+// Checked on sendmail 8.17 -bt /parse:
+// plain.mc (no mailertable, no SMART_HOST, nocanonify):
+//   host!user                 → mailer esmtp, host host.uucp., user host!user@gw.example.com
+//   a!b!user                  → mailer esmtp, host a.uucp., user a!b!user@gw.example.com
+//   host.example.net!user     → mailer esmtp, host host.example.net., user user@host.example.net
+//   host!user@gw.example.com  → mailer esmtp, host host.uucp., user host!user@gw.example.com
+//   host!user@remote.example.org → mailer esmtp, host remote.example.org., user host!user@remote.example.org
+//   gw.example.com!user       → mailer local, user user
+//   localhost!user            → mailer local, user user
+//   Host.Example.NET!User     → mailer esmtp, host host.example.net., user User@Host.Example.NET
+//   a.org!b.org!user          → mailer esmtp, host a.org., user b.org!user@a.org
+//   host!user%x.org           → mailer esmtp, host host.uucp., user host!user%x.org@gw.example.com
+//   [192.0.2.1]!user          → mailer *error*, host 5.1.2, user "553 Invalid address"
+// test.mc (mailertable with `.` relay:smarthost.isp.net, SMART_HOST):
+//   host!user                 → mailer relay, host smarthost.isp.net, user host!user
+//   host.example.net!user     → mailer relay, host smarthost.isp.net, user user@host.example.net
+//   host!user@gw.example.com  → mailer relay, host smarthost.isp.net, user host!user
+//   sub.remote.org!user       → mailer esmtp, host [mx.remote.org], user user@sub.remote.org
+//   a!b!user                  → mailer relay, host smarthost.isp.net, user a!b!user
+// sh.mc (SMART_HOST esmtp:[smarthost.isp.net] only):
+//   host!user                 → mailer esmtp, host [smarthost.isp.net], user host!user@gw.example.com
+//   a.org!b.org!user          → mailer esmtp, host [smarthost.isp.net], user b.org!user@a.org
+//   Host!User                 → mailer esmtp, host [smarthost.isp.net], user Host!User@gw.example.com
+#[test]
+fn uucp_bang_paths() {
+    let mut c = Config::new();
+    c.hostname = Some("gw.example.com".into());
+    c.classes
+        .insert("w".into(), vec!["example.com".into(), "localhost".into()]);
+    check_routes(
+        &site(c.clone(), &[]),
+        "
+        host!user                    => esmtp host.uucp host!user@gw.example.com
+        a!b!user                     => esmtp a.uucp a!b!user@gw.example.com
+        host.example.net!user        => esmtp host.example.net user@host.example.net
+        host!user@gw.example.com     => esmtp host.uucp host!user@gw.example.com
+        host!user@remote.example.org => esmtp remote.example.org host!user@remote.example.org
+        gw.example.com!user          => local - user
+        localhost!user               => local - user
+        Host.Example.NET!User        => esmtp host.example.net User@Host.Example.NET
+        a.org!b.org!user             => esmtp a.org b.org!user@a.org
+        host!user%x.org              => esmtp host.uucp host!user%x.org@gw.example.com
+        [192.0.2.1]!user             => error 553 5.1.2 Invalid address
+        ",
+    );
+    // Senders and headers (sendmail 8.17 -bt, t2.mc):
+    //   /tryflags HS: host!user → host!user@masq.example.com,
+    //     host.example.net!user → user@host.example.net,
+    //     gw.example.com!joe → joe@masq.example.com
+    //   /tryflags ES: host!user → host!user@gw.example.com,
+    //     host.example.net!user → user@host.example.net
+    //   /tryflags HR: host!user → host!user@gw.example.com
+    let s = t2();
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "esmtp",
+        "
+        host!user             => host!user@masq.example.com
+        host.example.net!user => user@host.example.net
+        gw.example.com!joe    => joe@masq.example.com
+        ",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeSender,
+        "esmtp",
+        "
+        host!user             => host!user@gw.example.com
+        host.example.net!user => user@host.example.net
+        ",
+    );
+    check_masq(
+        &s,
+        Field::HeaderRecipient,
+        "esmtp",
+        "host!user => host!user@gw.example.com",
+    );
+    check_routes(
+        &t2(),
+        "
+        host!user                => relay smarthost.isp.net host!user
+        host.example.net!user    => relay smarthost.isp.net user@host.example.net
+        host!user@gw.example.com => relay smarthost.isp.net host!user
+        sub.remote.org!user      => esmtp [mx.remote.org] user@sub.remote.org
+        a!b!user                 => relay smarthost.isp.net a!b!user
+        ",
+    );
+    c.relays.smart_host = Some("esmtp:[smarthost.isp.net]".into());
+    check_routes(
+        &site(c, &[]),
+        "
+        host!user        => esmtp [smarthost.isp.net] host!user@gw.example.com
+        a.org!b.org!user => esmtp [smarthost.isp.net] b.org!user@a.org
+        Host!User        => esmtp [smarthost.isp.net] Host!User@gw.example.com
+        ",
+    );
 }

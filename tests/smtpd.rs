@@ -90,6 +90,31 @@ s.quit()
     );
 }
 
+// Issue "field configurations", item 1: addresses are echoed, logged and
+// queued as the client wrote them. sendmail 8.17 -bs (t2.mc):
+//   MAIL FROM:<Joe@GW.Example.COM> → 250 2.1.0 <Joe@GW.Example.COM>... Sender ok
+//   RCPT TO:<Bob@Partner.ORG>      → 250 2.1.5 <Bob@Partner.ORG>... Recipient ok
+//   RCPT TO:<Bob@Elsewhere.COM>    → 550 5.7.1 <Bob@Elsewhere.COM>... Relaying denied
+#[test]
+fn addresses_keep_the_clients_case() {
+    let d = start(false, "", &[]);
+    let mut c = Raw::connect_from("127.0.0.2", d.mta);
+    assert!(c.reply().starts_with("220 "));
+    assert!(c.cmd("EHLO stranger.test").starts_with("250-"));
+    assert_eq!(
+        c.cmd("MAIL FROM:<Joe@Example.ORG>"),
+        "250 2.1.0 <Joe@Example.ORG>... Sender ok"
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<Bob@Partner.ORG>"),
+        "250 2.1.5 <Bob@Partner.ORG>... Recipient ok"
+    );
+    assert!(
+        c.cmd("RCPT TO:<Bob@Elsewhere.COM>")
+            .starts_with("550 5.7.1 <Bob@Elsewhere.COM>... Relaying denied")
+    );
+}
+
 #[test]
 fn open_relay_battery_is_refused_for_strangers() {
     let d = start(false, "", &[]);

@@ -133,7 +133,9 @@ pub const FEATURES: &[(&str, Support)] = &[
     ),
     (
         "nouucp",
-        Warned("UUCP addresses are not handled either way"),
+        Warned(
+            "`!` keeps its UUCP meaning: `host!user` recipients are rewritten as sendmail without UUCP relays does (docs/routing.md)",
+        ),
     ),
     (
         "nullclient",

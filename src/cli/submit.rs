@@ -709,7 +709,8 @@ pub fn prepare(
     };
     let mut envelope = Envelope::new(&format!("<{sender_text}>"));
     for r in &rcpts {
-        let mut rc = Recipient::new(&format!("<{r}>"));
+        // As written: the next hop gets the sender's case (sendmail 8.17).
+        let mut rc = Recipient::new(&format!("<{}>", r.to_written_string()));
         rc.notify = opts.notify.as_ref().map(|n| n.to_ascii_uppercase());
         envelope.recipients.push(rc);
     }
@@ -871,6 +872,7 @@ pub fn verify(site: &Site, text: &str) -> Vec<Verified> {
         route: Vec::new(),
         local: route.user.clone(),
         domain: None,
+        spelling: None,
     });
     let exp = match alias::expand(site, &local) {
         Ok(e) => e,
@@ -886,7 +888,25 @@ pub fn verify(site: &Site, text: &str) -> Vec<Verified> {
     exp.targets
         .iter()
         .flat_map(|t| match t {
-            Target::Local(u) => vec![local_user(site, u, u)],
+            // Ruleset 5 sees what the alias expanded to (LOCAL_RELAY, MAIL_HUB).
+            Target::Local(u) => match route::localaddr(site, u) {
+                Ok((Resolution::Deliver(r), _)) if r.mailer != "local" => {
+                    vec![deliverable(u, &r)]
+                }
+                Ok((Resolution::Deliver(r), _)) => vec![local_user(site, u, &r.user)],
+                Ok((Resolution::Error(r), _)) => vec![Verified {
+                    line: format!("{u}... {}", r.text),
+                    status: if r.action == route::ErrorAction::TempFail {
+                        EX_TEMPFAIL
+                    } else {
+                        EX_NOUSER
+                    },
+                }],
+                Err(e) => vec![Verified {
+                    line: format!("{u}... Temporary failure: {e}"),
+                    status: EX_TEMPFAIL,
+                }],
+            },
             Target::Address(a) => match Address::parse(a).map(|x| route::resolve(site, &x)) {
                 Ok(Ok((Resolution::Deliver(r), _))) if r.mailer != "local" => {
                     vec![deliverable(a, &r)]

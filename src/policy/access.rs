@@ -270,11 +270,18 @@ pub fn parse_value(v: &str) -> Value {
         if let Some((dsn, text)) = rest.split_once(':')
             && is_dsn(dsn)
         {
-            return Value::Error(Reply::from_error(Some(dsn), text));
+            return Value::Error(Reply::from_error(Some(dsn), &as_tokenized(text)));
         }
-        return Value::Error(Reply::from_error(None, rest));
+        return Value::Error(Reply::from_error(None, &as_tokenized(rest)));
     }
-    Value::Error(Reply::from_error(None, v))
+    Value::Error(Reply::from_error(None, &as_tokenized(v)))
+}
+
+/// The text as sendmail's tokenizer rebuilds it (`accept , mail` →
+/// `accept,mail`, comments dropped; see [`crate::addr::tokens`]). A text
+/// sendmail cannot tokenize (unbalanced `<>()"`) is kept as written.
+fn as_tokenized(text: &str) -> String {
+    crate::addr::tokens::rebuild(text).unwrap_or_else(|_| text.to_string())
 }
 
 /// `5.7.1`-shaped?

@@ -76,6 +76,25 @@ pub fn check_rcpt(
             Because::rule("unquoted @ in the local part"),
         );
     }
+    // `[ip]!user` (unqualified or @$=w): ruleset 3 cannot make a UUCP host
+    // of a literal (sendmail 8.17 -bt check_rcpt <[192.0.2.1]!user> →
+    // `$#error $@ 5.1.2 $: "553 Invalid address"`).
+    let ours = mb
+        .domain
+        .as_ref()
+        .is_none_or(|d| site.is_local_host(&d.to_string()));
+    if ours
+        && !mb.local.starts_with('"')
+        && mb
+            .local
+            .split_once('!')
+            .is_some_and(|(h, r)| h.starts_with('[') && !r.is_empty())
+    {
+        return Verdict::refuse(
+            Reply::new(553, "5.1.2", "Invalid address"),
+            Because::rule("an address literal as a UUCP host (`[ip]!user`)"),
+        );
+    }
     // Judged after ruleset 3: the domaintable may name another host.
     let rewritten;
     let mb = match crate::route::domaintable::apply(site, mb) {

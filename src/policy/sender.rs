@@ -47,7 +47,7 @@ pub(crate) fn basic_check_mail(
     };
     // Replies name the sender as given (`$&f`); the checks see the address
     // after ruleset 3, that is after the domaintable.
-    let f_text = mb.to_string();
+    let f_text = mb.to_written_string();
     let rewritten;
     let mb = match crate::route::domaintable::apply(site, mb) {
         Ok(Some((m, _))) => {
@@ -56,6 +56,32 @@ pub(crate) fn basic_check_mail(
         }
         Ok(None) => mb,
         Err(e) => return Verdict::table_error("domaintable", &e),
+    };
+    // UUCP paths, as ruleset 3 reads them (sendmail 8.17 -bs, client
+    // 172.16.0.1): `<gw.example.com!joe>` → `250 2.1.0`;
+    // `<host.example.net!user>` → `553 5.1.8 ... Domain of sender address
+    // user@host.example.net does not exist` (judged as that address);
+    // `<host!user>` → `553 5.1.8 ... Domain of sender address host!user
+    // does not exist` (`host.UUCP` never resolves without a UUCP relay).
+    let bang_rewritten;
+    let mut f_text = f_text;
+    let mb = match uucp_sender(site, mb) {
+        UucpSender::NotAPath => mb,
+        UucpSender::Rewritten(m) => {
+            bang_rewritten = m;
+            f_text = bang_rewritten.to_written_string();
+            &bang_rewritten
+        }
+        UucpSender::UucpHost => {
+            return Verdict::refuse(
+                Reply::new(
+                    553,
+                    "5.1.8",
+                    &format!("Domain of sender address {f_text} does not exist"),
+                ),
+                Because::rule("a UUCP host (`host!user`) without a UUCP relay"),
+            );
+        }
     };
     let unqual_ok = site.config.has_feature("accept_unqualified_senders");
     let flag_u = client.daemon_flags.contains('u');
@@ -140,6 +166,38 @@ pub(crate) fn basic_check_mail(
     }
 }
 
+enum UucpSender {
+    NotAPath,
+    Rewritten(Mailbox),
+    UucpHost,
+}
+
+/// `host!user` in an unqualified or local sender: a `$=w` or dotted host
+/// becomes the domain, a single label is a UUCP host.
+fn uucp_sender(site: &Site, mb: &Mailbox) -> UucpSender {
+    let ours = mb
+        .domain
+        .as_ref()
+        .is_none_or(|d| site.is_local_host(&d.to_string()));
+    if !ours || mb.local.starts_with('"') {
+        return UucpSender::NotAPath;
+    }
+    let Some((h, r)) = mb.local.split_once('!') else {
+        return UucpSender::NotAPath;
+    };
+    if h.is_empty() || r.is_empty() || h.starts_with('[') {
+        return UucpSender::NotAPath;
+    }
+    let folded = crate::addr::normalize_name(h);
+    if !folded.contains('.') && !site.is_local_host(&folded) {
+        return UucpSender::UucpHost;
+    }
+    match Address::parse(&format!("{r}@{h}")) {
+        Ok(Address::Mailbox(m)) => UucpSender::Rewritten(m),
+        _ => UucpSender::NotAPath,
+    }
+}
+
 /// `user@localhost`, `@[127.0.0.1]`, `@[IPv6:::1]`, `@localhost.$m`.
 fn is_localhost_domain(site: &Site, mb: &Mailbox) -> bool {
     match &mb.domain {
@@ -160,7 +218,21 @@ const PSEUDO: [&str; 5] = ["uucp", "bitnet", "decnet", "fax", "redirect"];
 
 fn resolve_sender_domain(site: &Site, facts: &Facts, d: &Domain) -> Resolved {
     let name = match d {
-        Domain::Literal(_) => return Resolved::Ok("sender domain is an address literal".into()),
+        // Ruleset 3 writes a literal in $=w as `$j`; any other literal stays
+        // without the trailing dot of a canonical name, so check_mail finds
+        // it unresolvable (sendmail 8.17: `MAIL FROM:<u@[192.0.2.1]>` →
+        // `553 5.1.8 ... does not exist`, even when the address has a PTR).
+        Domain::Literal(_) if site.is_local_host(&d.to_string()) => {
+            return Resolved::Ok(format!("sender domain {d} is this host ($=w)"));
+        }
+        Domain::Literal(_) if site.config.has_feature("accept_unresolvable_domains") => {
+            return Resolved::Ok("accept_unresolvable_domains".into());
+        }
+        Domain::Literal(_) => {
+            return Resolved::Perm(format!(
+                "sender domain {d} is an address literal, never a canonical name"
+            ));
+        }
         Domain::Name(n) => n,
     };
     if *name == site.hostname {

@@ -126,6 +126,28 @@ fn local_hop() -> NextHop {
     }
 }
 
+/// A local name an alias expanded to: ruleset 5 (`$=L`, LUSER_RELAY,
+/// MAIL_HUB, LOCAL_RELAY) decides, as in sendmail 8.17.
+fn local_target(site: &Site, user: &str) -> Action {
+    match route::localaddr(site, user) {
+        Err(e) => temp("4.3.0", format!("451 4.3.0 Temporary lookup failure: {e}")),
+        Ok((Resolution::Error(e), _)) => error_action(&e),
+        Ok((Resolution::Deliver(r), _)) if r.mailer == "local" && r.host.is_none() => {
+            Action::Deliver {
+                hop: local_hop(),
+                address: r.user,
+            }
+        }
+        Ok((Resolution::Deliver(r), _)) => Action::Deliver {
+            hop: NextHop {
+                mailer: r.mailer,
+                host: r.host,
+            },
+            address: r.user,
+        },
+    }
+}
+
 /// Route one address (no alias expansion).
 fn route_address(site: &Site, address: &str) -> Action {
     let parsed = match Address::parse(address) {
@@ -172,13 +194,7 @@ pub fn encode_target(t: &Target) -> String {
 fn child_action(site: &Site, target: &str) -> (String, Action) {
     let (kind, rest) = target.split_once(':').unwrap_or(("a", target));
     match kind {
-        "l" => (
-            rest.to_string(),
-            Action::Deliver {
-                hop: local_hop(),
-                address: rest.to_string(),
-            },
-        ),
+        "l" => (rest.to_string(), local_target(site, rest)),
         "p" => (
             format!("|{rest}"),
             Action::Deliver {

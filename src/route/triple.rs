@@ -29,7 +29,7 @@ pub(crate) enum Triple {
 }
 
 /// Resolve `value` for the recipient `local@host` (`host` without trailing
-/// dot). `default_mailer` is the mailer for a bare host (`relay` in
+/// dot, spelled as the sender wrote it: it only builds the recipient). `default_mailer` is the mailer for a bare host (`relay` in
 /// MailerToTriple).
 pub(crate) fn resolve_value(site: &Site, value: &str, local: &str, host: &str) -> Triple {
     let value = value.trim();
@@ -37,7 +37,10 @@ pub(crate) fn resolve_value(site: &Site, value: &str, local: &str, host: &str) -
         return Triple::Continue;
     }
     if let Some(rest) = strip_prefix_ci(value, "error:") {
-        return Triple::Error(error_from_rhs(rest));
+        // The rulesets tokenize the text: `No mail, for` → `No mail,for`
+        // (sendmail 8.17 -bs); an untokenizable text is kept as written.
+        let text = crate::addr::tokens::rebuild(rest).unwrap_or_else(|_| rest.to_string());
+        return Triple::Error(error_from_rhs(&text));
     }
     if let Some(rest) = strip_prefix_ci(value, "local:") {
         // CanonLocal: `local:` keeps the original local part; `local:u@h`

@@ -1142,11 +1142,9 @@ impl Conn {
         }
         self.gather_sender_facts(&sender).await;
         let v = policy::check_mail(&self.site, &self.facts, &self.client, &sender);
-        let shown = if sender == Address::Null {
-            String::new()
-        } else {
-            sender.to_string()
-        };
+        // Echoed, logged and queued as written (sendmail 8.17 -bs:
+        // `MAIL FROM:<Joe@GW.Example.COM>` → `250 2.1.0 <Joe@GW.Example.COM>... Sender ok`).
+        let shown = display_path(&sender);
         match &v.action {
             Action::Reject(r) | Action::TempFail(r) => {
                 let reply = to_reply(r, Some(&shown));
@@ -1195,7 +1193,7 @@ impl Conn {
     }
 
     fn rcpt(&mut self, rcpt: Mailbox, params: RcptParams, settings: &super::Settings) -> Reply {
-        let shown = rcpt.to_string();
+        let shown = rcpt.to_written_string();
         if settings.max_rcpts > 0 && self.tx.rcpts.len() >= settings.max_rcpts {
             // A client that keeps going long past the limit is not retrying
             // in good faith: past RCPT_OVERSHOOT excess recipients each one
@@ -1337,7 +1335,8 @@ impl Conn {
         let arrival = envelope.arrival;
         for (r, p) in &tx.rcpts {
             envelope.recipients.push(Recipient {
-                address: format!("<{r}>"),
+                // As written: the next hop gets the sender's case (sendmail 8.17).
+                address: format!("<{}>", r.to_written_string()),
                 notify: p.notify.map(|n| {
                     if n.is_never() {
                         "NEVER".to_string()
@@ -1535,7 +1534,7 @@ async fn limited<T>(permits: &smol::lock::Semaphore, lookup: impl Future<Output 
 fn display_path(a: &Address) -> String {
     match a {
         Address::Null => String::new(),
-        Address::Mailbox(m) => m.to_string(),
+        Address::Mailbox(m) => m.to_written_string(),
     }
 }
 
