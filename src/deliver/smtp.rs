@@ -1041,6 +1041,30 @@ impl SmtpAgent {
         (sent, sub)
     }
 
+    /// [`Self::tls_rcpt_split`], then send the recipients left over `c`;
+    /// `None` when none was left (the connection goes back to the pool).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_over(
+        &self,
+        site: &Site,
+        mut c: SmtpConnection,
+        host: &str,
+        batch: &Batch<'_>,
+        open: &[usize],
+        results: &mut [Option<Outcome>],
+        key: PoolKey,
+    ) -> Option<(SmtpConnection, Vec<RcptStatus>, Vec<usize>)> {
+        let (sent, sub) = self.tls_rcpt_split(site, &c, host, batch, open, results);
+        if sent.is_empty() {
+            if let Some(extra) = self.pool.give(key, c) {
+                extra.quit().await;
+            }
+            return None;
+        }
+        let st = c.send(&sub).await;
+        Some((c, st, sent))
+    }
+
     /// Deliver `batch` to `hop`: one outcome per recipient, in order.
     pub async fn deliver(&self, site: &Site, hop: &NextHop, batch: &Batch<'_>) -> Vec<Outcome> {
         let n = batch.recipients.len();
@@ -1118,16 +1142,21 @@ impl SmtpAgent {
             // A pooled connection first; if the peer closed it meanwhile
             // (nothing settled, session gone), fall back to a fresh one.
             let mut reused = None;
-            if let Some(mut c) = self.pool.take(&key) {
-                let (sent, sub) =
-                    self.tls_rcpt_split(site, &c, &target.host, batch, &open, &mut results);
-                if sent.is_empty() {
-                    if let Some(extra) = self.pool.give(key, c) {
-                        extra.quit().await;
-                    }
+            if let Some(c) = self.pool.take(&key) {
+                let Some((c, st, sent)) = self
+                    .send_over(
+                        site,
+                        c,
+                        &target.host,
+                        batch,
+                        &open,
+                        &mut results,
+                        key.clone(),
+                    )
+                    .await
+                else {
                     continue;
-                }
-                let st = c.send(&sub).await;
+                };
                 let settled = st.iter().any(|s| !matches!(s, RcptStatus::TryNextHost(_)));
                 if settled || c.is_open() {
                     reused = Some((c, st, sent));
@@ -1215,17 +1244,21 @@ impl SmtpAgent {
                         }
                         break;
                     }
-                    let mut c = c;
-                    let (sent, sub) =
-                        self.tls_rcpt_split(site, &c, &target.host, batch, &open, &mut results);
-                    if sent.is_empty() {
-                        if let Some(extra) = self.pool.give(key, c) {
-                            extra.quit().await;
-                        }
-                        continue;
+                    match self
+                        .send_over(
+                            site,
+                            c,
+                            &target.host,
+                            batch,
+                            &open,
+                            &mut results,
+                            key.clone(),
+                        )
+                        .await
+                    {
+                        Some(x) => x,
+                        None => continue,
                     }
-                    let st = c.send(&sub).await;
-                    (c, st, sent)
                 }
             };
             let relay = conn.relay.clone();
