@@ -492,6 +492,7 @@ pub fn stdio_session(opts: &Options) -> i32 {
         name: "stdin".into(),
         addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         modifiers: "SAE".into(),
+        input_filters: None,
     });
     smol::block_on(smtpd::conn::run_local(
         server,
