@@ -550,55 +550,67 @@ pub fn parse_reply(text: &str) -> Option<Reply> {
 
 /// The message split for the filters: header fields (name, value as
 /// sendmail sends them: leading white space removed, folds as LF), and
-/// the body.
+/// the body. The header is the leading run of `name:` fields; the body
+/// starts after the empty line, or at the first line that is not a
+/// field (as sendmail's collect), so every octet reaches the filters.
 pub fn split_message(msg: &[u8]) -> (Vec<(String, String)>, &[u8]) {
     let (head, body) = split_head(msg);
     let fields = fields(head)
         .into_iter()
         .filter_map(|raw| {
+            let name = field_name(raw)?;
             let text = String::from_utf8_lossy(raw);
-            let (name, value) = text.split_once(':')?;
-            if name.is_empty() || name.contains([' ', '\t']) {
-                return None;
-            }
+            let (_, value) = text.split_once(':')?;
             let value = value
                 .trim_start_matches([' ', '\t'])
                 .trim_end_matches(['\r', '\n'])
                 .replace("\r\n", "\n");
-            Some((name.to_string(), value))
+            Some((String::from_utf8_lossy(name).into_owned(), value))
         })
         .collect();
     (fields, body)
 }
 
-/// (header block with its last CRLF, body after the empty line).
+/// The end of the line starting at `pos` (after its CRLF, or the end).
+fn line_end(msg: &[u8], pos: usize) -> usize {
+    msg.get(pos..)
+        .and_then(|rest| rest.windows(2).position(|w| w == b"\r\n"))
+        .map_or(msg.len(), |p| pos + p + 2)
+}
+
+/// (the header fields, each with its folds and CRLF; the body after the
+/// empty line, or from the first line that is not a field).
 fn split_head(msg: &[u8]) -> (&[u8], &[u8]) {
-    if msg.starts_with(b"\r\n") {
-        return (&[], &msg[2..]);
-    }
-    match msg.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => (&msg[..i + 2], &msg[i + 4..]),
-        None => (msg, &[]),
+    let mut pos = 0;
+    loop {
+        if pos >= msg.len() {
+            return (msg, &[]);
+        }
+        if msg[pos..].starts_with(b"\r\n") {
+            return (&msg[..pos], &msg[pos + 2..]);
+        }
+        let mut end = line_end(msg, pos);
+        if field_name(&msg[pos..end]).is_none() {
+            return (&msg[..pos], &msg[pos..]);
+        }
+        while end < msg.len() && matches!(msg[end], b' ' | b'\t') {
+            end = line_end(msg, end);
+        }
+        pos = end;
     }
 }
 
 /// The raw fields of a header block (each with its folds and final CRLF).
 fn fields(head: &[u8]) -> Vec<&[u8]> {
-    let mut out: Vec<&[u8]> = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i < head.len() {
-        let end = head[i..]
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .map(|p| i + p + 2)
-            .unwrap_or(head.len());
-        let next_is_fold = head.get(end).is_some_and(|b| *b == b' ' || *b == b'\t');
-        if !next_is_fold {
-            out.push(&head[start..end]);
-            start = end;
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < head.len() {
+        let mut end = line_end(head, pos);
+        while end < head.len() && matches!(head[end], b' ' | b'\t') {
+            end = line_end(head, end);
         }
-        i = end;
+        out.push(&head[pos..end]);
+        pos = end;
     }
     out
 }
@@ -624,10 +636,11 @@ fn field_text(name: &str, value: &str) -> Vec<u8> {
     out
 }
 
+/// The name of a field (`Name:` or the obsolete `Name :`), if `raw` is one.
 fn field_name(raw: &[u8]) -> Option<&[u8]> {
     let colon = raw.iter().position(|b| *b == b':')?;
-    let name = &raw[..colon];
-    (!name.is_empty() && !name.contains(&b' ') && !name.contains(&b'\t')).then_some(name)
+    let name = raw[..colon].trim_ascii_end();
+    (!name.is_empty() && name.iter().all(|b| (33..=126).contains(b))).then_some(name)
 }
 
 /// The message with the header changes applied (sendmail's order: each
@@ -635,7 +648,7 @@ fn field_name(raw: &[u8]) -> Option<&[u8]> {
 /// (`Milter add: header: ...`) go to `log`.
 pub fn apply(msg: &[u8], changes: &[HeaderChange], log: &mut Vec<String>) -> Vec<u8> {
     let (head, body) = split_head(msg);
-    let had_sep = msg.starts_with(b"\r\n") || head.len() < msg.len();
+    let had_sep = head.len() < msg.len();
     let mut fields: Vec<Vec<u8>> = fields(head).into_iter().map(<[u8]>::to_vec).collect();
     // Unfolded for the log (RFC 5322 2.2.3: a fold is CRLF before white space).
     let one_line = |v: &str| v.replace("\r\n", "").replace(['\r', '\n'], " ");
@@ -752,6 +765,27 @@ mod tests {
             "Milter change: header subject: from hello to [scanned] hello"
         );
         assert_eq!(log[2], "Milter delete: header X-Long: a b");
+    }
+
+    #[test]
+    fn the_body_starts_at_the_first_line_that_is_not_a_field() {
+        let msg = b"Subject : old style\r\nnot a header\r\nX-Hidden: x\r\n\r\nrest\r\n";
+        let (h, b) = split_message(msg);
+        assert_eq!(h, vec![("Subject".into(), "old style".into())]);
+        assert_eq!(b, b"not a header\r\nX-Hidden: x\r\n\r\nrest\r\n");
+        let mut log = Vec::new();
+        let out = apply(
+            msg,
+            &[HeaderChange::Add("X-A".into(), "1".into())],
+            &mut log,
+        );
+        assert_eq!(
+            out,
+            b"Subject : old style\r\nX-A: 1\r\n\r\nnot a header\r\nX-Hidden: x\r\n\r\nrest\r\n"
+        );
+        let (h, b) = split_message(b"Subject: only headers\r\n");
+        assert_eq!(h.len(), 1);
+        assert!(b.is_empty());
     }
 
     #[test]
