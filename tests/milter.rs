@@ -51,12 +51,10 @@ impl Filter {
             let up = match socket.strip_prefix("unix:") {
                 Some(path) => std::os::unix::net::UnixStream::connect(path).is_ok(),
                 None => {
-                    let port = socket
-                        .strip_prefix("inet:")
-                        .and_then(|s| s.split('@').next())
-                        .unwrap();
-                    std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap()))
-                        .is_ok()
+                    let (kind, rest) = socket.split_once(':').unwrap();
+                    let (port, _) = rest.split_once('@').unwrap();
+                    let host = if kind == "inet6" { "::1" } else { "127.0.0.1" };
+                    std::net::TcpStream::connect((host, port.parse::<u16>().unwrap())).is_ok()
                 }
             };
             if up {
@@ -303,6 +301,48 @@ fn two_filters_run_in_order_and_both_headers_land() {
     let a = log.find("Milter add: header: X-Scanned").unwrap();
     let b = log.find("Milter add: header: X-Second").unwrap();
     assert!(a < b, "{log}");
+}
+
+#[test]
+fn rset_aborts_the_filters_transaction() {
+    let s = inet();
+    let f = Filter::start("reject", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`scan', `S={s}, F=T')dnl\n"));
+    let out = python(&format!(
+        r#"
+import smtplib
+s = smtplib.SMTP("127.0.0.1", {port}, local_hostname="client.test")
+s.ehlo()
+print(s.mail("first@example.org")[0], s.rset()[0], s.mail("second@example.org")[0])
+s.quit()
+"#,
+        port = d.mta
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "250 250 250");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !f.seen().contains("mail <second@example.org>") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seen = f.seen();
+    let first = seen.find("mail <first@example.org>").expect("first MAIL");
+    let abort = seen.find("abort").expect("SMFIC_ABORT after RSET");
+    let second = seen.find("mail <second@example.org>").expect("second MAIL");
+    assert!(first < abort && abort < second, "{seen}");
+}
+
+#[test]
+fn a_filter_on_ipv6_loopback() {
+    let port = free_port();
+    // libmilter's inet6 form names the host bare; mxgate's `.mc` form may
+    // bracket it, as sendmail's documentation does.
+    let _f = Filter::start("second", &format!("inet6:{port}@::1"));
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`v6', `S=inet6:{port}@[::1], F=T')dnl\n"
+    ));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    assert!(q[0].contains("\r\nX-Second: yes\r\n"), "{}", q[0]);
 }
 
 #[test]
