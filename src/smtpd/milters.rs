@@ -513,6 +513,9 @@ pub fn parse_reply(text: &str) -> Option<Reply> {
     let mut status = None;
     let mut lines = Vec::new();
     for (n, line) in text.split("\r\n").enumerate() {
+        if line.contains(['\r', '\n']) {
+            return None;
+        }
         let c: u16 = line.get(..3)?.parse().ok()?;
         if !(400..600).contains(&c) || code.is_some_and(|k| k != c) {
             return None;
@@ -653,6 +656,16 @@ pub fn apply(msg: &[u8], changes: &[HeaderChange], log: &mut Vec<String>) -> Vec
     // Unfolded for the log (RFC 5322 2.2.3: a fold is CRLF before white space).
     let one_line = |v: &str| v.replace("\r\n", "").replace(['\r', '\n'], " ");
     for c in changes {
+        let (HeaderChange::Add(name, _)
+        | HeaderChange::Insert(_, name, _)
+        | HeaderChange::Change(_, name, _)) = c;
+        if !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') || name.is_empty() {
+            log.push(format!(
+                "Milter: header change ignored: bad field name {:?}",
+                name
+            ));
+            continue;
+        }
         match c {
             HeaderChange::Add(name, value) => {
                 log.push(format!("Milter add: header: {name}: {}", one_line(value)));
@@ -727,6 +740,7 @@ mod tests {
         assert_eq!(parse_reply("250 2.0.0 ok"), None);
         assert_eq!(parse_reply("55x nope"), None);
         assert_eq!(parse_reply(""), None);
+        assert_eq!(parse_reply("550 5.7.1 a\nRCPT TO:<x@y>"), None);
         let r = parse_reply("554 no status").unwrap();
         assert_eq!(r.to_wire(), b"554 no status\r\n");
     }
@@ -786,6 +800,23 @@ mod tests {
         let (h, b) = split_message(b"Subject: only headers\r\n");
         assert_eq!(h.len(), 1);
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_bad_field_name_is_not_written() {
+        let mut log = Vec::new();
+        let out = apply(
+            b"A: 1\r\n\r\nb\r\n",
+            &[
+                HeaderChange::Add("X-Bad:\r\nBcc".into(), "x".into()),
+                HeaderChange::Add("".into(), "x".into()),
+                HeaderChange::Add("X Space".into(), "x".into()),
+            ],
+            &mut log,
+        );
+        assert_eq!(out, b"A: 1\r\n\r\nb\r\n");
+        assert_eq!(log.len(), 3);
+        assert!(log[0].starts_with("Milter: header change ignored: bad field name"));
     }
 
     #[test]
