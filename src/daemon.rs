@@ -106,8 +106,8 @@ pub enum Detach {
 /// Load the configuration and the site.
 /// The compiler's warnings (settings mxgate does not honour, see
 /// `mxgate_m4::support`) come first in the site's warnings; a setting the
-/// daemon must refuse (`mxgate_m4::support::refusals`: a milter with `F=T`
-/// or `F=R`, `Family=local`) is an error.
+/// daemon must refuse (`mxgate_m4::support::refusals`: `Family=local`)
+/// is an error.
 pub fn load(opts: &Options) -> Result<Arc<Site>, String> {
     load_set(opts).map(|l| l.site)
 }
@@ -492,6 +492,7 @@ pub fn stdio_session(opts: &Options) -> i32 {
         name: "stdin".into(),
         addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         modifiers: "SAE".into(),
+        input_filters: None,
     });
     smol::block_on(smtpd::conn::run_local(
         server,

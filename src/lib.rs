@@ -32,6 +32,7 @@ pub mod dsn;
 pub mod event;
 pub mod generation;
 pub mod metrics;
+pub mod milter;
 pub mod node;
 pub mod policy;
 pub mod proto;

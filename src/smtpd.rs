@@ -9,6 +9,7 @@
 
 pub mod conn;
 pub mod listener;
+pub mod milters;
 pub mod received;
 pub mod stream;
 

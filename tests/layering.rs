@@ -10,7 +10,7 @@ fn layer(module: &str) -> Option<u8> {
         "config" | "table" | "site" | "generation" | "node" | "spool" | "safefile" | "event"
         | "metrics" | "dsn" | "report" => 1,
         "users" | "alias" | "rewrite" | "route" | "policy" => 2,
-        "dns" | "auth" | "tls" | "smtpd" | "deliver" | "queue" => 3,
+        "dns" | "auth" | "tls" | "smtpd" | "milter" | "deliver" | "queue" => 3,
         "cli" | "testmode" | "daemon" | "main" | "lib" => 4,
         _ => return None,
     })

@@ -218,16 +218,12 @@ pub const FEATURES: &[(&str, Support)] = &[
 /// cf macros whose setting mxgate may not honour.
 pub const MACROS: &[(&str, Support)] = &[
     ("CLIENT_OPTIONS", Implemented),
-    ("INPUT_MAIL_FILTER", Warned(MILTER_UNSCANNED)),
-    ("MAIL_FILTER", Warned(MILTER_UNSCANNED)),
+    ("INPUT_MAIL_FILTER", Implemented),
+    ("MAIL_FILTER", Implemented),
 ];
 
-/// The warning for a filter without `F=T`/`F=R`.
-pub const MILTER_UNSCANNED: &str =
-    "mxgate does not speak the milter protocol yet: mail passes unscanned by this filter";
-
-/// The refusal for a filter with `F=T` or `F=R`.
-pub const MILTER_REFUSED: &str = "mail must not pass unscanned, and mxgate does not speak the milter protocol yet; remove the flag to run unfiltered, or keep sendmail in front of mxgate for this filter";
+/// The warning for `confMILTER_MACROS_*`: the macro lists are not read.
+pub const MILTER_MACROS: &str = "mxgate sends its own fixed macros at each stage (connect: j _ {daemon_name} {client_addr} {client_name} {client_port}; HELO: {tls_version} {cipher}; MAIL: {mail_addr} {auth_type} {auth_authen}; RCPT: {rcpt_addr}; end of message: {msg_id}), not this list (docs/milter.md)";
 
 /// `DAEMON_OPTIONS` settings that the daemon refuses.
 pub const DAEMON_SETTINGS: &[(&str, Support)] = &[(
@@ -257,18 +253,18 @@ pub const OPTIONS: &[(&str, Support)] = &[
     ("confFALLBACK_SMARTHOST", Implemented),
     ("confHOSTS_FILE", Implemented),
     ("confHOST_STATUS_DIRECTORY", Implemented),
-    ("confINPUT_MAIL_FILTERS", Warned(MILTER_UNSCANNED)),
+    ("confINPUT_MAIL_FILTERS", Implemented),
     ("confMAX_DAEMON_CHILDREN", Implemented),
     ("confMAX_HOP", Implemented),
     ("confMAX_MESSAGE_SIZE", Implemented),
     ("confMAX_RCPTS_PER_MESSAGE", Implemented),
-    ("confMILTER_MACROS_CONNECT", Warned(MILTER_UNSCANNED)),
-    ("confMILTER_MACROS_ENVFROM", Warned(MILTER_UNSCANNED)),
-    ("confMILTER_MACROS_ENVRCPT", Warned(MILTER_UNSCANNED)),
-    ("confMILTER_MACROS_EOH", Warned(MILTER_UNSCANNED)),
-    ("confMILTER_MACROS_EOM", Warned(MILTER_UNSCANNED)),
-    ("confMILTER_MACROS_HELO", Warned(MILTER_UNSCANNED)),
-    ("confMILTER_MACROS_DATA", Warned(MILTER_UNSCANNED)),
+    ("confMILTER_MACROS_CONNECT", Warned(MILTER_MACROS)),
+    ("confMILTER_MACROS_ENVFROM", Warned(MILTER_MACROS)),
+    ("confMILTER_MACROS_ENVRCPT", Warned(MILTER_MACROS)),
+    ("confMILTER_MACROS_EOH", Warned(MILTER_MACROS)),
+    ("confMILTER_MACROS_EOM", Warned(MILTER_MACROS)),
+    ("confMILTER_MACROS_HELO", Warned(MILTER_MACROS)),
+    ("confMILTER_MACROS_DATA", Warned(MILTER_MACROS)),
     ("confMIN_FREE_BLOCKS", Implemented),
     ("confMIN_QUEUE_AGE", Implemented),
     ("confPRIVACY_FLAGS", Implemented),
@@ -359,19 +355,17 @@ pub fn cf_macro(name: &str) -> Option<Support> {
     MACROS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
 }
 
-/// A milter's support from its `F=` flags: refused with `F=T` (temp-fail
-/// when the filter is unavailable) or `F=R` (reject), otherwise warned.
-pub fn milter(flags: Option<&str>) -> Support {
-    match flags {
-        Some(f) if f.contains(['T', 'R']) => Refused(MILTER_REFUSED),
-        _ => Warned(MILTER_UNSCANNED),
-    }
+/// A milter's support from its `F=` flags: implemented with every flag
+/// (the daemon speaks the milter protocol; `F=T`/`F=R` decide what an
+/// unusable filter means, see docs/milter.md).
+pub fn milter(_flags: Option<&str>) -> Support {
+    Implemented
 }
 
 /// Is milter `m` called for incoming mail? As in sendmail: a filter from
 /// `INPUT_MAIL_FILTER` always (mxgate does not model a later
-/// `confINPUT_MAIL_FILTERS` that leaves it out: refusing is the safe side);
-/// one from `MAIL_FILTER` only when `confINPUT_MAIL_FILTERS` or a
+/// `confINPUT_MAIL_FILTERS` that leaves it out: running it is the safe
+/// side; the daemon's list is `mxgate::smtpd::milters::names_for`); one from `MAIL_FILTER` only when `confINPUT_MAIL_FILTERS` or a
 /// `DAEMON_OPTIONS` `InputMailFilters=` (names separated by `;`) names it.
 pub fn milter_in_use(c: &crate::config::Config, m: &crate::config::Milter) -> bool {
     if !m.mail_filter_only {
@@ -428,9 +422,9 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
 }
 
 /// Why the daemon must not start with this configuration: one message per
-/// [`Support::Refused`] setting (empty: it may start). A milter with `F=T`
-/// or `F=R`: `filter NAME (file:line) has F=T: mail must not pass unscanned,
-/// ...`; a `DAEMON_OPTIONS` with `Family=local`.
+/// [`Support::Refused`] setting (empty: it may start): a `DAEMON_OPTIONS`
+/// with `Family=local`. (Milters are no longer refused: the daemon speaks
+/// the protocol; [`milter`] is kept for a filter form that may be again.)
 pub fn refusals(c: &crate::config::Config) -> Vec<String> {
     let mut r = Vec::new();
     for m in c.milters.iter().filter(|m| milter_in_use(c, m)) {

@@ -11,6 +11,7 @@
 //! `reject=` log line.
 
 use super::listener::DaemonSpec;
+use super::milters::{self, Filters, Macros, Outcome};
 use super::received::{Trace, received, rfc5322_date};
 use super::stream::Stream;
 use super::{Refusal, Server};
@@ -18,6 +19,7 @@ use crate::addr::{self, Address, Mailbox};
 use crate::auth::{self, Sasl, SaslFailure, SaslStep};
 use crate::dns::{Answer, NotFound};
 use crate::event::{client_field, printable, relay_field};
+use crate::milter::codec::Family;
 use crate::policy::{self, Action, Client, DnsAnswer, Facts, Resolve, Verdict};
 use crate::proto::command::{Body, Command, MailParams, RcptParams};
 use crate::proto::reply::{EnhancedStatus, Reply};
@@ -104,6 +106,11 @@ struct Conn {
     /// The session id (queue-id-shaped, as sendmail's): the prefix of the
     /// session's lines that have no queue id.
     sid: String,
+    /// The mail filters of this session (`INPUT_MAIL_FILTER`).
+    milters: Filters,
+    /// A filter temp-failed the connection: MAIL gets this (sendmail's
+    /// "temporary failing commands").
+    milter_tempfail: Option<Reply>,
 }
 
 /// Serve one connection to the end.
@@ -206,6 +213,7 @@ impl Conn {
         client.daemon_flags = spec.modifiers.clone();
         let sid = server.spool.session_id().as_str().to_string();
         let runtime = server.runtime();
+        let milters = Filters::for_listener(&runtime.site.config, spec.input_filters.as_deref());
         Conn {
             site: runtime.site.clone(),
             runtime,
@@ -229,6 +237,8 @@ impl Conn {
             lookups,
             sid,
             mail_cmd: false,
+            milters,
+            milter_tempfail: None,
         }
     }
 
@@ -484,6 +494,9 @@ impl Conn {
                 _ => {}
             }
         }
+        if self.refused.is_none() && !self.milters.is_empty() {
+            self.milter_connect().await;
+        }
         // When the command line being waited for must be complete, and when
         // the message being transferred must be (see `Settings`).
         let mut line_deadline: Option<Instant> = None;
@@ -552,6 +565,7 @@ impl Conn {
                         }
                         self.helo.clear();
                         self.tx = Transaction::default();
+                        self.milters.abort().await;
                         continue;
                     }
                     _ => {
@@ -740,6 +754,7 @@ impl Conn {
                 ),
             );
         }
+        self.milters.quit().await;
         stream.close().await;
     }
 
@@ -904,6 +919,11 @@ impl Conn {
                     self.log_reject("check_helo", &name, &reply);
                     return reply;
                 }
+                let macros = self.macros_helo();
+                let o = self.milters.helo(&macros, &name).await;
+                if let Some(r) = self.milter_outcome("helo", &name, o) {
+                    return r;
+                }
                 self.helo = name.clone();
                 self.tx = Transaction::default();
                 if extended {
@@ -913,12 +933,18 @@ impl Conn {
                 }
             }
             Command::Mail(sender, params) => self.mail(sender, params, settings).await,
-            Command::Rcpt(rcpt, params) => self.rcpt(rcpt, params, settings),
+            Command::Rcpt(rcpt, params) => self.rcpt(rcpt, params, settings).await,
             Command::Data => {
                 if let Err(text) = self.server.has_room() {
                     let r = Reply::new(452, st(4, 3, 1), text);
                     self.log(None, &format!("{}: DATA: reject={r}", self.relay()));
                     return r;
+                }
+                if self.tx.sender.is_some() && !self.tx.rcpts.is_empty() {
+                    let o = self.milters.data(&Vec::new()).await;
+                    if let Some(r) = self.milter_outcome("data", "", o) {
+                        return r;
+                    }
                 }
                 self.in_body = true;
                 Reply::plain(354, "Enter mail, end with \".\" on a line by itself")
@@ -929,6 +955,7 @@ impl Conn {
             }
             Command::Rset => {
                 self.tx = Transaction::default();
+                self.milters.abort().await;
                 Reply::new(250, st(2, 0, 0), "Reset state")
             }
             Command::Noop => Reply::new(250, st(2, 0, 0), "OK"),
@@ -1140,6 +1167,10 @@ impl Conn {
             self.log_reject("tls_client", &format!("<{arg}>"), &r);
             return r;
         }
+        if let Some(r) = self.milter_tempfail.clone() {
+            self.log(None, &format!("Milter: from=<{arg}>, reject={r}"));
+            return r;
+        }
         self.gather_sender_facts(&sender).await;
         let v = policy::check_mail(&self.site, &self.facts, &self.client, &sender);
         // Echoed, logged and queued as written (sendmail 8.17 -bs:
@@ -1155,8 +1186,40 @@ impl Conn {
             Action::Quarantine(reason) => self.tx.quarantine = Some(reason.clone()),
             _ => {}
         }
+        let mut args = vec![format!("<{shown}>")];
+        if let Some(n) = params.size {
+            args.push(format!("SIZE={n}"));
+        }
+        match params.body {
+            Body::SevenBit => {}
+            Body::EightBitMime => args.push("BODY=8BITMIME".into()),
+            Body::BinaryMime => args.push("BODY=BINARYMIME".into()),
+        }
+        if let Some(r) = params.ret {
+            args.push(format!("RET={}", format!("{r:?}").to_uppercase()));
+        }
+        if let Some(e) = &params.envid {
+            args.push(format!("ENVID={e}"));
+        }
+        if let Some(a) = &params.auth {
+            args.push(format!("AUTH={a}"));
+        }
+        if params.smtputf8 {
+            args.push("SMTPUTF8".into());
+        }
+        let macros = self.macros_mail(&shown);
+        let o = self.milters.mail(&macros, &args).await;
+        let mut milter_discard = None;
+        match o {
+            Outcome::Discard(name) => milter_discard = Some(format!("milter {name}")),
+            o => {
+                if let Some(r) = self.milter_outcome("from", &format!("<{shown}>"), o) {
+                    return r;
+                }
+            }
+        }
         self.nonmail = 0;
-        let discard = self.tx.discard.take();
+        let discard = self.tx.discard.take().or(milter_discard);
         let quarantine = self.tx.quarantine.take();
         self.tx = Transaction {
             sender: Some(sender),
@@ -1192,7 +1255,12 @@ impl Conn {
         v.reply().map(|r| to_reply(r, None))
     }
 
-    fn rcpt(&mut self, rcpt: Mailbox, params: RcptParams, settings: &super::Settings) -> Reply {
+    async fn rcpt(
+        &mut self,
+        rcpt: Mailbox,
+        params: RcptParams,
+        settings: &super::Settings,
+    ) -> Reply {
         let shown = rcpt.to_written_string();
         if settings.max_rcpts > 0 && self.tx.rcpts.len() >= settings.max_rcpts {
             // A client that keeps going long past the limit is not retrying
@@ -1231,8 +1299,153 @@ impl Conn {
             Action::Quarantine(reason) => self.tx.quarantine = Some(reason.clone()),
             _ => {}
         }
+        let mut args = vec![format!("<{shown}>")];
+        if let Some(n) = params.notify {
+            args.push(if n.is_never() {
+                "NOTIFY=NEVER".into()
+            } else {
+                let mut v = Vec::new();
+                if n.success {
+                    v.push("SUCCESS");
+                }
+                if n.failure {
+                    v.push("FAILURE");
+                }
+                if n.delay {
+                    v.push("DELAY");
+                }
+                format!("NOTIFY={}", v.join(","))
+            });
+        }
+        if let Some(o) = &params.orcpt {
+            args.push(format!("ORCPT={o}"));
+        }
+        let macros = vec![("rcpt_addr".to_string(), shown.clone())];
+        match self.milters.rcpt(&macros, &args).await {
+            Outcome::Discard(name) => self.tx.discard = Some(format!("milter {name}")),
+            o => {
+                if let Some(r) = self.milter_outcome("to", &format!("<{shown}>"), o) {
+                    return r;
+                }
+            }
+        }
         self.tx.rcpts.push((rcpt, params));
         Reply::new(250, st(2, 1, 5), format!("<{shown}>... Recipient ok"))
+    }
+
+    /// Connect to the mail filters and send them the client.
+    async fn milter_connect(&mut self) {
+        let mut macros: Macros = vec![
+            ("j".into(), self.site.hostname.clone()),
+            ("_".into(), self.client_text()),
+            ("daemon_name".into(), self.spec.name.clone()),
+            ("client_addr".into(), self.peer.ip().to_string()),
+            ("client_name".into(), self.client.name.clone()),
+        ];
+        let (family, port, address) = if self.local {
+            (Family::Unknown, 0, String::new())
+        } else {
+            macros.push(("client_port".into(), self.peer.port().to_string()));
+            let family = match self.peer.ip() {
+                IpAddr::V4(_) => Family::Inet,
+                IpAddr::V6(_) => Family::Inet6,
+            };
+            (family, self.peer.port(), self.peer.ip().to_string())
+        };
+        let host = if self.local {
+            "localhost".to_string()
+        } else {
+            self.client.name.clone()
+        };
+        let o = self
+            .milters
+            .connect(&macros, &host, family, port, &address)
+            .await;
+        self.milter_log();
+        match o {
+            Outcome::Continue => {}
+            Outcome::Discard(name) => self.tx.discard = Some(format!("milter {name}")),
+            Outcome::Refuse { reply, filter } => {
+                let (what, transient) = if reply.is_transient() {
+                    ("temporary failing commands", true)
+                } else {
+                    ("rejecting commands", false)
+                };
+                self.log(
+                    None,
+                    &format!(
+                        "milter={filter}, Milter: connect: host={}, addr={}, {what}",
+                        self.client.name,
+                        self.ip_text()
+                    ),
+                );
+                if transient {
+                    self.milter_tempfail = Some(reply);
+                } else {
+                    self.refused = Some(reply);
+                }
+            }
+        }
+    }
+
+    /// The macros before HELO.
+    fn macros_helo(&self) -> Macros {
+        match &self.tls {
+            Some((version, cipher)) => vec![
+                ("tls_version".into(), version.clone()),
+                ("cipher".into(), cipher.clone()),
+            ],
+            None => Vec::new(),
+        }
+    }
+
+    /// The macros before MAIL.
+    fn macros_mail(&self, sender: &str) -> Macros {
+        let mut m: Macros = vec![("mail_addr".into(), sender.to_string())];
+        if let Some(t) = &self.client.auth_type {
+            m.push(("auth_type".into(), t.clone()));
+        }
+        if let Some(u) = &self.authed {
+            m.push(("auth_authen".into(), u.clone()));
+        }
+        m
+    }
+
+    /// Write the filters' queued log lines.
+    fn milter_log(&mut self) {
+        for l in self.milters.take_lines() {
+            self.log(None, &l);
+        }
+    }
+
+    /// A filter outcome at a stage (`from`, `to`, `helo`, `data`) as the
+    /// reply to send (`None`: go on); logged as sendmail does.
+    fn milter_outcome(&mut self, what: &str, arg: &str, o: Outcome) -> Option<Reply> {
+        self.milter_log();
+        match o {
+            Outcome::Continue => None,
+            Outcome::Discard(name) => {
+                self.log(None, &format!("milter={name}, Milter: {what}, discard"));
+                self.tx.discard = Some(format!("milter {name}"));
+                None
+            }
+            Outcome::Refuse { reply, filter } => {
+                let stage = if arg.is_empty() {
+                    what.to_string()
+                } else {
+                    format!("{what}={arg}")
+                };
+                self.log(
+                    None,
+                    &format!("milter={filter}, action={what}, reject={reply}"),
+                );
+                self.log(
+                    None,
+                    &format!("Milter: {stage}, {}, reject={reply}", self.relay()),
+                );
+                Some(reply)
+            }
+        }
     }
 
     fn log_reject(&self, ruleset: &str, arg: &str, reply: &Reply) {
@@ -1246,7 +1459,7 @@ impl Conn {
     }
 
     async fn end_of_data(&mut self, end: BodyEnd, settings: &super::Settings) -> Reply {
-        let tx = std::mem::take(&mut self.tx);
+        let mut tx = std::mem::take(&mut self.tx);
         if end.bare_line_end {
             let r = Reply::new(
                 550,
@@ -1314,6 +1527,38 @@ impl Conn {
                     Action::Quarantine(reason) => quarantine = Some(reason.clone()),
                     _ => {}
                 }
+            }
+        }
+        // The mail filters see the message as received; what they change
+        // is what is spooled.
+        if !self.milters.is_empty() {
+            let (headers, body) = milters::split_message(&tx.body);
+            let macros: Macros = vec![(
+                "msg_id".into(),
+                header_value(&tx.body, "message-id").unwrap_or_default(),
+            )];
+            let (o, changes) = self.milters.message(&macros, &headers, body).await;
+            match o {
+                Outcome::Discard(name) => {
+                    self.milter_log();
+                    self.log(None, "Milter: data, discard");
+                    discard = Some(format!("milter {name}"));
+                }
+                o => {
+                    if let Some(r) = self.milter_outcome("data", "", o) {
+                        return r;
+                    }
+                }
+            }
+            if !changes.headers.is_empty() {
+                let mut lines = Vec::new();
+                tx.body = milters::apply(&tx.body, &changes.headers, &mut lines);
+                for l in lines {
+                    self.log(None, &l);
+                }
+            }
+            if let Some(q) = changes.quarantine {
+                quarantine = Some(q);
             }
         }
         let msgid = header_value(&tx.body, "message-id").unwrap_or_default();

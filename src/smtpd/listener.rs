@@ -17,6 +17,9 @@ pub struct DaemonSpec {
     pub addr: SocketAddr,
     /// `M=` modifiers.
     pub modifiers: String,
+    /// `InputMailFilters=`: the mail filters of this listener (names
+    /// separated by `;`), instead of the configuration's list.
+    pub input_filters: Option<String>,
 }
 
 impl DaemonSpec {
@@ -42,11 +45,13 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                 name: "MTA".into(),
                 addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 25),
                 modifiers: String::new(),
+                input_filters: None,
             },
             DaemonSpec {
                 name: "MSA".into(),
                 addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 587),
                 modifiers: "E".into(),
+                input_filters: None,
             },
         ]);
     }
@@ -85,6 +90,7 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                 name,
                 addr: SocketAddr::new(addr, port),
                 modifiers: o.get("M").cloned().unwrap_or_default(),
+                input_filters: o.get("InputMailFilters").cloned(),
             })
         })
         .collect()
@@ -124,6 +130,7 @@ mod tests {
             name: "Relay".into(),
             addr: "127.0.0.1:587".parse().unwrap(),
             modifiers: "E".into(),
+            input_filters: None,
         };
         assert!(!plain587.is_submission());
     }

@@ -1,0 +1,322 @@
+//! One connection to one filter.
+//!
+//! Contract: [`Client::open`] connects (`T=C`), negotiates (`SMFIC_OPTNEG`,
+//! version 6, the actions and steps of [`codec::action::OFFERED`] and
+//! [`codec::step::OFFERED`]) and refuses a filter that asks for more.
+//! [`Client::step`] sends a stage's macros and command unless the filter
+//! negotiated that step away (`SMFIP_NO*`), and waits for the answer unless
+//! it negotiated "no reply" (`SMFIP_NR_*`): each packet is written within
+//! `T=S`, each reply must come within `T=R` (`T=E` at end of message), and
+//! `SMFIR_PROGRESS` restarts that wait. Every failure is an [`Error`]; what
+//! it means for the mail (`F=`) is the caller's decision.
+
+use super::codec::{self, Command, Decoder, Response, Stage, action, step};
+use super::filter::{Filter, Socket};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A protocol step, for the negotiated `SMFIP_NO*` / `SMFIP_NR_*` bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// `SMFIC_CONNECT`.
+    Connect,
+    /// `SMFIC_HELO`.
+    Helo,
+    /// `SMFIC_MAIL`.
+    Mail,
+    /// `SMFIC_RCPT`.
+    Rcpt,
+    /// `SMFIC_DATA`.
+    Data,
+    /// `SMFIC_HEADER`.
+    Header,
+    /// `SMFIC_EOH`.
+    Eoh,
+    /// `SMFIC_BODY`.
+    Body,
+    /// `SMFIC_BODYEOB` (always sent, always answered).
+    Eom,
+    /// `SMFIC_UNKNOWN`.
+    Unknown,
+}
+
+impl Step {
+    /// (the "do not send" bit, the "no reply" bit).
+    fn bits(self) -> (u32, u32) {
+        match self {
+            Step::Connect => (step::NOCONNECT, step::NR_CONN),
+            Step::Helo => (step::NOHELO, step::NR_HELO),
+            Step::Mail => (step::NOMAIL, step::NR_MAIL),
+            Step::Rcpt => (step::NORCPT, step::NR_RCPT),
+            Step::Data => (step::NODATA, step::NR_DATA),
+            Step::Header => (step::NOHDRS, step::NR_HDR),
+            Step::Eoh => (step::NOEOH, step::NR_EOH),
+            Step::Body => (step::NOBODY, step::NR_BODY),
+            Step::Eom => (0, 0),
+            Step::Unknown => (step::NOUNKNOWN, step::NR_UNKN),
+        }
+    }
+}
+
+/// Why a filter could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Connecting failed.
+    #[error("error connecting to filter: {0}")]
+    Connect(std::io::Error),
+    /// No connection within `T=C`.
+    #[error("timeout connecting to filter")]
+    ConnectTimeout,
+    /// A write did not complete within `T=S`.
+    #[error("timeout writing to filter")]
+    WriteTimeout,
+    /// No reply within `T=R` (`T=E` at end of message).
+    #[error("timeout reading from filter")]
+    ReadTimeout,
+    /// The filter closed the connection.
+    #[error("filter closed the connection")]
+    Closed,
+    /// Reading or writing failed.
+    #[error("i/o error: {0}")]
+    Io(std::io::Error),
+    /// The filter's bytes are not the protocol.
+    #[error("bad packet: {0}")]
+    Protocol(codec::Error),
+    /// The negotiation failed (version, or actions or steps mxgate did not offer).
+    #[error("negotiation failed: {0}")]
+    Negotiation(String),
+    /// A reply that does not belong here (an action mxgate did not offer,
+    /// a modification before end of message).
+    #[error("unexpected reply: {0}")]
+    Unexpected(String),
+}
+
+/// The filter's answer to one step: its final reply, and the actions
+/// (header changes, quarantine) that came before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// `Continue`, `Accept`, `Reject`, `TempFail`, `Discard`,
+    /// `ReplyCode` or `Skip`.
+    pub reply: Response,
+    /// Modifications sent before the reply (only at end of message).
+    pub actions: Vec<Response>,
+}
+
+enum Stream {
+    Tcp(async_net::TcpStream),
+    Unix(async_net::unix::UnixStream),
+}
+
+/// An open, negotiated connection to one filter.
+pub struct Client {
+    filter: Arc<Filter>,
+    stream: Stream,
+    decoder: Decoder,
+    /// The filter's `SMFIP_*` bits.
+    protocol: u32,
+}
+
+impl Client {
+    /// Connect and negotiate.
+    pub async fn open(filter: Arc<Filter>) -> Result<Client, Error> {
+        let wait = filter.timeouts.connect;
+        let connect = async {
+            match &filter.socket {
+                Socket::Inet { host, port } => {
+                    async_net::TcpStream::connect((host.as_str(), *port))
+                        .await
+                        .map(Stream::Tcp)
+                }
+                Socket::Unix(path) => async_net::unix::UnixStream::connect(path)
+                    .await
+                    .map(Stream::Unix),
+            }
+        };
+        let stream = within(wait, connect)
+            .await
+            .ok_or(Error::ConnectTimeout)?
+            .map_err(Error::Connect)?;
+        let mut c = Client {
+            filter,
+            stream,
+            decoder: Decoder::new(),
+            protocol: 0,
+        };
+        c.write(&codec::encode(&Command::OptNeg {
+            version: codec::VERSION,
+            actions: action::OFFERED,
+            protocol: step::OFFERED,
+        }))
+        .await?;
+        let read = c.filter.timeouts.read;
+        match c.read_response(read).await? {
+            Response::OptNeg {
+                version,
+                actions,
+                protocol,
+            } => {
+                if !(2..=codec::VERSION).contains(&version) {
+                    return Err(Error::Negotiation(format!(
+                        "filter speaks version {version}, mxgate 2 to {}",
+                        codec::VERSION
+                    )));
+                }
+                if actions & !action::OFFERED != 0 {
+                    return Err(Error::Negotiation(format!(
+                        "filter wants actions 0x{actions:x}, mxgate offers 0x{:x} (not: change sender, add/delete recipient, replace body)",
+                        action::OFFERED
+                    )));
+                }
+                if protocol & !step::OFFERED != 0 {
+                    return Err(Error::Negotiation(format!(
+                        "filter wants protocol steps 0x{protocol:x}, mxgate offers 0x{:x}",
+                        step::OFFERED
+                    )));
+                }
+                c.protocol = protocol;
+                Ok(c)
+            }
+            other => Err(Error::Unexpected(format!(
+                "{other:?} in answer to option negotiation"
+            ))),
+        }
+    }
+
+    /// The filter's name.
+    pub fn name(&self) -> &str {
+        &self.filter.name
+    }
+
+    /// The filter's definition.
+    pub fn filter(&self) -> &Arc<Filter> {
+        &self.filter
+    }
+
+    /// Does the filter want this step at all?
+    pub fn wants(&self, s: Step) -> bool {
+        self.protocol & s.bits().0 == 0
+    }
+
+    /// One step: the stage's macros (if any) and the command, and the
+    /// answer. `Ok(None)`: the step was negotiated away, or the filter
+    /// does not reply to it.
+    pub async fn step(
+        &mut self,
+        s: Step,
+        macros: Option<(Stage, &[(String, String)])>,
+        cmd: &Command<'_>,
+    ) -> Result<Option<Answer>, Error> {
+        let (no, no_reply) = s.bits();
+        if self.protocol & no != 0 {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        if let Some((stage, m)) = macros.filter(|(_, m)| !m.is_empty()) {
+            out.extend(codec::encode(&Command::Macro(stage, m)));
+        }
+        out.extend(codec::encode(cmd));
+        self.write(&out).await?;
+        if self.protocol & no_reply != 0 {
+            return Ok(None);
+        }
+        let wait = if s == Step::Eom {
+            self.filter.timeouts.eom
+        } else {
+            self.filter.timeouts.read
+        };
+        let mut actions = Vec::new();
+        loop {
+            let r = self.read_response(wait).await?;
+            match r {
+                Response::OptNeg { .. } => {
+                    return Err(Error::Unexpected("option negotiation reply".into()));
+                }
+                Response::NotOffered(code) => {
+                    return Err(Error::Unexpected(format!(
+                        "reply `{}' (an action mxgate does not offer)",
+                        code as char
+                    )));
+                }
+                Response::Skip if s != Step::Body => {
+                    return Err(Error::Unexpected("skip outside the body".into()));
+                }
+                r if r.is_final() => return Ok(Some(Answer { reply: r, actions })),
+                r if s == Step::Eom => actions.push(r),
+                r => {
+                    return Err(Error::Unexpected(format!("{r:?} before end of message")));
+                }
+            }
+        }
+    }
+
+    /// `SMFIC_ABORT`: the transaction is over (RSET, a new MAIL, an error);
+    /// the filter does not reply.
+    pub async fn abort(&mut self) -> Result<(), Error> {
+        self.write(&codec::encode(&Command::Abort)).await
+    }
+
+    /// `SMFIC_QUIT`, then close.
+    pub async fn quit(mut self) {
+        let _ = self.write(&codec::encode(&Command::Quit)).await;
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let wait = self.filter.timeouts.send;
+        let w = async {
+            match &mut self.stream {
+                Stream::Tcp(s) => {
+                    s.write_all(bytes).await?;
+                    s.flush().await
+                }
+                Stream::Unix(s) => {
+                    s.write_all(bytes).await?;
+                    s.flush().await
+                }
+            }
+        };
+        within(wait, w)
+            .await
+            .ok_or(Error::WriteTimeout)?
+            .map_err(Error::Io)
+    }
+
+    /// The next response other than `SMFIR_PROGRESS`, each within `wait`
+    /// (a progress report starts the wait again).
+    async fn read_response(&mut self, wait: Duration) -> Result<Response, Error> {
+        let mut deadline = Instant::now() + wait;
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match self.decoder.next_response().map_err(Error::Protocol)? {
+                Some(Response::Progress) => {
+                    deadline = Instant::now() + wait;
+                    continue;
+                }
+                Some(r) => return Ok(r),
+                None => {}
+            }
+            let read = async {
+                match &mut self.stream {
+                    Stream::Tcp(s) => s.read(&mut buf).await,
+                    Stream::Unix(s) => s.read(&mut buf).await,
+                }
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            match within(left, read).await {
+                None => return Err(Error::ReadTimeout),
+                Some(Ok(0)) => return Err(Error::Closed),
+                Some(Ok(n)) => self.decoder.receive(&buf[..n]),
+                Some(Err(e)) => return Err(Error::Io(e)),
+            }
+        }
+    }
+}
+
+/// `fut`, or `None` when `wait` passes first.
+async fn within<T>(wait: Duration, fut: impl std::future::Future<Output = T>) -> Option<T> {
+    futures_lite::future::or(async { Some(fut.await) }, async {
+        async_io::Timer::after(wait).await;
+        None
+    })
+    .await
+}

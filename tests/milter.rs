@@ -1,0 +1,445 @@
+//! Mail filters (milter protocol v6) with REAL filters: Debian's
+//! python3-milter (pymilter over sendmail's libmilter) runs
+//! tests/support/test_filter.py on 127.0.0.1 or a unix socket; Python's
+//! smtplib sends the mail; the spool and the log say what happened.
+
+mod support;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Debian's python, where python3-milter is installed.
+const PY: &str = "/usr/bin/python3";
+
+/// A running pymilter filter; killed when dropped.
+struct Filter {
+    child: Child,
+    /// What the filter printed (its callbacks), read so far.
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Filter {
+    /// Start tests/support/test_filter.py in `mode` on `socket`
+    /// (`inet:PORT@127.0.0.1` or `unix:/path`) and wait until it listens.
+    fn start(mode: &str, socket: &str) -> Filter {
+        let probe = Command::new(PY).args(["-c", "import Milter"]).output();
+        assert!(
+            probe.is_ok_and(|o| o.status.success()),
+            "python3-milter is missing: apt-get install -y python3-milter (tools/test installs it)"
+        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/test_filter.py");
+        let mut child = Command::new(PY)
+            .args([script, mode, socket])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start test_filter.py");
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let up = match socket.strip_prefix("unix:") {
+                Some(path) => std::os::unix::net::UnixStream::connect(path).is_ok(),
+                None => {
+                    let (kind, rest) = socket.split_once(':').unwrap();
+                    let (port, _) = rest.split_once('@').unwrap();
+                    let host = if kind == "inet6" { "::1" } else { "127.0.0.1" };
+                    std::net::TcpStream::connect((host, port.parse::<u16>().unwrap())).is_ok()
+                }
+            };
+            if up {
+                break;
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!("test_filter.py {mode} exited {st}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "test_filter.py {mode} did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Filter { child, out }
+    }
+
+    fn seen(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Filter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn inet() -> String {
+    format!("inet:{}@127.0.0.1", free_port())
+}
+
+/// A daemon with these `INPUT_MAIL_FILTER` lines.
+fn daemon(filters: &str) -> Daemon {
+    let mc = format!(
+        "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\nLOCAL_DOMAIN(`example.com')dnl\n{filters}"
+    );
+    Daemon::start(Setup {
+        mc: Box::leak(mc.into_boxed_str()),
+        tables: &[("mailboxes", "alice OK\nblocked OK\n")],
+        tls: false,
+    })
+}
+
+/// Send one message with smtplib; one line saying how it went:
+/// `OK {refused}`, `CONNECT code text`, `MAIL code text`,
+/// `RCPTS {...}` or `DATA code text`.
+fn send(port: u16, subject: &str, rcpts: &[&str]) -> String {
+    let rcpts: Vec<String> = rcpts.iter().map(|r| format!("{r:?}")).collect();
+    let out = python(&format!(
+        r#"
+import smtplib
+try:
+    s = smtplib.SMTP("127.0.0.1", {port}, local_hostname="client.test", timeout=60)
+except smtplib.SMTPConnectError as e:
+    print("CONNECT", e.smtp_code, e.smtp_error.decode()); raise SystemExit
+msg = "Subject: {subject}\r\nX-Drop: remove me\r\nMessage-ID: <t1@example.org>\r\n\r\nbody line\r\n"
+try:
+    r = s.sendmail("sender@example.org", [{rcpts}], msg)
+    print("OK", r)
+except smtplib.SMTPSenderRefused as e:
+    print("MAIL", e.smtp_code, e.smtp_error.decode())
+except smtplib.SMTPRecipientsRefused as e:
+    print("RCPTS", e.recipients)
+except smtplib.SMTPDataError as e:
+    print("DATA", e.smtp_code, e.smtp_error.decode())
+try:
+    s.quit()
+except Exception:
+    pass
+"#,
+        rcpts = rcpts.join(", ")
+    ));
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success(),
+        "smtplib: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+fn spooled(d: &Daemon, state: &str) -> Vec<String> {
+    d.queued(state)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+fn log_has(d: &Daemon, text: &str) -> bool {
+    d.wait_log(text, Duration::from_secs(5))
+}
+
+#[test]
+fn reject_by_subject_at_end_of_message() {
+    let s = inet();
+    let f = Filter::start("reject", &s);
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`scan', `S={s}, F=T, T=R:20s;E:20s')dnl\n"
+    ));
+    assert_eq!(
+        send(d.mta, "buy SPAM now", &["alice@example.com"]),
+        "DATA 550 5.7.1 Command rejected"
+    );
+    assert!(spooled(&d, "queue").is_empty(), "nothing queued");
+    assert!(log_has(
+        &d,
+        "milter=scan, action=data, reject=550 5.7.1 Command rejected"
+    ));
+    assert!(log_has(&d, "Milter: data, relay="));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    assert_eq!(spooled(&d, "queue").len(), 1);
+    let seen = f.seen();
+    assert!(seen.contains("connect "), "{seen}");
+    assert!(seen.contains("mail <sender@example.org>"), "{seen}");
+    assert!(seen.contains("rcpt <alice@example.com>"), "{seen}");
+    assert!(seen.contains("eom hello"), "{seen}");
+}
+
+#[test]
+fn replycode_with_enhanced_status_and_two_lines() {
+    let s = inet();
+    let _f = Filter::start("replycode", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`policy', `S={s}, F=R')dnl\n"));
+    let r = send(d.mta, "SPAM", &["alice@example.com"]);
+    assert!(
+        r.starts_with("DATA 550 5.7.0 Subject refused by policy\n5.7.0 see the postmaster"),
+        "{r}"
+    );
+    assert!(spooled(&d, "queue").is_empty());
+    assert!(log_has(
+        &d,
+        "milter=policy, action=data, reject=550-5.7.0 Subject refused by policy / 550 5.7.0 see the postmaster"
+    ));
+}
+
+#[test]
+fn header_filter_on_a_unix_socket_changes_what_is_spooled() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = format!("unix:{}", dir.path().join("hdr.sock").display());
+    let _f = Filter::start("header", &sock);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`hdr', `S={sock}, F=T')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    let m = &q[0];
+    assert!(m.contains("\r\nX-Scanned: yes by header filter\r\n"), "{m}");
+    assert!(m.contains("\r\nSubject: [scanned] hello\r\n"), "{m}");
+    assert!(!m.contains("Subject: hello\r\n"), "{m}");
+    assert!(!m.contains("X-Drop"), "{m}");
+    assert!(m.contains("\r\n\r\nbody line\r\n"), "{m}");
+    assert!(log_has(
+        &d,
+        "Milter add: header: X-Scanned: yes by header filter"
+    ));
+    assert!(log_has(
+        &d,
+        "Milter change: header Subject: from hello to [scanned] hello"
+    ));
+    assert!(log_has(&d, "Milter delete: header X-Drop: remove me"));
+}
+
+#[test]
+fn quarantine_puts_the_message_on_hold_with_the_reason() {
+    let s = inet();
+    let _f = Filter::start("quarantine", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`av', `S={s}, F=T')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    assert!(spooled(&d, "queue").is_empty(), "not in the active queue");
+    let held = spooled(&d, "quarantine");
+    assert_eq!(held.len(), 1);
+    assert!(
+        held[0].contains("fact quarantine test%20virus%20found\n"),
+        "{}",
+        held[0]
+    );
+    assert!(log_has(&d, "milter=av, quarantine=test virus found"));
+    assert!(log_has(&d, "quarantine=test virus found"));
+}
+
+#[test]
+fn tempfail_and_discard() {
+    let (s1, s2) = (inet(), inet());
+    let _t = Filter::start("tempfail", &s1);
+    let _d = Filter::start("discard", &s2);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`tf', `S={s1}')dnl\n"));
+    assert_eq!(
+        send(d.mta, "hello", &["alice@example.com"]),
+        "DATA 451 4.3.2 Please try again later"
+    );
+    assert!(spooled(&d, "queue").is_empty());
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`drop', `S={s2}')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    assert!(spooled(&d, "queue").is_empty(), "discarded");
+    assert!(log_has(&d, "Milter: data, discard"));
+    assert!(log_has(&d, "discarded (milter drop)"));
+}
+
+#[test]
+fn a_recipient_refused_by_a_filter_gets_its_own_reply() {
+    let s = inet();
+    let _f = Filter::start("rcpt", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`rc', `S={s}, F=T')dnl\n"));
+    let r = send(
+        d.mta,
+        "hello",
+        &["alice@example.com", "blocked@example.com"],
+    );
+    assert!(
+        r.starts_with("OK {'blocked@example.com': (550, b'5.7.1 Command rejected')}"),
+        "{r}"
+    );
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    assert!(
+        q[0].contains("rcpt <alice@example.com>") && !q[0].contains("blocked@"),
+        "{}",
+        q[0]
+    );
+    assert!(log_has(&d, "Milter: to=<blocked@example.com>, relay="));
+}
+
+#[test]
+fn two_filters_run_in_order_and_both_headers_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = format!("unix:{}", dir.path().join("first.sock").display());
+    let s2 = inet();
+    let _a = Filter::start("header", &sock);
+    let _b = Filter::start("second", &s2);
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`first', `S={sock}, F=T')dnl\nINPUT_MAIL_FILTER(`second', `S={s2}, F=T')dnl\n"
+    ));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    let m = &q[0];
+    let first = m
+        .find("X-Scanned: yes by header filter")
+        .expect("first filter's header");
+    let second = m.find("X-Second: yes").expect("second filter's header");
+    assert!(first < second, "changes applied in filter order: {m}");
+    let log = d.maillog();
+    let a = log.find("Milter add: header: X-Scanned").unwrap();
+    let b = log.find("Milter add: header: X-Second").unwrap();
+    assert!(a < b, "{log}");
+}
+
+#[test]
+fn rset_aborts_the_filters_transaction() {
+    let s = inet();
+    let f = Filter::start("reject", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`scan', `S={s}, F=T')dnl\n"));
+    let out = python(&format!(
+        r#"
+import smtplib
+s = smtplib.SMTP("127.0.0.1", {port}, local_hostname="client.test")
+s.ehlo()
+print(s.mail("first@example.org")[0], s.rset()[0], s.mail("second@example.org")[0])
+s.quit()
+"#,
+        port = d.mta
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "250 250 250");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !f.seen().contains("mail <second@example.org>") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seen = f.seen();
+    let first = seen.find("mail <first@example.org>").expect("first MAIL");
+    let abort = seen.find("abort").expect("SMFIC_ABORT after RSET");
+    let second = seen.find("mail <second@example.org>").expect("second MAIL");
+    assert!(first < abort && abort < second, "{seen}");
+}
+
+#[test]
+fn a_filter_on_ipv6_loopback() {
+    let port = free_port();
+    // libmilter's inet6 form names the host bare; mxgate's `.mc` form may
+    // bracket it, as sendmail's documentation does.
+    let _f = Filter::start("second", &format!("inet6:{port}@::1"));
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`v6', `S=inet6:{port}@[::1], F=T')dnl\n"
+    ));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    assert!(q[0].contains("\r\nX-Second: yes\r\n"), "{}", q[0]);
+}
+
+#[test]
+fn unreachable_filter_follows_its_flag() {
+    // Nothing listens on these ports.
+    let dead = inet();
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`gone', `S={dead}, F=T')dnl\n"));
+    assert_eq!(
+        send(d.mta, "hello", &["alice@example.com"]),
+        "MAIL 451 4.3.2 Please try again later"
+    );
+    assert!(spooled(&d, "queue").is_empty(), "nothing queued unscanned");
+    assert!(log_has(&d, "Milter (gone): error connecting to filter"));
+    assert!(log_has(&d, "Milter (gone): to error state"));
+
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`gone', `S={dead}, F=R')dnl\n"));
+    assert_eq!(
+        send(d.mta, "hello", &["alice@example.com"]),
+        "CONNECT 554 gw.example.com ESMTP not accepting messages"
+    );
+    assert!(log_has(&d, "rejecting commands"));
+    assert!(spooled(&d, "queue").is_empty());
+
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`gone', `S={dead}')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    assert_eq!(spooled(&d, "queue").len(), 1, "no flag: the mail passes");
+    assert!(log_has(&d, "Milter (gone): to error state"));
+}
+
+#[test]
+fn filter_dying_in_the_body_temp_fails_the_message() {
+    let s = inet();
+    let f = Filter::start("die", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`dies', `S={s}, F=T')dnl\n"));
+    assert_eq!(
+        send(d.mta, "hello", &["alice@example.com"]),
+        "DATA 451 4.3.2 Please try again later"
+    );
+    assert!(f.seen().contains("dying in the body"), "{}", f.seen());
+    assert!(spooled(&d, "queue").is_empty(), "nothing queued");
+    assert!(log_has(&d, "Milter (dies): filter closed the connection"));
+}
+
+#[test]
+fn a_filter_asking_for_change_sender_fails_negotiation() {
+    let s = inet();
+    let f = Filter::start("chgfrom", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`cf', `S={s}, F=T')dnl\n"));
+    assert_eq!(
+        send(d.mta, "hello", &["alice@example.com"]),
+        "MAIL 451 4.3.2 Please try again later"
+    );
+    assert!(spooled(&d, "queue").is_empty());
+    assert!(log_has(&d, "Milter (cf): to error state"));
+    assert!(
+        f.seen().contains("negotiate: no CHGFROM offered"),
+        "{}",
+        f.seen()
+    );
+}
+
+/// A "filter" that answers the negotiation with garbage, or never answers.
+fn fake_filter(reply: &'static [u8]) -> (String, std::thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        if let Ok((mut c, _)) = l.accept() {
+            let mut buf = [0u8; 64];
+            let _ = c.read(&mut buf);
+            if reply.is_empty() {
+                std::thread::sleep(Duration::from_secs(4));
+            } else {
+                let _ = c.write_all(reply);
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    });
+    (format!("inet:{port}@127.0.0.1"), h)
+}
+
+#[test]
+fn garbage_and_silence_follow_the_flag() {
+    let (s, _h) = fake_filter(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`junk', `S={s}, F=R')dnl\n"));
+    assert_eq!(
+        send(d.mta, "hello", &["alice@example.com"]),
+        "CONNECT 554 gw.example.com ESMTP not accepting messages"
+    );
+    assert!(log_has(&d, "Milter (junk): bad packet"));
+    let (s, _h) = fake_filter(b"");
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`mute', `S={s}, F=T, T=R:1s')dnl\n"
+    ));
+    assert_eq!(
+        send(d.mta, "hello", &["alice@example.com"]),
+        "MAIL 451 4.3.2 Please try again later"
+    );
+    assert!(log_has(&d, "Milter (mute): timeout reading from filter"));
+    assert!(spooled(&d, "queue").is_empty());
+}
