@@ -248,7 +248,12 @@ impl Domain {
             return Err(AddrError::MissingDomain(input.to_string()));
         }
         check_chars(d, input)?;
-        if d.contains('"') {
+        // A host name has no quoting, escapes, white space or address
+        // punctuation (found by fuzz/address: `u@\ ...` kept an escaped
+        // space that did not survive printing and parsing again).
+        if d.chars().any(|c| {
+            c.is_whitespace() || matches!(c, '"' | '\\' | '<' | '>' | '(' | ')' | ',' | ';' | ':' | '@' | '[' | ']')
+        }) {
             return Err(AddrError::BadChar(input.to_string()));
         }
         let name = normalize_name(d);
@@ -271,8 +276,8 @@ impl Domain {
 }
 
 /// Without the SMTP white space (ASCII space, tab, CR, LF) around it. Not
-/// `str::trim`: it also takes Unicode spaces such as U+00A0, which may end
-/// a (UTF-8) domain and must survive printing and parsing again (found by
+/// `str::trim`: it also takes Unicode spaces such as U+00A0, so a local
+/// part ending in one printed differently from what was parsed (found by
 /// fuzz/address).
 fn trim_ws(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_ascii_whitespace())
@@ -412,9 +417,14 @@ mod tests {
             Address::parse("<\\R\\\"(>>"),
             Err(AddrError::BadChar(_))
         ));
+        // Unicode spaces are no host name either.
         let s = "\u{a0}...@....\u{a0}.........";
-        let a = Address::parse(s).unwrap();
-        assert_eq!(Address::parse(&a.to_string()).unwrap(), a);
+        assert!(matches!(Address::parse(s), Err(AddrError::BadChar(_))));
+        // Nor escapes: `1@  \ ....` kept an escaped space.
+        assert!(matches!(
+            Address::parse("1@  \\ ..........     "),
+            Err(AddrError::BadChar(_))
+        ));
         let a = Address::parse("<@Relay.Example.,@[192.0.2.1]:u@example.org>").unwrap();
         assert_eq!(a.to_string(), "@relay.example,@[192.0.2.1]:u@example.org");
     }
