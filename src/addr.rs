@@ -252,7 +252,11 @@ impl Domain {
         // punctuation (found by fuzz/address: `u@\ ...` kept an escaped
         // space that did not survive printing and parsing again).
         if d.chars().any(|c| {
-            c.is_whitespace() || matches!(c, '"' | '\\' | '<' | '>' | '(' | ')' | ',' | ';' | ':' | '@' | '[' | ']')
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    '"' | '\\' | '<' | '>' | '(' | ')' | ',' | ';' | ':' | '@' | '[' | ']'
+                )
         }) {
             return Err(AddrError::BadChar(input.to_string()));
         }
