@@ -41,6 +41,19 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `mxgate bundle apply BUNDLE --node NODE --root ROOT`.
+fn apply(bundle: &Path, node: &Path, root: &Path) -> (i32, String, String) {
+    run(&[
+        "bundle",
+        "apply",
+        bundle.to_str().unwrap(),
+        "--node",
+        node.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+    ])
+}
+
 /// The generation of the last `configuration generation G (reason)` line
 /// whose reason starts with `reason`, waiting for it (bounded).
 fn logged_generation(d: &Daemon, reason: &str, nth: usize) -> String {
@@ -414,15 +427,7 @@ fn two_gateways_from_one_bundle_report_one_generation() {
     let (n1, n2) = (node_file(w, "gw1", p1), node_file(w, "gw2", p2));
     let (r1, r2) = (w.join("root1"), w.join("root2"));
     for (n, r) in [(&n1, &r1), (&n2, &r2)] {
-        let (code, out, err) = run(&[
-            "bundle",
-            "apply",
-            bundle.to_str().unwrap(),
-            "--node",
-            n.to_str().unwrap(),
-            "--root",
-            r.to_str().unwrap(),
-        ]);
+        let (code, out, err) = apply(&bundle, n, r);
         assert_eq!(code, 0, "{err}");
         assert!(
             out.starts_with(&format!("generation {g} installed as ")),
@@ -470,15 +475,7 @@ fn two_gateways_from_one_bundle_report_one_generation() {
     }
 
     // The same bundle again (a cron job): nothing to do, no signal.
-    let (code, out, err) = run(&[
-        "bundle",
-        "apply",
-        bundle.to_str().unwrap(),
-        "--node",
-        n2.to_str().unwrap(),
-        "--root",
-        r2.to_str().unwrap(),
-    ]);
+    let (code, out, err) = apply(&bundle, &n2, &r2);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains(&format!(
@@ -507,15 +504,7 @@ fn two_gateways_from_one_bundle_report_one_generation() {
     assert_eq!(code, 0, "{err}");
     let g2 = out.split("generation ").nth(1).unwrap()[..16].to_string();
     assert_ne!(g2, g);
-    let (code, out, err) = run(&[
-        "bundle",
-        "apply",
-        bundle.to_str().unwrap(),
-        "--node",
-        n1.to_str().unwrap(),
-        "--root",
-        r1.to_str().unwrap(),
-    ]);
+    let (code, out, err) = apply(&bundle, &n1, &r1);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains(&format!("daemon pid {} serves generation {g2}", d1.pid())),
@@ -567,17 +556,7 @@ fn a_tampered_bundle_or_a_bad_node_file_is_refused() {
     assert_eq!(code, 0, "{err}");
     let node = node_file(w, "gw1", free_port());
     let root = w.join("root");
-    let apply = |node: &Path| {
-        run(&[
-            "bundle",
-            "apply",
-            bundle.to_str().unwrap(),
-            "--node",
-            node.to_str().unwrap(),
-            "--root",
-            root.to_str().unwrap(),
-        ])
-    };
+    let apply = |node: &Path| apply(&bundle, node, &root);
     // A changed table.
     let table = bundle.join("maps/access.lmdb");
     let good = std::fs::read(&table).unwrap();
