@@ -106,8 +106,7 @@ pub enum Detach {
 /// Load the configuration and the site.
 /// The compiler's warnings (settings mxgate does not honour, see
 /// `mxgate_m4::support`) come first in the site's warnings; a setting the
-/// daemon must refuse (`mxgate_m4::support::refusals`: `Family=local`)
-/// is an error.
+/// daemon must refuse (`mxgate_m4::support::refusals`) is an error.
 pub fn load(opts: &Options) -> Result<Arc<Site>, String> {
     load_set(opts).map(|l| l.site)
 }
@@ -490,7 +489,7 @@ pub fn stdio_session(opts: &Options) -> i32 {
     };
     let spec = Arc::new(listener::DaemonSpec {
         name: "stdin".into(),
-        addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        addr: listener::Bind::Inet(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         modifiers: "SAE".into(),
         input_filters: None,
     });
@@ -680,7 +679,12 @@ pub fn run(opts: &Options) -> i32 {
     let on: Vec<String> = listeners
         .iter()
         .map(|(spec, l)| {
-            let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            let addr = match l {
+                smtpd::Listening::Tcp(l) => {
+                    l.local_addr().map(|a| a.to_string()).unwrap_or_default()
+                }
+                smtpd::Listening::Unix(_) => spec.addr.to_string(),
+            };
             format!("{} on {addr}", spec.name)
         })
         .collect();

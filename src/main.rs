@@ -333,8 +333,8 @@ group/others; the AUTH password table not readable by others) and every
 in such a directory, owned by root or confRUN_AS_USER or its programs and
 files are refused). One line per problem: PATH: what is wrong; what to do.
 Settings mxgate does not honour are warned about with their file:line
-(docs/mc.md section 9); one that would stop the daemon (Family=local) is
-a \"refused:\" line. Exit 0 with an \"ok\" line
+(docs/mc.md section 9); one that would stop the daemon is a \"refused:\"
+line. Exit 0 with an \"ok\" line
 when nothing is unsafe or refused, 1 when something is, 78 when the
 configuration does not load.
 ";

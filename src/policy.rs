@@ -344,6 +344,10 @@ pub struct Client {
     /// `${client_connections}`: this address's open connections, this one
     /// included (0 = unknown).
     pub connections: usize,
+    /// A client on a `Family=local` listener: `${client_addr}` is
+    /// `[UNIX: localhost]` (`addr` is `None`, yet it is no local submission:
+    /// it may not relay by its address, as in sendmail).
+    pub unix: bool,
 }
 
 impl Client {
@@ -357,7 +361,23 @@ impl Client {
             auth_type: None,
             rate: 0,
             connections: 0,
+            unix: false,
         }
+    }
+
+    /// A client on a Unix-domain listener (`Family=local`): named
+    /// `localhost`, `${client_addr}` `[UNIX: localhost]`, as sendmail 8.17.
+    pub fn unix_socket() -> Client {
+        Client {
+            unix: true,
+            ..Client::local()
+        }
+    }
+
+    /// Is this local submission (`sendmail -bs`, `-t`: `${client_addr}`
+    /// empty)?
+    pub fn is_local_submission(&self) -> bool {
+        self.addr.is_none() && !self.unix
     }
 
     /// Local submission (`client_addr` empty, name `localhost`).
@@ -370,6 +390,7 @@ impl Client {
             auth_type: None,
             rate: 0,
             connections: 0,
+            unix: false,
         }
     }
 
@@ -379,14 +400,23 @@ impl Client {
         self
     }
 
-    /// `${client_addr}` as sendmail writes it (`IPv6:` full form; empty for local).
+    /// `${client_addr}` as sendmail writes it (`IPv6:` full form;
+    /// `[UNIX: localhost]` on a Unix-domain listener; empty for local
+    /// submission).
     pub fn addr_text(&self) -> String {
+        if self.unix {
+            return UNIX_CLIENT_ADDR.to_string();
+        }
         self.addr
             .as_ref()
             .map(addr::sendmail_ip)
             .unwrap_or_default()
     }
 }
+
+/// `${client_addr}` of a client on a Unix-domain listener, as sendmail
+/// 8.17 writes it (`relay=localhost [[UNIX: localhost]]`).
+pub const UNIX_CLIENT_ADDR: &str = "[UNIX: localhost]";
 
 /// One DNS answer, as the daemon observed it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use crate::site::Site;
 use crate::spool::Spool;
 use crate::table::TableRef;
 use futures_rustls::rustls::ServerConfig;
-use listener::DaemonSpec;
+use listener::{Bind, DaemonSpec};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -652,18 +652,26 @@ fn header_rules(site: &Site) -> Result<Option<Arc<crate::policy::HeaderRules>>, 
     }
 }
 
+/// A bound listening socket, before the async runtime takes it.
+pub enum Listening {
+    /// `Family=inet`/`inet6`.
+    Tcp(std::net::TcpListener),
+    /// `Family=local`.
+    Unix(std::os::unix::net::UnixListener),
+}
+
 /// Bind every listener; an `M=O` listener that cannot bind is skipped with a log line.
 ///
 /// The sockets are plain std listeners: nothing of the async runtime exists
 /// yet, so the caller may still fork (`--daemon`) safely; [`serve`] registers
 /// them with the reactor.
-pub fn bind(
-    specs: &[DaemonSpec],
-    log: &Log,
-) -> Result<Vec<(DaemonSpec, std::net::TcpListener)>, String> {
+pub fn bind(specs: &[DaemonSpec], log: &Log) -> Result<Vec<(DaemonSpec, Listening)>, String> {
     let mut out = Vec::new();
     for spec in specs {
-        let l = std::net::TcpListener::bind(spec.addr);
+        let l = match &spec.addr {
+            Bind::Inet(a) => std::net::TcpListener::bind(a).map(Listening::Tcp),
+            Bind::Unix(path) => bind_unix(path).map(Listening::Unix),
+        };
         match l {
             Ok(l) => out.push((spec.clone(), l)),
             Err(e) if spec.has('O') => log.line(
@@ -684,14 +692,68 @@ pub fn bind(
     Ok(out)
 }
 
+/// Bind a Unix-domain listening socket at `path`. A socket left there by an
+/// earlier run is removed first; any other file (a symlink included) is
+/// left alone and the bind fails, so a planted link cannot make us unlink
+/// or create something elsewhere. The socket's mode is sendmail's: 0666
+/// less the umask (a client needs write permission to connect).
+fn bind_unix(path: &std::path::Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the path exists and is not a socket",
+            ));
+        }
+        Err(_) => {}
+    }
+    std::os::unix::net::UnixListener::bind(path)
+}
+
+/// A listening socket registered with the reactor.
+enum Listener {
+    Tcp(async_net::TcpListener),
+    Unix(async_net::unix::UnixListener),
+}
+
+/// One accepted connection.
+enum Accepted {
+    Tcp(async_net::TcpStream, std::net::SocketAddr),
+    Unix(async_net::unix::UnixStream),
+}
+
+impl Listener {
+    fn register(l: Listening) -> std::io::Result<Listener> {
+        match l {
+            Listening::Tcp(l) => {
+                l.set_nonblocking(true)?;
+                async_net::TcpListener::try_from(l).map(Listener::Tcp)
+            }
+            Listening::Unix(l) => {
+                l.set_nonblocking(true)?;
+                async_net::unix::UnixListener::try_from(l).map(Listener::Unix)
+            }
+        }
+    }
+
+    async fn accept(&self) -> std::io::Result<Accepted> {
+        match self {
+            Listener::Tcp(l) => l.accept().await.map(|(s, peer)| {
+                let _ = s.set_nodelay(true);
+                Accepted::Tcp(s, peer)
+            }),
+            Listener::Unix(l) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
+        }
+    }
+}
+
 /// Accept on every listener until [`Server::stop`]; then wait for sessions to end.
-pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::TcpListener)>) {
+pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, Listening)>) {
     let mut tasks = Vec::new();
     for (spec, listener) in listeners {
-        let listener = match listener
-            .set_nonblocking(true)
-            .and_then(|()| async_net::TcpListener::try_from(listener))
-        {
+        let listener = match Listener::register(listener) {
             Ok(l) => l,
             Err(e) => {
                 server
@@ -717,15 +779,22 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, std::net::Tc
                     .await;
                 let Some(accepted) = accepted else { break };
                 match accepted {
-                    Ok((stream, peer)) => {
+                    Ok(accepted) => {
                         backoff = ACCEPT_BACKOFF_MIN;
                         if let Some(line) = failing.recovered(Instant::now()) {
                             server
                                 .log
                                 .line(None, &format!("daemon {}: accept: {line}", spec.name));
                         }
-                        let _ = stream.set_nodelay(true);
-                        smol::spawn(conn::run(server.clone(), spec.clone(), stream, peer)).detach();
+                        let (srv, sp) = (server.clone(), spec.clone());
+                        match accepted {
+                            Accepted::Tcp(stream, peer) => {
+                                smol::spawn(conn::run(srv, sp, stream, peer)).detach()
+                            }
+                            Accepted::Unix(stream) => {
+                                smol::spawn(conn::run_unix(srv, sp, stream)).detach()
+                            }
+                        }
                         let rate = server.settings().rate;
                         if throttle.over(rate, Instant::now()) {
                             server.log.line(

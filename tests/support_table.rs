@@ -287,28 +287,6 @@ fn check_warns_about_milter_macro_lists_with_the_reason() {
 }
 
 #[test]
-fn family_local_is_refused_at_start_with_the_reason() {
-    let d = tempfile::tempdir().unwrap();
-    let mc = mc_file(
-        d.path(),
-        "DAEMON_OPTIONS(`Family=local, Addr=/run/mxgate.sock, Name=LOCAL')dnl\n",
-    );
-    let out = Command::new(BIN)
-        .args(["daemon", "--config"])
-        .arg(&mc)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{err}");
-    assert!(
-        err.contains(
-            "DAEMON_OPTIONS Name=LOCAL: Family=local: mxgate listens on inet and inet6 sockets only"
-        ),
-        "{err}"
-    );
-}
-
-#[test]
 fn milter_macro_lists_are_warned_about_in_the_daemon_start_log() {
     let d = tempfile::tempdir().unwrap();
     let port = {

@@ -1217,14 +1217,6 @@ impl CfHost for Mc {
             "MAILER" => self.mailer(files, args, pos),
             "DAEMON_OPTIONS" => {
                 let options = self.daemon_like(files, "DAEMON_OPTIONS", &args.join(","), DAEMON_KEYS, pos)?;
-                if options.get("Family").is_some_and(|f| f == "local")
-                    && let Some((_, Support::Refused(why))) = support::DAEMON_SETTINGS.first()
-                {
-                    self.warnings.push(files.diag(
-                        pos,
-                        format!("warning: DAEMON_OPTIONS Family=local: the daemon will refuse to start: {why}"),
-                    ));
-                }
                 self.config.daemons.push(Daemon { options });
                 Ok(CfAction::Text(String::new()))
             }

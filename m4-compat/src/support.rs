@@ -226,12 +226,7 @@ pub const MACROS: &[(&str, Support)] = &[
 pub const MILTER_MACROS: &str = "mxgate sends its own fixed macros at each stage (connect: j _ {daemon_name} {client_addr} {client_name} {client_port}; HELO: {tls_version} {cipher}; MAIL: {mail_addr} {auth_type} {auth_authen}; RCPT: {rcpt_addr}; end of message: {msg_id}), not this list (docs/milter.md)";
 
 /// `DAEMON_OPTIONS` settings that the daemon refuses.
-pub const DAEMON_SETTINGS: &[(&str, Support)] = &[(
-    "Family=local",
-    Refused(
-        "mxgate listens on inet and inet6 sockets only; a unix-socket listener is not implemented (use Addr=127.0.0.1)",
-    ),
-)];
+pub const DAEMON_SETTINGS: &[(&str, Support)] = &[("Family=local", Implemented)];
 
 /// Options with their own entry (the others are `Warned(OPTION_NO_EFFECT)`).
 pub const OPTIONS: &[(&str, Support)] = &[
@@ -422,9 +417,9 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
 }
 
 /// Why the daemon must not start with this configuration: one message per
-/// [`Support::Refused`] setting (empty: it may start): a `DAEMON_OPTIONS`
-/// with `Family=local`. (Milters are no longer refused: the daemon speaks
-/// the protocol; [`milter`] is kept for a filter form that may be again.)
+/// [`Support::Refused`] setting (empty: it may start). No setting is
+/// refused today (`Family=local` listens on a Unix-domain socket, milters
+/// are spoken); [`milter`] is kept for a filter form that may be again.
 pub fn refusals(c: &crate::config::Config) -> Vec<String> {
     let mut r = Vec::new();
     for m in c.milters.iter().filter(|m| milter_in_use(c, m)) {
@@ -439,14 +434,6 @@ pub fn refusals(c: &crate::config::Config) -> Vec<String> {
                 m.name,
                 flags.unwrap_or("")
             ));
-        }
-    }
-    for d in &c.daemons {
-        if d.options.get("Family").is_some_and(|f| f == "local")
-            && let Some((_, Refused(why))) = DAEMON_SETTINGS.first()
-        {
-            let name = d.options.get("Name").map(String::as_str).unwrap_or("?");
-            r.push(format!("DAEMON_OPTIONS Name={name}: Family=local: {why}"));
         }
     }
     r

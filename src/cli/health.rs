@@ -20,6 +20,7 @@
 //! when the set on disk has another one (edited, not reloaded), and when
 //! the daemon's last reload failed (`QUEUE_DIR/daemon.json`).
 
+use crate::smtpd::listener::Bind;
 use crate::spool::{Durability, Spool, State};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -120,8 +121,8 @@ pub struct Depth {
 pub struct Listener {
     /// `Name=` of its DAEMON_OPTIONS.
     pub name: String,
-    /// The address tried.
-    pub addr: SocketAddr,
+    /// The address tried (`IP:port`, or a Unix-domain socket's path).
+    pub addr: String,
     /// `None` = it accepted a connection; else why not.
     pub error: Option<String>,
 }
@@ -201,13 +202,20 @@ pub fn gather(
     let listeners = specs
         .iter()
         .map(|s| {
-            let addr = reachable(s.addr);
+            let (addr, error) = match &s.addr {
+                Bind::Inet(a) => {
+                    let a = reachable(*a);
+                    (a.to_string(), TcpStream::connect_timeout(&a, timeout).err())
+                }
+                Bind::Unix(p) => (
+                    p.display().to_string(),
+                    std::os::unix::net::UnixStream::connect(p).err(),
+                ),
+            };
             Listener {
                 name: s.name.clone(),
                 addr,
-                error: TcpStream::connect_timeout(&addr, timeout)
-                    .err()
-                    .map(|e| e.to_string()),
+                error: error.map(|e| e.to_string()),
             }
         })
         .collect();
@@ -401,7 +409,7 @@ pub fn to_json(r: &Report, time: u64, status: Status, reasons: &[String]) -> ser
         "free_kib": r.free_kib,
         "min_free_blocks": r.min_free_blocks,
         "listeners": r.listeners.iter().map(|l| serde_json::json!({
-            "name": l.name, "addr": l.addr.to_string(), "answering": l.error.is_none(),
+            "name": l.name, "addr": l.addr, "answering": l.error.is_none(),
             "error": l.error,
         })).collect::<Vec<_>>(),
         "generation": r.generation,
@@ -545,7 +553,7 @@ mod tests {
             min_free_blocks: 100,
             listeners: vec![Listener {
                 name: "MTA".into(),
-                addr: "127.0.0.1:25".parse().unwrap(),
+                addr: "127.0.0.1:25".into(),
                 error: None,
             }],
             generation: "0123456789abcdef".into(),

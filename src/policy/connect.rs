@@ -30,18 +30,18 @@ pub fn check_relay(site: &Site, facts: &Facts, client: &Client) -> Verdict {
 
 /// Basic_check_relay, without the delay_checks short cut.
 pub(crate) fn basic_check_relay(site: &Site, facts: &Facts, client: &Client) -> Verdict {
-    let Some(ip) = client.addr else {
+    if client.is_local_submission() {
         return Verdict::cont("local submission: no connection checks");
-    };
+    }
     if let Some(db) = AccessDb::of(site) {
         let found = if client.name.is_empty() {
             Ok(None)
         } else {
             db.domain("Connect", &client.name, Mode::TagAndPlain)
         };
-        let found = match found {
-            Ok(None) => db.address("Connect", &ip, Mode::TagAndPlain),
-            other => other,
+        let found = match (found, client.addr) {
+            (Ok(None), Some(ip)) => db.address("Connect", &ip, Mode::TagAndPlain),
+            (other, _) => other,
         };
         match found {
             Err(e) => return Verdict::table_error("access", &e),
@@ -49,6 +49,11 @@ pub(crate) fn basic_check_relay(site: &Site, facts: &Facts, client: &Client) -> 
             Ok(None) => {}
         }
     }
+    // A Unix-domain client has no address for the blocklists or the
+    // per-address limits.
+    let Some(ip) = client.addr else {
+        return Verdict::cont("Unix-domain client: no address checks");
+    };
     let v = dnsbl::check(&site.config.dnsbl, facts, Some(&ip));
     if !matches!(v.action, Action::Continue) {
         return v;

@@ -133,7 +133,7 @@ pub(crate) fn basic_check_mail(
                 Verdict::cont("unqualified sender accepted (accept_unqualified_senders)")
             } else if flag_u {
                 Verdict::cont("unqualified sender accepted (daemon flag u)")
-            } else if client.addr.is_none() {
+            } else if client.is_local_submission() {
                 Verdict::cont("unqualified sender from local submission")
             } else {
                 Verdict::refuse(

@@ -82,6 +82,8 @@ struct Conn {
     peer: SocketAddr,
     /// `sendmail -bs`: a local program on standard input (no connection checks).
     local: bool,
+    /// A client on a `Family=local` listener (`[UNIX: localhost]`).
+    unix: bool,
     client: Client,
     facts: Facts,
     helo: String,
@@ -124,32 +126,8 @@ pub async fn run(
     let slot = match server.admit(peer.ip()) {
         Ok(slot) => slot,
         Err(why) => {
-            let text = match why {
-                Refusal::TooManySessions => "Too many sessions, try again later",
-                Refusal::TooManyFromHost => "Too many connections from your host, try again later",
-            };
-            let site = server.site();
-            let r = Reply::new(421, st(4, 3, 2), format!("{} {text}", site.hostname));
             let ip = addr::sendmail_ip(&peer.ip());
-            let line = match why {
-                // sendmail's conncontrol line (FEATURE(`conncontrol', `nodelay',
-                // `terminate')), which fail2ban's sendmail-reject filter reads.
-                Refusal::TooManyFromHost => format!(
-                    "ruleset=check_relay, arg1=[{ip}], arg2={ip}, {}, reject=421 4.3.2 Too many open connections.",
-                    relay_field("", &ip)
-                ),
-                // The daemon's own limit is no offence of this client.
-                Refusal::TooManySessions => format!(
-                    "rejecting connections on daemon {}: {}, reject={r}",
-                    spec.name,
-                    relay_field("", &ip)
-                ),
-            };
-            server
-                .log
-                .line(Some(server.spool.session_id().as_str()), &line);
-            refused_metric(&spec.name, "connect", &r);
-            let _ = stream.write_all(&r.to_wire()).await;
+            refuse_admission(&server, &spec, &mut stream, &ip, why).await;
             return;
         }
     };
@@ -180,6 +158,79 @@ pub async fn run(
         conn.log_starttls(&info);
         conn.tls = Some((info.version, info.cipher));
     }
+    conn.session(stream).await;
+    drop(slot);
+}
+
+/// The connection is over a limit of [`Server::admit`]: say so and log it.
+async fn refuse_admission(
+    server: &Server,
+    spec: &DaemonSpec,
+    stream: &mut Stream,
+    ip: &str,
+    why: Refusal,
+) {
+    let text = match why {
+        Refusal::TooManySessions => "Too many sessions, try again later",
+        Refusal::TooManyFromHost => "Too many connections from your host, try again later",
+    };
+    let site = server.site();
+    let r = Reply::new(421, st(4, 3, 2), format!("{} {text}", site.hostname));
+    let line = match why {
+        // sendmail's conncontrol line (FEATURE(`conncontrol', `nodelay',
+        // `terminate')), which fail2ban's sendmail-reject filter reads.
+        Refusal::TooManyFromHost => format!(
+            "ruleset=check_relay, arg1=[{ip}], arg2={ip}, {}, reject=421 4.3.2 Too many open connections.",
+            relay_field("", ip)
+        ),
+        // The daemon's own limit is no offence of this client.
+        Refusal::TooManySessions => format!(
+            "rejecting connections on daemon {}: {}, reject={r}",
+            spec.name,
+            relay_field("", ip)
+        ),
+    };
+    server
+        .log
+        .line(Some(server.spool.session_id().as_str()), &line);
+    refused_metric(&spec.name, "connect", &r);
+    let _ = stream.write_all(&r.to_wire()).await;
+}
+
+/// A connection on a `Family=local` listener. As sendmail 8.17 (checked on
+/// a daemon with such a listener): the client is `localhost
+/// [[UNIX: localhost]]`; the connection checks run on that name (an access
+/// `Connect:localhost` entry applies), with no DNS lookup and no
+/// per-address limit; it is not this host's 127.0.0.1 and does not relay
+/// (see `policy::relay`); no STARTTLS (so no AUTH). The daemon's session
+/// limit applies.
+pub async fn run_unix(
+    server: Arc<Server>,
+    spec: Arc<DaemonSpec>,
+    unix: async_net::unix::UnixStream,
+) {
+    let mut stream = Stream::Unix(unix);
+    let localhost = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    let slot = match server.admit(localhost) {
+        Ok(slot) => slot,
+        Err(why) => {
+            refuse_admission(
+                &server,
+                &spec,
+                &mut stream,
+                crate::policy::UNIX_CLIENT_ADDR,
+                why,
+            )
+            .await;
+            return;
+        }
+    };
+    let peer = SocketAddr::new(localhost, 0);
+    let mut conn = Conn::new(server, spec, peer, false, slot.lookups.clone());
+    let flags = std::mem::take(&mut conn.client.daemon_flags);
+    conn.client = Client::unix_socket();
+    conn.client.daemon_flags = flags;
+    conn.unix = true;
     conn.session(stream).await;
     drop(slot);
 }
@@ -222,6 +273,7 @@ impl Conn {
             spec,
             peer,
             local,
+            unix: false,
             facts: Facts::new(),
             helo: String::new(),
             refused: None,
@@ -243,6 +295,9 @@ impl Conn {
     }
 
     fn ip_text(&self) -> String {
+        if self.unix {
+            return crate::policy::UNIX_CLIENT_ADDR.to_string();
+        }
         addr::sendmail_ip(&self.peer.ip())
     }
 
@@ -863,7 +918,11 @@ impl Conn {
             } else {
                 &self.client.name
             },
-            self.peer.ip()
+            if self.unix {
+                self.ip_text()
+            } else {
+                self.peer.ip().to_string()
+            }
         )
     }
 
@@ -884,7 +943,7 @@ impl Conn {
         if self.auth_offered() {
             lines.push(format!("AUTH {}", auth::MECHANISMS));
         }
-        if self.server.tls.is_some() && !self.tls_active() && !self.spec.has('S') {
+        if self.server.tls.is_some() && !self.tls_active() && !self.spec.has('S') && !self.unix {
             lines.push("STARTTLS".into());
         }
         if !self.spec.has('E') {
@@ -987,7 +1046,7 @@ impl Conn {
                 ],
             },
             Command::StartTls => {
-                if self.server.tls.is_none() || self.spec.has('S') {
+                if self.server.tls.is_none() || self.spec.has('S') || self.unix {
                     Reply::new(454, st(4, 7, 0), "TLS not available")
                 } else if self.tls_active() {
                     Reply::new(503, st(5, 5, 1), "TLS already active")
@@ -1339,11 +1398,22 @@ impl Conn {
             ("j".into(), self.site.hostname.clone()),
             ("_".into(), self.client_text()),
             ("daemon_name".into(), self.spec.name.clone()),
-            ("client_addr".into(), self.peer.ip().to_string()),
+            (
+                "client_addr".into(),
+                if self.unix {
+                    self.ip_text()
+                } else {
+                    self.peer.ip().to_string()
+                },
+            ),
             ("client_name".into(), self.client.name.clone()),
         ];
         let (family, port, address) = if self.local {
             (Family::Unknown, 0, String::new())
+        } else if self.unix {
+            // sendmail sends the peer's socket path: empty for a client's
+            // unnamed socket.
+            (Family::Local, 0, String::new())
         } else {
             macros.push(("client_port".into(), self.peer.port().to_string()));
             let family = match self.peer.ip() {
@@ -1352,7 +1422,7 @@ impl Conn {
             };
             (family, self.peer.port(), self.peer.ip().to_string())
         };
-        let host = if self.local {
+        let host = if self.local || self.unix {
             "localhost".to_string()
         } else {
             self.client.name.clone()

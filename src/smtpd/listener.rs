@@ -3,10 +3,31 @@
 //! Contract: [`specs`] turns the configuration's daemons into
 //! [`DaemonSpec`]s (address, port, name, `M=` modifiers), with sendmail's
 //! defaults when none is configured (MTA on 25, MSA on 587 with `M=E`).
-//! Errors name the listener and the bad value.
+//! Errors name the listener and the bad value. `Family=local` (or `unix`)
+//! listens on the Unix-domain socket whose path is `Addr=`.
 
 use crate::config::Config;
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+/// Where a listener listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    /// A TCP address and port (`Family=inet`/`inet6`).
+    Inet(SocketAddr),
+    /// A Unix-domain socket (`Family=local`, `Addr=` the path).
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Bind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bind::Inet(a) => write!(f, "{a}"),
+            Bind::Unix(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
 
 /// One listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +35,7 @@ pub struct DaemonSpec {
     /// `Name=` (`MTA`, `MSA`, ...): `daemon=` in logs.
     pub name: String,
     /// Where to listen.
-    pub addr: SocketAddr,
+    pub addr: Bind,
     /// `M=` modifiers.
     pub modifiers: String,
     /// `InputMailFilters=`: the mail filters of this listener (names
@@ -43,13 +64,13 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
         return Ok(vec![
             DaemonSpec {
                 name: "MTA".into(),
-                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 25),
+                addr: Bind::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 25)),
                 modifiers: String::new(),
                 input_filters: None,
             },
             DaemonSpec {
                 name: "MSA".into(),
-                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 587),
+                addr: Bind::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 587)),
                 modifiers: "E".into(),
                 input_filters: None,
             },
@@ -66,6 +87,41 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                 .cloned()
                 .unwrap_or_else(|| format!("Daemon{i}"));
             let family = o.get("Family").map(String::as_str).unwrap_or("inet");
+            let modifiers = o.get("M").cloned().unwrap_or_default();
+            let input_filters = o.get("InputMailFilters").cloned();
+            if matches!(family, "local" | "unix") {
+                let path = match o.get("Addr") {
+                    Some(a) if a.starts_with('/') => PathBuf::from(a),
+                    Some(a) => {
+                        return Err(format!(
+                            "DAEMON_OPTIONS Name={name}: Family={family} needs Addr= an absolute socket path, not {a:?}"
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "DAEMON_OPTIONS Name={name}: Family={family} needs Addr= the socket path, e.g. Addr=/run/mxgate/smtp.sock"
+                        ));
+                    }
+                };
+                // sockaddr_un holds 108 bytes with the terminating NUL.
+                if path.as_os_str().len() > 107 {
+                    return Err(format!(
+                        "DAEMON_OPTIONS Name={name}: socket path {} is longer than 107 bytes",
+                        path.display()
+                    ));
+                }
+                if modifiers.contains('s') {
+                    return Err(format!(
+                        "DAEMON_OPTIONS Name={name}: M=s (SMTPS) on a Unix-domain socket is not supported"
+                    ));
+                }
+                return Ok(DaemonSpec {
+                    name,
+                    addr: Bind::Unix(path),
+                    modifiers,
+                    input_filters,
+                });
+            }
             let port = match o.get("Port").map(String::as_str) {
                 None | Some("smtp") => 25,
                 Some("submission") => 587,
@@ -82,15 +138,15 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                 (None, "inet") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 (None, f) => {
                     return Err(format!(
-                        "DAEMON_OPTIONS Name={name}: Family={f} is not supported (inet, inet6)"
+                        "DAEMON_OPTIONS Name={name}: Family={f} is not supported (inet, inet6, local)"
                     ));
                 }
             };
             Ok(DaemonSpec {
                 name,
-                addr: SocketAddr::new(addr, port),
-                modifiers: o.get("M").cloned().unwrap_or_default(),
-                input_filters: o.get("InputMailFilters").cloned(),
+                addr: Bind::Inet(SocketAddr::new(addr, port)),
+                modifiers,
+                input_filters,
             })
         })
         .collect()
@@ -105,7 +161,7 @@ mod tests {
     fn defaults_and_options() {
         let mut c = Config::new();
         let d = specs(&c).unwrap();
-        assert_eq!(d[0].addr.port(), 25);
+        assert_eq!(d[0].addr, Bind::Inet("0.0.0.0:25".parse().unwrap()));
         assert_eq!(d[1].name, "MSA");
         assert!(d[1].has('E'));
         let mut o = std::collections::BTreeMap::new();
@@ -119,8 +175,8 @@ mod tests {
         o.insert("Name".into(), "SMTPS".into());
         c.daemons.push(Daemon { options: o.clone() });
         let d = specs(&c).unwrap();
-        assert_eq!(d[0].addr, "127.0.0.1:2525".parse().unwrap());
-        assert_eq!(d[1].addr, "[::1]:465".parse().unwrap());
+        assert_eq!(d[0].addr, Bind::Inet("127.0.0.1:2525".parse().unwrap()));
+        assert_eq!(d[1].addr, Bind::Inet("[::1]:465".parse().unwrap()));
         assert!(d[1].has('s') && d[1].has('a') && d[1].is_submission());
         o.insert("Port".into(), "http".into());
         c.daemons.push(Daemon { options: o });
@@ -128,10 +184,43 @@ mod tests {
         // The port number alone does not make a submission listener.
         let plain587 = DaemonSpec {
             name: "Relay".into(),
-            addr: "127.0.0.1:587".parse().unwrap(),
+            addr: Bind::Inet("127.0.0.1:587".parse().unwrap()),
             modifiers: "E".into(),
             input_filters: None,
         };
         assert!(!plain587.is_submission());
+    }
+
+    #[test]
+    fn family_local_is_a_socket_path() {
+        let daemon = |pairs: &[(&str, &str)]| {
+            let mut c = Config::new();
+            c.daemons.push(Daemon {
+                options: pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            });
+            specs(&c)
+        };
+        let d = daemon(&[
+            ("Family", "local"),
+            ("Addr", "/run/mx/smtp.sock"),
+            ("Name", "Local"),
+        ])
+        .unwrap();
+        assert_eq!(d[0].addr, Bind::Unix("/run/mx/smtp.sock".into()));
+        assert_eq!(d[0].addr.to_string(), "/run/mx/smtp.sock");
+        let e = daemon(&[("Family", "local"), ("Name", "Local")]).unwrap_err();
+        assert!(e.contains("needs Addr= the socket path"), "{e}");
+        let e = daemon(&[("Family", "unix"), ("Addr", "smtp.sock")]).unwrap_err();
+        assert!(e.contains("absolute socket path"), "{e}");
+        let long = format!("/{}", "x".repeat(120));
+        let e = daemon(&[("Family", "local"), ("Addr", &long)]).unwrap_err();
+        assert!(e.contains("longer than 107 bytes"), "{e}");
+        let e = daemon(&[("Family", "local"), ("Addr", "/s"), ("M", "s")]).unwrap_err();
+        assert!(e.contains("M=s"), "{e}");
+        let e = daemon(&[("Family", "ipx")]).unwrap_err();
+        assert!(e.contains("Family=ipx is not supported"), "{e}");
     }
 }

@@ -12,6 +12,8 @@ pub enum Stream {
     Plain(async_net::TcpStream),
     /// TLS over TCP (after STARTTLS, or from the start on an SMTPS port).
     Tls(Box<futures_rustls::server::TlsStream<async_net::TcpStream>>),
+    /// A Unix-domain socket (`Family=local`).
+    Unix(async_net::unix::UnixStream),
     /// Standard input and output (`sendmail -bs`).
     Stdio {
         /// Commands and message data.
@@ -43,6 +45,7 @@ impl Stream {
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(s) => s.read(buf).await,
+            Stream::Unix(s) => s.read(buf).await,
             Stream::Tls(s) => s.read(buf).await,
             Stream::Stdio { input, .. } => input.read(buf).await,
         }
@@ -52,6 +55,10 @@ impl Stream {
     pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
             Stream::Plain(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
+            Stream::Unix(s) => {
                 s.write_all(data).await?;
                 s.flush().await
             }
@@ -75,13 +82,14 @@ impl Stream {
             }
             Stream::Tls(_) => Err(io::Error::other("TLS is already active")),
             Stream::Stdio { .. } => Err(io::Error::other("no TLS on standard input")),
+            Stream::Unix(_) => Err(io::Error::other("no TLS on a Unix-domain socket")),
         }
     }
 
     /// Protocol details when TLS is active.
     pub fn tls_info(&self) -> Option<TlsInfo> {
         match self {
-            Stream::Plain(_) | Stream::Stdio { .. } => None,
+            Stream::Plain(_) | Stream::Unix(_) | Stream::Stdio { .. } => None,
             Stream::Tls(s) => {
                 let (_, conn) = s.get_ref();
                 let version = match conn.protocol_version() {
@@ -103,6 +111,7 @@ impl Stream {
     pub async fn close(&mut self) {
         let _ = match self {
             Stream::Plain(s) => s.close().await,
+            Stream::Unix(s) => s.close().await,
             Stream::Tls(s) => s.close().await,
             Stream::Stdio { output, .. } => output.flush().await,
         };
