@@ -48,7 +48,7 @@ mod relay;
 mod sender;
 pub mod tls;
 
-pub use connect::{Pause, check_helo, check_relay, greet_pause};
+pub use connect::{Pause, SrvFeatures, check_helo, check_relay, greet_pause, srv_features};
 pub use headers::{HeaderRuleError, HeaderRules, check_header};
 pub use relay::check_rcpt;
 pub use sender::check_mail;

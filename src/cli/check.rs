@@ -156,10 +156,6 @@ pub fn audit(site: &Site) -> Audit {
 /// sendmail access-map tags mxgate does not read, and what that means.
 const UNREAD_ACCESS_TAGS: &[(&str, &str)] = &[
     (
-        "Srv_Features",
-        "the features named are offered to these clients as usual",
-    ),
-    (
         "Clt_Features",
         "the features named are used with these servers as usual",
     ),

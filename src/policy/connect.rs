@@ -258,3 +258,82 @@ fn atoi(s: &str) -> i64 {
         });
     sign * n
 }
+
+/// What sendmail's `srv_features` ruleset gives a client: the letters of
+/// its `Srv_Features:` access entry (looked up by `${client_name}` and its
+/// parent domains, then `${client_addr}` and its prefixes, then the bare
+/// `Srv_Features:` default). A lower-case letter turns a feature on, an
+/// upper-case one off; a letter not given leaves the listener's setting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SrvFeatures {
+    letters: Vec<char>,
+    /// The entry that gave them, for the log.
+    pub why: Option<String>,
+}
+
+impl SrvFeatures {
+    /// The letters of an entry's value (`D P`, `DP`: blanks between
+    /// letters are optional, as in sendmail).
+    pub fn parse(value: &str) -> SrvFeatures {
+        SrvFeatures {
+            letters: value.chars().filter(|c| c.is_ascii_alphabetic()).collect(),
+            why: None,
+        }
+    }
+
+    /// `Some(true)` when the entry turns feature `c` on (lower case),
+    /// `Some(false)` off (upper case), `None` when it does not name it.
+    /// A later letter wins over an earlier one.
+    pub fn get(&self, c: char) -> Option<bool> {
+        let (on, off) = (c.to_ascii_lowercase(), c.to_ascii_uppercase());
+        self.letters
+            .iter()
+            .rev()
+            .find(|l| **l == on || **l == off)
+            .map(|l| *l == on)
+    }
+
+    /// Letters mxgate does not act on (sendmail's `B`/`b` VERB, `C`/`c`
+    /// security layer, `R`/`r` and `V`/`v` client certificates, `X`/`x`
+    /// EXPN): mxgate offers neither VERB nor EXPN, never asks for a client
+    /// certificate, and offers AUTH only under TLS, whatever they say.
+    pub fn unused(&self) -> Vec<char> {
+        self.letters
+            .iter()
+            .copied()
+            .filter(|c| !"AaDdEeLlPpSs".contains(*c))
+            .collect()
+    }
+}
+
+/// `Srv_Features:` for this client (sendmail's `srv_features`); a table
+/// that cannot be read is an error (sendmail's `$#temp`: the session is
+/// refused for now).
+pub fn srv_features(site: &Site, client: &Client) -> Result<SrvFeatures, crate::table::Error> {
+    let name = (!client.name.starts_with('[')).then_some(client.name.as_str());
+    Ok(
+        match super::tls::lookup(site, "Srv_Features", name, client.addr)? {
+            None => SrvFeatures::default(),
+            Some((value, why)) => SrvFeatures {
+                why: Some(why.to_string()),
+                ..SrvFeatures::parse(&value)
+            },
+        },
+    )
+}
+
+#[cfg(test)]
+mod srv_features_tests {
+    use super::SrvFeatures;
+
+    #[test]
+    fn letters_turn_features_on_and_off() {
+        let f = SrvFeatures::parse("D P e");
+        assert_eq!(f.get('d'), Some(false));
+        assert_eq!(f.get('P'), Some(false));
+        assert_eq!(f.get('E'), Some(true));
+        assert_eq!(f.get('s'), None);
+        assert_eq!(SrvFeatures::parse("lL").get('l'), Some(false));
+        assert_eq!(SrvFeatures::parse("V x S").unused(), vec!['V', 'x']);
+    }
+}

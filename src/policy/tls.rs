@@ -121,7 +121,7 @@ pub fn try_tls(site: &Site, host: &str, addr: Option<IpAddr>) -> bool {
 
 /// Look `tag` up on a host name (domain walk), an address, then the bare
 /// default key.
-fn lookup(
+pub(super) fn lookup(
     site: &Site,
     tag: &str,
     host: Option<&str>,

@@ -85,6 +85,8 @@ struct Conn {
     /// A client on a `Family=local` listener (`[UNIX: localhost]`).
     unix: bool,
     client: Client,
+    /// What `Srv_Features:` in access says for this client.
+    features: policy::SrvFeatures,
     facts: Facts,
     helo: String,
     /// Set when check_relay refused the connection: every command gets this.
@@ -274,6 +276,7 @@ impl Conn {
             peer,
             local,
             unix: false,
+            features: policy::SrvFeatures::default(),
             facts: Facts::new(),
             helo: String::new(),
             refused: None,
@@ -548,6 +551,9 @@ impl Conn {
                 Action::Quarantine(reason) => self.tx.quarantine = Some(reason.clone()),
                 _ => {}
             }
+        }
+        if self.refused.is_none() && !self.local {
+            self.srv_features();
         }
         if self.refused.is_none() && !self.milters.is_empty() {
             self.milter_connect().await;
@@ -900,9 +906,68 @@ impl Conn {
     }
 
     /// AUTH is offered only over TLS (never in the clear), when a backend is configured.
+    /// Look up `Srv_Features:` for this client (sendmail's `srv_features`).
+    /// An access map that cannot be read (sendmail's `$#temp`: "a
+    /// temporary failure, no mail accepted") ends the session with `421
+    /// 4.3.0 Please try again later.`; letters mxgate does not act on are
+    /// logged.
+    fn srv_features(&mut self) {
+        match policy::srv_features(&self.site, &self.client) {
+            Ok(f) => {
+                let unused = f.unused();
+                if !unused.is_empty() {
+                    let unused: String = unused.into_iter().collect();
+                    self.log(
+                        None,
+                        &format!(
+                            "Srv_Features: {} ({}): letters {unused} not used by mxgate (no VERB, no EXPN, no client certificates; AUTH only under TLS)",
+                            self.relay(),
+                            f.why.as_deref().unwrap_or("")
+                        ),
+                    );
+                }
+                self.features = f;
+            }
+            Err(e) => {
+                self.log(
+                    None,
+                    &format!(
+                        "ERROR: srv_features=tempfail, {}, access temporarily disabled: {e}",
+                        self.relay()
+                    ),
+                );
+                self.refused = Some(Reply::new(421, st(4, 3, 0), "Please try again later."));
+            }
+        }
+    }
+
+    /// Feature `c` (`A` AUTH, `S` STARTTLS, `E` ETRN, `D` DSN, `P`
+    /// PIPELINING) is off for this client: its `Srv_Features:` letter
+    /// says so, or, without one, the listener's `M=` modifier of that letter.
+    fn off(&self, c: char) -> bool {
+        match self.features.get(c) {
+            Some(on) => !on,
+            None => self.spec.has(c.to_ascii_uppercase()),
+        }
+    }
+
+    /// STARTTLS cannot be offered: no certificate, turned off, or a
+    /// Unix-domain socket.
+    fn starttls_off(&self) -> bool {
+        self.server.tls.is_none() || self.off('S') || self.unix
+    }
+
+    /// AUTH is required before MAIL: `Srv_Features:` `l`/`L`, else the
+    /// listener (`M=a`, or a submission listener with an AUTH backend).
+    fn auth_required(&self) -> bool {
+        self.features.get('l').unwrap_or_else(|| {
+            self.spec.has('a') || self.spec.is_submission() && self.runtime.auth.is_enabled()
+        })
+    }
+
     fn auth_offered(&self) -> bool {
         self.runtime.auth.is_enabled()
-            && !self.spec.has('A')
+            && !self.off('A')
             && self.authed.is_none()
             && self.tls_active()
     }
@@ -929,7 +994,9 @@ impl Conn {
     fn ehlo_reply(&self, name: &str, settings: &super::Settings) -> Reply {
         let mut lines = vec![self.hello_line(name)];
         lines.push("ENHANCEDSTATUSCODES".into());
-        lines.push("PIPELINING".into());
+        if !self.off('P') {
+            lines.push("PIPELINING".into());
+        }
         lines.push("8BITMIME".into());
         let max = settings.max_message_size;
         lines.push(if max > 0 {
@@ -937,16 +1004,18 @@ impl Conn {
         } else {
             "SIZE".into()
         });
-        lines.push("DSN".into());
+        if !self.off('D') {
+            lines.push("DSN".into());
+        }
         lines.push("SMTPUTF8".into());
         lines.push("CHUNKING".into());
         if self.auth_offered() {
             lines.push(format!("AUTH {}", auth::MECHANISMS));
         }
-        if self.server.tls.is_some() && !self.tls_active() && !self.spec.has('S') && !self.unix {
+        if !self.starttls_off() && !self.tls_active() {
             lines.push("STARTTLS".into());
         }
-        if !self.spec.has('E') {
+        if !self.off('E') {
             lines.push("ETRN".into());
         }
         lines.push("HELP".into());
@@ -1046,7 +1115,7 @@ impl Conn {
                 ],
             },
             Command::StartTls => {
-                if self.server.tls.is_none() || self.spec.has('S') || self.unix {
+                if self.starttls_off() {
                     Reply::new(454, st(4, 7, 0), "TLS not available")
                 } else if self.tls_active() {
                     Reply::new(503, st(5, 5, 1), "TLS already active")
@@ -1058,7 +1127,7 @@ impl Conn {
                 if self.authed.is_some() {
                     return Reply::new(503, st(5, 5, 0), "Already Authenticated");
                 }
-                if !self.runtime.auth.is_enabled() || self.spec.has('A') {
+                if !self.runtime.auth.is_enabled() || self.off('A') {
                     return Reply::new(503, st(5, 3, 3), "AUTH mechanism not available");
                 }
                 if !self.tls_active() {
@@ -1074,7 +1143,7 @@ impl Conn {
                 }
             }
             Command::Etrn(_) => {
-                if self.spec.has('E') {
+                if self.off('E') {
                     Reply::new(502, st(5, 7, 0), "Sorry, we do not allow this operation")
                 } else {
                     Reply::new(250, st(2, 0, 0), "Queuing for node started")
@@ -1184,9 +1253,7 @@ impl Conn {
         settings: &super::Settings,
     ) -> Reply {
         let arg = sender.to_string();
-        if (self.spec.has('a') || self.spec.is_submission() && self.runtime.auth.is_enabled())
-            && self.authed.is_none()
-        {
+        if self.auth_required() && self.authed.is_none() {
             let r = Reply::new(530, st(5, 7, 0), "Authentication required");
             self.log_reject("check_mail", &format!("<{arg}>"), &r);
             return r;
