@@ -60,3 +60,40 @@ fn features_follow_the_clients_entry() {
         "{log}"
     );
 }
+
+/// An HTTP command as the first command is an open-proxy probe: sendmail
+/// 8.17 (`sendmail -bs`, `GET / HTTP/1.0` first) answered `421 4.7.0
+/// gw.example.com Rejecting open proxy root@localhost` and closed; later in
+/// the session it is an unknown command, unless `Srv_Features:` has `h`.
+#[test]
+fn http_commands_end_the_session_when_first_or_with_h() {
+    let d = Daemon::start(Setup {
+        mc: "FEATURE(`access_db', `lmdb -T<TMPF> @DIR@/access')dnl\n",
+        tables: &[("access", "Srv_Features:127.0.0.3\th\n")],
+        tls: false,
+    });
+    let mut c = Raw::connect_from("127.0.0.1", d.mta);
+    assert!(c.reply().starts_with("220"));
+    let r = c.cmd("GET / HTTP/1.0");
+    assert!(
+        r.starts_with("421 4.7.0 gw.example.com Rejecting open proxy localhost [127.0.0.1]"),
+        "{r}"
+    );
+    assert_eq!(c.rest(), "", "the connection is closed");
+    let mut c = Raw::connect_from("127.0.0.2", d.mta);
+    assert!(c.reply().starts_with("220"));
+    assert!(c.cmd("EHLO x").starts_with("250"));
+    let r = c.cmd("POST / HTTP/1.1");
+    assert!(r.starts_with("500 5.5.1 Command unrecognized"), "{r}");
+    assert!(c.cmd("NOOP").starts_with("250"));
+    let mut c = Raw::connect_from("127.0.0.3", d.mta);
+    assert!(c.reply().starts_with("220"));
+    assert!(c.cmd("EHLO x").starts_with("250"));
+    let r = c.cmd("CONNECT 192.0.2.1:25 HTTP/1.1");
+    assert!(r.starts_with("421 4.7.0"), "{r}");
+    let log = d.maillog();
+    assert!(
+        log.contains("probable open proxy: command=GET / HTTP/1.0"),
+        "{log}"
+    );
+}

@@ -301,7 +301,7 @@ impl SrvFeatures {
         self.letters
             .iter()
             .copied()
-            .filter(|c| !"AaDdEeLlPpSs".contains(*c))
+            .filter(|c| !"AaDdEeHhLlPpSs".contains(*c))
             .collect()
     }
 }

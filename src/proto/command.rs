@@ -52,6 +52,10 @@ pub enum Command {
     },
     /// `ETRN domain`.
     Etrn(String),
+    /// `GET`, `POST`, `CONNECT` or `USER`: no SMTP command, but what an
+    /// open-proxy scanner sends (the whole line, for the log). The session
+    /// decides: sendmail drops the connection when it comes first.
+    Http(String),
 }
 
 /// Whether a BDAT chunk is the last one.
@@ -247,6 +251,7 @@ impl Command {
                 }
                 Ok(Command::Auth { mechanism, initial })
             }
+            "GET" | "POST" | "CONNECT" | "USER" => Ok(Command::Http(printable(line))),
             "ETRN" => {
                 if arg.is_empty() {
                     Err(syntax("Parameter required"))
@@ -515,5 +520,13 @@ mod tests {
         }
         let r = Command::parse("XYZZY\u{1}").unwrap_err();
         assert_eq!(r.lines[0], "Command unrecognized: \"XYZZY\"");
+        assert_eq!(
+            Command::parse("get / HTTP/1.0").unwrap(),
+            Command::Http("get / HTTP/1.0".into())
+        );
+        assert_eq!(
+            Command::parse("USER root\u{7}").unwrap(),
+            Command::Http("USER root".into())
+        );
     }
 }

@@ -87,6 +87,9 @@ struct Conn {
     client: Client,
     /// What `Srv_Features:` in access says for this client.
     features: policy::SrvFeatures,
+    /// No command yet since the greeting (or since STARTTLS): an HTTP
+    /// command now is an open-proxy probe.
+    first_command: bool,
     facts: Facts,
     helo: String,
     /// Set when check_relay refused the connection: every command gets this.
@@ -277,6 +280,7 @@ impl Conn {
             local,
             unix: false,
             features: policy::SrvFeatures::default(),
+            first_command: true,
             facts: Facts::new(),
             helo: String::new(),
             refused: None,
@@ -626,6 +630,7 @@ impl Conn {
                         }
                         self.helo.clear();
                         self.tx = Transaction::default();
+                        self.first_command = true;
                         self.milters.abort().await;
                         continue;
                     }
@@ -851,6 +856,7 @@ impl Conn {
             Event::Invalid(_) if self.refused.is_some() => self.refused.clone()?,
             Event::Invalid(r) => {
                 self.errors += 1;
+                self.first_command = false;
                 r
             }
             Event::AuthResponse(line) => self.auth_step(line).await,
@@ -886,7 +892,9 @@ impl Conn {
                         _ => refused.clone(),
                     }
                 } else {
-                    self.command(cmd, settings).await
+                    let r = self.command(cmd, settings).await;
+                    self.first_command = false;
+                    r
                 }
             }
         };
@@ -1140,6 +1148,30 @@ impl Conn {
                 match auth::start(&mechanism, initial.as_deref()) {
                     None => Reply::new(504, st(5, 3, 3), "AUTH mechanism not available"),
                     Some(step) => self.sasl_step(step, &mechanism).await,
+                }
+            }
+            // sendmail: an HTTP command as the first command (or the first
+            // after STARTTLS), or any time with `Srv_Features:` `h`, ends
+            // the connection (checked on sendmail 8.17: `GET / HTTP/1.0`
+            // first got `421 4.7.0 <host> Rejecting open proxy <client>`).
+            Command::Http(line) => {
+                if self.first_command || self.features.get('h') == Some(true) {
+                    self.log(
+                        None,
+                        &format!("{}: probable open proxy: command={line}", self.client_text()),
+                    );
+                    Reply::new(
+                        421,
+                        st(4, 7, 0),
+                        format!(
+                            "{} Rejecting open proxy {}",
+                            self.site.hostname,
+                            self.client_text()
+                        ),
+                    )
+                } else {
+                    self.errors += 1;
+                    Reply::new(500, st(5, 5, 1), format!("Command unrecognized: \"{line}\""))
                 }
             }
             Command::Etrn(_) => {
