@@ -471,6 +471,12 @@ pub fn stdio_session(opts: &Options) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(e, 78),
     };
+    // The global content filter applies, as Postfix's content_filter
+    // applies to mail from pickup.
+    let content_filter = match mxgate_m4::content_filter::global(&site.config) {
+        Ok(f) => f.map(|f| f.to_string()),
+        Err(e) => return fail(e, 78),
+    };
     let log = match site_log(&site, opts.log_tag.as_deref()) {
         Ok(l) => l,
         Err((e, code)) => return fail(e, code),
@@ -493,6 +499,7 @@ pub fn stdio_session(opts: &Options) -> i32 {
         addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         modifiers: "SAE".into(),
         input_filters: None,
+        content_filter,
     });
     smol::block_on(smtpd::conn::run_local(
         server,

@@ -226,12 +226,17 @@ pub const MACROS: &[(&str, Support)] = &[
 pub const MILTER_MACROS: &str = "mxgate sends its own fixed macros at each stage (connect: j _ {daemon_name} {client_addr} {client_name} {client_port}; HELO: {tls_version} {cipher}; MAIL: {mail_addr} {auth_type} {auth_authen}; RCPT: {rcpt_addr}; end of message: {msg_id}), not this list (docs/milter.md)";
 
 /// `DAEMON_OPTIONS` settings that the daemon refuses.
-pub const DAEMON_SETTINGS: &[(&str, Support)] = &[(
-    "Family=local",
-    Refused(
-        "mxgate listens on inet and inet6 sockets only; a unix-socket listener is not implemented (use Addr=127.0.0.1)",
+pub const DAEMON_SETTINGS: &[(&str, Support)] = &[
+    (
+        "Family=local",
+        Refused(
+            "mxgate listens on inet and inet6 sockets only; a unix-socket listener is not implemented (use Addr=127.0.0.1)",
+        ),
     ),
-)];
+    // mxgate's own key (Postfix's content_filter per listener): see
+    // crate::content_filter and docs/content.md.
+    ("ContentFilter", Implemented),
+];
 
 /// Options with their own entry (the others are `Warned(OPTION_NO_EFFECT)`).
 pub const OPTIONS: &[(&str, Support)] = &[
@@ -308,6 +313,7 @@ pub const MXGATE_OPTIONS: &[&str] = &[
     "confMXGATE_ALLOW_PROGRAMS",
     "confMXGATE_AUTH_WAIT",
     "confMXGATE_AUTH_WORKERS",
+    "confMXGATE_CONTENT_FILTER",
     "confMXGATE_CONN_LIMIT_EXCEPTIONS",
     "confMXGATE_DESTINATION_CONCURRENCY",
     "confMXGATE_DNS_RETRY",
@@ -423,7 +429,8 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
 
 /// Why the daemon must not start with this configuration: one message per
 /// [`Support::Refused`] setting (empty: it may start): a `DAEMON_OPTIONS`
-/// with `Family=local`. (Milters are no longer refused: the daemon speaks
+/// with `Family=local`, and a content-filter loop
+/// ([`crate::content_filter::loops`]). (Milters are no longer refused: the daemon speaks
 /// the protocol; [`milter`] is kept for a filter form that may be again.)
 pub fn refusals(c: &crate::config::Config) -> Vec<String> {
     let mut r = Vec::new();
@@ -440,6 +447,9 @@ pub fn refusals(c: &crate::config::Config) -> Vec<String> {
                 flags.unwrap_or("")
             ));
         }
+    }
+    for (_, why) in crate::content_filter::loops(c) {
+        r.push(why);
     }
     for d in &c.daemons {
         if d.options.get("Family").is_some_and(|f| f == "local")

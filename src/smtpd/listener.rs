@@ -3,9 +3,11 @@
 //! Contract: [`specs`] turns the configuration's daemons into
 //! [`DaemonSpec`]s (address, port, name, `M=` modifiers), with sendmail's
 //! defaults when none is configured (MTA on 25, MSA on 587 with `M=E`).
-//! Errors name the listener and the bad value.
+//! Each listener carries its content filter (its `ContentFilter=`, else
+//! `confMXGATE_CONTENT_FILTER`). Errors name the listener and the bad value.
 
 use crate::config::Config;
+use mxgate_m4::content_filter::{self, ContentFilter};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// One listener.
@@ -20,6 +22,10 @@ pub struct DaemonSpec {
     /// `InputMailFilters=`: the mail filters of this listener (names
     /// separated by `;`), instead of the configuration's list.
     pub input_filters: Option<String>,
+    /// The after-queue content filter of this listener (`ContentFilter=`,
+    /// else `confMXGATE_CONTENT_FILTER`) as `smtp:[127.0.0.1]:10024`;
+    /// recorded as the message's `filter` fact (see docs/content.md).
+    pub content_filter: Option<String>,
 }
 
 impl DaemonSpec {
@@ -40,18 +46,25 @@ impl DaemonSpec {
 /// The listeners of a configuration.
 pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
     if config.daemons.is_empty() {
+        let filter = config
+            .option("confMXGATE_CONTENT_FILTER")
+            .map_or(Ok(None), ContentFilter::parse)
+            .map_err(|e| format!("confMXGATE_CONTENT_FILTER: {e}"))?
+            .map(|f| f.to_string());
         return Ok(vec![
             DaemonSpec {
                 name: "MTA".into(),
                 addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 25),
                 modifiers: String::new(),
                 input_filters: None,
+                content_filter: filter.clone(),
             },
             DaemonSpec {
                 name: "MSA".into(),
                 addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 587),
                 modifiers: "E".into(),
                 input_filters: None,
+                content_filter: filter.clone(),
             },
         ]);
     }
@@ -86,7 +99,11 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                     ));
                 }
             };
+            let content_filter = content_filter::for_daemon(config, d)
+                .map_err(|e| format!("DAEMON_OPTIONS Name={name}: {e}"))?
+                .map(|f| f.to_string());
             Ok(DaemonSpec {
+                content_filter,
                 name,
                 addr: SocketAddr::new(addr, port),
                 modifiers: o.get("M").cloned().unwrap_or_default(),
@@ -131,6 +148,7 @@ mod tests {
             addr: "127.0.0.1:587".parse().unwrap(),
             modifiers: "E".into(),
             input_filters: None,
+            content_filter: None,
         };
         assert!(!plain587.is_submission());
     }
