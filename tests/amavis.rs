@@ -27,8 +27,9 @@ struct Amavis {
 
 impl Amavis {
     /// Configure amavisd on `port`, forwarding to `reinject`, scanning
-    /// with `clamd`; infected mail is discarded (`D_DISCARD`).
-    fn prepare(clamd: &Clamd, port: u16, reinject: u16) -> Amavis {
+    /// with `clamd`; infected mail is discarded (`D_DISCARD`). `protocol`:
+    /// `SMTP` or `LMTP` on `port`.
+    fn prepare(clamd: &Clamd, port: u16, reinject: u16, protocol: &str) -> Amavis {
         need("/usr/sbin/amavisd", "amavisd-new");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -86,6 +87,8 @@ $virus_admin = undef;
     qr/\bOK$/m, qr/\bFOUND$/m, qr/^.*?: (?!Infected Archive)(.*) FOUND$/m ],
 );
 @av_scanners_backup = ();
+$policy_bank{{'FILTERIN'}} = {{ protocol => '{protocol}' }};
+$interface_policy{{'{port}'}} = 'FILTERIN';
 1;
 "#,
                 home = home.display(),
@@ -171,12 +174,16 @@ impl Drop for Amavis {
 /// The gateway: every listener filters through amavisd on `amavis`, except
 /// the re-injection listener on `reinject`.
 fn gateway(amavis: u16, reinject: u16) -> Daemon {
+    gateway_with("smtp", amavis, reinject)
+}
+
+fn gateway_with(transport: &str, amavis: u16, reinject: u16) -> Daemon {
     let mc = format!(
         "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
          LOCAL_DOMAIN(`example.com')dnl\n\
          define(`confMXGATE_QUEUE_INTERVAL', `1m')dnl\n\
          define(`confMXGATE_MAILDIR', `@DIR@/mail/%u/Maildir')dnl\n\
-         define(`confMXGATE_CONTENT_FILTER', `smtp:[127.0.0.1]:{amavis}')dnl\n\
+         define(`confMXGATE_CONTENT_FILTER', `{transport}:[127.0.0.1]:{amavis}')dnl\n\
          DAEMON_OPTIONS(`Port={reinject}, Addr=127.0.0.1, Name=reinject, ContentFilter=, InputMailFilters=')dnl\n"
     );
     Daemon::start(Setup {
@@ -264,7 +271,7 @@ fn queue_flush(d: &Path) -> String {
 fn mail_goes_through_amavis_and_comes_back_scanned_once_and_eicar_is_discarded() {
     let clamd = Clamd::start();
     let (aport, rport) = (free_port(), free_port());
-    let mut amavis = Amavis::prepare(&clamd, aport, rport);
+    let mut amavis = Amavis::prepare(&clamd, aport, rport, "SMTP");
     amavis.start();
     let d = gateway(aport, rport);
     // Two recipients: amavis gets them in one transaction and sends the
@@ -289,7 +296,7 @@ fn mail_goes_through_amavis_and_comes_back_scanned_once_and_eicar_is_discarded()
     // The filter hop: one to= line per recipient, to amavis, naming the filter.
     // amavis's 250 quotes our re-injection listener's "queued as".
     let hop = format!(
-        "mailer=esmtp, pri=60302, relay=[127.0.0.1], filter=smtp:[127.0.0.1]:{aport}, dsn=2.0.0, \
+        "relay=[127.0.0.1], filter=smtp:[127.0.0.1]:{aport}, dsn=2.0.0, \
          stat=Sent (from MTA(smtp:[127.0.0.1]:{rport}): 250 2.0.0 "
     );
     assert_eq!(log.matches(&hop).count(), 2, "{log}");
@@ -298,6 +305,7 @@ fn mail_goes_through_amavis_and_comes_back_scanned_once_and_eicar_is_discarded()
         2,
         "{log}"
     );
+    assert_eq!(log.matches("mailer=esmtp, pri=").count(), 2, "{log}");
     // ...then back in through the re-injection listener, and delivered.
     assert!(log.contains("daemon=reinject"), "{log}");
     assert_eq!(log.matches("mailer=local").count(), 2, "{log}");
@@ -336,7 +344,7 @@ fn mail_goes_through_amavis_and_comes_back_scanned_once_and_eicar_is_discarded()
 fn amavis_down_keeps_mail_queued_until_it_is_back_and_the_queue_is_flushed() {
     let clamd = Clamd::start();
     let (aport, rport) = (free_port(), free_port());
-    let mut amavis = Amavis::prepare(&clamd, aport, rport);
+    let mut amavis = Amavis::prepare(&clamd, aport, rport, "SMTP");
     let d = gateway(aport, rport);
     // amavisd not running: the filter hop refuses connections.
     let r = send(d.mta, "waiting", &["alice@example.com"], "just a letter");
@@ -368,4 +376,36 @@ fn amavis_down_keeps_mail_queued_until_it_is_back_and_the_queue_is_flushed() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(d.queued("queue").is_empty(), "{}", mailq(&d));
+}
+
+#[test]
+fn the_filter_hop_speaks_lmtp_to_amavis_when_configured_so() {
+    let clamd = Clamd::start();
+    let (aport, rport) = (free_port(), free_port());
+    let mut amavis = Amavis::prepare(&clamd, aport, rport, "LMTP");
+    amavis.start();
+    let d = gateway_with("lmtp", aport, rport);
+    let r = send(
+        d.mta,
+        "over-lmtp",
+        &["alice@example.com", "bob@example.com"],
+        "a letter",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let a = wait_mail(&d, "alice", 1);
+    assert_eq!(a.len(), 1, "{}\n{}", d.maillog(), amavis.log());
+    assert!(a[0].contains("X-Virus-Scanned: amavis at example.com"));
+    assert_eq!(wait_mail(&d, "bob", 1).len(), 1);
+    let log = d.maillog();
+    // LMTP: one reply per recipient after the data, each logged.
+    assert_eq!(log.matches("mailer=lmtp, pri=").count(), 2, "{log}");
+    assert_eq!(
+        log.matches(&format!(
+            "relay=[127.0.0.1], filter=lmtp:[127.0.0.1]:{aport}, dsn=2.0.0, stat=Sent ("
+        ))
+        .count(),
+        2,
+        "{log}"
+    );
+    assert!(amavis.log().contains("LMTP"), "{}", amavis.log());
 }
