@@ -688,7 +688,10 @@ pub fn run(opts: &Options) -> i32 {
         .iter()
         .map(|(spec, l)| {
             let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-            format!("{} on {addr}", spec.name)
+            match &spec.content_filter {
+                Some(f) => format!("{} on {addr} (content filter {f})", spec.name),
+                None => format!("{} on {addr}", spec.name),
+            }
         })
         .collect();
     let mut reloader = Reloader {

@@ -293,6 +293,18 @@ fn mail_goes_through_amavis_and_comes_back_scanned_once_and_eicar_is_discarded()
     );
     assert_eq!(wait_mail(&d, "bob", 1).len(), 1);
     let log = d.maillog();
+    // The start line names each listener's filter.
+    assert!(
+        log.contains(&format!(
+            "MTA on 127.0.0.1:{} (content filter smtp:[127.0.0.1]:{aport}),",
+            d.mta
+        )) && log.contains(&format!("reinject on 127.0.0.1:{rport}")),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&format!("reinject on 127.0.0.1:{rport} (content")),
+        "{log}"
+    );
     // The filter hop: one to= line per recipient, to amavis, naming the filter.
     // amavis's 250 quotes our re-injection listener's "queued as".
     let hop = format!(

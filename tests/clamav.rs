@@ -255,6 +255,11 @@ fn clamd_down_with_f_t_temp_fails_the_message() {
     // (sendmail answers from MAIL on when the filter is unusable at connect.)
     let r = send(d.mta, "while the milter is down", "just a letter");
     assert!(r.starts_with("MAIL: 451 4.3.2"), "{r}");
+    assert!(
+        d.wait_log("Milter (clamav): ", Duration::from_secs(5)),
+        "{}",
+        d.maillog()
+    );
     assert!(d.queued("queue").is_empty());
     assert!(maildir_is_empty(&d));
 }
