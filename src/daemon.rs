@@ -243,7 +243,11 @@ pub fn restart_only_changes(started: &Site, new: &Site) -> Vec<String> {
         smtpd::listener::specs(&s.config)
             .map(|v| {
                 v.iter()
-                    .map(|d| format!("{}={}", d.name, d.addr))
+                    .map(|d| match &d.content_filter {
+                        // The filter is read with the listener, at start.
+                        Some(f) => format!("{}={} (content filter {f})", d.name, d.addr),
+                        None => format!("{}={}", d.name, d.addr),
+                    })
                     .collect::<Vec<_>>()
                     .join(" ")
             })
@@ -982,4 +986,30 @@ fn with_retry(site: &Site) -> Result<impl Fn(Dns) -> Dns, String> {
         Some(r) => dns.with_first_retry(r),
         None => dns,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(filter: Option<&str>) -> Site {
+        let mut c = config::Config::new();
+        if let Some(f) = filter {
+            c.options
+                .insert("confMXGATE_CONTENT_FILTER".into(), f.into());
+        }
+        Site::from_parts(c, Default::default()).unwrap()
+    }
+
+    #[test]
+    fn a_reload_that_changes_a_content_filter_waits_for_a_restart() {
+        let none = site(None);
+        assert!(restart_only_changes(&none, &site(None)).is_empty());
+        let changed = restart_only_changes(&none, &site(Some("smtp:[127.0.0.1]:10024")));
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert!(
+            changed[0].starts_with("DAEMON_OPTIONS: MTA=0.0.0.0:25 MSA=0.0.0.0:587 -> MTA=0.0.0.0:25 (content filter smtp:[127.0.0.1]:10024)"),
+            "{changed:?}"
+        );
+    }
 }
