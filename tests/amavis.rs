@@ -30,6 +30,17 @@ impl Amavis {
     /// with `clamd`; infected mail is discarded (`D_DISCARD`). `protocol`:
     /// `SMTP` or `LMTP` on `port`.
     fn prepare(clamd: &Clamd, port: u16, reinject: u16, protocol: &str) -> Amavis {
+        Amavis::prepare_with(clamd, port, reinject, protocol, "D_DISCARD")
+    }
+
+    /// [`Amavis::prepare`] with `$final_virus_destiny` = `destiny`.
+    fn prepare_with(
+        clamd: &Clamd,
+        port: u16,
+        reinject: u16,
+        protocol: &str,
+        destiny: &str,
+    ) -> Amavis {
         need("/usr/sbin/amavisd", "amavisd-new");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -75,7 +86,7 @@ $log_level = 2;
 $enable_dkim_verification = 0;
 $enable_dkim_signing = 0;
 $enable_db = 0;
-$final_virus_destiny = D_DISCARD;
+$final_virus_destiny = {destiny};
 $virus_quarantine_to = undef;
 $warnvirussender = 0;
 $warnvirusrecip = 0;
@@ -195,10 +206,14 @@ fn gateway_with(transport: &str, amavis: u16, reinject: u16) -> Daemon {
 
 /// One message to `rcpts`; the reply to the final dot.
 fn send(port: u16, subject: &str, rcpts: &[&str], body: &str) -> String {
+    send_from(port, "sender@example.org", subject, rcpts, body)
+}
+
+fn send_from(port: u16, from: &str, subject: &str, rcpts: &[&str], body: &str) -> String {
     let mut c = Raw::connect(port);
     assert!(c.reply().starts_with("220"));
     assert!(c.cmd("EHLO client.test").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<sender@example.org>").starts_with("250"));
+    assert!(c.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
     for r in rcpts {
         let a = c.cmd(&format!("RCPT TO:<{r}>"));
         assert!(a.starts_with("250"), "{a}");
@@ -420,4 +435,43 @@ fn the_filter_hop_speaks_lmtp_to_amavis_when_configured_so() {
         "{log}"
     );
     assert!(amavis.log().contains("LMTP"), "{}", amavis.log());
+}
+
+#[test]
+fn a_filter_that_rejects_bounces_the_message_to_its_sender() {
+    let clamd = Clamd::start();
+    let (aport, rport) = (free_port(), free_port());
+    // D_REJECT: amavisd answers the infected message with a 5xx.
+    let mut amavis = Amavis::prepare_with(&clamd, aport, rport, "SMTP", "D_REJECT");
+    amavis.start();
+    let d = gateway(aport, rport);
+    let r = send_from(
+        d.mta,
+        "postmaster@example.com",
+        "infected",
+        &["alice@example.com"],
+        EICAR,
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    // The sender (a local mailbox here) gets our DSN with amavis's reply;
+    // the DSN itself is not sent through the filter.
+    let dsn = wait_mail(&d, "postmaster", 1);
+    assert_eq!(dsn.len(), 1, "{}\n{}", d.maillog(), amavis.log());
+    assert!(
+        dsn[0].contains("Content-Type: multipart/report"),
+        "{}",
+        dsn[0]
+    );
+    assert!(dsn[0].contains("Status: 5.7.0"), "{}", dsn[0]);
+    assert!(dsn[0].contains(SIGNATURE), "{}", dsn[0]);
+    assert!(!dsn[0].contains("X-Virus-Scanned"), "{}", dsn[0]);
+    let log = d.maillog();
+    assert!(
+        log.contains(&format!(
+            "filter=smtp:[127.0.0.1]:{aport}, dsn=5.7.0, stat=554 5.7.0 Reject, id="
+        )),
+        "{log}"
+    );
+    assert!(log.contains(&format!("INFECTED: {SIGNATURE}")), "{log}");
+    assert!(mailbox(&d, "alice").is_empty());
 }
