@@ -527,6 +527,17 @@ fn content_filter_settings_are_checked_with_file_and_line() {
         e.starts_with("t.mc:2:") && e.contains("content filter loop: listener MTA sends its mail to smtp:[127.0.0.1]:10025, which is our own listener reinject"),
         "{e}"
     );
+    // The filter is the re-injection listener itself: nothing scans.
+    let direct = "define(`confMXGATE_CONTENT_FILTER', `smtp:[127.0.0.1]:10025')dnl\n\
+                  DAEMON_OPTIONS(`Port=2525, Addr=127.0.0.1, Name=MTA')dnl\n\
+                  DAEMON_OPTIONS(`Port=10025, Addr=127.0.0.1, Name=reinject, ContentFilter=')dnl\n";
+    let w = compile(direct).unwrap();
+    assert!(
+        w.len() == 1
+            && w[0].starts_with("t.mc:2:")
+            && w[0].contains("listener MTA sends its mail to smtp:[127.0.0.1]:10025, which is our own listener reinject (no content filter): its mail is not scanned"),
+        "{w:?}"
+    );
     let own = "DAEMON_OPTIONS(`Port=2525, Addr=127.0.0.1, Name=MTA, ContentFilter=smtp:[127.0.0.1]:2525')dnl\n";
     let e = compile(own).unwrap_err();
     assert!(

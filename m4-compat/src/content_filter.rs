@@ -8,7 +8,9 @@
 //! (the re-injection listener). [`for_daemon`] gives a listener's filter (its
 //! own `ContentFilter=`, else the global define). [`loops`] names the
 //! listeners whose filter is one of our own listeners that filters again: a
-//! configuration the compiler and the daemon refuse. Pure functions of the
+//! configuration the compiler and the daemon refuse; [`unscanned`] those
+//! whose filter is our own re-injection listener (warned: nothing scans
+//! their mail). Pure functions of the
 //! configuration; no I/O.
 
 use crate::config::{Config, Daemon};
@@ -164,45 +166,76 @@ fn listens_on(d: &Daemon, ip: &IpAddr, port: u16) -> bool {
     }
 }
 
-/// The listeners (by index into `c.daemons`) whose filter is one of our own
-/// listeners that has a filter itself: mail would go round between them.
-/// Each entry is `(index, message)`.
-pub fn loops(c: &Config) -> Vec<(usize, String)> {
+fn daemon_name(d: &Daemon, j: usize) -> String {
+    d.options
+        .get("Name")
+        .cloned()
+        .unwrap_or_else(|| format!("Daemon{j}"))
+}
+
+/// For each listener whose filter is one of our own listeners: (listener
+/// index, its filter, the target's index, whether the target filters too).
+fn own_targets(c: &Config) -> Vec<(usize, ContentFilter, usize, bool)> {
     let mut out = Vec::new();
     for (i, d) in c.daemons.iter().enumerate() {
         let Ok(Some(f)) = for_daemon(c, d) else {
             continue;
         };
-        for ip in f.addresses() {
-            let target = c
-                .daemons
+        let hit = f.addresses().iter().find_map(|ip| {
+            c.daemons
                 .iter()
-                .find(|t| listens_on(t, &ip, f.port) && matches!(for_daemon(c, t), Ok(Some(_))));
-            if let Some(t) = target {
-                let name = |d: &Daemon, j: usize| {
-                    d.options
-                        .get("Name")
-                        .cloned()
-                        .unwrap_or_else(|| format!("Daemon{j}"))
-                };
-                let j = c
-                    .daemons
-                    .iter()
-                    .position(|x| std::ptr::eq(x, t))
-                    .unwrap_or(0);
-                out.push((
-                    i,
-                    format!(
-                        "content filter loop: listener {} sends its mail to {f}, which is our own listener {} and has a content filter too; the re-injection listener needs `ContentFilter=' (empty)",
-                        name(d, i),
-                        name(t, j)
-                    ),
-                ));
-                break;
-            }
+                .enumerate()
+                .filter(|(_, t)| listens_on(t, ip, f.port))
+                .map(|(j, t)| (j, matches!(for_daemon(c, t), Ok(Some(_)))))
+                .max_by_key(|(_, filters)| *filters)
+        });
+        if let Some((j, filters)) = hit {
+            out.push((i, f, j, filters));
         }
     }
     out
+}
+
+/// The listeners (by index into `c.daemons`) whose filter is one of our own
+/// listeners that has a filter itself: mail would go round between them.
+/// Each entry is `(index, message)`.
+pub fn loops(c: &Config) -> Vec<(usize, String)> {
+    own_targets(c)
+        .into_iter()
+        .filter(|(_, _, _, filters)| *filters)
+        .filter_map(|(i, f, j, _)| {
+            let (d, t) = (c.daemons.get(i)?, c.daemons.get(j)?);
+            Some((
+                i,
+                format!(
+                    "content filter loop: listener {} sends its mail to {f}, which is our own listener {} and has a content filter too; the re-injection listener needs `ContentFilter=' (empty)",
+                    daemon_name(d, i),
+                    daemon_name(t, j)
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// The listeners whose filter is one of our own listeners *without* a
+/// filter (the re-injection listener itself): their mail is never scanned.
+/// Each entry is `(index, warning)`.
+pub fn unscanned(c: &Config) -> Vec<(usize, String)> {
+    own_targets(c)
+        .into_iter()
+        .filter(|(_, _, _, filters)| !*filters)
+        .filter_map(|(i, f, j, _)| {
+            let (d, t) = (c.daemons.get(i)?, c.daemons.get(j)?);
+            Some((
+                i,
+                format!(
+                    "warning: listener {} sends its mail to {f}, which is our own listener {} (no content filter): its mail is not scanned; name the scanner's port",
+                    daemon_name(d, i),
+                    daemon_name(t, j)
+                ),
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -262,6 +295,15 @@ mod tests {
         let l = loops(&c);
         assert_eq!(l.len(), 2, "{l:?}");
         assert!(l[0].1.contains("listener MTA") && l[0].1.contains("reinject"));
+        // Pointing straight at the re-injection listener skips the scan.
+        let mut direct = c.clone();
+        direct.daemons[1]
+            .options
+            .insert("ContentFilter".into(), String::new());
+        assert!(loops(&direct).is_empty());
+        let u = unscanned(&direct);
+        assert_eq!(u.len(), 1, "{u:?}");
+        assert!(u[0].1.contains("listener MTA") && u[0].1.contains("not scanned"));
         // A wildcard listener on the port counts too.
         c.daemons[1].options.insert("Addr".into(), "0.0.0.0".into());
         assert_eq!(loops(&c).len(), 2);

@@ -671,13 +671,23 @@ impl Mc {
         }
     }
 
-    /// Refuse a content-filter loop ([`content_filter::loops`]): the
-    /// diagnostic points at the `DAEMON_OPTIONS` that names the filter, or
-    /// at the `confMXGATE_CONTENT_FILTER` define it inherits.
-    pub fn check_content_filters(&self, files: &Files) -> Result<(), Diagnostic> {
-        let Some((i, message)) = content_filter::loops(&self.config).into_iter().next() else {
-            return Ok(());
-        };
+    /// Refuse a content-filter loop ([`content_filter::loops`]) and warn
+    /// about a filter that is our own unfiltered listener
+    /// ([`content_filter::unscanned`]): the diagnostic points at the
+    /// `DAEMON_OPTIONS` that names the filter, or at the
+    /// `confMXGATE_CONTENT_FILTER` define it inherits.
+    pub fn check_content_filters(&mut self, files: &Files) -> Result<(), Diagnostic> {
+        for (i, message) in content_filter::unscanned(&self.config) {
+            let d = self.filter_diag(files, i, message);
+            self.warnings.push(d);
+        }
+        match content_filter::loops(&self.config).into_iter().next() {
+            Some((i, message)) => Err(self.filter_diag(files, i, message)),
+            None => Ok(()),
+        }
+    }
+
+    fn filter_diag(&self, files: &Files, i: usize, message: String) -> Diagnostic {
         let own = self
             .config
             .daemons
@@ -689,13 +699,13 @@ impl Mc {
             self.filter_at
         };
         match pos.or(self.daemon_at.get(i).copied()) {
-            Some(p) => Err(files.diag(p, message)),
-            None => Err(Diagnostic {
+            Some(p) => files.diag(p, message),
+            None => Diagnostic {
                 file: self.config.source.mc.clone().unwrap_or_default(),
                 line: 0,
                 col: 0,
                 message,
-            }),
+            },
         }
     }
 

@@ -402,6 +402,9 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
             w.push(format!("warning: {name} has no effect in mxgate: {why}"));
         }
     }
+    for (_, why) in crate::content_filter::unscanned(c) {
+        w.push(why);
+    }
     for m in &c.milters {
         let at =
             m.at.as_deref()
