@@ -391,6 +391,20 @@ fn amavis_down_keeps_mail_queued_until_it_is_back_and_the_queue_is_flushed() {
         "{q}"
     );
     assert!(mailbox(&d, "alice").is_empty());
+    // Monitoring says why.
+    let h = Command::new(BIN)
+        .args(["health", "--config"])
+        .arg(&d.mc)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&h.stdout);
+    assert_eq!(h.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&format!(
+            "content filter smtp:[127.0.0.1]:{aport} not answering"
+        )),
+        "{text}"
+    );
     // amavisd back, the operator flushes: delivered through the filter.
     amavis.start();
     let f = queue_flush(d.path());
@@ -403,6 +417,13 @@ fn amavis_down_keeps_mail_queued_until_it_is_back_and_the_queue_is_flushed() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(d.queued("queue").is_empty(), "{}", mailq(&d));
+    let h = Command::new(BIN)
+        .args(["health", "--config"])
+        .arg(&d.mc)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&h.stdout);
+    assert!(!text.contains("content filter"), "{text}");
 }
 
 #[test]

@@ -91,8 +91,9 @@ impl ContentFilter {
     }
 
     /// The addresses the filter's host names, when it is a literal or
-    /// `localhost` (the only hosts the loop check can compare).
-    fn addresses(&self) -> Vec<IpAddr> {
+    /// `localhost` (the only hosts the loop check can compare); empty for
+    /// other names.
+    pub fn addresses(&self) -> Vec<IpAddr> {
         let inner = self.host.trim_start_matches('[').trim_end_matches(']');
         let lit = inner
             .strip_prefix("ipv6:")
