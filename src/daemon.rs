@@ -242,7 +242,11 @@ pub fn restart_only_changes(started: &Site, new: &Site) -> Vec<String> {
         smtpd::listener::specs(&s.config)
             .map(|v| {
                 v.iter()
-                    .map(|d| format!("{}={}", d.name, d.addr))
+                    .map(|d| match &d.content_filter {
+                        // The filter is read with the listener, at start.
+                        Some(f) => format!("{}={} (content filter {f})", d.name, d.addr),
+                        None => format!("{}={}", d.name, d.addr),
+                    })
                     .collect::<Vec<_>>()
                     .join(" ")
             })
@@ -470,6 +474,12 @@ pub fn stdio_session(opts: &Options) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(e, 78),
     };
+    // The global content filter applies, as Postfix's content_filter
+    // applies to mail from pickup.
+    let content_filter = match mxgate_m4::content_filter::global(&site.config) {
+        Ok(f) => f.map(|f| f.to_string()),
+        Err(e) => return fail(e, 78),
+    };
     let log = match site_log(&site, opts.log_tag.as_deref()) {
         Ok(l) => l,
         Err((e, code)) => return fail(e, code),
@@ -492,6 +502,7 @@ pub fn stdio_session(opts: &Options) -> i32 {
         addr: listener::Bind::Inet(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         modifiers: "SAE".into(),
         input_filters: None,
+        content_filter,
     });
     smol::block_on(smtpd::conn::run_local(
         server,
@@ -685,7 +696,10 @@ pub fn run(opts: &Options) -> i32 {
                 }
                 smtpd::Listening::Unix(_) => spec.addr.to_string(),
             };
-            format!("{} on {addr}", spec.name)
+            match &spec.content_filter {
+                Some(f) => format!("{} on {addr} (content filter {f})", spec.name),
+                None => format!("{} on {addr}", spec.name),
+            }
         })
         .collect();
     let mut reloader = Reloader {
@@ -976,4 +990,30 @@ fn with_retry(site: &Site) -> Result<impl Fn(Dns) -> Dns, String> {
         Some(r) => dns.with_first_retry(r),
         None => dns,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(filter: Option<&str>) -> Site {
+        let mut c = config::Config::new();
+        if let Some(f) = filter {
+            c.options
+                .insert("confMXGATE_CONTENT_FILTER".into(), f.into());
+        }
+        Site::from_parts(c, Default::default()).unwrap()
+    }
+
+    #[test]
+    fn a_reload_that_changes_a_content_filter_waits_for_a_restart() {
+        let none = site(None);
+        assert!(restart_only_changes(&none, &site(None)).is_empty());
+        let changed = restart_only_changes(&none, &site(Some("smtp:[127.0.0.1]:10024")));
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert!(
+            changed[0].starts_with("DAEMON_OPTIONS: MTA=0.0.0.0:25 MSA=0.0.0.0:587 -> MTA=0.0.0.0:25 (content filter smtp:[127.0.0.1]:10024)"),
+            "{changed:?}"
+        );
+    }
 }

@@ -370,7 +370,11 @@ fn mxgate_options_are_known_to_the_compiler_and_read_by_the_runtime() {
             src.contains(&format!("\"{name}\"")),
             "{name} is not read by the runtime"
         );
-        let w = compile(&format!("define(`{name}', `1')dnl\n")).unwrap();
+        let value = match *name {
+            "confMXGATE_CONTENT_FILTER" => "smtp:[127.0.0.1]:10024",
+            _ => "1",
+        };
+        let w = compile(&format!("define(`{name}', `{value}')dnl\n")).unwrap();
         assert!(w.is_empty(), "{name}: {w:?}");
     }
     // A misspelling is still warned about.
@@ -460,4 +464,72 @@ fn check_warns_about_access_tags_it_does_not_read() {
         "{all}"
     );
     assert!(!all.contains("TLS_Srv: entries"), "{all}");
+}
+
+#[test]
+fn content_filter_settings_are_checked_with_file_and_line() {
+    // Postfix's content_filter layout: every listener filters, the
+    // re-injection listener does not.
+    let good = "define(`confMXGATE_CONTENT_FILTER', `smtp:[127.0.0.1]:10024')dnl\n\
+                DAEMON_OPTIONS(`Port=2525, Addr=127.0.0.1, Name=MTA')dnl\n\
+                DAEMON_OPTIONS(`Port=10025, Addr=127.0.0.1, Name=reinject, ContentFilter=, InputMailFilters=')dnl\n";
+    assert_eq!(compile(good).unwrap(), Vec::<String>::new());
+    let lmtp = "DAEMON_OPTIONS(`Port=2525, Addr=127.0.0.1, Name=MTA, ContentFilter=lmtp:[::1]:10024')dnl\n";
+    assert_eq!(compile(lmtp).unwrap(), Vec::<String>::new());
+    // A bad value, in the define and in DAEMON_OPTIONS.
+    let e =
+        compile("define(`confMXGATE_CONTENT_FILTER', `smtp:127.0.0.1:10024')dnl\n").unwrap_err();
+    assert!(
+        e.starts_with("t.mc:2:") && e.contains("confMXGATE_CONTENT_FILTER: content filter `smtp:127.0.0.1:10024': expected transport:[host]:port"),
+        "{e}"
+    );
+    let e = compile(
+        "dnl\nDAEMON_OPTIONS(`Port=2525, Name=MTA, ContentFilter=uucp:[127.0.0.1]:10024')dnl\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("t.mc:3:") && e.contains("transport `uucp' is not supported"),
+        "{e}"
+    );
+    // The re-injection listener forgot `ContentFilter=`: mail would go
+    // round; refused where the loop starts.
+    let looped = "define(`confMXGATE_CONTENT_FILTER', `smtp:[127.0.0.1]:10025')dnl\n\
+                  DAEMON_OPTIONS(`Port=2525, Addr=127.0.0.1, Name=MTA')dnl\n\
+                  DAEMON_OPTIONS(`Port=10025, Addr=127.0.0.1, Name=reinject')dnl\n";
+    let e = compile(looped).unwrap_err();
+    assert!(
+        e.starts_with("t.mc:2:") && e.contains("content filter loop: listener MTA sends its mail to smtp:[127.0.0.1]:10025, which is our own listener reinject"),
+        "{e}"
+    );
+    // The filter is the re-injection listener itself: nothing scans.
+    let direct = "define(`confMXGATE_CONTENT_FILTER', `smtp:[127.0.0.1]:10025')dnl\n\
+                  DAEMON_OPTIONS(`Port=2525, Addr=127.0.0.1, Name=MTA')dnl\n\
+                  DAEMON_OPTIONS(`Port=10025, Addr=127.0.0.1, Name=reinject, ContentFilter=')dnl\n";
+    let w = compile(direct).unwrap();
+    assert!(
+        w.len() == 1
+            && w[0].starts_with("t.mc:2:")
+            && w[0].contains("listener MTA sends its mail to smtp:[127.0.0.1]:10025, which is our own listener reinject (no content filter): its mail is not scanned"),
+        "{w:?}"
+    );
+    let own = "DAEMON_OPTIONS(`Port=2525, Addr=127.0.0.1, Name=MTA, ContentFilter=smtp:[127.0.0.1]:2525')dnl\n";
+    let e = compile(own).unwrap_err();
+    assert!(
+        e.starts_with("t.mc:2:") && e.contains("content filter loop"),
+        "{e}"
+    );
+    // The daemon refuses it too (with the compiler's position).
+    let d = tempfile::tempdir().unwrap();
+    let mc = mc_file(d.path(), looped);
+    let out = Command::new(BIN)
+        .args(["daemon", "--config"])
+        .arg(&mc)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("site.mc:5:") && err.contains("content filter loop"),
+        "{err}"
+    );
 }

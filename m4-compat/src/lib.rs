@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod content_filter;
 pub mod diag;
 pub mod expand;
 pub mod lexer;
@@ -261,6 +262,7 @@ fn compile_here(
     raw_bytes_in_output(&engine.files, &out).map_err(one)?;
     host.apply_output(&engine.files, &out).map_err(one)?;
     host.finish(&engine.undefined);
+    host.check_content_filters(&engine.files).map_err(one)?;
     Ok(Compiled {
         config: host.config,
         warnings: host.warnings,

@@ -17,6 +17,7 @@ use crate::Diagnostic;
 use crate::config::{
     ClassFile, ClientOptions, Config, Daemon, Dnsbl, DnsblAction, DnsblTempFail, MapSpec, Milter,
 };
+use crate::content_filter::{self, ContentFilter};
 use crate::diag::{Files, Pos};
 use crate::expand::{CfAction, CfHost};
 use crate::options::OPTIONS;
@@ -280,6 +281,7 @@ const OTHER_MACROS: &[&str] = &[
 /// `DAEMON_OPTIONS` keys (sendmail `DaemonPortOptions`), canonical spelling.
 const DAEMON_KEYS: &[&str] = &[
     "Addr",
+    "ContentFilter",
     "Family",
     "InputMailFilters",
     "Listen",
@@ -343,6 +345,10 @@ pub struct Mc {
     pub warnings: Vec<Diagnostic>,
     mailer_at: Option<Pos>,
     base_dir: Option<PathBuf>,
+    /// Where each `DAEMON_OPTIONS` of `config.daemons` was written.
+    daemon_at: Vec<Pos>,
+    /// Where `confMXGATE_CONTENT_FILTER` was defined.
+    filter_at: Option<Pos>,
 }
 
 impl Mc {
@@ -354,6 +360,8 @@ impl Mc {
             warnings: Vec::new(),
             mailer_at: None,
             base_dir,
+            daemon_at: Vec::new(),
+            filter_at: None,
         }
     }
 
@@ -459,6 +467,10 @@ impl Mc {
                     format!("warning: {name} M=h has no effect in mxgate: HELO/EHLO keep the host name ($j), not the source address's name"),
                 ));
             }
+        }
+        if name == content_filter::OPTION {
+            ContentFilter::parse(v).map_err(|e| files.diag(pos, format!("{name}: {e}")))?;
+            self.filter_at = Some(pos);
         }
         match name {
             "confDOMAIN_NAME" => self.config.hostname = non_empty(v.to_string()),
@@ -656,6 +668,44 @@ impl Mc {
             .or_default();
         if !v.contains(&cf) {
             v.push(cf);
+        }
+    }
+
+    /// Refuse a content-filter loop ([`content_filter::loops`]) and warn
+    /// about a filter that is our own unfiltered listener
+    /// ([`content_filter::unscanned`]): the diagnostic points at the
+    /// `DAEMON_OPTIONS` that names the filter, or at the
+    /// `confMXGATE_CONTENT_FILTER` define it inherits.
+    pub fn check_content_filters(&mut self, files: &Files) -> Result<(), Diagnostic> {
+        for (i, message) in content_filter::unscanned(&self.config) {
+            let d = self.filter_diag(files, i, message);
+            self.warnings.push(d);
+        }
+        match content_filter::loops(&self.config).into_iter().next() {
+            Some((i, message)) => Err(self.filter_diag(files, i, message)),
+            None => Ok(()),
+        }
+    }
+
+    fn filter_diag(&self, files: &Files, i: usize, message: String) -> Diagnostic {
+        let own = self
+            .config
+            .daemons
+            .get(i)
+            .is_some_and(|d| d.options.contains_key(content_filter::DAEMON_KEY));
+        let pos = if own {
+            self.daemon_at.get(i).copied()
+        } else {
+            self.filter_at
+        };
+        match pos.or(self.daemon_at.get(i).copied()) {
+            Some(p) => files.diag(p, message),
+            None => Diagnostic {
+                file: self.config.source.mc.clone().unwrap_or_default(),
+                line: 0,
+                col: 0,
+                message,
+            },
         }
     }
 
@@ -997,6 +1047,9 @@ impl Mc {
                         ));
                     }
                 }
+                "ContentFilter" => {
+                    ContentFilter::parse(v).map_err(|e| files.diag(pos, format!("{what}: {e}")))?;
+                }
                 "Family" if !matches!(v, "inet" | "inet6" | "local" | "unix") => {
                     return Err(files.diag(
                         pos,
@@ -1218,6 +1271,7 @@ impl CfHost for Mc {
             "DAEMON_OPTIONS" => {
                 let options = self.daemon_like(files, "DAEMON_OPTIONS", &args.join(","), DAEMON_KEYS, pos)?;
                 self.config.daemons.push(Daemon { options });
+                self.daemon_at.push(pos);
                 Ok(CfAction::Text(String::new()))
             }
             "CLIENT_OPTIONS" => {

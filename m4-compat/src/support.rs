@@ -226,7 +226,12 @@ pub const MACROS: &[(&str, Support)] = &[
 pub const MILTER_MACROS: &str = "mxgate sends its own fixed macros at each stage (connect: j _ {daemon_name} {client_addr} {client_name} {client_port}; HELO: {tls_version} {cipher}; MAIL: {mail_addr} {auth_type} {auth_authen}; RCPT: {rcpt_addr}; end of message: {msg_id}), not this list (docs/milter.md)";
 
 /// `DAEMON_OPTIONS` settings that the daemon refuses.
-pub const DAEMON_SETTINGS: &[(&str, Support)] = &[("Family=local", Implemented)];
+pub const DAEMON_SETTINGS: &[(&str, Support)] = &[
+    ("Family=local", Implemented),
+    // mxgate's own key (Postfix's content_filter per listener): see
+    // crate::content_filter and docs/content.md.
+    ("ContentFilter", Implemented),
+];
 
 /// Options with their own entry (the others are `Warned(OPTION_NO_EFFECT)`).
 pub const OPTIONS: &[(&str, Support)] = &[
@@ -303,6 +308,7 @@ pub const MXGATE_OPTIONS: &[&str] = &[
     "confMXGATE_ALLOW_PROGRAMS",
     "confMXGATE_AUTH_WAIT",
     "confMXGATE_AUTH_WORKERS",
+    "confMXGATE_CONTENT_FILTER",
     "confMXGATE_CONN_LIMIT_EXCEPTIONS",
     "confMXGATE_DESTINATION_CONCURRENCY",
     "confMXGATE_DNS_RETRY",
@@ -391,6 +397,9 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
             w.push(format!("warning: {name} has no effect in mxgate: {why}"));
         }
     }
+    for (_, why) in crate::content_filter::unscanned(c) {
+        w.push(why);
+    }
     for m in &c.milters {
         let at =
             m.at.as_deref()
@@ -417,9 +426,10 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
 }
 
 /// Why the daemon must not start with this configuration: one message per
-/// [`Support::Refused`] setting (empty: it may start). No setting is
-/// refused today (`Family=local` listens on a Unix-domain socket, milters
-/// are spoken); [`milter`] is kept for a filter form that may be again.
+/// [`Support::Refused`] setting (empty: it may start): a content-filter
+/// loop ([`crate::content_filter::loops`]). (`Family=local` listens on a
+/// Unix-domain socket; milters are spoken: [`milter`] is kept for a filter
+/// form that may be refused again.)
 pub fn refusals(c: &crate::config::Config) -> Vec<String> {
     let mut r = Vec::new();
     for m in c.milters.iter().filter(|m| milter_in_use(c, m)) {
@@ -435,6 +445,9 @@ pub fn refusals(c: &crate::config::Config) -> Vec<String> {
                 flags.unwrap_or("")
             ));
         }
+    }
+    for (_, why) in crate::content_filter::loops(c) {
+        r.push(why);
     }
     r
 }

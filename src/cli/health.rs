@@ -142,6 +142,10 @@ pub struct Report {
     pub min_free_blocks: u64,
     /// Listeners.
     pub listeners: Vec<Listener>,
+    /// The listeners' content filters (docs/content.md) whose host is an
+    /// address literal or `localhost`, each tried once: `name` is the
+    /// filter as written.
+    pub filters: Vec<Listener>,
     /// The configuration's generation.
     pub generation: String,
     /// What the daemon recorded, if anything.
@@ -219,6 +223,25 @@ pub fn gather(
             }
         })
         .collect();
+    let mut filters: Vec<Listener> = Vec::new();
+    for f in specs.iter().filter_map(|s| s.content_filter.as_deref()) {
+        if filters.iter().any(|l| l.name == f) {
+            continue;
+        }
+        let Ok(Some(cf)) = mxgate_m4::content_filter::ContentFilter::parse(f) else {
+            continue;
+        };
+        if let Some(ip) = cf.addresses().first() {
+            let addr = SocketAddr::new(*ip, cf.port);
+            filters.push(Listener {
+                name: f.to_string(),
+                addr: addr.to_string(),
+                error: TcpStream::connect_timeout(&addr, timeout)
+                    .err()
+                    .map(|e| e.to_string()),
+            });
+        }
+    }
     let loaded_generation = std::fs::read_to_string(dir.join(GENERATION_FILE))
         .ok()
         .map(|s| s.trim().to_string())
@@ -230,6 +253,7 @@ pub fn gather(
         free_kib,
         min_free_blocks,
         listeners,
+        filters,
         generation: loaded.generation.id.clone(),
         loaded_generation,
         reload_failed: crate::daemon::state::read(&dir)
@@ -309,6 +333,16 @@ pub fn judge(r: &Report, t: &Thresholds) -> (Status, Vec<String>) {
             found.push((
                 Status::Critical,
                 format!("listener {} on {} not answering: {e}", l.name, l.addr),
+            ));
+        }
+    }
+    // A content filter that does not answer holds every message it should
+    // scan in the queue.
+    for f in &r.filters {
+        if let Some(e) = &f.error {
+            found.push((
+                Status::Critical,
+                format!("content filter {} not answering: {e}", f.name),
             ));
         }
     }
@@ -412,6 +446,10 @@ pub fn to_json(r: &Report, time: u64, status: Status, reasons: &[String]) -> ser
             "name": l.name, "addr": l.addr, "answering": l.error.is_none(),
             "error": l.error,
         })).collect::<Vec<_>>(),
+        "content_filters": r.filters.iter().map(|l| serde_json::json!({
+            "filter": l.name, "addr": l.addr.to_string(), "answering": l.error.is_none(),
+            "error": l.error,
+        })).collect::<Vec<_>>(),
         "generation": r.generation,
         "loaded_generation": r.loaded_generation,
         "reload_failed": r.reload_failed,
@@ -427,7 +465,9 @@ One Nagios/Icinga status line about the gateway, read from the spool (works
 with the daemon down): depth and oldest message of queue/, hold/,
 quarantine/; the number of <> (MAILER-DAEMON) messages; free space against
 confMIN_FREE_BLOCKS (critical below it, warning below --free-warn, default
-10 times it); each DAEMON_OPTIONS listener answering a TCP connect;
+10 times it); each DAEMON_OPTIONS listener answering a TCP connect, and
+each content filter (confMXGATE_CONTENT_FILTER, ContentFilter=) with an
+address-literal host;
 the generation of the configuration and its tables (warning when the daemon
 runs another one, or when its last reload failed).
 Defaults: --queue-warn 1000 --queue-crit 5000 --bounce-warn 100
@@ -556,6 +596,7 @@ mod tests {
                 addr: "127.0.0.1:25".into(),
                 error: None,
             }],
+            filters: vec![],
             generation: "0123456789abcdef".into(),
             loaded_generation: Some("0123456789abcdef".into()),
             reload_failed: None,
@@ -622,5 +663,25 @@ mod tests {
         assert_eq!(s, Status::Critical);
         assert!(why[0].starts_with("listener"), "{why:?}");
         assert!(why[1].starts_with("daemon runs generation ffff"), "{why:?}");
+    }
+
+    #[test]
+    fn a_content_filter_that_does_not_answer_is_critical() {
+        let mut r = report();
+        r.filters.push(Listener {
+            name: "smtp:[127.0.0.1]:10024".into(),
+            addr: "127.0.0.1:10024".parse().unwrap(),
+            error: None,
+        });
+        assert_eq!(judge(&r, &Thresholds::default()).0, Status::Ok);
+        r.filters[0].error = Some("Connection refused".into());
+        let (s, why) = judge(&r, &Thresholds::default());
+        assert_eq!(s, Status::Critical);
+        assert_eq!(
+            why,
+            vec!["content filter smtp:[127.0.0.1]:10024 not answering: Connection refused"]
+        );
+        let j = to_json(&r, 0, s, &why);
+        assert_eq!(j["content_filters"][0]["answering"], false);
     }
 }

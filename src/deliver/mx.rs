@@ -55,6 +55,20 @@ pub enum HostSpec {
     Mx(String),
 }
 
+/// A bracketed host with a port, `[127.0.0.1]:10024` (a content filter's
+/// next hop): the host and the port. Anything else is returned whole, with
+/// no port (the mailer's `*_MAILER_ARGS` port applies).
+pub fn split_port(host: &str) -> (&str, Option<u16>) {
+    let h = host.trim();
+    if let Some(close) = h.rfind("]:")
+        && h.starts_with('[')
+        && let Ok(port) = h[close + 2..].parse::<u16>()
+    {
+        return (&h[..=close], Some(port));
+    }
+    (host, None)
+}
+
 /// Classify a routed host.
 pub fn host_spec(host: &str) -> HostSpec {
     let host = host.trim().trim_end_matches('.');
@@ -513,6 +527,18 @@ mod tests {
 
     fn local(n: &str) -> bool {
         n == "gw.example.com"
+    }
+
+    #[test]
+    fn a_content_filter_hop_carries_its_port() {
+        assert_eq!(
+            split_port("[127.0.0.1]:10024"),
+            ("[127.0.0.1]", Some(10024))
+        );
+        assert_eq!(split_port("[IPv6:::1]:10024"), ("[IPv6:::1]", Some(10024)));
+        assert_eq!(split_port("[mx.example]"), ("[mx.example]", None));
+        assert_eq!(split_port("mx.example"), ("mx.example", None));
+        assert_eq!(split_port("[127.0.0.1]:x"), ("[127.0.0.1]:x", None));
     }
 
     fn names(h: &[MxHost]) -> Vec<&str> {

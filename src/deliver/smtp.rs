@@ -956,12 +956,12 @@ impl SmtpAgent {
     /// The ordered targets for `hop` (for `mxctl explain` and tests); each
     /// call is a new attempt with its own address order.
     pub async fn targets(&self, site: &Site, hop: &NextHop) -> Result<Vec<Target>, mx::Refusal> {
-        let host = hop.host.as_deref().unwrap_or("");
+        let (host, port) = mx::split_port(hop.host.as_deref().unwrap_or(""));
         let attempt = self
             .attempts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let opts = mx::Options {
-            port: mailer_port(site, &hop.mailer),
+            port: port.unwrap_or_else(|| mailer_port(site, &hop.mailer)),
             seed: self.seed,
             address_seed: self.seed ^ attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15),
             local_addrs: self.local_addrs.clone(),

@@ -16,6 +16,11 @@
 //! to the `prog` and `*file*` mailers (the local mailer decides whether
 //! they are allowed). [`batches`] groups deliverable leaves by (next hop,
 //! envelope sender), in recipient order, at most [`max_rcpts`] per batch.
+//!
+//! A message with the `filter` fact (the after-queue content filter,
+//! docs/content.md) is not routed at all: every recipient not yet final,
+//! as received, goes to the filter's next hop, and the runner sends them in
+//! one transaction ([`Plan::filter`]).
 
 use crate::addr::Address;
 use crate::alias::{self, Target};
@@ -24,6 +29,7 @@ use crate::route::{self, ErrorAction, Resolution};
 use crate::site::Site;
 use crate::spool::Envelope;
 use crate::spool::status::{Entry, Expansion, Journal};
+use mxgate_m4::content_filter::ContentFilter;
 
 /// Default recipients per transaction.
 pub const DEFAULT_MAX_RCPTS: usize = 100;
@@ -71,6 +77,9 @@ pub struct Plan {
     pub leaves: Vec<Leaf>,
     /// New `expand` entries (write and fsync before delivery).
     pub entries: Vec<Entry>,
+    /// The content filter the message goes to (its `filter` fact, as
+    /// `smtp:[127.0.0.1]:10024`): one transaction, the message as received.
+    pub filter: Option<String>,
 }
 
 /// The sender of a message without angle brackets.
@@ -240,6 +249,9 @@ fn child_action(site: &Site, target: &str) -> (String, Action) {
 
 /// The leaves of `env` that are not final in `journal` (see the module doc).
 pub fn leaves(site: &Site, env: &Envelope, journal: &Journal) -> Plan {
+    if let Some(filter) = env.fact("filter").filter(|f| !f.trim().is_empty()) {
+        return filter_leaves(env, journal, filter);
+    }
     let mut plan = Plan::default();
     let sender = bare(&env.sender);
     for (i, r) in env.recipients.iter().enumerate() {
@@ -308,6 +320,54 @@ pub fn leaves(site: &Site, env: &Envelope, journal: &Journal) -> Plan {
         }
     }
     plan
+}
+
+/// The leaves of a message with a `filter` fact: every envelope recipient
+/// as received (no aliasing, no routing: Postfix hands the filter the
+/// original envelope) to the filter's next hop. A filter that no longer
+/// parses defers (`4.3.5`, a configuration error) rather than bouncing.
+fn filter_leaves(env: &Envelope, journal: &Journal, filter: &str) -> Plan {
+    let sender = bare(&env.sender);
+    let action = match ContentFilter::parse(filter) {
+        Ok(Some(f)) => Action::Deliver {
+            hop: NextHop {
+                mailer: f.mailer.clone(),
+                host: Some(f.host_port()),
+            },
+            address: String::new(),
+        },
+        Ok(None) => temp("4.3.5", "451 4.3.5 empty content filter".into()),
+        Err(e) => temp("4.3.5", format!("451 4.3.5 {e}")),
+    };
+    let leaves = env
+        .recipients
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !journal.is_final(&i.to_string()))
+        .map(|(i, r)| {
+            let display = bare(&r.address);
+            let action = match &action {
+                Action::Deliver { hop, .. } => Action::Deliver {
+                    hop: hop.clone(),
+                    address: display.clone(),
+                },
+                other => other.clone(),
+            };
+            Leaf {
+                key: i.to_string(),
+                display,
+                sender: sender.clone(),
+                notify: r.notify.clone(),
+                orcpt: r.orcpt.clone(),
+                action,
+            }
+        })
+        .collect();
+    Plan {
+        leaves,
+        entries: Vec::new(),
+        filter: Some(filter.to_string()),
+    }
 }
 
 /// Expand a local user: `Ok(None)` when it is just the mailbox itself.

@@ -357,14 +357,24 @@ impl Queue {
     }
 
     /// sendmail's `to=<...>, delay=..., stat=...` line for one recipient.
-    fn to_line(leaf: &Leaf, mailer: &str, o: &Outcome, pri: u64, times: (u64, u64)) -> String {
+    /// With a content filter, `filter=smtp:[127.0.0.1]:10024` follows the
+    /// relay.
+    fn to_line(
+        leaf: &Leaf,
+        mailer: &str,
+        o: &Outcome,
+        pri: u64,
+        times: (u64, u64),
+        filter: Option<&str>,
+    ) -> String {
         let relay = match o {
             Outcome::Delivered { relay, .. } => Some(relay.as_str()),
             Outcome::Deferred { relay, .. } | Outcome::Failed { relay, .. } => relay.as_deref(),
         };
         let relay = relay.map(|r| format!("relay={r}, ")).unwrap_or_default();
+        let filter = filter.map(|f| format!("filter={f}, ")).unwrap_or_default();
         format!(
-            "to=<{}>, delay={}, xdelay={}, mailer={mailer}, pri={pri}, {relay}dsn={}, stat={}",
+            "to=<{}>, delay={}, xdelay={}, mailer={mailer}, pri={pri}, {relay}{filter}dsn={}, stat={}",
             leaf.display,
             fmt_delay(times.0),
             fmt_delay(times.1),
@@ -429,7 +439,14 @@ impl Queue {
             };
             if let Some((mailer, o)) = outcome {
                 count_outcome(listener, &mailer, None, &o, delay as f64);
-                log.push(Self::to_line(l, &mailer, &o, pri, (delay, 0)));
+                log.push(Self::to_line(
+                    l,
+                    &mailer,
+                    &o,
+                    pri,
+                    (delay, 0),
+                    plan.filter.as_deref(),
+                ));
                 settled.push(Entry::Rcpt {
                     key: l.key.clone(),
                     status: rcpt_status(&o, now),
@@ -448,7 +465,14 @@ impl Queue {
 
         // Deliveries.
         if !expired {
-            let limit = |m: &str| plan::max_rcpts(&site, m);
+            // A content filter gets the whole envelope in one transaction.
+            let limit = |m: &str| {
+                if plan.filter.is_some() {
+                    usize::MAX
+                } else {
+                    plan::max_rcpts(&site, m)
+                }
+            };
             for p in plan::batches(&plan.leaves, limit) {
                 let admit = self
                     .destinations
@@ -477,9 +501,10 @@ impl Queue {
                 // Addresses as this mailer sends them: masquerading and
                 // qualification of the envelope sender and the header
                 // addresses (sendmail's per-mailer S= and header rulesets).
-                // The local mailer delivers what was received.
+                // The local mailer delivers what was received, and so does a
+                // content filter (the re-injected copy is rewritten later).
                 let prepared: Result<(String, Option<Vec<u8>>), crate::table::Error> =
-                    if super::agents::is_local_mailer(&p.hop.mailer) {
+                    if super::agents::is_local_mailer(&p.hop.mailer) || plan.filter.is_some() {
                         Ok((p.sender.clone(), None))
                     } else {
                         let sender = if p.sender.is_empty() {
@@ -568,6 +593,7 @@ impl Queue {
                         o,
                         pri,
                         (delay + xdelay, xdelay),
+                        plan.filter.as_deref(),
                     ));
                     entries.push(Entry::Rcpt {
                         key: l.key.clone(),
@@ -1329,6 +1355,67 @@ mod tests {
             log.contains(", relay=one.example. [192.0.2.1], dsn=2.0.0, stat=Sent (250 2.0.0 Ok)")
         );
         assert!(!status::path(d.path(), &id).exists(), "journal removed");
+    }
+
+    #[test]
+    fn a_content_filter_gets_the_whole_envelope_as_received_in_one_transaction() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        let hop = "[127.0.0.1]:10024".to_string();
+        agents.script.lock().unwrap().insert(hop.clone(), "defer");
+        let mut rcpts: Vec<String> = vec!["<list@example.com>".into(), "<y@two.example>".into()];
+        // More than SMTP_MAILER_MAXRCPTS' default: still one transaction.
+        rcpts.extend((0..150).map(|i| format!("<u{i}@one.example>")));
+        let rcpts: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+        let id = enqueue(
+            &h,
+            "<s@src.example>",
+            &rcpts,
+            &[("filter", "smtp:[127.0.0.1]:10024")],
+        );
+        // The filter's 4xx keeps the message queued.
+        assert!(matches!(q.process(&id, T0).unwrap(), Processed::Later(_)));
+        let calls = agents.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 1, "one transaction");
+        assert_eq!(calls[0].0.mailer, "esmtp");
+        assert_eq!(calls[0].0.host.as_deref(), Some(hop.as_str()));
+        assert_eq!(calls[0].1, "s@src.example");
+        assert_eq!(calls[0].2.len(), 152);
+        // Not aliased: the list goes to the filter as the client wrote it.
+        assert_eq!(calls[0].2[0], "list@example.com");
+        assert!(Journal::load(d.path(), &id).unwrap().expansions.is_empty());
+        // 250 from the filter: delivered, and logged with the filter named.
+        agents.script.lock().unwrap().insert(hop, "ok");
+        assert_eq!(q.process(&id, T0 + 300).unwrap(), Processed::Removed);
+        let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
+        assert!(
+            log.contains(
+                "to=<list@example.com>, delay=00:05:00, xdelay=00:00:00, mailer=esmtp, pri="
+            ) && log.contains("filter=smtp:[127.0.0.1]:10024, dsn=2.0.0, stat=Sent (250 2.0.0 Ok)"),
+            "{log}"
+        );
+    }
+
+    #[test]
+    fn a_content_filter_that_refuses_bounces_the_message() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("[127.0.0.1]:10024".into(), "fail");
+        let id = enqueue(
+            &h,
+            "<s@src.example>",
+            &["<x@one.example>"],
+            &[("filter", "smtp:[127.0.0.1]:10024")],
+        );
+        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        // The bounce to the sender is routed normally (it has no filter fact).
+        let bounces = queued(&h);
+        assert_eq!(bounces.len(), 1, "one DSN");
+        assert_eq!(bounces[0].1.fact("filter"), None);
     }
 
     #[test]

@@ -1796,6 +1796,14 @@ impl Conn {
         if let Some(q) = &quarantine {
             facts.push(("quarantine".into(), q.clone()));
         }
+        // The after-queue content filter (docs/content.md): the queue sends
+        // the message there instead of routing it. A `filter` fact already
+        // set (a header rule's FILTER action) wins over the listener's.
+        if let Some(f) = &self.spec.content_filter
+            && !facts.iter().any(|(k, _)| k == "filter")
+        {
+            facts.push(("filter".into(), f.clone()));
+        }
         envelope.facts = facts;
         let state = if quarantine.is_some() {
             State::Quarantine

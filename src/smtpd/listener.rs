@@ -3,10 +3,13 @@
 //! Contract: [`specs`] turns the configuration's daemons into
 //! [`DaemonSpec`]s (address, port, name, `M=` modifiers), with sendmail's
 //! defaults when none is configured (MTA on 25, MSA on 587 with `M=E`).
-//! Errors name the listener and the bad value. `Family=local` (or `unix`)
-//! listens on the Unix-domain socket whose path is `Addr=`.
+//! Each listener carries its content filter (its `ContentFilter=`, else
+//! `confMXGATE_CONTENT_FILTER`). Errors name the listener and the bad
+//! value. `Family=local` (or `unix`) listens on the Unix-domain socket
+//! whose path is `Addr=`.
 
 use crate::config::Config;
+use mxgate_m4::content_filter::{self, ContentFilter};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -41,6 +44,10 @@ pub struct DaemonSpec {
     /// `InputMailFilters=`: the mail filters of this listener (names
     /// separated by `;`), instead of the configuration's list.
     pub input_filters: Option<String>,
+    /// The after-queue content filter of this listener (`ContentFilter=`,
+    /// else `confMXGATE_CONTENT_FILTER`) as `smtp:[127.0.0.1]:10024`;
+    /// recorded as the message's `filter` fact (see docs/content.md).
+    pub content_filter: Option<String>,
 }
 
 impl DaemonSpec {
@@ -61,18 +68,25 @@ impl DaemonSpec {
 /// The listeners of a configuration.
 pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
     if config.daemons.is_empty() {
+        let filter = config
+            .option("confMXGATE_CONTENT_FILTER")
+            .map_or(Ok(None), ContentFilter::parse)
+            .map_err(|e| format!("confMXGATE_CONTENT_FILTER: {e}"))?
+            .map(|f| f.to_string());
         return Ok(vec![
             DaemonSpec {
                 name: "MTA".into(),
                 addr: Bind::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 25)),
                 modifiers: String::new(),
                 input_filters: None,
+                content_filter: filter.clone(),
             },
             DaemonSpec {
                 name: "MSA".into(),
                 addr: Bind::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 587)),
                 modifiers: "E".into(),
                 input_filters: None,
+                content_filter: filter.clone(),
             },
         ]);
     }
@@ -89,6 +103,9 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
             let family = o.get("Family").map(String::as_str).unwrap_or("inet");
             let modifiers = o.get("M").cloned().unwrap_or_default();
             let input_filters = o.get("InputMailFilters").cloned();
+            let content_filter = content_filter::for_daemon(config, d)
+                .map_err(|e| format!("DAEMON_OPTIONS Name={name}: {e}"))?
+                .map(|f| f.to_string());
             if matches!(family, "local" | "unix") {
                 let path = match o.get("Addr") {
                     Some(a) if a.starts_with('/') => PathBuf::from(a),
@@ -120,6 +137,7 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                     addr: Bind::Unix(path),
                     modifiers,
                     input_filters,
+                    content_filter,
                 });
             }
             let port = match o.get("Port").map(String::as_str) {
@@ -143,6 +161,7 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                 }
             };
             Ok(DaemonSpec {
+                content_filter,
                 name,
                 addr: Bind::Inet(SocketAddr::new(addr, port)),
                 modifiers,
@@ -187,6 +206,7 @@ mod tests {
             addr: Bind::Inet("127.0.0.1:587".parse().unwrap()),
             modifiers: "E".into(),
             input_filters: None,
+            content_filter: None,
         };
         assert!(!plain587.is_submission());
     }

@@ -3,6 +3,8 @@
 //! swaks, raw sockets).
 #![allow(dead_code)]
 
+pub mod clamav;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
