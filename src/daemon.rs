@@ -201,7 +201,15 @@ pub fn resolve_relative(cfg: &mut config::Config, dir: &Path) {
     for f in cfg.class_files.values_mut().flatten() {
         fix(&mut f.path);
     }
-    if let Some(h) = cfg.header_checks.as_mut() {
+    for h in [
+        &mut cfg.header_checks,
+        &mut cfg.body_checks,
+        &mut cfg.mime_header_checks,
+        &mut cfg.nested_header_checks,
+    ]
+    .into_iter()
+    .flatten()
+    {
         fix(h);
     }
     for opt in ["confHOSTS_FILE", "confSERVICE_SWITCH_FILE"] {

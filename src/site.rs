@@ -91,6 +91,9 @@ pub struct Site {
     host_sources: Vec<HostSource>,
     /// The header rules file (path, text), if `FEATURE(header_checks)` is on.
     pub header_checks: Option<(PathBuf, String)>,
+    /// The other content-check files (path, text), each if its FEATURE is
+    /// on: `body_checks`, `mime_header_checks`, `nested_header_checks`.
+    pub content_checks: ContentCheckFiles,
     /// Things worth telling the administrator that did not stop the load.
     pub warnings: Vec<String>,
 }
@@ -141,6 +144,7 @@ impl Site {
             None => None,
         };
         let mut site = Site::bare(config, tables, aliases, header_checks);
+        site.content_checks = ContentCheckFiles::read(&site.config)?;
         site.warnings = warnings;
         site.load_files()?;
         Ok(site)
@@ -155,6 +159,7 @@ impl Site {
             None => None,
         };
         let mut site = Site::bare(config, tables, aliases, header_checks);
+        site.content_checks = ContentCheckFiles::read(&site.config)?;
         site.load_files()?;
         Ok(site)
     }
@@ -217,6 +222,7 @@ impl Site {
             hosts_reverse: BTreeMap::new(),
             host_sources: vec![HostSource::Files, HostSource::Dns],
             header_checks,
+            content_checks: ContentCheckFiles::default(),
             warnings: Vec::new(),
         }
     }
@@ -404,6 +410,43 @@ fn fold_member(class: &str, m: &str) -> String {
     match class {
         "E" | "L" => m.to_string(),
         _ => addr::normalize_name(m),
+    }
+}
+
+/// The rule files of `FEATURE(body_checks)`, `FEATURE(mime_header_checks)`
+/// and `FEATURE(nested_header_checks)`, each (path, text).
+#[derive(Debug, Clone, Default)]
+pub struct ContentCheckFiles {
+    /// `body_checks`.
+    pub body: Option<(PathBuf, String)>,
+    /// `mime_header_checks`.
+    pub mime: Option<(PathBuf, String)>,
+    /// `nested_header_checks`.
+    pub nested: Option<(PathBuf, String)>,
+}
+
+impl ContentCheckFiles {
+    fn read(config: &Config) -> Result<ContentCheckFiles, Error> {
+        let one = |p: &Option<String>| -> Result<Option<(PathBuf, String)>, Error> {
+            match p {
+                Some(p) => Ok(Some((PathBuf::from(p), read(Path::new(p))?))),
+                None => Ok(None),
+            }
+        };
+        Ok(ContentCheckFiles {
+            body: one(&config.body_checks)?,
+            mime: one(&config.mime_header_checks)?,
+            nested: one(&config.nested_header_checks)?,
+        })
+    }
+
+    /// Each file with its role name (`body_checks`, ...).
+    pub fn all(&self) -> [(&'static str, &Option<(PathBuf, String)>); 3] {
+        [
+            ("body_checks", &self.body),
+            ("mime_header_checks", &self.mime),
+            ("nested_header_checks", &self.nested),
+        ]
     }
 }
 

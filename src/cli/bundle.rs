@@ -278,6 +278,25 @@ fn fill(cfg: &Config, dir: &Path, err: &mut dyn Write) -> Result<(), Failure> {
         copy_file(Path::new(h), &dir.join(&rel))?;
         shipped.header_checks = Some(rel);
     }
+    for (role, src, slot) in [
+        ("body_checks", &cfg.body_checks, &mut shipped.body_checks),
+        (
+            "mime_header_checks",
+            &cfg.mime_header_checks,
+            &mut shipped.mime_header_checks,
+        ),
+        (
+            "nested_header_checks",
+            &cfg.nested_header_checks,
+            &mut shipped.nested_header_checks,
+        ),
+    ] {
+        if let Some(h) = src {
+            let rel = format!("files/{role}");
+            copy_file(Path::new(h), &dir.join(&rel))?;
+            *slot = Some(rel);
+        }
+    }
     for (opt, rel) in [
         ("confHOSTS_FILE", "files/hosts"),
         ("confSERVICE_SWITCH_FILE", "files/service.switch"),
