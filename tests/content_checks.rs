@@ -1,0 +1,403 @@
+//! Issue 13, "Body, MIME and header checks": Postfix `header_checks` /
+//! `body_checks` files work unchanged.
+//!
+//! The table semantics are proven equal to Postfix's, not asserted by
+//! hand: every probe is asked of the REAL `postmap -q` (Debian's postfix
+//! package, unpacked by tools/postfix-unpack.sh as the e2e harness does)
+//! and of our `HeaderRules`, and the answers must be the same. Then the
+//! same files drive a real daemon over SMTP (Python's smtplib).
+
+mod support;
+use mxgate::policy::HeaderRules;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::*;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/content");
+
+/// The unpacked postfix's `postmap`, and a config dir with an empty main.cf.
+fn postmap() -> (PathBuf, tempfile::TempDir) {
+    let cache = std::env::var("PEERS_ROOT").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/mtapeers",
+            std::env::var("HOME").unwrap_or_else(|_| "/root".into())
+        )
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/postfix-unpack.sh");
+    let out = Command::new(script)
+        .arg(&cache)
+        .output()
+        .expect("run tools/postfix-unpack.sh");
+    assert!(
+        out.status.success(),
+        "cannot unpack postfix (apt-get install -y patchelf file; apt-get download postfix must work): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let conf = tempfile::tempdir().unwrap();
+    std::fs::write(conf.path().join("main.cf"), "").unwrap();
+    (Path::new(&root).join("usr/sbin/postmap"), conf)
+}
+
+/// Postfix's answer for each probe (`None`: no rule matched).
+fn postfix_answers(rules: &Path, probes: &[&str]) -> Vec<Option<String>> {
+    let (bin, conf) = postmap();
+    probes
+        .iter()
+        .map(|p| {
+            let out = Command::new(&bin)
+                .arg("-c")
+                .arg(conf.path())
+                .arg("-q")
+                .arg(p)
+                .arg(format!("regexp:{}", rules.display()))
+                .output()
+                .expect("postmap");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !err.contains("warning"),
+                "postmap warns about the file: {err}"
+            );
+            match out.status.code() {
+                Some(0) => Some(
+                    String::from_utf8_lossy(&out.stdout)
+                        .trim_end_matches('\n')
+                        .to_string(),
+                ),
+                Some(1) => None,
+                c => panic!("postmap -q {p:?}: exit {c:?}: {err}"),
+            }
+        })
+        .collect()
+}
+
+/// Ours and Postfix's answers agree for every probe.
+fn agree(rules: &Path, probes: &[&str]) {
+    let text = std::fs::read_to_string(rules).unwrap();
+    let ours = HeaderRules::parse(&rules.display().to_string(), &text).unwrap();
+    let theirs = postfix_answers(rules, probes);
+    let mut matched = 0;
+    for (p, want) in probes.iter().zip(theirs) {
+        let got = ours.lookup(p).map(|h| h.result);
+        assert_eq!(got, want, "probe {p:?}");
+        matched += usize::from(want.is_some());
+    }
+    // The probes exercise both outcomes.
+    assert!(
+        matched > 0 && matched < probes.len(),
+        "{matched} of {}",
+        probes.len()
+    );
+}
+
+#[test]
+fn postfix_agrees_on_the_sites_header_checks() {
+    agree(
+        &Path::new(FIXTURES).join("header_checks"),
+        &[
+            "Subject: Make money fast",
+            "SUBJECT: MAKE MONEY FAST",
+            "Subject: make MONEY fast today",
+            "Subject: Cheap Meds here",
+            "Subject: cheap meds here",
+            "Subject: CHEAP MEDS HERE",
+            "Subject: Viagra",
+            "Subject: you can earn $500 today",
+            "Subject: earn money",
+            "Subject: Weight Loss secrets",
+            "Subject: weight loss secrets",
+            "Subject: Your mailbox full warning",
+            "Subject: Rolex for you",
+            "Subject: ROLEX",
+            "Subject: hello",
+            "Subject: Re: meeting tomorrow",
+            "Subject: 未承諾広告 セール",
+            "Subject: [SPAM] buy now",
+            "subject: [spam] Buy Now",
+            "Subject: [list] weekly digest",
+            "Subject: [staff][list] weekly digest",
+            "Subject: [announce] [list] new release",
+            "Subject: folded\n\tmake money fast",
+            "Subject: folded\n second line",
+            "X-Mailer: Mass Mailer 2.1",
+            "x-mailer: bulk mailer 10.0.3",
+            "X-Mailer: Thunderbird",
+            "X-Spam-Flag: YES",
+            "X-Internal-Trace: abc",
+            "Received: from localhost (127.0.0.1)",
+            "To: someone@old-campus.example",
+            "To: someone@campus.example",
+            "From: bad guy <x@spam.example>",
+            "From: ok <x@campus.example>",
+            "Subject: test header_checks",
+            "Subject: ok rule",
+            "Content-Type: application/octet-stream; name=\"run.exe\"",
+            "Content-Disposition: attachment;\n\tfilename=\"Invoice.PDF.scr\"",
+            "Content-Type: text/plain; charset=us-ascii",
+            "Subject: a subject that is long enough: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        ],
+    );
+}
+
+#[test]
+fn postfix_agrees_on_the_sites_body_checks() {
+    agree(
+        &Path::new(FIXTURES).join("body_checks"),
+        &[
+            "We offer guaranteed returns on your money",
+            "GUARANTEED INCOME for all",
+            "a normal line",
+            "<iframe src=3Dcid:abc height=3D0 width=3D0>",
+            "<iframe src=cid:abc height=0 width=0>",
+            "Online pharmacy without prescription!",
+            "Click the secret link below",
+            "click the secret link below",
+            "this needs review by staff",
+            "Confidential footer line",
+            "今すぐ登録してください",
+            "Crème brûlée recipe inside",
+            "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3",
+        ],
+    );
+}
+
+#[test]
+fn postfix_agrees_on_flags_and_syntax() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("syntax");
+    std::fs::write(
+        &rules,
+        "# flags, delimiters, continuation lines, if/endif, substitution\n\
+         /^a\\(b\\)+c{2}$/x REJECT basic $1\n\
+         /^first.second$/ WARN dot matches newline\n\
+         /^second$/m INFO multi-line\n\
+         /^Case Only$/i DUNNO exact case\n\
+         /^case (only)$/ HOLD $1\n\
+         @^path: /usr/(.*)@ FILTER smtp:[127.0.0.1]:$1\n\
+         /^continued/ PREPEND X-A:\n  b  c\n\
+         if !/^skip/\n\
+         if /^nest/\n\
+         /one/ REDIRECT a@b.example\n\
+         endif\n\
+         /^nest/ BCC c@d.example\n\
+         endif\n\
+         /^(x)(y)?z/ REPLACE X: [$2] ${1} $$ end\n",
+    )
+    .unwrap();
+    agree(
+        &rules,
+        &[
+            "ab+c{2}",
+            "abbcc",
+            "first\nsecond",
+            "first second",
+            "zero\nsecond\nthird",
+            "Case Only",
+            "case only",
+            "CASE ONLY",
+            "path: /usr/10024",
+            "continued line",
+            "nest one",
+            "nest two",
+            "skip nest one",
+            "xz",
+            "xyz",
+            "nothing",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------- daemon
+
+/// A daemon with the sites' files, unchanged.
+fn daemon() -> Daemon {
+    let d = Daemon::prepare(Setup {
+        mc: "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\nLOCAL_DOMAIN(`example.com')dnl\n\
+             FEATURE(`header_checks', `@DIR@/header_checks')dnl\n\
+             FEATURE(`body_checks', `@DIR@/body_checks')dnl\n",
+        tables: &[("mailboxes", "alice OK\n")],
+        tls: false,
+    });
+    for f in ["header_checks", "body_checks"] {
+        std::fs::copy(Path::new(FIXTURES).join(f), d.path().join(f)).unwrap();
+    }
+    let mut d = d;
+    d.spawn();
+    d
+}
+
+/// Send `msg` (a Python string literal) with smtplib: `OK` or `DATA code text`.
+fn send(port: u16, msg: &str) -> String {
+    let out = python(&format!(
+        r#"
+import smtplib
+s = smtplib.SMTP("127.0.0.1", {port}, local_hostname="client.test", timeout=60)
+try:
+    s.sendmail("sender@example.org", ["alice@example.com"], {msg})
+    print("OK")
+except smtplib.SMTPDataError as e:
+    print("DATA", e.smtp_code, e.smtp_error.decode())
+s.quit()
+"#
+    ));
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success(),
+        "smtplib: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// Everything spooled in a state directory, as text.
+fn spooled(d: &Daemon, state: &str) -> String {
+    d.queued(state)
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned())
+        .collect()
+}
+
+#[test]
+fn issue_13_sites_rule_files_drive_a_real_daemon() {
+    let d = daemon();
+    let port = d.mta;
+    // REJECT with the rule's text: case-insensitive by default, a folded
+    // subject is one logical header; a /i rule matches its exact case only.
+    assert_eq!(
+        send(port, r#""Subject: Buy\r\n CIALIS now\r\n\r\nhi\r\n""#),
+        "DATA 550 5.7.1 Message rejected: spam subject"
+    );
+    assert_eq!(
+        send(port, r#""Subject: Lottery results\r\n\r\nhi\r\n""#),
+        "DATA 550 5.7.1 Spam (lottery) not accepted here"
+    );
+    // ISO-2022-JP encoded subject, matched in its decoded form.
+    assert_eq!(
+        send(
+            port,
+            r#""Subject: =?ISO-2022-JP?B?GyRCTCQ+NUJ6OS05cBsoQg==?= sale\r\n\r\nhi\r\n""#
+        ),
+        "DATA 550 5.7.1 unsolicited advertising"
+    );
+    // A base64 attachment whose decoded text matches a body rule.
+    let attach = "import base64; b64 = base64.b64encode('Our fund has guaranteed returns!\\n'.encode()).decode()";
+    let out = python(&format!(
+        r#"
+import smtplib
+{attach}
+msg = ("Subject: report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+       "--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+       "--XX\r\nContent-Type: application/octet-stream; name=\"r.txt\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 + "\r\n--XX--\r\n")
+s = smtplib.SMTP("127.0.0.1", {port}, local_hostname="client.test", timeout=60)
+try:
+    s.sendmail("sender@example.org", ["alice@example.com"], msg); print("OK")
+except smtplib.SMTPDataError as e:
+    print("DATA", e.smtp_code, e.smtp_error.decode())
+"#
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "DATA 550 5.7.1 body rejected: guaranteed returns"
+    );
+    // An attachment name rule (RFC 2231 encoded name) through mime_header_checks = header_checks.
+    assert_eq!(
+        send(
+            port,
+            r#""Subject: files\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=YY\r\n\r\n--YY\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=utf-8''setup%2Eexe\r\n\r\nTVqQ\r\n--YY--\r\n""#
+        ),
+        "DATA 550 5.7.1 bad attachment setup.exe"
+    );
+    // A quoted-printable Latin-1 line, decoded before matching.
+    assert_eq!(
+        send(
+            port,
+            r#""Subject: dessert\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCr=E8me br=FBl=E9e recipe\r\n""#
+        ),
+        "DATA 550 5.7.1 body rejected: dessert spam"
+    );
+    assert!(
+        spooled(&d, "queue").is_empty(),
+        "nothing refused was spooled"
+    );
+    // HOLD lands in the quarantine; IGNORE, PREPEND, REPLACE edit the message.
+    assert_eq!(
+        send(
+            port,
+            r#""Subject: [SPAM] [list] digest\r\nX-Internal-Trace: secret\r\nSubject: Work from home\r\n\r\nConfidential footer line\r\nkeep me\r\n""#
+        ),
+        "OK"
+    );
+    let held = spooled(&d, "quarantine");
+    assert!(
+        held.contains("Subject: [spam-tagged] [list] digest"),
+        "{held}"
+    );
+    assert!(!held.contains("X-Internal-Trace"), "{held}");
+    assert!(!held.contains("Confidential footer line"), "{held}");
+    assert!(held.contains("keep me"), "{held}");
+    // DISCARD: accepted, never spooled.
+    assert_eq!(
+        send(
+            port,
+            r#""Subject: hi\r\n\r\nClick the secret link now\r\n""#
+        ),
+        "OK"
+    );
+    assert_eq!(
+        send(port, r#""Subject: make money fast\r\n\r\nhi\r\n""#),
+        "OK"
+    );
+    assert_eq!(
+        send(port, r#""Subject: [list] news\r\n\r\nhello\r\n""#),
+        "OK"
+    );
+    let queued = spooled(&d, "queue");
+    assert!(
+        queued.contains("X-List-Tag: yes\r\nSubject: [list] news"),
+        "{queued}"
+    );
+    assert!(!queued.contains("Click the secret link"), "{queued}");
+    let log = d.maillog();
+    assert!(log.contains("discarded (phishing body)"), "{log}");
+    assert!(log.contains("discarded (spam subject)"), "{log}");
+    assert!(!queued.contains("make money fast"), "{queued}");
+    assert!(
+        log.contains("reject: header Subject: Lottery results from "),
+        "{log}"
+    );
+    // `mxgate report` still counts header-rule refusals from this log.
+    let report = Command::new(env!("CARGO_BIN_EXE_mxgate"))
+        .arg("report")
+        .arg(d.path().join("maillog"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&report.stdout);
+    assert!(report.contains("header rule"), "{report}");
+    assert!(
+        log.contains("header rule ")
+            && log.contains(": reject=550 5.7.1 Message rejected: spam subject"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_bad_rule_refuses_start_with_file_and_line() {
+    let d = Daemon::prepare(Setup {
+        mc: "FEATURE(`body_checks', `@DIR@/body_checks')dnl\n",
+        tables: &[],
+        tls: false,
+    });
+    std::fs::write(d.path().join("body_checks"), "/ok/ DUNNO\n/bad(/ REJECT\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mxgate"))
+        .args(["daemon", "--config"])
+        .arg(&d.mc)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the daemon refused to start");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("body_checks:2: bad regular expression"),
+        "{err}"
+    );
+}

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Unpack Debian's postfix package into a cache directory without installing
+# it (it conflicts with sendmail-bin) and make its binaries find their
+# libraries there. Used by tests/e2e/lib.sh (prepare_postfix) and
+# tests/content_checks.rs (real postmap as the oracle for header_checks).
+#
+#   tools/postfix-unpack.sh CACHE_DIR   -> prints CACHE_DIR/root/postfix
+#
+# Needs apt-get, dpkg, patchelf and file (apt-get install patchelf file).
+set -eu
+root=${1:?usage: postfix-unpack.sh CACHE_DIR}
+pf=$root/root/postfix
+mkdir -p "$root/debs"
+if [ ! -x "$pf/usr/sbin/postfix" ]; then
+  ( cd "$root/debs"
+    ls postfix_*.deb >/dev/null 2>&1 || apt-get download postfix >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null; apt-get download postfix >/dev/null; }
+    mkdir -p "$pf" && dpkg -x postfix_*.deb "$pf" )
+fi
+for f in "$pf"/usr/sbin/* "$pf"/usr/lib/postfix/sbin/* "$pf"/usr/lib/postfix/*.so; do
+  file "$f" | grep -q ELF || continue
+  [ "$(patchelf --print-rpath "$f")" = "$pf/usr/lib/postfix" ] || patchelf --set-rpath "$pf/usr/lib/postfix" "$f"
+done
+echo "$pf"
