@@ -582,10 +582,14 @@ pub(crate) fn reject_reply(text: &str) -> Reply {
 }
 
 /// Apply the rules to one logical header (`Subject: ...`) alone: the
-/// verdict `mxgate test` shows. Actions that edit or reroute the message
+/// verdict `mxgate test` shows (raw, then RFC 2047/2231-decoded, as
+/// [`super::content::inspect`] matches headers). Actions that edit or reroute the message
 /// are reported as [`Action::Continue`] with the rule in the `why`.
 pub fn check_header(rules: &HeaderRules, line: &str) -> Verdict {
-    let Some(hit) = rules.lookup(line) else {
+    let hit = rules
+        .lookup(line)
+        .or_else(|| super::content::decode_header(line).and_then(|d| rules.lookup(&d)));
+    let Some(hit) = hit else {
         return Verdict::cont("no header rule matched");
     };
     let why = hit.because();

@@ -1754,9 +1754,13 @@ impl Conn {
             .first()
             .map(|(r, _)| r.to_written_string())
             .unwrap_or_default();
+        let name = if self.client.name.is_empty() || self.client.name.starts_with('[') {
+            "unknown"
+        } else {
+            self.client.name.as_str()
+        };
         let tail = format!(
-            "from {}[{}]; from=<{}> to=<{to}> proto={} helo=<{}>",
-            self.client.name,
+            "from {name}[{}]; from=<{}> to=<{to}> proto={} helo=<{}>",
             self.ip_text(),
             display_path(sender),
             self.proto(),
@@ -1764,7 +1768,7 @@ impl Conn {
         );
         for n in &out.notes {
             let line = if n.kind == "limit" {
-                format!("{tail}: {}", n.text)
+                format!("info: body size limit {tail}: {}", n.text)
             } else if n.text.is_empty() {
                 format!(
                     "{}: {} {} {tail}: rule {}",
