@@ -124,6 +124,8 @@ fn postfix_agrees_on_the_sites_header_checks() {
             "X-Mailer: Thunderbird",
             "X-Spam-Flag: YES",
             "X-Internal-Trace: abc",
+            "X-Archive: yes",
+            "X-Archive: no",
             "Received: from localhost (127.0.0.1)",
             "To: someone@old-campus.example",
             "To: someone@campus.example",
@@ -258,6 +260,26 @@ fn spooled(d: &Daemon, state: &str) -> String {
         .collect()
 }
 
+/// The envelope of the one queue file that is new since `before`.
+fn new_envelope(d: &Daemon, before: &[PathBuf]) -> mxgate::spool::Envelope {
+    let new: Vec<_> = d
+        .queued("queue")
+        .into_iter()
+        .filter(|p| p.is_file() && !before.contains(p))
+        .collect();
+    assert_eq!(new.len(), 1, "{new:?}");
+    mxgate::spool::Envelope::split(&std::fs::read(&new[0]).unwrap())
+        .unwrap()
+        .0
+}
+
+fn fact<'a>(env: &'a mxgate::spool::Envelope, key: &str) -> Option<&'a str> {
+    env.facts
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
 #[test]
 fn issue_13_sites_rule_files_drive_a_real_daemon() {
     let d = daemon();
@@ -358,7 +380,51 @@ except smtplib.SMTPDataError as e:
         "{queued}"
     );
     assert!(!queued.contains("Click the secret link"), "{queued}");
+    // FILTER sets the envelope fact `filter`; REDIRECT replaces the
+    // recipients and overrides FILTER; BCC adds a recipient without DSN.
+    let before = d.queued("queue");
+    assert_eq!(
+        send(
+            port,
+            r#""X-Spam-Flag: YES\r\nX-Archive: yes\r\nSubject: r1\r\n\r\nhi\r\n""#
+        ),
+        "OK"
+    );
+    let env = new_envelope(&d, &before);
+    assert_eq!(fact(&env, "filter"), Some("smtp:[127.0.0.1]:10025"));
+    let rcpts: Vec<_> = env
+        .recipients
+        .iter()
+        .map(|r| (r.address.as_str(), r.notify.as_deref()))
+        .collect();
+    assert_eq!(
+        rcpts,
+        [
+            ("<alice@example.com>", None),
+            ("<archive@campus.example>", Some("NEVER"))
+        ]
+    );
+    let before = d.queued("queue");
+    assert_eq!(
+        send(
+            port,
+            r#""X-Spam-Flag: YES\r\nTo: Bob <bob@old-campus.example>\r\nSubject: r2\r\n\r\nhi\r\n""#
+        ),
+        "OK"
+    );
+    let env = new_envelope(&d, &before);
+    assert_eq!(fact(&env, "filter"), None, "REDIRECT overrides FILTER");
+    let rcpts: Vec<_> = env.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(rcpts, ["<postmaster@campus.example>"]);
     let log = d.maillog();
+    assert!(
+        log.contains("redirect: header To: Bob <bob@old-campus.example> from "),
+        "{log}"
+    );
+    assert!(
+        log.contains("filter: header X-Spam-Flag: YES from "),
+        "{log}"
+    );
     assert!(log.contains("discarded (phishing body)"), "{log}");
     assert!(log.contains("discarded (spam subject)"), "{log}");
     assert!(!queued.contains("make money fast"), "{queued}");

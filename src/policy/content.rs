@@ -821,14 +821,16 @@ fn encoded_word(s: &str) -> Option<(String, usize)> {
     Some((to_utf8(&bytes, charset), 2 + end + 2))
 }
 
+/// One RFC 2231 parameter segment: (index, extended, value).
+type Segment = (usize, bool, String);
+
 /// Rewrite RFC 2231 parameters (`name*=utf-8''a%2Eexe`, `name*0=...`) as
 /// `name="decoded"`.
 fn decode_2231(h: &str) -> String {
     let (head, value) = h.split_once(':').unwrap_or((h, ""));
     let parts = params(value);
     let mut out = format!("{head}: {}", parts.first().map_or("", |p| p.0.as_str()));
-    // base name -> (index, extended, value)
-    let mut ext: Vec<(String, Vec<(usize, bool, String)>)> = Vec::new();
+    let mut ext: Vec<(String, Vec<Segment>)> = Vec::new();
     for (name, v) in parts.iter().skip(1) {
         if let Some(star) = name.find('*') {
             let base = name.get(..star).unwrap_or("").to_string();
