@@ -84,6 +84,7 @@ pub const FEATURES: &[(&str, usize)] = &[
     ("queuegroup", 1),
     ("ratecontrol", 2),
     ("redirect", 0),
+    ("relay_based_on_MX", 0),
     ("relay_entire_domain", 0),
     ("relay_hosts_only", 0),
     ("relay_local_from", 0),
