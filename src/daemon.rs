@@ -210,7 +210,10 @@ pub fn resolve_relative(cfg: &mut config::Config, dir: &Path) {
     .into_iter()
     .flatten()
     {
-        fix(h);
+        let (kind, path) = config::split_rules_spec(h);
+        let mut path = path.to_string();
+        fix(&mut path);
+        *h = format!("{kind}{path}");
     }
     for opt in ["confHOSTS_FILE", "confSERVICE_SWITCH_FILE"] {
         if let Some(v) = cfg.options.get_mut(opt) {

@@ -89,7 +89,8 @@ pub struct Site {
     hosts: BTreeMap<String, Vec<IpAddr>>,
     hosts_reverse: BTreeMap<IpAddr, String>,
     host_sources: Vec<HostSource>,
-    /// The header rules file (path, text), if `FEATURE(header_checks)` is on.
+    /// The header rules file (spec, text), if `FEATURE(header_checks)` is on;
+    /// the spec is the path, or `regexp:`/`pcre:` and the path.
     pub header_checks: Option<(PathBuf, String)>,
     /// The other content-check files (path, text), each if its FEATURE is
     /// on: `body_checks`, `mime_header_checks`, `nested_header_checks`.
@@ -139,10 +140,7 @@ impl Site {
             };
             tables.insert(role.clone(), t);
         }
-        let header_checks = match &config.header_checks {
-            Some(p) => Some((PathBuf::from(p), read(Path::new(p))?)),
-            None => None,
-        };
+        let header_checks = read_rules(&config.header_checks)?;
         let mut site = Site::bare(config, tables, aliases, header_checks);
         site.content_checks = ContentCheckFiles::read(&site.config)?;
         site.warnings = warnings;
@@ -154,10 +152,7 @@ impl Site {
     /// still reading the class and hosts files the config names.
     pub fn from_parts(config: Config, tables: BTreeMap<String, TableRef>) -> Result<Site, Error> {
         let aliases = tables.get("aliases").cloned().into_iter().collect();
-        let header_checks = match &config.header_checks {
-            Some(p) => Some((PathBuf::from(p), read(Path::new(p))?)),
-            None => None,
-        };
+        let header_checks = read_rules(&config.header_checks)?;
         let mut site = Site::bare(config, tables, aliases, header_checks);
         site.content_checks = ContentCheckFiles::read(&site.config)?;
         site.load_files()?;
@@ -427,16 +422,10 @@ pub struct ContentCheckFiles {
 
 impl ContentCheckFiles {
     fn read(config: &Config) -> Result<ContentCheckFiles, Error> {
-        let one = |p: &Option<String>| -> Result<Option<(PathBuf, String)>, Error> {
-            match p {
-                Some(p) => Ok(Some((PathBuf::from(p), read(Path::new(p))?))),
-                None => Ok(None),
-            }
-        };
         Ok(ContentCheckFiles {
-            body: one(&config.body_checks)?,
-            mime: one(&config.mime_header_checks)?,
-            nested: one(&config.nested_header_checks)?,
+            body: read_rules(&config.body_checks)?,
+            mime: read_rules(&config.mime_header_checks)?,
+            nested: read_rules(&config.nested_header_checks)?,
         })
     }
 
@@ -447,6 +436,18 @@ impl ContentCheckFiles {
             ("mime_header_checks", &self.mime),
             ("nested_header_checks", &self.nested),
         ]
+    }
+}
+
+/// A rules file named by `spec` (`path`, `regexp:path`, `pcre:path`) as
+/// (the spec, so the rules know their type; the text of the path).
+fn read_rules(spec: &Option<String>) -> Result<Option<(PathBuf, String)>, Error> {
+    match spec {
+        Some(spec) => {
+            let (_, path) = crate::config::split_rules_spec(spec);
+            Ok(Some((PathBuf::from(spec), read(Path::new(path))?)))
+        }
+        None => Ok(None),
     }
 }
 

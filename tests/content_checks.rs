@@ -35,12 +35,24 @@ fn postmap() -> (PathBuf, tempfile::TempDir) {
     );
     let root = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let conf = tempfile::tempdir().unwrap();
-    std::fs::write(conf.path().join("main.cf"), "").unwrap();
+    // pcre: is a dynamically loaded map (postfix-pcre), found through
+    // $meta_directory/dynamicmaps.cf.
+    std::fs::write(
+        conf.path().join("main.cf"),
+        format!("meta_directory = {}\n", conf.path().display()),
+    )
+    .unwrap();
+    std::fs::write(
+        conf.path().join("dynamicmaps.cf"),
+        format!("pcre\t{root}/usr/lib/postfix/postfix-pcre.so\tdict_pcre_open\n"),
+    )
+    .unwrap();
     (Path::new(&root).join("usr/sbin/postmap"), conf)
 }
 
-/// Postfix's answer for each probe (`None`: no rule matched).
-fn postfix_answers(rules: &Path, probes: &[&str]) -> Vec<Option<String>> {
+/// Postfix's answer for each probe (`None`: no rule matched); `kind` is
+/// `regexp` or `pcre`.
+fn postfix_answers(kind: &str, rules: &Path, probes: &[&str]) -> Vec<Option<String>> {
     let (bin, conf) = postmap();
     probes
         .iter()
@@ -50,7 +62,7 @@ fn postfix_answers(rules: &Path, probes: &[&str]) -> Vec<Option<String>> {
                 .arg(conf.path())
                 .arg("-q")
                 .arg(p)
-                .arg(format!("regexp:{}", rules.display()))
+                .arg(format!("{kind}:{}", rules.display()))
                 .output()
                 .expect("postmap");
             let err = String::from_utf8_lossy(&out.stderr);
@@ -71,15 +83,20 @@ fn postfix_answers(rules: &Path, probes: &[&str]) -> Vec<Option<String>> {
         .collect()
 }
 
-/// Ours and Postfix's answers agree for every probe.
+/// Ours and Postfix's answers agree for every probe (a `regexp:` table).
 fn agree(rules: &Path, probes: &[&str]) {
+    agree_as("regexp", rules, probes);
+}
+
+/// The same for a table of type `kind` (`regexp` or `pcre`); the answers.
+fn agree_as(kind: &str, rules: &Path, probes: &[&str]) -> Vec<Option<String>> {
     let text = std::fs::read_to_string(rules).unwrap();
-    let ours = HeaderRules::parse(&rules.display().to_string(), &text).unwrap();
-    let theirs = postfix_answers(rules, probes);
+    let ours = HeaderRules::parse(&format!("{kind}:{}", rules.display()), &text).unwrap();
+    let theirs = postfix_answers(kind, rules, probes);
     let mut matched = 0;
-    for (p, want) in probes.iter().zip(theirs) {
+    for (p, want) in probes.iter().zip(&theirs) {
         let got = ours.lookup(p).map(|h| h.result);
-        assert_eq!(got, want, "probe {p:?}");
+        assert_eq!(&got, want, "probe {p:?}");
         matched += usize::from(want.is_some());
     }
     // The probes exercise both outcomes.
@@ -88,6 +105,7 @@ fn agree(rules: &Path, probes: &[&str]) {
         "{matched} of {}",
         probes.len()
     );
+    theirs
 }
 
 #[test]
@@ -206,6 +224,82 @@ fn postfix_agrees_on_flags_and_syntax() {
             "xyz",
             "nothing",
         ],
+    );
+}
+
+#[test]
+fn postfix_agrees_on_pcre_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("header_checks.pcre");
+    // header_checks(5)'s own example (the /x attachment rule) and the flags.
+    std::fs::write(
+        &rules,
+        "/^Content-(Disposition|Type).*name\\s*=\\s*\"?([^;]*(\\.|=2E)(\n\
+         \x20 ade|adp|asp|bas|bat|chm|cmd|com|cpl|crt|dll|exe|\n\
+         \x20 hlp|ht[at]|\n\
+         \x20 inf|ins|isp|jse?|lnk|md[betw]|ms[cipt]|nws|\n\
+         \x20 \\{[[:xdigit:]]{8}(?:-[[:xdigit:]]{4}){3}-[[:xdigit:]]{12}\\}|\n\
+         \x20 ops|pcd|pif|prf|reg|sc[frt]|sh[bsm]|swf|\n\
+         \x20 vb[esx]?|vxd|ws[cfh]))(\\?=)?\"?\\s*(;|$)/x\n\
+         \x20   REJECT Attachment name \"$2\" may not end with \".$4\"\n\
+         /^Subject: make money/ REJECT default caseless\n\
+         /^Subject: Exact/i WARN case-sensitive\n\
+         /^X-A: a.b$/ INFO dotall by default\n\
+         /^X-B: a.b$/s INFO dot without newline\n\
+         /^second$/m INFO multi-line\n\
+         /X-C: (a+?)/U INFO ungreedy $1\n\
+         /X-D/A INFO anchored\n\
+         if /^Received:/\n\
+         /from (\\S+) \\(/ PREPEND X-Hop: $1\n\
+         endif\n",
+    )
+    .unwrap();
+    let answers = agree_as(
+        "pcre",
+        &rules,
+        &[
+            "Content-Type: application/octet-stream; name=\"run.exe\"",
+            "Content-Disposition: attachment; filename=\"a.PIF\"; size=3",
+            "Content-Type: text/plain; name=\"notes.txt\"",
+            "Content-Type: application/x; name=\"x.{12345678-1234-1234-1234-123456789abc}\"",
+            "SUBJECT: MAKE MONEY now",
+            "Subject: Exact",
+            "Subject: exact",
+            "X-A: a\nb",
+            "X-B: a\nb",
+            "X-B: a-b",
+            "first\nsecond",
+            "X-C: aaa",
+            "X-D: 1",
+            "Y: X-D",
+            "Received: from mx.example (mx.example [192.0.2.1])",
+            "Subject: nothing",
+        ],
+    );
+    let answers: Vec<&str> = answers
+        .iter()
+        .map(|a| a.as_deref().unwrap_or("-"))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            "REJECT Attachment name \"run.exe\" may not end with \".exe\"",
+            "REJECT Attachment name \"a.PIF\" may not end with \".PIF\"",
+            "-",
+            "REJECT Attachment name \"x.{12345678-1234-1234-1234-123456789abc}\" may not end with \".{12345678-1234-1234-1234-123456789abc}\"",
+            "REJECT default caseless",
+            "WARN case-sensitive",
+            "-",
+            "INFO dotall by default",
+            "-",
+            "INFO dot without newline",
+            "INFO multi-line",
+            "INFO ungreedy aaa",
+            "INFO anchored",
+            "-",
+            "PREPEND X-Hop: mx.example",
+            "-",
+        ]
     );
 }
 

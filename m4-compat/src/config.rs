@@ -280,6 +280,18 @@ pub enum ConfigTextError {
     },
 }
 
+/// A content-check rules spec (`FEATURE(header_checks, ...)` and friends):
+/// `path`, `regexp:path` or `pcre:path`, as (the type with its colon, or
+/// `""`; the path).
+pub fn split_rules_spec(spec: &str) -> (&str, &str) {
+    for kind in ["regexp:", "pcre:"] {
+        if let Some(path) = spec.strip_prefix(kind) {
+            return (kind, path);
+        }
+    }
+    ("", spec)
+}
+
 impl Config {
     /// An empty configuration of the current format.
     pub fn new() -> Self {

@@ -848,6 +848,15 @@ impl Mc {
                         format!("FEATURE(`{name}') needs the rules file as its argument, e.g. FEATURE(`{name}', `/etc/mail/{name}')"),
                     ));
                 }
+                if let Some((kind, _)) = path.split_once(':')
+                    && !kind.contains('/')
+                    && !matches!(kind, "regexp" | "pcre")
+                {
+                    return Err(files.diag(
+                        pos,
+                        format!("FEATURE(`{name}') reads a Postfix regexp: or pcre: table, not {kind}: (write `regexp:/path', `pcre:/path' or the path alone)"),
+                    ));
+                }
                 let slot = match name {
                     "header_checks" => &mut self.config.header_checks,
                     "body_checks" => &mut self.config.body_checks,

@@ -65,6 +65,29 @@ enum Node {
     Endif,
 }
 
+/// The table type: Postfix `regexp:` (POSIX) or `pcre:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// `regexp:` (also a bare path).
+    Regexp,
+    /// `pcre:`.
+    Pcre,
+}
+
+impl Flavour {
+    /// The flavour named by a `type:path` spec, and the path.
+    pub fn of(spec: &str) -> (Flavour, &str) {
+        if let Some(p) = spec.strip_prefix("pcre:") {
+            (Flavour::Pcre, p)
+        } else {
+            (
+                Flavour::Regexp,
+                spec.strip_prefix("regexp:").unwrap_or(spec),
+            )
+        }
+    }
+}
+
 /// A piece of a result: text or a group reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
@@ -194,8 +217,10 @@ impl RuleAction {
 }
 
 impl HeaderRules {
-    /// Compile `text` (the contents of `file`).
+    /// Compile `text`, the contents of `file`: a path, or `regexp:PATH`
+    /// (the same) or `pcre:PATH` (Postfix's `pcre_table(5)` flags).
     pub fn parse(file: &str, text: &str) -> Result<HeaderRules, HeaderRuleError> {
+        let (flavour, file) = Flavour::of(file);
         // Join continuation lines, remembering where each logical line began.
         let mut logical: Vec<(usize, String)> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
@@ -235,7 +260,7 @@ impl HeaderRules {
             }
             if is_keyword(&src, "if") {
                 let rest = src.get(2..).unwrap_or("").trim_start();
-                let (regex, negated, after) = parse_pattern(rest).map_err(err)?;
+                let (regex, negated, after) = parse_pattern(flavour, rest).map_err(err)?;
                 if !after.trim().is_empty() {
                     return Err(err(format!(
                         "unexpected text after the if pattern: {:?}",
@@ -250,7 +275,7 @@ impl HeaderRules {
                 });
                 continue;
             }
-            let (regex, negated, after) = parse_pattern(&src).map_err(err)?;
+            let (regex, negated, after) = parse_pattern(flavour, &src).map_err(err)?;
             let result_text = after.trim();
             if result_text.is_empty() {
                 return Err(err("missing action after the regular expression".into()));
@@ -372,7 +397,7 @@ fn is_keyword(src: &str, word: &str) -> bool {
 }
 
 /// `[!]/re/flags` at the start of `src`: the regex, negation and the rest.
-fn parse_pattern(src: &str) -> Result<(Regex, bool, &str), String> {
+fn parse_pattern(flavour: Flavour, src: &str) -> Result<(Regex, bool, &str), String> {
     let (negated, rest) = match src.strip_prefix('!') {
         Some(r) => (true, r.trim_start()),
         None => (false, src),
@@ -398,19 +423,23 @@ fn parse_pattern(src: &str) -> Result<(Regex, bool, &str), String> {
         }
     }
     let end = end.ok_or_else(|| format!("missing closing {delim} in {src:?}"))?;
+    // The backslash of an escaped delimiter stays (Postfix keeps it:
+    // `|a\|b|` matches `a|b`, checked with postmap).
     let written = &body[..end];
-    // Postfix removes the backslash of an escaped delimiter.
-    let mut pattern = String::with_capacity(written.len());
-    let mut chars = written.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\\' && chars.peek() == Some(&delim) && delim != '\\' {
-            continue;
-        }
-        pattern.push(c);
-    }
     let after = &body[end + delim.len_utf8()..];
     let flags_end = after.find(char::is_whitespace).unwrap_or(after.len());
     let flags = &after[..flags_end];
+    let regex = match flavour {
+        Flavour::Regexp => regexp_flags(written, flags)?,
+        Flavour::Pcre => pcre_flags(written, flags)?,
+    }
+    .build()
+    .map_err(|e| format!("bad regular expression {written:?}: {e}"))?;
+    Ok((regex, negated, &after[flags_end..]))
+}
+
+/// `regexp_table(5)` flags: `i` (on), `m` (off), `x` (on), each toggled.
+fn regexp_flags(pattern: &str, flags: &str) -> Result<RegexBuilder, String> {
     let (mut icase, mut multi, mut extended) = (true, false, true);
     for f in flags.chars() {
         match f {
@@ -421,17 +450,48 @@ fn parse_pattern(src: &str) -> Result<(Regex, bool, &str), String> {
         }
     }
     let translated = if extended {
-        pattern
+        pattern.to_string()
     } else {
-        basic_to_extended(&pattern)
+        basic_to_extended(pattern)
     };
-    let regex = RegexBuilder::new(&translated)
-        .case_insensitive(icase)
+    let mut b = RegexBuilder::new(&translated);
+    b.case_insensitive(icase)
         .multi_line(multi)
-        .dot_matches_new_line(!multi)
-        .build()
-        .map_err(|e| format!("bad regular expression {written:?}: {e}"))?;
-    Ok((regex, negated, &after[flags_end..]))
+        .dot_matches_new_line(!multi);
+    Ok(b)
+}
+
+/// `pcre_table(5)` flags: `i` (on), `m` (off), `s` (on), `x` (off), `A`,
+/// `E`, `U`, `X` (off), each toggled. `E` (a `$` only at the very end) is
+/// what the regex crate always does; `X` is not supported by PCRE2 either
+/// and is accepted without effect.
+fn pcre_flags(pattern: &str, flags: &str) -> Result<RegexBuilder, String> {
+    let (mut icase, mut multi, mut dotall, mut extended, mut anchored, mut ungreedy) =
+        (true, false, true, false, false, false);
+    for f in flags.chars() {
+        match f {
+            'i' => icase = !icase,
+            'm' => multi = !multi,
+            's' => dotall = !dotall,
+            'x' => extended = !extended,
+            'A' => anchored = !anchored,
+            'U' => ungreedy = !ungreedy,
+            'E' | 'X' => {}
+            other => return Err(format!("unknown pcre flag {other:?}")),
+        }
+    }
+    let pattern = if anchored {
+        format!("\\A(?:{pattern})")
+    } else {
+        pattern.to_string()
+    };
+    let mut b = RegexBuilder::new(&pattern);
+    b.case_insensitive(icase)
+        .multi_line(multi)
+        .dot_matches_new_line(dotall)
+        .ignore_whitespace(extended)
+        .swap_greed(ungreedy);
+    Ok(b)
 }
 
 /// A POSIX basic expression in the regex crate's (extended) syntax.
@@ -681,6 +741,10 @@ mod tests {
         );
         let r = rules("/a\\/b/ DUNNO\n");
         assert!(r.lookup("x a/b").is_some());
+        // The escaped delimiter keeps its backslash: `\|` is a literal bar.
+        let r = rules("|^a\\|b$| DUNNO\n");
+        assert!(r.lookup("a|b").is_some());
+        assert!(r.lookup("a").is_none());
     }
 
     #[test]
@@ -701,6 +765,21 @@ mod tests {
         assert_eq!(result(&r, "abbcc"), None);
         let r = rules("/^a\\(b\\)\\+$/x REJECT $1\n");
         assert_eq!(result(&r, "abbb").as_deref(), Some("REJECT b"));
+    }
+
+    #[test]
+    fn pcre_flags_toggle() {
+        let r = HeaderRules::parse(
+            "pcre:hc",
+            "/^a.b$/s INFO nl\n/^X: (a+?)/U INFO $1\n/ c # d/x INFO x\n",
+        )
+        .unwrap();
+        assert_eq!(r.file(), "hc");
+        assert!(r.lookup("a\nb").is_none(), "s turns DOTALL off");
+        assert_eq!(result(&r, "X: aaa").as_deref(), Some("INFO aaa"));
+        assert_eq!(result(&r, "c").as_deref(), Some("INFO x"));
+        let e = HeaderRules::parse("pcre:hc", "/a/q INFO\n").unwrap_err();
+        assert!(e.message.contains("pcre flag"), "{e}");
     }
 
     #[test]
