@@ -561,3 +561,69 @@ fn a_bad_rule_refuses_start_with_file_and_line() {
         "{err}"
     );
 }
+
+/// The size limit: a body rule past `confMXGATE_BODY_CHECKS_SIZE_LIMIT`
+/// bytes of a part does not fire and the log says so; a reload with a
+/// broken rules file is refused with `file:line` and the old rules stay.
+#[test]
+fn size_limit_and_refused_reload() {
+    let mut d = Daemon::prepare(Setup {
+        mc: "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\nLOCAL_DOMAIN(`example.com')dnl\n\
+             FEATURE(`body_checks', `regexp:@DIR@/body_checks')dnl\n\
+             define(`confMXGATE_BODY_CHECKS_SIZE_LIMIT', `200')dnl\n",
+        tables: &[("mailboxes", "alice OK\n")],
+        tls: false,
+    });
+    std::fs::write(
+        d.path().join("body_checks"),
+        "/forbidden word/ REJECT 5.7.1 no\n",
+    )
+    .unwrap();
+    d.spawn();
+    let port = d.mta;
+    assert_eq!(
+        send(port, r#""Subject: a\r\n\r\nthe forbidden word\r\n""#),
+        "DATA 550 5.7.1 no"
+    );
+    let filler = "x".repeat(70);
+    let late = format!(
+        r#""Subject: b\r\n\r\n{filler}\r\n{filler}\r\n{filler}\r\nthe forbidden word\r\n""#
+    );
+    assert_eq!(send(port, &late), "OK", "past the limit: not inspected");
+    assert!(
+        d.wait_log(
+            "body_checks size limit 200 bytes reached in a part; the rest of it (2 lines) is not inspected",
+            std::time::Duration::from_secs(5)
+        ),
+        "{}",
+        d.maillog()
+    );
+    // A broken file: the reload is refused and the old rules keep working.
+    std::fs::write(
+        d.path().join("body_checks"),
+        "/forbidden word/ REJECT 5.7.1 no\n/other(/ REJECT\n",
+    )
+    .unwrap();
+    d.signal("HUP");
+    assert!(
+        d.wait_log(
+            "reload refused (SIGHUP): ",
+            std::time::Duration::from_secs(10)
+        ),
+        "{}",
+        d.maillog()
+    );
+    let log = d.maillog();
+    let refused = log
+        .lines()
+        .find(|l| l.contains("reload refused (SIGHUP): "))
+        .unwrap();
+    assert!(
+        refused.contains("body_checks:2: bad regular expression"),
+        "{refused}"
+    );
+    assert_eq!(
+        send(port, r#""Subject: c\r\n\r\nthe forbidden word\r\n""#),
+        "DATA 550 5.7.1 no"
+    );
+}

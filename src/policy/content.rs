@@ -979,6 +979,39 @@ mod tests {
     }
 
     #[test]
+    fn garbage_never_panics() {
+        let r = rules("/=\\?/ WARN w\n/name/ REPLACE X: y\n", "/a/ IGNORE\n");
+        let pieces: [&[u8]; 14] = [
+            b"=?",
+            b"?=",
+            b"?B?",
+            b"?Q?",
+            b"\r\n",
+            b"\n",
+            b" ",
+            b"--b",
+            b"Content-Type: multipart/mixed; boundary=b",
+            b"Content-Transfer-Encoding: base64",
+            b"filename*0*=x'y'%",
+            b"\xff\xfe",
+            b"a",
+            b":",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            let mut msg = Vec::new();
+            for _ in 0..(seed % 40) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                msg.extend_from_slice(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            let _ = inspect(&r, &msg);
+            let _ = decode_header(&String::from_utf8_lossy(&msg));
+        }
+    }
+
+    #[test]
     fn redirect_overrides_filter() {
         let r = rules(
             "/^To:/ FILTER smtp:[127.0.0.1]:10024\n/^Cc:/ REDIRECT x@y\n/^Bcc:/ BCC c@d\n",
