@@ -627,3 +627,55 @@ fn size_limit_and_refused_reload() {
         "DATA 550 5.7.1 no"
     );
 }
+
+/// A bundle ships the rule files (a `pcre:` type kept) and a daemon run
+/// from it applies them.
+#[test]
+fn bundle_ships_rule_files_with_their_type() {
+    let mut d = Daemon::prepare(Setup {
+        mc: "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\nLOCAL_DOMAIN(`example.com')dnl\n\
+             FEATURE(`header_checks', `pcre:@DIR@/hc.pcre')dnl\n\
+             FEATURE(`body_checks', `@DIR@/bc')dnl\n",
+        tables: &[("mailboxes", "alice OK\n")],
+        tls: false,
+    });
+    std::fs::write(
+        d.path().join("hc.pcre"),
+        "/^Subject: (\\S+) offer/ REJECT no $1 offers\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("bc"),
+        "/^stop here$/ REJECT 5.7.1 body stop\n",
+    )
+    .unwrap();
+    let bundle = d.path().join("bundle");
+    let out = Command::new(env!("CARGO_BIN_EXE_mxgate"))
+        .args(["bundle", "build", "-C"])
+        .arg(&d.mc)
+        .arg("-o")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cf = std::fs::read_to_string(bundle.join("mxgate.cf")).unwrap();
+    assert!(cf.contains("\"pcre:files/header_checks\""), "{cf}");
+    assert!(cf.contains("\"files/body_checks\""), "{cf}");
+    for f in ["files/header_checks", "files/body_checks"] {
+        assert!(bundle.join(f).is_file(), "{f}");
+    }
+    d.mc = bundle.join("mxgate.cf");
+    d.spawn();
+    assert_eq!(
+        send(d.mta, r#""Subject: SPECIAL offer\r\n\r\nhi\r\n""#),
+        "DATA 550 5.7.1 no SPECIAL offers"
+    );
+    assert_eq!(
+        send(d.mta, r#""Subject: hi\r\n\r\nstop here\r\n""#),
+        "DATA 550 5.7.1 body stop"
+    );
+}
