@@ -202,9 +202,9 @@ impl RuleAction {
             "PASS" => RuleAction::Pass(text.into()),
             "PREPEND" => RuleAction::Prepend(needs("the text to insert")?),
             "REPLACE" => RuleAction::Replace(needs("the replacement text")?),
-            "REDIRECT" => RuleAction::Redirect(needs("an address (user@domain)")?),
+            "REDIRECT" => RuleAction::Redirect(mailbox(&needs("an address (user@domain)")?)?),
             "FILTER" => RuleAction::Filter(needs("transport:destination")?),
-            "BCC" => RuleAction::Bcc(needs("an address (user@domain)")?),
+            "BCC" => RuleAction::Bcc(mailbox(&needs("an address (user@domain)")?)?),
             "DUNNO" | "OK" => RuleAction::Dunno,
             other => {
                 return Err(format!(
@@ -213,6 +213,24 @@ impl RuleAction {
                 ));
             }
         })
+    }
+}
+
+/// A REDIRECT or BCC target: `user@domain` (Postfix refuses anything
+/// without a local part and a domain).
+fn mailbox(text: &str) -> Result<String, String> {
+    let a = text.trim().trim_start_matches('<').trim_end_matches('>');
+    match a.rsplit_once('@') {
+        Some((user, domain))
+            if !user.is_empty()
+                && !domain.is_empty()
+                && !a.contains(|c: char| {
+                    c.is_whitespace() || c.is_control() || c == '<' || c == '>'
+                }) =>
+        {
+            Ok(a.to_string())
+        }
+        _ => Err(format!("expected user@domain, found {text:?}")),
     }
 }
 
@@ -702,6 +720,12 @@ mod tests {
         assert!(e.message.contains("flag"), "{e}");
         let e = HeaderRules::parse("hc", "/y/ PREPEND\n").unwrap_err();
         assert!(e.message.contains("PREPEND needs"), "{e}");
+        let e = HeaderRules::parse("hc", "/y/ REDIRECT postmaster\n").unwrap_err();
+        assert!(e.message.contains("user@domain"), "{e}");
+        assert_eq!(
+            RuleAction::parse("BCC <a@b.example>"),
+            Ok(RuleAction::Bcc("a@b.example".into()))
+        );
     }
 
     #[test]
