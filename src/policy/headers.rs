@@ -203,7 +203,13 @@ impl RuleAction {
             "PREPEND" => RuleAction::Prepend(needs("the text to insert")?),
             "REPLACE" => RuleAction::Replace(needs("the replacement text")?),
             "REDIRECT" => RuleAction::Redirect(mailbox(&needs("an address (user@domain)")?)?),
-            "FILTER" => RuleAction::Filter(needs("transport:destination")?),
+            "FILTER" => {
+                let f = needs("transport:destination")?;
+                if !f.contains(':') || f.starts_with(':') || f.contains(char::is_whitespace) {
+                    return Err(format!("FILTER needs transport:destination, found {f:?}"));
+                }
+                RuleAction::Filter(f)
+            }
             "BCC" => RuleAction::Bcc(mailbox(&needs("an address (user@domain)")?)?),
             "DUNNO" | "OK" => RuleAction::Dunno,
             other => {
@@ -720,6 +726,8 @@ mod tests {
         assert!(e.message.contains("flag"), "{e}");
         let e = HeaderRules::parse("hc", "/y/ PREPEND\n").unwrap_err();
         assert!(e.message.contains("PREPEND needs"), "{e}");
+        let e = HeaderRules::parse("hc", "/y/ FILTER scanner\n").unwrap_err();
+        assert!(e.message.contains("transport:destination"), "{e}");
         let e = HeaderRules::parse("hc", "/y/ REDIRECT postmaster\n").unwrap_err();
         assert!(e.message.contains("user@domain"), "{e}");
         assert_eq!(
