@@ -200,8 +200,19 @@ pub fn resolve_relative(cfg: &mut config::Config, dir: &Path) {
     for f in cfg.class_files.values_mut().flatten() {
         fix(&mut f.path);
     }
-    if let Some(h) = cfg.header_checks.as_mut() {
-        fix(h);
+    for h in [
+        &mut cfg.header_checks,
+        &mut cfg.body_checks,
+        &mut cfg.mime_header_checks,
+        &mut cfg.nested_header_checks,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let (kind, path) = config::split_rules_spec(h);
+        let mut path = path.to_string();
+        fix(&mut path);
+        *h = format!("{kind}{path}");
     }
     for opt in ["confHOSTS_FILE", "confSERVICE_SWITCH_FILE"] {
         if let Some(v) = cfg.options.get_mut(opt) {

@@ -132,6 +132,11 @@ impl Generation {
         if let Some((_, text)) = &site.header_checks {
             h.part("header_checks", "", text.as_bytes());
         }
+        for (role, file) in site.content_checks.all() {
+            if let Some((_, text)) = file {
+                h.part(role, "", text.as_bytes());
+            }
+        }
         for opt in ["confHOSTS_FILE", "confSERVICE_SWITCH_FILE"] {
             if let Some(p) = config.option(opt) {
                 match std::fs::read(p) {

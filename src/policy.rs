@@ -42,6 +42,7 @@ use crate::addr;
 
 pub mod access;
 mod connect;
+pub mod content;
 pub mod dnsbl;
 pub mod headers;
 mod relay;
@@ -49,7 +50,8 @@ mod sender;
 pub mod tls;
 
 pub use connect::{Pause, SrvFeatures, check_helo, check_relay, greet_pause, srv_features};
-pub use headers::{HeaderRuleError, HeaderRules, check_header};
+pub use content::{ContentRules, Inspection, Note, Stop, inspect};
+pub use headers::{HeaderRuleError, HeaderRules, Hit, RuleAction, check_header};
 pub use relay::check_rcpt;
 pub use sender::check_mail;
 

@@ -89,8 +89,12 @@ pub struct Site {
     hosts: BTreeMap<String, Vec<IpAddr>>,
     hosts_reverse: BTreeMap<IpAddr, String>,
     host_sources: Vec<HostSource>,
-    /// The header rules file (path, text), if `FEATURE(header_checks)` is on.
+    /// The header rules file (spec, text), if `FEATURE(header_checks)` is on;
+    /// the spec is the path, or `regexp:`/`pcre:` and the path.
     pub header_checks: Option<(PathBuf, String)>,
+    /// The other content-check files (path, text), each if its FEATURE is
+    /// on: `body_checks`, `mime_header_checks`, `nested_header_checks`.
+    pub content_checks: ContentCheckFiles,
     /// Things worth telling the administrator that did not stop the load.
     pub warnings: Vec<String>,
 }
@@ -136,11 +140,9 @@ impl Site {
             };
             tables.insert(role.clone(), t);
         }
-        let header_checks = match &config.header_checks {
-            Some(p) => Some((PathBuf::from(p), read(Path::new(p))?)),
-            None => None,
-        };
+        let header_checks = read_rules(&config.header_checks)?;
         let mut site = Site::bare(config, tables, aliases, header_checks);
+        site.content_checks = ContentCheckFiles::read(&site.config)?;
         site.warnings = warnings;
         site.load_files()?;
         Ok(site)
@@ -150,11 +152,9 @@ impl Site {
     /// still reading the class and hosts files the config names.
     pub fn from_parts(config: Config, tables: BTreeMap<String, TableRef>) -> Result<Site, Error> {
         let aliases = tables.get("aliases").cloned().into_iter().collect();
-        let header_checks = match &config.header_checks {
-            Some(p) => Some((PathBuf::from(p), read(Path::new(p))?)),
-            None => None,
-        };
+        let header_checks = read_rules(&config.header_checks)?;
         let mut site = Site::bare(config, tables, aliases, header_checks);
+        site.content_checks = ContentCheckFiles::read(&site.config)?;
         site.load_files()?;
         Ok(site)
     }
@@ -217,6 +217,7 @@ impl Site {
             hosts_reverse: BTreeMap::new(),
             host_sources: vec![HostSource::Files, HostSource::Dns],
             header_checks,
+            content_checks: ContentCheckFiles::default(),
             warnings: Vec::new(),
         }
     }
@@ -404,6 +405,49 @@ fn fold_member(class: &str, m: &str) -> String {
     match class {
         "E" | "L" => m.to_string(),
         _ => addr::normalize_name(m),
+    }
+}
+
+/// The rule files of `FEATURE(body_checks)`, `FEATURE(mime_header_checks)`
+/// and `FEATURE(nested_header_checks)`, each (path, text).
+#[derive(Debug, Clone, Default)]
+pub struct ContentCheckFiles {
+    /// `body_checks`.
+    pub body: Option<(PathBuf, String)>,
+    /// `mime_header_checks`.
+    pub mime: Option<(PathBuf, String)>,
+    /// `nested_header_checks`.
+    pub nested: Option<(PathBuf, String)>,
+}
+
+impl ContentCheckFiles {
+    fn read(config: &Config) -> Result<ContentCheckFiles, Error> {
+        Ok(ContentCheckFiles {
+            body: read_rules(&config.body_checks)?,
+            mime: read_rules(&config.mime_header_checks)?,
+            nested: read_rules(&config.nested_header_checks)?,
+        })
+    }
+
+    /// Each file with its role name (`body_checks`, ...).
+    pub fn all(&self) -> [(&'static str, &Option<(PathBuf, String)>); 3] {
+        [
+            ("body_checks", &self.body),
+            ("mime_header_checks", &self.mime),
+            ("nested_header_checks", &self.nested),
+        ]
+    }
+}
+
+/// A rules file named by `spec` (`path`, `regexp:path`, `pcre:path`) as
+/// (the spec, so the rules know their type; the text of the path).
+fn read_rules(spec: &Option<String>) -> Result<Option<(PathBuf, String)>, Error> {
+    match spec {
+        Some(spec) => {
+            let (_, path) = crate::config::split_rules_spec(spec);
+            Ok(Some((PathBuf::from(spec), read(Path::new(path))?)))
+        }
+        None => Ok(None),
     }
 }
 

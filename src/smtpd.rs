@@ -404,8 +404,8 @@ pub struct Runtime {
     pub settings: Arc<Settings>,
     /// Its AUTH backend.
     pub auth: AuthBackend,
-    /// Its compiled header rules.
-    pub header_rules: Option<Arc<crate::policy::HeaderRules>>,
+    /// Its compiled content checks (header, MIME, nested, body rules).
+    pub content: Arc<crate::policy::ContentRules>,
 }
 
 impl Runtime {
@@ -414,7 +414,7 @@ impl Runtime {
         Ok(Runtime {
             settings: Arc::new(Settings::from_site(&site)?),
             auth: AuthBackend::from_site(&site)?,
-            header_rules: header_rules(&site)?,
+            content: Arc::new(content_rules(&site)?),
             site,
         })
     }
@@ -554,7 +554,7 @@ impl Server {
 
     /// The compiled header rules, if the site has any.
     pub fn header_rules(&self) -> Option<Arc<crate::policy::HeaderRules>> {
-        self.runtime().header_rules.clone()
+        self.runtime().content.header.clone()
     }
 
     /// Swap in a reloaded site (SIGHUP): everything derived from it is
@@ -643,13 +643,31 @@ impl Server {
     }
 }
 
-fn header_rules(site: &Site) -> Result<Option<Arc<crate::policy::HeaderRules>>, String> {
-    match &site.header_checks {
+/// The content checks of `site`: each rules file compiled (an error names
+/// `file:line`), `mime_header_checks` and `nested_header_checks` defaulting
+/// to `header_checks` as in Postfix, and `confMXGATE_BODY_CHECKS_SIZE_LIMIT`.
+fn content_rules(site: &Site) -> Result<crate::policy::ContentRules, String> {
+    let compile = |f: &Option<(std::path::PathBuf, String)>| match f {
         None => Ok(None),
         Some((path, text)) => crate::policy::HeaderRules::parse(&path.display().to_string(), text)
             .map(|r| Some(Arc::new(r)))
             .map_err(|e| e.to_string()),
-    }
+    };
+    let header = compile(&site.header_checks)?;
+    let files = &site.content_checks;
+    let body_limit = match site.config.option("confMXGATE_BODY_CHECKS_SIZE_LIMIT") {
+        None => crate::policy::content::BODY_LIMIT_DEFAULT,
+        Some(v) => v.trim().parse::<usize>().map_err(|_| {
+            format!("confMXGATE_BODY_CHECKS_SIZE_LIMIT: expected a number of bytes, got {v:?}")
+        })?,
+    };
+    Ok(crate::policy::ContentRules {
+        mime: compile(&files.mime)?.or_else(|| header.clone()),
+        nested: compile(&files.nested)?.or_else(|| header.clone()),
+        body: compile(&files.body)?,
+        header,
+        body_limit,
+    })
 }
 
 /// A bound listening socket, before the async runtime takes it.

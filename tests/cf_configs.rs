@@ -277,20 +277,25 @@ fn gateway_decisions() {
                 json!({"action": "tempfail", "smtp_code": 451, "enhanced_code": "4.4.3",
                        "text": "Temporary lookup failure of 198.51.100.99 at bl.example.net"}),
             ),
-            // Header rules.
+            // Header rules, with Postfix's case rule (issue 13).
             (
                 "make money fast",
                 json!({"kind": "header", "line": "Subject: Make Money Fast!!!"}),
                 json!({"action": "reject", "smtp_code": 550}),
             ),
             (
-                "case-insensitive /i",
+                "case-insensitive without /i",
                 json!({"kind": "header", "line": "Subject: cheap VIAGRA"}),
                 reject(550, "5.7.1", "Spam not accepted"),
             ),
             (
-                "case-sensitive without /i",
+                "case-insensitive by default",
                 json!({"kind": "header", "line": "Subject: make money fast"}),
+                json!({"action": "reject", "smtp_code": 550}),
+            ),
+            (
+                "case-sensitive with /i",
+                json!({"kind": "header", "line": "X-Mailer: mass mailer 3"}),
                 accept,
             ),
         ],

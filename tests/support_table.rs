@@ -22,7 +22,9 @@ fn compile(body: &str) -> Result<Vec<String>, String> {
 fn feature_args(name: &str) -> &'static str {
     match name {
         "nullclient" => ", `hub.example'",
-        "header_checks" => ", `/dev/null'",
+        "header_checks" | "body_checks" | "mime_header_checks" | "nested_header_checks" => {
+            ", `/dev/null'"
+        }
         "dnsbl" | "enhdnsbl" | "rhsbl" => ", `bl.example'",
         "greet_pause" => ", `1000'",
         _ => "",
@@ -67,6 +69,9 @@ const COMPILER_FEATURES: &[&str] = &[
     "dnsbl",
     "enhdnsbl",
     "header_checks",
+    "body_checks",
+    "mime_header_checks",
+    "nested_header_checks",
     "use_cw_file",
     "use_ct_file",
     "nocanonify",

@@ -64,6 +64,15 @@ pub struct Config {
     /// an mxgate extension in Postfix's `header_checks` syntax).
     #[serde(default)]
     pub header_checks: Option<String>,
+    /// `FEATURE(body_checks, path)`: Postfix `body_checks` rules.
+    #[serde(default)]
+    pub body_checks: Option<String>,
+    /// `FEATURE(mime_header_checks, path)` (default: the header_checks file).
+    #[serde(default)]
+    pub mime_header_checks: Option<String>,
+    /// `FEATURE(nested_header_checks, path)` (default: the header_checks file).
+    #[serde(default)]
+    pub nested_header_checks: Option<String>,
     /// `SMART_HOST`, `LOCAL_RELAY`, `LUSER_RELAY`, `MAIL_HUB`, `confFALLBACK_MX`,
     /// `confFALLBACK_SMARTHOST`: each `[mailer:]host` as written.
     #[serde(default)]
@@ -269,6 +278,18 @@ pub enum ConfigTextError {
         /// Version this build reads.
         expected: u32,
     },
+}
+
+/// A content-check rules spec (`FEATURE(header_checks, ...)` and friends):
+/// `path`, `regexp:path` or `pcre:path`, as (the type with its colon, or
+/// `""`; the path).
+pub fn split_rules_spec(spec: &str) -> (&str, &str) {
+    for kind in ["regexp:", "pcre:"] {
+        if let Some(path) = spec.strip_prefix(kind) {
+            return (kind, path);
+        }
+    }
+    ("", spec)
 }
 
 impl Config {

@@ -42,6 +42,7 @@ pub const FEATURES: &[(&str, usize)] = &[
     ("blacklist_recipients", 0),
     ("block_bad_helo", 0),
     ("blocklist_recipients", 0),
+    ("body_checks", 1),
     ("check_cert_altnames", 0),
     ("check_other", 1),
     ("compat_check", 0),
@@ -67,8 +68,10 @@ pub const FEATURES: &[(&str, usize)] = &[
     ("mailertable", 1),
     ("masquerade_entire_domain", 0),
     ("masquerade_envelope", 0),
+    ("mime_header_checks", 1),
     ("msp", 2),
     ("mtamark", 0),
+    ("nested_header_checks", 1),
     ("no_default_msa", 0),
     ("nocanonify", 1),
     ("nopercenthack", 1),
@@ -766,7 +769,7 @@ impl Mc {
             return Err(files.diag(
                 pos,
                 format!(
-                    "unknown FEATURE(`{name}'): expected one of sendmail's features (cf/feature/*.m4) or mxgate's header_checks, mailboxes"
+                    "unknown FEATURE(`{name}'): expected one of sendmail's features (cf/feature/*.m4) or mxgate's header_checks, body_checks, mime_header_checks, nested_header_checks, mailboxes"
                 ),
             ));
         };
@@ -887,15 +890,30 @@ impl Mc {
                 });
                 return Ok(CfAction::Text(String::new()));
             }
-            "header_checks" => {
+            "header_checks" | "body_checks" | "mime_header_checks" | "nested_header_checks" => {
                 let path = arg(0);
                 if path.is_empty() {
                     return Err(files.diag(
                         pos,
-                        "FEATURE(`header_checks') needs the rules file as its argument, e.g. FEATURE(`header_checks', `/etc/mail/header_checks')",
+                        format!("FEATURE(`{name}') needs the rules file as its argument, e.g. FEATURE(`{name}', `/etc/mail/{name}')"),
                     ));
                 }
-                self.config.header_checks = Some(path.to_string());
+                if let Some((kind, _)) = path.split_once(':')
+                    && !kind.contains('/')
+                    && !matches!(kind, "regexp" | "pcre")
+                {
+                    return Err(files.diag(
+                        pos,
+                        format!("FEATURE(`{name}') reads a Postfix regexp: or pcre: table, not {kind}: (write `regexp:/path', `pcre:/path' or the path alone)"),
+                    ));
+                }
+                let slot = match name {
+                    "header_checks" => &mut self.config.header_checks,
+                    "body_checks" => &mut self.config.body_checks,
+                    "mime_header_checks" => &mut self.config.mime_header_checks,
+                    _ => &mut self.config.nested_header_checks,
+                };
+                *slot = Some(path.to_string());
             }
             "greet_pause" if !arg(0).is_empty() && !is_number(arg(0)) => {
                 return Err(files.diag(

@@ -60,6 +60,7 @@ pub const FEATURES: &[(&str, Support)] = &[
     ("blacklist_recipients", Implemented),
     ("block_bad_helo", Implemented),
     ("blocklist_recipients", Implemented),
+    ("body_checks", Implemented),
     (
         "check_cert_altnames",
         Warned("the peer certificate's subjectAltNames are not checked against the host name"),
@@ -111,6 +112,7 @@ pub const FEATURES: &[(&str, Support)] = &[
     ("mailertable", Implemented),
     ("masquerade_entire_domain", Implemented),
     ("masquerade_envelope", Implemented),
+    ("mime_header_checks", Implemented),
     (
         "msp",
         Warned("mxgate is not a submission-only client: it runs as a full MTA"),
@@ -119,6 +121,7 @@ pub const FEATURES: &[(&str, Support)] = &[
         "mtamark",
         Warned("MTA marks in reverse DNS are not checked"),
     ),
+    ("nested_header_checks", Implemented),
     ("no_default_msa", Implemented),
     ("nocanonify", Implemented),
     (
@@ -308,6 +311,7 @@ pub const MXGATE_OPTIONS: &[&str] = &[
     "confMXGATE_ALLOW_PROGRAMS",
     "confMXGATE_AUTH_WAIT",
     "confMXGATE_AUTH_WORKERS",
+    "confMXGATE_BODY_CHECKS_SIZE_LIMIT",
     "confMXGATE_CONTENT_FILTER",
     "confMXGATE_CONN_LIMIT_EXCEPTIONS",
     "confMXGATE_DESTINATION_CONCURRENCY",

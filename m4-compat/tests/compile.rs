@@ -1096,3 +1096,49 @@ fn client_options_checked() {
         "site.mc:1:1: confCLIENT_OPTIONS: CLIENT_OPTIONS M=x: expected modifiers among A, S and h"
     );
 }
+
+/// Issue 13: the content-check FEATUREs take one rules file (a path,
+/// `regexp:` or `pcre:`); a missing or foreign-type argument names the line.
+#[test]
+fn content_check_features() {
+    let c = ok("OSTYPE(`linux')dnl\n\
+         FEATURE(`header_checks', `pcre:/etc/mail/header_checks.pcre')dnl\n\
+         FEATURE(`body_checks', `regexp:/etc/mail/body_checks')dnl\n\
+         FEATURE(`mime_header_checks', `/etc/mail/mime_header_checks')dnl\n\
+         FEATURE(`nested_header_checks', `/etc/mail/nested')dnl\n\
+         define(`confMXGATE_BODY_CHECKS_SIZE_LIMIT', `102400')dnl\n\
+         MAILER(`smtp')dnl\n");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let cfg = &c.config;
+    assert_eq!(
+        cfg.header_checks.as_deref(),
+        Some("pcre:/etc/mail/header_checks.pcre")
+    );
+    assert_eq!(
+        cfg.body_checks.as_deref(),
+        Some("regexp:/etc/mail/body_checks")
+    );
+    assert_eq!(
+        cfg.mime_header_checks.as_deref(),
+        Some("/etc/mail/mime_header_checks")
+    );
+    assert_eq!(
+        cfg.nested_header_checks.as_deref(),
+        Some("/etc/mail/nested")
+    );
+    assert_eq!(
+        cfg.option("confMXGATE_BODY_CHECKS_SIZE_LIMIT"),
+        Some("102400")
+    );
+    round_trip(cfg);
+    let e = err("OSTYPE(`linux')dnl\nFEATURE(`body_checks')dnl\n");
+    assert!(
+        e.starts_with("site.mc:2:1:") && e.contains("FEATURE(`body_checks') needs the rules file"),
+        "{e}"
+    );
+    let e = err("OSTYPE(`linux')dnl\n\nFEATURE(`mime_header_checks', `hash:/etc/mail/m')dnl\n");
+    assert!(
+        e.starts_with("site.mc:3:1:") && e.contains("not hash:"),
+        "{e}"
+    );
+}

@@ -273,10 +273,30 @@ fn fill(cfg: &Config, dir: &Path, err: &mut dyn Write) -> Result<(), Failure> {
             }
         }
     }
-    if let Some(h) = &cfg.header_checks {
-        let rel = "files/header_checks".to_string();
-        copy_file(Path::new(h), &dir.join(&rel))?;
-        shipped.header_checks = Some(rel);
+    for (role, src, slot) in [
+        (
+            "header_checks",
+            &cfg.header_checks,
+            &mut shipped.header_checks,
+        ),
+        ("body_checks", &cfg.body_checks, &mut shipped.body_checks),
+        (
+            "mime_header_checks",
+            &cfg.mime_header_checks,
+            &mut shipped.mime_header_checks,
+        ),
+        (
+            "nested_header_checks",
+            &cfg.nested_header_checks,
+            &mut shipped.nested_header_checks,
+        ),
+    ] {
+        if let Some(h) = src {
+            let (kind, path) = crate::config::split_rules_spec(h);
+            let rel = format!("files/{role}");
+            copy_file(Path::new(path), &dir.join(&rel))?;
+            *slot = Some(format!("{kind}{rel}"));
+        }
     }
     for (opt, rel) in [
         ("confHOSTS_FILE", "files/hosts"),

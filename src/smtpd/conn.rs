@@ -1677,30 +1677,23 @@ impl Conn {
             self.log(None, &format!("{}: reject={r}", self.relay()));
             return r;
         }
-        // Header rules, on the unfolded headers.
+        // Content checks (header, MIME, nested and body rules, Postfix's
+        // semantics): before the milters, which see the rewritten message.
         let mut quarantine = tx.quarantine.clone();
         let mut discard = tx.discard.clone();
-        if let Some(rules) = self.header_rules() {
-            for header in unfolded_headers(&tx.body) {
-                let v = policy::check_header(&rules, &header);
-                match &v.action {
-                    Action::Reject(r) | Action::TempFail(r) => {
-                        let reply = to_reply(r, None);
-                        self.log(
-                            None,
-                            &format!("{}: header rule {}: reject={reply}", self.relay(), v.why),
-                        );
-                        return reply;
-                    }
-                    Action::Discard => discard = Some(v.why.to_string()),
-                    Action::Quarantine(reason) => quarantine = Some(reason.clone()),
-                    _ => {}
-                }
-            }
+        let checks = match self.content_checks(&mut tx, &sender) {
+            Ok(c) => c,
+            Err(reply) => return reply,
+        };
+        if let Some(h) = &checks.hold {
+            quarantine = Some(h.clone());
+        }
+        if let policy::Stop::Discard(why) = &checks.stop {
+            discard = Some(why.clone());
         }
         // The mail filters see the message as received; what they change
         // is what is spooled.
-        if !self.milters.is_empty() {
+        if !self.milters.is_empty() && !checks.pass {
             let (headers, body) = milters::split_message(&tx.body);
             let macros: Macros = vec![(
                 "msg_id".into(),
@@ -1771,6 +1764,22 @@ impl Conn {
                 orcpt: p.orcpt.clone(),
             });
         }
+        // REDIRECT: the recipients become the one address; BCC adds
+        // recipients that never get a DSN (Postfix's NOTIFY=NONE).
+        if let Some(to) = &checks.redirect {
+            envelope.recipients = vec![Recipient {
+                address: format!("<{to}>"),
+                notify: None,
+                orcpt: None,
+            }];
+        }
+        for to in &checks.bcc {
+            envelope.recipients.push(Recipient {
+                address: format!("<{to}>"),
+                notify: Some("NEVER".into()),
+                orcpt: None,
+            });
+        }
         let mut facts = vec![
             ("helo".to_string(), self.helo.clone()),
             ("client-addr".to_string(), self.ip_text()),
@@ -1796,9 +1805,12 @@ impl Conn {
         if let Some(q) = &quarantine {
             facts.push(("quarantine".into(), q.clone()));
         }
-        // The after-queue content filter (docs/content.md): the queue sends
-        // the message there instead of routing it. A `filter` fact already
-        // set (a header rule's FILTER action) wins over the listener's.
+        // A header or body rule's FILTER action (docs/content.md) wins over
+        // the listener's after-queue content filter: the queue sends the
+        // message there instead of routing it.
+        if let Some(f) = &checks.filter {
+            facts.push(("filter".into(), f.clone()));
+        }
         if let Some(f) = &self.spec.content_filter
             && !facts.iter().any(|(k, _)| k == "filter")
         {
@@ -1899,8 +1911,65 @@ impl Conn {
         }
     }
 
-    fn header_rules(&self) -> Option<Arc<policy::HeaderRules>> {
-        self.runtime.header_rules.clone()
+    /// Run the content checks over the message (editing `tx.body` as the
+    /// rules say) and log what they did, Postfix's way (`reject: header
+    /// Subject: ... from host[ip]; from=<s> to=<r> proto=ESMTP helo=<h>:
+    /// 5.7.1 text`). A REJECT is also logged as `header rule FILE:LINE:
+    /// reject=...` (or `body rule`), which `mxgate report` counts.
+    fn content_checks(
+        &mut self,
+        tx: &mut Transaction,
+        sender: &Address,
+    ) -> Result<policy::Inspection, Reply> {
+        let rules = self.runtime.content.clone();
+        if rules.is_empty() {
+            return Ok(policy::inspect(&rules, b""));
+        }
+        let mut out = policy::inspect(&rules, &tx.body);
+        let to = tx
+            .rcpts
+            .first()
+            .map(|(r, _)| r.to_written_string())
+            .unwrap_or_default();
+        let name = if self.client.name.is_empty() || self.client.name.starts_with('[') {
+            "unknown"
+        } else {
+            self.client.name.as_str()
+        };
+        let tail = format!(
+            "from {name}[{}]; from=<{}> to=<{to}> proto={} helo=<{}>",
+            self.ip_text(),
+            display_path(sender),
+            self.proto(),
+            self.helo
+        );
+        for n in &out.notes {
+            let line = if n.kind == "limit" {
+                format!("info: body size limit {tail}: {}", n.text)
+            } else if n.text.is_empty() {
+                format!(
+                    "{}: {} {} {tail}: rule {}",
+                    n.kind, n.class, n.input, n.rule
+                )
+            } else {
+                format!("{}: {} {} {tail}: {}", n.kind, n.class, n.input, n.text)
+            };
+            self.log(None, &line);
+        }
+        if let Some(m) = out.message.take() {
+            tx.body = m;
+        }
+        if let policy::Stop::Reject(r) = &out.stop {
+            let reply = to_reply(r, None);
+            let class = out.notes.last().map_or("header", |n| n.class);
+            let rule = out.stopped_by.clone();
+            self.log(
+                None,
+                &format!("{}: {class} rule {rule}: reject={reply}", self.relay()),
+            );
+            return Err(reply);
+        }
+        Ok(out)
     }
 }
 

@@ -4,12 +4,12 @@
 //! object, or a one-line error for a malformed probe.
 //!
 //! Probe fields (all optional where the stage does not need them):
-//! `kind` (`connect` | `mail` | `rcpt` | `header`), `client_addr` (`""` =
+//! `kind` (`connect` | `mail` | `rcpt` | `header` | `body`), `client_addr` (`""` =
 //! local submission; default `""`), `client_name` (default `[client_addr]`,
 //! or `localhost` for local submission), `client_resolve` (`OK` | `FAIL` |
 //! `TEMP` | `FORGED`, default `OK`), `daemon_flags`, `auth_type`, `from`
 //! (`<>` = null sender; for `rcpt` it feeds delay_checks), `to`, `line`
-//! (header), and `dns`: `{"<query name>": ["127.0.0.2"] | "nxdomain" |
+//! (header, body), and `dns`: `{"<query name>": ["127.0.0.2"] | "nxdomain" |
 //! "tempfail"}` for DNSBL zones and sender domains.
 //!
 //! Decision: `{"action": "accept"|"reject"|"tempfail"|"discard"|"quarantine",
@@ -55,16 +55,39 @@ pub fn rcpt(site: &Site, probe: &Value) -> Result<Value, String> {
     )))
 }
 
-/// `{"kind":"header", "line": "Subject: ..."}` → the site's header rules.
+/// `{"kind":"header", "line": "Subject: ..."}` → the site's header rules
+/// (a MIME header, `Content-*` or `MIME-Version`, goes to the
+/// mime_header_checks file when there is one, as in the daemon).
 pub fn header(site: &Site, probe: &Value) -> Result<Value, String> {
     let line = field(probe, "line")?.ok_or("header probe needs \"line\"")?;
-    let rules = match &site.header_checks {
-        Some((path, text)) => {
-            HeaderRules::parse(&path.display().to_string(), text).map_err(|e| e.to_string())?
-        }
-        None => HeaderRules::empty(),
+    let name = line
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let mime = name.starts_with("content-") || name == "mime-version";
+    let file = match (&site.content_checks.mime, mime) {
+        (Some(f), true) => Some(f),
+        _ => site.header_checks.as_ref(),
     };
+    Ok(render(&policy::check_header(&rules(file)?, &line)))
+}
+
+/// `{"kind":"body", "line": "..."}` → the site's body_checks rules.
+pub fn body(site: &Site, probe: &Value) -> Result<Value, String> {
+    let line = field(probe, "line")?.ok_or("body probe needs \"line\"")?;
+    let rules = rules(site.content_checks.body.as_ref())?;
     Ok(render(&policy::check_header(&rules, &line)))
+}
+
+fn rules(file: Option<&(std::path::PathBuf, String)>) -> Result<HeaderRules, String> {
+    match file {
+        Some((path, text)) => {
+            HeaderRules::parse(&path.display().to_string(), text).map_err(|e| e.to_string())
+        }
+        None => Ok(HeaderRules::empty()),
+    }
 }
 
 /// Render a verdict as the decision object.

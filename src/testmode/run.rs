@@ -23,7 +23,7 @@ pub fn probe(site: &Site, p: &Value) -> Result<Value, String> {
     let kind = p
         .get("kind")
         .and_then(Value::as_str)
-        .ok_or("probe has no \"kind\" (expected route, connect, mail, rcpt, masquerade, map, expand or header)")?;
+        .ok_or("probe has no \"kind\" (expected route, connect, mail, rcpt, masquerade, map, expand, header or body)")?;
     match kind {
         "route" => route::route(site, p),
         "masquerade" => route::masquerade(site, p),
@@ -32,9 +32,10 @@ pub fn probe(site: &Site, p: &Value) -> Result<Value, String> {
         "mail" => policy::mail(site, p),
         "rcpt" => policy::rcpt(site, p),
         "header" => policy::header(site, p),
+        "body" => policy::body(site, p),
         "map" => map(site, p),
         other => Err(format!(
-            "unknown probe kind {other:?} (expected route, connect, mail, rcpt, masquerade, map, expand or header)"
+            "unknown probe kind {other:?} (expected route, connect, mail, rcpt, masquerade, map, expand, header or body)"
         )),
     }
 }
@@ -120,7 +121,8 @@ Commands (sendmail -bt style):
   check_relay NAME $| IP   connection check (access Connect:, dnsbl)
   check_mail <ADDR>        sender check for the current client
   check_rcpt <ADDR>        recipient check (relaying, blocklist, users)
-  header NAME: VALUE       header rules
+  header NAME: VALUE       header rules (header_checks / mime_header_checks)
+  body LINE                body_checks rules
   {\"kind\": ...}            any batch-protocol JSON probe
   /quit                    leave
 ";
@@ -265,9 +267,13 @@ impl Shell {
                 p.insert("kind".into(), json!("rcpt"));
                 p.insert("to".into(), json!(arg));
             }
-            "header" => {
-                need("a header line")?;
-                p.insert("kind".into(), json!("header"));
+            "header" | "body" => {
+                need(if cmd == "header" {
+                    "a header line"
+                } else {
+                    "a body line"
+                })?;
+                p.insert("kind".into(), json!(cmd));
                 p.insert("line".into(), json!(arg));
             }
             _ => return Err(format!("unknown command {cmd:?}; type ? for help")),

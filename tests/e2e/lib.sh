@@ -73,19 +73,7 @@ need_packages() {
 # /work/shared/bench/setup.sh does).
 prepare_postfix() {
   PF_ROOT=$PF_ROOT_DEFAULT
-  PF=$PF_ROOT/root/postfix
-  mkdir -p "$PF_ROOT/debs"
-  if [ ! -x "$PF/usr/sbin/postfix" ]; then
-    ( cd "$PF_ROOT/debs"
-      ls postfix_*.deb >/dev/null 2>&1 || apt-get download postfix >/dev/null 2>&1 \
-        || { apt-get update -q >/dev/null; apt-get download postfix >/dev/null; }
-      mkdir -p "$PF" && dpkg -x postfix_*.deb "$PF" )
-  fi
-  local f
-  for f in "$PF"/usr/sbin/* "$PF"/usr/lib/postfix/sbin/* "$PF"/usr/lib/postfix/*.so; do
-    file "$f" | grep -q ELF || continue
-    [ "$(patchelf --print-rpath "$f")" = "$PF/usr/lib/postfix" ] || patchelf --set-rpath "$PF/usr/lib/postfix" "$f"
-  done
+  PF=$("$(dirname "${BASH_SOURCE[0]}")/../../tools/postfix-unpack.sh" "$PF_ROOT") || die "cannot unpack postfix"
   getent group postdrop >/dev/null || groupadd --system postdrop
   getent passwd postfix >/dev/null || useradd --system --user-group -M -d /nonexistent -s /usr/sbin/nologin postfix
   "$PF/usr/sbin/postconf" -d mail_version >/dev/null 2>&1 || die "unpacked postfix does not run (missing library?)"

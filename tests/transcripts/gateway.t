@@ -48,13 +48,19 @@ accept
   why: class w contains gateway.example.gr.jp
 > header Subject: Make Money Fast!
 reject: 550 5.7.1 Message content rejected
-  why: CFDIR/header_checks:2: /^Subject: .*Make Money Fast/		REJECT
+  why: CFDIR/header_checks:3: /^Subject: .*Make Money Fast/		REJECT
+> header Subject: make money fast!
+reject: 550 5.7.1 Message content rejected
+  why: CFDIR/header_checks:3: /^Subject: .*Make Money Fast/		REJECT
 > header Subject: cheap VIAGRA here
 reject: 550 5.7.1 Spam not accepted
-  why: CFDIR/header_checks:3: /^Subject: .*viagra/i			REJECT Spam not accepted
+  why: CFDIR/header_checks:4: /^Subject: .*viagra/			REJECT Spam not accepted
 > header X-Mailer: Mass Mailer 2.0
 discard
-  why: CFDIR/header_checks:4: /^X-Mailer: .*Mass Mailer/i		DISCARD
+  why: CFDIR/header_checks:5: /^X-Mailer: .*Mass Mailer/i		DISCARD
+> header X-Mailer: mass mailer 2.0
+accept
+  why: no header rule matched
 > header Subject: minutes of the meeting
 accept
   why: no header rule matched
