@@ -387,20 +387,164 @@ fn filter_dying_in_the_body_temp_fails_the_message() {
 }
 
 #[test]
-fn a_filter_asking_for_change_sender_fails_negotiation() {
+fn a_filter_asking_for_macro_lists_fails_negotiation() {
     let s = inet();
-    let f = Filter::start("chgfrom", &s);
-    let d = daemon(&format!("INPUT_MAIL_FILTER(`cf', `S={s}, F=T')dnl\n"));
+    let f = Filter::start("symlist", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`sl', `S={s}, F=T')dnl\n"));
     assert_eq!(
         send(d.mta, "hello", &["alice@example.com"]),
         "MAIL 451 4.3.2 Please try again later"
     );
     assert!(spooled(&d, "queue").is_empty());
-    assert!(log_has(&d, "Milter (cf): to error state"));
+    assert!(log_has(&d, "Milter (sl): to error state"));
     assert!(
-        f.seen().contains("negotiate: no CHGFROM offered"),
+        f.seen().contains("negotiate: no SETSYMLIST offered"),
         "{}",
         f.seen()
+    );
+}
+
+#[test]
+fn change_sender_with_esmtp_arguments() {
+    let s = inet();
+    let _f = Filter::start("chgfrom", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`cf', `S={s}, F=T')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    assert!(q[0].contains("sender <bounces@example.net>\n"), "{}", q[0]);
+    assert!(!q[0].contains("sender@example.org>\n"), "{}", q[0]);
+    assert!(q[0].contains("fact ret HDRS\n"), "{}", q[0]);
+    assert!(log_has(&d, "Milter chgfrom: <bounces@example.net>"));
+    assert!(log_has(&d, "from=<bounces@example.net>, size="));
+}
+
+#[test]
+fn add_recipients_with_and_without_arguments() {
+    let s = inet();
+    let _f = Filter::start("addrcpt", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`ar', `S={s}, F=T')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    let m = &q[0];
+    assert!(m.contains("rcpt <alice@example.com>"), "{m}");
+    assert!(m.contains("rcpt <copy@example.com>"), "{m}");
+    let audit = m
+        .lines()
+        .find(|l| l.starts_with("rcpt <audit@example.com>"))
+        .unwrap_or_else(|| panic!("audit recipient: {m}"));
+    assert!(audit.contains("NEVER"), "NOTIFY=NEVER kept: {audit}");
+    assert!(log_has(&d, "Milter add: rcpt: <copy@example.com>"));
+    assert!(log_has(&d, "Milter add: rcpt: <audit@example.com>"));
+    assert!(log_has(&d, "nrcpts=3"));
+}
+
+#[test]
+fn delete_recipients_matches_as_given_in_rcpt_ignoring_case() {
+    let s = inet();
+    let f = Filter::start("delrcpt", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`dr', `S={s}, F=T')dnl\n"));
+    assert_eq!(
+        send(
+            d.mta,
+            "hello",
+            &["alice@example.com", "blocked@example.com"]
+        ),
+        "OK {}"
+    );
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    assert!(q[0].contains("rcpt <alice@example.com>"), "{}", q[0]);
+    assert!(!q[0].contains("blocked@"), "{}", q[0]);
+    assert!(
+        f.seen().contains("rcpt <blocked@example.com>"),
+        "{}",
+        f.seen()
+    );
+    assert!(log_has(&d, "Milter delete: rcpt <BLOCKED@EXAMPLE.COM>"));
+    assert!(log_has(&d, "nrcpts=1"));
+    // Every recipient deleted: accepted and dropped, nothing queued.
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`dr', `S={s}, F=T')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["blocked@example.com"]), "OK {}");
+    assert!(spooled(&d, "queue").is_empty());
+    assert!(log_has(&d, "discarded (milter: no recipients left)"));
+}
+
+#[test]
+fn replace_body_in_several_chunks() {
+    let s = inet();
+    let _f = Filter::start("replbody", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`rb', `S={s}, F=T')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    let m = &q[0];
+    let body = m
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_else(|| panic!("no body: {m}"));
+    assert!(!body.contains("body line"), "old body gone");
+    let expect: String = (0..6250).map(|n| format!("replaced {n:05}\r\n")).collect();
+    assert_eq!(expect.len(), 100000);
+    assert!(
+        body == expect,
+        "{} octets, ends {:?}",
+        body.len(),
+        &body[body.len().saturating_sub(40)..]
+    );
+    assert!(m.contains("Subject: hello\r\n"), "headers kept: {m}");
+    assert!(log_has(&d, "Milter: data, replbody"));
+}
+
+#[test]
+fn a_later_filter_sees_the_message_as_changed_by_an_earlier_one() {
+    // sendmail's milter_data applies each filter's changes before the next
+    // filter gets the headers and body.
+    let (s1, s2) = (inet(), inet());
+    let _a = Filter::start("replbody", &s1);
+    let _b = Filter::start("bodyseen", &s2);
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`rb', `S={s1}, F=T')dnl\nINPUT_MAIL_FILTER(`seen', `S={s2}, F=T')dnl\n"
+    ));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    assert!(
+        q[0].contains("\r\nX-Body-Seen: replaced 00000\r\n"),
+        "{}",
+        &q[0][..q[0].len().min(600)]
+    );
+    // And the other order: the body filter runs last, the other saw the original.
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`seen', `S={s2}, F=T')dnl\nINPUT_MAIL_FILTER(`rb', `S={s1}, F=T')dnl\n"
+    ));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    assert!(
+        q[0].contains("\r\nX-Body-Seen: body line\r\n"),
+        "{}",
+        &q[0][..q[0].len().min(600)]
+    );
+}
+
+#[test]
+fn a_later_filter_sees_headers_changed_by_an_earlier_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = format!("unix:{}", dir.path().join("h.sock").display());
+    let s2 = inet();
+    let _a = Filter::start("header", &sock);
+    let _b = Filter::start("bodyseen", &s2);
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`hdr', `S={sock}, F=T')dnl\nINPUT_MAIL_FILTER(`seen', `S={s2}, F=T')dnl\n"
+    ));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert!(
+        q[0].contains("\r\nX-Subject-Seen: [scanned] hello\r\n"),
+        "{}",
+        q[0]
     );
 }
 

@@ -1481,7 +1481,7 @@ impl Conn {
             self.log(None, &format!("{}: reject={r}", self.relay()));
             return r;
         }
-        let Some(sender) = tx.sender.clone() else {
+        let Some(mut sender) = tx.sender.clone() else {
             return Reply::new(503, st(5, 5, 1), "Need MAIL command");
         };
         // Mail loops: sendmail refuses a message with more than MaxHopCount
@@ -1532,12 +1532,11 @@ impl Conn {
         // The mail filters see the message as received; what they change
         // is what is spooled.
         if !self.milters.is_empty() {
-            let (headers, body) = milters::split_message(&tx.body);
             let macros: Macros = vec![(
                 "msg_id".into(),
                 header_value(&tx.body, "message-id").unwrap_or_default(),
             )];
-            let (o, changes) = self.milters.message(&macros, &headers, body).await;
+            let (o, changes) = self.milters.message(&macros, &tx.body).await;
             match o {
                 Outcome::Discard(name) => {
                     self.milter_log();
@@ -1550,13 +1549,26 @@ impl Conn {
                     }
                 }
             }
-            if !changes.headers.is_empty() {
+            if let Some(m) = changes.message {
+                tx.body = m;
+            }
+            if !changes.envelope.is_empty() {
                 let mut lines = Vec::new();
-                tx.body = milters::apply(&tx.body, &changes.headers, &mut lines);
+                milters::apply_envelope(
+                    &changes.envelope,
+                    &mut sender,
+                    &mut tx.params,
+                    &mut tx.rcpts,
+                    &mut lines,
+                );
+                if tx.rcpts.is_empty() && discard.is_none() {
+                    discard = Some("milter: no recipients left".to_string());
+                }
                 for l in lines {
                     self.log(None, &l);
                 }
             }
+            self.milter_log();
             if let Some(q) = changes.quarantine {
                 quarantine = Some(q);
             }
