@@ -548,6 +548,78 @@ fn a_later_filter_sees_headers_changed_by_an_earlier_one() {
     );
 }
 
+/// The macros the "macros" filter printed: `STAGE name=value` lines.
+fn macros_seen(f: &Filter) -> Vec<String> {
+    f.seen()
+        .lines()
+        .filter_map(|l| l.strip_prefix("macro "))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn sendmails_default_macro_lists_with_the_queue_id() {
+    let s = inet();
+    let f = Filter::start("macros", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`m', `S={s}, F=T')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    let id = q[0]
+        .lines()
+        .find_map(|l| l.strip_prefix("id "))
+        .expect("queue id")
+        .to_string();
+    let m = macros_seen(&f);
+    let has = |want: &str| m.iter().any(|l| l == want);
+    // connect: j _ {daemon_name} {if_name} {if_addr} (no if_addr on loopback)
+    assert!(has("connect j=gw.example.com"), "{m:?}");
+    assert!(has("connect {daemon_name}=MTA"), "{m:?}");
+    assert!(m.iter().any(|l| l.starts_with("connect _=")), "{m:?}");
+    assert!(
+        !m.iter().any(|l| l.starts_with("connect {client_addr}")),
+        "{m:?}"
+    );
+    // MAIL: i and the resolved sender
+    assert!(
+        has(&format!("mail i={id}")),
+        "i is the spooled id {id}: {m:?}"
+    );
+    assert!(has("mail {mail_addr}=sender@example.org"), "{m:?}");
+    assert!(has("mail {mail_mailer}=esmtp"), "{m:?}");
+    assert!(has("mail {mail_host}=example.org"), "{m:?}");
+    // RCPT: the local recipient resolves to the local mailer
+    assert!(has("rcpt {rcpt_mailer}=local"), "{m:?}");
+    assert!(has("rcpt {rcpt_addr}=alice"), "{m:?}");
+    // end of message
+    assert!(has("eom {msg_id}=<t1@example.org>"), "{m:?}");
+}
+
+#[test]
+fn configured_macro_lists_replace_the_defaults() {
+    let s = inet();
+    let f = Filter::start("macros", &s);
+    let d = daemon(&format!(
+        "define(`confMILTER_MACROS_CONNECT', `{{client_addr}}, {{client_port}}')dnl\n\
+         define(`confMILTER_MACROS_ENVFROM', `{{mail_addr}}')dnl\n\
+         define(`confMILTER_MACROS_EOM', `i')dnl\n\
+         INPUT_MAIL_FILTER(`m', `S={s}, F=T')dnl\n"
+    ));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let m = macros_seen(&f);
+    let has = |want: &str| m.iter().any(|l| l == want);
+    assert!(has("connect {client_addr}=127.0.0.1"), "{m:?}");
+    assert!(
+        m.iter().any(|l| l.starts_with("connect {client_port}=")),
+        "{m:?}"
+    );
+    assert!(!m.iter().any(|l| l.starts_with("connect j=")), "{m:?}");
+    assert!(has("mail {mail_addr}=sender@example.org"), "{m:?}");
+    assert!(!m.iter().any(|l| l.starts_with("mail i=")), "{m:?}");
+    assert!(m.iter().any(|l| l.starts_with("eom i=")), "{m:?}");
+    assert!(!m.iter().any(|l| l.starts_with("eom {msg_id}")), "{m:?}");
+}
+
 /// A "filter" that answers the negotiation with garbage, or never answers.
 fn fake_filter(reply: &'static [u8]) -> (String, std::thread::JoinHandle<()>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();

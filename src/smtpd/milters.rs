@@ -82,6 +82,101 @@ pub struct Changes {
     pub quarantine: Option<String>,
 }
 
+/// sendmail 8.17's `confMILTER_MACROS_*` defaults (sendmail-cf's
+/// `cf/m4/cfhead.m4`); DATA and end of headers have none.
+pub const DEFAULT_MACROS: [(&str, &str); 7] = [
+    (
+        "confMILTER_MACROS_CONNECT",
+        "j, _, {daemon_name}, {if_name}, {if_addr}",
+    ),
+    (
+        "confMILTER_MACROS_HELO",
+        "{tls_version}, {cipher}, {cipher_bits}, {cert_subject}, {cert_issuer}",
+    ),
+    (
+        "confMILTER_MACROS_ENVFROM",
+        "i, {auth_type}, {auth_authen}, {auth_ssf}, {auth_author}, {mail_mailer}, {mail_host}, {mail_addr}",
+    ),
+    (
+        "confMILTER_MACROS_ENVRCPT",
+        "{rcpt_mailer}, {rcpt_host}, {rcpt_addr}",
+    ),
+    ("confMILTER_MACROS_DATA", ""),
+    ("confMILTER_MACROS_EOH", ""),
+    ("confMILTER_MACROS_EOM", "{msg_id}"),
+];
+
+/// Values that belong to one transaction: forgotten at the next MAIL.
+const TRANSACTION_MACROS: &[&str] = &[
+    "i",
+    "auth_author",
+    "mail_mailer",
+    "mail_host",
+    "mail_addr",
+    "rcpt_mailer",
+    "rcpt_host",
+    "rcpt_addr",
+    "msg_id",
+];
+
+/// The macro names sent at each stage (`confMILTER_MACROS_*`, or
+/// sendmail's defaults), braces removed (`{daemon_name}` → `daemon_name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MacroLists {
+    /// Connect, HELO, MAIL, RCPT, DATA, end of headers, end of message.
+    lists: [Vec<String>; 7],
+}
+
+impl MacroLists {
+    /// The lists a configuration sets, sendmail's defaults for the others.
+    pub fn from_config(config: &Config) -> MacroLists {
+        MacroLists {
+            lists: DEFAULT_MACROS.map(|(option, default)| {
+                parse_macro_list(config.option(option).unwrap_or(default))
+            }),
+        }
+    }
+
+    /// The names sent at a stage.
+    pub fn names(&self, stage: Stage) -> &[String] {
+        let i = match stage {
+            Stage::Connect => 0,
+            Stage::Helo => 1,
+            Stage::Mail => 2,
+            Stage::Rcpt => 3,
+            Stage::Data => 4,
+            Stage::Eoh => 5,
+            Stage::Eom => 6,
+        };
+        &self.lists[i]
+    }
+
+    /// The stage's names, in list order, that have a value in `values`;
+    /// a name without a value is left out, as sendmail's
+    /// `milter_send_macros` skips an undefined macro.
+    pub fn pick(&self, stage: Stage, values: &Macros) -> Macros {
+        self.names(stage)
+            .iter()
+            .filter_map(|n| {
+                values
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+            })
+            .collect()
+    }
+}
+
+/// `j, _, {daemon_name}` (commas or spaces between names) → the names
+/// without braces.
+fn parse_macro_list(list: &str) -> Vec<String> {
+    list.split([',', ' ', '\t'])
+        .map(|n| n.trim().trim_start_matches('{').trim_end_matches('}'))
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 struct Slot {
     name: String,
     filter: Result<Arc<Filter>, String>,
@@ -98,6 +193,11 @@ struct Slot {
 pub struct Filters {
     slots: Vec<Slot>,
     lines: Vec<String>,
+    /// `confMILTER_MACROS_*`.
+    lists: MacroLists,
+    /// Every macro value defined so far in the session (sendmail's macro
+    /// table): each stage sends the names of its list that have one.
+    values: Macros,
     /// MAIL was sent and no end of message or abort followed.
     in_tx: bool,
 }
@@ -162,6 +262,8 @@ impl Filters {
         Filters {
             slots,
             lines: Vec::new(),
+            lists: MacroLists::from_config(config),
+            values: Vec::new(),
             in_tx: false,
         }
     }
@@ -242,7 +344,9 @@ impl Filters {
             port,
             address,
         };
-        self.each(Step::Connect, Some((Stage::Connect, macros)), &cmd, true)
+        self.define(macros);
+        let m = self.pick(Stage::Connect);
+        self.each(Step::Connect, Some((Stage::Connect, &m)), &cmd, true)
             .await
     }
 
@@ -260,9 +364,11 @@ impl Filters {
     /// HELO/EHLO: a new greeting also ends any transaction.
     pub async fn helo(&mut self, macros: &Macros, name: &str) -> Outcome {
         self.abort().await;
+        self.define(macros);
+        let m = self.pick(Stage::Helo);
         self.each(
             Step::Helo,
-            Some((Stage::Helo, macros)),
+            Some((Stage::Helo, &m)),
             &Command::Helo(name),
             true,
         )
@@ -275,10 +381,15 @@ impl Filters {
         for s in &mut self.slots {
             s.message_off = false;
         }
+        // A new transaction: the last one's values are gone.
+        self.values
+            .retain(|(n, _)| !TRANSACTION_MACROS.contains(&n.as_str()));
+        self.define(macros);
+        let m = self.pick(Stage::Mail);
         let o = self
             .each(
                 Step::Mail,
-                Some((Stage::Mail, macros)),
+                Some((Stage::Mail, &m)),
                 &Command::Mail(args),
                 false,
             )
@@ -289,9 +400,11 @@ impl Filters {
 
     /// RCPT: `args` is `<recipient>` and the ESMTP arguments.
     pub async fn rcpt(&mut self, macros: &Macros, args: &[String]) -> Outcome {
+        self.define(macros);
+        let m = self.pick(Stage::Rcpt);
         self.each(
             Step::Rcpt,
-            Some((Stage::Rcpt, macros)),
+            Some((Stage::Rcpt, &m)),
             &Command::Rcpt(args),
             false,
         )
@@ -300,13 +413,10 @@ impl Filters {
 
     /// DATA (the command, before the message).
     pub async fn data(&mut self, macros: &Macros) -> Outcome {
-        self.each(
-            Step::Data,
-            Some((Stage::Data, macros)),
-            &Command::Data,
-            false,
-        )
-        .await
+        self.define(macros);
+        let m = self.pick(Stage::Data);
+        self.each(Step::Data, Some((Stage::Data, &m)), &Command::Data, false)
+            .await
     }
 
     /// RSET, a new MAIL or HELO, the end of a refused message: `SMFIC_ABORT`.
@@ -342,6 +452,8 @@ impl Filters {
     /// collected in order for [`apply_envelope`].
     pub async fn message(&mut self, macros: &Macros, msg: &[u8]) -> (Outcome, Changes) {
         self.in_tx = false;
+        self.define(macros);
+        let (eoh, eom) = (self.pick(Stage::Eoh), self.pick(Stage::Eom));
         let mut changes = Changes::default();
         for i in 0..self.slots.len() {
             if let Some(r) = self.slots[i].failed.clone() {
@@ -357,7 +469,7 @@ impl Filters {
             let may_replace_body = client.actions() & action::CHGBODY != 0;
             let current = changes.message.as_deref().unwrap_or(msg);
             let (headers, body) = split_message(current);
-            match feed(client, macros, &headers, body).await {
+            match feed(client, (&eoh, &eom), &headers, body).await {
                 Ok(None) => {}
                 Ok(Some(a)) => match self.judge(i, a.reply, false) {
                     Ok(None) => {
@@ -428,6 +540,21 @@ impl Filters {
             }
         }
         (Outcome::Continue, changes)
+    }
+
+    /// Define (or redefine) macro values, as sendmail's `macdefine`.
+    fn define(&mut self, macros: &Macros) {
+        for (name, value) in macros {
+            match self.values.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = value.clone(),
+                None => self.values.push((name.clone(), value.clone())),
+            }
+        }
+    }
+
+    /// The macros a stage sends: its list, in order, with the values known.
+    fn pick(&self, stage: Stage) -> Macros {
+        self.lists.pick(stage, &self.values)
     }
 
     /// One step to every open filter in order.
@@ -521,7 +648,7 @@ impl Filters {
 /// first answer that is not "continue", or the end-of-message answer.
 async fn feed(
     client: &mut Client,
-    macros: &Macros,
+    (eoh, eom): (&Macros, &Macros),
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<Option<Answer>, crate::milter::client::Error> {
@@ -536,7 +663,7 @@ async fn feed(
         }
     }
     if let Some(a) = client
-        .step(Step::Eoh, None, &Command::Eoh)
+        .step(Step::Eoh, Some((Stage::Eoh, eoh)), &Command::Eoh)
         .await?
         .filter(stop)
     {
@@ -552,7 +679,7 @@ async fn feed(
         }
     }
     client
-        .step(Step::Eom, Some((Stage::Eom, macros)), &Command::BodyEob)
+        .step(Step::Eom, Some((Stage::Eom, eom)), &Command::BodyEob)
         .await
 }
 
@@ -1026,6 +1153,42 @@ mod tests {
         assert!(
             log[6].starts_with("Milter: chgfrom ignored: bad arguments"),
             "{log:?}"
+        );
+    }
+
+    #[test]
+    fn macro_lists_default_to_sendmail_and_skip_undefined_values() {
+        let config = Config::default();
+        let lists = MacroLists::from_config(&config);
+        assert_eq!(
+            lists.names(Stage::Connect),
+            ["j", "_", "daemon_name", "if_name", "if_addr"]
+        );
+        assert_eq!(lists.names(Stage::Eom), ["msg_id"]);
+        assert!(lists.names(Stage::Data).is_empty());
+        let values: Macros = vec![
+            ("daemon_name".into(), "MTA".into()),
+            ("j".into(), "mx.example".into()),
+            ("client_addr".into(), "192.0.2.1".into()),
+        ];
+        assert_eq!(
+            lists.pick(Stage::Connect, &values),
+            vec![
+                ("j".to_string(), "mx.example".to_string()),
+                ("daemon_name".to_string(), "MTA".to_string())
+            ]
+        );
+        let mut config = Config::default();
+        config
+            .options
+            .insert("confMILTER_MACROS_CONNECT".into(), "{client_addr} j".into());
+        let lists = MacroLists::from_config(&config);
+        assert_eq!(
+            lists.pick(Stage::Connect, &values),
+            vec![
+                ("client_addr".to_string(), "192.0.2.1".to_string()),
+                ("j".to_string(), "mx.example".to_string())
+            ]
         );
     }
 }
