@@ -659,3 +659,148 @@ fn garbage_and_silence_follow_the_flag() {
     assert!(log_has(&d, "Milter (mute): timeout reading from filter"));
     assert!(spooled(&d, "queue").is_empty());
 }
+
+/// Debian's opendkim, signing for example.com with a key opendkim-genkey
+/// made; killed when dropped.
+struct Opendkim {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Opendkim {
+    fn start(port: u16) -> Opendkim {
+        for tool in ["opendkim", "opendkim-genkey"] {
+            assert!(
+                Command::new("sh")
+                    .args(["-c", &format!("command -v {tool}")])
+                    .output()
+                    .is_ok_and(|o| o.status.success()),
+                "{tool} is missing: apt-get install -y opendkim opendkim-tools (tools/test installs them)"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let st = Command::new("opendkim-genkey")
+            .args(["-D"])
+            .arg(dir.path())
+            .args(["-d", "example.com", "-s", "test"])
+            .status()
+            .unwrap();
+        assert!(st.success(), "opendkim-genkey failed");
+        let conf = dir.path().join("opendkim.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "Syslog no\nMode s\nDomain example.com\nSelector test\nKeyFile {}\n\
+                 Socket inet:{port}@127.0.0.1\nRequireSafeKeys no\n\
+                 Canonicalization relaxed/simple\nInternalHosts 127.0.0.1\n",
+                dir.path().join("test.private").display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new("opendkim")
+            .args(["-f", "-x"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start opendkim");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(st)) = child.try_wait() {
+                let mut err = String::new();
+                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+                panic!("opendkim exited {st}: {err}");
+            }
+            assert!(Instant::now() < deadline, "opendkim did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Opendkim { child, dir }
+    }
+
+    /// The TXT record opendkim-genkey wrote for `test._domainkey.example.com`.
+    fn txt_record(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("test.txt")).unwrap();
+        text.split('"').skip(1).step_by(2).collect()
+    }
+}
+
+impl Drop for Opendkim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// dkimpy's verifier (Debian's python3-dkim) on `msg`, with DNS replaced
+/// by the key record: `True`/`False` and what it logged.
+fn dkim_verify(msg: &[u8], txt: &str) -> String {
+    let probe = Command::new(PY).args(["-c", "import dkim"]).output();
+    assert!(
+        probe.is_ok_and(|o| o.status.success()),
+        "python3-dkim is missing: apt-get install -y python3-dkim (tools/test installs it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("msg.eml");
+    std::fs::write(&path, msg).unwrap();
+    let script = format!(
+        r#"
+import dkim, logging, sys
+logging.basicConfig(stream=sys.stdout, level=logging.DEBUG)
+record = {txt:?}.encode()
+def dnsfunc(name, timeout=5):
+    name = name.decode() if isinstance(name, bytes) else name
+    return record if name.rstrip(".") == "test._domainkey.example.com" else None
+msg = open({path:?}, "rb").read()
+print(dkim.verify(msg, logger=logging.getLogger("dkim"), dnsfunc=dnsfunc))
+"#,
+        path = path.display().to_string()
+    );
+    let out = Command::new(PY).args(["-c", &script]).output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn opendkim_signs_and_the_signature_verifies() {
+    let port = free_port();
+    let dk = Opendkim::start(port);
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`opendkim', `S=inet:{port}@127.0.0.1, F=T')dnl\n"
+    ));
+    let out = python(&format!(
+        r#"
+import smtplib
+s = smtplib.SMTP("127.0.0.1", {mta}, local_hostname="client.test", timeout=60)
+msg = ("From: Sender <sender@example.com>\r\nTo: alice@example.com\r\n"
+       "Subject: signed\r\nDate: Fri, 04 Dec 2026 04:00:00 +0000\r\n"
+       "Message-ID: <dkim1@example.com>\r\n\r\nbody line\r\nsecond line\r\n")
+print("OK", s.sendmail("sender@example.com", ["alice@example.com"], msg))
+s.quit()
+"#,
+        mta = d.mta
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    let (_, message) = q[0].split_once("end\n").expect("envelope end");
+    assert!(
+        message.contains("\r\nDKIM-Signature: ") || message.starts_with("DKIM-Signature: "),
+        "{message}"
+    );
+    assert!(message.contains("d=example.com"), "{message}");
+    assert!(
+        log_has(&d, "Milter add: header: DKIM-Signature:")
+            || log_has(&d, "Milter insert (0): header: DKIM-Signature:")
+    );
+    let txt = dk.txt_record();
+    assert!(txt.starts_with("v=DKIM1;"), "{txt}");
+    let good = dkim_verify(message.as_bytes(), &txt);
+    assert!(good.trim_end().ends_with("True"), "{good}");
+    // The verifier can fail: one changed body octet breaks the signature.
+    let tampered = message.replace("second line", "second lime");
+    let bad = dkim_verify(tampered.as_bytes(), &txt);
+    assert!(bad.trim_end().ends_with("False"), "{bad}");
+}
