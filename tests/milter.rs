@@ -804,3 +804,72 @@ s.quit()
     let bad = dkim_verify(tampered.as_bytes(), &txt);
     assert!(bad.trim_end().ends_with("False"), "{bad}");
 }
+
+#[test]
+fn check_lists_the_filters_and_warns_about_one_not_answering() {
+    let live = inet();
+    let _f = Filter::start("second", &live);
+    let dead = inet();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("gone.sock");
+    let mc = dir.path().join("site.mc");
+    std::fs::write(
+        &mc,
+        format!(
+            "OSTYPE(`linux')dnl\n\
+             define(`QUEUE_DIR', `{spool}')dnl\n\
+             define(`confDOMAIN_NAME', `t.example')dnl\n\
+             DAEMON_OPTIONS(`Port=1, Addr=127.0.0.1, Name=MTA')dnl\n\
+             INPUT_MAIL_FILTER(`live', `S={live}, F=T, T=C:1m;R:20s')dnl\n\
+             INPUT_MAIL_FILTER(`dead', `S={dead}, F=R')dnl\n\
+             INPUT_MAIL_FILTER(`gone', `S=unix:{sock}')dnl\n\
+             MAIL_FILTER(`unused', `S={dead}')dnl\n\
+             MAILER(`local')dnl\n",
+            spool = dir.path().join("spool").display(),
+            sock = sock.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&mc)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "milter live: S={live}, F=T: temp-fail (451 4.3.2) when unusable, T=C:60s;S:10s;R:20s;E:300s, answers (milter protocol version 6)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "milter dead: S={dead}, F=R: reject (550 5.7.1) when unusable, T=C:300s;S:10s;R:10s;E:300s, NOT ANSWERING"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("warning: milter dead: S={dead} does not answer: ")),
+        "{text}"
+    );
+    assert!(
+        text.contains("milter gone: S=unix:")
+            && text.contains("no F=: left out (mail passes unscanned) when unusable"),
+        "{text}"
+    );
+    assert!(text.contains("warning: milter gone: S=unix:"), "{text}");
+    assert!(
+        text.contains("milter unused: ")
+            && text.contains("not run (a MAIL_FILTER no filter list names)"),
+        "{text}"
+    );
+    assert!(!text.contains("warning: milter unused"), "{text}");
+    assert!(!text.contains("warning: milter live"), "{text}");
+    // Warnings, not problems: no `unsafe:` line is about a filter.
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("unsafe:") && l.contains("milter")),
+        "{text}"
+    );
+}
