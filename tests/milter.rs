@@ -873,3 +873,72 @@ fn check_lists_the_filters_and_warns_about_one_not_answering() {
         "{text}"
     );
 }
+
+/// A scripted filter that breaks its word: it negotiates no actions, then
+/// answers the end of message with `SMFIR_REPLBODY` (libmilter itself
+/// refuses to send that, so this one speaks the protocol by hand).
+fn lying_filter() -> (String, std::thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    // Every connection (the daemon's own start-up probe opens one too).
+    let h = std::thread::spawn(move || {
+        for c in l.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || serve_lying(c));
+        }
+    });
+    (format!("inet:{port}@127.0.0.1"), h)
+}
+
+fn serve_lying(mut c: std::net::TcpStream) {
+    let packet = |code: u8, data: &[u8]| {
+        let mut v = ((data.len() + 1) as u32).to_be_bytes().to_vec();
+        v.push(code);
+        v.extend_from_slice(data);
+        v
+    };
+    loop {
+        let mut head = [0u8; 4];
+        if c.read_exact(&mut head).is_err() {
+            return;
+        }
+        let mut data = vec![0u8; u32::from_be_bytes(head) as usize];
+        if c.read_exact(&mut data).is_err() {
+            return;
+        }
+        let reply = match data.first() {
+            Some(b'O') => packet(b'O', &[0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Some(b'E') => {
+                let mut r = packet(b'b', b"replaced\r\n");
+                r.extend(packet(b'c', b""));
+                r
+            }
+            Some(b'D' | b'A') => continue,
+            Some(b'Q') | None => return,
+            Some(_) => packet(b'c', b""),
+        };
+        if c.write_all(&reply).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_body_replaced_without_asking_temp_fails_the_message() {
+    let (s, _h) = lying_filter();
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`liar', `S={s}, F=R')dnl\n"));
+    assert_eq!(
+        send(d.mta, "hello", &["alice@example.com"]),
+        "DATA 451 4.3.2 Please try again later",
+        "{}",
+        d.maillog()
+    );
+    assert!(spooled(&d, "queue").is_empty());
+    assert!(
+        log_has(
+            &d,
+            "Milter (liar): replaced the body without SMFIF_CHGBODY, message temp-failed"
+        ),
+        "{}",
+        d.maillog()
+    );
+}

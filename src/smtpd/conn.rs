@@ -1215,7 +1215,12 @@ impl Conn {
             args.push("SMTPUTF8".into());
         }
         let id = self.server.spool.next_id();
-        let macros = self.macros_mail(&sender, &params, &id);
+        // Routing the sender for the macros costs lookups: only for filters.
+        let macros = if self.milters.is_empty() {
+            Vec::new()
+        } else {
+            self.macros_mail(&sender, &params, &id)
+        };
         let o = self.milters.mail(&macros, &args).await;
         let mut milter_discard = None;
         match o {
@@ -1329,7 +1334,11 @@ impl Conn {
         if let Some(o) = &params.orcpt {
             args.push(format!("ORCPT={o}"));
         }
-        let macros = self.macros_rcpt(&rcpt, &shown);
+        let macros = if self.milters.is_empty() {
+            Vec::new()
+        } else {
+            self.macros_rcpt(&rcpt, &shown)
+        };
         match self.milters.rcpt(&macros, &args).await {
             Outcome::Discard(name) => self.tx.discard = Some(format!("milter {name}")),
             o => {
