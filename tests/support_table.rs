@@ -256,8 +256,19 @@ fn a_milter_with_f_t_or_f_r_compiles_and_checks_clean() {
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
-            assert!(!text.contains("refuse"), "{text}");
+            // `refused:` is the daemon-refusal line (a `Connection
+            // refused` from the filter probe is a warning, not that).
+            assert!(!text.contains("refused:"), "{text}");
             assert!(!text.contains("filter spam"), "{text}");
+            let mode = if flag == "T" {
+                "F=T: temp-fail (451 4.3.2) when unusable"
+            } else {
+                "F=R: reject (550 5.7.1) when unusable"
+            };
+            assert!(
+                text.contains(&format!("milter spam: S=inet:1234@localhost, {mode}")),
+                "{text}"
+            );
         }
     }
 }
