@@ -334,8 +334,12 @@ in such a directory, owned by root or confRUN_AS_USER or its programs and
 files are refused). One line per problem: PATH: what is wrong; what to do.
 Settings mxgate does not honour are warned about with their file:line
 (docs/mc.md section 9); one that would stop the daemon is a \"refused:\"
-line. Exit 0 with an \"ok\" line
-when nothing is unsafe or refused, 1 when something is, 78 when the
+line. Each mail filter (INPUT_MAIL_FILTER, MAIL_FILTER) gets a
+\"milter NAME:\" line with its socket, its failure mode (F=R reject, F=T
+temp-fail, no F= left out) and timeouts; each one a listener runs is probed
+(connect and milter negotiation, at most 3 seconds each) and one that does
+not answer is a warning, which does not change the exit code. Exit 0 with an
+\"ok\" line when nothing is unsafe or refused, 1 when something is, 78 when the
 configuration does not load.
 ";
 
@@ -360,6 +364,13 @@ fn check(args: &[String]) -> i32 {
     }
     let audit = mxgate::cli::check::audit(&site);
     for w in &audit.warnings {
+        println!("warning: {w}");
+    }
+    let filters = mxgate::cli::check::filters(&site.config);
+    for l in &filters.lines {
+        println!("{l}");
+    }
+    for w in &filters.warnings {
         println!("warning: {w}");
     }
     for p in &audit.problems {

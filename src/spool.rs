@@ -166,10 +166,23 @@ impl Spool {
         QueueId::generate(std::time::SystemTime::now(), std::process::id(), seq)
     }
 
+    /// A queue id for a message to come, from the same sequence as
+    /// [`Spool::create`]'s (so never one another message has): the SMTP
+    /// server takes it at MAIL, as sendmail does, so mail filters get the
+    /// id (`i`) the message will be committed under. An id that is never
+    /// committed is simply not used.
+    pub fn next_id(&self) -> QueueId {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        QueueId::generate(std::time::SystemTime::now(), std::process::id(), seq)
+    }
+
     /// Start a new message. The envelope is written first; the content follows.
     pub fn create(&self, envelope: &Envelope) -> Result<Writer<'_>, Error> {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let id = QueueId::generate(std::time::SystemTime::now(), std::process::id(), seq);
+        self.create_with_id(envelope, self.next_id())
+    }
+
+    /// [`Spool::create`] under an id from [`Spool::next_id`].
+    pub fn create_with_id(&self, envelope: &Envelope, id: QueueId) -> Result<Writer<'_>, Error> {
         // An unnamed file in the spool's file system (O_TMPFILE): nothing to
         // clean up if we die, and publishing it is one link into the state
         // directory. File systems without O_TMPFILE get a named file in tmp/.

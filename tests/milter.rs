@@ -387,21 +387,237 @@ fn filter_dying_in_the_body_temp_fails_the_message() {
 }
 
 #[test]
-fn a_filter_asking_for_change_sender_fails_negotiation() {
+fn a_filter_asking_for_macro_lists_fails_negotiation() {
     let s = inet();
-    let f = Filter::start("chgfrom", &s);
-    let d = daemon(&format!("INPUT_MAIL_FILTER(`cf', `S={s}, F=T')dnl\n"));
+    let f = Filter::start("symlist", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`sl', `S={s}, F=T')dnl\n"));
     assert_eq!(
         send(d.mta, "hello", &["alice@example.com"]),
         "MAIL 451 4.3.2 Please try again later"
     );
     assert!(spooled(&d, "queue").is_empty());
-    assert!(log_has(&d, "Milter (cf): to error state"));
+    assert!(log_has(&d, "Milter (sl): to error state"));
     assert!(
-        f.seen().contains("negotiate: no CHGFROM offered"),
+        f.seen().contains("negotiate: no SETSYMLIST offered"),
         "{}",
         f.seen()
     );
+}
+
+#[test]
+fn change_sender_with_esmtp_arguments() {
+    let s = inet();
+    let _f = Filter::start("chgfrom", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`cf', `S={s}, F=T')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    assert!(q[0].contains("sender <bounces@example.net>\n"), "{}", q[0]);
+    assert!(!q[0].contains("sender@example.org>\n"), "{}", q[0]);
+    assert!(q[0].contains("fact ret HDRS\n"), "{}", q[0]);
+    assert!(log_has(&d, "Milter chgfrom: <bounces@example.net>"));
+    assert!(log_has(&d, "from=<bounces@example.net>, size="));
+}
+
+#[test]
+fn add_recipients_with_and_without_arguments() {
+    let s = inet();
+    let _f = Filter::start("addrcpt", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`ar', `S={s}, F=T')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    let m = &q[0];
+    assert!(m.contains("rcpt <alice@example.com>"), "{m}");
+    assert!(m.contains("rcpt <copy@example.com>"), "{m}");
+    let audit = m
+        .lines()
+        .find(|l| l.starts_with("rcpt <audit@example.com>"))
+        .unwrap_or_else(|| panic!("audit recipient: {m}"));
+    assert!(audit.contains("NEVER"), "NOTIFY=NEVER kept: {audit}");
+    assert!(log_has(&d, "Milter add: rcpt: <copy@example.com>"));
+    assert!(log_has(&d, "Milter add: rcpt: <audit@example.com>"));
+    assert!(log_has(&d, "nrcpts=3"));
+}
+
+#[test]
+fn delete_recipients_matches_as_given_in_rcpt_ignoring_case() {
+    let s = inet();
+    let f = Filter::start("delrcpt", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`dr', `S={s}, F=T')dnl\n"));
+    assert_eq!(
+        send(
+            d.mta,
+            "hello",
+            &["alice@example.com", "blocked@example.com"]
+        ),
+        "OK {}"
+    );
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    assert!(q[0].contains("rcpt <alice@example.com>"), "{}", q[0]);
+    assert!(!q[0].contains("blocked@"), "{}", q[0]);
+    assert!(
+        f.seen().contains("rcpt <blocked@example.com>"),
+        "{}",
+        f.seen()
+    );
+    assert!(log_has(&d, "Milter delete: rcpt <BLOCKED@EXAMPLE.COM>"));
+    assert!(log_has(&d, "nrcpts=1"));
+    // Every recipient deleted: accepted and dropped, nothing queued.
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`dr', `S={s}, F=T')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["blocked@example.com"]), "OK {}");
+    assert!(spooled(&d, "queue").is_empty());
+    assert!(log_has(&d, "discarded (milter: no recipients left)"));
+}
+
+#[test]
+fn replace_body_in_several_chunks() {
+    let s = inet();
+    let _f = Filter::start("replbody", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`rb', `S={s}, F=T')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    let m = &q[0];
+    let body = m
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_else(|| panic!("no body: {m}"));
+    assert!(!body.contains("body line"), "old body gone");
+    let expect: String = (0..6250).map(|n| format!("replaced {n:05}\r\n")).collect();
+    assert_eq!(expect.len(), 100000);
+    assert!(
+        body == expect,
+        "{} octets, ends {:?}",
+        body.len(),
+        &body[body.len().saturating_sub(40)..]
+    );
+    assert!(m.contains("Subject: hello\r\n"), "headers kept: {m}");
+    assert!(log_has(&d, "Milter: data, replbody"));
+}
+
+#[test]
+fn a_later_filter_sees_the_message_as_changed_by_an_earlier_one() {
+    // sendmail's milter_data applies each filter's changes before the next
+    // filter gets the headers and body.
+    let (s1, s2) = (inet(), inet());
+    let _a = Filter::start("replbody", &s1);
+    let _b = Filter::start("bodyseen", &s2);
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`rb', `S={s1}, F=T')dnl\nINPUT_MAIL_FILTER(`seen', `S={s2}, F=T')dnl\n"
+    ));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    assert!(
+        q[0].contains("\r\nX-Body-Seen: replaced 00000\r\n"),
+        "{}",
+        &q[0][..q[0].len().min(600)]
+    );
+    // And the other order: the body filter runs last, the other saw the original.
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`seen', `S={s2}, F=T')dnl\nINPUT_MAIL_FILTER(`rb', `S={s1}, F=T')dnl\n"
+    ));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    assert!(
+        q[0].contains("\r\nX-Body-Seen: body line\r\n"),
+        "{}",
+        &q[0][..q[0].len().min(600)]
+    );
+}
+
+#[test]
+fn a_later_filter_sees_headers_changed_by_an_earlier_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = format!("unix:{}", dir.path().join("h.sock").display());
+    let s2 = inet();
+    let _a = Filter::start("header", &sock);
+    let _b = Filter::start("bodyseen", &s2);
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`hdr', `S={sock}, F=T')dnl\nINPUT_MAIL_FILTER(`seen', `S={s2}, F=T')dnl\n"
+    ));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert!(
+        q[0].contains("\r\nX-Subject-Seen: [scanned] hello\r\n"),
+        "{}",
+        q[0]
+    );
+}
+
+/// The macros the "macros" filter printed: `STAGE name=value` lines.
+fn macros_seen(f: &Filter) -> Vec<String> {
+    f.seen()
+        .lines()
+        .filter_map(|l| l.strip_prefix("macro "))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn sendmails_default_macro_lists_with_the_queue_id() {
+    let s = inet();
+    let f = Filter::start("macros", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`m', `S={s}, F=T')dnl\n"));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    let id = q[0]
+        .lines()
+        .find_map(|l| l.strip_prefix("id "))
+        .expect("queue id")
+        .to_string();
+    let m = macros_seen(&f);
+    let has = |want: &str| m.iter().any(|l| l == want);
+    // connect: j _ {daemon_name} {if_name} {if_addr} (no if_addr on loopback)
+    assert!(has("connect j=gw.example.com"), "{m:?}");
+    assert!(has("connect {daemon_name}=MTA"), "{m:?}");
+    assert!(m.iter().any(|l| l.starts_with("connect _=")), "{m:?}");
+    assert!(
+        !m.iter().any(|l| l.starts_with("connect {client_addr}")),
+        "{m:?}"
+    );
+    // MAIL: i and the resolved sender
+    assert!(
+        has(&format!("mail i={id}")),
+        "i is the spooled id {id}: {m:?}"
+    );
+    assert!(has("mail {mail_addr}=sender@example.org"), "{m:?}");
+    assert!(has("mail {mail_mailer}=esmtp"), "{m:?}");
+    assert!(has("mail {mail_host}=example.org"), "{m:?}");
+    // RCPT: the local recipient resolves to the local mailer
+    assert!(has("rcpt {rcpt_mailer}=local"), "{m:?}");
+    assert!(has("rcpt {rcpt_addr}=alice"), "{m:?}");
+    // end of message
+    assert!(has("eom {msg_id}=<t1@example.org>"), "{m:?}");
+}
+
+#[test]
+fn configured_macro_lists_replace_the_defaults() {
+    let s = inet();
+    let f = Filter::start("macros", &s);
+    let d = daemon(&format!(
+        "define(`confMILTER_MACROS_CONNECT', `{{client_addr}}, {{client_port}}')dnl\n\
+         define(`confMILTER_MACROS_ENVFROM', `{{mail_addr}}')dnl\n\
+         define(`confMILTER_MACROS_EOM', `i')dnl\n\
+         INPUT_MAIL_FILTER(`m', `S={s}, F=T')dnl\n"
+    ));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    let m = macros_seen(&f);
+    let has = |want: &str| m.iter().any(|l| l == want);
+    assert!(has("connect {client_addr}=127.0.0.1"), "{m:?}");
+    assert!(
+        m.iter().any(|l| l.starts_with("connect {client_port}=")),
+        "{m:?}"
+    );
+    assert!(!m.iter().any(|l| l.starts_with("connect j=")), "{m:?}");
+    assert!(has("mail {mail_addr}=sender@example.org"), "{m:?}");
+    assert!(!m.iter().any(|l| l.starts_with("mail i=")), "{m:?}");
+    assert!(m.iter().any(|l| l.starts_with("eom i=")), "{m:?}");
+    assert!(!m.iter().any(|l| l.starts_with("eom {msg_id}")), "{m:?}");
 }
 
 /// A "filter" that answers the negotiation with garbage, or never answers.
@@ -442,4 +658,287 @@ fn garbage_and_silence_follow_the_flag() {
     );
     assert!(log_has(&d, "Milter (mute): timeout reading from filter"));
     assert!(spooled(&d, "queue").is_empty());
+}
+
+/// Debian's opendkim, signing for example.com with a key opendkim-genkey
+/// made; killed when dropped.
+struct Opendkim {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Opendkim {
+    fn start(port: u16) -> Opendkim {
+        for tool in ["opendkim", "opendkim-genkey"] {
+            assert!(
+                Command::new("sh")
+                    .args(["-c", &format!("command -v {tool}")])
+                    .output()
+                    .is_ok_and(|o| o.status.success()),
+                "{tool} is missing: apt-get install -y opendkim opendkim-tools (tools/test installs them)"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let st = Command::new("opendkim-genkey")
+            .args(["-D"])
+            .arg(dir.path())
+            .args(["-d", "example.com", "-s", "test"])
+            .status()
+            .unwrap();
+        assert!(st.success(), "opendkim-genkey failed");
+        let conf = dir.path().join("opendkim.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "Syslog no\nMode s\nDomain example.com\nSelector test\nKeyFile {}\n\
+                 Socket inet:{port}@127.0.0.1\nRequireSafeKeys no\n\
+                 Canonicalization relaxed/simple\nInternalHosts 127.0.0.1\n",
+                dir.path().join("test.private").display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new("opendkim")
+            .args(["-f", "-x"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start opendkim");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(st)) = child.try_wait() {
+                let mut err = String::new();
+                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+                panic!("opendkim exited {st}: {err}");
+            }
+            assert!(Instant::now() < deadline, "opendkim did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Opendkim { child, dir }
+    }
+
+    /// The TXT record opendkim-genkey wrote for `test._domainkey.example.com`.
+    fn txt_record(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("test.txt")).unwrap();
+        text.split('"').skip(1).step_by(2).collect()
+    }
+}
+
+impl Drop for Opendkim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// dkimpy's verifier (Debian's python3-dkim) on `msg`, with DNS replaced
+/// by the key record: `True`/`False` and what it logged.
+fn dkim_verify(msg: &[u8], txt: &str) -> String {
+    let probe = Command::new(PY).args(["-c", "import dkim"]).output();
+    assert!(
+        probe.is_ok_and(|o| o.status.success()),
+        "python3-dkim is missing: apt-get install -y python3-dkim (tools/test installs it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("msg.eml");
+    std::fs::write(&path, msg).unwrap();
+    let script = format!(
+        r#"
+import dkim, logging, sys
+logging.basicConfig(stream=sys.stdout, level=logging.DEBUG)
+record = {txt:?}.encode()
+def dnsfunc(name, timeout=5):
+    name = name.decode() if isinstance(name, bytes) else name
+    return record if name.rstrip(".") == "test._domainkey.example.com" else None
+msg = open({path:?}, "rb").read()
+print(dkim.verify(msg, logger=logging.getLogger("dkim"), dnsfunc=dnsfunc))
+"#,
+        path = path.display().to_string()
+    );
+    let out = Command::new(PY).args(["-c", &script]).output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn opendkim_signs_and_the_signature_verifies() {
+    let port = free_port();
+    let dk = Opendkim::start(port);
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`opendkim', `S=inet:{port}@127.0.0.1, F=T')dnl\n"
+    ));
+    let out = python(&format!(
+        r#"
+import smtplib
+s = smtplib.SMTP("127.0.0.1", {mta}, local_hostname="client.test", timeout=60)
+msg = ("From: Sender <sender@example.com>\r\nTo: alice@example.com\r\n"
+       "Subject: signed\r\nDate: Fri, 04 Dec 2026 04:00:00 +0000\r\n"
+       "Message-ID: <dkim1@example.com>\r\n\r\nbody line\r\nsecond line\r\n")
+print("OK", s.sendmail("sender@example.com", ["alice@example.com"], msg))
+s.quit()
+"#,
+        mta = d.mta
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK {}");
+    let q = spooled(&d, "queue");
+    assert_eq!(q.len(), 1);
+    let (_, message) = q[0].split_once("end\n").expect("envelope end");
+    assert!(
+        message.contains("\r\nDKIM-Signature: ") || message.starts_with("DKIM-Signature: "),
+        "{message}"
+    );
+    assert!(message.contains("d=example.com"), "{message}");
+    assert!(
+        log_has(&d, "Milter add: header: DKIM-Signature:")
+            || log_has(&d, "Milter insert (0): header: DKIM-Signature:")
+    );
+    let txt = dk.txt_record();
+    assert!(txt.starts_with("v=DKIM1;"), "{txt}");
+    let good = dkim_verify(message.as_bytes(), &txt);
+    assert!(good.trim_end().ends_with("True"), "{good}");
+    // The verifier can fail: one changed body octet breaks the signature.
+    let tampered = message.replace("second line", "second lime");
+    let bad = dkim_verify(tampered.as_bytes(), &txt);
+    assert!(bad.trim_end().ends_with("False"), "{bad}");
+}
+
+#[test]
+fn check_lists_the_filters_and_warns_about_one_not_answering() {
+    let live = inet();
+    let _f = Filter::start("second", &live);
+    let dead = inet();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("gone.sock");
+    let mc = dir.path().join("site.mc");
+    std::fs::write(
+        &mc,
+        format!(
+            "OSTYPE(`linux')dnl\n\
+             define(`QUEUE_DIR', `{spool}')dnl\n\
+             define(`confDOMAIN_NAME', `t.example')dnl\n\
+             DAEMON_OPTIONS(`Port=1, Addr=127.0.0.1, Name=MTA')dnl\n\
+             INPUT_MAIL_FILTER(`live', `S={live}, F=T, T=C:1m;R:20s')dnl\n\
+             INPUT_MAIL_FILTER(`dead', `S={dead}, F=R')dnl\n\
+             INPUT_MAIL_FILTER(`gone', `S=unix:{sock}')dnl\n\
+             MAIL_FILTER(`unused', `S={dead}')dnl\n\
+             MAILER(`local')dnl\n",
+            spool = dir.path().join("spool").display(),
+            sock = sock.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&mc)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "milter live: S={live}, F=T: temp-fail (451 4.3.2) when unusable, T=C:60s;S:10s;R:20s;E:300s, answers (milter protocol version 6)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "milter dead: S={dead}, F=R: reject (550 5.7.1) when unusable, T=C:300s;S:10s;R:10s;E:300s, NOT ANSWERING"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("warning: milter dead: S={dead} does not answer: ")),
+        "{text}"
+    );
+    assert!(
+        text.contains("milter gone: S=unix:")
+            && text.contains("no F=: left out (mail passes unscanned) when unusable"),
+        "{text}"
+    );
+    assert!(text.contains("warning: milter gone: S=unix:"), "{text}");
+    assert!(
+        text.contains("milter unused: ")
+            && text.contains("not run (a MAIL_FILTER no filter list names)"),
+        "{text}"
+    );
+    assert!(!text.contains("warning: milter unused"), "{text}");
+    assert!(!text.contains("warning: milter live"), "{text}");
+    // Warnings, not problems: no `unsafe:` line is about a filter.
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("unsafe:") && l.contains("milter")),
+        "{text}"
+    );
+}
+
+/// A scripted filter that breaks its word: it negotiates no actions, then
+/// answers the end of message with `SMFIR_REPLBODY` (libmilter itself
+/// refuses to send that, so this one speaks the protocol by hand).
+fn lying_filter() -> (String, std::thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    // Every connection (the daemon's own start-up probe opens one too).
+    let h = std::thread::spawn(move || {
+        for c in l.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || serve_lying(c));
+        }
+    });
+    (format!("inet:{port}@127.0.0.1"), h)
+}
+
+fn serve_lying(mut c: std::net::TcpStream) {
+    let packet = |code: u8, data: &[u8]| {
+        let mut v = ((data.len() + 1) as u32).to_be_bytes().to_vec();
+        v.push(code);
+        v.extend_from_slice(data);
+        v
+    };
+    loop {
+        let mut head = [0u8; 4];
+        if c.read_exact(&mut head).is_err() {
+            return;
+        }
+        let mut data = vec![0u8; u32::from_be_bytes(head) as usize];
+        if c.read_exact(&mut data).is_err() {
+            return;
+        }
+        let reply = match data.first() {
+            Some(b'O') => packet(b'O', &[0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Some(b'E') => {
+                let mut r = packet(b'b', b"replaced\r\n");
+                r.extend(packet(b'c', b""));
+                r
+            }
+            Some(b'D' | b'A') => continue,
+            Some(b'Q') | None => return,
+            Some(_) => packet(b'c', b""),
+        };
+        if c.write_all(&reply).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_body_replaced_without_asking_temp_fails_the_message() {
+    let (s, _h) = lying_filter();
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`liar', `S={s}, F=R')dnl\n"));
+    assert_eq!(
+        send(d.mta, "hello", &["alice@example.com"]),
+        "DATA 451 4.3.2 Please try again later",
+        "{}",
+        d.maillog()
+    );
+    assert!(spooled(&d, "queue").is_empty());
+    assert!(
+        log_has(
+            &d,
+            "Milter (liar): replaced the body without SMFIF_CHGBODY, message temp-failed"
+        ),
+        "{}",
+        d.maillog()
+    );
 }

@@ -225,9 +225,6 @@ pub const MACROS: &[(&str, Support)] = &[
     ("MAIL_FILTER", Implemented),
 ];
 
-/// The warning for `confMILTER_MACROS_*`: the macro lists are not read.
-pub const MILTER_MACROS: &str = "mxgate sends its own fixed macros at each stage (connect: j _ {daemon_name} {client_addr} {client_name} {client_port}; HELO: {tls_version} {cipher}; MAIL: {mail_addr} {auth_type} {auth_authen}; RCPT: {rcpt_addr}; end of message: {msg_id}), not this list (docs/milter.md)";
-
 /// `DAEMON_OPTIONS` settings that the daemon refuses.
 pub const DAEMON_SETTINGS: &[(&str, Support)] = &[
     ("Family=local", Implemented),
@@ -261,13 +258,13 @@ pub const OPTIONS: &[(&str, Support)] = &[
     ("confMAX_HOP", Implemented),
     ("confMAX_MESSAGE_SIZE", Implemented),
     ("confMAX_RCPTS_PER_MESSAGE", Implemented),
-    ("confMILTER_MACROS_CONNECT", Warned(MILTER_MACROS)),
-    ("confMILTER_MACROS_ENVFROM", Warned(MILTER_MACROS)),
-    ("confMILTER_MACROS_ENVRCPT", Warned(MILTER_MACROS)),
-    ("confMILTER_MACROS_EOH", Warned(MILTER_MACROS)),
-    ("confMILTER_MACROS_EOM", Warned(MILTER_MACROS)),
-    ("confMILTER_MACROS_HELO", Warned(MILTER_MACROS)),
-    ("confMILTER_MACROS_DATA", Warned(MILTER_MACROS)),
+    ("confMILTER_MACROS_CONNECT", Implemented),
+    ("confMILTER_MACROS_ENVFROM", Implemented),
+    ("confMILTER_MACROS_ENVRCPT", Implemented),
+    ("confMILTER_MACROS_EOH", Implemented),
+    ("confMILTER_MACROS_EOM", Implemented),
+    ("confMILTER_MACROS_HELO", Implemented),
+    ("confMILTER_MACROS_DATA", Implemented),
     ("confMIN_FREE_BLOCKS", Implemented),
     ("confMIN_QUEUE_AGE", Implemented),
     ("confPRIVACY_FLAGS", Implemented),

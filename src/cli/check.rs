@@ -29,6 +29,10 @@
 //!
 //! A missing `confRUN_AS_USER` user is a problem (the daemon refuses to
 //! start); no `confRUN_AS_USER` at all is a warning (the daemon runs as root).
+//!
+//! [`filters`] lists the mail filters with their socket and `F=` failure
+//! mode and probes the ones a listener runs (connect, `SMFIC_OPTNEG`,
+//! each within [`PROBE_CAP`]); one that does not answer is a warning.
 
 use crate::safefile::{Kind, Problem, Rule, check, open_file, user_name};
 use crate::site::Site;
@@ -380,3 +384,164 @@ mod tests {
         );
     }
 }
+
+/// What `mxgate check` says about the mail filters.
+#[derive(Debug, Default)]
+pub struct FilterReport {
+    /// One line per `INPUT_MAIL_FILTER`/`MAIL_FILTER`: socket, failure
+    /// mode, timeouts, whether it answered.
+    pub lines: Vec<String>,
+    /// A filter the daemon runs that does not answer (or does not speak
+    /// the milter protocol), or a definition it cannot use.
+    pub warnings: Vec<String>,
+}
+
+/// The longest `mxgate check` waits for one filter to connect or to
+/// answer the negotiation (the filter's `T=C`/`T=R` when shorter).
+pub const PROBE_CAP: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// List the configured filters with their socket and `F=` failure mode,
+/// and probe each filter a listener runs: connect (within `T=C`, at most
+/// [`PROBE_CAP`]), send `SMFIC_OPTNEG` and read the answer (within `T=R`,
+/// at most [`PROBE_CAP`]). A filter that does not answer is a warning, not
+/// a problem: the daemon starts, and the filter's `F=` decides.
+pub fn filters(config: &crate::config::Config) -> FilterReport {
+    use crate::milter::filter::{Filter, OnError};
+    let mut r = FilterReport::default();
+    let run = run_filters(config);
+    for m in &config.milters {
+        let s = m.options.get("S").map_or("", String::as_str);
+        let f = match Filter::parse(m) {
+            Ok(f) => f,
+            Err(e) => {
+                r.lines
+                    .push(format!("milter {}: S={s}: unusable definition", m.name));
+                r.warnings.push(format!(
+                    "milter {}: {e} (the daemon temp-fails mail while it is used)",
+                    m.name
+                ));
+                continue;
+            }
+        };
+        let mode = match f.on_error {
+            OnError::Reject => "F=R: reject (550 5.7.1) when unusable",
+            OnError::TempFail => "F=T: temp-fail (451 4.3.2) when unusable",
+            OnError::Skip => "no F=: left out (mail passes unscanned) when unusable",
+        };
+        let t = f.timeouts;
+        let mut line = format!(
+            "milter {}: S={s}, {mode}, T=C:{}s;S:{}s;R:{}s;E:{}s",
+            m.name,
+            t.connect.as_secs(),
+            t.send.as_secs(),
+            t.read.as_secs(),
+            t.eom.as_secs()
+        );
+        if !run.contains(&m.name) {
+            line += ", not run (a MAIL_FILTER no filter list names)";
+            r.lines.push(line);
+            continue;
+        }
+        match probe(&f) {
+            Ok(version) => line += &format!(", answers (milter protocol version {version})"),
+            Err(why) => {
+                line += ", NOT ANSWERING";
+                r.warnings
+                    .push(format!("milter {}: S={s} does not answer: {why}", m.name));
+            }
+        }
+        r.lines.push(line);
+    }
+    r
+}
+
+/// The names of the filters some listener runs (smtpd's rule).
+fn run_filters(config: &crate::config::Config) -> Vec<String> {
+    use crate::smtpd::milters::names_for;
+    let mut names = Vec::new();
+    let mut default_listener = config.daemons.is_empty();
+    for d in &config.daemons {
+        match d.options.get("InputMailFilters") {
+            Some(list) => names.extend(names_for(config, Some(list))),
+            None => default_listener = true,
+        }
+    }
+    if default_listener {
+        names.extend(names_for(config, None));
+    }
+    names
+}
+
+/// Connect, negotiate, quit: the filter's protocol version, or why not.
+fn probe(f: &crate::milter::filter::Filter) -> Result<u32, String> {
+    use crate::milter::codec::{self, Command, Decoder, Response, action, step};
+    use crate::milter::filter::Socket;
+    use std::io::{Read, Write};
+    let connect_wait = f.timeouts.connect.min(PROBE_CAP);
+    let read_wait = f.timeouts.read.min(PROBE_CAP);
+    let mut stream: Box<dyn ReadWrite> = match &f.socket {
+        Socket::Inet { host, port } => {
+            use std::net::ToSocketAddrs;
+            let addrs: Vec<_> = (host.as_str(), *port)
+                .to_socket_addrs()
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                .collect();
+            let mut last = format!("{host} has no address");
+            let mut found = None;
+            for a in addrs {
+                match std::net::TcpStream::connect_timeout(&a, connect_wait) {
+                    Ok(s) => {
+                        found = Some(s);
+                        break;
+                    }
+                    Err(e) => last = format!("{a}: {e}"),
+                }
+            }
+            let s = found.ok_or(last)?;
+            s.set_read_timeout(Some(read_wait))
+                .map_err(|e| e.to_string())?;
+            s.set_write_timeout(Some(read_wait))
+                .map_err(|e| e.to_string())?;
+            Box::new(s)
+        }
+        Socket::Unix(path) => {
+            let s = std::os::unix::net::UnixStream::connect(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            s.set_read_timeout(Some(read_wait))
+                .map_err(|e| e.to_string())?;
+            s.set_write_timeout(Some(read_wait))
+                .map_err(|e| e.to_string())?;
+            Box::new(s)
+        }
+    };
+    stream
+        .write_all(&codec::encode(&Command::OptNeg {
+            version: codec::VERSION,
+            actions: action::OFFERED,
+            protocol: step::OFFERED,
+        }))
+        .map_err(|e| format!("sending the negotiation: {e}"))?;
+    let mut d = Decoder::new();
+    let mut buf = [0u8; 4096];
+    let answer = loop {
+        match d.next_response() {
+            Ok(Some(r)) => break r,
+            Ok(None) => {}
+            Err(e) => return Err(format!("not the milter protocol: {e}")),
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return Err("closed the connection during the negotiation".into()),
+            Ok(n) => d.receive(&buf[..n]),
+            Err(e) => return Err(format!("no answer to the negotiation: {e}")),
+        }
+    };
+    let _ = stream.write_all(&codec::encode(&Command::Quit));
+    match answer {
+        Response::OptNeg { version, .. } => Ok(version),
+        other => Err(format!("answered the negotiation with {other:?}")),
+    }
+}
+
+/// A connected stream of either kind.
+trait ReadWrite: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> ReadWrite for T {}

@@ -115,6 +115,8 @@ pub struct Client {
     decoder: Decoder,
     /// The filter's `SMFIP_*` bits.
     protocol: u32,
+    /// The filter's `SMFIF_*` bits.
+    actions: u32,
 }
 
 impl Client {
@@ -142,6 +144,7 @@ impl Client {
             stream,
             decoder: Decoder::new(),
             protocol: 0,
+            actions: 0,
         };
         c.write(&codec::encode(&Command::OptNeg {
             version: codec::VERSION,
@@ -164,7 +167,7 @@ impl Client {
                 }
                 if actions & !action::OFFERED != 0 {
                     return Err(Error::Negotiation(format!(
-                        "filter wants actions 0x{actions:x}, mxgate offers 0x{:x} (not: change sender, add/delete recipient, replace body)",
+                        "filter wants actions 0x{actions:x}, mxgate offers 0x{:x} (not: macro lists)",
                         action::OFFERED
                     )));
                 }
@@ -175,6 +178,7 @@ impl Client {
                     )));
                 }
                 c.protocol = protocol;
+                c.actions = actions;
                 Ok(c)
             }
             other => Err(Error::Unexpected(format!(
@@ -191,6 +195,11 @@ impl Client {
     /// The filter's definition.
     pub fn filter(&self) -> &Arc<Filter> {
         &self.filter
+    }
+
+    /// The actions (`SMFIF_*`) the filter asked for in the negotiation.
+    pub fn actions(&self) -> u32 {
+        self.actions
     }
 
     /// Does the filter want this step at all?

@@ -37,11 +37,10 @@ pub mod action {
     pub const ADDRCPT_PAR: u32 = 0x80;
     /// Ask for macro lists (`SMFIF_SETSYMLIST`).
     pub const SETSYMLIST: u32 = 0x100;
-    /// What mxgate offers: headers added, inserted, changed, deleted and
-    /// quarantine. Not offered (a filter that needs them fails
-    /// negotiation): change sender, add/delete recipient, replace body,
-    /// macro lists.
-    pub const OFFERED: u32 = ADDHDRS | CHGHDRS | QUARANTINE;
+    /// What mxgate offers: every action of protocol version 6 but macro
+    /// lists (a filter that asks for `SETSYMLIST` fails negotiation).
+    pub const OFFERED: u32 =
+        ADDHDRS | CHGBODY | ADDRCPT | DELRCPT | CHGHDRS | QUARANTINE | CHGFROM | ADDRCPT_PAR;
 }
 
 /// Protocol-step bits (`SMFIP_*`): steps a filter does not want
@@ -363,9 +362,28 @@ pub enum Response {
     },
     /// `SMFIR_QUARANTINE` (`q`) with its reason.
     Quarantine(String),
-    /// An action mxgate did not offer or does not know (`SMFIR_CHGFROM`,
-    /// `SMFIR_ADDRCPT`, `SMFIR_DELRCPT`, `SMFIR_REPLBODY`, ...): the
-    /// filter broke the negotiation.
+    /// `SMFIR_CHGFROM` (`e`): the new sender and, optionally, its ESMTP
+    /// arguments (`SIZE=... RET=...`).
+    ChgFrom {
+        /// The sender as the filter wrote it (`<a@b>` or `a@b`).
+        sender: String,
+        /// ESMTP arguments, space separated.
+        args: Option<String>,
+    },
+    /// `SMFIR_ADDRCPT` (`+`), or `SMFIR_ADDRCPT_PAR` (`2`) with arguments.
+    AddRcpt {
+        /// The recipient as the filter wrote it.
+        rcpt: String,
+        /// ESMTP arguments (`NOTIFY=...`), `SMFIR_ADDRCPT_PAR` only.
+        args: Option<String>,
+    },
+    /// `SMFIR_DELRCPT` (`-`): a recipient as given in RCPT.
+    DelRcpt(String),
+    /// `SMFIR_REPLBODY` (`b`): one chunk of the new body (several chunks
+    /// concatenate).
+    ReplBody(Vec<u8>),
+    /// An action mxgate did not offer or does not know
+    /// (`SMFIR_SETSYMLIST`, ...): the filter broke the negotiation.
     NotOffered(u8),
 }
 
@@ -486,6 +504,43 @@ fn parse(code: u8, data: &[u8]) -> Result<Response, Error> {
                 Response::ChgHeader { index, name, value }
             })
         }
+        b'e' | b'2' => {
+            // One string, or two (the address and its ESMTP arguments).
+            let (first, args) = match strings::<2>(data) {
+                Some([a, b]) => (a, Some(b)),
+                None => {
+                    let [a] = strings::<1>(data).ok_or_else(bad)?;
+                    (a, None)
+                }
+            };
+            if first.is_empty() {
+                return Err(bad());
+            }
+            let args = args.filter(|a| !a.is_empty());
+            Ok(if code == b'e' {
+                Response::ChgFrom {
+                    sender: first,
+                    args,
+                }
+            } else {
+                Response::AddRcpt { rcpt: first, args }
+            })
+        }
+        b'+' | b'-' => {
+            let [addr] = strings::<1>(data).ok_or_else(bad)?;
+            if addr.is_empty() {
+                return Err(bad());
+            }
+            Ok(if code == b'+' {
+                Response::AddRcpt {
+                    rcpt: addr,
+                    args: None,
+                }
+            } else {
+                Response::DelRcpt(addr)
+            })
+        }
+        b'b' => Ok(Response::ReplBody(data.to_vec())),
         other => Ok(Response::NotOffered(other)),
     }
 }
@@ -524,7 +579,7 @@ mod tests {
         });
         assert_eq!(&p[..5], &[0, 0, 0, 13, b'O']);
         assert_eq!(&p[5..9], &[0, 0, 0, 6]);
-        assert_eq!(&p[9..13], &[0, 0, 0, 0x31]);
+        assert_eq!(&p[9..13], &[0, 0, 0, 0xFF]);
         assert_eq!(u32::from_be_bytes([p[13], p[14], p[15], p[16]]), 0xF_F7FF);
     }
 
@@ -617,7 +672,7 @@ mod tests {
         d.receive(&packet(b'i', b"\0\0\0\0X-First\0v\0"));
         d.receive(&packet(b'y', b"550 5.7.0 no thanks\0"));
         d.receive(&packet(b'q', b"virus\0"));
-        d.receive(&packet(b'e', b"<x@y>\0"));
+        d.receive(&packet(b'l', b"\0\0\0\x01j\0"));
         d.receive(&packet(
             b'O',
             &[0, 0, 0, 6, 0, 0, 0, 1, 0, 0, 0, 0x10, 1, 2, 3],
@@ -641,7 +696,7 @@ mod tests {
                 },
                 Response::ReplyCode("550 5.7.0 no thanks".into()),
                 Response::Quarantine("virus".into()),
-                Response::NotOffered(b'e'),
+                Response::NotOffered(b'l'),
                 Response::OptNeg {
                     version: 6,
                     actions: 1,
@@ -649,6 +704,49 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn envelope_and_body_actions() {
+        let mut d = Decoder::new();
+        d.receive(&packet(b'e', b"<new@example.org>\0"));
+        d.receive(&packet(b'e', b"<new@example.org>\0RET=HDRS ENVID=x\0"));
+        d.receive(&packet(b'+', b"<add@example.com>\0"));
+        d.receive(&packet(b'2', b"<par@example.com>\0NOTIFY=NEVER\0"));
+        d.receive(&packet(b'-', b"alice@example.com\0"));
+        d.receive(&packet(b'b', b"new body\r\n"));
+        let mut got = Vec::new();
+        while let Some(r) = d.next_response().unwrap() {
+            got.push(r);
+        }
+        assert_eq!(
+            got,
+            vec![
+                Response::ChgFrom {
+                    sender: "<new@example.org>".into(),
+                    args: None
+                },
+                Response::ChgFrom {
+                    sender: "<new@example.org>".into(),
+                    args: Some("RET=HDRS ENVID=x".into())
+                },
+                Response::AddRcpt {
+                    rcpt: "<add@example.com>".into(),
+                    args: None
+                },
+                Response::AddRcpt {
+                    rcpt: "<par@example.com>".into(),
+                    args: Some("NOTIFY=NEVER".into())
+                },
+                Response::DelRcpt("alice@example.com".into()),
+                Response::ReplBody(b"new body\r\n".to_vec()),
+            ]
+        );
+        for (code, data) in [(b'e', &b"\0"[..]), (b'+', b"no nul"), (b'-', b"a\0b\0")] {
+            let mut d = Decoder::new();
+            d.receive(&packet(code, data));
+            assert_eq!(d.next_response(), Err(Error::Malformed(code as char)));
+        }
     }
 
     #[test]

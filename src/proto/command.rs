@@ -125,6 +125,22 @@ pub struct Notify {
     pub delay: bool,
 }
 
+impl MailParams {
+    /// The ESMTP arguments of a MAIL command (`SIZE=10 RET=HDRS`), as a
+    /// mail filter's `SMFIR_CHGFROM` gives them too.
+    pub fn parse(params: &str) -> Result<MailParams, Reply> {
+        parse_mail_params(params)
+    }
+}
+
+impl RcptParams {
+    /// The ESMTP arguments of a RCPT command (`NOTIFY=NEVER`), as a mail
+    /// filter's `SMFIR_ADDRCPT_PAR` gives them too.
+    pub fn parse(params: &str) -> Result<RcptParams, Reply> {
+        parse_rcpt_params(params)
+    }
+}
+
 impl Notify {
     /// `NEVER`: none of the three.
     pub fn is_never(&self) -> bool {

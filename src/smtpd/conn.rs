@@ -58,6 +58,8 @@ struct Transaction {
     too_big: bool,
     discard: Option<String>,
     quarantine: Option<String>,
+    /// The queue id, taken at MAIL (the mail filters' `i`).
+    id: Option<spool::QueueId>,
 }
 
 /// What ended a wait for the client.
@@ -118,6 +120,8 @@ struct Conn {
     /// A filter temp-failed the connection: MAIL gets this (sendmail's
     /// "temporary failing commands").
     milter_tempfail: Option<Reply>,
+    /// Our end of the connection (the mail filters' `{if_addr}`).
+    local_addr: Option<SocketAddr>,
 }
 
 /// Serve one connection to the end.
@@ -127,6 +131,7 @@ pub async fn run(
     tcp: async_net::TcpStream,
     peer: SocketAddr,
 ) {
+    let local_addr = tcp.local_addr().ok();
     let mut stream = Stream::Plain(tcp);
     let slot = match server.admit(peer.ip()) {
         Ok(slot) => slot,
@@ -155,6 +160,7 @@ pub async fn run(
         };
     }
     let mut conn = Conn::new(server, spec, peer, false, slot.lookups.clone());
+    conn.local_addr = local_addr;
     conn.client.rate = slot.rate;
     conn.client.connections = slot.connections;
     let smtps = stream.tls_info();
@@ -298,6 +304,7 @@ impl Conn {
             mail_cmd: false,
             milters,
             milter_tempfail: None,
+            local_addr: None,
         }
     }
 
@@ -1365,7 +1372,13 @@ impl Conn {
         if params.smtputf8 {
             args.push("SMTPUTF8".into());
         }
-        let macros = self.macros_mail(&shown);
+        let id = self.server.spool.next_id();
+        // Routing the sender for the macros costs lookups: only for filters.
+        let macros = if self.milters.is_empty() {
+            Vec::new()
+        } else {
+            self.macros_mail(&sender, &params, &id)
+        };
         let o = self.milters.mail(&macros, &args).await;
         let mut milter_discard = None;
         match o {
@@ -1384,6 +1397,7 @@ impl Conn {
             params,
             discard,
             quarantine,
+            id: Some(id),
             ..Default::default()
         };
         Reply::new(250, st(2, 1, 0), format!("<{shown}>... Sender ok"))
@@ -1478,7 +1492,11 @@ impl Conn {
         if let Some(o) = &params.orcpt {
             args.push(format!("ORCPT={o}"));
         }
-        let macros = vec![("rcpt_addr".to_string(), shown.clone())];
+        let macros = if self.milters.is_empty() {
+            Vec::new()
+        } else {
+            self.macros_rcpt(&rcpt, &shown)
+        };
         match self.milters.rcpt(&macros, &args).await {
             Outcome::Discard(name) => self.tx.discard = Some(format!("milter {name}")),
             o => {
@@ -1507,6 +1525,15 @@ impl Conn {
             ),
             ("client_name".into(), self.client.name.clone()),
         ];
+        // sendmail: the interface's address unless it is in the loopback
+        // net, IPv6 tagged `IPv6:`.
+        if let Some(ip) = self
+            .local_addr
+            .map(|a| a.ip())
+            .filter(|ip| !ip.is_loopback())
+        {
+            macros.push(("if_addr".into(), addr::sendmail_ip(&ip)));
+        }
         let (family, port, address) = if self.local {
             (Family::Unknown, 0, String::new())
         } else if self.unix {
@@ -1557,27 +1584,68 @@ impl Conn {
         }
     }
 
-    /// The macros before HELO.
+    /// The macro values known at HELO (the filters send those their
+    /// `confMILTER_MACROS_HELO` names).
     fn macros_helo(&self) -> Macros {
         match &self.tls {
             Some((version, cipher)) => vec![
                 ("tls_version".into(), version.clone()),
                 ("cipher".into(), cipher.clone()),
+                (
+                    "cipher_bits".into(),
+                    crate::event::cipher_bits(cipher).to_string(),
+                ),
             ],
             None => Vec::new(),
         }
     }
 
-    /// The macros before MAIL.
-    fn macros_mail(&self, sender: &str) -> Macros {
-        let mut m: Macros = vec![("mail_addr".into(), sender.to_string())];
+    /// The macro values known at MAIL: the queue id `i`, the sender as
+    /// sendmail resolves it (`{mail_mailer}`, `{mail_host}`,
+    /// `{mail_addr}`: the mailer's user part), the authentication.
+    fn macros_mail(&self, sender: &Address, params: &MailParams, id: &spool::QueueId) -> Macros {
+        let mut m: Macros = vec![("i".into(), id.as_str().to_string())];
+        m.extend(self.resolved_macros("mail", sender));
         if let Some(t) = &self.client.auth_type {
             m.push(("auth_type".into(), t.clone()));
         }
         if let Some(u) = &self.authed {
             m.push(("auth_authen".into(), u.clone()));
+            if let Some(a) = &params.auth {
+                m.push(("auth_author".into(), a.clone()));
+            }
         }
         m
+    }
+
+    /// The macro values known at RCPT: `{rcpt_mailer}`, `{rcpt_host}`,
+    /// `{rcpt_addr}` as sendmail resolves the recipient.
+    fn macros_rcpt(&self, rcpt: &Mailbox, shown: &str) -> Macros {
+        let m = self.resolved_macros("rcpt", &Address::Mailbox(rcpt.clone()));
+        if m.is_empty() {
+            return vec![("rcpt_addr".into(), shown.to_string())];
+        }
+        m
+    }
+
+    /// `{P_mailer}`, `{P_host}`, `{P_addr}` from the route of `a` (the
+    /// null sender: `{mail_addr}` empty, as sendmail); nothing when it
+    /// does not resolve to a mailer.
+    fn resolved_macros(&self, prefix: &str, a: &Address) -> Macros {
+        if *a == Address::Null {
+            return vec![(format!("{prefix}_addr"), String::new())];
+        }
+        match crate::route::resolve(&self.site, a) {
+            Ok((crate::route::Resolution::Deliver(r), _)) => {
+                let mut m: Macros = vec![(format!("{prefix}_mailer"), r.mailer.clone())];
+                if let Some(h) = &r.host {
+                    m.push((format!("{prefix}_host"), h.clone()));
+                }
+                m.push((format!("{prefix}_addr"), r.user.clone()));
+                m
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Write the filters' queued log lines.
@@ -1650,7 +1718,7 @@ impl Conn {
             self.log(None, &format!("{}: reject={r}", self.relay()));
             return r;
         }
-        let Some(sender) = tx.sender.clone() else {
+        let Some(mut sender) = tx.sender.clone() else {
             return Reply::new(503, st(5, 5, 1), "Need MAIL command");
         };
         // Mail loops: sendmail refuses a message with more than MaxHopCount
@@ -1694,12 +1762,11 @@ impl Conn {
         // The mail filters see the message as received; what they change
         // is what is spooled.
         if !self.milters.is_empty() && !checks.pass {
-            let (headers, body) = milters::split_message(&tx.body);
             let macros: Macros = vec![(
                 "msg_id".into(),
                 header_value(&tx.body, "message-id").unwrap_or_default(),
             )];
-            let (o, changes) = self.milters.message(&macros, &headers, body).await;
+            let (o, changes) = self.milters.message(&macros, &tx.body).await;
             match o {
                 Outcome::Discard(name) => {
                     self.milter_log();
@@ -1712,13 +1779,26 @@ impl Conn {
                     }
                 }
             }
-            if !changes.headers.is_empty() {
+            if let Some(m) = changes.message {
+                tx.body = m;
+            }
+            if !changes.envelope.is_empty() {
                 let mut lines = Vec::new();
-                tx.body = milters::apply(&tx.body, &changes.headers, &mut lines);
+                milters::apply_envelope(
+                    &changes.envelope,
+                    &mut sender,
+                    &mut tx.params,
+                    &mut tx.rcpts,
+                    &mut lines,
+                );
+                if tx.rcpts.is_empty() && discard.is_none() {
+                    discard = Some("milter: no recipients left".to_string());
+                }
                 for l in lines {
                     self.log(None, &l);
                 }
             }
+            self.milter_log();
             if let Some(q) = changes.quarantine {
                 quarantine = Some(q);
             }
@@ -1840,8 +1920,9 @@ impl Conn {
             },
         );
         let body = tx.body;
+        let id = tx.id.take().unwrap_or_else(|| server.spool.next_id());
         let committed = blocking::unblock(move || -> Result<(String, u64), spool::Error> {
-            let mut w = server.spool.create(&envelope)?;
+            let mut w = server.spool.create_with_id(&envelope, id)?;
             let id = w.id().to_string();
             let (helo, name, ip, forged, proto, tls, auth_type, for_rcpt) = &trace_owned;
             let trace = Trace {

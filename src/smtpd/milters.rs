@@ -17,10 +17,12 @@
 //! sendmail does); [`apply`] applies them to the message text. Log lines
 //! are queued in [`Filters::take_lines`] for the connection to write.
 
+use crate::addr::{Address, Mailbox};
 use crate::config::Config;
 use crate::milter::client::{Answer, Client, Step};
-use crate::milter::codec::{BODY_CHUNK, Command, Family, Response, Stage};
+use crate::milter::codec::{BODY_CHUNK, Command, Family, Response, Stage, action};
 use crate::milter::filter::{Filter, OnError};
+use crate::proto::command::{MailParams, RcptParams};
 use crate::proto::reply::{EnhancedStatus, Reply};
 use std::sync::Arc;
 
@@ -56,13 +58,123 @@ pub enum HeaderChange {
     Change(u32, String, String),
 }
 
-/// What the filters asked for at end of message.
+/// One envelope change asked for at end of message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvelopeChange {
+    /// `SMFIR_CHGFROM`: the new sender and its ESMTP arguments.
+    From(String, Option<String>),
+    /// `SMFIR_ADDRCPT` / `SMFIR_ADDRCPT_PAR`: a recipient and its arguments.
+    AddRcpt(String, Option<String>),
+    /// `SMFIR_DELRCPT`: a recipient as given in RCPT.
+    DelRcpt(String),
+}
+
+/// What the filters changed at end of message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// Header changes, in the order received (filter by filter).
-    pub headers: Vec<HeaderChange>,
+    /// The message (header and body) as the filters left it; `None` when
+    /// no filter changed a header or the body.
+    pub message: Option<Vec<u8>>,
+    /// Sender and recipient changes, in the order received (filter by
+    /// filter); [`apply_envelope`] applies them.
+    pub envelope: Vec<EnvelopeChange>,
     /// `SMFIR_QUARANTINE`: the reason (the last one wins).
     pub quarantine: Option<String>,
+}
+
+/// sendmail 8.17's `confMILTER_MACROS_*` defaults (sendmail-cf's
+/// `cf/m4/cfhead.m4`); DATA and end of headers have none.
+pub const DEFAULT_MACROS: [(&str, &str); 7] = [
+    (
+        "confMILTER_MACROS_CONNECT",
+        "j, _, {daemon_name}, {if_name}, {if_addr}",
+    ),
+    (
+        "confMILTER_MACROS_HELO",
+        "{tls_version}, {cipher}, {cipher_bits}, {cert_subject}, {cert_issuer}",
+    ),
+    (
+        "confMILTER_MACROS_ENVFROM",
+        "i, {auth_type}, {auth_authen}, {auth_ssf}, {auth_author}, {mail_mailer}, {mail_host}, {mail_addr}",
+    ),
+    (
+        "confMILTER_MACROS_ENVRCPT",
+        "{rcpt_mailer}, {rcpt_host}, {rcpt_addr}",
+    ),
+    ("confMILTER_MACROS_DATA", ""),
+    ("confMILTER_MACROS_EOH", ""),
+    ("confMILTER_MACROS_EOM", "{msg_id}"),
+];
+
+/// Values that belong to one transaction: forgotten at the next MAIL.
+const TRANSACTION_MACROS: &[&str] = &[
+    "i",
+    "auth_author",
+    "mail_mailer",
+    "mail_host",
+    "mail_addr",
+    "rcpt_mailer",
+    "rcpt_host",
+    "rcpt_addr",
+    "msg_id",
+];
+
+/// The macro names sent at each stage (`confMILTER_MACROS_*`, or
+/// sendmail's defaults), braces removed (`{daemon_name}` → `daemon_name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MacroLists {
+    /// Connect, HELO, MAIL, RCPT, DATA, end of headers, end of message.
+    lists: [Vec<String>; 7],
+}
+
+impl MacroLists {
+    /// The lists a configuration sets, sendmail's defaults for the others.
+    pub fn from_config(config: &Config) -> MacroLists {
+        MacroLists {
+            lists: DEFAULT_MACROS.map(|(option, default)| {
+                parse_macro_list(config.option(option).unwrap_or(default))
+            }),
+        }
+    }
+
+    /// The names sent at a stage.
+    pub fn names(&self, stage: Stage) -> &[String] {
+        let i = match stage {
+            Stage::Connect => 0,
+            Stage::Helo => 1,
+            Stage::Mail => 2,
+            Stage::Rcpt => 3,
+            Stage::Data => 4,
+            Stage::Eoh => 5,
+            Stage::Eom => 6,
+        };
+        &self.lists[i]
+    }
+
+    /// The stage's names, in list order, that have a value in `values`;
+    /// a name without a value is left out, as sendmail's
+    /// `milter_send_macros` skips an undefined macro.
+    pub fn pick(&self, stage: Stage, values: &Macros) -> Macros {
+        self.names(stage)
+            .iter()
+            .filter_map(|n| {
+                values
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+            })
+            .collect()
+    }
+}
+
+/// `j, _, {daemon_name}` (commas or spaces between names) → the names
+/// without braces.
+fn parse_macro_list(list: &str) -> Vec<String> {
+    list.split([',', ' ', '\t'])
+        .map(|n| n.trim().trim_start_matches('{').trim_end_matches('}'))
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 struct Slot {
@@ -81,6 +193,11 @@ struct Slot {
 pub struct Filters {
     slots: Vec<Slot>,
     lines: Vec<String>,
+    /// `confMILTER_MACROS_*`.
+    lists: MacroLists,
+    /// Every macro value defined so far in the session (sendmail's macro
+    /// table): each stage sends the names of its list that have one.
+    values: Macros,
     /// MAIL was sent and no end of message or abort followed.
     in_tx: bool,
 }
@@ -145,6 +262,8 @@ impl Filters {
         Filters {
             slots,
             lines: Vec::new(),
+            lists: MacroLists::from_config(config),
+            values: Vec::new(),
             in_tx: false,
         }
     }
@@ -225,7 +344,9 @@ impl Filters {
             port,
             address,
         };
-        self.each(Step::Connect, Some((Stage::Connect, macros)), &cmd, true)
+        self.define(macros);
+        let m = self.pick(Stage::Connect);
+        self.each(Step::Connect, Some((Stage::Connect, &m)), &cmd, true)
             .await
     }
 
@@ -243,9 +364,11 @@ impl Filters {
     /// HELO/EHLO: a new greeting also ends any transaction.
     pub async fn helo(&mut self, macros: &Macros, name: &str) -> Outcome {
         self.abort().await;
+        self.define(macros);
+        let m = self.pick(Stage::Helo);
         self.each(
             Step::Helo,
-            Some((Stage::Helo, macros)),
+            Some((Stage::Helo, &m)),
             &Command::Helo(name),
             true,
         )
@@ -258,10 +381,15 @@ impl Filters {
         for s in &mut self.slots {
             s.message_off = false;
         }
+        // A new transaction: the last one's values are gone.
+        self.values
+            .retain(|(n, _)| !TRANSACTION_MACROS.contains(&n.as_str()));
+        self.define(macros);
+        let m = self.pick(Stage::Mail);
         let o = self
             .each(
                 Step::Mail,
-                Some((Stage::Mail, macros)),
+                Some((Stage::Mail, &m)),
                 &Command::Mail(args),
                 false,
             )
@@ -272,9 +400,11 @@ impl Filters {
 
     /// RCPT: `args` is `<recipient>` and the ESMTP arguments.
     pub async fn rcpt(&mut self, macros: &Macros, args: &[String]) -> Outcome {
+        self.define(macros);
+        let m = self.pick(Stage::Rcpt);
         self.each(
             Step::Rcpt,
-            Some((Stage::Rcpt, macros)),
+            Some((Stage::Rcpt, &m)),
             &Command::Rcpt(args),
             false,
         )
@@ -283,13 +413,10 @@ impl Filters {
 
     /// DATA (the command, before the message).
     pub async fn data(&mut self, macros: &Macros) -> Outcome {
-        self.each(
-            Step::Data,
-            Some((Stage::Data, macros)),
-            &Command::Data,
-            false,
-        )
-        .await
+        self.define(macros);
+        let m = self.pick(Stage::Data);
+        self.each(Step::Data, Some((Stage::Data, &m)), &Command::Data, false)
+            .await
     }
 
     /// RSET, a new MAIL or HELO, the end of a refused message: `SMFIC_ABORT`.
@@ -318,14 +445,15 @@ impl Filters {
 
     /// The message: headers, end of headers, body, end of message, to each
     /// filter in turn; the outcome and the changes asked for (empty unless
-    /// the outcome is `Continue`).
-    pub async fn message(
-        &mut self,
-        macros: &Macros,
-        headers: &[(String, String)],
-        body: &[u8],
-    ) -> (Outcome, Changes) {
+    /// the outcome is `Continue`). As sendmail's `milter_data`, each
+    /// filter's changes are applied when it has answered, so the next
+    /// filter is sent the message as changed so far (headers added,
+    /// changed or deleted, the body replaced); the envelope changes are
+    /// collected in order for [`apply_envelope`].
+    pub async fn message(&mut self, macros: &Macros, msg: &[u8]) -> (Outcome, Changes) {
         self.in_tx = false;
+        self.define(macros);
+        let (eoh, eom) = (self.pick(Stage::Eoh), self.pick(Stage::Eom));
         let mut changes = Changes::default();
         for i in 0..self.slots.len() {
             if let Some(r) = self.slots[i].failed.clone() {
@@ -338,33 +466,67 @@ impl Filters {
             let Some(client) = slot.client.as_mut() else {
                 continue;
             };
-            match feed(client, macros, headers, body).await {
+            let may_replace_body = client.actions() & action::CHGBODY != 0;
+            let current = changes.message.as_deref().unwrap_or(msg);
+            let (headers, body) = split_message(current);
+            match feed(client, (&eoh, &eom), &headers, body).await {
                 Ok(None) => {}
                 Ok(Some(a)) => match self.judge(i, a.reply, false) {
                     Ok(None) => {
+                        let name = self.slots[i].name.clone();
+                        let mut header_changes = Vec::new();
+                        let mut new_body: Option<Vec<u8>> = None;
                         for act in a.actions {
-                            let name = self.slots[i].name.clone();
                             match act {
                                 Response::AddHeader { name: n, value } => {
-                                    changes.headers.push(HeaderChange::Add(n, value));
+                                    header_changes.push(HeaderChange::Add(n, value));
                                 }
                                 Response::InsHeader {
                                     index,
                                     name: n,
                                     value,
-                                } => changes.headers.push(HeaderChange::Insert(index, n, value)),
+                                } => header_changes.push(HeaderChange::Insert(index, n, value)),
                                 Response::ChgHeader {
                                     index,
                                     name: n,
                                     value,
-                                } => changes.headers.push(HeaderChange::Change(index, n, value)),
+                                } => header_changes.push(HeaderChange::Change(index, n, value)),
                                 Response::Quarantine(reason) => {
                                     self.lines
                                         .push(format!("milter={name}, quarantine={reason}"));
                                     changes.quarantine = Some(reason);
                                 }
+                                Response::ChgFrom { sender, args } => {
+                                    changes.envelope.push(EnvelopeChange::From(sender, args));
+                                }
+                                Response::AddRcpt { rcpt, args } => {
+                                    changes.envelope.push(EnvelopeChange::AddRcpt(rcpt, args));
+                                }
+                                Response::DelRcpt(rcpt) => {
+                                    changes.envelope.push(EnvelopeChange::DelRcpt(rcpt));
+                                }
+                                Response::ReplBody(chunk) => {
+                                    new_body.get_or_insert_with(Vec::new).extend(chunk);
+                                }
                                 _ => {}
                             }
+                        }
+                        if new_body.is_some() && !may_replace_body {
+                            // sendmail: "lied about replacing body, rejecting
+                            // request and tempfailing message".
+                            self.lines.push(format!(
+                                "Milter ({name}): replaced the body without SMFIF_CHGBODY, message temp-failed"
+                            ));
+                            return (self.refused(i, tempfail_reply()), Changes::default());
+                        }
+                        if !header_changes.is_empty() || new_body.is_some() {
+                            let current = changes.message.as_deref().unwrap_or(msg);
+                            let mut out = apply(current, &header_changes, &mut self.lines);
+                            if let Some(b) = new_body {
+                                self.lines.push("Milter: data, replbody".to_string());
+                                out = replace_body(&out, &b);
+                            }
+                            changes.message = Some(out);
                         }
                     }
                     Ok(Some(o)) => return (o, Changes::default()),
@@ -378,6 +540,21 @@ impl Filters {
             }
         }
         (Outcome::Continue, changes)
+    }
+
+    /// Define (or redefine) macro values, as sendmail's `macdefine`.
+    fn define(&mut self, macros: &Macros) {
+        for (name, value) in macros {
+            match self.values.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = value.clone(),
+                None => self.values.push((name.clone(), value.clone())),
+            }
+        }
+    }
+
+    /// The macros a stage sends: its list, in order, with the values known.
+    fn pick(&self, stage: Stage) -> Macros {
+        self.lists.pick(stage, &self.values)
     }
 
     /// One step to every open filter in order.
@@ -471,7 +648,7 @@ impl Filters {
 /// first answer that is not "continue", or the end-of-message answer.
 async fn feed(
     client: &mut Client,
-    macros: &Macros,
+    (eoh, eom): (&Macros, &Macros),
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<Option<Answer>, crate::milter::client::Error> {
@@ -486,7 +663,7 @@ async fn feed(
         }
     }
     if let Some(a) = client
-        .step(Step::Eoh, None, &Command::Eoh)
+        .step(Step::Eoh, Some((Stage::Eoh, eoh)), &Command::Eoh)
         .await?
         .filter(stop)
     {
@@ -502,7 +679,7 @@ async fn feed(
         }
     }
     client
-        .step(Step::Eom, Some((Stage::Eom, macros)), &Command::BodyEob)
+        .step(Step::Eom, Some((Stage::Eom, eom)), &Command::BodyEob)
         .await
 }
 
@@ -727,6 +904,107 @@ pub fn apply(msg: &[u8], changes: &[HeaderChange], log: &mut Vec<String>) -> Vec
     out
 }
 
+/// The message with its body replaced by `new` (`SMFIR_REPLBODY`, the
+/// chunks concatenated): line ends made CRLF (a bare LF gets its CR, a
+/// bare CR is dropped) and a last line without one ended, so the spool
+/// holds what SMTP can carry.
+pub fn replace_body(msg: &[u8], new: &[u8]) -> Vec<u8> {
+    let (head, _) = split_head(msg);
+    let mut out = head.to_vec();
+    out.extend_from_slice(b"\r\n");
+    let mut prev = 0u8;
+    for (i, &b) in new.iter().enumerate() {
+        match b {
+            b'\n' if prev != b'\r' => out.extend_from_slice(b"\r\n"),
+            b'\r' if new.get(i + 1) != Some(&b'\n') => {}
+            _ => out.push(b),
+        }
+        prev = b;
+    }
+    if !new.is_empty() && !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Is `given` (a filter's `SMFIR_DELRCPT` argument) this recipient?
+/// As sendmail compares: the address as given in RCPT, angle brackets
+/// optional, case-insensitive.
+fn same_rcpt(given: &str, rcpt: &Mailbox) -> bool {
+    let g = given.trim();
+    let g = g
+        .strip_prefix('<')
+        .and_then(|g| g.strip_suffix('>'))
+        .unwrap_or(g)
+        .trim();
+    g.eq_ignore_ascii_case(&rcpt.to_written_string())
+}
+
+/// Apply the filters' envelope changes in order: the sender (and its
+/// ESMTP arguments), recipients added (with arguments) and deleted. An
+/// address or argument that does not parse is logged and left out, as
+/// sendmail ignores a change it cannot parse; the log lines (sendmail's
+/// `Milter chgfrom:`, `Milter add: rcpt:`, `Milter delete: rcpt`) go to
+/// `log`.
+pub fn apply_envelope(
+    changes: &[EnvelopeChange],
+    sender: &mut Address,
+    params: &mut MailParams,
+    rcpts: &mut Vec<(Mailbox, RcptParams)>,
+    log: &mut Vec<String>,
+) {
+    for c in changes {
+        match c {
+            EnvelopeChange::From(addr, args) => {
+                log.push(format!("Milter chgfrom: {addr}"));
+                let parsed = Address::parse(addr);
+                let new_params = args.as_deref().map(MailParams::parse).transpose();
+                match (parsed, new_params) {
+                    (Ok(a), Ok(p)) => {
+                        *sender = a;
+                        if let Some(p) = p {
+                            *params = p;
+                        }
+                    }
+                    (Err(e), _) => log.push(format!("Milter: chgfrom ignored: {e}")),
+                    (_, Err(r)) => log.push(format!(
+                        "Milter: chgfrom ignored: bad arguments: {}",
+                        r.lines.join(" ")
+                    )),
+                }
+            }
+            EnvelopeChange::AddRcpt(addr, args) => {
+                log.push(format!("Milter add: rcpt: {addr}"));
+                let parsed = Address::parse(addr);
+                let p = args
+                    .as_deref()
+                    .map(RcptParams::parse)
+                    .transpose()
+                    .map(Option::unwrap_or_default);
+                match (parsed, p) {
+                    (Ok(Address::Mailbox(m)), Ok(p)) => {
+                        if !rcpts.iter().any(|(r, _)| *r == m) {
+                            rcpts.push((m, p));
+                        }
+                    }
+                    (Ok(Address::Null), _) => {
+                        log.push("Milter: add rcpt ignored: null address".to_string());
+                    }
+                    (Err(e), _) => log.push(format!("Milter: add rcpt ignored: {e}")),
+                    (_, Err(r)) => log.push(format!(
+                        "Milter: add rcpt ignored: bad arguments: {}",
+                        r.lines.join(" ")
+                    )),
+                }
+            }
+            EnvelopeChange::DelRcpt(addr) => {
+                log.push(format!("Milter delete: rcpt {addr}"));
+                rcpts.retain(|(r, _)| !same_rcpt(addr, r));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -828,5 +1106,89 @@ mod tests {
             &mut log,
         );
         assert_eq!(out, b"X-A: one\r\n\ttwo\r\n\r\nbody only\r\n");
+    }
+
+    #[test]
+    fn replaced_bodies_get_crlf_line_ends() {
+        let msg = b"Subject: x\r\n\r\nold\r\n";
+        assert_eq!(
+            replace_body(msg, b"one\ntwo\r\nthree\rfour"),
+            b"Subject: x\r\n\r\none\r\ntwo\r\nthreefour\r\n"
+        );
+        assert_eq!(replace_body(msg, b""), b"Subject: x\r\n\r\n");
+    }
+
+    #[test]
+    fn envelope_changes_in_order() {
+        let mut sender = Address::parse("<a@example.org>").unwrap();
+        let mut params = MailParams::default();
+        let mb = |s: &str| Address::parse(s).unwrap().mailbox().unwrap().clone();
+        let mut rcpts = vec![
+            (mb("<Alice@Example.com>"), RcptParams::default()),
+            (mb("<bob@example.com>"), RcptParams::default()),
+        ];
+        let mut log = Vec::new();
+        apply_envelope(
+            &[
+                EnvelopeChange::From("<b@example.net>".into(), Some("RET=HDRS".into())),
+                EnvelopeChange::AddRcpt("<c@example.com>".into(), Some("NOTIFY=NEVER".into())),
+                EnvelopeChange::DelRcpt("ALICE@example.COM".into()),
+                EnvelopeChange::AddRcpt("<bad".into(), None),
+                EnvelopeChange::From("<x@y>".into(), Some("FOO=1".into())),
+            ],
+            &mut sender,
+            &mut params,
+            &mut rcpts,
+            &mut log,
+        );
+        assert_eq!(sender, Address::parse("<b@example.net>").unwrap());
+        assert_eq!(params.ret, Some(crate::proto::command::Ret::Hdrs));
+        let left: Vec<String> = rcpts.iter().map(|(r, _)| r.to_written_string()).collect();
+        assert_eq!(left, vec!["bob@example.com", "c@example.com"]);
+        assert!(rcpts[1].1.notify.is_some_and(|n| n.is_never()));
+        assert_eq!(log[0], "Milter chgfrom: <b@example.net>");
+        assert_eq!(log[1], "Milter add: rcpt: <c@example.com>");
+        assert_eq!(log[2], "Milter delete: rcpt ALICE@example.COM");
+        assert!(log[4].starts_with("Milter: add rcpt ignored"), "{log:?}");
+        assert!(
+            log[6].starts_with("Milter: chgfrom ignored: bad arguments"),
+            "{log:?}"
+        );
+    }
+
+    #[test]
+    fn macro_lists_default_to_sendmail_and_skip_undefined_values() {
+        let config = Config::default();
+        let lists = MacroLists::from_config(&config);
+        assert_eq!(
+            lists.names(Stage::Connect),
+            ["j", "_", "daemon_name", "if_name", "if_addr"]
+        );
+        assert_eq!(lists.names(Stage::Eom), ["msg_id"]);
+        assert!(lists.names(Stage::Data).is_empty());
+        let values: Macros = vec![
+            ("daemon_name".into(), "MTA".into()),
+            ("j".into(), "mx.example".into()),
+            ("client_addr".into(), "192.0.2.1".into()),
+        ];
+        assert_eq!(
+            lists.pick(Stage::Connect, &values),
+            vec![
+                ("j".to_string(), "mx.example".to_string()),
+                ("daemon_name".to_string(), "MTA".to_string())
+            ]
+        );
+        let mut config = Config::default();
+        config
+            .options
+            .insert("confMILTER_MACROS_CONNECT".into(), "{client_addr} j".into());
+        let lists = MacroLists::from_config(&config);
+        assert_eq!(
+            lists.pick(Stage::Connect, &values),
+            vec![
+                ("client_addr".to_string(), "192.0.2.1".to_string()),
+                ("j".to_string(), "mx.example".to_string())
+            ]
+        );
     }
 }

@@ -14,7 +14,17 @@ usage: test_filter.py MODE SOCKET
     discard     SMFIR_DISCARD at end of message
     rcpt        SMFIR_REJECT for recipients with "blocked" in them
     die         the process exits in the middle of the body
-    chgfrom     asks for SMFIF_CHGFROM (mxgate does not offer it)
+    chgfrom     SMFIR_CHGFROM to <bounces@example.net> with RET=HDRS
+    addrcpt     SMFIR_ADDRCPT <copy@example.com> and SMFIR_ADDRCPT_PAR
+                <audit@example.com> NOTIFY=NEVER
+    delrcpt     SMFIR_DELRCPT for every recipient with "blocked" in it
+                (as the filter saw it in RCPT, upper-cased: the match is
+                case-insensitive)
+    replbody    SMFIR_REPLBODY with a body of 100000 octets (libmilter
+                sends it as several chunks), every line "replaced N"
+    symlist     asks for SMFIF_SETSYMLIST (mxgate does not offer it)
+    macros      prints the macros it was sent at each stage
+    bodyseen    adds X-Body-Seen: the first body line it was sent
 Each callback the filter saw is printed on stdout (the test reads it).
 """
 import os
@@ -32,18 +42,45 @@ def seen(*what):
 class Filter(Milter.Base):
     def __init__(self):
         self.subject = ""
+        self.rcpts = []
+        self.first_line = None
+
+    def macros(self, stage):
+        if MODE != "macros":
+            return
+        names = ["j", "_", "{daemon_name}", "{if_name}", "{if_addr}",
+                 "{client_addr}", "{client_name}", "{client_port}",
+                 "{tls_version}", "{cipher}", "i", "{auth_type}",
+                 "{auth_authen}", "{mail_mailer}", "{mail_host}",
+                 "{mail_addr}", "{rcpt_mailer}", "{rcpt_host}",
+                 "{rcpt_addr}", "{msg_id}"]
+        for n in names:
+            v = self.getsymval(n)
+            if v is not None:
+                seen("macro", stage, n + "=" + v)
 
     def connect(self, hostname, family, hostaddr):
         seen("connect", hostname, hostaddr[0] if hostaddr else "",
              self.getsymval("{daemon_name}"))
+        self.macros("connect")
+        self.rcpts = []
+        return Milter.CONTINUE
+
+    def hello(self, name):
+        self.macros("helo")
         return Milter.CONTINUE
 
     def envfrom(self, sender, *params):
         seen("mail", sender, *params)
+        self.macros("mail")
+        self.rcpts = []
+        self.first_line = None
         return Milter.CONTINUE
 
     def envrcpt(self, rcpt, *params):
-        seen("rcpt", rcpt)
+        seen("rcpt", rcpt, *params)
+        self.macros("rcpt")
+        self.rcpts.append(rcpt)
         if MODE == "rcpt" and "blocked" in rcpt:
             return Milter.REJECT
         return Milter.CONTINUE
@@ -58,10 +95,13 @@ class Filter(Milter.Base):
         if MODE == "die":
             seen("dying in the body")
             os._exit(3)
+        if self.first_line is None:
+            self.first_line = chunk.split(b"\r\n")[0].decode("latin-1")
         return Milter.CONTINUE
 
     def eom(self):
         seen("eom", self.subject)
+        self.macros("eom")
         if MODE == "reject" and "SPAM" in self.subject:
             return Milter.REJECT
         if MODE == "replycode" and "SPAM" in self.subject:
@@ -74,6 +114,21 @@ class Filter(Milter.Base):
             self.chgheader("X-Drop", 1, "")
         if MODE == "second":
             self.addheader("X-Second", "yes")
+        if MODE == "bodyseen":
+            self.addheader("X-Body-Seen", self.first_line or "")
+            self.addheader("X-Subject-Seen", self.subject)
+        if MODE == "chgfrom":
+            self.chgfrom("<bounces@example.net>", "RET=HDRS")
+        if MODE == "addrcpt":
+            self.addrcpt("<copy@example.com>")
+            self.addrcpt("<audit@example.com>", "NOTIFY=NEVER")
+        if MODE == "delrcpt":
+            for r in self.rcpts:
+                if "blocked" in r:
+                    self.delrcpt(r.upper())
+        if MODE == "replbody":
+            lines = b"".join(b"replaced %05d\r\n" % n for n in range(6250))
+            self.replacebody(lines[:100000])
         if MODE == "quarantine":
             self.quarantine("test virus found")
         if MODE == "tempfail":
@@ -83,11 +138,11 @@ class Filter(Milter.Base):
         return Milter.CONTINUE
 
     def negotiate(self, opts):
-        # A filter that cannot work without changing the sender (as
-        # libmilter filters that ask for SMFIF_CHGFROM): refuse an MTA that
-        # does not offer it, which ends the connection.
-        if MODE == "chgfrom" and not opts[0] & Milter.CHGFROM:
-            seen("negotiate: no CHGFROM offered")
+        # A filter that cannot work without macro lists (as libmilter
+        # filters that ask for SMFIF_SETSYMLIST): refuse an MTA that does
+        # not offer it, which ends the connection.
+        if MODE == "symlist" and not opts[0] & 0x100:
+            seen("negotiate: no SETSYMLIST offered")
             return Milter.REJECT
         return Milter.Base.negotiate(self, opts)
 
@@ -98,8 +153,11 @@ class Filter(Milter.Base):
 
 def main():
     flags = Milter.ADDHDRS | Milter.CHGHDRS | Milter.QUARANTINE
-    if MODE == "chgfrom":
-        flags |= Milter.CHGFROM
+    flags |= {"chgfrom": Milter.CHGFROM,
+              "addrcpt": Milter.ADDRCPT | Milter.ADDRCPT_PAR,
+              "delrcpt": Milter.DELRCPT,
+              "replbody": Milter.CHGBODY,
+              "symlist": 0x100}.get(MODE, 0)
     Milter.factory = Filter
     Milter.set_flags(flags)
     seen("ready")
