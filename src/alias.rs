@@ -206,47 +206,12 @@ fn expand_name(site: &Site, local: &str, depth: u32, exp: &mut Expansion) -> Res
     Ok(())
 }
 
-/// Read an include file the safe way (see the module doc): its text and,
-/// when it may not name programs or files, its owner.
+/// Read an include file the safe way ([`crate::safefile::read_include`]).
 fn read_include(path: &str) -> Result<(String, Option<u32>), Error> {
-    use std::io::Read;
-    let err = |detail: String| Error::Include {
+    crate::safefile::read_include(std::path::Path::new(path)).map_err(|detail| Error::Include {
         path: path.to_string(),
         detail,
-    };
-    let p = std::path::Path::new(path);
-    if !p.is_absolute() {
-        return Err(err("not an absolute path".into()));
-    }
-    let fd = crate::safefile::open_file(p).map_err(|pr| err(format!("{}; {}", pr.what, pr.fix)))?;
-    let rule = crate::safefile::Rule {
-        kind: crate::safefile::Kind::File,
-        owners: Vec::new(),
-        forbid: 0o022,
-        owner_name: "root".into(),
-    };
-    let st = crate::safefile::check(&fd, p, &rule)
-        .map_err(|pr| err(format!("{}; {}", pr.what, pr.fix)))?;
-    for dir in p.ancestors().skip(1) {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
-        if m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0 {
-            return Err(err(format!(
-                "in {}, which is writable by group or others without the sticky bit (mode {:04o}); chmod go-w it",
-                dir.display(),
-                m.mode() & 0o7777
-            )));
-        }
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::from(fd)
-        .read_to_end(&mut bytes)
-        .map_err(|e| err(e.to_string()))?;
-    // No byte of the file in the message.
-    let text = String::from_utf8(bytes).map_err(|_| err("not valid UTF-8 text".into()))?;
-    let euid = nix::unistd::Uid::effective().as_raw();
-    let untrusted = (st.st_uid != 0 && st.st_uid != euid).then_some(st.st_uid);
-    Ok((text, untrusted))
+    })
 }
 
 fn expand_item(

@@ -27,6 +27,7 @@
 //! its real directory, and a node file ([`bundle_node_file`]).
 
 pub mod metrics;
+pub mod queue;
 pub mod state;
 pub mod submit;
 
@@ -759,7 +760,7 @@ pub fn run(opts: &Options) -> i32 {
             on.join(", ")
         ),
     );
-    let queue = crate::queue::start_daemon(&server, None);
+    let queue = queue::start(&server, None);
     let status = smol::block_on(async {
         let signals = async_signal::Signals::new([
             async_signal::Signal::Term,

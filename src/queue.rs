@@ -9,7 +9,7 @@
 //! ([`schedule::Destinations`]), journal the outcomes, warn, expire,
 //! bounce ([`crate::dsn`]) and remove finished messages.
 //! [`schedule`] holds the pure timing decisions (`now` is a parameter).
-//! [`runner::start`] runs it in threads inside the daemon ([`start_daemon`]).
+//! [`runner::start`] runs it in threads inside the daemon (src/daemon/queue.rs).
 //!
 //! Options (all in the `.mc`): `confMXGATE_QUEUE_INTERVAL` turns the queue
 //! runner on in `mxgate daemon` (like sendmail's `-q15m`: the value is the
@@ -27,11 +27,10 @@ pub mod remote;
 pub mod runner;
 pub mod schedule;
 
-use crate::smtpd::Server;
 use std::sync::Arc;
 
 /// Parse a whole number option, with a default.
-fn number(site: &crate::site::Site, name: &str, default: usize) -> usize {
+pub(crate) fn number(site: &crate::site::Site, name: &str, default: usize) -> usize {
     site.config
         .option(name)
         .and_then(|v| v.trim().parse().ok())
@@ -39,72 +38,8 @@ fn number(site: &crate::site::Site, name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Start the queue runner in the daemon when `confMXGATE_QUEUE_INTERVAL`
-/// is set (and not `0`); remote hops use the `remote` agents when given.
-/// Dropping the returned [`runner::Runner`] stops it.
-pub fn start_daemon(
-    server: &Arc<Server>,
-    remote: Option<Arc<dyn agents::Agents>>,
-) -> Option<runner::Runner> {
-    let site = server.site();
-    // Like `sendmail -bd -q15m`: on by default every 15 minutes (new mail is
-    // picked up within a second regardless); `0` turns the runner off.
-    let interval = match site.config.option("confMXGATE_QUEUE_INTERVAL") {
-        None => 15 * 60,
-        Some(v) => {
-            crate::config::parse_duration(v, crate::config::unit::MINUTES).map(|d| d.as_secs())?
-        }
-    };
-    if interval == 0 {
-        server
-            .log
-            .line(None, "queue runner off (confMXGATE_QUEUE_INTERVAL is 0)");
-        return None;
-    }
-    let remote = remote.or_else(|| {
-        let dns = server.dns.clone()?;
-        let getter = server.clone();
-        let mut smtp = crate::deliver::smtp::SmtpAgent::new(dns);
-        smtp.local_addrs = local_addresses();
-        let logger = server.clone();
-        smtp.log = Some(Arc::new(move |id, line| {
-            logger.log.line(Some(id.as_str()), line)
-        }));
-        Some(Arc::new(remote::NetworkAgents {
-            site: Arc::new(move || getter.site()),
-            smtp,
-        }) as Arc<dyn agents::Agents>)
-    });
-    let workers = number(&site, "confMXGATE_QUEUE_WORKERS", 40);
-    let per_destination = number(&site, "confMXGATE_DESTINATION_CONCURRENCY", 20);
-    let getter = server.clone();
-    let agents = agents::SiteAgents {
-        site: Arc::new(move || getter.site()),
-        remote,
-    };
-    let queue = runner::Queue::new(server.clone(), Arc::new(agents), per_destination);
-    let restored = queue.restore_host_status(runner::unix_now());
-    if restored > 0 {
-        server.log.line(
-            None,
-            &format!("{restored} host(s) still backed off from before the restart (sendmail -bh lists them)"),
-        );
-    }
-    server.log.line(
-        None,
-        &format!("starting queue runner: {workers} workers, full rescan every {interval}s"),
-    );
-    Some(runner::start(
-        Arc::new(queue),
-        runner::RunSettings {
-            workers,
-            full_scan: interval,
-        },
-    ))
-}
-
 /// This host's interface addresses (an MX pointing at one of them is us).
-fn local_addresses() -> Vec<std::net::IpAddr> {
+pub(crate) fn local_addresses() -> Vec<std::net::IpAddr> {
     let mut out = Vec::new();
     if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
         for a in addrs {

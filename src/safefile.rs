@@ -326,6 +326,47 @@ fn trust_dir(fd: &OwnedFd, path: &Path, w: &Walk) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Read an `:include:` file as sendmail's safefile does: an absolute path,
+/// opened without following a symlink, a regular file not writable by group
+/// or others, in no directory writable by group or others without the
+/// sticky bit, valid UTF-8. Returns its text and, when it is owned by
+/// neither root nor this process's user, its owner (whose file may not
+/// name programs or files). The error is ours (an OS error or the problem
+/// with what to do), never a byte of the file.
+pub fn read_include(p: &Path) -> Result<(String, Option<u32>), String> {
+    use std::io::Read;
+    if !p.is_absolute() {
+        return Err("not an absolute path".into());
+    }
+    let fd = open_file(p).map_err(|pr| format!("{}; {}", pr.what, pr.fix))?;
+    let rule = Rule {
+        kind: Kind::File,
+        owners: Vec::new(),
+        forbid: 0o022,
+        owner_name: "root".into(),
+    };
+    let st = check(&fd, p, &rule).map_err(|pr| format!("{}; {}", pr.what, pr.fix))?;
+    for dir in p.ancestors().skip(1) {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0 {
+            return Err(format!(
+                "in {}, which is writable by group or others without the sticky bit (mode {:04o}); chmod go-w it",
+                dir.display(),
+                m.mode() & 0o7777
+            ));
+        }
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::from(fd)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8(bytes).map_err(|_| "not valid UTF-8 text".to_string())?;
+    let euid = nix::unistd::Uid::effective().as_raw();
+    let untrusted = (st.st_uid != 0 && st.st_uid != euid).then_some(st.st_uid);
+    Ok((text, untrusted))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,6 +97,9 @@ pub struct Site {
     pub content_checks: ContentCheckFiles,
     /// Things worth telling the administrator that did not stop the load.
     pub warnings: Vec<String>,
+    /// The system password file's names (local users without a
+    /// `mailboxes` table), read from memory ([`crate::table::passwd`]).
+    pub passwd: Arc<crate::table::passwd::Passwd>,
 }
 
 impl Site {
@@ -219,6 +222,7 @@ impl Site {
             header_checks,
             content_checks: ContentCheckFiles::default(),
             warnings: Vec::new(),
+            passwd: Arc::new(crate::table::passwd::Passwd::system()),
         }
     }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 pub mod aliases;
 pub mod build;
 pub mod lmdb;
+pub mod passwd;
 pub mod text;
 
 /// Key case handling, fixed when a table is built.

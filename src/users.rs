@@ -108,19 +108,14 @@ fn mailbox(site: &Site, user: &str) -> Result<(LocalUser, UserSource), table::Er
         };
         return Ok((found, UserSource::Mailboxes));
     }
-    let path = "/etc/passwd".to_string();
-    let text = std::fs::read_to_string(&path).map_err(|e| table::Error::Io {
-        path: path.clone().into(),
-        detail: e.to_string(),
-    })?;
-    let exists = text
-        .lines()
-        .any(|l| l.split(':').next().is_some_and(|n| n == user || n == key));
+    let passwd = &site.passwd;
+    let exists = passwd.contains(user)? || passwd.contains(&key)?;
     let found = if exists {
         LocalUser::Mailbox
     } else {
         LocalUser::Unknown
     };
+    let path = passwd.path().display().to_string();
     Ok((found, UserSource::Passwd(path)))
 }
 

@@ -55,18 +55,6 @@ pub trait Host: Send + Sync {
     fn log(&self) -> &Log;
 }
 
-impl Host for crate::smtpd::Server {
-    fn site(&self) -> Arc<Site> {
-        crate::smtpd::Server::site(self)
-    }
-    fn spool(&self) -> &Spool {
-        &self.spool
-    }
-    fn log(&self) -> &Log {
-        &self.log
-    }
-}
-
 /// Seconds since the epoch.
 pub fn unix_now() -> u64 {
     SystemTime::now()
