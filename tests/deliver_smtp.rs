@@ -796,6 +796,49 @@ fn client_options_bind_the_source_address_and_drop_auth_and_starttls() {
     );
 }
 
+/// CLIENT_OPTIONS `M=h` (sendmail's ClientPortOptions `h`: HELO with the
+/// name of the outgoing interface's address, when it is a qualified name):
+/// the source address 127.0.0.14 is `filehost.d.test` in the hosts file, so
+/// the peer is greeted with that name; 127.0.0.23 has none, so `$j` stays.
+#[test]
+fn client_options_m_h_says_helo_with_the_interfaces_name() {
+    let nsd = Nsd::start();
+    let port = support::free_port();
+    let peer = Peer::start("127.0.0.9", port, r#"{"caps": ["PIPELINING"]}"#);
+    let mut greeted = Vec::new();
+    for (src, want) in [
+        ("127.0.0.14", "filehost.d.test"),
+        ("127.0.0.23", "gw.example.com"),
+    ] {
+        // A new agent each time: an agent keeps its connection for reuse.
+        let a = agent(&nsd, 0);
+        let mut case = site(port, None, "files", BTreeMap::new());
+        let mut config = case.site.config.clone();
+        config.client_options.push(
+            [("Family", "inet"), ("Addr", src), ("M", "h")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        case.site = Site::from_parts(config, BTreeMap::new()).unwrap();
+        let before = peer.commands().len();
+        let o = deliver(
+            &a,
+            &case.site,
+            &hop("relay", "[127.0.0.9]"),
+            &["x@far.example"],
+        );
+        assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
+        let cmds: Vec<String> = peer.commands().split_off(before);
+        assert!(
+            cmds.iter().any(|c| c == &format!("EHLO {want}")),
+            "from {src}: {cmds:?}"
+        );
+        greeted.push(want);
+    }
+    assert_eq!(greeted.len(), 2);
+}
+
 // ---------------------------------------------------------------- a real mxgate peer
 
 #[test]

@@ -402,6 +402,10 @@ pub struct FamilyOptions {
     pub no_auth: bool,
     /// `M=S`: do not STARTTLS.
     pub no_tls: bool,
+    /// `M=h`: say HELO/EHLO with the name of the outgoing interface's
+    /// address (when it has one with a dot and no bracket), not `$j`.
+    #[serde(default)]
+    pub helo_from_interface: bool,
 }
 
 impl FamilyOptions {
@@ -488,8 +492,7 @@ fn family_options(family: &str, o: &BTreeMap<String, String>) -> Result<FamilyOp
                     match c {
                         'A' => f.no_auth = true,
                         'S' => f.no_tls = true,
-                        // Warned by the compiler: HELO keeps $j.
-                        'h' => {}
+                        'h' => f.helo_from_interface = true,
                         _ => return Err(bad("modifiers among A, S and h")),
                     }
                 }

@@ -460,16 +460,6 @@ impl Mc {
             let mut alone = Config::new();
             alone.options.insert(name.to_string(), v.to_string());
             ClientOptions::of(&alone).map_err(|e| files.diag(pos, format!("{name}: {e}")))?;
-            let h = v
-                .split(',')
-                .filter_map(|kv| kv.split_once('='))
-                .any(|(k, m)| matches!(k.trim(), "M" | "Modifiers") && m.contains('h'));
-            if h {
-                self.warnings.push(files.diag(
-                    pos,
-                    format!("warning: {name} M=h has no effect in mxgate: HELO/EHLO keep the host name ($j), not the source address's name"),
-                ));
-            }
         }
         if name == content_filter::OPTION {
             ContentFilter::parse(v).map_err(|e| files.diag(pos, format!("{name}: {e}")))?;
@@ -1294,12 +1284,6 @@ impl CfHost for Mc {
             }
             "CLIENT_OPTIONS" => {
                 let o = self.daemon_like(files, "CLIENT_OPTIONS", &args.join(","), CLIENT_KEYS, pos)?;
-                if o.get("M").is_some_and(|m| m.contains('h')) {
-                    self.warnings.push(files.diag(
-                        pos,
-                        "warning: CLIENT_OPTIONS M=h has no effect in mxgate: HELO/EHLO keep the host name ($j), not the source address's name",
-                    ));
-                }
                 self.config.client_options.push(o);
                 ClientOptions::of(&self.config).map_err(|e| files.diag(pos, e))?;
                 Ok(CfAction::Text(String::new()))

@@ -1072,13 +1072,9 @@ fn client_options_checked() {
     assert!(o.inet.no_auth && o.inet.no_tls);
     assert_eq!(o.inet6.port, Some(2525));
     let c = ok("CLIENT_OPTIONS(`Addr=192.0.2.1, M=h')dnl\n");
-    assert!(
-        c.warnings[0]
-            .to_string()
-            .starts_with("site.mc:1:1: warning: CLIENT_OPTIONS M=h has no effect"),
-        "{:?}",
-        c.warnings
-    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let o = mxgate_m4::config::ClientOptions::of(&c.config).unwrap();
+    assert!(o.inet.helo_from_interface && !o.inet6.helo_from_interface);
     assert_eq!(
         err("dnl\nCLIENT_OPTIONS(`Family=inet, Addr=2001:db8::1')dnl\n"),
         "site.mc:2:1: CLIENT_OPTIONS Addr=2001:db8::1: expected an address of family inet"

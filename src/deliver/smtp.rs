@@ -1129,9 +1129,15 @@ impl SmtpAgent {
             // CLIENT_OPTIONS M=S, or Try_TLS: NO in the access map: no STARTTLS.
             let try_tls =
                 !family.no_tls && tls_policy::try_tls(site, &target.host, Some(target.addr.ip()));
+            let helo_name = match family.helo_from_interface {
+                true => client_options::interface_helo_name(site, &self.dns, family, target.addr)
+                    .await
+                    .unwrap_or_else(|| site.hostname.clone()),
+                false => site.hostname.clone(),
+            };
             let settings = Settings {
                 mode: mailer_mode(&hop.mailer),
-                helo_name: site.hostname.clone(),
+                helo_name,
                 tls: if try_tls {
                     TlsWish::Opportunistic
                 } else {
