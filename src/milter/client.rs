@@ -251,7 +251,10 @@ impl Client {
                     return Err(Error::Unexpected("skip outside the body".into()));
                 }
                 r if r.is_final() => return Ok(Some(Answer { reply: r, actions })),
-                r if s == Step::Eom => actions.push(r),
+                r if s == Step::Eom => {
+                    actions.push(r);
+                    self.ack_now();
+                }
                 r => {
                     return Err(Error::Unexpected(format!("{r:?} before end of message")));
                 }
@@ -268,6 +271,19 @@ impl Client {
     /// `SMFIC_QUIT`, then close.
     pub async fn quit(mut self) {
         let _ = self.write(&codec::encode(&Command::Quit)).await;
+    }
+
+    /// Acknowledge what the filter sent at once. libmilter writes each
+    /// modification and the final reply as separate small packets without
+    /// `TCP_NODELAY`, so its kernel holds the final reply until the
+    /// modification is acknowledged, and ours delays that acknowledgement
+    /// (40 ms on Linux) while it waits for the reply: a stall per message
+    /// that a filter changes (tests/bench/milter.sh, docs/benchmarks.md).
+    /// Best effort: an error here only costs that delay.
+    fn ack_now(&self) {
+        if let Stream::Tcp(s) = &self.stream {
+            let _ = socket2::SockRef::from(s).set_tcp_quickack(true);
+        }
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {

@@ -6,8 +6,7 @@
 # MTA CPU-s per 1000 messages, peak memory; raw records go to $OUT.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$HERE/../.." && pwd)
-BENCH=${MTABENCH:-$TOP/../shared/bench}
+. "$HERE/lib.sh"
 M=20000 RUNS=1 WORKLOADS="fixed4k:10 fixed4k:50" PEERS="postfix mxgate" TIMEOUT=120
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -20,15 +19,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 OUT=${OUT:-$(mktemp /tmp/mxgate-bench.XXXXXX.jsonl)}
-(cd "$TOP" && cargo build --release -q)
+bench_build
 for wc in $WORKLOADS; do
   wl=${wc%%:*} c=${wc##*:}
   for peer in $PEERS; do
-    dir=$peer
-    [ "$peer" = mxgate ] && dir=$HERE
-    [ -d "$dir" ] || dir=$BENCH/$peer
-    bash "$BENCH/run.sh" "$dir" --workload "$wl" --c "$c" --m "$M" --runs "$RUNS" \
-      --timeout "$TIMEOUT" --out "$OUT" | grep -E '^(RESULT|SUMMARY)' || true
+    bench_run "$peer" "$wl" "$c" "$M" "$RUNS" "$TIMEOUT" "$OUT"
   done
 done
 echo

@@ -2,8 +2,8 @@
 # mxgate hook for ../shared/bench/run.sh: start PORT SINKPORT WORKDIR | stop WORKDIR
 # Accepts from 127.0.0.0/8, relays example.test to 127.0.0.1:SINKPORT (mailertable
 # plus SMTP_MAILER_ARGS), durable spool under WORKDIR. Uses target/release/mxgate
-# (built here if missing). MXGATE_BENCH_MC, when set, is added to the .mc
-# before the MAILER lines (tests/bench/milter.sh adds an INPUT_MAIL_FILTER).
+# (built here if missing). MXGATE_BENCH_MC, when set, is one more .mc line
+# (tests/bench/milter.sh puts its INPUT_MAIL_FILTER there).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)

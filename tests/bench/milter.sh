@@ -1,125 +1,131 @@
 #!/bin/bash
-# Relay throughput with one pass-through mail filter, Postfix beside mxgate
-# in one run, through ../shared/bench/run.sh (same generator, sink, cgroup
-# accounting, network namespace):
-#   tests/bench/milter.sh [--m N] [--c N] [--workload fixed4k|mix] [--runs N]
-# Each peer is started by its usual hook plus the same filter,
-# tests/bench/passthrough_milter.py (pymilter, CONTINUE at every step) on
-# 127.0.0.1:8891: Postfix with smtpd_milters (milter_protocol 6,
-# milter_default_action tempfail), mxgate with INPUT_MAIL_FILTER(F=T). The
-# filter runs inside the peer's cgroup, so "CPU" is the MTA plus the
-# filter it drives; "filter CPU" is the filter's own share (from /proc at
-# stop). Prints msgs/s and CPU-s per 1000 messages for both, and the ratio.
-# The bench is ../shared/bench beside the checkout, or MTABENCH=DIR.
+# Relay throughput with one pass-through milter: Postfix and mxgate in one run
+# through ../shared/bench/run.sh (same generator, sink, cgroup accounting), both
+# filtering every message through the same tests/bench/passthrough_milter.py.
+#   tests/bench/milter.sh [--m N] [--c N] [--timeout SECONDS] [--port MILTERPORT] [--peers "postfix mxgate"]
+# Defaults: fixed 4 KiB messages, C=10, M=5000, 120 s for the generator, milter on
+# 127.0.0.1:10099. Postfix gets the shared main.cf plus smtpd_milters =
+# inet:127.0.0.1:PORT, milter_default_action = tempfail, milter_protocol = 6;
+# mxgate gets INPUT_MAIL_FILTER(`pass', `S=inet:PORT@127.0.0.1, F=T').
+# Prints per peer: msgs/s (e2e, accepted), the MTA's CPU-s per 1000 messages,
+# the milter process's CPU-s per 1000 (apart), how many messages the milter saw
+# and how many reached the sink carrying its X-Bench-Milter header; then the
+# mxgate/Postfix ratios. A peer whose counts fall short of M is marked FAILED
+# and the script exits 1. Needs root (network namespace, cgroups) and
+# python3-milter.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$HERE/../.." && pwd)
-BENCH=${MTABENCH:-$TOP/../shared/bench}
-M=5000 C=10 WL=fixed4k RUNS=1 TIMEOUT=300
+. "$HERE/lib.sh"
+M=5000 C=10 TIMEOUT=120 PORT=10099 PEERS="postfix mxgate"
+ARGS=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
     --m) M=$2; shift 2 ;;
     --c) C=$2; shift 2 ;;
-    --workload) WL=$2; shift 2 ;;
-    --runs) RUNS=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
-    *) sed -n 2,13p "$0"; exit 2 ;;
+    --port) PORT=$2; shift 2 ;;
+    --peers) PEERS=$2; shift 2 ;;
+    *) sed -n 2,15p "$0"; exit 2 ;;
   esac
 done
-/usr/bin/python3 -c 'import Milter' 2>/dev/null || {
-  echo "milter.sh: python3-milter is missing: apt-get install -y python3-milter" >&2; exit 1; }
-(cd "$TOP" && cargo build --release -q)
-export MXGATE_BIN=${MXGATE_BIN:-${CARGO_TARGET_DIR:-$TOP/target}/release/mxgate}
-# Under /var: Postfix's maillog_file must match maillog_file_prefixes
-# (/var); mode 755 so Postfix's unprivileged processes reach their files.
-WORK=$(mktemp -d /var/tmp/mxmb.XXXXXX) # short: unix socket paths under it
-chmod 755 "$WORK"
-OUT=${OUT:-$WORK/results.jsonl}
-FILTER=$HERE/passthrough_milter.py
-MPORT=8891
+PY=/usr/bin/python3 # Debian's python, where python3-milter lives
+"$PY" -c 'import Milter' 2>/dev/null || { echo "milter.sh: needs python3-milter (apt-get install python3-milter)" >&2; exit 1; }
 
-# A hook directory per peer: start the filter, then the peer's own hook.
-wrap() { # NAME INNER_HOOK
-  mkdir -p "$WORK/$1"
-  cat > "$WORK/$1/hook.sh" <<HOOK
-#!/bin/bash
-set -euo pipefail
-case "\$1" in
-start)
-  setsid /usr/bin/python3 "$FILTER" inet:$MPORT@127.0.0.1 </dev/null >"\$4.milter.log" 2>&1 &
-  echo \$! > "\$4.milter.pid"
-  for i in \$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$MPORT) 2>/dev/null && break; sleep 0.05; done
-  exec "$2" "\$@"
-  ;;
-stop)
-  "$2" "\$@" || true
-  pid=\$(cat "\$2.milter.pid" 2>/dev/null || true)
-  if [ -n "\$pid" ]; then
-    # utime+stime in clock ticks, then stop the filter by its pid
-    awk '{print \$14+\$15}' "/proc/\$pid/stat" > "\$2.milter.ticks" 2>/dev/null || true
-    kill -TERM "\$pid" 2>/dev/null || true
-  fi
-  ;;
-esac
-HOOK
-  chmod +x "$WORK/$1/hook.sh"
+# The milter must be on the same loopback as both MTAs, so the whole script
+# runs in the network namespace that run.sh would otherwise make per call.
+if [ "${MTABENCH_IN_NETNS:-}" != 1 ]; then
+  bench_build
+  exec unshare -n -u env MTABENCH_IN_NETNS=1 \
+    bash -c 'ip link set lo up && hostname gw.bench.test && exec "$0" "$@"' "$0" "${ARGS[@]}"
+fi
+
+WORK=$(mktemp -d /tmp/mxgate-milterbench.XXXXXX)
+DUMPS=$(mktemp -d /dev/shm/mxgate-milterbench.XXXXXX) # the sink's copy of each message
+chmod 1777 "$DUMPS"                                   # smtp-sink -u nobody writes it
+trap 'rm -rf "$DUMPS"' EXIT
+
+# The shared sink, also appending every message it gets to $BENCH_SINK_DUMP.
+REAL_SINK=${SMTP_SINK:-${PEERS_ROOT:-$HOME/.cache/mtapeers}/root/postfix/usr/sbin/smtp-sink}
+printf '#!/bin/sh\nexec %q -D "$BENCH_SINK_DUMP" "$@"\n' "$REAL_SINK" > "$WORK/sink.sh"
+chmod +x "$WORK/sink.sh"
+export SMTP_SINK=$WORK/sink.sh
+
+# Postfix: the shared hook and master.cf, the shared main.cf plus the milter.
+mkdir "$WORK/postfix-milter"
+ln -s "$BENCH/postfix/hook.sh" "$BENCH/postfix/master.cf" "$WORK/postfix-milter/"
+{
+  cat "$BENCH/postfix/main.cf"
+  echo "# tests/bench/milter.sh: one pass-through milter"
+  echo "smtpd_milters = inet:127.0.0.1:$PORT"
+  echo "milter_default_action = tempfail"
+  echo "milter_protocol = 6"
+} > "$WORK/postfix-milter/main.cf"
+export MXGATE_BENCH_MC="INPUT_MAIL_FILTER(\`pass', \`S=inet:$PORT@127.0.0.1, F=T')dnl"
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# run_peer PEER: a fresh milter, one run.sh run, the milter's and the sink's counts.
+run_peer() {
+  local peer=$1 dir=$1 mpid cpu0 cpu1
+  [ "$peer" = postfix ] && dir=$WORK/postfix-milter
+  "$PY" "$HERE/passthrough_milter.py" "$PORT" > "$WORK/$peer.milter" 2>&1 &
+  mpid=$!
+  for _ in $(seq 100); do
+    ss -Htln "sport = :$PORT" | grep -q . && break
+    sleep 0.1
+  done
+  cpu0=$(cpu_ticks "$mpid")
+  BENCH_SINK_DUMP=$DUMPS/$peer bench_run "$dir" fixed4k "$C" "$M" 1 "$TIMEOUT" "$WORK/$peer.jsonl"
+  cpu1=$(cpu_ticks "$mpid")
+  kill -TERM "$mpid"
+  wait "$mpid" || true # libmilter returns from its loop, then the counts are printed
+  {
+    echo "milter_cpu_s=$(awk -v d=$((cpu1 - cpu0)) -v t="$(getconf CLK_TCK)" 'BEGIN { print d / t }')"
+    tail -n 1 "$WORK/$peer.milter" | tr ' ' '\n' | sed 's/^/milter_/'
+    echo "sink_msgs=$(grep -c '^X-Client-Addr: ' "$DUMPS/$peer" 2>/dev/null || true)"
+    echo "sink_hdr=$(grep -c '^X-Bench-Milter: pass' "$DUMPS/$peer" 2>/dev/null || true)"
+  } > "$WORK/$peer.counts"
+  rm -f "$DUMPS/$peer"
 }
 
-# Postfix: its bench configuration plus the filter.
-mkdir -p "$WORK/pf"
-cp "$BENCH/postfix/"* "$WORK/pf/"
-cat >> "$WORK/pf/main.cf" <<CF
-# tests/bench/milter.sh: one pass-through filter
-smtpd_milters = inet:127.0.0.1:$MPORT
-milter_protocol = 6
-milter_default_action = tempfail
-CF
-wrap pfm "$WORK/pf/hook.sh"
-wrap mxm "$HERE/hook.sh"
-export MXGATE_BENCH_MC="INPUT_MAIL_FILTER(\`pass', \`S=inet:$MPORT@127.0.0.1, F=T')dnl"
-
-for peer in pfm mxm; do
-  bash "$BENCH/run.sh" "$WORK/$peer" --workload "$WL" --c "$C" --m "$M" --runs "$RUNS" \
-    --timeout "$TIMEOUT" --out "$OUT" --workroot "$WORK/runs" | grep -E '^(RESULT|SUMMARY)' || true
+for peer in $PEERS; do
+  run_peer "$peer"
 done
 
-/usr/bin/python3 - "$OUT" "$WORK" "$M" <<'PY'
-import glob, json, os, statistics, sys
-out, work, m = sys.argv[1], sys.argv[2], int(sys.argv[3])
-tick = os.sysconf("SC_CLK_TCK")
-rows = {}
-for line in open(out):
-    r = json.loads(line)
-    name = os.path.basename(r["peer"].rstrip("/"))
-    rows.setdefault(name, []).append(r)
-def med(rs, k):
-    v = [r[k] for r in rs if r.get(k) is not None]
-    return statistics.median(v) if v else None
-res = {}
+echo
+echo "tests/bench/milter.sh ${ARGS[*]} ($(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)); raw records in $WORK"
+"$PY" - "$WORK" "$M" $PEERS <<'PY'
+import json, sys
+work, m, peers = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+rows, failed = {}, False
 print()
-print("| peer | workload | C | M | ok runs | e2e msgs/s | CPU-s /1000 msgs (MTA + filter) | filter CPU-s /1000 msgs |")
-print("|---|---|---|---|---|---|---|---|")
-for name, label in (("pfm", "Postfix"), ("mxm", "mxgate")):
-    rs = rows.get(name, [])
-    ok = [r for r in rs if r.get("ok")]
-    ticks = []
-    for f in glob.glob(os.path.join(work, "**", "*.milter.ticks"), recursive=True):
-        if os.path.basename(f).endswith("_" + name + ".milter.ticks"):
-            try:
-                ticks.append(float(open(f).read().split()[0]) / tick)
-            except (OSError, ValueError, IndexError):
-                pass
-    e2e, cpu = med(ok, "e2e_mps"), med(ok, "cpu_s_per_1k")
-    fcpu = statistics.median(ticks) / m * 1000 if ticks else None
-    res[name] = (e2e, cpu)
-    wl = rs[0]["wl"] if rs else "-"
-    c = rs[0]["C"] if rs else "-"
-    f = lambda v, p: "-" if v is None else f"{v:.{p}f}"
-    print(f"| {label} + pass-through milter | {wl} | {c} | {m} | {len(ok)}/{len(rs)} | {f(e2e, 0)} | {f(cpu, 2)} | {f(fcpu, 2)} |")
-(pe, pc), (xe, xc) = res.get("pfm", (None, None)), res.get("mxm", (None, None))
-if pe and xe and pc and xc:
+print("| peer | C | M | e2e msgs/s | accept msgs/s | MTA CPU-s /1000 msgs | milter CPU-s /1000 msgs | milter saw | body bytes/msg at the milter | at the sink with the header | machine busy % |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for peer in peers:
+    try:
+        rec = [json.loads(l) for l in open(f"{work}/{peer}.jsonl")][-1]
+    except (OSError, IndexError, ValueError):
+        rec = {}
+    cnt = dict(l.strip().split("=", 1) for l in open(f"{work}/{peer}.counts") if "=" in l)
+    saw = int(cnt.get("milter_messages", 0) or 0)
+    body = int(cnt.get("milter_body_bytes", 0) or 0)
+    hdr = int(cnt.get("sink_hdr", 0) or 0)
+    mcpu = float(cnt.get("milter_cpu_s", 0) or 0) / m * 1000
+    ok = bool(rec.get("ok")) and saw >= m and hdr >= m
+    failed |= not ok
+    rows[peer] = dict(rec, milter_cpu_1k=mcpu)
+    print(f"| {peer}{'' if ok else ' **FAILED** ' + str(rec.get('error', rec.get('sink_last', '')))[:80]} | {rec.get('C', '-')} | {m} "
+          f"| {rec.get('e2e_mps')} | {rec.get('acc_mps')} | {rec.get('cpu_s_per_1k')} | {mcpu:.3f} "
+          f"| {saw} | {body // max(saw, 1)} | {hdr} of {cnt.get('sink_msgs', 0)} | {rec.get('sys_busy_pct')} |")
+p, x = rows.get("postfix"), rows.get("mxgate")
+if p and x:
+    def ratio(k):
+        try:
+            return f"{x[k] / p[k]:.2f}x"
+        except (KeyError, TypeError, ZeroDivisionError):
+            return "-"
     print()
-    print(f"mxgate / Postfix: rate x{xe / pe:.2f}, CPU per message x{xc / pc:.2f}")
-print()
-print(f"raw records: {out}")
+    print(f"mxgate/Postfix: e2e {ratio('e2e_mps')}, accepted {ratio('acc_mps')}, "
+          f"MTA CPU per message {ratio('cpu_s_per_1k')}, milter CPU per message {ratio('milter_cpu_1k')}")
+sys.exit(1 if failed else 0)
 PY
