@@ -303,6 +303,32 @@ fn two_filters_run_in_order_and_both_headers_land() {
     assert!(a < b, "{log}");
 }
 
+/// An unknown SMTP command reaches the filters (`SMFIC_UNKNOWN`, as
+/// sendmail sends it before answering `500`), and a filter may answer it
+/// with its own reply.
+#[test]
+fn unknown_commands_reach_the_filter_which_may_answer_them() {
+    let s = inet();
+    let f = Filter::start("unknown", &s);
+    let d = daemon(&format!("INPUT_MAIL_FILTER(`scan', `S={s}, F=T')dnl\n"));
+    let mut c = Raw::connect(d.mta);
+    assert!(c.reply().starts_with("220"));
+    assert!(c.cmd("EHLO client.test").starts_with("250"));
+    assert_eq!(
+        c.cmd("XYZZY plugh"),
+        "500 5.5.1 Command unrecognized: \"XYZZY plugh\""
+    );
+    assert_eq!(c.cmd("XREJECT now"), "550 5.7.1 Not that command here");
+    assert!(c.cmd("QUIT").starts_with("221"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !f.seen().contains("unknown XREJECT now") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seen = f.seen();
+    assert!(seen.contains("unknown XYZZY plugh"), "{seen}");
+    assert!(seen.contains("unknown XREJECT now"), "{seen}");
+}
+
 #[test]
 fn rset_aborts_the_filters_transaction() {
     let s = inet();

@@ -56,6 +56,10 @@ pub enum Command {
     /// open-proxy scanner sends (the whole line, for the log). The session
     /// decides: sendmail drops the connection when it comes first.
     Http(String),
+    /// A command no SMTP extension we offer defines (the line, made
+    /// printable): answered `500 5.5.1 Command unrecognized`, after the mail
+    /// filters have seen it (`SMFIC_UNKNOWN`).
+    Unknown(String),
 }
 
 /// Whether a BDAT chunk is the last one.
@@ -275,11 +279,7 @@ impl Command {
                     Ok(Command::Etrn(arg.to_string()))
                 }
             }
-            _ => Err(Reply::new(
-                500,
-                EnhancedStatus::new(5, 5, 1),
-                format!("Command unrecognized: \"{}\"", printable(line)),
-            )),
+            _ => Ok(Command::Unknown(printable(line))),
         }
     }
 }
@@ -496,7 +496,7 @@ mod tests {
 
     #[test]
     fn errors_get_precise_replies() {
-        assert_eq!(code("FOO bar"), 500);
+        assert_eq!(Command::parse("FOO bar"), Ok(Command::Unknown("FOO bar".into())));
         assert_eq!(code("MAIL <a@b>"), 501);
         assert_eq!(code("MAIL FROM:<a@b> SIZE=x"), 555);
         assert_eq!(code("MAIL FROM:<a@b> FOO=1"), 555);
@@ -534,8 +534,10 @@ mod tests {
         ] {
             assert!(Command::parse(good).is_ok(), "{good}");
         }
-        let r = Command::parse("XYZZY\u{1}").unwrap_err();
-        assert_eq!(r.lines[0], "Command unrecognized: \"XYZZY\"");
+        assert_eq!(
+            Command::parse("XYZZY\u{1}").unwrap(),
+            Command::Unknown("XYZZY".into())
+        );
         assert_eq!(
             Command::parse("get / HTTP/1.0").unwrap(),
             Command::Http("get / HTTP/1.0".into())

@@ -1181,6 +1181,16 @@ impl Conn {
                     Reply::new(500, st(5, 5, 1), format!("Command unrecognized: \"{line}\""))
                 }
             }
+            Command::Unknown(line) => {
+                self.errors += 1;
+                if !self.milters.is_empty() {
+                    let o = self.milters.unknown(&line).await;
+                    if let Some(r) = self.milter_outcome("unknown", &line, o) {
+                        return r;
+                    }
+                }
+                Reply::new(500, st(5, 5, 1), format!("Command unrecognized: \"{line}\""))
+            }
             Command::Etrn(_) => {
                 if self.off('E') {
                     Reply::new(502, st(5, 7, 0), "Sorry, we do not allow this operation")

@@ -419,6 +419,14 @@ impl Filters {
             .await
     }
 
+    /// A command mxgate does not know (`SMFIC_UNKNOWN`, the whole line), as
+    /// sendmail sends it before answering `500`; a filter may answer it
+    /// with its own reply.
+    pub async fn unknown(&mut self, line: &str) -> Outcome {
+        self.each(Step::Unknown, None, &Command::Unknown(line), false)
+            .await
+    }
+
     /// RSET, a new MAIL or HELO, the end of a refused message: `SMFIC_ABORT`.
     pub async fn abort(&mut self) {
         if !std::mem::take(&mut self.in_tx) {

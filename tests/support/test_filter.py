@@ -25,6 +25,8 @@ usage: test_filter.py MODE SOCKET
     symlist     asks for SMFIF_SETSYMLIST (mxgate does not offer it)
     macros      prints the macros it was sent at each stage
     bodyseen    adds X-Body-Seen: the first body line it was sent
+    unknown     answers an unknown SMTP command containing XREJECT with
+                SMFIR_REPLYCODE 550 5.7.1 (others: continue)
 Each callback the filter saw is printed on stdout (the test reads it).
 """
 import os
@@ -148,6 +150,13 @@ class Filter(Milter.Base):
 
     def abort(self):
         seen("abort")
+        return Milter.CONTINUE
+
+    def unknown(self, cmd):
+        seen("unknown", cmd)
+        if MODE == "unknown" and "XREJECT" in cmd:
+            self.setreply("550", "5.7.1", "Not that command here")
+            return Milter.REJECT
         return Milter.CONTINUE
 
 
