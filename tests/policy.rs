@@ -1609,6 +1609,67 @@ From:c7.org\tERROR:5.7.1:550 5.1.1 Two codes
     }
 }
 
+// Issue 15 (fidelity): a value sendmail's tokenizer cannot split (an
+// unbalanced `<`, `>`, `(`, `)` or `"` anywhere in it) is refused naming the
+// value. Checked on sendmail 8.17 -bs (fidelity-errors.mc with these
+// fidelity-access lines; the client may not relay):
+//   MAIL FROM:<x@c1.org>  ERROR:550 a > b c        → 553 5.0.0 ERROR:550 a > b c... Unbalanced '>'
+//   MAIL FROM:<x@c2.org>  ERROR:550 a < b c        → 553 5.0.0 ERROR:550 a < b c... Unbalanced '<'
+//   MAIL FROM:<x@c8.org>  ERROR:550 a ) b          → 553 5.0.0 ERROR:550 a ) b... Unbalanced ')'
+//   MAIL FROM:<x@d1.org>  ERROR:5.7.1:550 a > b    → 553 5.0.0 ERROR:5.7.1:550 a > b... Unbalanced '>'
+//   MAIL FROM:<x@d2.org>  ERROR:550 a ( b          → 553 5.0.0 ERROR:550 a ( b... Unbalanced '('
+//   MAIL FROM:<x@d3.org>  ERROR:550 a " b          → 553 5.0.0 ERROR:550 a " b... Unbalanced '"'
+//   MAIL FROM:<x@d4.org>  ERROR:550 a <<b>> c      → 550 5.0.0 <x@d4.org>... a<<b
+//   MAIL FROM:<x@d5.org>  ERROR:550 a <b> > c      → 553 5.0.0 ERROR:550 a <b> > c... Unbalanced '>'
+//   MAIL FROM:<x@d6.org>  ERROR:550 a)b(c          → 553 5.0.0 ERROR:550 a)b(c... Unbalanced ')'
+//   MAIL FROM:<x@d7.org>  ERROR:"550 a > b"        → 550 5.0.0 <x@d7.org>... a > b
+//   MAIL FROM:<x@d8.org>  ERROR:550 a\> b          → 550 5.0.0 <x@d8.org>... a> b
+//   RCPT TO:<u@t1.org>    To:t1.org ERROR:550 a > b c → 553 5.0.0 ERROR:550 a > b c... Unbalanced '>'
+#[test]
+fn access_values_sendmail_cannot_tokenize() {
+    let fx = Fixture::new();
+    let access = "\
+From:c1.org\tERROR:550 a > b c
+From:c2.org\tERROR:550 a < b c
+From:c8.org\tERROR:550 a ) b
+From:d1.org\tERROR:5.7.1:550 a > b
+From:d2.org\tERROR:550 a ( b
+From:d3.org\tERROR:550 a \" b
+From:d4.org\tERROR:550 a <<b>> c
+From:d5.org\tERROR:550 a <b> > c
+From:d6.org\tERROR:550 a)b(c
+From:d7.org\tERROR:\"550 a > b\"
+From:d8.org\tERROR:550 a\\> b
+To:t1.org\tERROR:550 a > b c
+";
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    t.insert("access".into(), Arc::new(MemTable::from_lines(access)));
+    let site = Site::from_parts(fx.config(), t).unwrap();
+    for (d, want) in [
+        ("c1.org", "553 5.0.0 ERROR:550 a > b c... Unbalanced '>'"),
+        ("c2.org", "553 5.0.0 ERROR:550 a < b c... Unbalanced '<'"),
+        ("c8.org", "553 5.0.0 ERROR:550 a ) b... Unbalanced ')'"),
+        (
+            "d1.org",
+            "553 5.0.0 ERROR:5.7.1:550 a > b... Unbalanced '>'",
+        ),
+        ("d2.org", "553 5.0.0 ERROR:550 a ( b... Unbalanced '('"),
+        ("d3.org", "553 5.0.0 ERROR:550 a \" b... Unbalanced '\"'"),
+        ("d4.org", "550 5.0.0 <x@d4.org>... a<<b"),
+        ("d5.org", "553 5.0.0 ERROR:550 a <b> > c... Unbalanced '>'"),
+        ("d6.org", "553 5.0.0 ERROR:550 a)b(c... Unbalanced ')'"),
+        ("d7.org", "550 5.0.0 <x@d7.org>... a > b"),
+        ("d8.org", "550 5.0.0 <x@d8.org>... a> b"),
+    ] {
+        let a = format!("x@{d}");
+        assert_eq!(line(&mail(&site, &a), &a), want, "{d}");
+    }
+    assert_eq!(
+        line(&rcpt(&site, "u@t1.org"), "u@t1.org"),
+        "553 5.0.0 ERROR:550 a > b c... Unbalanced '>'"
+    );
+}
+
 // Issue "field configurations", item 5: sender domain checks for address
 // literals. Checked on sendmail 8.17 -bs (t2.mc plus these access lines:
 // `From:[192.0.2.9] REJECT`, `From:198.51.100 ERROR:550 Net listed`,

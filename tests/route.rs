@@ -226,6 +226,9 @@ fn error_mailer_replies() {
 //   error:5.1.2:"550 Quoted,  mail"                → 550 5.1.2 <u@m3.example>... Quoted,  mail
 //   error:nouser:User unknown, sorry               → 553 5.3.0 <u@m4.example>... User unknown,sorry
 //   error:5.7.1:550 a@b <c> d/e                    → 550 5.7.1 <u@m5.example>... a@b<c
+// and a text sendmail cannot tokenize is refused naming the value (issue 15):
+//   error:5.7.1:550 a > b                          → 553 5.0.0 error:5.7.1:550 a > b... Unbalanced '>'
+//   error:550 a ( b                                → 553 5.0.0 error:550 a ( b... Unbalanced '('
 #[test]
 fn mailertable_error_texts_are_spaced_as_sendmail_tokenizes_them() {
     let s = site(
@@ -236,7 +239,9 @@ fn mailertable_error_texts_are_spaced_as_sendmail_tokenizes_them() {
              m2.example error:550 Go  away;now\n\
              m3.example error:5.1.2:\"550 Quoted,  mail\"\n\
              m4.example error:nouser:User unknown, sorry\n\
-             m5.example error:5.7.1:550 a@b <c> d/e\n",
+             m5.example error:5.7.1:550 a@b <c> d/e\n\
+             m6.example error:5.7.1:550 a > b\n\
+             m7.example error:550 a ( b\n",
         )],
     );
     check_routes(
@@ -247,6 +252,8 @@ fn mailertable_error_texts_are_spaced_as_sendmail_tokenizes_them() {
         u@m3.example => error 550 5.1.2 Quoted,  mail
         u@m4.example => error 553 5.3.0 User unknown,sorry
         u@m5.example => error 550 5.7.1 a@b<c
+        u@m6.example => error 553 5.0.0 error:5.7.1:550 a > b... Unbalanced '>'
+        u@m7.example => error 553 5.0.0 error:550 a ( b... Unbalanced '('
         ",
     );
 }
