@@ -242,8 +242,17 @@ fn masquerade_addr(
         ),
         None => (parsed, Why::Unchanged),
     };
+    // `joe@localhost.`: ruleset 3's `localhost` → `$j` rules do not match
+    // a name written with its trailing dot (sendmail 8.17 -bt, t2.mc:
+    // ES `joe@localhost.` → `joe@localhost`, HS `root@localhost.` →
+    // `root@localhost`); only the dot is dropped.
+    let before = parsed.domain.clone();
     let parsed = bang_path(site, parsed);
-    let (out, why) = masquerade_canonified(site, field, parsed, mailer)?;
+    let dotted = table_why == Why::Unchanged
+        && addr.trim_end().ends_with('.')
+        && before.is_some()
+        && parsed.domain == before;
+    let (out, why) = masquerade_canonified(site, field, parsed, mailer, dotted)?;
     Ok((out, then(table_why, why)))
 }
 
@@ -252,10 +261,11 @@ fn masquerade_canonified(
     field: Field,
     parsed: crate::addr::Mailbox,
     mailer: &str,
+    dotted: bool,
 ) -> Result<(String, Why), table::Error> {
     let host = match &parsed.domain {
         None => Host::Bare,
-        Some(d) if is_self(site, d) => Host::Local,
+        Some(d) if !dotted && is_self(site, d) => Host::Local,
         Some(d @ Domain::Literal(_)) => Host::Name(d.to_string()),
         Some(Domain::Name(n)) => Host::Name(n.clone()),
     };

@@ -464,6 +464,75 @@ fn local_user_checks() {
 //   Joe <joe@other.example.com>     → Joe <joe@masq.example.com>
 //   /try local joe@localhost        → joe@masq.example.com
 // /tryflags ES: joe@localhost → joe@gw.example.com; joe → joe@gw.example.com.
+// Issue 15 (fidelity): `localhost.` with its trailing dot is not turned
+// into `$j` (ruleset 3's localhost rules do not match it), only the dot is
+// dropped; it is still in $=w, so MASQUERADE_AS applies where it would.
+// Checked on sendmail 8.17 -bt (t2.mc, /tryflags XX, /try esmtp ADDR):
+//   HS joe@localhost.              → joe@masq.example.com
+//   HS Joe <joe@localhost.>        → Joe <joe@masq.example.com>
+//   HS joe@LocalHost.              → joe@masq.example.com
+//   HS root@localhost.             → root@localhost         (exposed; no `$j`)
+//   HS Root <root@LocalHost.>      → Root <root@LocalHost>
+//   HS root@localhost.example.com. → root@localhost.example.com
+//   HS root@localhost.example.com  → root@gw.example.com    (no dot: `$j`)
+//   HS joe@gw.example.com.         → joe@masq.example.com
+//   ES joe@localhost.              → joe@localhost
+//   ES Joe@LocalHost.              → Joe@LocalHost
+//   ES joe@localhost.example.com.  → joe@localhost.example.com
+//   ES joe@gw.example.com.         → joe@gw.example.com
+//   HR joe@localhost., ER joe@localhost. → joe@localhost
+//   HR Joe@LocalHost., ER Joe@LocalHost. → Joe@LocalHost
+//   HR joe@localhost, ER joe@localhost   → joe@gw.example.com
+//   /try local joe@localhost. (HS)       → joe@masq.example.com
+#[test]
+fn localhost_with_a_trailing_dot_is_not_rewritten_as_this_host() {
+    let s = t2();
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "esmtp",
+        "
+        joe@localhost.              => joe@masq.example.com
+        Joe <joe@localhost.>        => Joe <joe@masq.example.com>
+        joe@LocalHost.              => joe@masq.example.com
+        root@localhost.             => root@localhost
+        Root <root@LocalHost.>      => Root <root@LocalHost>
+        root@localhost.example.com. => root@localhost.example.com
+        root@localhost.example.com  => root@gw.example.com
+        joe@gw.example.com.         => joe@masq.example.com
+        ",
+    );
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "local",
+        "joe@localhost. => joe@masq.example.com",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeSender,
+        "esmtp",
+        "
+        joe@localhost.             => joe@localhost
+        Joe@LocalHost.             => Joe@LocalHost
+        joe@localhost.example.com. => joe@localhost.example.com
+        joe@gw.example.com.        => joe@gw.example.com
+        ",
+    );
+    for field in [Field::HeaderRecipient, Field::EnvelopeRecipient] {
+        check_masq(
+            &s,
+            field,
+            "esmtp",
+            "
+            joe@localhost. => joe@localhost
+            Joe@LocalHost. => Joe@LocalHost
+            joe@localhost  => joe@gw.example.com
+            ",
+        );
+    }
+}
+
 #[test]
 fn masquerade_every_local_name_and_keep_header_syntax() {
     let s = t2();
