@@ -252,7 +252,9 @@ fn masquerade_addr(
         && addr.trim_end().ends_with('.')
         && before.is_some()
         && parsed.domain == before;
-    let (out, why) = masquerade_canonified(site, field, parsed, mailer, dotted)?;
+    // Written as `host!user` (no domain): the relay mailer keeps the path.
+    let uucp = before.is_none() && parsed.domain.is_none();
+    let (out, why) = masquerade_canonified(site, field, parsed, mailer, dotted, uucp)?;
     Ok((out, then(table_why, why)))
 }
 
@@ -262,6 +264,7 @@ fn masquerade_canonified(
     parsed: crate::addr::Mailbox,
     mailer: &str,
     dotted: bool,
+    uucp: bool,
 ) -> Result<(String, Why), table::Error> {
     let host = match &parsed.domain {
         None => Host::Bare,
@@ -304,6 +307,15 @@ fn masquerade_canonified(
                 let (a, w2) = masq_hdr(site, a)?;
                 (a, then(w1, w2))
             }
+        }
+        // The relay mailer hands a UUCP path on as a path: ruleset 3's
+        // `user<@host.UUCP.>` goes back to `host!user` (sendmail 8.17 -bt,
+        // t2.mc, /tryflags HR and ER, /try relay host!user → host!user;
+        // esmtp → host!user@gw.example.com).
+        (Family::Relay, Field::EnvelopeRecipient | Field::HeaderRecipient)
+            if uucp && is_uucp_path(&a) =>
+        {
+            (a, Why::Unchanged)
         }
         (_, Field::EnvelopeRecipient) => qualify(a),
         (_, Field::HeaderRecipient) => {
@@ -356,6 +368,16 @@ fn is_self(site: &Site, d: &Domain) -> bool {
                 || m.is_some_and(|m| n.strip_prefix("localhost.") == Some(&m.to_ascii_lowercase()))
         }
     }
+}
+
+/// An unqualified `host!user` (what [`bang_path`] leaves: a host without
+/// a dot, which ruleset 3 makes `host.UUCP`).
+fn is_uucp_path(a: &Addr) -> bool {
+    a.host == Host::Bare
+        && !a.local.starts_with('"')
+        && a.local
+            .split_once('!')
+            .is_some_and(|(h, r)| !h.is_empty() && !r.is_empty())
 }
 
 fn not_env() -> Why {

@@ -533,6 +533,64 @@ fn localhost_with_a_trailing_dot_is_not_rewritten_as_this_host() {
     }
 }
 
+// Issue 15 (fidelity): the relay mailer sends a UUCP path in recipients as
+// a path. Checked on sendmail 8.17 -bt (t2.mc, /tryflags XX, /try MAILER ADDR):
+//   HR relay host!user                 → host!user
+//   HR relay Joe <host!user>           → Joe <host!user>
+//   HR relay host!user@gw.example.com  → host!user@gw.example.com
+//   HR relay a.org!b.org!user          → b.org!user@a.org
+//   HR relay joe                       → joe@gw.example.com
+//   HR relay joe@elsewhere.com         → joe@elsewhere.com
+//   HR esmtp host!user                 → host!user@gw.example.com
+//   ER relay host!user                 → host!user
+//   ER relay joe                       → joe@gw.example.com
+//   HS relay host!user                 → host!user@masq.example.com
+//   ES relay host!user                 → host!user@gw.example.com
+#[test]
+fn relay_mailer_sends_uucp_recipients_as_paths() {
+    let s = t2();
+    check_masq(
+        &s,
+        Field::HeaderRecipient,
+        "relay",
+        "
+        host!user                => host!user
+        Joe <host!user>          => Joe <host!user>
+        host!user@gw.example.com => host!user@gw.example.com
+        a.org!b.org!user         => b.org!user@a.org
+        joe                      => joe@gw.example.com
+        joe@elsewhere.com        => joe@elsewhere.com
+        ",
+    );
+    check_masq(
+        &s,
+        Field::HeaderRecipient,
+        "esmtp",
+        "host!user => host!user@gw.example.com",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeRecipient,
+        "relay",
+        "
+        host!user => host!user
+        joe       => joe@gw.example.com
+        ",
+    );
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "relay",
+        "host!user => host!user@masq.example.com",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeSender,
+        "relay",
+        "host!user => host!user@gw.example.com",
+    );
+}
+
 #[test]
 fn masquerade_every_local_name_and_keep_header_syntax() {
     let s = t2();
