@@ -189,6 +189,9 @@ pub fn masquerade(
 /// `gw.example.com!joe` → `joe@masq.example.com`, `host!user` →
 /// `host!user@masq.example.com` (ES, HR: `host!user@gw.example.com`).
 fn bang_path(site: &Site, mut m: crate::addr::Mailbox) -> crate::addr::Mailbox {
+    if !site.bang_is_path() {
+        return m;
+    }
     for _ in 0..10 {
         let ours = m
             .domain
@@ -313,7 +316,7 @@ fn masquerade_canonified(
         // t2.mc, /tryflags HR and ER, /try relay host!user → host!user;
         // esmtp → host!user@gw.example.com).
         (Family::Relay, Field::EnvelopeRecipient | Field::HeaderRecipient)
-            if uucp && is_uucp_path(&a) =>
+            if uucp && site.bang_is_path() && is_uucp_path(&a) =>
         {
             (a, Why::Unchanged)
         }

@@ -333,7 +333,10 @@ fn resolve_canonified(
         Some(d) => site.is_local_host(&d.to_string()),
     };
     // `!` before `%`: `host!user%x.org` is a UUCP path (sendmail 8.17).
-    if local_host && let Some(i) = first_unquoted_bang(&m.local) {
+    if local_host
+        && site.bang_is_path()
+        && let Some(i) = first_unquoted_bang(&m.local)
+    {
         return bang_path(site, &m.local[..i], &m.local[i + 1..], depth);
     }
     if local_host && let Some(i) = last_unquoted_percent(&m.local) {

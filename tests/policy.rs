@@ -1765,6 +1765,73 @@ fn bang_paths_are_relaying() {
     );
 }
 
+// Issue 15 (fidelity): FEATURE(`nouucp'). Checked on sendmail 8.17 -bt
+// (t2.mc plus FEATURE(`nouucp', `reject') or `nospecial'), check_rcpt with
+// {client_addr} 172.16.0.1:
+//   reject:    <host!user>, <host!user@gw.example.com>, <a.org!user@gw.example.com>,
+//              <gw.example.com!joe>, <host.example.net!user>, <[192.0.2.1]!user>,
+//              <host!user%x.org>  → $#error $@ 5.7.1 $: "550 Relaying denied"
+//              <joe>              → RELAY
+//   nospecial: the same `!` addresses → RELAY; <host!user%x.org> → 550 Relaying denied
+// and {client_addr} 10.9.1.1 (Connect:10.9 RELAY), reject: <host!user>,
+// <a.org!user@gw.example.com> → RELAY. At RCPT (-bs, both arguments) a `!`
+// name that is no local user is `550 5.1.1 <host!user>... User unknown`.
+// check_mail (client 172.16.0.1, both): <host!user>, <host.example.net!user>,
+// <gw.example.com!joe> → 553 5.5.4 Domain name required for sender address;
+// <host!user@gw.example.com> → accepted.
+#[test]
+fn nouucp_reject_and_nospecial() {
+    let fx = Fixture::new();
+    let bangs = [
+        "host!user",
+        "host!user@gw.example.com",
+        "a.org!user@gw.example.com",
+        "gw.example.com!joe",
+        "host.example.net!user",
+        "[192.0.2.1]!user",
+    ];
+    let denied = |a: &str| format!("550 5.7.1 <{a}>... Relaying denied");
+    let unknown = |a: &str| format!("550 5.1.1 <{a}>... User unknown");
+    for arg in ["reject", "nospecial"] {
+        let mut c = fx.config();
+        c.features.insert("nouucp".into(), vec![arg.into()]);
+        let s = fx.site_with(c);
+        for a in bangs {
+            let want = if arg == "reject" {
+                denied(a)
+            } else {
+                unknown(a)
+            };
+            assert_eq!(line(&rcpt(&s, a), a), want, "{arg} {a}");
+            let from_relay = rcpt_from(&s, &client("unknown.host", "10.9.1.1"), a);
+            assert_eq!(line(&from_relay, a), unknown(a), "{arg} {a} from 10.9.1.1");
+        }
+        assert_eq!(
+            line(&rcpt(&s, "host!user%x.org"), "host!user%x.org"),
+            denied("host!user%x.org"),
+            "{arg}"
+        );
+        assert!(
+            !matches!(rcpt(&s, "localuser").action, Action::Reject(_)),
+            "{arg}"
+        );
+        for a in ["host!user", "host.example.net!user", "gw.example.com!joe"] {
+            assert_eq!(
+                line(&mail(&s, a), a),
+                format!("553 5.5.4 <{a}>... Domain name required for sender address {a}"),
+                "{arg} {a}"
+            );
+        }
+        assert!(
+            !matches!(
+                mail(&s, "host!user@gw.example.com").action,
+                Action::Reject(_)
+            ),
+            "{arg}"
+        );
+    }
+}
+
 // Item 3, senders. sendmail 8.17 -bs (t2.mc, client 172.16.0.1):
 //   MAIL FROM:<host!user>            → 553 5.1.8 <host!user>... Domain of sender address host!user does not exist
 //   MAIL FROM:<host.example.net!user> → 553 5.1.8 <host.example.net!user>... Domain of sender address user@host.example.net does not exist

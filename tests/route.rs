@@ -1255,6 +1255,68 @@ fn local_relay_sees_what_aliases_expand_to() {
     );
 }
 
+// Issue 15 (fidelity): FEATURE(`nouucp', `reject') and `nospecial' make `!'
+// an ordinary character. Checked on sendmail 8.17 -bt (t2.mc plus
+// FEATURE(`nouucp', `nospecial'), the same with `reject'; answers equal):
+//   /parse host!user                → mailer local, user host!user
+//   /parse host!user@gw.example.com → mailer local, user host!user
+//   /parse a.org!b.org!user         → mailer local, user a.org!b.org!user
+//   /parse host.example.net!user    → mailer local, user host.example.net!user
+//   /parse gw.example.com!joe       → mailer local, user gw.example.com!joe
+//   /parse [192.0.2.1]!user         → mailer local, user [192.0.2.1]!user
+//   /parse host!user@elsewhere.com  → mailer relay, host smarthost.isp.net, user host!user@elsewhere.com
+//   /parse host!user%x.org          → mailer relay, host smarthost.isp.net, user host!user@x.org
+//   /tryflags HR, /try esmtp host!user and /try relay host!user → host!user@gw.example.com
+//   /tryflags HS, /try esmtp host!user             → host!user@masq.example.com
+//                 /try esmtp gw.example.com!joe     → gw.example.com!joe@masq.example.com
+//                 /try esmtp host.example.net!user  → host.example.net!user@masq.example.com
+//   /tryflags ES, /try esmtp host!user             → host!user@gw.example.com
+#[test]
+fn nouucp_makes_bang_an_ordinary_character() {
+    for arg in ["reject", "nospecial"] {
+        let mut c = t2_config();
+        c.features.insert("nouucp".into(), vec![arg.into()]);
+        let s = site(c, &[("mailertable", SPEC_MAILERTABLE)]);
+        check_routes(
+            &s,
+            "
+            host!user                => local - host!user
+            host!user@gw.example.com => local - host!user
+            a.org!b.org!user         => local - a.org!b.org!user
+            host.example.net!user    => local - host.example.net!user
+            gw.example.com!joe       => local - gw.example.com!joe
+            [192.0.2.1]!user         => local - [192.0.2.1]!user
+            host!user@elsewhere.com  => relay smarthost.isp.net host!user@elsewhere.com
+            host!user%x.org          => relay smarthost.isp.net host!user@x.org
+            ",
+        );
+        for mailer in ["esmtp", "relay"] {
+            check_masq(
+                &s,
+                Field::HeaderRecipient,
+                mailer,
+                "host!user => host!user@gw.example.com",
+            );
+        }
+        check_masq(
+            &s,
+            Field::HeaderSender,
+            "esmtp",
+            "
+            host!user             => host!user@masq.example.com
+            gw.example.com!joe    => gw.example.com!joe@masq.example.com
+            host.example.net!user => host.example.net!user@masq.example.com
+            ",
+        );
+        check_masq(
+            &s,
+            Field::EnvelopeSender,
+            "esmtp",
+            "host!user => host!user@gw.example.com",
+        );
+    }
+}
+
 // Issue "field configurations", item 3: UUCP-style `host!user` paths.
 // Checked on sendmail 8.17 -bt /parse:
 // plain.mc (no mailertable, no SMART_HOST, nocanonify):

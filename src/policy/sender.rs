@@ -175,6 +175,9 @@ enum UucpSender {
 /// `host!user` in an unqualified or local sender: a `$=w` or dotted host
 /// becomes the domain, a single label is a UUCP host.
 fn uucp_sender(site: &Site, mb: &Mailbox) -> UucpSender {
+    if !site.bang_is_path() {
+        return UucpSender::NotAPath;
+    }
     let ours = mb
         .domain
         .as_ref()
