@@ -516,11 +516,15 @@ enum Origin<'a> {
     Table,
 }
 
+/// The local mailer's route. The user is folded to lower case: Debian's
+/// `MAILER(local)` has no `F=u`, so sendmail 8.17 hands it the name in
+/// lower case (`-bt /parse JOE@gw.example.com` → `mailer local, user joe`;
+/// `"Quoted User"` → `"quoted user"`), and aliases match in any case.
 fn local_route(user: String) -> Route {
     Route {
         mailer: "local".into(),
         host: None,
-        user,
+        user: user.to_ascii_lowercase(),
     }
 }
 

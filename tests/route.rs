@@ -169,7 +169,8 @@ fn r7_r8_error_actions() {
 
 // Checked on sendmail 8.17 (-bt /parse, t2.mc): `user@[127.0.0.1]` is
 // local ($=w holds the loopback literal); source routes are pruned;
-// `u%x.org@gw.example.com` is rerouted to u@x.org.
+// `u%x.org@gw.example.com` is rerouted to u@x.org; `USER@Example.COM` is
+// `mailer local, user user` (the local mailer has no F=u; issue 15).
 #[test]
 fn literals_routes_and_percent_hack() {
     check_routes(
@@ -179,7 +180,7 @@ fn literals_routes_and_percent_hack() {
         <@a.org:u@b.org>             => relay smarthost.isp.net u@b.org
         <@gw.example.com,@a.org:u@b.org> => relay smarthost.isp.net u@b.org
         u%x.org@gw.example.com       => relay smarthost.isp.net u@x.org
-        USER@Example.COM             => local - USER
+        USER@Example.COM             => local - user
         <>                           => error 553 5.1.3 User address required
         ",
     );
@@ -1313,6 +1314,63 @@ fn nouucp_makes_bang_an_ordinary_character() {
             Field::EnvelopeSender,
             "esmtp",
             "host!user => host!user@gw.example.com",
+        );
+    }
+}
+
+// Issue 15 (fidelity): Debian's MAILER(local) has no F=u, so sendmail hands
+// the local mailer the user in lower case, and aliases match in any case.
+// Checked on sendmail 8.17 (t2.mc; aliases `Mixed: dave`, `staff: alice,
+// bob, carol`, `root: admin`):
+//   -bt /parse JOE@gw.example.com     → mailer local, user joe
+//   -bt /parse Joe                    → mailer local, user joe
+//   -bt /parse JOE+Foo@gw.example.com → mailer local, user joe+foo
+//   -bt /parse Mixed                  → mailer local, user mixed
+//   -bt /parse ROOT@Example.COM       → mailer local, user root
+//   -bt /parse "Quoted User"          → mailer local, user "quoted user"
+//   -bt /parse JOE@LocalHost          → mailer local, user joe
+//   -bv Mixed, MIXED, mixed → dave... ; -bv Staff → carol, bob, alice ...;
+//   -bv ROOT, Postmaster → admin... ; -bv DAEMON → deliverable: mailer local, user daemon
+#[test]
+fn local_mailer_gets_the_user_in_lower_case() {
+    let s = site(
+        t2_config(),
+        &[
+            ("mailertable", SPEC_MAILERTABLE),
+            (
+                "aliases",
+                // Keys as the aliases compiler stores them: folded, as
+                // newaliases does (`Mixed: dave` → key `mixed`).
+                "mixed dave\nstaff alice, bob, carol\nroot admin\npostmaster root\n",
+            ),
+        ],
+    );
+    check_routes(
+        &s,
+        r#"
+        JOE@gw.example.com     => local - joe
+        Joe                    => local - joe
+        JOE+Foo@gw.example.com => local - joe+foo
+        Mixed                  => local - mixed
+        ROOT@Example.COM       => local - root
+        "Quoted User"          => local - "quoted user"
+        JOE@LocalHost          => local - joe
+        "#,
+    );
+    for name in ["Mixed", "MIXED", "mixed"] {
+        let exp = mxgate::alias::expand(&s, &Address::parse(name).unwrap()).unwrap();
+        assert_eq!(format!("{:?}", exp.targets), "[Local(\"dave\")]", "{name}");
+    }
+    for (name, first) in [
+        ("Staff", "alice"),
+        ("ROOT", "admin"),
+        ("Postmaster", "admin"),
+    ] {
+        let exp = mxgate::alias::expand(&s, &Address::parse(name).unwrap()).unwrap();
+        assert!(
+            format!("{:?}", exp.targets).contains(&format!("Local(\"{first}\")")),
+            "{name}: {:?}",
+            exp.targets
         );
     }
 }
