@@ -1670,6 +1670,40 @@ To:t1.org\tERROR:550 a > b c
     );
 }
 
+// Issue 15 (fidelity): a sender host written with its trailing dot is not
+// `localhost` for the "Real domain name required" rule. Checked on sendmail
+// 8.17 -bt (t2.mc, {client_addr} 172.16.0.1, {client_name} mail.foo.com):
+//   check_mail <joe@localhost.>             → @ joe < @ localhost >   (accepted)
+//   check_mail <joe@LocalHost.>             → @ joe < @ LocalHost >   (accepted)
+//   check_mail <joe@localhost>              → $#error $@ 5.5.4 $: "553 Real domain name required for sender address"
+//   check_mail <joe@localhost.example.com>  → the same 553 5.5.4
+// (sendmail also accepted <joe@localhost.example.com.>, a name neither its
+// hosts file nor $=w holds; why is not established, mxgate answers 553
+// 5.1.8 for it as for any unresolvable domain: see docs/routing.md.)
+#[test]
+fn sender_localhost_with_a_trailing_dot() {
+    let s = Fixture::new().site();
+    for a in ["joe@localhost.", "joe@LocalHost."] {
+        let v = mail(&s, a);
+        assert!(
+            !matches!(v.action, Action::Reject(_) | Action::TempFail(_)),
+            "{a}: {v:?}"
+        );
+    }
+    let a = "joe@localhost.example.com.";
+    assert_eq!(
+        line(&mail(&s, a), a),
+        "553 5.1.8 <joe@localhost.example.com.>... Domain of sender address joe@localhost.example.com does not exist",
+        "mxgate's own answer (the difference docs/routing.md names)"
+    );
+    for a in ["joe@localhost", "joe@localhost.example.com"] {
+        assert_eq!(
+            line(&mail(&s, a), a),
+            format!("553 5.5.4 <{a}>... Real domain name required for sender address")
+        );
+    }
+}
+
 // Issue "field configurations", item 5: sender domain checks for address
 // literals. Checked on sendmail 8.17 -bs (t2.mc plus these access lines:
 // `From:[192.0.2.9] REJECT`, `From:198.51.100 ERROR:550 Net listed`,
