@@ -35,8 +35,9 @@ pub struct Mailbox {
     pub local: String,
     /// Domain, or `None` when unqualified.
     pub domain: Option<Domain>,
-    /// The domain as written (case kept, trailing dot dropped); only used
-    /// while it still names [`Mailbox::domain`] (see [`Mailbox::written_host`]).
+    /// The domain as written (case and trailing dot kept); only used while
+    /// it still names [`Mailbox::domain`] (see [`Mailbox::written_host`],
+    /// [`Mailbox::written_with_dot`]).
     pub spelling: Option<String>,
 }
 
@@ -166,7 +167,7 @@ impl Mailbox {
         let spelling = domain
             .as_ref()
             .and(at)
-            .map(|i| rest[i + 1..].trim().trim_end_matches('.').to_string());
+            .map(|i| rest[i + 1..].trim().to_string());
         Ok(Mailbox {
             route,
             local: local.to_string(),
@@ -182,9 +183,22 @@ impl Mailbox {
     pub fn written_host(&self) -> Option<String> {
         let domain = self.domain.as_ref()?;
         match &self.spelling {
-            Some(s) if Domain::parse(s).as_ref() == Ok(domain) => Some(s.clone()),
+            Some(s) if Domain::parse(s).as_ref() == Ok(domain) => {
+                Some(s.trim_end_matches('.').to_string())
+            }
             _ => Some(domain.to_string()),
         }
+    }
+
+    /// Was the domain written with its trailing dot (`joe@localhost.`)?
+    /// sendmail's rules for `localhost` do not match such a name.
+    pub fn written_with_dot(&self) -> bool {
+        let Some(domain) = &self.domain else {
+            return false;
+        };
+        self.spelling
+            .as_ref()
+            .is_some_and(|s| s.ends_with('.') && Domain::parse(s).as_ref() == Ok(domain))
     }
 
     /// `local@domain` with the domain as written (see [`Mailbox::written_host`]);
@@ -463,6 +477,8 @@ mod tests {
         assert_eq!(m.domain, Some(Domain::Name("sub.example.org".into())));
         assert_eq!(m.written_host().unwrap(), "Sub.Example.ORG");
         assert_eq!(m.as_written(), "MiXed.Case@Sub.Example.ORG");
+        assert!(m.written_with_dot());
+        assert!(!mb("joe@localhost").written_with_dot());
         assert_eq!(m, mb("MiXed.Case@sub.example.org"));
         let m = mb("Joe@[IPv6:2001:DB8::1]");
         assert_eq!(m.as_written(), "Joe@[IPv6:2001:DB8::1]");

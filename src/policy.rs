@@ -67,6 +67,10 @@ pub struct Reply {
     pub enhanced: String,
     /// Text after the codes, without sendmail's `<addr>... ` prefix.
     pub text: String,
+    /// What the reply is about when it is not the command's address: a
+    /// value sendmail could not tokenize is named as written instead of
+    /// `<addr>` (`553 5.0.0 ERROR:550 a > b... Unbalanced '>'`).
+    pub about: Option<String>,
 }
 
 impl Reply {
@@ -76,6 +80,18 @@ impl Reply {
             code,
             enhanced: enhanced.to_string(),
             text: text.to_string(),
+            about: None,
+        }
+    }
+
+    /// sendmail's answer for a ruleset value its tokenizer refuses:
+    /// `553 5.0.0 VALUE... Unbalanced 'c'` (checked on sendmail 8.17 -bs:
+    /// access `From:c1.org ERROR:550 a > b c` → `553 5.0.0 ERROR:550 a > b
+    /// c... Unbalanced '>'`).
+    pub fn unbalanced(value: &str, why: crate::addr::tokens::Unbalanced) -> Reply {
+        Reply {
+            about: Some(value.to_string()),
+            ..Reply::new(553, "5.0.0", &why.to_string())
         }
     }
 
@@ -98,6 +114,9 @@ impl Reply {
     /// (checked on sendmail 8.17 with `-bs`).
     pub fn line(&self, addr: Option<&str>) -> String {
         let prefixed = matches!(self.code, 50 | 250 | 252 | 450 | 550 | 553);
+        if let Some(about) = &self.about {
+            return format!("{} {} {}... {}", self.code, self.enhanced, about, self.text);
+        }
         match addr {
             Some(a) if prefixed => {
                 format!("{} {} <{}>... {}", self.code, self.enhanced, a, self.text)

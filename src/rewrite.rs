@@ -189,6 +189,9 @@ pub fn masquerade(
 /// `gw.example.com!joe` → `joe@masq.example.com`, `host!user` →
 /// `host!user@masq.example.com` (ES, HR: `host!user@gw.example.com`).
 fn bang_path(site: &Site, mut m: crate::addr::Mailbox) -> crate::addr::Mailbox {
+    if !site.bang_is_path() {
+        return m;
+    }
     for _ in 0..10 {
         let ours = m
             .domain
@@ -242,8 +245,19 @@ fn masquerade_addr(
         ),
         None => (parsed, Why::Unchanged),
     };
+    // `joe@localhost.`: ruleset 3's `localhost` → `$j` rules do not match
+    // a name written with its trailing dot (sendmail 8.17 -bt, t2.mc:
+    // ES `joe@localhost.` → `joe@localhost`, HS `root@localhost.` →
+    // `root@localhost`); only the dot is dropped.
+    let before = parsed.domain.clone();
     let parsed = bang_path(site, parsed);
-    let (out, why) = masquerade_canonified(site, field, parsed, mailer)?;
+    let dotted = table_why == Why::Unchanged
+        && addr.trim_end().ends_with('.')
+        && before.is_some()
+        && parsed.domain == before;
+    // Written as `host!user` (no domain): the relay mailer keeps the path.
+    let uucp = before.is_none() && parsed.domain.is_none();
+    let (out, why) = masquerade_canonified(site, field, parsed, mailer, dotted, uucp)?;
     Ok((out, then(table_why, why)))
 }
 
@@ -252,10 +266,12 @@ fn masquerade_canonified(
     field: Field,
     parsed: crate::addr::Mailbox,
     mailer: &str,
+    dotted: bool,
+    uucp: bool,
 ) -> Result<(String, Why), table::Error> {
     let host = match &parsed.domain {
         None => Host::Bare,
-        Some(d) if is_self(site, d) => Host::Local,
+        Some(d) if !dotted && is_self(site, d) => Host::Local,
         Some(d @ Domain::Literal(_)) => Host::Name(d.to_string()),
         Some(Domain::Name(n)) => Host::Name(n.clone()),
     };
@@ -294,6 +310,15 @@ fn masquerade_canonified(
                 let (a, w2) = masq_hdr(site, a)?;
                 (a, then(w1, w2))
             }
+        }
+        // The relay mailer hands a UUCP path on as a path: ruleset 3's
+        // `user<@host.UUCP.>` goes back to `host!user` (sendmail 8.17 -bt,
+        // t2.mc, /tryflags HR and ER, /try relay host!user → host!user;
+        // esmtp → host!user@gw.example.com).
+        (Family::Relay, Field::EnvelopeRecipient | Field::HeaderRecipient)
+            if uucp && site.bang_is_path() && is_uucp_path(&a) =>
+        {
+            (a, Why::Unchanged)
         }
         (_, Field::EnvelopeRecipient) => qualify(a),
         (_, Field::HeaderRecipient) => {
@@ -346,6 +371,16 @@ fn is_self(site: &Site, d: &Domain) -> bool {
                 || m.is_some_and(|m| n.strip_prefix("localhost.") == Some(&m.to_ascii_lowercase()))
         }
     }
+}
+
+/// An unqualified `host!user` (what [`bang_path`] leaves: a host without
+/// a dot, which ruleset 3 makes `host.UUCP`).
+fn is_uucp_path(a: &Addr) -> bool {
+    a.host == Host::Bare
+        && !a.local.starts_with('"')
+        && a.local
+            .split_once('!')
+            .is_some_and(|(h, r)| !h.is_empty() && !r.is_empty())
 }
 
 fn not_env() -> Why {

@@ -333,7 +333,10 @@ fn resolve_canonified(
         Some(d) => site.is_local_host(&d.to_string()),
     };
     // `!` before `%`: `host!user%x.org` is a UUCP path (sendmail 8.17).
-    if local_host && let Some(i) = first_unquoted_bang(&m.local) {
+    if local_host
+        && site.bang_is_path()
+        && let Some(i) = first_unquoted_bang(&m.local)
+    {
         return bang_path(site, &m.local[..i], &m.local[i + 1..], depth);
     }
     if local_host && let Some(i) = last_unquoted_percent(&m.local) {
@@ -513,11 +516,15 @@ enum Origin<'a> {
     Table,
 }
 
+/// The local mailer's route. The user is folded to lower case: Debian's
+/// `MAILER(local)` has no `F=u`, so sendmail 8.17 hands it the name in
+/// lower case (`-bt /parse JOE@gw.example.com` → `mailer local, user joe`;
+/// `"Quoted User"` → `"quoted user"`), and aliases match in any case.
 fn local_route(user: String) -> Route {
     Route {
         mailer: "local".into(),
         host: None,
-        user,
+        user: user.to_ascii_lowercase(),
     }
 }
 

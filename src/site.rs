@@ -323,6 +323,23 @@ impl Site {
             .flat_map(|s| s.iter().map(|m| m.as_str()))
     }
 
+    /// Does `!` mark a UUCP path (`host!user`)? Not with `FEATURE(nouucp)`,
+    /// whichever its argument: `!` is then an ordinary character of the
+    /// local part (sendmail 8.17 -bt: `/parse host!user` → `mailer local,
+    /// user host!user`).
+    pub fn bang_is_path(&self) -> bool {
+        !self.config.has_feature("nouucp")
+    }
+
+    /// `FEATURE(nouucp, reject)`: a recipient with `!` in its local part is
+    /// judged as a remote one (relaying).
+    pub fn bang_is_refused(&self) -> bool {
+        self.config
+            .feature_args("nouucp")
+            .and_then(|a| a.first())
+            .is_some_and(|a| a.trim().starts_with('r'))
+    }
+
     /// Is `host` one of ours (`$=w`)?
     pub fn is_local_host(&self, host: &str) -> bool {
         self.in_class("w", host.trim_end_matches('.'))

@@ -1609,6 +1609,101 @@ From:c7.org\tERROR:5.7.1:550 5.1.1 Two codes
     }
 }
 
+// Issue 15 (fidelity): a value sendmail's tokenizer cannot split (an
+// unbalanced `<`, `>`, `(`, `)` or `"` anywhere in it) is refused naming the
+// value. Checked on sendmail 8.17 -bs (fidelity-errors.mc with these
+// fidelity-access lines; the client may not relay):
+//   MAIL FROM:<x@c1.org>  ERROR:550 a > b c        → 553 5.0.0 ERROR:550 a > b c... Unbalanced '>'
+//   MAIL FROM:<x@c2.org>  ERROR:550 a < b c        → 553 5.0.0 ERROR:550 a < b c... Unbalanced '<'
+//   MAIL FROM:<x@c8.org>  ERROR:550 a ) b          → 553 5.0.0 ERROR:550 a ) b... Unbalanced ')'
+//   MAIL FROM:<x@d1.org>  ERROR:5.7.1:550 a > b    → 553 5.0.0 ERROR:5.7.1:550 a > b... Unbalanced '>'
+//   MAIL FROM:<x@d2.org>  ERROR:550 a ( b          → 553 5.0.0 ERROR:550 a ( b... Unbalanced '('
+//   MAIL FROM:<x@d3.org>  ERROR:550 a " b          → 553 5.0.0 ERROR:550 a " b... Unbalanced '"'
+//   MAIL FROM:<x@d4.org>  ERROR:550 a <<b>> c      → 550 5.0.0 <x@d4.org>... a<<b
+//   MAIL FROM:<x@d5.org>  ERROR:550 a <b> > c      → 553 5.0.0 ERROR:550 a <b> > c... Unbalanced '>'
+//   MAIL FROM:<x@d6.org>  ERROR:550 a)b(c          → 553 5.0.0 ERROR:550 a)b(c... Unbalanced ')'
+//   MAIL FROM:<x@d7.org>  ERROR:"550 a > b"        → 550 5.0.0 <x@d7.org>... a > b
+//   MAIL FROM:<x@d8.org>  ERROR:550 a\> b          → 550 5.0.0 <x@d8.org>... a> b
+//   RCPT TO:<u@t1.org>    To:t1.org ERROR:550 a > b c → 553 5.0.0 ERROR:550 a > b c... Unbalanced '>'
+#[test]
+fn access_values_sendmail_cannot_tokenize() {
+    let fx = Fixture::new();
+    let access = "\
+From:c1.org\tERROR:550 a > b c
+From:c2.org\tERROR:550 a < b c
+From:c8.org\tERROR:550 a ) b
+From:d1.org\tERROR:5.7.1:550 a > b
+From:d2.org\tERROR:550 a ( b
+From:d3.org\tERROR:550 a \" b
+From:d4.org\tERROR:550 a <<b>> c
+From:d5.org\tERROR:550 a <b> > c
+From:d6.org\tERROR:550 a)b(c
+From:d7.org\tERROR:\"550 a > b\"
+From:d8.org\tERROR:550 a\\> b
+To:t1.org\tERROR:550 a > b c
+";
+    let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
+    t.insert("access".into(), Arc::new(MemTable::from_lines(access)));
+    let site = Site::from_parts(fx.config(), t).unwrap();
+    for (d, want) in [
+        ("c1.org", "553 5.0.0 ERROR:550 a > b c... Unbalanced '>'"),
+        ("c2.org", "553 5.0.0 ERROR:550 a < b c... Unbalanced '<'"),
+        ("c8.org", "553 5.0.0 ERROR:550 a ) b... Unbalanced ')'"),
+        (
+            "d1.org",
+            "553 5.0.0 ERROR:5.7.1:550 a > b... Unbalanced '>'",
+        ),
+        ("d2.org", "553 5.0.0 ERROR:550 a ( b... Unbalanced '('"),
+        ("d3.org", "553 5.0.0 ERROR:550 a \" b... Unbalanced '\"'"),
+        ("d4.org", "550 5.0.0 <x@d4.org>... a<<b"),
+        ("d5.org", "553 5.0.0 ERROR:550 a <b> > c... Unbalanced '>'"),
+        ("d6.org", "553 5.0.0 ERROR:550 a)b(c... Unbalanced ')'"),
+        ("d7.org", "550 5.0.0 <x@d7.org>... a > b"),
+        ("d8.org", "550 5.0.0 <x@d8.org>... a> b"),
+    ] {
+        let a = format!("x@{d}");
+        assert_eq!(line(&mail(&site, &a), &a), want, "{d}");
+    }
+    assert_eq!(
+        line(&rcpt(&site, "u@t1.org"), "u@t1.org"),
+        "553 5.0.0 ERROR:550 a > b c... Unbalanced '>'"
+    );
+}
+
+// Issue 15 (fidelity): a sender host written with its trailing dot is not
+// `localhost` for the "Real domain name required" rule. Checked on sendmail
+// 8.17 -bt (t2.mc, {client_addr} 172.16.0.1, {client_name} mail.foo.com):
+//   check_mail <joe@localhost.>             → @ joe < @ localhost >   (accepted)
+//   check_mail <joe@LocalHost.>             → @ joe < @ LocalHost >   (accepted)
+//   check_mail <joe@localhost>              → $#error $@ 5.5.4 $: "553 Real domain name required for sender address"
+//   check_mail <joe@localhost.example.com>  → the same 553 5.5.4
+// (sendmail also accepted <joe@localhost.example.com.>, a name neither its
+// hosts file nor $=w holds; why is not established, mxgate answers 553
+// 5.1.8 for it as for any unresolvable domain: see docs/routing.md.)
+#[test]
+fn sender_localhost_with_a_trailing_dot() {
+    let s = Fixture::new().site();
+    for a in ["joe@localhost.", "joe@LocalHost."] {
+        let v = mail(&s, a);
+        assert!(
+            !matches!(v.action, Action::Reject(_) | Action::TempFail(_)),
+            "{a}: {v:?}"
+        );
+    }
+    let a = "joe@localhost.example.com.";
+    assert_eq!(
+        line(&mail(&s, a), a),
+        "553 5.1.8 <joe@localhost.example.com.>... Domain of sender address joe@localhost.example.com does not exist",
+        "mxgate's own answer (the difference docs/routing.md names)"
+    );
+    for a in ["joe@localhost", "joe@localhost.example.com"] {
+        assert_eq!(
+            line(&mail(&s, a), a),
+            format!("553 5.5.4 <{a}>... Real domain name required for sender address")
+        );
+    }
+}
+
 // Issue "field configurations", item 5: sender domain checks for address
 // literals. Checked on sendmail 8.17 -bs (t2.mc plus these access lines:
 // `From:[192.0.2.9] REJECT`, `From:198.51.100 ERROR:550 Net listed`,
@@ -1702,6 +1797,73 @@ fn bang_paths_are_relaying() {
         !matches!(v.action, Action::Reject(_) | Action::TempFail(_)),
         "{v:?}"
     );
+}
+
+// Issue 15 (fidelity): FEATURE(`nouucp'). Checked on sendmail 8.17 -bt
+// (t2.mc plus FEATURE(`nouucp', `reject') or `nospecial'), check_rcpt with
+// {client_addr} 172.16.0.1:
+//   reject:    <host!user>, <host!user@gw.example.com>, <a.org!user@gw.example.com>,
+//              <gw.example.com!joe>, <host.example.net!user>, <[192.0.2.1]!user>,
+//              <host!user%x.org>  → $#error $@ 5.7.1 $: "550 Relaying denied"
+//              <joe>              → RELAY
+//   nospecial: the same `!` addresses → RELAY; <host!user%x.org> → 550 Relaying denied
+// and {client_addr} 10.9.1.1 (Connect:10.9 RELAY), reject: <host!user>,
+// <a.org!user@gw.example.com> → RELAY. At RCPT (-bs, both arguments) a `!`
+// name that is no local user is `550 5.1.1 <host!user>... User unknown`.
+// check_mail (client 172.16.0.1, both): <host!user>, <host.example.net!user>,
+// <gw.example.com!joe> → 553 5.5.4 Domain name required for sender address;
+// <host!user@gw.example.com> → accepted.
+#[test]
+fn nouucp_reject_and_nospecial() {
+    let fx = Fixture::new();
+    let bangs = [
+        "host!user",
+        "host!user@gw.example.com",
+        "a.org!user@gw.example.com",
+        "gw.example.com!joe",
+        "host.example.net!user",
+        "[192.0.2.1]!user",
+    ];
+    let denied = |a: &str| format!("550 5.7.1 <{a}>... Relaying denied");
+    let unknown = |a: &str| format!("550 5.1.1 <{a}>... User unknown");
+    for arg in ["reject", "nospecial"] {
+        let mut c = fx.config();
+        c.features.insert("nouucp".into(), vec![arg.into()]);
+        let s = fx.site_with(c);
+        for a in bangs {
+            let want = if arg == "reject" {
+                denied(a)
+            } else {
+                unknown(a)
+            };
+            assert_eq!(line(&rcpt(&s, a), a), want, "{arg} {a}");
+            let from_relay = rcpt_from(&s, &client("unknown.host", "10.9.1.1"), a);
+            assert_eq!(line(&from_relay, a), unknown(a), "{arg} {a} from 10.9.1.1");
+        }
+        assert_eq!(
+            line(&rcpt(&s, "host!user%x.org"), "host!user%x.org"),
+            denied("host!user%x.org"),
+            "{arg}"
+        );
+        assert!(
+            !matches!(rcpt(&s, "localuser").action, Action::Reject(_)),
+            "{arg}"
+        );
+        for a in ["host!user", "host.example.net!user", "gw.example.com!joe"] {
+            assert_eq!(
+                line(&mail(&s, a), a),
+                format!("553 5.5.4 <{a}>... Domain name required for sender address {a}"),
+                "{arg} {a}"
+            );
+        }
+        assert!(
+            !matches!(
+                mail(&s, "host!user@gw.example.com").action,
+                Action::Reject(_)
+            ),
+            "{arg}"
+        );
+    }
 }
 
 // Item 3, senders. sendmail 8.17 -bs (t2.mc, client 172.16.0.1):

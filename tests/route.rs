@@ -169,7 +169,8 @@ fn r7_r8_error_actions() {
 
 // Checked on sendmail 8.17 (-bt /parse, t2.mc): `user@[127.0.0.1]` is
 // local ($=w holds the loopback literal); source routes are pruned;
-// `u%x.org@gw.example.com` is rerouted to u@x.org.
+// `u%x.org@gw.example.com` is rerouted to u@x.org; `USER@Example.COM` is
+// `mailer local, user user` (the local mailer has no F=u; issue 15).
 #[test]
 fn literals_routes_and_percent_hack() {
     check_routes(
@@ -179,7 +180,7 @@ fn literals_routes_and_percent_hack() {
         <@a.org:u@b.org>             => relay smarthost.isp.net u@b.org
         <@gw.example.com,@a.org:u@b.org> => relay smarthost.isp.net u@b.org
         u%x.org@gw.example.com       => relay smarthost.isp.net u@x.org
-        USER@Example.COM             => local - USER
+        USER@Example.COM             => local - user
         <>                           => error 553 5.1.3 User address required
         ",
     );
@@ -226,6 +227,9 @@ fn error_mailer_replies() {
 //   error:5.1.2:"550 Quoted,  mail"                → 550 5.1.2 <u@m3.example>... Quoted,  mail
 //   error:nouser:User unknown, sorry               → 553 5.3.0 <u@m4.example>... User unknown,sorry
 //   error:5.7.1:550 a@b <c> d/e                    → 550 5.7.1 <u@m5.example>... a@b<c
+// and a text sendmail cannot tokenize is refused naming the value (issue 15):
+//   error:5.7.1:550 a > b                          → 553 5.0.0 error:5.7.1:550 a > b... Unbalanced '>'
+//   error:550 a ( b                                → 553 5.0.0 error:550 a ( b... Unbalanced '('
 #[test]
 fn mailertable_error_texts_are_spaced_as_sendmail_tokenizes_them() {
     let s = site(
@@ -236,7 +240,9 @@ fn mailertable_error_texts_are_spaced_as_sendmail_tokenizes_them() {
              m2.example error:550 Go  away;now\n\
              m3.example error:5.1.2:\"550 Quoted,  mail\"\n\
              m4.example error:nouser:User unknown, sorry\n\
-             m5.example error:5.7.1:550 a@b <c> d/e\n",
+             m5.example error:5.7.1:550 a@b <c> d/e\n\
+             m6.example error:5.7.1:550 a > b\n\
+             m7.example error:550 a ( b\n",
         )],
     );
     check_routes(
@@ -247,6 +253,8 @@ fn mailertable_error_texts_are_spaced_as_sendmail_tokenizes_them() {
         u@m3.example => error 550 5.1.2 Quoted,  mail
         u@m4.example => error 553 5.3.0 User unknown,sorry
         u@m5.example => error 550 5.7.1 a@b<c
+        u@m6.example => error 553 5.0.0 error:5.7.1:550 a > b... Unbalanced '>'
+        u@m7.example => error 553 5.0.0 error:550 a ( b... Unbalanced '('
         ",
     );
 }
@@ -457,6 +465,133 @@ fn local_user_checks() {
 //   Joe <joe@other.example.com>     → Joe <joe@masq.example.com>
 //   /try local joe@localhost        → joe@masq.example.com
 // /tryflags ES: joe@localhost → joe@gw.example.com; joe → joe@gw.example.com.
+// Issue 15 (fidelity): `localhost.` with its trailing dot is not turned
+// into `$j` (ruleset 3's localhost rules do not match it), only the dot is
+// dropped; it is still in $=w, so MASQUERADE_AS applies where it would.
+// Checked on sendmail 8.17 -bt (t2.mc, /tryflags XX, /try esmtp ADDR):
+//   HS joe@localhost.              → joe@masq.example.com
+//   HS Joe <joe@localhost.>        → Joe <joe@masq.example.com>
+//   HS joe@LocalHost.              → joe@masq.example.com
+//   HS root@localhost.             → root@localhost         (exposed; no `$j`)
+//   HS Root <root@LocalHost.>      → Root <root@LocalHost>
+//   HS root@localhost.example.com. → root@localhost.example.com
+//   HS root@localhost.example.com  → root@gw.example.com    (no dot: `$j`)
+//   HS joe@gw.example.com.         → joe@masq.example.com
+//   ES joe@localhost.              → joe@localhost
+//   ES Joe@LocalHost.              → Joe@LocalHost
+//   ES joe@localhost.example.com.  → joe@localhost.example.com
+//   ES joe@gw.example.com.         → joe@gw.example.com
+//   HR joe@localhost., ER joe@localhost. → joe@localhost
+//   HR Joe@LocalHost., ER Joe@LocalHost. → Joe@LocalHost
+//   HR joe@localhost, ER joe@localhost   → joe@gw.example.com
+//   /try local joe@localhost. (HS)       → joe@masq.example.com
+#[test]
+fn localhost_with_a_trailing_dot_is_not_rewritten_as_this_host() {
+    let s = t2();
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "esmtp",
+        "
+        joe@localhost.              => joe@masq.example.com
+        Joe <joe@localhost.>        => Joe <joe@masq.example.com>
+        joe@LocalHost.              => joe@masq.example.com
+        root@localhost.             => root@localhost
+        Root <root@LocalHost.>      => Root <root@LocalHost>
+        root@localhost.example.com. => root@localhost.example.com
+        root@localhost.example.com  => root@gw.example.com
+        joe@gw.example.com.         => joe@masq.example.com
+        ",
+    );
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "local",
+        "joe@localhost. => joe@masq.example.com",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeSender,
+        "esmtp",
+        "
+        joe@localhost.             => joe@localhost
+        Joe@LocalHost.             => Joe@LocalHost
+        joe@localhost.example.com. => joe@localhost.example.com
+        joe@gw.example.com.        => joe@gw.example.com
+        ",
+    );
+    for field in [Field::HeaderRecipient, Field::EnvelopeRecipient] {
+        check_masq(
+            &s,
+            field,
+            "esmtp",
+            "
+            joe@localhost. => joe@localhost
+            Joe@LocalHost. => Joe@LocalHost
+            joe@localhost  => joe@gw.example.com
+            ",
+        );
+    }
+}
+
+// Issue 15 (fidelity): the relay mailer sends a UUCP path in recipients as
+// a path. Checked on sendmail 8.17 -bt (t2.mc, /tryflags XX, /try MAILER ADDR):
+//   HR relay host!user                 → host!user
+//   HR relay Joe <host!user>           → Joe <host!user>
+//   HR relay host!user@gw.example.com  → host!user@gw.example.com
+//   HR relay a.org!b.org!user          → b.org!user@a.org
+//   HR relay joe                       → joe@gw.example.com
+//   HR relay joe@elsewhere.com         → joe@elsewhere.com
+//   HR esmtp host!user                 → host!user@gw.example.com
+//   ER relay host!user                 → host!user
+//   ER relay joe                       → joe@gw.example.com
+//   HS relay host!user                 → host!user@masq.example.com
+//   ES relay host!user                 → host!user@gw.example.com
+#[test]
+fn relay_mailer_sends_uucp_recipients_as_paths() {
+    let s = t2();
+    check_masq(
+        &s,
+        Field::HeaderRecipient,
+        "relay",
+        "
+        host!user                => host!user
+        Joe <host!user>          => Joe <host!user>
+        host!user@gw.example.com => host!user@gw.example.com
+        a.org!b.org!user         => b.org!user@a.org
+        joe                      => joe@gw.example.com
+        joe@elsewhere.com        => joe@elsewhere.com
+        ",
+    );
+    check_masq(
+        &s,
+        Field::HeaderRecipient,
+        "esmtp",
+        "host!user => host!user@gw.example.com",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeRecipient,
+        "relay",
+        "
+        host!user => host!user
+        joe       => joe@gw.example.com
+        ",
+    );
+    check_masq(
+        &s,
+        Field::HeaderSender,
+        "relay",
+        "host!user => host!user@masq.example.com",
+    );
+    check_masq(
+        &s,
+        Field::EnvelopeSender,
+        "relay",
+        "host!user => host!user@gw.example.com",
+    );
+}
+
 #[test]
 fn masquerade_every_local_name_and_keep_header_syntax() {
     let s = t2();
@@ -1119,6 +1254,125 @@ fn local_relay_sees_what_aliases_expand_to() {
         root       => local - root
         ",
     );
+}
+
+// Issue 15 (fidelity): FEATURE(`nouucp', `reject') and `nospecial' make `!'
+// an ordinary character. Checked on sendmail 8.17 -bt (t2.mc plus
+// FEATURE(`nouucp', `nospecial'), the same with `reject'; answers equal):
+//   /parse host!user                → mailer local, user host!user
+//   /parse host!user@gw.example.com → mailer local, user host!user
+//   /parse a.org!b.org!user         → mailer local, user a.org!b.org!user
+//   /parse host.example.net!user    → mailer local, user host.example.net!user
+//   /parse gw.example.com!joe       → mailer local, user gw.example.com!joe
+//   /parse [192.0.2.1]!user         → mailer local, user [192.0.2.1]!user
+//   /parse host!user@elsewhere.com  → mailer relay, host smarthost.isp.net, user host!user@elsewhere.com
+//   /parse host!user%x.org          → mailer relay, host smarthost.isp.net, user host!user@x.org
+//   /tryflags HR, /try esmtp host!user and /try relay host!user → host!user@gw.example.com
+//   /tryflags HS, /try esmtp host!user             → host!user@masq.example.com
+//                 /try esmtp gw.example.com!joe     → gw.example.com!joe@masq.example.com
+//                 /try esmtp host.example.net!user  → host.example.net!user@masq.example.com
+//   /tryflags ES, /try esmtp host!user             → host!user@gw.example.com
+#[test]
+fn nouucp_makes_bang_an_ordinary_character() {
+    for arg in ["reject", "nospecial"] {
+        let mut c = t2_config();
+        c.features.insert("nouucp".into(), vec![arg.into()]);
+        let s = site(c, &[("mailertable", SPEC_MAILERTABLE)]);
+        check_routes(
+            &s,
+            "
+            host!user                => local - host!user
+            host!user@gw.example.com => local - host!user
+            a.org!b.org!user         => local - a.org!b.org!user
+            host.example.net!user    => local - host.example.net!user
+            gw.example.com!joe       => local - gw.example.com!joe
+            [192.0.2.1]!user         => local - [192.0.2.1]!user
+            host!user@elsewhere.com  => relay smarthost.isp.net host!user@elsewhere.com
+            host!user%x.org          => relay smarthost.isp.net host!user@x.org
+            ",
+        );
+        for mailer in ["esmtp", "relay"] {
+            check_masq(
+                &s,
+                Field::HeaderRecipient,
+                mailer,
+                "host!user => host!user@gw.example.com",
+            );
+        }
+        check_masq(
+            &s,
+            Field::HeaderSender,
+            "esmtp",
+            "
+            host!user             => host!user@masq.example.com
+            gw.example.com!joe    => gw.example.com!joe@masq.example.com
+            host.example.net!user => host.example.net!user@masq.example.com
+            ",
+        );
+        check_masq(
+            &s,
+            Field::EnvelopeSender,
+            "esmtp",
+            "host!user => host!user@gw.example.com",
+        );
+    }
+}
+
+// Issue 15 (fidelity): Debian's MAILER(local) has no F=u, so sendmail hands
+// the local mailer the user in lower case, and aliases match in any case.
+// Checked on sendmail 8.17 (t2.mc; aliases `Mixed: dave`, `staff: alice,
+// bob, carol`, `root: admin`):
+//   -bt /parse JOE@gw.example.com     → mailer local, user joe
+//   -bt /parse Joe                    → mailer local, user joe
+//   -bt /parse JOE+Foo@gw.example.com → mailer local, user joe+foo
+//   -bt /parse Mixed                  → mailer local, user mixed
+//   -bt /parse ROOT@Example.COM       → mailer local, user root
+//   -bt /parse "Quoted User"          → mailer local, user "quoted user"
+//   -bt /parse JOE@LocalHost          → mailer local, user joe
+//   -bv Mixed, MIXED, mixed → dave... ; -bv Staff → carol, bob, alice ...;
+//   -bv ROOT, Postmaster → admin... ; -bv DAEMON → deliverable: mailer local, user daemon
+#[test]
+fn local_mailer_gets_the_user_in_lower_case() {
+    let s = site(
+        t2_config(),
+        &[
+            ("mailertable", SPEC_MAILERTABLE),
+            (
+                "aliases",
+                // Keys as the aliases compiler stores them: folded, as
+                // newaliases does (`Mixed: dave` → key `mixed`).
+                "mixed dave\nstaff alice, bob, carol\nroot admin\npostmaster root\n",
+            ),
+        ],
+    );
+    check_routes(
+        &s,
+        r#"
+        JOE@gw.example.com     => local - joe
+        Joe                    => local - joe
+        JOE+Foo@gw.example.com => local - joe+foo
+        Mixed                  => local - mixed
+        ROOT@Example.COM       => local - root
+        "Quoted User"          => local - "quoted user"
+        JOE@LocalHost          => local - joe
+        "#,
+    );
+    for name in ["Mixed", "MIXED", "mixed"] {
+        let exp = mxgate::alias::expand(&s, &Address::parse(name).unwrap()).unwrap();
+        assert_eq!(format!("{:?}", exp.targets), "[Local(\"dave\")]", "{name}");
+    }
+    for (name, first) in [
+        ("Staff", "alice"),
+        ("ROOT", "admin"),
+        ("Postmaster", "admin"),
+    ] {
+        let exp = mxgate::alias::expand(&s, &Address::parse(name).unwrap()).unwrap();
+        assert!(
+            format!("{:?}", exp.targets).contains(&format!("Local(\"{first}\")")),
+            "{name}: {:?}",
+            exp.targets
+        );
+    }
 }
 
 // Issue "field configurations", item 3: UUCP-style `host!user` paths.

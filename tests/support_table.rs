@@ -27,6 +27,7 @@ fn feature_args(name: &str) -> &'static str {
         }
         "dnsbl" | "enhdnsbl" | "rhsbl" => ", `bl.example'",
         "greet_pause" => ", `1000'",
+        "nouucp" => ", `reject'",
         _ => "",
     }
 }

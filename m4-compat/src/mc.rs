@@ -962,6 +962,19 @@ impl Mc {
                     ));
                 }
             }
+            // sendmail's feature/nouucp.m4 reads the first letter: `r'
+            // (reject) or `n' (nospecial); anything else is an error there.
+            "nouucp" if !matches!(arg(0).chars().next(), Some('r' | 'n')) => {
+                return Err(files.diag(
+                    pos,
+                    format!(
+                        "FEATURE(`nouucp') needs `reject' (refuse recipients with `!' unless the client may relay) \
+                         or `nospecial' (`!' is an ordinary character), got `{}' (sendmail's cf.m4 reports \
+                         `missing argument' / `illegal argument')",
+                        arg(0)
+                    ),
+                ));
+            }
             "nullclient" if arg(0).is_empty() => {
                 return Err(files.diag(pos, "FEATURE(`nullclient') needs the hub host name"));
             }

@@ -134,12 +134,7 @@ pub const FEATURES: &[(&str, Support)] = &[
             "user@$=w goes through aliases as sendmail's default (stickyhost off) does; the feature itself adds nothing",
         ),
     ),
-    (
-        "nouucp",
-        Warned(
-            "`!` keeps its UUCP meaning: `host!user` recipients are rewritten as sendmail without UUCP relays does (docs/routing.md)",
-        ),
-    ),
+    ("nouucp", Implemented),
     (
         "nullclient",
         Warned(

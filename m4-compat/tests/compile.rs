@@ -1138,3 +1138,26 @@ fn content_check_features() {
         "{e}"
     );
 }
+
+// Issue 15: FEATURE(`nouucp') needs `reject' or `nospecial' (sendmail's
+// feature/nouucp.m4 reads the first letter; without one it errprints
+// `missing argument' and builds a config that neither refuses nor keeps `!').
+#[test]
+fn nouucp_needs_reject_or_nospecial() {
+    for arg in ["reject", "nospecial", "r", "n"] {
+        let c = ok(&format!("FEATURE(`nouucp', `{arg}')dnl\n"));
+        assert_eq!(
+            c.config.feature_args("nouucp"),
+            Some(&[arg.to_string()][..]),
+            "{arg}"
+        );
+        assert!(c.warnings.is_empty(), "{arg}: {:?}", c.warnings);
+    }
+    for mc in ["FEATURE(`nouucp')dnl\n", "FEATURE(`nouucp', `yes')dnl\n"] {
+        let e = err(mc);
+        assert!(
+            e.contains(":1:1: FEATURE(`nouucp') needs `reject'") && e.contains("`nospecial'"),
+            "{e}"
+        );
+    }
+}

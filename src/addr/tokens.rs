@@ -9,7 +9,9 @@
 //! `.:%@!^/[]+` (Debian's `OperatorChars`) and the specials `,;<>` are
 //! tokens of their own. A space is put back only between two word
 //! tokens. The first `>` ends the text (the rule's `<$+>` closes there).
-//! Pure; no I/O.
+//! [`check`] is `prescan()`'s balance test over the whole value: a stray
+//! `>` or `)`, or an unclosed `<`, `(` or `"` anywhere (even after the
+//! first `>`) makes sendmail refuse the value. Pure; no I/O.
 
 /// Why a text could not be tokenized (sendmail refuses it with
 /// `553 5.0.0 ...  Unbalanced 'c'`).
@@ -17,8 +19,44 @@
 #[error("Unbalanced '{0}'")]
 pub struct Unbalanced(pub char);
 
-/// The text as sendmail's tokenizer rebuilds it (see the module doc).
+/// sendmail's `prescan()` balance test: the first stray `>` or `)`, else
+/// an unclosed `"`, `(` or `<` at the end (in that order). `\x` escapes
+/// `x`; nothing counts inside quotes; only `(`, `)` count in a comment.
+pub fn check(text: &str) -> Result<(), Unbalanced> {
+    let (mut angle, mut comment, mut quoted) = (0u32, 0u32, false);
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '"' if comment == 0 => quoted = !quoted,
+            _ if quoted => {}
+            '(' => comment += 1,
+            ')' if comment == 0 => return Err(Unbalanced(')')),
+            ')' => comment -= 1,
+            _ if comment > 0 => {}
+            '<' => angle += 1,
+            '>' if angle == 0 => return Err(Unbalanced('>')),
+            '>' => angle -= 1,
+            _ => {}
+        }
+    }
+    if quoted {
+        Err(Unbalanced('"'))
+    } else if comment > 0 {
+        Err(Unbalanced('('))
+    } else if angle > 0 {
+        Err(Unbalanced('<'))
+    } else {
+        Ok(())
+    }
+}
+
+/// The text as sendmail's tokenizer rebuilds it (see the module doc); the
+/// whole text must pass [`check`] first.
 pub fn rebuild(text: &str) -> Result<String, Unbalanced> {
+    check(text)?;
     let mut out = String::new();
     let mut prev_word = false;
     let mut angle = 0u32;
@@ -150,5 +188,18 @@ mod tests {
         assert_eq!(rebuild("550 a < b c"), Err(Unbalanced('<')));
         assert_eq!(rebuild("550 a ) b"), Err(Unbalanced(')')));
         assert_eq!(rebuild("550 a ( b"), Err(Unbalanced('(')));
+        // More values checked the same way (access `ERROR:` values):
+        //   `550 a " b`     → Unbalanced '"'
+        //   `550 a <<b>> c` → 550 5.0.0 <x@d4.org>... a<<b (balanced)
+        //   `550 a <b> > c` → Unbalanced '>' (after the first `>`)
+        //   `550 a)b(c`     → Unbalanced ')'
+        //   `"550 a > b"`   → 550 5.0.0 <x@d7.org>... a > b (quoted)
+        //   `550 a\> b`     → 550 5.0.0 <x@d8.org>... a> b (escaped)
+        assert_eq!(rebuild("550 a \" b"), Err(Unbalanced('"')));
+        assert_eq!(rebuild("550 a <<b>> c"), Ok("550 a<<b".into()));
+        assert_eq!(rebuild("550 a <b> > c"), Err(Unbalanced('>')));
+        assert_eq!(rebuild("550 a)b(c"), Err(Unbalanced(')')));
+        assert_eq!(rebuild("\"550 a > b\""), Ok("550 a > b".into()));
+        assert_eq!(rebuild("550 a\\> b"), Ok("550 a> b".into()));
     }
 }

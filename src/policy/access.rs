@@ -264,6 +264,11 @@ pub fn parse_value(v: &str) -> Value {
     if upper.starts_with("QUARANTINE:") && v.len() > "QUARANTINE:".len() {
         return Value::Quarantine(v.get("QUARANTINE:".len()..).unwrap_or("").to_string());
     }
+    // The rulesets tokenize the whole value; one sendmail cannot tokenize
+    // is refused naming it (`553 5.0.0 ERROR:550 a > b c... Unbalanced '>'`).
+    if let Err(why) = crate::addr::tokens::check(v) {
+        return Value::Error(Reply::unbalanced(v, why));
+    }
     if upper.starts_with("ERROR:") {
         let rest = v.get("ERROR:".len()..).unwrap_or("");
         // ERROR:D.S.N:text
@@ -278,8 +283,8 @@ pub fn parse_value(v: &str) -> Value {
 }
 
 /// The text as sendmail's tokenizer rebuilds it (`accept , mail` →
-/// `accept,mail`, comments dropped; see [`crate::addr::tokens`]). A text
-/// sendmail cannot tokenize (unbalanced `<>()"`) is kept as written.
+/// `accept,mail`, comments dropped; see [`crate::addr::tokens`]). The
+/// caller has refused a value sendmail cannot tokenize.
 fn as_tokenized(text: &str) -> String {
     crate::addr::tokens::rebuild(text).unwrap_or_else(|_| text.to_string())
 }

@@ -50,6 +50,9 @@ use crate::users::{LocalUser, local_user};
 struct Dest {
     local: String,
     host: Option<String>,
+    /// `FEATURE(nouucp, reject)` and an unquoted `!` in the local part:
+    /// the destination is remote, whatever the host.
+    refused_bang: bool,
 }
 
 /// RCPT check (see module doc). `sender` is the transaction's MAIL FROM,
@@ -84,6 +87,7 @@ pub fn check_rcpt(
         .as_ref()
         .is_none_or(|d| site.is_local_host(&d.to_string()));
     if ours
+        && site.bang_is_path()
         && !mb.local.starts_with('"')
         && mb
             .local
@@ -190,6 +194,12 @@ fn rcpt_ok(site: &Site, db: Option<&AccessDb<'_>>, client: &Client, dest: &Dest)
             Action::Relay,
             Because::rule(format!("client authenticated (AUTH {mech})")),
         ));
+    }
+    // FEATURE(nouucp, reject): `R$* ! $*  $: <REMOTE> $2 < @ BANG_PATH >`
+    // (sendmail 8.17 -bt check_rcpt, client 172.16.0.1: `<host!user>`,
+    // `<gw.example.com!joe>` → `550 Relaying denied`; client in RELAY → RELAY).
+    if dest.refused_bang {
+        return RcptOk::Remote;
     }
     let Some(host) = &dest.host else {
         return RcptOk::Relay(Because::rule("unqualified recipient is local"));
@@ -589,10 +599,17 @@ fn local_recipient(site: &Site, dest: &Dest) -> Option<Verdict> {
 
 /// The effective destination (module doc, item 2).
 fn effective(site: &Site, db: Option<&AccessDb<'_>>, mb: &Mailbox) -> Result<Dest, table::Error> {
+    let refused_bang =
+        site.bang_is_refused() && !mb.local.starts_with('"') && mb.local.contains('!');
     let mut local = dequote(&mb.local);
     let mut host = mb.host();
+    let specials: &[char] = if site.bang_is_path() {
+        &['@', '%', '!']
+    } else {
+        &['@', '%']
+    };
     loop {
-        if !local.contains(['@', '%', '!']) {
+        if !local.contains(specials) {
             break;
         }
         let ours = match &host {
@@ -606,7 +623,7 @@ fn effective(site: &Site, db: Option<&AccessDb<'_>>, mb: &Mailbox) -> Result<Des
             (local.get(..i), local.get(i + 1..))
         } else if let Some(i) = local.rfind('%') {
             (local.get(..i), local.get(i + 1..))
-        } else if let Some(i) = local.find('!') {
+        } else if let Some(i) = local.find('!').filter(|_| site.bang_is_path()) {
             (local.get(i + 1..), local.get(..i))
         } else {
             break;
@@ -615,7 +632,11 @@ fn effective(site: &Site, db: Option<&AccessDb<'_>>, mb: &Mailbox) -> Result<Des
         host = Some(crate::addr::normalize_name(h));
         local = l.to_string();
     }
-    Ok(Dest { local, host })
+    Ok(Dest {
+        local,
+        host,
+        refused_bang,
+    })
 }
 
 fn dequote(local: &str) -> String {

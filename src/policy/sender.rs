@@ -89,7 +89,9 @@ pub(crate) fn basic_check_mail(
         let local_client = client.name.is_empty() || site.is_local_host(&client.name);
         let single_label = matches!(&mb.domain, Some(Domain::Name(n)) if !n.contains('.'));
         let fqdn_required = client.daemon_flags.contains('f') && single_label;
-        let localhost = !flag_u && is_localhost_domain(site, mb);
+        // `joe@localhost.` (trailing dot) is not matched by these rules
+        // (sendmail 8.17 -bt check_mail from 172.16.0.1: accepted).
+        let localhost = !flag_u && !mb.written_with_dot() && is_localhost_domain(site, mb);
         if (fqdn_required || localhost) && !local_client {
             return Verdict::refuse(
                 Reply::new(553, "5.5.4", "Real domain name required for sender address"),
@@ -175,6 +177,9 @@ enum UucpSender {
 /// `host!user` in an unqualified or local sender: a `$=w` or dotted host
 /// becomes the domain, a single label is a UUCP host.
 fn uucp_sender(site: &Site, mb: &Mailbox) -> UucpSender {
+    if !site.bang_is_path() {
+        return UucpSender::NotAPath;
+    }
     let ours = mb
         .domain
         .as_ref()

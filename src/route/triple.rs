@@ -38,9 +38,17 @@ pub(crate) fn resolve_value(site: &Site, value: &str, local: &str, host: &str) -
     }
     if let Some(rest) = strip_prefix_ci(value, "error:") {
         // The rulesets tokenize the text: `No mail, for` → `No mail,for`
-        // (sendmail 8.17 -bs); an untokenizable text is kept as written.
-        let text = crate::addr::tokens::rebuild(rest).unwrap_or_else(|_| rest.to_string());
-        return Triple::Error(error_from_rhs(&text));
+        // (sendmail 8.17 -bs); a value they cannot tokenize is refused
+        // naming it: `553 5.0.0 error:550 a ( b... Unbalanced '('`.
+        return Triple::Error(match crate::addr::tokens::rebuild(rest) {
+            Ok(text) => error_from_rhs(&text),
+            Err(why) => ErrorReply {
+                action: ErrorAction::Reject,
+                smtp_code: 553,
+                enhanced_code: "5.0.0".into(),
+                text: format!("{value}... {why}"),
+            },
+        });
     }
     if let Some(rest) = strip_prefix_ci(value, "local:") {
         // CanonLocal: `local:` keeps the original local part; `local:u@h`

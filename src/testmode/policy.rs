@@ -97,8 +97,8 @@ pub fn render(v: &Verdict) -> Value {
         Action::Continue | Action::Accept | Action::Relay => ("accept", None, None),
         Action::Discard => ("discard", None, None),
         Action::Quarantine(r) => ("quarantine", None, Some(r.clone())),
-        Action::Reject(r) => ("reject", Some(r), Some(r.text.clone())),
-        Action::TempFail(r) => ("tempfail", Some(r), Some(r.text.clone())),
+        Action::Reject(r) => ("reject", Some(r), Some(shown_text(r))),
+        Action::TempFail(r) => ("tempfail", Some(r), Some(shown_text(r))),
     };
     json!({
         "action": action,
@@ -107,6 +107,15 @@ pub fn render(v: &Verdict) -> Value {
         "text": text,
         "why": why,
     })
+}
+
+/// The reply text, led by what it is about when that is not the address
+/// (`ERROR:550 a > b... Unbalanced '>'`).
+fn shown_text(r: &crate::policy::Reply) -> String {
+    match &r.about {
+        Some(a) => format!("{a}... {}", r.text),
+        None => r.text.clone(),
+    }
 }
 
 fn field(probe: &Value, name: &str) -> Result<Option<String>, String> {
