@@ -124,7 +124,15 @@ impl Log {
     }
 
     /// Write one line; `qid` is the queue id the line is about, if any.
+    /// A line break inside `text` (from a filter's reply, a header, ...)
+    /// becomes a space: one event is one line, so nobody can write a
+    /// second, forged line (which fail2ban would read) through us.
     pub fn line(&self, qid: Option<&str>, text: &str) {
+        let text: std::borrow::Cow<'_, str> = if text.contains(['\n', '\r']) {
+            text.replace(['\n', '\r'], " ").into()
+        } else {
+            text.into()
+        };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -252,6 +260,20 @@ mod tests {
             "relay=mx.example [192.0.2.1]"
         );
         assert_eq!(relay_field("[192.0.2.1]", "192.0.2.1"), "relay=[192.0.2.1]");
+    }
+
+    #[test]
+    fn a_line_break_in_the_text_cannot_forge_a_second_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        let log = Log::file("gw", &p).unwrap();
+        log.line(
+            None,
+            "milter=x, reject=550 no\r\nDec  4 00:00:00 gw sm-mta[1]: forged",
+        );
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("reject=550 no  Dec"), "{text}");
     }
 
     #[test]
