@@ -515,6 +515,7 @@ pub fn stdio_session(opts: &Options) -> i32 {
         modifiers: "SAE".into(),
         input_filters: None,
         content_filter,
+        reinjection: false,
     });
     smol::block_on(smtpd::conn::run_local(
         server,

@@ -374,6 +374,49 @@ fn fact<'a>(env: &'a mxgate::spool::Envelope, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// A header rule's FILTER is not applied again on the content filter's
+/// re-injection listener (`ContentFilter=`): the mail there came back from
+/// the filter, and filtering it again would loop (Postfix's answer is
+/// `receive_override_options` on that listener).
+#[test]
+fn filter_is_not_applied_again_on_the_reinjection_listener() {
+    let reinject = free_port();
+    let mc = format!(
+        "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\nLOCAL_DOMAIN(`example.com')dnl\n\
+         FEATURE(`header_checks', `@DIR@/header_checks')dnl\n\
+         DAEMON_OPTIONS(`Port={reinject}, Addr=127.0.0.1, Name=reinject, ContentFilter=')dnl\n"
+    );
+    let mut d = Daemon::prepare(Setup {
+        mc: Box::leak(mc.into_boxed_str()),
+        tables: &[("mailboxes", "alice OK\n")],
+        tls: false,
+    });
+    std::fs::write(
+        d.path().join("header_checks"),
+        "/^X-Spam-Flag: YES/\tFILTER smtp:[127.0.0.1]:10025\n",
+    )
+    .unwrap();
+    d.spawn();
+    let msg = r#""X-Spam-Flag: YES\r\nSubject: once\r\n\r\nhi\r\n""#;
+    let before = d.queued("queue");
+    assert_eq!(send(d.mta, msg), "OK");
+    let env = new_envelope(&d, &before);
+    assert_eq!(fact(&env, "filter"), Some("smtp:[127.0.0.1]:10025"));
+    let before = d.queued("queue");
+    assert_eq!(send(reinject, msg), "OK");
+    let env = new_envelope(&d, &before);
+    assert_eq!(
+        fact(&env, "filter"),
+        None,
+        "filtered mail is not filtered again"
+    );
+    let log = d.maillog();
+    assert!(
+        log.contains("FILTER smtp:[127.0.0.1]:10025 not applied: daemon reinject is the content filter's re-injection listener"),
+        "{log}"
+    );
+}
+
 #[test]
 fn issue_13_sites_rule_files_drive_a_real_daemon() {
     let d = daemon();

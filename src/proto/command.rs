@@ -496,7 +496,10 @@ mod tests {
 
     #[test]
     fn errors_get_precise_replies() {
-        assert_eq!(Command::parse("FOO bar"), Ok(Command::Unknown("FOO bar".into())));
+        assert_eq!(
+            Command::parse("FOO bar"),
+            Ok(Command::Unknown("FOO bar".into()))
+        );
         assert_eq!(code("MAIL <a@b>"), 501);
         assert_eq!(code("MAIL FROM:<a@b> SIZE=x"), 555);
         assert_eq!(code("MAIL FROM:<a@b> FOO=1"), 555);

@@ -1899,7 +1899,18 @@ impl Conn {
         // the listener's after-queue content filter: the queue sends the
         // message there instead of routing it.
         if let Some(f) = &checks.filter {
-            facts.push(("filter".into(), f.clone()));
+            if self.spec.reinjection {
+                self.log(
+                    None,
+                    &format!(
+                        "{}: FILTER {f} not applied: daemon {} is the content filter's re-injection listener (ContentFilter=), its mail has been filtered",
+                        self.relay(),
+                        self.spec.name
+                    ),
+                );
+            } else {
+                facts.push(("filter".into(), f.clone()));
+            }
         }
         if let Some(f) = &self.spec.content_filter
             && !facts.iter().any(|(k, _)| k == "filter")

@@ -48,6 +48,11 @@ pub struct DaemonSpec {
     /// else `confMXGATE_CONTENT_FILTER`) as `smtp:[127.0.0.1]:10024`;
     /// recorded as the message's `filter` fact (see docs/content.md).
     pub content_filter: Option<String>,
+    /// `ContentFilter=` given and empty: the re-injection listener the
+    /// filter gives mail back to. Mail here has been filtered, so a header
+    /// or body rule's `FILTER` is not applied again (it would loop), as
+    /// Postfix's `receive_override_options` on that listener.
+    pub reinjection: bool,
 }
 
 impl DaemonSpec {
@@ -80,6 +85,7 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                 modifiers: String::new(),
                 input_filters: None,
                 content_filter: filter.clone(),
+                reinjection: false,
             },
             DaemonSpec {
                 name: "MSA".into(),
@@ -87,6 +93,7 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                 modifiers: "E".into(),
                 input_filters: None,
                 content_filter: filter.clone(),
+                reinjection: false,
             },
         ]);
     }
@@ -103,6 +110,9 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
             let family = o.get("Family").map(String::as_str).unwrap_or("inet");
             let modifiers = o.get("M").cloned().unwrap_or_default();
             let input_filters = o.get("InputMailFilters").cloned();
+            let reinjection = o
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("ContentFilter") && v.trim().is_empty());
             let content_filter = content_filter::for_daemon(config, d)
                 .map_err(|e| format!("DAEMON_OPTIONS Name={name}: {e}"))?
                 .map(|f| f.to_string());
@@ -138,6 +148,7 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                     modifiers,
                     input_filters,
                     content_filter,
+                    reinjection,
                 });
             }
             let port = match o.get("Port").map(String::as_str) {
@@ -162,6 +173,7 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
             };
             Ok(DaemonSpec {
                 content_filter,
+                reinjection,
                 name,
                 addr: Bind::Inet(SocketAddr::new(addr, port)),
                 modifiers,
@@ -207,6 +219,7 @@ mod tests {
             modifiers: "E".into(),
             input_filters: None,
             content_filter: None,
+            reinjection: false,
         };
         assert!(!plain587.is_submission());
     }
