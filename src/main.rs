@@ -479,12 +479,12 @@ See docs/sendmail-cli.md.
 const EX_UNAVAILABLE_I: i32 = EX_UNAVAILABLE as i32;
 
 /// The configuration for the sendmail front end: -C, else the system file
-/// when it exists, else the embedded default (`None`).
+/// when it exists (/etc/mail/mxgate.cf, else the package's
+/// /etc/mail/mxgate.mc), else the embedded default (`None`).
 fn sendmail_config(opts: &mxgate::cli::submit::Options) -> Option<PathBuf> {
-    opts.config.clone().or_else(|| {
-        let p = PathBuf::from(mxgate::cli::tables::DEFAULT_CONFIG);
-        p.exists().then_some(p)
-    })
+    opts.config
+        .clone()
+        .or_else(|| mxgate::cli::tables::system_config().map(Path::to_path_buf))
 }
 
 fn sendmail_site(opts: &mxgate::cli::submit::Options) -> Result<std::sync::Arc<Site>, i32> {
@@ -572,10 +572,11 @@ fn refuse_without_system_config(cmd: &str, opts: &mxgate::cli::submit::Options) 
         return None;
     }
     eprintln!(
-        "{cmd}: no configuration: {} does not exist and no -C FILE was given; \
+        "{cmd}: no configuration: neither {} nor {} exists and no -C FILE was given; \
          refusing to use the embedded default, whose spool is ./spool under the \
          current directory (compile the site's .mc there: mxgate compile -o {} FILE.mc)",
         mxgate::cli::tables::DEFAULT_CONFIG,
+        mxgate::cli::tables::PACKAGE_CONFIG,
         mxgate::cli::tables::DEFAULT_CONFIG
     );
     Some(i32::from(EX_CONFIG))
