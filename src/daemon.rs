@@ -784,8 +784,6 @@ pub fn run(opts: &Options) -> i32 {
         ),
     );
     let queue = crate::queue::start_daemon(&server, None);
-    // Listeners bound, spool open and recovered, privileges dropped: ready.
-    reloader.tell(&format!("READY=1\nSTATUS=serving generation {id}"));
     let status = smol::block_on(async {
         let signals = async_signal::Signals::new([
             async_signal::Signal::Term,
@@ -800,6 +798,10 @@ pub fn run(opts: &Options) -> i32 {
             }
         };
         let serving = smol::spawn(smtpd::serve(server.clone(), listeners));
+        // Listeners bound, spool open and recovered, privileges dropped,
+        // and SIGHUP/SIGTERM handled (a reload right after READY=1 must not
+        // meet the default action, which kills): ready.
+        reloader.tell(&format!("READY=1\nSTATUS=serving generation {id}"));
         let _submitting = match submit_listener.map(async_net::unix::UnixListener::try_from) {
             Some(Ok(l)) => {
                 if let Some(p) = &submit_path {
