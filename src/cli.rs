@@ -8,6 +8,7 @@ pub mod check;
 pub mod health;
 pub mod hoststat;
 pub mod mailq;
+pub mod man;
 pub mod queue;
 pub mod report;
 pub mod status;

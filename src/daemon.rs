@@ -27,6 +27,7 @@
 //! its real directory, and a node file ([`bundle_node_file`]).
 
 pub mod metrics;
+pub mod notify;
 pub mod queue;
 pub mod state;
 pub mod submit;
@@ -353,12 +354,15 @@ struct Reloader<'a> {
     /// A table change whose reload failed: not tried again until the files
     /// change again (or SIGHUP), so a broken set is not retried every second.
     failed_on: Option<Vec<Option<std::time::SystemTime>>>,
+    /// systemd's `$NOTIFY_SOCKET` (a no-op without it).
+    notify: notify::Notifier,
 }
 
 impl Reloader<'_> {
     /// Load the whole set again and switch to it, or keep the running one
     /// and say why.
     fn reload(&mut self, reason: &str) {
+        self.tell("RELOADING=1");
         let log = &self.server.log;
         let attempt = load_set(self.opts).and_then(|l| {
             self.server.reload(l.site.clone())?;
@@ -395,6 +399,10 @@ impl Reloader<'_> {
                 self.current = l.generation;
                 let id = self.current.id.clone();
                 note_generation(log, &self.qdir, &mut self.state, &id, reason);
+                self.tell(&format!(
+                    "READY=1\nSTATUS=serving generation {id} (reloaded: {})",
+                    one_line(reason)
+                ));
             }
             Err(e) => {
                 self.failed_on = Some(self.table_stamps());
@@ -409,10 +417,25 @@ impl Reloader<'_> {
                     at: state::now(),
                     reason: reason.to_string(),
                     result: state::Outcome::Failed,
-                    error: Some(e),
+                    error: Some(e.clone()),
                 });
                 save_state(log, &self.qdir, &self.state);
+                self.tell(&format!(
+                    "READY=1\nSTATUS=reload refused ({}): {}; serving generation {}",
+                    one_line(reason),
+                    one_line(&e),
+                    self.current.id
+                ));
             }
+        }
+    }
+
+    /// One message to systemd; a failure is logged, never fatal.
+    fn tell(&self, state: &str) {
+        if let Err(e) = self.notify.send(state) {
+            self.server
+                .log
+                .line(None, &format!("warning: sd_notify {state:?}: {e}"));
         }
     }
 
@@ -734,6 +757,7 @@ pub fn run(opts: &Options) -> i32 {
         },
         current: loaded.generation.clone(),
         failed_on: None,
+        notify: notify::Notifier::from_env(),
     };
     if let Some(n) = &loaded.node {
         server.log.line(
@@ -776,6 +800,10 @@ pub fn run(opts: &Options) -> i32 {
             }
         };
         let serving = smol::spawn(smtpd::serve(server.clone(), listeners));
+        // Listeners bound, spool open and recovered, privileges dropped,
+        // and SIGHUP/SIGTERM handled (a reload right after READY=1 must not
+        // meet the default action, which kills): ready.
+        reloader.tell(&format!("READY=1\nSTATUS=serving generation {id}"));
         let _submitting = match submit_listener.map(async_net::unix::UnixListener::try_from) {
             Some(Ok(l)) => {
                 if let Some(p) = &submit_path {
@@ -816,6 +844,7 @@ pub fn run(opts: &Options) -> i32 {
                 Wake::Tick => reloader.check_tables(),
                 Wake::Signal(Some(Ok(async_signal::Signal::Hup))) => reloader.reload("SIGHUP"),
                 Wake::Signal(Some(Ok(_)) | None) => {
+                    reloader.tell("STOPPING=1\nSTATUS=stopping: waiting for sessions to finish");
                     server.log.line(
                         None,
                         "stopping: no new connections; waiting for sessions to finish",
@@ -849,6 +878,11 @@ pub fn run(opts: &Options) -> i32 {
         submit::remove(p);
     }
     status
+}
+
+/// A value for one `KEY=VALUE` line of an sd_notify datagram.
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
 }
 
 /// Raise the soft limit on open files (`RLIMIT_NOFILE`) to the hard limit,

@@ -130,6 +130,8 @@ fn run_code(cmd: &str, args: &[String]) -> i32 {
         "bundle" => tables_cmd(mxgate::cli::bundle::run, args),
         "report" => tables_cmd(mxgate::cli::report::run, args),
         "install" => install(args),
+        // Not in HELP: the packaging's man-page generator.
+        "man" => man(args),
         other => {
             eprintln!("mxgate: unknown command {other:?}\n\n{HELP}");
             i32::from(EX_USAGE)
@@ -477,12 +479,12 @@ See docs/sendmail-cli.md.
 const EX_UNAVAILABLE_I: i32 = EX_UNAVAILABLE as i32;
 
 /// The configuration for the sendmail front end: -C, else the system file
-/// when it exists, else the embedded default (`None`).
+/// when it exists (/etc/mail/mxgate.cf, else the package's
+/// /etc/mail/mxgate.mc), else the embedded default (`None`).
 fn sendmail_config(opts: &mxgate::cli::submit::Options) -> Option<PathBuf> {
-    opts.config.clone().or_else(|| {
-        let p = PathBuf::from(mxgate::cli::tables::DEFAULT_CONFIG);
-        p.exists().then_some(p)
-    })
+    opts.config
+        .clone()
+        .or_else(|| mxgate::cli::tables::system_config().map(Path::to_path_buf))
 }
 
 fn sendmail_site(opts: &mxgate::cli::submit::Options) -> Result<std::sync::Arc<Site>, i32> {
@@ -570,10 +572,11 @@ fn refuse_without_system_config(cmd: &str, opts: &mxgate::cli::submit::Options) 
         return None;
     }
     eprintln!(
-        "{cmd}: no configuration: {} does not exist and no -C FILE was given; \
+        "{cmd}: no configuration: neither {} nor {} exists and no -C FILE was given; \
          refusing to use the embedded default, whose spool is ./spool under the \
          current directory (compile the site's .mc there: mxgate compile -o {} FILE.mc)",
         mxgate::cli::tables::DEFAULT_CONFIG,
+        mxgate::cli::tables::PACKAGE_CONFIG,
         mxgate::cli::tables::DEFAULT_CONFIG
     );
     Some(i32::from(EX_CONFIG))
@@ -695,6 +698,13 @@ fn host_status(opts: &mxgate::cli::submit::Options, action: mxgate::cli::hoststa
     )
 }
 
+const MAILQ_HELP: &str = "\
+Usage: mailq [-C FILE] [-D NAME=VALUE] [--json]
+
+List the messages in QUEUE_DIR as sendmail's mailq does; --json prints
+one object per message. Same as sendmail -bp.
+";
+
 /// `mailq` / `mxgate mailq` / `sendmail -bp`: [-C FILE] [-D NAME=VALUE] [--json].
 fn mailq(args: &[String]) -> i32 {
     let opts = match mxgate::cli::submit::parse_args(args) {
@@ -702,11 +712,7 @@ fn mailq(args: &[String]) -> i32 {
         Err(e) => return usage("mailq", &e),
     };
     if opts.help {
-        print!(
-            "Usage: mailq [-C FILE] [-D NAME=VALUE] [--json]\n\n\
-             List the messages in QUEUE_DIR as sendmail's mailq does; --json prints\n\
-             one object per message. Same as sendmail -bp.\n"
-        );
+        print!("{MAILQ_HELP}");
         return 0;
     }
     if let Some(code) = refuse_without_system_config("mailq", &opts) {
@@ -973,4 +979,146 @@ fn install(args: &[String]) -> i32 {
         }
     }
     status
+}
+
+const MAN_HELP: &str = "\
+Usage: mxgate man PAGE | mxgate man --list
+
+Print the manual page PAGE (roff) made from the same text as the command's
+--help; --list prints every page as NAME SECTION. The Debian package's
+build installs them all (debian/rules).
+";
+
+/// Every manual page: name, section, NAME line, the command whose --help it renders.
+const PAGES: &[(&str, u8, &str, &str)] = &[
+    ("mxgate", 8, "a sendmail-style mail gateway", "help"),
+    (
+        "mxgate-compile",
+        8,
+        "compile a sendmail .mc file",
+        "compile",
+    ),
+    (
+        "mxgate-check",
+        8,
+        "check a configuration and the files it trusts",
+        "check",
+    ),
+    ("mxgate-test", 8, "address-test mode", "test"),
+    ("mxgate-daemon", 8, "the SMTP server", "daemon"),
+    (
+        "mxgate-install",
+        8,
+        "create the sendmail command names",
+        "install",
+    ),
+    ("mxgate-queue", 8, "act on the queue", "queue"),
+    ("mxgate-health", 8, "one monitoring status line", "health"),
+    (
+        "mxgate-status",
+        8,
+        "what the running daemon serves",
+        "status",
+    ),
+    (
+        "mxgate-bundle",
+        8,
+        "build and apply configuration bundles",
+        "bundle",
+    ),
+    ("mxgate-report", 8, "summarise mail logs", "report"),
+    (
+        "sendmail",
+        8,
+        "mxgate's sendmail-compatible front end",
+        "sendmail",
+    ),
+    ("mailq", 8, "list the mail queue", "mailq"),
+    ("makemap", 8, "build an LMDB table from text", "makemap"),
+    ("newaliases", 8, "rebuild the alias databases", "newaliases"),
+    ("praliases", 8, "print the alias databases", "praliases"),
+];
+
+/// Pages that are another page (`.so`).
+const PAGE_ALIASES: &[(&str, u8, &str)] =
+    &[("hoststat", 8, "sendmail"), ("purgestat", 8, "sendmail")];
+
+/// The --help text of `cmd`, exactly as `mxgate CMD --help` prints it.
+fn help_text(cmd: &str) -> Option<String> {
+    let fixed = match cmd {
+        "help" => Some(HELP),
+        "compile" => Some(COMPILE_HELP),
+        "check" => Some(CHECK_HELP),
+        "test" => Some(TEST_HELP),
+        "daemon" => Some(DAEMON_HELP),
+        "install" => Some(INSTALL_HELP),
+        "sendmail" => Some(SENDMAIL_HELP),
+        "mailq" => Some(MAILQ_HELP),
+        _ => None,
+    };
+    if let Some(t) = fixed {
+        return Some(t.to_string());
+    }
+    let f: TablesFn = match cmd {
+        "queue" => mxgate::cli::queue::run,
+        "health" => mxgate::cli::health::run,
+        "status" => mxgate::cli::status::run,
+        "bundle" => mxgate::cli::bundle::run,
+        "report" => mxgate::cli::report::run,
+        "makemap" => mxgate::cli::tables::makemap,
+        "newaliases" => mxgate::cli::tables::newaliases,
+        "praliases" => mxgate::cli::tables::praliases,
+        _ => return None,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = f(
+        &["--help".to_string()],
+        &mut std::io::empty(),
+        &mut out,
+        &mut err,
+    );
+    (code == 0 && !out.is_empty()).then(|| String::from_utf8_lossy(&out).into_owned())
+}
+
+fn man(args: &[String]) -> i32 {
+    let version = env!("CARGO_PKG_VERSION");
+    match args.first().map(String::as_str) {
+        Some("--help") | Some("-h") => {
+            print!("{MAN_HELP}");
+            0
+        }
+        Some("--list") => {
+            for (name, section, _, _) in PAGES {
+                println!("{name} {section}");
+            }
+            for (name, section, _) in PAGE_ALIASES {
+                println!("{name} {section}");
+            }
+            println!("mxgate.mc 5");
+            0
+        }
+        Some("mxgate.mc") => {
+            print!("{}", mxgate::cli::man::mc_page(version));
+            0
+        }
+        Some(name) => {
+            if let Some((_, section, target)) = PAGE_ALIASES.iter().find(|p| p.0 == name) {
+                print!("{}", mxgate::cli::man::alias(*section, target));
+                return 0;
+            }
+            let Some((name, section, summary, cmd)) = PAGES.iter().find(|p| p.0 == name) else {
+                return usage("man", &format!("no page {name:?} (mxgate man --list)"));
+            };
+            let Some(help) = help_text(cmd) else {
+                eprintln!("mxgate man: {cmd} --help gave no text");
+                return 70;
+            };
+            print!(
+                "{}",
+                mxgate::cli::man::page(name, *section, summary, &help, version)
+            );
+            0
+        }
+        None => usage("man", "missing the page name"),
+    }
 }

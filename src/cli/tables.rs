@@ -37,6 +37,20 @@ const EX_IOERR: i32 = 74;
 /// The configuration newaliases and praliases read without `-C`.
 pub const DEFAULT_CONFIG: &str = "/etc/mail/mxgate.cf";
 
+/// The Debian package's configuration (a `.mc`), read when
+/// [`DEFAULT_CONFIG`] does not exist.
+pub const PACKAGE_CONFIG: &str = "/etc/mail/mxgate.mc";
+
+/// The system configuration the sendmail names read without `-C`:
+/// [`DEFAULT_CONFIG`] when it exists, else [`PACKAGE_CONFIG`] when that
+/// exists (what the daemon of the Debian package runs), else `None`.
+pub fn system_config() -> Option<&'static Path> {
+    [DEFAULT_CONFIG, PACKAGE_CONFIG]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+}
+
 /// One command-line option: letter, argument name (if it takes one), help.
 struct Opt(char, Option<&'static str>, &'static str);
 
@@ -81,7 +95,7 @@ const MAKEMAP_OPTIONS: &[Opt] = &[
 const OPT_CONFIG: Opt = Opt(
     'C',
     Some("config"),
-    "configuration (compiled or .mc); default /etc/mail/mxgate.cf",
+    "configuration (compiled or .mc); default /etc/mail/mxgate.cf, else /etc/mail/mxgate.mc",
 );
 
 /// `-D`: an m4 define (newaliases, praliases).
@@ -515,9 +529,12 @@ fn alias_specs(a: &Args, tool: &str, err: &mut dyn Write) -> Result<Vec<MapSpec>
             })
             .collect());
     }
-    let cf = a.value('C').unwrap_or(DEFAULT_CONFIG);
+    let cf: &Path = match a.value('C') {
+        Some(c) => Path::new(c),
+        None => system_config().unwrap_or(Path::new(DEFAULT_CONFIG)),
+    };
     let defines: Vec<(String, String)> = a.values('D').map(mxgate_m4::parse_define).collect();
-    let config = match crate::config::load(Path::new(cf), &defines) {
+    let config = match crate::config::load(cf, &defines) {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(err, "{tool}: {e}");
@@ -532,7 +549,11 @@ fn alias_specs(a: &Args, tool: &str, err: &mut dyn Write) -> Result<Vec<MapSpec>
         .chain(config.alias_files.iter().cloned())
         .collect();
     if specs.is_empty() {
-        let _ = writeln!(err, "{tool}: {cf}: no alias file configured (ALIAS_FILE)");
+        let _ = writeln!(
+            err,
+            "{tool}: {}: no alias file configured (ALIAS_FILE)",
+            cf.display()
+        );
         return Err(EX_DATAERR);
     }
     Ok(specs)

@@ -44,6 +44,23 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Write every page `mxgate man --list` names under DIR/manS/NAME.S.
+pub fn write_man_pages(dir: &Path) -> Vec<(String, String)> {
+    let list = Command::new(BIN).args(["man", "--list"]).output().unwrap();
+    assert!(list.status.success());
+    let mut pages = Vec::new();
+    for l in String::from_utf8(list.stdout).unwrap().lines() {
+        let (name, section) = l.split_once(' ').expect("NAME SECTION");
+        let out = Command::new(BIN).args(["man", name]).output().unwrap();
+        assert!(out.status.success(), "mxgate man {name}: {out:?}");
+        let d = dir.join(format!("man{section}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(format!("{name}.{section}")), &out.stdout).unwrap();
+        pages.push((name.to_string(), section.to_string()));
+    }
+    pages
+}
+
 /// A running daemon.
 pub struct Daemon {
     pub dir: tempfile::TempDir,
