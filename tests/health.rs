@@ -324,3 +324,71 @@ fn check_mailq_sendmail_reads_our_mailq() {
         text(&o)
     );
 }
+
+/// On an installed system the operations commands find the daemon's spool
+/// without `--config`: `/etc/mail/mxgate.cf`, else the package's
+/// `/etc/mail/mxgate.mc` (as the sendmail names do). The test covers
+/// `/etc/mail` with its own directory in a private mount namespace (root,
+/// as CI runs), so the host's `/etc/mail` is never touched.
+#[test]
+fn operations_commands_read_the_system_configuration_without_config() {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test bind-mounts a directory over /etc/mail in a private mount namespace, which needs root (CI runs as root)"
+    );
+    let d = tempfile::tempdir().unwrap();
+    let etc = d.path().join("etc-mail");
+    let spool_dir = d.path().join("spool");
+    std::fs::create_dir(&etc).unwrap();
+    std::fs::write(
+        etc.join("mxgate.mc"),
+        format!(
+            "OSTYPE(`linux')dnl\ndefine(`QUEUE_DIR', `{}')dnl\nDAEMON_OPTIONS(`Port={}, Addr=127.0.0.1, Name=MTA')dnl\nMAILER(`local')dnl\nMAILER(`smtp')dnl\n",
+            spool_dir.display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let spool = Spool::open(&spool_dir, Durability::Fsync).unwrap();
+    queue(&spool, "<a@example.org>", "<b@example.net>", 10, None);
+    let run = |cmd: &str| {
+        let out = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount --bind {} /etc/mail && exec {BIN} {cmd}",
+                etc.display()
+            ))
+            .output()
+            .expect("unshare (util-linux)");
+        text(&out)
+    };
+    let list = run("queue list --json");
+    assert!(list.contains("b@example.net"), "{list}");
+    let status = run("status");
+    assert!(
+        status.contains("not running") && status.contains("queue"),
+        "{status}"
+    );
+    // The daemon is not running here: its listener does not answer.
+    let health = run("health");
+    assert!(
+        health.starts_with("MXGATE CRITICAL") && health.contains("| queue=1;"),
+        "{health}"
+    );
+    // Without a system configuration the embedded default is read: its
+    // spool is ./spool of the current directory, not ours.
+    let elsewhere = d.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let out = Command::new(BIN)
+        .args(["queue", "list", "--json"])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    assert!(
+        !text(&out).contains("b@example.net")
+            || Path::new("/etc/mail/mxgate.cf").exists()
+            || Path::new("/etc/mail/mxgate.mc").exists(),
+        "{}",
+        text(&out)
+    );
+}

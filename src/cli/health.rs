@@ -461,6 +461,9 @@ Usage: mxgate health [--config FILE] [--node FILE] [-D NAME=VALUE]... [--json]
          [--queue-warn N] [--queue-crit N] [--bounce-warn N] [--bounce-crit N]
          [--age-warn DURATION] [--age-crit DURATION] [--free-warn KIB] [--timeout DURATION]
 
+Without --config: /etc/mail/mxgate.cf, else /etc/mail/mxgate.mc (the
+package's), else the embedded default.
+
 One Nagios/Icinga status line about the gateway, read from the spool (works
 with the daemon down): depth and oldest message of queue/, hold/,
 quarantine/; the number of <> (MAILER-DAEMON) messages; free space against
@@ -538,6 +541,7 @@ pub fn run(
             return Status::Unknown.code();
         }
     }
+    opts.config = crate::cli::tables::ops_config(opts.config.take());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -34,6 +34,9 @@ use std::path::PathBuf;
 const HELP: &str = "\
 Usage: mxgate queue [-C FILE] [-D NAME=VALUE]... [--queue-dir DIR] COMMAND [OPTIONS]
 
+Without -C/--config: /etc/mail/mxgate.cf, else /etc/mail/mxgate.mc (the
+package's), else the embedded default.
+
 Commands:
   list [--json]                       messages in queue/, hold/, quarantine/
   delete [--dry-run] SELECTOR...      remove messages (queue file, then journal)
@@ -197,7 +200,7 @@ pub fn run(
         Some(d) => d.clone(),
         None => {
             let opts = crate::daemon::Options {
-                config: a.config.clone(),
+                config: crate::cli::tables::ops_config(a.config.clone()),
                 defines: a.defines.clone(),
                 ..Default::default()
             };

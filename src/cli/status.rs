@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 const HELP: &str = "\
 Usage: mxgate status [--config FILE] [--node FILE] [-D NAME=VALUE]... [--queue-dir DIR] [--json]
 
+Without --config: /etc/mail/mxgate.cf, else /etc/mail/mxgate.mc (the
+package's), else the embedded default.
+
 What the running daemon serves, from QUEUE_DIR/daemon.json (written by the
 daemon at start and after every reload): whether its pid is alive, when it
 started, the generation it loaded and when and why, the node file's values,
@@ -69,6 +72,7 @@ pub fn run(
             return 4;
         }
     }
+    opts.config = crate::cli::tables::ops_config(opts.config.take());
     let qdir = match qdir.map_or_else(|| queue_dir(&opts), Ok) {
         Ok(d) => d,
         Err(e) => {

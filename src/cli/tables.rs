@@ -51,6 +51,14 @@ pub fn system_config() -> Option<&'static Path> {
         .find(|p| p.exists())
 }
 
+/// The configuration an operations command (`mxgate queue`, `health`,
+/// `status`) reads: the one given, else the system's ([`system_config`]),
+/// so on an installed system they find the running daemon's spool; else
+/// `None` (the embedded default, as `mxgate daemon` without `--config`).
+pub fn ops_config(given: Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+    given.or_else(|| system_config().map(Path::to_path_buf))
+}
+
 /// One command-line option: letter, argument name (if it takes one), help.
 struct Opt(char, Option<&'static str>, &'static str);
 
