@@ -12,6 +12,8 @@ pub mod listener;
 pub mod milters;
 pub mod received;
 pub mod stream;
+pub mod transaction;
+pub mod world;
 
 use crate::auth;
 use crate::config::MapSpec;

@@ -145,3 +145,35 @@ fn proto_free_layers_do_no_io() {
         }
     }
 }
+
+#[test]
+fn the_receive_transaction_does_no_io() {
+    // src/smtpd/transaction: every rule, limit and reply of an SMTP session,
+    // with no socket, file, timer or thread of its own. What it needs from
+    // outside it asks its `World` for (docs/design.md, "The receive
+    // transaction"), so the transcript tests replay it without a socket.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/smtpd/transaction");
+    let mut files = Vec::new();
+    rs_files(&dir, &mut files);
+    assert!(files.len() >= 3, "{}", dir.display());
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for banned in [
+            "std::net::TcpStream",
+            "std::net::UdpSocket",
+            "async_net",
+            "async_io",
+            "smol::",
+            "blocking::",
+            "std::fs",
+            "File::open",
+            "std::thread",
+            "Instant::now",
+            "SystemTime::now",
+            "Arc<Server>",
+            "super::Server",
+        ] {
+            assert!(!text.contains(banned), "{} uses {banned}", f.display());
+        }
+    }
+}

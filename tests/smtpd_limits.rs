@@ -163,11 +163,17 @@ fn command_and_data_timeouts_close_with_421_4_4_2() {
         "a timed-out message is not kept"
     );
     assert!(
-        d.maillog().contains("during message data"),
+        d.maillog().contains(
+            "timeout waiting for input from localhost [127.0.0.1] during message collect"
+        ),
         "{}",
         d.maillog()
     );
-    assert!(d.maillog().contains("during command"), "{}", d.maillog());
+    assert!(
+        d.maillog().contains("during server cmd read"),
+        "{}",
+        d.maillog()
+    );
 }
 
 #[test]

@@ -1,0 +1,259 @@
+//! The daemon's answers to what a session asks ([`World`]): the resolver,
+//! the AUTH backend, the mail filters' sockets, the spool, the log and the
+//! clocks. Also the DNS facts gathered before a session starts (PTR with
+//! forward confirmation, DNSBL answers).
+
+use super::Server;
+use super::milters::Filters;
+use super::transaction::{Commit, World};
+use crate::auth::{Credentials, throttle::Penalty};
+use crate::dns::{Answer, NotFound};
+use crate::policy::{self, Client, DnsAnswer, Resolve};
+use crate::site::{HostAnswer, ReverseAnswer, Site};
+use crate::spool;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The world of one session in the daemon (or `sendmail -bs`).
+pub struct Daemon {
+    server: Arc<Server>,
+    runtime: Arc<super::Runtime>,
+    /// DNS lookup permits of this client address (shared by its sessions).
+    lookups: Arc<smol::lock::Semaphore>,
+    filters: Filters,
+}
+
+impl Daemon {
+    /// The world of a session on `server`, with the configuration
+    /// generation `runtime` and the mail filters of listener `input_filters`.
+    pub fn new(
+        server: Arc<Server>,
+        runtime: Arc<super::Runtime>,
+        lookups: Arc<smol::lock::Semaphore>,
+        input_filters: Option<&str>,
+    ) -> Daemon {
+        let filters = Filters::for_listener(&runtime.site.config, input_filters);
+        Daemon {
+            server,
+            runtime,
+            lookups,
+            filters,
+        }
+    }
+}
+
+impl World for Daemon {
+    fn log(&self, id: &str, text: &str) {
+        self.server.log.line(Some(id), text);
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn unix_time(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    fn has_room(&self) -> Result<(), &'static str> {
+        self.server.has_room()
+    }
+
+    fn next_id(&mut self) -> spool::QueueId {
+        self.server.spool.next_id()
+    }
+
+    fn filters(&mut self) -> &mut Filters {
+        &mut self.filters
+    }
+
+    async fn domain_exists(&mut self, domain: &str) -> Option<DnsAnswer<Vec<IpAddr>>> {
+        let dns = self.server.dns.as_ref()?;
+        Some(
+            match limited(&self.lookups, dns.domain_exists(domain)).await {
+                Answer::Found(()) => DnsAnswer::Found(vec![]),
+                Answer::NotFound(NotFound::NoSuchName | NotFound::NoRecords) => DnsAnswer::NotFound,
+                Answer::TempFail(_) => DnsAnswer::TempFail,
+            },
+        )
+    }
+
+    async fn check_password(&mut self, creds: &Credentials, ip: IpAddr) -> Result<bool, String> {
+        self.runtime
+            .auth
+            .clone()
+            .check(creds, Some(ip), &self.server.verifier)
+            .await
+    }
+
+    fn auth_failed(&mut self, ip: IpAddr) -> Penalty {
+        self.server
+            .auth_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failed(ip, Instant::now())
+    }
+
+    fn auth_succeeded(&mut self, ip: IpAddr) {
+        self.server
+            .auth_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .succeeded(ip);
+    }
+
+    async fn sleep(&mut self, wait: Duration) {
+        async_io::Timer::after(wait).await;
+    }
+
+    fn flush_queue(&mut self) -> bool {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // The last ETRN flush, in seconds since 1970, for the whole daemon.
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        let now = self.unix_time();
+        let last = LAST.load(Ordering::Relaxed);
+        if now < last + 60
+            || LAST
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        let root = self.server.spool.root().to_path_buf();
+        let marked =
+            spool::status::mark_flushed(&root).and_then(|()| spool::status::mark_changed(&root));
+        if let Err(e) = marked {
+            self.log(
+                &self.server.spool.session_id().as_str().to_string(),
+                &format!("SYSERR: ETRN: {e}"),
+            );
+        }
+        true
+    }
+
+    async fn commit(&mut self, m: Commit) -> Result<u64, spool::Error> {
+        let server = self.server.clone();
+        blocking::unblock(move || {
+            let mut w = server.spool.create_with_id(&m.envelope, m.id)?;
+            w.write(m.head.as_bytes())?;
+            w.write(&m.body)?;
+            let size = w.size();
+            w.commit(m.state)?;
+            Ok(size)
+        })
+        .await
+    }
+}
+
+/// PTR with forward confirmation, and the DNSBL answers, before check_relay:
+/// sets the client's name and PTR result, and returns the DNSBL answers.
+/// The hosts file answers first when the service switch says so. The
+/// DNSBL zones are asked at once, beside the PTR; each lookup holds one
+/// of the client's lookup permits.
+pub async fn connect_facts(
+    server: &Server,
+    site: &Site,
+    client: &mut Client,
+    lookups: &Arc<smol::lock::Semaphore>,
+) -> Vec<(String, DnsAnswer<Vec<IpAddr>>)> {
+    let Some(ip) = client.addr else {
+        return Vec::new();
+    };
+    let dns = server.dns.clone();
+    let names = async {
+        let ptr = match site.reverse_lookup(&ip) {
+            ReverseAnswer::Found(n) => Answer::Found(vec![n]),
+            ReverseAnswer::NotFound => Answer::NotFound(NotFound::NoSuchName),
+            ReverseAnswer::AskDns => match &dns {
+                Some(dns) => limited(lookups, dns.ptr(ip)).await,
+                None => Answer::TempFail("no resolver".into()),
+            },
+        };
+        let Answer::Found(names) = ptr else {
+            return (ptr.map_found(|_| false), String::new());
+        };
+        let name = names.first().cloned().unwrap_or_default();
+        let confirmed = match site.host_lookup(&name) {
+            HostAnswer::Found(ips) => ips.contains(&ip),
+            HostAnswer::NotFound => false,
+            HostAnswer::AskDns => match (&dns, ip) {
+                (Some(d), IpAddr::V4(v4)) => matches!(
+                    limited(lookups, d.a(&name)).await,
+                    Answer::Found(a) if a.contains(&v4)
+                ),
+                (Some(d), IpAddr::V6(v6)) => matches!(
+                    limited(lookups, d.aaaa(&name)).await,
+                    Answer::Found(a) if a.contains(&v6)
+                ),
+                (None, _) => false,
+            },
+        };
+        (Answer::Found(confirmed), name)
+    };
+    let blocklists = async {
+        let Some(dns) = &dns else {
+            return Vec::new();
+        };
+        let asks: Vec<_> = site
+            .config
+            .dnsbl
+            .iter()
+            .filter_map(|bl| {
+                policy::dnsbl::query_name(&ip, &bl.zone).map(|q| (q, bl.zone.to_string()))
+            })
+            .map(|(q, zone)| {
+                let (dns, lookups) = (dns.clone(), lookups.clone());
+                smol::spawn(async move {
+                    let started = Instant::now();
+                    let found = limited(&lookups, dns.a(&q)).await;
+                    crate::metrics::global().observe(
+                        crate::metrics::DNSBL_LATENCY,
+                        &[("zone", &zone)],
+                        started.elapsed().as_secs_f64(),
+                    );
+                    let answer = match found {
+                        Answer::Found(a) => {
+                            DnsAnswer::Found(a.into_iter().map(IpAddr::V4).collect())
+                        }
+                        Answer::NotFound(_) => DnsAnswer::NotFound,
+                        Answer::TempFail(_) => DnsAnswer::TempFail,
+                    };
+                    (q, answer)
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for task in asks {
+            out.push(task.await);
+        }
+        out
+    };
+    let ((ptr, name), listed) = futures_lite::future::zip(names, blocklists).await;
+    match ptr {
+        Answer::Found(confirmed) => {
+            client.name = name;
+            client.resolve = if confirmed {
+                Resolve::Ok
+            } else {
+                Resolve::Forged
+            };
+        }
+        Answer::NotFound(_) => client.resolve = Resolve::Fail,
+        Answer::TempFail(_) => client.resolve = Resolve::Temp,
+    }
+    if client.resolve != Resolve::Ok {
+        client.name = format!("[{}]", crate::addr::sendmail_ip(&ip));
+    }
+    listed
+}
+
+/// Run one lookup holding one of the client's lookup permits (waiting for
+/// a free one when the client already has its share in flight).
+async fn limited<T>(permits: &smol::lock::Semaphore, lookup: impl Future<Output = T>) -> T {
+    let _permit = permits.acquire().await;
+    lookup.await
+}
