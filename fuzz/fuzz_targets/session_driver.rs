@@ -40,6 +40,12 @@ pub fn drive(prefix: &[u8], data: &[u8]) {
                 Event::AuthResponse(_) => {
                     s.respond(Reply::new(535, EnhancedStatus::new(5, 7, 8), "no"))
                 }
+                // These end the transaction: chunks of an unfinished BDAT
+                // message are dropped with it (found by this target).
+                Event::Command(Command::Ehlo(_) | Command::Helo(_) | Command::Rset) => {
+                    body = 0;
+                    s.respond(Reply::new(250, EnhancedStatus::new(2, 0, 0), "ok"))
+                }
                 Event::Command(_) => s.respond(Reply::new(250, EnhancedStatus::new(2, 0, 0), "ok")),
                 Event::BodyChunk(c) => body += c.len(),
                 Event::BodyEnd(end) => {

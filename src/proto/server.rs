@@ -767,6 +767,26 @@ mod tests {
         assert_eq!(ev[2], Event::Command(Command::Noop));
     }
 
+    /// Found by `cargo fuzz run smtp_session` (2026-12-04): BDAT chunks
+    /// without LAST, then EHLO. The chunks belong to the abandoned
+    /// transaction; the next message's size counts only its own body (the
+    /// fuzz driver had kept counting them; the session was right).
+    #[test]
+    fn chunks_of_an_abandoned_bdat_transaction_are_not_counted_again() {
+        let mut s = ServerSession::new(Limits::default());
+        let ev = run(
+            &mut s,
+            b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@y>\r\nBDAT 5\r\nD\reinEHLO d\r\n\
+              MAIL FROM:<>\r\nRCPT TO:<p>\r\nDATA\r\n.\r\n",
+            accept_all,
+        );
+        assert_eq!(body(&ev), b"D\rein", "the abandoned chunk was delivered");
+        assert!(matches!(
+            ev.last(),
+            Some(Event::BodyEnd(BodyEnd { size: 0, .. }))
+        ));
+    }
+
     #[test]
     fn starttls_discards_pipelined_plaintext() {
         let mut s = ServerSession::new(Limits::default());
