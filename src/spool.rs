@@ -326,6 +326,86 @@ fn owner_words(owners: &[nix::unistd::Uid]) -> String {
     }
 }
 
+/// Part of a message still being received, kept out of memory: an
+/// unnamed file in `tmp/` (a named one, unlinked at once, where the file
+/// system has no O_TMPFILE), so it vanishes with its descriptor whatever
+/// happens to the process. The SMTP server appends to it as data arrives
+/// and [`Writer::copy_from`] moves it into the message at commit.
+#[derive(Debug)]
+pub struct Scratch {
+    file: File,
+    path: PathBuf,
+    len: u64,
+}
+
+impl Spool {
+    /// A new [`Scratch`] file.
+    pub fn scratch(&self) -> Result<Scratch, Error> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = self.root.join("tmp");
+        let anonymous = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(nix::fcntl::OFlag::O_TMPFILE.bits())
+            .open(&dir);
+        let file = match anonymous {
+            Ok(f) => f,
+            Err(_) => {
+                let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+                let path = dir.join(format!("scratch.{}.{seq}", std::process::id()));
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(|e| Error::io(&path, e))?;
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                f
+            }
+        };
+        Ok(Scratch {
+            file,
+            path: dir.join("(scratch)"),
+            len: 0,
+        })
+    }
+}
+
+impl Scratch {
+    /// Append `data`.
+    pub fn append(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.file
+            .write_all(data)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.len += data.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes appended so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Nothing appended yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Everything appended, read back.
+    pub fn read_all(&mut self) -> Result<Vec<u8>, Error> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut out = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
+        self.file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| self.file.read_to_end(&mut out))
+            .and_then(|_| self.file.seek(SeekFrom::End(0)))
+            .map_err(|e| Error::io(&self.path, e))?;
+        Ok(out)
+    }
+}
+
 /// A message being written.
 #[derive(Debug)]
 pub struct Writer<'s> {
@@ -359,6 +439,31 @@ impl Writer<'_> {
         };
         f.write_all(data).map_err(|e| Error::io(&self.path, e))?;
         self.size += data.len() as u64;
+        Ok(())
+    }
+
+    /// Append everything in `scratch` (in the kernel where it can:
+    /// `copy_file_range`), leaving it as it was.
+    pub fn copy_from(&mut self, scratch: &mut Scratch) -> Result<(), Error> {
+        use std::io::{Seek, SeekFrom};
+        let Some(f) = self.file.as_mut() else {
+            return Err(Error::Io {
+                path: self.path.clone(),
+                err: std::io::Error::other("writer already finished"),
+            });
+        };
+        scratch
+            .file
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io(&scratch.path, e))?;
+        let n = std::io::copy(&mut scratch.file, f).map_err(|e| Error::io(&self.path, e))?;
+        if n != scratch.len {
+            return Err(Error::Io {
+                path: scratch.path.clone(),
+                err: std::io::Error::other(format!("copied {n} of {} bytes", scratch.len)),
+            });
+        }
+        self.size += n;
         Ok(())
     }
 

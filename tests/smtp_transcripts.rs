@@ -10,7 +10,8 @@
 //!   `# password: USER PASSWORD`, `# room: full`, `# commit: nospace|error`
 //!   (the spool refuses the commit), `# early: LINE` (the client sent LINE
 //!   during greet_pause)); other `#` lines are comments;
-//! * `> LINE`: a line the client sends (CRLF added); consecutive `>` lines
+//! * `> LINE`: a line the client sends (CRLF added); `>* BYTES`: that many
+//!   bytes of generated body lines (some dot-stuffed); consecutive `>` lines
 //!   are sent as one packet (pipelining; an empty line or a line of the
 //!   session's output ends a packet); `>~ TEXT` sends TEXT with `\r`,
 //!   `\n`, `\t` unescaped and nothing added;
@@ -19,7 +20,12 @@
 //! * what the session did: `< ` reply lines, `L ` log lines, `C ` the
 //!   messages committed (envelope and the header lines we add), `~ tls`
 //!   where a TLS handshake happened, `~ wait N` where the session asked
-//!   to wait (the AUTH failure delay), `~ closed` when the session ended.
+//!   to wait (the AUTH failure delay), `~ read back N bytes` where a message
+//!   kept out of memory was read back for the content checks, `~ closed`
+//!   when the session ended.
+//!
+//! Every message committed must hold exactly what the client sent with
+//! DATA, after the header lines we add.
 //!
 //! The site folder is copied to a temp dir and its tables built with
 //! `mxgate makemap`; the temp path is shown as `CFDIR`. The clock is fixed
@@ -65,6 +71,10 @@ struct Data {
     /// `# commit: nospace|error`: the spool refuses the commit.
     commit_error: String,
     throttle: Throttle,
+    /// What the session spilled of the message in transfer.
+    scratch: Vec<u8>,
+    /// The messages committed, whole (the head, what was spilled, the body).
+    committed: Vec<Vec<u8>>,
 }
 
 impl World for Data {
@@ -119,6 +129,19 @@ impl World for Data {
             .push(format!("~ wait {}", wait.as_secs()));
         *self.elapsed.borrow_mut() += wait;
     }
+    async fn spill(&mut self, part: Vec<u8>) -> Result<(), spool::Error> {
+        self.scratch.extend_from_slice(&part);
+        Ok(())
+    }
+    async fn unspill(&mut self) -> Result<Vec<u8>, spool::Error> {
+        self.out
+            .borrow_mut()
+            .push(format!("~ read back {} bytes", self.scratch.len()));
+        Ok(self.scratch.clone())
+    }
+    fn discard_spill(&mut self) {
+        self.scratch.clear();
+    }
     fn flush_queue(&mut self) -> bool {
         self.out.borrow_mut().push("~ queue run".into());
         true
@@ -152,7 +175,19 @@ impl World for Data {
         for l in m.head.lines() {
             out.push(format!("C | {l}"));
         }
-        Ok((m.head.len() + m.body.len()) as u64)
+        if m.spilled > 0 {
+            assert_eq!(m.spilled, self.scratch.len() as u64, "spilled bytes");
+            out.push(format!(
+                "C   ({} bytes spilled, {} in memory)",
+                m.spilled,
+                m.body.len()
+            ));
+        }
+        let mut whole = m.head.clone().into_bytes();
+        whole.extend_from_slice(&self.scratch[..m.spilled as usize]);
+        whole.extend_from_slice(&m.body);
+        self.committed.push(whole);
+        Ok(m.head.len() as u64 + m.spilled + m.body.len() as u64)
     }
 }
 
@@ -160,6 +195,28 @@ fn unescape(s: &str) -> String {
     s.replace("\\r", "\r")
         .replace("\\n", "\n")
         .replace("\\t", "\t")
+}
+
+/// `>* BYTES`: about that many bytes of body lines, every 500th one
+/// dot-stuffed (`..`), as a client sends them.
+fn generated(bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes + 100);
+    let mut i = 0usize;
+    while out.len() < bytes {
+        let dots = if i % 500 == 499 { ".." } else { "" };
+        out.extend_from_slice(format!("{dots}{i:07} {}\r\n", "x".repeat(70)).as_bytes());
+        i += 1;
+    }
+    out
+}
+
+/// DATA's dot-stuffing undone.
+fn unstuff(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    for line in data.split_inclusive(|b| *b == b'\n') {
+        out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+    }
+    out
 }
 
 fn answer(word: &str) -> DnsAnswer<Vec<IpAddr>> {
@@ -311,6 +368,8 @@ fn replay(path: &Path) -> String {
         full,
         commit_error,
         throttle: Throttle::default(),
+        scratch: Vec::new(),
+        committed: Vec::new(),
     };
     let tls_info = || TlsInfo {
         version: "TLSv1.3".into(),
@@ -329,6 +388,8 @@ fn replay(path: &Path) -> String {
         smtps: (tls == "smtps").then(tls_info),
     };
     let mut session = Session::new(inputs, world);
+    let mut capture: Option<Vec<u8>> = None;
+    let mut expected: Vec<Vec<u8>> = Vec::new();
     smol::block_on(async {
         if let Some(text) = &early {
             // `# early: TEXT`: the client talked during greet_pause.
@@ -395,16 +456,33 @@ fn replay(path: &Path) -> String {
                 while i < script.len() && script[i].starts_with('>') {
                     let l = &script[i];
                     out.borrow_mut().push(l.clone());
-                    if let Some(raw) = l.strip_prefix(">~ ") {
-                        packet.extend_from_slice(unescape(raw).as_bytes());
+                    let bytes = if let Some(raw) = l.strip_prefix(">~ ") {
+                        unescape(raw).into_bytes()
+                    } else if let Some(n) = l.strip_prefix(">* ") {
+                        generated(n.trim().parse().expect(">* BYTES"))
                     } else {
                         let l = l.strip_prefix("> ").unwrap_or("");
-                        packet.extend_from_slice(l.as_bytes());
-                        packet.extend_from_slice(b"\r\n");
+                        format!("{l}\r\n").into_bytes()
+                    };
+                    // What DATA sends, unstuffed, is what a commit must hold.
+                    match capture.as_mut() {
+                        Some(_) if bytes == b".\r\n" => {
+                            expected.push(unstuff(&capture.take().unwrap()));
+                        }
+                        Some(c) => c.extend_from_slice(&bytes),
+                        None if bytes.eq_ignore_ascii_case(b"DATA\r\n") => {
+                            capture = Some(Vec::new())
+                        }
+                        None => {}
                     }
+                    packet.extend_from_slice(&bytes);
                     i += 1;
                 }
-                session.receive(&packet);
+                // Handed over in reads of at most 64 KiB, as the driver does.
+                for part in packet.chunks(64 * 1024) {
+                    session.receive(part);
+                    settle(&mut session).await;
+                }
             }
             settle(&mut session).await;
         }
@@ -413,6 +491,16 @@ fn replay(path: &Path) -> String {
         }
         session.finish().await;
     });
+    // Every message committed holds, after the lines we add, exactly what
+    // the client sent with DATA (no transcript here edits a message).
+    for whole in &session.world().committed {
+        assert!(
+            expected.iter().any(|e| whole.ends_with(e)),
+            "{}: a committed message is not what the client sent ({} bytes)",
+            path.display(),
+            whole.len()
+        );
+    }
     let text = out.borrow().join("\n") + "\n";
     text.replace(&cfdir, "CFDIR")
 }

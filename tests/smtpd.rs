@@ -90,6 +90,46 @@ s.quit()
     );
 }
 
+// A message larger than a session keeps in memory (256 KiB) goes to a
+// scratch file in the spool as it arrives; the daemon's commit copies it
+// into the queue file: the queued content is what the client sent, with
+// dot-stuffing undone, and nothing is left in tmp/.
+#[test]
+fn a_large_message_is_spooled_through_a_scratch_file_byte_for_byte() {
+    let d = start(false, "define(`confMAX_MESSAGE_SIZE', `3000000')dnl\n", &[]);
+    let out = python(&format!(
+        r#"
+import smtplib
+body = "".join(("." if i % 97 == 0 else "") + "line %07d " % i + "z" * 60 + "\r\n" for i in range(30000))
+msg = "Subject: large\r\nMessage-ID: <large@example.org>\r\n\r\n" + body
+print(len(msg))
+s = smtplib.SMTP("127.0.0.1", {port}, local_hostname="client.test")
+r = s.sendmail("sender@example.org", ["alice@example.com"], msg)
+assert r == {{}}, r
+s.quit()
+open("{dir}/sent", "w", newline="").write(msg)
+"#,
+        port = d.mta,
+        dir = d.dir.path().display()
+    ));
+    ok(&out);
+    let sent = std::fs::read(d.dir.path().join("sent")).unwrap();
+    assert!(sent.len() > 2_000_000, "{}", sent.len());
+    let q = d.queued("queue");
+    assert_eq!(q.len(), 1, "one message queued");
+    let data = std::fs::read(&q[0]).unwrap();
+    assert!(
+        data.ends_with(&sent),
+        "the queued message ends with what was sent"
+    );
+    let tmp: Vec<_> = std::fs::read_dir(d.dir.path().join("spool/tmp"))
+        .unwrap()
+        .collect();
+    assert!(tmp.is_empty(), "left in tmp/: {tmp:?}");
+    let log = d.maillog();
+    assert!(log.contains("msgid=<large@example.org>"), "{log}");
+}
+
 // Issue "field configurations", item 1: addresses are echoed, logged and
 // queued as the client wrote them. sendmail 8.17 -bs (t2.mc):
 //   MAIL FROM:<Joe@GW.Example.COM> → 250 2.1.0 <Joe@GW.Example.COM>... Sender ok

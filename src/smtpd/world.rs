@@ -22,7 +22,14 @@ pub struct Daemon {
     /// DNS lookup permits of this client address (shared by its sessions).
     lookups: Arc<smol::lock::Semaphore>,
     filters: Filters,
+    /// The part of the message in transfer kept out of memory.
+    scratch: Option<spool::Scratch>,
 }
+
+/// Spilled messages read back into memory at once, daemon-wide (for the
+/// content checks and mail filters): with `SPILL_AT` per session, this
+/// bounds the memory messages in transfer take.
+static READ_BACK: smol::lock::Semaphore = smol::lock::Semaphore::new(2);
 
 impl Daemon {
     /// The world of a session on `server`, with the configuration
@@ -39,6 +46,7 @@ impl Daemon {
             runtime,
             lookups,
             filters,
+            scratch: None,
         }
     }
 }
@@ -135,11 +143,64 @@ impl World for Daemon {
         true
     }
 
+    async fn spill(&mut self, part: Vec<u8>) -> Result<(), spool::Error> {
+        let server = self.server.clone();
+        let scratch = self.scratch.take();
+        // One short blocking task per part (SPILL_AT bytes): a slow client
+        // never holds a thread while it dribbles.
+        let (scratch, r) = blocking::unblock(move || {
+            let mut s = match scratch {
+                Some(s) => s,
+                None => match server.spool.scratch() {
+                    Ok(s) => s,
+                    Err(e) => return (None, Err(e)),
+                },
+            };
+            let r = s.append(&part);
+            (Some(s), r)
+        })
+        .await;
+        self.scratch = scratch;
+        r
+    }
+
+    async fn unspill(&mut self) -> Result<Vec<u8>, spool::Error> {
+        let Some(mut s) = self.scratch.take() else {
+            return Ok(Vec::new());
+        };
+        let _permit = READ_BACK.acquire().await;
+        let (s, r) = blocking::unblock(move || {
+            let r = s.read_all();
+            (s, r)
+        })
+        .await;
+        self.scratch = Some(s);
+        r
+    }
+
+    fn discard_spill(&mut self) {
+        self.scratch = None;
+    }
+
     async fn commit(&mut self, m: Commit) -> Result<u64, spool::Error> {
         let server = self.server.clone();
+        let scratch = if m.spilled > 0 {
+            self.scratch.take()
+        } else {
+            None
+        };
+        if m.spilled > 0 && scratch.as_ref().map(spool::Scratch::len) != Some(m.spilled) {
+            return Err(spool::Error::Io {
+                path: server.spool.root().join("tmp"),
+                err: std::io::Error::other("the spilled part of the message is missing"),
+            });
+        }
         blocking::unblock(move || {
             let mut w = server.spool.create_with_id(&m.envelope, m.id)?;
             w.write(m.head.as_bytes())?;
+            if let Some(mut s) = scratch {
+                w.copy_from(&mut s)?;
+            }
             w.write(&m.body)?;
             let size = w.size();
             w.commit(m.state)?;

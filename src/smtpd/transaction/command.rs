@@ -11,16 +11,10 @@ use crate::smtpd::milters::Outcome;
 impl<W: World> Session<W> {
     /// The reply to one event (`None` for body chunks).
     pub(super) async fn answer(&mut self, event: Event) -> Option<Reply> {
-        let settings = self.settings.clone();
         let reply = match event {
             Event::BodyChunk(chunk) => {
                 self.in_body = true;
-                let max = settings.max_message_size;
-                if max > 0 && (self.tx.body.len() + chunk.len()) as u64 > max {
-                    self.tx.too_big = true;
-                } else {
-                    self.tx.body.extend_from_slice(&chunk);
-                }
+                self.take_chunk(&chunk).await;
                 return None;
             }
             // A refused connection answers every command with the refusal.
@@ -198,7 +192,7 @@ impl<W: World> Session<W> {
                     return r;
                 }
                 self.helo = name.clone();
-                self.tx = Draft::default();
+                self.new_draft(Draft::default());
                 if extended {
                     self.ehlo_reply(&name, &settings)
                 } else {
@@ -227,7 +221,7 @@ impl<W: World> Session<W> {
                 Reply::new(250, st(2, 0, 0), format!("{size} bytes received"))
             }
             Command::Rset => {
-                self.tx = Draft::default();
+                self.new_draft(Draft::default());
                 self.world.filters().abort().await;
                 Reply::new(250, st(2, 0, 0), "Reset state")
             }
@@ -531,14 +525,14 @@ impl<W: World> Session<W> {
         self.nonmail = 0;
         let discard = self.tx.discard.take().or(milter_discard);
         let quarantine = self.tx.quarantine.take();
-        self.tx = Draft {
+        self.new_draft(Draft {
             sender: Some(sender),
             params,
             discard,
             quarantine,
             id: Some(id),
             ..Default::default()
-        };
+        });
         Reply::new(250, st(2, 1, 0), format!("<{shown}>... Sender ok"))
     }
 

@@ -11,8 +11,18 @@ use crate::spool::envelope::Recipient;
 
 impl<W: World> Session<W> {
     pub(super) async fn end_of_data(&mut self, end: BodyEnd) -> Reply {
+        let tx = std::mem::take(&mut self.tx);
+        let spilled = tx.spilled > 0;
+        let reply = self.finish_message(end, tx).await;
+        // Refused, discarded or committed: the scratch file is done with.
+        if spilled {
+            self.world.discard_spill();
+        }
+        reply
+    }
+
+    async fn finish_message(&mut self, end: BodyEnd, mut tx: Draft) -> Reply {
         let settings = self.settings.clone();
-        let mut tx = std::mem::take(&mut self.tx);
         if end.bare_line_end {
             let r = Reply::new(
                 550,
@@ -37,6 +47,25 @@ impl<W: World> Session<W> {
         let Some(mut sender) = tx.sender.clone() else {
             return Reply::new(503, st(5, 5, 1), "Need MAIL command");
         };
+        if let Some(e) = tx.spill_error.take() {
+            return self.spool_failure(e);
+        }
+        // The content checks and the mail filters read the whole message:
+        // a spilled one is read back for them (the world bounds how many
+        // at once). Without either it stays on disk until the commit.
+        if tx.spilled > 0 && (!self.runtime.content.is_empty() || !self.world.filters().is_empty())
+        {
+            match self.world.unspill().await {
+                Ok(mut whole) => {
+                    whole.extend_from_slice(&tx.body);
+                    tx.body = whole;
+                    tx.spilled = 0;
+                    tx.headers = None;
+                    self.world.discard_spill();
+                }
+                Err(e) => return self.spool_failure(e),
+            }
+        }
         // Mail loops: sendmail refuses a message with more than MaxHopCount
         // (confMAX_HOP, default 25) Received: headers.
         let max_hop = self
@@ -45,7 +74,7 @@ impl<W: World> Session<W> {
             .option("confMAX_HOP")
             .and_then(|v| v.trim().parse::<usize>().ok())
             .unwrap_or(25);
-        let hops = unfolded_headers(&tx.body)
+        let hops = unfolded_headers(header_view(&tx))
             .iter()
             .filter(|h| {
                 h.split_once(':')
@@ -119,7 +148,7 @@ impl<W: World> Session<W> {
                 quarantine = Some(q);
             }
         }
-        let msgid = header_value(&tx.body, "message-id").unwrap_or_default();
+        let msgid = header_value(header_view(&tx), "message-id").unwrap_or_default();
         let nrcpts = tx.rcpts.len();
         if let Some(why) = discard {
             self.messages += 1;
@@ -128,7 +157,7 @@ impl<W: World> Session<W> {
                 &format!(
                     "from=<{}>, size={}, nrcpts={nrcpts}, {}, discarded ({why})",
                     display_path(&sender),
-                    tx.body.len(),
+                    tx.spilled + tx.body.len() as u64,
                     self.relay()
                 ),
             );
@@ -256,7 +285,7 @@ impl<W: World> Session<W> {
         };
         let mut head = received(&trace);
         if self.spec.is_submission() {
-            head += &missing_headers(&tx.body, id.as_str(), &self.site.hostname, arrival);
+            head += &missing_headers(header_view(&tx), id.as_str(), &self.site.hostname, arrival);
         }
         // The Message-ID a submission server added is the one logged.
         let msgid = if msgid.is_empty() {
@@ -269,6 +298,7 @@ impl<W: World> Session<W> {
             envelope,
             head,
             body: tx.body,
+            spilled: tx.spilled,
             state,
         };
         let committed = self
@@ -302,22 +332,26 @@ impl<W: World> Session<W> {
                     format!("{id} Message accepted for delivery"),
                 )
             }
-            Err(spool::Error::NoSpace { .. }) => {
-                self.log(
-                    None,
-                    &format!("{}: spool full, message not accepted", self.relay()),
-                );
-                Reply::new(452, st(4, 3, 1), "Insufficient disk space; try again later")
-            }
-            Err(e) => {
-                self.log(None, &format!("SYSERR: spool: {e}"));
-                Reply::new(
-                    451,
-                    st(4, 3, 0),
-                    "Temporary system failure. Please try again later.",
-                )
-            }
+            Err(e) => self.spool_failure(e),
         }
+    }
+
+    /// The spool could not take the message: `452 4.3.1` when it is full,
+    /// else `451 4.3.0`; the client keeps the message and retries.
+    fn spool_failure(&self, e: spool::Error) -> Reply {
+        if let spool::Error::NoSpace { .. } = e {
+            self.log(
+                None,
+                &format!("{}: spool full, message not accepted", self.relay()),
+            );
+            return Reply::new(452, st(4, 3, 1), "Insufficient disk space; try again later");
+        }
+        self.log(None, &format!("SYSERR: spool: {e}"));
+        Reply::new(
+            451,
+            st(4, 3, 0),
+            "Temporary system failure. Please try again later.",
+        )
     }
 
     /// Run the content checks over the message (editing `tx.body` as the
@@ -380,6 +414,12 @@ impl<W: World> Session<W> {
         }
         Ok(out)
     }
+}
+
+/// The message's header section as received: the copy kept when the
+/// message was spilled, else the message in memory.
+fn header_view(tx: &Draft) -> &[u8] {
+    tx.headers.as_deref().unwrap_or(&tx.body)
 }
 
 /// The header section (up to the first empty line), unfolded, one string per header.

@@ -46,6 +46,12 @@ fn st(c: u8, s: u16, d: u16) -> EnhancedStatus {
     EnhancedStatus::new(c, s, d)
 }
 
+/// A message in transfer is kept in memory up to this many bytes; beyond,
+/// it goes to a scratch file in the spool as it arrives, so a session holds
+/// at most about this much of its message whatever the message's size
+/// (and however slowly it comes).
+pub const SPILL_AT: usize = 256 * 1024;
+
 /// Recipients past `confMAX_RCPTS_PER_MESSAGE` answered `452` before each
 /// further one counts as a bad command (Postfix's
 /// `smtpd_recipient_overshoot_limit`, 1000).
@@ -78,11 +84,20 @@ pub trait World {
     fn auth_succeeded(&mut self, ip: IpAddr);
     /// Wait (the delay before answering a failed AUTH).
     async fn sleep(&mut self, wait: Duration);
+    /// Keep `part` of the message being received out of memory: append it
+    /// to this transaction's scratch file in the spool.
+    async fn spill(&mut self, part: Vec<u8>) -> Result<(), spool::Error>;
+    /// Everything spilled, read back (content checks and mail filters read
+    /// whole messages); the world bounds how many are read back at once.
+    async fn unspill(&mut self) -> Result<Vec<u8>, spool::Error>;
+    /// Forget what was spilled (the transaction ended without a commit).
+    fn discard_spill(&mut self);
     /// ETRN: retry every queued message now. `false`: a run was already
     /// asked for less than a minute ago, and this one is not started.
     fn flush_queue(&mut self) -> bool;
-    /// Commit a message to the spool; the answer is its size on disk. The
-    /// session answers 250 only after this returned `Ok`.
+    /// Commit a message to the spool (what was spilled, then
+    /// `Commit::body`); the answer is its size on disk. The session answers
+    /// 250 only after this returned `Ok`.
     async fn commit(&mut self, message: Commit) -> Result<u64, spool::Error>;
 }
 
@@ -97,8 +112,11 @@ pub struct Commit {
     pub envelope: Envelope,
     /// `Received:` and any header lines added in front of the message.
     pub head: String,
-    /// The message.
+    /// The message (after what was spilled, when `spilled` is not 0).
     pub body: Vec<u8>,
+    /// Bytes of the message the world holds in the scratch file, which come
+    /// first.
+    pub spilled: u64,
     /// `Queue`, or `Quarantine` when a rule or filter held it.
     pub state: State,
 }
@@ -147,7 +165,17 @@ struct Draft {
     rcpts: Vec<(Mailbox, RcptParams)>,
     /// Recipients refused for `confMAX_RCPTS_PER_MESSAGE` in this transaction.
     excess_rcpts: usize,
+    /// The message received so far, after what was spilled.
     body: Vec<u8>,
+    /// Bytes of the message received (spilled and in `body`).
+    size: u64,
+    /// Bytes handed to [`World::spill`].
+    spilled: u64,
+    /// The header section as first received, kept when the message starts
+    /// to be spilled (hop count, `Message-ID:`, submission's missing headers).
+    headers: Option<Vec<u8>>,
+    /// Spilling failed: the message cannot be accepted.
+    spill_error: Option<spool::Error>,
     too_big: bool,
     discard: Option<String>,
     quarantine: Option<String>,
@@ -469,7 +497,7 @@ impl<W: World> Session<W> {
         self.log_starttls(&info);
         self.tls = Some((info.version, info.cipher));
         self.helo.clear();
-        self.tx = Draft::default();
+        self.new_draft(Draft::default());
         self.first_command = true;
         self.world.filters().abort().await;
     }
@@ -673,6 +701,43 @@ impl<W: World> Session<W> {
         self.world.filters().quit().await;
     }
 
+    /// Start over with `draft`: what the old transaction spilled is dropped.
+    fn new_draft(&mut self, draft: Draft) {
+        if self.tx.spilled > 0 {
+            self.world.discard_spill();
+        }
+        self.tx = draft;
+    }
+
+    /// A block of message data: kept while it is small, then spilled
+    /// ([`SPILL_AT`]); past `confMAX_MESSAGE_SIZE` it is dropped and the
+    /// message will be refused at its end.
+    async fn take_chunk(&mut self, chunk: &[u8]) {
+        let max = self.settings.max_message_size;
+        if self.tx.too_big || max > 0 && self.tx.size + chunk.len() as u64 > max {
+            self.tx.too_big = true;
+            self.tx.body = Vec::new();
+            return;
+        }
+        self.tx.size += chunk.len() as u64;
+        if self.tx.spill_error.is_some() {
+            return;
+        }
+        self.tx.body.extend_from_slice(chunk);
+        if self.tx.body.len() < SPILL_AT {
+            return;
+        }
+        if self.tx.headers.is_none() {
+            self.tx.headers = Some(header_section(&self.tx.body).to_vec());
+        }
+        let part = std::mem::take(&mut self.tx.body);
+        let n = part.len() as u64;
+        match self.world.spill(part).await {
+            Ok(()) => self.tx.spilled += n,
+            Err(e) => self.tx.spill_error = Some(e),
+        }
+    }
+
     /// Look up `Srv_Features:` for this client (sendmail's `srv_features`).
     /// An access map that cannot be read (sendmail's `$#temp`: "a
     /// temporary failure, no mail accepted") ends the session with `421
@@ -739,6 +804,18 @@ pub fn admission_refusal(
     };
     refused_metric(daemon, "connect", &r);
     (r, line)
+}
+
+/// The header section of `msg`: up to and with the empty line that ends
+/// it, or all of `msg` when it has none.
+fn header_section(msg: &[u8]) -> &[u8] {
+    if msg.starts_with(b"\r\n") {
+        return &msg[..2];
+    }
+    match msg.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => &msg[..i + 4],
+        None => msg,
+    }
 }
 
 /// The refusal-counting stage of an event (`None`: not counted).
