@@ -136,7 +136,7 @@ impl World for Daemon {
             spool::status::mark_flushed(&root).and_then(|()| spool::status::mark_changed(&root));
         if let Err(e) = marked {
             self.log(
-                &self.server.spool.session_id().as_str().to_string(),
+                self.server.spool.session_id().as_str(),
                 &format!("SYSERR: ETRN: {e}"),
             );
         }
