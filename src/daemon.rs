@@ -225,7 +225,7 @@ pub fn resolve_relative(cfg: &mut config::Config, dir: &Path) {
 
 /// The settings the daemon reads only at start: a reload that changes one
 /// names it in the log and in `mxgate status` and keeps the old value.
-pub const RESTART_ONLY: [&str; 17] = [
+pub const RESTART_ONLY: [&str; 18] = [
     "QUEUE_DIR",
     "confQUEUE_DIR",
     "confRUN_AS_USER",
@@ -241,6 +241,7 @@ pub const RESTART_ONLY: [&str; 17] = [
     "confMXGATE_DNS_RETRY",
     "confMXGATE_QUEUE_INTERVAL",
     "confMXGATE_QUEUE_WORKERS",
+    "confMXGATE_QUEUE_MEMORY",
     "confMXGATE_DESTINATION_CONCURRENCY",
     "confMXGATE_AUTH_WORKERS",
 ];

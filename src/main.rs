@@ -5,6 +5,12 @@
 //! `mxgate install` creates them). This file only wires argv to the library.
 #![forbid(unsafe_code)]
 
+/// The allocator: mimalloc returns the memory of freed large blocks (a
+/// delivery worker's 10 MB message) to the system, where glibc's malloc
+/// keeps it in each worker thread's arena (docs/benchmarks.md, "Memory").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use mxgate::config;
 use mxgate::site::Site;
 use mxgate::testmode::run as testmode;

@@ -90,7 +90,7 @@ s.quit()
     );
 }
 
-// A message larger than a session keeps in memory (256 KiB) goes to a
+// A message larger than a session keeps in memory (128 KiB) goes to a
 // scratch file in the spool as it arrives; the daemon's commit copies it
 // into the queue file: the queued content is what the client sent, with
 // dot-stuffing undone, and nothing is left in tmp/.

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../fuzz"
 secs=${1:-60}
 shift || true
 if [ $# -eq 0 ]; then
-  set -- smtp_session smtp_data smtp_command address mc_compile makemap_text aliases client_replies
+  set -- smtp_session smtp_transaction smtp_data smtp_command address mc_compile makemap_text aliases client_replies
 fi
 command -v cargo-fuzz >/dev/null 2>&1 || { echo "tools/fuzz.sh: cargo install cargo-fuzz" >&2; exit 2; }
 status=0

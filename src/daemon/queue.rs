@@ -64,7 +64,13 @@ pub fn start(
         site: Arc::new(move || getter.site()),
         remote,
     };
-    let queue = queue::runner::Queue::new(server.clone(), Arc::new(agents), per_destination);
+    let memory = queue::number(
+        &site,
+        "confMXGATE_QUEUE_MEMORY",
+        queue::runner::DEFAULT_QUEUE_MEMORY as usize,
+    );
+    let queue = queue::runner::Queue::new(server.clone(), Arc::new(agents), per_destination)
+        .with_memory(memory as u64);
     let restored = queue.restore_host_status(queue::runner::unix_now());
     if restored > 0 {
         server.log.line(

@@ -101,7 +101,58 @@ pub struct Queue {
     /// "up" record was last written (rewritten at most once a minute).
     hoststat: HostStatDir,
     up_written: Mutex<HashMap<String, u64>>,
+    /// Bytes of message content the workers may hold at once.
+    budget: Budget,
 }
+
+/// The memory the workers may spend on message content at once
+/// (`confMXGATE_QUEUE_MEMORY`): a worker loading a message takes twice its
+/// size from it (the message and the delivery agent's copy) and gives it
+/// back when the pass ends; a message larger than the whole budget waits
+/// until it is the only one. So forty workers delivering 10 MB messages
+/// do not hold 800 MB; small messages never wait.
+struct Budget {
+    limit: u64,
+    used: Mutex<u64>,
+    freed: std::sync::Condvar,
+}
+
+/// A share of the [`Budget`], returned when dropped.
+struct Share<'a> {
+    budget: &'a Budget,
+    bytes: u64,
+}
+
+impl Budget {
+    fn new(limit: u64) -> Budget {
+        Budget {
+            limit: limit.max(1),
+            used: Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn take(&self, bytes: u64) -> Share<'_> {
+        let bytes = bytes.min(self.limit);
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *used + bytes > self.limit {
+            used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        *used += bytes;
+        Share { budget: self, bytes }
+    }
+}
+
+impl Drop for Share<'_> {
+    fn drop(&mut self) {
+        let mut used = self.budget.used.lock().unwrap_or_else(|e| e.into_inner());
+        *used -= self.bytes;
+        self.budget.freed.notify_all();
+    }
+}
+
+/// `confMXGATE_QUEUE_MEMORY` when unset.
+pub const DEFAULT_QUEUE_MEMORY: u64 = 16 * 1024 * 1024;
 
 /// The queue's time settings for a site, for one message. A DSN uses
 /// `confTO_QUEUEWARN_DSN` and `confTO_QUEUERETURN_DSN` when they are set,
@@ -252,7 +303,15 @@ impl Queue {
             destinations: Mutex::new(Destinations::new(per_destination)),
             hoststat,
             up_written: Mutex::new(HashMap::new()),
+            budget: Budget::new(DEFAULT_QUEUE_MEMORY),
         }
+    }
+
+    /// Let the workers hold at most `bytes` of message content at once
+    /// (`confMXGATE_QUEUE_MEMORY`; see [`Budget`]).
+    pub fn with_memory(mut self, bytes: u64) -> Queue {
+        self.budget = Budget::new(bytes);
+        self
     }
 
     /// Take up the host backoffs recorded before a restart that still
@@ -375,9 +434,10 @@ impl Queue {
     pub fn process(&self, id: &QueueId, now: u64) -> Result<Processed, spool::Error> {
         let spool = self.host.spool();
         let root = spool.root().to_path_buf();
-        if !root.join(State::Queue.dir()).join(id.as_str()).exists() {
+        let Ok(meta) = std::fs::metadata(root.join(State::Queue.dir()).join(id.as_str())) else {
             return Ok(Processed::Gone);
-        }
+        };
+        let _share = self.budget.take(meta.len().saturating_mul(2));
         let (env, content) = match spool.read(State::Queue, id) {
             Ok(x) => x,
             Err(spool::Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {

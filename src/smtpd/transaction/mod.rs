@@ -50,7 +50,7 @@ fn st(c: u8, s: u16, d: u16) -> EnhancedStatus {
 /// it goes to a scratch file in the spool as it arrives, so a session holds
 /// at most about this much of its message whatever the message's size
 /// (and however slowly it comes).
-pub const SPILL_AT: usize = 256 * 1024;
+pub const SPILL_AT: usize = 128 * 1024;
 
 /// Recipients past `confMAX_RCPTS_PER_MESSAGE` answered `452` before each
 /// further one counts as a bad command (Postfix's
@@ -722,6 +722,13 @@ impl<W: World> Session<W> {
         self.tx.size += chunk.len() as u64;
         if self.tx.spill_error.is_some() {
             return;
+        }
+        let len = self.tx.body.len() + chunk.len();
+        if len > 64 * 1024 && self.tx.body.capacity() < SPILL_AT + 64 * 1024 {
+            // A large message: one allocation for the part kept in memory
+            // (no doubling past SPILL_AT); small messages never get here.
+            let more = SPILL_AT + 64 * 1024 - self.tx.body.len();
+            self.tx.body.reserve_exact(more);
         }
         self.tx.body.extend_from_slice(chunk);
         if self.tx.body.len() < SPILL_AT {

@@ -30,7 +30,7 @@
 >
 >* 400000
 > .
-~ read back 327636 bytes
+~ read back 393157 bytes
 L SESSION: reject: header Subject: Make Money Fast from mail.example.net[198.51.100.20]; from=<alice@example.net> to=<bob@example.gr.jp> proto=ESMTP helo=<mail.example.net>: 5.7.1 Message content rejected
 L SESSION: relay=mail.example.net [198.51.100.20]: header rule CFDIR/header_checks:3: /^Subject: .*Make Money Fast/		REJECT: reject=550 5.7.1 Message content rejected
 < 550 5.7.1 Message content rejected
@@ -48,7 +48,7 @@ L SESSION: relay=mail.example.net [198.51.100.20]: header rule CFDIR/header_chec
 >
 >* 400000
 > .
-~ read back 327635 bytes
+~ read back 393156 bytes
 C 601000002004242 Queue from=<alice@example.net> to=<bob@example.gr.jp>
 C   helo=mail.example.net
 C   client-addr=198.51.100.20

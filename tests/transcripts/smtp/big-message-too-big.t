@@ -56,7 +56,7 @@ C   daemon=MTA
 C | Received: from mail.example.net (mail.example.net [198.51.100.20])
 C | 	by mx.example.com (mxgate/0.1.0) with ESMTP id 601000002004242
 C | 	for <user@example.com>; Thu, 1 Jan 2026 00:00:00 +0000
-C   (300024 bytes spilled, 0 in memory)
+C   (196581 bytes spilled, 103443 in memory)
 L 601000002004242: from=<alice@example.net>, size=300214, class=0, nrcpts=1, msgid=, proto=ESMTP, daemon=MTA, relay=mail.example.net [198.51.100.20]
 < 250 2.0.0 601000002004242 Message accepted for delivery
 

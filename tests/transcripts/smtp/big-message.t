@@ -1,4 +1,4 @@
-# A message larger than what a session keeps in memory (256 KiB) goes to
+# A message larger than what a session keeps in memory (128 KiB) goes to
 # a scratch file in the spool as it arrives and is committed from there,
 # byte for byte, dot-stuffing undone.
 # site: tests/transcripts/smtp/edge/edge.mc
@@ -40,7 +40,7 @@ C   daemon=MTA
 C | Received: from mail.example.net (mail.example.net [198.51.100.20])
 C | 	by mx.example.com (mxgate/0.1.0) with ESMTP id 601000001004242
 C | 	for <user@example.com>; Thu, 1 Jan 2026 00:00:00 +0000
-C   (655271 bytes spilled, 44801 in memory)
+C   (700072 bytes spilled, 0 in memory)
 L 601000001004242: from=<alice@example.net>, size=700262, class=0, nrcpts=1, msgid=<big@example.net>, proto=ESMTP, daemon=MTA, relay=mail.example.net [198.51.100.20]
 < 250 2.0.0 601000001004242 Message accepted for delivery
 
