@@ -86,6 +86,9 @@ fn main() -> ExitCode {
         })
         .unwrap_or_default();
     let rest: Vec<String> = args.drain(1..).collect();
+    if runs_the_daemon(&argv0, &rest) {
+        tune_the_allocator();
+    }
     match argv0.as_str() {
         "makemap" | "newaliases" | "praliases" | "mailq" | "sendmail" | "hoststat"
         | "purgestat" => {
@@ -792,6 +795,44 @@ in the log when a reload changes them and apply at the next start.
 SIGTERM stops accepting and lets sessions in progress finish.
 `mxgate status` shows what the running daemon serves. Also: sendmail -bd -C FILE.
 ";
+
+/// `mxgate daemon`, `sendmail -bd` (also as `mxgate sendmail -bd`).
+fn runs_the_daemon(argv0: &str, rest: &[String]) -> bool {
+    let bd = |args: &[String]| args.iter().any(|a| a.starts_with("-bd"));
+    match (argv0, rest.split_first()) {
+        ("sendmail", _) => bd(rest),
+        (_, Some((cmd, tail))) => cmd == "daemon" || cmd == "sendmail" && bd(tail),
+        _ => false,
+    }
+}
+
+/// The daemon asks mimalloc to give freed memory back to the system at
+/// once and to commit memory only as it is used (`MIMALLOC_PURGE_DELAY=0`,
+/// `MIMALLOC_ARENA_EAGER_COMMIT=0`): a burst of large messages through
+/// forty delivery threads then leaves ~50 MiB resident instead of ~140
+/// (docs/benchmarks.md, "Memory"). mimalloc reads these before `main`, so
+/// the daemon executes itself again with them set, once, before any thread
+/// or file exists; an administrator's own values are kept.
+fn tune_the_allocator() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut argv = std::env::args_os();
+    let Some(arg0) = argv.next() else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg0(arg0).args(argv).env("MIMALLOC_PURGE_DELAY", "0");
+    if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
+        cmd.env("MIMALLOC_ARENA_EAGER_COMMIT", "0");
+    }
+    let err = cmd.exec();
+    eprintln!("mxgate: going on without the allocator settings: cannot execute myself again: {err}");
+}
 
 fn daemon(args: &[String]) -> i32 {
     use lexopt::prelude::*;
