@@ -130,6 +130,25 @@ open("{dir}/sent", "w", newline="").write(msg)
     assert!(log.contains("msgid=<large@example.org>"), "{log}");
 }
 
+// The daemon executes itself again, same process, with mimalloc told to
+// return freed memory at once (src/main.rs, `tune_the_allocator`); the
+// child the test started is the daemon that serves.
+#[test]
+fn the_daemon_runs_with_the_allocator_settings() {
+    let d = start(false, "", &[]);
+    let environ = std::fs::read(format!("/proc/{}/environ", d.pid())).unwrap();
+    let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+    assert!(vars.contains(&&b"MIMALLOC_PURGE_DELAY=0"[..]), "{vars:?}");
+    assert!(vars.contains(&&b"MIMALLOC_ARENA_EAGER_COMMIT=0"[..]), "{vars:?}");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", d.pid())).unwrap();
+    assert!(cmdline.split(|b| *b == 0).any(|a| a == b"daemon"), "same arguments");
+    let out = python(&format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\nprint(s.noop())\ns.quit()\n",
+        d.mta
+    ));
+    ok(&out);
+}
+
 // Issue "field configurations", item 1: addresses are echoed, logged and
 // queued as the client wrote them. sendmail 8.17 -bs (t2.mc):
 //   MAIL FROM:<Joe@GW.Example.COM> → 250 2.1.0 <Joe@GW.Example.COM>... Sender ok

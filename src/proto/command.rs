@@ -150,6 +150,21 @@ impl Notify {
     pub fn is_never(&self) -> bool {
         !self.success && !self.failure && !self.delay
     }
+
+    /// The value of `NOTIFY=` as RFC 3461 writes it: `NEVER`, or the
+    /// keywords joined by commas (`SUCCESS,FAILURE`).
+    pub fn keywords(&self) -> String {
+        if self.is_never() {
+            return "NEVER".into();
+        }
+        let on = [
+            (self.success, "SUCCESS"),
+            (self.failure, "FAILURE"),
+            (self.delay, "DELAY"),
+        ];
+        let words: Vec<&str> = on.iter().filter(|(b, _)| *b).map(|(_, w)| *w).collect();
+        words.join(",")
+    }
 }
 
 fn syntax(text: impl Into<String>) -> Reply {

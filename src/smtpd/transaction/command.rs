@@ -606,21 +606,7 @@ impl<W: World> Session<W> {
         }
         let mut args = vec![format!("<{shown}>")];
         if let Some(n) = params.notify {
-            args.push(if n.is_never() {
-                "NOTIFY=NEVER".into()
-            } else {
-                let mut v = Vec::new();
-                if n.success {
-                    v.push("SUCCESS");
-                }
-                if n.failure {
-                    v.push("FAILURE");
-                }
-                if n.delay {
-                    v.push("DELAY");
-                }
-                format!("NOTIFY={}", v.join(","))
-            });
+            args.push(format!("NOTIFY={}", n.keywords()));
         }
         if let Some(o) = &params.orcpt {
             args.push(format!("ORCPT={o}"));

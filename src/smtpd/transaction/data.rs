@@ -170,23 +170,7 @@ impl<W: World> Session<W> {
             envelope.recipients.push(Recipient {
                 // As written: the next hop gets the sender's case (sendmail 8.17).
                 address: format!("<{}>", r.to_written_string()),
-                notify: p.notify.map(|n| {
-                    if n.is_never() {
-                        "NEVER".to_string()
-                    } else {
-                        let mut v = Vec::new();
-                        if n.success {
-                            v.push("SUCCESS");
-                        }
-                        if n.failure {
-                            v.push("FAILURE");
-                        }
-                        if n.delay {
-                            v.push("DELAY");
-                        }
-                        v.join(",")
-                    }
-                }),
+                notify: p.notify.map(|n| n.keywords()),
                 orcpt: p.orcpt.clone(),
             });
         }
