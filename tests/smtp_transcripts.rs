@@ -8,7 +8,8 @@
 //!   `# listener: NAME`, `# tls: available|smtps`, `# dns: DOMAIN
 //!   found|notfound|tempfail`, `# dnsbl: QUERY ADDR|notfound|tempfail`,
 //!   `# password: USER PASSWORD`, `# room: full`, `# commit: nospace|error`
-//!   (the spool refuses the commit), `# early: LINE` (the client sent LINE
+//!   (the spool refuses the commit; `spill-nospace`: the scratch file for a
+//!   large message cannot be written), `# early: LINE` (the client sent LINE
 //!   during greet_pause)); other `#` lines are comments;
 //! * `> LINE`: a line the client sends (CRLF added); `>* BYTES`: that many
 //!   bytes of generated body lines (some dot-stuffed); consecutive `>` lines
@@ -130,6 +131,10 @@ impl World for Data {
         *self.elapsed.borrow_mut() += wait;
     }
     async fn spill(&mut self, part: Vec<u8>) -> Result<(), spool::Error> {
+        if self.commit_error == "spill-nospace" {
+            let path = std::path::PathBuf::from("/spool/tmp/(scratch)");
+            return Err(spool::Error::NoSpace { path });
+        }
         self.scratch.extend_from_slice(&part);
         Ok(())
     }
