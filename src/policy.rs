@@ -113,15 +113,27 @@ impl Reply {
     /// full`, but `451 4.7.1 Try again later` and `554 ...` without it
     /// (checked on sendmail 8.17 with `-bs`).
     pub fn line(&self, addr: Option<&str>) -> String {
+        format!("{} {} {}", self.code, self.enhanced, self.shown_text(addr))
+    }
+
+    /// The text after the codes as sendmail sends it: with the `<addr>... `
+    /// (or `value... `) prefix where [`Reply::line`] says it belongs.
+    pub fn shown_text(&self, addr: Option<&str>) -> String {
         let prefixed = matches!(self.code, 50 | 250 | 252 | 450 | 550 | 553);
-        if let Some(about) = &self.about {
-            return format!("{} {} {}... {}", self.code, self.enhanced, about, self.text);
+        match (&self.about, addr) {
+            (Some(about), _) => format!("{about}... {}", self.text),
+            (None, Some(a)) if prefixed => format!("<{a}>... {}", self.text),
+            _ => self.text.clone(),
         }
-        match addr {
-            Some(a) if prefixed => {
-                format!("{} {} <{}>... {}", self.code, self.enhanced, a, self.text)
-            }
-            _ => format!("{} {} {}", self.code, self.enhanced, self.text),
+    }
+
+    /// The SMTP reply to send, `addr` as for [`Reply::line`].
+    pub fn to_smtp(&self, addr: Option<&str>) -> crate::proto::reply::Reply {
+        use crate::proto::reply::{EnhancedStatus, Reply as Smtp};
+        let text = self.shown_text(addr);
+        match EnhancedStatus::parse(&self.enhanced) {
+            Some(s) => Smtp::new(self.code, s, text),
+            None => Smtp::plain(self.code, text),
         }
     }
 

@@ -864,10 +864,5 @@ fn display_path(a: &Address) -> String {
 
 /// A policy reply as an SMTP reply, with sendmail's `<addr>... ` prefix where it belongs.
 fn to_reply(r: &policy::Reply, addr: Option<&str>) -> Reply {
-    let line = r.line(addr);
-    let text = line.splitn(3, ' ').nth(2).unwrap_or(&r.text).to_string();
-    match EnhancedStatus::parse(&r.enhanced) {
-        Some(s) => Reply::new(r.code, s, text),
-        None => Reply::plain(r.code, text),
-    }
+    r.to_smtp(addr)
 }
