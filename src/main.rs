@@ -831,7 +831,9 @@ fn tune_the_allocator() {
         cmd.env("MIMALLOC_ARENA_EAGER_COMMIT", "0");
     }
     let err = cmd.exec();
-    eprintln!("mxgate: going on without the allocator settings: cannot execute myself again: {err}");
+    eprintln!(
+        "mxgate: going on without the allocator settings: cannot execute myself again: {err}"
+    );
 }
 
 fn daemon(args: &[String]) -> i32 {

@@ -14,8 +14,8 @@
 //! Options (all in the `.mc`): `confMXGATE_QUEUE_INTERVAL` turns the queue
 //! runner on in `mxgate daemon` (like sendmail's `-q15m`: the value is the
 //! period of full rescans; unset or `0` = the daemon only accepts mail),
-//! `confMXGATE_QUEUE_WORKERS` (8), `confMXGATE_DESTINATION_CONCURRENCY`
-//! (2), `confMIN_QUEUE_AGE`, `confMXGATE_MAX_RETRY_INTERVAL` (4h),
+//! `confMXGATE_QUEUE_WORKERS` (40), `confMXGATE_DESTINATION_CONCURRENCY`
+//! (20), `confMXGATE_QUEUE_MEMORY` (16 MiB), `confMIN_QUEUE_AGE`, `confMXGATE_MAX_RETRY_INTERVAL` (4h),
 //! `confTO_QUEUEWARN` (4h), `confTO_QUEUERETURN` (5d),
 //! `confDOUBLE_BOUNCE_ADDRESS` (postmaster), `SMTP_MAILER_MAXRCPTS` /
 //! `LOCAL_MAILER_MAXRCPTS` (100), and for the local mailer
@@ -30,12 +30,18 @@ pub mod schedule;
 use std::sync::Arc;
 
 /// Parse a whole number option, with a default.
-pub(crate) fn number(site: &crate::site::Site, name: &str, default: usize) -> usize {
-    site.config
-        .option(name)
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or(default)
+pub(crate) fn number(
+    site: &crate::site::Site,
+    name: &str,
+    default: usize,
+) -> Result<usize, String> {
+    match site.config.option(name).map(str::trim) {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{name}: expected a number above 0, found {v:?}")),
+        },
+    }
 }
 
 /// This host's interface addresses (an MX pointing at one of them is us).
@@ -206,7 +212,7 @@ pub fn run_once(
         site: Arc::new(move || runner::Host::site(&*getter)),
         remote,
     };
-    let per_destination = number(&site, "confMXGATE_DESTINATION_CONCURRENCY", 20);
+    let per_destination = number(&site, "confMXGATE_DESTINATION_CONCURRENCY", 20)?;
     let queue = runner::Queue::new(host.clone(), Arc::new(agents), per_destination);
     let selected: Vec<crate::spool::QueueId> = ids
         .into_iter()

@@ -95,6 +95,14 @@ pub struct Settings {
     /// How long an AUTH waits for a free password worker before
     /// `454 4.7.0` (`confMXGATE_AUTH_WAIT`, default 10 s).
     pub auth_wait: Duration,
+    /// Delivery worker threads (`confMXGATE_QUEUE_WORKERS`, default 40).
+    pub queue_workers: usize,
+    /// Open transactions per remote next hop
+    /// (`confMXGATE_DESTINATION_CONCURRENCY`, default 20).
+    pub destination_concurrency: usize,
+    /// Bytes of message content the delivery workers hold at once
+    /// (`confMXGATE_QUEUE_MEMORY`, default 16 MiB).
+    pub queue_memory: u64,
 }
 
 /// `confMAX_MESSAGE_SIZE` when unset: Postfix's `message_size_limit`
@@ -220,6 +228,13 @@ impl Settings {
                     .ok_or_else(|| format!("{name}: expected a duration such as 10s, found {v:?}")),
             }
         };
+        // A count of things that must exist: 0 is refused, not read as unlimited.
+        let count = |name: &str, default: u64| -> Result<u64, String> {
+            match num(name, default)? {
+                0 => Err(format!("{name}: expected a number above 0, found 0")),
+                n => Ok(n),
+            }
+        };
         let privacy = option("confPRIVACY_FLAGS")
             .unwrap_or("")
             .to_ascii_lowercase();
@@ -262,6 +277,12 @@ impl Settings {
                 n => n,
             },
             auth_wait: dur_secs("confMXGATE_AUTH_WAIT", Duration::from_secs(10))?,
+            queue_workers: count("confMXGATE_QUEUE_WORKERS", 40)? as usize,
+            destination_concurrency: count("confMXGATE_DESTINATION_CONCURRENCY", 20)? as usize,
+            queue_memory: count(
+                "confMXGATE_QUEUE_MEMORY",
+                crate::queue::runner::DEFAULT_QUEUE_MEMORY,
+            )?,
         })
     }
 
@@ -1068,6 +1089,26 @@ mod tests {
                 .unwrap()
                 .contains("198.51.100.1".parse().unwrap())
         );
+    }
+
+    /// The queue's sizes are read with the other settings, strictly: a
+    /// typo or a 0 refuses the configuration instead of falling back to
+    /// the default without a word (as they once did).
+    #[test]
+    fn queue_sizes_are_read_strictly() {
+        let s = Settings::from_options(|_| None).unwrap();
+        assert_eq!((s.queue_workers, s.destination_concurrency), (40, 20));
+        assert_eq!(s.queue_memory, 16 * 1024 * 1024);
+        let with = |v: &'static str| {
+            Settings::from_options(move |n| (n == "confMXGATE_QUEUE_WORKERS").then_some(v))
+        };
+        assert_eq!(with("8").unwrap().queue_workers, 8);
+        let e = with("0").unwrap_err();
+        assert!(
+            e.contains("confMXGATE_QUEUE_WORKERS: expected a number above 0"),
+            "{e}"
+        );
+        assert!(with("forty").is_err());
     }
 
     #[test]

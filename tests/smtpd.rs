@@ -139,9 +139,15 @@ fn the_daemon_runs_with_the_allocator_settings() {
     let environ = std::fs::read(format!("/proc/{}/environ", d.pid())).unwrap();
     let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
     assert!(vars.contains(&&b"MIMALLOC_PURGE_DELAY=0"[..]), "{vars:?}");
-    assert!(vars.contains(&&b"MIMALLOC_ARENA_EAGER_COMMIT=0"[..]), "{vars:?}");
+    assert!(
+        vars.contains(&&b"MIMALLOC_ARENA_EAGER_COMMIT=0"[..]),
+        "{vars:?}"
+    );
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", d.pid())).unwrap();
-    assert!(cmdline.split(|b| *b == 0).any(|a| a == b"daemon"), "same arguments");
+    assert!(
+        cmdline.split(|b| *b == 0).any(|a| a == b"daemon"),
+        "same arguments"
+    );
     let out = python(&format!(
         "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\nprint(s.noop())\ns.quit()\n",
         d.mta

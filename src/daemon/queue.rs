@@ -57,20 +57,15 @@ pub fn start(
             smtp,
         }) as Arc<dyn queue::agents::Agents>)
     });
-    let workers = queue::number(&site, "confMXGATE_QUEUE_WORKERS", 40);
-    let per_destination = queue::number(&site, "confMXGATE_DESTINATION_CONCURRENCY", 20);
+    let settings = server.settings();
+    let (workers, per_destination) = (settings.queue_workers, settings.destination_concurrency);
     let getter = server.clone();
     let agents = queue::agents::SiteAgents {
         site: Arc::new(move || getter.site()),
         remote,
     };
-    let memory = queue::number(
-        &site,
-        "confMXGATE_QUEUE_MEMORY",
-        queue::runner::DEFAULT_QUEUE_MEMORY as usize,
-    );
     let queue = queue::runner::Queue::new(server.clone(), Arc::new(agents), per_destination)
-        .with_memory(memory as u64);
+        .with_memory(settings.queue_memory);
     let restored = queue.restore_host_status(queue::runner::unix_now());
     if restored > 0 {
         server.log.line(

@@ -24,7 +24,7 @@
 //! every second (streaming the directory; at most `workers` messages are
 //! loaded at any time, plus a bounded cache of next-attempt times —
 //! [`CACHE_MAX`] entries, re-read when a journal changes), and
-//! `confMXGATE_QUEUE_WORKERS` workers (default 8) that call
+//! `confMXGATE_QUEUE_WORKERS` workers (default 40) that call
 //! [`Queue::process`]. New messages have no journal, so they are due at
 //! once. Directory scans slow down on a very large queue (the pause after a
 //! scan is at least four times the scan's duration).
@@ -139,7 +139,10 @@ impl Budget {
             used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
         }
         *used += bytes;
-        Share { budget: self, bytes }
+        Share {
+            budget: self,
+            bytes,
+        }
     }
 }
 
