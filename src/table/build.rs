@@ -317,7 +317,14 @@ pub fn plan(target: &Path, records: Vec<Record>, opts: &BuildOptions) -> Result<
     if !too_big.is_empty() {
         return Err(BuildError::Oversized(too_big));
     }
-    let mut pairs: Vec<Pair> = Vec::with_capacity(records.len());
+    // The records become the pairs in place: one vector for the whole build.
+    let mut pairs = records;
+    if opts.keys == KeyForm::NulTerminated {
+        for p in &mut pairs {
+            p.key.push(0);
+            p.value.push(0);
+        }
+    }
     if opts.mode == Mode::Update {
         match Lmdb::open(target, Fold::Keep, false) {
             Ok(old) => {
@@ -333,18 +340,6 @@ pub fn plan(target: &Path, records: Vec<Record>, opts: &BuildOptions) -> Result<
             Err(e) => return Err(BuildError::ReadOld(e)),
         }
     }
-    for r in records {
-        let (mut key, mut value) = (r.key, r.value);
-        if opts.keys == KeyForm::NulTerminated {
-            key.push(0);
-            value.push(0);
-        }
-        pairs.push(Pair {
-            key,
-            value,
-            line: r.line,
-        });
-    }
     let (pairs, duplicates) = resolve(pairs, opts.duplicates, opts.keys);
     Ok(Plan {
         pairs,
@@ -354,45 +349,49 @@ pub fn plan(target: &Path, records: Vec<Record>, opts: &BuildOptions) -> Result<
     })
 }
 
-struct Pair {
-    key: Vec<u8>,
-    value: Vec<u8>,
-    line: u32,
-}
+/// A key and value to store, with its input line (0: from the old map).
+type Pair = Record;
 
-/// Sort by key (input order among equal keys; old entries first) and apply
-/// the duplicate policy.
+/// Sort by key (old entries first, then input order among equal keys) and
+/// apply the duplicate policy, in place: no second vector of a million
+/// entries.
 fn resolve(mut pairs: Vec<Pair>, dups: Duplicates, form: KeyForm) -> (Vec<Pair>, Vec<Duplicate>) {
-    // The index breaks ties so an unstable (faster) sort keeps input order.
-    let mut idx: Vec<(usize, Pair)> = pairs.drain(..).enumerate().collect();
-    idx.sort_unstable_by(|(i, a), (j, b)| match dups {
+    // Line numbers are unique in the input and 0 for the old map's entries,
+    // so the line breaks ties as a stable sort would, without its buffer.
+    pairs.sort_unstable_by(|a, b| match dups {
         Duplicates::KeepAll => a.key.cmp(&b.key).then_with(|| a.value.cmp(&b.value)),
-        _ => a.key.cmp(&b.key).then(i.cmp(j)),
+        _ => a.key.cmp(&b.key).then(a.line.cmp(&b.line)),
     });
-    let mut out: Vec<Pair> = Vec::with_capacity(idx.len());
     let mut dropped = Vec::new();
-    for (_, p) in idx {
-        match out.last_mut() {
-            Some(last) if last.key == p.key => match dups {
+    let mut kept = 0usize;
+    for i in 0..pairs.len() {
+        if kept > 0 && pairs[kept - 1].key == pairs[i].key {
+            match dups {
                 Duplicates::KeepFirst => {
-                    let mut key = p.key;
+                    let mut key = std::mem::take(&mut pairs[i].key);
                     if form == KeyForm::NulTerminated && key.last() == Some(&0) {
                         key.pop();
                     }
-                    dropped.push(Duplicate { line: p.line, key });
+                    dropped.push(Duplicate {
+                        line: pairs[i].line,
+                        key,
+                    });
+                    continue;
                 }
-                Duplicates::Replace => *last = p,
-                Duplicates::KeepAll => {
-                    if last.value != p.value {
-                        out.push(p);
-                    }
+                Duplicates::Replace => {
+                    pairs.swap(kept - 1, i);
+                    continue;
                 }
-            },
-            _ => out.push(p),
+                Duplicates::KeepAll if pairs[kept - 1].value == pairs[i].value => continue,
+                Duplicates::KeepAll => {}
+            }
         }
+        pairs.swap(kept, i);
+        kept += 1;
     }
+    pairs.truncate(kept);
     dropped.sort_by_key(|d| d.line);
-    (out, dropped)
+    (pairs, dropped)
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
