@@ -12,12 +12,10 @@ use crate::spool::envelope::Recipient;
 impl<W: World> Session<W> {
     pub(super) async fn end_of_data(&mut self, end: BodyEnd) -> Reply {
         let tx = std::mem::take(&mut self.tx);
-        let spilled = tx.spilled > 0;
         let reply = self.finish_message(end, tx).await;
-        // Refused, discarded or committed: the scratch file is done with.
-        if spilled {
-            self.world.discard_spill();
-        }
+        // Refused, discarded or committed: the scratch file is done with
+        // (also one a failed spill left half-written).
+        self.world.discard_spill();
         reply
     }
 

@@ -703,9 +703,8 @@ impl<W: World> Session<W> {
 
     /// Start over with `draft`: what the old transaction spilled is dropped.
     fn new_draft(&mut self, draft: Draft) {
-        if self.tx.spilled > 0 {
-            self.world.discard_spill();
-        }
+        // Also after a spill that failed half-way (`spilled` still 0).
+        self.world.discard_spill();
         self.tx = draft;
     }
 
