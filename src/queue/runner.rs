@@ -105,12 +105,13 @@ pub struct Queue {
     budget: Budget,
 }
 
-/// The memory the workers may spend on message content at once
-/// (`confMXGATE_QUEUE_MEMORY`): a worker loading a message takes twice its
-/// size from it (the message and the delivery agent's copy) and gives it
-/// back when the pass ends; a message larger than the whole budget waits
-/// until it is the only one. So forty workers delivering 10 MB messages
-/// do not hold 800 MB; small messages never wait.
+/// The memory the workers may spend on large messages at once
+/// (`confMXGATE_QUEUE_MEMORY`): a worker loading a message over 256 KiB
+/// takes twice its size from it (the message and the delivery agent's
+/// copy) and gives it back when the pass ends; a message larger than the
+/// whole budget waits until it is the only one (at most a minute). So forty
+/// workers delivering 10 MB messages do not hold 800 MB; small messages
+/// never wait.
 struct Budget {
     limit: u64,
     used: Mutex<u64>,
@@ -132,11 +133,31 @@ impl Budget {
         }
     }
 
-    fn take(&self, bytes: u64) -> Share<'_> {
-        let bytes = bytes.min(self.limit);
+    /// A share for a message of `size` bytes (counted twice). Small
+    /// messages never wait: a slow delivery of a large one must not hold up
+    /// the rest of the queue. A large one waits for room at most
+    /// [`BUDGET_WAIT`], then goes ahead over the budget, so one that hangs
+    /// on a dead host delays the other large ones, not forever.
+    fn take(&self, size: u64) -> Share<'_> {
+        if size <= SMALL_MESSAGE {
+            return Share {
+                budget: self,
+                bytes: 0,
+            };
+        }
+        let bytes = size.saturating_mul(2).min(self.limit);
+        let deadline = Instant::now() + BUDGET_WAIT;
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         while *used + bytes > self.limit {
-            used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            used = self
+                .freed
+                .wait_timeout(used, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         *used += bytes;
         Share {
@@ -156,6 +177,13 @@ impl Drop for Share<'_> {
 
 /// `confMXGATE_QUEUE_MEMORY` when unset.
 pub const DEFAULT_QUEUE_MEMORY: u64 = 16 * 1024 * 1024;
+
+/// Messages up to this size are delivered without asking the [`Budget`]
+/// (forty workers holding twice this much stay within a few MiB).
+const SMALL_MESSAGE: u64 = 256 * 1024;
+
+/// The longest a large message waits for room in the [`Budget`].
+const BUDGET_WAIT: Duration = Duration::from_secs(60);
 
 /// The queue's time settings for a site, for one message. A DSN uses
 /// `confTO_QUEUEWARN_DSN` and `confTO_QUEUERETURN_DSN` when they are set,
@@ -440,7 +468,7 @@ impl Queue {
         let Ok(meta) = std::fs::metadata(root.join(State::Queue.dir()).join(id.as_str())) else {
             return Ok(Processed::Gone);
         };
-        let _share = self.budget.take(meta.len().saturating_mul(2));
+        let _share = self.budget.take(meta.len());
         let (env, content) = match spool.read(State::Queue, id) {
             Ok(x) => x,
             Err(spool::Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -1260,6 +1288,29 @@ mod tests {
     use crate::deliver::NextHop;
     use crate::queue::agents::Delivery;
     use crate::table::{MemTable, TableRef};
+
+    /// Small messages never wait for the budget; a large one waits until
+    /// the share before it is given back.
+    #[test]
+    fn the_memory_budget_holds_large_messages_back_and_never_small_ones() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let budget = Arc::new(Budget::new(10 * 1024 * 1024));
+        let first = budget.take(8 * 1024 * 1024);
+        assert_eq!(first.bytes, 10 * 1024 * 1024, "a large one takes it all");
+        let small = budget.take(4096);
+        assert_eq!(small.bytes, 0, "a small one does not wait");
+        let released = Arc::new(AtomicBool::new(false));
+        let (b, r) = (budget.clone(), released.clone());
+        let waiter = std::thread::spawn(move || {
+            let second = b.take(6 * 1024 * 1024);
+            assert!(r.load(Ordering::SeqCst), "it waited for the first share");
+            second.bytes
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        released.store(true, Ordering::SeqCst);
+        drop(first);
+        assert_eq!(waiter.join().unwrap(), 10 * 1024 * 1024);
+    }
 
     struct TestHost {
         site: Arc<Site>,
