@@ -95,6 +95,9 @@ pub struct Settings {
     /// How long an AUTH waits for a free password worker before
     /// `454 4.7.0` (`confMXGATE_AUTH_WAIT`, default 10 s).
     pub auth_wait: Duration,
+    /// `Received:` headers a message may carry before it is refused as a
+    /// loop (`confMAX_HOP`, default 25, sendmail's `MaxHopCount`).
+    pub max_hops: usize,
     /// Delivery worker threads (`confMXGATE_QUEUE_WORKERS`, default 40).
     pub queue_workers: usize,
     /// Open transactions per remote next hop
@@ -277,6 +280,7 @@ impl Settings {
                 n => n,
             },
             auth_wait: dur_secs("confMXGATE_AUTH_WAIT", Duration::from_secs(10))?,
+            max_hops: num("confMAX_HOP", 25)? as usize,
             queue_workers: count("confMXGATE_QUEUE_WORKERS", 40)? as usize,
             destination_concurrency: count("confMXGATE_DESTINATION_CONCURRENCY", 20)? as usize,
             queue_memory: count(

@@ -66,12 +66,7 @@ impl<W: World> Session<W> {
         }
         // Mail loops: sendmail refuses a message with more than MaxHopCount
         // (confMAX_HOP, default 25) Received: headers.
-        let max_hop = self
-            .site
-            .config
-            .option("confMAX_HOP")
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .unwrap_or(25);
+        let max_hop = settings.max_hops;
         let hops = unfolded_headers(header_view(&tx))
             .iter()
             .filter(|h| {
