@@ -29,6 +29,7 @@
 //! addresses are returned unchanged as a single target.
 
 use crate::addr::{Address, Domain};
+use crate::proto::reply::{EnhancedStatus, Reply};
 use crate::site::Site;
 use crate::table;
 use std::fmt;
@@ -106,18 +107,19 @@ pub enum Error {
 }
 
 impl Error {
-    /// The SMTP reply for this error: `(code, enhanced status, text)`.
-    /// Table and include failures temp-fail (the list may be back later).
-    pub fn reply(&self) -> (u16, &'static str, String) {
+    /// The SMTP reply for this error. Table and include failures
+    /// temp-fail (the list may be back later).
+    pub fn reply(&self) -> Reply {
+        let st = EnhancedStatus::new;
         match self {
-            Error::Table(_) => (451, "4.3.0", "Temporary alias lookup failure".into()),
+            Error::Table(_) => Reply::new(451, st(4, 3, 0), "Temporary alias lookup failure"),
             // The detail is ours (an OS error or a safefile problem), never the file's text.
-            Error::Include { path, detail } => (
+            Error::Include { path, detail } => Reply::new(
                 451,
-                "4.3.0",
+                st(4, 3, 0),
                 format!("Cannot open :include:{path}: {detail}"),
             ),
-            Error::Loop { .. } => (554, "5.3.0", "aliasing/forwarding loop broken".into()),
+            Error::Loop { .. } => Reply::new(554, st(5, 3, 0), "aliasing/forwarding loop broken"),
         }
     }
 }

@@ -37,6 +37,7 @@ use crate::dns::Dns;
 use crate::event::Log;
 use crate::generation::Generation;
 use crate::node::Node;
+use crate::settings::LogTarget;
 use crate::site::Site;
 use crate::smtpd::{self, Server, listener};
 use crate::spool::{Durability, Spool};
@@ -281,22 +282,18 @@ pub fn restart_only_changes(started: &Site, new: &Site) -> Vec<String> {
 
 /// The spool directory of a site (`QUEUE_DIR`; default `/var/spool/mxgate`).
 pub fn queue_dir(site: &Site) -> PathBuf {
-    queue_dir_of(&site.config)
+    site.settings.queue_dir.clone()
 }
 
 /// The spool directory a configuration names (see [`queue_dir`]).
 pub fn queue_dir_of(config: &config::Config) -> PathBuf {
-    let q = config
-        .option("QUEUE_DIR")
-        .or_else(|| config.option("confQUEUE_DIR"))
-        .unwrap_or("/var/spool/mxgate");
-    PathBuf::from(q)
+    crate::settings::queue_dir(config)
 }
 
 /// The syslog tag: `-L tag` when given, else `confMXGATE_LOG_TAG`, else
 /// [`crate::event::DEFAULT_TAG`] (`sm-mta`, as Debian's sendmail daemon).
 pub fn log_tag<'a>(site: &'a Site, cli: Option<&'a str>) -> &'a str {
-    cli.or_else(|| site.config.option("confMXGATE_LOG_TAG"))
+    cli.or(site.settings.log_tag.as_deref())
         .unwrap_or(crate::event::DEFAULT_TAG)
 }
 
@@ -472,29 +469,12 @@ fn site_log(site: &Site, cli_tag: Option<&str>) -> Result<Log, (String, i32)> {
 
 fn site_log_untagged(site: &Site) -> Result<Log, (String, i32)> {
     let host = site.hostname.as_str();
-    match site.config.option("confMXGATE_LOG_FILE") {
-        Some("syslog") => {
-            let sock = site
-                .config
-                .option("confMXGATE_SYSLOG_SOCKET")
-                .unwrap_or(crate::event::DEV_LOG);
-            Log::syslog(host, std::path::Path::new(sock)).map_err(|e| (format!("syslog: {e}"), 71))
+    match &site.settings.log {
+        LogTarget::Syslog(sock) => {
+            Log::syslog(host, sock).map_err(|e| (format!("syslog: {e}"), 71))
         }
-        Some(p) => Log::file(host, std::path::Path::new(p)).map_err(|e| (format!("{p}: {e}"), 73)),
-        None => Ok(Log::stderr(host)),
-    }
-}
-
-/// `confMXGATE_DNS_TIMEOUT` (default 5 s).
-fn dns_timeout(site: &Site) -> Result<Duration, String> {
-    match site.config.option("confMXGATE_DNS_TIMEOUT") {
-        None => Ok(Duration::from_secs(5)),
-        Some(t) => match crate::config::parse_duration(t, crate::config::unit::SECONDS) {
-            Some(d) if d > Duration::ZERO => Ok(d),
-            _ => Err(format!(
-                "confMXGATE_DNS_TIMEOUT: expected a duration such as 5s, found {t:?}"
-            )),
-        },
+        LogTarget::File(p) => Log::file(host, p).map_err(|e| (format!("{}: {e}", p.display()), 73)),
+        LogTarget::Stderr => Ok(Log::stderr(host)),
     }
 }
 
@@ -524,7 +504,7 @@ pub fn stdio_session(opts: &Options) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(format!("spool: {e}"), 73),
     };
-    let dns = match dns_timeout(&site).and_then(|t| resolver(&site, t)) {
+    let dns = match resolver(&site, site.settings.dns_timeout) {
         Ok(d) => d,
         Err(e) => return fail(e, 78),
     };
@@ -639,13 +619,7 @@ pub fn run(opts: &Options) -> i32 {
             return 78;
         }
     };
-    let dns_timeout = match dns_timeout(&site) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("mxgate: {e}");
-            return 78;
-        }
-    };
+    let dns_timeout = site.settings.dns_timeout;
     let listeners = match smtpd::bind(&specs, &log) {
         Ok(l) => l,
         Err(e) => {
@@ -923,11 +897,10 @@ fn raise_open_files() -> String {
 /// to run as root, so the daemon must not silently stay root.
 pub fn run_as_user(site: &Site) -> Result<Option<nix::unistd::User>, String> {
     use nix::unistd::{Uid, User};
-    let Some(name) = site.config.option("confRUN_AS_USER") else {
+    let Some(name) = site.settings.run_as_user.as_deref() else {
         return Ok(None);
     };
-    let name = name.split(':').next().unwrap_or(name).trim();
-    if name.is_empty() || name == "root" || name == "0" || !Uid::effective().is_root() {
+    if name == "root" || name == "0" || !Uid::effective().is_root() {
         return Ok(None);
     }
     let user = match name.parse::<u32>() {
@@ -997,47 +970,14 @@ fn drop_privileges(
 /// The resolver a site asks: `confMXGATE_NAMESERVERS` (`ip:port` list) or the
 /// system's; `Ok(None)` when the system has no usable configuration.
 pub fn resolver(site: &Site, timeout: Duration) -> Result<Option<Dns>, String> {
-    match site.config.option("confMXGATE_NAMESERVERS") {
-        Some(list) => {
-            let addrs: Result<Vec<std::net::SocketAddr>, _> = list
-                .split([',', ' '])
-                .filter(|s| !s.is_empty())
-                .map(|s| s.parse())
-                .collect();
-            let addrs = addrs.map_err(|e| format!("confMXGATE_NAMESERVERS: {e}"))?;
-            Ok(Dns::with_servers(&addrs, timeout)
-                .ok()
-                .map(with_retry(site)?))
-        }
-        None => Ok(Dns::system().ok().map(with_retry(site)?)),
-    }
-}
-
-/// `confMXGATE_DNS_RETRY`: how long an unanswered DNS question waits before
-/// it is sent again (default 250 ms, then twice as long each time, always
-/// within `confMXGATE_DNS_TIMEOUT`).
-fn with_retry(site: &Site) -> Result<impl Fn(Dns) -> Dns, String> {
-    let retry = match site.config.option("confMXGATE_DNS_RETRY") {
-        None => None,
-        Some(t) => {
-            let parsed = match t.trim().strip_suffix("ms") {
-                Some(ms) => ms.trim().parse().ok().map(Duration::from_millis),
-                None => crate::config::parse_duration(t, crate::config::unit::SECONDS),
-            };
-            match parsed.filter(|d| *d > Duration::ZERO) {
-                Some(d) => Some(d),
-                None => {
-                    return Err(format!(
-                        "confMXGATE_DNS_RETRY: expected a duration such as 250ms or 1s, found {t:?}"
-                    ));
-                }
-            }
-        }
+    let dns = match &site.settings.nameservers {
+        Some(addrs) => Dns::with_servers(addrs, timeout).ok(),
+        None => Dns::system().ok(),
     };
-    Ok(move |dns: Dns| match retry {
-        Some(r) => dns.with_first_retry(r),
-        None => dns,
-    })
+    Ok(dns.map(|d| match site.settings.dns_retry {
+        Some(r) => d.with_first_retry(r),
+        None => d,
+    }))
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //! DSN is always `<>`; who receives it is the queue's decision
 //! ([`notify_allows`], double bounces). Nothing here does I/O.
 
+use crate::proto::command::Notify;
+
 /// Above this size the original is returned as headers only (sendmail's
 /// `MaxMessageSize`-independent default is to return the whole message;
 /// we cap it so a bounce of a huge message is not huge).
@@ -55,12 +57,14 @@ impl Kind {
 /// Does a recipient's `NOTIFY=` ask for this kind of report? Without
 /// NOTIFY, failures and delays are reported, successes are not (RFC 3461
 /// §4.1, sendmail's default); `NEVER` asks for nothing.
-pub fn notify_allows(notify: Option<&str>, kind: Kind) -> bool {
+pub fn notify_allows(notify: Option<Notify>, kind: Kind) -> bool {
     match notify {
         None => matches!(kind, Kind::Failure | Kind::Delay),
-        Some(n) => n
-            .split(',')
-            .any(|w| w.trim().eq_ignore_ascii_case(kind.notify_word())),
+        Some(n) => match kind {
+            Kind::Failure => n.failure,
+            Kind::Delay => n.delay,
+            Kind::Success => n.success,
+        },
     }
 }
 
@@ -333,10 +337,11 @@ mod tests {
         assert!(notify_allows(None, Kind::Failure));
         assert!(notify_allows(None, Kind::Delay));
         assert!(!notify_allows(None, Kind::Success));
-        assert!(!notify_allows(Some("NEVER"), Kind::Failure));
-        assert!(notify_allows(Some("SUCCESS,FAILURE"), Kind::Success));
-        assert!(!notify_allows(Some("SUCCESS,FAILURE"), Kind::Delay));
-        assert!(notify_allows(Some("delay"), Kind::Delay));
+        let n = |k: &str| crate::spool::envelope::parse_notify(k);
+        assert!(!notify_allows(n("NEVER"), Kind::Failure));
+        assert!(notify_allows(n("SUCCESS,FAILURE"), Kind::Success));
+        assert!(!notify_allows(n("SUCCESS,FAILURE"), Kind::Delay));
+        assert!(notify_allows(n("delay"), Kind::Delay));
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub mod report;
 pub mod rewrite;
 pub mod route;
 pub mod safefile;
+pub mod settings;
 pub mod site;
 pub mod smtpd;
 pub mod spool;

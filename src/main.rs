@@ -911,20 +911,31 @@ fn queue_run(opts: &mxgate::cli::submit::Options, arg: &str) -> i32 {
         }
     };
     let tag = mxgate::daemon::log_tag(&site, opts.log_tag.as_deref()).to_string();
-    let log = match site.config.option("confMXGATE_LOG_FILE") {
-        Some(p) if p != "syslog" => match mxgate::event::Log::file(&site.hostname, Path::new(p)) {
+    let log = match &site.settings.log {
+        mxgate::settings::LogTarget::File(p) => match mxgate::event::Log::file(&site.hostname, p) {
             Ok(l) => l.with_tag(&tag),
             Err(e) => {
-                eprintln!("sendmail: {p}: {e}");
+                eprintln!("sendmail: {}: {e}", p.display());
                 return 73;
             }
         },
-        _ => mxgate::event::Log::stderr(&site.hostname).with_tag(&tag),
+        mxgate::settings::LogTarget::Syslog(sock) => {
+            match mxgate::event::Log::syslog(&site.hostname, sock) {
+                Ok(l) => l.with_tag(&tag),
+                Err(e) => {
+                    eprintln!("sendmail: syslog: {e}");
+                    return 71;
+                }
+            }
+        }
+        mxgate::settings::LogTarget::Stderr => {
+            mxgate::event::Log::stderr(&site.hostname).with_tag(&tag)
+        }
     };
     let verbose = run.style == RunStyle::Foreground
         || opts.verbosity == mxgate::cli::submit::Verbosity::Verbose;
     let log = if verbose { log.with_stderr_copy() } else { log };
-    let dns = match mxgate::daemon::resolver(&site, std::time::Duration::from_secs(5)) {
+    let dns = match mxgate::daemon::resolver(&site, site.settings.dns_timeout) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("sendmail: {e}");

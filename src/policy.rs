@@ -58,28 +58,36 @@ pub use sender::check_mail;
 /// Text of every table failure (`_TMPFMSG_` in sendmail's proto.m4).
 pub const TMPF_TEXT: &str = "Temporary system failure. Please try again later.";
 
-/// An SMTP reply decided by policy.
+/// An SMTP reply decided by policy: the one reply value
+/// ([`crate::proto::reply::Reply`]: code, enhanced status, text lines),
+/// which it dereferences to, and what the reply is about when that is not
+/// the command's address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
-    /// Basic code (`550`).
-    pub code: u16,
-    /// Enhanced status (`5.7.1`).
-    pub enhanced: String,
-    /// Text after the codes, without sendmail's `<addr>... ` prefix.
-    pub text: String,
+    /// The reply, its text without sendmail's `<addr>... ` prefix.
+    pub reply: crate::proto::reply::Reply,
     /// What the reply is about when it is not the command's address: a
     /// value sendmail could not tokenize is named as written instead of
     /// `<addr>` (`553 5.0.0 ERROR:550 a > b... Unbalanced '>'`).
     pub about: Option<String>,
 }
 
+impl std::ops::Deref for Reply {
+    type Target = crate::proto::reply::Reply;
+    fn deref(&self) -> &crate::proto::reply::Reply {
+        &self.reply
+    }
+}
+
 impl Reply {
-    /// A reply from its parts.
+    /// A reply from its parts. An `enhanced` that is not `D.S.N` becomes
+    /// `N.0.0` from the code's class (RFC 3463 §3).
     pub fn new(code: u16, enhanced: &str, text: &str) -> Reply {
+        use crate::proto::reply::{EnhancedStatus, Reply as Smtp};
+        let status = EnhancedStatus::parse(enhanced)
+            .unwrap_or_else(|| EnhancedStatus::new((code / 100) as u8, 0, 0));
         Reply {
-            code,
-            enhanced: enhanced.to_string(),
-            text: text.to_string(),
+            reply: Smtp::new(code, status, text),
             about: None,
         }
     }
@@ -95,6 +103,11 @@ impl Reply {
         }
     }
 
+    /// The enhanced status as text (`5.7.1`).
+    pub fn enhanced(&self) -> String {
+        self.reply.status_or_class().to_string()
+    }
+
     /// `451 4.3.0 Temporary system failure. Please try again later.`
     pub fn tmpf() -> Reply {
         Reply::new(451, "4.3.0", TMPF_TEXT)
@@ -102,7 +115,7 @@ impl Reply {
 
     /// Is this a temporary (4xx) reply?
     pub fn is_temporary(&self) -> bool {
-        (400..500).contains(&self.code)
+        self.reply.is_transient()
     }
 
     /// The reply line as sendmail writes it (without CRLF). `addr` is the
@@ -113,27 +126,31 @@ impl Reply {
     /// full`, but `451 4.7.1 Try again later` and `554 ...` without it
     /// (checked on sendmail 8.17 with `-bs`).
     pub fn line(&self, addr: Option<&str>) -> String {
-        format!("{} {} {}", self.code, self.enhanced, self.shown_text(addr))
+        format!(
+            "{} {} {}",
+            self.code,
+            self.enhanced(),
+            self.shown_text(addr)
+        )
     }
 
     /// The text after the codes as sendmail sends it: with the `<addr>... `
     /// (or `value... `) prefix where [`Reply::line`] says it belongs.
     pub fn shown_text(&self, addr: Option<&str>) -> String {
         let prefixed = matches!(self.code, 50 | 250 | 252 | 450 | 550 | 553);
+        let text = self.reply.text();
         match (&self.about, addr) {
-            (Some(about), _) => format!("{about}... {}", self.text),
-            (None, Some(a)) if prefixed => format!("<{a}>... {}", self.text),
-            _ => self.text.clone(),
+            (Some(about), _) => format!("{about}... {text}"),
+            (None, Some(a)) if prefixed => format!("<{a}>... {text}"),
+            _ => text,
         }
     }
 
     /// The SMTP reply to send, `addr` as for [`Reply::line`].
     pub fn to_smtp(&self, addr: Option<&str>) -> crate::proto::reply::Reply {
-        use crate::proto::reply::{EnhancedStatus, Reply as Smtp};
-        let text = self.shown_text(addr);
-        match EnhancedStatus::parse(&self.enhanced) {
-            Some(s) => Smtp::new(self.code, s, text),
-            None => Smtp::plain(self.code, text),
+        crate::proto::reply::Reply {
+            lines: vec![self.shown_text(addr)],
+            ..self.reply.clone()
         }
     }
 
@@ -167,6 +184,14 @@ impl Reply {
                 None => Reply::new(553, "5.3.0", text),
             },
         }
+    }
+}
+
+impl From<crate::proto::reply::Reply> for Reply {
+    /// A decision made elsewhere (the local-user check, routing's `error:`)
+    /// as a policy reply: same code, status and text.
+    fn from(reply: crate::proto::reply::Reply) -> Reply {
+        Reply { reply, about: None }
     }
 }
 

@@ -29,21 +29,6 @@ pub mod schedule;
 
 use std::sync::Arc;
 
-/// Parse a whole number option, with a default.
-pub(crate) fn number(
-    site: &crate::site::Site,
-    name: &str,
-    default: usize,
-) -> Result<usize, String> {
-    match site.config.option(name).map(str::trim) {
-        None => Ok(default),
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("{name}: expected a number above 0, found {v:?}")),
-        },
-    }
-}
-
 /// This host's interface addresses (an MX pointing at one of them is us).
 pub(crate) fn local_addresses() -> Vec<std::net::IpAddr> {
     let mut out = Vec::new();
@@ -148,10 +133,12 @@ impl Select {
             Select::All => true,
             Select::Id(s) => id.as_str().contains(s.as_str()),
             Select::Sender(s) => env.sender.to_ascii_lowercase().contains(s.as_str()),
-            Select::Recipient(s) => env
-                .recipients
-                .iter()
-                .any(|r| r.address.to_ascii_lowercase().contains(s.as_str())),
+            Select::Recipient(s) => env.recipients.iter().any(|r| {
+                r.address
+                    .to_string()
+                    .to_ascii_lowercase()
+                    .contains(s.as_str())
+            }),
         }
     }
 }
@@ -212,7 +199,7 @@ pub fn run_once(
         site: Arc::new(move || runner::Host::site(&*getter)),
         remote,
     };
-    let per_destination = number(&site, "confMXGATE_DESTINATION_CONCURRENCY", 20)?;
+    let per_destination = site.settings.destination_concurrency;
     let queue = runner::Queue::new(host.clone(), Arc::new(agents), per_destination);
     let selected: Vec<crate::spool::QueueId> = ids
         .into_iter()

@@ -57,27 +57,9 @@ pub struct Route {
     pub user: String,
 }
 
-/// Whether an error refuses the recipient for good or asks to retry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorAction {
-    /// 5xx: refuse.
-    Reject,
-    /// 4xx: try again later.
-    TempFail,
-}
-
-/// The reply an `error:` decision gives to the SMTP client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorReply {
-    /// Reject or temp-fail (from the reply code's first digit).
-    pub action: ErrorAction,
-    /// Three-digit reply code.
-    pub smtp_code: u16,
-    /// RFC 3463 enhanced status (`5.7.1`).
-    pub enhanced_code: String,
-    /// Reply text without code and enhanced status.
-    pub text: String,
-}
+/// The reply an `error:` decision gives to the SMTP client (a 4xx asks
+/// to retry, anything else refuses).
+pub use crate::proto::reply::Reply as ErrorReply;
 
 /// What a recipient resolves to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,15 +265,7 @@ pub fn resolve(site: &Site, rcpt: &Address) -> Result<(Resolution, Because), tab
 /// `550 5.2.1 <text>` for a disabled mailbox, `None` when it exists.
 pub fn check_local_user(site: &Site, user: &str) -> Result<Option<ErrorReply>, table::Error> {
     let base = user.split_once('+').map_or(user, |(b, _)| b);
-    Ok(users::local_user(site, base)?
-        .0
-        .refusal()
-        .map(|(smtp_code, enhanced, text)| ErrorReply {
-            action: ErrorAction::Reject,
-            smtp_code,
-            enhanced_code: enhanced.into(),
-            text,
-        }))
+    Ok(users::local_user(site, base)?.0.refusal())
 }
 
 /// One pass of ruleset 3 then 0: the domaintable, then the rules.

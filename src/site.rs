@@ -14,6 +14,7 @@
 
 use crate::addr;
 use crate::config::{Config, MapSpec};
+use crate::settings::Settings;
 use crate::table::{self, EmptyTable, Fold, TableRef};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -39,6 +40,9 @@ pub enum Error {
         /// The I/O error.
         err: std::io::Error,
     },
+    /// An option's value does not read ([`crate::settings`]).
+    #[error("{0}")]
+    Setting(String),
 }
 
 /// Where host names are looked up (`confSERVICE_SWITCH_FILE`, `hosts` line).
@@ -100,6 +104,8 @@ pub struct Site {
     /// The system password file's names (local users without a
     /// `mailboxes` table), read from memory ([`crate::table::passwd`]).
     pub passwd: Arc<crate::table::passwd::Passwd>,
+    /// Every option's value, read once ([`crate::settings`]).
+    pub settings: Arc<Settings>,
 }
 
 impl Site {
@@ -144,7 +150,7 @@ impl Site {
             tables.insert(role.clone(), t);
         }
         let header_checks = read_rules(&config.header_checks)?;
-        let mut site = Site::bare(config, tables, aliases, header_checks);
+        let mut site = Site::bare(config, tables, aliases, header_checks)?;
         site.content_checks = ContentCheckFiles::read(&site.config)?;
         site.warnings = warnings;
         site.load_files()?;
@@ -156,7 +162,7 @@ impl Site {
     pub fn from_parts(config: Config, tables: BTreeMap<String, TableRef>) -> Result<Site, Error> {
         let aliases = tables.get("aliases").cloned().into_iter().collect();
         let header_checks = read_rules(&config.header_checks)?;
-        let mut site = Site::bare(config, tables, aliases, header_checks);
+        let mut site = Site::bare(config, tables, aliases, header_checks)?;
         site.content_checks = ContentCheckFiles::read(&site.config)?;
         site.load_files()?;
         Ok(site)
@@ -167,7 +173,8 @@ impl Site {
         tables: BTreeMap<String, TableRef>,
         aliases: Vec<TableRef>,
         header_checks: Option<(PathBuf, String)>,
-    ) -> Site {
+    ) -> Result<Site, Error> {
+        let settings = Arc::new(Settings::from_config(&config).map_err(Error::Setting)?);
         let mut config = config;
         let macros = macro_table(&config, &machine_hostname());
         let hostname = addr::normalize_name(&expand(&macros, "$j", &|_| None));
@@ -209,7 +216,7 @@ impl Site {
         for n in ["localhost", "[127.0.0.1]", "[ipv6:::1]"] {
             w.insert(n.to_string());
         }
-        Site {
+        Ok(Site {
             config,
             hostname,
             macros,
@@ -223,7 +230,8 @@ impl Site {
             content_checks: ContentCheckFiles::default(),
             warnings: Vec::new(),
             passwd: Arc::new(crate::table::passwd::Passwd::system()),
-        }
+            settings,
+        })
     }
 
     fn load_files(&mut self) -> Result<(), Error> {
@@ -248,11 +256,7 @@ impl Site {
                 }
             }
         }
-        let hosts_path = self
-            .config
-            .option("confHOSTS_FILE")
-            .unwrap_or("/etc/hosts")
-            .to_string();
+        let hosts_path = self.settings.hosts_file.clone();
         match std::fs::read_to_string(&hosts_path) {
             Ok(text) => {
                 self.hosts = parse_hosts(&text);
@@ -266,8 +270,8 @@ impl Site {
                 });
             }
         }
-        if let Some(sw) = self.config.option("confSERVICE_SWITCH_FILE") {
-            let text = read(Path::new(sw))?;
+        if let Some(sw) = &self.settings.service_switch_file {
+            let text = read(sw)?;
             if let Some(sources) = parse_switch(&text) {
                 self.host_sources = sources;
             }

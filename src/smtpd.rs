@@ -31,291 +31,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-/// Limits and options read once from the configuration.
-///
-/// Every limit has a finite default (docs/daemon.md, "Defaults and
-/// limits"): an option left unset never means "unlimited". An explicit `0`
-/// where sendmail gives it that meaning is the administrator's choice; it is
-/// kept and [`Settings::warnings`] names it at start and on reload.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `confMAX_MESSAGE_SIZE`, default [`DEFAULT_MAX_MESSAGE_SIZE`] (0 = unlimited).
-    pub max_message_size: u64,
-    /// `confMAX_RCPTS_PER_MESSAGE`, default [`DEFAULT_MAX_RCPTS`] (0 = unlimited).
-    pub max_rcpts: usize,
-    /// `confMAX_DAEMON_CHILDREN`: concurrent sessions (0 = unlimited).
-    pub max_sessions: usize,
-    /// `confMAX_CONN_PER_IP` (mxgate extension; sendmail's ClientConn):
-    /// per-address sessions, default [`default_max_per_ip`] (0 = unlimited).
-    pub max_per_ip: usize,
-    /// `confMXGATE_CONN_LIMIT_EXCEPTIONS`: clients `max_per_ip` does not
-    /// count (Postfix's `smtpd_client_event_limit_exceptions`); default loopback.
-    pub per_ip_exceptions: Vec<ClientNet>,
-    /// `confCONNECTION_RATE_THROTTLE`: accepted connections per second (0 = unlimited).
-    pub rate: usize,
-    /// `confCONNECTION_RATE_WINDOW_SIZE` (default 60s): the window over
-    /// which `${client_rate}` counts a client's connections
-    /// (`FEATURE(ratecontrol)`'s `ClientRate:` limits).
-    pub rate_window: Duration,
-    /// `confMIN_FREE_BLOCKS`: free 1 KiB blocks needed on the spool's file system.
-    pub min_free_blocks: u64,
-    /// `confMAX_QUEUE_SIZE` (mxgate extension): messages in `queue/` above which new mail is temp-failed (0 = unlimited).
-    pub max_queue: usize,
-    /// `confTO_COMMAND`: how long a command line may take to arrive, counted
-    /// from the moment the server waits for it (sendmail's `Timeout.command`
-    /// covers the whole line too): a client dripping bytes is cut off as
-    /// surely as a silent one.
-    pub command_timeout: Duration,
-    /// `confTO_DATABLOCK`: how long to wait for the next block of message data.
-    pub data_timeout: Duration,
-    /// `confMXGATE_TO_DATA` (mxgate extension): how long one whole DATA
-    /// transfer, or the BDAT chunks of one message, may take.
-    pub data_deadline: Duration,
-    /// `confTO_STARTTLS`: how long a TLS handshake (STARTTLS or SMTPS) may take.
-    pub tls_timeout: Duration,
-    /// Bad commands before the session is closed with 421
-    /// (`confMXGATE_MAX_BAD_COMMANDS`, default 25 as sendmail's MAXBADCOMMANDS).
-    pub max_errors: usize,
-    /// Commands that move no mail (NOOP, RSET, VRFY, EXPN, HELP, ETRN, HELO/EHLO)
-    /// allowed between two MAIL commands before the session is closed with 421
-    /// (`confMXGATE_MAX_NONMAIL_COMMANDS`, default 20 as sendmail's MAXNOOPCOMMANDS; 0 = unlimited).
-    pub max_nonmail: usize,
-    /// `confSMTP_LOGIN_MSG`.
-    pub greeting: Option<String>,
-    /// `confPRIVACY_FLAGS` contains `noexpn` / `goaway`.
-    pub no_expn: bool,
-    /// DNS lookups one client address may have in flight at once, over all
-    /// its sessions (`confMXGATE_MAX_CLIENT_LOOKUPS`, default 4; at least 1).
-    /// More wait for a free one: a client whose lookups go unanswered slows
-    /// only its own sessions.
-    pub max_client_lookups: usize,
-    /// Password checks running at once (`confMXGATE_AUTH_WORKERS`, default
-    /// one per core); read at start, not at reload.
-    pub auth_workers: usize,
-    /// How long an AUTH waits for a free password worker before
-    /// `454 4.7.0` (`confMXGATE_AUTH_WAIT`, default 10 s).
-    pub auth_wait: Duration,
-    /// `Received:` headers a message may carry before it is refused as a
-    /// loop (`confMAX_HOP`, default 25, sendmail's `MaxHopCount`).
-    pub max_hops: usize,
-    /// Delivery worker threads (`confMXGATE_QUEUE_WORKERS`, default 40).
-    pub queue_workers: usize,
-    /// Open transactions per remote next hop
-    /// (`confMXGATE_DESTINATION_CONCURRENCY`, default 20).
-    pub destination_concurrency: usize,
-    /// Bytes of message content the delivery workers hold at once
-    /// (`confMXGATE_QUEUE_MEMORY`, default 16 MiB).
-    pub queue_memory: u64,
-}
-
-/// `confMAX_MESSAGE_SIZE` when unset: Postfix's `message_size_limit`
-/// (10240000 octets).
-pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 10_240_000;
-
-/// `confMAX_RCPTS_PER_MESSAGE` when unset: Postfix's `smtpd_recipient_limit`.
-pub const DEFAULT_MAX_RCPTS: usize = 1000;
-
-/// The per-address cap when `confMAX_DAEMON_CHILDREN` is unset or large:
-/// Postfix's `smtpd_client_connection_count_limit`.
-pub const DEFAULT_MAX_PER_IP: usize = 50;
-
-/// `confMXGATE_TO_DATA` when unset.
-pub const DEFAULT_DATA_DEADLINE: Duration = Duration::from_secs(3600);
-
-/// `confMXGATE_CONN_LIMIT_EXCEPTIONS` when unset: loopback, which Postfix's
-/// default `mynetworks` always holds.
-pub const DEFAULT_PER_IP_EXCEPTIONS: &str = "127.0.0.0/8 ::1";
-
-/// The per-address cap when `confMAX_CONN_PER_IP` is unset: 50 as Postfix,
-/// or half of `confMAX_DAEMON_CHILDREN` when that is smaller (Postfix's 50
-/// is half its default process limit of 100), so that no single host can
-/// take every session.
-pub fn default_max_per_ip(max_sessions: usize) -> usize {
-    if max_sessions == 0 {
-        DEFAULT_MAX_PER_IP
-    } else {
-        DEFAULT_MAX_PER_IP.min(max_sessions.div_ceil(2))
-    }
-}
-
-/// `confMAX_MESSAGE_SIZE` as written (`None`: unset): a whole number of
-/// octets, [`DEFAULT_MAX_MESSAGE_SIZE`] when unset, `0` = unlimited. The
-/// daemon and `sendmail -bm` both read it through here.
-pub fn max_message_size(value: Option<&str>) -> Result<u64, String> {
-    match value {
-        None => Ok(DEFAULT_MAX_MESSAGE_SIZE),
-        Some(v) => v.trim().parse().map_err(|_| {
-            format!("confMAX_MESSAGE_SIZE: expected a whole number of bytes, found {v:?}")
-        }),
-    }
-}
-
-/// An address or a network (`192.0.2.0/24`, `::1`), as in Postfix's `mynetworks`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientNet {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl ClientNet {
-    /// `ADDR` or `ADDR/PREFIX`.
-    pub fn parse(s: &str) -> Option<ClientNet> {
-        let (a, p) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: IpAddr = a.parse().ok()?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match p {
-            None => max,
-            Some(p) => p.parse().ok().filter(|p| *p <= max)?,
-        };
-        Some(ClientNet { addr, prefix })
-    }
-
-    /// Is `ip` inside? (An IPv4-mapped IPv6 client counts as its IPv4 address.)
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        let keep = |bits: u32, width: u32| -> u128 {
-            if bits == 0 {
-                0
-            } else {
-                u128::MAX << (width - bits)
-            }
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let m = keep(u32::from(self.prefix), 32);
-                (u128::from(u32::from(n)) & m) == (u128::from(u32::from(a)) & m)
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let m = keep(u32::from(self.prefix), 128);
-                (u128::from(n) & m) == (u128::from(a) & m)
-            }
-            _ => false,
-        }
-    }
-}
-
-impl Settings {
-    /// Read from the site's options.
-    pub fn from_site(site: &Site) -> Result<Settings, String> {
-        Settings::from_options(|name| site.config.option(name))
-    }
-
-    /// Read from options looked up by `.mc` name.
-    pub fn from_options<'a>(option: impl Fn(&str) -> Option<&'a str>) -> Result<Settings, String> {
-        let num = |name: &str, default: u64| -> Result<u64, String> {
-            match option(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("{name}: expected a number, found {v:?}")),
-            }
-        };
-        let dur = |name: &str, default: Duration| -> Result<Duration, String> {
-            match option(name) {
-                None => Ok(default),
-                Some(v) => crate::config::parse_duration(v, crate::config::unit::MINUTES)
-                    .ok_or_else(|| format!("{name}: expected a duration such as 5m, found {v:?}")),
-            }
-        };
-        let dur_secs = |name: &str, default: Duration| -> Result<Duration, String> {
-            match option(name) {
-                None => Ok(default),
-                Some(v) => crate::config::parse_duration(v, crate::config::unit::SECONDS)
-                    .ok_or_else(|| format!("{name}: expected a duration such as 10s, found {v:?}")),
-            }
-        };
-        // A count of things that must exist: 0 is refused, not read as unlimited.
-        let count = |name: &str, default: u64| -> Result<u64, String> {
-            match num(name, default)? {
-                0 => Err(format!("{name}: expected a number above 0, found 0")),
-                n => Ok(n),
-            }
-        };
-        let privacy = option("confPRIVACY_FLAGS")
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let max_sessions = num("confMAX_DAEMON_CHILDREN", 0)? as usize;
-        let exceptions =
-            option("confMXGATE_CONN_LIMIT_EXCEPTIONS").unwrap_or(DEFAULT_PER_IP_EXCEPTIONS);
-        let per_ip_exceptions = exceptions
-            .split([' ', ',', '\t'])
-            .filter(|w| !w.is_empty() && !w.eq_ignore_ascii_case("none"))
-            .map(|w| {
-                ClientNet::parse(w).ok_or_else(|| {
-                    format!("confMXGATE_CONN_LIMIT_EXCEPTIONS: expected an address or address/prefix, found {w:?}")
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Settings {
-            max_message_size: max_message_size(option("confMAX_MESSAGE_SIZE"))?,
-            max_rcpts: num("confMAX_RCPTS_PER_MESSAGE", DEFAULT_MAX_RCPTS as u64)? as usize,
-            max_sessions,
-            max_per_ip: num(
-                "confMAX_CONN_PER_IP",
-                default_max_per_ip(max_sessions) as u64,
-            )? as usize,
-            per_ip_exceptions,
-            rate: num("confCONNECTION_RATE_THROTTLE", 0)? as usize,
-            rate_window: dur_secs("confCONNECTION_RATE_WINDOW_SIZE", Duration::from_secs(60))?,
-            min_free_blocks: num("confMIN_FREE_BLOCKS", 100)?,
-            max_queue: num("confMAX_QUEUE_SIZE", 0)? as usize,
-            command_timeout: dur("confTO_COMMAND", Duration::from_secs(300))?,
-            data_timeout: dur("confTO_DATABLOCK", Duration::from_secs(600))?,
-            data_deadline: dur("confMXGATE_TO_DATA", DEFAULT_DATA_DEADLINE)?,
-            tls_timeout: dur("confTO_STARTTLS", Duration::from_secs(60))?,
-            max_errors: num("confMXGATE_MAX_BAD_COMMANDS", 25)? as usize,
-            max_nonmail: num("confMXGATE_MAX_NONMAIL_COMMANDS", 20)? as usize,
-            greeting: option("confSMTP_LOGIN_MSG").map(str::to_string),
-            no_expn: privacy.contains("noexpn") || privacy.contains("goaway"),
-            max_client_lookups: (num("confMXGATE_MAX_CLIENT_LOOKUPS", 4)? as usize).max(1),
-            auth_workers: match num("confMXGATE_AUTH_WORKERS", 0)? as usize {
-                0 => std::thread::available_parallelism().map_or(1, usize::from),
-                n => n,
-            },
-            auth_wait: dur_secs("confMXGATE_AUTH_WAIT", Duration::from_secs(10))?,
-            max_hops: num("confMAX_HOP", 25)? as usize,
-            queue_workers: count("confMXGATE_QUEUE_WORKERS", 40)? as usize,
-            destination_concurrency: count("confMXGATE_DESTINATION_CONCURRENCY", 20)? as usize,
-            queue_memory: count(
-                "confMXGATE_QUEUE_MEMORY",
-                crate::queue::runner::DEFAULT_QUEUE_MEMORY,
-            )?,
-        })
-    }
-
-    /// The limits an administrator turned off with an explicit `0`: logged
-    /// as warnings at start and on reload (none is off by default).
-    pub fn warnings(&self) -> Vec<String> {
-        let mut w = Vec::new();
-        if self.max_message_size == 0 {
-            w.push(
-                "confMAX_MESSAGE_SIZE is 0: no message size limit (each message is held in memory while it is received)"
-                    .to_string(),
-            );
-        }
-        if self.max_rcpts == 0 {
-            w.push("confMAX_RCPTS_PER_MESSAGE is 0: no recipient limit".to_string());
-        }
-        if self.max_per_ip == 0 {
-            w.push(
-                "confMAX_CONN_PER_IP is 0: one client address may open every session".to_string(),
-            );
-        }
-        w
-    }
-
-    /// Does the per-address cap count `ip`?
-    pub fn per_ip_applies(&self, ip: IpAddr) -> bool {
-        self.max_per_ip > 0 && !self.per_ip_exceptions.iter().any(|n| n.contains(ip))
-    }
-}
+pub use crate::settings::{
+    ClientNet, DEFAULT_DATA_DEADLINE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PER_IP,
+    DEFAULT_MAX_RCPTS, DEFAULT_PER_IP_EXCEPTIONS, Settings, default_max_per_ip, max_message_size,
+};
 
 /// How AUTH credentials are checked.
 #[derive(Debug, Clone)]
@@ -331,10 +50,10 @@ pub enum AuthBackend {
 impl AuthBackend {
     /// From the site's options; a configured but missing table is an error.
     pub fn from_site(site: &Site) -> Result<AuthBackend, String> {
-        if let Some(sock) = site.config.option("confAUTH_DOVECOT_SOCKET") {
-            return Ok(AuthBackend::Dovecot(PathBuf::from(sock)));
+        if let Some(sock) = &site.settings.auth_dovecot_socket {
+            return Ok(AuthBackend::Dovecot(sock.clone()));
         }
-        let Some(spec) = site.config.option("confAUTH_PASSWORD_MAP") else {
+        let Some(spec) = site.settings.auth_password_map.as_deref() else {
             return Ok(AuthBackend::None);
         };
         let words: Vec<&str> = spec.split_whitespace().collect();
@@ -439,7 +158,7 @@ impl Runtime {
     /// Derive everything from `site`; nothing is swapped if this fails.
     pub fn new(site: Arc<Site>) -> Result<Runtime, String> {
         Ok(Runtime {
-            settings: Arc::new(Settings::from_site(&site)?),
+            settings: site.settings.clone(),
             auth: AuthBackend::from_site(&site)?,
             content: Arc::new(content_rules(&site)?),
             site,
@@ -682,12 +401,7 @@ fn content_rules(site: &Site) -> Result<crate::policy::ContentRules, String> {
     };
     let header = compile(&site.header_checks)?;
     let files = &site.content_checks;
-    let body_limit = match site.config.option("confMXGATE_BODY_CHECKS_SIZE_LIMIT") {
-        None => crate::policy::content::BODY_LIMIT_DEFAULT,
-        Some(v) => v.trim().parse::<usize>().map_err(|_| {
-            format!("confMXGATE_BODY_CHECKS_SIZE_LIMIT: expected a number of bytes, got {v:?}")
-        })?,
-    };
+    let body_limit = site.settings.body_checks_size_limit;
     Ok(crate::policy::ContentRules {
         mime: compile(&files.mime)?.or_else(|| header.clone()),
         nested: compile(&files.nested)?.or_else(|| header.clone()),
@@ -1037,90 +751,5 @@ mod tests {
             Some("Connection aborted (repeated 1 times in the last 3 s)")
         );
         assert_eq!(r.recovered(t0 + Duration::from_secs(16)), None);
-    }
-
-    #[test]
-    fn defaults_are_finite_and_an_explicit_zero_is_kept_with_a_warning() {
-        let none = |_: &str| -> Option<&str> { None };
-        let s = Settings::from_options(none).unwrap();
-        assert_eq!(s.max_message_size, 10_240_000);
-        assert_eq!(s.max_rcpts, 1000);
-        assert_eq!(s.max_per_ip, 50);
-        assert_eq!(s.data_deadline, Duration::from_secs(3600));
-        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
-        assert!(!s.per_ip_applies("127.0.0.1".parse().unwrap()));
-        assert!(!s.per_ip_applies("::1".parse().unwrap()));
-        assert!(!s.per_ip_applies("::ffff:127.0.0.9".parse().unwrap()));
-        assert!(s.per_ip_applies("192.0.2.1".parse().unwrap()));
-        // A share of a small session maximum.
-        let s =
-            Settings::from_options(|n| (n == "confMAX_DAEMON_CHILDREN").then_some("7")).unwrap();
-        assert_eq!(s.max_per_ip, 4);
-        let s =
-            Settings::from_options(|n| (n == "confMAX_DAEMON_CHILDREN").then_some("200")).unwrap();
-        assert_eq!(s.max_per_ip, 50);
-        // Explicit zeros: the administrator's choice, named at start.
-        let s = Settings::from_options(|n| {
-            matches!(
-                n,
-                "confMAX_MESSAGE_SIZE" | "confMAX_RCPTS_PER_MESSAGE" | "confMAX_CONN_PER_IP"
-            )
-            .then_some("0")
-        })
-        .unwrap();
-        assert_eq!((s.max_message_size, s.max_rcpts, s.max_per_ip), (0, 0, 0));
-        assert_eq!(s.warnings().len(), 3, "{:?}", s.warnings());
-        // Exceptions: none, or networks.
-        let s =
-            Settings::from_options(|n| (n == "confMXGATE_CONN_LIMIT_EXCEPTIONS").then_some("none"))
-                .unwrap();
-        assert!(s.per_ip_applies("127.0.0.1".parse().unwrap()));
-        let s = Settings::from_options(|n| {
-            (n == "confMXGATE_CONN_LIMIT_EXCEPTIONS").then_some("192.0.2.0/24, 2001:db8::/32")
-        })
-        .unwrap();
-        assert!(!s.per_ip_applies("192.0.2.77".parse().unwrap()));
-        assert!(s.per_ip_applies("192.0.3.1".parse().unwrap()));
-        assert!(!s.per_ip_applies("2001:db8:1::5".parse().unwrap()));
-        assert!(s.per_ip_applies("127.0.0.1".parse().unwrap()));
-        let e = Settings::from_options(|n| {
-            (n == "confMXGATE_CONN_LIMIT_EXCEPTIONS").then_some("192.0.2.0/33")
-        })
-        .unwrap_err();
-        assert!(e.contains("192.0.2.0/33"), "{e}");
-        assert!(
-            ClientNet::parse("0.0.0.0/0")
-                .unwrap()
-                .contains("198.51.100.1".parse().unwrap())
-        );
-    }
-
-    /// The queue's sizes are read with the other settings, strictly: a
-    /// typo or a 0 refuses the configuration instead of falling back to
-    /// the default without a word (as they once did).
-    #[test]
-    fn queue_sizes_are_read_strictly() {
-        let s = Settings::from_options(|_| None).unwrap();
-        assert_eq!((s.queue_workers, s.destination_concurrency), (40, 20));
-        assert_eq!(s.queue_memory, 16 * 1024 * 1024);
-        let with = |v: &'static str| {
-            Settings::from_options(move |n| (n == "confMXGATE_QUEUE_WORKERS").then_some(v))
-        };
-        assert_eq!(with("8").unwrap().queue_workers, 8);
-        let e = with("0").unwrap_err();
-        assert!(
-            e.contains("confMXGATE_QUEUE_WORKERS: expected a number above 0"),
-            "{e}"
-        );
-        assert!(with("forty").is_err());
-    }
-
-    #[test]
-    fn one_reading_of_the_message_size_limit() {
-        assert_eq!(max_message_size(None), Ok(10_240_000));
-        assert_eq!(max_message_size(Some("0")), Ok(0));
-        assert_eq!(max_message_size(Some(" 2000 ")), Ok(2000));
-        assert!(max_message_size(Some("10MB")).is_err());
-        assert!(max_message_size(Some("-1")).is_err());
     }
 }

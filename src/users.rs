@@ -10,6 +10,7 @@
 //! file (sendmail's `user` map; `/etc/passwd`). Three outcomes like every
 //! lookup: a table error is returned, never taken as "unknown".
 
+use crate::proto::reply::{EnhancedStatus, Reply};
 use crate::site::Site;
 use crate::table;
 
@@ -28,14 +29,20 @@ pub enum LocalUser {
 }
 
 impl LocalUser {
-    /// What RCPT answers for this user, as (code, enhanced status, text):
+    /// What RCPT answers for this user:
     /// `550 5.1.1 User unknown`, `550 5.2.1 <text>` for a disabled mailbox,
     /// `None` when mail is accepted. The one place these replies are made.
-    pub fn refusal(&self) -> Option<(u16, &'static str, String)> {
+    pub fn refusal(&self) -> Option<Reply> {
         match self {
             LocalUser::Alias | LocalUser::Mailbox => None,
-            LocalUser::Disabled(text) => Some((550, "5.2.1", text.clone())),
-            LocalUser::Unknown => Some((550, "5.1.1", "User unknown".to_string())),
+            LocalUser::Disabled(text) => {
+                Some(Reply::new(550, EnhancedStatus::new(5, 2, 1), text.clone()))
+            }
+            LocalUser::Unknown => Some(Reply::new(
+                550,
+                EnhancedStatus::new(5, 1, 1),
+                "User unknown",
+            )),
         }
     }
 }

@@ -532,13 +532,16 @@ except smtplib.SMTPDataError as e:
     let rcpts: Vec<_> = env
         .recipients
         .iter()
-        .map(|r| (r.address.as_str(), r.notify.as_deref()))
+        .map(|r| (r.address.to_string(), r.notify.map(|n| n.keywords())))
         .collect();
     assert_eq!(
         rcpts,
         [
-            ("<alice@example.com>", None),
-            ("<archive@campus.example>", Some("NEVER"))
+            ("<alice@example.com>".to_string(), None),
+            (
+                "<archive@campus.example>".to_string(),
+                Some("NEVER".to_string())
+            )
         ]
     );
     let before = d.queued("queue");
@@ -551,7 +554,11 @@ except smtplib.SMTPDataError as e:
     );
     let env = new_envelope(&d, &before);
     assert_eq!(fact(&env, "filter"), None, "REDIRECT overrides FILTER");
-    let rcpts: Vec<_> = env.recipients.iter().map(|r| r.address.as_str()).collect();
+    let rcpts: Vec<_> = env
+        .recipients
+        .iter()
+        .map(|r| r.address.to_string())
+        .collect();
     assert_eq!(rcpts, ["<postmaster@campus.example>"]);
     let log = d.maillog();
     assert!(

@@ -10,7 +10,7 @@ mod support;
 use mxgate::config::Config;
 use mxgate::deliver::lmtp::{LmtpAgent, LmtpTarget};
 use mxgate::deliver::smtp::{SmtpAgent, SmtpConnection, Timeouts, opportunistic_tls};
-use mxgate::deliver::{Batch, BatchRcpt, NextHop, Outcome};
+use mxgate::deliver::{Batch, BatchRcpt, EnhancedStatus, NextHop, Outcome, Reply, Said};
 use mxgate::dns::Dns;
 use mxgate::site::Site;
 use mxgate::spool::{Envelope, QueueId};
@@ -460,8 +460,8 @@ fn nxdomain_null_mx_and_self_mx() {
     assert_eq!(
         o[0],
         Outcome::Failed {
-            status: "5.1.2".into(),
-            reply: "Host unknown (Name server: nowhere.d.test: host not found)".into(),
+            status: EnhancedStatus::new(5, 1, 2),
+            reply: Said::text("Host unknown (Name server: nowhere.d.test: host not found)"),
             relay: None
         }
     );
@@ -471,7 +471,7 @@ fn nxdomain_null_mx_and_self_mx() {
         &hop("esmtp", "null.d.test"),
         &["u@null.d.test"],
     );
-    assert_eq!(o[0].dsn(), "5.1.10");
+    assert_eq!(o[0].dsn().to_string(), "5.1.10");
     // We (gw.example.com, $j) are MX 10: MX 20 and worse are dropped too.
     let o = deliver(
         &a,
@@ -479,7 +479,7 @@ fn nxdomain_null_mx_and_self_mx() {
         &hop("esmtp", "self.d.test"),
         &["u@self.d.test"],
     );
-    assert_eq!(o[0].dsn(), "5.3.5");
+    assert_eq!(o[0].dsn().to_string(), "5.3.5");
     assert!(
         o[0].stat().contains("points back to gw.example.com"),
         "{}",
@@ -500,7 +500,7 @@ fn dns_failure_defers_or_goes_to_the_fallback_mx() {
         &hop("esmtp", "far.example"),
         &["u@far.example"],
     );
-    assert_eq!(o[0].dsn(), "4.4.3", "{:?}", o[0]);
+    assert_eq!(o[0].dsn().to_string(), "4.4.3", "{:?}", o[0]);
     assert!(matches!(o[0], Outcome::Deferred { .. }));
     let fb = Peer::start("127.0.0.4", port, "{}");
     let case = site(port, Some("[fb.d.test]"), "dns", BTreeMap::new());
@@ -530,8 +530,8 @@ fn dns_failure_defers_or_goes_to_the_fallback_mx() {
     );
     match &o[0] {
         Outcome::Deferred { status, reply, .. } => {
-            assert_eq!(status, "4.4.1");
-            assert_eq!(reply, "Connection refused by mx.down.d.test.");
+            assert_eq!(status.to_string(), "4.4.1");
+            assert_eq!(reply.to_string(), "Connection refused by mx.down.d.test.");
         }
         other => panic!("{other:?}"),
     }
@@ -570,7 +570,7 @@ fn hosts_file_without_dns() {
         &hop("esmtp", "other.d.test"),
         &["u@other.d.test"],
     );
-    assert_eq!(o[0].dsn(), "5.1.2");
+    assert_eq!(o[0].dsn().to_string(), "5.1.2");
 }
 
 // ---------------------------------------------------------------- replies
@@ -596,8 +596,12 @@ fn temporary_failure_then_success_on_retry() {
         assert_eq!(
             x,
             &Outcome::Deferred {
-                status: "4.3.0".into(),
-                reply: "451 4.3.0 Try again later".into(),
+                status: EnhancedStatus::new(4, 3, 0),
+                reply: Said::Reply(Reply::new(
+                    451,
+                    EnhancedStatus::new(4, 3, 0),
+                    "Try again later"
+                )),
                 relay: Some("retry.d.test. [127.0.0.10]".into())
             }
         );
@@ -635,8 +639,12 @@ fn recipients_grouped_with_partial_failure() {
     assert_eq!(
         o[1],
         Outcome::Failed {
-            status: "5.1.1".into(),
-            reply: "550 5.1.1 <bad@group.d.test>... User unknown".into(),
+            status: EnhancedStatus::new(5, 1, 1),
+            reply: Said::Reply(Reply::new(
+                550,
+                EnhancedStatus::new(5, 1, 1),
+                "<bad@group.d.test>... User unknown"
+            )),
             relay: Some("group.d.test. [127.0.0.9]".into())
         }
     );
@@ -866,7 +874,10 @@ fn delivery_to_a_second_mxgate_over_starttls() {
     );
     match &o[0] {
         Outcome::Delivered { reply, relay } => {
-            assert!(reply.ends_with("Message accepted for delivery"), "{reply}");
+            assert!(
+                reply.to_string().ends_with("Message accepted for delivery"),
+                "{reply}"
+            );
             assert_eq!(relay, "[127.0.0.1]");
         }
         other => panic!("{other:?}\n{}", peer.maillog()),
@@ -1183,7 +1194,7 @@ fn tls_access_keys_verify_the_server_as_sendmail_does() {
         (o, logged.lock().unwrap().clone())
     };
     let deferred = |o: &Outcome| match o {
-        Outcome::Deferred { reply, .. } => reply.clone(),
+        Outcome::Deferred { reply, .. } => reply.to_string(),
         other => panic!("not deferred: {other:?}"),
     };
 
@@ -1231,7 +1242,7 @@ fn tls_access_keys_verify_the_server_as_sendmail_does() {
         &["alice@example.com"],
     );
     assert!(
-        matches!(&o[0], Outcome::Failed { status, .. } if status == "5.7.0"),
+        matches!(&o[0], Outcome::Failed { status, .. } if *status == EnhancedStatus::new(5, 7, 0)),
         "{o:?}"
     );
     // +CN: the certificate names mx.tls.test and 127.0.0.1, not localhost.

@@ -157,8 +157,16 @@ fn a_good_spool_still_starts_and_is_handed_to_the_run_as_user() {
     must_be_root();
     let mut d = prepare_nobody("");
     d.spawn();
-    let m = std::fs::metadata(d.path().join("spool/hold")).unwrap();
-    assert_eq!(m.uid(), nobody().uid.as_raw());
+    // The listener answers as soon as it is bound; the spool is handed
+    // over just after, before the privilege drop: wait for that (bounded).
+    let hold = d.path().join("spool/hold");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut uid = std::fs::metadata(&hold).unwrap().uid();
+    while uid != nobody().uid.as_raw() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        uid = std::fs::metadata(&hold).unwrap().uid();
+    }
+    assert_eq!(uid, nobody().uid.as_raw(), "{}", d.stderr());
 }
 
 #[test]

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "addr" | "proto" => 0,
-        "config" | "table" | "site" | "generation" | "node" | "spool" | "safefile" | "event"
-        | "metrics" | "dsn" | "report" => 1,
+        "config" | "settings" | "table" | "site" | "generation" | "node" | "spool" | "safefile"
+        | "event" | "metrics" | "dsn" | "report" => 1,
         "users" | "alias" | "rewrite" | "route" | "policy" => 2,
         "dns" | "auth" | "tls" | "smtpd" | "milter" | "deliver" | "queue" => 3,
         "cli" | "testmode" | "daemon" | "main" | "lib" => 4,

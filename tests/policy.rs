@@ -419,7 +419,7 @@ fn m2_m3_quoted_error_and_domain_walk() {
     );
     let v = mail(&s, "<x@mail.cyber.com>");
     assert_eq!(
-        v.reply().unwrap().text,
+        v.reply().unwrap().text(),
         "We do not accept mail from spammers"
     );
 }
@@ -683,7 +683,7 @@ fn t7_user_at_key_for_local_domain() {
 #[test]
 fn t8_user_at_key_ignored_for_remote_domain() {
     let v = rcpt(&Fixture::new().site(), "<baduser@elsewhere.com>");
-    assert_eq!(v.reply().unwrap().text, "Relaying denied");
+    assert_eq!(v.reply().unwrap().text(), "Relaying denied");
 }
 
 #[test]
@@ -759,7 +759,7 @@ fn t17_connect_relay_network() {
 fn t18_skip_stops_the_walk() {
     let s = Fixture::new().site();
     let v = rcpt_from(&s, &Client::at(ip("10.9.8.1")), "<u@elsewhere.com>");
-    assert_eq!(v.reply().unwrap().text, "Relaying denied");
+    assert_eq!(v.reply().unwrap().text(), "Relaying denied");
 }
 
 #[test]
@@ -814,7 +814,7 @@ fn t22_delay_checks_refuse_at_rcpt() {
         Some(&addr("<a@gw.example.com>")),
         &addr("<u@partner.org>"),
     );
-    assert_eq!(v.reply().unwrap().text, "Access denied");
+    assert_eq!(v.reply().unwrap().text(), "Access denied");
     // A sender that hits OK skips check_relay.
     let v = check_rcpt(
         &s,
@@ -889,7 +889,7 @@ fn relay_message_with_auth_configured() {
         .insert("confAUTH_MECHANISMS".into(), "PLAIN LOGIN".into());
     let v = rcpt(&f.site_with(c), "<u@elsewhere.com>");
     assert_eq!(
-        v.reply().unwrap().text,
+        v.reply().unwrap().text(),
         "Relaying denied. Proper authentication required."
     );
 }
@@ -906,12 +906,18 @@ fn client_resolve_messages() {
     );
     c.resolve = Resolve::Forged;
     assert_eq!(
-        rcpt_from(&s, &c, "<u@elsewhere.com>").reply().unwrap().text,
+        rcpt_from(&s, &c, "<u@elsewhere.com>")
+            .reply()
+            .unwrap()
+            .text(),
         "Relaying denied. IP name possibly forged mail.other.net"
     );
     c.resolve = Resolve::Fail;
     assert_eq!(
-        rcpt_from(&s, &c, "<u@elsewhere.com>").reply().unwrap().text,
+        rcpt_from(&s, &c, "<u@elsewhere.com>")
+            .reply()
+            .unwrap()
+            .text(),
         "Relaying denied. IP name lookup failed mail.other.net"
     );
 }
@@ -970,7 +976,7 @@ fn virtual_users_disabled_and_unknown() {
         "550 5.2.1 <bob@example.com>... Mailbox temporarily disabled"
     );
     assert_eq!(
-        rcpt(&s, "<carol@example.com>").reply().unwrap().text,
+        rcpt(&s, "<carol@example.com>").reply().unwrap().text(),
         "Account closed"
     );
     assert_eq!(rcpt(&s, "<nobody@example.com>").reply().unwrap().code, 550);
@@ -1054,7 +1060,7 @@ fn helo_checks_only_with_block_bad_helo() {
     for bad in ["gw.example.com", "[127.0.0.1]", "localhost", "nodot"] {
         let v = check_helo(&s, &Facts::new(), &stranger(), bad);
         assert_eq!(
-            v.reply().unwrap().text,
+            v.reply().unwrap().text(),
             format!("bogus HELO name used: {bad}"),
             "{bad}"
         );

@@ -35,7 +35,7 @@ fn route_of(s: &Site, addr: &str) -> String {
             r.host.as_deref().unwrap_or("-"),
             r.user
         ),
-        Resolution::Error(e) => format!("error {} {} {}", e.smtp_code, e.enhanced_code, e.text),
+        Resolution::Error(e) => format!("error {} {} {}", e.code, e.status_or_class(), e.text()),
     }
 }
 
@@ -157,14 +157,13 @@ fn next_hop_address_keeps_the_senders_case() {
 
 #[test]
 fn r7_r8_error_actions() {
-    use mxgate::route::ErrorAction;
     let s = t2();
-    let e = |a: &str| match resolve(&s, &Address::parse(a).unwrap()).unwrap().0 {
-        Resolution::Error(e) => e.action,
+    let transient = |a: &str| match resolve(&s, &Address::parse(a).unwrap()).unwrap().0 {
+        Resolution::Error(e) => e.is_transient(),
         r => panic!("{r:?}"),
     };
-    assert_eq!(e("user@bad.example"), ErrorAction::Reject);
-    assert_eq!(e("user@tmp.example"), ErrorAction::TempFail);
+    assert!(!transient("user@bad.example"), "a 5xx error: refuses");
+    assert!(transient("user@tmp.example"), "a 4xx error: asks to retry");
 }
 
 // Checked on sendmail 8.17 (-bt /parse, t2.mc): `user@[127.0.0.1]` is
@@ -438,7 +437,7 @@ fn local_user_checks() {
     let r = |u: &str| {
         check_local_user(&s, u)
             .unwrap()
-            .map(|e| format!("{} {} {}", e.smtp_code, e.enhanced_code, e.text))
+            .map(|e| format!("{} {} {}", e.code, e.status_or_class(), e.text()))
     };
     assert_eq!(r("alice"), None);
     assert_eq!(r("staff"), None);
@@ -893,8 +892,8 @@ fn expand_of(s: &Site, addr: &str) -> String {
             }
         }
         Err(e) => {
-            let (c, d, t) = e.reply();
-            format!("error {c} {d} {t}")
+            let r = e.reply();
+            format!("error {} {} {}", r.code, r.status_or_class(), r.text())
         }
     }
 }
@@ -1221,7 +1220,7 @@ fn local_relay_sees_what_aliases_expand_to() {
                         r.host.as_deref().unwrap_or("-"),
                         r.user
                     ),
-                    Resolution::Error(e) => format!("error {}", e.text),
+                    Resolution::Error(e) => format!("error {}", e.text()),
                 },
                 t => t.to_string(),
             })

@@ -787,3 +787,79 @@ fn bd_with_q_interval_sets_the_daemons_queue_runner() {
         d.maillog()
     );
 }
+
+/// One reading of every option (src/settings.rs): a value of mxgate's
+/// own options (which the `.mc` compiler does not check, unlike sendmail's
+/// `confTO_*`) that does not read is refused the same way by a
+/// submission, `mailq`, a queue run and `-bv`, with the option's name,
+/// what was expected and what was found. Before, a bad
+/// `confMXGATE_QUEUE_INTERVAL` turned the daemon's queue runner off
+/// without a word and every front end below accepted it.
+#[test]
+fn a_bad_option_value_is_refused_by_every_front_end_alike() {
+    let s = Site::new();
+    let mc = std::fs::read_to_string(&s.mc).unwrap();
+    for (define, want) in [
+        (
+            "define(`confMXGATE_QUEUE_INTERVAL', `often')dnl",
+            "confMXGATE_QUEUE_INTERVAL: expected a duration such as 5m, found \"often\"",
+        ),
+        (
+            "define(`confMXGATE_ALLOW_PROGRAMS', `maybe')dnl",
+            "confMXGATE_ALLOW_PROGRAMS: expected True or False, found \"maybe\"",
+        ),
+    ] {
+        std::fs::write(
+            &s.mc,
+            mc.replace("MAILER(`local')", &format!("{define}\nMAILER(`local')")),
+        )
+        .unwrap();
+        let msg = "To: alice@gw.example.com\nSubject: x\n\nbody\n";
+        for args in [
+            &["sendmail", "-t"][..],
+            &["mailq"][..],
+            &["sendmail", "-q"][..],
+            &["sendmail", "-bv", "alice@gw.example.com"][..],
+        ] {
+            let out = s.run(args, msg);
+            assert!(
+                !out.status.success(),
+                "{args:?} accepted it: {}",
+                text(&out)
+            );
+            assert!(text(&out).contains(want), "{args:?}: {}", text(&out));
+        }
+        assert!(s.queued().is_empty(), "nothing was queued");
+    }
+}
+
+/// `-N` is read as RCPT reads `NOTIFY=`, into the typed set kept with the
+/// recipient: a value that is not one is a usage error and nothing is
+/// queued; a good one is written to the envelope as RFC 3461 spells it.
+#[test]
+fn dash_n_is_checked_and_kept_with_each_recipient() {
+    let s = Site::new();
+    let msg = "Subject: n\n\nbody\n";
+    let out = s.run(&["sendmail", "-N", "bogus", "alice@gw.example.com"], msg);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    assert!(text(&out).contains("Invalid -N argument"), "{}", text(&out));
+    assert!(s.queued().is_empty());
+    let out = s.run(
+        &[
+            "sendmail",
+            "-odq",
+            "-N",
+            "delay,success",
+            "alice@gw.example.com",
+        ],
+        msg,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let q = s.queued();
+    assert_eq!(q.len(), 1);
+    assert!(
+        q[0].contains("rcpt <alice@gw.example.com> SUCCESS,DELAY -\n"),
+        "{}",
+        q[0]
+    );
+}

@@ -10,7 +10,9 @@
 //!   `# password: USER PASSWORD`, `# room: full`, `# commit: nospace|error`
 //!   (the spool refuses the commit; `spill-nospace`: the scratch file for a
 //!   large message cannot be written), `# early: LINE` (the client sent LINE
-//!   during greet_pause)); other `#` lines are comments;
+//!   during greet_pause), `# broken: ROLE` (every lookup in that table
+//!   fails, as a damaged or unreadable map does)); other `#` lines are
+//!   comments;
 //! * `> LINE`: a line the client sends (CRLF added); `>* BYTES`: that many
 //!   bytes of generated body lines (some dot-stuffed); consecutive `>` lines
 //!   are sent as one packet (pipelining; an empty line or a line of the
@@ -170,7 +172,7 @@ impl World for Data {
             m.envelope
                 .recipients
                 .iter()
-                .map(|r| r.address.clone())
+                .map(|r| r.address.to_string())
                 .collect::<Vec<_>>()
                 .join(",")
         ));
@@ -249,6 +251,7 @@ fn replay(path: &Path) -> String {
     let mut full = false;
     let mut commit_error = String::new();
     let mut early = None;
+    let mut broken: Vec<String> = Vec::new();
     let mut script = Vec::new();
     for line in text.lines() {
         if line.starts_with('#') && script.is_empty() {
@@ -282,6 +285,7 @@ fn replay(path: &Path) -> String {
                 "room" => full = value == "full",
                 "commit" => commit_error = value.to_string(),
                 "early" => early = Some(value.to_string()),
+                "broken" => broken.push(value.to_string()),
                 _ => {}
             }
         } else if line.starts_with(['>', '#'])
@@ -335,7 +339,21 @@ fn replay(path: &Path) -> String {
     }
     let config = mxgate::config::load(&mc, &defines).expect("the site compiles");
     let specs = listener::specs(&config).expect("listeners");
-    let site = Arc::new(mxgate::site::Site::load(config).expect("the site loads"));
+    let site = if broken.is_empty() {
+        mxgate::site::Site::load(config).expect("the site loads")
+    } else {
+        let mut tables = std::collections::BTreeMap::new();
+        for (role, spec) in &config.maps {
+            let t: mxgate::table::TableRef = if broken.contains(role) {
+                Arc::new(mxgate::table::FailingTable)
+            } else {
+                mxgate::site::open_map(spec).expect("the table opens")
+            };
+            tables.insert(role.clone(), t);
+        }
+        mxgate::site::Site::from_parts(config, tables).expect("the site loads")
+    };
+    let site = Arc::new(site);
     let runtime = Arc::new(Runtime::new(site.clone()).expect("settings"));
     let spec = match &listener {
         Some(n) => specs.iter().find(|s| s.name == *n).expect("that listener"),
@@ -550,5 +568,97 @@ fn smtp_transcripts() {
         failed.is_empty(),
         "transcripts differ (MXGATE_BLESS=1 rewrites):\n{}",
         failed.join("\n")
+    );
+}
+
+/// Every reply written in the receive transaction (`Reply::new(CODE,
+/// st(..), "text")` in src/smtpd/transaction/) is given in some
+/// transcript, with its code, enhanced status and fixed text. A reply
+/// added without a transcript fails here (`NOT_YET` may name one for a
+/// while, with the reason).
+#[test]
+fn every_reply_of_the_transaction_is_in_a_transcript() {
+    const NOT_YET: &[(&str, &str)] = &[];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut src = String::new();
+    for e in std::fs::read_dir(root.join("src/smtpd/transaction")).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        src += text.split("#[cfg(test)]").next().unwrap_or("");
+    }
+    // (code + status, the longest fixed piece of the text).
+    let mut replies = Vec::new();
+    for piece in src.split("Reply::new(").skip(1) {
+        let head: String = piece.chars().take(400).collect();
+        let flat = head.split_whitespace().collect::<Vec<_>>().join(" ");
+        let Some((code, rest)) = flat.split_once(", st(") else {
+            continue;
+        };
+        let Some((st, rest)) = rest.split_once("),") else {
+            continue;
+        };
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let rest = rest
+            .trim_start()
+            .trim_start_matches("format!(")
+            .trim_start();
+        let Some(body) = rest.strip_prefix('"') else {
+            continue; // a text from a variable: its own test names it
+        };
+        // The literal up to its closing quote, escapes undone.
+        let mut lit = String::new();
+        let mut chars = body.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => lit.extend(chars.next()),
+                c => lit.push(c),
+            }
+        }
+        let fixed = lit
+            .split(|c| c == '{' || c == '}')
+            .step_by(2)
+            .max_by_key(|p| p.trim().len())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let st = st.replace(", ", ".");
+        replies.push((format!("{code} {st}"), fixed));
+    }
+    replies.sort();
+    replies.dedup();
+    assert!(replies.len() >= 40, "found only {} replies", replies.len());
+    let mut given = Vec::new();
+    for e in std::fs::read_dir(root.join("tests/transcripts/smtp")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "t") {
+            let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+            given.extend(
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("< "))
+                    .map(|l| l.replacen('-', " ", 1))
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    let mut missing = Vec::new();
+    for (codes, fixed) in &replies {
+        let seen = given
+            .iter()
+            .any(|l| l.starts_with(codes.as_str()) && l.contains(fixed.as_str()));
+        let excused = NOT_YET.iter().any(|(c, t)| c == codes && t == fixed);
+        match (seen, excused) {
+            (false, false) => missing.push(format!("{codes} {fixed}")),
+            (true, true) => missing.push(format!(
+                "{codes} {fixed} (now in a transcript: drop it from NOT_YET)"
+            )),
+            _ => {}
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "replies without a transcript:\n{}",
+        missing.join("\n")
     );
 }

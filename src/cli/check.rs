@@ -118,7 +118,7 @@ pub fn audit(site: &Site) -> Audit {
     for m in &maps {
         table_files(m, &rule, &mut a);
     }
-    if let Some(spec) = cfg.option("confAUTH_PASSWORD_MAP")
+    if let Some(spec) = site.settings.auth_password_map.as_deref()
         && let Some(path) = spec.split_whitespace().last()
     {
         rule.forbid = 0o027;
@@ -239,7 +239,7 @@ fn postmaster(site: &Site, a: &mut Audit) {
 }
 
 fn run_as(site: &Site, a: &mut Audit) -> Option<User> {
-    let Some(name) = site.config.option("confRUN_AS_USER") else {
+    let Some(name) = site.settings.run_as_user.as_deref() else {
         a.warnings.push(
             "confRUN_AS_USER is not set: the daemon runs as root; \
              define(`confRUN_AS_USER', `mxgate') and run tools/adduser.sh"
@@ -247,7 +247,6 @@ fn run_as(site: &Site, a: &mut Audit) -> Option<User> {
         );
         return None;
     };
-    let name = name.split(':').next().unwrap_or(name).trim();
     if name == "root" || name == "0" {
         a.warnings
             .push("confRUN_AS_USER is root: the daemon runs as root".into());

@@ -197,11 +197,7 @@ pub fn gather(
     let free_kib = nix::sys::statvfs::statvfs(&dir)
         .ok()
         .map(|st| st.blocks_available().saturating_mul(st.fragment_size()) / 1024);
-    let min_free_blocks = site
-        .config
-        .option("confMIN_FREE_BLOCKS")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(100);
+    let min_free_blocks = site.settings.min_free_blocks;
     let specs = crate::smtpd::listener::specs(&site.config)?;
     let listeners = specs
         .iter()

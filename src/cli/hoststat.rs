@@ -74,10 +74,7 @@ pub fn run(
     err: &mut dyn Write,
 ) -> i32 {
     let qdir = crate::daemon::queue_dir(site);
-    let dir = HostStatDir::new(hoststat::directory(
-        &qdir,
-        site.config.option("confHOST_STATUS_DIRECTORY"),
-    ));
+    let dir = HostStatDir::new(hoststat::directory(&qdir, &site.settings.host_status_dir));
     let now = crate::queue::runner::unix_now();
     let verbose = verbosity == crate::cli::submit::Verbosity::Verbose;
     match action {
@@ -102,11 +99,7 @@ pub fn run(
             }
         },
         Action::Purge => {
-            let max_age = site
-                .config
-                .option("confTO_HOSTSTATUS")
-                .and_then(|v| crate::config::parse_duration(v, crate::config::unit::MINUTES))
-                .map_or(1800, |d| d.as_secs());
+            let max_age = site.settings.host_status_timeout.as_secs();
             match dir.purge(now, max_age) {
                 Ok(n) => {
                     if verbose {

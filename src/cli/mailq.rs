@@ -72,7 +72,11 @@ pub fn entries(spool: &Spool) -> Result<Vec<Entry>, crate::spool::Error> {
                     message_size: content.len() as u64,
                     arrival: env.arrival,
                     sender: env.sender.clone(),
-                    recipients: env.recipients.iter().map(|r| r.address.clone()).collect(),
+                    recipients: env
+                        .recipients
+                        .iter()
+                        .map(|r| r.address.to_string())
+                        .collect(),
                     reason: env.fact("quarantine").map(str::to_string),
                     error: None,
                 }),

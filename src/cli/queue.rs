@@ -100,7 +100,7 @@ impl Selector {
         let to_ok = self.to.as_ref().is_none_or(|t| {
             env.recipients
                 .iter()
-                .any(|r| lc(&bare(&r.address)) == lc(t))
+                .any(|r| lc(&r.address.written()) == lc(t))
         });
         let age_ok = self
             .older_than
@@ -112,7 +112,7 @@ impl Selector {
         let r_ok = self.recipient_contains.as_ref().is_none_or(|s| {
             env.recipients
                 .iter()
-                .any(|r| lc(&r.address).contains(&lc(s)))
+                .any(|r| lc(&r.address.to_string()).contains(&lc(s)))
         });
         ids_ok && from_ok && to_ok && age_ok && s_ok && r_ok
     }
@@ -319,7 +319,11 @@ fn act(
                 r.map_err(|e| e.to_string())?;
             }
             n += 1;
-            let rcpts: Vec<&str> = env.recipients.iter().map(|r| r.address.as_str()).collect();
+            let rcpts: Vec<String> = env
+                .recipients
+                .iter()
+                .map(|r| r.address.to_string())
+                .collect();
             writeln!(
                 out,
                 "{verb} {id} ({}) from={} to={}",
@@ -388,7 +392,7 @@ fn list(spool: &Spool, json: bool, out: &mut dyn Write) -> Result<(), String> {
                     "attempts": j.attempts,
                     "next_attempt": j.next_attempt,
                     "recipients": env.recipients.iter().enumerate().map(|(i, r)| serde_json::json!({
-                        "address": r.address,
+                        "address": r.address.to_string(),
                         "state": rcpt_state(j, i),
                     })).collect::<Vec<_>>(),
                 })
@@ -443,7 +447,7 @@ fn summary(spool: &Spool, now: u64, out: &mut dyn Write) -> Result<(), String> {
             if j.is_final(&i.to_string()) {
                 continue;
             }
-            let a = bare(&r.address);
+            let a = r.address.written();
             let d = a
                 .rsplit_once('@')
                 .map(|(_, d)| d.to_ascii_lowercase())

@@ -120,11 +120,7 @@ fn queue_dir(opts: &Options) -> Result<PathBuf, String> {
             .map_err(|e| e.to_string())?
             .apply(&mut cfg);
     }
-    let q = cfg
-        .option("QUEUE_DIR")
-        .or_else(|| cfg.option("confQUEUE_DIR"))
-        .unwrap_or("/var/spool/mxgate");
-    Ok(PathBuf::from(q))
+    Ok(crate::settings::queue_dir(&cfg))
 }
 
 /// What status found.

@@ -33,7 +33,7 @@ use crate::alias::{self, Target};
 use crate::route::{self, Resolution};
 use crate::site::Site;
 use crate::smtpd::received::rfc5322_date;
-use crate::spool::envelope::{Envelope, Recipient};
+use crate::spool::envelope::{Envelope, Forward, Recipient, parse_notify};
 use crate::spool::ids::civil;
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -260,7 +260,15 @@ fn option_with_value(o: &mut Options, c: char, v: String) -> Result<(), String> 
             o.sender = Some((v, c));
         }
         'F' => o.full_name = Some(v),
-        'N' => o.notify = Some(v),
+        'N' => {
+            // `-N bogus` is a usage error, not a value passed on unchecked.
+            if parse_notify(&v).is_none() {
+                return Err(format!(
+                    "Invalid -N argument {v:?} (never, or success,delay,failure)"
+                ));
+            }
+            o.notify = Some(v)
+        }
         'R' => o.ret = Some(v),
         'V' => o.envid = Some(v),
         'B' => o.body = Some(v),
@@ -710,8 +718,8 @@ pub fn prepare(
     let mut envelope = Envelope::new(&format!("<{sender_text}>"));
     for r in &rcpts {
         // As written: the next hop gets the sender's case (sendmail 8.17).
-        let mut rc = Recipient::new(&format!("<{}>", r.to_written_string()));
-        rc.notify = opts.notify.as_ref().map(|n| n.to_ascii_uppercase());
+        let mut rc = Recipient::of(Forward::Mailbox(r.clone()));
+        rc.notify = opts.notify.as_deref().and_then(parse_notify);
         envelope.recipients.push(rc);
     }
     envelope.facts = vec![
@@ -771,7 +779,7 @@ impl Prepared {
         );
         match self.envelope.recipients.as_slice() {
             [one] => {
-                let bare = one.address.trim_start_matches('<').trim_end_matches('>');
+                let bare = one.address.written();
                 h += &format!("\r\n\tfor {bare}; {}\r\n", rfc5322_date(now));
             }
             _ => h += &format!(";\r\n\t{}\r\n", rfc5322_date(now)),
@@ -856,12 +864,12 @@ pub fn verify(site: &Site, text: &str) -> Vec<Verified> {
     let route = match route::resolve(site, &addr) {
         Err(e) => return fail(format!("{text}... Temporary failure: {e}"), EX_TEMPFAIL),
         Ok((Resolution::Error(r), _)) => {
-            let status = if r.action == route::ErrorAction::TempFail {
+            let status = if r.is_transient() {
                 EX_TEMPFAIL
             } else {
                 EX_NOUSER
             };
-            return fail(format!("{text}... {}", r.text), status);
+            return fail(format!("{text}... {}", r.text()), status);
         }
         Ok((Resolution::Deliver(route), _)) => route,
     };
@@ -877,9 +885,13 @@ pub fn verify(site: &Site, text: &str) -> Vec<Verified> {
     let exp = match alias::expand(site, &local) {
         Ok(e) => e,
         Err(e) => {
-            let (code, _, msg) = e.reply();
-            let status = if code >= 500 { EX_DATAERR } else { EX_TEMPFAIL };
-            return fail(format!("{text}... {msg}"), status);
+            let reply = e.reply();
+            let status = if reply.is_transient() {
+                EX_TEMPFAIL
+            } else {
+                EX_DATAERR
+            };
+            return fail(format!("{text}... {}", reply.text()), status);
         }
     };
     if exp.expanded.is_empty() {
@@ -895,8 +907,8 @@ pub fn verify(site: &Site, text: &str) -> Vec<Verified> {
                 }
                 Ok((Resolution::Deliver(r), _)) => vec![local_user(site, u, &r.user)],
                 Ok((Resolution::Error(r), _)) => vec![Verified {
-                    line: format!("{u}... {}", r.text),
-                    status: if r.action == route::ErrorAction::TempFail {
+                    line: format!("{u}... {}", r.text()),
+                    status: if r.is_transient() {
                         EX_TEMPFAIL
                     } else {
                         EX_NOUSER
@@ -953,7 +965,7 @@ fn local_user(site: &Site, text: &str, user: &str) -> Verified {
             status: EX_TEMPFAIL,
         },
         Ok(Some(r)) => Verified {
-            line: format!("{text}... {}", r.text),
+            line: format!("{text}... {}", r.text()),
             status: EX_NOUSER,
         },
         Ok(None) => Verified {
@@ -1003,13 +1015,7 @@ pub fn run_deliver(
     };
     // The daemon's reading of confMAX_MESSAGE_SIZE (default 10240000, 0 =
     // unlimited): a local submission gets the same limit as an SMTP one.
-    let max = match crate::smtpd::max_message_size(site.config.option("confMAX_MESSAGE_SIZE")) {
-        Ok(max) => max,
-        Err(e) => {
-            let _ = writeln!(err, "sendmail: {e} (nothing queued)");
-            return EX_CONFIG;
-        }
-    };
+    let max = site.settings.max_message_size;
     if max > 0 && message.len() as u64 > max {
         let _ = writeln!(
             err,
@@ -1036,14 +1042,22 @@ pub fn run_deliver(
     };
     let line = log_line(&prepared, size, &msgid);
     let tag = crate::daemon::log_tag(site, opts.log_tag.as_deref());
-    if let Some(path) = site.config.option("confMXGATE_LOG_FILE") {
-        match crate::event::Log::file(&site.hostname, std::path::Path::new(path)) {
-            Ok(log) => log.with_tag(tag).line(Some(&qid), &line),
-            // The message is safe in the queue; a log we cannot open is only reported.
-            Err(e) => {
-                let _ = writeln!(err, "sendmail: warning: log file {path}: {e}");
-            }
+    let log = match &site.settings.log {
+        crate::settings::LogTarget::File(path) => {
+            Some(crate::event::Log::file(&site.hostname, path).map_err(|e| (path.display(), e)))
         }
+        crate::settings::LogTarget::Syslog(sock) => {
+            Some(crate::event::Log::syslog(&site.hostname, sock).map_err(|e| (sock.display(), e)))
+        }
+        crate::settings::LogTarget::Stderr => None,
+    };
+    match log {
+        Some(Ok(log)) => log.with_tag(tag).line(Some(&qid), &line),
+        // The message is safe in the queue; a log we cannot open is only reported.
+        Some(Err((path, e))) => {
+            let _ = writeln!(err, "sendmail: warning: log {path}: {e}");
+        }
+        None => {}
     }
     if opts.verbosity == Verbosity::Verbose {
         crate::event::Log::stderr(&site.hostname)
@@ -1205,11 +1219,11 @@ mod tests {
         let o = args(&["-t", "d@x.example", "e@x.example"]);
         let msg = b"To: a@x.example,\r\n d@x.example\r\nCc: b\r\nBcc: c@x.example\r\nSubject: t\r\n\r\nbody\r\n";
         let p = prepare(&site(), &o, &user(Trust::Trusted), msg).unwrap();
-        let r: Vec<&str> = p
+        let r: Vec<String> = p
             .envelope
             .recipients
             .iter()
-            .map(|r| r.address.as_str())
+            .map(|r| r.address.to_string())
             .collect();
         assert_eq!(
             r,

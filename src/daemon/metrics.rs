@@ -25,27 +25,7 @@ use std::time::{Duration, Instant};
 /// The configured address, if any; `Err` when it does not parse or is not
 /// loopback without `confMXGATE_METRICS_ALLOW_REMOTE`.
 pub fn addr(site: &Site) -> Result<Option<SocketAddr>, String> {
-    let Some(v) = site.config.option("confMXGATE_METRICS_ADDR") else {
-        return Ok(None);
-    };
-    let v = v.trim();
-    if v.is_empty() {
-        return Ok(None);
-    }
-    let a: SocketAddr = v.parse().map_err(|_| {
-        format!("confMXGATE_METRICS_ADDR: expected an address such as 127.0.0.1:9125, found {v:?}")
-    })?;
-    let remote_ok = site
-        .config
-        .option("confMXGATE_METRICS_ALLOW_REMOTE")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    if !a.ip().is_loopback() && !remote_ok {
-        return Err(format!(
-            "confMXGATE_METRICS_ADDR {a} is not a loopback address; \
-             define confMXGATE_METRICS_ALLOW_REMOTE as True to export metrics beyond this host"
-        ));
-    }
-    Ok(Some(a))
+    Ok(site.settings.metrics_addr)
 }
 
 /// Bind the endpoint (before the privilege drop).

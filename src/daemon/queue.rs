@@ -31,12 +31,7 @@ pub fn start(
     let site = server.site();
     // Like `sendmail -bd -q15m`: on by default every 15 minutes (new mail is
     // picked up within a second regardless); `0` turns the runner off.
-    let interval = match site.config.option("confMXGATE_QUEUE_INTERVAL") {
-        None => 15 * 60,
-        Some(v) => {
-            crate::config::parse_duration(v, crate::config::unit::MINUTES).map(|d| d.as_secs())?
-        }
-    };
+    let interval = site.settings.queue_interval.as_secs();
     if interval == 0 {
         server
             .log

@@ -39,19 +39,7 @@ pub const PER_UID: usize = 4;
 /// (`/var/spool/mxgate` → `/var/spool/mxgate-public/submit.sock`, as
 /// Postfix's `public/` is beside its private queue); `none` = no socket.
 pub fn socket_path(config: &Config) -> Option<PathBuf> {
-    match config.option("confMXGATE_SUBMIT_SOCKET") {
-        Some(v) if v.trim().eq_ignore_ascii_case("none") || v.trim().is_empty() => None,
-        Some(v) => Some(PathBuf::from(v.trim())),
-        None => {
-            let q = super::queue_dir_of(config);
-            let name = q
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "mxgate".to_string());
-            let parent = q.parent().unwrap_or(Path::new("/"));
-            Some(parent.join(format!("{name}-public")).join("submit.sock"))
-        }
-    }
+    crate::settings::submit_socket(config)
 }
 
 /// Create the socket (see the module doc). `owner`: the run-as user the
@@ -506,17 +494,10 @@ async fn mailq(
     log: &(dyn Fn(&str) + Sync),
 ) -> Vec<Frame> {
     use std::os::unix::fs::MetadataExt;
-    let flags = site
-        .config
-        .option("confPRIVACY_FLAGS")
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let privacy = site.settings.privacy;
     let qdir = server.spool.root().to_path_buf();
     let group = std::fs::metadata(&qdir).map(|m| m.gid()).ok();
-    if (flags.contains("restrictmailq") || flags.contains("restrictqrun"))
-        && uid != 0
-        && group != Some(gid)
-    {
+    if (privacy.restrict_mailq || privacy.restrict_qrun) && uid != 0 && group != Some(gid) {
         let text =
             "permission denied: the queue is private (confPRIVACY_FLAGS restrictmailq)".to_string();
         log(&format!("mailq refused: {text}"));

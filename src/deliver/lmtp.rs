@@ -9,6 +9,7 @@
 
 use super::smtp::{self, Stream, Timeouts};
 use super::{Batch, Outcome};
+use super::{EnhancedStatus, Said};
 use crate::proto::client::{ClientSession, Event, Mode, RcptStatus, Settings, TlsWish};
 use futures_lite::AsyncWriteExt;
 use std::path::PathBuf;
@@ -76,8 +77,8 @@ impl LmtpAgent {
         let n = batch.recipients.len();
         let relay = self.target.relay();
         let deferred = |text: String| Outcome::Deferred {
-            status: "4.4.1".into(),
-            reply: text,
+            status: EnhancedStatus::new(4, 4, 1),
+            reply: Said::Text(text),
             relay: Some(relay.clone()),
         };
         let mut stream = match self.connect().await {
@@ -112,8 +113,8 @@ impl LmtpAgent {
             .map(|i| match statuses.get(i) {
                 Some(s) => smtp::outcome(s, &relay).unwrap_or_else(|| match s {
                     RcptStatus::TryNextHost(t) => Outcome::Deferred {
-                        status: "4.4.2".into(),
-                        reply: t.clone(),
+                        status: EnhancedStatus::new(4, 4, 2),
+                        reply: Said::Text(t.clone()),
                         relay: Some(relay.clone()),
                     },
                     _ => deferred("no reply".into()),

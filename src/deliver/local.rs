@@ -35,13 +35,14 @@
 
 use super::maildir::{self, Delivered};
 use super::{Batch, NextHop, Outcome};
+use super::{EnhancedStatus, Said};
 use crate::site::Site;
 use crate::users::{self, LocalUser};
 use std::io::Write;
 use std::path::PathBuf;
 
 /// Where Maildirs are when the configuration does not say.
-pub const DEFAULT_MAILDIR: &str = "/var/mail/%u/Maildir";
+pub const DEFAULT_MAILDIR: &str = crate::settings::DEFAULT_MAILDIR;
 
 /// May aliases deliver to programs and files?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,16 +67,9 @@ pub struct LocalMailer {
 impl LocalMailer {
     /// Settings from the site's options.
     pub fn from_site(site: &Site) -> LocalMailer {
-        let allowed = site
-            .config
-            .option("confMXGATE_ALLOW_PROGRAMS")
-            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1"));
+        let allowed = site.settings.allow_programs;
         LocalMailer {
-            maildir: site
-                .config
-                .option("confMXGATE_MAILDIR")
-                .unwrap_or(DEFAULT_MAILDIR)
-                .to_string(),
+            maildir: site.settings.maildir.clone(),
             hostname: site.hostname.clone(),
             programs: if allowed {
                 Programs::Allowed
@@ -92,7 +86,7 @@ impl LocalMailer {
             .iter()
             .map(|r| match hop.mailer.as_str() {
                 "prog" | "*file*" if self.programs == Programs::Refused => failed(
-                    "5.7.1",
+                    EnhancedStatus::new(5, 7, 1),
                     &format!(
                         "{}... {} delivery not allowed (confMXGATE_ALLOW_PROGRAMS)",
                         r.address,
@@ -116,7 +110,12 @@ impl LocalMailer {
             match t.lookup(&user.to_ascii_lowercase()) {
                 Ok(Some(v)) if v.trim().starts_with('/') => return Ok(PathBuf::from(v.trim())),
                 Ok(_) => {}
-                Err(e) => return Err(deferred("4.3.0", &format!("mailboxes table: {e}"))),
+                Err(e) => {
+                    return Err(deferred(
+                        EnhancedStatus::new(4, 3, 0),
+                        &format!("mailboxes table: {e}"),
+                    ));
+                }
             }
         }
         Ok(PathBuf::from(self.maildir.replace("%u", user)))
@@ -126,15 +125,29 @@ impl LocalMailer {
         let user = address.split_once('+').map_or(address, |(b, _)| b);
         let user = user.to_ascii_lowercase();
         if !maildir::safe_name(&user) || user.contains('%') {
-            return failed("5.1.3", &format!("{address}... Bad mailbox name"));
+            return failed(
+                EnhancedStatus::new(5, 1, 3),
+                &format!("{address}... Bad mailbox name"),
+            );
         }
         match users::local_user(site, &user) {
-            Err(e) => return deferred("4.3.0", &format!("{address}... user lookup: {e}")),
+            Err(e) => {
+                return deferred(
+                    EnhancedStatus::new(4, 3, 0),
+                    &format!("{address}... user lookup: {e}"),
+                );
+            }
             Ok((LocalUser::Unknown, _)) => {
-                return failed("5.1.1", &format!("{address}... User unknown"));
+                return failed(
+                    EnhancedStatus::new(5, 1, 1),
+                    &format!("{address}... User unknown"),
+                );
             }
             Ok((LocalUser::Disabled(text), _)) => {
-                return failed("5.2.1", &format!("{address}... {text}"));
+                return failed(
+                    EnhancedStatus::new(5, 2, 1),
+                    &format!("{address}... {text}"),
+                );
             }
             Ok((LocalUser::Alias | LocalUser::Mailbox, _)) => {}
         }
@@ -161,22 +174,30 @@ impl LocalMailer {
                 uid: u.uid,
                 gid: u.gid,
             }),
-            Err(e) => return deferred("4.3.0", &format!("{address}... passwd lookup: {e}")),
+            Err(e) => {
+                return deferred(
+                    EnhancedStatus::new(4, 3, 0),
+                    &format!("{address}... passwd lookup: {e}"),
+                );
+            }
         };
         match maildir::deliver(&dir, &name, &[head.as_bytes(), batch.message], owner) {
             Ok(Delivered::New(_)) => Outcome::Delivered {
-                reply: format!("{address}... Delivered to Maildir {}", dir.display()),
+                reply: Said::text(format!(
+                    "{address}... Delivered to Maildir {}",
+                    dir.display()
+                )),
                 relay: "local".into(),
             },
             Ok(Delivered::Already(_)) => Outcome::Delivered {
-                reply: format!("{address}... Already in Maildir {}", dir.display()),
+                reply: Said::text(format!("{address}... Already in Maildir {}", dir.display())),
                 relay: "local".into(),
             },
             Err(e) => deferred(
                 if e.raw_os_error() == Some(28) {
-                    "4.2.2"
+                    EnhancedStatus::new(4, 2, 2)
                 } else {
-                    "4.3.0"
+                    EnhancedStatus::new(4, 3, 0)
                 },
                 &format!("{address}... Maildir {}: {e}", dir.display()),
             ),
@@ -198,7 +219,12 @@ impl LocalMailer {
             .spawn();
         let mut child = match child {
             Ok(c) => c,
-            Err(e) => return deferred("4.3.0", &format!("|{command}... cannot run: {e}")),
+            Err(e) => {
+                return deferred(
+                    EnhancedStatus::new(4, 3, 0),
+                    &format!("|{command}... cannot run: {e}"),
+                );
+            }
         };
         if let Some(mut stdin) = child.stdin.take() {
             let head = format!("Return-Path: <{}>\r\n", batch.sender);
@@ -209,27 +235,30 @@ impl LocalMailer {
         }
         match child.wait() {
             Ok(st) if st.success() => Outcome::Delivered {
-                reply: format!("|{command}... Delivered to program"),
+                reply: Said::text(format!("|{command}... Delivered to program")),
                 relay: "local".into(),
             },
             Ok(st) if st.code() == Some(75) => deferred(
-                "4.0.0",
+                EnhancedStatus::new(4, 0, 0),
                 &format!("|{command}... temporary failure (exit 75)"),
             ),
             Ok(st) => failed(
-                "5.3.0",
+                EnhancedStatus::new(5, 3, 0),
                 &format!(
                     "|{command}... unknown mailer error {}",
                     st.code().unwrap_or(-1)
                 ),
             ),
-            Err(e) => deferred("4.3.0", &format!("|{command}... {e}")),
+            Err(e) => deferred(EnhancedStatus::new(4, 3, 0), &format!("|{command}... {e}")),
         }
     }
 
     fn file(&self, batch: &Batch<'_>, path: &str) -> Outcome {
         if !path.starts_with('/') {
-            return failed("5.1.3", &format!("{path}... not an absolute path"));
+            return failed(
+                EnhancedStatus::new(5, 1, 3),
+                &format!("{path}... not an absolute path"),
+            );
         }
         let r = append_mbox(
             std::path::Path::new(path),
@@ -239,10 +268,10 @@ impl LocalMailer {
         );
         match r {
             Ok(()) => Outcome::Delivered {
-                reply: format!("{path}... Appended to file"),
+                reply: Said::text(format!("{path}... Appended to file")),
                 relay: "local".into(),
             },
-            Err(e) => deferred("4.3.0", &format!("{path}... {e}")),
+            Err(e) => deferred(EnhancedStatus::new(4, 3, 0), &format!("{path}... {e}")),
         }
     }
 }
@@ -300,18 +329,18 @@ fn file_safe(s: &str) -> String {
         .collect()
 }
 
-fn failed(status: &str, reply: &str) -> Outcome {
+fn failed(status: EnhancedStatus, reply: &str) -> Outcome {
     Outcome::Failed {
-        status: status.into(),
-        reply: reply.into(),
+        status,
+        reply: Said::text(reply),
         relay: None,
     }
 }
 
-fn deferred(status: &str, reply: &str) -> Outcome {
+fn deferred(status: EnhancedStatus, reply: &str) -> Outcome {
     Outcome::Deferred {
-        status: status.into(),
-        reply: reply.into(),
+        status,
+        reply: Said::text(reply),
         relay: None,
     }
 }
@@ -393,13 +422,13 @@ mod tests {
         assert!(text.starts_with(
             b"Return-Path: <s@example.org>\r\nDelivered-To: alice+tag@gw.example.com\r\nSubject: t\r\n"
         ));
-        assert_eq!(out[1].dsn(), "5.1.1");
+        assert_eq!(out[1].dsn().to_string(), "5.1.1");
         assert!(matches!(out[1], Outcome::Failed { .. }));
-        assert_eq!(out[2].dsn(), "5.2.1");
+        assert_eq!(out[2].dsn().to_string(), "5.2.1");
         assert!(out[2].stat().contains("gone fishing"));
         assert!(matches!(out[3], Outcome::Delivered { .. }));
         assert!(d.path().join("carol-box/new").is_dir());
-        assert_eq!(out[4].dsn(), "5.1.3");
+        assert_eq!(out[4].dsn().to_string(), "5.1.3");
         // The same delivery again finds the earlier copy.
         let again = run(&s, "local", &["alice+tag"]);
         assert!(again[0].stat().contains("Already"), "{again:?}");
@@ -411,7 +440,7 @@ mod tests {
         let f = d.path().join("archive");
         let s = site(d.path(), &[]);
         let out = run(&s, "*file*", &[f.to_str().unwrap()]);
-        assert_eq!(out[0].dsn(), "5.7.1");
+        assert_eq!(out[0].dsn().to_string(), "5.7.1");
         assert!(!f.exists());
         let s = site(d.path(), &[("confMXGATE_ALLOW_PROGRAMS", "True")]);
         let out = run(&s, "*file*", &[f.to_str().unwrap()]);
@@ -429,7 +458,7 @@ mod tests {
                 .contains("Subject: t")
         );
         assert!(matches!(out[1], Outcome::Deferred { .. }));
-        assert_eq!(out[2].dsn(), "5.3.0");
+        assert_eq!(out[2].dsn().to_string(), "5.3.0");
     }
 
     #[test]

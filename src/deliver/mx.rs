@@ -37,6 +37,7 @@
 //!   with `hosts files` alone DNS is never asked.
 
 use crate::dns::{Answer, Dns, NotFound};
+use crate::proto::reply::EnhancedStatus;
 use crate::site::{HostAnswer, Site};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -128,34 +129,31 @@ impl Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// RFC 3463 status: `5.1.2`, `5.1.10`, `5.3.5` (permanent) or `4.4.3` (temporary).
-    pub status: String,
+    pub status: EnhancedStatus,
     /// Text for the log and the bounce.
     pub text: String,
 }
 
 impl Refusal {
-    fn new(status: &str, text: String) -> Refusal {
-        Refusal {
-            status: status.into(),
-            text,
-        }
+    fn new(status: EnhancedStatus, text: String) -> Refusal {
+        Refusal { status, text }
     }
 
     /// Is this a permanent failure (bounce)?
     pub fn is_permanent(&self) -> bool {
-        self.status.starts_with('5')
+        self.status.class == 5
     }
 
     fn host_unknown(host: &str) -> Refusal {
         Refusal::new(
-            "5.1.2",
+            EnhancedStatus::new(5, 1, 2),
             format!("Host unknown (Name server: {host}: host not found)"),
         )
     }
 
     fn dns_temp(host: &str, err: &str) -> Refusal {
         Refusal::new(
-            "4.4.3",
+            EnhancedStatus::new(4, 4, 3),
             format!("Name server: {host}: host name lookup failure ({err})"),
         )
     }
@@ -243,7 +241,7 @@ pub fn mx_hosts(
         .any(|(_, n)| n.is_empty() || n.as_str() == ".")
     {
         return Err(Refusal::new(
-            "5.1.10",
+            EnhancedStatus::new(5, 1, 10),
             format!("Domain {domain} does not accept mail (nullMX)"),
         ));
     }
@@ -266,7 +264,7 @@ pub fn mx_hosts(
         sorted.retain(|(p, _, _)| *p < lp);
         if sorted.is_empty() {
             return Err(Refusal::new(
-                "5.3.5",
+                EnhancedStatus::new(5, 3, 5),
                 format!("MX list for {domain} points back to {me}"),
             ));
         }
@@ -343,7 +341,7 @@ pub fn targets(
         if resolved.is_empty() {
             let domain = hosts.first().map(|h| h.name.as_str()).unwrap_or("");
             return Err(Refusal::new(
-                "5.3.5",
+                EnhancedStatus::new(5, 3, 5),
                 format!("MX list for {domain} points back to {me}"),
             ));
         }
@@ -623,7 +621,7 @@ mod tests {
             &fb("fb.example"),
         )
         .unwrap_err();
-        assert_eq!(e.status, "5.1.2");
+        assert_eq!(e.status.to_string(), "5.1.2");
         assert_eq!(
             e.text,
             "Host unknown (Name server: d.example: host not found)"
@@ -631,13 +629,13 @@ mod tests {
         assert!(e.is_permanent());
         let t = Answer::TempFail("timeout".into());
         let e = mx_hosts("d.example", &t, 0, &local, "gw", &[]).unwrap_err();
-        assert_eq!(e.status, "4.4.3");
+        assert_eq!(e.status.to_string(), "4.4.3");
         assert!(!e.is_permanent());
         // With a fallback MX, a DNS failure goes to the fallback.
         let h = mx_hosts("d.example", &t, 0, &local, "gw", &fb("fb.example")).unwrap();
         assert_eq!(names(&h), ["fb.example"]);
         let e = mx_hosts("d.example", &mx(&[(0, "")]), 0, &local, "gw", &[]).unwrap_err();
-        assert_eq!(e.status, "5.1.10");
+        assert_eq!(e.status.to_string(), "5.1.10");
     }
 
     #[test]
@@ -661,7 +659,7 @@ mod tests {
         assert_eq!(names(&h), ["a.example"]);
         let a = mx(&[(10, "gw.example.com"), (20, "b.example")]);
         let e = mx_hosts("d.example", &a, 0, &local, "gw.example.com", &[]).unwrap_err();
-        assert_eq!(e.status, "5.3.5");
+        assert_eq!(e.status.to_string(), "5.3.5");
         assert_eq!(
             e.text,
             "MX list for d.example points back to gw.example.com"
@@ -732,7 +730,7 @@ mod tests {
             &mut AddressShuffle::new(0),
         )
         .unwrap_err();
-        assert_eq!(e.status, "5.3.5");
+        assert_eq!(e.status.to_string(), "5.3.5");
         let t = targets(
             &hosts,
             &addrs,
@@ -800,7 +798,7 @@ mod tests {
             &mut AddressShuffle::new(0),
         )
         .unwrap_err();
-        assert_eq!(e.status, "5.1.2");
+        assert_eq!(e.status.to_string(), "5.1.2");
         let e = targets(
             &hosts,
             &|_| Answer::TempFail("t".into()),
@@ -810,7 +808,7 @@ mod tests {
             &mut AddressShuffle::new(0),
         )
         .unwrap_err();
-        assert_eq!(e.status, "4.4.3");
+        assert_eq!(e.status.to_string(), "4.4.3");
     }
 
     #[test]

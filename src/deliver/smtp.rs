@@ -30,6 +30,7 @@
 use super::client_options::{self, ClientOptions, FamilyOptions};
 use super::mx::{self, Target};
 use super::{Batch, NextHop, Outcome};
+use super::{EnhancedStatus, Said};
 use crate::dns::Dns;
 use crate::policy::tls::{self as tls_policy, TlsFacts, Verify};
 use crate::proto::client::{
@@ -52,82 +53,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// Timeouts for each wait of a client session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// TCP connect (`confTO_CONNECT`).
-    pub connect: Duration,
-    /// Greeting (`confTO_INITIAL`).
-    pub initial: Duration,
-    /// EHLO/HELO/LHLO (`confTO_HELO`).
-    pub helo: Duration,
-    /// STARTTLS reply and handshake (`confTO_STARTTLS`).
-    pub starttls: Duration,
-    /// AUTH (`confTO_AUTH`).
-    pub auth: Duration,
-    /// MAIL (`confTO_MAIL`).
-    pub mail: Duration,
-    /// RCPT (`confTO_RCPT`).
-    pub rcpt: Duration,
-    /// DATA's 354 (`confTO_DATAINIT`).
-    pub datainit: Duration,
-    /// Each write of content (`confTO_DATABLOCK`).
-    pub datablock: Duration,
-    /// Reply to the final dot (`confTO_DATAFINAL`).
-    pub datafinal: Duration,
-    /// RSET (`confTO_RSET`).
-    pub rset: Duration,
-    /// QUIT (`confTO_QUIT`).
-    pub quit: Duration,
-}
-
-impl Default for Timeouts {
-    /// RFC 5321 §4.5.3.2, and 30 seconds to connect.
-    fn default() -> Self {
-        let m = |n: u64| Duration::from_secs(n * 60);
-        Timeouts {
-            connect: Duration::from_secs(30),
-            initial: m(5),
-            helo: m(5),
-            starttls: m(5),
-            auth: m(5),
-            mail: m(5),
-            rcpt: m(5),
-            datainit: m(2),
-            datablock: m(3),
-            datafinal: m(10),
-            rset: m(5),
-            quit: m(2),
-        }
-    }
-}
+/// Timeouts for each wait of a client session (read with the other settings).
+pub use crate::settings::ClientTimeouts as Timeouts;
 
 impl Timeouts {
     /// The defaults, overridden by the site's `confTO_*` options.
     pub fn from_site(site: &Site) -> Timeouts {
-        let mut t = Timeouts::default();
-        let slots: [(&str, &mut Duration); 12] = [
-            ("confTO_CONNECT", &mut t.connect),
-            ("confTO_INITIAL", &mut t.initial),
-            ("confTO_HELO", &mut t.helo),
-            ("confTO_STARTTLS", &mut t.starttls),
-            ("confTO_AUTH", &mut t.auth),
-            ("confTO_MAIL", &mut t.mail),
-            ("confTO_RCPT", &mut t.rcpt),
-            ("confTO_DATAINIT", &mut t.datainit),
-            ("confTO_DATABLOCK", &mut t.datablock),
-            ("confTO_DATAFINAL", &mut t.datafinal),
-            ("confTO_RSET", &mut t.rset),
-            ("confTO_QUIT", &mut t.quit),
-        ];
-        for (name, slot) in slots {
-            if let Some(d) = site.config.option(name).and_then(parse_duration)
-                && !d.is_zero()
-            {
-                *slot = d;
-            }
-        }
-        t
+        site.settings.client_timeouts
     }
 
     /// The timeout for a wait.
@@ -509,9 +441,9 @@ impl std::fmt::Debug for SmtpConnection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectFailure {
     /// RFC 3463 status (`4.4.1` no answer, `4.4.2` bad connection, or the reply's).
-    pub status: String,
+    pub status: EnhancedStatus,
     /// `Connection refused by mx.example.`, or the reply.
-    pub text: String,
+    pub said: Said,
 }
 
 impl SmtpConnection {
@@ -558,15 +490,15 @@ impl SmtpConnection {
                         .unwrap_or_else(|_| ServerName::IpAddress(target.addr.ip().into()));
                     let Some(cfg) = tls.clone() else {
                         return Err(ConnectFailure {
-                            status: "4.4.2".into(),
-                            text: "STARTTLS without a TLS configuration".into(),
+                            status: EnhancedStatus::new(4, 4, 2),
+                            said: Said::text("STARTTLS without a TLS configuration"),
                         });
                     };
                     let plain = std::mem::replace(&mut conn.stream, Stream::Closed);
                     let Stream::Tcp(tcp) = plain else {
                         return Err(ConnectFailure {
-                            status: "4.4.2".into(),
-                            text: "STARTTLS twice".into(),
+                            status: EnhancedStatus::new(4, 4, 2),
+                            said: Said::text("STARTTLS twice"),
                         });
                     };
                     let connector = futures_rustls::TlsConnector::from(cfg);
@@ -577,8 +509,8 @@ impl SmtpConnection {
                     )
                     .await
                     .map_err(|e| ConnectFailure {
-                        status: "4.7.5".into(),
-                        text: format!("TLS handshake with {host} failed: {e}"),
+                        status: EnhancedStatus::new(4, 7, 5),
+                        said: Said::text(format!("TLS handshake with {host} failed: {e}")),
                     })?;
                     let (_, state) = tls_stream.get_ref();
                     let version = match state.protocol_version() {
@@ -611,15 +543,15 @@ impl SmtpConnection {
                 Ok(Event::Failed(f)) => return Err(failure_of(&f.reply, &f.text)),
                 Ok(other) => {
                     return Err(ConnectFailure {
-                        status: "4.4.2".into(),
-                        text: format!("unexpected session event {other:?}"),
+                        status: EnhancedStatus::new(4, 4, 2),
+                        said: Said::text(format!("unexpected session event {other:?}")),
                     });
                 }
                 Err(e) => {
                     conn.session.abort(&e.to_string());
                     return Err(ConnectFailure {
-                        status: "4.4.2".into(),
-                        text: format!("{e} with {host}"),
+                        status: EnhancedStatus::new(4, 4, 2),
+                        said: Said::text(format!("{e} with {host}")),
                     });
                 }
             }
@@ -675,23 +607,20 @@ fn connect_failure(host: &str, e: &io::Error) -> ConnectFailure {
         _ => format!("{host}.: {e}"),
     };
     ConnectFailure {
-        status: "4.4.1".into(),
-        text,
+        status: EnhancedStatus::new(4, 4, 1),
+        said: Said::Text(text),
     }
 }
 
 fn failure_of(reply: &Option<Reply>, text: &str) -> ConnectFailure {
     match reply {
         Some(r) => ConnectFailure {
-            status: r
-                .status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "4.4.2".into()),
-            text: r.to_string(),
+            status: r.status.unwrap_or(EnhancedStatus::new(4, 4, 2)),
+            said: Said::Reply(r.clone()),
         },
         None => ConnectFailure {
-            status: "4.4.2".into(),
-            text: text.to_string(),
+            status: EnhancedStatus::new(4, 4, 2),
+            said: Said::text(text.to_string()),
         },
     }
 }
@@ -754,7 +683,7 @@ pub fn transaction(batch: &Batch<'_>) -> Transaction {
             .iter()
             .map(|r| TxRcpt {
                 address: r.address.clone(),
-                notify: r.notify.clone(),
+                notify: r.notify.map(|n| n.keywords()),
                 orcpt: r.orcpt.clone(),
             })
             .collect(),
@@ -763,24 +692,19 @@ pub fn transaction(batch: &Batch<'_>) -> Transaction {
 
 /// A settled status as an [`Outcome`]; `None` for [`RcptStatus::TryNextHost`].
 pub fn outcome(status: &RcptStatus, relay: &str) -> Option<Outcome> {
-    let st = |r: &Reply, default: &str| {
-        r.status
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| default.to_string())
-    };
     Some(match status {
         RcptStatus::Accepted(r) => Outcome::Delivered {
-            reply: r.lines.join(" "),
+            reply: Said::Reply(r.clone()),
             relay: relay.to_string(),
         },
         RcptStatus::Rejected(r) => Outcome::Failed {
-            status: st(r, "5.0.0"),
-            reply: r.to_string(),
+            status: r.status.unwrap_or(EnhancedStatus::new(5, 0, 0)),
+            reply: Said::Reply(r.clone()),
             relay: Some(relay.to_string()),
         },
         RcptStatus::Deferred(r) => Outcome::Deferred {
-            status: st(r, "4.0.0"),
-            reply: r.to_string(),
+            status: r.status.unwrap_or(EnhancedStatus::new(4, 0, 0)),
+            reply: Said::Reply(r.clone()),
             relay: Some(relay.to_string()),
         },
         RcptStatus::TryNextHost(_) => return None,
@@ -1012,18 +936,19 @@ impl SmtpAgent {
                         );
                     }
                     let relay = Some(conn.relay.clone());
-                    let status = reply.enhanced.clone();
+                    let status = reply.status_or_class();
+                    let said = Said::Reply(reply.to_smtp(None));
                     if let Some(slot) = results.get_mut(i) {
                         *slot = Some(if reply.is_temporary() {
                             Outcome::Deferred {
                                 status,
-                                reply: line,
+                                reply: said,
                                 relay,
                             }
                         } else {
                             Outcome::Failed {
                                 status,
-                                reply: line,
+                                reply: said,
                                 relay,
                             }
                         });
@@ -1072,17 +997,9 @@ impl SmtpAgent {
             Ok(t) => t,
             Err(r) => {
                 let o = if r.is_permanent() {
-                    Outcome::Failed {
-                        status: r.status,
-                        reply: r.text,
-                        relay: None,
-                    }
+                    Outcome::failed(r.status, r.text)
                 } else {
-                    Outcome::Deferred {
-                        status: r.status,
-                        reply: r.text,
-                        relay: None,
-                    }
+                    Outcome::deferred(r.status, r.text)
                 };
                 return vec![o; n];
             }
@@ -1091,18 +1008,14 @@ impl SmtpAgent {
         let client_opts = match ClientOptions::of(&site.config) {
             Ok(c) => c,
             Err(e) => {
-                let o = Outcome::Deferred {
-                    status: "4.3.5".into(),
-                    reply: e,
-                    relay: None,
-                };
+                let o = Outcome::deferred(EnhancedStatus::new(4, 3, 5), e);
                 return vec![o; n];
             }
         };
         let mut results: Vec<Option<Outcome>> = vec![None; n];
         let mut last = ConnectFailure {
-            status: "4.4.1".into(),
-            text: "no host to try".into(),
+            status: EnhancedStatus::new(4, 4, 1),
+            said: Said::text("no host to try"),
         };
         let mut last_relay: Option<String> = None;
         for target in &targets {
@@ -1119,8 +1032,8 @@ impl SmtpAgent {
                 Ok(a) => a,
                 Err(e) => {
                     last = ConnectFailure {
-                        status: "4.3.0".into(),
-                        text: e,
+                        status: EnhancedStatus::new(4, 3, 0),
+                        said: Said::text(e),
                     };
                     continue;
                 }
@@ -1190,8 +1103,8 @@ impl SmtpAgent {
                         Some(Ok(c)) => Some(c),
                         Some(Err(e)) => {
                             last = ConnectFailure {
-                                status: "4.3.5".into(),
-                                text: e,
+                                status: EnhancedStatus::new(4, 3, 5),
+                                said: Said::text(e),
                             };
                             continue;
                         }
@@ -1233,8 +1146,8 @@ impl SmtpAgent {
                         c.quit().await;
                         if r.is_temporary() {
                             last = ConnectFailure {
-                                status: r.enhanced.clone(),
-                                text: line,
+                                status: r.status_or_class(),
+                                said: Said::Reply(r.to_smtp(None)),
                             };
                             last_relay = Some(relay);
                             continue;
@@ -1242,8 +1155,8 @@ impl SmtpAgent {
                         for &i in &open {
                             if let Some(slot) = results.get_mut(i) {
                                 *slot = Some(Outcome::Failed {
-                                    status: r.enhanced.clone(),
-                                    reply: line.clone(),
+                                    status: r.status_or_class(),
+                                    reply: Said::Reply(r.to_smtp(None)),
                                     relay: Some(relay.clone()),
                                 });
                             }
@@ -1280,8 +1193,8 @@ impl SmtpAgent {
                     None => {
                         if let RcptStatus::TryNextHost(t) = s {
                             last = ConnectFailure {
-                                status: "4.4.2".into(),
-                                text: t.clone(),
+                                status: EnhancedStatus::new(4, 4, 2),
+                                said: Said::text(t.clone()),
                             };
                             last_relay = Some(relay.clone());
                         }
@@ -1296,8 +1209,8 @@ impl SmtpAgent {
             .into_iter()
             .map(|r| {
                 r.unwrap_or_else(|| Outcome::Deferred {
-                    status: last.status.clone(),
-                    reply: last.text.clone(),
+                    status: last.status,
+                    reply: last.said.clone(),
                     relay: last_relay.clone(),
                 })
             })
@@ -1342,15 +1255,19 @@ mod tests {
         assert_eq!(
             outcome(&RcptStatus::Rejected(r), "mx. [192.0.2.1]"),
             Some(Outcome::Failed {
-                status: "5.1.1".into(),
-                reply: "550 5.1.1 <b@x>... User unknown".into(),
+                status: EnhancedStatus::new(5, 1, 1),
+                reply: Said::Reply(Reply::new(
+                    550,
+                    EnhancedStatus::new(5, 1, 1),
+                    "<b@x>... User unknown",
+                )),
                 relay: Some("mx. [192.0.2.1]".into()),
             })
         );
         let r = Reply::plain(451, "later");
         assert!(matches!(
             outcome(&RcptStatus::Deferred(r), "mx"),
-            Some(Outcome::Deferred { status, .. }) if status == "4.0.0"
+            Some(Outcome::Deferred { status, .. }) if status == EnhancedStatus::new(4, 0, 0)
         ));
         let r = Reply::new(250, EnhancedStatus::new(2, 0, 0), "Ok: queued as X");
         assert_eq!(

@@ -327,11 +327,11 @@ pub fn verdict(site: &Site, hit: &Hit, ctx: Context) -> Verdict {
 /// The `REJECT` reply for a stage, honouring `confREJECT_MSG` / `confRCPTREJ_MSG`.
 pub fn reject_reply(site: &Site, ctx: Context) -> Reply {
     match ctx {
-        Context::Sender => match site.config.option("confREJECT_MSG") {
+        Context::Sender => match site.settings.messages.reject.as_deref() {
             Some(m) => Reply::from_error(None, m),
             None => Reply::new(550, "5.7.1", "Access denied"),
         },
-        Context::Recipient => match site.config.option("confRCPTREJ_MSG") {
+        Context::Recipient => match site.settings.messages.rcpt_reject.as_deref() {
             Some(m) => Reply::from_error(Some("5.2.1"), m),
             None => Reply::new(550, "5.2.1", "Mailbox disabled for this recipient"),
         },

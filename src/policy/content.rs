@@ -57,7 +57,7 @@ pub struct ContentRules {
 }
 
 /// Postfix's `body_checks_size_limit` default.
-pub const BODY_LIMIT_DEFAULT: usize = 51200;
+pub const BODY_LIMIT_DEFAULT: usize = crate::settings::DEFAULT_BODY_CHECKS_SIZE_LIMIT;
 
 impl ContentRules {
     /// Are there no rules at all?
@@ -506,7 +506,7 @@ impl Walk<'_> {
         let stopped_by = || format!("{}:{}: {}", hit.file, hit.line, hit.rule);
         match action {
             RuleAction::Reject(reply) => {
-                let text = format!("{} {}", reply.enhanced, reply.text);
+                let text = format!("{} {}", reply.enhanced(), reply.text());
                 self.note("reject", class, input, &text, hit);
                 self.out.stop = Stop::Reject(reply);
                 self.out.stopped_by = stopped_by();

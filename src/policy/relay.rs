@@ -472,11 +472,10 @@ fn relay_ok(
 
 /// The relaying-denied reply.
 fn relay_denied(site: &Site) -> Reply {
-    if let Some(m) = site.config.option("confRELAY_MSG") {
+    if let Some(m) = &site.settings.messages.relay {
         return Reply::from_error(Some("5.7.1"), m);
     }
-    let auth = site.config.option("TRUST_AUTH_MECH").is_some()
-        || site.config.option("confAUTH_MECHANISMS").is_some()
+    let auth = site.settings.auth_configured
         || site
             .config
             .daemons
@@ -587,12 +586,12 @@ fn local_recipient(site: &Site, dest: &Dest) -> Option<Verdict> {
     let user = dest.local.split('+').next().unwrap_or("");
     match local_user(site, user) {
         Err(e) => Some(Verdict::table_error("users", &e)),
-        Ok((found, src)) => found.refusal().map(|(code, enhanced, text)| {
+        Ok((found, src)) => found.refusal().map(|refusal| {
             let why = match found {
                 LocalUser::Disabled(_) => format!("mailbox {user} disabled ({src:?})"),
                 _ => format!("no local user {user} ({src:?})"),
             };
-            Verdict::refuse(Reply::new(code, enhanced, &text), Because::rule(why))
+            Verdict::refuse(Reply::from(refusal), Because::rule(why))
         }),
     }
 }

@@ -91,6 +91,26 @@ impl Reply {
         (400..500).contains(&self.code)
     }
 
+    /// This reply with its enhanced status set.
+    pub fn with_status(&self, status: EnhancedStatus) -> Reply {
+        Reply {
+            status: Some(status),
+            ..self.clone()
+        }
+    }
+
+    /// The text, its lines joined by a space.
+    pub fn text(&self) -> String {
+        self.lines.join(" ")
+    }
+
+    /// The enhanced status, or `N.0.0` from the code's first digit when
+    /// the reply has none (RFC 3463 §3: the class follows the code).
+    pub fn status_or_class(&self) -> EnhancedStatus {
+        self.status
+            .unwrap_or_else(|| EnhancedStatus::new((self.code / 100) as u8, 0, 0))
+    }
+
     /// The wire form, CRLF-terminated lines.
     pub fn to_wire(&self) -> Vec<u8> {
         let mut out = Vec::new();

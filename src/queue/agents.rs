@@ -15,6 +15,7 @@
 
 use crate::deliver::local::LocalMailer;
 use crate::deliver::{Batch, NextHop, Outcome};
+use crate::deliver::{EnhancedStatus, Said};
 use crate::site::Site;
 use std::future::Future;
 use std::pin::Pin;
@@ -57,8 +58,8 @@ impl Agents for SiteAgents {
                 Box::pin(async move {
                     vec![
                         Outcome::Deferred {
-                            status: "4.4.0".into(),
-                            reply: "remote delivery agent not configured".into(),
+                            status: EnhancedStatus::new(4, 4, 0),
+                            reply: Said::text("remote delivery agent not configured"),
                             relay: None,
                         };
                         n

@@ -24,10 +24,13 @@
 
 use crate::addr::Address;
 use crate::alias::{self, Target};
+use crate::deliver::{EnhancedStatus, Reply, Said};
 use crate::deliver::{NextHop, Outcome};
-use crate::route::{self, ErrorAction, Resolution};
+use crate::proto::command::Notify;
+use crate::route::{self, Resolution};
 use crate::site::Site;
 use crate::spool::Envelope;
+use crate::spool::envelope::Forward;
 use crate::spool::status::{Entry, Expansion, Journal};
 use mxgate_m4::content_filter::ContentFilter;
 
@@ -63,7 +66,7 @@ pub struct Leaf {
     /// Envelope sender for this recipient, without brackets (`""` = `<>`).
     pub sender: String,
     /// DSN NOTIFY (inherited by children).
-    pub notify: Option<String>,
+    pub notify: Option<Notify>,
     /// DSN ORCPT (inherited by children).
     pub orcpt: Option<String>,
     /// What to do.
@@ -99,30 +102,33 @@ fn settled(mailer: &str, outcome: Outcome) -> Action {
 }
 
 fn error_action(e: &route::ErrorReply) -> Action {
-    let reply = format!("{} {} {}", e.smtp_code, e.enhanced_code, e.text);
+    let status = e.status_or_class();
+    let reply = Said::Reply(e.with_status(status));
     settled(
         "error",
-        match e.action {
-            ErrorAction::Reject => Outcome::Failed {
-                status: e.enhanced_code.clone(),
+        if e.is_transient() {
+            Outcome::Deferred {
+                status,
                 reply,
                 relay: None,
-            },
-            ErrorAction::TempFail => Outcome::Deferred {
-                status: e.enhanced_code.clone(),
+            }
+        } else {
+            Outcome::Failed {
+                status,
                 reply,
                 relay: None,
-            },
+            }
         },
     )
 }
 
-fn temp(status: &str, reply: String) -> Action {
+/// A temporary failure of ours, as the error mailer's `451` reply.
+fn temp(status: EnhancedStatus, text: String) -> Action {
     settled(
         "error",
         Outcome::Deferred {
-            status: status.into(),
-            reply,
+            status,
+            reply: Said::Reply(Reply::new(451, status, text)),
             relay: None,
         },
     )
@@ -139,7 +145,10 @@ fn local_hop() -> NextHop {
 /// MAIL_HUB, LOCAL_RELAY) decides, as in sendmail 8.17.
 fn local_target(site: &Site, user: &str) -> Action {
     match route::localaddr(site, user) {
-        Err(e) => temp("4.3.0", format!("451 4.3.0 Temporary lookup failure: {e}")),
+        Err(e) => temp(
+            EnhancedStatus::new(4, 3, 0),
+            format!("Temporary lookup failure: {e}"),
+        ),
         Ok((Resolution::Error(e), _)) => error_action(&e),
         Ok((Resolution::Deliver(r), _)) if r.mailer == "local" && r.host.is_none() => {
             Action::Deliver {
@@ -157,7 +166,15 @@ fn local_target(site: &Site, user: &str) -> Action {
     }
 }
 
-/// Route one address (no alias expansion).
+/// Route one envelope recipient (no alias expansion).
+fn route_forward(site: &Site, address: &Forward) -> Action {
+    match address {
+        Forward::Mailbox(m) => route_parsed(site, &Address::Mailbox(m.clone())),
+        Forward::Unparsed(text) => route_address(site, text),
+    }
+}
+
+/// Route one address written as text (no alias expansion).
 fn route_address(site: &Site, address: &str) -> Action {
     let parsed = match Address::parse(address) {
         Ok(a) => a,
@@ -165,15 +182,26 @@ fn route_address(site: &Site, address: &str) -> Action {
             return settled(
                 "error",
                 Outcome::Failed {
-                    status: "5.1.3".into(),
-                    reply: format!("553 5.1.3 {address}... {e}"),
+                    status: EnhancedStatus::new(5, 1, 3),
+                    reply: Said::Reply(Reply::new(
+                        553,
+                        EnhancedStatus::new(5, 1, 3),
+                        format!("{address}... {e}"),
+                    )),
                     relay: None,
                 },
             );
         }
     };
-    match route::resolve(site, &parsed) {
-        Err(e) => temp("4.3.0", format!("451 4.3.0 Temporary lookup failure: {e}")),
+    route_parsed(site, &parsed)
+}
+
+fn route_parsed(site: &Site, parsed: &Address) -> Action {
+    match route::resolve(site, parsed) {
+        Err(e) => temp(
+            EnhancedStatus::new(4, 3, 0),
+            format!("Temporary lookup failure: {e}"),
+        ),
         Ok((Resolution::Error(e), _)) => error_action(&e),
         Ok((Resolution::Deliver(r), _)) => Action::Deliver {
             hop: NextHop {
@@ -227,7 +255,9 @@ fn child_action(site: &Site, target: &str) -> (String, Action) {
         "x" => {
             let mut f = rest.splitn(3, '\t');
             let (status, origin, reason) = (
-                f.next().unwrap_or("5.1.3"),
+                f.next()
+                    .and_then(EnhancedStatus::parse)
+                    .unwrap_or(EnhancedStatus::new(5, 1, 3)),
                 f.next().unwrap_or(""),
                 f.next().unwrap_or(""),
             );
@@ -236,8 +266,8 @@ fn child_action(site: &Site, target: &str) -> (String, Action) {
                 settled(
                     "local",
                     Outcome::Failed {
-                        status: status.into(),
-                        reply: format!("550 {status} {origin}: {reason}"),
+                        status,
+                        reply: Said::Reply(Reply::new(550, status, format!("{origin}: {reason}"))),
                         relay: None,
                     },
                 ),
@@ -256,12 +286,12 @@ pub fn leaves(site: &Site, env: &Envelope, journal: &Journal) -> Plan {
     let sender = bare(&env.sender);
     for (i, r) in env.recipients.iter().enumerate() {
         let key = i.to_string();
-        let display = bare(&r.address);
+        let display = r.address.written();
         let leaf = |key: String, display: String, sender: String, action: Action| Leaf {
             key,
             display,
             sender,
-            notify: r.notify.clone(),
+            notify: r.notify,
             orcpt: r.orcpt.clone(),
             action,
         };
@@ -272,7 +302,7 @@ pub fn leaves(site: &Site, env: &Envelope, journal: &Journal) -> Plan {
                 if journal.is_final(&key) {
                     continue;
                 }
-                match route_address(site, &r.address) {
+                match route_forward(site, &r.address) {
                     Action::Deliver { hop, address } if hop.mailer == "local" => {
                         match expand_local(site, &address) {
                             Ok(None) => {
@@ -336,8 +366,8 @@ fn filter_leaves(env: &Envelope, journal: &Journal, filter: &str) -> Plan {
             },
             address: String::new(),
         },
-        Ok(None) => temp("4.3.5", "451 4.3.5 empty content filter".into()),
-        Err(e) => temp("4.3.5", format!("451 4.3.5 {e}")),
+        Ok(None) => temp(EnhancedStatus::new(4, 3, 5), "empty content filter".into()),
+        Err(e) => temp(EnhancedStatus::new(4, 3, 5), e.to_string()),
     };
     let leaves = env
         .recipients
@@ -345,7 +375,7 @@ fn filter_leaves(env: &Envelope, journal: &Journal, filter: &str) -> Plan {
         .enumerate()
         .filter(|(i, _)| !journal.is_final(&i.to_string()))
         .map(|(i, r)| {
-            let display = bare(&r.address);
+            let display = r.address.written();
             let action = match &action {
                 Action::Deliver { hop, .. } => Action::Deliver {
                     hop: hop.clone(),
@@ -357,7 +387,7 @@ fn filter_leaves(env: &Envelope, journal: &Journal, filter: &str) -> Plan {
                 key: i.to_string(),
                 display,
                 sender: sender.clone(),
-                notify: r.notify.clone(),
+                notify: r.notify,
                 orcpt: r.orcpt.clone(),
                 action,
             }
@@ -379,19 +409,23 @@ fn expand_local(site: &Site, user: &str) -> Result<Option<Expansion>, Action> {
     let exp = match alias::expand(site, &addr) {
         Ok(e) => e,
         Err(e) => {
-            let (code, status, text) = e.reply();
-            let reply = format!("{code} {status} {user}... {text}");
+            let r = e.reply();
+            let status = r.status_or_class();
+            let reply = Said::Reply(Reply {
+                lines: vec![format!("{user}... {}", r.text())],
+                ..r.clone()
+            });
             return Err(settled(
                 "local",
-                if code >= 500 {
-                    Outcome::Failed {
-                        status: status.into(),
+                if r.is_transient() {
+                    Outcome::Deferred {
+                        status,
                         reply,
                         relay: None,
                     }
                 } else {
-                    Outcome::Deferred {
-                        status: status.into(),
+                    Outcome::Failed {
+                        status,
                         reply,
                         relay: None,
                     }
@@ -421,7 +455,7 @@ pub struct RcptInfo {
     /// Envelope sender (without brackets) and so the recipient of its DSNs.
     pub sender: String,
     /// DSN NOTIFY.
-    pub notify: Option<String>,
+    pub notify: Option<Notify>,
     /// DSN ORCPT.
     pub orcpt: Option<String>,
 }
@@ -437,11 +471,11 @@ pub fn infos(env: &Envelope, journal: &Journal, hostname: &str) -> Vec<RcptInfo>
             key,
             display,
             sender,
-            notify: r.notify.clone(),
+            notify: r.notify,
             orcpt: r.orcpt.clone(),
         };
         match journal.expansions.get(&key) {
-            None => out.push(info(key, bare(&r.address), sender.clone())),
+            None => out.push(info(key, r.address.written(), sender.clone())),
             Some(x) => {
                 let s = match &x.owner {
                     Some(o) => format!("{o}@{hostname}"),
@@ -552,8 +586,8 @@ mod tests {
             action: Action::Settled {
                 mailer: "error".into(),
                 outcome: Outcome::Failed {
-                    status: "5.1.1".into(),
-                    reply: "x".into(),
+                    status: EnhancedStatus::new(5, 1, 1),
+                    reply: Said::text("x"),
                     relay: None,
                 },
             },

@@ -33,6 +33,7 @@ use super::agents::Agents;
 use super::plan::{self, Action, Leaf};
 use super::schedule::{Admit, Destinations, HostResult, Timing};
 use crate::deliver::{Batch, BatchRcpt, NextHop, Outcome};
+use crate::deliver::{EnhancedStatus, Said};
 use crate::dsn;
 use crate::event::Log;
 use crate::site::Site;
@@ -190,19 +191,7 @@ const BUDGET_WAIT: Duration = Duration::from_secs(60);
 /// else the ordinary values; which messages are DSNs is decided as
 /// sendmail's `eatheader()` sets its `TOC_DSN` timeout class, see [`is_dsn`].
 pub fn timing(site: &Site, env: &Envelope, content: &[u8]) -> Timing {
-    let dsn = is_dsn(env, content);
-    Timing::from_options(
-        |n| {
-            let v = match n {
-                "confTO_QUEUEWARN" if dsn => site.config.option("confTO_QUEUEWARN_DSN"),
-                "confTO_QUEUERETURN" if dsn => site.config.option("confTO_QUEUERETURN_DSN"),
-                _ => None,
-            };
-            v.or_else(|| site.config.option(n)).map(str::to_string)
-        },
-        |v: &str| crate::config::parse_duration(v, crate::config::unit::MINUTES),
-    )
-    .unwrap_or_default()
+    site.settings.timing_for(is_dsn(env, content))
 }
 
 /// Is this message a delivery status notification, for the timeouts?
@@ -264,7 +253,11 @@ fn rcpt_status(o: &Outcome, now: u64) -> RcptStatus {
         time: now,
         dsn: o.dsn().to_string(),
         relay,
-        text: text.clone(),
+        // An accepting reply is kept as its words, as `stat=Sent (...)`.
+        text: match o {
+            Outcome::Delivered { .. } => text.words(),
+            _ => text.to_string(),
+        },
     }
 }
 
@@ -309,7 +302,7 @@ fn count_outcome(listener: &str, mailer: &str, hop: Option<&NextHop>, o: &Outcom
 pub fn host_result(outcomes: &[Outcome]) -> HostResult {
     let all_host = !outcomes.is_empty()
         && outcomes.iter().all(|o| match o {
-            Outcome::Deferred { reply, relay, .. } => relay.is_none() || reply.starts_with("421"),
+            Outcome::Deferred { reply, relay, .. } => relay.is_none() || reply.code() == Some(421),
             _ => false,
         });
     if all_host {
@@ -326,7 +319,7 @@ impl Queue {
         let site = host.site();
         let hoststat = HostStatDir::new(crate::spool::hoststat::directory(
             host.spool().root(),
-            site.config.option("confHOST_STATUS_DIRECTORY"),
+            &site.settings.host_status_dir,
         ));
         Queue {
             host,
@@ -374,8 +367,8 @@ impl Queue {
                     reply,
                     relay: Some(_),
                     ..
-                }) => HostState::Reply(reply.clone()),
-                Some(Outcome::Deferred { reply, .. }) => HostState::Unreachable(reply.clone()),
+                }) => HostState::Reply(reply.to_string()),
+                Some(Outcome::Deferred { reply, .. }) => HostState::Unreachable(reply.to_string()),
                 _ => HostState::Unreachable(String::new()),
             },
         };
@@ -619,7 +612,7 @@ impl Queue {
                                 Action::Deliver { address, .. } => address.clone(),
                                 Action::Settled { .. } => l.display.clone(),
                             },
-                            notify: l.notify.clone(),
+                            notify: l.notify,
                             orcpt: l.orcpt.clone(),
                         })
                         .collect(),
@@ -630,8 +623,8 @@ impl Queue {
                     None => smol::block_on(self.agents.deliver(&p.hop, batch)),
                     Some(e) => vec![
                         Outcome::Deferred {
-                            status: "4.3.0".into(),
-                            reply: format!("Temporary system failure: {e}"),
+                            status: EnhancedStatus::new(4, 3, 0),
+                            reply: Said::Text(format!("Temporary system failure: {e}")),
                             relay: None,
                         };
                         leaves.len()
@@ -644,11 +637,11 @@ impl Queue {
                     outcomes.resize(
                         leaves.len(),
                         Outcome::Deferred {
-                            status: "4.3.0".into(),
-                            reply: format!(
+                            status: EnhancedStatus::new(4, 3, 0),
+                            reply: Said::Text(format!(
                                 "delivery agent returned {n} results for {} recipients",
                                 leaves.len()
-                            ),
+                            )),
                             relay: None,
                         },
                     );
@@ -699,8 +692,7 @@ impl Queue {
         if !pending.is_empty() && timing.warn_due(env.arrival, journal.warned, now) {
             let mut groups: BTreeMap<String, Vec<dsn::Recipient>> = BTreeMap::new();
             for i in &pending {
-                if i.sender.is_empty() || !dsn::notify_allows(i.notify.as_deref(), dsn::Kind::Delay)
-                {
+                if i.sender.is_empty() || !dsn::notify_allows(i.notify, dsn::Kind::Delay) {
                     continue;
                 }
                 groups.entry(i.sender.clone()).or_default().push(dsn_rcpt(
@@ -747,7 +739,7 @@ impl Queue {
             } else {
                 dsn::Kind::Failure
             };
-            if !dsn::notify_allows(i.notify.as_deref(), kind) {
+            if !dsn::notify_allows(i.notify, kind) {
                 continue;
             }
             let (tag, to) = if !i.sender.is_empty() {
@@ -764,12 +756,7 @@ impl Queue {
                 unsaved.push(i.key.clone());
                 continue;
             } else {
-                let to = site
-                    .config
-                    .option("confDOUBLE_BOUNCE_ADDRESS")
-                    .unwrap_or("postmaster")
-                    .trim()
-                    .to_string();
+                let to = site.settings.double_bounce_address.clone();
                 if to.is_empty() {
                     log.push(format!("to=<{}>, dsn={}, stat=bounce of a bounce dropped (confDOUBLE_BOUNCE_ADDRESS is empty)", i.display, st.dsn));
                     continue;
@@ -848,21 +835,15 @@ impl Queue {
         content: &[u8],
         log: &mut PassLog<'_>,
     ) -> bool {
-        let drop = site
-            .config
-            .option("confDEAD_LETTER_DROP")
-            .map(str::trim)
-            .filter(|p| !p.is_empty());
-        let why = match drop {
+        let why = match &site.settings.dead_letter_drop {
             Some(path) => {
-                match crate::deliver::local::append_mbox(Path::new(path), "", env.arrival, content)
-                {
+                match crate::deliver::local::append_mbox(path, "", env.arrival, content) {
                     Ok(()) => {
-                        log.push(format!("Saved message in {path}"));
+                        log.push(format!("Saved message in {}", path.display()));
                         log.flush();
                         return true;
                     }
-                    Err(e) => format!("{path}: {e}"),
+                    Err(e) => format!("{}: {e}", path.display()),
                 }
             }
             None => "no confDEAD_LETTER_DROP".to_string(),
@@ -970,8 +951,8 @@ fn expire(journal: &Journal, key: &str, timing: &Timing) -> Outcome {
         .map(|s| s.text.clone())
         .unwrap_or_default();
     Outcome::Failed {
-        status: "4.4.7".into(),
-        reply: format!(
+        status: EnhancedStatus::new(4, 4, 7),
+        reply: Said::Text(format!(
             "Message could not be delivered for {}{}",
             dsn::duration_words(timing.return_after),
             if last.is_empty() {
@@ -979,7 +960,7 @@ fn expire(journal: &Journal, key: &str, timing: &Timing) -> Outcome {
             } else {
                 format!(" (Deferred: {last})")
             }
-        ),
+        )),
         relay: None,
     }
 }
@@ -1286,7 +1267,9 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::deliver::NextHop;
+    use crate::deliver::Reply;
     use crate::queue::agents::Delivery;
+    use crate::spool::envelope::{Forward, parse_notify};
     use crate::table::{MemTable, TableRef};
 
     /// Small messages never wait for the budget; a large one waits until
@@ -1353,22 +1336,30 @@ mod tests {
                 .iter()
                 .map(|r| match what {
                     "ok" => Outcome::Delivered {
-                        reply: "250 2.0.0 Ok".into(),
+                        reply: Said::Reply(Reply::new(250, EnhancedStatus::new(2, 0, 0), "Ok")),
                         relay: format!("{host}. [192.0.2.1]"),
                     },
                     "defer" => Outcome::Deferred {
-                        status: "4.2.0".into(),
-                        reply: format!("450 4.2.0 <{}>... try later", r.address),
+                        status: EnhancedStatus::new(4, 2, 0),
+                        reply: Said::Reply(Reply::new(
+                            450,
+                            EnhancedStatus::new(4, 2, 0),
+                            format!("<{}>... try later", r.address),
+                        )),
                         relay: Some(host.clone()),
                     },
                     "421" => Outcome::Deferred {
-                        status: "4.4.1".into(),
-                        reply: format!("Connection refused by {host}"),
+                        status: EnhancedStatus::new(4, 4, 1),
+                        reply: Said::Text(format!("Connection refused by {host}")),
                         relay: None,
                     },
                     _ => Outcome::Failed {
-                        status: "5.1.1".into(),
-                        reply: format!("550 5.1.1 <{}>... User unknown", r.address),
+                        status: EnhancedStatus::new(5, 1, 1),
+                        reply: Said::Reply(Reply::new(
+                            550,
+                            EnhancedStatus::new(5, 1, 1),
+                            format!("<{}>... User unknown", r.address),
+                        )),
                         relay: Some(host.clone()),
                     },
                 })
@@ -1453,9 +1444,7 @@ mod tests {
             log.contains("to=<x@one.example>, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri="),
             "{log}"
         );
-        assert!(
-            log.contains(", relay=one.example. [192.0.2.1], dsn=2.0.0, stat=Sent (250 2.0.0 Ok)")
-        );
+        assert!(log.contains(", relay=one.example. [192.0.2.1], dsn=2.0.0, stat=Sent (Ok)"));
         assert!(!status::path(d.path(), &id).exists(), "journal removed");
     }
 
@@ -1493,7 +1482,7 @@ mod tests {
         assert!(
             log.contains(
                 "to=<list@example.com>, delay=00:05:00, xdelay=00:00:00, mailer=esmtp, pri="
-            ) && log.contains("filter=smtp:[127.0.0.1]:10024, dsn=2.0.0, stat=Sent (250 2.0.0 Ok)"),
+            ) && log.contains("filter=smtp:[127.0.0.1]:10024, dsn=2.0.0, stat=Sent (Ok)"),
             "{log}"
         );
     }
@@ -1599,7 +1588,7 @@ mod tests {
         assert_eq!(q1.len(), 1);
         let (bid, benv, bbody) = &q1[0];
         assert_eq!(benv.sender, "<>");
-        assert_eq!(benv.recipients[0].address, "<s@src.example>");
+        assert_eq!(benv.recipients[0].address.to_string(), "<s@src.example>");
         let t = String::from_utf8_lossy(bbody);
         assert!(t.contains("Status: 5.1.1"), "{t}");
         assert!(t.contains("text/rfc822-headers"), "RET=HDRS");
@@ -1613,7 +1602,10 @@ mod tests {
         let q2 = queued(&h);
         assert_eq!(q2.len(), 1);
         let (did, denv, _) = &q2[0];
-        assert_eq!(denv.recipients[0].address, "<postmaster@gw.example.com>");
+        assert_eq!(
+            denv.recipients[0].address.to_string(),
+            "<postmaster@gw.example.com>"
+        );
         assert_eq!(denv.fact("dsn-kind"), Some("double-bounce"));
         // A failing double bounce is not bounced again, and not dropped:
         // with no dead-letter drop it is kept in hold/ (sendmail's savemail
@@ -1813,13 +1805,13 @@ mod tests {
         let mut e = Envelope::new("<s@src.example>");
         e.arrival = T0;
         e.recipients.push(Recipient {
-            address: "<x@bad.example>".into(),
-            notify: Some("NEVER".into()),
+            address: Forward::parse("<x@bad.example>"),
+            notify: parse_notify("NEVER"),
             orcpt: None,
         });
         e.recipients.push(Recipient {
-            address: "<y@good.example>".into(),
-            notify: Some("SUCCESS".into()),
+            address: Forward::parse("<y@good.example>"),
+            notify: parse_notify("SUCCESS"),
             orcpt: Some("rfc822;Y@good.example".into()),
         });
         let mut w = h.spool.create(&e).unwrap();

@@ -17,58 +17,14 @@
 
 use crate::deliver::NextHop;
 use std::collections::HashMap;
-use std::time::Duration;
 
-/// The queue's time settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Timing {
-    /// `confMIN_QUEUE_AGE`: no message is retried sooner than this after a try.
-    pub min_queue_age: u64,
-    /// `confMXGATE_MAX_RETRY_INTERVAL`: the backoff cap.
-    pub max_retry: u64,
-    /// `confTO_QUEUEWARN`.
-    pub warn_after: u64,
-    /// `confTO_QUEUERETURN`.
-    pub return_after: u64,
-}
-
-impl Default for Timing {
-    fn default() -> Timing {
-        Timing {
-            min_queue_age: 0,
-            max_retry: 4 * 3600,
-            warn_after: 4 * 3600,
-            return_after: 5 * 86_400,
-        }
-    }
-}
+/// The queue's time settings (read with the other settings).
+pub use crate::settings::Timing;
 
 /// The smallest first retry delay.
 pub const MIN_RETRY: u64 = 300;
 
 impl Timing {
-    /// Settings from option values (`None` = default); durations like `4h`, `1h30m`.
-    pub fn from_options(
-        option: impl Fn(&str) -> Option<String>,
-        parse: impl Fn(&str) -> Option<Duration>,
-    ) -> Result<Timing, String> {
-        let d = Timing::default();
-        let get = |name: &str, default: u64| -> Result<u64, String> {
-            match option(name) {
-                None => Ok(default),
-                Some(v) => parse(&v)
-                    .map(|d| d.as_secs())
-                    .ok_or_else(|| format!("{name}: not a duration: {v:?}")),
-            }
-        };
-        Ok(Timing {
-            min_queue_age: get("confMIN_QUEUE_AGE", d.min_queue_age)?,
-            max_retry: get("confMXGATE_MAX_RETRY_INTERVAL", d.max_retry)?,
-            warn_after: get("confTO_QUEUEWARN", d.warn_after)?,
-            return_after: get("confTO_QUEUERETURN", d.return_after)?,
-        })
-    }
-
     /// Delay before the next try after `attempts` unsuccessful runs (≥ 1).
     pub fn retry_delay(&self, attempts: u32) -> u64 {
         let base = self.min_queue_age.max(MIN_RETRY);
@@ -256,25 +212,6 @@ mod tests {
             ..Timing::default()
         };
         assert!(!t.warn_due(T0, None, T0 + 86_400), "0 disables warnings");
-    }
-
-    #[test]
-    fn options_are_parsed() {
-        let opts = |n: &str| match n {
-            "confTO_QUEUEWARN" => Some("1h".to_string()),
-            "confTO_QUEUERETURN" => Some("3d".to_string()),
-            _ => None,
-        };
-        let parse = |s: &str| match s {
-            "1h" => Some(Duration::from_secs(3600)),
-            "3d" => Some(Duration::from_secs(3 * 86_400)),
-            _ => None,
-        };
-        let t = Timing::from_options(opts, parse).unwrap();
-        assert_eq!(t.warn_after, 3600);
-        assert_eq!(t.return_after, 3 * 86_400);
-        let bad = |n: &str| (n == "confMIN_QUEUE_AGE").then(|| "soon".to_string());
-        assert!(Timing::from_options(bad, parse).is_err());
     }
 
     fn hop(h: &str) -> NextHop {

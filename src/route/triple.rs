@@ -8,7 +8,8 @@
 //! sendmail sends for an `$#error $@ status $: text` triple (checked on
 //! sendmail 8.17 with `-bs`, see `tests/route.rs`). Pure; no tables.
 
-use super::{ErrorAction, ErrorReply};
+use super::ErrorReply;
+use crate::proto::reply::EnhancedStatus;
 use crate::site::Site;
 
 /// What a value resolved to, before local names get their local step.
@@ -42,12 +43,11 @@ pub(crate) fn resolve_value(site: &Site, value: &str, local: &str, host: &str) -
         // naming it: `553 5.0.0 error:550 a ( b... Unbalanced '('`.
         return Triple::Error(match crate::addr::tokens::rebuild(rest) {
             Ok(text) => error_from_rhs(&text),
-            Err(why) => ErrorReply {
-                action: ErrorAction::Reject,
-                smtp_code: 553,
-                enhanced_code: "5.0.0".into(),
-                text: format!("{value}... {why}"),
-            },
+            Err(why) => ErrorReply::new(
+                553,
+                EnhancedStatus::new(5, 0, 0),
+                format!("{value}... {why}"),
+            ),
         });
     }
     if let Some(rest) = strip_prefix_ci(value, "local:") {
@@ -177,14 +177,9 @@ pub fn error_reply(status: Option<&str>, text: &str) -> ErrorReply {
         (553, "5.3.0".to_string(), text.to_string())
     };
     ErrorReply {
-        action: if code / 100 == 4 {
-            ErrorAction::TempFail
-        } else {
-            ErrorAction::Reject
-        },
-        smtp_code: code,
-        enhanced_code: enhanced,
-        text: rest,
+        code,
+        status: EnhancedStatus::parse(&enhanced),
+        lines: vec![rest],
     }
 }
 
@@ -232,7 +227,7 @@ mod tests {
     use super::*;
 
     fn reply(r: &ErrorReply) -> String {
-        format!("{} {} {}", r.smtp_code, r.enhanced_code, r.text)
+        format!("{} {} {}", r.code, r.status_or_class(), r.text())
     }
 
     // All checked on sendmail 8.17 with `sendmail -bs` against mailertable
@@ -245,7 +240,7 @@ mod tests {
         );
         let r = error_from_rhs("4.3.2:451 Try later");
         assert_eq!(reply(&r), "451 4.3.2 Try later");
-        assert_eq!(r.action, ErrorAction::TempFail);
+        assert!(r.is_transient());
         assert_eq!(
             reply(&error_from_rhs("nouser:User unknown")),
             "553 5.3.0 User unknown"
@@ -260,10 +255,10 @@ mod tests {
         );
         let r = error_from_rhs("450 busy now");
         assert_eq!(reply(&r), "450 4.0.0 busy now");
-        assert_eq!(r.action, ErrorAction::TempFail);
+        assert!(r.is_transient());
         let r = error_from_rhs("tempfail:Try again");
         assert_eq!(reply(&r), "553 5.3.0 Try again");
-        assert_eq!(r.action, ErrorAction::Reject);
+        assert!(!r.is_transient());
         assert_eq!(
             reply(&error_from_rhs("\"550 5.1.1 User unknown\"")),
             "550 5.1.1 User unknown"

@@ -6,6 +6,9 @@
 //! [`Envelope::to_text`] and [`Envelope::split`] are exact inverses.
 
 use super::ids::QueueId;
+use crate::addr::{Address, Mailbox};
+use crate::proto::command::{Notify, RcptParams};
+use std::fmt;
 
 const MAGIC: &str = "MXGATE-ENVELOPE 1";
 
@@ -25,25 +28,94 @@ pub struct Envelope {
     pub facts: Vec<(String, String)>,
 }
 
-/// One envelope recipient with its DSN parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// One envelope recipient with its DSN parameters, typed: the mailbox as
+/// RCPT parsed it and `NOTIFY=` as a set. The file keeps them as text
+/// (`<u@x>`, `SUCCESS,DELAY`) and [`Envelope::split`] parses them back.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient {
-    /// Forward path as received, with angle brackets.
-    pub address: String,
-    /// `NOTIFY=` as written (`SUCCESS,DELAY`, `NEVER`), if given.
-    pub notify: Option<String>,
+    /// The forward path.
+    pub address: Forward,
+    /// `NOTIFY=`, if given (`None`: sendmail's default, FAILURE and DELAY).
+    pub notify: Option<Notify>,
     /// `ORCPT=` as written, if given.
     pub orcpt: Option<String>,
 }
 
 impl Recipient {
-    /// A recipient without DSN parameters.
+    /// A recipient without DSN parameters, from its forward path as
+    /// written (`<u@x>`; the brackets are optional).
     pub fn new(address: &str) -> Recipient {
+        Recipient::of(Forward::parse(address))
+    }
+
+    /// A recipient without DSN parameters.
+    pub fn of(address: Forward) -> Recipient {
         Recipient {
-            address: address.into(),
-            ..Default::default()
+            address,
+            notify: None,
+            orcpt: None,
         }
     }
+}
+
+/// A recipient's forward path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forward {
+    /// A mailbox: every recipient taken over SMTP, from the command line
+    /// or made by the queue.
+    Mailbox(Mailbox),
+    /// Text that is not one, kept as written (an address a mail filter
+    /// added, a queue file from an older version): routing refuses it
+    /// with `553 5.1.3`, so the message is bounced for it, never lost.
+    Unparsed(String),
+}
+
+impl Forward {
+    /// From the path as written; the angle brackets are optional.
+    pub fn parse(text: &str) -> Forward {
+        match Address::parse(text) {
+            Ok(Address::Mailbox(m)) => Forward::Mailbox(m),
+            _ => {
+                let t = text.trim();
+                let inner = t
+                    .strip_prefix('<')
+                    .and_then(|r| r.strip_suffix('>'))
+                    .unwrap_or(t);
+                Forward::Unparsed(inner.to_string())
+            }
+        }
+    }
+
+    /// The path without brackets, the domain as written (`u@Example.COM`).
+    pub fn written(&self) -> String {
+        match self {
+            Forward::Mailbox(m) => m.to_written_string(),
+            Forward::Unparsed(t) => t.clone(),
+        }
+    }
+
+    /// The mailbox, unless the text did not parse.
+    pub fn mailbox(&self) -> Option<&Mailbox> {
+        match self {
+            Forward::Mailbox(m) => Some(m),
+            Forward::Unparsed(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Forward {
+    /// `<path>`, as the envelope file and the logs write it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}>", self.written())
+    }
+}
+
+/// `NOTIFY=` keywords as written (`SUCCESS,DELAY`, `NEVER`), parsed as RCPT
+/// parses them; `None` for a value that is not one.
+pub fn parse_notify(keywords: &str) -> Option<Notify> {
+    RcptParams::parse(&format!("NOTIFY={keywords}"))
+        .ok()
+        .and_then(|p| p.notify)
 }
 
 impl Envelope {
@@ -81,8 +153,8 @@ impl Envelope {
         for r in &self.recipients {
             s += &format!(
                 "rcpt {} {} {}\n",
-                escape(&r.address),
-                escape(r.notify.as_deref().unwrap_or("-")),
+                escape(&r.address.to_string()),
+                escape(&r.notify.map_or_else(|| "-".to_string(), |n| n.keywords())),
                 escape(r.orcpt.as_deref().unwrap_or("-"))
             );
         }
@@ -134,10 +206,12 @@ impl Envelope {
                             Some(v) => unescape(v).map(Some),
                         }
                     };
-                    let notify = opt(w.next())?;
+                    // A NOTIFY= that does not parse (no version wrote one)
+                    // falls back to the default rather than losing the message.
+                    let notify = opt(w.next())?.as_deref().and_then(parse_notify);
                     let orcpt = opt(w.next())?;
                     env.recipients.push(Recipient {
-                        address: addr,
+                        address: Forward::parse(&addr),
                         notify,
                         orcpt,
                     });
@@ -194,18 +268,34 @@ mod tests {
         e.facts
             .push(("quarantine".into(), "suspicious sender ü".into()));
         e.recipients.push(Recipient {
-            address: "<u@x>".into(),
-            notify: Some("SUCCESS,DELAY".into()),
+            address: Forward::parse("<u@X.Example>"),
+            notify: parse_notify("SUCCESS,DELAY"),
             orcpt: Some("rfc822;u@x".into()),
         });
         e.recipients.push(Recipient::new("<v@x>"));
+        // Text a filter gave that is not an address survives as written.
+        e.recipients.push(Recipient::new("<not an address>"));
         let mut data = e.to_text().into_bytes();
         data.extend_from_slice(b"Subject: x\r\n\r\nend\r\n");
         let (back, body) = Envelope::split(&data).unwrap();
         assert_eq!(back, e);
         assert_eq!(body, b"Subject: x\r\n\r\nend\r\n");
         assert_eq!(back.fact("helo"), Some("evil\r\nrcpt <x@y>"));
-        assert_eq!(e.to_text().lines().count(), 9);
+        assert_eq!(e.to_text().lines().count(), 10);
+        // Typed in memory, as written on disk: the domain's case is kept.
+        let text = e.to_text();
+        assert!(
+            text.contains("rcpt <u@X.Example> SUCCESS,DELAY rfc822;u@x\n"),
+            "{text}"
+        );
+        assert!(text.contains("rcpt <not%20an%20address> - -\n"), "{text}");
+        assert!(matches!(back.recipients[0].address, Forward::Mailbox(_)));
+        assert_eq!(
+            back.recipients[2].address,
+            Forward::Unparsed("not an address".into())
+        );
+        let n = back.recipients[0].notify.unwrap();
+        assert!(n.success && n.delay && !n.failure);
     }
 
     #[test]

@@ -17,15 +17,11 @@ use super::Error;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The host status directory of a spool: `option`
-/// (`confHOST_STATUS_DIRECTORY`) relative to `queue_dir` unless absolute;
-/// `.hoststat` when unset.
-pub fn directory(queue_dir: &Path, option: Option<&str>) -> PathBuf {
-    let o = option
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .unwrap_or(".hoststat");
-    queue_dir.join(o)
+/// The host status directory of a spool: `confHOST_STATUS_DIRECTORY`
+/// ([`crate::settings::Settings::host_status_dir`]) relative to
+/// `queue_dir` unless absolute.
+pub fn directory(queue_dir: &Path, dir: &Path) -> PathBuf {
+    queue_dir.join(dir)
 }
 
 /// What a host did the last time it was tried.
@@ -241,7 +237,7 @@ mod tests {
     #[test]
     fn records_round_trip_and_are_replaced() {
         let t = tempfile::tempdir().unwrap();
-        let d = HostStatDir::new(directory(t.path(), None));
+        let d = HostStatDir::new(directory(t.path(), Path::new(".hoststat")));
         assert!(d.load().unwrap().is_empty());
         let a = st(
             "MX.Example.com",
@@ -278,7 +274,7 @@ mod tests {
         assert_eq!(d.purge(200 + 1801, 1800).unwrap(), 1);
         assert!(d.load().unwrap().is_empty());
         assert_eq!(
-            directory(Path::new("/q"), Some("/var/lib/hs")),
+            directory(Path::new("/q"), Path::new("/var/lib/hs")),
             PathBuf::from("/var/lib/hs")
         );
     }

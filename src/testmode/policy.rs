@@ -103,7 +103,7 @@ pub fn render(v: &Verdict) -> Value {
     json!({
         "action": action,
         "smtp_code": reply.map(|r| r.code),
-        "enhanced_code": reply.map(|r| r.enhanced.clone()),
+        "enhanced_code": reply.map(|r| r.enhanced()),
         "text": text,
         "why": why,
     })
@@ -113,8 +113,8 @@ pub fn render(v: &Verdict) -> Value {
 /// (`ERROR:550 a > b... Unbalanced '>'`).
 fn shown_text(r: &crate::policy::Reply) -> String {
     match &r.about {
-        Some(a) => format!("{a}... {}", r.text),
-        None => r.text.clone(),
+        Some(a) => format!("{a}... {}", r.text()),
+        None => r.text(),
     }
 }
 

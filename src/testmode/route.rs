@@ -10,7 +10,7 @@
 use crate::addr::Address;
 use crate::alias;
 use crate::rewrite::{self, Field};
-use crate::route::{self as router, ErrorAction, Resolution};
+use crate::route::{self as router, Resolution};
 use crate::site::Site;
 use serde_json::{Value, json};
 
@@ -42,13 +42,10 @@ pub fn route(site: &Site, probe: &Value) -> Result<Value, String> {
         }),
         Ok((Resolution::Error(e), why)) => json!({
             "mailer": "error",
-            "action": match e.action {
-                ErrorAction::Reject => "reject",
-                ErrorAction::TempFail => "tempfail",
-            },
-            "smtp_code": e.smtp_code,
-            "enhanced_code": e.enhanced_code,
-            "text": e.text,
+            "action": if e.is_transient() { "tempfail" } else { "reject" },
+            "smtp_code": e.code,
+            "enhanced_code": e.status_or_class().to_string(),
+            "text": e.text(),
             "why": why.to_string(),
         }),
         Err(e) => json!({
@@ -112,9 +109,13 @@ pub fn expand(site: &Site, probe: &Value) -> Result<Value, String> {
             })
         }
         Err(e) => {
-            let (code, enh, text) = e.reply();
+            let r = e.reply();
             json!({
-                "error": {"smtp_code": code, "enhanced_code": enh, "text": text},
+                "error": {
+                    "smtp_code": r.code,
+                    "enhanced_code": r.status_or_class().to_string(),
+                    "text": r.text(),
+                },
                 "why": e.to_string(),
             })
         }

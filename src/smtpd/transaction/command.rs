@@ -411,8 +411,10 @@ impl<W: World> Session<W> {
     }
 
     pub(super) async fn auth_step(&mut self, line: String) -> Reply {
+        // The protocol session hands over a line only inside an AUTH
+        // exchange; should one come without it, the exchange is over.
         let Some(state) = self.sasl.take() else {
-            return Reply::new(503, st(5, 5, 1), "No AUTH in progress");
+            return Reply::new(501, st(5, 0, 0), "AUTH aborted");
         };
         let mech = self.auth_mech.clone().unwrap_or_default();
         self.sasl_step(state.next(&line), &mech).await

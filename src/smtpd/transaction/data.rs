@@ -4,10 +4,11 @@
 use super::*;
 use crate::policy::Resolve;
 use crate::proto::command::Body;
+use crate::proto::command::Notify;
 use crate::proto::server::BodyEnd;
 use crate::smtpd::milters::{self, Macros, Outcome};
 use crate::smtpd::received::{Trace, received, rfc5322_date};
-use crate::spool::envelope::Recipient;
+use crate::spool::envelope::{Forward, Recipient};
 
 impl<W: World> Session<W> {
     pub(super) async fn end_of_data(&mut self, end: BodyEnd) -> Reply {
@@ -42,8 +43,10 @@ impl<W: World> Session<W> {
             self.log(None, &format!("{}: reject={r}", self.relay()));
             return r;
         }
+        // The protocol session refuses DATA before MAIL; should it ever
+        // reach here, the same reply.
         let Some(mut sender) = tx.sender.clone() else {
-            return Reply::new(503, st(5, 5, 1), "Need MAIL command");
+            return Reply::new(503, st(5, 0, 0), "Need MAIL command");
         };
         if let Some(e) = tx.spill_error.take() {
             return self.spool_failure(e);
@@ -161,25 +164,21 @@ impl<W: World> Session<W> {
         let arrival = envelope.arrival;
         for (r, p) in &tx.rcpts {
             envelope.recipients.push(Recipient {
-                // As written: the next hop gets the sender's case (sendmail 8.17).
-                address: format!("<{}>", r.to_written_string()),
-                notify: p.notify.map(|n| n.keywords()),
+                // Kept as written: the next hop gets the sender's case (sendmail 8.17).
+                address: Forward::Mailbox(r.clone()),
+                notify: p.notify,
                 orcpt: p.orcpt.clone(),
             });
         }
         // REDIRECT: the recipients become the one address; BCC adds
         // recipients that never get a DSN (Postfix's NOTIFY=NONE).
         if let Some(to) = &checks.redirect {
-            envelope.recipients = vec![Recipient {
-                address: format!("<{to}>"),
-                notify: None,
-                orcpt: None,
-            }];
+            envelope.recipients = vec![Recipient::of(Forward::parse(to))];
         }
         for to in &checks.bcc {
             envelope.recipients.push(Recipient {
-                address: format!("<{to}>"),
-                notify: Some("NEVER".into()),
+                address: Forward::parse(to),
+                notify: Some(Notify::default()),
                 orcpt: None,
             });
         }

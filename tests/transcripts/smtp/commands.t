@@ -1,5 +1,6 @@
 # The other commands: NOOP, RSET, VRFY and EXPN (never answered), HELP,
-# ETRN, commands out of order, unknown commands and bad syntax.
+# ETRN, commands out of order, unknown commands and bad syntax, AUTH where
+# it is not offered.
 # site: cf/gateway/gateway.mc
 # tables: access mailertable
 # client: 198.51.100.20 mail.example.net
@@ -62,6 +63,9 @@ L SESSION: mail.example.net [198.51.100.20]: ETRN example.net
 
 > GET / HTTP/1.0
 < 500 5.5.1 Command unrecognized: "GET / HTTP/1.0"
+
+> AUTH PLAIN AGFsaWNlAHNlY3JldA==
+< 503 5.3.3 AUTH mechanism not available
 
 > QUIT
 < 221 2.0.0 gateway.example.gr.jp closing connection
