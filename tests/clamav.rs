@@ -243,12 +243,13 @@ fn clamd_down_with_f_t_temp_fails_the_message() {
         "{}",
         d.maillog()
     );
+    // clamav-milter words it one of two ways, depending on whether its
+    // pool probe has already marked clamd down.
+    let log = milter.log();
     assert!(
-        milter
-            .log()
-            .contains("No clamd server appears to be available"),
-        "{}",
-        milter.log()
+        log.contains("No clamd server appears to be available")
+            || log.contains("Failed to initiate streaming/fdpassing"),
+        "{log}"
     );
     // clamav-milter itself gone: F=T decides, the same 451 4.3.2.
     drop(milter);
