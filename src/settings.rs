@@ -313,10 +313,13 @@ pub fn default_max_per_ip(max_sessions: usize) -> usize {
 /// `confQUEUE_DIR`, else [`DEFAULT_QUEUE_DIR`]): readable even when another
 /// option is wrong, so that `mxgate status` can still find the spool.
 pub fn queue_dir(config: &Config) -> PathBuf {
+    queue_dir_of(|name| config.option(name))
+}
+
+fn queue_dir_of<'a>(option: impl Fn(&str) -> Option<&'a str>) -> PathBuf {
     PathBuf::from(
-        config
-            .option("QUEUE_DIR")
-            .or_else(|| config.option("confQUEUE_DIR"))
+        option("QUEUE_DIR")
+            .or_else(|| option("confQUEUE_DIR"))
             .unwrap_or(DEFAULT_QUEUE_DIR),
     )
 }
@@ -450,11 +453,7 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let queue_dir = PathBuf::from(
-            r.get("QUEUE_DIR")
-                .or_else(|| r.get("confQUEUE_DIR"))
-                .unwrap_or(DEFAULT_QUEUE_DIR),
-        );
+        let queue_dir = queue_dir_of(|name| r.get(name));
         let timing = Timing {
             min_queue_age: secs(r.dur("confMIN_QUEUE_AGE", unit::MINUTES, Duration::ZERO)?),
             max_retry: secs(r.dur(

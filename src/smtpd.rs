@@ -31,10 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-pub use crate::settings::{
-    ClientNet, DEFAULT_DATA_DEADLINE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PER_IP,
-    DEFAULT_MAX_RCPTS, DEFAULT_PER_IP_EXCEPTIONS, Settings, default_max_per_ip, max_message_size,
-};
+use crate::settings::Settings;
 
 /// How AUTH credentials are checked.
 #[derive(Debug, Clone)]
