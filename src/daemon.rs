@@ -285,11 +285,6 @@ pub fn queue_dir(site: &Site) -> PathBuf {
     site.settings.queue_dir.clone()
 }
 
-/// The spool directory a configuration names (see [`queue_dir`]).
-pub fn queue_dir_of(config: &config::Config) -> PathBuf {
-    crate::settings::queue_dir(config)
-}
-
 /// The syslog tag: `-L tag` when given, else `confMXGATE_LOG_TAG`, else
 /// [`crate::event::DEFAULT_TAG`] (`sm-mta`, as Debian's sendmail daemon).
 pub fn log_tag<'a>(site: &'a Site, cli: Option<&'a str>) -> &'a str {

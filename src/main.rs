@@ -537,7 +537,7 @@ fn submit_through_daemon(opts: &mxgate::cli::submit::Options) -> Option<i32> {
         Ok(c) => c,
         Err(code) => return Some(code),
     };
-    let qdir = mxgate::daemon::queue_dir_of(&cfg);
+    let qdir = mxgate::settings::queue_dir(&cfg);
     if !client::must_use_socket(&qdir) {
         return None;
     }
@@ -736,13 +736,13 @@ fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
     // A user who cannot read the spool asks the daemon.
     if !nix::unistd::Uid::effective().is_root()
         && let Ok(cfg) = sendmail_compiled_config(opts)
-        && client::must_ask_daemon(&mxgate::daemon::queue_dir_of(&cfg))
+        && client::must_ask_daemon(&mxgate::settings::queue_dir(&cfg))
     {
         let Some(socket) = mxgate::daemon::submit::socket_path(&cfg) else {
             eprintln!(
                 "mailq: the queue {} is not readable by this user and no submission \
                  socket is configured (confMXGATE_SUBMIT_SOCKET is none)",
-                mxgate::daemon::queue_dir_of(&cfg).display()
+                mxgate::settings::queue_dir(&cfg).display()
             );
             return 77;
         };
