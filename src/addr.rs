@@ -221,6 +221,19 @@ impl Mailbox {
         s + &self.as_written()
     }
 
+    /// Like [`Mailbox::to_written_string`], keeping a trailing dot the
+    /// sender wrote (`joe@localhost.`): how sendmail 8.17 echoes, logs and
+    /// queues a reverse path (`MAIL FROM:<joe@localhost.>` → `250 2.1.0
+    /// <joe@localhost.>... Sender ok`, qf line `S<joe@localhost.>`), so the
+    /// queue still knows the name was not `localhost`.
+    pub fn to_given_string(&self) -> String {
+        let mut s = self.to_written_string();
+        if self.written_with_dot() {
+            s.push('.');
+        }
+        s
+    }
+
     /// Local part without a `+detail` suffix, and the detail (without `+`).
     pub fn split_detail(&self) -> (&str, Option<&str>) {
         match self.local.find('+') {

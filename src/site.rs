@@ -265,7 +265,7 @@ impl Site {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => {
                 return Err(Error::File {
-                    path: hosts_path.into(),
+                    path: hosts_path,
                     err,
                 });
             }
@@ -356,6 +356,38 @@ impl Site {
             match src {
                 HostSource::Files => {
                     if let Some(ips) = self.hosts.get(&name) {
+                        return HostAnswer::Found(ips.clone());
+                    }
+                }
+                HostSource::Dns => return HostAnswer::AskDns,
+            }
+        }
+        HostAnswer::NotFound
+    }
+
+    /// [`Site::host_lookup`] as sendmail's canonification (the `host` map,
+    /// ruleset 3's `$[ $]`) asks it: the hosts file also finds a name that
+    /// ends in `.$m` under its first label (sendmail's `shorten_hostname`:
+    /// `localhost.example.com` is `localhost` when `$m` is `example.com`;
+    /// checked on sendmail 8.17, `/map resolve localhost.example.com` →
+    /// `localhost.example.com<OKR>` with only `127.0.0.1 localhost` in the
+    /// file, `foo.example.com` and `relay.example.com` → no match). For the
+    /// sender's domain; delivery looks addresses up by the name itself.
+    pub fn host_lookup_canonical(&self, name: &str) -> HostAnswer {
+        let name = addr::normalize_name(name);
+        for src in &self.host_sources {
+            match src {
+                HostSource::Files => {
+                    let domain = self.expand_macros("$m", &|_| None).to_ascii_lowercase();
+                    let short = name
+                        .split_once('.')
+                        .filter(|(_, rest)| !domain.is_empty() && *rest == domain)
+                        .map(|(first, _)| first);
+                    let found = self
+                        .hosts
+                        .get(&name)
+                        .or_else(|| short.and_then(|s| self.hosts.get(s)));
+                    if let Some(ips) = found {
                         return HostAnswer::Found(ips.clone());
                     }
                 }

@@ -617,7 +617,7 @@ fn every_reply_of_the_transaction_is_in_a_transcript() {
             }
         }
         let fixed = lit
-            .split(|c| c == '{' || c == '}')
+            .split(['{', '}'])
             .step_by(2)
             .max_by_key(|p| p.trim().len())
             .unwrap_or("")

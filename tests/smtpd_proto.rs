@@ -472,3 +472,44 @@ fn smtputf8_rule_and_data_after_bdat() {
     assert!(text.ends_with("Subject: x\r\n\r\nhi"), "{text}");
     assert!(text.contains("sender <j%C3%BCrgen@example.org>"), "{text}");
 }
+
+// Issue 15 (fidelity): a reverse path written with the trailing dot of a
+// canonical name. sendmail 8.17 (tests/fixtures/sendmail-verify/t2.mc, -bs):
+// `MAIL FROM:<joe@LocalHost.>` → `250 2.1.0 <joe@LocalHost.>... Sender ok`,
+// queued as `S<joe@LocalHost.>`; -bt `ES` gives the esmtp mailer
+// `Joe@LocalHost` for `Joe@LocalHost.` (tests/route.rs): only the dot goes,
+// the name is not made `$j`. Before, mxgate queued `<joe@LocalHost>` and the
+// next hop got `joe@` this host's name.
+#[test]
+fn a_sender_with_a_trailing_dot_is_queued_with_it_and_leaves_without_it() {
+    let sink = Sink::start();
+    let d = Daemon::start(Setup {
+        mc: relay_mc(&sink),
+        tables: RELAY_TABLES,
+        tls: false,
+    });
+    let mut c = Raw::connect(d.mta);
+    assert!(c.reply().starts_with("220 "));
+    assert!(c.cmd("EHLO client.test").starts_with("250"));
+    assert_eq!(
+        c.cmd("MAIL FROM:<joe@LocalHost.>"),
+        "250 2.1.0 <joe@LocalHost.>... Sender ok"
+    );
+    assert!(c.cmd("RCPT TO:<x@remote.test>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let r = exchange(&mut c, b"Subject: dot\r\n\r\nhi\r\n.\r\n");
+    assert!(r.starts_with("250 2.0.0 "), "{r}");
+    assert!(c.cmd("QUIT").starts_with("221"));
+    sink.wait_for("the message at the sink", |s| s.count("END") >= 1);
+    let log = sink.log();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("C MAIL FROM:<joe@LocalHost>")),
+        "{log:?}"
+    );
+    assert!(
+        d.maillog().contains("from=<joe@LocalHost.>, size="),
+        "{}",
+        d.maillog()
+    );
+}

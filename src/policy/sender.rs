@@ -260,7 +260,7 @@ fn resolve_sender_domain(site: &Site, facts: &Facts, d: &Domain) -> Resolved {
         Some(DnsAnswer::Found(_)) => Resolved::Ok(format!("sender domain {name} resolves")),
         Some(DnsAnswer::NotFound) => Resolved::Perm(format!("DNS: {name} does not exist")),
         Some(DnsAnswer::TempFail) => Resolved::Temp(format!("DNS: {name} lookup failed")),
-        None => match site.host_lookup(name) {
+        None => match site.host_lookup_canonical(name) {
             HostAnswer::Found(_) => Resolved::Ok(format!("sender domain {name} in hosts file")),
             HostAnswer::NotFound => Resolved::Perm(format!(
                 "{name} not found by the host sources (service switch without dns)"

@@ -426,7 +426,7 @@ impl<W: World> Session<W> {
         params: MailParams,
         settings: &Settings,
     ) -> Reply {
-        let arg = sender.to_string();
+        let arg = display_path(&sender);
         if self.auth_required() && self.authed.is_none() {
             let r = Reply::new(530, st(5, 7, 0), "Authentication required");
             self.log_reject("check_mail", &format!("<{arg}>"), &r);
@@ -647,7 +647,7 @@ impl<W: World> Session<W> {
         if self.facts.answer(domain).is_some() {
             return;
         }
-        let answer = match self.site.host_lookup(domain) {
+        let answer = match self.site.host_lookup_canonical(domain) {
             HostAnswer::Found(ips) => DnsAnswer::Found(ips),
             HostAnswer::NotFound => DnsAnswer::NotFound,
             HostAnswer::AskDns => match self.world.domain_exists(domain).await {

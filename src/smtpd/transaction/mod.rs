@@ -853,11 +853,12 @@ fn refused_metric(listener: &str, stage: &str, reply: &Reply) {
     }
 }
 
-/// The reverse path without brackets (`""` for the null sender).
+/// The reverse path without brackets (`""` for the null sender), as the
+/// client wrote it (see [`crate::addr::Mailbox::to_given_string`]).
 fn display_path(a: &Address) -> String {
     match a {
         Address::Null => String::new(),
-        Address::Mailbox(m) => m.to_written_string(),
+        Address::Mailbox(m) => m.to_given_string(),
     }
 }
 
