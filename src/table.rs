@@ -15,6 +15,7 @@ pub mod aliases;
 pub mod build;
 pub mod lmdb;
 pub mod passwd;
+pub mod runs;
 pub mod text;
 
 /// Key case handling, fixed when a table is built.

@@ -14,7 +14,9 @@
 
 use crate::config::MapSpec;
 use crate::table::aliases::{Severity, parse_aliases};
-use crate::table::build::{self, BuildError, BuildOptions, Duplicates, KeyForm, Mode, Perms};
+use crate::table::build::{
+    self, BuildError, BuildOptions, Builder, Duplicates, KeyForm, Mode, Perms,
+};
 use crate::table::lmdb::Lmdb;
 use crate::table::text::{self, EmptyValues, ParseOptions, Record};
 use crate::table::{self, Fold};
@@ -353,11 +355,6 @@ pub fn makemap_from(
             file.display()
         );
     }
-    let mut input = Vec::new();
-    if let Err(e) = stdin.read_to_end(&mut input) {
-        let _ = writeln!(err, "makemap: {map_name}: error reading input: {e}");
-        return EX_IOERR;
-    }
     let popts = ParseOptions {
         fold: if a.has('f') { Fold::Keep } else { Fold::Lower },
         comment,
@@ -368,18 +365,6 @@ pub fn makemap_from(
             EmptyValues::Reject
         },
     };
-    let (records, diags) = text::parse(&input, &popts);
-    drop(input);
-    if a.has('v') {
-        for r in &records {
-            let _ = writeln!(
-                out,
-                "key=`{}', val=`{}'",
-                String::from_utf8_lossy(&r.key),
-                String::from_utf8_lossy(&r.value)
-            );
-        }
-    }
     let bopts = BuildOptions {
         duplicates: if a.has('d') {
             Duplicates::KeepAll
@@ -396,11 +381,42 @@ pub fn makemap_from(
         },
         perms: Perms::of_source(source),
     };
+    // The input streams into the builder, which sorts it in bounded memory.
+    let mut builder = Builder::new(&file, &bopts);
+    if let Some(m) = source.filter(|m| m.is_file()) {
+        builder.expect_input(m.len());
+    }
+    let verbose = a.has('v');
+    let read = text::parse_reader(
+        std::io::BufReader::new(stdin),
+        &popts,
+        |key, value, line| {
+            if verbose {
+                let _ = writeln!(
+                    out,
+                    "key=`{}', val=`{}'",
+                    String::from_utf8_lossy(key),
+                    String::from_utf8_lossy(value)
+                );
+            }
+            builder.push(key, value, line)
+        },
+    );
+    let diags = match read {
+        Ok(diags) => diags,
+        Err(text::Stop::Read(e)) => {
+            let _ = writeln!(err, "makemap: {map_name}: error reading input: {e}");
+            return EX_IOERR;
+        }
+        Err(text::Stop::Each(e)) => {
+            let _ = writeln!(err, "makemap: {map_name}: {e} (the old map is unchanged)");
+            return build_error_status(&e);
+        }
+    };
     let mut messages: Vec<(u32, String)> =
         diags.iter().map(|d| (d.line, d.message.clone())).collect();
-    let (records, too_big) = build::oversized(records, &bopts);
-    messages.extend(too_big.iter().map(|o| (o.line, o.to_string())));
-    let result = build::plan(&file, records, &bopts).and_then(|plan| {
+    messages.extend(builder.oversized().iter().map(|o| (o.line, o.to_string())));
+    let result = builder.plan().and_then(|plan| {
         for d in plan.duplicates() {
             messages.push((
                 d.line,

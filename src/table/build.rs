@@ -8,9 +8,15 @@
 //! the old map is untouched. The build environment is private, so it runs
 //! with `MDB_NOLOCK` and leaves no lock file anywhere.
 //!
-//! Speed: the entries are sorted in memory and appended in key order
-//! (`MDB_APPEND`), which fills pages completely and never splits one; the
-//! map size is computed from the data, and the file is synced once.
+//! Speed and memory: a [`Builder`] takes records one at a time and sorts
+//! them in bounded memory ([`super::runs`]: a packed arena, spilled to
+//! unnamed run files past 64 MiB and merged back); the merged entries are
+//! appended in key order (`MDB_APPEND`), which fills pages completely and
+//! never splits one, in write transactions of [`COMMIT_BYTES`] so LMDB's
+//! dirty pages stay bounded too; the map size is computed from the data,
+//! and the file is synced once. The new map is written before the caller
+//! decides ([`Plan`]) and renamed over the old one only by
+//! [`Plan::publish`].
 //!
 //! Duplicate keys follow makemap: the first is kept and reported (exit 65)
 //! unless `-r` (the last wins) or `-d` (all kept, an LMDB `DUP_SORT`
@@ -33,6 +39,7 @@
 #![allow(unsafe_code)]
 
 use super::lmdb::Lmdb;
+use super::runs::{self, Merge, Order, SortError, Sorter};
 use super::text::Record;
 use super::{Error, Fold};
 use heed::types::Bytes;
@@ -178,34 +185,39 @@ impl std::fmt::Display for Oversized {
     }
 }
 
+/// The reason LMDB cannot store a record of these sizes (as stored, with
+/// `-N`'s NUL), if it cannot.
+fn too_big(key_len: usize, value_len: usize, line: u32, opts: &BuildOptions) -> Option<Oversized> {
+    let (part, len) = if key_len > MAX_KEY {
+        (Part::Key, key_len)
+    } else if opts.duplicates == Duplicates::KeepAll && value_len > MAX_KEY {
+        (Part::DupValue, value_len)
+    } else {
+        return None;
+    };
+    Some(Oversized {
+        line,
+        part,
+        len,
+        keys: opts.keys,
+    })
+}
+
 /// Set apart the records LMDB cannot store under `opts`: (storable, oversized).
 pub fn oversized(records: Vec<Record>, opts: &BuildOptions) -> (Vec<Record>, Vec<Oversized>) {
     let extra = usize::from(opts.keys == KeyForm::NulTerminated);
     let mut bad = Vec::new();
     let good = records
         .into_iter()
-        .filter(|r| {
-            let (k, v) = (r.key.len() + extra, r.value.len() + extra);
-            let part = if k > MAX_KEY {
-                Some((Part::Key, k))
-            } else if opts.duplicates == Duplicates::KeepAll && v > MAX_KEY {
-                Some((Part::DupValue, v))
-            } else {
-                None
-            };
-            match part {
-                Some((part, len)) => {
-                    bad.push(Oversized {
-                        line: r.line,
-                        part,
-                        len,
-                        keys: opts.keys,
-                    });
+        .filter(
+            |r| match too_big(r.key.len() + extra, r.value.len() + extra, r.line, opts) {
+                Some(o) => {
+                    bad.push(o);
                     false
                 }
                 None => true,
-            }
-        })
+            },
+        )
         .collect();
     (good, bad)
 }
@@ -275,13 +287,171 @@ pub fn build(
     plan(target, records, opts)?.publish(target)
 }
 
-/// A map ready to be written: entries sorted, duplicates resolved. Lets the
-/// caller look at the duplicates before deciding to publish.
+/// Read the old map (for `-o`), add `records`, sort, resolve duplicates and
+/// write the new map under a temporary name: a [`Builder`] fed `records`.
+/// Any record LMDB cannot store refuses the whole build.
+pub fn plan(target: &Path, records: Vec<Record>, opts: &BuildOptions) -> Result<Plan, BuildError> {
+    let (records, too_big) = oversized(records, opts);
+    if !too_big.is_empty() {
+        return Err(BuildError::Oversized(too_big));
+    }
+    let mut b = Builder::new(target, opts);
+    for r in records {
+        b.push(&r.key, &r.value, r.line)?;
+    }
+    b.plan()
+}
+
+/// Commit the build's write transaction after this many bytes of records,
+/// so LMDB's dirty pages stay bounded (the file is private until renamed).
+const COMMIT_BYTES: usize = 8 << 20;
+
+/// A map being built from records pushed one at a time, in bounded memory
+/// (see [`super::runs`]): `makemap` streams its input into one.
+pub struct Builder {
+    target: PathBuf,
+    opts: BuildOptions,
+    sorter: Sorter,
+    oversized: Vec<Oversized>,
+    /// What the records take in LMDB pages, for the map size.
+    footprint: usize,
+}
+
+impl Builder {
+    /// A builder for `target` that keeps [`runs::DEFAULT_BUDGET`] of records in memory.
+    pub fn new(target: &Path, opts: &BuildOptions) -> Builder {
+        Builder::with_budget(target, opts, runs::DEFAULT_BUDGET)
+    }
+
+    /// A builder holding at most `budget` bytes of records before it sorts
+    /// them out to a run file beside `target`.
+    pub fn with_budget(target: &Path, opts: &BuildOptions, budget: usize) -> Builder {
+        let order = match opts.duplicates {
+            Duplicates::KeepAll => Order::KeyValue,
+            Duplicates::KeepFirst | Duplicates::Replace => Order::KeyLine,
+        };
+        Builder {
+            target: target.to_path_buf(),
+            opts: *opts,
+            sorter: Sorter::new(order, &dir_of(target), budget),
+            oversized: Vec::new(),
+            footprint: 1 << 20,
+        }
+    }
+
+    /// Say how large the input is, when it is known (a file on standard
+    /// input), so memory is set aside once (see [`Sorter::expect`]).
+    pub fn expect_input(&mut self, bytes: u64) {
+        self.sorter.expect(bytes);
+    }
+
+    /// Add one input record (its key as folded, its value as written). A
+    /// record LMDB cannot store is set apart ([`Builder::oversized`]).
+    pub fn push(&mut self, key: &[u8], value: &[u8], line: u32) -> Result<(), BuildError> {
+        let nul: &[u8] = match self.opts.keys {
+            KeyForm::NulTerminated => b"\0",
+            KeyForm::Plain => b"",
+        };
+        let (k, v) = (key.len() + nul.len(), value.len() + nul.len());
+        if let Some(o) = too_big(k, v, line, &self.opts) {
+            self.oversized.push(o);
+            return Ok(());
+        }
+        self.add((key, nul), (value, nul), line)
+    }
+
+    fn add(
+        &mut self,
+        key: (&[u8], &[u8]),
+        value: (&[u8], &[u8]),
+        line: u32,
+    ) -> Result<(), BuildError> {
+        let n = key.0.len() + key.1.len() + value.0.len() + value.1.len() + 16;
+        self.footprint = self
+            .footprint
+            .saturating_add(if n > PAGE / 4 { n + PAGE } else { n });
+        let dir = dir_of(&self.target);
+        self.sorter
+            .push(key, value, line)
+            .map_err(|e| sort_error(e, &dir, line))
+    }
+
+    /// The records set apart because LMDB cannot store them, in input order.
+    pub fn oversized(&self) -> &[Oversized] {
+        &self.oversized
+    }
+
+    /// Add the old map's entries (`-o`), then merge, resolve duplicates and
+    /// write the new map under a temporary name beside the target.
+    pub fn plan(mut self) -> Result<Plan, BuildError> {
+        if self.opts.mode == Mode::Update {
+            match Lmdb::open(&self.target, Fold::Keep, false) {
+                Ok(old) => {
+                    let mut failed = None;
+                    old.for_each_entry(|k, v| {
+                        if failed.is_none() {
+                            failed = self.add((k, b""), (v, b""), 0).err();
+                        }
+                    })
+                    .map_err(BuildError::ReadOld)?;
+                    if let Some(e) = failed {
+                        return Err(e);
+                    }
+                }
+                Err(Error::Missing { .. }) => {}
+                Err(e) => return Err(BuildError::ReadOld(e)),
+            }
+        }
+        let dir = dir_of(&self.target);
+        let merge = self.sorter.merge().map_err(|e| sort_error(e, &dir, 0))?;
+        let (tmp, mode) = create_temp(&self.target, self.opts.perms)?;
+        let (entries, mut duplicates) = write_merged(&tmp.path, merge, &self.opts, self.footprint)?;
+        duplicates.sort_by_key(|d| d.line);
+        Ok(Plan {
+            tmp,
+            dir,
+            entries,
+            duplicates,
+            mode,
+        })
+    }
+}
+
+const PAGE: usize = 4096;
+
+fn dir_of(target: &Path) -> PathBuf {
+    match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn sort_error(e: SortError, dir: &Path, line: u32) -> BuildError {
+    match e {
+        SortError::Create(path, e) => BuildError::Create {
+            path,
+            detail: e.to_string(),
+        },
+        SortError::Io(e) => BuildError::Write {
+            path: dir.to_path_buf(),
+            detail: format!("sorting the records: {e}"),
+        },
+        SortError::TooLarge => BuildError::Write {
+            path: dir.to_path_buf(),
+            detail: format!("line {line}: a record larger than 4 GiB"),
+        },
+    }
+}
+
+/// A new map written under a temporary name, entries sorted and duplicates
+/// resolved. Lets the caller look at the duplicates before deciding to
+/// publish; dropped unpublished, the temporary file is removed.
 pub struct Plan {
-    pairs: Vec<Pair>,
+    tmp: TempFile,
+    dir: PathBuf,
+    entries: usize,
     duplicates: Vec<Duplicate>,
-    policy: Duplicates,
-    perms: Perms,
+    mode: u32,
 }
 
 impl Plan {
@@ -290,108 +460,35 @@ impl Plan {
         &self.duplicates
     }
 
-    /// Number of pairs that will be stored.
+    /// Number of pairs stored.
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        self.entries
     }
 
-    /// Whether the map will be empty.
+    /// Whether the map is empty.
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.entries == 0
     }
 
-    /// Write the map atomically over `target`.
-    pub fn publish(self, target: &Path) -> Result<BuildReport, BuildError> {
-        let mode = write_atomically(target, &self.pairs, self.policy, self.perms)?;
+    /// Rename the new map over `target` and sync the directory.
+    pub fn publish(mut self, target: &Path) -> Result<BuildReport, BuildError> {
+        std::fs::rename(&self.tmp.path, target).map_err(|e| BuildError::Write {
+            path: target.into(),
+            detail: format!("rename: {e}"),
+        })?;
+        self.tmp.published = true;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| BuildError::Write {
+                path: self.dir.clone(),
+                detail: format!("fsync directory: {e}"),
+            })?;
         Ok(BuildReport {
-            entries: self.pairs.len(),
-            duplicates: self.duplicates,
-            mode,
+            entries: self.entries,
+            duplicates: std::mem::take(&mut self.duplicates),
+            mode: self.mode,
         })
     }
-}
-
-/// Read the old map (for `-o`), add `records`, sort and resolve duplicates.
-pub fn plan(target: &Path, records: Vec<Record>, opts: &BuildOptions) -> Result<Plan, BuildError> {
-    let (records, too_big) = oversized(records, opts);
-    if !too_big.is_empty() {
-        return Err(BuildError::Oversized(too_big));
-    }
-    // The records become the pairs in place: one vector for the whole build.
-    let mut pairs = records;
-    if opts.keys == KeyForm::NulTerminated {
-        for p in &mut pairs {
-            p.key.push(0);
-            p.value.push(0);
-        }
-    }
-    if opts.mode == Mode::Update {
-        match Lmdb::open(target, Fold::Keep, false) {
-            Ok(old) => {
-                for (key, value) in old.entries().map_err(BuildError::ReadOld)? {
-                    pairs.push(Pair {
-                        key,
-                        value,
-                        line: 0,
-                    });
-                }
-            }
-            Err(Error::Missing { .. }) => {}
-            Err(e) => return Err(BuildError::ReadOld(e)),
-        }
-    }
-    let (pairs, duplicates) = resolve(pairs, opts.duplicates, opts.keys);
-    Ok(Plan {
-        pairs,
-        duplicates,
-        policy: opts.duplicates,
-        perms: opts.perms,
-    })
-}
-
-/// A key and value to store, with its input line (0: from the old map).
-type Pair = Record;
-
-/// Sort by key (old entries first, then input order among equal keys) and
-/// apply the duplicate policy, in place: no second vector of a million
-/// entries.
-fn resolve(mut pairs: Vec<Pair>, dups: Duplicates, form: KeyForm) -> (Vec<Pair>, Vec<Duplicate>) {
-    // Line numbers are unique in the input and 0 for the old map's entries,
-    // so the line breaks ties as a stable sort would, without its buffer.
-    pairs.sort_unstable_by(|a, b| match dups {
-        Duplicates::KeepAll => a.key.cmp(&b.key).then_with(|| a.value.cmp(&b.value)),
-        _ => a.key.cmp(&b.key).then(a.line.cmp(&b.line)),
-    });
-    let mut dropped = Vec::new();
-    let mut kept = 0usize;
-    for i in 0..pairs.len() {
-        if kept > 0 && pairs[kept - 1].key == pairs[i].key {
-            match dups {
-                Duplicates::KeepFirst => {
-                    let mut key = std::mem::take(&mut pairs[i].key);
-                    if form == KeyForm::NulTerminated && key.last() == Some(&0) {
-                        key.pop();
-                    }
-                    dropped.push(Duplicate {
-                        line: pairs[i].line,
-                        key,
-                    });
-                    continue;
-                }
-                Duplicates::Replace => {
-                    pairs.swap(kept - 1, i);
-                    continue;
-                }
-                Duplicates::KeepAll if pairs[kept - 1].value == pairs[i].value => continue,
-                Duplicates::KeepAll => {}
-            }
-        }
-        pairs.swap(kept, i);
-        kept += 1;
-    }
-    pairs.truncate(kept);
-    dropped.sort_by_key(|d| d.line);
-    (pairs, dropped)
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -414,18 +511,10 @@ impl Drop for TempFile {
     }
 }
 
-/// Write `pairs` to a new file and rename it over `target`; returns the
-/// permission bits the published file has.
-fn write_atomically(
-    target: &Path,
-    pairs: &[Pair],
-    dups: Duplicates,
-    perms: Perms,
-) -> Result<u32, BuildError> {
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+/// Create the temporary file beside `target` with the mode (and owner) the
+/// published map will have; returns it and those permission bits.
+fn create_temp(target: &Path, perms: Perms) -> Result<(TempFile, u32), BuildError> {
+    let dir = dir_of(target);
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -475,76 +564,115 @@ fn write_atomically(
     }
     file.set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(|e| create(format!("chmod {mode:04o}: {e}")))?;
-    drop(file);
+    Ok((tmp, mode))
+}
 
+/// Write the merged records to the LMDB file `path` under the duplicate
+/// policy, committing every [`COMMIT_BYTES`], and sync it. Returns the
+/// pairs stored and the duplicates dropped.
+fn write_merged(
+    path: &Path,
+    mut merge: Merge,
+    opts: &BuildOptions,
+    footprint: usize,
+) -> Result<(usize, Vec<Duplicate>), BuildError> {
     let werr = |detail: String| BuildError::Write {
-        path: tmp.path.clone(),
+        path: path.to_path_buf(),
         detail,
     };
+    // Half-full pages at worst (DUP_SORT), plus branch pages.
+    let map_size = footprint
+        .saturating_mul(2)
+        .saturating_add(PAGE * 64)
+        .div_ceil(PAGE)
+        .saturating_mul(PAGE);
+    let mut eopts = EnvOpenOptions::new().read_txn_without_tls();
+    eopts.max_dbs(0).map_size(map_size);
+    // SAFETY: the environment is a fresh private file nobody else maps.
+    unsafe {
+        eopts.flags(
+            EnvFlags::NO_SUB_DIR | EnvFlags::NO_LOCK | EnvFlags::NO_SYNC | EnvFlags::NO_META_SYNC,
+        );
+    }
+    // SAFETY: as above.
+    let env = unsafe { eopts.open(path) }.map_err(|e| BuildError::Create {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let mut entries = 0usize;
+    let mut dropped = Vec::new();
     {
-        let page = 4096usize;
-        let mut bytes: usize = 1 << 20;
-        for p in pairs {
-            let n = p.key.len() + p.value.len() + 16;
-            bytes = bytes.saturating_add(if n > page / 4 { n + page } else { n });
+        let mut wtxn = env.write_txn().map_err(|e| werr(e.to_string()))?;
+        let mut dopts = env.database_options().types::<Bytes, Bytes>();
+        if opts.duplicates == Duplicates::KeepAll {
+            dopts.flags(DatabaseFlags::DUP_SORT);
         }
-        // Half-full pages at worst (DUP_SORT, random inserts), plus branch pages.
-        let map_size = bytes
-            .saturating_mul(2)
-            .saturating_add(page * 64)
-            .div_ceil(page)
-            .saturating_mul(page);
-        let mut opts = EnvOpenOptions::new().read_txn_without_tls();
-        opts.max_dbs(0).map_size(map_size);
-        // SAFETY: the environment is a fresh private file nobody else maps.
-        unsafe {
-            opts.flags(
-                EnvFlags::NO_SUB_DIR
-                    | EnvFlags::NO_LOCK
-                    | EnvFlags::NO_SYNC
-                    | EnvFlags::NO_META_SYNC,
-            );
-        }
-        // SAFETY: as above.
-        let env = unsafe { opts.open(&tmp.path) }.map_err(|e| create(e.to_string()))?;
-        {
-            let mut wtxn = env.write_txn().map_err(|e| werr(e.to_string()))?;
-            let mut dopts = env.database_options().types::<Bytes, Bytes>();
-            if dups == Duplicates::KeepAll {
-                dopts.flags(DatabaseFlags::DUP_SORT);
-            }
-            let db: Database<Bytes, Bytes> =
-                dopts.create(&mut wtxn).map_err(|e| werr(e.to_string()))?;
-            for p in pairs {
-                let r = match dups {
+        let db: Database<Bytes, Bytes> =
+            dopts.create(&mut wtxn).map_err(|e| werr(e.to_string()))?;
+        let mut since_commit = 0usize;
+        // The last key (and value) stored, or for -r the pair waiting to be.
+        let (mut key, mut value, mut held) = (Vec::new(), Vec::new(), false);
+        let mut put =
+            |wtxn: &mut heed::RwTxn<'_>, k: &[u8], v: &[u8]| -> Result<bool, BuildError> {
+                match opts.duplicates {
                     // Sorted, distinct keys: append without searching the tree.
                     Duplicates::KeepFirst | Duplicates::Replace => {
-                        db.put_with_flags(&mut wtxn, PutFlags::APPEND, &p.key, &p.value)
+                        db.put_with_flags(wtxn, PutFlags::APPEND, k, v)
                     }
-                    Duplicates::KeepAll => db.put(&mut wtxn, &p.key, &p.value),
-                };
-                r.map_err(|e| werr(e.to_string()))?;
+                    Duplicates::KeepAll => db.put(wtxn, k, v),
+                }
+                .map_err(|e| werr(e.to_string()))?;
+                entries += 1;
+                since_commit += k.len() + v.len();
+                let due = since_commit >= COMMIT_BYTES;
+                if due {
+                    since_commit = 0;
+                }
+                Ok(due)
+            };
+        let mut commit_due = false;
+        while let Some((k, v, line)) = merge
+            .next()
+            .map_err(|e| werr(format!("sorting the records: {e}")))?
+        {
+            let same_key = held && k == key.as_slice();
+            match opts.duplicates {
+                Duplicates::KeepFirst if same_key => {
+                    let mut k = k.to_vec();
+                    if opts.keys == KeyForm::NulTerminated && k.last() == Some(&0) {
+                        k.pop();
+                    }
+                    dropped.push(Duplicate { line, key: k });
+                    continue;
+                }
+                Duplicates::KeepAll if same_key && v == value.as_slice() => continue,
+                Duplicates::KeepFirst | Duplicates::KeepAll => commit_due |= put(&mut wtxn, k, v)?,
+                // The last of equal keys wins: store the held pair when the key changes.
+                Duplicates::Replace if same_key => {}
+                Duplicates::Replace if held => commit_due |= put(&mut wtxn, &key, &value)?,
+                Duplicates::Replace => {}
             }
-            wtxn.commit().map_err(|e| werr(e.to_string()))?;
+            key.clear();
+            key.extend_from_slice(k);
+            value.clear();
+            value.extend_from_slice(v);
+            held = true;
+            if commit_due {
+                wtxn.commit().map_err(|e| werr(e.to_string()))?;
+                wtxn = env.write_txn().map_err(|e| werr(e.to_string()))?;
+                commit_due = false;
+            }
         }
-        env.prepare_for_closing().wait();
+        if held && opts.duplicates == Duplicates::Replace {
+            put(&mut wtxn, &key, &value)?;
+        }
+        wtxn.commit().map_err(|e| werr(e.to_string()))?;
     }
-    File::open(&tmp.path)
+    env.prepare_for_closing().wait();
+    File::open(path)
         .and_then(|f| f.sync_all())
         .map_err(|e| werr(format!("fsync: {e}")))?;
-    std::fs::rename(&tmp.path, target).map_err(|e| BuildError::Write {
-        path: target.into(),
-        detail: format!("rename: {e}"),
-    })?;
-    let mut tmp = tmp;
-    tmp.published = true;
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| BuildError::Write {
-            path: dir.clone(),
-            detail: format!("fsync directory: {e}"),
-        })?;
-    Ok(mode)
+    Ok((entries, dropped))
 }
 
 #[cfg(test)]
@@ -642,6 +770,77 @@ mod tests {
             m.entries().unwrap()[0],
             (b"bin\0".to_vec(), b"root\0".to_vec())
         );
+    }
+
+    /// A build that spills nearly every record to a run file stores the
+    /// same map and reports the same duplicates as one sorted in memory,
+    /// for each duplicate policy and for -o.
+    #[test]
+    fn spilled_builds_equal_in_memory_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut input = Vec::new();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        for line in 1..=3000u32 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            input.push(rec(
+                &format!("key{}", rng % 701),
+                &format!("v{}", rng % 5),
+                line,
+            ));
+        }
+        for dups in [
+            Duplicates::KeepFirst,
+            Duplicates::Replace,
+            Duplicates::KeepAll,
+        ] {
+            for mode in [Mode::Replace, Mode::Update] {
+                let opts = BuildOptions {
+                    duplicates: dups,
+                    keys: KeyForm::NulTerminated,
+                    mode,
+                    ..Default::default()
+                };
+                let mut got = Vec::new();
+                for (name, budget) in [("mem", runs::DEFAULT_BUDGET), ("spill", 200)] {
+                    let t = dir.path().join(format!("{name}.lmdb"));
+                    let _ = std::fs::remove_file(&t);
+                    if mode == Mode::Update {
+                        build(&t, vec![rec("key7", "old", 1), rec("zz", "old", 2)], &opts).unwrap();
+                    }
+                    let mut b = Builder::with_budget(&t, &opts, budget);
+                    for r in &input {
+                        b.push(&r.key, &r.value, r.line).unwrap();
+                    }
+                    assert_eq!(b.sorter.runs() > 10, budget == 200, "{name}");
+                    let rep = b.plan().unwrap().publish(&t).unwrap();
+                    let m = Lmdb::open(&t, Fold::Lower, true).unwrap();
+                    got.push((rep, m.entries().unwrap()));
+                }
+                assert_eq!(got[0], got[1], "{dups:?} {mode:?}");
+                let (rep, entries) = &got[0];
+                assert_eq!(rep.entries, entries.len());
+                let keys: std::collections::BTreeSet<_> = entries.iter().map(|e| &e.0).collect();
+                match dups {
+                    Duplicates::KeepFirst => {
+                        assert_eq!(keys.len(), entries.len());
+                        assert_eq!(
+                            rep.duplicates.len() + entries.len(),
+                            input.len() + 2 * usize::from(mode == Mode::Update)
+                        );
+                    }
+                    Duplicates::Replace => assert!(rep.duplicates.is_empty()),
+                    Duplicates::KeepAll => assert!(entries.len() > keys.len()),
+                }
+                if mode == Mode::Update && dups != Duplicates::KeepAll {
+                    // The old entry is first: kept unless -r, where input wins.
+                    let key7 = entries.iter().find(|e| e.0 == b"key7\0").unwrap();
+                    assert_eq!(key7.1 == b"old\0", dups == Duplicates::KeepFirst);
+                    assert!(entries.iter().any(|e| e.0 == b"zz\0"));
+                }
+            }
+        }
     }
 
     #[test]

@@ -85,37 +85,73 @@ impl std::fmt::Display for Diag {
 /// Parse a whole text table. Records come back in input order.
 pub fn parse(text: &[u8], opts: &ParseOptions) -> (Vec<Record>, Vec<Diag>) {
     let mut records = Vec::with_capacity(text.len() / 32);
+    let read = parse_reader(text, opts, |key, value, line| {
+        records.push(Record {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            line,
+        });
+        Ok::<(), std::convert::Infallible>(())
+    });
+    // Reading a byte slice cannot fail, and `each` never does.
+    let diags = read.unwrap_or_default();
+    (records, diags)
+}
+
+/// Why [`parse_reader`] stopped early.
+#[derive(Debug)]
+pub enum Stop<E> {
+    /// The input could not be read.
+    Read(std::io::Error),
+    /// `each` refused a record.
+    Each(E),
+}
+
+/// Read a text table line by line, calling `each(key, value, line)` for
+/// every record in input order (the key folded as the options say), with
+/// one line in memory at a time; returns the diagnostics.
+pub fn parse_reader<R: std::io::BufRead, E>(
+    mut input: R,
+    opts: &ParseOptions,
+    mut each: impl FnMut(&[u8], &[u8], u32) -> Result<(), E>,
+) -> Result<Vec<Diag>, Stop<E>> {
     let mut diags = Vec::new();
     let mut lineno: u32 = 0;
-    for raw in text.split(|&b| b == b'\n') {
+    let (mut raw, mut key) = (Vec::new(), Vec::new());
+    loop {
+        raw.clear();
+        if input.read_until(b'\n', &mut raw).map_err(Stop::Read)? == 0 {
+            // End of input (a final newline leaves nothing more: it was
+            // skipped as blank, which is what sendmail does with end of file).
+            return Ok(diags);
+        }
         lineno = lineno.saturating_add(1);
-        match parse_line(raw, opts) {
+        if raw.last() == Some(&b'\n') {
+            raw.pop();
+        }
+        match parse_line(&raw, opts, &mut key) {
             Line::Skip => {}
-            Line::Record { key, value } => records.push(Record {
-                key,
-                value: value.to_vec(),
-                line: lineno,
-            }),
+            Line::Record { value } => each(&key, value, lineno).map_err(Stop::Each)?,
             Line::Error(message) => diags.push(Diag {
                 line: lineno,
                 message,
             }),
         }
     }
-    // `split` yields one empty piece after a final newline: it was skipped as
-    // blank, which is what sendmail does with end of file.
-    (records, diags)
 }
 
 /// What one line amounts to.
 #[derive(Debug, PartialEq, Eq)]
 enum Line<'a> {
     Skip,
-    Record { key: Vec<u8>, value: &'a [u8] },
+    /// A record: its value, and its key in the caller's buffer.
+    Record {
+        value: &'a [u8],
+    },
     Error(String),
 }
 
-fn parse_line<'a>(line: &'a [u8], opts: &ParseOptions) -> Line<'a> {
+fn parse_line<'a>(line: &'a [u8], opts: &ParseOptions, key_out: &mut Vec<u8>) -> Line<'a> {
     let Some(&first) = line.first() else {
         return Line::Skip;
     };
@@ -133,14 +169,18 @@ fn parse_line<'a>(line: &'a [u8], opts: &ParseOptions) -> Line<'a> {
     let (key, rest) = line.split_at(key_end);
     let value_start = rest.iter().position(|&b| !is_sep(b)).unwrap_or(rest.len());
     let value = rest.get(value_start..).unwrap_or_default();
-    let key = match opts.fold {
-        Fold::Lower => key.to_ascii_lowercase(),
-        Fold::Keep => key.to_vec(),
-    };
-    if value.is_empty() && opts.empty == EmptyValues::Reject {
-        return Line::Error(format!("no RHS for LHS {}", String::from_utf8_lossy(&key)));
+    key_out.clear();
+    key_out.extend_from_slice(key);
+    if opts.fold == Fold::Lower {
+        key_out.make_ascii_lowercase();
     }
-    Line::Record { key, value }
+    if value.is_empty() && opts.empty == EmptyValues::Reject {
+        return Line::Error(format!(
+            "no RHS for LHS {}",
+            String::from_utf8_lossy(key_out)
+        ));
+    }
+    Line::Record { value }
 }
 
 #[cfg(test)]

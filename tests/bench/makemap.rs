@@ -2,21 +2,23 @@
 //! sendmail's `makemap hash` and Postfix's `postmap lmdb:`, on the same
 //! 1,000,000-line access table, in one run.
 //!
-//! Figures: build time and file size for each tool, and random lookups per
-//! second on one thread (keys drawn among present and absent ones). sendmail
-//! has no bulk query tool, so its lookup figure is "n/a". A missing peer is
-//! reported as "skipped: <reason>". Nothing here asserts a time.
+//! Figures: each tool's build as an admin runs it (`mxgate makemap hash NAME
+//! < input`, the real binary), its wall time and peak resident memory (GNU
+//! `/usr/bin/time`'s `%M`), the file size, and random lookups per second on
+//! one thread (keys drawn among present and absent ones); then mxgate's
+//! time and memory as ratios of `postmap lmdb:`'s. sendmail has no bulk
+//! query tool, so its lookup figure is "n/a". A missing peer is reported as
+//! "skipped: <reason>". Nothing here asserts a time.
 //!
 //! Peers: sendmail's `/usr/sbin/makemap` (installed); Postfix unpacked under
 //! `$PEERS_ROOT` (default `~/.cache/mtapeers`)`/root/postfix` by
 //! `/work/shared/bench/setup.sh`, with Debian's `postfix-lmdb` and
 //! `liblmdb0` unpacked under `root/postfix-lmdb`
 //! (`apt-get download postfix-lmdb liblmdb0; dpkg-deb -x ... root/postfix-lmdb`).
-//! Environment: `MAKEMAP_BENCH_LINES` (default 1000000).
+//! Environment: `MAKEMAP_BENCH_LINES` (default 1000000);
+//! `MAKEMAP_BENCH_BEFORE=/path/to/older/mxgate` adds that binary's build.
 
-use mxgate::table::build::{self, BuildOptions};
 use mxgate::table::lmdb::Lmdb;
-use mxgate::table::text::{self, ParseOptions};
 use mxgate::table::{Fold, Table};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -116,26 +118,120 @@ fn secs(d: Duration) -> String {
 struct Row {
     tool: &'static str,
     build: String,
+    peak: String,
     size: String,
     lookups: String,
+    /// Build seconds and peak KiB, for the ratios.
+    figures: Option<(f64, Option<u64>)>,
 }
 
 fn skipped(tool: &'static str, why: &str) -> Row {
     Row {
         tool,
         build: format!("skipped: {why}"),
+        peak: "-".into(),
         size: "-".into(),
         lookups: "-".into(),
+        figures: None,
     }
 }
 
-fn ours(dir: &Path, text: &str, probes: &[String]) -> Vec<Row> {
-    let target = dir.join("ours.lmdb");
+/// What one build command took: wall time, peak resident memory (KiB, from
+/// GNU time's `%M`, when `/usr/bin/time` is there) and its output.
+struct Timed {
+    took: Duration,
+    peak_kib: Option<u64>,
+    output: std::process::Output,
+}
+
+/// Run `cmd` (program and arguments) with `stdin`, under `/usr/bin/time` when
+/// it exists, and return what it took.
+fn timed(cmd: &mut Command, stdin: Stdio) -> std::io::Result<Timed> {
+    let time = Path::new("/usr/bin/time");
+    let mut run = if time.exists() {
+        let mut c = Command::new(time);
+        c.arg("-f")
+            .arg("mxbench-peak %M")
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    } else {
+        std::mem::replace(cmd, Command::new("true"))
+    };
     let t0 = Instant::now();
-    let (records, diags) = text::parse(text.as_bytes(), &ParseOptions::default());
-    let rep = build::build(&target, records, &BuildOptions::default()).expect("build");
-    let built = t0.elapsed();
-    assert!(diags.is_empty() && rep.duplicates.is_empty());
+    let output = run
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()?;
+    let took = t0.elapsed();
+    let peak_kib = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("mxbench-peak "))
+        .next_back()
+        .and_then(|n| n.trim().parse().ok());
+    Ok(Timed {
+        took,
+        peak_kib,
+        output,
+    })
+}
+
+fn peak(t: &Timed) -> String {
+    t.peak_kib
+        .map(|k| mib(k * 1024))
+        .unwrap_or_else(|| "n/a (no /usr/bin/time)".into())
+}
+
+/// `mxgate makemap hash` from `bin` on the input, the way an admin runs it.
+fn makemap_row(
+    tool: &'static str,
+    bin: &Path,
+    dir: &Path,
+    name: &str,
+    input: &Path,
+) -> (Row, PathBuf) {
+    let target = dir.join(name);
+    let lmdb = dir.join(format!("{name}.lmdb"));
+    let mut cmd = Command::new(bin);
+    cmd.arg("makemap").arg("hash").arg(&target);
+    let row = match timed(
+        &mut cmd,
+        Stdio::from(std::fs::File::open(input).expect("input")),
+    ) {
+        Ok(t) if t.output.status.success() => Row {
+            tool,
+            build: secs(t.took),
+            peak: peak(&t),
+            size: size(&lmdb).map(mib).unwrap_or_default(),
+            lookups: String::new(),
+            figures: Some((t.took.as_secs_f64(), t.peak_kib)),
+        },
+        Ok(t) => skipped(
+            tool,
+            &format!(
+                "exited {}: {}",
+                t.output.status,
+                String::from_utf8_lossy(&t.output.stderr).trim()
+            ),
+        ),
+        Err(e) => skipped(tool, &e.to_string()),
+    };
+    (row, lmdb)
+}
+
+fn ours(dir: &Path, input: &Path, probes: &[String]) -> Vec<Row> {
+    let bin = Path::new(env!("CARGO_BIN_EXE_mxgate"));
+    let (mut row, target) = makemap_row("mxgate makemap", bin, dir, "ours", input);
+    if row.figures.is_none() {
+        return vec![row];
+    }
     let map = Lmdb::open(&target, Fold::Lower, false).expect("open");
     // Fast path: one read transaction per batch of 10,000, no allocation per lookup.
     let t0 = Instant::now();
@@ -160,20 +256,18 @@ fn ours(dir: &Path, text: &str, probes: &[String]) -> Vec<Row> {
     let single = t0.elapsed();
     assert_eq!(hits, hits2);
     let per_s = |d: Duration| format!("{:.0}/s", probes.len() as f64 / d.as_secs_f64());
-    vec![
-        Row {
-            tool: "mxgate (batch reader)",
-            build: secs(built),
-            size: size(&target).map(mib).unwrap_or_default(),
-            lookups: format!("{} ({hits} hits)", per_s(fast)),
-        },
-        Row {
-            tool: "mxgate (Table::lookup)",
-            build: "(same map)".into(),
-            size: "".into(),
-            lookups: per_s(single),
-        },
-    ]
+    row.lookups = format!(
+        "{} (Table::lookup); {} batch reader, {hits} hits",
+        per_s(single),
+        per_s(fast)
+    );
+    vec![row]
+}
+
+/// The same command from an older build (`MAKEMAP_BENCH_BEFORE=/path/to/mxgate`).
+fn before(dir: &Path, input: &Path) -> Option<Row> {
+    let bin = PathBuf::from(std::env::var_os("MAKEMAP_BENCH_BEFORE")?);
+    Some(makemap_row("mxgate makemap (before)", &bin, dir, "before", input).0)
 }
 
 fn sendmail(dir: &Path, input: &Path) -> Row {
@@ -182,22 +276,24 @@ fn sendmail(dir: &Path, input: &Path) -> Row {
         return skipped("sendmail makemap hash", "/usr/sbin/makemap not installed");
     }
     let target = dir.join("sm");
-    let t0 = Instant::now();
-    let st = Command::new(makemap)
-        .arg("hash")
-        .arg(&target)
-        .stdin(std::fs::File::open(input).expect("input"))
-        .stderr(Stdio::null())
-        .status();
-    let took = t0.elapsed();
-    match st {
-        Ok(s) if s.success() => Row {
+    let mut cmd = Command::new(makemap);
+    cmd.arg("hash").arg(&target);
+    match timed(
+        &mut cmd,
+        Stdio::from(std::fs::File::open(input).expect("input")),
+    ) {
+        Ok(t) if t.output.status.success() => Row {
             tool: "sendmail makemap hash",
-            build: secs(took),
+            build: secs(t.took),
+            peak: peak(&t),
             size: size(&dir.join("sm.db")).map(mib).unwrap_or_default(),
             lookups: "n/a (no bulk query tool)".into(),
+            figures: Some((t.took.as_secs_f64(), t.peak_kib)),
         },
-        Ok(s) => skipped("sendmail makemap hash", &format!("makemap exited {s}")),
+        Ok(t) => skipped(
+            "sendmail makemap hash",
+            &format!("makemap exited {}", t.output.status),
+        ),
         Err(e) => skipped("sendmail makemap hash", &e.to_string()),
     }
 }
@@ -253,34 +349,28 @@ fn postfix(dir: &Path, input: &Path, probes: &[String]) -> Row {
     let libpath = lm.join("usr/lib/x86_64-linux-gnu");
     let table = dir.join("pf");
     std::fs::copy(input, &table).expect("copy input");
-    let run = |args: &[&std::ffi::OsStr], stdin: Stdio| {
-        Command::new(&postmap)
-            .env("LD_LIBRARY_PATH", &libpath)
+    let command = |args: &[&std::ffi::OsStr]| {
+        let mut c = Command::new(&postmap);
+        c.env("LD_LIBRARY_PATH", &libpath)
             .arg("-c")
             .arg(&cfdir)
-            .args(args)
-            .stdin(stdin)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
+            .args(args);
+        c
     };
     let spec = format!("lmdb:{}", table.display());
-    let t0 = Instant::now();
-    let built = run(&[spec.as_ref()], Stdio::null());
-    let took = t0.elapsed();
-    match built {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => {
+    let built = match timed(&mut command(&[spec.as_ref()]), Stdio::null()) {
+        Ok(t) if t.output.status.success() => t,
+        Ok(t) => {
             return skipped(
                 tool,
                 &format!(
                     "postmap failed: {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
+                    String::from_utf8_lossy(&t.output.stderr).trim()
                 ),
             );
         }
         Err(e) => return skipped(tool, &e.to_string()),
-    }
+    };
     let keys = dir.join("probes");
     let mut f = std::fs::File::create(&keys).expect("probes");
     for k in probes {
@@ -288,10 +378,11 @@ fn postfix(dir: &Path, input: &Path, probes: &[String]) -> Row {
     }
     drop(f);
     let t0 = Instant::now();
-    let q = run(
-        &["-q".as_ref(), "-".as_ref(), spec.as_ref()],
-        Stdio::from(std::fs::File::open(&keys).expect("probes")),
-    );
+    let q = command(&["-q".as_ref(), "-".as_ref(), spec.as_ref()])
+        .stdin(Stdio::from(std::fs::File::open(&keys).expect("probes")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
     let qt = t0.elapsed();
     let lookups = match q {
         // postmap -q - exits 1 when some key is absent; that is expected here.
@@ -303,9 +394,11 @@ fn postfix(dir: &Path, input: &Path, probes: &[String]) -> Row {
     };
     Row {
         tool,
-        build: secs(took),
+        build: secs(built.took),
+        peak: peak(&built),
         size: size(&dir.join("pf.lmdb")).map(mib).unwrap_or_default(),
         lookups,
+        figures: Some((built.took.as_secs_f64(), built.peak_kib)),
     }
 }
 
@@ -325,13 +418,29 @@ fn main() {
         mib(text.len() as u64),
         probes.len()
     );
-    let mut rows = ours(dir.path(), &text, &probes);
+    drop(text);
+    let mut rows = ours(dir.path(), &input, &probes);
+    rows.extend(before(dir.path(), &input));
     rows.push(sendmail(dir.path(), &input));
     rows.push(postfix(dir.path(), &input, &probes));
     println!();
-    println!("| tool | build | file size | lookups, one thread |");
-    println!("|---|---|---|---|");
-    for r in rows {
-        println!("| {} | {} | {} | {} |", r.tool, r.build, r.size, r.lookups);
+    println!("| tool | build | peak memory | file size | lookups, one thread |");
+    println!("|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            r.tool, r.build, r.peak, r.size, r.lookups
+        );
+    }
+    let find = |t: &str| rows.iter().find(|r| r.tool == t).and_then(|r| r.figures);
+    if let (Some((ot, om)), Some((pt, pm))) =
+        (find("mxgate makemap"), find("postfix postmap lmdb:"))
+    {
+        println!();
+        print!("mxgate / postmap lmdb: build time {:.2}x", ot / pt);
+        if let (Some(om), Some(pm)) = (om, pm) {
+            print!(", peak memory {:.2}x", om as f64 / pm as f64);
+        }
+        println!(" (goals: <= 0.5x time, <= 1x memory)");
     }
 }
