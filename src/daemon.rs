@@ -568,7 +568,7 @@ pub fn run(opts: &Options) -> i32 {
         }
     };
     let spool = match Spool::open(&qdir, Durability::Fsync) {
-        Ok(s) => s,
+        Ok(s) => s.with_recycling(),
         Err(e) => {
             eprintln!("mxgate: spool: {e}");
             return 73;

@@ -10,6 +10,15 @@
 //! or the operator), `quarantine/`. Concurrent commits share directory
 //! fsyncs (group commit). The spool knows paths, fsync and formats — not
 //! routing.
+//!
+//! Recycling: a delivered message's file is not unlinked but renamed into
+//! `tmp/` ([`Spool::recycle`]) and written over by a later message, which
+//! saves the file system an inode allocation and a release (with their
+//! block bitmaps, and a discard on file systems mounted `discard`) per
+//! message. A recycled file is reused only after [`FREE_AGE`], so a reader
+//! that opened it under its queue name just before (`mailq`) reads the old
+//! message whole; at most [`FREE_MAX`] files of at most [`FREE_SIZE`] bytes
+//! wait, and [`Spool::recover`] removes them at start like any `tmp/` file.
 
 pub mod envelope;
 pub mod hoststat;
@@ -19,12 +28,22 @@ pub mod status;
 pub use envelope::Envelope;
 pub use ids::QueueId;
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a recycled file waits in `tmp/` before it is written over.
+pub const FREE_AGE: Duration = Duration::from_secs(2);
+/// How many recycled files wait at most (more are unlinked).
+pub const FREE_MAX: usize = 4096;
+/// The largest file recycled, in bytes (a larger one is unlinked): the
+/// files waiting hold at most `FREE_MAX * FREE_SIZE` of disk (128 MiB).
+pub const FREE_SIZE: u64 = 32 << 10;
 
 /// Why a spool operation failed. The caller answers `451 4.3.0` (or `452
 /// 4.3.1` for [`Error::NoSpace`]); a message is never answered 250 after one.
@@ -118,6 +137,12 @@ pub struct Spool {
     renames: [AtomicU64; 3],
     dir_synced: [Mutex<u64>; 3],
     seq: AtomicU64,
+    /// Recycled files in `tmp/`, oldest first, with when they were recycled.
+    free: Mutex<VecDeque<(PathBuf, Instant)>>,
+    /// Whether [`Spool::recycle`] keeps files (the daemon's spool only).
+    recycling: bool,
+    /// [`FREE_AGE`] (shorter in tests).
+    free_age: Duration,
 }
 
 impl Spool {
@@ -150,7 +175,18 @@ impl Spool {
             renames: Default::default(),
             dir_synced: Default::default(),
             seq: AtomicU64::new(0),
+            free: Mutex::new(VecDeque::new()),
+            recycling: false,
+            free_age: FREE_AGE,
         })
+    }
+
+    /// Keep delivered messages' files for new ones ([`Spool::recycle`]):
+    /// for the daemon, which empties `tmp/` when it starts. A short-lived
+    /// process (`sendmail -q`) unlinks them, so none is left behind.
+    pub fn with_recycling(mut self) -> Spool {
+        self.recycling = true;
+        self
     }
 
     /// The spool's root directory.
@@ -186,22 +222,26 @@ impl Spool {
         // An unnamed file in the spool's file system (O_TMPFILE): nothing to
         // clean up if we die, and publishing it is one link into the state
         // directory. File systems without O_TMPFILE get a named file in tmp/.
-        let (mut file, temp) = match open_anonymous(&self.root.join("tmp")) {
-            Ok(f) => (f, Temp::Anonymous),
-            Err(_) => {
-                let path = self.root.join("tmp").join(id.as_str());
-                let f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(|e| Error::io(&path, e))?;
-                (f, Temp::Named(path))
-            }
+        let (mut file, temp) = match self.reuse() {
+            Some((f, path)) => (f, Temp::Named(path)),
+            None => match open_anonymous(&self.root.join("tmp")) {
+                Ok(f) => (f, Temp::Anonymous),
+                Err(_) => {
+                    let path = self.root.join("tmp").join(id.as_str());
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&path)
+                        .map_err(|e| Error::io(&path, e))?;
+                    (f, Temp::Named(path))
+                }
+            },
         };
         let mut env = envelope.clone();
         env.id = Some(id.clone());
         let path = self.root.join("tmp").join(id.as_str());
-        file.write_all(env.to_text().as_bytes())
+        let head = env.to_text();
+        file.write_all(head.as_bytes())
             .map_err(|e| Error::io(&path, e))?;
         Ok(Writer {
             spool: self,
@@ -210,7 +250,69 @@ impl Spool {
             temp,
             file: Some(file),
             size: 0,
+            head: head.len() as u64,
         })
+    }
+
+    /// A recycled file old enough to be written over, opened for writing.
+    fn reuse(&self) -> Option<(File, PathBuf)> {
+        use std::os::unix::fs::OpenOptionsExt;
+        loop {
+            let path = {
+                let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+                match free.front() {
+                    Some((_, at)) if at.elapsed() >= self.free_age => free.pop_front()?.0,
+                    _ => return None,
+                }
+            };
+            let opened = OpenOptions::new()
+                .write(true)
+                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+                .open(&path);
+            match opened {
+                Ok(f) => return Some((f, path)),
+                // Gone (a restart's recover, an operator): try the next one.
+                Err(_) => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+    }
+
+    /// Remove message `id` from `state` after its delivery, keeping its
+    /// file for a later message when it is small and the pool has room
+    /// (see the module doc). A message already gone is not an error. No
+    /// directory fsync: if the rename is lost in a crash the message is
+    /// delivered again (at least once), never lost.
+    pub fn recycle(&self, state: State, id: &QueueId) -> Result<(), Error> {
+        let from = self.root.join(state.dir()).join(id.as_str());
+        let small = std::fs::symlink_metadata(&from)
+            .map(|m| m.is_file() && m.len() <= FREE_SIZE)
+            .unwrap_or(false);
+        let room = self.recycling
+            && self
+                .free
+                .lock()
+                .map(|f| f.len() < FREE_MAX)
+                .unwrap_or(false);
+        let gone = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(Error::io(&from, e)),
+        };
+        if !(small && room) {
+            return std::fs::remove_file(&from).or_else(gone);
+        }
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let to = self
+            .root
+            .join("tmp")
+            .join(format!("free.{}.{seq}", std::process::id()));
+        std::fs::rename(&from, &to).or_else(gone)?;
+        self.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back((to, Instant::now()));
+        Ok(())
     }
 
     /// Remove leftovers of interrupted writes (`tmp/`): they were never
@@ -416,6 +518,8 @@ pub struct Writer<'s> {
     temp: Temp,
     file: Option<File>,
     size: u64,
+    /// Bytes of the envelope written before the content.
+    head: u64,
 }
 
 impl Writer<'_> {
@@ -483,6 +587,11 @@ impl Writer<'_> {
     }
 
     fn finish(&self, file: File, state: State) -> Result<QueueId, Error> {
+        if matches!(self.temp, Temp::Named(_)) {
+            // A recycled file may be longer than this message.
+            file.set_len(self.head + self.size)
+                .map_err(|e| Error::io(&self.path, e))?;
+        }
         if self.spool.durability == Durability::Fsync {
             file.sync_data().map_err(|e| Error::io(&self.path, e))?;
         }
@@ -611,6 +720,50 @@ mod tests {
                 .is_none()
         );
         assert!(spool.list(State::Queue).unwrap().is_empty());
+    }
+
+    /// A delivered message's file is written over by a later, shorter
+    /// message: same inode, nothing of the old one left, nothing left in
+    /// tmp/; a large file, or a spool without recycling, is unlinked.
+    #[test]
+    fn recycled_files_carry_the_new_message_only() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), Durability::Fsync)
+            .unwrap()
+            .with_recycling();
+        spool.free_age = Duration::ZERO;
+        let put = |body: &[u8]| {
+            let mut w = spool.create(&env()).unwrap();
+            w.write(body).unwrap();
+            w.commit(State::Queue).unwrap()
+        };
+        let ino = |id: &QueueId| {
+            std::fs::metadata(dir.path().join("queue").join(id.as_str()))
+                .unwrap()
+                .ino()
+        };
+        let tmp_names = || std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
+        let a = put(&b"x".repeat(8000));
+        let a_ino = ino(&a);
+        spool.recycle(State::Queue, &a).unwrap();
+        assert_eq!(tmp_names(), 1, "kept in tmp/");
+        let b = put(b"Subject: short\r\n\r\nhi\r\n");
+        assert_eq!(ino(&b), a_ino, "the file was reused");
+        assert_eq!(tmp_names(), 0);
+        let (_, content) = spool.read(State::Queue, &b).unwrap();
+        assert_eq!(content, b"Subject: short\r\n\r\nhi\r\n");
+        // Too large to keep.
+        let c = put(&b"y".repeat(FREE_SIZE as usize + 1));
+        spool.recycle(State::Queue, &c).unwrap();
+        assert_eq!(tmp_names(), 0);
+        // Gone already: not an error.
+        spool.recycle(State::Queue, &c).unwrap();
+        // A spool without recycling (sendmail -q) unlinks.
+        let plain = Spool::open(dir.path(), Durability::Fsync).unwrap();
+        plain.recycle(State::Queue, &b).unwrap();
+        assert_eq!(tmp_names(), 0);
+        assert!(plain.list(State::Queue).unwrap().is_empty());
     }
 
     #[test]

@@ -795,9 +795,10 @@ impl Queue {
             .all(|i| journal.is_final(&i.key) && journal.reported.contains(&i.key));
         if done {
             // Nothing left to remember: remove the message (a crash before
-            // the unlink reaches the disk delivers it again — at least once,
-            // never lost).
-            status::remove_message(&root, State::Queue.dir(), id)?;
+            // the removal reaches the disk delivers it again — at least
+            // once, never lost); its file may serve a new message.
+            self.host.spool().recycle(State::Queue, id)?;
+            status::remove_journal(&root, id)?;
             return Ok(Processed::Removed);
         }
         if !unsaved.is_empty() {

@@ -382,6 +382,12 @@ pub fn remove_message(root: &Path, state_dir: &str, id: &QueueId) -> Result<(), 
     // No directory fsync: if the unlink is lost in a crash the message is
     // delivered again (at least once), which is what every MTA risks between
     // the remote 250 and its own bookkeeping; a lost message is impossible.
+    remove_journal(root, id)
+}
+
+/// Remove the journal of message `id`, once its queue file is gone; a
+/// journal that does not exist is not an error.
+pub fn remove_journal(root: &Path, id: &QueueId) -> Result<(), Error> {
     let s = path(root, id);
     match std::fs::remove_file(&s) {
         Ok(()) => Ok(()),
