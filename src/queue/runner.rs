@@ -42,7 +42,7 @@ use crate::spool::status::{self, Entry, Journal, Kind, RcptStatus};
 use crate::spool::{self, Envelope, QueueId, Spool, State, envelope::Recipient};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -1089,8 +1089,12 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
     let inflight: Arc<Mutex<HashSet<QueueId>>> = Arc::default();
     let cache: Arc<Mutex<HashMap<QueueId, Cached>>> = Arc::default();
     let alive = Arc::new(AtomicUsize::new(0));
+    // The earliest next attempt of any message not yet handed out (see
+    // `Quiet`): the scan sets it, workers lower it when a message stays.
+    let earliest = Arc::new(AtomicU64::new(0));
     for _ in 0..settings.workers.max(1) {
         let (q, rx, inflight, cache) = (queue.clone(), rx.clone(), inflight.clone(), cache.clone());
+        let earliest = earliest.clone();
         alive.fetch_add(1, Ordering::SeqCst);
         let (stop, guard) = (stop.clone(), Alive(alive.clone()));
         std::thread::spawn(move || {
@@ -1108,6 +1112,7 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
                         c.remove(&id);
                     }
                     Ok(Processed::Later(t)) => {
+                        earliest.fetch_min(t, Ordering::SeqCst);
                         if c.len() < CACHE_MAX || c.contains_key(&id) {
                             c.insert(id.clone(), Cached { next: t });
                         }
@@ -1116,6 +1121,7 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
                         q.host
                             .log()
                             .line(Some(id.as_str()), &format!("SYSERR: queue run: {e}"));
+                        earliest.fetch_min(now + 60, Ordering::SeqCst);
                         c.insert(id.clone(), Cached { next: now + 60 });
                     }
                 }
@@ -1133,6 +1139,8 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
         let mut last_full = 0u64;
         let mut last_marker: Option<SystemTime> = None;
         let mut last_flush: Option<SystemTime> = None;
+        let mut quiet: Option<Quiet> = None;
+        let queue_dir = root.join(State::Queue.dir());
         while !flag.load(Ordering::SeqCst) {
             let started = Instant::now();
             let now = unix_now();
@@ -1159,7 +1167,26 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
                     );
                 }
             }
-            let dispatched = scan(&queue, &root, &tx, &inflight, &cache, &flag, full);
+            let dir_mtime = std::fs::metadata(&queue_dir)
+                .and_then(|m| m.modified())
+                .ok();
+            let skip = !full
+                && quiet
+                    .as_ref()
+                    .is_some_and(|q| q.still(dir_mtime) && now < earliest.load(Ordering::SeqCst));
+            if skip {
+                // Nothing new in queue/ and nothing due: no directory scan
+                // (a deferred queue of hundreds of thousands costs nothing
+                // between its retry times).
+                pause(&flag, Duration::from_secs(1));
+                continue;
+            }
+            let scan_wall = SystemTime::now();
+            earliest.store(u64::MAX, Ordering::SeqCst);
+            let pass = scan(&queue, &root, &tx, &inflight, &cache, &flag, full);
+            earliest.fetch_min(pass.earliest, Ordering::SeqCst);
+            quiet = Quiet::after(dir_mtime, scan_wall, pass.complete);
+            let dispatched = pass.dispatched;
             if dispatched > 0 {
                 // Mail was due: look again as soon as the workers have taken it
                 // (a scan blocks while they are all busy), so a busy queue is
@@ -1170,17 +1197,55 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
             // A scan of a huge queue is paced by its own cost, but never more
             // than 5 s: the time includes waiting for free workers, which is
             // not a reason to leave due mail sitting.
-            let pause = (started.elapsed() * 4)
+            let wait = (started.elapsed() * 4)
                 .max(Duration::from_secs(1))
                 .min(Duration::from_secs(5));
-            let until = Instant::now() + pause;
-            while Instant::now() < until && !flag.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            pause(&flag, wait);
         }
         tx.close();
     });
     Runner { stop, alive }
+}
+
+/// Sleep `wait` in steps of 100 ms, or less if `stop` is set.
+fn pause(stop: &AtomicBool, wait: Duration) {
+    let until = Instant::now() + wait;
+    while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What a complete scan of `queue/` saw, for skipping the next one: the
+/// directory's modification time, trusted only when it was at least a
+/// second older than the scan's start (a rename in the same clock tick as
+/// the scan would not change it).
+struct Quiet {
+    mtime: SystemTime,
+}
+
+impl Quiet {
+    fn after(mtime: Option<SystemTime>, scan_start: SystemTime, complete: bool) -> Option<Quiet> {
+        let mtime = mtime?;
+        let settled = scan_start
+            .duration_since(mtime)
+            .is_ok_and(|d| d >= Duration::from_secs(1));
+        (complete && settled).then_some(Quiet { mtime })
+    }
+
+    /// Is `queue/` as the scan saw it (no message added or removed since)?
+    fn still(&self, mtime: Option<SystemTime>) -> bool {
+        mtime == Some(self.mtime)
+    }
+}
+
+/// What one pass of [`scan`] did.
+struct Pass {
+    /// Messages handed to the workers.
+    dispatched: usize,
+    /// The earliest next attempt among the messages left in the queue.
+    earliest: u64,
+    /// Whether every entry was looked at (no stop, no error).
+    complete: bool,
 }
 
 /// Hand every due message to the workers; returns how many were handed over.
@@ -1192,8 +1257,12 @@ fn scan(
     cache: &Mutex<HashMap<QueueId, Cached>>,
     stop: &AtomicBool,
     full: bool,
-) -> usize {
-    let mut dispatched = 0;
+) -> Pass {
+    let mut pass = Pass {
+        dispatched: 0,
+        earliest: u64::MAX,
+        complete: false,
+    };
     let dir = root.join(State::Queue.dir());
     let rd = match std::fs::read_dir(&dir) {
         Ok(rd) => rd,
@@ -1202,12 +1271,15 @@ fn scan(
                 .host
                 .log()
                 .line(None, &format!("SYSERR: {}: {e}", dir.display()));
-            return 0;
+            return pass;
         }
     };
-    for e in rd.flatten() {
+    for e in rd {
+        let Ok(e) = e else {
+            return pass;
+        };
         if stop.load(Ordering::SeqCst) {
-            return dispatched;
+            return pass;
         }
         let Some(id) = e.file_name().to_str().and_then(QueueId::parse) else {
             continue;
@@ -1249,6 +1321,7 @@ fn scan(
             },
         };
         if next > now {
+            pass.earliest = pass.earliest.min(next);
             continue;
         }
         inflight
@@ -1256,11 +1329,12 @@ fn scan(
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone());
         if tx.send_blocking(id).is_err() {
-            return dispatched;
+            return pass;
         }
-        dispatched += 1;
+        pass.dispatched += 1;
     }
-    dispatched
+    pass.complete = true;
+    pass
 }
 
 #[cfg(test)]
