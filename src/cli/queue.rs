@@ -262,20 +262,22 @@ enum Op {
     Flush,
 }
 
-fn messages(spool: &Spool, state: State) -> Result<Vec<(QueueId, Envelope)>, String> {
-    let mut v = Vec::new();
-    for id in spool.list(state).map_err(|e| e.to_string())? {
-        // Only the envelope is needed; a message removed meanwhile is skipped.
+/// The messages of `state` with their envelopes, one at a time (only the
+/// ids are listed first; each envelope is read when its turn comes, up to
+/// its `end` line). A message removed meanwhile is skipped.
+fn messages(
+    spool: &Spool,
+    state: State,
+) -> Result<impl Iterator<Item = Result<(QueueId, Envelope), String>> + '_, String> {
+    let ids = spool.list(state).map_err(|e| e.to_string())?;
+    Ok(ids.into_iter().filter_map(move |id| {
         let path = spool.root().join(state.dir()).join(id.as_str());
-        let Ok(data) = std::fs::read(&path) else {
-            continue;
-        };
-        match Envelope::split(&data) {
-            Ok((env, _)) => v.push((id, env)),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+        match Envelope::read_head(&path) {
+            Ok(Some(env)) => Some(Ok((id, env))),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
         }
-    }
-    Ok(v)
+    }))
 }
 
 fn act(
@@ -304,7 +306,8 @@ fn act(
     };
     let mut n = 0;
     for &state in states {
-        for (id, env) in messages(spool, state)? {
+        for m in messages(spool, state)? {
+            let (id, env) = m?;
             if !sel.matches(&id, &env, now) {
                 continue;
             }
@@ -371,7 +374,8 @@ fn rcpt_state(j: &Journal, i: usize) -> String {
 fn list(spool: &Spool, json: bool, out: &mut dyn Write) -> Result<(), String> {
     let mut all = Vec::new();
     for state in [State::Queue, State::Hold, State::Quarantine] {
-        for (id, env) in messages(spool, state)? {
+        for m in messages(spool, state)? {
+            let (id, env) = m?;
             let j = Journal::load(spool.root(), &id).map_err(|e| e.to_string())?;
             let size = std::fs::metadata(spool.root().join(state.dir()).join(id.as_str()))
                 .map(|m| m.len())
@@ -437,7 +441,8 @@ fn summary(spool: &Spool, now: u64, out: &mut dyn Write) -> Result<(), String> {
     let mut domains: BTreeMap<String, usize> = BTreeMap::new();
     let mut ages: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut total = 0;
-    for (id, env) in messages(spool, State::Queue)? {
+    for m in messages(spool, State::Queue)? {
+        let (id, env) = m?;
         total += 1;
         *ages
             .entry(age_bucket(now.saturating_sub(env.arrival)))
