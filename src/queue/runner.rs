@@ -1107,29 +1107,36 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
                 let now = unix_now();
                 let result = q.process(&id, now);
                 let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-                match result {
+                let stays = match result {
                     Ok(Processed::Removed | Processed::Gone | Processed::Held) => {
                         c.remove(&id);
+                        None
                     }
                     Ok(Processed::Later(t)) => {
-                        earliest.fetch_min(t, Ordering::SeqCst);
                         if c.len() < CACHE_MAX || c.contains_key(&id) {
                             c.insert(id.clone(), Cached { next: t });
                         }
+                        Some(t)
                     }
                     Err(e) => {
                         q.host
                             .log()
                             .line(Some(id.as_str()), &format!("SYSERR: queue run: {e}"));
-                        earliest.fetch_min(now + 60, Ordering::SeqCst);
                         c.insert(id.clone(), Cached { next: now + 60 });
+                        Some(now + 60)
                     }
-                }
+                };
                 drop(c);
                 inflight
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&id);
+                // After the removal from `inflight`: a scan that starts
+                // later sees the message itself; one that started earlier
+                // and skipped it as in flight is covered by this.
+                if let Some(t) = stays {
+                    earliest.fetch_min(t, Ordering::SeqCst);
+                }
             }
         });
     }
