@@ -8,11 +8,20 @@
 //! found".
 //!
 //! Every question is its own exchange: its own UDP socket, its own
-//! retransmissions, nothing shared with any other question. A lost
-//! datagram is asked again early — after [`Dns::first_retry`] (250 ms by
-//! default), then after twice as long each time, rotating through the
-//! servers — and the whole question never takes longer than the configured
-//! timeout. A truncated answer is asked again over TCP.
+//! retransmissions, no shared in-flight state with any other question. A
+//! lost datagram is asked again early — after [`Dns::first_retry`], then
+//! after twice as long each time, rotating through the servers — and the
+//! whole question never takes longer than the configured timeout. A
+//! truncated answer is asked again over TCP.
+//!
+//! The first resend is timed as TCP times its retransmissions (RFC 6298):
+//! from the answers that came back to a question's first copy (Karn's
+//! rule), a smoothed round trip and its variation give `srtt + 4 *
+//! rttvar`, kept between [`MIN_RETRY`] and [`FIRST_RETRY`] — 250 ms until
+//! the first answer, a few milliseconds against a resolver on this host,
+//! more against a slow or distant one. Negative answers time the server
+//! like any other (the fault this module was written to avoid, below).
+//! `confMXGATE_DNS_RETRY` fixes it instead.
 //!
 //! Why not hickory's `Resolver` (used before): its name-server pool (a)
 //! shares one in-flight query among every caller asking the same question,
@@ -31,7 +40,7 @@ mod exchange;
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A DNS answer: three outcomes.
@@ -71,10 +80,45 @@ pub struct Dns {
     servers: Arc<[SocketAddr]>,
     timeout: Duration,
     first_retry: Duration,
+    /// The measured round trip, when the first resend adapts to it.
+    rtt: Option<Arc<Mutex<Rtt>>>,
 }
 
-/// The first resend of an unanswered question (then twice as long each time).
+/// The first resend of an unanswered question before any answer has been
+/// timed, and its upper bound after (then twice as long each time).
 pub const FIRST_RETRY: Duration = Duration::from_millis(250);
+
+/// The adaptive first resend is never sooner than this.
+pub const MIN_RETRY: Duration = Duration::from_millis(10);
+
+/// A smoothed round trip and its mean deviation (RFC 6298, in seconds).
+#[derive(Debug, Clone, Copy, Default)]
+struct Rtt {
+    srtt: f64,
+    rttvar: f64,
+    timed: bool,
+}
+
+impl Rtt {
+    fn sample(&mut self, r: Duration) {
+        let r = r.as_secs_f64();
+        if self.timed {
+            self.rttvar = 0.75 * self.rttvar + 0.25 * (self.srtt - r).abs();
+            self.srtt = 0.875 * self.srtt + 0.125 * r;
+        } else {
+            (self.srtt, self.rttvar, self.timed) = (r, r / 2.0, true);
+        }
+    }
+
+    /// `srtt + 4 * rttvar` within [`MIN_RETRY`] and `max`; `max` untimed.
+    fn retry(&self, max: Duration) -> Duration {
+        if !self.timed {
+            return max;
+        }
+        Duration::from_secs_f64((self.srtt + 4.0 * self.rttvar).clamp(0.0, 60.0))
+            .clamp(MIN_RETRY.min(max), max)
+    }
+}
 
 impl Dns {
     /// The system's resolver configuration (`/etc/resolv.conf`: its
@@ -102,33 +146,51 @@ impl Dns {
             servers: servers.into(),
             timeout,
             first_retry: FIRST_RETRY.min(timeout / 4),
+            rtt: Some(Arc::default()),
         })
     }
 
-    /// The same resolver with another first-resend interval
-    /// (`confMXGATE_DNS_RETRY`).
+    /// The same resolver with a fixed first-resend interval
+    /// (`confMXGATE_DNS_RETRY`), not adapted to the measured round trip.
     pub fn with_first_retry(mut self, first_retry: Duration) -> Dns {
         self.first_retry = first_retry.max(Duration::from_millis(10));
+        self.rtt = None;
         self
     }
 
-    /// How long before an unanswered question is first sent again.
+    /// How long before an unanswered question is first sent again, now.
     pub fn first_retry(&self) -> Duration {
-        self.first_retry
+        match &self.rtt {
+            Some(rtt) => rtt
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retry(self.first_retry),
+            None => self.first_retry,
+        }
     }
 
     async fn ask(&self, name: &str, rtype: RecordType) -> Result<exchange::Response, String> {
         let qname = Name::from_ascii(fqdn(name)).map_err(|e| format!("{name}: {e}"))?;
-        exchange::ask(
+        let r = exchange::ask(
             &self.servers,
             &qname,
             rtype,
             exchange::Schedule {
-                first_retry: self.first_retry,
+                first_retry: self.first_retry(),
                 total: self.timeout,
             },
         )
-        .await
+        .await;
+        if let (
+            Some(rtt),
+            Ok(exchange::Response {
+                rtt: Some(took), ..
+            }),
+        ) = (&self.rtt, &r)
+        {
+            rtt.lock().unwrap_or_else(|p| p.into_inner()).sample(*took);
+        }
+        r
     }
 
     /// PTR names of `ip`, without trailing dots.
@@ -252,6 +314,39 @@ pub fn reverse_name(ip: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RFC 6298's estimator: 250 ms until an answer is timed, then
+    /// `srtt + 4 * rttvar` within [MIN_RETRY, FIRST_RETRY]; a fixed
+    /// `confMXGATE_DNS_RETRY` does not adapt.
+    #[test]
+    fn the_first_resend_follows_the_measured_round_trip() {
+        let mut r = Rtt::default();
+        assert_eq!(r.retry(FIRST_RETRY), FIRST_RETRY);
+        r.sample(Duration::from_micros(200));
+        assert_eq!(r.retry(FIRST_RETRY), MIN_RETRY, "a loopback resolver");
+        for _ in 0..50 {
+            r.sample(Duration::from_millis(30));
+        }
+        let t = r.retry(FIRST_RETRY);
+        assert!(
+            t > Duration::from_millis(29) && t < Duration::from_millis(40),
+            "{t:?}"
+        );
+        for _ in 0..50 {
+            r.sample(Duration::from_secs(2));
+        }
+        assert_eq!(
+            r.retry(FIRST_RETRY),
+            FIRST_RETRY,
+            "never later than the cap"
+        );
+        let dns =
+            Dns::with_servers(&["127.0.0.1:53".parse().unwrap()], Duration::from_secs(5)).unwrap();
+        assert_eq!(dns.first_retry(), FIRST_RETRY);
+        let fixed = dns.with_first_retry(Duration::from_millis(100));
+        assert_eq!(fixed.first_retry(), Duration::from_millis(100));
+        assert!(fixed.rtt.is_none());
+    }
 
     #[test]
     fn reverse_names() {

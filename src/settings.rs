@@ -149,8 +149,9 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// `confMXGATE_DNS_TIMEOUT`: how long one DNS question may take (default 5s).
     pub dns_timeout: Duration,
-    /// `confMXGATE_DNS_RETRY`: the first resend of an unanswered question
-    /// (`250ms`, `1s`; default the resolver's).
+    /// `confMXGATE_DNS_RETRY`: a fixed first resend of an unanswered
+    /// question (`250ms`, `1s`); unset, the resolver adapts it to the
+    /// measured round trip.
     pub dns_retry: Option<Duration>,
     /// `confMXGATE_NAMESERVERS`: `ip:port` list instead of the system's resolvers.
     pub nameservers: Option<Vec<SocketAddr>>,

@@ -49,6 +49,9 @@ pub struct Response {
     pub code: ResponseCode,
     /// The answer section (a CNAME chain included as the server gave it).
     pub records: Vec<RData>,
+    /// How long the answer took, when it answered the first copy before
+    /// any other was sent (Karn's rule: only such answers time the server).
+    pub rtt: Option<Duration>,
 }
 
 /// Ask `servers` for `name`/`rtype` on `schedule`. `Err` = no usable
@@ -127,6 +130,7 @@ pub async fn ask(
             return Ok(Response {
                 code,
                 records: msg.answers.into_iter().map(|r| r.data).collect(),
+                rtt: (sent == 1).then(|| start.elapsed()),
             });
         }
         // SERVFAIL, REFUSED, …: try the next server now.
@@ -138,6 +142,7 @@ pub async fn ask(
             return Ok(Response {
                 code,
                 records: Vec::new(),
+                rtt: None,
             });
         }
         next_send = Instant::now();
@@ -226,6 +231,7 @@ async fn over_tcp(
         Ok(Response {
             code: msg.metadata.response_code,
             records: msg.answers.into_iter().map(|r| r.data).collect(),
+            rtt: None,
         })
     };
     futures_lite::future::or(work, async {
