@@ -307,12 +307,16 @@ impl Spool {
             .root
             .join("tmp")
             .join(format!("free.{}.{seq}", std::process::id()));
-        std::fs::rename(&from, &to).or_else(gone)?;
-        self.free
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back((to, Instant::now()));
-        Ok(())
+        match std::fs::rename(&from, &to) {
+            Ok(()) => {
+                self.free
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_back((to, Instant::now()));
+                Ok(())
+            }
+            Err(e) => gone(e),
+        }
     }
 
     /// Remove leftovers of interrupted writes (`tmp/`): they were never
