@@ -352,17 +352,7 @@ impl Site {
     /// Look a host name up in the configured sources, without DNS.
     pub fn host_lookup(&self, name: &str) -> HostAnswer {
         let name = addr::normalize_name(name);
-        for src in &self.host_sources {
-            match src {
-                HostSource::Files => {
-                    if let Some(ips) = self.hosts.get(&name) {
-                        return HostAnswer::Found(ips.clone());
-                    }
-                }
-                HostSource::Dns => return HostAnswer::AskDns,
-            }
-        }
-        HostAnswer::NotFound
+        self.walk_sources(|| self.hosts.get(&name))
     }
 
     /// [`Site::host_lookup`] as sendmail's canonification (the `host` map,
@@ -375,19 +365,25 @@ impl Site {
     /// sender's domain; delivery looks addresses up by the name itself.
     pub fn host_lookup_canonical(&self, name: &str) -> HostAnswer {
         let name = addr::normalize_name(name);
+        self.walk_sources(|| {
+            let domain = self.expand_macros("$m", &|_| None).to_ascii_lowercase();
+            let short = name
+                .split_once('.')
+                .filter(|(_, rest)| !domain.is_empty() && *rest == domain)
+                .map(|(first, _)| first);
+            self.hosts
+                .get(&name)
+                .or_else(|| short.and_then(|s| self.hosts.get(s)))
+        })
+    }
+
+    /// The service switch's `hosts` sources in order: `in_file` answers for
+    /// `files`; `dns` means the caller must ask DNS.
+    fn walk_sources<'a>(&'a self, in_file: impl Fn() -> Option<&'a Vec<IpAddr>>) -> HostAnswer {
         for src in &self.host_sources {
             match src {
                 HostSource::Files => {
-                    let domain = self.expand_macros("$m", &|_| None).to_ascii_lowercase();
-                    let short = name
-                        .split_once('.')
-                        .filter(|(_, rest)| !domain.is_empty() && *rest == domain)
-                        .map(|(first, _)| first);
-                    let found = self
-                        .hosts
-                        .get(&name)
-                        .or_else(|| short.and_then(|s| self.hosts.get(s)));
-                    if let Some(ips) = found {
+                    if let Some(ips) = in_file() {
                         return HostAnswer::Found(ips.clone());
                     }
                 }
