@@ -9,7 +9,7 @@
 //! ([`schedule::Destinations`]), journal the outcomes, warn, expire,
 //! bounce ([`crate::dsn`]) and remove finished messages.
 //! [`schedule`] holds the pure timing decisions (`now` is a parameter).
-//! [`runner::start`] runs it in threads inside the daemon (src/daemon/queue.rs).
+//! [`runner::start`] runs it inside the daemon as tasks on delivery threads (src/daemon/queue.rs).
 //!
 //! Options (all in the `.mc`): `confMXGATE_QUEUE_INTERVAL` turns the queue
 //! runner on in `mxgate daemon` (like sendmail's `-q15m`: the value is the
@@ -212,7 +212,7 @@ pub fn run_once(
     let root = host.spool.root().join(crate::spool::State::Queue.dir());
     for (n, id) in selected.iter().enumerate() {
         progress(n + 1, selected.len(), id, &root);
-        if let Err(e) = queue.process(id, runner::unix_now()) {
+        if let Err(e) = queue.process_blocking(id, runner::unix_now()) {
             host.log
                 .line(Some(id.as_str()), &format!("SYSERR: queue run: {e}"));
         }

@@ -8,10 +8,10 @@
 //! mailer goes to the `remote` slot, which the daemon fills with
 //! [`super::remote::NetworkAgents`]. Without it (no resolver could be set
 //! up) a remote batch is deferred with `4.4.0 remote delivery agent not
-//! configured`: the message stays queued and is retried. Futures are driven with
-//! `smol::block_on` on the queue's worker threads, so an agent may block
-//! (the local mailer does: file I/O and fsync) without stalling the SMTP
-//! server's executor.
+//! configured`: the message stays queued and is retried. The futures run as
+//! tasks on the queue's delivery threads (see `runner::start`), so an
+//! agent must not block: the local mailer (file I/O, fsync, programs) runs
+//! on the blocking thread pool.
 
 use crate::deliver::local::LocalMailer;
 use crate::deliver::{Batch, NextHop, Outcome};
@@ -48,8 +48,23 @@ impl Agents for SiteAgents {
         let site = (self.site)();
         let lmtp = hop.mailer == "local" && super::remote::local_lmtp(&site).is_some();
         if is_local_mailer(&hop.mailer) && !lmtp {
+            // Blocking work (files, fsync, programs such as procmail): on
+            // the blocking pool with its own copy of the batch, so the
+            // delivery threads keep running the network deliveries.
             let mailer = LocalMailer::from_site(&site);
-            return Box::pin(async move { mailer.deliver(&site, hop, &batch) });
+            let (hop, id, envelope) = (hop.clone(), batch.id.clone(), batch.envelope.clone());
+            let (sender, recipients, message) =
+                (batch.sender, batch.recipients, batch.message.to_vec());
+            return Box::pin(blocking::unblock(move || {
+                let batch = Batch {
+                    id: &id,
+                    envelope: &envelope,
+                    sender,
+                    recipients,
+                    message: &message,
+                };
+                mailer.deliver(&site, &hop, &batch)
+            }));
         }
         match &self.remote {
             Some(r) => r.deliver(hop, batch),

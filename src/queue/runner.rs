@@ -20,12 +20,17 @@
 //! order: postmaster, dead-letter drop, keep the queue file) — a message
 //! answered 250 is never dropped silently. `now` is a parameter.
 //!
-//! [`start`] runs the queue in threads: one scanner that lists `queue/`
-//! every second (streaming the directory; at most `workers` messages are
-//! loaded at any time, plus a bounded cache of next-attempt times —
-//! [`CACHE_MAX`] entries, re-read when a journal changes), and
-//! `confMXGATE_QUEUE_WORKERS` workers (default 40) that call
-//! [`Queue::process`]. New messages have no journal, so they are due at
+//! [`start`] runs the queue: one scanner thread that lists `queue/` every
+//! second (streaming the directory; at most `workers` messages are loaded
+//! at any time, plus a bounded cache of next-attempt times — [`CACHE_MAX`]
+//! entries, re-read when a journal changes), and
+//! `confMXGATE_QUEUE_WORKERS` workers (default 40) that await
+//! [`Queue::process`]. The workers are tasks on an executor of their own,
+//! run by one thread per core ([`delivery_threads`]): a worker waiting on
+//! the network holds no thread, and the delivery agents' sockets are woken
+//! on the thread that polls them. The spool's reads and renames are done
+//! in place; the journal's fsync after a deferral and the local mailer go
+//! to the blocking pool. New messages have no journal, so they are due at
 //! once. Directory scans slow down on a very large queue (the pause after a
 //! scan is at least four times the scan's duration).
 
@@ -116,7 +121,7 @@ pub struct Queue {
 struct Budget {
     limit: u64,
     used: Mutex<u64>,
-    freed: std::sync::Condvar,
+    freed: event_listener::Event,
 }
 
 /// A share of the [`Budget`], returned when dropped.
@@ -130,16 +135,27 @@ impl Budget {
         Budget {
             limit: limit.max(1),
             used: Mutex::new(0),
-            freed: std::sync::Condvar::new(),
+            freed: event_listener::Event::new(),
         }
+    }
+
+    /// Count `bytes` as used if they fit (or if `anyway`).
+    fn try_take(&self, bytes: u64, anyway: bool) -> bool {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let fits = *used + bytes <= self.limit;
+        if fits || anyway {
+            *used += bytes;
+        }
+        fits || anyway
     }
 
     /// A share for a message of `size` bytes (counted twice). Small
     /// messages never wait: a slow delivery of a large one must not hold up
     /// the rest of the queue. A large one waits for room at most
     /// [`BUDGET_WAIT`], then goes ahead over the budget, so one that hangs
-    /// on a dead host delays the other large ones, not forever.
-    fn take(&self, size: u64) -> Share<'_> {
+    /// on a dead host delays the other large ones, not forever. The wait
+    /// is a future: a waiting delivery holds no thread.
+    async fn take(&self, size: u64) -> Share<'_> {
         if size <= SMALL_MESSAGE {
             return Share {
                 budget: self,
@@ -148,19 +164,26 @@ impl Budget {
         }
         let bytes = size.saturating_mul(2).min(self.limit);
         let deadline = Instant::now() + BUDGET_WAIT;
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        while *used + bytes > self.limit {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+        loop {
+            if self.try_take(bytes, false) {
                 break;
             }
-            used = self
-                .freed
-                .wait_timeout(used, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            // Listen first, then look again: a share returned between the
+            // two is not missed.
+            let freed = self.freed.listen();
+            if self.try_take(bytes, false) {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.try_take(bytes, true);
+                break;
+            }
+            futures_lite::future::or(freed, async {
+                async_io::Timer::after(left).await;
+            })
+            .await;
         }
-        *used += bytes;
         Share {
             budget: self,
             bytes,
@@ -170,9 +193,13 @@ impl Budget {
 
 impl Drop for Share<'_> {
     fn drop(&mut self) {
+        if self.bytes == 0 {
+            return;
+        }
         let mut used = self.budget.used.lock().unwrap_or_else(|e| e.into_inner());
         *used -= self.bytes;
-        self.budget.freed.notify_all();
+        drop(used);
+        self.budget.freed.notify(usize::MAX);
     }
 }
 
@@ -455,13 +482,25 @@ impl Queue {
     }
 
     /// One delivery run of message `id` at time `now` (see the module doc).
-    pub fn process(&self, id: &QueueId, now: u64) -> Result<Processed, spool::Error> {
+    /// A future: the delivery agents' network waits hold no thread (see
+    /// [`start`]); the spool's own reads, renames and fsyncs are done in
+    /// place.
+    pub async fn process(&self, id: &QueueId, now: u64) -> Result<Processed, spool::Error> {
+        self.pass(id, now).await
+    }
+
+    /// [`Queue::process`] on the calling thread (`mxgate -q`, tests).
+    pub fn process_blocking(&self, id: &QueueId, now: u64) -> Result<Processed, spool::Error> {
+        smol::block_on(self.pass(id, now))
+    }
+
+    async fn pass(&self, id: &QueueId, now: u64) -> Result<Processed, spool::Error> {
         let spool = self.host.spool();
         let root = spool.root().to_path_buf();
         let Ok(meta) = std::fs::metadata(root.join(State::Queue.dir()).join(id.as_str())) else {
             return Ok(Processed::Gone);
         };
-        let _share = self.budget.take(meta.len());
+        let _share = self.budget.take(meta.len()).await;
         let (env, content) = match spool.read(State::Queue, id) {
             Ok(x) => x,
             Err(spool::Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -620,7 +659,7 @@ impl Queue {
                 };
                 let started = Instant::now();
                 let mut outcomes = match &table_error {
-                    None => smol::block_on(self.agents.deliver(&p.hop, batch)),
+                    None => self.agents.deliver(&p.hop, batch).await,
                     Some(e) => vec![
                         Outcome::Deferred {
                             status: EnhancedStatus::new(4, 3, 0),
@@ -810,8 +849,13 @@ impl Queue {
             spool::move_message(&root, State::Queue, State::Hold, id)?;
             return Ok(Processed::Held);
         }
-        // Still queued: record this pass in one append (one fsync).
-        Journal::append(&root, id, &unwritten)?;
+        // Still queued: record this pass in one append (one fsync, on the
+        // blocking pool: a host that defers a thousand messages must not
+        // hold the delivery threads in fsync).
+        if !unwritten.is_empty() {
+            let key = id.clone();
+            blocking::unblock(move || Journal::append(&root, &key, &unwritten)).await?;
+        }
         Ok(Processed::Later(later.unwrap_or_else(|| {
             if journal.next_attempt > now {
                 journal.next_attempt
@@ -1069,7 +1113,48 @@ impl Runner {
     }
 }
 
-/// Counts a worker thread as alive until it returns (or unwinds).
+/// The threads that run the delivery tasks: one per core (at least two,
+/// so a delivery thread waiting on an fsync leaves another running; at
+/// most eight), never more than there are workers.
+fn delivery_threads(workers: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    cores.clamp(2, 8).min(workers.max(1))
+}
+
+impl Queue {
+    /// Remember when a processed message is due again (`None`: it left the
+    /// queue); an error is logged and retried in a minute.
+    fn settle(
+        &self,
+        id: &QueueId,
+        now: u64,
+        result: Result<Processed, spool::Error>,
+        cache: &Mutex<HashMap<QueueId, Cached>>,
+    ) -> Option<u64> {
+        let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(Processed::Removed | Processed::Gone | Processed::Held) => {
+                c.remove(id);
+                None
+            }
+            Ok(Processed::Later(t)) => {
+                if c.len() < CACHE_MAX || c.contains_key(id) {
+                    c.insert(id.clone(), Cached { next: t });
+                }
+                Some(t)
+            }
+            Err(e) => {
+                self.host
+                    .log()
+                    .line(Some(id.as_str()), &format!("SYSERR: queue run: {e}"));
+                c.insert(id.clone(), Cached { next: now + 60 });
+                Some(now + 60)
+            }
+        }
+    }
+}
+
+/// Counts a worker task as alive until it returns (or unwinds).
 struct Alive(Arc<AtomicUsize>);
 
 impl Drop for Alive {
@@ -1092,41 +1177,25 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
     // The earliest next attempt of any message not yet handed out (see
     // `Quiet`): the scan sets it, workers lower it when a message stays.
     let earliest = Arc::new(AtomicU64::new(0));
+    // Each worker is a task; `finished` closes when the last one returns,
+    // and the executor's threads leave with it.
+    let ex = Arc::new(smol::Executor::<'static>::new());
+    let (done, finished) = async_channel::bounded::<()>(1);
     for _ in 0..settings.workers.max(1) {
         let (q, rx, inflight, cache) = (queue.clone(), rx.clone(), inflight.clone(), cache.clone());
         let earliest = earliest.clone();
         alive.fetch_add(1, Ordering::SeqCst);
-        let (stop, guard) = (stop.clone(), Alive(alive.clone()));
-        std::thread::spawn(move || {
-            let _alive = guard;
-            while let Ok(id) = rx.recv_blocking() {
+        let (stop, guard, done) = (stop.clone(), Alive(alive.clone()), done.clone());
+        ex.spawn(async move {
+            let _alive = (guard, done);
+            while let Ok(id) = rx.recv().await {
                 // Stopping: leave what is still in the channel for the next start.
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
                 let now = unix_now();
-                let result = q.process(&id, now);
-                let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-                let stays = match result {
-                    Ok(Processed::Removed | Processed::Gone | Processed::Held) => {
-                        c.remove(&id);
-                        None
-                    }
-                    Ok(Processed::Later(t)) => {
-                        if c.len() < CACHE_MAX || c.contains_key(&id) {
-                            c.insert(id.clone(), Cached { next: t });
-                        }
-                        Some(t)
-                    }
-                    Err(e) => {
-                        q.host
-                            .log()
-                            .line(Some(id.as_str()), &format!("SYSERR: queue run: {e}"));
-                        c.insert(id.clone(), Cached { next: now + 60 });
-                        Some(now + 60)
-                    }
-                };
-                drop(c);
+                let result = q.process(&id, now).await;
+                let stays = q.settle(&id, now, result, &cache);
                 inflight
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -1138,7 +1207,21 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
                     earliest.fetch_min(t, Ordering::SeqCst);
                 }
             }
-        });
+        })
+        .detach();
+    }
+    drop(done);
+    for n in 0..delivery_threads(settings.workers) {
+        let (ex, finished) = (ex.clone(), finished.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("delivery-{n}"))
+            .spawn(move || smol::block_on(ex.run(finished.recv())));
+        if let Err(e) = spawned {
+            queue
+                .host
+                .log()
+                .line(None, &format!("SYSERR: delivery thread: {e}"));
+        }
     }
     let flag = stop.clone();
     std::thread::spawn(move || {
@@ -1360,14 +1443,14 @@ mod tests {
     fn the_memory_budget_holds_large_messages_back_and_never_small_ones() {
         use std::sync::atomic::{AtomicBool, Ordering};
         let budget = Arc::new(Budget::new(10 * 1024 * 1024));
-        let first = budget.take(8 * 1024 * 1024);
+        let first = smol::block_on(budget.take(8 * 1024 * 1024));
         assert_eq!(first.bytes, 10 * 1024 * 1024, "a large one takes it all");
-        let small = budget.take(4096);
+        let small = smol::block_on(budget.take(4096));
         assert_eq!(small.bytes, 0, "a small one does not wait");
         let released = Arc::new(AtomicBool::new(false));
         let (b, r) = (budget.clone(), released.clone());
         let waiter = std::thread::spawn(move || {
-            let second = b.take(6 * 1024 * 1024);
+            let second = smol::block_on(b.take(6 * 1024 * 1024));
             assert!(r.load(Ordering::SeqCst), "it waited for the first share");
             second.bytes
         });
@@ -1515,7 +1598,7 @@ mod tests {
             &["<x@one.example>", "<y@two.example>", "<z@one.example>"],
             &[],
         );
-        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        assert_eq!(q.process_blocking(&id, T0).unwrap(), Processed::Removed);
         let calls = agents.calls.lock().unwrap().clone();
         assert_eq!(calls.len(), 2, "{calls:?}");
         assert_eq!(calls[0].0.host.as_deref(), Some("one.example"));
@@ -1547,7 +1630,10 @@ mod tests {
             &[("filter", "smtp:[127.0.0.1]:10024")],
         );
         // The filter's 4xx keeps the message queued.
-        assert!(matches!(q.process(&id, T0).unwrap(), Processed::Later(_)));
+        assert!(matches!(
+            q.process_blocking(&id, T0).unwrap(),
+            Processed::Later(_)
+        ));
         let calls = agents.calls.lock().unwrap().clone();
         assert_eq!(calls.len(), 1, "one transaction");
         assert_eq!(calls[0].0.mailer, "esmtp");
@@ -1559,7 +1645,10 @@ mod tests {
         assert!(Journal::load(d.path(), &id).unwrap().expansions.is_empty());
         // 250 from the filter: delivered, and logged with the filter named.
         agents.script.lock().unwrap().insert(hop, "ok");
-        assert_eq!(q.process(&id, T0 + 300).unwrap(), Processed::Removed);
+        assert_eq!(
+            q.process_blocking(&id, T0 + 300).unwrap(),
+            Processed::Removed
+        );
         let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
         assert!(
             log.contains(
@@ -1584,7 +1673,7 @@ mod tests {
             &["<x@one.example>"],
             &[("filter", "smtp:[127.0.0.1]:10024")],
         );
-        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        assert_eq!(q.process_blocking(&id, T0).unwrap(), Processed::Removed);
         // The bounce to the sender is routed normally (it has no filter fact).
         let bounces = queued(&h);
         assert_eq!(bounces.len(), 1, "one DSN");
@@ -1601,7 +1690,7 @@ mod tests {
             .unwrap()
             .insert("two.example".into(), "defer");
         let id = enqueue(&h, "<s@src.example>", &["<list@example.com>"], &[]);
-        let r = q.process(&id, T0).unwrap();
+        let r = q.process_blocking(&id, T0).unwrap();
         assert_eq!(r, Processed::Later(T0 + 300));
         let calls = agents.calls.lock().unwrap().clone();
         assert_eq!(calls[0].1, "owner-list@gw.example.com");
@@ -1616,7 +1705,10 @@ mod tests {
             .lock()
             .unwrap()
             .insert("two.example".into(), "ok");
-        assert_eq!(q.process(&id, T0 + 300).unwrap(), Processed::Removed);
+        assert_eq!(
+            q.process_blocking(&id, T0 + 300).unwrap(),
+            Processed::Removed
+        );
         let calls = agents.calls.lock().unwrap().clone();
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].2, vec!["b@two.example"]);
@@ -1632,7 +1724,10 @@ mod tests {
             .unwrap()
             .insert("down.example".into(), "421");
         let a = enqueue(&h, "<s@src.example>", &["<x@down.example>"], &[]);
-        assert_eq!(q.process(&a, T0).unwrap(), Processed::Later(T0 + 300));
+        assert_eq!(
+            q.process_blocking(&a, T0).unwrap(),
+            Processed::Later(T0 + 300)
+        );
         let j = Journal::load(d.path(), &a).unwrap();
         assert_eq!((j.attempts, j.next_attempt), (1, T0 + 300));
         // A second message to the same host is not tried while it is backed off,
@@ -1644,7 +1739,10 @@ mod tests {
             &[],
         );
         agents.calls.lock().unwrap().clear();
-        assert_eq!(q.process(&b, T0 + 10).unwrap(), Processed::Later(T0 + 60));
+        assert_eq!(
+            q.process_blocking(&b, T0 + 10).unwrap(),
+            Processed::Later(T0 + 60)
+        );
         let calls = agents.calls.lock().unwrap().clone();
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].0.host.as_deref(), Some("up.example"));
@@ -1665,7 +1763,7 @@ mod tests {
             &["<x@bad.example>"],
             &[("ret", "HDRS")],
         );
-        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        assert_eq!(q.process_blocking(&id, T0).unwrap(), Processed::Removed);
         let q1 = queued(&h);
         assert_eq!(q1.len(), 1);
         let (bid, benv, bbody) = &q1[0];
@@ -1680,7 +1778,7 @@ mod tests {
             .lock()
             .unwrap()
             .insert("src.example".into(), "fail");
-        assert_eq!(q.process(bid, T0 + 1).unwrap(), Processed::Removed);
+        assert_eq!(q.process_blocking(bid, T0 + 1).unwrap(), Processed::Removed);
         let q2 = queued(&h);
         assert_eq!(q2.len(), 1);
         let (did, denv, _) = &q2[0];
@@ -1693,7 +1791,7 @@ mod tests {
         // with no dead-letter drop it is kept in hold/ (sendmail's savemail
         // panic), its failure not recorded so a release tries again.
         agents.script.lock().unwrap().insert("local".into(), "fail");
-        assert_eq!(q.process(did, T0 + 2).unwrap(), Processed::Held);
+        assert_eq!(q.process_blocking(did, T0 + 2).unwrap(), Processed::Held);
         assert!(queued(&h).is_empty());
         let root = h.spool().root().to_path_buf();
         assert!(root.join("hold").join(did.as_str()).exists());
@@ -1721,15 +1819,24 @@ mod tests {
             &["<postmaster@gw.example.com>"],
             &[("dsn-kind", "double-bounce")],
         );
-        assert!(matches!(q.process(&id, T0).unwrap(), Processed::Later(_)));
+        assert!(matches!(
+            q.process_blocking(&id, T0).unwrap(),
+            Processed::Later(_)
+        ));
         // A day of deferrals: given up (4.4.7), nobody to tell: held.
-        assert_eq!(q.process(&id, T0 + 86_400).unwrap(), Processed::Held);
+        assert_eq!(
+            q.process_blocking(&id, T0 + 86_400).unwrap(),
+            Processed::Held
+        );
         let root = h.spool().root().to_path_buf();
         // The operator fixes postmaster's mailbox and releases it.
         crate::spool::move_message(&root, State::Hold, State::Queue, &id).unwrap();
         Journal::append(&root, &id, &[Entry::Flush(T0 + 2 * 86_400)]).unwrap();
         agents.script.lock().unwrap().insert("local".into(), "ok");
-        assert_eq!(q.process(&id, T0 + 2 * 86_400).unwrap(), Processed::Removed);
+        assert_eq!(
+            q.process_blocking(&id, T0 + 2 * 86_400).unwrap(),
+            Processed::Removed
+        );
         let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
         assert!(log.contains("stat=Sent") || log.contains("dsn=2."), "{log}");
     }
@@ -1749,7 +1856,7 @@ mod tests {
             &["<postmaster@gw.example.com>"],
             &[("dsn-kind", "double-bounce")],
         );
-        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        assert_eq!(q.process_blocking(&id, T0).unwrap(), Processed::Removed);
         let text = std::fs::read_to_string(&drop).unwrap();
         assert!(text.starts_with("From MAILER-DAEMON "), "{text}");
         let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
@@ -1805,13 +1912,19 @@ mod tests {
         );
         let mail = enqueue_with(&h, "<s@src.example>", "<y@one.example>", "");
         for id in [&bounce, &vacation, &urgent, &mail] {
-            assert!(matches!(q.process(id, T0).unwrap(), Processed::Later(_)));
+            assert!(matches!(
+                q.process_blocking(id, T0).unwrap(),
+                Processed::Later(_)
+            ));
         }
         // A day later the DSN is given up (4.4.7), the others are not.
-        assert_eq!(q.process(&bounce, T0 + 86_400).unwrap(), Processed::Removed);
+        assert_eq!(
+            q.process_blocking(&bounce, T0 + 86_400).unwrap(),
+            Processed::Removed
+        );
         for id in [&vacation, &urgent, &mail] {
             assert!(matches!(
-                q.process(id, T0 + 86_400).unwrap(),
+                q.process_blocking(id, T0 + 86_400).unwrap(),
                 Processed::Later(_)
             ));
         }
@@ -1871,7 +1984,7 @@ mod tests {
             .unwrap()
             .insert("bad.example".into(), "fail");
         let id = enqueue(&h, "<>", &["<x@bad.example>"], &[]);
-        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        assert_eq!(q.process_blocking(&id, T0).unwrap(), Processed::Removed);
         assert!(queued(&h).is_empty());
     }
 
@@ -1899,7 +2012,7 @@ mod tests {
         let mut w = h.spool.create(&e).unwrap();
         w.write(b"Subject: t\r\n\r\nb\r\n").unwrap();
         let id = w.commit(State::Queue).unwrap();
-        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        assert_eq!(q.process_blocking(&id, T0).unwrap(), Processed::Removed);
         let q1 = queued(&h);
         assert_eq!(q1.len(), 1, "only the success report");
         let t = String::from_utf8_lossy(&q1[0].2);
@@ -1918,9 +2031,12 @@ mod tests {
             .unwrap()
             .insert("slow.example".into(), "defer");
         let id = enqueue(&h, "<s@src.example>", &["<x@slow.example>"], &[]);
-        assert!(matches!(q.process(&id, T0).unwrap(), Processed::Later(_)));
+        assert!(matches!(
+            q.process_blocking(&id, T0).unwrap(),
+            Processed::Later(_)
+        ));
         assert_eq!(queued(&h).len(), 1, "no warning yet");
-        let r = q.process(&id, T0 + 4 * 3600).unwrap();
+        let r = q.process_blocking(&id, T0 + 4 * 3600).unwrap();
         assert!(matches!(r, Processed::Later(_)));
         let all = queued(&h);
         assert_eq!(all.len(), 2, "a delay warning");
@@ -1930,11 +2046,14 @@ mod tests {
         assert!(t.contains("Action: delayed"));
         assert!(t.contains("Will-Retry-Until:"));
         std::fs::remove_file(h.spool.root().join("queue").join(warn.0.as_str())).unwrap();
-        q.process(&id, T0 + 5 * 3600).unwrap();
+        q.process_blocking(&id, T0 + 5 * 3600).unwrap();
         assert_eq!(queued(&h).len(), 1, "warned only once");
         // At five days: failed 4.4.7, returned, message removed, no delivery tried.
         agents.calls.lock().unwrap().clear();
-        assert_eq!(q.process(&id, T0 + 5 * 86_400).unwrap(), Processed::Removed);
+        assert_eq!(
+            q.process_blocking(&id, T0 + 5 * 86_400).unwrap(),
+            Processed::Removed
+        );
         assert!(agents.calls.lock().unwrap().is_empty());
         let all = queued(&h);
         assert_eq!(all.len(), 1);
@@ -1959,12 +2078,15 @@ mod tests {
             &["<x@one.example>", "<y@two.example>"],
             &[],
         );
-        q.process(&id, T0).unwrap();
+        q.process_blocking(&id, T0).unwrap();
         // "Restart": a fresh queue over the same spool.
         drop(q);
         let agents2 = Arc::new(Scripted::default());
         let q2 = Queue::new(h.clone(), agents2.clone(), 2);
-        assert_eq!(q2.process(&id, T0 + 300).unwrap(), Processed::Removed);
+        assert_eq!(
+            q2.process_blocking(&id, T0 + 300).unwrap(),
+            Processed::Removed
+        );
         let calls = agents2.calls.lock().unwrap().clone();
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].2, vec!["y@two.example"]);
@@ -1975,7 +2097,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (h, agents, q) = setup(d.path(), &[]);
         let id = enqueue(&h, "<s@src.example>", &["<>"], &[]);
-        assert_eq!(q.process(&id, T0).unwrap(), Processed::Removed);
+        assert_eq!(q.process_blocking(&id, T0).unwrap(), Processed::Removed);
         assert!(agents.calls.lock().unwrap().is_empty());
         let b = queued(&h);
         assert_eq!(b.len(), 1);
