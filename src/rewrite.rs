@@ -58,7 +58,7 @@ pub enum Why {
         /// The value after substitution.
         value: String,
         /// Line in the table's text source.
-        line: Option<u32>,
+        line: crate::site::SourceLine,
     },
     /// The host is a MASQUERADE_EXCEPTION (`$=N`).
     Exception {
@@ -103,7 +103,7 @@ impl fmt::Display for Why {
             Why::Generics { key, value, line } => write!(
                 f,
                 "genericstable{} `{key}` matched (value `{value}`)",
-                line.map(|l| format!(" line {l}")).unwrap_or_default()
+                line.suffix()
             ),
             Why::Exception { domain } => {
                 write!(f, "`{domain}` is a MASQUERADE_EXCEPTION ($=N)")

@@ -82,7 +82,7 @@ pub enum Because {
         /// The new host.
         value: String,
         /// Line in the table's text source.
-        line: Option<u32>,
+        line: crate::site::SourceLine,
     },
     /// `user%host@local` or `user%host` was rewritten to this address.
     PercentHack {
@@ -125,7 +125,7 @@ pub enum Because {
         /// Its value after `%n` substitution.
         value: String,
         /// Line in the table's text source.
-        line: Option<u32>,
+        line: crate::site::SourceLine,
     },
     /// A mailertable entry matched.
     MailerTable {
@@ -134,7 +134,7 @@ pub enum Because {
         /// Its value after `%n` substitution.
         value: String,
         /// Line in the table's text source.
-        line: Option<u32>,
+        line: crate::site::SourceLine,
     },
     /// SMART_HOST.
     SmartHost {
@@ -169,7 +169,6 @@ pub enum Because {
 
 impl fmt::Display for Because {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let line = |l: &Option<u32>| l.map(|n| format!(" line {n}")).unwrap_or_default();
         match self {
             Because::NullRecipient => f.write_str("the null address <> is not a recipient"),
             Because::DomainTable {
@@ -179,7 +178,7 @@ impl fmt::Display for Because {
             } => write!(
                 f,
                 "domaintable{} `{key}` matched: host rewritten to `{value}`",
-                line(l)
+                l.suffix()
             ),
             Because::PercentHack { address } => {
                 write!(f, "`%` hack: address rewritten to `{address}`")
@@ -209,7 +208,7 @@ impl fmt::Display for Because {
             } => write!(
                 f,
                 "virtusertable{} `{key}` matched (value `{value}`)",
-                line(l)
+                l.suffix()
             ),
             Because::MailerTable {
                 key,
@@ -218,7 +217,7 @@ impl fmt::Display for Because {
             } => write!(
                 f,
                 "mailertable{} `{key}` matched (value `{value}`)",
-                line(l)
+                l.suffix()
             ),
             Because::SmartHost { value } => write!(f, "SMART_HOST `{value}`"),
             Because::LuserRelay { value } => {
@@ -727,7 +726,7 @@ mod tests {
         let b = Because::MailerTable {
             key: ".example.com".into(),
             value: "smtp:[relay]".into(),
-            line: Some(12),
+            line: crate::site::SourceLine::At(12),
         };
         assert_eq!(
             b.to_string(),
@@ -735,6 +734,6 @@ mod tests {
         );
         let s = site(Arc::new(MemTable::from_lines(".example.com smtp:[relay]")));
         let (_, why) = resolve(&s, &Address::parse("a@b.example.com").unwrap()).unwrap();
-        assert!(matches!(why, Because::MailerTable { line: None, .. }));
+        assert!(matches!(&why, Because::MailerTable { line, .. } if line.number().is_none()));
     }
 }

@@ -393,27 +393,19 @@ impl Site {
         HostAnswer::NotFound
     }
 
-    /// The line of the table's text source (`path` without `.lmdb`) that
-    /// defines `key`, for explanations ("mailertable line 12"). `None` when the
-    /// source text is not next to the map or has no such key.
-    pub fn source_line(&self, role: &str, key: &str) -> Option<u32> {
-        let spec = self.config.maps.get(role)?;
-        let text = std::fs::read_to_string(&spec.path).ok()?;
-        for (i, line) in text.lines().enumerate() {
-            if line.starts_with('#') || line.starts_with(char::is_whitespace) {
-                continue;
-            }
-            let k = line.split_whitespace().next().unwrap_or("");
-            let hit = if spec.keep_case {
-                k == key
-            } else {
-                k.eq_ignore_ascii_case(key)
-            };
-            if hit {
-                return u32::try_from(i + 1).ok();
-            }
+    /// Where `key` of the table in `role` is defined in the table's text
+    /// source (`path` without `.lmdb`), for explanations ("mailertable line
+    /// 12"). Nothing is read until the number is asked for: routing a
+    /// message costs no read of the source text.
+    pub fn source_line(&self, role: &str, key: &str) -> SourceLine {
+        match self.config.maps.get(role) {
+            Some(spec) => SourceLine::Find {
+                path: spec.path.clone().into(),
+                key: key.to_string(),
+                keep_case: spec.keep_case,
+            },
+            None => SourceLine::Unknown,
         }
-        None
     }
 
     /// The name of `ip` from the configured sources without DNS: the hosts
@@ -705,6 +697,64 @@ fn parse_switch(text: &str) -> Option<Vec<HostSource>> {
         );
     }
     None
+}
+
+/// The line of a table's text source that defines a key (see
+/// [`Site::source_line`]), looked up when shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceLine {
+    /// No text source is known.
+    Unknown,
+    /// This line.
+    At(u32),
+    /// The first line of `path` whose key is `key`.
+    Find {
+        /// The text source.
+        path: std::path::PathBuf,
+        /// The key.
+        key: String,
+        /// Keys compared exactly (makemap `-f` not given).
+        keep_case: bool,
+    },
+}
+
+impl SourceLine {
+    /// The line number; `None` when the text is not next to the map or
+    /// has no such key.
+    pub fn number(&self) -> Option<u32> {
+        let (path, key, keep_case) = match self {
+            SourceLine::Unknown => return None,
+            SourceLine::At(n) => return Some(*n),
+            SourceLine::Find {
+                path,
+                key,
+                keep_case,
+            } => (path, key, *keep_case),
+        };
+        let text = std::fs::read_to_string(path).ok()?;
+        for (i, line) in text.lines().enumerate() {
+            if line.starts_with('#') || line.starts_with(char::is_whitespace) {
+                continue;
+            }
+            let k = line.split_whitespace().next().unwrap_or("");
+            let hit = if keep_case {
+                k == key
+            } else {
+                k.eq_ignore_ascii_case(key)
+            };
+            if hit {
+                return u32::try_from(i + 1).ok();
+            }
+        }
+        None
+    }
+
+    /// `" line N"` when known, else nothing (for explanations).
+    pub fn suffix(&self) -> String {
+        self.number()
+            .map(|n| format!(" line {n}"))
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

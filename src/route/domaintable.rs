@@ -39,7 +39,7 @@ pub struct Hit {
     /// The new host.
     pub value: String,
     /// Line in the table's text source, when known.
-    pub line: Option<u32>,
+    pub line: crate::site::SourceLine,
 }
 
 /// `m` with its host rewritten by the domaintable, with the hit; `None`
