@@ -60,7 +60,8 @@ pub fn start(
         remote,
     };
     let queue = queue::runner::Queue::new(server.clone(), Arc::new(agents), per_destination)
-        .with_memory(settings.queue_memory);
+        .with_memory(settings.queue_memory)
+        .with_workers(workers);
     let restored = queue.restore_host_status(queue::runner::unix_now());
     if restored > 0 {
         server.log.line(

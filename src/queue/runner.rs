@@ -109,6 +109,9 @@ pub struct Queue {
     up_written: Mutex<HashMap<String, u64>>,
     /// Bytes of message content the workers may hold at once.
     budget: Budget,
+    /// Deliveries that may wait for a slot of one busy next hop (see
+    /// [`Queue::admit`]).
+    slot_waiters: usize,
 }
 
 /// The memory the workers may spend on large messages at once
@@ -209,6 +212,25 @@ pub const DEFAULT_QUEUE_MEMORY: u64 = 16 * 1024 * 1024;
 /// Messages up to this size are delivered without asking the [`Budget`]
 /// (forty workers holding twice this much stay within a few MiB).
 const SMALL_MESSAGE: u64 = 256 * 1024;
+
+/// A delivery waiting for a slot of `hop`, counted until dropped.
+struct Waiting<'a> {
+    queue: &'a Queue,
+    hop: &'a NextHop,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.queue
+            .destinations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwait(self.hop);
+    }
+}
+
+/// The longest a delivery waits for a slot of a busy next hop.
+const SLOT_WAIT: Duration = Duration::from_secs(10);
 
 /// The longest a large message waits for room in the [`Budget`].
 const BUDGET_WAIT: Duration = Duration::from_secs(60);
@@ -355,6 +377,49 @@ impl Queue {
             hoststat,
             up_written: Mutex::new(HashMap::new()),
             budget: Budget::new(DEFAULT_QUEUE_MEMORY),
+            slot_waiters: per_destination.max(1),
+        }
+    }
+
+    /// Run by `workers` workers: up to the workers a busy next hop's
+    /// slots leave free may wait for a slot of it (see [`Queue::admit`]).
+    pub fn with_workers(mut self, workers: usize) -> Queue {
+        let slots = self
+            .destinations
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .limit;
+        self.slot_waiters = workers.saturating_sub(slots).max(1);
+        self
+    }
+
+    /// May a batch go to `hop` now? When every slot of it is taken, wait
+    /// for one (at most [`SLOT_WAIT`], and only while fewer than
+    /// `slot_waiters` deliveries wait for it) instead of handing the
+    /// message back: a message for a busy destination waits in memory, as
+    /// in Postfix's queue manager, and is not read and planned again and
+    /// again while the destination stays busy.
+    async fn admit(&self, hop: &NextHop, now: u64) -> Admit {
+        let deadline = Instant::now() + SLOT_WAIT;
+        loop {
+            let freed = {
+                let mut d = self.destinations.lock().unwrap_or_else(|e| e.into_inner());
+                match d.admit(hop, now) {
+                    Admit::Busy if Instant::now() < deadline => {}
+                    a => return a,
+                }
+                match d.wait(hop, self.slot_waiters) {
+                    // Listening before the lock is given up: a release
+                    // right after it is not missed.
+                    Some(event) => event.listen(),
+                    None => return Admit::Busy,
+                }
+            };
+            let _waiting = Waiting { queue: self, hop };
+            futures_lite::future::or(freed, async {
+                async_io::Timer::at(deadline).await;
+            })
+            .await;
         }
     }
 
@@ -585,17 +650,13 @@ impl Queue {
                 }
             };
             for p in plan::batches(&plan.leaves, limit) {
-                let admit = self
-                    .destinations
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .admit(&p.hop, now);
+                let admit = self.admit(&p.hop, now).await;
                 match admit {
                     Admit::Go => self.connections_metric(&p.hop),
                     Admit::Busy => {
                         // Due again at once: the scanner comes back within
-                        // milliseconds while there is work, and a slot frees
-                        // as soon as a transaction to this hop ends.
+                        // milliseconds while there is work (this hop had
+                        // its waiters already, or none freed in time).
                         later = Some(now);
                         continue;
                     }
@@ -1179,14 +1240,16 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
     let earliest = Arc::new(AtomicU64::new(0));
     // Each worker is a task; `finished` closes when the last one returns,
     // and the executor's threads leave with it.
-    let ex = Arc::new(smol::Executor::<'static>::new());
+    // Each worker is a task; `finished` closes when the last one returns,
+    // and the executor's threads leave with it.
     let (done, finished) = async_channel::bounded::<()>(1);
+    let mut tasks = Vec::new();
     for _ in 0..settings.workers.max(1) {
         let (q, rx, inflight, cache) = (queue.clone(), rx.clone(), inflight.clone(), cache.clone());
         let earliest = earliest.clone();
         alive.fetch_add(1, Ordering::SeqCst);
         let (stop, guard, done) = (stop.clone(), Alive(alive.clone()), done.clone());
-        ex.spawn(async move {
+        tasks.push(async move {
             let _alive = (guard, done);
             while let Ok(id) = rx.recv().await {
                 // Stopping: leave what is still in the channel for the next start.
@@ -1207,10 +1270,13 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
                     earliest.fetch_min(t, Ordering::SeqCst);
                 }
             }
-        })
-        .detach();
+        });
     }
     drop(done);
+    let ex = Arc::new(smol::Executor::<'static>::new());
+    for t in tasks {
+        ex.spawn(t).detach();
+    }
     for n in 0..delivery_threads(settings.workers) {
         let (ex, finished) = (ex.clone(), finished.clone());
         let spawned = std::thread::Builder::new()
@@ -1485,6 +1551,9 @@ mod tests {
         script: Mutex<HashMap<String, &'static str>>,
         /// (hop, sender, addresses) per call.
         calls: Mutex<Vec<(NextHop, String, Vec<String>)>>,
+        /// Deliveries in progress, and the most at once.
+        open: AtomicUsize,
+        peak: AtomicUsize,
     }
 
     impl Agents for Scripted {
@@ -1500,7 +1569,7 @@ mod tests {
                 .recipients
                 .iter()
                 .map(|r| match what {
-                    "ok" => Outcome::Delivered {
+                    "ok" | "slow" => Outcome::Delivered {
                         reply: Said::Reply(Reply::new(250, EnhancedStatus::new(2, 0, 0), "Ok")),
                         relay: format!("{host}. [192.0.2.1]"),
                     },
@@ -1529,7 +1598,15 @@ mod tests {
                     },
                 })
                 .collect();
-            Box::pin(async move { out })
+            Box::pin(async move {
+                let n = self.open.fetch_add(1, Ordering::SeqCst) + 1;
+                self.peak.fetch_max(n, Ordering::SeqCst);
+                if what == "slow" {
+                    async_io::Timer::after(Duration::from_millis(50)).await;
+                }
+                self.open.fetch_sub(1, Ordering::SeqCst);
+                out
+            })
         }
     }
 
@@ -1586,6 +1663,47 @@ mod tests {
                 (id, e, c)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_message_for_a_busy_destination_waits_for_a_slot_not_for_the_next_scan() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        // Two slots per destination (setup), four workers: two may wait.
+        let q = q.with_workers(4);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("one.example".into(), "slow");
+        let ids: Vec<QueueId> = (0..5)
+            .map(|_| enqueue(&h, "s@example.com", &["a@one.example"], &[]))
+            .collect();
+        let ex = smol::LocalExecutor::new();
+        let tasks: Vec<_> = ids.iter().map(|id| ex.spawn(q.process(id, T0))).collect();
+        let results: Vec<Processed> = smol::block_on(ex.run(async {
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        }));
+        let removed = results.iter().filter(|r| **r == Processed::Removed).count();
+        assert_eq!(
+            removed, 4,
+            "two sent at once, two waited for their slots: {results:?}"
+        );
+        assert!(
+            results.contains(&Processed::Later(T0)),
+            "the fifth found the waiters full and goes back to the scanner: {results:?}"
+        );
+        assert_eq!(
+            agents.peak.load(Ordering::SeqCst),
+            2,
+            "never more than the slots"
+        );
+        let dest = q.destinations.lock().unwrap();
+        assert_eq!(dest.waiters(&agents.calls.lock().unwrap()[0].0), 0);
     }
 
     #[test]

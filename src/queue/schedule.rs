@@ -16,7 +16,9 @@
 //! 1 minute doubling to 1 hour; any success clears it).
 
 use crate::deliver::NextHop;
+use event_listener::Event;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The queue's time settings (read with the other settings).
 pub use crate::settings::Timing;
@@ -95,6 +97,9 @@ pub struct Destinations {
     backoff: HashMap<String, (u64, u32)>,
     /// Slots per next hop.
     pub limit: usize,
+    /// Deliveries waiting for a slot of a busy next hop, and the event a
+    /// released slot notifies (see [`Destinations::wait`]).
+    waiting: HashMap<NextHop, (usize, Arc<Event>)>,
 }
 
 impl Destinations {
@@ -123,13 +128,48 @@ impl Destinations {
         Admit::Go
     }
 
-    /// Give back the slot taken by [`Destinations::admit`], recording how it went.
+    /// Wait for a slot of the busy `hop`: the event that the next
+    /// [`Destinations::release`] of it notifies (listen before unlocking),
+    /// or `None` when `max` deliveries wait for it already. Every `Some`
+    /// is paired with one [`Destinations::unwait`].
+    pub fn wait(&mut self, hop: &NextHop, max: usize) -> Option<Arc<Event>> {
+        let (n, event) = self
+            .waiting
+            .entry(hop.clone())
+            .or_insert_with(|| (0, Arc::new(Event::new())));
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(event.clone())
+    }
+
+    /// One delivery stopped waiting for a slot of `hop`.
+    pub fn unwait(&mut self, hop: &NextHop) {
+        if let Some((n, _)) = self.waiting.get_mut(hop) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.waiting.remove(hop);
+            }
+        }
+    }
+
+    /// Deliveries waiting for a slot of `hop`.
+    pub fn waiters(&self, hop: &NextHop) -> usize {
+        self.waiting.get(hop).map_or(0, |(n, _)| *n)
+    }
+
+    /// Give back the slot taken by [`Destinations::admit`], recording how it
+    /// went; one delivery waiting for a slot of `hop` is woken.
     pub fn release(&mut self, hop: &NextHop, result: HostResult, now: u64) {
         if let Some(n) = self.busy.get_mut(hop) {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 self.busy.remove(hop);
             }
+        }
+        if let Some((_, event)) = self.waiting.get(hop) {
+            event.notify(1);
         }
         let Some(h) = &hop.host else { return };
         match result {
@@ -259,5 +299,33 @@ mod tests {
         };
         d.release(&local, HostResult::HostDeferred, T0);
         assert_eq!(d.admit(&local, T0), Admit::Go);
+    }
+
+    #[test]
+    fn a_busy_hop_takes_waiters_up_to_a_limit_and_a_release_wakes_one() {
+        let mut d = Destinations::new(1);
+        let (a, b) = (hop("a.example"), hop("b.example"));
+        assert_eq!(d.admit(&a, T0), Admit::Go);
+        assert_eq!(d.admit(&a, T0), Admit::Busy);
+        let first = d.wait(&a, 2).expect("room for a waiter");
+        let mut woken = first.listen();
+        let _second = d.wait(&a, 2).expect("room for a second");
+        assert!(d.wait(&a, 2).is_none(), "two wait already");
+        assert_eq!(d.waiters(&a), 2);
+        // Another hop's release wakes nobody waiting for this one.
+        assert_eq!(d.admit(&b, T0), Admit::Go);
+        d.release(&b, HostResult::Answered, T0);
+        assert!(
+            futures_lite::future::block_on(futures_lite::future::poll_once(&mut woken)).is_none()
+        );
+        d.release(&a, HostResult::Answered, T0);
+        assert!(
+            futures_lite::future::block_on(futures_lite::future::poll_once(&mut woken)).is_some()
+        );
+        assert_eq!(d.admit(&a, T0), Admit::Go, "the freed slot");
+        d.unwait(&a);
+        d.unwait(&a);
+        assert_eq!(d.waiters(&a), 0);
+        assert!(d.wait(&a, 2).is_some(), "counted afresh");
     }
 }
