@@ -896,32 +896,32 @@ fn transparency(message: &[u8]) -> (Vec<u8>, usize) {
     let mut doubled = 0;
     // Octets of the current output line, not counting a doubled dot.
     let mut line_len = 0;
-    let mut bytes = message.iter().peekable();
-    while let Some(&b) = bytes.next() {
-        match b {
-            b'\r' => {
-                // CRLF, or a bare CR: either way one line end.
-                bytes.next_if_eq(&&b'\n');
-                out.extend_from_slice(b"\r\n");
-                line_len = 0;
+    let mut rest = message;
+    loop {
+        // The octets up to the next CR or LF, copied a run at a time.
+        let stop = memchr::memchr2(b'\r', b'\n', rest);
+        let (mut run, after) = rest.split_at(stop.unwrap_or(rest.len()));
+        while let Some(&first) = run.first() {
+            if line_len >= LINE_LIMIT {
+                out.extend_from_slice(b"\r\n ");
+                line_len = 1;
             }
-            b'\n' => {
-                out.extend_from_slice(b"\r\n");
-                line_len = 0;
+            if line_len == 0 && first == b'.' {
+                out.push(b'.');
+                doubled += 1;
             }
-            _ => {
-                if line_len >= LINE_LIMIT {
-                    out.extend_from_slice(b"\r\n ");
-                    line_len = 1;
-                }
-                if line_len == 0 && b == b'.' {
-                    out.push(b'.');
-                    doubled += 1;
-                }
-                out.push(b);
-                line_len += 1;
-            }
+            let (piece, tail) = run.split_at(run.len().min(LINE_LIMIT - line_len));
+            out.extend_from_slice(piece);
+            line_len += piece.len();
+            run = tail;
         }
+        // CRLF, a bare CR or a bare LF: either way one line end.
+        rest = match after {
+            [b'\r', b'\n', tail @ ..] | [b'\r' | b'\n', tail @ ..] => tail,
+            _ => break,
+        };
+        out.extend_from_slice(b"\r\n");
+        line_len = 0;
     }
     if line_len > 0 {
         out.extend_from_slice(b"\r\n");

@@ -400,7 +400,12 @@ fn header_view(tx: &Draft) -> &[u8] {
 
 /// The header section (up to the first empty line), unfolded, one string per header.
 pub fn unfolded_headers(msg: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(msg);
+    // Only the header section is converted (the body may be megabytes).
+    let end = msg
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(msg.len(), |i| i + 2);
+    let text = String::from_utf8_lossy(msg.get(..end).unwrap_or(msg));
     let mut out: Vec<String> = Vec::new();
     for line in text.split("\r\n") {
         if line.is_empty() {
