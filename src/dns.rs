@@ -14,6 +14,11 @@
 //! whole question never takes longer than the configured timeout. A
 //! truncated answer is asked again over TCP.
 //!
+//! Answers are kept for their TTL (positive ones at most an hour, negative
+//! ones, timed by their SOA as RFC 2308 says, at most five minutes; at most
+//! 10,000 questions; temporary failures never), so a busy relay does not
+//! ask its resolver the same MX and addresses for every message.
+//!
 //! The first resend is timed as TCP times its retransmissions (RFC 6298):
 //! from the answers that came back to a question's first copy (Karn's
 //! rule), a smoothed round trip and its variation give `srtt + 4 *
@@ -41,7 +46,7 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A DNS answer: three outcomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +87,62 @@ pub struct Dns {
     first_retry: Duration,
     /// The measured round trip, when the first resend adapts to it.
     rtt: Option<Arc<Mutex<Rtt>>>,
+    /// Answers kept for their TTL (see [`Cache`]).
+    cache: Arc<Cache>,
+}
+
+/// Answers kept for their time to live, as a caching resolver on the host
+/// would keep them: positive answers for the smallest TTL of their records
+/// (at most [`CACHE_TTL_MAX`]), NXDOMAIN and NODATA for the SOA's negative
+/// TTL (RFC 2308; at most [`CACHE_NEGATIVE_MAX`]; not at all without a SOA).
+/// A temporary failure is never kept, a TTL of 0 never cached, and at most
+/// [`CACHE_MAX`] questions are held. Two callers asking a question that is
+/// not cached still ask it each on their own (see the module doc).
+#[derive(Debug, Default)]
+struct Cache {
+    entries: Mutex<std::collections::HashMap<(String, RecordType), (Instant, exchange::Response)>>,
+}
+
+/// Questions the cache holds at most (expired ones are dropped first,
+/// then everything, when it is full).
+pub const CACHE_MAX: usize = 10_000;
+
+/// A positive answer is kept at most this long, whatever its TTL.
+pub const CACHE_TTL_MAX: Duration = Duration::from_secs(3600);
+
+/// A negative answer is kept at most this long.
+pub const CACHE_NEGATIVE_MAX: Duration = Duration::from_secs(300);
+
+impl Cache {
+    fn get(&self, key: &(String, RecordType)) -> Option<exchange::Response> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (until, r) = entries.get(key)?;
+        (Instant::now() < *until).then(|| r.clone())
+    }
+
+    fn put(&self, key: (String, RecordType), r: &exchange::Response) {
+        let keep = match (r.code, r.ttl) {
+            (_, None | Some(0)) => return,
+            (ResponseCode::NoError, Some(t)) if !r.records.is_empty() => {
+                Duration::from_secs(t.into()).min(CACHE_TTL_MAX)
+            }
+            (ResponseCode::NoError | ResponseCode::NXDomain, Some(t)) => {
+                Duration::from_secs(t.into()).min(CACHE_NEGATIVE_MAX)
+            }
+            _ => return,
+        };
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CACHE_MAX {
+            entries.retain(|_, (until, _)| *until > now);
+            if entries.len() >= CACHE_MAX {
+                entries.clear();
+            }
+        }
+        let mut kept = r.clone();
+        kept.rtt = None;
+        entries.insert(key, (now + keep, kept));
+    }
 }
 
 /// The first resend of an unanswered question before any answer has been
@@ -147,6 +208,7 @@ impl Dns {
             timeout,
             first_retry: FIRST_RETRY.min(timeout / 4),
             rtt: Some(Arc::default()),
+            cache: Arc::default(),
         })
     }
 
@@ -170,6 +232,10 @@ impl Dns {
     }
 
     async fn ask(&self, name: &str, rtype: RecordType) -> Result<exchange::Response, String> {
+        let key = (fqdn(name).to_ascii_lowercase(), rtype);
+        if let Some(r) = self.cache.get(&key) {
+            return Ok(r);
+        }
         let qname = Name::from_ascii(fqdn(name)).map_err(|e| format!("{name}: {e}"))?;
         let r = exchange::ask(
             &self.servers,
@@ -189,6 +255,9 @@ impl Dns {
         ) = (&self.rtt, &r)
         {
             rtt.lock().unwrap_or_else(|p| p.into_inner()).sample(*took);
+        }
+        if let Ok(answer) = &r {
+            self.cache.put(key, answer);
         }
         r
     }

@@ -183,3 +183,60 @@ fn one_client_address_has_a_bounded_number_of_lookups_in_flight() {
     assert!(x2.reply().starts_with("250 "));
     assert!(x2.reply().starts_with("250 2.1.0"));
 }
+
+/// The lines the responder printed up to its report of `sentinel`, which
+/// `dns` asks last (the responder reports in the order it receives).
+fn reports_until(server: &DropDns, dns: &Dns, sentinel: &str) -> Vec<String> {
+    smol::block_on(dns.a(sentinel));
+    let mut seen = Vec::new();
+    loop {
+        let q = server
+            .queries
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the responder reports every query");
+        if q.starts_with(sentinel) {
+            return seen;
+        }
+        seen.push(q);
+    }
+}
+
+/// Answers are kept for their TTL, as a caching resolver on the host keeps
+/// them: asked twice, an address, a NODATA (SOA in the authority section)
+/// and an NXDOMAIN each reach the server once. With a TTL of 0 (and no SOA)
+/// every question is asked again.
+#[test]
+fn answers_are_kept_for_their_ttl_and_a_zero_ttl_is_never_kept() {
+    use mxgate::dns::NotFound;
+    let ask_twice = |dns: &Dns| {
+        smol::block_on(async {
+            for _ in 0..2 {
+                let a = dns.a("kept.example").await;
+                assert_eq!(a, Answer::Found(vec![[192, 0, 2, 1].into()]));
+                let aaaa = dns.aaaa("kept.example").await;
+                assert_eq!(aaaa, Answer::NotFound(NotFound::NoRecords));
+                let nx = dns.a("x.nx.example").await;
+                assert_eq!(nx, Answer::NotFound(NotFound::NoSuchName));
+            }
+        })
+    };
+    let kept = DropDns::start(&["--ttl", "60", "--nx-zone", "nx.example"]);
+    let dns_kept = dns(&kept, Duration::from_secs(2));
+    ask_twice(&dns_kept);
+    let seen = reports_until(&kept, &dns_kept, "end.example");
+    assert_eq!(
+        seen,
+        [
+            "kept.example 1 answered",
+            "kept.example 28 answered",
+            "x.nx.example 1 answered"
+        ],
+        "each question asked once"
+    );
+
+    let fresh = DropDns::start(&["--nx-zone", "nx.example"]);
+    let dns_fresh = dns(&fresh, Duration::from_secs(2));
+    ask_twice(&dns_fresh);
+    let seen = reports_until(&fresh, &dns_fresh, "end.example");
+    assert_eq!(seen.len(), 6, "TTL 0: every question asked: {seen:?}");
+}

@@ -52,6 +52,30 @@ pub struct Response {
     /// How long the answer took, when it answered the first copy before
     /// any other was sent (Karn's rule: only such answers time the server).
     pub rtt: Option<Duration>,
+    /// How long the answer may be kept (seconds): the smallest TTL of the
+    /// answer section, or for a negative answer the SOA's (RFC 2308:
+    /// the smaller of its TTL and its MINIMUM); `None`: not to be kept.
+    pub ttl: Option<u32>,
+}
+
+impl Response {
+    fn from_message(msg: Message, rtt: Option<Duration>) -> Response {
+        let code = msg.metadata.response_code;
+        let ttl = if !msg.answers.is_empty() {
+            msg.answers.iter().map(|r| r.ttl).min()
+        } else {
+            msg.authorities.iter().find_map(|r| match &r.data {
+                RData::SOA(soa) => Some(r.ttl.min(soa.minimum)),
+                _ => None,
+            })
+        };
+        Response {
+            code,
+            records: msg.answers.into_iter().map(|r| r.data).collect(),
+            rtt,
+            ttl,
+        }
+    }
 }
 
 /// Ask `servers` for `name`/`rtype` on `schedule`. `Err` = no usable
@@ -127,11 +151,10 @@ pub async fn ask(
         }
         let code = msg.metadata.response_code;
         if code == ResponseCode::NoError || code == ResponseCode::NXDomain {
-            return Ok(Response {
-                code,
-                records: msg.answers.into_iter().map(|r| r.data).collect(),
-                rtt: (sent == 1).then(|| start.elapsed()),
-            });
+            return Ok(Response::from_message(
+                msg,
+                (sent == 1).then(|| start.elapsed()),
+            ));
         }
         // SERVFAIL, REFUSED, …: try the next server now.
         last_code = Some(code);
@@ -143,6 +166,7 @@ pub async fn ask(
                 code,
                 records: Vec::new(),
                 rtt: None,
+                ttl: None,
             });
         }
         next_send = Instant::now();
@@ -228,11 +252,7 @@ async fn over_tcp(
             .map_err(|e| format!("{server} (TCP): {e}"))?;
         let msg = matching(&body, id, name, rtype)
             .ok_or_else(|| format!("{server} (TCP): an answer to another question"))?;
-        Ok(Response {
-            code: msg.metadata.response_code,
-            records: msg.answers.into_iter().map(|r| r.data).collect(),
-            rtt: None,
-        })
+        Ok(Response::from_message(msg, None))
     };
     futures_lite::future::or(work, async {
         Timer::after(within).await;

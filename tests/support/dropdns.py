@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """A loopback DNS responder that loses queries on purpose (tests and benches).
 
-Usage: dropdns.py [--drop-zone ZONE] [--nx-zone ZONE] [--drop-first [N]] [--drop-every N] [--port P]
+Usage: dropdns.py [--drop-zone ZONE] [--nx-zone ZONE] [--drop-first [N]] [--drop-every N] [--ttl T] [--port P]
 
 Prints "port P" on its first line, then one line per query it receives:
 "q ID NAME TYPE answered|dropped".
 
-Answers (every name, one TTL of 0 so nothing is cached):
+Answers (every name; TTL 0 so nothing is cached, or --ttl T, when negative
+answers also carry a SOA whose TTL and MINIMUM are T):
   A     -> 192.0.2.1 (or 127.0.0.1 for names starting with "localhost")
   MX    -> 10 mx.NAME
   AAAA  -> no records (NOERROR, empty answer)
@@ -59,11 +60,17 @@ def encode_name(name):
     return out + b"\x00"
 
 
-def answer(qid, flags, name, qtype, question, nx=False):
+def soa(ttl):
+    rdata = encode_name("ns.test") + encode_name("hostmaster.test") + struct.pack(">IIIII", 1, 3600, 600, 86400, ttl)
+    return b"\xc0\x0c" + struct.pack(">HHIH", 6, 1, ttl, len(rdata)) + rdata
+
+
+def answer(qid, flags, name, qtype, question, nx=False, ttl=0):
     rd = flags & 0x0100
     rdata = None
+    ns = 1 if ttl else 0
     if nx:
-        return struct.pack(">HHHHHH", qid, 0x8403 | rd, 1, 0, 0, 0) + question
+        return struct.pack(">HHHHHH", qid, 0x8403 | rd, 1, 0, ns, 0) + question + (soa(ttl) if ttl else b"")
     if qtype == 1:
         rdata = bytes([127, 0, 0, 1]) if name.startswith("localhost") else bytes([192, 0, 2, 1])
     elif qtype == 15:
@@ -71,10 +78,13 @@ def answer(qid, flags, name, qtype, question, nx=False):
     elif qtype == 12:
         rdata = encode_name("client.test")
     an = 0 if rdata is None else 1
-    head = struct.pack(">HHHHHH", qid, 0x8400 | rd, 1, an, 0, 0)
+    ns = ns if rdata is None else 0
+    head = struct.pack(">HHHHHH", qid, 0x8400 | rd, 1, an, ns, 0)
     body = question
     if rdata is not None:
-        body += b"\xc0\x0c" + struct.pack(">HHIH", qtype, 1, 0, len(rdata)) + rdata
+        body += b"\xc0\x0c" + struct.pack(">HHIH", qtype, 1, ttl, len(rdata)) + rdata
+    elif ttl:
+        body += soa(ttl)
     return head + body
 
 
@@ -85,6 +95,7 @@ def main():
     ap.add_argument("--nx-zone", default=None)
     ap.add_argument("--drop-first", type=int, nargs="?", const=1, default=0)
     ap.add_argument("--drop-every", type=int, default=0)
+    ap.add_argument("--ttl", type=int, default=0)
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -113,7 +124,7 @@ def main():
             print("q", qid, name, qtype, "dropped" if drop else "answered", flush=True)
         if not drop:
             is_nx = bool(nx) and (name == nx or name.endswith("." + nx))
-            sock.sendto(answer(qid, flags, name, qtype, question, is_nx), peer)
+            sock.sendto(answer(qid, flags, name, qtype, question, is_nx, a.ttl), peer)
 
 
 if __name__ == "__main__":
