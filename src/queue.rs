@@ -192,6 +192,7 @@ pub fn run_once(
         Arc::new(remote::NetworkAgents {
             site: Arc::new(move || runner::Host::site(&*getter)),
             smtp,
+            lmtp: Default::default(),
         }) as Arc<dyn agents::Agents>
     });
     let getter = host.clone();

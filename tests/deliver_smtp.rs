@@ -1058,6 +1058,65 @@ fn lmtp_to_dovecot_gives_per_recipient_replies() {
     assert_eq!(files.len(), 1);
 }
 
+/// With a pool, three batches in a row go over one LMTP session (Dovecot
+/// logs them as transactions 1–3 of one session), as Postfix's LMTP client
+/// keeps its connections.
+#[test]
+fn lmtp_sessions_are_kept_for_the_next_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let Some(mut child) = dovecot_lmtp(dir.path(), port) else {
+        panic!(
+            "Dovecot's LMTP server could not be started (apt-get install dovecot-core dovecot-lmtpd)"
+        );
+    };
+    let pool = std::sync::Arc::new(mxgate::deliver::lmtp::LmtpPool::default());
+    let id = QueueId::generate(std::time::SystemTime::now(), std::process::id(), 8);
+    let env = Envelope::new("<a@example.com>");
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        let agent = LmtpAgent::new(
+            LmtpTarget::parse(&format!("127.0.0.1:{port}")),
+            "gw.example.com",
+        )
+        .with_pool(pool.clone());
+        let batch = Batch {
+            id: &id,
+            envelope: &env,
+            sender: "a@example.com".into(),
+            recipients: vec![BatchRcpt {
+                index: 0,
+                address: "alice".into(),
+                notify: None,
+                orcpt: None,
+            }],
+            message: MESSAGE,
+        };
+        outcomes.extend(smol::block_on(agent.deliver(&batch)));
+    }
+    drop(pool);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.path().join("dovecot.log")).unwrap_or_default();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Delivered { .. })),
+        "{outcomes:?}\n{log}"
+    );
+    let files = std::fs::read_dir(dir.path().join("mail/alice/Maildir/new"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 3, "{log}");
+    // Dovecot numbers the transactions of one session: `<pid><session:T3>`
+    // is the third over the same connection.
+    assert!(
+        log.contains(":T3>: Info: msgid=unspecified: saved mail"),
+        "one session: {log}"
+    );
+}
+
 #[test]
 fn connections_are_reused_for_the_next_batch_to_the_same_host() {
     let nsd = Nsd::start();

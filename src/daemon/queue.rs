@@ -50,6 +50,7 @@ pub fn start(
         Some(Arc::new(queue::remote::NetworkAgents {
             site: Arc::new(move || getter.site()),
             smtp,
+            lmtp: Default::default(),
         }) as Arc<dyn queue::agents::Agents>)
     });
     let settings = server.settings();

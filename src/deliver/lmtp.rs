@@ -6,6 +6,13 @@
 //! replies after the final dot. Any failure to connect or a broken session
 //! defers the recipients not settled yet (there is no next host). No
 //! STARTTLS or AUTH: LMTP peers are local.
+//!
+//! With an [`LmtpPool`], a session is kept open after its transaction
+//! (at most [`POOL_IDLE`], [`POOL_MAX`] per endpoint) and used for the next
+//! batch to the same endpoint, as Postfix's LMTP client caches its
+//! connections: no connect, greeting and `LHLO` per message, and no new
+//! `lmtp` process of Dovecot's for each. A kept session the server closed
+//! meanwhile (nothing settled) is replaced by a fresh one at once.
 
 use super::smtp::{self, Stream, Timeouts};
 use super::{Batch, Outcome};
@@ -13,6 +20,8 @@ use super::{EnhancedStatus, Said};
 use crate::proto::client::{ClientSession, Event, Mode, RcptStatus, Settings, TlsWish};
 use futures_lite::AsyncWriteExt;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Where the LMTP server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +69,54 @@ pub struct LmtpAgent {
     pub helo_name: String,
     /// Timeouts (RFC 5321's by default).
     pub timeouts: Timeouts,
+    /// Where sessions are kept between batches (none: one per batch).
+    pub pool: Option<Arc<LmtpPool>>,
+}
+
+/// An open LMTP session, ready for a transaction.
+struct Open {
+    stream: Stream,
+    session: ClientSession,
+}
+
+/// Idle LMTP sessions by (endpoint, `LHLO` name).
+#[derive(Default)]
+pub struct LmtpPool {
+    idle: Mutex<Vec<(String, String, Open, Instant)>>,
+}
+
+/// How long an idle session is kept (Postfix: `lmtp_connection_cache_time_limit`, 2 s).
+pub const POOL_IDLE: Duration = Duration::from_secs(2);
+/// At most this many idle sessions per endpoint.
+pub const POOL_MAX: usize = 16;
+
+impl std::fmt::Debug for LmtpPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.idle.lock().map(|i| i.len()).unwrap_or(0);
+        f.debug_struct("LmtpPool").field("idle", &n).finish()
+    }
+}
+
+impl LmtpPool {
+    fn take(&self, relay: &str, helo: &str) -> Option<Open> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.retain(|(_, _, _, at)| at.elapsed() < POOL_IDLE);
+        let i = idle
+            .iter()
+            .rposition(|(r, h, _, _)| r == relay && h == helo)?;
+        Some(idle.swap_remove(i).2)
+    }
+
+    /// Keep `open`; gives it back when the endpoint has enough idle ones.
+    fn give(&self, relay: &str, helo: &str, open: Open) -> Option<Open> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.retain(|(_, _, _, at)| at.elapsed() < POOL_IDLE);
+        if idle.iter().filter(|(r, _, _, _)| r == relay).count() >= POOL_MAX {
+            return Some(open);
+        }
+        idle.push((relay.to_string(), helo.to_string(), open, Instant::now()));
+        None
+    }
 }
 
 impl LmtpAgent {
@@ -69,7 +126,52 @@ impl LmtpAgent {
             target,
             helo_name: helo_name.to_string(),
             timeouts: Timeouts::default(),
+            pool: None,
         }
+    }
+
+    /// The same agent keeping its sessions in `pool` between batches.
+    pub fn with_pool(mut self, pool: Arc<LmtpPool>) -> LmtpAgent {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// One transaction over `open`: a status per recipient.
+    async fn send(&self, open: &mut Open, batch: &Batch<'_>, relay: &str) -> Vec<RcptStatus> {
+        open.session
+            .send_mail(smtp::transaction(batch), batch.message);
+        match smtp::drive(&mut open.stream, &mut open.session, &self.timeouts).await {
+            Ok(Event::Done(v)) => v,
+            Ok(Event::Failed(f)) => f.recipients,
+            Ok(other) => open.session.abort(&format!("unexpected {other:?}")),
+            Err(e) => open.session.abort(&format!("{e} with {relay}")),
+        }
+    }
+
+    /// Connect and say `LHLO`.
+    async fn open(&self, relay: &str) -> Result<Open, String> {
+        let mut stream = self.connect().await.map_err(|e| format!("{relay}: {e}"))?;
+        let mut session = ClientSession::new(Settings {
+            mode: Mode::Lmtp,
+            helo_name: self.helo_name.clone(),
+            tls: TlsWish::Never,
+            auth: None,
+        });
+        match smtp::drive(&mut stream, &mut session, &self.timeouts).await {
+            Ok(Event::Ready) => Ok(Open { stream, session }),
+            Ok(Event::Failed(f)) => Err(f.text),
+            Ok(other) => Err(format!("unexpected {other:?}")),
+            Err(e) => Err(format!("{e} with {relay}")),
+        }
+    }
+
+    /// Say QUIT and close.
+    async fn close(&self, mut open: Open) {
+        if open.session.waiting().is_none() {
+            open.session.quit();
+            let _ = smtp::drive(&mut open.stream, &mut open.session, &self.timeouts).await;
+        }
+        let _ = open.stream.close().await;
     }
 
     /// Deliver `batch`: one outcome per recipient, in order.
@@ -81,34 +183,38 @@ impl LmtpAgent {
             reply: Said::Text(text),
             relay: Some(relay.clone()),
         };
-        let mut stream = match self.connect().await {
-            Ok(s) => s,
-            Err(e) => return vec![deferred(format!("{relay}: {e}")); n],
-        };
-        let mut session = ClientSession::new(Settings {
-            mode: Mode::Lmtp,
-            helo_name: self.helo_name.clone(),
-            tls: TlsWish::Never,
-            auth: None,
-        });
-        match smtp::drive(&mut stream, &mut session, &self.timeouts).await {
-            Ok(Event::Ready) => {}
-            Ok(Event::Failed(f)) => return vec![deferred(f.text); n],
-            Ok(other) => return vec![deferred(format!("unexpected {other:?}")); n],
-            Err(e) => return vec![deferred(format!("{e} with {relay}")); n],
+        // A kept session first; if the server closed it meanwhile
+        // (nothing settled, session over), a fresh one.
+        let mut done = None;
+        if let Some(mut open) = self
+            .pool
+            .as_ref()
+            .and_then(|p| p.take(&relay, &self.helo_name))
+        {
+            let st = self.send(&mut open, batch, &relay).await;
+            let settled = st.iter().any(|s| !matches!(s, RcptStatus::TryNextHost(_)));
+            if settled || open.session.is_ready() {
+                done = Some((open, st));
+            }
         }
-        session.send_mail(smtp::transaction(batch), batch.message);
-        let statuses = match smtp::drive(&mut stream, &mut session, &self.timeouts).await {
-            Ok(Event::Done(v)) => v,
-            Ok(Event::Failed(f)) => f.recipients,
-            Ok(other) => session.abort(&format!("unexpected {other:?}")),
-            Err(e) => session.abort(&format!("{e} with {relay}")),
+        let (open, statuses) = match done {
+            Some(x) => x,
+            None => {
+                let mut open = match self.open(&relay).await {
+                    Ok(o) => o,
+                    Err(e) => return vec![deferred(e); n],
+                };
+                let st = self.send(&mut open, batch, &relay).await;
+                (open, st)
+            }
         };
-        if session.waiting().is_none() {
-            session.quit();
-            let _ = smtp::drive(&mut stream, &mut session, &self.timeouts).await;
+        let kept = match &self.pool {
+            Some(pool) if open.session.is_ready() => pool.give(&relay, &self.helo_name, open),
+            _ => Some(open),
+        };
+        if let Some(open) = kept {
+            self.close(open).await;
         }
-        let _ = stream.close().await;
         (0..n)
             .map(|i| match statuses.get(i) {
                 Some(s) => smtp::outcome(s, &relay).unwrap_or_else(|| match s {

@@ -8,7 +8,7 @@
 //! socket path such as Dovecot's `/var/run/dovecot/lmtp`, or `host:port`).
 
 use super::agents::{Agents, Delivery};
-use crate::deliver::lmtp::{LmtpAgent, LmtpTarget};
+use crate::deliver::lmtp::{LmtpAgent, LmtpPool, LmtpTarget};
 use crate::deliver::smtp::SmtpAgent;
 use crate::deliver::{Batch, NextHop};
 use crate::site::Site;
@@ -23,6 +23,8 @@ pub struct NetworkAgents {
     pub site: Arc<dyn Fn() -> Arc<Site> + Send + Sync>,
     /// The SMTP client.
     pub smtp: SmtpAgent,
+    /// LMTP sessions kept between batches.
+    pub lmtp: Arc<LmtpPool>,
 }
 
 /// The LMTP endpoint for local delivery, when `FEATURE(local_lmtp)` is on.
@@ -43,7 +45,10 @@ impl Agents for NetworkAgents {
             if hop.mailer == "local"
                 && let Some(target) = local_lmtp(&site)
             {
-                return LmtpAgent::new(target, &site.hostname).deliver(&batch).await;
+                return LmtpAgent::new(target, &site.hostname)
+                    .with_pool(self.lmtp.clone())
+                    .deliver(&batch)
+                    .await;
             }
             self.smtp.deliver(&site, hop, &batch).await
         })
