@@ -585,8 +585,7 @@ impl Queue {
 
     /// One delivery run of message `id` at time `now` (see the module doc).
     /// A future: the delivery agents' network waits hold no thread (see
-    /// [`start`]); the spool's own reads, renames and fsyncs are done in
-    /// place.
+    /// [`start`]); the spool's own reads and renames are done in place.
     pub async fn process(&self, id: &QueueId, now: u64) -> Result<Processed, spool::Error> {
         self.pass(id, now).await
     }
@@ -1151,10 +1150,10 @@ pub struct RunSettings {
 }
 
 /// At most this many next-attempt times are kept in memory (about 130
-/// bytes each with the map's slack, as measured: 13–14 MiB for 100,000). A message beyond it whose journal has no next attempt (a
-/// message never tried because its destination is backed off) is found
-/// due by every scan and read again each time, so the cache holds a queue
-/// of two million messages whole.
+/// bytes each with the map's slack, as measured: 13–14 MiB for 100,000).
+/// A message beyond it whose journal has no next attempt (one never tried
+/// because its destination is backed off) is found due by every scan and
+/// read again each time, so the cache holds a queue of two million whole.
 pub const CACHE_MAX: usize = 2_000_000;
 
 /// The log lines of one delivery pass, held until the pass is recorded (the
@@ -1315,8 +1314,6 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
     let earliest = Arc::new(AtomicU64::new(0));
     // Each worker is a task; `finished` closes when the last one returns,
     // and the executor's threads leave with it.
-    // Each worker is a task; `finished` closes when the last one returns,
-    // and the executor's threads leave with it.
     let (done, finished) = async_channel::bounded::<()>(1);
     let mut tasks = Vec::new();
     for _ in 0..settings.workers.max(1) {
@@ -1418,7 +1415,9 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
             earliest.fetch_min(pass.earliest, Ordering::SeqCst);
             quiet = Quiet::after(dir_mtime, scan_wall, pass.complete);
             let dispatched = pass.dispatched;
-            if dispatched > 0 {
+            if dispatched >= settings.workers.max(1)
+                || (dispatched > 0 && started.elapsed() < BRISK_SCAN)
+            {
                 // Mail was due: look again as soon as the workers have taken it
                 // (a scan blocks while they are all busy), so a busy queue is
                 // worked at the workers' pace, not one scan per second.
@@ -1427,7 +1426,9 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
             }
             // A scan of a huge queue is paced by its own cost, but never more
             // than 5 s: the time includes waiting for free workers, which is
-            // not a reason to leave due mail sitting.
+            // not a reason to leave due mail sitting. A long scan that found
+            // only a few messages due (a million deferred, a few coming due
+            // at a time) is paced the same way, not repeated at once.
             let wait = (started.elapsed() * 4)
                 .max(Duration::from_secs(1))
                 .min(Duration::from_secs(5));
@@ -1437,6 +1438,11 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
     });
     Runner { stop, alive }
 }
+
+/// A scan shorter than this that found mail due is repeated at once (after
+/// 20 ms); a longer one that found fewer messages due than there are
+/// workers is paced by its cost (see [`start`]).
+const BRISK_SCAN: Duration = Duration::from_millis(250);
 
 /// Sleep `wait` in steps of 100 ms, or less if `stop` is set.
 fn pause(stop: &AtomicBool, wait: Duration) {
@@ -1924,10 +1930,10 @@ mod tests {
         assert_eq!(calls[0].2, vec!["b@two.example"]);
     }
 
-    #[test]
-    fn a_message_only_for_a_backed_off_host_is_blocked_and_not_read_again_while_it_lasts() {
-        let d = tempfile::tempdir().unwrap();
-        let (h, agents, q) = setup(d.path(), &[]);
+    /// A queue whose `down.example` answers 421, and the first message for
+    /// it, whose pass at T0 backed the host off.
+    fn with_host_down(dir: &Path) -> (Arc<TestHost>, Arc<Scripted>, Queue, QueueId) {
+        let (h, agents, q) = setup(dir, &[]);
         agents
             .script
             .lock()
@@ -1938,6 +1944,13 @@ mod tests {
             q.process_blocking(&a, T0).unwrap(),
             Processed::Later(T0 + 300)
         );
+        (h, agents, q, a)
+    }
+
+    #[test]
+    fn a_message_only_for_a_backed_off_host_is_blocked_and_not_read_again_while_it_lasts() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q, a) = with_host_down(d.path());
         // The host is backed off for a minute: the next message for it is
         // not tried, and its pass writes nothing.
         let b = enqueue(&h, "<s@src.example>", &["<y@down.example>"], &[]);
@@ -1985,17 +1998,7 @@ mod tests {
     #[test]
     fn deferral_backs_off_and_a_refusing_host_is_skipped() {
         let d = tempfile::tempdir().unwrap();
-        let (h, agents, q) = setup(d.path(), &[]);
-        agents
-            .script
-            .lock()
-            .unwrap()
-            .insert("down.example".into(), "421");
-        let a = enqueue(&h, "<s@src.example>", &["<x@down.example>"], &[]);
-        assert_eq!(
-            q.process_blocking(&a, T0).unwrap(),
-            Processed::Later(T0 + 300)
-        );
+        let (h, agents, q, a) = with_host_down(d.path());
         let j = Journal::load(d.path(), &a).unwrap();
         assert_eq!((j.attempts, j.next_attempt), (1, T0 + 300));
         // A second message to the same host is not tried while it is backed off,
