@@ -369,10 +369,13 @@ fn count_outcome(listener: &str, mailer: &str, hop: Option<&NextHop>, o: &Outcom
 }
 
 /// Is this batch result a whole-host deferral (nobody answered, or 421)?
+/// What the outcome says decides, not whether it names a relay: a refused
+/// connection names the address it tried (sendmail's `relay=` in the log)
+/// and is still no answer.
 pub fn host_result(outcomes: &[Outcome]) -> HostResult {
     let all_host = !outcomes.is_empty()
         && outcomes.iter().all(|o| match o {
-            Outcome::Deferred { reply, relay, .. } => relay.is_none() || reply.code() == Some(421),
+            Outcome::Deferred { reply, .. } => matches!(reply.code(), None | Some(421)),
             _ => false,
         });
     if all_host {
@@ -493,8 +496,7 @@ impl Queue {
             HostResult::Answered => HostState::Up,
             HostResult::HostDeferred => match outcomes.first() {
                 Some(Outcome::Deferred {
-                    reply,
-                    relay: Some(_),
+                    reply: reply @ Said::Reply(_),
                     ..
                 }) => HostState::Reply(reply.to_string()),
                 Some(Outcome::Deferred { reply, .. }) => HostState::Unreachable(reply.to_string()),
@@ -1685,6 +1687,13 @@ mod tests {
                         reply: Said::Text(format!("Connection refused by {host}")),
                         relay: None,
                     },
+                    // What the SMTP agent says of a refused connection: no
+                    // reply, but the address it tried as the relay.
+                    "refused" => Outcome::Deferred {
+                        status: EnhancedStatus::new(4, 4, 1),
+                        reply: Said::Text(format!("Connection refused by {host}.")),
+                        relay: Some(format!("{host}. [192.0.2.1]")),
+                    },
                     _ => Outcome::Failed {
                         status: EnhancedStatus::new(5, 1, 1),
                         reply: Said::Reply(Reply::new(
@@ -1945,6 +1954,46 @@ mod tests {
             Processed::Later(T0 + 300)
         );
         (h, agents, q, a)
+    }
+
+    #[test]
+    fn a_refused_connection_naming_its_relay_still_backs_the_host_off() {
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("dead.example".into(), "refused");
+        let a = enqueue(&h, "<s@src.example>", &["<x@dead.example>"], &[]);
+        assert_eq!(
+            q.process_blocking(&a, T0).unwrap(),
+            Processed::Later(T0 + 300)
+        );
+        let b = enqueue(&h, "<s@src.example>", &["<y@dead.example>"], &[]);
+        agents.calls.lock().unwrap().clear();
+        assert_eq!(
+            q.process_blocking(&b, T0 + 10).unwrap(),
+            Processed::Blocked {
+                host: "dead.example".into(),
+                until: T0 + 60
+            }
+        );
+        assert!(agents.calls.lock().unwrap().is_empty(), "not tried again");
+        // A host that answered with its own 4xx is up: not backed off.
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("busy.example".into(), "defer");
+        let c = enqueue(&h, "<s@src.example>", &["<z@busy.example>"], &[]);
+        q.process_blocking(&c, T0 + 20).unwrap();
+        let e = enqueue(&h, "<s@src.example>", &["<w@busy.example>"], &[]);
+        assert!(matches!(
+            q.process_blocking(&e, T0 + 30).unwrap(),
+            Processed::Later(_)
+        ));
+        assert_eq!(agents.calls.lock().unwrap().len(), 2, "both tried");
     }
 
     #[test]
