@@ -317,6 +317,10 @@ fn act(
                     Op::Hold => rename(root, State::Queue, State::Hold, &id),
                     Op::Release => rename(root, State::Hold, State::Queue, &id)
                         .and_then(|()| Journal::append(root, &id, &[Entry::Flush(now)])),
+                    // A message never tried has no journal and is due as
+                    // soon as the flush makes the runner forget its host's
+                    // backoff: no journal is created for it.
+                    Op::Flush if !status::path(root, &id).exists() => Ok(()),
                     Op::Flush => Journal::append(root, &id, &[Entry::Flush(now)]),
                 };
                 r.map_err(|e| e.to_string())?;
