@@ -11,7 +11,8 @@
 //!   and table it names), `node` (the per-node values of a bundle),
 //!   `safefile` (opening paths without following symlinks; ownership and
 //!   mode checks, as sendmail's safefile and `postfix check`),
-//!   `metrics` (counters, gauges, histograms in the Prometheus text format).
+//!   `metrics` (counters, gauges, histograms in the Prometheus text format),
+//!   `deadline` (one timer for the many waits of a connection).
 //! * L2 `alias`, `rewrite`, `route`, `policy`: decisions, pure functions of
 //!   the site and the facts handed to them. Each returns the rule that
 //!   produced it.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod daemon;
 pub mod deliver;
 pub mod dns;
+pub mod deadline;
 pub mod dsn;
 pub mod event;
 pub mod generation;

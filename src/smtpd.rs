@@ -124,6 +124,8 @@ pub struct Server {
     /// Recent connection times per client address (`${client_rate}`).
     recent: Mutex<RecentConnections>,
     stopping: AtomicBool,
+    /// Notified once, when a stop is asked for.
+    stop_asked: event_listener::Event,
     queue_count: Mutex<(Instant, usize)>,
 }
 
@@ -267,6 +269,7 @@ impl Server {
             per_ip: Mutex::new(HashMap::new()),
             recent: Mutex::new(RecentConnections::default()),
             stopping: AtomicBool::new(false),
+            stop_asked: event_listener::Event::new(),
             queue_count: Mutex::new((Instant::now() - Duration::from_secs(10), 0)),
         })
     }
@@ -312,6 +315,18 @@ impl Server {
     /// Ask the listeners to stop accepting.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        self.stop_asked.notify(usize::MAX);
+    }
+
+    /// Resolves once a stop has been asked for.
+    pub async fn stopped(&self) {
+        while !self.is_stopping() {
+            let asked = self.stop_asked.listen();
+            if self.is_stopping() {
+                return;
+            }
+            asked.await;
+        }
     }
 
     /// Has a stop been asked for?
@@ -527,9 +542,7 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, Listening)>)
             loop {
                 let accepted =
                     futures_lite::future::or(async { Some(listener.accept().await) }, async {
-                        while !server.is_stopping() {
-                            async_io::Timer::after(Duration::from_millis(200)).await;
-                        }
+                        server.stopped().await;
                         None
                     })
                     .await;

@@ -17,6 +17,7 @@
 use super::smtp::{self, Stream, Timeouts};
 use super::{Batch, Outcome};
 use super::{EnhancedStatus, Said};
+use crate::deadline::Deadline;
 use crate::proto::client::{ClientSession, Event, Mode, RcptStatus, Settings, TlsWish};
 use futures_lite::AsyncWriteExt;
 use std::path::PathBuf;
@@ -77,6 +78,8 @@ pub struct LmtpAgent {
 struct Open {
     stream: Stream,
     session: ClientSession,
+    /// The timer every wait of this session shares.
+    deadline: Deadline,
 }
 
 /// Idle LMTP sessions by (endpoint, `LHLO` name).
@@ -140,7 +143,14 @@ impl LmtpAgent {
     async fn send(&self, open: &mut Open, batch: &Batch<'_>, relay: &str) -> Vec<RcptStatus> {
         open.session
             .send_mail(smtp::transaction(batch), batch.message);
-        match smtp::drive(&mut open.stream, &mut open.session, &self.timeouts).await {
+        match smtp::drive(
+            &mut open.stream,
+            &mut open.session,
+            &self.timeouts,
+            &mut open.deadline,
+        )
+        .await
+        {
             Ok(Event::Done(v)) => v,
             Ok(Event::Failed(f)) => f.recipients,
             Ok(other) => open.session.abort(&format!("unexpected {other:?}")),
@@ -157,8 +167,13 @@ impl LmtpAgent {
             tls: TlsWish::Never,
             auth: None,
         });
-        match smtp::drive(&mut stream, &mut session, &self.timeouts).await {
-            Ok(Event::Ready) => Ok(Open { stream, session }),
+        let mut deadline = Deadline::new();
+        match smtp::drive(&mut stream, &mut session, &self.timeouts, &mut deadline).await {
+            Ok(Event::Ready) => Ok(Open {
+                stream,
+                session,
+                deadline,
+            }),
             Ok(Event::Failed(f)) => Err(f.text),
             Ok(other) => Err(format!("unexpected {other:?}")),
             Err(e) => Err(format!("{e} with {relay}")),
@@ -169,7 +184,13 @@ impl LmtpAgent {
     async fn close(&self, mut open: Open) {
         if open.session.waiting().is_none() {
             open.session.quit();
-            let _ = smtp::drive(&mut open.stream, &mut open.session, &self.timeouts).await;
+            let _ = smtp::drive(
+                &mut open.stream,
+                &mut open.session,
+                &self.timeouts,
+                &mut open.deadline,
+            )
+            .await;
         }
         let _ = open.stream.close().await;
     }

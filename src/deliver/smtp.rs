@@ -31,6 +31,7 @@ use super::client_options::{self, ClientOptions, FamilyOptions};
 use super::mx::{self, Target};
 use super::{Batch, NextHop, Outcome};
 use super::{EnhancedStatus, Said};
+use crate::deadline::Deadline;
 use crate::dns::Dns;
 use crate::policy::tls::{self as tls_policy, TlsFacts, Verify};
 use crate::proto::client::{
@@ -39,8 +40,7 @@ use crate::proto::client::{
 };
 use crate::proto::reply::Reply;
 use crate::site::Site;
-use async_io::Timer;
-use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::rustls;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -265,19 +265,19 @@ impl futures_io::AsyncWrite for Stream {
     }
 }
 
+/// `f`'s result, or a `TimedOut` error naming `what` once `d` has passed.
 async fn with_timeout<T>(
+    deadline: &mut Deadline,
     d: Duration,
-    what: &str,
+    what: impl std::fmt::Display,
     f: impl std::future::Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
-    future::or(f, async {
-        Timer::after(d).await;
+    deadline.within(d, f).await.unwrap_or_else(|| {
         Err(io::Error::new(
             io::ErrorKind::TimedOut,
             format!("timeout waiting for {what}"),
         ))
     })
-    .await
 }
 
 /// Accepts any server certificate during the handshake: opportunistic TLS
@@ -410,6 +410,8 @@ pub struct SmtpConnection {
     stream: Stream,
     session: ClientSession,
     timeouts: Timeouts,
+    /// The timer every wait of this connection shares.
+    deadline: Deadline,
     /// `relay=` text (`mx.example. [192.0.2.1]`).
     pub relay: String,
     /// TLS was negotiated.
@@ -458,7 +460,9 @@ impl SmtpConnection {
         trust: Option<Arc<WebPkiServerVerifier>>,
     ) -> Result<SmtpConnection, ConnectFailure> {
         let host = target.host.clone();
+        let mut deadline = Deadline::new();
         let tcp = with_timeout(
+            &mut deadline,
             timeouts.connect,
             "connect",
             client_options::connect(target.addr, client),
@@ -475,6 +479,7 @@ impl SmtpConnection {
             stream: Stream::Tcp(tcp),
             session: ClientSession::new(settings),
             timeouts,
+            deadline,
             relay: target.relay(),
             tls: false,
             tls_line: None,
@@ -483,7 +488,14 @@ impl SmtpConnection {
             peer: None,
         };
         loop {
-            match drive(&mut conn.stream, &mut conn.session, &conn.timeouts).await {
+            match drive(
+                &mut conn.stream,
+                &mut conn.session,
+                &conn.timeouts,
+                &mut conn.deadline,
+            )
+            .await
+            {
                 Ok(Event::Ready) => return Ok(conn),
                 Ok(Event::StartTls) => {
                     let name = ServerName::try_from(host.clone())
@@ -503,6 +515,7 @@ impl SmtpConnection {
                     };
                     let connector = futures_rustls::TlsConnector::from(cfg);
                     let tls_stream = with_timeout(
+                        &mut conn.deadline,
                         timeouts.starttls,
                         "TLS handshake",
                         connector.connect(name.clone(), tcp),
@@ -567,7 +580,14 @@ impl SmtpConnection {
     /// [`RcptStatus::TryNextHost`] the connection is unusable.
     pub async fn send(&mut self, batch: &Batch<'_>) -> Vec<RcptStatus> {
         self.session.send_mail(transaction(batch), batch.message);
-        match drive(&mut self.stream, &mut self.session, &self.timeouts).await {
+        match drive(
+            &mut self.stream,
+            &mut self.session,
+            &self.timeouts,
+            &mut self.deadline,
+        )
+        .await
+        {
             Ok(Event::Done(v)) => v,
             Ok(Event::Failed(f)) => pad(f.recipients, batch.recipients.len(), &f.text),
             Ok(other) => {
@@ -590,7 +610,13 @@ impl SmtpConnection {
     /// Say QUIT and close.
     pub async fn quit(mut self) {
         self.session.quit();
-        let _ = drive(&mut self.stream, &mut self.session, &self.timeouts).await;
+        let _ = drive(
+            &mut self.stream,
+            &mut self.session,
+            &self.timeouts,
+            &mut self.deadline,
+        )
+        .await;
         let _ = self.stream.close().await;
     }
 }
@@ -631,15 +657,16 @@ pub async fn drive(
     stream: &mut Stream,
     session: &mut ClientSession,
     t: &Timeouts,
+    deadline: &mut Deadline,
 ) -> io::Result<Event> {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let out = session.take_output();
         for chunk in out.chunks(64 * 1024) {
-            with_timeout(t.datablock, "write", stream.write_all(chunk)).await?;
+            with_timeout(deadline, t.datablock, "write", stream.write_all(chunk)).await?;
         }
         if !out.is_empty() {
-            with_timeout(t.datablock, "write", stream.flush()).await?;
+            with_timeout(deadline, t.datablock, "write", stream.flush()).await?;
         }
         if let Some(ev) = session.next_event() {
             return Ok(ev);
@@ -647,8 +674,7 @@ pub async fn drive(
         let Some(w) = session.waiting() else {
             return Err(io::Error::other("session has nothing to wait for"));
         };
-        let what = format!("{w:?}");
-        let n = with_timeout(t.for_wait(w), &what, stream.read(&mut buf)).await?;
+        let n = with_timeout(deadline, t.for_wait(w), w, stream.read(&mut buf)).await?;
         if n == 0 {
             if w == Wait::Quit {
                 session.abort("closed");
@@ -659,7 +685,7 @@ pub async fn drive(
             }
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("connection closed while waiting for {what}"),
+                format!("connection closed while waiting for {w}"),
             ));
         }
         session.receive(buf.get(..n).unwrap_or(&[]));

@@ -12,6 +12,7 @@
 
 use super::codec::{self, Command, Decoder, Response, Stage, action, step};
 use super::filter::{Filter, Socket};
+use crate::deadline::Deadline;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -117,6 +118,8 @@ pub struct Client {
     protocol: u32,
     /// The filter's `SMFIF_*` bits.
     actions: u32,
+    /// The timer every wait of this connection shares.
+    timer: Deadline,
 }
 
 impl Client {
@@ -135,7 +138,9 @@ impl Client {
                     .map(Stream::Unix),
             }
         };
-        let stream = within(wait, connect)
+        let mut timer = Deadline::new();
+        let stream = timer
+            .within(wait, connect)
             .await
             .ok_or(Error::ConnectTimeout)?
             .map_err(Error::Connect)?;
@@ -145,6 +150,7 @@ impl Client {
             decoder: Decoder::new(),
             protocol: 0,
             actions: 0,
+            timer,
         };
         c.write(&codec::encode(&Command::OptNeg {
             version: codec::VERSION,
@@ -288,8 +294,9 @@ impl Client {
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
         let wait = self.filter.timeouts.send;
+        let stream = &mut self.stream;
         let w = async {
-            match &mut self.stream {
+            match stream {
                 Stream::Tcp(s) => {
                     s.write_all(bytes).await?;
                     s.flush().await
@@ -300,7 +307,8 @@ impl Client {
                 }
             }
         };
-        within(wait, w)
+        self.timer
+            .within(wait, w)
             .await
             .ok_or(Error::WriteTimeout)?
             .map_err(Error::Io)
@@ -309,25 +317,25 @@ impl Client {
     /// The next response other than `SMFIR_PROGRESS`, each within `wait`
     /// (a progress report starts the wait again).
     async fn read_response(&mut self, wait: Duration) -> Result<Response, Error> {
-        let mut deadline = Instant::now() + wait;
+        let mut until = Instant::now() + wait;
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             match self.decoder.next_response().map_err(Error::Protocol)? {
                 Some(Response::Progress) => {
-                    deadline = Instant::now() + wait;
+                    until = Instant::now() + wait;
                     continue;
                 }
                 Some(r) => return Ok(r),
                 None => {}
             }
+            let stream = &mut self.stream;
             let read = async {
-                match &mut self.stream {
+                match stream {
                     Stream::Tcp(s) => s.read(&mut buf).await,
                     Stream::Unix(s) => s.read(&mut buf).await,
                 }
             };
-            let left = deadline.saturating_duration_since(Instant::now());
-            match within(left, read).await {
+            match self.timer.until(until, read).await {
                 None => return Err(Error::ReadTimeout),
                 Some(Ok(0)) => return Err(Error::Closed),
                 Some(Ok(n)) => self.decoder.receive(&buf[..n]),
@@ -337,11 +345,3 @@ impl Client {
     }
 }
 
-/// `fut`, or `None` when `wait` passes first.
-async fn within<T>(wait: Duration, fut: impl std::future::Future<Output = T>) -> Option<T> {
-    futures_lite::future::or(async { Some(fut.await) }, async {
-        async_io::Timer::after(wait).await;
-        None
-    })
-    .await
-}

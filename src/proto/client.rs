@@ -220,6 +220,12 @@ pub enum Wait {
     Quit,
 }
 
+impl std::fmt::Display for Wait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
 /// What the driver must act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {

@@ -13,10 +13,11 @@ use super::transaction::{Inputs, Origin, Session, World, admission_refusal};
 use super::world::{self, Daemon};
 use super::{Refusal, Server};
 use crate::addr;
+use crate::deadline::Deadline;
 use crate::policy::{Client, Resolve};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What ended a wait for the client.
 enum Wake {
@@ -53,7 +54,10 @@ pub async fn run(
             );
             return;
         };
-        stream = match within(server.settings().tls_timeout, stream.into_tls(tls)).await {
+        stream = match Deadline::new()
+            .within(server.settings().tls_timeout, stream.into_tls(tls))
+            .await
+        {
             Some(Ok(s)) => s,
             _ => return,
         };
@@ -183,9 +187,10 @@ fn local_session(
 /// Run `session` over `stream` until it ends.
 async fn drive<W: World>(server: &Server, mut session: Session<W>, mut stream: Stream) {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut deadline = Deadline::new();
     if let Some(pause) = session.greet_pause() {
         let paused = Instant::now();
-        let early = within(pause, stream.read(&mut buf)).await;
+        let early = deadline.within(pause, stream.read(&mut buf)).await;
         if let Some(Ok(n)) = early.filter(|r| matches!(r, Ok(n) if *n > 0)) {
             session.early_talker(&buf[..n], paused.elapsed());
         }
@@ -194,7 +199,10 @@ async fn drive<W: World>(server: &Server, mut session: Session<W>, mut stream: S
     loop {
         let out = session.take_output();
         if !out.is_empty() {
-            match within(session.write_limit(), stream.write_all(&out)).await {
+            match deadline
+                .within(session.write_limit(), stream.write_all(&out))
+                .await
+            {
                 Some(Ok(())) => {}
                 None => session.write_timed_out(),
                 Some(Err(_)) => break,
@@ -207,7 +215,10 @@ async fn drive<W: World>(server: &Server, mut session: Session<W>, mut stream: S
             let Some(tls) = server.tls.clone() else {
                 break;
             };
-            match within(session.tls_limit(), stream.into_tls(tls)).await {
+            match deadline
+                .within(session.tls_limit(), stream.into_tls(tls))
+                .await
+            {
                 Some(Ok(s)) => {
                     stream = s;
                     session.tls_started(stream.tls_info()).await;
@@ -228,22 +239,18 @@ async fn drive<W: World>(server: &Server, mut session: Session<W>, mut stream: S
             continue;
         }
         let fire = session.wake_at(Instant::now());
-        let woke = futures_lite::future::or(
-            async { Wake::Input(stream.read(&mut buf).await) },
-            futures_lite::future::or(
-                async {
-                    async_io::Timer::at(fire).await;
-                    Wake::Timeout
-                },
-                async {
-                    while !(idle && server.is_stopping()) {
-                        async_io::Timer::after(Duration::from_millis(200)).await;
-                    }
-                    Wake::Stopping
-                },
-            ),
-        )
-        .await;
+        let input = async { Wake::Input(stream.read(&mut buf).await) };
+        let stopping = async {
+            if !idle {
+                return futures_lite::future::pending().await;
+            }
+            server.stopped().await;
+            Wake::Stopping
+        };
+        let woke = deadline
+            .until(fire, futures_lite::future::or(input, stopping))
+            .await
+            .unwrap_or(Wake::Timeout);
         match woke {
             Wake::Stopping => session.shutting_down(),
             Wake::Timeout => session.timed_out(Instant::now()),
@@ -255,11 +262,3 @@ async fn drive<W: World>(server: &Server, mut session: Session<W>, mut stream: S
     stream.close().await;
 }
 
-/// `work`, or `None` when it did not finish within `limit`.
-async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Option<T> {
-    futures_lite::future::or(async { Some(work.await) }, async {
-        async_io::Timer::after(limit).await;
-        None
-    })
-    .await
-}
