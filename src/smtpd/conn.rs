@@ -261,4 +261,3 @@ async fn drive<W: World>(server: &Server, mut session: Session<W>, mut stream: S
     session.finish().await;
     stream.close().await;
 }
-
