@@ -32,7 +32,7 @@
 //! in place; the journal's fsync after a deferral and the local mailer go
 //! to the blocking pool. New messages have no journal, so they are due at
 //! once. Directory scans slow down on a very large queue (the pause after a
-//! scan is at least four times the scan's duration).
+//! scan is four times the scan's own cost, 1–5 s; see [`after_scan`]).
 
 use super::agents::Agents;
 use super::plan::{self, Action, Leaf};
@@ -1391,35 +1391,46 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
             let pass = scan(&queue, &root, &tx, &inflight, &cache, &flag, full);
             earliest.fetch_min(pass.earliest, Ordering::SeqCst);
             quiet = Quiet::after(dir_mtime, scan_wall, pass.complete);
-            let dispatched = pass.dispatched;
-            if dispatched >= settings.workers.max(1)
-                || (dispatched > 0 && started.elapsed() < BRISK_SCAN)
-            {
-                // Mail was due: look again as soon as the workers have taken it
-                // (a scan blocks while they are all busy), so a busy queue is
-                // worked at the workers' pace, not one scan per second.
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
+            let cost = started.elapsed().saturating_sub(pass.waited);
+            match after_scan(pass.dispatched, cost) {
+                Some(wait) => pause(&flag, wait),
+                None => std::thread::sleep(Duration::from_millis(20)),
             }
-            // A scan of a huge queue is paced by its own cost, but never more
-            // than 5 s: the time includes waiting for free workers, which is
-            // not a reason to leave due mail sitting. A long scan that found
-            // only a few messages due (a million deferred, a few coming due
-            // at a time) is paced the same way, not repeated at once.
-            let wait = (started.elapsed() * 4)
-                .max(Duration::from_secs(1))
-                .min(Duration::from_secs(5));
-            pause(&flag, wait);
         }
         tx.close();
     });
     Runner { stop, alive }
 }
 
-/// A scan shorter than this that found mail due is repeated at once (after
-/// 20 ms); a longer one that found fewer messages due than there are
-/// workers is paced by its cost (see [`start`]).
+/// A scan whose own cost (its duration less its waits for a free worker)
+/// stays under this and that found mail due is repeated at once (after
+/// 20 ms); a costlier one is paced by its cost (see [`after_scan`]).
 const BRISK_SCAN: Duration = Duration::from_millis(250);
+
+/// How long the scanner rests after a scan that handed `dispatched`
+/// messages to the workers and cost `cost` of its own: `None` to look
+/// again at once (after 20 ms).
+///
+/// A cheap scan that found mail due is repeated at once, so a busy small
+/// queue is worked at the workers' pace, not one scan per second (however
+/// long it waited for free workers). A scan of a huge queue is paced by its
+/// own cost, four times it, at least a second and never more than 5 s,
+/// even when it found much mail due: it handed over everything due that
+/// it met (waiting for free workers as it went, which is not its cost),
+/// so what the next scan finds is only what arrived or came due since.
+/// Repeating such a scan at once while new mail keeps arriving walked a
+/// directory of a million entries back to back (the scanner took most of
+/// a core while a million messages were being accepted).
+fn after_scan(dispatched: usize, cost: Duration) -> Option<Duration> {
+    if dispatched > 0 && cost < BRISK_SCAN {
+        return None;
+    }
+    Some(
+        (cost * 4)
+            .max(Duration::from_secs(1))
+            .min(Duration::from_secs(5)),
+    )
+}
 
 /// Sleep `wait` in steps of 100 ms, or less if `stop` is set.
 fn pause(stop: &AtomicBool, wait: Duration) {
@@ -1460,6 +1471,9 @@ struct Pass {
     earliest: u64,
     /// Whether every entry was looked at (no stop, no error).
     complete: bool,
+    /// Time spent waiting for a free worker (part of the scan's duration
+    /// that is not its own cost).
+    waited: Duration,
 }
 
 /// Hand every due message to the workers; returns how many were handed over.
@@ -1476,6 +1490,7 @@ fn scan(
         dispatched: 0,
         earliest: u64::MAX,
         complete: false,
+        waited: Duration::ZERO,
     };
     let dir = root.join(State::Queue.dir());
     let rd = match std::fs::read_dir(&dir) {
@@ -1559,7 +1574,16 @@ fn scan(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone());
-        if tx.send_blocking(id).is_err() {
+        let sent = match tx.try_send(id) {
+            Err(async_channel::TrySendError::Full(id)) => {
+                let t0 = Instant::now();
+                let sent = tx.send_blocking(id);
+                pass.waited += t0.elapsed();
+                sent.is_ok()
+            }
+            r => r.is_ok(),
+        };
+        if !sent {
             return pass;
         }
         pass.dispatched += 1;
@@ -1572,6 +1596,20 @@ fn scan(
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    #[test]
+    fn a_cheap_scan_that_found_mail_is_repeated_and_a_costly_one_is_paced() {
+        let ms = Duration::from_millis;
+        // A small busy queue: at once, however many it handed over.
+        assert_eq!(after_scan(3, ms(5)), None);
+        assert_eq!(after_scan(4000, ms(200)), None);
+        // Nothing due: rest at least a second.
+        assert_eq!(after_scan(0, ms(5)), Some(ms(1000)));
+        // A million entries walked while mail keeps arriving: paced by the
+        // scan's own cost even though it handed over many messages.
+        assert_eq!(after_scan(900, ms(700)), Some(ms(2800)));
+        assert_eq!(after_scan(900, ms(3000)), Some(ms(5000)));
+    }
     use crate::deliver::NextHop;
     use crate::deliver::Reply;
     use crate::queue::agents::Delivery;
