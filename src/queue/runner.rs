@@ -28,9 +28,9 @@
 //! [`Queue::process`]. The workers are tasks on the executor the daemon's
 //! SMTP sessions run on too ([`crate::exec`], a thread per core): a worker
 //! waiting on the network holds no thread, and the delivery agents'
-//! sockets are woken on the thread that polls them. The spool's reads and renames are done
-//! in place; the journal's fsync after a deferral and the local mailer go
-//! to the blocking pool. New messages have no journal, so they are due at
+//! sockets are woken on the thread that polls them. The spool's reads and
+//! renames are done in place; the journal's fsync after a deferral and the
+//! local mailer go to the blocking pool. New messages have no journal, so they are due at
 //! once. Directory scans slow down on a very large queue (the pause after a
 //! scan is four times the scan's own cost, 1–5 s; see [`after_scan`]).
 
