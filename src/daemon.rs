@@ -769,7 +769,7 @@ pub fn run(opts: &Options) -> i32 {
                 return 71;
             }
         };
-        let serving = crate::exec::spawn(smtpd::serve(server.clone(), listeners));
+        let serving = smol::spawn(smtpd::serve(server.clone(), listeners));
         // Listeners bound, spool open and recovered, privileges dropped,
         // and SIGHUP/SIGTERM handled (a reload right after READY=1 must not
         // meet the default action, which kills): ready.
@@ -781,7 +781,7 @@ pub fn run(opts: &Options) -> i32 {
                         .log
                         .line(None, &format!("local submission on {}", p.display()));
                 }
-                Some(crate::exec::spawn(submit::serve(server.clone(), l)))
+                Some(smol::spawn(submit::serve(server.clone(), l)))
             }
             Some(Err(e)) => {
                 server
@@ -796,7 +796,7 @@ pub fn run(opts: &Options) -> i32 {
             server
                 .log
                 .line(None, &format!("metrics on http://{addr}/metrics"));
-            crate::exec::spawn(metrics::serve(l, qdir.clone()))
+            smol::spawn(metrics::serve(l, qdir.clone()))
         });
         use futures_lite::StreamExt;
         enum Wake {

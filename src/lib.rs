@@ -12,8 +12,7 @@
 //!   `safefile` (opening paths without following symlinks; ownership and
 //!   mode checks, as sendmail's safefile and `postfix check`),
 //!   `metrics` (counters, gauges, histograms in the Prometheus text format),
-//!   `deadline` (one timer for the many waits of a connection), `exec`
-//!   (the executor the daemon's tasks share).
+//!   `deadline` (one timer for the many waits of a connection).
 //! * L2 `alias`, `rewrite`, `route`, `policy`: decisions, pure functions of
 //!   the site and the facts handed to them. Each returns the rule that
 //!   produced it.
@@ -33,7 +32,6 @@ pub mod deliver;
 pub mod dns;
 pub mod dsn;
 pub mod event;
-pub mod exec;
 pub mod generation;
 pub mod metrics;
 pub mod milter;

@@ -534,7 +534,7 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, Listening)>)
             }
         };
         let server = server.clone();
-        tasks.push(crate::exec::spawn(async move {
+        tasks.push(smol::spawn(async move {
             let spec = Arc::new(spec);
             let mut throttle = Throttle::default();
             let mut failing = Repeats::new(ACCEPT_LOG_INTERVAL);
@@ -558,10 +558,10 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, Listening)>)
                         let (srv, sp) = (server.clone(), spec.clone());
                         match accepted {
                             Accepted::Tcp(stream, peer) => {
-                                crate::exec::spawn(conn::run(srv, sp, stream, peer)).detach()
+                                smol::spawn(conn::run(srv, sp, stream, peer)).detach()
                             }
                             Accepted::Unix(stream) => {
-                                crate::exec::spawn(conn::run_unix(srv, sp, stream)).detach()
+                                smol::spawn(conn::run_unix(srv, sp, stream)).detach()
                             }
                         }
                         let rate = server.settings().rate;

@@ -48,7 +48,7 @@ pub async fn serve(listener: std::net::TcpListener, spool_root: PathBuf) {
             continue;
         };
         let (root, last) = (spool_root.clone(), last.clone());
-        crate::exec::spawn(async move {
+        smol::spawn(async move {
             let answer = async { answer(stream, root, last).await };
             let limit = async {
                 async_io::Timer::after(Duration::from_secs(10)).await;

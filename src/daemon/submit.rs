@@ -160,7 +160,7 @@ pub async fn serve(server: Arc<Server>, listener: async_net::unix::UnixListener)
             Ok((stream, _)) => {
                 let server = server.clone();
                 let slots = slots.clone();
-                crate::exec::spawn(async move { handle(server, stream, slots).await }).detach();
+                smol::spawn(async move { handle(server, stream, slots).await }).detach();
             }
             Err(e) => {
                 server.log.line(None, &format!("submit: accept: {e}"));

@@ -25,12 +25,12 @@
 //! at any time, plus a bounded cache of next-attempt times — [`CACHE_MAX`]
 //! entries, re-read when a journal changes), and
 //! `confMXGATE_QUEUE_WORKERS` workers (default 40) that await
-//! [`Queue::process`]. The workers are tasks on the executor the daemon's
-//! SMTP sessions run on too ([`crate::exec`], a thread per core): a worker
-//! waiting on the network holds no thread, and the delivery agents'
-//! sockets are woken on the thread that polls them. The spool's reads and
-//! renames are done in place; the journal's fsync after a deferral and the
-//! local mailer go to the blocking pool. New messages have no journal, so they are due at
+//! [`Queue::process`]. The workers are tasks on an executor of their own,
+//! run by one thread per core ([`delivery_threads`]): a worker waiting on
+//! the network holds no thread, and the delivery agents' sockets are woken
+//! on the thread that polls them. The spool's reads and renames are done
+//! in place; the journal's fsync after a deferral and the local mailer go
+//! to the blocking pool. New messages have no journal, so they are due at
 //! once. Directory scans slow down on a very large queue (the pause after a
 //! scan is four times the scan's own cost, 1–5 s; see [`after_scan`]).
 
@@ -1229,6 +1229,14 @@ impl Runner {
     }
 }
 
+/// The threads that run the delivery tasks: one per core (at least two,
+/// so a delivery thread waiting on an fsync leaves another running; at
+/// most eight), never more than there are workers.
+fn delivery_threads(workers: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    cores.clamp(2, 8).min(workers.max(1))
+}
+
 impl Queue {
     /// Remember when a processed message is due again (`None`: it left the
     /// queue); an error is logged and retried in a minute.
@@ -1306,14 +1314,17 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
     // The earliest next attempt of any message not yet handed out (see
     // `Quiet`): the scan sets it, workers lower it when a message stays.
     let earliest = Arc::new(AtomicU64::new(0));
+    // Each worker is a task; `finished` closes when the last one returns,
+    // and the executor's threads leave with it.
+    let (done, finished) = async_channel::bounded::<()>(1);
     let mut tasks = Vec::new();
     for _ in 0..settings.workers.max(1) {
         let (q, rx, inflight, cache) = (queue.clone(), rx.clone(), inflight.clone(), cache.clone());
         let earliest = earliest.clone();
         alive.fetch_add(1, Ordering::SeqCst);
-        let (stop, guard) = (stop.clone(), Alive(alive.clone()));
+        let (stop, guard, done) = (stop.clone(), Alive(alive.clone()), done.clone());
         tasks.push(async move {
-            let _alive = guard;
+            let _alive = (guard, done);
             while let Ok(id) = rx.recv().await {
                 // Stopping: leave what is still in the channel for the next start.
                 if stop.load(Ordering::SeqCst) {
@@ -1335,8 +1346,22 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
             }
         });
     }
+    drop(done);
+    let ex = Arc::new(smol::Executor::<'static>::new());
     for t in tasks {
-        crate::exec::spawn(t).detach();
+        ex.spawn(t).detach();
+    }
+    for n in 0..delivery_threads(settings.workers) {
+        let (ex, finished) = (ex.clone(), finished.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("delivery-{n}"))
+            .spawn(move || smol::block_on(ex.run(finished.recv())));
+        if let Err(e) = spawned {
+            queue
+                .host
+                .log()
+                .line(None, &format!("SYSERR: delivery thread: {e}"));
+        }
     }
     let flag = stop.clone();
     std::thread::spawn(move || {

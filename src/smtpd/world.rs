@@ -268,7 +268,7 @@ pub async fn connect_facts(
             })
             .map(|(q, zone)| {
                 let (dns, lookups) = (dns.clone(), lookups.clone());
-                crate::exec::spawn(async move {
+                smol::spawn(async move {
                     let started = Instant::now();
                     let found = limited(&lookups, dns.a(&q)).await;
                     crate::metrics::global().observe(
