@@ -76,6 +76,16 @@ pub const FAMILIES: &[(&str, Type, &str)] = &[
         "Seconds per DNSBL lookup, by zone.",
     ),
     (
+        QUEUE_SCAN,
+        Type::Histogram,
+        "Seconds per scan of queue/ by the queue runner (its count: the scans made).",
+    ),
+    (
+        QUEUE_HANDOFFS,
+        Type::Counter,
+        "New messages offered to the queue runner's workers at commit, by result (worker: taken at once; scanner: every worker busy, left to the next scan).",
+    ),
+    (
         QUEUE_MESSAGES,
         Type::Gauge,
         "Messages in the spool by state (queue, hold, quarantine) and age bucket.",
@@ -106,6 +116,10 @@ pub const DESTINATION_DEFERRALS: &str = "mxgate_destination_deferrals_total";
 pub const DESTINATION_CONNECTIONS: &str = "mxgate_destination_connections";
 /// `mxgate_dnsbl_lookup_seconds`.
 pub const DNSBL_LATENCY: &str = "mxgate_dnsbl_lookup_seconds";
+/// `mxgate_queue_scan_seconds`.
+pub const QUEUE_SCAN: &str = "mxgate_queue_scan_seconds";
+/// `mxgate_queue_handoffs_total`.
+pub const QUEUE_HANDOFFS: &str = "mxgate_queue_handoffs_total";
 /// `mxgate_queue_messages`.
 pub const QUEUE_MESSAGES: &str = "mxgate_queue_messages";
 /// `mxgate_null_sender_messages`.
@@ -119,6 +133,8 @@ fn buckets(family: &str) -> &'static [f64] {
         DNSBL_LATENCY => &[
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ],
+        // From an empty queue/ to a directory of millions.
+        QUEUE_SCAN => &[0.001, 0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
         // Delivery: from sub-second relays to the retry schedule's hours.
         _ => &[
             0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0,

@@ -127,6 +127,9 @@ pub struct Server {
     /// Notified once, when a stop is asked for.
     stop_asked: event_listener::Event,
     queue_count: Mutex<(Instant, usize)>,
+    /// The queue runner's hand-off, set when the daemon starts one: a
+    /// message committed to `queue/` goes to a worker at once.
+    pub handoff: std::sync::OnceLock<crate::queue::runner::Handoff>,
 }
 
 impl std::fmt::Debug for Server {
@@ -271,6 +274,7 @@ impl Server {
             stopping: AtomicBool::new(false),
             stop_asked: event_listener::Event::new(),
             queue_count: Mutex::new((Instant::now() - Duration::from_secs(10), 0)),
+            handoff: std::sync::OnceLock::new(),
         })
     }
 
@@ -372,6 +376,23 @@ impl Server {
             return Err(Refusal::TooManyFromHost);
         }
         Ok(slot)
+    }
+
+    /// Hand the message `id`, just committed to `queue/`, to the queue
+    /// runner's workers when one runs here; else (`sendmail -bs`, a daemon
+    /// whose runner is off) announce it to a running daemon's scanner by
+    /// touching `status/.arrived`.
+    pub fn queued(&self, id: &crate::spool::QueueId) {
+        match self.handoff.get() {
+            Some(h) => {
+                h.offer(id);
+            }
+            None => {
+                if let Err(e) = crate::spool::status::mark_arrived(self.spool.root()) {
+                    self.log.line(Some(id.as_str()), &format!("SYSERR: {e}"));
+                }
+            }
+        }
     }
 
     /// Is there room for new mail? `Err(text)` = temp-fail new mail with this text.

@@ -575,8 +575,25 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Make the message durable in `state`; only after `Ok` may the client hear 250.
-    pub fn commit(mut self, state: State) -> Result<QueueId, Error> {
+    /// Make the message durable in `state`; only after `Ok` may the client
+    /// hear 250. A message committed to `queue/` is announced to a running
+    /// daemon's queue runner by a touch of `status/.arrived`
+    /// ([`status::mark_arrived`]), so it is found at once whoever wrote it; a
+    /// writer that hands it to its own runner uses [`Writer::commit_handed`].
+    pub fn commit(self, state: State) -> Result<QueueId, Error> {
+        let root = self.spool.root.clone();
+        let id = self.commit_handed(state)?;
+        if state == State::Queue {
+            // The message is safe either way; without the touch the runner's
+            // periodic scan finds it within a minute.
+            let _ = status::mark_arrived(&root);
+        }
+        Ok(id)
+    }
+
+    /// [`Writer::commit`] without the announcement: the caller gives the
+    /// message to its queue runner itself (the daemon's hand-off).
+    pub fn commit_handed(mut self, state: State) -> Result<QueueId, Error> {
         let Some(file) = self.file.take() else {
             return Err(Error::Io {
                 path: self.path.clone(),

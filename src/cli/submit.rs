@@ -1040,6 +1040,10 @@ pub fn run_deliver(
             return EX_TEMPFAIL;
         }
     };
+    // A running daemon's queue scans for it at once (it is queued either way).
+    if let Err(e) = crate::spool::status::mark_arrived(&qdir) {
+        let _ = writeln!(err, "sendmail: warning: {e}");
+    }
     let line = log_line(&prepared, size, &msgid);
     let tag = crate::daemon::log_tag(site, opts.log_tag.as_deref());
     let log = match &site.settings.log {
@@ -1103,7 +1107,8 @@ pub fn commit(
     w.write(headers.as_bytes())?;
     w.write(&prepared.message)?;
     let size = w.size();
-    w.commit(crate::spool::State::Queue)?;
+    // The caller announces it (see run_deliver and the daemon's socket).
+    w.commit_handed(crate::spool::State::Queue)?;
     Ok(Committed { qid, size, msgid })
 }
 

@@ -74,11 +74,14 @@ pub fn start(
         None,
         &format!("starting queue runner: {workers} workers, full rescan every {interval}s"),
     );
-    Some(queue::runner::start(
+    let runner = queue::runner::start(
         Arc::new(queue),
         queue::runner::RunSettings {
             workers,
             full_scan: interval,
         },
-    ))
+    );
+    // (set once: the daemon starts one runner)
+    let _ = server.handoff.set(runner.handoff());
+    Some(runner)
 }

@@ -466,6 +466,9 @@ async fn submit(
     .await;
     match committed {
         Ok((c, prepared)) => {
+            if let Some(id) = crate::spool::QueueId::parse(&c.qid) {
+                server.queued(&id);
+            }
             crate::metrics::global().inc(crate::metrics::RECEIVED, &[("listener", "submit")]);
             server
                 .log

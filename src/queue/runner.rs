@@ -20,10 +20,12 @@
 //! order: postmaster, dead-letter drop, keep the queue file) — a message
 //! answered 250 is never dropped silently. `now` is a parameter.
 //!
-//! [`start`] runs the queue: one scanner thread that lists `queue/` every
-//! second (streaming the directory; at most `workers` messages are loaded
-//! at any time, plus a bounded cache of next-attempt times — [`CACHE_MAX`]
-//! entries, re-read when a journal changes), and
+//! [`start`] runs the queue: one scanner thread that lists `queue/` when it
+//! may hold something due that no worker has (streaming the directory; at
+//! most `workers` messages are loaded at any time, plus a bounded cache of
+//! next-attempt times — [`CACHE_MAX`] entries, re-read when a journal
+//! changes), a [`Handoff`] that gives a message committed in this process
+//! to a free worker at once (so new mail costs no scan), and
 //! `confMXGATE_QUEUE_WORKERS` workers (default 40) that await
 //! [`Queue::process`]. The workers are tasks on an executor of their own,
 //! run by one thread per core ([`delivery_threads`]): a worker waiting on
@@ -31,8 +33,11 @@
 //! on the thread that polls them. The spool's reads and renames are done
 //! in place; the journal's fsync after a deferral and the local mailer go
 //! to the blocking pool. New messages have no journal, so they are due at
-//! once. Directory scans slow down on a very large queue (the pause after a
-//! scan is four times the scan's own cost, 1–5 s; see [`after_scan`]).
+//! once. The scanner looks again when `queue/` changed in a way the
+//! hand-offs do not account for (see [`Scanned`]), when something is due,
+//! and at least every `confMXGATE_QUEUE_INTERVAL` (a full scan). Directory
+//! scans slow down on a very large queue (the pause after a scan is four
+//! times the scan's own cost, 1–5 s; see [`after_scan`]).
 
 use super::agents::Agents;
 use super::plan::{self, Action, Leaf};
@@ -48,7 +53,7 @@ use crate::spool::{self, Envelope, QueueId, Spool, State, envelope::Recipient};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What the queue needs from its host process.
@@ -123,6 +128,64 @@ pub struct Queue {
     slot_waiters: usize,
     /// Host names shared by the scanner's cache entries.
     hosts: Mutex<HashSet<Arc<str>>>,
+    /// Set by [`start`]: where the DSNs this queue commits go at once.
+    handoff: OnceLock<Handoff>,
+    /// Why each host was last found down (for the deferral logged for a
+    /// message that waits for its backoff; see [`Queue::suspended`]).
+    down_why: Mutex<HashMap<String, String>>,
+}
+
+/// Hands a message committed in this process straight to a free worker,
+/// so new mail does not wait for the scanner to find it (as Postfix's
+/// `cleanup` tells `qmgr` about a message in its `incoming` queue instead
+/// of leaving it to a directory scan). Taken from [`Runner::handoff`] by
+/// the SMTP server and the submission socket; the queue's own DSNs use it
+/// too.
+///
+/// A message goes to a worker once: [`Handoff::offer`] and the scanner
+/// both claim it in the in-flight set first. When every worker is busy
+/// the offer is not kept waiting: it is counted as missed, and the next
+/// scan finds the message in `queue/` (see [`Scanned::accounts_for`]).
+#[derive(Clone)]
+pub struct Handoff {
+    tx: async_channel::Sender<QueueId>,
+    inflight: Arc<Mutex<HashSet<QueueId>>>,
+    /// Offers that found every worker busy, or the queue stopped.
+    missed: Arc<AtomicU64>,
+}
+
+impl Handoff {
+    /// Give the message `id`, just committed to `queue/`, to a worker.
+    /// Returns whether a worker has it (or the scanner already had it);
+    /// `false`: the scanner will find it.
+    pub fn offer(&self, id: &QueueId) -> bool {
+        if !self
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone())
+        {
+            return true;
+        }
+        let metrics = crate::metrics::global();
+        match self.tx.try_send(id.clone()) {
+            Ok(()) => {
+                metrics.inc(crate::metrics::QUEUE_HANDOFFS, &[("result", "worker")]);
+                true
+            }
+            Err(_) => {
+                metrics.inc(crate::metrics::QUEUE_HANDOFFS, &[("result", "scanner")]);
+                self.inflight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(id);
+                // After the removal: a scan that sees this count also sees
+                // the message as not in flight.
+                self.missed.fetch_add(1, Ordering::SeqCst);
+                false
+            }
+        }
+    }
 }
 
 /// The memory the workers may spend on large messages at once
@@ -403,6 +466,8 @@ impl Queue {
             budget: Budget::new(DEFAULT_QUEUE_MEMORY),
             slot_waiters: per_destination.max(1),
             hosts: Mutex::default(),
+            handoff: OnceLock::new(),
+            down_why: Mutex::default(),
         }
     }
 
@@ -478,10 +543,14 @@ impl Queue {
             return 0;
         };
         let mut d = self.destinations.lock().unwrap_or_else(|e| e.into_inner());
+        let mut why = self.down_why.lock().unwrap_or_else(|e| e.into_inner());
         let mut n = 0;
         for st in records.into_iter().flatten() {
             if st.until > now {
                 d.restore(&st.host, st.until, st.fails);
+                if let HostState::Reply(t) | HostState::Unreachable(t) = &st.state {
+                    why.insert(st.host.clone(), t.clone());
+                }
                 n += 1;
             }
         }
@@ -503,6 +572,17 @@ impl Queue {
                 _ => HostState::Unreachable(String::new()),
             },
         };
+        {
+            let mut why = self.down_why.lock().unwrap_or_else(|e| e.into_inner());
+            match &state {
+                HostState::Up => {
+                    why.remove(host);
+                }
+                HostState::Reply(t) | HostState::Unreachable(t) => {
+                    why.insert(host.to_string(), t.clone());
+                }
+            }
+        }
         {
             let mut w = self.up_written.lock().unwrap_or_else(|e| e.into_inner());
             if state == HostState::Up {
@@ -531,6 +611,30 @@ impl Queue {
             self.host
                 .log()
                 .line(None, &format!("SYSERR: host status {host}: {e}"));
+        }
+    }
+
+    /// The deferral of a batch for `hop` while its host is backed off
+    /// until `until`: the host's last failure, and when it is tried again.
+    /// Logged without a connection, as sendmail logs a host its status
+    /// marks down and Postfix a destination it has suspended, so a queue
+    /// ID in the log shows why the message waits.
+    fn suspended(&self, hop: &NextHop, until: u64, now: u64) -> Outcome {
+        let host = hop.host.as_deref().unwrap_or_default();
+        let why = self
+            .down_why
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)
+            .cloned()
+            .unwrap_or_else(|| format!("{host} did not answer"));
+        Outcome::Deferred {
+            status: EnhancedStatus::new(4, 4, 1),
+            reply: Said::Text(format!(
+                "{why} (host down, not tried; next try in {})",
+                fmt_delay(until.saturating_sub(now))
+            )),
+            relay: None,
         }
     }
 
@@ -613,9 +717,14 @@ impl Queue {
         };
         let site = self.host.site();
         let timing = timing(&site, &env, &content);
-        let mut journal = Journal::load(&root, id)?;
+        let stored = Journal::load_stored(&root, id)?;
+        let had_journal = stored.is_some();
+        let mut journal = stored.unwrap_or_default();
         let plan = plan::leaves(&site, &env, &journal);
         Journal::append(&root, id, &plan.entries)?;
+        // Whether there is a journal to remove when the message is done (a
+        // message delivered at its first try never had one).
+        let journaled = had_journal || !plan.entries.is_empty();
         for e in &plan.entries {
             journal.apply(e);
         }
@@ -709,6 +818,18 @@ impl Queue {
                             (Blocking::On(b, u), Some(h)) if b == *h => Blocking::On(b, u),
                             _ => Blocking::Mixed,
                         };
+                        let o = self.suspended(&p.hop, until, now);
+                        for l in p.leaves.iter().filter_map(|&i| plan.leaves.get(i)) {
+                            count_outcome(listener, &p.hop.mailer, Some(&p.hop), &o, delay as f64);
+                            log.push(Self::to_line(
+                                l,
+                                &p.hop.mailer,
+                                &o,
+                                pri,
+                                (delay, 0),
+                                plan.filter.as_deref(),
+                            ));
+                        }
                         continue;
                     }
                 }
@@ -946,7 +1067,9 @@ impl Queue {
             // the removal reaches the disk delivers it again — at least
             // once, never lost); its file may serve a new message.
             self.host.spool().recycle(State::Queue, id)?;
-            status::remove_journal(&root, id)?;
+            if journaled {
+                status::remove_journal(&root, id)?;
+            }
             return Ok(Processed::Removed);
         }
         if !unsaved.is_empty() {
@@ -1073,7 +1196,15 @@ impl Queue {
         let spool = self.host.spool();
         let mut w = spool.create(&e)?;
         w.write(&bytes)?;
-        let nid = w.commit(State::Queue)?;
+        let nid = match self.handoff.get() {
+            Some(h) => {
+                let nid = w.commit_handed(State::Queue)?;
+                h.offer(&nid);
+                nid
+            }
+            // (a one-shot `mxgate -q`: `commit` tells a running daemon)
+            None => w.commit(State::Queue)?,
+        };
         let why = rcpts.first().map(|r| r.diagnostic.as_str()).unwrap_or("");
         self.host.log().line(
             Some(id.as_str()),
@@ -1201,6 +1332,9 @@ pub struct Runner {
     stop: Arc<AtomicBool>,
     /// Worker threads still running.
     alive: Arc<AtomicUsize>,
+    handoff: Handoff,
+    /// Scans of `queue/` made so far.
+    scans: Arc<AtomicU64>,
 }
 
 impl Drop for Runner {
@@ -1210,6 +1344,16 @@ impl Drop for Runner {
 }
 
 impl Runner {
+    /// Where messages committed in this process go to a worker at once.
+    pub fn handoff(&self) -> Handoff {
+        self.handoff.clone()
+    }
+
+    /// Scans of `queue/` made so far (also `mxgate_queue_scan_seconds`).
+    pub fn scans(&self) -> u64 {
+        self.scans.load(Ordering::SeqCst)
+    }
+
     /// Ask the threads to stop.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -1309,6 +1453,13 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = async_channel::bounded::<QueueId>(settings.workers.max(1));
     let inflight: Arc<Mutex<HashSet<QueueId>>> = Arc::default();
+    let handoff = Handoff {
+        tx: tx.clone(),
+        inflight: inflight.clone(),
+        missed: Arc::default(),
+    };
+    // (a queue is started once; a second start would keep the first's)
+    let _ = queue.handoff.set(handoff.clone());
     let cache: Arc<Mutex<HashMap<QueueId, Cached>>> = Arc::default();
     let alive = Arc::new(AtomicUsize::new(0));
     // The earliest next attempt of any message not yet handed out (see
@@ -1364,13 +1515,18 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
         }
     }
     let flag = stop.clone();
+    let missed = handoff.missed.clone();
+    let scans = Arc::new(AtomicU64::new(0));
+    let counted = scans.clone();
     std::thread::spawn(move || {
         let root = queue.host.spool().root().to_path_buf();
         let mut last_full = 0u64;
         let mut last_marker: Option<SystemTime> = None;
         let mut last_flush: Option<SystemTime> = None;
         let mut quiet: Option<Quiet> = None;
+        let mut scanned: Option<Scanned> = None;
         let queue_dir = root.join(State::Queue.dir());
+        let arrived_marker = status::arrived_marker(&root);
         while !flag.load(Ordering::SeqCst) {
             let started = Instant::now();
             let now = unix_now();
@@ -1400,22 +1556,36 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
             let dir_mtime = std::fs::metadata(&queue_dir)
                 .and_then(|m| m.modified())
                 .ok();
-            let skip = !full
-                && quiet
+            let arrived = std::fs::read(&arrived_marker).ok();
+            let unchanged = quiet.as_ref().is_some_and(|q| q.still(dir_mtime))
+                || scanned
                     .as_ref()
-                    .is_some_and(|q| q.still(dir_mtime) && now < earliest.load(Ordering::SeqCst));
-            if skip {
-                // Nothing new in queue/ and nothing due: no directory scan
-                // (a deferred queue of hundreds of thousands costs nothing
-                // between its retry times).
+                    .is_some_and(|s| s.accounts_for(missed.load(Ordering::SeqCst), &arrived));
+            if !full && unchanged && now < earliest.load(Ordering::SeqCst) {
+                // Nothing new in queue/, or only what was handed to a
+                // worker, and nothing due: no directory scan (a deferred
+                // queue of hundreds of thousands costs nothing between its
+                // retry times, nor while new mail arrives).
                 pause(&flag, Duration::from_secs(1));
                 continue;
             }
             let scan_wall = SystemTime::now();
+            let before = Scanned {
+                at: Instant::now(),
+                missed: missed.load(Ordering::SeqCst),
+                arrived,
+            };
             earliest.store(u64::MAX, Ordering::SeqCst);
             let pass = scan(&queue, &root, &tx, &inflight, &cache, &flag, full);
+            crate::metrics::global().observe(
+                crate::metrics::QUEUE_SCAN,
+                &[],
+                started.elapsed().as_secs_f64(),
+            );
             earliest.fetch_min(pass.earliest, Ordering::SeqCst);
             quiet = Quiet::after(dir_mtime, scan_wall, pass.complete);
+            scanned = pass.complete.then_some(before);
+            scans.fetch_add(1, Ordering::SeqCst);
             let cost = started.elapsed().saturating_sub(pass.waited);
             match after_scan(pass.dispatched, cost) {
                 Some(wait) => pause(&flag, wait),
@@ -1424,7 +1594,12 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
         }
         tx.close();
     });
-    Runner { stop, alive }
+    Runner {
+        stop,
+        alive,
+        handoff,
+        scans: counted,
+    }
 }
 
 /// A scan whose own cost (its duration less its waits for a free worker)
@@ -1485,6 +1660,32 @@ impl Quiet {
     /// Is `queue/` as the scan saw it (no message added or removed since)?
     fn still(&self, mtime: Option<SystemTime>) -> bool {
         mtime == Some(self.mtime)
+    }
+}
+
+/// A complete scan of `queue/`, for trusting the hand-offs since its
+/// start: every message committed since then either went to a worker
+/// ([`Handoff::offer`]) or is announced (a missed offer, a touch of
+/// `status/.arrived` by another process).
+struct Scanned {
+    at: Instant,
+    /// [`Handoff`]'s missed offers when the scan started.
+    missed: u64,
+    /// `status/.arrived`'s content when the scan started.
+    arrived: Option<Vec<u8>>,
+}
+
+/// However well the hand-offs account for new mail, `queue/` is scanned at
+/// least this often while it changes, for a message that came by another
+/// way (a file moved in by hand): found within a minute, as Postfix's
+/// `pickup` scans its `maildrop` directory every 60 s.
+const UNANNOUNCED: Duration = Duration::from_secs(60);
+
+impl Scanned {
+    /// Does this scan still see every message in `queue/` not in a worker's
+    /// hands, given the missed offers and the `.arrived` marker now?
+    fn accounts_for(&self, missed: u64, arrived: &Option<Vec<u8>>) -> bool {
+        self.missed == missed && &self.arrived == arrived && self.at.elapsed() < UNANNOUNCED
     }
 }
 
@@ -1798,6 +1999,51 @@ mod tests {
         w.commit(State::Queue).unwrap()
     }
 
+    /// Wait (up to 30 s, half the scanner's backstop) for `done`.
+    fn wait_for(what: &str, done: impl Fn() -> bool) {
+        let until = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < until, "still waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// New mail reaches a worker without a scan of `queue/`: handed over
+    /// at its commit; a message committed by another process is announced
+    /// by `status/.arrived`, which makes the scanner look at once (not
+    /// after its one-minute backstop).
+    #[test]
+    fn new_mail_is_handed_to_a_worker_and_mail_from_elsewhere_is_announced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(dir.path(), &[]);
+        let calls = || agents.calls.lock().unwrap().len();
+        enqueue(&h, "<a@example.org>", &["<x@one.example>"], &[]);
+        let settings = RunSettings {
+            workers: 2,
+            full_scan: 3600,
+        };
+        let runner = start(Arc::new(q), settings);
+        wait_for("the first scan to deliver the queued message", || {
+            calls() == 1 && runner.scans() >= 1
+        });
+        let scans = runner.scans();
+        let mut e = Envelope::new("<a@example.org>");
+        e.recipients.push(Recipient::new("<y@one.example>"));
+        let mut w = h.spool.create(&e).unwrap();
+        w.write(b"Subject: handed\r\n\r\nbody\r\n").unwrap();
+        let id = w.commit_handed(State::Queue).unwrap();
+        assert!(runner.handoff().offer(&id), "a worker is free");
+        wait_for("the handed-over message", || calls() == 2);
+        assert_eq!(runner.scans(), scans, "delivered without a scan");
+        // `commit` touches status/.arrived itself.
+        enqueue(&h, "<a@example.org>", &["<z@one.example>"], &[]);
+        wait_for("the announced message", || calls() == 3);
+        // (the scan that found it is counted when it ends)
+        wait_for("the scan that found it", || runner.scans() > scans);
+        wait_for("an empty queue", || h.spool.list(State::Queue).unwrap().is_empty());
+        assert_eq!(runner.shutdown(Duration::from_secs(10)), 0);
+    }
+
     fn queued(h: &TestHost) -> Vec<(QueueId, Envelope, Vec<u8>)> {
         h.spool
             .list(State::Queue)
@@ -1980,13 +2226,19 @@ mod tests {
     /// A queue whose `down.example` answers 421, and the first message for
     /// it, whose pass at T0 backed the host off.
     fn with_host_down(dir: &Path) -> (Arc<TestHost>, Arc<Scripted>, Queue, QueueId) {
+        with_host_saying(dir, "down.example", "421")
+    }
+
+    /// A queue whose first message, to `host`, got the scripted `answer`
+    /// (a host-level deferral) at `T0`.
+    fn with_host_saying(
+        dir: &Path,
+        host: &str,
+        answer: &'static str,
+    ) -> (Arc<TestHost>, Arc<Scripted>, Queue, QueueId) {
         let (h, agents, q) = setup(dir, &[]);
-        agents
-            .script
-            .lock()
-            .unwrap()
-            .insert("down.example".into(), "421");
-        let a = enqueue(&h, "<s@src.example>", &["<x@down.example>"], &[]);
+        agents.script.lock().unwrap().insert(host.into(), answer);
+        let a = enqueue(&h, "<s@src.example>", &[&format!("<x@{host}>")], &[]);
         assert_eq!(
             q.process_blocking(&a, T0).unwrap(),
             Processed::Later(T0 + 300)
@@ -1997,17 +2249,7 @@ mod tests {
     #[test]
     fn a_refused_connection_naming_its_relay_still_backs_the_host_off() {
         let d = tempfile::tempdir().unwrap();
-        let (h, agents, q) = setup(d.path(), &[]);
-        agents
-            .script
-            .lock()
-            .unwrap()
-            .insert("dead.example".into(), "refused");
-        let a = enqueue(&h, "<s@src.example>", &["<x@dead.example>"], &[]);
-        assert_eq!(
-            q.process_blocking(&a, T0).unwrap(),
-            Processed::Later(T0 + 300)
-        );
+        let (h, agents, q, _) = with_host_saying(d.path(), "dead.example", "refused");
         let b = enqueue(&h, "<s@src.example>", &["<y@dead.example>"], &[]);
         agents.calls.lock().unwrap().clear();
         assert_eq!(
@@ -2018,6 +2260,16 @@ mod tests {
             }
         );
         assert!(agents.calls.lock().unwrap().is_empty(), "not tried again");
+        // Its log line says why it waits, without a connection.
+        let log = std::fs::read_to_string(d.path().join("maillog")).unwrap();
+        assert!(
+            log.contains(&format!(
+                "{b}: to=<y@dead.example>, delay=00:00:10, xdelay=00:00:00, mailer=esmtp, \
+                 pri=30023, dsn=4.4.1, stat=Deferred: Connection refused by dead.example. \
+                 (host down, not tried; next try in 00:00:50)"
+            )),
+            "{log}"
+        );
         // A host that answered with its own 4xx is up: not backed off.
         agents
             .script

@@ -203,7 +203,10 @@ impl World for Daemon {
             }
             w.write(&m.body)?;
             let size = w.size();
-            w.commit(m.state)?;
+            let id = w.commit_handed(m.state)?;
+            if m.state == spool::State::Queue {
+                server.queued(&id);
+            }
             Ok(size)
         })
         .await

@@ -293,10 +293,16 @@ impl Journal {
 
     /// Load the journal of `id` (empty when there is none yet).
     pub fn load(root: &Path, id: &QueueId) -> Result<Journal, Error> {
+        Ok(Journal::load_stored(root, id)?.unwrap_or_default())
+    }
+
+    /// The journal of `id` as stored; `None` when it has none (a message
+    /// never tried), so its removal can be skipped.
+    pub fn load_stored(root: &Path, id: &QueueId) -> Result<Option<Journal>, Error> {
         let p = path(root, id);
         match std::fs::read(&p) {
-            Ok(b) => Ok(Journal::from_text(&String::from_utf8_lossy(&b))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Journal::default()),
+            Ok(b) => Ok(Some(Journal::from_text(&String::from_utf8_lossy(&b)))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(&p, e)),
         }
     }
@@ -341,6 +347,21 @@ pub fn changed_marker(root: &Path) -> PathBuf {
 /// as Postfix's `postqueue -f` makes qmgr forget its dead destinations.
 pub fn flush_marker(root: &Path) -> PathBuf {
     root.join(DIR).join(".flush")
+}
+
+/// `QUEUE_DIR/status/.arrived`: touched when a message is committed to
+/// `queue/` without being handed to the daemon's queue runner (by
+/// `Writer::commit`: the sendmail command's direct path, `sendmail -bs`,
+/// `mxgate -q`'s DSNs, any other writer), so the running queue scans for it
+/// at once. Its content (a nanosecond stamp) tells one
+/// touch from the next, even within one tick of the file system's clock.
+pub fn arrived_marker(root: &Path) -> PathBuf {
+    root.join(DIR).join(".arrived")
+}
+
+/// Touch [`arrived_marker`].
+pub fn mark_arrived(root: &Path) -> Result<(), Error> {
+    touch(root, &arrived_marker(root))
 }
 
 /// Touch [`changed_marker`].
@@ -398,6 +419,8 @@ pub fn remove_journal(root: &Path, id: &QueueId) -> Result<(), Error> {
 
 /// Remove journals whose message is in no state directory (left by a
 /// crash between the two steps of [`remove_message`]). Returns how many.
+/// The markers (`.changed`, `.flush`, `.arrived`) are not journals and
+/// stay: removing one would look like a new touch to the running queue.
 pub fn sweep_orphans(root: &Path) -> Result<usize, Error> {
     let dir = root.join(DIR);
     let rd = match std::fs::read_dir(&dir) {
@@ -409,7 +432,9 @@ pub fn sweep_orphans(root: &Path) -> Result<usize, Error> {
     for e in rd {
         let e = e.map_err(|err| Error::io(&dir, err))?;
         let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
+        let Some(name) = name.to_str().filter(|n| !n.starts_with('.')) else {
+            continue;
+        };
         let live = ["queue", "hold", "quarantine", "tmp"]
             .iter()
             .any(|s| root.join(s).join(name).exists());
@@ -542,7 +567,13 @@ mod tests {
         assert_eq!(j.warned, Some(7));
         assert_eq!(sweep_orphans(root).unwrap(), 0, "message still queued");
         std::fs::remove_file(root.join("queue").join(id.as_str())).unwrap();
+        mark_changed(root).unwrap();
+        mark_flushed(root).unwrap();
+        mark_arrived(root).unwrap();
         assert_eq!(sweep_orphans(root).unwrap(), 1, "orphan journal removed");
+        for marker in [changed_marker(root), flush_marker(root), arrived_marker(root)] {
+            assert!(marker.exists(), "{} swept as a journal", marker.display());
+        }
         Journal::append(root, &id, &[Entry::Warned(7)]).unwrap();
         std::fs::write(root.join("queue").join(id.as_str()), b"x").unwrap();
         remove_message(root, "queue", &id).unwrap();
