@@ -29,8 +29,9 @@ pub fn start(
     remote: Option<Arc<dyn queue::agents::Agents>>,
 ) -> Option<queue::runner::Runner> {
     let site = server.site();
-    // Like `sendmail -bd -q15m`: on by default every 15 minutes (new mail is
-    // picked up within a second regardless); `0` turns the runner off.
+    // Like `sendmail -bd -q15m`: a full rescan every 15 minutes by default
+    // (new mail goes to a worker at once regardless); `0` turns the runner
+    // off.
     let interval = site.settings.queue_interval.as_secs();
     if interval == 0 {
         server

@@ -2040,7 +2040,9 @@ mod tests {
         wait_for("the announced message", || calls() == 3);
         // (the scan that found it is counted when it ends)
         wait_for("the scan that found it", || runner.scans() > scans);
-        wait_for("an empty queue", || h.spool.list(State::Queue).unwrap().is_empty());
+        wait_for("an empty queue", || {
+            h.spool.list(State::Queue).unwrap().is_empty()
+        });
         assert_eq!(runner.shutdown(Duration::from_secs(10)), 0);
     }
 

@@ -571,7 +571,11 @@ mod tests {
         mark_flushed(root).unwrap();
         mark_arrived(root).unwrap();
         assert_eq!(sweep_orphans(root).unwrap(), 1, "orphan journal removed");
-        for marker in [changed_marker(root), flush_marker(root), arrived_marker(root)] {
+        for marker in [
+            changed_marker(root),
+            flush_marker(root),
+            arrived_marker(root),
+        ] {
             assert!(marker.exists(), "{} swept as a journal", marker.display());
         }
         Journal::append(root, &id, &[Entry::Warned(7)]).unwrap();
