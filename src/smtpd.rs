@@ -378,23 +378,6 @@ impl Server {
         Ok(slot)
     }
 
-    /// Hand the message `id`, just committed to `queue/`, to the queue
-    /// runner's workers when one runs here; else (`sendmail -bs`, a daemon
-    /// whose runner is off) announce it to a running daemon's scanner by
-    /// touching `status/.arrived`.
-    pub fn queued(&self, id: &crate::spool::QueueId) {
-        match self.handoff.get() {
-            Some(h) => {
-                h.offer(id);
-            }
-            None => {
-                if let Err(e) = crate::spool::status::mark_arrived(self.spool.root()) {
-                    self.log.line(Some(id.as_str()), &format!("SYSERR: {e}"));
-                }
-            }
-        }
-    }
-
     /// Is there room for new mail? `Err(text)` = temp-fail new mail with this text.
     pub fn has_room(&self) -> Result<(), &'static str> {
         let s = self.settings();

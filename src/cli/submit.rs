@@ -1032,7 +1032,7 @@ pub fn run_deliver(
     };
     let qdir = crate::daemon::queue_dir(site);
     let spooled = crate::spool::Spool::open(&qdir, crate::spool::Durability::Fsync)
-        .and_then(|spool| commit(&spool, site, &prepared));
+        .and_then(|spool| commit(&spool, site, &prepared, None));
     let Committed { qid, size, msgid } = match spooled {
         Ok(x) => x,
         Err(e) => {
@@ -1040,10 +1040,6 @@ pub fn run_deliver(
             return EX_TEMPFAIL;
         }
     };
-    // A running daemon's queue scans for it at once (it is queued either way).
-    if let Err(e) = crate::spool::status::mark_arrived(&qdir) {
-        let _ = writeln!(err, "sendmail: warning: {e}");
-    }
     let line = log_line(&prepared, size, &msgid);
     let tag = crate::daemon::log_tag(site, opts.log_tag.as_deref());
     let log = match &site.settings.log {
@@ -1090,11 +1086,13 @@ pub struct Committed {
 
 /// Write a prepared submission into `spool` with its added headers and
 /// commit it (file fsync, rename, directory fsync). Shared by the direct
-/// path and the daemon's submission socket.
+/// path (no `handoff`: a running daemon is told through `status/.arrived`)
+/// and the daemon's submission socket (its queue runner's hand-off).
 pub fn commit(
     spool: &crate::spool::Spool,
     site: &Site,
     prepared: &Prepared,
+    handoff: Option<&crate::queue::runner::Handoff>,
 ) -> Result<Committed, crate::spool::Error> {
     let mut w = spool.create(&prepared.envelope)?;
     let qid = w.id().to_string();
@@ -1107,8 +1105,7 @@ pub fn commit(
     w.write(headers.as_bytes())?;
     w.write(&prepared.message)?;
     let size = w.size();
-    // The caller announces it (see run_deliver and the daemon's socket).
-    w.commit_handed(crate::spool::State::Queue)?;
+    crate::queue::runner::commit_new(w, handoff)?;
     Ok(Committed { qid, size, msgid })
 }
 

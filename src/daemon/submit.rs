@@ -461,14 +461,11 @@ async fn submit(
         .push(("uid".into(), uid.to_string()));
     let s = server.clone();
     let committed = blocking::unblock(move || {
-        submit::commit(&s.spool, &site, &prepared).map(|c| (c, prepared))
+        submit::commit(&s.spool, &site, &prepared, s.handoff.get()).map(|c| (c, prepared))
     })
     .await;
     match committed {
         Ok((c, prepared)) => {
-            if let Some(id) = crate::spool::QueueId::parse(&c.qid) {
-                server.queued(&id);
-            }
             crate::metrics::global().inc(crate::metrics::RECEIVED, &[("listener", "submit")]);
             server
                 .log

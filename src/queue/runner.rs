@@ -154,6 +154,24 @@ pub struct Handoff {
     missed: Arc<AtomicU64>,
 }
 
+/// Commit `w` to `queue/` and make it known: handed to a worker through
+/// `handoff` when the queue runs in this process, else announced to a
+/// running daemon by [`spool::Writer::commit`]'s touch of `status/.arrived`.
+/// Every writer of new mail to `queue/` goes through this.
+pub fn commit_new(
+    w: spool::Writer<'_>,
+    handoff: Option<&Handoff>,
+) -> Result<QueueId, spool::Error> {
+    match handoff {
+        Some(h) => {
+            let id = w.commit_handed(State::Queue)?;
+            h.offer(&id);
+            Ok(id)
+        }
+        None => w.commit(State::Queue),
+    }
+}
+
 impl Handoff {
     /// Give the message `id`, just committed to `queue/`, to a worker.
     /// Returns whether a worker has it (or the scanner already had it);
@@ -1196,15 +1214,7 @@ impl Queue {
         let spool = self.host.spool();
         let mut w = spool.create(&e)?;
         w.write(&bytes)?;
-        let nid = match self.handoff.get() {
-            Some(h) => {
-                let nid = w.commit_handed(State::Queue)?;
-                h.offer(&nid);
-                nid
-            }
-            // (a one-shot `mxgate -q`: `commit` tells a running daemon)
-            None => w.commit(State::Queue)?,
-        };
+        let nid = commit_new(w, self.handoff.get())?;
         let why = rcpts.first().map(|r| r.diagnostic.as_str()).unwrap_or("");
         self.host.log().line(
             Some(id.as_str()),

@@ -203,9 +203,13 @@ impl World for Daemon {
             }
             w.write(&m.body)?;
             let size = w.size();
-            let id = w.commit_handed(m.state)?;
-            if m.state == spool::State::Queue {
-                server.queued(&id);
+            match m.state {
+                spool::State::Queue => {
+                    crate::queue::runner::commit_new(w, server.handoff.get())?;
+                }
+                state => {
+                    w.commit(state)?;
+                }
             }
             Ok(size)
         })
