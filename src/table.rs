@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 pub mod aliases;
 pub mod build;
+pub mod filter;
 pub mod lmdb;
 pub mod passwd;
 pub mod runs;

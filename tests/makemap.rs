@@ -551,3 +551,24 @@ fn newaliases_reports_an_alias_name_too_long_for_lmdb() {
     );
     assert_eq!(run(praliases, &["-f", &a, "root"], "").out, "root:admin\n");
 }
+
+/// The absent-key filter: stored under a key starting with NUL that
+/// `mdb_dump` shows and `makemap -u` does not; the same key as input data is
+/// a bad line (exit 65) and the old map stays.
+#[test]
+fn absent_key_filter_is_stored_apart_and_its_key_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let m = map(&d, "access");
+    assert_eq!(run(makemap, &["hash", &m], "Connect:10.1 REJECT\n").code, 0);
+    let file = PathBuf::from(format!("{m}.lmdb"));
+    let raw = mdb_dump(&file);
+    assert!(raw.contains(" \\00mxgate-absent-key-filter-1\n"), "{raw}");
+    assert_eq!(dump(&m), "connect:10.1\tREJECT\n");
+    let t = Lmdb::open(&file, Fold::Lower, false).unwrap();
+    assert_eq!(t.lookup("connect:10.2").unwrap(), None);
+    let r = run(makemap, &["hash", &m], "\0mxgate-absent-key-filter-1 OK\n");
+    assert_eq!(r.code, 65, "{}", r.err);
+    assert!(r.err.contains("line 1: key reserved"), "{}", r.err);
+    assert_eq!(t.lookup("connect:10.1").unwrap().as_deref(), Some("REJECT"));
+    assert_eq!(dump(&m), "connect:10.1\tREJECT\n");
+}

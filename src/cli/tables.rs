@@ -455,7 +455,7 @@ fn build_error_status(e: &BuildError) -> i32 {
     match e {
         BuildError::Create { .. } => EX_CANTCREAT,
         BuildError::Write { .. } | BuildError::ReadOld(_) => EX_IOERR,
-        BuildError::Oversized(_) => EX_DATAERR,
+        BuildError::Oversized(_) | BuildError::Reserved { .. } => EX_DATAERR,
     }
 }
 

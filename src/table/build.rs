@@ -14,9 +14,10 @@
 //! appended in key order (`MDB_APPEND`), which fills pages completely and
 //! never splits one, in write transactions of [`COMMIT_BYTES`] so LMDB's
 //! dirty pages stay bounded too; the map size is computed from the data,
-//! and the file is synced once. The new map is written before the caller
-//! decides ([`Plan`]) and renamed over the old one only by
-//! [`Plan::publish`].
+//! and the file is synced once. The map also carries an absent-key filter
+//! over its keys ([`super::filter`]), written last. The new map is written
+//! before the caller decides ([`Plan`]) and renamed over the old one only
+//! by [`Plan::publish`].
 //!
 //! Duplicate keys follow makemap: the first is kept and reported (exit 65)
 //! unless `-r` (the last wins) or `-d` (all kept, an LMDB `DUP_SORT`
@@ -38,6 +39,7 @@
 //! even for a moment.
 #![allow(unsafe_code)]
 
+use super::filter::{self, Filter};
 use super::lmdb::Lmdb;
 use super::runs::{self, Merge, Order, SortError, Sorter};
 use super::text::Record;
@@ -268,6 +270,15 @@ pub enum BuildError {
     /// message names the first; each carries its line.
     #[error("{}", first_oversized(.0))]
     Oversized(Vec<Oversized>),
+    /// A record whose key is the one the absent-key filter is stored
+    /// under ([`filter::KEY`], starting with a NUL byte); exit 65.
+    #[error(
+        "line {line}: key reserved for the map's absent-key filter (it starts with a NUL byte)"
+    )]
+    Reserved {
+        /// Input line.
+        line: u32,
+    },
 }
 
 fn first_oversized(all: &[Oversized]) -> String {
@@ -315,6 +326,8 @@ pub struct Builder {
     oversized: Vec<Oversized>,
     /// What the records take in LMDB pages, for the map size.
     footprint: usize,
+    /// Records added (the old map's too), to size the absent-key filter.
+    records: usize,
 }
 
 impl Builder {
@@ -336,6 +349,7 @@ impl Builder {
             sorter: Sorter::new(order, &dir_of(target), budget),
             oversized: Vec::new(),
             footprint: 1 << 20,
+            records: 0,
         }
     }
 
@@ -357,6 +371,9 @@ impl Builder {
             self.oversized.push(o);
             return Ok(());
         }
+        if nul.is_empty() && key == filter::KEY {
+            return Err(BuildError::Reserved { line });
+        }
         self.add((key, nul), (value, nul), line)
     }
 
@@ -367,6 +384,7 @@ impl Builder {
         line: u32,
     ) -> Result<(), BuildError> {
         let n = key.0.len() + key.1.len() + value.0.len() + value.1.len() + 16;
+        self.records += 1;
         self.footprint = self
             .footprint
             .saturating_add(if n > PAGE / 4 { n + PAGE } else { n });
@@ -405,7 +423,8 @@ impl Builder {
         let dir = dir_of(&self.target);
         let merge = self.sorter.merge().map_err(|e| sort_error(e, &dir, 0))?;
         let (tmp, mode) = create_temp(&self.target, self.opts.perms)?;
-        let (entries, mut duplicates) = write_merged(&tmp.path, merge, &self.opts, self.footprint)?;
+        let (entries, mut duplicates) =
+            write_merged(&tmp.path, merge, &self.opts, self.footprint, self.records)?;
         duplicates.sort_by_key(|d| d.line);
         Ok(Plan {
             tmp,
@@ -568,20 +587,29 @@ fn create_temp(target: &Path, perms: Perms) -> Result<(TempFile, u32), BuildErro
 }
 
 /// Write the merged records to the LMDB file `path` under the duplicate
-/// policy, committing every [`COMMIT_BYTES`], and sync it. Returns the
-/// pairs stored and the duplicates dropped.
+/// policy, committing every [`COMMIT_BYTES`], then the absent-key filter
+/// over the `records` at most (none for `-d`: see [`filter`]), and sync it.
+/// Returns the pairs stored and the duplicates dropped.
 fn write_merged(
     path: &Path,
     mut merge: Merge,
     opts: &BuildOptions,
     footprint: usize,
+    records: usize,
 ) -> Result<(usize, Vec<Duplicate>), BuildError> {
     let werr = |detail: String| BuildError::Write {
         path: path.to_path_buf(),
         detail,
     };
-    // Half-full pages at worst (DUP_SORT), plus branch pages.
+    let mut filter =
+        (opts.duplicates != Duplicates::KeepAll).then(|| Filter::with_capacity(records));
+    // Half-full pages at worst (DUP_SORT), plus branch pages, plus the filter.
     let map_size = footprint
+        .saturating_add(
+            filter
+                .as_ref()
+                .map_or(0, |_| Filter::stored_len(records) + PAGE),
+        )
         .saturating_mul(2)
         .saturating_add(PAGE * 64)
         .div_ceil(PAGE)
@@ -622,6 +650,9 @@ fn write_merged(
                     Duplicates::KeepAll => db.put(wtxn, k, v),
                 }
                 .map_err(|e| werr(e.to_string()))?;
+                if let Some(f) = filter.as_mut() {
+                    f.insert(k);
+                }
                 entries += 1;
                 since_commit += k.len() + v.len();
                 let due = since_commit >= COMMIT_BYTES;
@@ -665,6 +696,11 @@ fn write_merged(
         }
         if held && opts.duplicates == Duplicates::Replace {
             put(&mut wtxn, &key, &value)?;
+        }
+        if let Some(f) = &filter {
+            // Sorts first, so not appended: one ordinary put.
+            db.put(&mut wtxn, filter::KEY, &f.to_bytes())
+                .map_err(|e| werr(format!("writing the absent-key filter: {e}")))?;
         }
         wtxn.commit().map_err(|e| werr(e.to_string()))?;
     }
@@ -745,6 +781,59 @@ mod tests {
                 (b"k".to_vec(), b"v2".to_vec())
             ]
         );
+    }
+
+    #[test]
+    fn maps_carry_an_absent_key_filter_that_never_hides_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("m.lmdb");
+        let keys = |r: std::ops::Range<u32>| {
+            r.map(|i| rec(&format!("from:user{i}@example.com"), "REJECT", i + 1))
+                .collect::<Vec<_>>()
+        };
+        build(&t, keys(0..2000), &BuildOptions::default()).unwrap();
+        // -o: the old keys go into the new filter with the added ones.
+        let update = BuildOptions {
+            mode: Mode::Update,
+            ..Default::default()
+        };
+        let rep = build(&t, keys(2000..3000), &update).unwrap();
+        assert_eq!(rep.entries, 3000);
+        let m = Lmdb::open(&t, Fold::Lower, false).unwrap();
+        assert!(m.has_filter());
+        for i in 0..3000 {
+            let k = format!("FROM:user{i}@example.com");
+            assert_eq!(m.lookup(&k).unwrap().as_deref(), Some("REJECT"), "{k}");
+        }
+        assert!((3000..6000).all(|i| {
+            m.lookup(&format!("from:user{i}@example.com"))
+                .unwrap()
+                .is_none()
+        }));
+        // Never listed, so never copied into a map as data by -o.
+        assert_eq!(m.entries().unwrap().len(), 3000);
+        drop(m);
+        // -d keeps values as LMDB keys (511 bytes at most): no filter, same answers.
+        let dup = BuildOptions {
+            duplicates: Duplicates::KeepAll,
+            ..Default::default()
+        };
+        build(&t, keys(0..10), &dup).unwrap();
+        let m = Lmdb::open(&t, Fold::Lower, false).unwrap();
+        assert!(!m.has_filter());
+        assert_eq!(
+            m.lookup("from:user9@example.com").unwrap().as_deref(),
+            Some("REJECT")
+        );
+        assert!(m.lookup("from:user10@example.com").unwrap().is_none());
+        // The key it is stored under is refused as data, with its line.
+        let reserved = rec(std::str::from_utf8(filter::KEY).unwrap(), "OK", 7);
+        match build(&t, vec![reserved], &BuildOptions::default()) {
+            Err(e @ BuildError::Reserved { line: 7 }) => {
+                assert!(e.to_string().starts_with("line 7: key reserved"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -20,12 +20,18 @@
 //! this module too). If the new file cannot be mapped, lookups fail (a
 //! temporary failure, never "not found") until a later check succeeds.
 //!
+//! Absent keys: a map makemap wrote carries a filter over its keys
+//! ([`super::filter`]), loaded with the file; a key it rules out is
+//! answered "not found" without a transaction or a tree search. Listing a
+//! map never shows the filter.
+//!
 //! This and `build.rs` are the modules allowed `unsafe`: heed marks opening an
 //! environment unsafe because a memory-mapped file changed underneath a
 //! reader is undefined behaviour. Our files are never changed in place
 //! (see above), which is the invariant each `unsafe` block relies on.
 #![allow(unsafe_code)]
 
+use super::filter::{self, Filter};
 use super::{Error, Fold, Table};
 use heed::types::Bytes;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, RoTxn, WithoutTls};
@@ -84,6 +90,8 @@ struct Snapshot {
     env: Env<WithoutTls>,
     db: Database<Bytes, Bytes>,
     id: FileId,
+    /// The map's absent-key filter, when it has one this build reads.
+    filter: Option<Filter>,
 }
 
 impl Snapshot {
@@ -185,35 +193,53 @@ impl Lmdb {
             table: self,
             txn,
             db: snap.db,
+            filter: snap.filter.as_ref(),
         };
         Ok(f(&reader))
     }
 
     /// Every stored pair as stored (keys and values with their NULs, if any),
-    /// in key order; duplicates (`-d`) each appear.
+    /// in key order; duplicates (`-d`) each appear; the absent-key filter
+    /// does not.
     pub fn entries(&self) -> Result<Vec<Entry>, Error> {
         self.with_reader(|r| {
             let iter = r.db.iter(&r.txn).map_err(|e| self.io(e.to_string()))?;
             let mut out = Vec::new();
             for item in iter {
                 let (k, v) = item.map_err(|e| self.io(e.to_string()))?;
-                out.push((k.to_vec(), v.to_vec()));
+                if k != filter::KEY {
+                    out.push((k.to_vec(), v.to_vec()));
+                }
             }
             Ok(out)
         })?
     }
 
     /// Call `f` with every stored pair, as stored, in key order, from one
-    /// snapshot, without collecting them (a content hash of a large table).
+    /// snapshot, without collecting them (a content hash of a large table);
+    /// not with the absent-key filter.
     pub fn for_each_entry(&self, mut f: impl FnMut(&[u8], &[u8])) -> Result<(), Error> {
         self.with_reader(|r| {
             let iter = r.db.iter(&r.txn).map_err(|e| self.io(e.to_string()))?;
             for item in iter {
                 let (k, v) = item.map_err(|e| self.io(e.to_string()))?;
-                f(k, v);
+                if k != filter::KEY {
+                    f(k, v);
+                }
             }
             Ok(())
         })?
+    }
+
+    /// Whether the mapped file has an absent-key filter this build reads.
+    #[cfg(test)]
+    pub(crate) fn has_filter(&self) -> bool {
+        let guard = self
+            .shared
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        matches!(&*guard, Ok(s) if s.filter.is_some())
     }
 
     /// The file this table serves.
@@ -246,6 +272,7 @@ pub struct Reader<'t> {
     table: &'t Lmdb,
     txn: RoTxn<'t, WithoutTls>,
     db: Database<Bytes, Bytes>,
+    filter: Option<&'t Filter>,
 }
 
 impl Reader<'_> {
@@ -261,6 +288,9 @@ impl Reader<'_> {
             &mut stack,
             &mut heap,
         );
+        if self.filter.is_some_and(|f| !f.may_contain(buf)) {
+            return Ok(None);
+        }
         let v = self
             .db
             .get(&self.txn, buf)
@@ -359,12 +389,18 @@ fn open_snapshot(path: &Path) -> Result<Snapshot, String> {
         .open_database(&rtxn, None)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "no main database in LMDB file".to_string())?;
+    // A map without a filter (an older build, `-d`) is searched as before.
+    let filter = db
+        .get(&rtxn, filter::KEY)
+        .map_err(|e| e.to_string())?
+        .and_then(Filter::from_bytes);
     drop(rtxn);
     Ok(Snapshot {
         pool: Mutex::new(Vec::new()),
         env,
         db,
         id,
+        filter,
     })
 }
 
@@ -386,6 +422,9 @@ impl Table for Lmdb {
             &mut stack,
             &mut heap,
         );
+        if snap.filter.as_ref().is_some_and(|f| !f.may_contain(k)) {
+            return Ok(None);
+        }
         snap.with_txn(|txn| {
             snap.db
                 .get(txn, k)
