@@ -270,10 +270,10 @@ pub enum BuildError {
     /// message names the first; each carries its line.
     #[error("{}", first_oversized(.0))]
     Oversized(Vec<Oversized>),
-    /// A record whose key is the one the absent-key filter is stored
-    /// under ([`filter::KEY`], starting with a NUL byte); exit 65.
+    /// A record whose key starts like the one the absent-key filter is
+    /// stored under (`\0mxgate-`, [`filter::is_reserved`]); exit 65.
     #[error(
-        "line {line}: key reserved for the map's absent-key filter (it starts with a NUL byte)"
+        "line {line}: key reserved for mxgate's own entries (it starts with a NUL byte and \"mxgate-\")"
     )]
     Reserved {
         /// Input line.
@@ -371,7 +371,7 @@ impl Builder {
             self.oversized.push(o);
             return Ok(());
         }
-        if nul.is_empty() && key == filter::KEY {
+        if filter::is_reserved(key) {
             return Err(BuildError::Reserved { line });
         }
         self.add((key, nul), (value, nul), line)
@@ -834,6 +834,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let kin = rec("\0mxgate-something-later", "OK", 3);
+        assert!(matches!(
+            build(&t, vec![kin], &BuildOptions::default()),
+            Err(BuildError::Reserved { line: 3 })
+        ));
     }
 
     #[test]

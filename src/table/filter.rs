@@ -5,7 +5,7 @@
 //! "not"). makemap builds one over the keys it stores, as stored (folded,
 //! with the NUL of `-N`), and writes it into the map under [`KEY`], a key
 //! no text table can produce (it starts with a NUL byte; the builder
-//! refuses it as data). A reader loads it once per mapped file and answers
+//! refuses every key starting `\0mxgate-` as data, [`is_reserved`]). A reader loads it once per mapped file and answers
 //! an absent key without descending LMDB's tree: most lookups an MTA makes
 //! miss (`Connect:` for each prefix of an address, `From:` for each
 //! domain suffix), and a miss in a large table otherwise costs as much as
@@ -25,6 +25,16 @@ use std::hash::Hasher;
 
 /// The reserved key the filter is stored under.
 pub const KEY: &[u8] = b"\0mxgate-absent-key-filter-1";
+
+/// Keys starting with this are mxgate's own, never table data: a listing
+/// skips them and makemap refuses them as input, so a later build may
+/// store other things under them without an older one copying them as data.
+const RESERVED: &[u8] = b"\0mxgate-";
+
+/// Whether `key` (as stored) is one of mxgate's own ([`KEY`] and its kin).
+pub fn is_reserved(key: &[u8]) -> bool {
+    key.starts_with(RESERVED)
+}
 
 /// Bits of filter per stored key (about 0.5% false "maybe").
 const BITS_PER_KEY: usize = 12;

@@ -207,7 +207,7 @@ impl Lmdb {
             let mut out = Vec::new();
             for item in iter {
                 let (k, v) = item.map_err(|e| self.io(e.to_string()))?;
-                if k != filter::KEY {
+                if !filter::is_reserved(k) {
                     out.push((k.to_vec(), v.to_vec()));
                 }
             }
@@ -223,7 +223,7 @@ impl Lmdb {
             let iter = r.db.iter(&r.txn).map_err(|e| self.io(e.to_string()))?;
             for item in iter {
                 let (k, v) = item.map_err(|e| self.io(e.to_string()))?;
-                if k != filter::KEY {
+                if !filter::is_reserved(k) {
                     f(k, v);
                 }
             }
