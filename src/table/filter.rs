@@ -1,15 +1,16 @@
 //! The absent-key filter stored in every map makemap writes.
 //!
 //! Contract: a [`Filter`] says of a key either "certainly not in the map"
-//! or "maybe" (a false "maybe" for about 0.5% of absent keys, never a false
+//! or "maybe" (a false "maybe" for under 1% of absent keys, never a false
 //! "not"). makemap builds one over the keys it stores, as stored (folded,
 //! with the NUL of `-N`), and writes it into the map under [`KEY`], a key
-//! no text table can produce (it starts with a NUL byte; the builder
-//! refuses every key starting `\0mxgate-` as data, [`is_reserved`]). A reader loads it once per mapped file and answers
-//! an absent key without descending LMDB's tree: most lookups an MTA makes
-//! miss (`Connect:` for each prefix of an address, `From:` for each
-//! domain suffix), and a miss in a large table otherwise costs as much as
-//! a hit, several cache misses deep. Maps without one (older builds,
+//! no text table can produce: it starts with a NUL byte, and the builder
+//! refuses every key starting `\0mxgate-` as data ([`is_reserved`]). A
+//! reader loads it once per mapped file and answers an absent key without
+//! descending LMDB's tree: most lookups an MTA makes miss (`Connect:` for
+//! each prefix of an address, `From:` for each domain suffix), and a miss
+//! in a large table otherwise costs as much as a hit, several cache misses
+//! deep. Maps without one (older builds,
 //! `-d` maps whose values LMDB keeps as sorted keys of 511 bytes at most)
 //! are searched as before; a filter that does not parse is ignored.
 //!
@@ -36,7 +37,7 @@ pub fn is_reserved(key: &[u8]) -> bool {
     key.starts_with(RESERVED)
 }
 
-/// Bits of filter per stored key (about 0.5% false "maybe").
+/// Bits of filter per stored key (under 1% false "maybe").
 const BITS_PER_KEY: usize = 12;
 const MAGIC: &[u8; 4] = b"MXBF";
 const VERSION: u8 = 1;
@@ -90,25 +91,27 @@ impl Filter {
         HEADER + block_count(keys) * 32
     }
 
-    fn block_of(&self, h: u64) -> usize {
-        // The high half scaled to the block count (no modulo bias, no division).
-        (((h >> 32) * self.blocks.len() as u64) >> 32) as usize
+    /// The block `key` maps to and the bit it sets in each word: the
+    /// hash's high half scaled to the block count (no modulo bias, no
+    /// division), its low half through the salts.
+    fn slot(&self, key: &[u8]) -> (usize, Block) {
+        let h = hash(key);
+        let block = (((h >> 32) * self.blocks.len() as u64) >> 32) as usize;
+        (block, masks(h as u32))
     }
 
     /// Add a key, as stored.
     pub fn insert(&mut self, key: &[u8]) {
-        let h = hash(key);
-        let i = self.block_of(h);
-        for (w, m) in self.blocks[i].iter_mut().zip(masks(h as u32)) {
+        let (i, bits) = self.slot(key);
+        for (w, m) in self.blocks[i].iter_mut().zip(bits) {
             *w |= m;
         }
     }
 
     /// False when `key` (as stored) is certainly not in the map.
     pub fn may_contain(&self, key: &[u8]) -> bool {
-        let h = hash(key);
-        let block = &self.blocks[self.block_of(h)];
-        block.iter().zip(masks(h as u32)).all(|(w, m)| w & m == m)
+        let (i, bits) = self.slot(key);
+        self.blocks[i].iter().zip(bits).all(|(w, m)| w & m == m)
     }
 
     /// The stored form.
