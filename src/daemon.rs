@@ -567,7 +567,7 @@ pub fn run(opts: &Options) -> i32 {
             return 67;
         }
     };
-    let spool = match Spool::open(&qdir, Durability::Fsync) {
+    let mut spool = match Spool::open(&qdir, Durability::Fsync) {
         Ok(s) => s.with_recycling(),
         Err(e) => {
             eprintln!("mxgate: spool: {e}");
@@ -681,6 +681,25 @@ pub fn run(opts: &Options) -> i32 {
         ),
         Err(e) => log.line(None, &format!("SYSERR: spool recovery: {e}")),
     }
+    // Before the queue is read: the log may hold messages whose files a
+    // power cut took.
+    match spool.open_log() {
+        Ok(r) if r.restored > 0 => log.line(
+            None,
+            &format!(
+                "write-ahead log: restored {} of {} message(s) not yet checkpointed when the system stopped",
+                r.restored, r.records
+            ),
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            // Refuse rather than run without it: its records may be the
+            // only copy of messages already answered 250.
+            eprintln!("mxgate: spool: write-ahead log: {e}");
+            log.line(None, &format!("SYSERR: write-ahead log: {e}"));
+            return 73;
+        }
+    }
     let server = match Server::new(site, spool, dns, tls, log) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -756,6 +775,17 @@ pub fn run(opts: &Options) -> i32 {
         ),
     );
     let queue = queue::start(&server, None);
+    let checkpoints = server.spool.log().cloned().map(|w| {
+        let s = server.clone();
+        std::thread::Builder::new()
+            .name("wal-checkpoint".into())
+            .spawn(move || {
+                w.run_checkpoints(&|e| {
+                    s.log
+                        .line(None, &format!("SYSERR: write-ahead log checkpoint: {e}"))
+                })
+            })
+    });
     let status = smol::block_on(async {
         let signals = async_signal::Signals::new([
             async_signal::Signal::Term,
@@ -839,6 +869,17 @@ pub fn run(opts: &Options) -> i32 {
                     smtpd::STOP_LIMIT.as_secs()
                 ),
             );
+        }
+    }
+    // The last checkpoint: a clean stop leaves the log empty.
+    if let Some(w) = server.spool.log() {
+        if let Err(e) = w.stop() {
+            server
+                .log
+                .line(None, &format!("SYSERR: write-ahead log checkpoint: {e}"));
+        }
+        if let Some(Ok(t)) = checkpoints {
+            let _ = t.join();
         }
     }
     if let Some(p) = pidfile {

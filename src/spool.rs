@@ -8,8 +8,10 @@
 //! whole message. Queue states are directories an administrator can list
 //! (`ls QUEUE_DIR/queue`): `queue/` (to deliver), `hold/` (held by policy
 //! or the operator), `quarantine/`. Concurrent commits share directory
-//! fsyncs (group commit). The spool knows paths, fsync and formats — not
-//! routing.
+//! fsyncs (group commit). The daemon's spool commits through a
+//! write-ahead log instead ([`wal`]): one flush of the log, shared between
+//! sessions, makes a message durable, and a checkpoint flushes the files
+//! later. The spool knows paths, fsync and formats — not routing.
 //!
 //! Recycling: a delivered message's file is not unlinked but renamed into
 //! `tmp/` ([`Spool::recycle`]) and written over by a later message, which
@@ -24,6 +26,7 @@ pub mod envelope;
 pub mod hoststat;
 pub mod ids;
 pub mod status;
+pub mod wal;
 
 pub use envelope::Envelope;
 pub use ids::QueueId;
@@ -143,6 +146,8 @@ pub struct Spool {
     recycling: bool,
     /// [`FREE_AGE`] (shorter in tests).
     free_age: Duration,
+    /// The write-ahead log, when [`Spool::open_log`] opened it (the daemon).
+    wal: Option<std::sync::Arc<wal::Wal>>,
 }
 
 impl Spool {
@@ -178,7 +183,27 @@ impl Spool {
             free: Mutex::new(VecDeque::new()),
             recycling: false,
             free_age: FREE_AGE,
+            wal: None,
         })
+    }
+
+    /// Commit through the write-ahead log (see [`wal`]): for the one
+    /// process that owns the spool, the daemon, which must call this before
+    /// anything reads the queue (it recovers what the log holds) and run
+    /// [`wal::Wal::run_checkpoints`] on a thread of its own. Other
+    /// processes commit without it. No log where durability is off.
+    pub fn open_log(&mut self) -> Result<wal::Recovered, Error> {
+        if self.durability == Durability::Unsafe {
+            return Ok(wal::Recovered::default());
+        }
+        let (w, recovered) = wal::Wal::open(&self.root)?;
+        self.wal = Some(std::sync::Arc::new(w));
+        Ok(recovered)
+    }
+
+    /// The write-ahead log, when open.
+    pub fn log(&self) -> Option<&std::sync::Arc<wal::Wal>> {
+        self.wal.as_ref()
     }
 
     /// Keep delivered messages' files for new ones ([`Spool::recycle`]):
@@ -229,6 +254,7 @@ impl Spool {
                 Err(_) => {
                     let path = self.root.join("tmp").join(id.as_str());
                     let f = OpenOptions::new()
+                        .read(true)
                         .write(true)
                         .create_new(true)
                         .open(&path)
@@ -261,11 +287,21 @@ impl Spool {
             let path = {
                 let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
                 match free.front() {
-                    Some((_, at)) if at.elapsed() >= self.free_age => free.pop_front()?.0,
+                    // With the log, also only once a checkpoint has made
+                    // its rename out of the queue durable: written over
+                    // before, a power cut could bring the old name back
+                    // with the new message's bytes.
+                    Some((_, at))
+                        if at.elapsed() >= self.free_age
+                            && self.wal.as_ref().is_none_or(|w| w.covers(*at)) =>
+                    {
+                        free.pop_front()?.0
+                    }
                     _ => return None,
                 }
             };
             let opened = OpenOptions::new()
+                .read(true)
                 .write(true)
                 .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
                 .open(&path);
@@ -613,19 +649,48 @@ impl Writer<'_> {
             file.set_len(self.head + self.size)
                 .map_err(|e| Error::io(&self.path, e))?;
         }
+        let dir = self.spool.root.join(state.dir());
+        let dest = dir.join(self.id.as_str());
+        if let Some(pending) = self.logged(&file, state)? {
+            // Durable in the log: the file and its name follow at the
+            // next checkpoint.
+            self.publish(file, &dest)?;
+            drop(pending);
+            return Ok(self.id.clone());
+        }
         if self.spool.durability == Durability::Fsync {
             file.sync_data().map_err(|e| Error::io(&self.path, e))?;
         }
-        let dir = self.spool.root.join(state.dir());
-        let dest = dir.join(self.id.as_str());
-        match &self.temp {
-            Temp::Anonymous => link_anonymous(&file, &dest).map_err(|e| Error::io(&dest, e))?,
-            Temp::Named(path) => std::fs::rename(path, &dest).map_err(|e| Error::io(&dest, e))?,
-        }
-        drop(file);
+        self.publish(file, &dest)?;
         let mine = self.spool.renames[state.index()].fetch_add(1, Ordering::SeqCst) + 1;
         self.spool.sync_dir(state, &dir, mine)?;
         Ok(self.id.clone())
+    }
+
+    /// Append the message to the spool's write-ahead log and flush it
+    /// there; `None` when there is no log or the message does not fit.
+    fn logged(&self, file: &File, state: State) -> Result<Option<wal::Pending<'_>>, Error> {
+        use std::os::unix::fs::FileExt;
+        let Some(w) = self.spool.wal.as_deref() else {
+            return Ok(None);
+        };
+        let appended = w.append_file(state, &self.id, self.head + self.size, |b| {
+            file.read_exact_at(b, 0)
+                .map_err(|e| Error::io(&self.path, e))
+        })?;
+        let Some(pending) = appended else {
+            return Ok(None);
+        };
+        w.flush(&pending)?;
+        Ok(Some(pending))
+    }
+
+    /// Give the written file its name in its state directory.
+    fn publish(&self, file: File, dest: &Path) -> Result<(), Error> {
+        match &self.temp {
+            Temp::Anonymous => link_anonymous(&file, dest).map_err(|e| Error::io(dest, e)),
+            Temp::Named(path) => std::fs::rename(path, dest).map_err(|e| Error::io(dest, e)),
+        }
     }
 
     /// Give up on the message (the client went away or it was refused).
@@ -662,6 +727,7 @@ enum Temp {
 fn open_anonymous(dir: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()
+        .read(true)
         .write(true)
         .mode(0o600)
         .custom_flags(nix::fcntl::OFlag::O_TMPFILE.bits())

@@ -596,6 +596,57 @@ fn sigkill_with_50_clients_loses_no_acknowledged_message() {
     );
 }
 
+/// The daemon's write-ahead log (src/spool/wal.rs): two preallocated
+/// segments in the spool's root; an accepted message is in the log (the
+/// whole queue file) when its 250 goes out; a clean stop checkpoints, so
+/// no segment is left holding a record of its current epoch. (Recovery
+/// after a reboot is covered by the module's tests, which can name a boot
+/// id; the SIGKILL test above covers a restart on the same boot.)
+#[test]
+fn write_ahead_log_holds_each_250_and_a_clean_stop_empties_it() {
+    let mut d = start(false, "", &[]);
+    let mut c = Raw::connect(d.mta);
+    assert!(c.reply().starts_with("220"));
+    c.cmd("EHLO wal.test");
+    assert!(c.cmd("MAIL FROM:<wal@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let r = c.cmd("Subject: logged 7f3a9c\r\n\r\nbody 7f3a9c\r\n.");
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    c.cmd("QUIT");
+    let spool = d.path().join("spool");
+    let segs: Vec<Vec<u8>> = ["wal.0", "wal.1"]
+        .iter()
+        .map(|n| std::fs::read(spool.join(n)).unwrap())
+        .collect();
+    for s in &segs {
+        assert_eq!(s.len(), 4 << 20, "segments are preallocated");
+    }
+    let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        segs.iter().any(|s| has(s, b"Subject: logged 7f3a9c")
+            && has(s, b"body 7f3a9c")
+            && has(s, b"wal@example.org")),
+        "the log holds the whole queue file"
+    );
+    d.signal("TERM");
+    let st = d
+        .wait_exit(std::time::Duration::from_secs(30))
+        .expect("daemon exits");
+    assert!(st.success(), "{st}: {}", d.stderr());
+    for n in ["wal.0", "wal.1"] {
+        let s = std::fs::read(spool.join(n)).unwrap();
+        let live = &s[..8] == b"MXGWAL01" && &s[4096..4100] == b"MXGR" && s[4100..4108] == s[8..16];
+        assert!(!live, "{n} still holds records after a clean stop");
+    }
+    assert!(!d.maillog().contains("write-ahead log"), "{}", d.maillog());
+    // And the next start has nothing to restore.
+    d.spawn();
+    let mut c = Raw::connect(d.mta);
+    assert!(c.reply().starts_with("220"));
+    assert!(!d.maillog().contains("restored"), "{}", d.maillog());
+}
+
 #[test]
 fn full_queue_sheds_load_with_452_and_keeps_running() {
     let d = start(false, "define(`confMAX_QUEUE_SIZE', `2')dnl\n", &[]);

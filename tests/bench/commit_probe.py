@@ -9,8 +9,15 @@ Each of --threads threads commits --n messages of 4,500 bytes:
   syncfs  the same, with the fdatasync replaced by one syncfs(2) shared
           between the threads that wrote before it started;
   wal     append to one shared log file and share its fdatasync (a
-          write-ahead log with group commit).
-The three alternate for --rounds rounds, since this shared disk's speed
+          write-ahead log with group commit);
+  walfile the log as in wal, plus what a spool built on it must also do:
+          the message's own file written and renamed into q/ after the
+          log's flush, without a flush of its own, and a checkpoint
+          thread that makes those files durable with one syncfs(2)
+          every 0.5 s;
+  walpre  walfile with the log written over a preallocated, zeroed file
+          (its flush then carries no change of size).
+The modes alternate for --rounds rounds, since this shared disk's speed
 changes from minute to minute. Prints commits per second for each run.
 Nothing here asserts a time.
 """
@@ -61,6 +68,23 @@ def run(mode, top, threads, n):
     qdir = os.open(d + "/q", os.O_RDONLY)
     log = os.open(d + "/log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     data_group, dir_group = Group(), Group()
+    pre = None
+    if mode == "walpre":
+        pre = os.open(d + "/pre", os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(pre, bytes(threads * n * len(DATA) + (1 << 20)))
+        os.fsync(pre)
+        os.fsync(root)
+    offset = [0]
+
+    def pre_write():
+        os.pwrite(pre, DATA, offset[0])
+        offset[0] += len(DATA)
+
+    stop = threading.Event()
+
+    def checkpoint():
+        while not stop.wait(0.5):
+            syncfs()
 
     def syncfs():
         if libc.syncfs(root) != 0:
@@ -71,6 +95,19 @@ def run(mode, top, threads, n):
             if mode == "wal":
                 mine = data_group.counted(lambda: os.write(log, DATA))
                 data_group.wait(mine, lambda: os.fdatasync(log))
+                continue
+            if mode in ("walfile", "walpre"):
+                p = f"{d}/t/{w}.{i}"
+                fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.write(fd, DATA)
+                os.close(fd)
+                if pre is not None:
+                    mine = data_group.counted(pre_write)
+                    data_group.wait(mine, lambda: os.fdatasync(pre))
+                else:
+                    mine = data_group.counted(lambda: os.write(log, DATA))
+                    data_group.wait(mine, lambda: os.fdatasync(log))
+                os.rename(p, f"{d}/q/{w}.{i}")
                 continue
             p = f"{d}/t/{w}.{i}"
             fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -84,12 +121,20 @@ def run(mode, top, threads, n):
             dir_group.wait(dir_group.counted(), lambda: os.fsync(qdir))
 
     t0 = time.monotonic()
+    ck = threading.Thread(target=checkpoint)
+    if mode in ("walfile", "walpre"):
+        ck.start()
     pool = [threading.Thread(target=worker, args=(w,)) for w in range(threads)]
     for t in pool:
         t.start()
     for t in pool:
         t.join()
     took = time.monotonic() - t0
+    stop.set()
+    if ck.is_alive():
+        ck.join()
+    if pre is not None:
+        os.close(pre)
     for fd in (root, qdir, log):
         os.close(fd)
     shutil.rmtree(d)
@@ -102,11 +147,13 @@ def main():
     ap.add_argument("--threads", type=int, default=10)
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--modes", default="file syncfs wal walfile walpre")
     a = ap.parse_args()
-    print("| round | file: fdatasync + rename + shared dir fsync | syncfs shared | wal: one log, shared fdatasync |")
-    print("|---|---|---|---|")
+    modes = a.modes.split()
+    print("| round | " + " | ".join(modes) + " |")
+    print("|---" * (len(modes) + 1) + "|")
     for r in range(1, a.rounds + 1):
-        figures = [run(m, a.dir, a.threads, a.n) for m in ("file", "syncfs", "wal")]
+        figures = [run(m, a.dir, a.threads, a.n) for m in modes]
         print(f"| {r} | " + " | ".join(f"{f:.0f}/s" for f in figures) + " |")
 
 
