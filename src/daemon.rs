@@ -997,6 +997,24 @@ fn drop_privileges(
         fchown(&fd, Some(user.uid), Some(user.gid))
             .map_err(|e| format!("{}: chown {}: {e}", p.display(), user.name))?;
     }
+    // The write-ahead log, if a run as root made it: the user must open it.
+    for name in crate::spool::wal::FILES {
+        use std::os::unix::fs::OpenOptionsExt;
+        let p = qdir.join(name);
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
+            .open(&p);
+        match f {
+            Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => {
+                fchown(&f, Some(user.uid), Some(user.gid))
+                    .map_err(|e| format!("{}: chown {}: {e}", p.display(), user.name))?;
+            }
+            Ok(_) => return Err(format!("unsafe spool: {}: not a regular file", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("unsafe spool: {}: {e}", p.display())),
+        }
+    }
     setgroups(&[user.gid]).map_err(|e| format!("setgroups: {e}"))?;
     setgid(user.gid).map_err(|e| format!("setgid: {e}"))?;
     setuid(user.uid).map_err(|e| format!("setuid: {e}"))?;

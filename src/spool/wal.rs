@@ -224,6 +224,8 @@ pub struct Recovered {
 pub struct Wal {
     root: PathBuf,
     files: [File; 2],
+    /// An exclusive `flock` on `wal.0`: one daemon per spool.
+    _owner: nix::fcntl::Flock<File>,
     boot: [u8; 36],
     inner: Mutex<Inner>,
     /// A commit left a segment (the checkpoint waits for the old one's).
@@ -268,6 +270,7 @@ impl Wal {
         use std::os::unix::fs::OpenOptionsExt;
         let mut files = Vec::new();
         let mut found = Vec::new();
+        let mut owner = None;
         for name in FILES {
             let p = root.join(name);
             let f = OpenOptions::new()
@@ -279,6 +282,21 @@ impl Wal {
                 .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
                 .open(&p)
                 .map_err(|e| Error::io(&p, e))?;
+            if files.is_empty() {
+                let dup = f.try_clone().map_err(|e| Error::io(&p, e))?;
+                owner = Some(
+                    nix::fcntl::Flock::lock(dup, nix::fcntl::FlockArg::LockExclusiveNonblock)
+                        .map_err(|(_, e)| match e {
+                            nix::errno::Errno::EWOULDBLOCK => Error::Io {
+                                path: p.clone(),
+                                err: std::io::Error::other(
+                                    "locked: another mxgate daemon uses this spool",
+                                ),
+                            },
+                            e => Error::io(&p, e.into()),
+                        })?,
+                );
+            }
             let mut bytes = Vec::new();
             {
                 use std::io::Read;
@@ -343,6 +361,7 @@ impl Wal {
             Wal {
                 root: root.into(),
                 files,
+                _owner: owner.expect("wal.0 opened first"),
                 boot,
                 inner: Mutex::new(Inner {
                     active: 0,
@@ -652,6 +671,16 @@ mod tests {
         // Recovered once: the next open finds an empty log.
         let (_, again) = Wal::open_as(&root, [b'c'; 36]).unwrap();
         assert_eq!(again, Recovered::default());
+    }
+
+    #[test]
+    fn a_second_daemon_on_the_spool_is_refused() {
+        let (_d, root) = spool();
+        let (w, _) = Wal::open_as(&root, [b'a'; 36]).unwrap();
+        let e = Wal::open_as(&root, [b'a'; 36]).unwrap_err().to_string();
+        assert!(e.contains("wal.0: locked: another mxgate daemon"), "{e}");
+        drop(w);
+        assert!(Wal::open_as(&root, [b'a'; 36]).is_ok());
     }
 
     #[test]
