@@ -36,10 +36,11 @@ use std::time::{Duration, Instant};
 
 /// Bytes in each of the two segments.
 pub const SEGMENT: u64 = 4 << 20;
-/// The largest queue file logged; a larger one (1% of a university
-/// gateway's mail) is flushed on its own, where the data outweighs the
-/// flush and its copy would only cost memory.
-pub const RECORD_MAX: usize = 128 << 10;
+/// The largest queue file logged (as large as a recycled file,
+/// [`super::FREE_SIZE`]; three quarters of a university gateway's mail). A
+/// larger one is flushed on its own: its data outweighs the flush, and
+/// logging it would write it twice.
+pub const RECORD_MAX: usize = 32 << 10;
 /// How often a checkpoint runs while commits arrive.
 pub const CHECKPOINT: Duration = Duration::from_millis(250);
 /// The segment file names, in the spool's root.
@@ -122,33 +123,36 @@ fn state_of(b: u8) -> Option<State> {
         .copied()
 }
 
-/// A record's bytes but for the epoch (filled in under the lock), its
-/// `len` bytes of payload put in place by `fill` (one copy, no buffer).
-fn encode_with<E>(
+/// A record's bytes but for the epoch (filled in under the lock), in `r`,
+/// its `len` bytes of payload put in place by `fill`.
+fn encode_into<E>(
+    r: &mut Vec<u8>,
     state: State,
     id: &QueueId,
     len: usize,
     fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
-) -> Result<Vec<u8>, E> {
+) -> Result<(), E> {
     let idb = id.as_str().as_bytes();
     let start = REC_FIXED + idb.len();
-    let mut r = vec![0u8; start + len + 8];
+    r.clear();
+    r.resize(start + len + 8, 0);
     r[..4].copy_from_slice(REC_MAGIC);
     r[12..16].copy_from_slice(&(len as u32).to_le_bytes());
     r[16] = state_byte(state);
     r[17] = idb.len() as u8;
     r[REC_FIXED..start].copy_from_slice(idb);
-    fill(&mut r[start..start + len])?;
-    Ok(r)
+    fill(&mut r[start..start + len])
 }
 
 #[cfg(test)]
 fn encode(state: State, id: &QueueId, data: &[u8]) -> Vec<u8> {
-    encode_with(state, id, data.len(), |b| {
+    let mut r = Vec::new();
+    encode_into(&mut r, state, id, data.len(), |b| {
         b.copy_from_slice(data);
         Ok::<(), ()>(())
     })
-    .expect("in memory")
+    .expect("in memory");
+    r
 }
 
 /// Stamp `epoch` into an encoded record and seal it with its checksum.
@@ -297,15 +301,23 @@ impl Wal {
                         })?,
                 );
             }
-            let mut bytes = Vec::new();
-            {
-                use std::io::Read;
-                (&f).read_to_end(&mut bytes).map_err(|e| Error::io(&p, e))?;
+            let len = f.metadata().map_err(|e| Error::io(&p, e))?.len();
+            // The segment is read whole only when its header says it
+            // holds records (after a crash); the daemon keeps no 4 MiB
+            // buffer from an ordinary start.
+            let mut head = [0u8; HEADER_LEN];
+            let valid = f.read_exact_at(&mut head, 0).is_ok() && parse_header(&head).is_some();
+            if valid {
+                let mut bytes = Vec::new();
+                {
+                    use std::io::Read;
+                    (&f).read_to_end(&mut bytes).map_err(|e| Error::io(&p, e))?;
+                }
+                if let Some((epoch, was)) = parse_header(&bytes) {
+                    found.push((epoch, was, records(&bytes, epoch)));
+                }
             }
-            if let Some((epoch, was)) = parse_header(&bytes) {
-                found.push((epoch, was, records(&bytes, epoch)));
-            }
-            files.push((f, p, bytes.len() as u64));
+            files.push((f, p, len));
         }
         found.sort_by_key(|(epoch, _, _)| *epoch);
         let mut rec = Recovered::default();
@@ -330,9 +342,9 @@ impl Wal {
                 // Zeros written, not a sparse length: later commits then
                 // write over allocated blocks.
                 f.set_len(0).map_err(|e| Error::io(p, e))?;
-                let zeros = vec![0u8; 1 << 20];
-                for i in 0..SEGMENT / (1 << 20) {
-                    f.write_all_at(&zeros, i << 20)
+                let zeros = [0u8; 64 << 10];
+                for i in 0..SEGMENT / (64 << 10) {
+                    f.write_all_at(&zeros, i * (64 << 10))
                         .map_err(|e| Error::io(p, e))?;
                 }
                 f.sync_all().map_err(|e| Error::io(p, e))?;
@@ -409,8 +421,15 @@ impl Wal {
             Ok(l) if l <= RECORD_MAX => l,
             _ => return Ok(None),
         };
-        let mut rec = encode_with(state, id, len, read)?;
-        self.append_record(&mut rec)
+        // One buffer per committing thread, kept: at most RECORD_MAX and
+        // a little, instead of an allocation per message.
+        thread_local! {
+            static RECORD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        RECORD.with_borrow_mut(|rec| {
+            encode_into(rec, state, id, len, read)?;
+            self.append_record(rec)
+        })
     }
 
     fn append_record(&self, rec: &mut [u8]) -> Result<Option<Pending<'_>>, Error> {

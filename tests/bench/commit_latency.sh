@@ -9,7 +9,9 @@
 # one client, and --n/10 from each of ten clients, to each peer in turn, for
 # --rounds rounds (this disk's speed changes from minute to minute). The
 # spools live under --workroot (default /var/tmp/mxgate-latency): point it
-# at another file system to measure that one. Prints a markdown table.
+# at another file system to measure that one. Each measurement waits 3 s
+# first, for the previous peer's deliveries to the sink to settle. Prints
+# a markdown table.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -50,6 +52,7 @@ echo "|---|---|---|---|---|---|---|"
 for r in $(seq "$ROUNDS"); do
   for c in 1 10; do
     for peer in $PEERS; do
+      sleep 3 # the last peer's deliveries to the sink settle
       set -- $(python3 "$HERE/commit_latency.py" "${PORT[$peer]}" "$c" $((N / c)))
       echo "| $r | $peer | $c | $1 | $2 | $3 | $4 |"
     done
