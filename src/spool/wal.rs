@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 /// Bytes in each of the two segments.
 pub const SEGMENT: u64 = 4 << 20;
 /// The largest queue file logged (as large as a recycled file,
-/// [`super::FREE_SIZE`]; three quarters of a university gateway's mail). A
+/// [`super::FREE_SIZE`]; six in seven of a university gateway's messages). A
 /// larger one is flushed on its own: its data outweighs the flush, and
 /// logging it would write it twice.
 pub const RECORD_MAX: usize = 32 << 10;
@@ -333,7 +333,10 @@ impl Wal {
                 }
             }
         }
-        if rec.restored > 0 {
+        // Before the records are cleared, the files they stand for must be
+        // durable: written again just now, or (the same boot) still only
+        // in the page cache.
+        if rec.records > 0 {
             sync_fs(root)?;
         }
         let mut created = false;
@@ -360,7 +363,12 @@ impl Wal {
                 .and_then(|d| d.sync_all())
                 .map_err(|e| Error::io(root, e))?;
         }
-        let epoch = found.last().map_or(0, |(e, _, _)| *e) + 1;
+        // Never an epoch used before, even when no header survived: stale
+        // records further into a segment must not pass for new ones.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let epoch = (found.last().map_or(0, |(e, _, _)| *e) + 1).max(now);
         let mut it = files.into_iter().map(|(f, _, _)| f);
         let files = [
             it.next().expect("two segments"),
