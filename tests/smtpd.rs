@@ -647,6 +647,92 @@ fn write_ahead_log_holds_each_250_and_a_clean_stop_empties_it() {
     assert!(!d.maillog().contains("restored"), "{}", d.maillog());
 }
 
+/// Whether a segment of the write-ahead log holds a record of its current
+/// epoch whose bytes contain `needle` (the layout of src/spool/wal.rs).
+fn live_record_with(spool: &std::path::Path, needle: &[u8]) -> bool {
+    ["wal.0", "wal.1"].iter().any(|n| {
+        let s = std::fs::read(spool.join(n)).unwrap_or_default();
+        s.len() > 4200
+            && &s[..8] == b"MXGWAL01"
+            && &s[4096..4100] == b"MXGR"
+            && s[4100..4108] == s[8..16]
+            && s[4096..].windows(needle.len()).any(|w| w == needle)
+    })
+}
+
+/// A power cut, as far as a test can make one: the daemon is killed right
+/// after a 250, before a checkpoint, and the queue file is then removed (as
+/// if the page cache had not reached the disk); the daemon is started again
+/// in a mount namespace where `/proc/sys/kernel/random/boot_id` reads
+/// another boot (a bind mount). It must write the message again from its
+/// log and say so. Needs root (the mount namespace), as CI runs.
+#[test]
+fn after_a_reboot_the_log_brings_back_a_message_the_disk_lost() {
+    let mut d = start(false, "", &[]);
+    let spool = d.path().join("spool");
+    let mut caught = None;
+    for attempt in 0..10 {
+        let mut c = Raw::connect(d.mta);
+        assert!(c.reply().starts_with("220"));
+        c.cmd("EHLO cut.test");
+        assert!(c.cmd("MAIL FROM:<cut@example.org>").starts_with("250"));
+        assert!(c.cmd("RCPT TO:<bob@partner.org>").starts_with("250"));
+        assert!(c.cmd("DATA").starts_with("354"));
+        let subject = format!("Subject: power cut {attempt}");
+        let r = c.cmd(&format!("{subject}\r\n\r\nbody\r\n."));
+        d.kill9();
+        let id = r
+            .strip_prefix("250 2.0.0 ")
+            .and_then(|t| t.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{r}"))
+            .to_string();
+        if live_record_with(&spool, subject.as_bytes()) {
+            caught = Some((id, subject));
+            break;
+        }
+        // A checkpoint came first (it runs every 250 ms): again.
+        d.spawn();
+    }
+    let (id, subject) = caught.expect("a kill before a checkpoint within 10 tries");
+    // The disk "lost" the file: what a power cut can do to a file only the
+    // log made durable.
+    let _ = std::fs::remove_file(spool.join("queue").join(&id));
+    let fake = d.path().join("boot_id");
+    std::fs::write(&fake, "00000000-0000-4000-8000-000000000001\n").unwrap();
+    let script = format!(
+        "mount --bind {} /proc/sys/kernel/random/boot_id && exec {} daemon --config {}",
+        fake.display(),
+        env!("CARGO_BIN_EXE_mxgate"),
+        d.mc.display()
+    );
+    let child = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(d.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    d.child = Some(child);
+    assert!(
+        d.wait_log(
+            "write-ahead log: restored 1 of 1 message(s)",
+            std::time::Duration::from_secs(20)
+        ),
+        "no restore in the log: {}\n{}",
+        d.maillog(),
+        d.stderr()
+    );
+    // Back in the queue (or already tried again from it).
+    let back = std::fs::read(spool.join("queue").join(&id)).unwrap_or_default();
+    let log = d.maillog();
+    let after = &log[log.find("write-ahead log: restored").unwrap()..];
+    assert!(
+        back.windows(subject.len()).any(|w| w == subject.as_bytes()) || after.contains(&id),
+        "message {id} neither queued nor tried after the restore: {after}"
+    );
+    // The log is empty again: the next start on the same "boot" replays nothing.
+    assert!(!live_record_with(&spool, subject.as_bytes()));
+}
+
 #[test]
 fn full_queue_sheds_load_with_452_and_keeps_running() {
     let d = start(false, "define(`confMAX_QUEUE_SIZE', `2')dnl\n", &[]);
