@@ -786,6 +786,13 @@ pub fn run(opts: &Options) -> i32 {
                 })
             })
     });
+    if let Some(Err(e)) = &checkpoints {
+        // Commits still land (the log full, each flushes on its own).
+        server.log.line(
+            None,
+            &format!("SYSERR: write-ahead log: no checkpoint thread: {e}"),
+        );
+    }
     let status = smol::block_on(async {
         let signals = async_signal::Signals::new([
             async_signal::Signal::Term,
