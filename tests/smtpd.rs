@@ -705,13 +705,9 @@ fn after_a_reboot_the_log_brings_back_a_message_the_disk_lost() {
         env!("CARGO_BIN_EXE_mxgate"),
         d.mc.display()
     );
-    let child = std::process::Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(d.path().join("stderr")).unwrap())
-        .spawn()
-        .unwrap();
-    d.child = Some(child);
+    let mut unshare = std::process::Command::new("unshare");
+    unshare.args(["-m", "--propagation", "private", "sh", "-c", &script]);
+    d.spawn_with(unshare);
     assert!(
         d.wait_log(
             "write-ahead log: restored 1 of 1 message(s)",

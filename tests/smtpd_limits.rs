@@ -432,15 +432,12 @@ fn start_with_nofile(soft: u64, hard: u64) -> Daemon {
         tables: &[("mailboxes", MAILBOXES)],
         tls: false,
     });
-    let child = std::process::Command::new("prlimit")
+    let mut prlimit = std::process::Command::new("prlimit");
+    prlimit
         .arg(format!("--nofile={soft}:{hard}"))
         .args([BIN, "daemon", "--config"])
-        .arg(&d.mc)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(d.path().join("stderr")).unwrap())
-        .spawn()
-        .unwrap();
-    d.child = Some(child);
+        .arg(&d.mc);
+    d.spawn_with(prlimit);
     assert!(
         d.wait_log("starting daemon", Duration::from_secs(20)),
         "{}{}",

@@ -223,6 +223,18 @@ impl Daemon {
         }
     }
 
+    /// Start the daemon through a wrapper command (`prlimit`, `unshare`,
+    /// ...) that ends by running it: standard output discarded, standard
+    /// error to the file [`Daemon::stderr`] reads. Does not wait for it.
+    pub fn spawn_with(&mut self, mut wrapper: Command) {
+        let child = wrapper
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.path().join("stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
     }
