@@ -596,24 +596,54 @@ fn sigkill_with_50_clients_loses_no_acknowledged_message() {
     );
 }
 
+/// One message in a session of its own: the reply to its final dot.
+fn send_message(port: u16, from: &str, to: &str, text: &str) -> String {
+    let mut c = Raw::connect(port);
+    assert!(c.reply().starts_with("220"));
+    c.cmd("EHLO wal.test");
+    assert!(c.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
+    assert!(c.cmd(&format!("RCPT TO:<{to}>")).starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let r = c.cmd(&format!("{text}\r\n."));
+    c.send("QUIT\r\n");
+    r
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The segments of the write-ahead log that hold a record of their
+/// current epoch (the layout of src/spool/wal.rs), read whole.
+fn live_segments(spool: &std::path::Path) -> Vec<Vec<u8>> {
+    ["wal.0", "wal.1"]
+        .iter()
+        .map(|n| std::fs::read(spool.join(n)).unwrap_or_default())
+        .filter(|s| {
+            s.len() > 4200
+                && &s[..8] == b"MXGWAL01"
+                && &s[4096..4100] == b"MXGR"
+                && s[4100..4108] == s[8..16]
+        })
+        .collect()
+}
+
 /// The daemon's write-ahead log (src/spool/wal.rs): two preallocated
 /// segments in the spool's root; an accepted message is in the log (the
 /// whole queue file) when its 250 goes out; a clean stop checkpoints, so
-/// no segment is left holding a record of its current epoch. (Recovery
-/// after a reboot is covered by the module's tests, which can name a boot
-/// id; the SIGKILL test above covers a restart on the same boot.)
+/// no segment is left holding a record of its current epoch. (The next
+/// test covers recovery after a reboot; the SIGKILL test above a restart
+/// on the same boot.)
 #[test]
 fn write_ahead_log_holds_each_250_and_a_clean_stop_empties_it() {
     let mut d = start(false, "", &[]);
-    let mut c = Raw::connect(d.mta);
-    assert!(c.reply().starts_with("220"));
-    c.cmd("EHLO wal.test");
-    assert!(c.cmd("MAIL FROM:<wal@example.org>").starts_with("250"));
-    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
-    assert!(c.cmd("DATA").starts_with("354"));
-    let r = c.cmd("Subject: logged 7f3a9c\r\n\r\nbody 7f3a9c\r\n.");
+    let r = send_message(
+        d.mta,
+        "wal@example.org",
+        "alice@example.com",
+        "Subject: logged 7f3a9c\r\n\r\nbody 7f3a9c\r\n",
+    );
     assert!(r.starts_with("250 2.0.0"), "{r}");
-    c.cmd("QUIT");
     let spool = d.path().join("spool");
     let segs: Vec<Vec<u8>> = ["wal.0", "wal.1"]
         .iter()
@@ -622,11 +652,10 @@ fn write_ahead_log_holds_each_250_and_a_clean_stop_empties_it() {
     for s in &segs {
         assert_eq!(s.len(), 4 << 20, "segments are preallocated");
     }
-    let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
     assert!(
-        segs.iter().any(|s| has(s, b"Subject: logged 7f3a9c")
-            && has(s, b"body 7f3a9c")
-            && has(s, b"wal@example.org")),
+        segs.iter().any(|s| contains(s, b"Subject: logged 7f3a9c")
+            && contains(s, b"body 7f3a9c")
+            && contains(s, b"wal@example.org")),
         "the log holds the whole queue file"
     );
     d.signal("TERM");
@@ -634,11 +663,10 @@ fn write_ahead_log_holds_each_250_and_a_clean_stop_empties_it() {
         .wait_exit(std::time::Duration::from_secs(30))
         .expect("daemon exits");
     assert!(st.success(), "{st}: {}", d.stderr());
-    for n in ["wal.0", "wal.1"] {
-        let s = std::fs::read(spool.join(n)).unwrap();
-        let live = &s[..8] == b"MXGWAL01" && &s[4096..4100] == b"MXGR" && s[4100..4108] == s[8..16];
-        assert!(!live, "{n} still holds records after a clean stop");
-    }
+    assert!(
+        live_segments(&spool).is_empty(),
+        "a segment still holds records after a clean stop"
+    );
     assert!(!d.maillog().contains("write-ahead log"), "{}", d.maillog());
     // And the next start has nothing to restore.
     d.spawn();
@@ -647,17 +675,9 @@ fn write_ahead_log_holds_each_250_and_a_clean_stop_empties_it() {
     assert!(!d.maillog().contains("restored"), "{}", d.maillog());
 }
 
-/// Whether a segment of the write-ahead log holds a record of its current
-/// epoch whose bytes contain `needle` (the layout of src/spool/wal.rs).
+/// Whether a live segment of the write-ahead log holds `needle`.
 fn live_record_with(spool: &std::path::Path, needle: &[u8]) -> bool {
-    ["wal.0", "wal.1"].iter().any(|n| {
-        let s = std::fs::read(spool.join(n)).unwrap_or_default();
-        s.len() > 4200
-            && &s[..8] == b"MXGWAL01"
-            && &s[4096..4100] == b"MXGR"
-            && s[4100..4108] == s[8..16]
-            && s[4096..].windows(needle.len()).any(|w| w == needle)
-    })
+    live_segments(spool).iter().any(|s| contains(s, needle))
 }
 
 /// A power cut, as far as a test can make one: the daemon is killed right
@@ -672,14 +692,13 @@ fn after_a_reboot_the_log_brings_back_a_message_the_disk_lost() {
     let spool = d.path().join("spool");
     let mut caught = None;
     for attempt in 0..10 {
-        let mut c = Raw::connect(d.mta);
-        assert!(c.reply().starts_with("220"));
-        c.cmd("EHLO cut.test");
-        assert!(c.cmd("MAIL FROM:<cut@example.org>").starts_with("250"));
-        assert!(c.cmd("RCPT TO:<bob@partner.org>").starts_with("250"));
-        assert!(c.cmd("DATA").starts_with("354"));
         let subject = format!("Subject: power cut {attempt}");
-        let r = c.cmd(&format!("{subject}\r\n\r\nbody\r\n."));
+        let r = send_message(
+            d.mta,
+            "cut@example.org",
+            "bob@partner.org",
+            &format!("{subject}\r\n\r\nbody\r\n"),
+        );
         d.kill9();
         let id = r
             .strip_prefix("250 2.0.0 ")
@@ -722,7 +741,7 @@ fn after_a_reboot_the_log_brings_back_a_message_the_disk_lost() {
     let log = d.maillog();
     let after = &log[log.find("write-ahead log: restored").unwrap()..];
     assert!(
-        back.windows(subject.len()).any(|w| w == subject.as_bytes()) || after.contains(&id),
+        contains(&back, subject.as_bytes()) || after.contains(&id),
         "message {id} neither queued nor tried after the restore: {after}"
     );
     // The log is empty again: the next start on the same "boot" replays nothing.

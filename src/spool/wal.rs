@@ -401,10 +401,9 @@ impl Wal {
         ))
     }
 
-    /// Append the queue file `data` of message `id` committed to `state`.
-    /// `None`: it does not fit (too large, or the active segment is full
-    /// until the next checkpoint); the caller commits it without the log.
-    pub fn append(
+    /// [`Wal::append_file`] of bytes in memory (the tests').
+    #[cfg(test)]
+    fn append(
         &self,
         state: State,
         id: &QueueId,
@@ -416,8 +415,10 @@ impl Wal {
         })
     }
 
-    /// [`Wal::append`] of a queue file of `len` bytes that `read` copies
-    /// into the record.
+    /// Append the queue file of message `id` committed to `state`, `len`
+    /// bytes that `read` copies into the record. `None`: it does not fit
+    /// (too large, or the active segment is full until the next
+    /// checkpoint); the caller commits it without the log.
     pub fn append_file(
         &self,
         state: State,
