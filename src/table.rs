@@ -14,6 +14,7 @@ use std::sync::Arc;
 pub mod aliases;
 pub mod build;
 pub mod filter;
+pub mod index;
 pub mod lmdb;
 pub mod passwd;
 pub mod runs;

@@ -179,6 +179,8 @@ fn k8_duplicates_kept_with_d() {
         let text = mdb_dump(Path::new(&format!("{m}.lmdb")));
         assert!(text.contains("duplicates=1"), "{text}");
         assert!(text.contains("k\n v1\n k\n v2\n"), "{text}");
+        // No filter and no index: LMDB keeps -d values sorted as keys.
+        assert!(!text.contains("mxgate-"), "{text}");
     }
     // A lookup answers the first (smallest) value.
     let t = Lmdb::open(Path::new(&format!("{m}.lmdb")), Fold::Lower, false).unwrap();
@@ -552,23 +554,30 @@ fn newaliases_reports_an_alias_name_too_long_for_lmdb() {
     assert_eq!(run(praliases, &["-f", &a, "root"], "").out, "root:admin\n");
 }
 
-/// The absent-key filter: stored under a key starting with NUL that
-/// `mdb_dump` shows and `makemap -u` does not; the same key as input data is
-/// a bad line (exit 65) and the old map stays.
+/// The absent-key filter and the hash index: stored under keys starting
+/// with NUL that `mdb_dump` shows and `makemap -u` does not; the same keys
+/// as input data are a bad line (exit 65) and the old map stays.
 #[test]
-fn absent_key_filter_is_stored_apart_and_its_key_refused() {
+fn filter_and_index_are_stored_apart_and_their_keys_refused() {
     let d = tempfile::tempdir().unwrap();
     let m = map(&d, "access");
     assert_eq!(run(makemap, &["hash", &m], "Connect:10.1 REJECT\n").code, 0);
     let file = PathBuf::from(format!("{m}.lmdb"));
     let raw = mdb_dump(&file);
     assert!(raw.contains(" \\00mxgate-absent-key-filter-1\n"), "{raw}");
+    assert!(raw.contains(" \\00mxgate-hash-index-1\n"), "{raw}");
+    // The index's one chunk holds a copy of the pair (lengths 12 and 6, LE).
+    let chunk =
+        " \\00mxgate-hash-index-1-chunk-00000\n \\0c\\00\\06\\00\\00\\00connect:10.1REJECT\n";
+    assert!(raw.contains(chunk), "{raw}");
     assert_eq!(dump(&m), "connect:10.1\tREJECT\n");
     let t = Lmdb::open(&file, Fold::Lower, false).unwrap();
     assert_eq!(t.lookup("connect:10.2").unwrap(), None);
-    let r = run(makemap, &["hash", &m], "\0mxgate-absent-key-filter-1 OK\n");
-    assert_eq!(r.code, 65, "{}", r.err);
-    assert!(r.err.contains("line 1: key reserved"), "{}", r.err);
+    for key in ["\0mxgate-absent-key-filter-1", "\0mxgate-hash-index-1"] {
+        let r = run(makemap, &["hash", &m], &format!("{key} OK\n"));
+        assert_eq!(r.code, 65, "{}", r.err);
+        assert!(r.err.contains("line 1: key reserved"), "{}", r.err);
+    }
     assert_eq!(t.lookup("connect:10.1").unwrap().as_deref(), Some("REJECT"));
     assert_eq!(dump(&m), "connect:10.1\tREJECT\n");
 }

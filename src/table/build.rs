@@ -10,12 +10,14 @@
 //!
 //! Speed and memory: a [`Builder`] takes records one at a time and sorts
 //! them in bounded memory ([`super::runs`]: a packed arena, spilled to
-//! unnamed run files past 64 MiB and merged back); the merged entries are
+//! unnamed run files past 32 MiB and merged back); the merged entries are
 //! appended in key order (`MDB_APPEND`), which fills pages completely and
 //! never splits one, in write transactions of [`COMMIT_BYTES`] so LMDB's
 //! dirty pages stay bounded too; the map size is computed from the data,
 //! and the file is synced once. The map also carries an absent-key filter
-//! over its keys ([`super::filter`]), written last. The new map is written
+//! over its keys ([`super::filter`]) and a hash index holding a copy of
+//! every pair ([`super::index`]: its records in chunks as the pairs are
+//! written, its slots last). The new map is written
 //! before the caller decides ([`Plan`]) and renamed over the old one only
 //! by [`Plan::publish`].
 //!
@@ -40,6 +42,7 @@
 #![allow(unsafe_code)]
 
 use super::filter::{self, Filter};
+use super::index::{self, IndexWriter};
 use super::lmdb::Lmdb;
 use super::runs::{self, Merge, Order, SortError, Sorter};
 use super::text::Record;
@@ -326,7 +329,7 @@ pub struct Builder {
     oversized: Vec<Oversized>,
     /// What the records take in LMDB pages, for the map size.
     footprint: usize,
-    /// Records added (the old map's too), to size the absent-key filter.
+    /// Records added (the old map's too), to size the absent-key filter and the index.
     records: usize,
 }
 
@@ -588,7 +591,8 @@ fn create_temp(target: &Path, perms: Perms) -> Result<(TempFile, u32), BuildErro
 
 /// Write the merged records to the LMDB file `path` under the duplicate
 /// policy, committing every [`COMMIT_BYTES`], then the absent-key filter
-/// over the `records` at most (none for `-d`: see [`filter`]), and sync it.
+/// and the hash index sized for `records` at most (none for `-d`: see
+/// [`filter`]), and sync it.
 /// Returns the pairs stored and the duplicates dropped.
 fn write_merged(
     path: &Path,
@@ -603,13 +607,20 @@ fn write_merged(
     };
     let mut filter =
         (opts.duplicates != Duplicates::KeepAll).then(|| Filter::with_capacity(records));
-    // Half-full pages at worst (DUP_SORT), plus branch pages, plus the filter.
+    let mut index = filter
+        .as_ref()
+        .and_then(|_| IndexWriter::with_capacity(records));
+    // Half-full pages at worst (DUP_SORT), plus branch pages, plus the
+    // filter, plus the index (a copy of the pairs, and its slots).
     let map_size = footprint
         .saturating_add(
             filter
                 .as_ref()
                 .map_or(0, |_| Filter::stored_len(records) + PAGE),
         )
+        .saturating_add(index.as_ref().map_or(0, |_| {
+            footprint.saturating_add(IndexWriter::stored_len(records) + PAGE)
+        }))
         .saturating_mul(2)
         .saturating_add(PAGE * 64)
         .div_ceil(PAGE)
@@ -651,7 +662,19 @@ fn write_merged(
                 }
                 .map_err(|e| werr(e.to_string()))?;
                 if let Some(f) = filter.as_mut() {
-                    f.insert(k);
+                    let h = filter::key_hash(k);
+                    f.insert_hash(h);
+                    if let Some(ix) = index.as_mut() {
+                        let mut store = |key: &[u8], blob: &[u8]| {
+                            since_commit += blob.len();
+                            db.put(wtxn, key, blob)
+                                .map_err(|e| werr(format!("writing the hash index: {e}")))
+                        };
+                        if ix.add(h, k, v, &mut store)?.is_err() {
+                            // Past what the format holds: the map goes without (the tree answers).
+                            index = None;
+                        }
+                    }
                 }
                 entries += 1;
                 since_commit += k.len() + v.len();
@@ -696,6 +719,20 @@ fn write_merged(
         }
         if held && opts.duplicates == Duplicates::Replace {
             put(&mut wtxn, &key, &value)?;
+        }
+        // The sorted records (an arena of up to 32 MiB) are no longer
+        // needed: free them before the index's slots are stored.
+        drop(merge);
+        if let Some(ix) = index.take() {
+            let slots = ix.finish(&mut |key: &[u8], blob: &[u8]| {
+                db.put(&mut wtxn, key, blob)
+                    .map_err(|e| werr(format!("writing the hash index: {e}")))
+            })?;
+            // Written straight into LMDB's pages, freed from ours as it goes.
+            db.put_reserved(&mut wtxn, index::SLOTS_KEY, slots.stored_len(), |space| {
+                slots.write_into(space)
+            })
+            .map_err(|e| werr(format!("writing the hash index: {e}")))?;
         }
         if let Some(f) = &filter {
             // Sorts first, so not appended: one ordinary put.
@@ -801,6 +838,7 @@ mod tests {
         assert_eq!(rep.entries, 3000);
         let m = Lmdb::open(&t, Fold::Lower, false).unwrap();
         assert!(m.has_filter());
+        assert!(m.has_index());
         for i in 0..3000 {
             let k = format!("FROM:user{i}@example.com");
             assert_eq!(m.lookup(&k).unwrap().as_deref(), Some("REJECT"), "{k}");
@@ -821,6 +859,7 @@ mod tests {
         build(&t, keys(0..10), &dup).unwrap();
         let m = Lmdb::open(&t, Fold::Lower, false).unwrap();
         assert!(!m.has_filter());
+        assert!(!m.has_index());
         assert_eq!(
             m.lookup("from:user9@example.com").unwrap().as_deref(),
             Some("REJECT")
@@ -839,6 +878,43 @@ mod tests {
             build(&t, vec![kin], &BuildOptions::default()),
             Err(BuildError::Reserved { line: 3 })
         ));
+    }
+
+    #[test]
+    fn the_hash_index_answers_as_the_tree_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("m.lmdb");
+        // Values on the leaf page, on overflow pages, and past an index chunk.
+        let value = |i: usize| match i % 500 {
+            0 => "x".repeat(super::super::index::CHUNK_BYTES + 1),
+            1..=3 => format!("ERROR:5.7.1:550 {}", "y".repeat(5000)),
+            _ => format!("v{i}"),
+        };
+        let records: Vec<_> = (0..3000)
+            .map(|i| rec(&format!("to:user{i}@example.com"), &value(i), i as u32 + 1))
+            .chain([rec("to:user7@example.com", "replaced", 9000)])
+            .collect();
+        let o = BuildOptions {
+            duplicates: Duplicates::Replace,
+            ..Default::default()
+        };
+        build(&t, records, &o).unwrap();
+        let m = Lmdb::open(&t, Fold::Lower, false).unwrap();
+        assert!(m.has_index());
+        let all = m.entries().unwrap();
+        assert_eq!(all.len(), 3000);
+        m.with_reader(|r| {
+            for (k, v) in &all {
+                // The tree's answer, read by a cursor, against the index's.
+                assert_eq!(r.lookup(k).unwrap(), Some(v.as_slice()));
+            }
+        })
+        .unwrap();
+        assert_eq!(
+            m.lookup("TO:user7@example.com").unwrap().as_deref(),
+            Some("replaced")
+        );
+        assert!(m.lookup("to:user3000@example.com").unwrap().is_none());
     }
 
     #[test]

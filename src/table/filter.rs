@@ -62,7 +62,9 @@ pub struct Filter {
     blocks: Vec<Block>,
 }
 
-fn hash(key: &[u8]) -> u64 {
+/// The 64-bit hash of a key, as stored, that the filter and the hash index
+/// ([`super::index`]) both use: computed once per lookup.
+pub fn key_hash(key: &[u8]) -> u64 {
     let mut h = SipHasher13::new_with_keys(0, 0);
     h.write(key);
     h.finish()
@@ -94,15 +96,19 @@ impl Filter {
     /// The block `key` maps to and the bit it sets in each word: the
     /// hash's high half scaled to the block count (no modulo bias, no
     /// division), its low half through the salts.
-    fn slot(&self, key: &[u8]) -> (usize, Block) {
-        let h = hash(key);
+    fn slot(&self, h: u64) -> (usize, Block) {
         let block = (((h >> 32) * self.blocks.len() as u64) >> 32) as usize;
         (block, masks(h as u32))
     }
 
     /// Add a key, as stored.
     pub fn insert(&mut self, key: &[u8]) {
-        let (i, bits) = self.slot(key);
+        self.insert_hash(key_hash(key));
+    }
+
+    /// [`Filter::insert`] for a key whose [`key_hash`] is `h`.
+    pub fn insert_hash(&mut self, h: u64) {
+        let (i, bits) = self.slot(h);
         for (w, m) in self.blocks[i].iter_mut().zip(bits) {
             *w |= m;
         }
@@ -110,7 +116,12 @@ impl Filter {
 
     /// False when `key` (as stored) is certainly not in the map.
     pub fn may_contain(&self, key: &[u8]) -> bool {
-        let (i, bits) = self.slot(key);
+        self.may_contain_hash(key_hash(key))
+    }
+
+    /// [`Filter::may_contain`] for a key whose [`key_hash`] is `h`.
+    pub fn may_contain_hash(&self, h: u64) -> bool {
+        let (i, bits) = self.slot(h);
         self.blocks[i].iter().zip(bits).all(|(w, m)| w & m == m)
     }
 

@@ -25,6 +25,12 @@
 //! answered "not found" without a transaction or a tree search. Listing a
 //! map never shows the filter.
 //!
+//! Present keys: a map makemap wrote also carries a hash index
+//! ([`super::index`]), read in place from the mapped file: a key it holds
+//! is answered from it, also without a transaction, two cache lines deep
+//! instead of a descent through the tree. A map without one, or an index
+//! that cannot answer (a bounds check failed), is searched in its tree.
+//!
 //! This and `build.rs` are the modules allowed `unsafe`: heed marks opening an
 //! environment unsafe because a memory-mapped file changed underneath a
 //! reader is undefined behaviour. Our files are never changed in place
@@ -32,6 +38,7 @@
 #![allow(unsafe_code)]
 
 use super::filter::{self, Filter};
+use super::index::{self, Index, Probe};
 use super::{Error, Fold, Table};
 use heed::types::Bytes;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, RoTxn, WithoutTls};
@@ -87,11 +94,52 @@ struct Snapshot {
     /// transaction may live as long as the snapshot: no begin/abort per
     /// lookup. Declared before `env` so the transactions go first.
     pool: Mutex<Vec<RoTxn<'static, WithoutTls>>>,
+    /// Slices of the file `env` maps: before `env`, so dropped first.
+    in_map: InMap,
     env: Env<WithoutTls>,
     db: Database<Bytes, Bytes>,
     id: FileId,
     /// The map's absent-key filter, when it has one this build reads.
     filter: Option<Filter>,
+}
+
+/// The part of a [`Snapshot`] that lives in the mapped file: declared
+/// apart so that it is dropped before the environment that maps it.
+struct InMap {
+    /// The map's hash index, read in place ([`mapped`]).
+    index: Option<Index<'static>>,
+}
+
+/// Extend a slice of the mapped file to the environment's lifetime.
+///
+/// SAFETY (the caller's): `b` was read from `env` of the snapshot it goes
+/// into. A read-only LMDB environment keeps its file mapped, at one
+/// address, until it is closed, and a published map file is never written
+/// in place (module docs), so the bytes stay valid and unchanged for as
+/// long as the snapshot, which drops its [`InMap`] before its `env`.
+unsafe fn mapped(b: &[u8]) -> &'static [u8] {
+    // SAFETY: see above.
+    unsafe { std::slice::from_raw_parts(b.as_ptr(), b.len()) }
+}
+
+impl Snapshot {
+    /// What the filter and the hash index say of `key` (as stored) without
+    /// a transaction: `Some(None)` absent, `Some(Some(value))` found (the
+    /// value as stored), `None` when the tree must be searched.
+    fn quick(&self, key: &[u8]) -> Option<Option<&[u8]>> {
+        if self.filter.is_none() && self.in_map.index.is_none() {
+            return None;
+        }
+        let h = filter::key_hash(key);
+        if self.filter.as_ref().is_some_and(|f| !f.may_contain_hash(h)) {
+            return Some(None);
+        }
+        match self.in_map.index.as_ref()?.get(h, key) {
+            Probe::Found(v) => Some(Some(v)),
+            Probe::Absent => Some(None),
+            Probe::Unknown => None,
+        }
+    }
 }
 
 impl Snapshot {
@@ -193,7 +241,7 @@ impl Lmdb {
             table: self,
             txn,
             db: snap.db,
-            filter: snap.filter.as_ref(),
+            snap,
         };
         Ok(f(&reader))
     }
@@ -242,6 +290,17 @@ impl Lmdb {
         matches!(&*guard, Ok(s) if s.filter.is_some())
     }
 
+    /// Whether the mapped file has a hash index this build reads.
+    #[cfg(test)]
+    pub(crate) fn has_index(&self) -> bool {
+        let guard = self
+            .shared
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        matches!(&*guard, Ok(s) if s.in_map.index.is_some())
+    }
+
     /// The file this table serves.
     pub fn path(&self) -> &Path {
         &self.path
@@ -272,7 +331,7 @@ pub struct Reader<'t> {
     table: &'t Lmdb,
     txn: RoTxn<'t, WithoutTls>,
     db: Database<Bytes, Bytes>,
-    filter: Option<&'t Filter>,
+    snap: &'t Snapshot,
 }
 
 impl Reader<'_> {
@@ -288,13 +347,13 @@ impl Reader<'_> {
             &mut stack,
             &mut heap,
         );
-        if self.filter.is_some_and(|f| !f.may_contain(buf)) {
-            return Ok(None);
-        }
-        let v = self
-            .db
-            .get(&self.txn, buf)
-            .map_err(|e| self.table.io(e.to_string()))?;
+        let v = match self.snap.quick(buf) {
+            Some(v) => v,
+            None => self
+                .db
+                .get(&self.txn, buf)
+                .map_err(|e| self.table.io(e.to_string()))?,
+        };
         Ok(v.map(|v| v.strip_suffix(&[0]).unwrap_or(v)))
     }
 }
@@ -394,9 +453,21 @@ fn open_snapshot(path: &Path) -> Result<Snapshot, String> {
         .get(&rtxn, filter::KEY)
         .map_err(|e| e.to_string())?
         .and_then(Filter::from_bytes);
+    let get = |key: &[u8]| -> Option<&'static [u8]> {
+        // SAFETY: read from `env`, which goes into the same snapshot.
+        db.get(&rtxn, key)
+            .ok()
+            .flatten()
+            .map(|b| unsafe { mapped(b) })
+    };
+    // A map without one (an older build, `-d`) or with one this build
+    // does not read is searched in its tree.
+    let index = get(index::SLOTS_KEY)
+        .and_then(|slots| Index::from_parts(slots, |i| get(&index::chunk_key(i))));
     drop(rtxn);
     Ok(Snapshot {
         pool: Mutex::new(Vec::new()),
+        in_map: InMap { index },
         env,
         db,
         id,
@@ -422,17 +493,15 @@ impl Table for Lmdb {
             &mut stack,
             &mut heap,
         );
-        if snap.filter.as_ref().is_some_and(|f| !f.may_contain(k)) {
-            return Ok(None);
+        let as_string =
+            |v: &[u8]| String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned();
+        if let Some(v) = snap.quick(k) {
+            return Ok(v.map(as_string));
         }
         snap.with_txn(|txn| {
             snap.db
                 .get(txn, k)
-                .map(|v| {
-                    v.map(|v| {
-                        String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned()
-                    })
-                })
+                .map(|v| v.map(as_string))
                 .map_err(|e| self.io(e.to_string()))
         })
         .map_err(|detail| self.io(detail))?
