@@ -206,13 +206,27 @@ impl Daemon {
             .spawn()
             .unwrap();
         self.child = Some(child);
+        // A listening socket completes a connection before the daemon
+        // accepts one, and the daemon binds before the steps that can still
+        // stop it (privileges, the spool's log, ...): ready is its
+        // "starting daemon" line (one more than before this start), and a
+        // connection. A config that logs elsewhere gets a bounded wait.
+        const STARTED: &str = "starting daemon (mxgate ";
+        let starts = self.maillog().matches(STARTED).count();
         let deadline = Instant::now() + Duration::from_secs(20);
+        let mut listening_since = None;
         loop {
-            if TcpStream::connect(("127.0.0.1", self.mta)).is_ok() {
-                return;
-            }
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("daemon exited {st}: {}", self.stderr());
+            }
+            if TcpStream::connect(("127.0.0.1", self.mta)).is_ok() {
+                let since = *listening_since.get_or_insert_with(Instant::now);
+                let log = self.dir.path().join("maillog");
+                if self.maillog().matches(STARTED).count() > starts
+                    || (!log.exists() && since.elapsed() > Duration::from_secs(2))
+                {
+                    return;
+                }
             }
             assert!(
                 Instant::now() < deadline,
