@@ -851,8 +851,7 @@ mod tests {
         let rep = build(&t, keys(2000..3000), &update).unwrap();
         assert_eq!(rep.entries, 3000);
         let m = Lmdb::open(&t, Fold::Lower, false).unwrap();
-        assert!(m.has_filter());
-        assert!(m.has_index());
+        assert_eq!(m.has_filter_and_index(), (true, true));
         for i in 0..3000 {
             let k = format!("FROM:user{i}@example.com");
             assert_eq!(m.lookup(&k).unwrap().as_deref(), Some("REJECT"), "{k}");
@@ -872,8 +871,7 @@ mod tests {
         };
         build(&t, keys(0..10), &dup).unwrap();
         let m = Lmdb::open(&t, Fold::Lower, false).unwrap();
-        assert!(!m.has_filter());
-        assert!(!m.has_index());
+        assert_eq!(m.has_filter_and_index(), (false, false));
         assert_eq!(
             m.lookup("from:user9@example.com").unwrap().as_deref(),
             Some("REJECT")
@@ -914,7 +912,7 @@ mod tests {
         };
         build(&t, records, &o).unwrap();
         let m = Lmdb::open(&t, Fold::Lower, false).unwrap();
-        assert!(m.has_index());
+        assert_eq!(m.has_filter_and_index(), (true, true));
         let all = m.entries().unwrap();
         assert_eq!(all.len(), 3000);
         m.with_reader(|r| {

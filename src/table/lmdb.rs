@@ -279,26 +279,19 @@ impl Lmdb {
         })?
     }
 
-    /// Whether the mapped file has an absent-key filter this build reads.
+    /// Whether the mapped file has an absent-key filter and a hash index
+    /// this build reads.
     #[cfg(test)]
-    pub(crate) fn has_filter(&self) -> bool {
+    pub(crate) fn has_filter_and_index(&self) -> (bool, bool) {
         let guard = self
             .shared
             .current
             .read()
             .unwrap_or_else(|p| p.into_inner());
-        matches!(&*guard, Ok(s) if s.filter.is_some())
-    }
-
-    /// Whether the mapped file has a hash index this build reads.
-    #[cfg(test)]
-    pub(crate) fn has_index(&self) -> bool {
-        let guard = self
-            .shared
-            .current
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        matches!(&*guard, Ok(s) if s.in_map.index.is_some())
+        match &*guard {
+            Ok(s) => (s.filter.is_some(), s.in_map.index.is_some()),
+            Err(_) => (false, false),
+        }
     }
 
     /// The file this table serves.
