@@ -140,9 +140,7 @@ impl Snapshot {
             Probe::Unknown => None,
         }
     }
-}
 
-impl Snapshot {
     /// Run `f` with a pooled transaction.
     fn with_txn<R>(&self, f: impl FnOnce(&RoTxn<'static, WithoutTls>) -> R) -> Result<R, String> {
         let taken = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
