@@ -39,7 +39,7 @@ pub fn chunk_key(i: u32) -> Vec<u8> {
     k
 }
 
-/// Records per chunk, at most (one LMDB value; a larger record gets a chunk of its own).
+/// Bytes of records per chunk, at most (one LMDB value; a larger record gets a chunk of its own).
 pub const CHUNK_BYTES: usize = 1 << 20;
 
 const MAGIC: &[u8; 4] = b"MXHI";
