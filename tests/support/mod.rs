@@ -198,14 +198,9 @@ impl Daemon {
     }
 
     pub fn spawn(&mut self) {
-        let child = Command::new(BIN)
-            .args(["daemon", "--config"])
-            .arg(&self.mc)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.dir.path().join("stderr")).unwrap())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
+        let mut daemon = Command::new(BIN);
+        daemon.args(["daemon", "--config"]).arg(&self.mc);
+        self.spawn_with(daemon);
         // A listening socket completes a connection before the daemon
         // accepts one, and the daemon binds before the steps that can still
         // stop it (privileges, the spool's log, ...): once one connection
