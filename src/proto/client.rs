@@ -785,9 +785,13 @@ impl ClientSession {
                 }
             }
         }
-        if tx.mail_failed || tx.accepted.is_empty() {
+        if tx.mail_failed {
+            // The peer holds no transaction after refusing MAIL.
             self.finish();
         } else {
+            // Pipelined and every recipient refused, or DATA refused: the
+            // peer still holds the sender, and a reused connection's next
+            // MAIL would get `503 Sender already specified`.
             self.send(b"RSET", Expect::Rset);
         }
     }
@@ -1268,6 +1272,21 @@ mod tests {
         assert_eq!(out(&mut s), "RSET\r\n");
         s.receive(b"250 ok\r\n");
         assert!(matches!(&done(&mut s)[0], RcptStatus::Rejected(r) if r.code == 550));
+        // Pipelined, every recipient refused and DATA refused as it should
+        // be: the peer still holds the sender, so RSET before the
+        // connection serves another message (without it the next MAIL got
+        // `503 5.5.0 Sender already specified` from a peer of ours, and
+        // that message bounced).
+        let mut s = ready(Mode::Esmtp, "250-PIPELINING\r\n");
+        s.send_mail(tx(&["b@x"]), b"x\r\n");
+        out(&mut s);
+        s.receive(b"250 ok\r\n550 5.1.1 unknown\r\n554 5.5.1 no valid recipients\r\n");
+        assert_eq!(out(&mut s), "RSET\r\n");
+        assert_eq!(s.next_event(), None, "done before the RSET's reply");
+        s.receive(b"250 ok\r\n");
+        assert!(matches!(&done(&mut s)[0], RcptStatus::Rejected(r) if r.code == 550));
+        s.send_mail(tx(&["c@x"]), b"x\r\n");
+        assert!(out(&mut s).starts_with("MAIL FROM:<a@example.com>"));
     }
 
     #[test]
