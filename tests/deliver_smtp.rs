@@ -663,15 +663,16 @@ fn recipients_grouped_with_partial_failure() {
     assert!(cmds.iter().any(|c| c == "EHLO gw.example.com"));
 }
 
+/// The `smtp` mailer says EHLO to a peer that greets with `ESMTP` (and then
+/// authenticates with authinfo, as `relay` does) and HELO to one that does
+/// not, as sendmail 8.17 does (checked on the real one: see
+/// `smtp_mailer_says_ehlo_when_the_greeting_says_esmtp` in `proto::client`).
 #[test]
-fn smtp_mailer_says_helo_and_auth_uses_authinfo() {
+fn smtp_mailer_says_ehlo_to_esmtp_greetings_helo_otherwise_and_auth_uses_authinfo() {
     let nsd = Nsd::start();
     let port = support::free_port();
-    let peer = Peer::start(
-        "127.0.0.9",
-        port,
-        r#"{"caps": ["AUTH PLAIN LOGIN", "PIPELINING"], "auth": "\u0000smart\u0000s3cret"}"#,
-    );
+    let script = r#"{"caps": ["AUTH PLAIN LOGIN", "PIPELINING"], "auth": "\u0000smart\u0000s3cret"GREETING}"#;
+    let peer = Peer::start("127.0.0.9", port, &script.replace("GREETING", ""));
     let mut tables: BTreeMap<String, TableRef> = BTreeMap::new();
     tables.insert(
         "authinfo".into(),
@@ -681,14 +682,29 @@ fn smtp_mailer_says_helo_and_auth_uses_authinfo() {
     );
     let case = site(port, None, "dns", tables);
     let a = agent(&nsd, 0);
-    let o = deliver(
-        &a,
-        &case.site,
-        &hop("relay", "[group.d.test]"),
-        &["x@far.example"],
+    for mailer in ["relay", "smtp"] {
+        let o = deliver(
+            &a,
+            &case.site,
+            &hop(mailer, "[group.d.test]"),
+            &["x@far.example"],
+        );
+        assert!(matches!(o[0], Outcome::Delivered { .. }), "{mailer}: {o:?}");
+    }
+    let cmds = peer.commands();
+    assert_eq!(peer.count("EHLO"), 2, "{cmds:?}");
+    assert_eq!(peer.count("HELO"), 0, "{cmds:?}");
+    assert_eq!(peer.count("AUTH"), 2, "{cmds:?}");
+    assert!(cmds.iter().any(|c| c.starts_with("AUTH PLAIN ")));
+    drop(peer);
+
+    // A greeting without the word: HELO, so no AUTH and no ESMTP parameters.
+    let peer = Peer::start(
+        "127.0.0.9",
+        port,
+        &script.replace("GREETING", r#", "greeting": "220 peer.test scripted""#),
     );
-    assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
-    assert!(peer.commands().iter().any(|c| c.starts_with("AUTH PLAIN ")));
+    let a = agent(&nsd, 0);
     let o = deliver(
         &a,
         &case.site,
@@ -696,7 +712,10 @@ fn smtp_mailer_says_helo_and_auth_uses_authinfo() {
         &["x@far.example"],
     );
     assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
-    assert!(peer.commands().iter().any(|c| c == "HELO gw.example.com"));
+    let cmds = peer.commands();
+    assert!(cmds.iter().any(|c| c == "HELO gw.example.com"), "{cmds:?}");
+    assert_eq!(peer.count("EHLO"), 0, "{cmds:?}");
+    assert_eq!(peer.count("AUTH"), 0, "{cmds:?}");
     let _ = case.dir.path();
 }
 

@@ -23,7 +23,9 @@
 //! the driver calls [`ClientSession::abort`] for the per-recipient results.
 //!
 //! Rules (each tested below): `EHLO` refused (not `421`) → `HELO`; the plain
-//! `smtp` mailer ([`Mode::Smtp`]) says `HELO` only; [`Mode::Lmtp`] says `LHLO`
+//! `smtp` mailer ([`Mode::Smtp`]) says `EHLO` only when the greeting has the
+//! word `ESMTP` in it, as sendmail's `esmtp_check` does, and `HELO`
+//! otherwise; [`Mode::Lmtp`] says `LHLO`
 //! and reads one reply per accepted recipient after the final dot. MAIL
 //! parameters are sent only when offered: `SIZE=`, `BODY=8BITMIME`,
 //! `SMTPUTF8`, `RET=`/`ENVID=` (DSN); RCPT gets `NOTIFY=`/`ORCPT=` with DSN.
@@ -53,7 +55,9 @@ use std::collections::VecDeque;
 pub enum Mode {
     /// ESMTP: `EHLO`, falling back to `HELO` when refused (`esmtp`, `smtp8`, `relay`, `dsmtp`).
     Esmtp,
-    /// Plain SMTP: `HELO` only (sendmail's `smtp` mailer).
+    /// Plain SMTP (sendmail's `smtp` mailer): `EHLO` when the greeting says
+    /// `ESMTP` (any line, upper case, as sendmail's `esmtp_check`), with the
+    /// same fallback to `HELO`; otherwise `HELO`.
     Smtp,
     /// LMTP (RFC 2033): `LHLO`, one final reply per accepted recipient.
     Lmtp,
@@ -301,6 +305,8 @@ pub struct ClientSession {
     settings: Settings,
     phase: Phase,
     caps: Capabilities,
+    /// The greeting had `ESMTP` in it (for [`Mode::Smtp`]).
+    greeted_esmtp: bool,
     tls_active: bool,
     authenticated: bool,
     inbuf: Vec<u8>,
@@ -322,6 +328,7 @@ impl ClientSession {
             settings,
             phase: Phase::Opening,
             caps: Capabilities::default(),
+            greeted_esmtp: false,
             tls_active: false,
             authenticated: false,
             inbuf: Vec::new(),
@@ -620,6 +627,7 @@ impl ClientSession {
         match expect {
             Expect::Greeting => {
                 if reply.code == 220 {
+                    self.greeted_esmtp = reply.lines.iter().any(|l| l.contains("ESMTP"));
                     self.hello();
                 } else {
                     self.fail(Some(reply.clone()), format!("greeting refused: {reply}"));
@@ -629,7 +637,7 @@ impl ClientSession {
                 if reply.code == 250 {
                     self.caps = Capabilities::parse(&reply);
                     self.after_hello();
-                } else if self.settings.mode == Mode::Esmtp {
+                } else if self.settings.mode != Mode::Lmtp {
                     let cmd = format!("HELO {}", self.settings.helo_name);
                     self.send(cmd.as_bytes(), Expect::Helo);
                 } else {
@@ -685,6 +693,7 @@ impl ClientSession {
         let (verb, ex) = match self.settings.mode {
             Mode::Esmtp => ("EHLO", Expect::Ehlo),
             Mode::Lmtp => ("LHLO", Expect::Ehlo),
+            Mode::Smtp if self.greeted_esmtp => ("EHLO", Expect::Ehlo),
             Mode::Smtp => ("HELO", Expect::Helo),
         };
         let cmd = format!("{verb} {}", self.settings.helo_name);
@@ -1329,6 +1338,38 @@ mod tests {
 
         let mut s = ClientSession::new(settings(Mode::Smtp));
         s.receive(b"220 old\r\n");
+        assert_eq!(out(&mut s), "HELO gw.example.com\r\n");
+    }
+
+    /// sendmail 8.17's `smtp` mailer (`SMART_HOST` `smtp:[127.0.0.1]`, a
+    /// peer that logs what it gets, `sendmail -odi`): greeted `220 peer.test
+    /// ESMTP ready` it said `EHLO gw.bench.test`; greeted `220 peer.test
+    /// ready` it said `HELO gw.bench.test` (usersmtp.c, `esmtp_check`: the
+    /// word anywhere in any line of the greeting, upper case).
+    #[test]
+    fn smtp_mailer_says_ehlo_when_the_greeting_says_esmtp() {
+        let mut s = ClientSession::new(settings(Mode::Smtp));
+        s.receive(b"220 peer.test ESMTP ready\r\n");
+        assert_eq!(out(&mut s), "EHLO gw.example.com\r\n");
+        s.receive(b"250-peer.test\r\n250-PIPELINING\r\n250 SIZE 1000\r\n");
+        assert_eq!(s.next_event(), Some(Event::Ready));
+        assert!(s.capabilities().pipelining);
+        s.send_mail(tx(&["b@x", "c@x"]), b"x\r\n");
+        assert_eq!(
+            out(&mut s),
+            "MAIL FROM:<a@example.com> SIZE=3\r\nRCPT TO:<b@x>\r\nRCPT TO:<c@x>\r\nDATA\r\n"
+        );
+
+        // On a later line of the greeting; a refused EHLO falls back to HELO.
+        let mut s = ClientSession::new(settings(Mode::Smtp));
+        s.receive(b"220-peer.test\r\n220 ESMTP\r\n");
+        assert_eq!(out(&mut s), "EHLO gw.example.com\r\n");
+        s.receive(b"502 no\r\n");
+        assert_eq!(out(&mut s), "HELO gw.example.com\r\n");
+
+        // Lower case is not the word.
+        let mut s = ClientSession::new(settings(Mode::Smtp));
+        s.receive(b"220 peer.test esmtp\r\n");
         assert_eq!(out(&mut s), "HELO gw.example.com\r\n");
     }
 
