@@ -271,8 +271,23 @@ exactly_once() {
   if [ "$missing" = 0 ] && [ "$dup" -le "$maxdup" ]; then
     ok "all $n arrived ($dup duplicate(s))"
   else
-    fail "$distinct of $n arrived, $dup duplicate(s); missing e.g. $(comm -23 <(seq 0 $((n - 1)) | sed "s/^/$tag-/" | sort) <(delivered_tags "$tag" | sort -u) | head -3 | tr '\n' ' ')"
+    fail "$distinct of $n arrived, $dup duplicate(s); missing e.g. $(missing_tags "$tag" "$n" | tr '\n' ' ')"
   fi
+}
+# trail MSGID: every line each host logged about the message with that
+# Message-ID (its queue id found by the Message-ID), for a failure report.
+trail() {
+  local h id
+  for h in sender gateway gateway2 fb distin mbox1 mbox2; do
+    [ -f "$W/$h/maillog" ] || continue
+    for id in $(grep -F "<$1@" "$W/$h/maillog" | sed -n 's/.*\]: \([0-9A-Za-z]*\): .*/\1/p' | sort -u); do
+      grep -F " $id: " "$W/$h/maillog" | sed "s/^/    $h: /" >&2
+    done
+  done
+}
+# missing_tags TAG N: the first three of TAG-0..N-1 that reached no mailbox.
+missing_tags() {
+  comm -23 <(seq 0 $(($2 - 1)) | sed "s/^/$1-/" | sort) <(delivered_tags "$1" | sort -u) | head -3
 }
 # all_arrived TAG N BASE: N distinct TAG messages were delivered (BASE: the
 # number of mailbox files before they were sent; counting files is cheap,
@@ -442,6 +457,7 @@ scenario_8() {
   else
     : > "$W/s8.done"; wait $sampler
     fail "$(delivered_tags "$tag" | sort -u | wc -l) of $n arrived within 300s (queues: sender $(postfix_queue sender) gw $(mx_queue gateway) hub $(mx_queue distin) mbox1 $(mx_queue mbox1) mbox2 $(mx_queue mbox2))"; rc=1
+    local m; for m in $(missing_tags "$tag" "$n"); do log "  what the hosts logged of $m:"; trail "$m"; done
   fi
   return $rc
 }
