@@ -9,7 +9,7 @@
 //! ([`schedule::Destinations`]), journal the outcomes, warn, expire,
 //! bounce ([`crate::dsn`]) and remove finished messages.
 //! [`schedule`] holds the pure timing decisions (`now` is a parameter).
-//! [`runner::start`] runs it inside the daemon as tasks on delivery threads (src/daemon/queue.rs).
+//! [`runner::start`] runs it inside the daemon as tasks (src/daemon/queue.rs; on which threads: `runner`).
 //!
 //! Options (all in the `.mc`): `confMXGATE_QUEUE_INTERVAL` turns the queue
 //! runner on in `mxgate daemon` (like sendmail's `-q15m`: the value is the

@@ -9,9 +9,9 @@
 //! [`super::remote::NetworkAgents`]. Without it (no resolver could be set
 //! up) a remote batch is deferred with `4.4.0 remote delivery agent not
 //! configured`: the message stays queued and is retried. The futures run as
-//! tasks on the queue's delivery threads (see `runner::start`), so an
-//! agent must not block: the local mailer (file I/O, fsync, programs) runs
-//! on the blocking thread pool.
+//! the queue's tasks (see `runner::start`; on two cores, on the thread of
+//! the SMTP sessions), so an agent must not block: the local mailer (file
+//! I/O, fsync, programs) runs on the blocking thread pool.
 
 use crate::deliver::local::LocalMailer;
 use crate::deliver::{Batch, NextHop, Outcome};
@@ -50,7 +50,7 @@ impl Agents for SiteAgents {
         if is_local_mailer(&hop.mailer) && !lmtp {
             // Blocking work (files, fsync, programs such as procmail): on
             // the blocking pool with its own copy of the batch, so the
-            // delivery threads keep running the network deliveries.
+            // executor keeps running the sessions and network deliveries.
             let mailer = LocalMailer::from_site(&site);
             let (hop, id, envelope) = (hop.clone(), batch.id.clone(), batch.envelope.clone());
             let (sender, recipients, message) =

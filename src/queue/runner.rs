@@ -27,15 +27,16 @@
 //! changes), a [`Handoff`] that gives a message committed in this process
 //! to a free worker at once (so new mail costs no scan), and
 //! `confMXGATE_QUEUE_WORKERS` workers (default 40) that await
-//! [`Queue::process`]. The workers are tasks on an executor of their own,
-//! run by one thread per core ([`delivery_threads`]): a worker waiting on
-//! the network holds no thread, and the delivery agents' sockets are woken
-//! on the thread that polls them. The spool's reads and renames are done
-//! in place; the journal's fsync after a deferral and the local mailer go
-//! to the blocking pool. New messages have no journal, so they are due at
-//! once. The scanner looks again when `queue/` changed in a way the
-//! hand-offs do not account for (see [`Scanned`]), when something is due,
-//! and at least every `confMXGATE_QUEUE_INTERVAL` (a full scan). Directory
+//! [`Queue::process`]. The workers are tasks: on two cores or fewer on
+//! smol's global executor (the daemon's SMTP session thread), with more on
+//! an executor of their own run by one thread per core
+//! ([`delivery_threads`]). A worker waiting on the network holds no
+//! thread. The spool's reads and renames are done in place; the journal's
+//! fsync after a deferral and the local mailer go to the blocking pool.
+//! New messages have no journal, so they are due at once. The scanner
+//! looks again when `queue/` changed in a way the hand-offs do not account
+//! for (see [`Scanned`]), when something is due, and at least every
+//! `confMXGATE_QUEUE_INTERVAL` (a full scan). Directory
 //! scans slow down on a very large queue (the pause after a scan is four
 //! times the scan's own cost, 1–5 s; see [`after_scan`]).
 
@@ -1101,7 +1102,7 @@ impl Queue {
         }
         // Still queued: record this pass in one append (one fsync, on the
         // blocking pool: a host that defers a thousand messages must not
-        // hold the delivery threads in fsync).
+        // hold the executor in fsync).
         if !unwritten.is_empty() {
             let key = id.clone();
             blocking::unblock(move || Journal::append(&root, &key, &unwritten)).await?;
@@ -1383,11 +1384,20 @@ impl Runner {
     }
 }
 
-/// The threads that run the delivery tasks: one per core (at least two,
-/// so a delivery thread waiting on an fsync leaves another running; at
-/// most eight), never more than there are workers.
+/// The threads of their own that run the delivery tasks. On two cores or
+/// fewer, none: the tasks run on smol's global executor, the daemon's SMTP
+/// session thread. Each wait of a task on a thread of its own is then
+/// woken by the thread that polls the sockets (a futex wake and two task
+/// switches), which on two cores cost more than the second thread gave
+/// (docs/benchmarks.md, "One thread for sessions and deliveries"). With
+/// more cores: one thread per core (at least two, so one waiting on an
+/// fsync leaves another running; at most eight), never more than there
+/// are workers.
 fn delivery_threads(workers: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    if cores <= 2 {
+        return 0;
+    }
     cores.clamp(2, 8).min(workers.max(1))
 }
 
@@ -1508,20 +1518,29 @@ pub fn start(queue: Arc<Queue>, settings: RunSettings) -> Runner {
         });
     }
     drop(done);
-    let ex = Arc::new(smol::Executor::<'static>::new());
-    for t in tasks {
-        ex.spawn(t).detach();
-    }
-    for n in 0..delivery_threads(settings.workers) {
-        let (ex, finished) = (ex.clone(), finished.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("delivery-{n}"))
-            .spawn(move || smol::block_on(ex.run(finished.recv())));
-        if let Err(e) = spawned {
-            queue
-                .host
-                .log()
-                .line(None, &format!("SYSERR: delivery thread: {e}"));
+    let threads = delivery_threads(settings.workers);
+    if threads == 0 {
+        // smol's global executor: in the daemon, the thread that runs the
+        // SMTP sessions and polls their sockets.
+        for t in tasks {
+            smol::spawn(t).detach();
+        }
+    } else {
+        let ex = Arc::new(smol::Executor::<'static>::new());
+        for t in tasks {
+            ex.spawn(t).detach();
+        }
+        for n in 0..threads {
+            let (ex, finished) = (ex.clone(), finished.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("delivery-{n}"))
+                .spawn(move || smol::block_on(ex.run(finished.recv())));
+            if let Err(e) = spawned {
+                queue
+                    .host
+                    .log()
+                    .line(None, &format!("SYSERR: delivery thread: {e}"));
+            }
         }
     }
     let flag = stop.clone();
