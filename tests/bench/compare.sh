@@ -3,7 +3,8 @@
 # ../shared/bench/run.sh (same generator, sink, cgroup accounting, netns).
 #   tests/bench/compare.sh [--m N] [--runs N] [--workloads "fixed4k:10 fixed4k:50 mix:10"] [--peers "postfix mxgate"]
 # Prints one markdown row per (peer, workload, C): e2e and accepted msgs/s,
-# MTA CPU-s per 1000 messages, peak memory; raw records go to $OUT.
+# MTA CPU-s per 1000 messages, peak memory; then each peer's medians as
+# multiples of Postfix's from the same run (ratios.py); raw records go to $OUT.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -29,3 +30,5 @@ done
 echo
 echo "raw records: $OUT"
 python3 "$BENCH/summarize.py" "$OUT" | sed "s#$HERE#mxgate#"
+echo
+python3 "$HERE/ratios.py" "$OUT" "$HERE"
