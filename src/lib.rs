@@ -12,7 +12,8 @@
 //!   `safefile` (opening paths without following symlinks; ownership and
 //!   mode checks, as sendmail's safefile and `postfix check`),
 //!   `metrics` (counters, gauges, histograms in the Prometheus text format),
-//!   `deadline` (one timer for the many waits of a connection).
+//!   `deadline` (one timer for the many waits of a connection),
+//!   `readbuf` (read buffers reused from one connection to the next).
 //! * L2 `alias`, `rewrite`, `route`, `policy`: decisions, pure functions of
 //!   the site and the facts handed to them. Each returns the rule that
 //!   produced it.
@@ -39,6 +40,7 @@ pub mod node;
 pub mod policy;
 pub mod proto;
 pub mod queue;
+pub mod readbuf;
 pub mod report;
 pub mod rewrite;
 pub mod route;

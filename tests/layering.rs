@@ -11,7 +11,7 @@ fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "addr" | "proto" => 0,
         "config" | "settings" | "table" | "site" | "generation" | "node" | "spool" | "safefile"
-        | "event" | "metrics" | "dsn" | "report" | "deadline" => 1,
+        | "event" | "metrics" | "dsn" | "report" | "deadline" | "readbuf" => 1,
         "users" | "alias" | "rewrite" | "route" | "policy" => 2,
         "dns" | "auth" | "tls" | "smtpd" | "milter" | "deliver" | "queue" => 3,
         "cli" | "testmode" | "daemon" | "main" | "lib" => 4,

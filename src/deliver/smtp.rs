@@ -659,7 +659,7 @@ pub async fn drive(
     t: &Timeouts,
     deadline: &mut Deadline,
 ) -> io::Result<Event> {
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = crate::readbuf::REPLIES.take();
     loop {
         let out = session.take_output();
         for chunk in out.chunks(64 * 1024) {

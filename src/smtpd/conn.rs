@@ -186,7 +186,7 @@ fn local_session(
 
 /// Run `session` over `stream` until it ends.
 async fn drive<W: World>(server: &Server, mut session: Session<W>, mut stream: Stream) {
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = crate::readbuf::SESSION.take();
     let mut deadline = Deadline::new();
     if let Some(pause) = session.greet_pause() {
         let paused = Instant::now();
