@@ -21,7 +21,8 @@
 //! this host (passwd) gets the directories and files created for it owned
 //! by it when the daemon is root; otherwise (virtual mailboxes read by an
 //! IMAP server running as the daemon's user) they belong to the daemon's
-//! user.
+//! user. The name service's answer for a recipient is kept a minute
+//! ([`OWNER_TTL`]), as nscd would.
 //!
 //! `prog` and `*file*` are refused (`5.7.1`) unless
 //! `define(`confMXGATE_ALLOW_PROGRAMS', `True')`: sendmail restricts them
@@ -38,8 +39,46 @@ use super::{Batch, NextHop, Outcome};
 use super::{EnhancedStatus, Said};
 use crate::site::Site;
 use crate::users::{self, LocalUser};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a recipient's passwd entry, or its absence, is trusted.
+pub const OWNER_TTL: Duration = Duration::from_secs(60);
+/// Names remembered at most (all are forgotten when it is reached).
+const OWNERS_MAX: usize = 4096;
+
+type Owners = HashMap<String, (Option<maildir::Owner>, Instant)>;
+static OWNERS: LazyLock<Mutex<Owners>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The passwd owner of `user`'s Maildir (`None`: not a user of this host,
+/// a virtual mailbox), asked of the name service at most once per
+/// [`OWNER_TTL`] per name. A miss is the expensive answer: with
+/// `passwd: files systemd` in nsswitch.conf (Debian's default) each one
+/// also queries systemd's user database, ~75 µs against ~7 for a hit, and
+/// every recipient of a `mailboxes` site is a miss. A lookup error is not
+/// remembered.
+fn owner_of(user: &str) -> Result<Option<maildir::Owner>, nix::Error> {
+    let now = Instant::now();
+    let owners = || OWNERS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((o, at)) = owners().get(user)
+        && now.duration_since(*at) < OWNER_TTL
+    {
+        return Ok(*o);
+    }
+    let found = nix::unistd::User::from_name(user)?.map(|u| maildir::Owner {
+        uid: u.uid,
+        gid: u.gid,
+    });
+    let mut map = owners();
+    if map.len() >= OWNERS_MAX {
+        map.clear();
+    }
+    map.insert(user.to_string(), (found, now));
+    Ok(found)
+}
 
 /// Where Maildirs are when the configuration does not say.
 pub const DEFAULT_MAILDIR: &str = crate::settings::DEFAULT_MAILDIR;
@@ -169,11 +208,8 @@ impl LocalMailer {
         // A user of this host (passwd) owns their Maildir: a root daemon
         // creates it for them; otherwise (virtual mailboxes) the daemon's
         // user does.
-        let owner = match nix::unistd::User::from_name(&user) {
-            Ok(u) => u.map(|u| maildir::Owner {
-                uid: u.uid,
-                gid: u.gid,
-            }),
+        let owner = match owner_of(&user) {
+            Ok(o) => o,
             Err(e) => {
                 return deferred(
                     EnhancedStatus::new(4, 3, 0),
@@ -355,6 +391,38 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
+    #[test]
+    fn the_owner_lookup_is_remembered_for_a_minute_hits_and_misses_alike() {
+        let root = owner_of("root").unwrap().expect("root is in /etc/passwd");
+        assert_eq!(root.uid.as_raw(), 0);
+        let ghost = "no-such-user-mxgate-owner-test";
+        assert_eq!(owner_of(ghost).unwrap(), None);
+        assert!(
+            OWNERS
+                .lock()
+                .unwrap()
+                .get(ghost)
+                .is_some_and(|(o, _)| o.is_none())
+        );
+        // A name the name service does not know, remembered as an owner a
+        // moment ago: the cache answers, not the name service.
+        let fake = "no-such-user-mxgate-owner-cached";
+        let now = Instant::now();
+        OWNERS
+            .lock()
+            .unwrap()
+            .insert(fake.into(), (Some(root), now));
+        assert_eq!(owner_of(fake).unwrap(), Some(root));
+        // Remembered longer ago than OWNER_TTL: asked again.
+        if let Some(old) = now.checked_sub(OWNER_TTL) {
+            OWNERS
+                .lock()
+                .unwrap()
+                .insert(fake.into(), (Some(root), old));
+            assert_eq!(owner_of(fake).unwrap(), None);
+        }
+    }
+
     fn site(dir: &std::path::Path, extra: &[(&str, &str)]) -> Site {
         let mut c = Config::new();
         c.hostname = Some("gw.example.com".into());
@@ -376,7 +444,11 @@ mod tests {
 
     fn run(site: &Site, mailer: &str, users: &[&str]) -> Vec<Outcome> {
         let id = QueueId::parse("6AO0UD000007581").unwrap();
-        let env = Envelope::new("<s@example.org>");
+        // One arrival time for every run: the file name is made of it, and
+        // a repeated delivery must find the earlier copy even when the
+        // second run starts in the next second.
+        let mut env = Envelope::new("<s@example.org>");
+        env.arrival = 1_764_892_800;
         let batch = Batch {
             id: &id,
             envelope: &env,
