@@ -37,13 +37,13 @@ inns() { local h=$1; shift; ip netns exec "$(ns "$h")" "$@"; }
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
 
-# wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds (bounded).
+# wait_for SECONDS CMD...: poll CMD every 0.2 s (WAIT_STEP) until it succeeds (bounded).
 wait_for() {
   local limit=$1; shift
   local end=$((SECONDS + limit))
   while [ $SECONDS -lt "$end" ]; do
     "$@" >/dev/null 2>&1 && return 0
-    sleep 0.2
+    sleep "${WAIT_STEP:-0.2}"
   done
   "$@" >/dev/null 2>&1
 }
