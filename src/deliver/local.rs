@@ -22,7 +22,8 @@
 //! by it when the daemon is root; otherwise (virtual mailboxes read by an
 //! IMAP server running as the daemon's user) they belong to the daemon's
 //! user. The name service's answer for a recipient is kept a minute
-//! ([`OWNER_TTL`]), as nscd would.
+//! ([`OWNER_TTL`]), as nscd keeps its answers (its defaults: ten minutes
+//! for a user found, 20 s for one not found).
 //!
 //! `prog` and `*file*` are refused (`5.7.1`) unless
 //! `define(`confMXGATE_ALLOW_PROGRAMS', `True')`: sendmail restricts them
