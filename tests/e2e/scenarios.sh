@@ -498,7 +498,7 @@ s8_burst() {
     : > "$done"; wait $sampler
     exactly_once "$tag" "$n" || rc=1
     local q; q=$(awk '{ if ($2 > m[$1]) m[$1] = $2 } END { printf "sender (Postfix) %d, gateway %d, dist-in %d, mbox1 %d, mbox2 %d", m["sender"], m["gateway"], m["distin"], m["mbox1"], m["mbox2"] }' "$samples")
-    SCENARIO_NOTE="into $what: $n messages end to end in ${t_all} s = $(awk -v n="$n" -v t="$t_all" 'BEGIN { printf "%d", n / t }') msgs/s (submitted in ${t_sent} s); largest queue per hop: $q; $cpu"
+    SCENARIO_NOTE="into $what: $n messages end to end in ${t_all} s = $(awk -v n="$n" -v t="$t_all" 'BEGIN { printf "%d", (t > 0 ? n / t : n) }') msgs/s (submitted in ${t_sent} s); largest queue per hop: $q; $cpu"
     log "  $SCENARIO_NOTE"
   else
     : > "$done"; wait $sampler
