@@ -321,6 +321,18 @@ impl Spool {
     /// directory fsync: if the rename is lost in a crash the message is
     /// delivered again (at least once), never lost.
     pub fn recycle(&self, state: State, id: &QueueId) -> Result<(), Error> {
+        match self.release(state, id)? {
+            Some(path) => remove_delivered(&path),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Spool::recycle`] but for the unlink: a file kept for a later
+    /// message is renamed now (`None`); the path of one to remove is
+    /// handed back (`Some`), so that a daemon unlinks it off its executor
+    /// (freeing a large file's blocks takes milliseconds on ext4). The
+    /// caller then calls [`remove_delivered`].
+    pub fn release(&self, state: State, id: &QueueId) -> Result<Option<PathBuf>, Error> {
         let from = self.root.join(state.dir()).join(id.as_str());
         let small = std::fs::symlink_metadata(&from)
             .map(|m| m.is_file() && m.len() <= FREE_SIZE)
@@ -332,11 +344,11 @@ impl Spool {
                 .map(|f| f.len() < FREE_MAX)
                 .unwrap_or(false);
         let gone = |e: std::io::Error| match e.kind() {
-            std::io::ErrorKind::NotFound => Ok(()),
+            std::io::ErrorKind::NotFound => Ok(None),
             _ => Err(Error::io(&from, e)),
         };
         if !(small && room) {
-            return std::fs::remove_file(&from).or_else(gone);
+            return Ok(Some(from));
         }
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let to = self
@@ -349,7 +361,7 @@ impl Spool {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push_back((to, Instant::now()));
-                Ok(())
+                Ok(None)
             }
             Err(e) => gone(e),
         }
@@ -396,9 +408,7 @@ impl Spool {
 
     /// Read a queued message: its envelope and content.
     pub fn read(&self, state: State, id: &QueueId) -> Result<(Envelope, Vec<u8>), Error> {
-        let path = self.root.join(state.dir()).join(id.as_str());
-        let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        Envelope::split(&data).map_err(|detail| Error::Corrupt { path, detail })
+        read_message(self.root.join(state.dir()).join(id.as_str()))
     }
 
     /// fsync the state directory unless a sync that started after our rename
@@ -420,6 +430,22 @@ impl Spool {
         // This sync covers every rename into `dir` counted before it started.
         *synced = upto;
         Ok(())
+    }
+}
+
+/// A message's file read whole: its envelope and its content
+/// ([`Spool::read`] by path, for a caller that reads off its executor).
+pub fn read_message(path: PathBuf) -> Result<(Envelope, Vec<u8>), Error> {
+    let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    Envelope::split(&data).map_err(|detail| Error::Corrupt { path, detail })
+}
+
+/// Unlink a delivered message's file that [`Spool::release`] did not
+/// keep; one already gone is not an error.
+pub fn remove_delivered(path: &Path) -> Result<(), Error> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
     }
 }
 
@@ -840,11 +866,17 @@ mod tests {
         assert_eq!(tmp_names(), 0);
         let (_, content) = spool.read(State::Queue, &b).unwrap();
         assert_eq!(content, b"Subject: short\r\n\r\nhi\r\n");
-        // Too large to keep.
+        // Too large to keep: handed back to be unlinked, still in place
+        // until then.
         let c = put(&b"y".repeat(FREE_SIZE as usize + 1));
-        spool.recycle(State::Queue, &c).unwrap();
+        let path = spool.release(State::Queue, &c).unwrap().expect("to unlink");
+        assert_eq!(path, dir.path().join("queue").join(c.as_str()));
+        assert!(path.exists());
+        remove_delivered(&path).unwrap();
+        assert!(!path.exists());
         assert_eq!(tmp_names(), 0);
         // Gone already: not an error.
+        remove_delivered(&path).unwrap();
         spool.recycle(State::Queue, &c).unwrap();
         // A spool without recycling (sendmail -q) unlinks.
         let plain = Spool::open(dir.path(), Durability::Fsync).unwrap();
