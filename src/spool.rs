@@ -408,7 +408,9 @@ impl Spool {
 
     /// Read a queued message: its envelope and content.
     pub fn read(&self, state: State, id: &QueueId) -> Result<(Envelope, Vec<u8>), Error> {
-        read_message(self.root.join(state.dir()).join(id.as_str()))
+        let path = self.root.join(state.dir()).join(id.as_str());
+        let data = read_file(&path, Vec::new())?;
+        split_message(path, &data)
     }
 
     /// fsync the state directory unless a sync that started after our rename
@@ -433,11 +435,23 @@ impl Spool {
     }
 }
 
-/// A message's file read whole: its envelope and its content
-/// ([`Spool::read`] by path, for a caller that reads off its executor).
-pub fn read_message(path: PathBuf) -> Result<(Envelope, Vec<u8>), Error> {
-    let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    Envelope::split(&data).map_err(|detail| Error::Corrupt { path, detail })
+/// A message's file read whole, appended to `buf` ([`Spool::read`]'s
+/// first half, for a daemon that reads a large file off its executor
+/// into a buffer its own thread allocated: memory freed by another
+/// thread than the one that allocated it is returned to the system
+/// later).
+pub fn read_file(path: &Path, mut buf: Vec<u8>) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut buf))
+        .map_err(|e| Error::io(path, e))?;
+    Ok(buf)
+}
+
+/// [`Spool::read`]'s second half: the envelope and the content of a file
+/// read from `path`.
+pub fn split_message(path: PathBuf, data: &[u8]) -> Result<(Envelope, Vec<u8>), Error> {
+    Envelope::split(data).map_err(|detail| Error::Corrupt { path, detail })
 }
 
 /// Unlink a delivered message's file that [`Spool::release`] did not

@@ -733,14 +733,17 @@ impl Queue {
         };
         let _share = self.budget.take(meta.len()).await;
         let path = root.join(State::Queue.dir()).join(id.as_str());
-        // A large file is read on the blocking pool: reading megabytes
-        // inline would stall every session and delivery on this thread.
-        let read = if meta.len() > INLINE_IO {
-            blocking::unblock(move || spool::read_message(path)).await
+        // A large file is read on the blocking pool (reading megabytes
+        // inline would stall every session and delivery on this thread),
+        // into a buffer allocated here.
+        let data = if meta.len() > INLINE_IO {
+            let buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            let at = path.clone();
+            blocking::unblock(move || spool::read_file(&at, buf)).await
         } else {
-            spool::read_message(path)
+            spool::read_file(&path, Vec::new())
         };
-        let (env, content) = match read {
+        let (env, content) = match data.and_then(|d| spool::split_message(path, &d)) {
             Ok(x) => x,
             Err(spool::Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Processed::Gone);
