@@ -200,17 +200,6 @@ fn records(seg: &[u8], epoch: u64) -> Vec<Record> {
     out
 }
 
-/// One segment's group commit: one flush at a time; a commit that comes
-/// while one runs waits for its end and then finds itself covered, or
-/// starts the next flush for itself and every commit appended meanwhile.
-#[derive(Debug, Default)]
-struct Group {
-    /// Records covered by a completed flush.
-    synced: u64,
-    /// A flush is running.
-    running: bool,
-}
-
 #[derive(Debug)]
 struct Inner {
     active: usize,
@@ -247,11 +236,8 @@ pub struct Wal {
     left: Condvar,
     /// A checkpoint is due (a segment half full, or the daemon stopping).
     due: Condvar,
-    /// Per segment: the group commit's state (records covered by a
-    /// flush, and whether one runs).
-    synced: [Mutex<Group>; 2],
-    /// Per segment: a flush ended (every commit waiting looks again).
-    flushed: [Condvar; 2],
+    /// Per segment: the group commit's "records covered by a flush".
+    synced: [Mutex<u64>; 2],
     /// Serialises checkpoints; holds a segment whose clearing failed.
     checkpointing: Mutex<Option<usize>>,
     /// When the last successful `syncfs` started.
@@ -408,7 +394,6 @@ impl Wal {
                 left: Condvar::new(),
                 due: Condvar::new(),
                 synced: Default::default(),
-                flushed: Default::default(),
                 checkpointing: Mutex::new(None),
                 covered: Mutex::new(None),
             },
@@ -483,36 +468,17 @@ impl Wal {
 
     /// Make `p`'s record durable: one `fdatasync` covers every record
     /// appended to its segment before the flush started.
-    ///
-    /// The commits that wait for a running flush are all woken at its end
-    /// (a condition variable): waiting on the lock the flush held instead
-    /// woke them one after the other, each only once the one before had
-    /// been scheduled and let go.
     pub fn flush(&self, p: &Pending<'_>) -> Result<(), Error> {
-        let mut g = lock(&self.synced[p.seg]);
-        loop {
-            if g.synced >= p.ticket {
-                return Ok(());
-            }
-            if !g.running {
-                break;
-            }
-            g = self.flushed[p.seg]
-                .wait(g)
-                .unwrap_or_else(|e| e.into_inner());
+        let mut synced = lock(&self.synced[p.seg]);
+        if *synced >= p.ticket {
+            return Ok(());
         }
-        g.running = true;
-        drop(g);
         let upto = lock(&self.inner).written[p.seg];
-        let r = self.files[p.seg].sync_data();
-        let mut g = lock(&self.synced[p.seg]);
-        g.running = false;
-        if r.is_ok() {
-            g.synced = g.synced.max(upto);
-        }
-        drop(g);
-        self.flushed[p.seg].notify_all();
-        r.map_err(|e| Error::io(&self.root.join(FILES[p.seg]), e))
+        self.files[p.seg]
+            .sync_data()
+            .map_err(|e| Error::io(&self.root.join(FILES[p.seg]), e))?;
+        *synced = upto;
+        Ok(())
     }
 
     /// Whether a `syncfs` that started after `at` has completed: a file
@@ -732,32 +698,6 @@ mod tests {
         // Recovered once: the next open finds an empty log.
         let (_, again) = Wal::open_as(&root, [b'c'; 36]).unwrap();
         assert_eq!(again, Recovered::default());
-    }
-
-    #[test]
-    fn concurrent_commits_each_return_covered_by_a_flush() {
-        let (_d, root) = spool();
-        let (w, _) = Wal::open_as(&root, [b'c'; 36]).unwrap();
-        std::thread::scope(|s| {
-            for t in 0..8u64 {
-                let w = &w;
-                s.spawn(move || {
-                    for n in 0..25 {
-                        let p = w
-                            .append(State::Queue, &id(t * 100 + n), b"body\n")
-                            .unwrap()
-                            .expect("fits");
-                        w.flush(&p).unwrap();
-                        // Returned: a completed flush covers this ticket.
-                        let g = lock(&w.synced[p.seg]);
-                        assert!(g.synced >= p.ticket, "{} < {}", g.synced, p.ticket);
-                    }
-                });
-            }
-        });
-        let g = lock(&w.synced[0]);
-        assert!(!g.running);
-        assert_eq!(g.synced, lock(&w.inner).written[0]);
     }
 
     #[test]
