@@ -442,9 +442,13 @@ impl Spool {
 /// later).
 pub fn read_file(path: &Path, mut buf: Vec<u8>) -> Result<Vec<u8>, Error> {
     use std::io::Read;
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut buf))
-        .map_err(|e| Error::io(path, e))?;
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    if buf.capacity() == 0 {
+        // Sized once, as std::fs::read does, not grown by doubling.
+        let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+        buf.reserve_exact(usize::try_from(len).unwrap_or(0));
+    }
+    f.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
     Ok(buf)
 }
 
