@@ -28,25 +28,14 @@ done
 bench_build
 SINK=27400
 mkdir -p "$WORKROOT"
-smtp-sink -c "127.0.0.1:$SINK" 1000 >/dev/null 2>&1 &
+"$SMTP_SINK" -u nobody -c "127.0.0.1:$SINK" 1000 >/dev/null 2>&1 &
 SINKPID=$!
-declare -A PORT
-started=()
 cleanup() {
-  for w in "${started[@]}"; do bash "$(bench_peer_dir "${w%%=*}")/hook.sh" stop "${w#*=}" || true; done
+  bench_stop_peers
   kill "$SINKPID" 2>/dev/null || true
 }
 trap cleanup EXIT
-p=27401
-for peer in $PEERS; do
-  w="$WORKROOT/$(echo "$peer" | tr -c 'A-Za-z0-9_\n-' _)"
-  rm -rf "$w"; mkdir -p "$w"
-  bash "$(bench_peer_dir "$peer")/hook.sh" start "$p" "$SINK" "$w"
-  started+=("$peer=$w")
-  PORT[$peer]=$p
-  for i in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.1; done
-  p=$((p + 1))
-done
+bench_start_peers "$WORKROOT" "$SINK" 27401 $PEERS
 echo "| round | peer | clients | msgs/s | dot to 250, median ms | 90th percentile ms | session median ms |"
 echo "|---|---|---|---|---|---|---|"
 for r in $(seq "$ROUNDS"); do

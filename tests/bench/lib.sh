@@ -35,3 +35,34 @@ bench_run() {
   bash "$BENCH/run.sh" "$(bench_peer_dir "$1")" --workload "$2" --c "$3" --m "$4" \
     --runs "$5" --timeout "$6" --out "$7" | grep -E '^(RESULT|SUMMARY)' || true
 }
+
+# Postfix's smtp-sink: on the PATH, else the copy ../shared/bench/setup.sh
+# unpacked.
+SMTP_SINK=${SMTP_SINK:-$(command -v smtp-sink || echo "${PEERS_ROOT:-$HOME/.cache/mtapeers}/root/postfix/usr/sbin/smtp-sink")}
+
+# bench_start_peers WORKROOT SINKPORT FIRSTPORT PEER...: start each peer by
+# its hook, spool in WORKROOT/<peer>, relaying to 127.0.0.1:SINKPORT, on
+# FIRSTPORT and up; PORT[peer] says where it listens once it answers.
+# bench_stop_peers stops them (call it from an EXIT trap).
+BENCH_STARTED=()
+declare -A PORT
+bench_start_peers() {
+  local root=$1 sink=$2 p=$3 peer w i
+  shift 3
+  for peer in "$@"; do
+    w="$root/$(echo "$peer" | tr -c 'A-Za-z0-9_\n-' _)"
+    rm -rf "$w"
+    mkdir -p "$w"
+    bash "$(bench_peer_dir "$peer")/hook.sh" start "$p" "$sink" "$w"
+    BENCH_STARTED+=("$peer=$w")
+    PORT[$peer]=$p
+    for i in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.1; done
+    p=$((p + 1))
+  done
+}
+bench_stop_peers() {
+  local w
+  for w in "${BENCH_STARTED[@]}"; do
+    bash "$(bench_peer_dir "${w%%=*}")/hook.sh" stop "${w#*=}" || true
+  done
+}
