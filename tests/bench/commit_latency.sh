@@ -28,13 +28,7 @@ done
 bench_build
 SINK=27400
 mkdir -p "$WORKROOT"
-"$SMTP_SINK" -u nobody -c "127.0.0.1:$SINK" 1000 >/dev/null 2>&1 &
-SINKPID=$!
-cleanup() {
-  bench_stop_peers
-  kill "$SINKPID" 2>/dev/null || true
-}
-trap cleanup EXIT
+bench_sink "$SINK"
 bench_start_peers "$WORKROOT" "$SINK" 27401 $PEERS
 echo "| round | peer | clients | msgs/s | dot to 250, median ms | 90th percentile ms | session median ms |"
 echo "|---|---|---|---|---|---|---|"

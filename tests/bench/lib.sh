@@ -43,7 +43,7 @@ SMTP_SINK=${SMTP_SINK:-$(command -v smtp-sink || echo "${PEERS_ROOT:-$HOME/.cach
 # bench_start_peers WORKROOT SINKPORT FIRSTPORT PEER...: start each peer by
 # its hook, spool in WORKROOT/<peer>, relaying to 127.0.0.1:SINKPORT, on
 # FIRSTPORT and up; PORT[peer] says where it listens once it answers.
-# bench_stop_peers stops them (call it from an EXIT trap).
+# bench_stop_peers stops them (bench_sink's exit trap calls it).
 BENCH_STARTED=()
 declare -A PORT
 bench_start_peers() {
@@ -59,6 +59,13 @@ bench_start_peers() {
     for i in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.1; done
     p=$((p + 1))
   done
+}
+# bench_sink PORT: smtp-sink on 127.0.0.1:PORT for the run; at exit it
+# is stopped with every peer bench_start_peers started.
+bench_sink() {
+  "$SMTP_SINK" -u nobody -c "127.0.0.1:$1" 1000 >/dev/null 2>&1 &
+  BENCH_SINK_PID=$!
+  trap 'bench_stop_peers; kill "$BENCH_SINK_PID" 2>/dev/null || true' EXIT
 }
 bench_stop_peers() {
   local w

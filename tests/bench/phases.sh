@@ -26,13 +26,7 @@ done
 bench_build
 SINK=27500
 mkdir -p "$WORKROOT"
-"$SMTP_SINK" -u nobody -c "127.0.0.1:$SINK" 1000 >/dev/null 2>&1 &
-SINKPID=$!
-cleanup() {
-  bench_stop_peers
-  kill "$SINKPID" 2>/dev/null || true
-}
-trap cleanup EXIT
+bench_sink "$SINK"
 bench_start_peers "$WORKROOT" "$SINK" 27501 $PEERS
 for i in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$SINK") 2>/dev/null && break; sleep 0.1; done
 PORT[sink]=$SINK
