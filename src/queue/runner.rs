@@ -735,13 +735,14 @@ impl Queue {
         let path = root.join(State::Queue.dir()).join(id.as_str());
         // A large file is read on the blocking pool (reading megabytes
         // inline would stall every session and delivery on this thread),
-        // into a buffer allocated here.
+        // into a buffer allocated here, sized from the length just read
+        // (so read_file asks for it no second time).
+        let buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
         let data = if meta.len() > INLINE_IO {
-            let buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
             let at = path.clone();
             blocking::unblock(move || spool::read_file(&at, buf)).await
         } else {
-            spool::read_file(&path, Vec::new())
+            spool::read_file(&path, buf)
         };
         let (env, content) = match data.and_then(|d| spool::split_message(path, &d)) {
             Ok(x) => x,
