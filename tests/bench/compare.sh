@@ -5,6 +5,10 @@
 # Prints one markdown row per (peer, workload, C): e2e and accepted msgs/s,
 # MTA CPU-s per 1000 messages, peak memory; then each peer's medians as
 # multiples of Postfix's from the same run (ratios.py); raw records go to $OUT.
+# The runs alternate between the peers (the first of each, then the second
+# of each, ...): this machine's speed drifts by 10-20% within minutes, and
+# all of one peer's runs before the other's would put that drift into the
+# ratio.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -16,15 +20,17 @@ while [ $# -gt 0 ]; do
     --workloads) WORKLOADS=$2; shift 2 ;;
     --peers) PEERS=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
-    *) sed -n 2,7p "$0"; exit 2 ;;
+    *) sed -n 2,11p "$0"; exit 2 ;;
   esac
 done
 OUT=${OUT:-$(mktemp /tmp/mxgate-bench.XXXXXX.jsonl)}
 bench_build
 for wc in $WORKLOADS; do
   wl=${wc%%:*} c=${wc##*:}
-  for peer in $PEERS; do
-    bench_run "$peer" "$wl" "$c" "$M" "$RUNS" "$TIMEOUT" "$OUT"
+  for _ in $(seq "$RUNS"); do
+    for peer in $PEERS; do
+      bench_run "$peer" "$wl" "$c" "$M" 1 "$TIMEOUT" "$OUT"
+    done
   done
 done
 echo
