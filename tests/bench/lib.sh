@@ -30,8 +30,12 @@ bench_peer_dir() {
 }
 
 # bench_run PEER WORKLOAD C M RUNS TIMEOUT OUT: one run.sh call; prints its
-# RESULT/SUMMARY lines and appends the JSON records to OUT.
+# RESULT/SUMMARY lines and appends the JSON records to OUT. The disk is
+# synced first, so that the previous run's files still being written out
+# do not slow the flushes of this one; then BENCH_SETTLE seconds pass
+# (default 0).
 bench_run() {
+  sync; sleep ${BENCH_SETTLE:-0}
   bash "$BENCH/run.sh" "$(bench_peer_dir "$1")" --workload "$2" --c "$3" --m "$4" \
     --runs "$5" --timeout "$6" --out "$7" | grep -E '^(RESULT|SUMMARY)' || true
 }
