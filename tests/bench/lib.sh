@@ -35,7 +35,7 @@ bench_peer_dir() {
 # do not slow the flushes of this one; then BENCH_SETTLE seconds pass
 # (default 0).
 bench_run() {
-  sync; sleep ${BENCH_SETTLE:-0}
+  sync; sleep "${BENCH_SETTLE:-0}"
   bash "$BENCH/run.sh" "$(bench_peer_dir "$1")" --workload "$2" --c "$3" --m "$4" \
     --runs "$5" --timeout "$6" --out "$7" | grep -E '^(RESULT|SUMMARY)' || true
 }
