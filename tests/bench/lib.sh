@@ -51,7 +51,7 @@ SMTP_SINK=${SMTP_SINK:-$(command -v smtp-sink || echo "${PEERS_ROOT:-$HOME/.cach
 BENCH_STARTED=()
 declare -A PORT
 bench_start_peers() {
-  local root=$1 sink=$2 p=$3 peer w i
+  local root=$1 sink=$2 p=$3 peer w
   shift 3
   for peer in "$@"; do
     w="$root/$(echo "$peer" | tr -c 'A-Za-z0-9_\n-' _)"
@@ -60,16 +60,24 @@ bench_start_peers() {
     bash "$(bench_peer_dir "$peer")/hook.sh" start "$p" "$sink" "$w"
     BENCH_STARTED+=("$peer=$w")
     PORT[$peer]=$p
-    for i in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.1; done
+    bench_wait_port "$p"
     p=$((p + 1))
   done
 }
-# bench_sink PORT: smtp-sink on 127.0.0.1:PORT for the run; at exit it
-# is stopped with every peer bench_start_peers started.
+# bench_wait_port PORT: until 127.0.0.1:PORT accepts a connection (10 s
+# at most).
+bench_wait_port() {
+  local i
+  for i in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done
+}
+# bench_sink PORT: smtp-sink on 127.0.0.1:PORT for the run, answering when
+# this returns; at exit it is stopped with every peer bench_start_peers
+# started.
 bench_sink() {
   "$SMTP_SINK" -u nobody -c "127.0.0.1:$1" 1000 >/dev/null 2>&1 &
   BENCH_SINK_PID=$!
   trap 'bench_stop_peers; kill "$BENCH_SINK_PID" 2>/dev/null || true' EXIT
+  bench_wait_port "$1"
 }
 bench_stop_peers() {
   local w

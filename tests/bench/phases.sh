@@ -28,7 +28,6 @@ SINK=27500
 mkdir -p "$WORKROOT"
 bench_sink "$SINK"
 bench_start_peers "$WORKROOT" "$SINK" 27501 $PEERS
-for i in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$SINK") 2>/dev/null && break; sleep 0.1; done
 PORT[sink]=$SINK
 for peer in sink $PEERS; do
   sleep 3 # the last peer's deliveries to the sink settle
