@@ -19,8 +19,11 @@
 //! block bitmaps, and a discard on file systems mounted `discard`) per
 //! message. A recycled file is reused only after [`FREE_AGE`], so a reader
 //! that opened it under its queue name just before (`mailq`) reads the old
-//! message whole; at most [`FREE_MAX`] files of at most [`FREE_SIZE`] bytes
-//! wait, and [`Spool::recover`] removes them at start like any `tmp/` file.
+//! message whole; a reader slower than that finds another message's id in
+//! the envelope and takes the message for gone ([`Spool::read`],
+//! [`Envelope::read_head_of`]). At most [`FREE_MAX`] files of at most
+//! [`FREE_SIZE`] bytes wait, and [`Spool::recover`] removes them at start
+//! like any `tmp/` file.
 
 pub mod envelope;
 pub mod hoststat;
@@ -41,7 +44,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a recycled file waits in `tmp/` before it is written over.
-pub const FREE_AGE: Duration = Duration::from_secs(2);
+/// A reader reads a queue file of at most [`FREE_SIZE`] bytes in
+/// microseconds. The files waiting are new inodes the daemon creates after
+/// each start, one per message until the first recycled file is old
+/// enough: 2 s made that ~4,000 creations at 2,000 msgs/s, each searched
+/// past the inodes freed in the last 30 s on ext4 without a journal, and
+/// the first seconds after a start ~15% slower (docs/benchmarks.md, "The
+/// pool of recycled files after a start").
+pub const FREE_AGE: Duration = Duration::from_millis(500);
 /// How many recycled files wait at most (more are unlinked).
 pub const FREE_MAX: usize = 4096;
 /// The largest file recycled, in bytes (a larger one is unlinked): the
@@ -406,11 +416,24 @@ impl Spool {
         Ok(ids)
     }
 
-    /// Read a queued message: its envelope and content.
+    /// Read a queued message: its envelope and content. A file that holds
+    /// another message (recycled after the delivery of `id`, and written
+    /// over, while this read waited) is `NotFound`, as a message delivered
+    /// before the read.
     pub fn read(&self, state: State, id: &QueueId) -> Result<(Envelope, Vec<u8>), Error> {
         let path = self.root.join(state.dir()).join(id.as_str());
         let data = read_file(&path, Vec::new())?;
-        split_message(path, &data)
+        let (env, content) = split_message(path.clone(), &data)?;
+        if env.id.as_ref().is_some_and(|held| held != id) {
+            return Err(Error::Io {
+                path,
+                err: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "delivered: the file now holds another message",
+                ),
+            });
+        }
+        Ok((env, content))
     }
 
     /// fsync the state directory unless a sync that started after our rename
@@ -851,6 +874,47 @@ mod tests {
                 .is_none()
         );
         assert!(spool.list(State::Queue).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_reader_of_a_recycled_file_sees_the_message_gone() {
+        use std::os::unix::fs::MetadataExt;
+        // A reader (mailq, `mxgate queue`) that opened message a's file
+        // just before it was delivered, recycled and written over by
+        // message b: the extra link stands for the reader's open file.
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), Durability::Fsync)
+            .unwrap()
+            .with_recycling();
+        spool.free_age = Duration::ZERO;
+        let put = |body: &[u8]| {
+            let mut w = spool.create(&env()).unwrap();
+            w.write(body).unwrap();
+            w.commit(State::Queue).unwrap()
+        };
+        let a = put(b"Subject: a\r\n\r\nfirst\r\n");
+        let a_path = dir.path().join("queue").join(a.as_str());
+        let held = dir.path().join("held");
+        std::fs::hard_link(&a_path, &held).unwrap();
+        spool.recycle(State::Queue, &a).unwrap();
+        let b = put(b"Subject: b\r\n\r\nsecond\r\n");
+        let b_path = dir.path().join("queue").join(b.as_str());
+        assert_eq!(
+            std::fs::metadata(&b_path).unwrap().ino(),
+            std::fs::metadata(&held).unwrap().ino(),
+            "b was written over a's file"
+        );
+        std::fs::hard_link(&held, &a_path).unwrap();
+        match spool.read(State::Queue, &a) {
+            Err(Error::Io { err, .. }) => assert_eq!(err.kind(), std::io::ErrorKind::NotFound),
+            other => panic!("read a recycled file as {other:?}"),
+        }
+        assert_eq!(Envelope::read_head_of(&a_path, &a).unwrap(), None);
+        let (env_b, content) = spool.read(State::Queue, &b).unwrap();
+        assert_eq!(content, b"Subject: b\r\n\r\nsecond\r\n");
+        assert_eq!(env_b.id.as_ref(), Some(&b));
+        let head = Envelope::read_head_of(&a_path, &b).unwrap().unwrap();
+        assert_eq!(head.id.as_ref(), Some(&b));
     }
 
     /// A delivered message's file is written over by a later, shorter

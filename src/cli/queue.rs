@@ -272,7 +272,7 @@ fn messages(
     let ids = spool.list(state).map_err(|e| e.to_string())?;
     Ok(ids.into_iter().filter_map(move |id| {
         let path = spool.root().join(state.dir()).join(id.as_str());
-        match Envelope::read_head(&path) {
+        match Envelope::read_head_of(&path, &id) {
             Ok(Some(env)) => Some(Ok((id, env))),
             Ok(None) => None,
             Err(e) => Some(Err(e)),

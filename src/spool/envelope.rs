@@ -162,10 +162,13 @@ impl Envelope {
         s
     }
 
-    /// The envelope of the queue file at `path`, read up to its `end` line
-    /// only (a queue tool looking at 200,000 messages does not read their
-    /// content). `Ok(None)`: the file is gone (delivered meanwhile).
-    pub fn read_head(path: &std::path::Path) -> Result<Option<Envelope>, String> {
+    /// The envelope of message `id` from its queue file at `path`, read up
+    /// to its `end` line only (a queue tool looking at 200,000 messages
+    /// does not read their content). `Ok(None)`: the message is gone
+    /// (delivered meanwhile), also when the file holds another message's
+    /// envelope (the daemon recycled it and wrote a new message over it
+    /// since the file was opened; see `spool`'s "Recycling").
+    pub fn read_head_of(path: &std::path::Path, id: &QueueId) -> Result<Option<Envelope>, String> {
         use std::io::BufRead;
         let f = match std::fs::File::open(path) {
             Ok(f) => f,
@@ -183,9 +186,8 @@ impl Envelope {
                 break;
             }
         }
-        Envelope::split(&head)
-            .map(|(env, _)| Some(env))
-            .map_err(|e| format!("{}: {e}", path.display()))
+        let (env, _) = Envelope::split(&head).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Some(env).filter(|e| e.id.as_ref().is_none_or(|held| held == id)))
     }
 
     /// Split a queue file into envelope and content.
