@@ -671,7 +671,8 @@ fn ostype_and_domain() {
 
 #[test]
 fn domain_file_next_to_the_mc_is_read() {
-    let dir = tempdir();
+    let tmp = tempdir();
+    let dir = tmp.path();
     std::fs::create_dir_all(dir.join("domain")).unwrap();
     std::fs::write(
         dir.join("domain/site.m4"),
@@ -703,15 +704,12 @@ fn domain_file_next_to_the_mc_is_read() {
     assert!(e.contains("broken.m4:2:3: unknown FEATURE(`nope')"), "{e}");
 }
 
-fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "mxgate-m4-test-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A directory of the test's own, removed when the test ends (passed or not).
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("mxgate-m4-test-")
+        .tempdir()
+        .unwrap()
 }
 
 // Security review: a reload must not crash the daemon or leak files (the
@@ -738,7 +736,8 @@ fn include_of_a_device_or_fifo_is_refused_without_reading() {
     );
     // sinclude too: the file is there, it is just not something to read.
     assert!(err("sinclude(`/dev/zero')").contains("refused: it is a character device"));
-    let dir = tempdir();
+    let tmp = tempdir();
+    let dir = tmp.path();
     let fifo = dir.join("pipe.m4");
     let st = std::process::Command::new("mkfifo")
         .arg(&fifo)
@@ -763,7 +762,8 @@ fn include_of_a_device_or_fifo_is_refused_without_reading() {
 #[test]
 fn an_included_secret_is_never_echoed() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempdir();
+    let tmp = tempdir();
+    let dir = tmp.path();
     let secret = dir.join("shadow");
     std::fs::write(&secret, "root:$6$SECRETHASH:20228:0:99999:7:::\n").unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
@@ -975,7 +975,8 @@ fn issue_8bit_values_are_refused_with_their_position() {
 
 #[test]
 fn hack_reads_hack_dir_next_to_the_mc() {
-    let dir = tempdir().join("hack-test");
+    let tmp = tempdir();
+    let dir = tmp.path().join("hack-test");
     std::fs::create_dir_all(dir.join("cf")).unwrap();
     std::fs::create_dir_all(dir.join("hack")).unwrap();
     std::fs::write(
