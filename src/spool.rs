@@ -43,14 +43,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long a recycled file waits in `tmp/` before it is written over.
-/// A reader reads a queue file of at most [`FREE_SIZE`] bytes in
-/// microseconds. The files waiting are new inodes the daemon creates after
-/// each start, one per message until the first recycled file is old
-/// enough: 2 s made that ~4,000 creations at 2,000 msgs/s, each searched
-/// past the inodes freed in the last 30 s on ext4 without a journal, and
-/// the first seconds after a start ~15% slower (docs/benchmarks.md, "The
-/// pool of recycled files after a start").
+/// How long a recycled file waits in `tmp/` before it is written over:
+/// ample for a reader of a queue file, which reads its at most
+/// [`FREE_SIZE`] bytes in microseconds. Until the first recycled file is
+/// this old, each new message takes a new inode. After a start, 2 s meant
+/// ~4,000 of them at 2,000 msgs/s, each searched past the inodes freed in
+/// the last 30 s on ext4 without a journal, and the first seconds ~15%
+/// slower (docs/benchmarks.md, "The pool of recycled files after a
+/// start").
 pub const FREE_AGE: Duration = Duration::from_millis(500);
 /// How many recycled files wait at most (more are unlinked).
 pub const FREE_MAX: usize = 4096;
@@ -876,6 +876,22 @@ mod tests {
         assert!(spool.list(State::Queue).unwrap().is_empty());
     }
 
+    /// A daemon's spool at `dir`: recycled files written over at once.
+    fn recycling(dir: &Path) -> Spool {
+        let mut spool = Spool::open(dir, Durability::Fsync)
+            .unwrap()
+            .with_recycling();
+        spool.free_age = Duration::ZERO;
+        spool
+    }
+
+    /// Commit a message with `body` to `queue/`.
+    fn put_queued(spool: &Spool, body: &[u8]) -> QueueId {
+        let mut w = spool.create(&env()).unwrap();
+        w.write(body).unwrap();
+        w.commit(State::Queue).unwrap()
+    }
+
     #[test]
     fn a_reader_of_a_recycled_file_sees_the_message_gone() {
         use std::os::unix::fs::MetadataExt;
@@ -883,15 +899,8 @@ mod tests {
         // just before it was delivered, recycled and written over by
         // message b: the extra link stands for the reader's open file.
         let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::open(dir.path(), Durability::Fsync)
-            .unwrap()
-            .with_recycling();
-        spool.free_age = Duration::ZERO;
-        let put = |body: &[u8]| {
-            let mut w = spool.create(&env()).unwrap();
-            w.write(body).unwrap();
-            w.commit(State::Queue).unwrap()
-        };
+        let spool = recycling(dir.path());
+        let put = |body: &[u8]| put_queued(&spool, body);
         let a = put(b"Subject: a\r\n\r\nfirst\r\n");
         let a_path = dir.path().join("queue").join(a.as_str());
         let held = dir.path().join("held");
@@ -924,15 +933,8 @@ mod tests {
     fn recycled_files_carry_the_new_message_only() {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::open(dir.path(), Durability::Fsync)
-            .unwrap()
-            .with_recycling();
-        spool.free_age = Duration::ZERO;
-        let put = |body: &[u8]| {
-            let mut w = spool.create(&env()).unwrap();
-            w.write(body).unwrap();
-            w.commit(State::Queue).unwrap()
-        };
+        let spool = recycling(dir.path());
+        let put = |body: &[u8]| put_queued(&spool, body);
         let ino = |id: &QueueId| {
             std::fs::metadata(dir.path().join("queue").join(id.as_str()))
                 .unwrap()
