@@ -9,8 +9,8 @@
 # and the reverse in even ones (A B, B A, A B, ...): this machine's speed
 # drifts by 10-20% within minutes, and a run may also depend on the one
 # just before it (docs/benchmarks.md, "The relay with the runs
-# alternating"). BENCH_SETTLE=S waits S seconds before each run (after a
-# sync).
+# alternating" and "The pool of recycled files after a start").
+# BENCH_SETTLE=S waits S seconds before each run (after a sync).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
