@@ -257,11 +257,7 @@ pub fn restart_only_changes(started: &Site, new: &Site) -> Vec<String> {
         smtpd::listener::specs(&s.config)
             .map(|v| {
                 v.iter()
-                    .map(|d| match &d.content_filter {
-                        // The filter is read with the listener, at start.
-                        Some(f) => format!("{}={} (content filter {f})", d.name, d.addr),
-                        None => format!("{}={}", d.name, d.addr),
-                    })
+                    .map(smtpd::listener::DaemonSpec::describe)
                     .collect::<Vec<_>>()
                     .join(" ")
             })
@@ -515,6 +511,7 @@ pub fn stdio_session(opts: &Options) -> i32 {
         input_filters: None,
         content_filter,
         reinjection: false,
+        tuning: Default::default(),
     });
     smol::block_on(smtpd::conn::run_local(
         server,
@@ -1061,8 +1058,33 @@ mod tests {
         let changed = restart_only_changes(&none, &site(Some("smtp:[127.0.0.1]:10024")));
         assert_eq!(changed.len(), 1, "{changed:?}");
         assert!(
-            changed[0].starts_with("DAEMON_OPTIONS: MTA=0.0.0.0:25 MSA=0.0.0.0:587 -> MTA=0.0.0.0:25 (content filter smtp:[127.0.0.1]:10024)"),
+            changed[0].starts_with("DAEMON_OPTIONS: MTA=0.0.0.0:25 MSA=0.0.0.0:587 M=E -> MTA=0.0.0.0:25 (content filter smtp:[127.0.0.1]:10024)"),
             "{changed:?}"
         );
+    }
+
+    #[test]
+    fn a_reload_that_changes_a_listeners_keys_waits_for_a_restart() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut c = config::Config::new();
+            c.daemons.push(config::Daemon {
+                options: pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            });
+            Site::from_parts(c, Default::default()).unwrap()
+        };
+        let base = [("Name", "MTA"), ("Port", "2525")];
+        let a = with(&base);
+        assert!(restart_only_changes(&a, &with(&base)).is_empty());
+        let b = with(&[base[0], base[1], ("children", "5"), ("Listen", "64")]);
+        let changed = restart_only_changes(&a, &b);
+        assert_eq!(
+            changed,
+            ["DAEMON_OPTIONS: MTA=0.0.0.0:2525 -> MTA=0.0.0.0:2525 Listen=64 children=5"]
+        );
+        let c = with(&[base[0], base[1], ("M", "E")]);
+        assert_eq!(restart_only_changes(&a, &c).len(), 1, "M= too");
     }
 }

@@ -24,6 +24,7 @@ use crate::spool::Spool;
 use crate::table::TableRef;
 use futures_rustls::rustls::ServerConfig;
 use listener::{Bind, DaemonSpec};
+use mxgate_m4::config::{DEFAULT_LISTEN, DaemonTuning};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -343,8 +344,11 @@ impl Server {
         self.sessions.load(Ordering::SeqCst)
     }
 
-    /// Take a session slot for a client at `ip`, or say why not.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
+    /// Take a session slot for a client at `ip` of listener `spec`, or say
+    /// why not. The session limit is the listener's `children=` when set,
+    /// else `confMAX_DAEMON_CHILDREN`; either counts the daemon's sessions
+    /// on every listener (sendmail 8.17, daemon.c `refuseconnections`).
+    pub fn admit(self: &Arc<Self>, ip: IpAddr, spec: &DaemonSpec) -> Result<Slot, Refusal> {
         let s = self.settings();
         let n = self.sessions.fetch_add(1, Ordering::SeqCst) + 1;
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
@@ -369,7 +373,8 @@ impl Server {
             rate,
             connections,
         };
-        if s.max_sessions > 0 && n > s.max_sessions {
+        let max_sessions = spec.tuning.children.unwrap_or(s.max_sessions);
+        if max_sessions > 0 && n > max_sessions {
             return Err(Refusal::TooManySessions);
         }
         if over_ip {
@@ -444,8 +449,11 @@ pub fn bind(specs: &[DaemonSpec], log: &Log) -> Result<Vec<(DaemonSpec, Listenin
     let mut out = Vec::new();
     for spec in specs {
         let l = match &spec.addr {
-            Bind::Inet(a) => std::net::TcpListener::bind(a).map(Listening::Tcp),
-            Bind::Unix(path) => bind_unix(path).map(Listening::Unix),
+            Bind::Inet(a) => bind_tcp(*a, &spec.tuning).map(Listening::Tcp),
+            Bind::Unix(path) => bind_unix(path).and_then(|l| {
+                socket2::SockRef::from(&l).listen(backlog(&spec.tuning))?;
+                Ok(Listening::Unix(l))
+            }),
         };
         match l {
             Ok(l) => out.push((spec.clone(), l)),
@@ -465,6 +473,44 @@ pub fn bind(specs: &[DaemonSpec], log: &Log) -> Result<Vec<(DaemonSpec, Listenin
         }
     }
     Ok(out)
+}
+
+/// The listen queue's length: `Listen=`, else [`DEFAULT_LISTEN`].
+fn backlog(t: &DaemonTuning) -> i32 {
+    t.listen.unwrap_or(DEFAULT_LISTEN) as i32
+}
+
+/// Bind a TCP listening socket at `a` as the standard library does
+/// (`SO_REUSEADDR`, close-on-exec), with the listener's `ReceiveSize=` and
+/// `SendSize=` set before it listens (so the window offered in the
+/// handshake follows them; each accepted connection inherits them, as in
+/// sendmail, which sets them on its listening socket) and its `Listen=`.
+fn bind_tcp(a: std::net::SocketAddr, t: &DaemonTuning) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    if let Some(n) = t.receive_size {
+        s.set_recv_buffer_size(n)?;
+    }
+    if let Some(n) = t.send_size {
+        s.set_send_buffer_size(n)?;
+    }
+    s.bind(&a.into())?;
+    s.listen(backlog(t))?;
+    Ok(s.into())
+}
+
+/// `ReceiveSize=` and `SendSize=` on an accepted Unix-domain connection
+/// (such a socket does not inherit its listener's buffers).
+fn tune_unix(s: &async_net::unix::UnixStream, t: &DaemonTuning) -> std::io::Result<()> {
+    let r = socket2::SockRef::from(s);
+    if let Some(n) = t.receive_size {
+        r.set_recv_buffer_size(n)?;
+    }
+    if let Some(n) = t.send_size {
+        r.set_send_buffer_size(n)?;
+    }
+    Ok(())
 }
 
 /// Bind a Unix-domain listening socket at `path`. A socket left there by an
@@ -565,6 +611,12 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<(DaemonSpec, Listening)>)
                                 smol::spawn(conn::run(srv, sp, stream, peer)).detach()
                             }
                             Accepted::Unix(stream) => {
+                                if let Err(e) = tune_unix(&stream, &sp.tuning) {
+                                    server.log.line(
+                                        None,
+                                        &format!("daemon {}: socket buffers: {e}", sp.name),
+                                    );
+                                }
                                 smol::spawn(conn::run_unix(srv, sp, stream)).detach()
                             }
                         }

@@ -93,6 +93,77 @@ fn max_daemon_children_refuses_with_421_and_recovers() {
     assert!(d.maillog().contains("reject=421 4.3.2"), "{}", d.maillog());
 }
 
+/// A session on `port`, waiting (bounded) for a slot: the harness's own
+/// readiness probe may still count for a moment after the start.
+fn served(port: u16) -> Raw {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = Raw::connect(port);
+        let g = c.reply();
+        if g.starts_with("220 ") {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "never served: {g}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `ss` (iproute2) filtered by the local port, without its header.
+fn ss(port: u16, args: &[&str]) -> String {
+    let out = std::process::Command::new("ss")
+        .args(["-Hn"])
+        .args(args)
+        .arg(format!("sport = :{port}"))
+        .output()
+        .expect("ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn daemon_options_listen_buffers_and_children_reach_the_listener() {
+    // Listen=, ReceiveSize=, SendSize= and children= were compiled and then
+    // not read (before this test). Checked from outside with ss(8): the
+    // kernel's listen queue and the accepted socket's buffers (socket(7):
+    // the kernel doubles the size asked for). children=: sendmail 8.17
+    // (daemon.c, refuseconnections) compares the daemon's sessions on every
+    // listener with this listener's children= when set, else with
+    // MaxDaemonChildren.
+    let port = free_port();
+    let d = start(&format!(
+        "DAEMON_OPTIONS(`Port={port}, Addr=127.0.0.1, Name=Tuned, Listen=7, ReceiveSize=65536, SendSize=32768, children=1')dnl\n"
+    ));
+    let listening = ss(port, &["-lt"]);
+    let cols: Vec<&str> = listening.split_whitespace().collect();
+    // LISTEN, Recv-Q, Send-Q (the queue's length for a listening socket).
+    assert_eq!(cols.get(2).copied(), Some("7"), "{listening}");
+    let a = served(port);
+    let est = ss(port, &["-tm", "state", "established"]);
+    assert!(est.contains("rb131072") && est.contains("tb65536"), "{est}");
+    // One session in the daemon: the tuned listener is full ...
+    let mut c = Raw::connect(port);
+    assert_eq!(
+        c.reply(),
+        "421 4.3.2 gw.example.com Too many sessions, try again later"
+    );
+    // ... and the MTA listener, with no limit, serves a second one.
+    let b = greeted(d.mta);
+    drop(a);
+    // The session on the MTA listener counts for the tuned one too.
+    let mut c = Raw::connect(port);
+    assert!(
+        c.reply().starts_with("421 4.3.2"),
+        "b still holds a session"
+    );
+    drop(b);
+    let _again = served(port);
+    assert!(
+        d.maillog()
+            .contains("rejecting connections on daemon Tuned: relay=[127.0.0.1], reject=421 4.3.2"),
+        "{}",
+        d.maillog()
+    );
+}
+
 #[test]
 fn max_conn_per_ip_refuses_the_second_session_from_one_address() {
     // Loopback is exempt by default (as Postfix's mynetworks): count it here.

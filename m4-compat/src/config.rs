@@ -244,6 +244,69 @@ pub struct Daemon {
     pub options: BTreeMap<String, String>,
 }
 
+/// The listen queue of a listener without `Listen=` (as Rust's standard
+/// library and Postfix's order of magnitude; sendmail's own default is 10).
+pub const DEFAULT_LISTEN: u32 = 128;
+
+/// The socket and limit keys of one `DAEMON_OPTIONS`, checked: `Listen=`
+/// (the listen queue's length), `ReceiveSize=` and `SendSize=` (the socket
+/// buffers, in bytes; 0 = the system's default, as in sendmail), and
+/// `children=` (sendmail 8.17, daemon.c `refuseconnections`: this
+/// listener refuses connections while the daemon has that many sessions in
+/// all; it stands for `confMAX_DAEMON_CHILDREN` on this listener, 0 = no
+/// limit here).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DaemonTuning {
+    /// `Listen=`.
+    pub listen: Option<u32>,
+    /// `ReceiveSize=` (not 0).
+    pub receive_size: Option<usize>,
+    /// `SendSize=` (not 0).
+    pub send_size: Option<usize>,
+    /// `children=`.
+    pub children: Option<usize>,
+}
+
+impl DaemonTuning {
+    /// The keys of `o` (a `DAEMON_OPTIONS`' pairs); `Err` names the key,
+    /// its value and what was expected.
+    pub fn of(o: &BTreeMap<String, String>) -> Result<DaemonTuning, String> {
+        let mut t = DaemonTuning::default();
+        for (k, v) in o {
+            let bad = |what: &str| format!("{k}={v}: expected {what}");
+            match k.as_str() {
+                "Listen" => {
+                    t.listen = match v.parse::<u32>() {
+                        Ok(n @ 1..=65535) => Some(n),
+                        _ => return Err(bad("the listen queue's length, 1 to 65535")),
+                    }
+                }
+                "ReceiveSize" | "SendSize" => {
+                    let n = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n <= i32::MAX as usize)
+                        .ok_or_else(|| bad("a buffer size in bytes"))?;
+                    let slot = if k == "ReceiveSize" {
+                        &mut t.receive_size
+                    } else {
+                        &mut t.send_size
+                    };
+                    *slot = (n > 0).then_some(n);
+                }
+                "children" => {
+                    t.children = Some(
+                        v.parse()
+                            .map_err(|_| bad("a number of sessions (0: no limit)"))?,
+                    );
+                }
+                _ => {}
+            }
+        }
+        Ok(t)
+    }
+}
+
 /// One `INPUT_MAIL_FILTER(name, equates)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1291,6 +1291,13 @@ impl CfHost for Mc {
             "MAILER" => self.mailer(files, args, pos),
             "DAEMON_OPTIONS" => {
                 let options = self.daemon_like(files, "DAEMON_OPTIONS", &args.join(","), DAEMON_KEYS, pos)?;
+                crate::config::DaemonTuning::of(&options)
+                    .map_err(|e| files.diag(pos, format!("DAEMON_OPTIONS: {e}")))?;
+                for k in options.keys() {
+                    if let Some(w) = support::daemon_key_warning(k) {
+                        self.warnings.push(files.diag(pos, w));
+                    }
+                }
                 self.config.daemons.push(Daemon { options });
                 self.daemon_at.push(pos);
                 Ok(CfAction::Text(String::new()))

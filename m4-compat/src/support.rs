@@ -220,13 +220,59 @@ pub const MACROS: &[(&str, Support)] = &[
     ("MAIL_FILTER", Implemented),
 ];
 
-/// `DAEMON_OPTIONS` settings that the daemon refuses.
+/// `DAEMON_OPTIONS` settings and keys with their own entry. The keys
+/// not listed here (`Addr`, `Family`, `Name`, `Port`, `M`,
+/// `InputMailFilters`) are implemented; a key that is not one of
+/// sendmail's (nor `ContentFilter`) does not compile.
 pub const DAEMON_SETTINGS: &[(&str, Support)] = &[
     ("Family=local", Implemented),
     // mxgate's own key (Postfix's content_filter per listener): see
     // crate::content_filter and docs/content.md.
     ("ContentFilter", Implemented),
+    // crate::config::DaemonTuning; the daemon's smtpd::bind and Server::admit.
+    ("Listen", Implemented),
+    ("ReceiveSize", Implemented),
+    ("SendSize", Implemented),
+    ("children", Implemented),
+    (
+        "DeliveryMode",
+        Warned(
+            "mail from this listener is queued and delivered in the background at once, as from every listener",
+        ),
+    ),
+    (
+        "refuseLA",
+        Warned(
+            "this listener does not refuse connections on load average (children=, confMAX_DAEMON_CHILDREN and confMAX_CONN_PER_IP limit them)",
+        ),
+    ),
+    (
+        "delayLA",
+        Warned("this listener does not delay connections on load average"),
+    ),
+    (
+        "queueLA",
+        Warned("mail from this listener is delivered whatever the load average"),
+    ),
 ];
+
+/// The support of a `DAEMON_OPTIONS` key (`None`: implemented, or not a key).
+pub fn daemon_key(key: &str) -> Option<Support> {
+    DAEMON_SETTINGS
+        .iter()
+        .find(|(n, _)| *n == key)
+        .map(|(_, s)| *s)
+}
+
+/// The warning for `DAEMON_OPTIONS` key `key` (`None`: it has its effect).
+pub fn daemon_key_warning(key: &str) -> Option<String> {
+    match daemon_key(key)? {
+        Warned(why) | Refused(why) => Some(format!(
+            "warning: DAEMON_OPTIONS key `{key}' has no effect in mxgate: {why}"
+        )),
+        Implemented => None,
+    }
+}
 
 /// Options with their own entry (the others are `Warned(OPTION_NO_EFFECT)`).
 pub const OPTIONS: &[(&str, Support)] = &[
@@ -393,6 +439,9 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
         if let Some(Warned(why) | Refused(why)) = option(name) {
             w.push(format!("warning: {name} has no effect in mxgate: {why}"));
         }
+    }
+    for d in &c.daemons {
+        w.extend(d.options.keys().filter_map(|k| daemon_key_warning(k)));
     }
     for (_, why) in crate::content_filter::unscanned(c) {
         w.push(why);

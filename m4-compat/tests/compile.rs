@@ -618,6 +618,52 @@ fn daemon_options_are_validated() {
 }
 
 #[test]
+fn daemon_socket_keys_are_checked_and_the_unread_ones_warned() {
+    use mxgate_m4::config::DaemonTuning;
+    let c = ok(
+        "DAEMON_OPTIONS(`Port=25, Name=MTA, Listen=64, ReceiveSize=65536, SendSize=0, children=40')dnl\n",
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(
+        DaemonTuning::of(&c.config.daemons[0].options).unwrap(),
+        DaemonTuning {
+            listen: Some(64),
+            receive_size: Some(65536),
+            // 0: the system's default, as in sendmail.
+            send_size: None,
+            children: Some(40),
+        }
+    );
+    let e = err("dnl\nDAEMON_OPTIONS(`Port=25, Listen=lots')dnl\n");
+    assert_eq!(
+        e,
+        "site.mc:2:1: DAEMON_OPTIONS: Listen=lots: expected the listen queue's length, 1 to 65535"
+    );
+    assert!(err("DAEMON_OPTIONS(`Port=25, Listen=0')").contains("Listen=0: expected"));
+    assert!(err("DAEMON_OPTIONS(`Port=25, ReceiveSize=64k')").contains("a buffer size in bytes"));
+    assert!(err("DAEMON_OPTIONS(`Port=25, children=-1')").contains("children=-1: expected"));
+    // Keys the daemon does not read: a warning with the line, never silence.
+    let c = ok(
+        "dnl\ndnl\nDAEMON_OPTIONS(`Port=25, Name=MTA, DeliveryMode=q, refuseLA=8, delayLA=6, queueLA=4')dnl\n",
+    );
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 4, "{w:?}");
+    for key in ["DeliveryMode", "refuseLA", "delayLA", "queueLA"] {
+        let want =
+            format!("site.mc:3:1: warning: DAEMON_OPTIONS key `{key}' has no effect in mxgate: ");
+        assert!(w.iter().any(|x| x.starts_with(&want)), "{want}\n{w:?}");
+    }
+    // The same warnings from a compiled configuration (mxgate check on a .cf).
+    let again = mxgate_m4::support::config_warnings(&c.config);
+    assert!(
+        again
+            .iter()
+            .any(|x| x.contains("DAEMON_OPTIONS key `refuseLA'")),
+        "{again:?}"
+    );
+}
+
+#[test]
 fn milter_errors() {
     assert!(err("INPUT_MAIL_FILTER(`f', `F=T')").contains("S= must give the socket"));
     assert!(err("INPUT_MAIL_FILTER(`f', `S=unix:/x, Q=1')").contains("unknown equate `Q='"));

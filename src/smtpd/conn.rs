@@ -38,7 +38,7 @@ pub async fn run(
 ) {
     let local_addr = tcp.local_addr().ok();
     let mut stream = Stream::Plain(tcp);
-    let slot = match server.admit(peer.ip()) {
+    let slot = match server.admit(peer.ip(), &spec) {
         Ok(slot) => slot,
         Err(why) => {
             let ip = addr::sendmail_ip(&peer.ip());
@@ -120,7 +120,7 @@ pub async fn run_unix(
 ) {
     let mut stream = Stream::Unix(unix);
     let localhost = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-    let slot = match server.admit(localhost) {
+    let slot = match server.admit(localhost, &spec) {
         Ok(slot) => slot,
         Err(why) => {
             let ip = crate::policy::UNIX_CLIENT_ADDR;

@@ -9,6 +9,7 @@
 //! whose path is `Addr=`.
 
 use crate::config::Config;
+use mxgate_m4::config::DaemonTuning;
 use mxgate_m4::content_filter::{self, ContentFilter};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -53,6 +54,8 @@ pub struct DaemonSpec {
     /// or body rule's `FILTER` is not applied again (it would loop), as
     /// Postfix's `receive_override_options` on that listener.
     pub reinjection: bool,
+    /// `Listen=`, `ReceiveSize=`, `SendSize=`, `children=`.
+    pub tuning: DaemonTuning,
 }
 
 impl DaemonSpec {
@@ -67,6 +70,34 @@ impl DaemonSpec {
     /// or requires AUTH (`M=a`).
     pub fn is_submission(&self) -> bool {
         self.name.eq_ignore_ascii_case("MSA") || self.has('a')
+    }
+
+    /// `NAME=ADDR` and what else the daemon reads from this listener only
+    /// at start (for the reload's "needs a restart" line): the keys set,
+    /// and the content filter.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}={}", self.name, self.addr);
+        let t = &self.tuning;
+        let keys = [
+            (
+                "M",
+                (!self.modifiers.is_empty()).then(|| self.modifiers.clone()),
+            ),
+            ("InputMailFilters", self.input_filters.clone()),
+            ("Listen", t.listen.map(|n| n.to_string())),
+            ("ReceiveSize", t.receive_size.map(|n| n.to_string())),
+            ("SendSize", t.send_size.map(|n| n.to_string())),
+            ("children", t.children.map(|n| n.to_string())),
+        ];
+        for (k, v) in keys {
+            if let Some(v) = v {
+                s += &format!(" {k}={v}");
+            }
+        }
+        if let Some(f) = &self.content_filter {
+            s += &format!(" (content filter {f})");
+        }
+        s
     }
 }
 
@@ -86,6 +117,7 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                 input_filters: None,
                 content_filter: filter.clone(),
                 reinjection: false,
+                tuning: DaemonTuning::default(),
             },
             DaemonSpec {
                 name: "MSA".into(),
@@ -94,6 +126,7 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                 input_filters: None,
                 content_filter: filter.clone(),
                 reinjection: false,
+                tuning: DaemonTuning::default(),
             },
         ]);
     }
@@ -116,6 +149,8 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
             let content_filter = content_filter::for_daemon(config, d)
                 .map_err(|e| format!("DAEMON_OPTIONS Name={name}: {e}"))?
                 .map(|f| f.to_string());
+            let tuning =
+                DaemonTuning::of(o).map_err(|e| format!("DAEMON_OPTIONS Name={name}: {e}"))?;
             if matches!(family, "local" | "unix") {
                 let path = match o.get("Addr") {
                     Some(a) if a.starts_with('/') => PathBuf::from(a),
@@ -149,6 +184,7 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                     input_filters,
                     content_filter,
                     reinjection,
+                    tuning,
                 });
             }
             let port = match o.get("Port").map(String::as_str) {
@@ -178,6 +214,7 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
                 addr: Bind::Inet(SocketAddr::new(addr, port)),
                 modifiers,
                 input_filters,
+                tuning,
             })
         })
         .collect()
@@ -220,8 +257,37 @@ mod tests {
             input_filters: None,
             content_filter: None,
             reinjection: false,
+            tuning: DaemonTuning::default(),
         };
         assert!(!plain587.is_submission());
+    }
+
+    #[test]
+    fn tuning_keys_are_read_and_a_bad_one_names_the_listener() {
+        let daemon = |pairs: &[(&str, &str)]| {
+            let mut c = Config::new();
+            c.daemons.push(Daemon {
+                options: pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            });
+            specs(&c)
+        };
+        let d = daemon(&[("Name", "MTA"), ("Listen", "256"), ("children", "0")]).unwrap();
+        assert_eq!(d[0].tuning.listen, Some(256));
+        assert_eq!(
+            d[0].tuning.children,
+            Some(0),
+            "0: no limit on this listener"
+        );
+        assert_eq!(d[0].describe(), "MTA=0.0.0.0:25 Listen=256 children=0");
+        // A compiled configuration edited by hand is checked again at start.
+        let e = daemon(&[("Name", "MTA"), ("SendSize", "big")]).unwrap_err();
+        assert_eq!(
+            e,
+            "DAEMON_OPTIONS Name=MTA: SendSize=big: expected a buffer size in bytes"
+        );
     }
 
     #[test]
