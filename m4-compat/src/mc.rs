@@ -793,6 +793,11 @@ impl Mc {
             };
             let mut spec = parse_map_spec(spec_text)
                 .map_err(|e| files.diag(pos, format!("FEATURE(`{name}', `{spec_text}'): {e}")))?;
+            for f in &spec.other_flags {
+                let what = format!("FEATURE(`{name}')");
+                self.warnings
+                    .push(files.diag(pos, support::map_flag_warning(f, &what)));
+            }
             let mut recorded = vec![spec_text.to_string()];
             if name == "access_db" {
                 if !spec.tempfail {

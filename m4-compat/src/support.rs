@@ -256,6 +256,18 @@ pub const DAEMON_SETTINGS: &[(&str, Support)] = &[
     ),
 ];
 
+/// The warning for a map flag mxgate does not apply (every flag of a map
+/// spec but `-o`, `-N`, `-f` and `-T`), in the map of `what`
+/// (``FEATURE(`mailertable')``, or a map's role in a compiled file).
+pub fn map_flag_warning(flag: &str, what: &str) -> String {
+    let why = match flag.as_bytes().get(1) {
+        Some(b'a') => "a lookup's value is used without the text appended to it",
+        Some(b'm') => "a lookup returns the table's value, not only whether the key matched",
+        _ => "mxgate does not apply this flag; the table is read as if it were not given",
+    };
+    format!("warning: map flag `{flag}' in {what} has no effect in mxgate: {why}")
+}
+
 /// The support of a `DAEMON_OPTIONS` key (`None`: implemented, or not a key).
 pub fn daemon_key(key: &str) -> Option<Support> {
     DAEMON_SETTINGS
@@ -438,6 +450,11 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
     for name in c.options.keys() {
         if let Some(Warned(why) | Refused(why)) = option(name) {
             w.push(format!("warning: {name} has no effect in mxgate: {why}"));
+        }
+    }
+    for (role, m) in &c.maps {
+        for f in &m.other_flags {
+            w.push(map_flag_warning(f, &format!("the {role} map")));
         }
     }
     for d in &c.daemons {

@@ -618,6 +618,32 @@ fn daemon_options_are_validated() {
 }
 
 #[test]
+fn map_flags_not_applied_are_warned_with_the_line() {
+    // -o, -N, -f and -T are applied; any other flag was dropped silently.
+    let c = ok(
+        "dnl\nFEATURE(`mailertable', `hash -o -m /etc/mail/mailertable')dnl\n\
+                FEATURE(`virtusertable', `hash -a.FOUND -o /etc/mail/virtusertable')dnl\n",
+    );
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        w,
+        [
+            "site.mc:2:1: warning: map flag `-m' in FEATURE(`mailertable') has no effect in mxgate: a lookup returns the table's value, not only whether the key matched",
+            "site.mc:3:1: warning: map flag `-a.FOUND' in FEATURE(`virtusertable') has no effect in mxgate: a lookup's value is used without the text appended to it",
+        ]
+    );
+    let again = mxgate_m4::support::config_warnings(&c.config);
+    assert!(
+        again
+            .iter()
+            .any(|x| x.contains("map flag `-m' in the mailertable map")),
+        "{again:?}"
+    );
+    let c = ok("FEATURE(`access_db', `hash -T<TMPF> -o /etc/mail/access')dnl\n");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
 fn daemon_socket_keys_are_checked_and_the_unread_ones_warned() {
     use mxgate_m4::config::DaemonTuning;
     let c = ok(
