@@ -322,7 +322,7 @@ fn a_restart_only_setting_is_named_and_kept() {
     let log = d.maillog();
     assert!(
         log.contains(&format!(
-            "DAEMON_OPTIONS changed (MTA=127.0.0.1:{} MSA=127.0.0.1:{} -> MTA=127.0.0.1:{new_port} MSA=127.0.0.1:{}); takes effect at restart, running with the old value",
+            "DAEMON_OPTIONS changed (MTA=127.0.0.1:{} MSA=127.0.0.1:{} M=Ea -> MTA=127.0.0.1:{new_port} MSA=127.0.0.1:{} M=Ea); takes effect at restart, running with the old value",
             d.mta, d.msa, d.msa
         )),
         "{log}"
