@@ -467,6 +467,58 @@ print("ok")
 }
 
 #[test]
+fn virtual_domains_and_trusted_auth_mechanisms_as_compiled() {
+    // Two class macros were compiled under names the daemon never read:
+    // `{VirtHost}` and `{TrustAuthMech}` (braces kept). So a virtual
+    // domain was refused from outside ("Relaying denied"), and any AUTH
+    // mechanism relayed whatever TRUST_AUTH_MECH said. sendmail 8.17
+    // (proto.m4 `CR$={VirtHost}`; `sendmail -bt` check_rcpt with
+    // TRUST_AUTH_MECH(`PLAIN LOGIN'): PLAIN relays, CRAM-MD5 gets "550
+    // Relaying denied. Proper authentication required.").
+    let d = start(
+        true,
+        "FEATURE(`virtusertable', `lmdb @DIR@/virtuser')dnl\n\
+         VIRTUSER_DOMAIN(`virt.example.org')dnl\n\
+         define(`confAUTH_PASSWORD_MAP', `lmdb @DIR@/passwd')dnl\n\
+         TRUST_AUTH_MECH(`LOGIN')dnl\n",
+        &[
+            ("virtuser", "info@virt.example.org\talice\n"),
+            ("passwd", PASSWD),
+        ],
+    );
+    let mut c = Raw::connect_from("127.0.0.2", d.mta);
+    assert!(c.reply().starts_with("220"));
+    assert!(c.cmd("EHLO stranger.example.org").starts_with("250"));
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    let r = c.cmd("RCPT TO:<info@virt.example.org>");
+    assert!(r.starts_with("250 2.1.5"), "{r}");
+    let r = c.cmd("RCPT TO:<info@elsewhere.org>");
+    assert!(r.starts_with("550 5.7.1"), "{r}");
+    let out = python(&format!(
+        r#"
+import smtplib, ssl
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+for mech, relays in (("PLAIN", False), ("LOGIN", True)):
+    # From 127.0.0.2: 127.0.0.1 is local submission, which relays anyway.
+    s = smtplib.SMTP("127.0.0.1", {msa}, local_hostname="mua.test", source_address=("127.0.0.2", 0))
+    s.starttls(context=ctx); s.ehlo()
+    s.user, s.password = "alice", "secret"
+    s.auth(mech, getattr(s, "auth_" + mech.lower()))
+    s.docmd("MAIL FROM:<alice@example.com>")
+    code, msg = s.docmd("RCPT TO:<friend@elsewhere.org>")
+    if relays:
+        assert code == 250, (mech, code, msg)
+    else:
+        assert code == 550 and b"Proper authentication required" in msg, (mech, code, msg)
+    s.quit()
+print("ok")
+"#,
+        msa = d.msa
+    ));
+    ok(&out);
+}
+
+#[test]
 fn starttls_injection_is_discarded() {
     let d = start(true, "", &[]);
     let out = python(&format!(

@@ -263,6 +263,7 @@ fn compile_here(
     host.apply_output(&engine.files, &out).map_err(one)?;
     host.finish(&engine.undefined);
     host.check_content_filters(&engine.files).map_err(one)?;
+    host.check_auth_trust(&engine.files);
     Ok(Compiled {
         config: host.config,
         warnings: host.warnings,

@@ -225,8 +225,8 @@ const MAILERS: &[(&str, &[&str])] = &[
 
 /// Class macros: (macro, class, takes a file).
 const CLASS_MACROS: &[(&str, &str, bool)] = &[
-    ("CANONIFY_DOMAIN", "{Canonify}", false),
-    ("CANONIFY_DOMAIN_FILE", "{Canonify}", true),
+    ("CANONIFY_DOMAIN", "Canonify", false),
+    ("CANONIFY_DOMAIN_FILE", "Canonify", true),
     ("EXPOSED_USER", "E", false),
     ("EXPOSED_USER_FILE", "E", true),
     ("GENERICS_DOMAIN", "G", false),
@@ -240,9 +240,9 @@ const CLASS_MACROS: &[(&str, &str, bool)] = &[
     ("MASQUERADE_EXCEPTION_FILE", "N", true),
     ("RELAY_DOMAIN", "R", false),
     ("RELAY_DOMAIN_FILE", "R", true),
-    ("TRUST_AUTH_MECH", "{TrustAuthMech}", false),
-    ("VIRTUSER_DOMAIN", "{VirtHost}", false),
-    ("VIRTUSER_DOMAIN_FILE", "{VirtHost}", true),
+    ("TRUST_AUTH_MECH", "TrustAuthMech", false),
+    ("VIRTUSER_DOMAIN", "VirtHost", false),
+    ("VIRTUSER_DOMAIN_FILE", "VirtHost", true),
 ];
 
 /// Macros that switch to a raw-cf diversion, with the text sendmail adds.
@@ -352,6 +352,11 @@ pub struct Mc {
     daemon_at: Vec<Pos>,
     /// Where `confMXGATE_CONTENT_FILTER` was defined.
     filter_at: Option<Pos>,
+    /// The raw line before this one was an S or R line (its warning covers
+    /// the rules that follow).
+    rule_run: bool,
+    /// Where `confAUTH_MECHANISMS` was defined.
+    auth_mechanisms_at: Option<Pos>,
 }
 
 impl Mc {
@@ -365,6 +370,8 @@ impl Mc {
             base_dir,
             daemon_at: Vec::new(),
             filter_at: None,
+            rule_run: false,
+            auth_mechanisms_at: None,
         }
     }
 
@@ -456,6 +463,9 @@ impl Mc {
                 format!("warning: {name} has no effect in mxgate: {why}"),
             ));
         }
+        if name == "confAUTH_MECHANISMS" {
+            self.auth_mechanisms_at = Some(pos);
+        }
         if name == "confCLIENT_OPTIONS" {
             let mut alone = Config::new();
             alone.options.insert(name.to_string(), v.to_string());
@@ -530,10 +540,12 @@ impl Mc {
     ) -> Result<(), Diagnostic> {
         for chars in diversions.values() {
             let mut last: Last = Last::None;
+            self.rule_run = false;
             for (line, pos) in lines(chars) {
                 let trimmed = line.trim();
                 if trimmed.is_empty() {
                     last = Last::None;
+                    self.rule_run = false;
                     continue;
                 }
                 let first_pos = first_non_blank(&line, pos);
@@ -567,6 +579,7 @@ impl Mc {
 
     fn raw_line(&mut self, files: &Files, line: &str, pos: Pos) -> Result<Last, Diagnostic> {
         let line = line.trim_end();
+        let in_rule_run = std::mem::take(&mut self.rule_run);
         let mut it = line.chars();
         let kind = it.next().unwrap_or(' ');
         let rest = it.as_str();
@@ -576,6 +589,13 @@ impl Mc {
                     files.diag(pos, format!("raw cf line `{}': expected Dx<value> or D{{name}}<value>", clip(line)))
                 })?;
                 let value = value.to_string();
+                // The runtime's macro table keeps long names in braces, as
+                // `${name}` is written.
+                let name = if name.chars().count() > 1 {
+                    format!("{{{name}}}")
+                } else {
+                    name
+                };
                 match name.as_str() {
                     "j" => self.config.hostname = non_empty(value),
                     "S" => self.config.relays.smart_host = non_empty(value),
@@ -629,7 +649,22 @@ impl Mc {
                 }
                 Ok(Last::None)
             }
-            'K' | 'S' | 'R' | 'H' | 'M' | 'P' | 'T' | 'E' | 'Q' | 'X' | 'V' => {
+            'X' => {
+                // A filter defined by a raw X line is one MAIL_FILTER defines:
+                // used when confINPUT_MAIL_FILTERS or InputMailFilters= names it.
+                let (fname, equates) = rest.split_once(',').unwrap_or((rest, ""));
+                let args = [fname.trim().to_string(), equates.trim().to_string()];
+                self.milter(files, "MAIL_FILTER", &args, pos)?;
+                Ok(Last::None)
+            }
+            'K' | 'S' | 'R' | 'H' | 'M' | 'P' | 'T' | 'E' | 'Q' | 'V' => {
+                // One warning per ruleset (its S line), or per run of rules
+                // without one (LOCAL_RULE_n), or per other line.
+                self.rule_run = matches!(kind, 'S' | 'R');
+                if !(kind == 'R' && in_rule_run) {
+                    self.warnings
+                        .push(files.diag(pos, raw_line_warning(kind, rest)));
+                }
                 self.config.local_config.push(line.to_string());
                 Ok(Last::Local)
             }
@@ -661,6 +696,23 @@ impl Mc {
             .or_default();
         if !v.contains(&cf) {
             v.push(cf);
+        }
+    }
+
+    /// Warn when `confAUTH_MECHANISMS` (a sendmail-style AUTH setup) comes
+    /// without `TRUST_AUTH_MECH`: the one place mxgate relays where
+    /// sendmail would not (see `mxgate::policy::relay::trusts_auth_mech`).
+    pub fn check_auth_trust(&mut self, files: &Files) {
+        let trusted = self
+            .config
+            .classes
+            .get("TrustAuthMech")
+            .is_some_and(|c| !c.is_empty());
+        if let (Some(pos), false) = (self.auth_mechanisms_at, trusted) {
+            self.warnings.push(files.diag(
+                pos,
+                "warning: confAUTH_MECHANISMS without TRUST_AUTH_MECH: mxgate lets a client authenticated with any of them relay, where sendmail 8.17 lets none relay until TRUST_AUTH_MECH names the mechanisms; add TRUST_AUTH_MECH(`PLAIN LOGIN') (or the ones to trust)",
+            ));
         }
     }
 
@@ -1262,13 +1314,29 @@ impl CfHost for Mc {
         };
         let arg = |i: usize| args.get(i).map(|s| s.trim()).unwrap_or("");
         if let Some((_, class, is_file)) = CLASS_MACROS.iter().find(|(n, _, _)| *n == name) {
-            if *is_file {
-                let cf = class_file(arg(0))
-                    .ok_or_else(|| files.diag(pos, format!("{name} needs a file name")))?;
-                self.add_class_file(class, cf);
+            // sendmail's proto.m4: `CR$={VirtHost}` when VIRTUSER_DOMAIN or
+            // VIRTUSER_DOMAIN_FILE is used: a virtual domain is also one we
+            // accept mail for from anyone (class R).
+            if let Some(Support::Warned(why) | Support::Refused(why)) = support::cf_macro(name) {
+                self.warnings.push(files.diag(
+                    pos,
+                    format!("warning: {name} has no effect in mxgate: {why}"),
+                ));
+            }
+            let also = if *class == "VirtHost" {
+                Some("R")
             } else {
-                for a in args {
-                    self.add_class(class, a);
+                None
+            };
+            for class in std::iter::once(*class).chain(also) {
+                if *is_file {
+                    let cf = class_file(arg(0))
+                        .ok_or_else(|| files.diag(pos, format!("{name} needs a file name")))?;
+                    self.add_class_file(class, cf);
+                } else {
+                    for a in args {
+                        self.add_class(class, a);
+                    }
                 }
             }
             return Ok(CfAction::Text(String::new()));
@@ -1420,7 +1488,38 @@ fn is_duration(s: &str) -> bool {
     true
 }
 
-/// `x rest` or `{name} rest` after a D/C/F letter.
+/// The warning for a raw cf line mxgate keeps in `local_config` and does
+/// not run (`rest`: the line after its letter).
+fn raw_line_warning(kind: char, rest: &str) -> String {
+    let what = match kind {
+        'S' => format!("ruleset `{}' and its rules", rest.trim()),
+        'R' => "rewriting rules".to_string(),
+        'K' => format!("map `{}'", rest.split_whitespace().next().unwrap_or("")),
+        'H' => "header definition".to_string(),
+        'M' => "mailer definition".to_string(),
+        'P' => "precedence".to_string(),
+        'T' => "trusted users".to_string(),
+        'E' => "environment variable".to_string(),
+        'Q' => "queue group".to_string(),
+        _ => "version level".to_string(),
+    };
+    let why = match kind {
+        'S' | 'R' => {
+            "mxgate runs no sendmail rules; its checks are FEATUREs, the access table, the content checks and milters, so these rules are never applied"
+        }
+        'K' => "maps are declared by FEATUREs; this one is never looked up",
+        'M' => {
+            "mxgate's mailers are built in (MAILER(), *_MAILER_ARGS); this definition is not used"
+        }
+        _ => "mxgate does not read this line",
+    };
+    format!("warning: raw cf line {kind} ({what}) has no effect in mxgate: {why}")
+}
+
+/// `x rest` or `{name} rest` after a D/C/F letter: the name without its
+/// braces, as the runtime looks classes and macros up (`C{VirtHost}` is
+/// class `VirtHost`; `{w}` is `w`, as in sendmail, where a one-letter
+/// name in braces is the short name).
 fn cf_name(rest: &str) -> Option<(String, &str)> {
     if let Some(r) = rest.strip_prefix('{') {
         let end = r.find('}')?;
@@ -1428,7 +1527,7 @@ fn cf_name(rest: &str) -> Option<(String, &str)> {
         if name.is_empty() {
             return None;
         }
-        return Some((format!("{{{name}}}"), &r[end + 1..]));
+        return Some((name.to_string(), &r[end + 1..]));
     }
     let mut it = rest.chars();
     let c = it.next()?;
@@ -1594,7 +1693,11 @@ mod tests {
 
     #[test]
     fn cf_names() {
-        assert_eq!(cf_name("{VirtHost}a b"), Some(("{VirtHost}".into(), "a b")));
+        assert_eq!(cf_name("{VirtHost}a b"), Some(("VirtHost".into(), "a b")));
+        assert_eq!(
+            cf_name("{w}mail.example.com"),
+            Some(("w".into(), "mail.example.com"))
+        );
         assert_eq!(cf_name("wfoo"), Some(("w".into(), "foo")));
         assert_eq!(cf_name(" x"), None);
     }

@@ -215,6 +215,18 @@ pub const FEATURES: &[(&str, Support)] = &[
 
 /// cf macros whose setting mxgate may not honour.
 pub const MACROS: &[(&str, Support)] = &[
+    (
+        "CANONIFY_DOMAIN",
+        Warned(
+            "host names are never canonified through DNS in mxgate (as with FEATURE(`nocanonify')), in these domains too",
+        ),
+    ),
+    (
+        "CANONIFY_DOMAIN_FILE",
+        Warned(
+            "host names are never canonified through DNS in mxgate (as with FEATURE(`nocanonify')), in these domains too",
+        ),
+    ),
     ("CLIENT_OPTIONS", Implemented),
     ("INPUT_MAIL_FILTER", Implemented),
     ("MAIL_FILTER", Implemented),

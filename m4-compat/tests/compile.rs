@@ -400,9 +400,11 @@ fn raw_cf_lines() {
     assert_eq!(cfg.macros["m"], "example.com");
     assert_eq!(cfg.macros["{MyMacro}"], "v");
     assert!(cfg.class("w").contains(&"b.example.com".to_string()));
-    assert_eq!(cfg.class("{Extra}"), &["x".to_string()]);
+    // Long class names are kept without their braces, as the runtime
+    // looks them up ($={VirtHost} is class VirtHost).
+    assert_eq!(cfg.class("Extra"), &["x".to_string()]);
     assert!(cfg.class_files["w"][0].optional);
-    assert_eq!(cfg.class_files["{Pairs}"][0].path, "/etc/mail/pairs");
+    assert_eq!(cfg.class_files["Pairs"][0].path, "/etc/mail/pairs");
     assert_eq!(cfg.option("confMAX_MESSAGE_SIZE"), Some("2000"));
     assert_eq!(cfg.local_config, ["O SomethingNew=1"]);
     assert_eq!(c.warnings.len(), 1);
@@ -421,6 +423,87 @@ fn local_config_section() {
             "R$*\t$: $1"
         ]
     );
+    // Kept, never run: each says so at its line (the ruleset's warning
+    // covers its rules).
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].starts_with(
+            "site.mc:2:1: warning: raw cf line K (map `mymap') has no effect in mxgate"
+        ),
+        "{w:?}"
+    );
+    assert!(
+        w[1].starts_with(
+            "site.mc:4:1: warning: raw cf line S (ruleset `Local_check_rcpt' and its rules) has no effect in mxgate: mxgate runs no sendmail rules"
+        ),
+        "{w:?}"
+    );
+    // Rules with no S line of their own (LOCAL_RULE_0) warn once per run.
+    let c = ok("LOCAL_RULE_0\nR$+ < @ x >\t$#local $: $1\nR$+ < @ y >\t$#local $: $1\n");
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(c.warnings[0].to_string().contains("rewriting rules"));
+}
+
+#[test]
+fn raw_x_line_defines_a_filter_as_mail_filter_does() {
+    let c = ok(
+        "LOCAL_CONFIG\nXclamav, S=unix:/run/clamav.sock, F=T, T=S:4m;R:4m\n\
+                define(`confINPUT_MAIL_FILTERS', `clamav')dnl\n",
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let m = &c.config.milters[0];
+    assert_eq!(m.name, "clamav");
+    assert_eq!(m.options["S"], "unix:/run/clamav.sock");
+    assert_eq!(m.options["F"], "T");
+    assert!(
+        m.mail_filter_only,
+        "used only where named, as sendmail's X line"
+    );
+    assert!(c.config.local_config.is_empty());
+    assert!(err("LOCAL_CONFIG\nXbad, Q=1\n").contains("unknown equate `Q='"));
+}
+
+#[test]
+fn class_macros_land_where_the_runtime_reads_them() {
+    let c = ok(
+        "VIRTUSER_DOMAIN(`virt.example.org')dnl\nVIRTUSER_DOMAIN_FILE(`-o /etc/mail/virthosts')dnl\n\
+                TRUST_AUTH_MECH(`PLAIN LOGIN')dnl\nC{w}mx.example.org\n",
+    );
+    let cfg = &c.config;
+    assert_eq!(cfg.class("VirtHost"), &["virt.example.org".to_string()]);
+    // proto.m4: `CR$={VirtHost}`: a virtual domain may receive from anyone.
+    assert!(cfg.class("R").contains(&"virt.example.org".to_string()));
+    assert_eq!(cfg.class_files["R"][0].path, "/etc/mail/virthosts");
+    assert_eq!(
+        cfg.class("TrustAuthMech"),
+        &["LOGIN".to_string(), "PLAIN".to_string()]
+    );
+    assert!(
+        cfg.class("w").contains(&"mx.example.org".to_string()),
+        "{{w}} is w"
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let c = ok("dnl\nCANONIFY_DOMAIN(`example.org')dnl\n");
+    assert!(
+        c.warnings[0]
+            .to_string()
+            .starts_with("site.mc:2:1: warning: CANONIFY_DOMAIN has no effect in mxgate"),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn auth_mechanisms_without_trust_auth_mech_are_warned() {
+    let c = ok("dnl\ndefine(`confAUTH_MECHANISMS', `PLAIN LOGIN')dnl\n");
+    let w = c.warnings[0].to_string();
+    assert!(
+        w.starts_with("site.mc:2:1: warning: confAUTH_MECHANISMS without TRUST_AUTH_MECH"),
+        "{w}"
+    );
+    let c = ok("define(`confAUTH_MECHANISMS', `PLAIN LOGIN')dnl\nTRUST_AUTH_MECH(`PLAIN')dnl\n");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
 
 #[test]

@@ -15,8 +15,10 @@
 //! 3. `FEATURE(blocklist_recipients)`: `To:` full → `user@` (local domains
 //!    only) → domain; `REJECT` → `550 5.2.1 Mailbox disabled for this
 //!    recipient`, other values as in spec §2.3.
-//! 4. `promiscuous_relay` → accept. SMTP AUTH (`${auth_type}` set) → relay,
-//!    skipping delay_checks (sendmail's `$# RELAY`).
+//! 4. `promiscuous_relay` → accept. SMTP AUTH (`${auth_type}` set) with a
+//!    mechanism in `$={TrustAuthMech}` (`TRUST_AUTH_MECH`) → relay, skipping
+//!    delay_checks (sendmail's `$# RELAY`). Without `TRUST_AUTH_MECH` every
+//!    mechanism is trusted ([`trusts_auth_mech`]).
 //! 5. Destination: `$=w`, `$=R` (and parents unless `relay_hosts_only`),
 //!    `To:` `RELAY` (domain walk; `relaytofulladdress` also the address),
 //!    `relay_entire_domain` (`$=m`); an unqualified recipient is local.
@@ -189,7 +191,9 @@ fn rcpt_ok(site: &Site, db: Option<&AccessDb<'_>>, client: &Client, dest: &Dest)
     if site.config.has_feature("promiscuous_relay") {
         return RcptOk::Relay(Because::rule("FEATURE(promiscuous_relay)"));
     }
-    if let Some(mech) = &client.auth_type {
+    if let Some(mech) = &client.auth_type
+        && trusts_auth_mech(site, mech)
+    {
         return RcptOk::Trusted(Verdict::new(
             Action::Relay,
             Because::rule(format!("client authenticated (AUTH {mech})")),
@@ -297,6 +301,19 @@ fn class_r_domain(site: &Site, host: &str, hosts_only: bool) -> Option<String> {
         }
         cur = cur.split_once('.')?.1;
     }
+}
+
+/// May a client authenticated with `mech` relay? sendmail 8.17 relays
+/// only mechanisms in `$={TrustAuthMech}` (`TRUST_AUTH_MECH`; checked with
+/// `sendmail -bt` on a cf with `TRUST_AUTH_MECH(`PLAIN LOGIN')`:
+/// `${auth_type}` PLAIN → `$# RELAY`, CRAM-MD5 → `550 Relaying denied.
+/// Proper authentication required.`). With the class empty sendmail lets
+/// no mechanism relay; mxgate lets every one relay, its AUTH being
+/// configured by its own options (`confAUTH_PASSWORD_MAP`,
+/// `confAUTH_DOVECOT_SOCKET`) that never needed the class. The compiler
+/// warns when a sendmail-style `confAUTH_MECHANISMS` comes without it.
+pub fn trusts_auth_mech(site: &Site, mech: &str) -> bool {
+    site.class_members("TrustAuthMech").next().is_none() || site.in_class("TrustAuthMech", mech)
 }
 
 /// The `$=R` member that is a prefix of `${client_addr}` (`10.9` for 10.9.1.1).
