@@ -234,14 +234,43 @@ fn compile(args: &[String]) -> i32 {
     }
 }
 
+/// Write `data` to `path`: a regular file (or a new one) is replaced
+/// whole (a new file beside it, flushed, then renamed over it), so a
+/// reader never sees half a configuration. Anything else that exists there
+/// (`/dev/null`, `/dev/stdout`, a FIFO) is written to, not replaced: a
+/// rename over it would put a regular file where the device was (as root,
+/// `-o /dev/null` did that).
 fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp~");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            if m.is_dir() {
+                return Err(std::io::Error::other("is a directory"));
+            }
+            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+            return f.write_all(data);
+        }
+        _ => {}
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp{}~", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = (|| {
+        // O_EXCL and O_NOFOLLOW: never through a name planted beforehand.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)
+    written
 }
 
 fn usage(cmd: &str, msg: &str) -> i32 {

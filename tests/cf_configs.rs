@@ -484,6 +484,55 @@ fn compile_dash_o_dash_writes_to_standard_output_not_a_file_named_dash() {
     );
 }
 
+#[test]
+fn compile_dash_o_writes_into_a_fifo_or_device_instead_of_replacing_it() {
+    // `mxgate compile -o /dev/null` (as root) renamed a regular file over
+    // /dev/null. A FIFO stands in for the device here: the output must go
+    // through it, and it must still be a FIFO afterwards.
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("out.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let out = Command::new(BIN)
+        .args(["compile", "-o"])
+        .arg(&fifo)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("cf/mbox/mailserver.mc"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(reader.join().unwrap().contains("format = 1"));
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "{kind:?}");
+    // A regular file is still replaced whole, leaving nothing beside it.
+    let file = dir.path().join("site.cf");
+    std::fs::write(&file, "old").unwrap();
+    let out = Command::new(BIN)
+        .args(["compile", "-o"])
+        .arg(&file)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("cf/mbox/mailserver.mc"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("format = 1")
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
 /// The gateway tutorial writes ``define(`confDOMAIN_NAME', `$w.$m')`` and
 /// sets `$w` and `$m` with raw `Dw` / `Dm` lines: `$j` is expanded when it
 /// is used, so the greeting, the EHLO reply and `mxgate check` all carry
