@@ -259,6 +259,29 @@ fn mailertable_error_texts_are_spaced_as_sendmail_tokenizes_them() {
 }
 
 #[test]
+fn a_route_to_a_mailer_mxgate_has_not_is_refused() {
+    // sendmail 8.17, `sendmail -bt` `/parse u@cyrus.example` with the
+    // mailertable entry `cyrus.example cyrus:hub.example` and no
+    // MAILER(`cyrus'): "buildaddr: unknown mailer cyrus", mailer *error*.
+    // mxgate sent such mail over SMTP to the host instead.
+    let s = site(
+        t2_config(),
+        &[(
+            "mailertable",
+            "cyrus.example cyrus:hub.example\n\
+             proc.example procmail:/etc/procmailrc\n",
+        )],
+    );
+    check_routes(
+        &s,
+        "
+        u@cyrus.example => error 554 5.3.5 buildaddr: unknown mailer cyrus
+        u@proc.example => error 554 5.3.5 buildaddr: unknown mailer procmail
+        ",
+    );
+}
+
+#[test]
 fn mailertable_rhs_forms_and_fallbacks() {
     let mut c = t2_config();
     c.relays.smart_host = None;

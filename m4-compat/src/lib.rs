@@ -243,6 +243,9 @@ fn compile_here(
     host.config.source.mc = Some(name.to_string());
     engine.run_file(&mut host, name, text).map_err(one)?;
     for (dname, def) in engine.definitions() {
+        if let Some(w) = support::define_warning(&dname) {
+            host.warnings.push(engine.files.diag(def.at, w));
+        }
         if !mc::Mc::wants_define(&dname) {
             continue;
         }

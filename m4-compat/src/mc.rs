@@ -408,6 +408,9 @@ impl Mc {
             "MASQUERADE_NAME" => self.config.masquerade_as = non_empty(v),
             "ALIAS_FILE" => self.set_alias_files(files, &v, pos)?,
             _ if is_mailer_option(name) => {
+                if let Some(w) = support::mailer_option_warning(name, &v) {
+                    self.warnings.push(files.diag(pos, w));
+                }
                 self.config.mailer_options.insert(name.to_string(), v);
             }
             _ if PLAIN_OPTIONS.contains(&name) => {
@@ -1066,6 +1069,15 @@ impl Mc {
             return Err(files.diag(pos, format!("MAILER(`{name}') already included")));
         }
         self.mailer_at.get_or_insert(pos);
+        if !matches!(name, "local" | "smtp") {
+            self.warnings.push(files.diag(
+                pos,
+                format!(
+                    "warning: MAILER(`{name}') has no effect in mxgate: its mailers ({}) are not built in; mail a table or relay routes to them is refused with 554 5.3.5 unknown mailer",
+                    defined.join(", ")
+                ),
+            ));
+        }
         self.config
             .mailers
             .extend(defined.iter().map(|s| s.to_string()));
@@ -1272,6 +1284,19 @@ impl Mc {
             return Ok(found);
         }
         if DOMAINS.contains(&name) {
+            // sendmail reads cf/domain/NAME.m4 here; without the file its
+            // settings are not applied, and the admin must hear it.
+            let what = if name == "generic" {
+                " (generic.m4: FEATURE(`redirect'), FEATURE(`use_cw_file'), EXPOSED_USER(`root'), confFORWARD_PATH)"
+            } else {
+                ""
+            };
+            self.warnings.push(files.diag(
+                pos,
+                format!(
+                    "warning: DOMAIN(`{name}') has no effect in mxgate: no file domain/{name}.m4 next to the .mc, so sendmail's settings for it are not applied{what}; copy the file from sendmail's cf/domain/ to apply them"
+                ),
+            ));
             return Ok(CfAction::Text(String::new()));
         }
         Err(Files::diag(
@@ -1388,6 +1413,9 @@ impl CfHost for Mc {
             }
             "MODIFY_MAILER_FLAGS" => {
                 let key = format!("MODIFY_MAILER_FLAGS({})", arg(0));
+                if let Some(w) = support::mailer_option_warning(&key, arg(1)) {
+                    self.warnings.push(files.diag(pos, w));
+                }
                 let e = self.config.mailer_options.entry(key).or_default();
                 if !e.is_empty() {
                     e.push(' ');

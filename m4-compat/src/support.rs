@@ -280,6 +280,91 @@ pub fn map_flag_warning(flag: &str, what: &str) -> String {
     format!("warning: map flag `{flag}' in {what} has no effect in mxgate: {why}")
 }
 
+/// The warning for a `*_MAILER_*` or `LOCAL_SHELL_*` define, or a
+/// `MODIFY_MAILER_FLAGS(...)` entry, of value `value` (`None`: mxgate
+/// applies it). Applied: `*_MAILER_MAXRCPTS`, and the `*_MAILER_ARGS` of
+/// an SMTP mailer in the form `TCP $h [PORT]` (the port it connects to).
+pub fn mailer_option_warning(name: &str, value: &str) -> Option<String> {
+    let smtp = ["SMTP_", "ESMTP_", "SMTP8_", "DSMTP_", "RELAY_"]
+        .iter()
+        .any(|p| name.starts_with(p));
+    let why = if name.ends_with("_MAILER_MAXRCPTS") {
+        return None;
+    } else if name.ends_with("_MAILER_ARGS") {
+        let words: Vec<&str> = value.split_whitespace().collect();
+        let port = |p: &str| p.parse::<u16>().is_ok();
+        let tcp = match words.as_slice() {
+            ["TCP" | "IPC", "$h"] => true,
+            ["TCP" | "IPC", "$h", p] => port(p),
+            _ => false,
+        };
+        match (smtp, tcp) {
+            (true, true) => return None,
+            (true, false) => {
+                "only `TCP $h PORT' is read here (the port); these arguments are not used"
+            }
+            _ => "mxgate's mailers are built in; this program and its arguments are not used",
+        }
+    } else if name.ends_with("_MAILER_FLAGS") || name.starts_with("MODIFY_MAILER_FLAGS(") {
+        "mailer flags are not applied: each built-in mailer keeps sendmail's default behaviour"
+    } else if name.ends_with("_MAILER_MAX") {
+        "no per-mailer message size limit is applied (confMAX_MESSAGE_SIZE is)"
+    } else if name.ends_with("_MAILER_PATH") {
+        "mxgate's mailers are built in; this program is not run"
+    } else if name.starts_with("LOCAL_SHELL_") {
+        "a |program delivery runs under /bin/sh -c, not under the shell set here"
+    } else {
+        "mxgate does not read this mailer setting"
+    };
+    Some(format!("warning: {name} has no effect in mxgate: {why}"))
+}
+
+/// sendmail cf defines that are not `conf*` options and that mxgate does
+/// not read, with what that means for mail (the ones it reads:
+/// `SMART_HOST`, `MAIL_HUB`, `LOCAL_RELAY`, `LUSER_RELAY`, `ALIAS_FILE`,
+/// `QUEUE_DIR`, `MASQUERADE_NAME`, `*_MAILER_*`).
+pub const UNREAD_DEFINES: &[(&str, &str)] = &[
+    (
+        "BITNET_RELAY",
+        "BITNET addresses are not sent to this relay",
+    ),
+    (
+        "DATABASE_MAP_TYPE",
+        "every map is served from its .lmdb file, whatever its class",
+    ),
+    (
+        "DECNET_RELAY",
+        "DECnet addresses are not sent to this relay",
+    ),
+    ("FAX_RELAY", "fax addresses are not sent to this relay"),
+    ("HELP_FILE", "HELP does not read this file"),
+    (
+        "MAIL_SETTINGS_DIR",
+        "the default paths of tables and files stay under /etc/mail/; give each FEATURE its path",
+    ),
+    (
+        "MSP_QUEUE_DIR",
+        "mxgate has no separate submission queue; local submission uses QUEUE_DIR",
+    ),
+    (
+        "STATUS_FILE",
+        "no sendmail statistics file is kept (mxgate report and the metrics count mail)",
+    ),
+    ("UUCP_MAX_SIZE", "mxgate has no UUCP mailer"),
+    (
+        "UUCP_RELAY",
+        "UUCP addresses (host!user) are not sent to this relay",
+    ),
+];
+
+/// The warning for define `name` when mxgate does not read it.
+pub fn define_warning(name: &str) -> Option<String> {
+    UNREAD_DEFINES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, why)| format!("warning: {n} has no effect in mxgate: {why}"))
+}
+
 /// The support of a `DAEMON_OPTIONS` key (`None`: implemented, or not a key).
 pub fn daemon_key(key: &str) -> Option<Support> {
     DAEMON_SETTINGS
@@ -463,6 +548,22 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
         if let Some(Warned(why) | Refused(why)) = option(name) {
             w.push(format!("warning: {name} has no effect in mxgate: {why}"));
         }
+    }
+    for name in c.options.keys() {
+        w.extend(define_warning(name));
+    }
+    for m in &c.mailers {
+        if !matches!(
+            m.as_str(),
+            "local" | "prog" | "smtp" | "esmtp" | "smtp8" | "dsmtp" | "relay"
+        ) {
+            w.push(format!(
+                "warning: mailer {m} has no effect in mxgate: it is not built in; mail routed to it is refused with 554 5.3.5 unknown mailer"
+            ));
+        }
+    }
+    for (name, value) in &c.mailer_options {
+        w.extend(mailer_option_warning(name, value));
     }
     for (role, m) in &c.maps {
         for f in &m.other_flags {

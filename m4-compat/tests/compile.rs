@@ -495,6 +495,59 @@ fn class_macros_land_where_the_runtime_reads_them() {
 }
 
 #[test]
+fn mailer_settings_domains_and_defines_not_read_are_warned() {
+    let c = ok("dnl\n\
+                define(`SMTP_MAILER_ARGS', `TCP $h 2525')dnl\n\
+                define(`ESMTP_MAILER_MAXRCPTS', `50')dnl\n\
+                define(`SMTP_MAILER_FLAGS', `e')dnl\n\
+                define(`LOCAL_MAILER_PATH', `/usr/lib/dovecot/deliver')dnl\n\
+                define(`LOCAL_SHELL_PATH', `/usr/sbin/smrsh')dnl\n\
+                define(`RELAY_MAILER_ARGS', `IPC $h 25 extra')dnl\n\
+                MODIFY_MAILER_FLAGS(`SMTP', `+O')dnl\n\
+                define(`UUCP_RELAY', `uucp.example.net')dnl\n\
+                define(`HELP_FILE', `/etc/mail/helpfile')dnl\n\
+                DOMAIN(`generic')dnl\n\
+                MAILER(`smtp')dnl\n\
+                MAILER(`procmail')dnl\n");
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    let has = |line: u32, text: &str| {
+        assert!(
+            w.iter()
+                .any(|x| x.starts_with(&format!("site.mc:{line}:")) && x.contains(text)),
+            "line {line}: {text}\n{w:#?}"
+        )
+    };
+    has(
+        4,
+        "SMTP_MAILER_FLAGS has no effect in mxgate: mailer flags are not applied",
+    );
+    has(5, "LOCAL_MAILER_PATH has no effect in mxgate");
+    has(
+        6,
+        "LOCAL_SHELL_PATH has no effect in mxgate: a |program delivery runs under /bin/sh -c",
+    );
+    has(
+        7,
+        "RELAY_MAILER_ARGS has no effect in mxgate: only `TCP $h PORT' is read here",
+    );
+    has(8, "MODIFY_MAILER_FLAGS(SMTP) has no effect in mxgate");
+    has(9, "UUCP_RELAY has no effect in mxgate");
+    has(10, "HELP_FILE has no effect in mxgate");
+    has(
+        11,
+        "DOMAIN(`generic') has no effect in mxgate: no file domain/generic.m4",
+    );
+    has(13, "MAILER(`procmail') has no effect in mxgate");
+    // The port of SMTP_MAILER_ARGS and the MAXRCPTS are read: no warning.
+    assert!(
+        !w.iter()
+            .any(|x| x.starts_with("site.mc:2:") || x.starts_with("site.mc:3:")),
+        "{w:#?}"
+    );
+    assert_eq!(w.len(), 9, "{w:#?}");
+}
+
+#[test]
 fn auth_mechanisms_without_trust_auth_mech_are_warned() {
     let c = ok("dnl\ndefine(`confAUTH_MECHANISMS', `PLAIN LOGIN')dnl\n");
     let w = c.warnings[0].to_string();

@@ -65,6 +65,18 @@ pub(crate) fn resolve_value(site: &Site, value: &str, local: &str, host: &str) -
     if let Some((mailer, rest)) = split_mailer(value)
         && !rest.is_empty()
     {
+        if !MAILERS.iter().any(|m| m.eq_ignore_ascii_case(mailer)) {
+            // sendmail 8.17 (`-bt` `/parse` of a mailertable entry
+            // `cyrus:hub` without MAILER(`cyrus')): "buildaddr: unknown
+            // mailer cyrus", the address goes to the error mailer.
+            // mxgate has no program mailers (procmail, cyrus, ...), so
+            // a route to one is refused, never sent over SMTP instead.
+            return Triple::Error(ErrorReply::new(
+                554,
+                EnhancedStatus::new(5, 3, 5),
+                format!("buildaddr: unknown mailer {mailer}"),
+            ));
+        }
         if let Some(at) = rest.rfind('@')
             && at > 0
             && at + 1 < rest.len()
@@ -93,6 +105,12 @@ pub(crate) fn resolve_value(site: &Site, value: &str, local: &str, host: &str) -
         user: recipient(local, host),
     }
 }
+
+/// The mailers a table or relay value may name: sendmail's `smtp` family
+/// (`MAILER(smtp)`), `lmtp`, and `local`/`prog` (`MAILER(local)`).
+const MAILERS: &[&str] = &[
+    "smtp", "esmtp", "smtp8", "dsmtp", "relay", "lmtp", "local", "prog",
+];
 
 /// `mailer:rest` where `mailer` does not start with `[` (sendmail's `$~[ :`).
 pub(crate) fn split_mailer(value: &str) -> Option<(&str, &str)> {
