@@ -265,6 +265,18 @@ fn site(
     switch: &str,
     tables: BTreeMap<String, TableRef>,
 ) -> Case {
+    site_with(port, switch, tables, |c| {
+        c.relays.fallback_mx = fallback.map(str::to_string)
+    })
+}
+
+/// [`site`] with `edit` applied to the configuration.
+fn site_with(
+    port: u16,
+    switch: &str,
+    tables: BTreeMap<String, TableRef>,
+    edit: impl FnOnce(&mut Config),
+) -> Case {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(
@@ -293,7 +305,7 @@ fn site(
             .mailer_options
             .insert(format!("{m}_MAILER_ARGS"), format!("TCP $h {port}"));
     }
-    config.relays.fallback_mx = fallback.map(str::to_string);
+    edit(&mut config);
     let site = Site::from_parts(config, tables).unwrap();
     Case { site, dir }
 }
@@ -535,6 +547,51 @@ fn dns_failure_defers_or_goes_to_the_fallback_mx() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn fallback_smarthost_takes_unknown_hosts_and_unreachable_mxes() {
+    // confFALLBACK_SMARTHOST was compiled and never read. sendmail 8.17
+    // (deliver.c, should_try_fbsh): after EX_NOHOST or EX_TEMPFAIL, one
+    // last try with that host, unless it is this host.
+    let nsd = Nsd::start();
+    let port = support::free_port();
+    let fb = Peer::start("127.0.0.4", port, "{}");
+    let case = site_with(port, "dns", BTreeMap::new(), |c| {
+        c.relays.fallback_smarthost = Some("fb.d.test".into())
+    });
+    let a = agent(&nsd, 0);
+    let send = |host: &str| deliver(&a, &case.site, &hop("esmtp", host), &[&format!("u@{host}")]);
+    // Host unknown (NXDOMAIN): the smart host instead of a bounce.
+    assert_eq!(
+        relay_of(&send("nowhere.d.test")[0]),
+        "fb.d.test. [127.0.0.4]"
+    );
+    // Every MX refuses the connection: the smart host last.
+    assert_eq!(relay_of(&send("down.d.test")[0]), "fb.d.test. [127.0.0.4]");
+    assert_eq!(fb.count("MAIL"), 2);
+    // A null MX is no failure to reach a host: still refused, not sent.
+    assert_eq!(send("null.d.test")[0].dsn().to_string(), "5.1.10");
+    // A content filter's hop (its own port) never falls back.
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("esmtp", "[127.0.0.8]:1"),
+        &["u@x.d.test"],
+    );
+    assert!(matches!(o[0], Outcome::Deferred { .. }), "{:?}", o[0]);
+    assert_eq!(fb.count("MAIL"), 2);
+    // The smart host is this host ($j): no last try.
+    let me = site_with(port, "dns", BTreeMap::new(), |c| {
+        c.relays.fallback_smarthost = Some("gw.example.com".into())
+    });
+    let o = deliver(
+        &a,
+        &me.site,
+        &hop("esmtp", "down.d.test"),
+        &["u@down.d.test"],
+    );
+    assert!(matches!(o[0], Outcome::Deferred { .. }), "{:?}", o[0]);
 }
 
 #[test]

@@ -916,7 +916,45 @@ impl SmtpAgent {
             address_seed: self.seed ^ attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15),
             local_addrs: self.local_addrs.clone(),
         };
-        mx::resolve(&self.dns, site, host, &opts).await
+        let found = mx::resolve(&self.dns, site, host, &opts).await;
+        // confFALLBACK_SMARTHOST (sendmail 8.17 deliver.c, should_try_fbsh):
+        // one last try with that host, looked up without MX (as
+        // makeconnection does), when the host was not found or every
+        // connection failed; never for this host ($=w), nor for a content
+        // filter's hop (its own port) or LMTP.
+        let fallback = site
+            .config
+            .relays
+            .fallback_smarthost
+            .as_deref()
+            .map(|f| f.trim().trim_start_matches('[').trim_end_matches(']'))
+            .filter(|f| {
+                !f.is_empty()
+                    && !site.is_local_host(f)
+                    && port.is_none()
+                    && mailer_mode(&hop.mailer) != Mode::Lmtp
+            });
+        let Some(fb) = fallback else {
+            return found;
+        };
+        let why = format!("FallbackSmartHost {fb}");
+        let last = match mx::resolve(&self.dns, site, &format!("[{fb}]"), &opts).await {
+            Ok(t) => t.into_iter().map(|t| Target {
+                why: why.clone(),
+                ..t
+            }),
+            Err(_) => return found,
+        };
+        match found {
+            Ok(mut t) => {
+                t.extend(last);
+                Ok(t)
+            }
+            Err(r) if !r.is_permanent() || r.status == EnhancedStatus::new(5, 1, 2) => {
+                Ok(last.collect())
+            }
+            Err(r) => Err(r),
+        }
     }
 
     /// sendmail's tls_rcpt for the recipients at `open` over `conn`: those
