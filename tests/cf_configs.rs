@@ -484,6 +484,21 @@ fn compile_dash_o_dash_writes_to_standard_output_not_a_file_named_dash() {
     );
 }
 
+/// `mxgate compile -o OUT cf/mbox/mailserver.mc`, which must succeed.
+fn compile_mailserver_to(out: &Path) {
+    let done = Command::new(BIN)
+        .args(["compile", "-o"])
+        .arg(out)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("cf/mbox/mailserver.mc"))
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+}
+
 #[test]
 fn compile_dash_o_writes_into_a_fifo_or_device_instead_of_replacing_it() {
     // `mxgate compile -o /dev/null` (as root) renamed a regular file over
@@ -497,30 +512,14 @@ fn compile_dash_o_writes_into_a_fifo_or_device_instead_of_replacing_it() {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
     };
-    let out = Command::new(BIN)
-        .args(["compile", "-o"])
-        .arg(&fifo)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("cf/mbox/mailserver.mc"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    compile_mailserver_to(&fifo);
     assert!(reader.join().unwrap().contains("format = 1"));
     let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
     assert!(kind.is_fifo(), "{kind:?}");
     // A regular file is still replaced whole, leaving nothing beside it.
     let file = dir.path().join("site.cf");
     std::fs::write(&file, "old").unwrap();
-    let out = Command::new(BIN)
-        .args(["compile", "-o"])
-        .arg(&file)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("cf/mbox/mailserver.mc"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    compile_mailserver_to(&file);
     assert!(
         std::fs::read_to_string(&file)
             .unwrap()

@@ -262,18 +262,20 @@ mod tests {
         assert!(!plain587.is_submission());
     }
 
+    /// The listeners of a configuration with one `DAEMON_OPTIONS` of `pairs`.
+    fn daemon(pairs: &[(&str, &str)]) -> Result<Vec<DaemonSpec>, String> {
+        let mut c = Config::new();
+        c.daemons.push(Daemon {
+            options: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        });
+        specs(&c)
+    }
+
     #[test]
     fn tuning_keys_are_read_and_a_bad_one_names_the_listener() {
-        let daemon = |pairs: &[(&str, &str)]| {
-            let mut c = Config::new();
-            c.daemons.push(Daemon {
-                options: pairs
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            });
-            specs(&c)
-        };
         let d = daemon(&[("Name", "MTA"), ("Listen", "256"), ("children", "0")]).unwrap();
         assert_eq!(d[0].tuning.listen, Some(256));
         assert_eq!(
@@ -292,16 +294,6 @@ mod tests {
 
     #[test]
     fn family_local_is_a_socket_path() {
-        let daemon = |pairs: &[(&str, &str)]| {
-            let mut c = Config::new();
-            c.daemons.push(Daemon {
-                options: pairs
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            });
-            specs(&c)
-        };
         let d = daemon(&[
             ("Family", "local"),
             ("Addr", "/run/mx/smtp.sock"),
