@@ -660,7 +660,13 @@ impl Mc {
                 self.milter(files, "MAIL_FILTER", &args, pos)?;
                 Ok(Last::None)
             }
-            'K' | 'S' | 'R' | 'H' | 'M' | 'P' | 'T' | 'E' | 'Q' | 'V' => {
+            'T' => {
+                // The old form of `Ct` (sendmail's readcf: `T` lines add to
+                // the trusted users, class t).
+                self.add_class("t", rest);
+                Ok(Last::Class("t".into()))
+            }
+            'K' | 'S' | 'R' | 'H' | 'M' | 'P' | 'E' | 'Q' | 'V' => {
                 // One warning per ruleset (its S line), or per run of rules
                 // without one (LOCAL_RULE_n), or per other line.
                 self.rule_run = matches!(kind, 'S' | 'R');
@@ -1339,15 +1345,15 @@ impl CfHost for Mc {
         };
         let arg = |i: usize| args.get(i).map(|s| s.trim()).unwrap_or("");
         if let Some((_, class, is_file)) = CLASS_MACROS.iter().find(|(n, _, _)| *n == name) {
-            // sendmail's proto.m4: `CR$={VirtHost}` when VIRTUSER_DOMAIN or
-            // VIRTUSER_DOMAIN_FILE is used: a virtual domain is also one we
-            // accept mail for from anyone (class R).
             if let Some(Support::Warned(why) | Support::Refused(why)) = support::cf_macro(name) {
                 self.warnings.push(files.diag(
                     pos,
                     format!("warning: {name} has no effect in mxgate: {why}"),
                 ));
             }
+            // sendmail's proto.m4: `CR$={VirtHost}` when VIRTUSER_DOMAIN or
+            // VIRTUSER_DOMAIN_FILE is used: a virtual domain is also one we
+            // accept mail for from anyone (class R).
             let also = if *class == "VirtHost" {
                 Some("R")
             } else {
@@ -1424,6 +1430,13 @@ impl CfHost for Mc {
                 Ok(CfAction::Text(String::new()))
             }
             "QUEUE_GROUP" => {
+                self.warnings.push(files.diag(
+                    pos,
+                    format!(
+                        "warning: QUEUE_GROUP(`{}') has no effect in mxgate: one queue serves all mail (confMXGATE_QUEUE_WORKERS sets its workers)",
+                        arg(0)
+                    ),
+                ));
                 self.config.local_config.push(format!("Q{}, {}", arg(0), arg(1)));
                 Ok(CfAction::Text(String::new()))
             }
@@ -1526,7 +1539,6 @@ fn raw_line_warning(kind: char, rest: &str) -> String {
         'H' => "header definition".to_string(),
         'M' => "mailer definition".to_string(),
         'P' => "precedence".to_string(),
-        'T' => "trusted users".to_string(),
         'E' => "environment variable".to_string(),
         'Q' => "queue group".to_string(),
         _ => "version level".to_string(),

@@ -439,6 +439,18 @@ fn local_config_section() {
         ),
         "{w:?}"
     );
+    // T is the old form of Ct; QUEUE_GROUP is warned like a raw Q line.
+    let c = ok("LOCAL_CONFIG\nTroot daemon\nQUEUE_GROUP(`slow', `P=/var/spool/slow')dnl\n");
+    assert_eq!(
+        c.config.class("t"),
+        &["daemon".to_string(), "root".to_string()]
+    );
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0]
+            .to_string()
+            .contains("QUEUE_GROUP(`slow') has no effect")
+    );
     // Rules with no S line of their own (LOCAL_RULE_0) warn once per run.
     let c = ok("LOCAL_RULE_0\nR$+ < @ x >\t$#local $: $1\nR$+ < @ y >\t$#local $: $1\n");
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
