@@ -661,8 +661,9 @@ impl Mc {
                 Ok(Last::None)
             }
             'T' => {
-                // The old form of `Ct` (sendmail's readcf: `T` lines add to
-                // the trusted users, class t).
+                // The old form of `Ct`: sendmail 8.17 adds a `T` line's
+                // names to the trusted users, class t (checked with `-bt`
+                // `$=t`).
                 self.add_class("t", rest);
                 Ok(Last::Class("t".into()))
             }

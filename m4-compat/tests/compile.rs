@@ -439,7 +439,9 @@ fn local_config_section() {
         ),
         "{w:?}"
     );
-    // T is the old form of Ct; QUEUE_GROUP is warned like a raw Q line.
+    // T is the old form of Ct (sendmail 8.17: after `Tfrodo bilbo` in
+    // LOCAL_CONFIG, `sendmail -bt` `$=t` lists bilbo and frodo); QUEUE_GROUP
+    // is warned like a raw Q line.
     let c = ok("LOCAL_CONFIG\nTroot daemon\nQUEUE_GROUP(`slow', `P=/var/spool/slow')dnl\n");
     assert_eq!(
         c.config.class("t"),
