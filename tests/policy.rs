@@ -865,6 +865,22 @@ fn delay_checks_friend_and_hater() {
         &addr("<u@relayto.org>"),
     );
     assert!(is_relay(&v));
+
+    // Only the first argument chooses the mode (delay_checks.m4's `_ARG_`;
+    // the second only turns off 8.10 compatibility): `hater' second is the
+    // plain mode, where the sender checks refuse this recipient.
+    let mut c = f.config();
+    c.features
+        .insert("delay_checks".into(), vec!["".into(), "hater".into()]);
+    let s = f.site_with(c);
+    let v = check_rcpt(
+        &s,
+        &Facts::new(),
+        &stranger(),
+        Some(&from),
+        &addr("<u@relayto.org>"),
+    );
+    assert!(matches!(v.action, Action::Reject(_)), "{v:?}");
 }
 
 #[test]

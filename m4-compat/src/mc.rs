@@ -709,6 +709,30 @@ impl Mc {
         }
     }
 
+    /// Warn when `DAEMON_OPTIONS` name no submission listener and
+    /// `FEATURE(no_default_msa)` is absent: sendmail 8.17 would add
+    /// `Port=587, Name=MSA, M=E` (proto.m4, unless `_NO_MSA_`); mxgate opens
+    /// no port the configuration does not name.
+    pub fn check_default_msa(&mut self, files: &Files) {
+        let Some(&pos) = self.daemon_at.first() else {
+            return;
+        };
+        let submission = self.config.daemons.iter().any(|d| {
+            d.options
+                .get("Name")
+                .is_some_and(|n| n.eq_ignore_ascii_case("MSA"))
+                || d.options
+                    .get("Port")
+                    .is_some_and(|p| matches!(p.as_str(), "587" | "submission"))
+        });
+        if !submission && !self.config.has_feature("no_default_msa") {
+            self.warnings.push(files.diag(
+                pos,
+                "warning: no DAEMON_OPTIONS names a submission listener: sendmail 8.17 would also listen on port 587 (Name=MSA, M=E); mxgate listens only where DAEMON_OPTIONS say. Add DAEMON_OPTIONS(`Port=587, Name=MSA, M=Ea') for submission, or FEATURE(`no_default_msa') to say there is none",
+            ));
+        }
+    }
+
     /// Warn when `confAUTH_MECHANISMS` (a sendmail-style AUTH setup) comes
     /// without `TRUST_AUTH_MECH`: the one place mxgate relays where
     /// sendmail would not (see `mxgate::policy::relay::trusts_auth_mech`).
@@ -904,6 +928,21 @@ impl Mc {
             ));
         }
         let arg = |i: usize| rest.get(i).map(|s| s.trim()).unwrap_or("");
+        // sendmail 8.17's feature files print "*** ERROR: FEATURE(...)
+        // requires FEATURE(`access_db')" and leave the feature without
+        // effect when access_db has not come before.
+        let needs_access = matches!(
+            name,
+            "blocklist_recipients" | "blacklist_recipients" | "lookupdotdomain" | "relay_mail_from"
+        ) || (name == "greet_pause" && arg(0).is_empty());
+        if needs_access && !self.config.features.contains_key("access_db") {
+            self.warnings.push(files.diag(
+                pos,
+                format!(
+                    "warning: FEATURE(`{name}') requires FEATURE(`access_db') before it: sendmail's m4 refuses it there and it has no effect; mxgate applies it only when access_db is given"
+                ),
+            ));
+        }
         match name {
             "dnsbl" | "enhdnsbl" => {
                 let zone = arg(0);
@@ -979,6 +1018,24 @@ impl Mc {
                         "FEATURE(`greet_pause') takes milliseconds, got `{}'",
                         arg(0)
                     ),
+                ));
+            }
+            // sendmail's nocanonify.m4: `canonify_hosts' or nothing.
+            "nocanonify"
+                if !arg(0).is_empty() && !arg(0).eq_ignore_ascii_case("canonify_hosts") =>
+            {
+                return Err(files.diag(
+                    pos,
+                    format!(
+                        "unknown parameter `{}' for FEATURE(`nocanonify'): expected `canonify_hosts' or nothing",
+                        arg(0)
+                    ),
+                ));
+            }
+            "nocanonify" if !arg(0).is_empty() => {
+                self.warnings.push(files.diag(
+                    pos,
+                    "warning: FEATURE(`nocanonify', `canonify_hosts') has no effect in mxgate: host names are never canonified through DNS",
                 ));
             }
             "delay_checks" if !matches!(arg(0), "" | "friend" | "hater") => {

@@ -768,6 +768,59 @@ fn daemon_options_are_validated() {
 }
 
 #[test]
+fn daemon_options_without_a_submission_listener_are_warned() {
+    // sendmail 8.17's proto.m4 adds `O DaemonPortOptions=Port=587, Name=MSA,
+    // M=E` whatever DAEMON_OPTIONS say, unless FEATURE(`no_default_msa');
+    // mxgate opens no port the file does not name, and says so.
+    let c = ok("dnl\nDAEMON_OPTIONS(`Port=25, Name=MTA')dnl\n");
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0]
+            .to_string()
+            .starts_with("site.mc:2:1: warning: no DAEMON_OPTIONS names a submission listener"),
+        "{:?}",
+        c.warnings
+    );
+    for quiet in [
+        "DAEMON_OPTIONS(`Port=25, Name=MTA')dnl\nFEATURE(`no_default_msa')dnl\n",
+        "DAEMON_OPTIONS(`Port=25, Name=MTA')dnl\nDAEMON_OPTIONS(`Port=submission, Name=Sub, M=Ea')dnl\n",
+        "FEATURE(`nocanonify')dnl\n",
+    ] {
+        let c = ok(quiet);
+        assert!(c.warnings.is_empty(), "{quiet}: {:?}", c.warnings);
+    }
+}
+
+#[test]
+fn feature_arguments_and_prerequisites_as_sendmail_checks_them() {
+    // nocanonify.m4: `canonify_hosts' or nothing ("unknown parameter").
+    assert!(
+        err("FEATURE(`nocanonify', `bogus')")
+            .contains("unknown parameter `bogus' for FEATURE(`nocanonify')")
+    );
+    let c = ok("FEATURE(`nocanonify', `canonify_hosts')dnl\n");
+    assert!(
+        c.warnings[0]
+            .to_string()
+            .contains("has no effect in mxgate")
+    );
+    // blocklist_recipients.m4 and the others: "requires FEATURE(access_db)"
+    // when it has not come before.
+    let c = ok(
+        "dnl\nFEATURE(`blocklist_recipients')dnl\nFEATURE(`greet_pause')dnl\n\
+                FEATURE(`greet_pause', `700')dnl\n",
+    );
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].starts_with("site.mc:2:1: warning: FEATURE(`blocklist_recipients') requires FEATURE(`access_db') before it"));
+    assert!(w[1].starts_with("site.mc:3:1: warning: FEATURE(`greet_pause') requires"));
+    let c = ok(
+        "FEATURE(`access_db')dnl\nFEATURE(`relay_mail_from')dnl\nFEATURE(`lookupdotdomain')dnl\n",
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
 fn map_flags_not_applied_are_warned_with_the_line() {
     // -o, -N, -f and -T are applied; any other flag was dropped silently.
     let c = ok(
@@ -797,7 +850,7 @@ fn map_flags_not_applied_are_warned_with_the_line() {
 fn daemon_socket_keys_are_checked_and_the_unread_ones_warned() {
     use mxgate_m4::config::DaemonTuning;
     let c = ok(
-        "DAEMON_OPTIONS(`Port=25, Name=MTA, Listen=64, ReceiveSize=65536, SendSize=0, children=40')dnl\n",
+        "FEATURE(`no_default_msa')dnl\nDAEMON_OPTIONS(`Port=25, Name=MTA, Listen=64, ReceiveSize=65536, SendSize=0, children=40')dnl\n",
     );
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     assert_eq!(
@@ -820,7 +873,7 @@ fn daemon_socket_keys_are_checked_and_the_unread_ones_warned() {
     assert!(err("DAEMON_OPTIONS(`Port=25, children=-1')").contains("children=-1: expected"));
     // Keys the daemon does not read: a warning with the line, never silence.
     let c = ok(
-        "dnl\ndnl\nDAEMON_OPTIONS(`Port=25, Name=MTA, DeliveryMode=q, refuseLA=8, delayLA=6, queueLA=4')dnl\n",
+        "FEATURE(`no_default_msa')dnl\ndnl\nDAEMON_OPTIONS(`Port=25, Name=MTA, DeliveryMode=q, refuseLA=8, delayLA=6, queueLA=4')dnl\n",
     );
     let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
     assert_eq!(w.len(), 4, "{w:?}");

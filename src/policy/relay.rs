@@ -521,9 +521,16 @@ fn delayed(
     if !delay_checks(site) {
         return None;
     }
-    let args = site.config.feature_args("delay_checks").unwrap_or(&[]);
-    let friend = args.iter().any(|a| a.trim().eq_ignore_ascii_case("friend"));
-    let hater = args.iter().any(|a| a.trim().eq_ignore_ascii_case("hater"));
+    // Only the first argument chooses (delay_checks.m4 `_ARG_`); the second
+    // turns off 8.10 compatibility and never selects a mode.
+    let first = site
+        .config
+        .feature_args("delay_checks")
+        .and_then(|a| a.first())
+        .map(|a| a.trim())
+        .unwrap_or("");
+    let friend = first.eq_ignore_ascii_case("friend");
+    let hater = first.eq_ignore_ascii_case("hater");
     if (friend || hater)
         && let Some(db) = db
     {

@@ -109,26 +109,21 @@ pub fn specs(config: &Config) -> Result<Vec<DaemonSpec>, String> {
             .map_or(Ok(None), ContentFilter::parse)
             .map_err(|e| format!("confMXGATE_CONTENT_FILTER: {e}"))?
             .map(|f| f.to_string());
-        return Ok(vec![
-            DaemonSpec {
-                name: "MTA".into(),
-                addr: Bind::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 25)),
-                modifiers: String::new(),
-                input_filters: None,
-                content_filter: filter.clone(),
-                reinjection: false,
-                tuning: DaemonTuning::default(),
-            },
-            DaemonSpec {
-                name: "MSA".into(),
-                addr: Bind::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 587)),
-                modifiers: "E".into(),
-                input_filters: None,
-                content_filter: filter.clone(),
-                reinjection: false,
-                tuning: DaemonTuning::default(),
-            },
-        ]);
+        let listener = |name: &str, port: u16, modifiers: &str| DaemonSpec {
+            name: name.into(),
+            addr: Bind::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)),
+            modifiers: modifiers.into(),
+            input_filters: None,
+            content_filter: filter.clone(),
+            reinjection: false,
+            tuning: DaemonTuning::default(),
+        };
+        let mut out = vec![listener("MTA", 25, "")];
+        // proto.m4: `ifdef(`_NO_MSA_', `dnl', `O DaemonPortOptions=Port=587, Name=MSA, M=E')`.
+        if !config.has_feature("no_default_msa") {
+            out.push(listener("MSA", 587, "E"));
+        }
+        return Ok(out);
     }
     config
         .daemons
@@ -232,6 +227,11 @@ mod tests {
         assert_eq!(d[0].addr, Bind::Inet("0.0.0.0:25".parse().unwrap()));
         assert_eq!(d[1].name, "MSA");
         assert!(d[1].has('E'));
+        let mut no_msa = Config::new();
+        no_msa.features.insert("no_default_msa".into(), vec![]);
+        let d = specs(&no_msa).unwrap();
+        assert_eq!(d.len(), 1, "FEATURE(no_default_msa): the MTA alone");
+        assert_eq!(d[0].name, "MTA");
         let mut o = std::collections::BTreeMap::new();
         o.insert("Port".to_string(), "2525".to_string());
         o.insert("Addr".to_string(), "127.0.0.1".to_string());
