@@ -170,6 +170,20 @@ pub struct Privacy {
     pub restrict_mailq: bool,
     /// `restrictqrun`: only root and the spool's group run the queue.
     pub restrict_qrun: bool,
+    /// `noetrn` (or `goaway`): ETRN is refused and not offered.
+    pub no_etrn: bool,
+    /// `needmailhelo` (or `goaway`): MAIL before HELO/EHLO is refused.
+    pub need_mail_helo: bool,
+    /// `noreceipts` (or `goaway`): DSN is not offered and no success
+    /// report is sent.
+    pub no_receipts: bool,
+    /// `nobodyreturn` (or `goaway`): a report carries the message's header
+    /// only.
+    pub no_body_return: bool,
+    /// `authwarnings` (or `goaway`; the default when the option is unset):
+    /// a local submission whose sender an untrusted user set with `-f`
+    /// gets an `X-Authentication-Warning:` header.
+    pub auth_warnings: bool,
 }
 
 /// Texts of sendmail's standard refusals, when the configuration replaces them.
@@ -436,9 +450,10 @@ impl Settings {
     /// Read from options looked up by `.mc` name.
     pub fn from_options<'a>(option: impl Fn(&str) -> Option<&'a str>) -> Result<Settings, String> {
         let r = Reader { option };
+        // Unset: sendmail's cf default, `authwarnings`.
         let privacy = r
             .get("confPRIVACY_FLAGS")
-            .unwrap_or("")
+            .unwrap_or("authwarnings")
             .to_ascii_lowercase();
         let has = |flag: &str| privacy.split([',', ' ', '\t']).any(|f| f.trim() == flag);
         let max_sessions = r.num("confMAX_DAEMON_CHILDREN", 0)? as usize;
@@ -591,6 +606,11 @@ impl Settings {
                 no_expn: has("noexpn") || has("goaway"),
                 restrict_mailq: has("restrictmailq") || has("goaway"),
                 restrict_qrun: has("restrictqrun"),
+                no_etrn: has("noetrn") || has("goaway"),
+                need_mail_helo: has("needmailhelo") || has("goaway"),
+                no_receipts: has("noreceipts") || has("goaway"),
+                no_body_return: has("nobodyreturn") || has("goaway"),
+                auth_warnings: has("authwarnings") || has("goaway"),
             },
             max_client_lookups: (r.num("confMXGATE_MAX_CLIENT_LOOKUPS", 4)? as usize).max(1),
             auth_workers: match r.num("confMXGATE_AUTH_WORKERS", 0)? as usize {
@@ -939,6 +959,10 @@ mod tests {
             Some(PathBuf::from("/var/spool/mxgate-public/submit.sock"))
         );
         assert!(!s.allow_programs && !s.privacy.no_expn && !s.privacy.restrict_mailq);
+        assert!(
+            s.privacy.auth_warnings,
+            "unset: the cf default, authwarnings"
+        );
         let s = with(&[
             ("QUEUE_DIR", "/srv/q"),
             ("confMXGATE_QUEUE_INTERVAL", "0"),
@@ -970,9 +994,17 @@ mod tests {
             Privacy {
                 no_expn: true,
                 restrict_mailq: true,
-                restrict_qrun: true
-            }
+                restrict_qrun: true,
+                no_etrn: true,
+                need_mail_helo: true,
+                no_receipts: true,
+                no_body_return: true,
+                auth_warnings: true,
+            },
+            "goaway stands for all of its flags (sendmail 8.17's PRIV_GOAWAY)"
         );
         assert_eq!(s.run_as_user.as_deref(), Some("mxgate"));
+        let s = with(&[("confPRIVACY_FLAGS", "restrictqrun")]).unwrap();
+        assert!(s.privacy.restrict_qrun && !s.privacy.auth_warnings && !s.privacy.no_etrn);
     }
 }

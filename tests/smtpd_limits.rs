@@ -165,6 +165,34 @@ fn daemon_options_listen_buffers_and_children_reach_the_listener() {
 }
 
 #[test]
+fn privacy_flags_needmailhelo_noetrn_noreceipts() {
+    // sendmail 8.17 -bs with PrivacyOptions=needmailhelo: MAIL first gets
+    // "503 5.0.0 Polite people say HELO first"; with noreceipts,noetrn its
+    // EHLO lists neither DSN nor ETRN, and ETRN gets "502 5.7.0 Sorry, we
+    // do not allow this operation". Before, only noexpn, goaway,
+    // restrictmailq and restrictqrun were read.
+    let d = start("define(`confPRIVACY_FLAGS', `needmailhelo,noetrn,noreceipts')dnl\n");
+    let mut c = greeted(d.mta);
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@example.org>"),
+        "503 5.0.0 Polite people say HELO first"
+    );
+    let ehlo = c.cmd("EHLO client.example.org");
+    assert!(ehlo.contains("250-PIPELINING"), "{ehlo}");
+    assert!(!ehlo.contains("DSN") && !ehlo.contains("ETRN"), "{ehlo}");
+    assert_eq!(
+        c.cmd("ETRN example.org"),
+        "502 5.7.0 Sorry, we do not allow this operation"
+    );
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    // Without the flags both are offered.
+    let d = start("");
+    let mut c = greeted(d.mta);
+    let ehlo = c.cmd("EHLO client.example.org");
+    assert!(ehlo.contains("DSN") && ehlo.contains("ETRN"), "{ehlo}");
+}
+
+#[test]
 fn max_conn_per_ip_refuses_the_second_session_from_one_address() {
     // Loopback is exempt by default (as Postfix's mynetworks): count it here.
     let d = start(

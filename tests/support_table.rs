@@ -431,10 +431,11 @@ fn content_filter_settings_are_checked_with_file_and_line() {
     // Postfix's content_filter layout: every listener filters, the
     // re-injection listener does not.
     let good = "define(`confMXGATE_CONTENT_FILTER', `smtp:[127.0.0.1]:10024')dnl\n\
+                FEATURE(`no_default_msa')dnl\n\
                 DAEMON_OPTIONS(`Port=2525, Addr=127.0.0.1, Name=MTA')dnl\n\
                 DAEMON_OPTIONS(`Port=10025, Addr=127.0.0.1, Name=reinject, ContentFilter=, InputMailFilters=')dnl\n";
     assert_eq!(compile(good).unwrap(), Vec::<String>::new());
-    let lmtp = "DAEMON_OPTIONS(`Port=2525, Addr=127.0.0.1, Name=MTA, ContentFilter=lmtp:[::1]:10024')dnl\n";
+    let lmtp = "FEATURE(`no_default_msa')dnl\nDAEMON_OPTIONS(`Port=2525, Addr=127.0.0.1, Name=MTA, ContentFilter=lmtp:[::1]:10024')dnl\n";
     assert_eq!(compile(lmtp).unwrap(), Vec::<String>::new());
     // A bad value, in the define and in DAEMON_OPTIONS.
     let e =
@@ -464,7 +465,8 @@ fn content_filter_settings_are_checked_with_file_and_line() {
     // The filter is the re-injection listener itself: nothing scans.
     let direct = "define(`confMXGATE_CONTENT_FILTER', `smtp:[127.0.0.1]:10025')dnl\n\
                   DAEMON_OPTIONS(`Port=2525, Addr=127.0.0.1, Name=MTA')dnl\n\
-                  DAEMON_OPTIONS(`Port=10025, Addr=127.0.0.1, Name=reinject, ContentFilter=')dnl\n";
+                  DAEMON_OPTIONS(`Port=10025, Addr=127.0.0.1, Name=reinject, ContentFilter=')dnl\n\
+                  FEATURE(`no_default_msa')dnl\n";
     let w = compile(direct).unwrap();
     assert!(
         w.len() == 1

@@ -469,6 +469,13 @@ impl Mc {
         if name == "confAUTH_MECHANISMS" {
             self.auth_mechanisms_at = Some(pos);
         }
+        if name == "confPRIVACY_FLAGS" {
+            for flag in v.split([',', ' ', '\t']).map(str::trim) {
+                if let Some(w) = support::privacy_flag_warning(flag) {
+                    self.warnings.push(files.diag(pos, w));
+                }
+            }
+        }
         if name == "confCLIENT_OPTIONS" {
             let mut alone = Config::new();
             alone.options.insert(name.to_string(), v.to_string());

@@ -365,6 +365,32 @@ pub fn define_warning(name: &str) -> Option<String> {
         .map(|(n, why)| format!("warning: {n} has no effect in mxgate: {why}"))
 }
 
+/// The warning for one `confPRIVACY_FLAGS` flag (`None`: mxgate applies
+/// it). sendmail 8.17's flags: `public`, `needmailhelo`, `needexpnhelo`,
+/// `needvrfyhelo`, `noexpn`, `novrfy`, `noverb` (EXPN and VRFY are always
+/// refused and VERB is not offered, so these hold in any case),
+/// `restrictmailq`, `restrictqrun`, `noreceipts`, `nobodyreturn`, `noetrn`,
+/// `authwarnings`, `goaway` (all but `restrictmailq`/`restrictqrun`,
+/// `restrictexpand`, `noactualrecipient`), `restrictexpand`,
+/// `noactualrecipient`.
+pub fn privacy_flag_warning(flag: &str) -> Option<String> {
+    let why = match flag.to_ascii_lowercase().as_str() {
+        "" | "public" | "needmailhelo" | "needexpnhelo" | "needvrfyhelo" | "noexpn" | "novrfy"
+        | "noverb" | "restrictmailq" | "restrictqrun" | "noreceipts" | "nobodyreturn"
+        | "noetrn" | "authwarnings" | "goaway" => return None,
+        "restrictexpand" => "sendmail -bv and -bt are not restricted to trusted users",
+        "noactualrecipient" => "reports keep the fields they have without it",
+        _ => {
+            return Some(format!(
+                "warning: confPRIVACY_FLAGS: `{flag}' is not a sendmail 8.17 privacy flag (public, needmailhelo, needexpnhelo, needvrfyhelo, noexpn, novrfy, noverb, restrictmailq, restrictqrun, restrictexpand, noreceipts, nobodyreturn, noetrn, noactualrecipient, authwarnings, goaway)"
+            ));
+        }
+    };
+    Some(format!(
+        "warning: confPRIVACY_FLAGS `{flag}' has no effect in mxgate: {why}"
+    ))
+}
+
 /// The support of a `DAEMON_OPTIONS` key (`None`: implemented, or not a key).
 pub fn daemon_key(key: &str) -> Option<Support> {
     DAEMON_SETTINGS
@@ -551,6 +577,13 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
     }
     for name in c.options.keys() {
         w.extend(define_warning(name));
+    }
+    if let Some(flags) = c.options.get("confPRIVACY_FLAGS") {
+        w.extend(
+            flags
+                .split([',', ' ', '\t'])
+                .filter_map(|f| privacy_flag_warning(f.trim())),
+        );
     }
     for m in &c.mailers {
         if !matches!(

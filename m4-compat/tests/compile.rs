@@ -821,6 +821,22 @@ fn feature_arguments_and_prerequisites_as_sendmail_checks_them() {
 }
 
 #[test]
+fn privacy_flags_unknown_or_not_applied_are_warned() {
+    let c =
+        ok("dnl\ndefine(`confPRIVACY_FLAGS', `goaway, restrictqrun,restrictexpand,goawy')dnl\n");
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].starts_with(
+        "site.mc:2:1: warning: confPRIVACY_FLAGS `restrictexpand' has no effect in mxgate"
+    ));
+    assert!(w[1].starts_with(
+        "site.mc:2:1: warning: confPRIVACY_FLAGS: `goawy' is not a sendmail 8.17 privacy flag"
+    ));
+    let again = mxgate_m4::support::config_warnings(&c.config);
+    assert!(again.iter().any(|x| x.contains("`goawy'")), "{again:?}");
+}
+
+#[test]
 fn map_flags_not_applied_are_warned_with_the_line() {
     // -o, -N, -f and -T are applied; any other flag was dropped silently.
     let c = ok(

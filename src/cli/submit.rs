@@ -636,12 +636,16 @@ pub fn prepare(
                 }
                 Address::Null => false,
             };
-            let warn = (invoker.trust == Trust::Untrusted && !own).then(|| {
-                format!(
-                    "{}: {} set sender to {given} using -{flag}",
-                    site.hostname, invoker.user
-                )
-            });
+            // sendmail's auth_warning() writes it only with PrivacyOptions
+            // authwarnings (the cf default).
+            let warn =
+                (site.settings.privacy.auth_warnings && invoker.trust == Trust::Untrusted && !own)
+                    .then(|| {
+                        format!(
+                            "{}: {} set sender to {given} using -{flag}",
+                            site.hostname, invoker.user
+                        )
+                    });
             (a, warn)
         }
     };

@@ -1047,6 +1047,11 @@ impl Queue {
             if !dsn::notify_allows(i.notify, kind) {
                 continue;
             }
+            // confPRIVACY_FLAGS noreceipts (or goaway): no success reports,
+            // whatever NOTIFY asked (sendmail's PRIV_NORECEIPTS).
+            if kind == dsn::Kind::Success && site.settings.privacy.no_receipts {
+                continue;
+            }
             let (tag, to) = if !i.sender.is_empty() {
                 (
                     if kind == dsn::Kind::Success { 1 } else { 0 },
@@ -1228,7 +1233,13 @@ impl Queue {
             retry_until: Some(env.arrival.saturating_add(timing.return_after)),
             warn_after: &warn_words,
             recipients: rcpts,
-            ret: dsn::Return::from_param(env.fact("ret")),
+            // confPRIVACY_FLAGS nobodyreturn (or goaway): the header only,
+            // whatever RET= asked (sendmail's PRIV_NOBODYRETN).
+            ret: if site.settings.privacy.no_body_return {
+                dsn::Return::Headers
+            } else {
+                dsn::Return::from_param(env.fact("ret"))
+            },
             original: content,
         };
         let bytes = dsn::compose(&report);
@@ -2685,6 +2696,47 @@ mod tests {
         assert!(t.contains("Action: delivered"), "{t}");
         assert!(t.contains("Original-Recipient: rfc822;Y@good.example"));
         assert!(!t.contains("x@bad.example"));
+    }
+
+    #[test]
+    fn privacy_noreceipts_and_nobodyreturn() {
+        // confPRIVACY_FLAGS goaway holds both (sendmail 8.17 PRIV_GOAWAY):
+        // no success report whatever NOTIFY says, and a bounce carries the
+        // header only whatever RET says.
+        let d = tempfile::tempdir().unwrap();
+        let (h, agents, q) = setup(d.path(), &[("confPRIVACY_FLAGS", "goaway")]);
+        agents
+            .script
+            .lock()
+            .unwrap()
+            .insert("bad.example".into(), "fail");
+        let mut e = Envelope::new("<s@src.example>");
+        e.arrival = T0;
+        for (to, notify) in [
+            ("<x@bad.example>", "FAILURE"),
+            ("<y@good.example>", "SUCCESS"),
+        ] {
+            e.recipients.push(Recipient {
+                address: Forward::parse(to),
+                notify: parse_notify(notify),
+                orcpt: None,
+            });
+        }
+        let mut w = h.spool.create(&e).unwrap();
+        w.write(b"Subject: t\r\n\r\nthe body\r\n").unwrap();
+        let id = w.commit(State::Queue).unwrap();
+        assert_eq!(q.process_blocking(&id, T0).unwrap(), Processed::Removed);
+        let all = queued(&h);
+        assert_eq!(all.len(), 1, "the bounce, no success report");
+        let t = String::from_utf8_lossy(&all[0].2);
+        assert!(
+            t.contains("Action: failed") && !t.contains("Action: delivered"),
+            "{t}"
+        );
+        assert!(
+            t.contains("text/rfc822-headers") && !t.contains("the body"),
+            "{t}"
+        );
     }
 
     #[test]

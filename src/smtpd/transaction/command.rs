@@ -82,6 +82,12 @@ impl<W: World> Session<W> {
     /// PIPELINING) is off for this client: its `Srv_Features:` letter
     /// says so, or, without one, the listener's `M=` modifier of that letter.
     pub(super) fn off(&self, c: char) -> bool {
+        // confPRIVACY_FLAGS noetrn / noreceipts (each in goaway) turn ETRN
+        // and DSN off whatever Srv_Features or the listener say.
+        let privacy = self.settings.privacy;
+        if (c == 'E' && privacy.no_etrn) || (c == 'D' && privacy.no_receipts) {
+            return true;
+        }
         match self.features.get(c) {
             Some(on) => !on,
             None => self.spec.has(c.to_ascii_uppercase()),
@@ -427,6 +433,11 @@ impl<W: World> Session<W> {
         settings: &Settings,
     ) -> Reply {
         let arg = display_path(&sender);
+        // confPRIVACY_FLAGS needmailhelo (or goaway): sendmail 8.17's
+        // srvrsmtp.c answers MAIL before HELO/EHLO with this.
+        if settings.privacy.need_mail_helo && self.helo.is_empty() {
+            return Reply::new(503, st(5, 0, 0), "Polite people say HELO first");
+        }
         if self.auth_required() && self.authed.is_none() {
             let r = Reply::new(530, st(5, 7, 0), "Authentication required");
             self.log_reject("check_mail", &format!("<{arg}>"), &r);
