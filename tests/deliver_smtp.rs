@@ -776,6 +776,43 @@ fn smtp_mailer_says_ehlo_to_esmtp_greetings_helo_otherwise_and_auth_uses_authinf
     let _ = case.dir.path();
 }
 
+#[test]
+fn without_feature_authinfo_the_access_table_gives_the_credentials() {
+    // sendmail 8.17's proto.m4 (SAuthInfo, no FEATURE(authinfo), access_db
+    // on): `$>D <server_name>` then `$>A <server_addr>` with the AuthInfo
+    // tag, then `AuthInfo:`. mxgate read only the authinfo table, so a
+    // smart host that wants a login got none.
+    let nsd = Nsd::start();
+    let port = support::free_port();
+    let script =
+        r#"{"caps": ["AUTH PLAIN LOGIN", "PIPELINING"], "auth": "\u0000smart\u0000s3cret"}"#;
+    let peer = Peer::start("127.0.0.9", port, script);
+    let mut tables: BTreeMap<String, TableRef> = BTreeMap::new();
+    tables.insert(
+        "access".into(),
+        Arc::new(MemTable::from_lines(
+            // The parent domain of group.d.test: the D walk finds it.
+            "AuthInfo:d.test \"U:smart\" \"P:s3cret\" \"M:PLAIN\"\n",
+        )),
+    );
+    let case = site_with(port, "dns", tables, |c| {
+        c.features.insert("access_db".into(), vec![]);
+    });
+    let a = agent(&nsd, 0);
+    let o = deliver(
+        &a,
+        &case.site,
+        &hop("relay", "[group.d.test]"),
+        &["x@far.example"],
+    );
+    assert!(matches!(o[0], Outcome::Delivered { .. }), "{o:?}");
+    let cmds = peer.commands();
+    assert!(
+        cmds.iter().any(|c| c.starts_with("AUTH PLAIN ")),
+        "{cmds:?}"
+    );
+}
+
 /// CLIENT_OPTIONS (sendmail's ClientPortOptions): the connection comes from
 /// the configured source address (and port); `M=A` leaves out AUTH though
 /// authinfo has credentials, `M=S` leaves out STARTTLS though it is offered.

@@ -179,10 +179,12 @@ fn split_quoted(s: &str) -> Vec<String> {
 }
 
 /// Credentials for `host` / `ip` from the `authinfo` table
-/// (`AuthInfo:host`, `AuthInfo:ip`, then `AuthInfo:`). `Err` = table failure.
+/// (`AuthInfo:host`, `AuthInfo:ip`, then `AuthInfo:`); without
+/// `FEATURE(authinfo)`, from the access table's `AuthInfo:` entries.
+/// `Err` = table failure.
 pub fn authinfo(site: &Site, host: &str, ip: IpAddr) -> Result<Option<Credentials>, String> {
     let Some(table) = site.table("authinfo") else {
-        return Ok(None);
+        return access_authinfo(site, host, ip);
     };
     for key in [
         format!("AuthInfo:{host}"),
@@ -196,6 +198,30 @@ pub fn authinfo(site: &Site, host: &str, ip: IpAddr) -> Result<Option<Credential
         }
     }
     Ok(None)
+}
+
+/// `AuthInfo:` in the access table, as sendmail 8.17's proto.m4 looks it
+/// up without `FEATURE(authinfo)`: the server's name with its parent
+/// domains (`$>D`), then its address and shorter prefixes (`$>A`), then
+/// `AuthInfo:` alone; tagged keys only.
+fn access_authinfo(site: &Site, host: &str, ip: IpAddr) -> Result<Option<Credentials>, String> {
+    use crate::policy::access::{AccessDb, Mode};
+    let Some(db) = AccessDb::of(site) else {
+        return Ok(None);
+    };
+    let tag = "AuthInfo";
+    let hit = db
+        .domain(tag, host, Mode::TagOnly)
+        .and_then(|h| match h {
+            None => db.address(tag, &ip, Mode::TagOnly),
+            h => Ok(h),
+        })
+        .and_then(|h| match h {
+            None => db.exact(tag, "", Mode::TagOnly),
+            h => Ok(h),
+        })
+        .map_err(|e| format!("access lookup {tag}: {e}"))?;
+    Ok(hit.and_then(|h| parse_authinfo(&h.value)))
 }
 
 /// A connection: TCP, TLS over TCP, or a unix socket (LMTP).
