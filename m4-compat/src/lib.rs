@@ -268,6 +268,7 @@ fn compile_here(
     host.check_content_filters(&engine.files).map_err(one)?;
     host.check_auth_trust(&engine.files);
     host.check_default_msa(&engine.files);
+    host.check_idle_options(&engine.files);
     Ok(Compiled {
         config: host.config,
         warnings: host.warnings,

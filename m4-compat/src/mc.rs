@@ -357,6 +357,8 @@ pub struct Mc {
     rule_run: bool,
     /// Where `confAUTH_MECHANISMS` was defined.
     auth_mechanisms_at: Option<Pos>,
+    /// Where each option was last defined.
+    option_at: BTreeMap<String, Pos>,
 }
 
 impl Mc {
@@ -372,6 +374,7 @@ impl Mc {
             filter_at: None,
             rule_run: false,
             auth_mechanisms_at: None,
+            option_at: BTreeMap::new(),
         }
     }
 
@@ -469,6 +472,7 @@ impl Mc {
         if name == "confAUTH_MECHANISMS" {
             self.auth_mechanisms_at = Some(pos);
         }
+        self.option_at.insert(name.to_string(), pos);
         if name == "confPRIVACY_FLAGS" {
             for flag in v.split([',', ' ', '\t']).map(str::trim) {
                 if let Some(w) = support::privacy_flag_warning(flag) {
@@ -737,6 +741,28 @@ impl Mc {
                 pos,
                 "warning: no DAEMON_OPTIONS names a submission listener: sendmail 8.17 would also listen on port 587 (Name=MSA, M=E); mxgate listens only where DAEMON_OPTIONS say. Add DAEMON_OPTIONS(`Port=587, Name=MSA, M=Ea') for submission, or FEATURE(`no_default_msa') to say there is none",
             ));
+        }
+    }
+
+    /// Warn about an option that another one makes idle: the password map
+    /// beside Dovecot's auth socket (the socket checks every password), and
+    /// a syslog socket when the log does not go to syslog.
+    pub fn check_idle_options(&mut self, files: &Files) {
+        let opt = |n: &str| self.config.options.get(n).map(|v| v.trim().to_string());
+        let mut idle = Vec::new();
+        if opt("confAUTH_DOVECOT_SOCKET").is_some_and(|v| !v.is_empty())
+            && let Some(&pos) = self.option_at.get("confAUTH_PASSWORD_MAP")
+        {
+            idle.push((pos, "confAUTH_PASSWORD_MAP has no effect in mxgate while confAUTH_DOVECOT_SOCKET is set: Dovecot checks every password"));
+        }
+        if opt("confMXGATE_LOG_FILE").as_deref() != Some("syslog")
+            && let Some(&pos) = self.option_at.get("confMXGATE_SYSLOG_SOCKET")
+        {
+            idle.push((pos, "confMXGATE_SYSLOG_SOCKET has no effect in mxgate unless confMXGATE_LOG_FILE is `syslog'"));
+        }
+        for (pos, why) in idle {
+            self.warnings
+                .push(files.diag(pos, format!("warning: {why}")));
         }
     }
 
@@ -1025,6 +1051,15 @@ impl Mc {
                         "FEATURE(`greet_pause') takes milliseconds, got `{}'",
                         arg(0)
                     ),
+                ));
+            }
+            // sendmail's local_lmtp.m4 takes the mailer program and its
+            // argv; mxgate's first argument is the LMTP socket or
+            // host:port (docs/mc.md), and the others are not read.
+            "local_lmtp" if rest.len() > 1 && rest.iter().skip(1).any(|a| !a.trim().is_empty()) => {
+                self.warnings.push(files.diag(
+                    pos,
+                    "warning: FEATURE(`local_lmtp') arguments after the first have no effect in mxgate: the first names the LMTP socket or host:port (not sendmail's mail.local program), and local mail goes there",
                 ));
             }
             // sendmail's nocanonify.m4: `canonify_hosts' or nothing.

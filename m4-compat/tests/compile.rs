@@ -818,6 +818,36 @@ fn feature_arguments_and_prerequisites_as_sendmail_checks_them() {
         "FEATURE(`access_db')dnl\nFEATURE(`relay_mail_from')dnl\nFEATURE(`lookupdotdomain')dnl\n",
     );
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let c = ok("dnl\nFEATURE(`local_lmtp', `/usr/libexec/mail.local', `mail.local -l')dnl\n");
+    assert!(
+        c.warnings[0].to_string().starts_with(
+            "site.mc:2:1: warning: FEATURE(`local_lmtp') arguments after the first have no effect"
+        ),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        ok("FEATURE(`local_lmtp', `/run/dovecot/lmtp')dnl\n")
+            .warnings
+            .is_empty()
+    );
+}
+
+#[test]
+fn options_another_one_makes_idle_are_warned() {
+    let c = ok(
+        "dnl\ndefine(`confAUTH_PASSWORD_MAP', `lmdb /etc/mail/passwd')dnl\n\
+                define(`confAUTH_DOVECOT_SOCKET', `/run/dovecot/auth-client')dnl\n\
+                define(`confMXGATE_SYSLOG_SOCKET', `/dev/log')dnl\n",
+    );
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].starts_with("site.mc:2:1: warning: confAUTH_PASSWORD_MAP has no effect"));
+    assert!(w[1].starts_with("site.mc:4:1: warning: confMXGATE_SYSLOG_SOCKET has no effect"));
+    let c = ok(
+        "define(`confMXGATE_LOG_FILE', `syslog')dnl\ndefine(`confMXGATE_SYSLOG_SOCKET', `/dev/log')dnl\n",
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
 
 #[test]
