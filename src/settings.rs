@@ -170,15 +170,13 @@ pub struct Privacy {
     pub restrict_mailq: bool,
     /// `restrictqrun`: only root and the spool's group run the queue.
     pub restrict_qrun: bool,
-    /// `noetrn` (or `goaway`): ETRN is refused and not offered.
+    /// `noetrn`: ETRN is refused and not offered.
     pub no_etrn: bool,
     /// `needmailhelo` (or `goaway`): MAIL before HELO/EHLO is refused.
     pub need_mail_helo: bool,
-    /// `noreceipts` (or `goaway`): DSN is not offered and no success
-    /// report is sent.
+    /// `noreceipts`: DSN is not offered and no success report is sent.
     pub no_receipts: bool,
-    /// `nobodyreturn` (or `goaway`): a report carries the message's header
-    /// only.
+    /// `nobodyreturn`: a report carries the message's header only.
     pub no_body_return: bool,
     /// `authwarnings` (or `goaway`; the default when the option is unset):
     /// a local submission whose sender an untrusted user set with `-f`
@@ -606,10 +604,14 @@ impl Settings {
                 no_expn: has("noexpn") || has("goaway"),
                 restrict_mailq: has("restrictmailq") || has("goaway"),
                 restrict_qrun: has("restrictqrun"),
-                no_etrn: has("noetrn") || has("goaway"),
+                // sendmail 8.17's PRIV_GOAWAY is the low 16 bits:
+                // needmailhelo, needexpnhelo, needvrfyhelo, noexpn, novrfy,
+                // authwarnings, noverb; not noetrn, noreceipts or
+                // nobodyreturn (its -bs still offers DSN and ETRN).
+                no_etrn: has("noetrn"),
                 need_mail_helo: has("needmailhelo") || has("goaway"),
-                no_receipts: has("noreceipts") || has("goaway"),
-                no_body_return: has("nobodyreturn") || has("goaway"),
+                no_receipts: has("noreceipts"),
+                no_body_return: has("nobodyreturn"),
                 auth_warnings: has("authwarnings") || has("goaway"),
             },
             max_client_lookups: (r.num("confMXGATE_MAX_CLIENT_LOOKUPS", 4)? as usize).max(1),
@@ -995,13 +997,13 @@ mod tests {
                 no_expn: true,
                 restrict_mailq: true,
                 restrict_qrun: true,
-                no_etrn: true,
+                no_etrn: false,
                 need_mail_helo: true,
-                no_receipts: true,
-                no_body_return: true,
+                no_receipts: false,
+                no_body_return: false,
                 auth_warnings: true,
             },
-            "goaway stands for all of its flags (sendmail 8.17's PRIV_GOAWAY)"
+            "goaway: sendmail 8.17's PRIV_GOAWAY (0xffff) leaves out noetrn, noreceipts and nobodyreturn"
         );
         assert_eq!(s.run_as_user.as_deref(), Some("mxgate"));
         let s = with(&[("confPRIVACY_FLAGS", "restrictqrun")]).unwrap();

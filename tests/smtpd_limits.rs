@@ -185,6 +185,14 @@ fn privacy_flags_needmailhelo_noetrn_noreceipts() {
         "502 5.7.0 Sorry, we do not allow this operation"
     );
     assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    // goaway is sendmail 8.17's PRIV_GOAWAY (0xffff): needmailhelo is in
+    // it, noetrn and noreceipts are not (its -bs with goaway still offers
+    // DSN and ETRN, and answers MAIL first with the 503 above).
+    let d = start("define(`confPRIVACY_FLAGS', `goaway')dnl\n");
+    let mut c = greeted(d.mta);
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("503 5.0.0"));
+    let ehlo = c.cmd("EHLO client.example.org");
+    assert!(ehlo.contains("DSN") && ehlo.contains("ETRN"), "{ehlo}");
     // Without the flags both are offered.
     let d = start("");
     let mut c = greeted(d.mta);

@@ -370,8 +370,8 @@ pub fn define_warning(name: &str) -> Option<String> {
 /// `needvrfyhelo`, `noexpn`, `novrfy`, `noverb` (EXPN and VRFY are always
 /// refused and VERB is not offered, so these hold in any case),
 /// `restrictmailq`, `restrictqrun`, `noreceipts`, `nobodyreturn`, `noetrn`,
-/// `authwarnings`, `goaway` (all but `restrictmailq`/`restrictqrun`,
-/// `restrictexpand`, `noactualrecipient`), `restrictexpand`,
+/// `authwarnings`, `goaway` (sendmail's PRIV_GOAWAY: the HELO, EXPN,
+/// VRFY and VERB flags and `authwarnings`), `restrictexpand`,
 /// `noactualrecipient`.
 pub fn privacy_flag_warning(flag: &str) -> Option<String> {
     let why = match flag.to_ascii_lowercase().as_str() {

@@ -1047,7 +1047,7 @@ impl Queue {
             if !dsn::notify_allows(i.notify, kind) {
                 continue;
             }
-            // confPRIVACY_FLAGS noreceipts (or goaway): no success reports,
+            // confPRIVACY_FLAGS noreceipts: no success reports,
             // whatever NOTIFY asked (sendmail's PRIV_NORECEIPTS).
             if kind == dsn::Kind::Success && site.settings.privacy.no_receipts {
                 continue;
@@ -1233,7 +1233,7 @@ impl Queue {
             retry_until: Some(env.arrival.saturating_add(timing.return_after)),
             warn_after: &warn_words,
             recipients: rcpts,
-            // confPRIVACY_FLAGS nobodyreturn (or goaway): the header only,
+            // confPRIVACY_FLAGS nobodyreturn: the header only,
             // whatever RET= asked (sendmail's PRIV_NOBODYRETN).
             ret: if site.settings.privacy.no_body_return {
                 dsn::Return::Headers
@@ -2700,11 +2700,13 @@ mod tests {
 
     #[test]
     fn privacy_noreceipts_and_nobodyreturn() {
-        // confPRIVACY_FLAGS goaway holds both (sendmail 8.17 PRIV_GOAWAY):
-        // no success report whatever NOTIFY says, and a bounce carries the
+        // No success report whatever NOTIFY says, and a bounce carries the
         // header only whatever RET says.
         let d = tempfile::tempdir().unwrap();
-        let (h, agents, q) = setup(d.path(), &[("confPRIVACY_FLAGS", "goaway")]);
+        let (h, agents, q) = setup(
+            d.path(),
+            &[("confPRIVACY_FLAGS", "noreceipts,nobodyreturn")],
+        );
         agents
             .script
             .lock()

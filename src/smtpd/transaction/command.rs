@@ -82,8 +82,8 @@ impl<W: World> Session<W> {
     /// PIPELINING) is off for this client: its `Srv_Features:` letter
     /// says so, or, without one, the listener's `M=` modifier of that letter.
     pub(super) fn off(&self, c: char) -> bool {
-        // confPRIVACY_FLAGS noetrn / noreceipts (each in goaway) turn ETRN
-        // and DSN off whatever Srv_Features or the listener say.
+        // confPRIVACY_FLAGS noetrn / noreceipts turn ETRN and DSN off
+        // whatever Srv_Features or the listener say.
         let privacy = self.settings.privacy;
         if (c == 'E' && privacy.no_etrn) || (c == 'D' && privacy.no_receipts) {
             return true;
