@@ -830,56 +830,32 @@ fn t22_delay_checks_refuse_at_rcpt() {
 fn delay_checks_friend_and_hater() {
     let f = Fixture::new();
     let from = addr("<spam@aol.com>");
-    let mut c = f.config();
-    c.features
-        .insert("delay_checks".into(), vec!["friend".into()]);
-    let s = f.site_with(c);
+    // check_rcpt of `to` from a stranger, with FEATURE(delay_checks, args).
+    let rcpt = |args: &[&str], to: &str| {
+        let mut c = f.config();
+        c.features.insert(
+            "delay_checks".into(),
+            args.iter().map(|a| a.to_string()).collect(),
+        );
+        check_rcpt(
+            &f.site_with(c),
+            &Facts::new(),
+            &stranger(),
+            Some(&from),
+            &addr(to),
+        )
+    };
     // Spam:abuse@ FRIEND: the sender checks are skipped for abuse@ (local domain).
-    let v = check_rcpt(
-        &s,
-        &Facts::new(),
-        &stranger(),
-        Some(&from),
-        &addr("<abuse@example.com>"),
-    );
+    let v = rcpt(&["friend"], "<abuse@example.com>");
     assert!(is_relay(&v), "{v:?}");
-    let v = check_rcpt(
-        &s,
-        &Facts::new(),
-        &stranger(),
-        Some(&from),
-        &addr("<u@relayto.org>"),
-    );
+    let v = rcpt(&["friend"], "<u@relayto.org>");
     assert!(matches!(v.action, Action::Reject(_)));
-
-    let mut c = f.config();
-    c.features
-        .insert("delay_checks".into(), vec!["hater".into()]);
-    let s = f.site_with(c);
     // Hater mode: only HATER recipients get the checks; nobody is one here.
-    let v = check_rcpt(
-        &s,
-        &Facts::new(),
-        &stranger(),
-        Some(&from),
-        &addr("<u@relayto.org>"),
-    );
-    assert!(is_relay(&v));
-
+    assert!(is_relay(&rcpt(&["hater"], "<u@relayto.org>")));
     // Only the first argument chooses the mode (delay_checks.m4's `_ARG_`;
     // the second only turns off 8.10 compatibility): `hater' second is the
     // plain mode, where the sender checks refuse this recipient.
-    let mut c = f.config();
-    c.features
-        .insert("delay_checks".into(), vec!["".into(), "hater".into()]);
-    let s = f.site_with(c);
-    let v = check_rcpt(
-        &s,
-        &Facts::new(),
-        &stranger(),
-        Some(&from),
-        &addr("<u@relayto.org>"),
-    );
+    let v = rcpt(&["", "hater"], "<u@relayto.org>");
     assert!(matches!(v.action, Action::Reject(_)), "{v:?}");
 }
 

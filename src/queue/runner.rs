@@ -2064,6 +2064,24 @@ mod tests {
         w.commit(State::Queue).unwrap()
     }
 
+    /// [`enqueue`] from `<s@src.example>` with each recipient's NOTIFY and
+    /// ORCPT, and `body` after a `Subject: t` header.
+    fn enqueue_notify(h: &TestHost, rcpts: &[(&str, &str, Option<&str>)], body: &[u8]) -> QueueId {
+        let mut e = Envelope::new("<s@src.example>");
+        e.arrival = T0;
+        for (to, notify, orcpt) in rcpts {
+            e.recipients.push(Recipient {
+                address: Forward::parse(to),
+                notify: parse_notify(notify),
+                orcpt: orcpt.map(str::to_string),
+            });
+        }
+        let mut w = h.spool.create(&e).unwrap();
+        w.write(b"Subject: t\r\n\r\n").unwrap();
+        w.write(body).unwrap();
+        w.commit(State::Queue).unwrap()
+    }
+
     /// Wait (up to 30 s, half the scanner's backstop) for `done`.
     fn wait_for(what: &str, done: impl Fn() -> bool) {
         let until = Instant::now() + Duration::from_secs(30);
@@ -2674,21 +2692,14 @@ mod tests {
             .lock()
             .unwrap()
             .insert("bad.example".into(), "fail");
-        let mut e = Envelope::new("<s@src.example>");
-        e.arrival = T0;
-        e.recipients.push(Recipient {
-            address: Forward::parse("<x@bad.example>"),
-            notify: parse_notify("NEVER"),
-            orcpt: None,
-        });
-        e.recipients.push(Recipient {
-            address: Forward::parse("<y@good.example>"),
-            notify: parse_notify("SUCCESS"),
-            orcpt: Some("rfc822;Y@good.example".into()),
-        });
-        let mut w = h.spool.create(&e).unwrap();
-        w.write(b"Subject: t\r\n\r\nb\r\n").unwrap();
-        let id = w.commit(State::Queue).unwrap();
+        let id = enqueue_notify(
+            &h,
+            &[
+                ("<x@bad.example>", "NEVER", None),
+                ("<y@good.example>", "SUCCESS", Some("rfc822;Y@good.example")),
+            ],
+            b"b\r\n",
+        );
         assert_eq!(q.process_blocking(&id, T0).unwrap(), Processed::Removed);
         let q1 = queued(&h);
         assert_eq!(q1.len(), 1, "only the success report");
@@ -2712,21 +2723,14 @@ mod tests {
             .lock()
             .unwrap()
             .insert("bad.example".into(), "fail");
-        let mut e = Envelope::new("<s@src.example>");
-        e.arrival = T0;
-        for (to, notify) in [
-            ("<x@bad.example>", "FAILURE"),
-            ("<y@good.example>", "SUCCESS"),
-        ] {
-            e.recipients.push(Recipient {
-                address: Forward::parse(to),
-                notify: parse_notify(notify),
-                orcpt: None,
-            });
-        }
-        let mut w = h.spool.create(&e).unwrap();
-        w.write(b"Subject: t\r\n\r\nthe body\r\n").unwrap();
-        let id = w.commit(State::Queue).unwrap();
+        let id = enqueue_notify(
+            &h,
+            &[
+                ("<x@bad.example>", "FAILURE", None),
+                ("<y@good.example>", "SUCCESS", None),
+            ],
+            b"the body\r\n",
+        );
         assert_eq!(q.process_blocking(&id, T0).unwrap(), Processed::Removed);
         let all = queued(&h);
         assert_eq!(all.len(), 1, "the bounce, no success report");
