@@ -62,6 +62,45 @@ fn runtime_source() -> String {
     s
 }
 
+#[test]
+fn relay_fields_the_compiler_fills_have_a_reader_besides_the_macro_expansion() {
+    // confFALLBACK_SMARTHOST was compiled into relays.fallback_smarthost
+    // and read nowhere but by site.rs, which only expands its macros: the
+    // COMPILER_OPTIONS exemption below hid it.
+    let mut readers: Vec<(String, String)> = Vec::new();
+    fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("src/site.rs") {
+                out.push((
+                    p.display().to_string(),
+                    std::fs::read_to_string(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut readers,
+    );
+    for field in [
+        "smart_host",
+        "mail_hub",
+        "local_relay",
+        "luser_relay",
+        "fallback_mx",
+        "fallback_smarthost",
+    ] {
+        let token = format!(".{field}");
+        assert!(
+            readers.iter().any(|(_, text)| text.contains(&token)),
+            "relays.{field}: no reader outside src/site.rs"
+        );
+    }
+}
+
 /// Features the compiler itself turns into behaviour (fields of the
 /// compiled configuration, class files), or that name what mxgate always
 /// does (it never canonifies, always keeps `+detail`, and a configuration
