@@ -261,8 +261,17 @@ pub fn parse_value(v: &str) -> Value {
         "HATER" => return Value::Hater,
         _ => {}
     }
-    if upper.starts_with("QUARANTINE:") && v.len() > "QUARANTINE:".len() {
-        return Value::Quarantine(v.get("QUARANTINE:".len()..).unwrap_or("").to_string());
+    if upper.starts_with("QUARANTINE:") {
+        // sendmail 8.17 quarantines even with nothing after the colon
+        // (`-bt` check_mail on `From:q1.example QUARANTINE:` gives `$#
+        // error $@ quarantine`, the reason taken from the tokens left in
+        // its workspace); the reason then says where it came from.
+        let reason = v.get("QUARANTINE:".len()..).unwrap_or("").trim();
+        return Value::Quarantine(if reason.is_empty() {
+            "QUARANTINE: in the access table (no reason given)".to_string()
+        } else {
+            reason.to_string()
+        });
     }
     // The rulesets tokenize the whole value; one sendmail cannot tokenize
     // is refused naming it (`553 5.0.0 ERROR:550 a > b c... Unbalanced '>'`).
@@ -365,6 +374,12 @@ mod tests {
         assert_eq!(
             parse_value("QUARANTINE:suspicious sender"),
             Value::Quarantine("suspicious sender".into())
+        );
+        // An empty reason still quarantines, as in sendmail 8.17 (it was
+        // refused with 553 5.3.0).
+        assert_eq!(
+            parse_value("QUARANTINE:"),
+            Value::Quarantine("QUARANTINE: in the access table (no reason given)".into())
         );
         assert_eq!(
             parse_value("frobnicate"),
