@@ -422,8 +422,9 @@ impl Spool {
     /// before the read.
     pub fn read(&self, state: State, id: &QueueId) -> Result<(Envelope, Vec<u8>), Error> {
         let path = self.root.join(state.dir()).join(id.as_str());
-        let data = read_file(&path, Vec::new())?;
-        let (env, content) = split_message(path.clone(), &data)?;
+        let mut content = read_file(&path, Vec::new())?;
+        let (env, start) = split_message(path.clone(), &content)?;
+        content.drain(..start);
         if env.id.as_ref().is_some_and(|held| held != id) {
             return Err(Error::Io {
                 path,
@@ -475,10 +476,11 @@ pub fn read_file(path: &Path, mut buf: Vec<u8>) -> Result<Vec<u8>, Error> {
     Ok(buf)
 }
 
-/// [`Spool::read`]'s second half: the envelope and the content of a file
-/// read from `path`.
-pub fn split_message(path: PathBuf, data: &[u8]) -> Result<(Envelope, Vec<u8>), Error> {
-    Envelope::split(data).map_err(|detail| Error::Corrupt { path, detail })
+/// [`Spool::read`]'s second half: the envelope of a file read from `path`,
+/// and where its content starts in `data` (not copied: a delivery reads
+/// messages of megabytes).
+pub fn split_message(path: PathBuf, data: &[u8]) -> Result<(Envelope, usize), Error> {
+    Envelope::parse_head(data).map_err(|detail| Error::Corrupt { path, detail })
 }
 
 /// Unlink a delivered message's file that [`Spool::release`] did not

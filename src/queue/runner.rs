@@ -744,15 +744,17 @@ impl Queue {
         } else {
             spool::read_file(&path, buf)
         };
-        let (env, content) = match data.and_then(|d| spool::split_message(path, &d)) {
-            Ok(x) => x,
+        let data = data.and_then(|d| spool::split_message(path, &d).map(|(env, at)| (env, at, d)));
+        let (env, data, start) = match data {
+            Ok((env, start, d)) => (env, d, start),
             Err(spool::Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Processed::Gone);
             }
             Err(e) => return Err(e),
         };
+        let content = &data[start..];
         let site = self.host.site();
-        let timing = timing(&site, &env, &content);
+        let timing = timing(&site, &env, content);
         let stored = Journal::load_stored(&root, id)?;
         let had_journal = stored.is_some();
         let mut journal = stored.unwrap_or_default();
@@ -896,7 +898,7 @@ impl Queue {
                             .map(|(a, _)| a)
                         };
                         sender.and_then(|s| {
-                            crate::rewrite::headers(&site, &content, &p.hop.mailer).map(|h| (s, h))
+                            crate::rewrite::headers(&site, content, &p.hop.mailer).map(|h| (s, h))
                         })
                     };
                 // A table that cannot be read (genericstable) defers the batch.
@@ -921,7 +923,7 @@ impl Queue {
                             orcpt: l.orcpt.clone(),
                         })
                         .collect(),
-                    message: rewritten.as_deref().unwrap_or(&content),
+                    message: rewritten.as_deref().unwrap_or(content),
                 };
                 let started = Instant::now();
                 let mut outcomes = match &table_error {
@@ -1012,7 +1014,7 @@ impl Queue {
                     &site,
                     id,
                     &env,
-                    &content,
+                    content,
                     dsn::Kind::Delay,
                     DsnFor::Sender(&to),
                     &rcpts,
@@ -1080,7 +1082,7 @@ impl Queue {
         }
         if !unsaved.is_empty() {
             log.flush();
-            if self.savemail(&site, id, &env, &content, &mut log) {
+            if self.savemail(&site, id, &env, content, &mut log) {
                 reported.append(&mut unsaved);
             }
         }
@@ -1091,9 +1093,7 @@ impl Queue {
                 2 => (dsn::Kind::Failure, DsnFor::Postmaster(&to)),
                 _ => (dsn::Kind::Failure, DsnFor::Sender(&to)),
             };
-            self.commit_dsn(
-                &site, id, &env, &content, kind, target, &rcpts, now, &timing,
-            )?;
+            self.commit_dsn(&site, id, &env, content, kind, target, &rcpts, now, &timing)?;
         }
         if !reported.is_empty() {
             let e = Entry::Reported(reported);
@@ -1107,18 +1107,25 @@ impl Queue {
             // Nothing left to remember: remove the message (a crash before
             // the removal reaches the disk delivers it again — at least
             // once, never lost); its file may serve a new message.
-            if let Some(path) = self.host.spool().release(State::Queue, id)? {
-                // Not kept for a later message (large, or the pool full):
-                // unlinked off this thread, like the read.
-                if meta.len() > INLINE_IO {
-                    blocking::unblock(move || spool::remove_delivered(&path)).await?;
-                } else {
+            // On the blocking pool, awaited: the rename into `tmp/` (or
+            // the unlink of a file not kept for a later message) takes
+            // ~40 µs of directory work on ext4, time every session and
+            // delivery on this thread would wait (docs/benchmarks.md, "The
+            // removal of a delivered message"). The pass ends only after
+            // it, so no scan offers the message again meanwhile.
+            let host = Arc::clone(&self.host);
+            let key = id.clone();
+            blocking::unblock(move || {
+                if let Some(path) = host.spool().release(State::Queue, &key)? {
+                    // Not kept for a later message (large, or the pool full).
                     spool::remove_delivered(&path)?;
                 }
-            }
-            if journaled {
-                status::remove_journal(&root, id)?;
-            }
+                if journaled {
+                    status::remove_journal(&root, &key)?;
+                }
+                Ok::<_, spool::Error>(())
+            })
+            .await?;
             return Ok(Processed::Removed);
         }
         if !unsaved.is_empty() {

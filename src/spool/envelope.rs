@@ -192,6 +192,13 @@ impl Envelope {
 
     /// Split a queue file into envelope and content.
     pub fn split(data: &[u8]) -> Result<(Envelope, Vec<u8>), String> {
+        let (env, start) = Envelope::parse_head(data)?;
+        Ok((env, data[start..].to_vec()))
+    }
+
+    /// [`Envelope::split`] without the copy: the envelope, and where the
+    /// content starts in `data`.
+    pub fn parse_head(data: &[u8]) -> Result<(Envelope, usize), String> {
         let mut env = Envelope::default();
         let mut pos = 0;
         let mut first = true;
@@ -247,7 +254,7 @@ impl Envelope {
                 other => return Err(format!("unknown envelope field {other:?}")),
             }
         }
-        Ok((env, data[pos..].to_vec()))
+        Ok((env, pos))
     }
 }
 
