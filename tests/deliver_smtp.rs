@@ -1080,6 +1080,11 @@ fn delivery_to_a_second_mxgate_over_starttls() {
 // ---------------------------------------------------------------- LMTP
 
 fn dovecot_lmtp(dir: &Path, port: u16) -> Option<Child> {
+    dovecot_lmtp_with(dir, port, "lmtp_save_to_detail_mailbox = no\n")
+}
+
+/// [`dovecot_lmtp`] with `extra` lines in its configuration.
+fn dovecot_lmtp_with(dir: &Path, port: u16, extra: &str) -> Option<Child> {
     if Command::new("dovecot").arg("--version").output().is_err() {
         return None;
     }
@@ -1100,7 +1105,7 @@ fn dovecot_lmtp(dir: &Path, port: u16) -> Option<Child> {
          base_dir = {d}/run\nstate_dir = {d}/run\nprotocols = lmtp\nlisten = 127.0.0.1\n\
          log_path = {d}/dovecot.log\nssl = no\n\
          default_internal_user = {user}\ndefault_login_user = {user}\ndefault_internal_group = root\n\
-         mail_location = maildir:~/Maildir\nlmtp_save_to_detail_mailbox = no\n\
+         mail_location = maildir:~/Maildir\n{extra}\
          passdb {{\n  driver = passwd-file\n  args = {d}/passwd\n}}\n\
          userdb {{\n  driver = passwd-file\n  args = {d}/passwd\n}}\n\
          service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n}}\n\
@@ -1169,6 +1174,96 @@ fn lmtp_to_dovecot_gives_per_recipient_replies() {
     let new = dir.path().join("mail/alice/Maildir/new");
     let files: Vec<_> = std::fs::read_dir(&new).unwrap().collect();
     assert_eq!(files.len(), 1);
+}
+
+/// `FEATURE(local_lmtp)` without `preserve_local_plus_detail` gives the
+/// LMTP server the user without its `+detail`, as sendmail 8.17 gives its
+/// local mailer (`sendmail -bv root+foo` on an m4-built cf with
+/// local_lmtp: "mailer local, host foo, user root"); with the feature the
+/// whole `alice+work` goes, and this Dovecot (`recipient_delimiter = +`,
+/// `lmtp_save_to_detail_mailbox = yes`) files it into the folder `work`.
+#[test]
+fn local_lmtp_drops_the_detail_unless_preserve_local_plus_detail() {
+    use mxgate::queue::agents::Agents;
+    use mxgate::queue::remote::NetworkAgents;
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let Some(mut child) = dovecot_lmtp_with(
+        dir.path(),
+        port,
+        "recipient_delimiter = +\nlmtp_save_to_detail_mailbox = yes\nlda_mailbox_autocreate = yes\n",
+    ) else {
+        panic!(
+            "Dovecot's LMTP server could not be started (apt-get install dovecot-core dovecot-lmtpd)"
+        );
+    };
+    let deliver = |preserve: bool| {
+        let case = site_with(0, "files", BTreeMap::new(), |c| {
+            c.features
+                .insert("local_lmtp".into(), vec![format!("127.0.0.1:{port}")]);
+            if preserve {
+                c.features
+                    .insert("preserve_local_plus_detail".into(), Vec::new());
+            }
+        });
+        let site = Arc::new(case.site);
+        let agents = NetworkAgents {
+            site: Arc::new(move || site.clone()),
+            smtp: SmtpAgent::new(
+                Dns::with_servers(
+                    &["127.0.0.1:9".parse().unwrap()],
+                    Duration::from_millis(100),
+                )
+                .unwrap(),
+            ),
+            lmtp: Arc::new(mxgate::deliver::lmtp::LmtpPool::default()),
+        };
+        let id = QueueId::generate(std::time::SystemTime::now(), std::process::id(), 9);
+        let env = Envelope::new("<a@example.com>");
+        let batch = Batch {
+            id: &id,
+            envelope: &env,
+            sender: "a@example.com".into(),
+            recipients: vec![BatchRcpt {
+                index: 0,
+                address: "alice+work".into(),
+                notify: None,
+                orcpt: None,
+            }],
+            message: MESSAGE,
+        };
+        let hop = NextHop {
+            mailer: "local".into(),
+            host: None,
+        };
+        smol::block_on(agents.deliver(&hop, batch))
+    };
+    let count = |sub: &str| {
+        std::fs::read_dir(dir.path().join("mail/alice/Maildir").join(sub))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let plain = deliver(false);
+    let (inbox, work) = (count("new"), count(".work/new"));
+    let kept = deliver(true);
+    let (inbox2, work2) = (count("new"), count(".work/new"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.path().join("dovecot.log")).unwrap_or_default();
+    assert!(
+        matches!(plain[0], Outcome::Delivered { .. }),
+        "{plain:?}\n{log}"
+    );
+    assert!(
+        matches!(kept[0], Outcome::Delivered { .. }),
+        "{kept:?}\n{log}"
+    );
+    assert_eq!(
+        (inbox, work),
+        (1, 0),
+        "without the feature: the inbox\n{log}"
+    );
+    assert_eq!((inbox2, work2), (1, 1), "with it: the folder work\n{log}");
 }
 
 /// With a pool, three batches in a row go over one LMTP session (Dovecot

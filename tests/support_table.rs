@@ -103,8 +103,8 @@ fn relay_fields_the_compiler_fills_have_a_reader_besides_the_macro_expansion() {
 
 /// Features the compiler itself turns into behaviour (fields of the
 /// compiled configuration, class files), or that name what mxgate always
-/// does (it never canonifies, always keeps `+detail`, and a configuration
-/// with DAEMON_OPTIONS has no default MSA).
+/// does (it never canonifies, and a configuration with DAEMON_OPTIONS has
+/// no default MSA).
 const COMPILER_FEATURES: &[&str] = &[
     "dnsbl",
     "enhdnsbl",
@@ -115,7 +115,6 @@ const COMPILER_FEATURES: &[&str] = &[
     "use_cw_file",
     "use_ct_file",
     "nocanonify",
-    "preserve_local_plus_detail",
     "no_default_msa",
 ];
 
