@@ -433,7 +433,9 @@ fn check_warns_about_access_tags_it_does_not_read() {
     let access = d.path().join("access");
     std::fs::write(
         &access,
-        "# site policy\nTLS_Srv:scanner.example\tVERIFY\nSrv_Features:10.1\tS\nConnect:10.9\tRELAY\nClt_Features:broken.example\tS\n",
+        "# site policy\nTLS_Srv:scanner.example\tVERIFY\nSrv_Features:10.1\tS\nConnect:10.9\tRELAY\nClt_Features:broken.example\tS\n\
+         Connect:10.8\tRELAI\nFrom:spam.example\tERROR:5.7.1:550 go away\nTo:x@\t550 no such user\n\
+         192.0.2\tREJECT # the scanners\nSpam:abuse@\tFRIEND\nGreetPause:10.7\t5000\n",
     )
     .unwrap();
     let out = Command::new(BIN)
@@ -468,6 +470,20 @@ fn check_warns_about_access_tags_it_does_not_read() {
         "{all}"
     );
     assert!(!all.contains("TLS_Srv: entries"), "{all}");
+    // A value that is no action is named with what it answers (sendmail
+    // 8.17's `553 5.3.0 VALUE`); ERROR:, a bare reply, FRIEND and a
+    // GreetPause: number are not.
+    assert!(
+        all.contains(&format!(
+            "{a}:6: Connect:10.8: `RELAI` is not an access action"
+        )) && all.contains("answers 553 5.3.0 RELAI"),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!("{a}:9: 192.0.2: `REJECT # the scanners`")),
+        "{all}"
+    );
+    assert_eq!(all.matches("is not an access action").count(), 2, "{all}");
 }
 
 #[test]

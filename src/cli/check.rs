@@ -177,8 +177,44 @@ const UNREAD_ACCESS_TAGS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Access tags whose values are actions (`OK`, `REJECT`, `ERROR:...`);
+/// `IPv6` stands for an untagged IPv6 key. The other tags have values of
+/// their own (`AuthInfo:`, `TLS_Srv:`, `GreetPause:` ...).
+const ACTION_TAGS: &[&str] = &["Connect", "From", "To", "Spam", "IPv6"];
+
+/// At most this many doubtful access values are named (then a count).
+const VALUE_WARNINGS_MAX: usize = 20;
+
+/// An access value that is none of the actions, nor `ERROR:` or a reply
+/// code (`550 text`), nor `QUARANTINE:`: sendmail 8.17 answers `553 5.3.0
+/// VALUE` for its key (`RELAI` for a network refuses its every
+/// connection), and so does mxgate. Also a value sendmail cannot
+/// tokenize. `None` for a sound value.
+fn doubtful_access_value(value: &str) -> Option<String> {
+    use crate::policy::access::{Value, parse_value};
+    let v = value.trim();
+    let Value::Error(reply) = parse_value(v) else {
+        return None;
+    };
+    if reply.about.is_some() {
+        return Some(format!(
+            "`{v}` cannot be tokenized: the key answers {reply}"
+        ));
+    }
+    let explicit = v.len() >= 3 && v.as_bytes()[..3].iter().all(u8::is_ascii_digit);
+    if explicit || v.to_ascii_uppercase().starts_with("ERROR:") {
+        return None;
+    }
+    Some(format!(
+        "`{v}` is not an access action (OK, RELAY, REJECT, DISCARD, SKIP, \
+         QUARANTINE:reason, ERROR:text or a reply such as `550 text`): the key \
+         answers {reply}, as in sendmail"
+    ))
+}
+
 /// Warn, with file:line, about access-map entries whose tag mxgate does
-/// not read (read from the map's text source, as makemap does).
+/// not read, and about values that are no action (read from the map's
+/// text source, as makemap does).
 fn unread_access_keys(site: &Site, a: &mut Audit) {
     let Some(m) = site.config.maps.get("access") else {
         return;
@@ -186,12 +222,26 @@ fn unread_access_keys(site: &Site, a: &mut Audit) {
     let Ok(text) = std::fs::read_to_string(&m.path) else {
         return;
     };
+    let mut doubtful = 0;
     for (n, line) in text.lines().enumerate() {
-        let key = line.split_whitespace().next().unwrap_or("");
-        if key.starts_with('#') {
+        let mut words = line.splitn(2, char::is_whitespace);
+        let key = words.next().unwrap_or("");
+        if key.starts_with('#') || key.is_empty() {
             continue;
         }
-        let Some((tag, _)) = key.split_once(':') else {
+        let tag = key.split_once(':').map(|(t, _)| t);
+        let value = words.next().unwrap_or("").trim();
+        if tag.is_none_or(|t| ACTION_TAGS.iter().any(|a| a.eq_ignore_ascii_case(t)))
+            && !value.is_empty()
+            && let Some(why) = doubtful_access_value(value)
+        {
+            doubtful += 1;
+            if doubtful <= VALUE_WARNINGS_MAX {
+                a.warnings
+                    .push(format!("{}:{}: {key}: {why}", m.path, n + 1));
+            }
+        }
+        let Some(tag) = tag else {
             continue;
         };
         if let Some((t, means)) = UNREAD_ACCESS_TAGS
@@ -204,6 +254,13 @@ fn unread_access_keys(site: &Site, a: &mut Audit) {
                 n + 1
             ));
         }
+    }
+    if doubtful > VALUE_WARNINGS_MAX {
+        a.warnings.push(format!(
+            "{}: {} more values that are not access actions",
+            m.path,
+            doubtful - VALUE_WARNINGS_MAX
+        ));
     }
 }
 
@@ -381,6 +438,32 @@ mod tests {
             ),
             vec!["/etc/mail/lists/staff", "/a b"]
         );
+    }
+
+    #[test]
+    fn access_values_that_are_no_action_are_doubtful() {
+        for sound in [
+            "OK",
+            "relay",
+            "REJECT",
+            "DISCARD",
+            "SKIP",
+            "FRIEND",
+            "QUARANTINE:held for review",
+            "QUARANTINE:",
+            "ERROR:5.7.1:550 go away",
+            "error:450 later",
+            "550 no such user",
+            "421 4.3.2 closing",
+        ] {
+            assert_eq!(doubtful_access_value(sound), None, "{sound}");
+        }
+        let typo = doubtful_access_value("RELAI").unwrap();
+        assert!(typo.contains("answers 553 5.3.0 RELAI"), "{typo}");
+        assert!(doubtful_access_value("REJECT # scanners").is_some());
+        assert!(doubtful_access_value("TEMP:try later").is_some());
+        let bad = doubtful_access_value("ERROR:550 a > b").unwrap();
+        assert!(bad.contains("cannot be tokenized"), "{bad}");
     }
 }
 
