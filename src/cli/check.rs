@@ -141,7 +141,7 @@ pub fn audit(site: &Site) -> Audit {
         rule.forbid = 0o022;
     }
     postmaster(site, &mut a);
-    unread_access_keys(site, &mut a);
+    access_lines(site, &mut a);
     let mut seen = Vec::new();
     for m in cfg.maps.get("aliases").into_iter().chain(&cfg.alias_files) {
         let Ok(text) = std::fs::read_to_string(&m.path) else {
@@ -215,7 +215,7 @@ fn doubtful_access_value(value: &str) -> Option<String> {
 /// Warn, with file:line, about access-map entries whose tag mxgate does
 /// not read, and about values that are no action (read from the map's
 /// text source, as makemap does).
-fn unread_access_keys(site: &Site, a: &mut Audit) {
+fn access_lines(site: &Site, a: &mut Audit) {
     let Some(m) = site.config.maps.get("access") else {
         return;
     };
