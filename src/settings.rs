@@ -78,6 +78,12 @@ pub struct Settings {
     /// More wait for a free one: a client whose lookups go unanswered slows
     /// only its own sessions.
     pub max_client_lookups: usize,
+    /// `confMXGATE_CLIENT_IPV6_PREFIX` (default [`DEFAULT_CLIENT_IPV6_PREFIX`],
+    /// 1–128): IPv6 clients are counted per network of this many bits by
+    /// the per-client limits (sessions, `${client_connections}`,
+    /// `${client_rate}`, DNS lookups, AUTH failures), as Postfix 3.8's
+    /// `smtpd_client_ipv6_prefix_length`; IPv4 clients per address.
+    pub client_ipv6_prefix: u8,
     /// Password checks running at once (`confMXGATE_AUTH_WORKERS`, default
     /// one per core); read at start, not at reload.
     pub auth_workers: usize,
@@ -300,6 +306,10 @@ pub const DEFAULT_PER_IP_EXCEPTIONS: &str = "127.0.0.0/8 ::1";
 
 /// `confMXGATE_QUEUE_MEMORY` when unset.
 pub const DEFAULT_QUEUE_MEMORY: u64 = 16 * 1024 * 1024;
+
+/// `confMXGATE_CLIENT_IPV6_PREFIX` when unset: Postfix 3.8's
+/// `smtpd_client_ipv6_prefix_length` default.
+pub const DEFAULT_CLIENT_IPV6_PREFIX: u8 = 84;
 
 /// `confMXGATE_BODY_CHECKS_SIZE_LIMIT` when unset (Postfix's 51200).
 pub const DEFAULT_BODY_CHECKS_SIZE_LIMIT: usize = 51_200;
@@ -615,6 +625,17 @@ impl Settings {
                 auth_warnings: has("authwarnings") || has("goaway"),
             },
             max_client_lookups: (r.num("confMXGATE_MAX_CLIENT_LOOKUPS", 4)? as usize).max(1),
+            client_ipv6_prefix: match r.count(
+                "confMXGATE_CLIENT_IPV6_PREFIX",
+                u64::from(DEFAULT_CLIENT_IPV6_PREFIX),
+            )? {
+                n @ 1..=128 => n as u8,
+                n => {
+                    return Err(format!(
+                        "confMXGATE_CLIENT_IPV6_PREFIX: expected a prefix length from 1 to 128, found {n}"
+                    ));
+                }
+            },
             auth_workers: match r.num("confMXGATE_AUTH_WORKERS", 0)? as usize {
                 0 => std::thread::available_parallelism().map_or(1, usize::from),
                 n => n,
@@ -714,6 +735,22 @@ impl Settings {
         w
     }
 
+    /// The key the per-client limits count `ip` under: an IPv4 address
+    /// (an IPv4-mapped IPv6 client as its IPv4 address) as it is, an IPv6
+    /// address cut to [`Settings::client_ipv6_prefix`] bits. A client that
+    /// rotates through the addresses of its network (a /64 holds 2^64) is
+    /// one client.
+    pub fn client_key(&self, ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let bits = u32::from(self.client_ipv6_prefix.clamp(1, 128));
+                let mask = u128::MAX << (128 - bits);
+                IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & mask))
+            }
+            v4 => v4,
+        }
+    }
+
     /// Does the per-address cap count `ip`?
     pub fn per_ip_applies(&self, ip: IpAddr) -> bool {
         self.max_per_ip > 0 && !self.per_ip_exceptions.iter().any(|n| n.contains(ip))
@@ -794,6 +831,34 @@ impl ClientNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_prefix_and_ipv4_ones_by_address() {
+        let key = |s: &Settings, ip: &str| s.client_key(ip.parse().unwrap()).to_string();
+        let s = Settings::from_options(|_| None).unwrap();
+        assert_eq!(s.client_ipv6_prefix, 84);
+        assert_eq!(key(&s, "192.0.2.7"), "192.0.2.7");
+        assert_eq!(key(&s, "::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key(&s, "2001:db8:6::10"), "2001:db8:6::");
+        // The 84th bit is the top nibble of the sixth group.
+        assert_eq!(key(&s, "2001:db8:6::fff:ffff:2"), "2001:db8:6::");
+        assert_eq!(key(&s, "2001:db8:6::1fff:ffff:2"), "2001:db8:6::1000:0:0");
+        assert_eq!(key(&s, "2001:db8:6:0:1000::1"), "2001:db8:6:0:1000::");
+        let per = |v: &'static str| {
+            Settings::from_options(move |n| (n == "confMXGATE_CLIENT_IPV6_PREFIX").then_some(v))
+        };
+        let s = per("128").unwrap();
+        assert_eq!(key(&s, "2001:db8:6::10"), "2001:db8:6::10");
+        let s = per("64").unwrap();
+        assert_eq!(key(&s, "2001:db8:6:0:1000::1"), "2001:db8:6::");
+        for bad in ["0", "129", "/64"] {
+            let e = per(bad).unwrap_err();
+            assert!(
+                e.starts_with("confMXGATE_CLIENT_IPV6_PREFIX: expected"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn defaults_are_finite_and_an_explicit_zero_is_kept_with_a_warning() {

@@ -178,7 +178,8 @@ struct PerIp {
 /// A session slot, released when dropped.
 pub struct Slot {
     server: Arc<Server>,
-    ip: IpAddr,
+    /// The client's key in the per-client counts ([`Settings::client_key`]).
+    key: IpAddr,
     /// The client address's DNS lookup permits
     /// (`confMXGATE_MAX_CLIENT_LOOKUPS`), shared by its sessions.
     pub lookups: Arc<smol::lock::Semaphore>,
@@ -229,10 +230,10 @@ impl Drop for Slot {
     fn drop(&mut self) {
         self.server.sessions.fetch_sub(1, Ordering::SeqCst);
         let mut m = self.server.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get_mut(&self.ip) {
+        if let Some(n) = m.get_mut(&self.key) {
             n.sessions -= 1;
             if n.sessions == 0 {
-                m.remove(&self.ip);
+                m.remove(&self.key);
             }
         }
     }
@@ -351,8 +352,12 @@ impl Server {
     pub fn admit(self: &Arc<Self>, ip: IpAddr, spec: &DaemonSpec) -> Result<Slot, Refusal> {
         let s = self.settings();
         let n = self.sessions.fetch_add(1, Ordering::SeqCst) + 1;
+        // IPv6 clients count per network (confMXGATE_CLIENT_IPV6_PREFIX):
+        // the cap, the rate, the DNS lookups; the exceptions and the
+        // access lookups still see the address itself.
+        let key = s.client_key(ip);
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        let mine = per_ip.entry(ip).or_insert_with(|| PerIp {
+        let mine = per_ip.entry(key).or_insert_with(|| PerIp {
             sessions: 0,
             lookups: Arc::new(smol::lock::Semaphore::new(s.max_client_lookups)),
         });
@@ -365,10 +370,10 @@ impl Server {
             .recent
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .record(ip, Instant::now(), s.rate_window);
+            .record(key, Instant::now(), s.rate_window);
         let slot = Slot {
             server: self.clone(),
-            ip,
+            key,
             lookups,
             rate,
             connections,

@@ -218,6 +218,127 @@ fn max_conn_per_ip_refuses_the_second_session_from_one_address() {
     assert!(o.reply().starts_with("220"));
 }
 
+/// A network namespace of the test's own with IPv6 addresses on its
+/// loopback; removed when dropped.
+struct V6Netns(String);
+
+impl V6Netns {
+    fn new(addrs: &[&str]) -> V6Netns {
+        let name = format!("mxgv6-{}", std::process::id());
+        let ip = |args: &[&str]| {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .expect("ip (apt-get install iproute2)");
+            assert!(out.status.success(), "ip {args:?}: {out:?}");
+        };
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &name])
+            .output();
+        ip(&["netns", "add", &name]);
+        let ns = V6Netns(name);
+        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        for a in addrs {
+            ip(&[
+                "-n",
+                &ns.0,
+                "-6",
+                "addr",
+                "add",
+                &format!("{a}/128"),
+                "dev",
+                "lo",
+                "nodad",
+            ]);
+        }
+        ns
+    }
+
+    fn exec(&self) -> std::process::Command {
+        let mut c = std::process::Command::new("ip");
+        c.args(["netns", "exec", &self.0]);
+        c
+    }
+}
+
+impl Drop for V6Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .output();
+    }
+}
+
+/// IPv6 clients count per network of confMXGATE_CLIENT_IPV6_PREFIX bits
+/// (default 84, Postfix 3.8's smtpd_client_ipv6_prefix_length): with one
+/// session per client, a second address of the same /84 is refused, one
+/// in another /84 of the same /64 is served; with 128, each address is
+/// a client of its own (sendmail's count). In a namespace of the test's
+/// own, with 2001:db8:6::/48 on its loopback.
+#[test]
+fn ipv6_clients_are_counted_per_prefix_for_the_per_client_limits() {
+    const SERVER: &str = "2001:db8:6::1";
+    let clients = ["2001:db8:6::10", "2001:db8:6::20", "2001:db8:6:0:1000::1"];
+    let ns = V6Netns::new(&[SERVER, clients[0], clients[1], clients[2]]);
+    for (prefix, second) in [
+        ("", "421"),
+        ("define(`confMXGATE_CLIENT_IPV6_PREFIX', `128')dnl\n", "220"),
+    ] {
+        let mc = format!(
+            "define(`confMAX_CONN_PER_IP', `1')dnl\n\
+             define(`confMXGATE_CONN_LIMIT_EXCEPTIONS', `none')dnl\n{prefix}\
+             DAEMON_OPTIONS(`Port=2525, Addr={SERVER}, Family=inet6, Name=MTA6')dnl\n"
+        );
+        let mut d = Daemon::prepare(Setup {
+            mc: Box::leak(mc.into_boxed_str()),
+            tables: &[],
+            tls: false,
+        });
+        let mut run = ns.exec();
+        run.args([BIN, "daemon", "--config"]).arg(&d.mc);
+        d.spawn_with(run);
+        assert!(
+            d.wait_log("starting daemon (mxgate ", Duration::from_secs(20)),
+            "{}\n{}",
+            d.maillog(),
+            d.stderr()
+        );
+        // The first client holds its session while the others connect.
+        let script = format!(
+            "import socket, time\n\
+             def greet(src):\n\
+             \x20   for _ in range(50):\n\
+             \x20       s = socket.socket(socket.AF_INET6)\n\
+             \x20       s.bind((src, 0))\n\
+             \x20       try:\n\
+             \x20           s.connect(('{SERVER}', 2525))\n\
+             \x20           return s, s.recv(200).decode().strip()\n\
+             \x20       except ConnectionRefusedError:\n\
+             \x20           s.close(); time.sleep(0.1)\n\
+             held, first = greet('{}')\n\
+             print(first)\n\
+             for src in ('{}', '{}'):\n\
+             \x20   s, r = greet(src)\n\
+             \x20   print(r)\n\
+             \x20   s.close()\n",
+            clients[0], clients[1], clients[2]
+        );
+        let out = ns.exec().args(["python3", "-c", &script]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{out:?}\n{}", d.maillog());
+        assert!(lines[0].starts_with("220 "), "{lines:?}");
+        assert!(lines[1].starts_with(second), "prefix {prefix:?}: {lines:?}");
+        assert!(lines[2].starts_with("220 "), "another /84: {lines:?}");
+        if second == "421" {
+            assert!(
+                lines[1].contains("Too many connections from your host"),
+                "{lines:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn connection_rate_throttle_delays_bursts_without_refusing() {
     // sendmail 8.17 (daemon.c, refuseconnections): past ConnectionRateThrottle

@@ -99,19 +99,21 @@ impl World for Daemon {
     }
 
     fn auth_failed(&mut self, ip: IpAddr) -> Penalty {
+        let key = self.server.settings().client_key(ip);
         self.server
             .auth_failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .failed(ip, Instant::now())
+            .failed(key, Instant::now())
     }
 
     fn auth_succeeded(&mut self, ip: IpAddr) {
+        let key = self.server.settings().client_key(ip);
         self.server
             .auth_failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .succeeded(ip);
+            .succeeded(key);
     }
 
     async fn sleep(&mut self, wait: Duration) {
