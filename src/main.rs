@@ -506,7 +506,8 @@ $HOME/dead.letter.
   -bh        persistent host status, sendmail's layout (also: hoststat)
   -bH        purge host status older than confTO_HOSTSTATUS (also: purgestat)
   -bs        one SMTP session on standard input and output
-  -q         run the queue once, now (-qRsubstr, -qSsubstr, -qIsubstr select)
+  -q         run the queue once, now (-qRsubstr, -qSsubstr, -qIsubstr select;
+             -q!R..., -q!S..., -q!I... take the others)
   -qf        run the queue once in the foreground, showing each message and
              copying the log lines to stderr
   -q15m      without -bd: a note (the daemon retries by itself), then one run

@@ -57,6 +57,9 @@ pub enum Select {
     Sender(String),
     /// `-qRsubstr` (case-insensitive).
     Recipient(String),
+    /// `-q!I...`, `-q!S...`, `-q!R...`: the messages the inner selection
+    /// does not take (sendmail 8.17's negated queue selection).
+    Not(Box<Select>),
 }
 
 /// How `sendmail -q...` runs the queue.
@@ -116,7 +119,12 @@ impl Select {
     /// Parse a selecting `-q...` argument (`-q`, `-qI...`, `-qS...`, `-qR...`).
     pub fn parse(arg: &str) -> Result<Select, String> {
         let rest = arg.strip_prefix("-q").unwrap_or(arg);
-        let rest = rest.strip_prefix('!').unwrap_or(rest);
+        if let Some(inner) = rest.strip_prefix('!') {
+            return match inner.chars().next() {
+                Some('I' | 'S' | 'R') => Ok(Select::Not(Box::new(Select::parse(inner)?))),
+                _ => Err(format!("{arg}: expected -q!I..., -q!S... or -q!R...")),
+            };
+        }
         match rest.chars().next() {
             None => Ok(Select::All),
             Some('I') => Ok(Select::Id(rest[1..].to_string())),
@@ -131,6 +139,7 @@ impl Select {
     fn matches(&self, id: &crate::spool::QueueId, env: &crate::spool::Envelope) -> bool {
         match self {
             Select::All => true,
+            Select::Not(inner) => !inner.matches(id, env),
             Select::Id(s) => id.as_str().contains(s.as_str()),
             Select::Sender(s) => env.sender.to_ascii_lowercase().contains(s.as_str()),
             Select::Recipient(s) => env.recipients.iter().any(|r| {

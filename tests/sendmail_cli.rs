@@ -545,17 +545,27 @@ fn queue_run_delivers_what_is_selected() {
             .map(|d| d.count())
             .unwrap_or(0)
     };
-    // -qR selects by recipient: only alice's message goes.
+    // -q! without a selector letter is refused, not read as -q.
+    let o = s.run(&["sendmail", "-q!"], "");
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("expected -q!I..., -q!S... or -q!R..."),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(s.queued().len(), 2);
+    // -q!R takes the messages without such a recipient (sendmail 8.17's
+    // negation; it was read as -qR): only postmaster's message goes.
+    let o = s.run(&["sendmail", "-q!Ralice@"], "");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(maildir("alice"), 0);
+    assert_eq!(maildir("postmaster"), 1);
+    assert_eq!(s.queued().len(), 1);
+    // -qR selects by recipient: alice's message goes.
     let o = s.run(&["sendmail", "-qRalice@"], "");
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(maildir("alice"), 1);
-    assert_eq!(maildir("postmaster"), 0);
-    assert_eq!(s.queued().len(), 1);
-    // -q runs everything left.
-    let o = s.run(&["sendmail", "-q"], "");
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(maildir("postmaster"), 1);
-    assert!(s.queued().is_empty(), "queue empty after -q");
+    assert!(s.queued().is_empty(), "queue empty after -qR");
 }
 
 #[test]
