@@ -10,8 +10,13 @@
 //! `GET /metrics`, `404` for other paths, `405` for other methods, `400`
 //! for a request that is not HTTP; a request must arrive within 5 s and
 //! 8 KiB. Before each answer the spool gauges (queue depth by state and age
-//! bucket, `<>` messages) are refreshed from the spool, at most once a
-//! second (reading every envelope: on a very large queue, scrape slowly).
+//! bucket, `<>` messages) are refreshed from the spool: every envelope's
+//! head is read (not the content), on a thread of its own, one scan at a
+//! time, and the next only after [`SCAN_PACE`] times the last one's
+//! duration (at least a second), so scrapes of a queue of a million
+//! messages keep that thread at most a fifth busy and never pile scans up.
+//! An answer waits at most [`SCAN_WAIT`] for a scan it started; a scrape
+//! during a longer scan gets the figures of the scan before.
 
 use crate::metrics;
 use crate::site::Site;
@@ -35,13 +40,27 @@ pub fn bind(a: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(l)
 }
 
+/// A scan is followed by a pause of this many times its duration.
+pub const SCAN_PACE: u32 = 4;
+/// How long an answer waits for the scan it started.
+pub const SCAN_WAIT: Duration = Duration::from_secs(5);
+
+/// The spool scan's state, shared by the answers.
+#[derive(Default)]
+struct Scans {
+    /// A scan is running.
+    running: bool,
+    /// No new scan before this.
+    next: Option<Instant>,
+}
+
 /// Serve scrapes until the task is dropped.
 pub async fn serve(listener: std::net::TcpListener, spool_root: PathBuf) {
     let listener = match async_net::TcpListener::try_from(listener) {
         Ok(l) => l,
         Err(_) => return,
     };
-    let last = std::sync::Arc::new(Mutex::new(None::<Instant>));
+    let last = std::sync::Arc::new(Mutex::new(Scans::default()));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             async_io::Timer::after(Duration::from_millis(100)).await;
@@ -62,7 +81,7 @@ pub async fn serve(listener: std::net::TcpListener, spool_root: PathBuf) {
 async fn answer(
     mut stream: async_net::TcpStream,
     root: PathBuf,
-    last: std::sync::Arc<Mutex<Option<Instant>>>,
+    last: std::sync::Arc<Mutex<Scans>>,
 ) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
@@ -116,17 +135,45 @@ async fn answer(
     let _ = stream.close().await;
 }
 
-/// Refresh the spool gauges if the last refresh is a second old or more.
-async fn refresh(root: &std::path::Path, last: &Mutex<Option<Instant>>) {
+fn lock(m: &Mutex<Scans>) -> std::sync::MutexGuard<'_, Scans> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Refresh the spool gauges unless a scan is running or the pause after
+/// the last one has not passed (see the module doc).
+async fn refresh(root: &std::path::Path, scans: &std::sync::Arc<Mutex<Scans>>) {
     {
-        let mut l = last.lock().unwrap_or_else(|p| p.into_inner());
-        if l.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        let mut s = lock(scans);
+        if s.running || s.next.is_some_and(|t| Instant::now() < t) {
             return;
         }
-        *l = Some(Instant::now());
+        s.running = true;
     }
-    let root = root.to_path_buf();
-    blocking::unblock(move || spool_gauges(&root)).await;
+    let (tx, rx) = smol::channel::bounded::<()>(1);
+    let (root, shared) = (root.to_path_buf(), scans.clone());
+    let spawned = std::thread::Builder::new()
+        .name("metrics-scan".into())
+        .spawn(move || {
+            let started = Instant::now();
+            spool_gauges(&root);
+            let pause = (started.elapsed() * SCAN_PACE).max(Duration::from_secs(1));
+            let mut s = lock(&shared);
+            s.running = false;
+            s.next = Some(Instant::now() + pause);
+            drop(s);
+            let _ = tx.try_send(());
+        });
+    if spawned.is_err() {
+        lock(scans).running = false;
+        return;
+    }
+    let done = async {
+        let _ = rx.recv().await;
+    };
+    futures_lite::future::or(done, async {
+        async_io::Timer::after(SCAN_WAIT).await;
+    })
+    .await;
 }
 
 /// Queue depth by state and age bucket, and the `<>` count, into the registry.
@@ -146,7 +193,10 @@ pub fn spool_gauges(root: &std::path::Path) {
             counts.insert((state.dir(), *age), 0u64);
         }
         for id in spool.list(state).unwrap_or_default() {
-            let Ok((env, _)) = spool.read(state, &id) else {
+            // The envelope only, up to its `end` line: a scrape must not
+            // read the queue's mail.
+            let path = root.join(state.dir()).join(id.as_str());
+            let Ok(Some(env)) = crate::spool::Envelope::read_head_of(&path, &id) else {
                 continue;
             };
             if env.sender == "<>" {
