@@ -154,13 +154,20 @@ async fn refresh(root: &std::path::Path, scans: &std::sync::Arc<Mutex<Scans>>) {
     let spawned = std::thread::Builder::new()
         .name("metrics-scan".into())
         .spawn(move || {
-            let started = Instant::now();
+            // Whatever happens in the scan (a panic included), the next
+            // one is allowed after its pause.
+            struct Finish(std::sync::Arc<Mutex<Scans>>, Instant);
+            impl Drop for Finish {
+                fn drop(&mut self) {
+                    let pause = (self.1.elapsed() * SCAN_PACE).max(Duration::from_secs(1));
+                    let mut s = lock(&self.0);
+                    s.running = false;
+                    s.next = Some(Instant::now() + pause);
+                }
+            }
+            let finish = Finish(shared, Instant::now());
             spool_gauges(&root);
-            let pause = (started.elapsed() * SCAN_PACE).max(Duration::from_secs(1));
-            let mut s = lock(&shared);
-            s.running = false;
-            s.next = Some(Instant::now() + pause);
-            drop(s);
+            drop(finish);
             let _ = tx.try_send(());
         });
     if spawned.is_err() {
