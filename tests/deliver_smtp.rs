@@ -325,14 +325,12 @@ fn hop(mailer: &str, host: &str) -> NextHop {
 
 const MESSAGE: &[u8] = b"From: a@example.com\r\nSubject: test\r\n\r\n.leading dot\r\nbody\r\n";
 
-fn deliver(agent: &SmtpAgent, site: &Site, hop: &NextHop, rcpts: &[&str]) -> Vec<Outcome> {
-    let id = QueueId::parse("64ABCDEF000001")
-        .unwrap_or_else(|| QueueId::generate(std::time::SystemTime::now(), std::process::id(), 1));
-    let env = Envelope::new("<a@example.org>");
-    let batch = Batch {
-        id: &id,
-        envelope: &env,
-        sender: "a@example.org".into(),
+/// A batch of [`MESSAGE`] from the envelope's sender to `rcpts`.
+fn batch<'a>(id: &'a QueueId, env: &'a Envelope, rcpts: &[&str]) -> Batch<'a> {
+    Batch {
+        id,
+        envelope: env,
+        sender: env.sender.trim_matches(|c| c == '<' || c == '>').into(),
         recipients: rcpts
             .iter()
             .enumerate()
@@ -344,8 +342,14 @@ fn deliver(agent: &SmtpAgent, site: &Site, hop: &NextHop, rcpts: &[&str]) -> Vec
             })
             .collect(),
         message: MESSAGE,
-    };
-    smol::block_on(agent.deliver(site, hop, &batch))
+    }
+}
+
+fn deliver(agent: &SmtpAgent, site: &Site, hop: &NextHop, rcpts: &[&str]) -> Vec<Outcome> {
+    let id = QueueId::parse("64ABCDEF000001")
+        .unwrap_or_else(|| QueueId::generate(std::time::SystemTime::now(), std::process::id(), 1));
+    let env = Envelope::new("<a@example.org>");
+    smol::block_on(agent.deliver(site, hop, &batch(&id, &env, rcpts)))
 }
 
 fn relay_of(o: &Outcome) -> String {
@@ -1149,22 +1153,7 @@ fn lmtp_to_dovecot_gives_per_recipient_replies() {
     );
     let id = QueueId::generate(std::time::SystemTime::now(), std::process::id(), 7);
     let env = Envelope::new("<a@example.com>");
-    let batch = Batch {
-        id: &id,
-        envelope: &env,
-        sender: "a@example.com".into(),
-        recipients: ["alice", "nobody"]
-            .iter()
-            .enumerate()
-            .map(|(i, r)| BatchRcpt {
-                index: i,
-                address: r.to_string(),
-                notify: None,
-                orcpt: None,
-            })
-            .collect(),
-        message: MESSAGE,
-    };
+    let batch = batch(&id, &env, &["alice", "nobody"]);
     let o = smol::block_on(agent.deliver(&batch));
     let _ = child.kill();
     let _ = child.wait();
@@ -1220,18 +1209,7 @@ fn local_lmtp_drops_the_detail_unless_preserve_local_plus_detail() {
         };
         let id = QueueId::generate(std::time::SystemTime::now(), std::process::id(), 9);
         let env = Envelope::new("<a@example.com>");
-        let batch = Batch {
-            id: &id,
-            envelope: &env,
-            sender: "a@example.com".into(),
-            recipients: vec![BatchRcpt {
-                index: 0,
-                address: "alice+work".into(),
-                notify: None,
-                orcpt: None,
-            }],
-            message: MESSAGE,
-        };
+        let batch = batch(&id, &env, &["alice+work"]);
         let hop = NextHop {
             mailer: "local".into(),
             host: None,
@@ -1288,18 +1266,7 @@ fn lmtp_sessions_are_kept_for_the_next_batch() {
             "gw.example.com",
         )
         .with_pool(pool.clone());
-        let batch = Batch {
-            id: &id,
-            envelope: &env,
-            sender: "a@example.com".into(),
-            recipients: vec![BatchRcpt {
-                index: 0,
-                address: "alice".into(),
-                notify: None,
-                orcpt: None,
-            }],
-            message: MESSAGE,
-        };
+        let batch = batch(&id, &env, &["alice"]);
         outcomes.extend(smol::block_on(agent.deliver(&batch)));
     }
     drop(pool);
