@@ -78,6 +78,10 @@ pub struct Settings {
     /// More wait for a free one: a client whose lookups go unanswered slows
     /// only its own sessions.
     pub max_client_lookups: usize,
+    /// `confBAD_RCPT_THROTTLE`: refused RCPT commands in a session after
+    /// which each further RCPT waits a second (0 = never; sendmail's
+    /// `BadRcptThrottle`).
+    pub bad_rcpt_throttle: usize,
     /// `confMXGATE_CLIENT_IPV6_PREFIX` (default [`DEFAULT_CLIENT_IPV6_PREFIX`],
     /// 1–128): IPv6 clients are counted per network of this many bits by
     /// the per-client limits (sessions, `${client_connections}`,
@@ -625,6 +629,7 @@ impl Settings {
                 auth_warnings: has("authwarnings") || has("goaway"),
             },
             max_client_lookups: (r.num("confMXGATE_MAX_CLIENT_LOOKUPS", 4)? as usize).max(1),
+            bad_rcpt_throttle: r.num("confBAD_RCPT_THROTTLE", 0)? as usize,
             client_ipv6_prefix: match r.count(
                 "confMXGATE_CLIENT_IPV6_PREFIX",
                 u64::from(DEFAULT_CLIENT_IPV6_PREFIX),

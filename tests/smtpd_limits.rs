@@ -339,6 +339,47 @@ fn ipv6_clients_are_counted_per_prefix_for_the_per_client_limits() {
     }
 }
 
+/// confBAD_RCPT_THROTTLE (Debian's sendmail.mc sets it): after that many
+/// refused RCPTs in a session, each further RCPT waits a second, and the
+/// first wait is logged once, as sendmail 8.17 does (srvrsmtp.c: "%s:
+/// Possible SMTP RCPT flood, throttling.", a fixed second per RCPT).
+#[test]
+fn bad_rcpt_throttle_slows_a_recipient_prober() {
+    let d = start("define(`confBAD_RCPT_THROTTLE', `2')dnl\n");
+    let mut c = greeted(d.mta);
+    c.cmd("HELO prober.example.org");
+    assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    for u in ["nosuch1", "nosuch2"] {
+        let r = c.cmd(&format!("RCPT TO:<{u}@example.com>"));
+        assert!(r.starts_with("550"), "{r}");
+    }
+    assert!(!d.maillog().contains("Possible SMTP RCPT flood"));
+    for (rcpt, code) in [("alice", "250"), ("nosuch3", "550")] {
+        let t = Instant::now();
+        let r = c.cmd(&format!("RCPT TO:<{rcpt}@example.com>"));
+        assert!(r.starts_with(code), "{r}");
+        assert!(
+            t.elapsed() >= Duration::from_millis(900),
+            "RCPT past the limit answered after {:?}",
+            t.elapsed()
+        );
+    }
+    assert!(
+        d.wait_log(
+            "Possible SMTP RCPT flood, throttling.",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        d.maillog()
+    );
+    assert_eq!(
+        d.maillog().matches("Possible SMTP RCPT flood").count(),
+        1,
+        "{}",
+        d.maillog()
+    );
+}
+
 #[test]
 fn connection_rate_throttle_delays_bursts_without_refusing() {
     // sendmail 8.17 (daemon.c, refuseconnections): past ConnectionRateThrottle

@@ -412,6 +412,7 @@ pub fn daemon_key_warning(key: &str) -> Option<String> {
 /// Options with their own entry (the others are `Warned(OPTION_NO_EFFECT)`).
 pub const OPTIONS: &[(&str, Support)] = &[
     ("confAUTH_MECHANISMS", Implemented),
+    ("confBAD_RCPT_THROTTLE", Implemented),
     ("confCACERT", Implemented),
     ("confCACERT_PATH", Implemented),
     ("confCIPHER_LIST", Implemented),

@@ -206,7 +206,14 @@ impl<W: World> Session<W> {
                 }
             }
             Command::Mail(sender, params) => self.mail(sender, params, &settings).await,
-            Command::Rcpt(rcpt, params) => self.rcpt(rcpt, params, &settings).await,
+            Command::Rcpt(rcpt, params) => {
+                self.bad_rcpt_throttle(&settings).await;
+                let reply = self.rcpt(rcpt, params, &settings).await;
+                if reply.code >= 400 {
+                    self.bad_rcpts += 1;
+                }
+                reply
+            }
             Command::Data => {
                 if let Err(text) = self.world.has_room() {
                     let r = Reply::new(452, st(4, 3, 1), text);
@@ -571,6 +578,31 @@ impl<W: World> Session<W> {
         };
         let v = tls_client(&self.site, &self.client, &facts);
         v.reply().map(|r| to_reply(r, None))
+    }
+
+    /// sendmail's `BadRcptThrottle` (`confBAD_RCPT_THROTTLE`): once that
+    /// many RCPT commands of this session were refused, each further RCPT
+    /// waits a second before it is answered (sendmail 8.17, srvrsmtp.c: a
+    /// fixed second, not a growing one, so a prober does not just open more
+    /// connections), and the first wait is logged as sendmail logs it.
+    async fn bad_rcpt_throttle(&mut self, settings: &Settings) {
+        let limit = settings.bad_rcpt_throttle;
+        if limit == 0 || self.bad_rcpts < limit {
+            return;
+        }
+        if self.bad_rcpts == limit {
+            self.log(
+                None,
+                &format!(
+                    "{}: Possible SMTP RCPT flood, throttling.",
+                    self.client_text()
+                ),
+            );
+            // Logged once: the count moves past the limit (sendmail does
+            // the same).
+            self.bad_rcpts += 1;
+        }
+        self.world.sleep(BAD_RCPT_DELAY).await;
     }
 
     pub(super) async fn rcpt(

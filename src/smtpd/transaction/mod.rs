@@ -56,6 +56,9 @@ pub const SPILL_AT: usize = 128 * 1024;
 /// further one counts as a bad command (Postfix's
 /// `smtpd_recipient_overshoot_limit`, 1000).
 const RCPT_OVERSHOOT: usize = 1000;
+/// How long a RCPT waits once `confBAD_RCPT_THROTTLE` refusals were
+/// given (sendmail's `BadRcptThrottleDelay` default).
+const BAD_RCPT_DELAY: Duration = Duration::from_secs(1);
 
 /// What the session asks of the outside world. Every method is one
 /// request: the daemon's world answers over sockets and files, a test's
@@ -216,6 +219,9 @@ pub struct Session<W: World> {
     session_discard: Option<String>,
     session_quarantine: Option<String>,
     errors: usize,
+    /// RCPT commands refused in this session (sendmail's `n_badrcpts`,
+    /// for `confBAD_RCPT_THROTTLE`).
+    bad_rcpts: usize,
     /// Commands that moved no mail since the last MAIL.
     nonmail: usize,
     /// Inside DATA or a BDAT chunk: the data-block timeout applies.
@@ -271,6 +277,7 @@ impl<W: World> Session<W> {
             session_discard: None,
             session_quarantine: None,
             errors: 0,
+            bad_rcpts: 0,
             nonmail: 0,
             in_body: false,
             messages: 0,
