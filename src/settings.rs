@@ -124,11 +124,18 @@ pub struct Settings {
     /// is run (bare numbers are minutes; default 15m; zero = no runner).
     pub queue_interval: Duration,
     /// The queue's retry and expiry times (`confMIN_QUEUE_AGE`,
-    /// `confMXGATE_MAX_RETRY_INTERVAL`, `confTO_QUEUEWARN`, `confTO_QUEUERETURN`).
+    /// `confMXGATE_MAX_RETRY_INTERVAL`, `confTO_QUEUEWARN`, `confTO_QUEUERETURN`,
+    /// the last two overridden by their `_NORMAL` forms): normal mail's.
     pub timing: Timing,
     /// The same for delivery status notifications (`confTO_QUEUEWARN_DSN`,
     /// `confTO_QUEUERETURN_DSN`, each falling back to the ordinary value).
     pub dsn_timing: Timing,
+    /// The same for urgent mail (`confTO_QUEUEWARN_URGENT`,
+    /// `confTO_QUEUERETURN_URGENT`; see [`TimeoutClass`]).
+    pub urgent_timing: Timing,
+    /// The same for non-urgent mail (`confTO_QUEUEWARN_NONURGENT`,
+    /// `confTO_QUEUERETURN_NONURGENT`).
+    pub nonurgent_timing: Timing,
     /// `confHOST_STATUS_DIRECTORY` (relative to the spool unless absolute;
     /// default `.hoststat`).
     pub host_status_dir: PathBuf,
@@ -238,6 +245,21 @@ impl Default for Timing {
             return_after: 5 * 86_400,
         }
     }
+}
+
+/// sendmail's timeout class of a message (`e_timeoutclass`), which picks
+/// its `confTO_QUEUEWARN_*` / `confTO_QUEUERETURN_*` (see
+/// `queue::runner::timeout_class` for how a message gets one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutClass {
+    /// The default.
+    Normal,
+    /// `Precedence:` above 0 (`special-delivery`), or `Priority: urgent`.
+    Urgent,
+    /// `Precedence:` below 0 (`list`, `bulk`, `junk`), or `Priority: non-urgent`.
+    NonUrgent,
+    /// A delivery status notification.
+    Dsn,
 }
 
 /// Timeouts for each wait of an SMTP client session.
@@ -500,19 +522,27 @@ impl Settings {
                 Duration::from_secs(Timing::default().return_after),
             )?),
         };
-        let dsn_timing = Timing {
-            warn_after: secs(r.dur(
-                "confTO_QUEUEWARN_DSN",
-                unit::MINUTES,
-                Duration::from_secs(timing.warn_after),
-            )?),
-            return_after: secs(r.dur(
-                "confTO_QUEUERETURN_DSN",
-                unit::MINUTES,
-                Duration::from_secs(timing.return_after),
-            )?),
-            ..timing
+        // sendmail: `Timeout.queuewarn` sets every class, a suffixed one
+        // (`.normal`, `.urgent`, `.non-urgent`, `.dsn`) only its own.
+        let class = |warn: &str, ret: &str| -> Result<Timing, String> {
+            Ok(Timing {
+                warn_after: secs(r.dur(
+                    warn,
+                    unit::MINUTES,
+                    Duration::from_secs(timing.warn_after),
+                )?),
+                return_after: secs(r.dur(
+                    ret,
+                    unit::MINUTES,
+                    Duration::from_secs(timing.return_after),
+                )?),
+                ..timing
+            })
         };
+        let dsn_timing = class("confTO_QUEUEWARN_DSN", "confTO_QUEUERETURN_DSN")?;
+        let urgent_timing = class("confTO_QUEUEWARN_URGENT", "confTO_QUEUERETURN_URGENT")?;
+        let nonurgent_timing = class("confTO_QUEUEWARN_NONURGENT", "confTO_QUEUERETURN_NONURGENT")?;
+        let timing = class("confTO_QUEUEWARN_NORMAL", "confTO_QUEUERETURN_NORMAL")?;
         let mut client_timeouts = ClientTimeouts::default();
         {
             let t = &mut client_timeouts;
@@ -681,6 +711,8 @@ impl Settings {
             },
             timing,
             dsn_timing,
+            urgent_timing,
+            nonurgent_timing,
             host_status_timeout: r.dur(
                 "confTO_HOSTSTATUS",
                 unit::MINUTES,
@@ -761,10 +793,14 @@ impl Settings {
         self.max_per_ip > 0 && !self.per_ip_exceptions.iter().any(|n| n.contains(ip))
     }
 
-    /// The queue times for one message: [`Settings::dsn_timing`] for a
-    /// delivery status notification, else [`Settings::timing`].
-    pub fn timing_for(&self, dsn: bool) -> Timing {
-        if dsn { self.dsn_timing } else { self.timing }
+    /// The queue times for a message of timeout class `class`.
+    pub fn timing_for(&self, class: TimeoutClass) -> Timing {
+        match class {
+            TimeoutClass::Normal => self.timing,
+            TimeoutClass::Urgent => self.urgent_timing,
+            TimeoutClass::NonUrgent => self.nonurgent_timing,
+            TimeoutClass::Dsn => self.dsn_timing,
+        }
     }
 }
 
@@ -964,7 +1000,7 @@ mod tests {
             (3600, 3 * 86_400)
         );
         assert_eq!(
-            s.timing_for(true),
+            s.timing_for(TimeoutClass::Dsn),
             s.timing,
             "no DSN values: the ordinary ones"
         );
@@ -973,9 +1009,9 @@ mod tests {
             ("confTO_QUEUERETURN_DSN", "3d"),
         ])
         .unwrap();
-        assert_eq!(s.timing_for(false).return_after, 5 * 86_400);
-        assert_eq!(s.timing_for(true).return_after, 3 * 86_400);
-        assert_eq!(s.timing_for(true).warn_after, 4 * 3600);
+        assert_eq!(s.timing_for(TimeoutClass::Normal).return_after, 5 * 86_400);
+        assert_eq!(s.timing_for(TimeoutClass::Dsn).return_after, 3 * 86_400);
+        assert_eq!(s.timing_for(TimeoutClass::Dsn).warn_after, 4 * 3600);
         let s = with(&[("confMIN_QUEUE_AGE", "30")]).unwrap();
         assert_eq!(s.timing.min_queue_age, 30 * 60, "bare numbers are minutes");
         let e = with(&[("confMIN_QUEUE_AGE", "soon")]).unwrap_err();

@@ -47,6 +47,7 @@ use crate::deliver::{Batch, BatchRcpt, NextHop, Outcome};
 use crate::deliver::{EnhancedStatus, Said};
 use crate::dsn;
 use crate::event::Log;
+use crate::settings::TimeoutClass;
 use crate::site::Site;
 use crate::spool::hoststat::{HostStatDir, HostState, HostStatus};
 use crate::spool::status::{self, Entry, Journal, Kind, RcptStatus};
@@ -343,24 +344,56 @@ const SLOT_WAIT: Duration = Duration::from_secs(10);
 /// The longest a large message waits for room in the [`Budget`].
 const BUDGET_WAIT: Duration = Duration::from_secs(60);
 
-/// The queue's time settings for a site, for one message. A DSN uses
-/// `confTO_QUEUEWARN_DSN` and `confTO_QUEUERETURN_DSN` when they are set,
-/// else the ordinary values; which messages are DSNs is decided as
-/// sendmail's `eatheader()` sets its `TOC_DSN` timeout class, see [`is_dsn`].
+/// The queue's time settings for a site, for one message: those of its
+/// timeout class ([`timeout_class`]).
 pub fn timing(site: &Site, env: &Envelope, content: &[u8]) -> Timing {
-    site.settings.timing_for(is_dsn(env, content))
+    site.settings.timing_for(timeout_class(env, content))
 }
 
-/// Is this message a delivery status notification, for the timeouts?
-/// sendmail (`headers.c`, `eatheader`): a `Content-Type: multipart/report`
-/// with `report-type=delivery-status`, or a report it made itself (here: a
-/// DSN or double bounce committed by the queue, fact `dsn-kind`); a
-/// `Priority: urgent|normal|non-urgent` header puts the message in that
-/// class instead. So a vacation reply or a read receipt from `<>` keeps the
-/// ordinary timeouts.
-pub fn is_dsn(env: &Envelope, content: &[u8]) -> bool {
+/// sendmail's `Precedence:` values (its cf's `P` lines: `first-class=0`,
+/// `special-delivery=100`, `list=-30`, `bulk=-60`, `junk=-100`); any other
+/// value is 0, as `priencode` answers.
+fn precedence(value: &str) -> i32 {
+    match value.to_ascii_lowercase().as_str() {
+        "special-delivery" => 100,
+        "list" => -30,
+        "bulk" => -60,
+        "junk" => -100,
+        _ => 0,
+    }
+}
+
+/// A message's timeout class, as sendmail's `eatheader()` sets it
+/// (headers.c): a `Precedence:` below 0 makes it non-urgent, above 0
+/// urgent; a delivery status notification is [`TimeoutClass::Dsn`] (see
+/// [`is_dsn`]); a `Priority: urgent|normal|non-urgent` header decides last.
+pub fn timeout_class(env: &Envelope, content: &[u8]) -> TimeoutClass {
+    let fields = header_fields(content);
+    let value = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
+    match value("priority").as_deref() {
+        Some("urgent") => return TimeoutClass::Urgent,
+        Some("normal") => return TimeoutClass::Normal,
+        Some("non-urgent") => return TimeoutClass::NonUrgent,
+        _ => {}
+    }
+    if dsn_by(env, &fields) {
+        return TimeoutClass::Dsn;
+    }
+    match value("precedence").map(|p| precedence(p.trim())) {
+        Some(p) if p < 0 => TimeoutClass::NonUrgent,
+        Some(p) if p > 0 => TimeoutClass::Urgent,
+        _ => TimeoutClass::Normal,
+    }
+}
+
+/// The header's fields, unfolded, by lower-case name.
+fn header_fields(content: &[u8]) -> Vec<(String, String)> {
     let head = String::from_utf8_lossy(crate::dsn::header_of(content));
-    // Unfolded header values by (lower-case) name.
     let mut fields: Vec<(String, String)> = Vec::new();
     for line in head.split('\n') {
         let line = line.trim_end_matches('\r');
@@ -373,17 +406,28 @@ pub fn is_dsn(env: &Envelope, content: &[u8]) -> bool {
             fields.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
         }
     }
+    fields
+}
+
+/// Is this message a delivery status notification, for the timeouts?
+/// sendmail (`headers.c`, `eatheader`): a `Content-Type: multipart/report`
+/// with `report-type=delivery-status`, or a report it made itself (here: a
+/// DSN or double bounce committed by the queue, fact `dsn-kind`); a
+/// `Priority: urgent|normal|non-urgent` header puts the message in that
+/// class instead. So a vacation reply or a read receipt from `<>` keeps the
+/// ordinary timeouts.
+pub fn is_dsn(env: &Envelope, content: &[u8]) -> bool {
+    timeout_class(env, content) == TimeoutClass::Dsn
+}
+
+/// [`is_dsn`] without the `Priority:` header.
+fn dsn_by(env: &Envelope, fields: &[(String, String)]) -> bool {
     let value = |name: &str| {
         fields
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.to_ascii_lowercase())
     };
-    if let Some(p) = value("priority")
-        && matches!(p.as_str(), "urgent" | "normal" | "non-urgent")
-    {
-        return false;
-    }
     if env.fact("dsn-kind").is_some() {
         return true;
     }
@@ -2674,6 +2718,49 @@ mod tests {
             &Envelope::new("<>"),
             b"Content-Type: multipart/report; report-type=disposition-notification\r\n\r\n"
         ));
+    }
+
+    #[test]
+    fn precedence_and_priority_pick_the_timeout_class_as_sendmail_does() {
+        let mut c = Config::new();
+        for (k, v) in [
+            ("confTO_QUEUERETURN", "5d"),
+            ("confTO_QUEUERETURN_NORMAL", "4d"),
+            ("confTO_QUEUERETURN_URGENT", "6d"),
+            ("confTO_QUEUERETURN_NONURGENT", "2d"),
+            ("confTO_QUEUEWARN_NONURGENT", "1d"),
+            ("confTO_QUEUERETURN_DSN", "3d"),
+        ] {
+            c.options.insert(k.into(), v.into());
+        }
+        let site = Site::from_parts(c, Default::default()).unwrap();
+        let days = |head: &str| {
+            let t = timing(&site, &Envelope::new("<a@b.example>"), head.as_bytes());
+            t.return_after / 86_400
+        };
+        assert_eq!(days("Subject: x\r\n\r\n"), 4, "normal");
+        assert_eq!(days("Precedence: bulk\r\n\r\n"), 2);
+        assert_eq!(days("Precedence: List\r\n\r\n"), 2);
+        assert_eq!(days("Precedence: junk\r\n\r\n"), 2);
+        assert_eq!(days("Precedence: special-delivery\r\n\r\n"), 6);
+        assert_eq!(days("Precedence: first-class\r\n\r\n"), 4);
+        assert_eq!(days("Precedence: whatever\r\n\r\n"), 4);
+        // A DSN overrides the precedence; Priority overrides both.
+        let report = "Precedence: bulk\r\nContent-Type: multipart/report; \
+                      report-type=delivery-status\r\n\r\n";
+        assert_eq!(days(report), 3);
+        assert_eq!(days(&format!("Priority: urgent\r\n{report}")), 6);
+        assert_eq!(days("Precedence: bulk\r\nPriority: normal\r\n\r\n"), 4);
+        assert_eq!(days("Priority: non-urgent\r\n\r\n"), 2);
+        // The warning of the class, falling back to confTO_QUEUEWARN (4h).
+        let t = timing(
+            &site,
+            &Envelope::new("<a@b.example>"),
+            b"Precedence: bulk\r\n\r\n",
+        );
+        assert_eq!(t.warn_after, 86_400);
+        let t = timing(&site, &Envelope::new("<a@b.example>"), b"\r\n");
+        assert_eq!(t.warn_after, 4 * 3600);
     }
 
     #[test]
