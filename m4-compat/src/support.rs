@@ -371,14 +371,16 @@ pub fn define_warning(name: &str) -> Option<String> {
 /// refused and VERB is not offered, so these hold in any case),
 /// `restrictmailq`, `restrictqrun`, `noreceipts`, `nobodyreturn`, `noetrn`,
 /// `authwarnings`, `goaway` (sendmail's PRIV_GOAWAY: the HELO, EXPN,
-/// VRFY and VERB flags and `authwarnings`), `restrictexpand`,
+/// VRFY and VERB flags and `authwarnings`), `restrictexpand` (sendmail
+/// drops its set-uid rights for `-bv`, main.c, so that a user cannot read
+/// private aliases, `.forward` or `:include:` files through it; mxgate is
+/// never set-uid and reads them with its caller's rights in any case),
 /// `noactualrecipient`.
 pub fn privacy_flag_warning(flag: &str) -> Option<String> {
     let why = match flag.to_ascii_lowercase().as_str() {
         "" | "public" | "needmailhelo" | "needexpnhelo" | "needvrfyhelo" | "noexpn" | "novrfy"
-        | "noverb" | "restrictmailq" | "restrictqrun" | "noreceipts" | "nobodyreturn"
-        | "noetrn" | "authwarnings" | "goaway" => return None,
-        "restrictexpand" => "sendmail -bv and -bt are not restricted to trusted users",
+        | "noverb" | "restrictmailq" | "restrictqrun" | "restrictexpand" | "noreceipts"
+        | "nobodyreturn" | "noetrn" | "authwarnings" | "goaway" => return None,
         "noactualrecipient" => "reports keep the fields they have without it",
         _ => {
             return Some(format!(
