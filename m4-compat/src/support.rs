@@ -375,13 +375,15 @@ pub fn define_warning(name: &str) -> Option<String> {
 /// drops its set-uid rights for `-bv`, main.c, so that a user cannot read
 /// private aliases, `.forward` or `:include:` files through it; mxgate is
 /// never set-uid and reads them with its caller's rights in any case),
-/// `noactualrecipient`.
+/// `noactualrecipient` (no `X-Actual-Recipient:` in reports: mxgate's
+/// reports never carry one).
 pub fn privacy_flag_warning(flag: &str) -> Option<String> {
     let why = match flag.to_ascii_lowercase().as_str() {
         "" | "public" | "needmailhelo" | "needexpnhelo" | "needvrfyhelo" | "noexpn" | "novrfy"
         | "noverb" | "restrictmailq" | "restrictqrun" | "restrictexpand" | "noreceipts"
-        | "nobodyreturn" | "noetrn" | "authwarnings" | "goaway" => return None,
-        "noactualrecipient" => "reports keep the fields they have without it",
+        | "nobodyreturn" | "noetrn" | "authwarnings" | "goaway" | "noactualrecipient" => {
+            return None;
+        }
         _ => {
             return Some(format!(
                 "warning: confPRIVACY_FLAGS: `{flag}' is not a sendmail 8.17 privacy flag (public, needmailhelo, needexpnhelo, needvrfyhelo, noexpn, novrfy, noverb, restrictmailq, restrictqrun, restrictexpand, noreceipts, nobodyreturn, noetrn, noactualrecipient, authwarnings, goaway)"
