@@ -365,9 +365,10 @@ pub fn define_warning(name: &str) -> Option<String> {
         .map(|(n, why)| format!("warning: {n} has no effect in mxgate: {why}"))
 }
 
-/// The warning for one `confPRIVACY_FLAGS` flag (`None`: mxgate applies
-/// it). sendmail 8.17's flags: `public`, `needmailhelo`, `needexpnhelo`,
-/// `needvrfyhelo`, `noexpn`, `novrfy`, `noverb` (EXPN and VRFY are always
+/// The warning for one `confPRIVACY_FLAGS` flag: `None` for every
+/// sendmail 8.17 flag (mxgate applies each, or it holds by construction),
+/// a warning for a word that is none of them. sendmail 8.17's flags:
+/// `public`, `needmailhelo`, `needexpnhelo`, `needvrfyhelo`, `noexpn`, `novrfy`, `noverb` (EXPN and VRFY are always
 /// refused and VERB is not offered, so these hold in any case),
 /// `restrictmailq`, `restrictqrun`, `noreceipts`, `nobodyreturn`, `noetrn`,
 /// `authwarnings`, `goaway` (sendmail's PRIV_GOAWAY: the HELO, EXPN,
@@ -378,21 +379,14 @@ pub fn define_warning(name: &str) -> Option<String> {
 /// `noactualrecipient` (no `X-Actual-Recipient:` in reports: mxgate's
 /// reports never carry one).
 pub fn privacy_flag_warning(flag: &str) -> Option<String> {
-    let why = match flag.to_ascii_lowercase().as_str() {
+    match flag.to_ascii_lowercase().as_str() {
         "" | "public" | "needmailhelo" | "needexpnhelo" | "needvrfyhelo" | "noexpn" | "novrfy"
         | "noverb" | "restrictmailq" | "restrictqrun" | "restrictexpand" | "noreceipts"
-        | "nobodyreturn" | "noetrn" | "authwarnings" | "goaway" | "noactualrecipient" => {
-            return None;
-        }
-        _ => {
-            return Some(format!(
-                "warning: confPRIVACY_FLAGS: `{flag}' is not a sendmail 8.17 privacy flag (public, needmailhelo, needexpnhelo, needvrfyhelo, noexpn, novrfy, noverb, restrictmailq, restrictqrun, restrictexpand, noreceipts, nobodyreturn, noetrn, noactualrecipient, authwarnings, goaway)"
-            ));
-        }
-    };
-    Some(format!(
-        "warning: confPRIVACY_FLAGS `{flag}' has no effect in mxgate: {why}"
-    ))
+        | "nobodyreturn" | "noetrn" | "authwarnings" | "goaway" | "noactualrecipient" => None,
+        _ => Some(format!(
+            "warning: confPRIVACY_FLAGS: `{flag}' is not a sendmail 8.17 privacy flag (public, needmailhelo, needexpnhelo, needvrfyhelo, noexpn, novrfy, noverb, restrictmailq, restrictqrun, restrictexpand, noreceipts, nobodyreturn, noetrn, noactualrecipient, authwarnings, goaway)"
+        )),
+    }
 }
 
 /// The support of a `DAEMON_OPTIONS` key (`None`: implemented, or not a key).
