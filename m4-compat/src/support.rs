@@ -368,8 +368,9 @@ pub fn define_warning(name: &str) -> Option<String> {
 /// The warning for one `confPRIVACY_FLAGS` flag: `None` for every
 /// sendmail 8.17 flag (mxgate applies each, or it holds by construction),
 /// a warning for a word that is none of them. sendmail 8.17's flags:
-/// `public`, `needmailhelo`, `needexpnhelo`, `needvrfyhelo`, `noexpn`, `novrfy`, `noverb` (EXPN and VRFY are always
-/// refused and VERB is not offered, so these hold in any case),
+/// `public`, `needmailhelo`, `needexpnhelo`, `needvrfyhelo`, `noexpn`,
+/// `novrfy`, `noverb` (EXPN and VRFY are always refused and VERB is not
+/// offered, so these hold in any case),
 /// `restrictmailq`, `restrictqrun`, `noreceipts`, `nobodyreturn`, `noetrn`,
 /// `authwarnings`, `goaway` (sendmail's PRIV_GOAWAY: the HELO, EXPN,
 /// VRFY and VERB flags and `authwarnings`), `restrictexpand` (sendmail
