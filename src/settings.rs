@@ -103,6 +103,9 @@ pub struct Settings {
     /// `Received:` headers a message may carry before it is refused as a
     /// loop (`confMAX_HOP`, default 25, sendmail's `MaxHopCount`).
     pub max_hops: usize,
+    /// `confMAX_HEADERS_LENGTH`: the most bytes of header a message may
+    /// have (sendmail's `MaxHeadersLength`, default 32768; 0 = no limit).
+    pub max_headers_length: usize,
     /// `confMXGATE_BODY_CHECKS_SIZE_LIMIT`: bytes of a message the header,
     /// body and MIME rules read (default 51200, Postfix's
     /// `body_checks_size_limit`).
@@ -685,6 +688,7 @@ impl Settings {
             auth_configured: r.get("TRUST_AUTH_MECH").is_some()
                 || r.get("confAUTH_MECHANISMS").is_some(),
             max_hops: r.num("confMAX_HOP", 25)? as usize,
+            max_headers_length: r.num("confMAX_HEADERS_LENGTH", 32 * 1024)? as usize,
             body_checks_size_limit: r.num(
                 "confMXGATE_BODY_CHECKS_SIZE_LIMIT",
                 DEFAULT_BODY_CHECKS_SIZE_LIMIT as u64,

@@ -406,6 +406,48 @@ fn bad_rcpt_throttle_slows_a_recipient_prober() {
     );
 }
 
+/// sendmail's MaxHeadersLength (`confMAX_HEADERS_LENGTH`, default 32768):
+/// a header past it is refused once the message is in. The reply was
+/// checked on sendmail 8.17 (`sendmail -bs`, 450 header lines of 80 bytes):
+/// `552 5.6.0 Headers too large (32768 max)`.
+#[test]
+fn a_header_past_max_headers_length_is_refused_as_sendmail_does() {
+    let send = |d: &Daemon, lines: usize| {
+        let mut c = greeted(d.mta);
+        c.cmd("HELO client.example.org");
+        assert!(c.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+        assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+        assert!(c.cmd("DATA").starts_with("354"));
+        let mut msg = String::from("Subject: big\r\n");
+        for i in 0..lines {
+            msg += &format!("X-Pad-{i:03}: {}\r\n", "y".repeat(68));
+        }
+        msg += "\r\nbody\r\n.\r\n";
+        c.send(&msg);
+        c.reply()
+    };
+    let d = start("define(`confMAX_MESSAGE_SIZE', `200000')dnl\n");
+    // 450 lines of 80 bytes: 36,014 bytes of header.
+    assert_eq!(send(&d, 450), "552 5.6.0 Headers too large (32768 max)");
+    assert!(d.queued("queue").is_empty());
+    assert!(
+        d.wait_log(
+            "headers too large (32768 max) from localhost during message collect",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        d.maillog()
+    );
+    // 400 lines: 32,014 bytes, under the limit.
+    assert!(send(&d, 400).starts_with("250 "));
+    // 0 turns the limit off.
+    let d = start(
+        "define(`confMAX_MESSAGE_SIZE', `200000')dnl\n\
+         define(`confMAX_HEADERS_LENGTH', `0')dnl\n",
+    );
+    assert!(send(&d, 450).starts_with("250 "));
+}
+
 #[test]
 fn connection_rate_throttle_delays_bursts_without_refusing() {
     // sendmail 8.17 (daemon.c, refuseconnections): past ConnectionRateThrottle

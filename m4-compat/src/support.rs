@@ -431,6 +431,7 @@ pub const OPTIONS: &[(&str, Support)] = &[
     ("confHOST_STATUS_DIRECTORY", Implemented),
     ("confINPUT_MAIL_FILTERS", Implemented),
     ("confMAX_DAEMON_CHILDREN", Implemented),
+    ("confMAX_HEADERS_LENGTH", Implemented),
     ("confMAX_HOP", Implemented),
     ("confMAX_MESSAGE_SIZE", Implemented),
     ("confMAX_RCPTS_PER_MESSAGE", Implemented),

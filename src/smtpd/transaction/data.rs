@@ -67,6 +67,20 @@ impl<W: World> Session<W> {
                 Err(e) => return self.spool_failure(e),
             }
         }
+        // sendmail's MaxHeadersLength (collect.c): a header past it is
+        // refused once the message is in, `552 5.6.0 Headers too large
+        // (32768 max)` (checked on sendmail 8.17 with -bs).
+        let max = settings.max_headers_length;
+        if max > 0 && header_length(header_view(&tx)) > max {
+            self.log(
+                None,
+                &format!(
+                    "headers too large ({max} max) from {} during message collect",
+                    self.client.name
+                ),
+            );
+            return Reply::new(552, st(5, 6, 0), format!("Headers too large ({max} max)"));
+        }
         // Mail loops: sendmail refuses a message with more than MaxHopCount
         // (confMAX_HOP, default 25) Received: headers.
         let max_hop = settings.max_hops;
@@ -398,6 +412,37 @@ fn header_view(tx: &Draft) -> &[u8] {
     tx.headers.as_deref().unwrap_or(&tx.body)
 }
 
+/// Bytes of the header as sendmail's `collect()` counts them toward
+/// `MaxHeadersLength`: each header line (a `name:` field or its
+/// continuation) with one byte for its line end, up to the empty line or
+/// the first line that is no header line.
+pub fn header_length(msg: &[u8]) -> usize {
+    let mut n = 0;
+    for (i, line) in msg.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let continued = i > 0 && line.first().is_some_and(|&b| b == b' ' || b == b'\t');
+        if line.is_empty() || !(continued || is_header_line(line)) {
+            break;
+        }
+        n += line.len() + 1;
+    }
+    n
+}
+
+/// sendmail's `isheader()`: a field name of printable characters other
+/// than `:`, then optional blanks and a colon.
+fn is_header_line(line: &[u8]) -> bool {
+    let name_end = line
+        .iter()
+        .position(|&b| !(0x21..0x7f).contains(&b) || b == b':')
+        .unwrap_or(line.len());
+    name_end > 0
+        && line[name_end..]
+            .iter()
+            .find(|&&b| b != b' ' && b != b'\t')
+            .is_some_and(|&b| b == b':')
+}
+
 /// The header section (up to the first empty line), unfolded, one string per header.
 pub fn unfolded_headers(msg: &[u8]) -> Vec<String> {
     // Only the header section is converted (the body may be megabytes).
@@ -441,4 +486,30 @@ fn missing_headers(msg: &[u8], id: &str, host: &str, now: u64) -> String {
         add += &format!("Message-ID: <{now}.{id}@{host}>\r\n");
     }
     add
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_length_counts_header_lines_as_sendmail_collect_does() {
+        // Each line with one byte for its end; the empty line stops.
+        assert_eq!(
+            header_length(b"Subject: x\r\nTo: y\r\n\r\nbody\r\n"),
+            11 + 6
+        );
+        // A continuation belongs to the header.
+        assert_eq!(header_length(b"Subject: a\r\n b\r\n\r\n"), 11 + 3);
+        // A name may have blanks before its colon.
+        assert_eq!(header_length(b"Subject : x\r\n\r\n"), 12);
+        // The first line that is no header line ends it (sendmail then
+        // reads the body), as does a message without any.
+        assert_eq!(header_length(b"Subject: x\r\nnot a header\r\nX: y\r\n"), 11);
+        assert_eq!(header_length(b"no header at all\r\n"), 0);
+        assert_eq!(header_length(b" leading blank: x\r\n"), 0);
+        assert_eq!(header_length(b""), 0);
+        // No empty line: every header line counts.
+        assert_eq!(header_length(b"A: 1\r\nB: 2"), 5 + 5);
+    }
 }
