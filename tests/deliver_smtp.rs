@@ -1012,26 +1012,10 @@ fn delivery_to_a_second_mxgate_over_starttls() {
         ) && (line.ends_with(", bits=256/256") || line.ends_with(", bits=128/128")),
         "{line}"
     );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("mail.log"),
-        format!("Dec  3 21:31:49 gw.example.com sm-mta[1]: {}\n", lines[0]),
-    )
-    .unwrap();
-    let out = Command::new("logwatch")
-        .args([
-            "--service",
-            "sendmail",
-            "--range",
-            "All",
-            "--detail",
-            "High",
-        ])
-        .args(["--output", "stdout", "--logdir"])
-        .arg(dir.path())
-        .output()
-        .expect("logwatch is missing: apt-get install logwatch (.ci/run installs it)");
-    let report = String::from_utf8_lossy(&out.stdout);
+    let report = support::logwatch_sendmail(&format!(
+        "Dec  3 21:31:49 gw.example.com sm-mta[1]: {}\n",
+        lines[0]
+    ));
     assert!(report.contains("For STARTTLS in client mode,"), "{report}");
     assert!(report.contains("Cipher: TLS13_"), "{report}");
     // The same peer through an SmtpConnection: STARTTLS was negotiated

@@ -271,24 +271,8 @@ s.quit()
     let (n, out) = fail2ban(&log, "/etc/fail2ban/filter.d/sendmail-auth.conf");
     assert_eq!(n, 4, "{out}\n{text}");
 
-    // logwatch's sendmail service. Debian's logwatch reads `mail.log` in its
-    // log directory (dist.conf/logfiles/maillog.conf).
-    let lwdir = tempfile::tempdir().unwrap();
-    std::fs::copy(&log, lwdir.path().join("mail.log")).unwrap();
-    let lw = tool(
-        Command::new("logwatch")
-            .args([
-                "--service",
-                "sendmail",
-                "--range",
-                "All",
-                "--detail",
-                "High",
-            ])
-            .args(["--output", "stdout", "--logdir"])
-            .arg(lwdir.path()),
-        "logwatch is missing: apt-get install logwatch",
-    );
+    // logwatch's sendmail service.
+    let lw = logwatch_sendmail(&std::fs::read_to_string(&log).unwrap());
     let bytes: usize = text
         .lines()
         .filter_map(|l| l.split_once(", size=").map(|x| x.1))

@@ -380,22 +380,7 @@ fn bad_rcpt_throttle_slows_a_recipient_prober() {
     );
     // logwatch's sendmail service reads the line as sendmail's: the client
     // under "Client submitted too many bad recipients".
-    let lwdir = tempfile::tempdir().unwrap();
-    std::fs::write(lwdir.path().join("mail.log"), d.maillog()).unwrap();
-    let lw = std::process::Command::new("logwatch")
-        .args([
-            "--service",
-            "sendmail",
-            "--range",
-            "All",
-            "--detail",
-            "High",
-        ])
-        .args(["--output", "stdout", "--logdir"])
-        .arg(lwdir.path())
-        .output()
-        .expect("logwatch is missing: apt-get install logwatch");
-    let lw = String::from_utf8_lossy(&lw.stdout);
+    let lw = logwatch_sendmail(&d.maillog());
     let section = lw
         .split("Client submitted too many bad recipients")
         .nth(1)

@@ -2684,18 +2684,23 @@ mod tests {
         );
     }
 
+    /// A site with these options and no tables.
+    fn site_with_options(options: &[(&str, &str)]) -> Site {
+        let mut c = Config::new();
+        for (k, v) in options {
+            c.options.insert((*k).into(), (*v).into());
+        }
+        Site::from_parts(c, Default::default()).unwrap()
+    }
+
     #[test]
     fn timing_uses_the_dsn_values_for_dsns_only() {
-        let mut c = Config::new();
-        for (k, v) in [
+        let site = site_with_options(&[
             ("confTO_QUEUEWARN", "4h"),
             ("confTO_QUEUEWARN_DSN", "1h"),
             ("confTO_QUEUERETURN", "5d"),
             ("confTO_QUEUERETURN_DSN", "2d"),
-        ] {
-            c.options.insert(k.into(), v.into());
-        }
-        let site = Site::from_parts(c, Default::default()).unwrap();
+        ]);
         let mut ours = Envelope::new("<>");
         ours.facts.push(("dsn-kind".into(), "failure".into()));
         let dsn = timing(&site, &ours, b"Subject: x\r\n\r\n");
@@ -2722,18 +2727,14 @@ mod tests {
 
     #[test]
     fn precedence_and_priority_pick_the_timeout_class_as_sendmail_does() {
-        let mut c = Config::new();
-        for (k, v) in [
+        let site = site_with_options(&[
             ("confTO_QUEUERETURN", "5d"),
             ("confTO_QUEUERETURN_NORMAL", "4d"),
             ("confTO_QUEUERETURN_URGENT", "6d"),
             ("confTO_QUEUERETURN_NONURGENT", "2d"),
             ("confTO_QUEUEWARN_NONURGENT", "1d"),
             ("confTO_QUEUERETURN_DSN", "3d"),
-        ] {
-            c.options.insert(k.into(), v.into());
-        }
-        let site = Site::from_parts(c, Default::default()).unwrap();
+        ]);
         let days = |head: &str| {
             let t = timing(&site, &Envelope::new("<a@b.example>"), head.as_bytes());
             t.return_after / 86_400

@@ -667,3 +667,29 @@ pub fn has_pending(c: &mut Raw) -> bool {
     c.r.get_ref().set_nonblocking(false).unwrap();
     pending
 }
+
+/// Debian's logwatch, its `sendmail` service at the highest detail, over
+/// `log` (the text of a mail log): its report on standard output. A
+/// missing logwatch fails the test with the install hint.
+#[allow(dead_code)]
+pub fn logwatch_sendmail(log: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    // Debian's logwatch reads `mail.log` in its log directory
+    // (dist.conf/logfiles/maillog.conf).
+    std::fs::write(dir.path().join("mail.log"), log).unwrap();
+    let out = Command::new("logwatch")
+        .args([
+            "--service",
+            "sendmail",
+            "--range",
+            "All",
+            "--detail",
+            "High",
+        ])
+        .args(["--output", "stdout", "--logdir"])
+        .arg(dir.path())
+        .output()
+        .expect("logwatch is missing: apt-get install logwatch (.ci/run installs it)");
+    assert!(out.status.success(), "logwatch: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
