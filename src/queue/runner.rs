@@ -369,12 +369,7 @@ fn precedence(value: &str) -> i32 {
 /// [`is_dsn`]); a `Priority: urgent|normal|non-urgent` header decides last.
 pub fn timeout_class(env: &Envelope, content: &[u8]) -> TimeoutClass {
     let fields = header_fields(content);
-    let value = |name: &str| {
-        fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.to_ascii_lowercase())
-    };
+    let value = |name| field(&fields, name);
     match value("priority").as_deref() {
         Some("urgent") => return TimeoutClass::Urgent,
         Some("normal") => return TimeoutClass::Normal,
@@ -389,6 +384,14 @@ pub fn timeout_class(env: &Envelope, content: &[u8]) -> TimeoutClass {
         Some(p) if p > 0 => TimeoutClass::Urgent,
         _ => TimeoutClass::Normal,
     }
+}
+
+/// The lower-cased value of the first field named `name` (lower case).
+fn field(fields: &[(String, String)], name: &str) -> Option<String> {
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.to_ascii_lowercase())
 }
 
 /// The header's fields, unfolded, by lower-case name.
@@ -422,16 +425,10 @@ pub fn is_dsn(env: &Envelope, content: &[u8]) -> bool {
 
 /// [`is_dsn`] without the `Priority:` header.
 fn dsn_by(env: &Envelope, fields: &[(String, String)]) -> bool {
-    let value = |name: &str| {
-        fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.to_ascii_lowercase())
-    };
     if env.fact("dsn-kind").is_some() {
         return true;
     }
-    value("content-type").is_some_and(|ct| {
+    field(fields, "content-type").is_some_and(|ct| {
         let compact: String = ct
             .chars()
             .filter(|c| !c.is_whitespace() && *c != '"')
