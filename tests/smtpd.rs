@@ -702,7 +702,7 @@ fn write_ahead_log_holds_each_250_and_a_clean_stop_empties_it() {
         .map(|n| std::fs::read(spool.join(n)).unwrap())
         .collect();
     for s in &segs {
-        assert_eq!(s.len(), 4 << 20, "segments are preallocated");
+        assert_eq!(s.len(), 16 << 20, "segments are preallocated");
     }
     assert!(
         segs.iter().any(|s| contains(s, b"Subject: logged 7f3a9c")
