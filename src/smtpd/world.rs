@@ -197,7 +197,7 @@ impl World for Daemon {
                 err: std::io::Error::other("the spilled part of the message is missing"),
             });
         }
-        blocking::unblock(move || {
+        let (size, handed) = blocking::unblock(move || {
             let mut w = server.spool.create_with_id(&m.envelope, m.id)?;
             w.write(m.head.as_bytes())?;
             if let Some(mut s) = scratch {
@@ -205,17 +205,29 @@ impl World for Daemon {
             }
             w.write(&m.body)?;
             let size = w.size();
-            match m.state {
+            let handed = match m.state {
+                spool::State::Queue if server.handoff.get().is_some() => {
+                    Some(w.commit_handed(spool::State::Queue)?)
+                }
                 spool::State::Queue => {
-                    crate::queue::runner::commit_new(w, server.handoff.get())?;
+                    crate::queue::runner::commit_new(w, None)?;
+                    None
                 }
                 state => {
                     w.commit(state)?;
+                    None
                 }
-            }
-            Ok(size)
+            };
+            Ok::<_, spool::Error>((size, handed))
         })
-        .await
+        .await?;
+        // Handed to a delivery worker from this task, not from the
+        // blocking thread: the worker then runs after this session has
+        // answered, instead of ahead of it on the sessions' thread.
+        if let (Some(id), Some(h)) = (handed, self.server.handoff.get()) {
+            h.offer(&id);
+        }
+        Ok(size)
     }
 }
 
