@@ -6,9 +6,13 @@
 //! whether this is the count at which sendmail's `possible SMTP attack:
 //! command=AUTH, count=N` line is due. The count is per address over all
 //! its sessions (an attacker gains nothing by reconnecting), is forgotten
-//! after [`FORGET_AFTER`] without failures or at a success, and at most
-//! [`MAX_CLIENTS`] addresses are kept (the oldest go first). Sans-IO: the
-//! caller passes `now` and does the waiting.
+//! after [`FORGET_AFTER`] without failures, and at most [`MAX_CLIENTS`]
+//! addresses are kept (the oldest go first). A success forgets the count
+//! only while it is within the free failures: once the delays have begun,
+//! a login with a valid account of one's own (or one of another user of
+//! the same address or /84) would otherwise wipe them between guesses.
+//! Postfix's anvil likewise never resets a client's count at a success.
+//! Sans-IO: the caller passes `now` and does the waiting.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -76,9 +80,16 @@ impl Throttle {
         }
     }
 
-    /// `ip` authenticated: its count starts again.
+    /// `ip` authenticated: its count starts again, unless the delays
+    /// have begun (see the module doc).
     pub fn succeeded(&mut self, ip: IpAddr) {
-        self.clients.remove(&ip);
+        if self
+            .clients
+            .get(&ip)
+            .is_some_and(|(count, _)| *count <= FREE_FAILURES)
+        {
+            self.clients.remove(&ip);
+        }
     }
 }
 
@@ -116,10 +127,30 @@ mod tests {
         assert_eq!(t.failed(other, t0).count, 1);
         // Ten quiet minutes: forgotten.
         assert_eq!(t.failed(ip, t0 + FORGET_AFTER).count, 1);
-        // A success: forgotten.
+        // A success within the free failures: forgotten.
         t.failed(other, t0);
         t.succeeded(other);
         assert_eq!(t.failed(other, t0).count, 1);
+    }
+
+    #[test]
+    fn a_success_does_not_wipe_delays_that_have_begun() {
+        let mut t = Throttle::default();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            t.failed(ip, t0);
+        }
+        // Guesses, then a login with an account of the attacker's own.
+        t.succeeded(ip);
+        let p = t.failed(ip, t0);
+        assert_eq!((p.count, p.delay), (5, Duration::from_secs(4)));
+        // Only time forgets it.
+        assert_eq!(
+            t.failed(ip, t0 + FORGET_AFTER + Duration::from_secs(1))
+                .count,
+            1
+        );
     }
 
     #[test]
