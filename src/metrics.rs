@@ -76,6 +76,16 @@ pub const FAMILIES: &[(&str, Type, &str)] = &[
         "Seconds per DNSBL lookup, by zone.",
     ),
     (
+        MILTER_LATENCY,
+        Type::Histogram,
+        "Seconds from a command to a mail filter to its answer, by filter and step (connect, helo, mail, rcpt, data, header, eoh, body, eom, unknown; negotiate: the connection and option negotiation).",
+    ),
+    (
+        MILTER_FAILURES,
+        Type::Counter,
+        "Failed exchanges with a mail filter, by filter and error (connect, timeout, closed, io, protocol); the filter's F= flag then decides the message's fate.",
+    ),
+    (
         QUEUE_SCAN,
         Type::Histogram,
         "Seconds per scan of queue/ by the queue runner (its count: the scans made).",
@@ -116,6 +126,10 @@ pub const DESTINATION_DEFERRALS: &str = "mxgate_destination_deferrals_total";
 pub const DESTINATION_CONNECTIONS: &str = "mxgate_destination_connections";
 /// `mxgate_dnsbl_lookup_seconds`.
 pub const DNSBL_LATENCY: &str = "mxgate_dnsbl_lookup_seconds";
+/// `mxgate_milter_seconds`.
+pub const MILTER_LATENCY: &str = "mxgate_milter_seconds";
+/// `mxgate_milter_failures_total`.
+pub const MILTER_FAILURES: &str = "mxgate_milter_failures_total";
 /// `mxgate_queue_scan_seconds`.
 pub const QUEUE_SCAN: &str = "mxgate_queue_scan_seconds";
 /// `mxgate_queue_handoffs_total`.
@@ -132,6 +146,11 @@ fn buckets(family: &str) -> &'static [f64] {
     match family {
         DNSBL_LATENCY => &[
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ],
+        // A local filter answers in a millisecond; a content scanner
+        // takes seconds; past T=E's default (5 min) it has timed out.
+        MILTER_LATENCY => &[
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         ],
         // From an empty queue/ to a directory of millions.
         QUEUE_SCAN => &[0.001, 0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],

@@ -968,3 +968,53 @@ fn a_body_replaced_without_asking_temp_fails_the_message() {
         d.maillog()
     );
 }
+
+/// The filters' times and failures on the Prometheus endpoint: each
+/// answered step is observed in `mxgate_milter_seconds` by filter and step,
+/// a filter that cannot be reached counts in `mxgate_milter_failures_total`.
+#[test]
+fn filter_latency_and_failures_are_in_the_metrics() {
+    let s = inet();
+    let _f = Filter::start("reject", &s);
+    let dead = inet();
+    let metrics = free_port();
+    let d = daemon(&format!(
+        "INPUT_MAIL_FILTER(`scan', `S={s}, T=R:20s;E:20s')dnl\n\
+         INPUT_MAIL_FILTER(`gone', `S={dead}')dnl\n\
+         define(`confMXGATE_METRICS_ADDR', `127.0.0.1:{metrics}')dnl\n"
+    ));
+    assert_eq!(send(d.mta, "hello", &["alice@example.com"]), "OK {}");
+    assert!(log_has(&d, "Milter (gone): to error state"));
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", metrics)).unwrap();
+    write!(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut page = String::new();
+    c.read_to_string(&mut page).unwrap();
+    assert!(
+        page.contains("# TYPE mxgate_milter_seconds histogram"),
+        "{page}"
+    );
+    // The value of one series (the harness's readiness probe is a session
+    // too, so the session steps may count more than one).
+    let value = |series: &str| -> f64 {
+        page.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{series} in {page}"))
+    };
+    for step in ["negotiate", "connect", "helo", "mail", "rcpt"] {
+        let n = value(&format!(
+            "mxgate_milter_seconds_count{{filter=\"scan\",step=\"{step}\"}}"
+        ));
+        assert!(n >= 1.0, "{step}: {n}");
+    }
+    // One message: one end of message, answered on loopback within 10 s.
+    assert_eq!(
+        value("mxgate_milter_seconds_count{filter=\"scan\",step=\"eom\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("mxgate_milter_seconds_bucket{filter=\"scan\",step=\"eom\",le=\"10\"}"),
+        1.0
+    );
+    assert!(value("mxgate_milter_failures_total{filter=\"gone\",error=\"connect\"}") >= 1.0);
+    assert!(!page.contains("filter=\"gone\",step="), "{page}");
+}

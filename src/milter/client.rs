@@ -58,6 +58,22 @@ impl Step {
             Step::Unknown => (step::NOUNKNOWN, step::NR_UNKN),
         }
     }
+
+    /// The step's label in `mxgate_milter_seconds`.
+    fn word(self) -> &'static str {
+        match self {
+            Step::Connect => "connect",
+            Step::Helo => "helo",
+            Step::Mail => "mail",
+            Step::Rcpt => "rcpt",
+            Step::Data => "data",
+            Step::Header => "header",
+            Step::Eoh => "eoh",
+            Step::Body => "body",
+            Step::Eom => "eom",
+            Step::Unknown => "unknown",
+        }
+    }
 }
 
 /// Why a filter could not be used.
@@ -93,6 +109,37 @@ pub enum Error {
     Unexpected(String),
 }
 
+impl Error {
+    /// The error's label in `mxgate_milter_failures_total`.
+    fn kind(&self) -> &'static str {
+        match self {
+            Error::Connect(_) | Error::ConnectTimeout => "connect",
+            Error::WriteTimeout | Error::ReadTimeout => "timeout",
+            Error::Closed => "closed",
+            Error::Io(_) => "io",
+            Error::Protocol(_) | Error::Negotiation(_) | Error::Unexpected(_) => "protocol",
+        }
+    }
+}
+
+/// Count an exchange with filter `name` in the metrics: its time when it
+/// was answered (`Ok(true)`), its error when it failed.
+fn measure(name: &str, step: &'static str, started: Instant, r: Result<bool, &Error>) {
+    let m = crate::metrics::global();
+    match r {
+        Ok(true) => m.observe(
+            crate::metrics::MILTER_LATENCY,
+            &[("filter", name), ("step", step)],
+            started.elapsed().as_secs_f64(),
+        ),
+        Ok(false) => {}
+        Err(e) => m.inc(
+            crate::metrics::MILTER_FAILURES,
+            &[("filter", name), ("error", e.kind())],
+        ),
+    }
+}
+
 /// The filter's answer to one step: its final reply, and the actions
 /// (header changes, quarantine) that came before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +172,13 @@ pub struct Client {
 impl Client {
     /// Connect and negotiate.
     pub async fn open(filter: Arc<Filter>) -> Result<Client, Error> {
+        let (name, started) = (filter.name.clone(), Instant::now());
+        let r = Client::negotiate(filter).await;
+        measure(&name, "negotiate", started, r.as_ref().map(|_| true));
+        r
+    }
+
+    async fn negotiate(filter: Arc<Filter>) -> Result<Client, Error> {
         let wait = filter.timeouts.connect;
         let connect = async {
             match &filter.socket {
@@ -217,6 +271,23 @@ impl Client {
     /// answer. `Ok(None)`: the step was negotiated away, or the filter
     /// does not reply to it.
     pub async fn step(
+        &mut self,
+        s: Step,
+        macros: Option<(Stage, &[(String, String)])>,
+        cmd: &Command<'_>,
+    ) -> Result<Option<Answer>, Error> {
+        let started = Instant::now();
+        let r = self.exchange(s, macros, cmd).await;
+        measure(
+            &self.filter.name,
+            s.word(),
+            started,
+            r.as_ref().map(Option::is_some),
+        );
+        r
+    }
+
+    async fn exchange(
         &mut self,
         s: Step,
         macros: Option<(Stage, &[(String, String)])>,
