@@ -534,6 +534,19 @@ fn content_filter_settings_are_checked_with_file_and_line() {
             && w[0].contains("listener MTA sends its mail to smtp:[127.0.0.1]:10025, which is our own listener reinject (no content filter): its mail is not scanned"),
         "{w:?}"
     );
+    // The filter named by this host's own name ($j): warned, not refused
+    // (the name's address is not known before it is looked up).
+    let named = "define(`confDOMAIN_NAME', `mx1.example.com')dnl\n\
+                 DAEMON_OPTIONS(`Port=2525, Name=MTA, ContentFilter=smtp:[mx1.example.com]:10025')dnl\n\
+                 DAEMON_OPTIONS(`Port=10025, Name=reinject')dnl\n\
+                 FEATURE(`no_default_msa')dnl\n";
+    let w = compile(named).unwrap();
+    assert!(
+        w.len() == 1
+            && w[0].starts_with("t.mc:3:")
+            && w[0].contains("listener MTA sends its mail to smtp:[mx1.example.com]:10025, a name of this host ($j or $=w), on the port of our own listener reinject, which has no content filter"),
+        "{w:?}"
+    );
     let own = "DAEMON_OPTIONS(`Port=2525, Addr=127.0.0.1, Name=MTA, ContentFilter=smtp:[127.0.0.1]:2525')dnl\n";
     let e = compile(own).unwrap_err();
     assert!(

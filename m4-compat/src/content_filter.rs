@@ -218,6 +218,76 @@ pub fn loops(c: &Config) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// Is the filter's host one of this host's names: `$j` or a member of
+/// `$=w` (compared without brackets, a trailing dot or case)?
+fn names_this_host(c: &Config, f: &ContentFilter) -> bool {
+    let bare = |n: &str| {
+        n.trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_end_matches('.')
+            .to_ascii_lowercase()
+    };
+    let host = bare(&f.host);
+    c.hostname.as_deref().is_some_and(|j| bare(j) == host)
+        || c.classes
+            .get("w")
+            .is_some_and(|w| w.iter().any(|n| bare(n) == host))
+}
+
+/// Can listener `d` be reached by a name of this host (an address other
+/// than loopback)?
+fn reachable_by_name(d: &Daemon) -> bool {
+    if d.options.get("Family").is_some_and(|f| f == "local") {
+        return false;
+    }
+    match d.options.get("Addr").and_then(|a| a.parse::<IpAddr>().ok()) {
+        Some(a) => !a.is_loopback(),
+        None => true,
+    }
+}
+
+/// The listeners whose filter is named by one of this host's names (`$j`,
+/// `$=w`) on the port of one of our own listeners: if the name leads back
+/// here, the mail goes round (that listener filters too) or is never
+/// scanned (it does not). The name's address is known only once it is
+/// looked up, so these are warnings, not the refusal of [`loops`]. Each
+/// entry is `(index, warning)`.
+pub fn named_self(c: &Config) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, d) in c.daemons.iter().enumerate() {
+        let Ok(Some(f)) = for_daemon(c, d) else {
+            continue;
+        };
+        if !f.addresses().is_empty() || !names_this_host(c, &f) {
+            continue;
+        }
+        let hit = c
+            .daemons
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| daemon_port(t) == Some(f.port) && reachable_by_name(t))
+            .map(|(j, t)| (j, matches!(for_daemon(c, t), Ok(Some(_)))))
+            .max_by_key(|(_, filters)| *filters);
+        let Some((j, filters)) = hit else {
+            continue;
+        };
+        let t = daemon_name(&c.daemons[j], j);
+        let what = if filters {
+            "which has a content filter too: if the name leads back here, mail goes round until MaxHopCount"
+        } else {
+            "which has no content filter: if the name leads back here, its mail is not scanned"
+        };
+        out.push((
+            i,
+            format!(
+                "warning: listener {} sends its mail to {f}, a name of this host ($j or $=w), on the port of our own listener {t}, {what}; name the scanner by its address",
+                daemon_name(d, i)
+            ),
+        ));
+    }
+    out
+}
+
 /// The listeners whose filter is one of our own listeners *without* a
 /// filter (the re-injection listener itself): their mail is never scanned.
 /// Each entry is `(index, warning)`.
@@ -308,5 +378,58 @@ mod tests {
         // A wildcard listener on the port counts too.
         c.daemons[1].options.insert("Addr".into(), "0.0.0.0".into());
         assert_eq!(loops(&c).len(), 2);
+    }
+
+    #[test]
+    fn a_filter_named_by_a_name_of_this_host_is_warned() {
+        let mut c = Config::new();
+        c.hostname = Some("mx1.example.com".into());
+        c.classes.insert(
+            "w".into(),
+            vec!["localhost".into(), "Mail.Example.COM".into()],
+        );
+        c.options
+            .insert(OPTION.into(), "smtp:[mx1.example.com.]:10025".into());
+        c.daemons.push(daemon(&[("Name", "MTA"), ("Port", "25")]));
+        c.daemons
+            .push(daemon(&[("Name", "reinject"), ("Port", "10025")]));
+        // Not a refusal: the name's address is not known here.
+        assert!(loops(&c).is_empty());
+        let w = named_self(&c);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].1.contains(
+                "listener MTA sends its mail to smtp:[mx1.example.com.]:10025, a name of this host"
+            ) && w[0]
+                .1
+                .contains("our own listener reinject, which has a content filter too"),
+            "{w:?}"
+        );
+        // A $=w name, any case; the re-injection listener without a filter.
+        c.options
+            .insert(OPTION.into(), "smtp:[mail.example.com]:10025".into());
+        c.daemons[1]
+            .options
+            .insert("ContentFilter".into(), String::new());
+        let w = named_self(&c);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].1.contains(
+                "no content filter: if the name leads back here, its mail is not scanned"
+            )
+        );
+        // Only on loopback: a name of this host does not reach it.
+        c.daemons[1]
+            .options
+            .insert("Addr".into(), "127.0.0.1".into());
+        assert!(named_self(&c).is_empty());
+        // Another host's name, or another port: nothing.
+        c.daemons[1].options.remove("Addr");
+        c.options
+            .insert(OPTION.into(), "smtp:[scanner.example.com]:10025".into());
+        assert!(named_self(&c).is_empty());
+        c.options
+            .insert(OPTION.into(), "smtp:[mail.example.com]:10024".into());
+        assert!(named_self(&c).is_empty());
     }
 }

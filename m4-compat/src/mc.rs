@@ -789,7 +789,9 @@ impl Mc {
     /// `DAEMON_OPTIONS` that names the filter, or at the
     /// `confMXGATE_CONTENT_FILTER` define it inherits.
     pub fn check_content_filters(&mut self, files: &Files) -> Result<(), Diagnostic> {
-        for (i, message) in content_filter::unscanned(&self.config) {
+        let mut warned = content_filter::unscanned(&self.config);
+        warned.extend(content_filter::named_self(&self.config));
+        for (i, message) in warned {
             let d = self.filter_diag(files, i, message);
             self.warnings.push(d);
         }

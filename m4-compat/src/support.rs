@@ -614,7 +614,10 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
     for d in &c.daemons {
         w.extend(d.options.keys().filter_map(|k| daemon_key_warning(k)));
     }
-    for (_, why) in crate::content_filter::unscanned(c) {
+    for (_, why) in crate::content_filter::unscanned(c)
+        .into_iter()
+        .chain(crate::content_filter::named_self(c))
+    {
         w.push(why);
     }
     for m in &c.milters {
