@@ -666,3 +666,74 @@ fn a_quiet_deferred_queue_still_picks_up_mail_committed_by_another_process() {
     // The deferred one is still there, waiting for its retry time.
     assert_eq!(s.d.queued("queue").len(), 1, "{}", s.d.maillog());
 }
+
+/// A quarantined message (the access table's `QUARANTINE:reason`) waits in
+/// quarantine/ undelivered; `mxgate queue release` lets it go and it is
+/// delivered, `mxgate queue delete` removes another (docs/content.md tells
+/// the administrator to release a false positive this way).
+#[test]
+fn a_quarantined_message_is_released_or_deleted_with_the_queue_tools() {
+    let xd = tempfile::tempdir().unwrap();
+    let x = xd.path().to_path_buf();
+    let mc = format!(
+        "FEATURE(`mailboxes', `lmdb @DIR@/mailboxes')dnl\n\
+         FEATURE(`access_db', `lmdb @DIR@/access')dnl\n\
+         LOCAL_DOMAIN(`example.com')dnl\n\
+         define(`confMXGATE_QUEUE_INTERVAL', `1m')dnl\n\
+         define(`confMXGATE_MAILDIR', `{x}/mail/%u/Maildir')dnl\n",
+        x = x.display()
+    );
+    let d = Daemon::start(Setup {
+        mc: Box::leak(mc.into_boxed_str()),
+        tables: &[
+            ("mailboxes", MAILBOXES),
+            (
+                "access",
+                "From:q.example.org\tQUARANTINE:suspicious sender\n",
+            ),
+        ],
+        tls: false,
+    });
+    let s = Site { _x: xd, x, d };
+    for subject in ["first", "second"] {
+        let r = send(
+            s.d.mta,
+            "someone@q.example.org",
+            &["alice@example.com"],
+            &format!("Subject: {subject}\r\n\r\nbody\r\n"),
+        );
+        assert!(r.starts_with("250"), "{r}");
+    }
+    assert_eq!(s.d.queued("quarantine").len(), 2);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        maildir(&s.x, "alice").is_empty(),
+        "quarantined mail is not delivered"
+    );
+    let ids: Vec<String> =
+        s.d.queued("quarantine")
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+    let (ok, out) = queue_cmd(&s, &["release", "--id", &ids[0]]);
+    assert!(ok && out.contains("1 message(s) released"), "{out}");
+    assert!(
+        out.contains(&format!("released {} (quarantine)", ids[0])),
+        "{out}"
+    );
+    wait_for("the released message's delivery", &s.d, || {
+        maildir(&s.x, "alice").len() == 1
+    });
+    let (ok, out) = queue_cmd(
+        &s,
+        &["delete", "--dry-run", "--from", "someone@q.example.org"],
+    );
+    assert!(
+        ok && out.contains(&format!("would delete {} (quarantine)", ids[1])),
+        "{out}"
+    );
+    let (ok, out) = queue_cmd(&s, &["delete", "--id", &ids[1]]);
+    assert!(ok && out.contains("1 message(s) deleted"), "{out}");
+    assert!(s.d.queued("quarantine").is_empty());
+    assert_eq!(maildir(&s.x, "alice").len(), 1);
+}

@@ -9,9 +9,10 @@
 //! * `list [--json]`: every message in `queue/`, `hold/`, `quarantine/` with
 //!   its recipients and their journal state.
 //! * `delete [--dry-run] SELECTOR...`: remove the selected messages (queue
-//!   file, then journal) from `queue/` and `hold/`.
-//! * `hold SELECTOR...` / `release SELECTOR...`: move between `queue/` and
-//!   `hold/`; a released message is due at once.
+//!   file, then journal) from `queue/`, `hold/` and `quarantine/`.
+//! * `hold SELECTOR...` / `release SELECTOR...`: move from `queue/` to
+//!   `hold/`, and from `hold/` or `quarantine/` back to `queue/`; a
+//!   released message is due at once.
 //! * `flush [SELECTOR...]`: make the selected (default: all) queued messages
 //!   due now (sendmail `-q`; `--recipient` ≈ `-qR`, `--sender` ≈ `-qS`,
 //!   `--id` ≈ `-qI`: substring matches, case-insensitive).
@@ -40,8 +41,10 @@ package's), else the embedded default.
 Commands:
   list [--json]                       messages in queue/, hold/, quarantine/
   delete [--dry-run] SELECTOR...      remove messages (queue file, then journal)
+                                      from queue/, hold/ and quarantine/
   hold SELECTOR...                    move to hold/ (not delivered until released)
-  release SELECTOR...                 move back to queue/, due now
+  release SELECTOR...                 move from hold/ or quarantine/ back to
+                                      queue/, due now
   flush [SELECTOR...]                 make messages due now (-q, -qR, -qS, -qI)
   summary                             pending recipients by domain, messages by age
 
@@ -290,9 +293,11 @@ fn act(
 ) -> Result<(), String> {
     let root = spool.root();
     let states: &[State] = match op {
-        Op::Delete => &[State::Queue, State::Hold],
+        Op::Delete => &[State::Queue, State::Hold, State::Quarantine],
         Op::Hold | Op::Flush => &[State::Queue],
-        Op::Release => &[State::Hold],
+        // A quarantined message (a milter's or the access table's
+        // QUARANTINE, a HOLD content rule) is released the same way.
+        Op::Release => &[State::Hold, State::Quarantine],
     };
     let verb = match (op, mode) {
         (Op::Delete, Mode::Act) => "deleted",
@@ -315,7 +320,7 @@ fn act(
                 let r = match op {
                     Op::Delete => status::remove_message(root, state.dir(), &id),
                     Op::Hold => rename(root, State::Queue, State::Hold, &id),
-                    Op::Release => rename(root, State::Hold, State::Queue, &id)
+                    Op::Release => rename(root, state, State::Queue, &id)
                         .and_then(|()| Journal::append(root, &id, &[Entry::Flush(now)])),
                     // A message never tried has no journal and is due as
                     // soon as the flush makes the runner forget its host's
