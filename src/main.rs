@@ -507,7 +507,8 @@ $HOME/dead.letter.
   -bH        purge host status older than confTO_HOSTSTATUS (also: purgestat)
   -bs        one SMTP session on standard input and output
   -q         run the queue once, now (-qRsubstr, -qSsubstr, -qIsubstr select;
-             -q!R..., -q!S..., -q!I... take the others)
+             -q!R..., -q!S..., -q!I... take the others; with -bp they
+             select the listing, -qQ[substr] the quarantined messages)
   -qf        run the queue once in the foreground, showing each message and
              copying the log lines to stderr
   -q15m      without -bd: a note (the daemon retries by itself), then one run
@@ -738,10 +739,14 @@ fn host_status(opts: &mxgate::cli::submit::Options, action: mxgate::cli::hoststa
 }
 
 const MAILQ_HELP: &str = "\
-Usage: mailq [-C FILE] [-D NAME=VALUE] [--json]
+Usage: mailq [-C FILE] [-D NAME=VALUE] [--json] [-q[!]{I|S|R|Q}substr]...
 
 List the messages in QUEUE_DIR as sendmail's mailq does; --json prints
-one object per message. Same as sendmail -bp.
+one object per message. Same as sendmail -bp. -qIsubstr, -qSsubstr and
+-qRsubstr list the messages whose queue id, sender or a recipient
+contains substr (-q! those that do not); -qQ[substr] lists the
+quarantined messages (whose reason contains substr) instead of the
+others. One letter given twice: either; different letters: all.
 ";
 
 /// `mailq` / `mxgate mailq` / `sendmail -bp`: [-C FILE] [-D NAME=VALUE] [--json].
@@ -763,6 +768,26 @@ fn mailq(args: &[String]) -> i32 {
 fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
     use mxgate::cli::mailq::{self, Format};
     use mxgate::cli::submit::client;
+    // `mailq -qRfoo -qQ...`: sendmail's selections (an interval or -qf
+    // is no selection).
+    let select = match opts.queues.iter().find(|q| {
+        let rest = q.strip_prefix("-q").unwrap_or(q);
+        rest == "f" || rest.starts_with(|c: char| c.is_ascii_digit())
+    }) {
+        Some(q) => {
+            eprintln!(
+                "mailq: {q}: expected a selection: -qI, -qS, -qR or -qQ (substring after the letter; -q! negates)"
+            );
+            return i32::from(EX_USAGE);
+        }
+        None => match mxgate::queue::Select::combine(&opts.queues) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("mailq: {e}");
+                return i32::from(EX_USAGE);
+            }
+        },
+    };
     // A user who cannot read the spool asks the daemon.
     if !nix::unistd::Uid::effective().is_root()
         && let Ok(cfg) = sendmail_compiled_config(opts)
@@ -776,6 +801,14 @@ fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
             );
             return 77;
         };
+        if select != mxgate::queue::Select::All {
+            eprintln!(
+                "mailq: {}: selections need read access to the queue {} (root or the run-as user); the submission socket lists the whole queue",
+                opts.queues.join(" "),
+                mxgate::settings::queue_dir(&cfg).display()
+            );
+            return 77;
+        }
         return client::mailq(
             &socket,
             opts.json,
@@ -795,6 +828,7 @@ fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
     mailq::run(
         &site,
         format,
+        &select,
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
     )
@@ -914,7 +948,7 @@ fn daemon(args: &[String]) -> i32 {
 /// saying what it does; `-q15m` with a note (the daemon runs the queue).
 fn queue_run(opts: &mxgate::cli::submit::Options, arg: &str) -> i32 {
     use mxgate::queue::{QueueRun, RunStyle};
-    let run = match QueueRun::parse(arg) {
+    let run = match QueueRun::parse_all(&opts.queues) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sendmail: {e}");

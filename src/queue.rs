@@ -45,8 +45,9 @@ pub(crate) fn local_addresses() -> Vec<std::net::IpAddr> {
     out
 }
 
-/// What `sendmail -q` selects: all messages, or those whose id, sender or a
-/// recipient contains a string (`-qI`, `-qS`, `-qR`).
+/// What `sendmail -q` and `mailq -q...` select: all messages, or those
+/// whose id, sender, a recipient or quarantine reason contains a string
+/// (`-qI`, `-qS`, `-qR`, `-qQ`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Select {
     /// `-q`: every queued message.
@@ -57,9 +58,15 @@ pub enum Select {
     Sender(String),
     /// `-qRsubstr` (case-insensitive).
     Recipient(String),
-    /// `-q!I...`, `-q!S...`, `-q!R...`: the messages the inner selection
-    /// does not take (sendmail 8.17's negated queue selection).
+    /// `-qQ[substr]`: quarantined messages (whose reason contains substr).
+    Reason(String),
+    /// `-q!I...`, `-q!S...`, `-q!R...`, `-q!Q...`: the messages the inner
+    /// selection does not take (sendmail 8.17's negated queue selection).
     Not(Box<Select>),
+    /// Several `-q` of one letter: any of them (sendmail's list per letter).
+    AnyOf(Vec<Select>),
+    /// `-q` of different letters: all of them.
+    AllOf(Vec<Select>),
 }
 
 /// How `sendmail -q...` runs the queue.
@@ -113,16 +120,45 @@ impl QueueRun {
             _ => once(Select::parse(arg)?),
         }
     }
+
+    /// The run several `-q...` arguments ask for together (`sendmail -qf
+    /// -qRfoo -qSbar`): `-qf` runs in the foreground, an interval makes it
+    /// periodic, the selections combine ([`Select::combine`]). A run over
+    /// quarantined messages (`-qQ`) is refused: mxgate delivers a
+    /// quarantined message only once it is released.
+    pub fn parse_all(args: &[String]) -> Result<QueueRun, String> {
+        let mut style = RunStyle::Once;
+        let mut selecting = Vec::new();
+        for a in args {
+            let rest = a.strip_prefix("-q").unwrap_or(a);
+            if rest == "f" || rest.starts_with(|c: char| c.is_ascii_digit()) {
+                style = QueueRun::parse(a)?.style;
+            } else {
+                selecting.push(a.clone());
+            }
+        }
+        let select = Select::combine(&selecting)?;
+        if select.quarantined() {
+            return Err(format!(
+                "{}: mxgate does not run quarantined mail from the queue (sendmail would): list it with mailq -qQ, let a message go with `mxgate queue release --id ID` (it is then delivered at once), or remove it with `mxgate queue delete --id ID`",
+                selecting.join(" ")
+            ));
+        }
+        Ok(QueueRun { select, style })
+    }
 }
 
 impl Select {
-    /// Parse a selecting `-q...` argument (`-q`, `-qI...`, `-qS...`, `-qR...`).
+    /// Parse a selecting `-q...` argument (`-q`, `-qI...`, `-qS...`,
+    /// `-qR...`, `-qQ...`, each also with `!`).
     pub fn parse(arg: &str) -> Result<Select, String> {
         let rest = arg.strip_prefix("-q").unwrap_or(arg);
         if let Some(inner) = rest.strip_prefix('!') {
             return match inner.chars().next() {
-                Some('I' | 'S' | 'R') => Ok(Select::Not(Box::new(Select::parse(inner)?))),
-                _ => Err(format!("{arg}: expected -q!I..., -q!S... or -q!R...")),
+                Some('I' | 'S' | 'R' | 'Q') => Ok(Select::Not(Box::new(Select::parse(inner)?))),
+                _ => Err(format!(
+                    "{arg}: expected -q!I..., -q!S..., -q!R... or -q!Q..."
+                )),
             };
         }
         match rest.chars().next() {
@@ -130,24 +166,102 @@ impl Select {
             Some('I') => Ok(Select::Id(rest[1..].to_string())),
             Some('S') => Ok(Select::Sender(rest[1..].to_ascii_lowercase())),
             Some('R') => Ok(Select::Recipient(rest[1..].to_ascii_lowercase())),
+            Some('Q') => Ok(Select::Reason(rest[1..].to_string())),
+            Some('L') => Err(format!(
+                "{arg}: mxgate keeps no \"lost\" queue items (sendmail's Qf files): a queue file it cannot read is listed by mailq with its error"
+            )),
             Some(_) => Err(format!(
-                "{arg}: expected -q, -qf, -q15m, -qI..., -qS... or -qR..."
+                "{arg}: expected -q, -qf, -q15m, -qI..., -qS..., -qR... or -qQ..."
             )),
         }
     }
 
+    /// The selection several `-q...` arguments make together, as sendmail
+    /// combines them: arguments of one letter are alternatives (with or
+    /// without `!`, each entry of the letter's list), different letters
+    /// must all hold. `-q` alone, or none, selects everything.
+    pub fn combine(args: &[String]) -> Result<Select, String> {
+        let mut groups: Vec<(char, Vec<Select>)> = Vec::new();
+        for arg in args {
+            let s = Select::parse(arg)?;
+            let Some(letter) = s.letter() else {
+                continue;
+            };
+            match groups.iter_mut().find(|(l, _)| *l == letter) {
+                Some((_, g)) => g.push(s),
+                None => groups.push((letter, vec![s])),
+            }
+        }
+        let mut all: Vec<Select> = groups
+            .into_iter()
+            .map(|(_, mut g)| match g.len() {
+                1 => g.remove(0),
+                _ => Select::AnyOf(g),
+            })
+            .collect();
+        Ok(match all.len() {
+            0 => Select::All,
+            1 => all.remove(0),
+            _ => Select::AllOf(all),
+        })
+    }
+
+    /// The `-q` letter of a single selection (`None`: everything).
+    fn letter(&self) -> Option<char> {
+        match self {
+            Select::All | Select::AnyOf(_) | Select::AllOf(_) => None,
+            Select::Id(_) => Some('I'),
+            Select::Sender(_) => Some('S'),
+            Select::Recipient(_) => Some('R'),
+            Select::Reason(_) => Some('Q'),
+            Select::Not(inner) => inner.letter(),
+        }
+    }
+
+    /// Does it ask for quarantined messages (`-qQ`), which sendmail lists
+    /// and runs instead of the others?
+    pub fn quarantined(&self) -> bool {
+        match self {
+            Select::Reason(_) => true,
+            Select::Not(s) => s.quarantined(),
+            Select::AnyOf(v) | Select::AllOf(v) => v.iter().any(Select::quarantined),
+            _ => false,
+        }
+    }
+
     fn matches(&self, id: &crate::spool::QueueId, env: &crate::spool::Envelope) -> bool {
+        let rcpts: Vec<String> = env
+            .recipients
+            .iter()
+            .map(|r| r.address.to_string())
+            .collect();
+        self.matches_parts(id.as_str(), &env.sender, &rcpts, env.fact("quarantine"))
+    }
+
+    /// [`Select::matches`] on a message's parts: its id, sender,
+    /// recipients and quarantine reason.
+    pub fn matches_parts(
+        &self,
+        id: &str,
+        sender: &str,
+        recipients: &[String],
+        reason: Option<&str>,
+    ) -> bool {
         match self {
             Select::All => true,
-            Select::Not(inner) => !inner.matches(id, env),
-            Select::Id(s) => id.as_str().contains(s.as_str()),
-            Select::Sender(s) => env.sender.to_ascii_lowercase().contains(s.as_str()),
-            Select::Recipient(s) => env.recipients.iter().any(|r| {
-                r.address
-                    .to_string()
-                    .to_ascii_lowercase()
-                    .contains(s.as_str())
-            }),
+            Select::Not(inner) => !inner.matches_parts(id, sender, recipients, reason),
+            Select::AnyOf(v) => v
+                .iter()
+                .any(|s| s.matches_parts(id, sender, recipients, reason)),
+            Select::AllOf(v) => v
+                .iter()
+                .all(|s| s.matches_parts(id, sender, recipients, reason)),
+            Select::Id(s) => id.contains(s.as_str()),
+            Select::Sender(s) => sender.to_ascii_lowercase().contains(s.as_str()),
+            Select::Recipient(s) => recipients
+                .iter()
+                .any(|r| r.to_ascii_lowercase().contains(s.as_str())),
+            Select::Reason(s) => s.is_empty() || reason.is_some_and(|r| r.contains(s.as_str())),
         }
     }
 }

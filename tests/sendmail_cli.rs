@@ -549,7 +549,7 @@ fn queue_run_delivers_what_is_selected() {
     let o = s.run(&["sendmail", "-q!"], "");
     assert!(!o.status.success(), "{}", text(&o));
     assert!(
-        text(&o).contains("expected -q!I..., -q!S... or -q!R..."),
+        text(&o).contains("expected -q!I..., -q!S..., -q!R... or -q!Q..."),
         "{}",
         text(&o)
     );
@@ -872,4 +872,95 @@ fn dash_n_is_checked_and_kept_with_each_recipient() {
         "{}",
         q[0]
     );
+}
+
+/// `mailq -q...` and `sendmail -bp -q...` list what sendmail's mailq lists
+/// with the same selections (they were read and ignored: every message was
+/// listed); `-qQ` lists the quarantined messages instead of the others;
+/// selections of one letter are alternatives, of different letters all
+/// hold; a queue run cannot take quarantined mail.
+#[test]
+fn mailq_selections_and_quarantined_messages() {
+    let s = Site::new();
+    for (to, subject) in [("alice", "one"), ("postmaster", "two"), ("bob", "three")] {
+        let o = s.run(
+            &["sendmail", "-t", "-i"],
+            &format!("To: {to}\nSubject: {subject}\n\nbody\n"),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    // Quarantine bob's message as a filter would: the reason in the
+    // envelope, the file in quarantine/.
+    let qdir = s.path().join("spool/queue");
+    let bob = std::fs::read_dir(&qdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read_to_string(p).unwrap().contains("rcpt <bob@"))
+        .unwrap();
+    let text_of = std::fs::read_to_string(&bob).unwrap();
+    let quarantined = text_of.replacen(
+        "\nrcpt ",
+        "\nfact quarantine suspicious%20attachment\nrcpt ",
+        1,
+    );
+    let qid = bob.file_name().unwrap().to_owned();
+    std::fs::create_dir_all(s.path().join("spool/quarantine")).unwrap();
+    std::fs::write(s.path().join("spool/quarantine").join(&qid), quarantined).unwrap();
+    std::fs::remove_file(&bob).unwrap();
+    let list = |args: &[&str]| {
+        let o = s.run(args, "");
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        stdout(&o)
+    };
+    let all = list(&["mailq"]);
+    assert!(all.contains("Total requests: 3"), "{all}");
+    let r = list(&["mailq", "-qRalice@"]);
+    assert!(
+        r.contains("Total requests: 1") && r.contains("<alice@"),
+        "{r}"
+    );
+    // The same from sendmail -bp, the selection after -bp (it was taken
+    // for a queue run).
+    let r = list(&["sendmail", "-bp", "-qRalice@"]);
+    assert!(
+        r.contains("Total requests: 1") && r.contains("<alice@"),
+        "{r}"
+    );
+    // One letter twice: either; two letters: both.
+    let r = list(&["mailq", "-qRalice@", "-qRpostmaster@"]);
+    assert!(r.contains("Total requests: 2"), "{r}");
+    let r = list(&["mailq", "-qRalice@", "-qSnobody-such"]);
+    assert!(
+        r.contains("Total requests: 0") || r.contains("is empty"),
+        "{r}"
+    );
+    let r = list(&["mailq", "-q!Ralice@"]);
+    assert!(
+        r.contains("Total requests: 1") && r.contains("<postmaster@"),
+        "{r}"
+    );
+    // -qQ: the quarantined message only, by reason.
+    let r = list(&["mailq", "-qQ"]);
+    assert!(
+        r.contains("Total requests: 1") && r.contains("QUARANTINE: suspicious attachment"),
+        "{r}"
+    );
+    assert!(list(&["mailq", "-qQattach"]).contains("Total requests: 1"));
+    let r = list(&["mailq", "-qQvirus"]);
+    assert!(
+        r.contains("Total requests: 0") || r.contains("is empty"),
+        "{r}"
+    );
+    // Refused, not ignored: -qL (no lost items here), an interval, and a
+    // queue run over quarantined mail (pointing at the release).
+    for (args, says) in [
+        (&["mailq", "-qL"][..], "keeps no \"lost\" queue items"),
+        (&["mailq", "-q15m"][..], "expected a selection"),
+        (&["sendmail", "-qQ"][..], "mxgate queue release --id ID"),
+    ] {
+        let o = s.run(args, "");
+        assert_eq!(o.status.code(), Some(64), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+    }
+    assert!(s.path().join("spool/quarantine").join(&qid).exists());
 }

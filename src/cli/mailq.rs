@@ -101,6 +101,29 @@ pub fn entries(spool: &Spool) -> Result<Vec<Entry>, crate::spool::Error> {
     Ok(out)
 }
 
+/// The entries `mailq -q...` lists: everything without a selection; with
+/// one, as sendmail's mailq, the quarantined messages for `-qQ` and the
+/// others otherwise, those the selection takes (a file that could not be
+/// read is kept only in the whole listing).
+pub fn selected(list: Vec<Entry>, select: &crate::queue::Select) -> Vec<Entry> {
+    if *select == crate::queue::Select::All {
+        return list;
+    }
+    let quarantined = select.quarantined();
+    list.into_iter()
+        .filter(|e| {
+            e.error.is_none()
+                && (e.state == State::Quarantine) == quarantined
+                && select.matches_parts(
+                    e.id.as_str(),
+                    &e.sender,
+                    &e.recipients,
+                    e.reason.as_deref(),
+                )
+        })
+        .collect()
+}
+
 /// `Deferred: TEXT` for the latest deferred recipient of `id`'s journal
 /// (none when the journal is missing, unreadable or has no deferral).
 fn last_deferral(root: &Path, id: &QueueId) -> Option<String> {
@@ -216,13 +239,14 @@ pub enum Format {
 pub fn run(
     site: &crate::site::Site,
     format: Format,
+    select: &crate::queue::Select,
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> i32 {
     let dir = crate::daemon::queue_dir(site);
     let listed = Spool::open(&dir, crate::spool::Durability::Fsync).and_then(|s| entries(&s));
     let list = match listed {
-        Ok(l) => l,
+        Ok(l) => selected(l, select),
         Err(e) => {
             let _ = writeln!(err, "mailq: cannot read the queue: {e}");
             return 73;

@@ -144,6 +144,8 @@ pub struct Options {
     pub log_tag: Option<String>,
     /// The `-q...` argument as given (also with `-bd`: `-bd -q15m`).
     pub queue: Option<String>,
+    /// Every `-q...` argument, in order (`-qRfoo -qSbar` select together).
+    pub queues: Vec<String>,
     /// `--json` (mailq only).
     pub json: bool,
     /// `--help`.
@@ -195,11 +197,13 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         for (pos, c) in body.char_indices() {
             let rest = &body[pos + c.len_utf8()..];
             if c == 'q' {
-                // `-bd -q15m` (either order): the daemon with a queue interval.
-                if o.mode != Some(Mode::Daemon) {
+                // `-bd -q15m` (either order): the daemon with a queue
+                // interval; `-bp -qRfoo`: the listing, selected.
+                if o.mode != Some(Mode::Daemon) && o.mode != Some(Mode::Print) {
                     o.mode = Some(Mode::QueueRun(arg.clone()));
                 }
                 o.queue = Some(arg.clone());
+                o.queues.push(arg.clone());
                 break;
             }
             if WITH_VALUE.contains(c) {

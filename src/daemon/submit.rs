@@ -511,7 +511,13 @@ async fn mailq(
     let site = site.clone();
     let (status, out, err) = blocking::unblock(move || {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let status = crate::cli::mailq::run(&site, format, &mut out, &mut err);
+        let status = crate::cli::mailq::run(
+            &site,
+            format,
+            &crate::queue::Select::All,
+            &mut out,
+            &mut err,
+        );
         (status, out, err)
     })
     .await;
