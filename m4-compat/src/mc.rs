@@ -359,6 +359,10 @@ pub struct Mc {
     auth_mechanisms_at: Option<Pos>,
     /// Where each option was last defined.
     option_at: BTreeMap<String, Pos>,
+    /// sendmail's cf tree, when the `.mc` includes its `cf.m4`
+    /// (`/usr/share/sendmail/cf/m4/cf.m4` gives `/usr/share/sendmail/cf`):
+    /// `DOMAIN` and `HACK` files are looked for there too, as cf.m4 does.
+    cf_dir: Option<PathBuf>,
 }
 
 impl Mc {
@@ -375,6 +379,7 @@ impl Mc {
             rule_run: false,
             auth_mechanisms_at: None,
             option_at: BTreeMap::new(),
+            cf_dir: None,
         }
     }
 
@@ -463,7 +468,7 @@ impl Mc {
                 format!("{name} must be a time such as `5d', `4h', `30m' or `1h30m', got `{v}'"),
             ));
         }
-        if let Some(Support::Warned(why) | Support::Refused(why)) = support::option(name) {
+        if let Some(Support::Warned(why) | Support::Refused(why)) = support::option_value(name, v) {
             self.warnings.push(files.diag(
                 pos,
                 format!("warning: {name} has no effect in mxgate: {why}"),
@@ -1353,8 +1358,10 @@ impl Mc {
         ))
     }
 
-    /// `SUBDIR/NAME.m4` next to the `.mc` or in `../SUBDIR/` (sendmail's cf
-    /// tree), included as cf.m4 includes it; `Ok(None)` when there is none.
+    /// `SUBDIR/NAME.m4` next to the `.mc`, in `../SUBDIR/` (the `.mc` in
+    /// sendmail's cf tree), or in the cf tree whose `cf.m4` the `.mc`
+    /// includes, included as cf.m4 includes it; `Ok(None)` when there is
+    /// none.
     fn cf_file(
         &self,
         files: &mut Files,
@@ -1363,10 +1370,15 @@ impl Mc {
         name: &str,
         pos: Pos,
     ) -> Result<Option<CfAction>, Diagnostic> {
-        let Some(base) = &self.base_dir else {
-            return Ok(None);
-        };
-        for dir in [base.join(subdir), base.join("..").join(subdir)] {
+        let mut dirs = Vec::new();
+        if let Some(base) = &self.base_dir {
+            dirs.push(base.join(subdir));
+            dirs.push(base.join("..").join(subdir));
+        }
+        if let Some(cf) = &self.cf_dir {
+            dirs.push(cf.join(subdir));
+        }
+        for dir in dirs {
             let p = dir.join(format!("{name}.m4"));
             match source::read(&p, Reach::Public) {
                 Ok(text) => {
@@ -1402,7 +1414,7 @@ impl Mc {
             self.warnings.push(files.diag(
                 pos,
                 format!(
-                    "warning: DOMAIN(`{name}') has no effect in mxgate: no file domain/{name}.m4 next to the .mc, so sendmail's settings for it are not applied{what}; copy the file from sendmail's cf/domain/ to apply them"
+                    "warning: DOMAIN(`{name}') has no effect in mxgate: no file domain/{name}.m4 next to the .mc or in the cf tree its cf.m4 include names, so sendmail's settings for it are not applied{what}; copy the file from sendmail's cf/domain/ to apply them"
                 ),
             ));
             return Ok(CfAction::Text(String::new()));
@@ -1476,7 +1488,12 @@ impl CfHost for Mc {
         }
         match name {
             "VERSIONID" => {
-                self.config.source.versionid = Some(arg(0).to_string());
+                // The .mc's own: a DOMAIN or OSTYPE file read after it
+                // has one too (sendmail copies each into the .cf as a
+                // comment).
+                if self.config.source.versionid.is_none() {
+                    self.config.source.versionid = Some(arg(0).to_string());
+                }
                 Ok(CfAction::Text(String::new()))
             }
             "OSTYPE" => {
@@ -1570,7 +1587,16 @@ impl CfHost for Mc {
     ) -> Result<Option<(String, String)>, SourceError> {
         let p = Path::new(path);
         if p.file_name().is_some_and(|f| f == "cf.m4") {
-            // sendmail's own cf.m4 (Debian's first line): mxgate implements it.
+            // sendmail's own cf.m4 (Debian's first line): mxgate implements
+            // it, and reads DOMAIN and HACK files from its tree.
+            let m4_dir = match (&self.base_dir, p.is_relative()) {
+                (Some(b), true) => b.join(p),
+                _ => p.to_path_buf(),
+            };
+            self.cf_dir = m4_dir
+                .parent()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf);
             return Ok(None);
         }
         let mut candidates = Vec::new();

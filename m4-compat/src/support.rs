@@ -419,6 +419,12 @@ pub const OPTIONS: &[(&str, Support)] = &[
     ("confCLIENT_SSL_OPTIONS", Implemented),
     ("confCONNECTION_RATE_THROTTLE", Implemented),
     ("confCONNECTION_RATE_WINDOW_SIZE", Implemented),
+    (
+        "confCONTROL_SOCKET_NAME",
+        Warned(
+            "mxgate has no sendmail control socket; `mxgate status` and the metrics endpoint report the running daemon",
+        ),
+    ),
     ("confCR_FILE", Implemented),
     ("confCT_FILE", Implemented),
     ("confCW_FILE", Implemented),
@@ -435,25 +441,57 @@ pub const OPTIONS: &[(&str, Support)] = &[
     ("confMAX_HOP", Implemented),
     ("confMAX_MESSAGE_SIZE", Implemented),
     ("confMAX_RCPTS_PER_MESSAGE", Implemented),
+    (
+        "confMAX_RUNNERS_PER_QUEUE",
+        Warned(
+            "queue runs are the daemon's delivery workers (confMXGATE_QUEUE_WORKERS, default 40)",
+        ),
+    ),
     ("confMILTER_MACROS_CONNECT", Implemented),
+    ("confMILTER_MACROS_DATA", Implemented),
     ("confMILTER_MACROS_ENVFROM", Implemented),
     ("confMILTER_MACROS_ENVRCPT", Implemented),
     ("confMILTER_MACROS_EOH", Implemented),
     ("confMILTER_MACROS_EOM", Implemented),
     ("confMILTER_MACROS_HELO", Implemented),
-    ("confMILTER_MACROS_DATA", Implemented),
     ("confMIN_FREE_BLOCKS", Implemented),
     ("confMIN_QUEUE_AGE", Implemented),
+    (
+        "confPID_FILE",
+        Warned(
+            "the daemon writes its pid where --pidfile says (QUEUE_DIR/mxgate.pid with --daemon; none in the foreground, as under systemd)",
+        ),
+    ),
     ("confPRIVACY_FLAGS", Implemented),
+    (
+        "confPROCESS_TITLE_PREFIX",
+        Warned("mxgate does not rewrite its process title"),
+    ),
+    (
+        "confQUEUE_FILE_MODE",
+        Warned(
+            "queue files are for the run-as user only (the spool's directories are 0700; other users' mailq goes through the daemon)",
+        ),
+    ),
     ("confRCPTREJ_MSG", Implemented),
     ("confREJECT_MSG", Implemented),
     ("confRELAY_MSG", Implemented),
     ("confRUN_AS_USER", Implemented),
+    (
+        "confSAFE_FILE_ENV",
+        Warned(
+            "mxgate does not chroot for deliveries to files (a /file target is not opened through a symlink; docs/security.md)",
+        ),
+    ),
     ("confSERVER_CERT", Implemented),
-    ("confSERVER_SSL_OPTIONS", Implemented),
     ("confSERVER_KEY", Implemented),
+    ("confSERVER_SSL_OPTIONS", Implemented),
     ("confSERVICE_SWITCH_FILE", Implemented),
     ("confSMTP_LOGIN_MSG", Implemented),
+    (
+        "confTEMP_FILE_MODE",
+        Warned("temporary files are in the spool's tmp/ (0700), most of them unnamed"),
+    ),
     ("confTO_AUTH", Implemented),
     ("confTO_COMMAND", Implemented),
     ("confTO_CONNECT", Implemented),
@@ -462,6 +500,14 @@ pub const OPTIONS: &[(&str, Support)] = &[
     ("confTO_DATAINIT", Implemented),
     ("confTO_HELO", Implemented),
     ("confTO_HOSTSTATUS", Implemented),
+    (
+        "confTO_ICONNECT",
+        Warned("the first connection to a host waits confTO_CONNECT, as every other"),
+    ),
+    (
+        "confTO_IDENT",
+        Warned("mxgate makes no IDENT (RFC 1413) queries, as sendmail with 0"),
+    ),
     ("confTO_INITIAL", Implemented),
     ("confTO_MAIL", Implemented),
     ("confTO_QUEUERETURN", Implemented),
@@ -478,6 +524,12 @@ pub const OPTIONS: &[(&str, Support)] = &[
     ("confTO_RCPT", Implemented),
     ("confTO_RSET", Implemented),
     ("confTO_STARTTLS", Implemented),
+    (
+        "confTRUSTED_USER",
+        Warned(
+            "mxgate's files belong to confRUN_AS_USER; the users who may set the envelope sender are $=t (confCT_FILE, FEATURE(use_ct_file))",
+        ),
+    ),
 ];
 
 /// mxgate's own options (not sendmail's), all implemented: the compiler
@@ -537,6 +589,26 @@ pub fn option(name: &str) -> Option<Support> {
         .map(|_| Warned(OPTION_NO_EFFECT))
 }
 
+/// [`option`] for option `name` set to `value`: a value that mxgate's
+/// behaviour already matches is no warning. `confSAFE_QUEUE` `True` or
+/// `PostMilter` (sendmail's SuperSafe: the queue file is on disk before
+/// the 250; mxgate never answers 250 before that) and `confRRT_IMPLIES_DSN`
+/// `False` (mxgate never takes a `Return-Receipt-To:` header for a DSN
+/// request). Debian's `debian-mta.m4` sets both.
+pub fn option_value(name: &str, value: &str) -> Option<Support> {
+    let v = value.trim().to_ascii_lowercase();
+    let holds = match name {
+        "confSAFE_QUEUE" => matches!(v.as_str(), "true" | "t" | "yes" | "y" | "postmilter" | "p"),
+        "confRRT_IMPLIES_DSN" => matches!(v.as_str(), "false" | "f" | "no" | "n"),
+        _ => false,
+    };
+    if holds {
+        Some(Implemented)
+    } else {
+        option(name)
+    }
+}
+
 /// The support of a cf macro (`None`: implemented, or not listed).
 pub fn cf_macro(name: &str) -> Option<Support> {
     MACROS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
@@ -578,8 +650,8 @@ pub fn config_warnings(c: &crate::config::Config) -> Vec<String> {
             ));
         }
     }
-    for name in c.options.keys() {
-        if let Some(Warned(why) | Refused(why)) = option(name) {
+    for (name, value) in &c.options {
+        if let Some(Warned(why) | Refused(why)) = option_value(name, value) {
             w.push(format!("warning: {name} has no effect in mxgate: {why}"));
         }
     }

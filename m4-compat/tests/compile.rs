@@ -320,6 +320,14 @@ fn debian_sendmail_mc() {
     );
     assert_eq!(c.option("confCONNECTION_RATE_WINDOW_SIZE"), Some("10m"));
     assert!(!c.options.contains_key("confHOST_STATUS_DIRECTORY"));
+    // DOMAIN(`debian-mta') is read from the cf tree the .mc's cf.m4
+    // include names, as sendmail's cf.m4 reads it (tools/test installs
+    // sendmail-cf): Debian's timeouts and hop count apply.
+    if std::path::Path::new("/usr/share/sendmail/cf/domain/debian-mta.m4").exists() {
+        assert_eq!(c.option("confMAX_HOP"), Some("100"));
+        assert_eq!(c.option("confTO_COMMAND"), Some("5m"));
+        assert_eq!(c.option("confTO_MAIL"), Some("2m"));
+    }
     assert_eq!(c.class_files["w"][0].path, "/etc/mail/local-host-names");
     assert!(c.class_files["R"][0].optional);
     round_trip(&c);
@@ -1484,4 +1492,34 @@ fn nouucp_needs_reject_or_nospecial() {
             "{e}"
         );
     }
+}
+
+/// `DOMAIN(`x')` and `HACK(`x')` files are read from the cf tree whose
+/// `cf.m4` the `.mc` includes (`CFDIR/m4/cf.m4` gives `CFDIR/domain/x.m4`),
+/// as sendmail's cf.m4 reads them; without such an include, an unknown
+/// domain is still refused with where it was looked for.
+#[test]
+fn domain_files_come_from_the_included_cf_tree() {
+    let d = tempfile::tempdir().unwrap();
+    let cf = d.path().join("cf");
+    std::fs::create_dir_all(cf.join("domain")).unwrap();
+    std::fs::create_dir_all(cf.join("m4")).unwrap();
+    std::fs::write(
+        cf.join("domain/site-policy.m4"),
+        "divert(-1)\nVERSIONID(`site-policy.m4 1.0')\ndefine(`confMAX_HOP', `40')dnl\ndivert(0)dnl\n",
+    )
+    .unwrap();
+    let text = format!(
+        "include(`{}/m4/cf.m4')dnl\nVERSIONID(`site.mc 7')dnl\nDOMAIN(`site-policy')dnl\n",
+        cf.display()
+    );
+    let c = compile_str("site.mc", &text, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.config.option("confMAX_HOP"), Some("40"));
+    assert_eq!(c.config.source.versionid.as_deref(), Some("site.mc 7"));
+    let e = compile_str("site.mc", "DOMAIN(`site-policy')dnl\n", &Options::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("DOMAIN(`site-policy'): no file domain/site-policy.m4"),
+        "{e}"
+    );
 }
