@@ -770,23 +770,12 @@ fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
     use mxgate::cli::submit::client;
     // `mailq -qRfoo -qQ...`: sendmail's selections (an interval or -qf
     // is no selection).
-    let select = match opts.queues.iter().find(|q| {
-        let rest = q.strip_prefix("-q").unwrap_or(q);
-        rest == "f" || rest.starts_with(|c: char| c.is_ascii_digit())
-    }) {
-        Some(q) => {
-            eprintln!(
-                "mailq: {q}: expected a selection: -qI, -qS, -qR or -qQ (substring after the letter; -q! negates)"
-            );
+    let select = match mxgate::queue::Select::combine_listing(&opts.queues) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mailq: {e}");
             return i32::from(EX_USAGE);
         }
-        None => match mxgate::queue::Select::combine(&opts.queues) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("mailq: {e}");
-                return i32::from(EX_USAGE);
-            }
-        },
     };
     // A user who cannot read the spool asks the daemon.
     if !nix::unistd::Uid::effective().is_root()
@@ -801,17 +790,10 @@ fn mailq_run(opts: &mxgate::cli::submit::Options) -> i32 {
             );
             return 77;
         };
-        if select != mxgate::queue::Select::All {
-            eprintln!(
-                "mailq: {}: selections need read access to the queue {} (root or the run-as user); the submission socket lists the whole queue",
-                opts.queues.join(" "),
-                mxgate::settings::queue_dir(&cfg).display()
-            );
-            return 77;
-        }
         return client::mailq(
             &socket,
             opts.json,
+            &opts.queues,
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         );

@@ -206,6 +206,20 @@ impl Select {
         })
     }
 
+    /// [`Select::combine`] for a listing (`mailq -q...`): an interval or
+    /// `-qf` selects nothing and is refused.
+    pub fn combine_listing(args: &[String]) -> Result<Select, String> {
+        if let Some(q) = args.iter().find(|q| {
+            let rest = q.strip_prefix("-q").unwrap_or(q);
+            rest == "f" || rest.starts_with(|c: char| c.is_ascii_digit())
+        }) {
+            return Err(format!(
+                "{q}: expected a selection: -qI, -qS, -qR or -qQ (substring after the letter; -q! negates)"
+            ));
+        }
+        Select::combine(args)
+    }
+
     /// The `-q` letter of a single selection (`None`: everything).
     fn letter(&self) -> Option<char> {
         match self {

@@ -255,6 +255,20 @@ fn untrusted_dash_f_is_marked_and_the_user_cannot_touch_the_spool() {
         out.contains("(1 request)") && out.contains("<boss@corp.example>"),
         "{out}"
     );
+    // The user's -q selections travel to the daemon (they were refused).
+    let mc = d.mc.to_str().unwrap();
+    for (sel, total) in [
+        ("-qSboss@", "Total requests: 1"),
+        ("-qSnobody@", "Total requests: 0"),
+    ] {
+        let o = as_user(Path::new(BIN), &["mailq", "-C", mc, sel], b"");
+        assert_eq!(o.status.code(), Some(0), "{sel}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains(total),
+            "{sel}: {}",
+            text(&o)
+        );
+    }
     // the socket is 0666 in a 0755 directory the daemon owns
     let s = std::fs::metadata(socket(&d)).unwrap().permissions().mode() & 0o777;
     assert_eq!(s, 0o666);

@@ -503,21 +503,22 @@ async fn mailq(
         log(&format!("mailq refused: {text}"));
         return vec![Frame::Refused(77, text)];
     }
-    let format = if format == "json" {
+    // The format, then the caller's `-q...` selections, one per line.
+    let mut lines = format.split('\n');
+    let format = if lines.next() == Some("json") {
         crate::cli::mailq::Format::Json
     } else {
         crate::cli::mailq::Format::Text
     };
+    let args: Vec<String> = lines.map(str::to_string).collect();
+    let select = match crate::queue::Select::combine_listing(&args) {
+        Ok(s) => s,
+        Err(text) => return vec![Frame::Refused(submit::EX_USAGE, format!("mailq: {text}"))],
+    };
     let site = site.clone();
     let (status, out, err) = blocking::unblock(move || {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let status = crate::cli::mailq::run(
-            &site,
-            format,
-            &crate::queue::Select::All,
-            &mut out,
-            &mut err,
-        );
+        let status = crate::cli::mailq::run(&site, format, &select, &mut out, &mut err);
         (status, out, err)
     })
     .await;

@@ -233,11 +233,21 @@ pub fn deliver(
 }
 
 /// `mailq` through the daemon. Returns the exit status.
-pub fn mailq(socket: &Path, json: bool, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let format = if json { "json" } else { "text" };
+pub fn mailq(
+    socket: &Path,
+    json: bool,
+    select: &[String],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let mut request = if json { "json" } else { "text" }.to_string();
+    for q in select {
+        request.push('\n');
+        request.push_str(q);
+    }
     let frames = [
         Frame::Hello(wire::VERSION.to_string()),
-        Frame::MailQ(format.to_string()),
+        Frame::MailQ(request),
     ];
     match talk(socket, &frames) {
         Talk::Answer(answers) => {

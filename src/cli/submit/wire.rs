@@ -55,7 +55,8 @@ pub enum Frame {
     Message(Vec<u8>),
     /// `E`: the message is complete; commit it.
     End,
-    /// `Q`: list the queue (`text` or `json`).
+    /// `Q`: list the queue (`text` or `json`, then the `-q...` selections
+    /// given, one per line).
     MailQ(String),
     /// `O` (daemon): committed, with the queue id.
     Queued(String),
