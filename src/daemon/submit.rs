@@ -513,7 +513,7 @@ async fn mailq(
     let args: Vec<String> = lines.map(str::to_string).collect();
     let select = match crate::queue::Select::combine_listing(&args) {
         Ok(s) => s,
-        Err(text) => return vec![Frame::Refused(submit::EX_USAGE, format!("mailq: {text}"))],
+        Err(text) => return vec![Frame::Refused(submit::EX_USAGE, text)],
     };
     let site = site.clone();
     let (status, out, err) = blocking::unblock(move || {
