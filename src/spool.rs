@@ -830,6 +830,49 @@ pub fn move_message(root: &Path, from: State, to: State, id: &QueueId) -> Result
         .map_err(|e| Error::io(&d, e))
 }
 
+/// Quarantine message `id` of state `from` with `reason` (sendmail's
+/// `-Qreason`): it is moved into `quarantine/` first, so it is delivered
+/// no more from then on, then its envelope is written again with the
+/// reason (a new file renamed over it, flushed, then the directory). A
+/// crash between the two leaves it quarantined without a reason.
+pub fn quarantine_message(
+    root: &Path,
+    from: State,
+    id: &QueueId,
+    reason: &str,
+) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    move_message(root, from, State::Quarantine, id)?;
+    let path = root.join(State::Quarantine.dir()).join(id.as_str());
+    let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let (mut env, start) = split_message(path.clone(), &data)?;
+    env.facts.retain(|(k, _)| k != "quarantine");
+    env.facts.push(("quarantine".into(), reason.into()));
+    let tmp = root
+        .join("tmp")
+        .join(format!("quarantine.{}.{}", std::process::id(), id.as_str()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(env.to_text().as_bytes())?;
+            f.write_all(&data[start..])?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(&path, e));
+    }
+    let d = root.join(State::Quarantine.dir());
+    std::fs::File::open(&d)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(&d, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -838,6 +881,31 @@ mod tests {
         let mut e = Envelope::new("<a@b.example>");
         e.recipients.push(envelope::Recipient::new("<x@y.example>"));
         e
+    }
+
+    #[test]
+    fn quarantine_message_moves_it_and_records_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), Durability::Fsync).unwrap();
+        let mut e = env();
+        e.facts.push(("helo".into(), "client.example".into()));
+        e.facts.push(("quarantine".into(), "old".into()));
+        let mut w = spool.create(&e).unwrap();
+        w.write(b"Subject: hi\r\n\r\nbody\r\n").unwrap();
+        let id = w.commit(State::Queue).unwrap();
+        quarantine_message(dir.path(), State::Queue, &id, "suspected spam").unwrap();
+        assert!(spool.list(State::Queue).unwrap().is_empty());
+        let (got, content) = spool.read(State::Quarantine, &id).unwrap();
+        assert_eq!(got.fact("quarantine"), Some("suspected spam"));
+        assert_eq!(got.fact("helo"), Some("client.example"));
+        assert_eq!(got.sender, e.sender);
+        assert_eq!(content, b"Subject: hi\r\n\r\nbody\r\n");
+        assert!(
+            std::fs::read_dir(dir.path().join("tmp"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
     }
 
     #[test]

@@ -964,3 +964,57 @@ fn mailq_selections_and_quarantined_messages() {
     }
     assert!(s.path().join("spool/quarantine").join(&qid).exists());
 }
+
+/// sendmail 8.17's `-Qreason`: the selected queued messages go to
+/// quarantine with the reason (they were delivered instead: `-Q` was
+/// dropped and `-qI...` ran the queue), and `-Q -qQ...` releases them.
+#[test]
+fn dash_q_capital_quarantines_and_releases() {
+    let s = Site::new();
+    for (to, subject) in [("alice", "one"), ("postmaster", "two")] {
+        let o = s.run(
+            &["sendmail", "-t", "-i"],
+            &format!("To: {to}\nSubject: {subject}\n\nbody\n"),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let maildir = |u: &str| {
+        std::fs::read_dir(s.path().join("mail").join(u).join("Maildir/new"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    // Without a selection it would take the whole queue: refused.
+    let o = s.run(&["sendmail", "-Qsuspect"], "");
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    assert!(
+        text(&o).contains("name the messages with -qI, -qR or -qS"),
+        "{}",
+        text(&o)
+    );
+    let o = s.run(&["sendmail", "-Qsuspected spam", "-qRalice@"], "");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("1 message(s) quarantined"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(s.queued().len(), 1);
+    let o = s.run(&["mailq", "-qQspam"], "");
+    assert!(
+        stdout(&o).contains("QUARANTINE: suspected spam") && stdout(&o).contains("<alice@"),
+        "{}",
+        text(&o)
+    );
+    // A queue run leaves it alone.
+    let o = s.run(&["sendmail", "-q"], "");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!((maildir("alice"), maildir("postmaster")), (0, 1));
+    // Released (no reason, the quarantined ones selected), then delivered.
+    let o = s.run(&["sendmail", "-Q", "-qQspam"], "");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("1 message(s) released"), "{}", text(&o));
+    assert_eq!(s.queued().len(), 1);
+    let o = s.run(&["sendmail", "-qRalice@"], "");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(maildir("alice"), 1);
+}

@@ -146,6 +146,9 @@ pub struct Options {
     pub queue: Option<String>,
     /// Every `-q...` argument, in order (`-qRfoo -qSbar` select together).
     pub queues: Vec<String>,
+    /// `-Q[reason]`: quarantine the selected queued messages with the
+    /// reason, or (empty) release the selected quarantined ones.
+    pub quarantine: Option<String>,
     /// `--json` (mailq only).
     pub json: bool,
     /// `--help`.
@@ -164,7 +167,7 @@ impl Options {
 }
 
 /// sendmail options that take a value (attached or as the next argument).
-const WITH_VALUE: &str = "ABCDFLMNOQRVXbdefhopr";
+const WITH_VALUE: &str = "ABCDFLMNORVXbdefhopr";
 
 /// Parse a sendmail command line (without the program name).
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -204,6 +207,12 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 }
                 o.queue = Some(arg.clone());
                 o.queues.push(arg.clone());
+                break;
+            }
+            if c == 'Q' {
+                // sendmail 8.17's `-Q[reason]`: the reason is attached
+                // (or absent), never the next argument (`-Q -qQ...`).
+                o.quarantine = Some(rest.to_string());
                 break;
             }
             if WITH_VALUE.contains(c) {
@@ -286,7 +295,7 @@ fn option_with_value(o: &mut Options, c: char, v: String) -> Result<(), String> 
         'd' => o.notes.push(format!("-d{v} ignored: no debug output")),
         'L' => o.log_tag = Some(v),
         // -A (submit.cf/sendmail.cf choice), -e (error
-        // mode), -h (hop count), -p (protocol), -Q (quarantine reason), -M (macro).
+        // mode), -h (hop count), -p (protocol), -M (macro).
         _ => {}
     }
     Ok(())
