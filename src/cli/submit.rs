@@ -294,8 +294,19 @@ fn option_with_value(o: &mut Options, c: char, v: String) -> Result<(), String> 
             .push(format!("-X{v} ignored: no SMTP transcript is kept")),
         'd' => o.notes.push(format!("-d{v} ignored: no debug output")),
         'L' => o.log_tag = Some(v),
-        // -A (submit.cf/sendmail.cf choice), -e (error
-        // mode), -h (hop count), -p (protocol), -M (macro).
+        'h' => o.notes.push(format!(
+            "-h{v} ignored: the hop count is counted from the Received: lines"
+        )),
+        'p' => o.notes.push(format!(
+            "-p{v} ignored: the protocol is recorded as local submission"
+        )),
+        'M' => o.notes.push(format!(
+            "-M{v} ignored: sendmail macros cannot be set per message"
+        )),
+        'A' => o.notes.push(format!(
+            "-A{v} ignored: one configuration serves submission and relay (-C names it)"
+        )),
+        // -e (error mode): as -oe, mxgate reports errors by DSN whatever it says.
         _ => {}
     }
     Ok(())
@@ -1197,6 +1208,18 @@ mod tests {
         // -oem, -odq change nothing and say nothing; -odi and -O say they are ignored
         assert!(args(&["-oem", "-odq", "-om"]).notes.is_empty());
         assert_eq!(args(&["-odi", "-OQueueDirectory=/x"]).notes.len(), 2);
+        // Accepted, said to be ignored: never dropped in silence.
+        let n = args(&["-h", "5", "-pSMTP", "-Mrfoo", "-Am", "-em"]).notes;
+        assert_eq!(n.len(), 4, "{n:?}");
+        assert!(n[0].starts_with("-h5 ignored"), "{n:?}");
+        // -Q takes its reason attached only: the next argument is a -q.
+        let o = args(&["-Q", "-qQspam"]);
+        assert_eq!(o.quarantine.as_deref(), Some(""));
+        assert_eq!(o.queues, ["-qQspam"]);
+        assert_eq!(
+            args(&["-Qvirus found", "-qIx"]).quarantine.as_deref(),
+            Some("virus found")
+        );
         assert!(parse_args(&["-f".to_string()]).is_err());
         assert!(parse_args(&["-k".to_string()]).is_err());
         assert!(parse_args(&["-bz".to_string()]).is_err());
