@@ -931,6 +931,22 @@ fn daemon(args: &[String]) -> i32 {
     mxgate::daemon::run(&o)
 }
 
+/// The site and its spool for the sendmail front end's queue commands
+/// (`-q`, `-Q`); `Err`: the exit status, the reason already printed.
+fn sendmail_spool(
+    opts: &mxgate::cli::submit::Options,
+) -> Result<(std::sync::Arc<Site>, mxgate::spool::Spool), i32> {
+    let site = sendmail_site(opts)?;
+    let qdir = mxgate::daemon::queue_dir(&site);
+    match mxgate::spool::Spool::open(&qdir, mxgate::spool::Durability::Fsync) {
+        Ok(s) => Ok((site, s)),
+        Err(e) => {
+            eprintln!("sendmail: spool: {e}");
+            Err(73)
+        }
+    }
+}
+
 /// `sendmail -Qreason -qI...` quarantines the selected queued messages
 /// with the reason; `sendmail -Q -qQ...` (no reason) releases the selected
 /// quarantined ones into the queue, due at once (sendmail 8.17's `-Q`). A
@@ -958,17 +974,9 @@ fn quarantine(opts: &mxgate::cli::submit::Options, reason: &str) -> i32 {
         );
         return i32::from(EX_USAGE);
     }
-    let site = match sendmail_site(opts) {
-        Ok(s) => s,
+    let (_, spool) = match sendmail_spool(opts) {
+        Ok(x) => x,
         Err(code) => return code,
-    };
-    let qdir = mxgate::daemon::queue_dir(&site);
-    let spool = match mxgate::spool::Spool::open(&qdir, mxgate::spool::Durability::Fsync) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("sendmail: spool: {e}");
-            return 73;
-        }
     };
     let from = if reason.is_empty() {
         State::Quarantine
@@ -1054,17 +1062,9 @@ fn queue_run(opts: &mxgate::cli::submit::Options, arg: &str) -> i32 {
              confMXGATE_QUEUE_INTERVAL); running the queue once now"
         );
     }
-    let site = match sendmail_site(opts) {
-        Ok(s) => s,
+    let (site, spool) = match sendmail_spool(opts) {
+        Ok(x) => x,
         Err(code) => return code,
-    };
-    let qdir = mxgate::daemon::queue_dir(&site);
-    let spool = match mxgate::spool::Spool::open(&qdir, mxgate::spool::Durability::Fsync) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("sendmail: spool: {e}");
-            return 73;
-        }
     };
     let tag = mxgate::daemon::log_tag(&site, opts.log_tag.as_deref()).to_string();
     let log = match &site.settings.log {
