@@ -85,6 +85,13 @@ impl Site {
         child.wait_with_output().unwrap()
     }
 
+    /// Messages delivered to `user`'s Maildir (`new/`).
+    fn maildir_count(&self, user: &str) -> usize {
+        std::fs::read_dir(self.path().join("mail").join(user).join("Maildir/new"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
     /// The queue files (envelope + content) in `queue/`.
     fn queued(&self) -> Vec<String> {
         let dir = self.path().join("spool/queue");
@@ -540,11 +547,7 @@ fn queue_run_delivers_what_is_selected() {
     );
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(s.queued().len(), 2);
-    let maildir = |u: &str| {
-        std::fs::read_dir(s.path().join("mail").join(u).join("Maildir/new"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    };
+    let maildir = |u: &str| s.maildir_count(u);
     // -q! without a selector letter is refused, not read as -q.
     let o = s.run(&["sendmail", "-q!"], "");
     assert!(!o.status.success(), "{}", text(&o));
@@ -978,11 +981,7 @@ fn dash_q_capital_quarantines_and_releases() {
         );
         assert!(o.status.success(), "{}", text(&o));
     }
-    let maildir = |u: &str| {
-        std::fs::read_dir(s.path().join("mail").join(u).join("Maildir/new"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    };
+    let maildir = |u: &str| s.maildir_count(u);
     // Without a selection it would take the whole queue: refused.
     let o = s.run(&["sendmail", "-Qsuspect"], "");
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
