@@ -1008,7 +1008,7 @@ fn quarantine(opts: &mxgate::cli::submit::Options, reason: &str) -> i32 {
             continue;
         }
         let done = if reason.is_empty() {
-            mxgate::spool::move_message(&root, State::Quarantine, State::Queue, &id)
+            mxgate::spool::release_quarantined(&root, &id)
                 .and_then(|()| status::Journal::append(&root, &id, &[status::Entry::Flush(now)]))
         } else {
             mxgate::spool::quarantine_message(&root, State::Queue, &id, reason)

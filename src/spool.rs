@@ -833,22 +833,42 @@ pub fn move_message(root: &Path, from: State, to: State, id: &QueueId) -> Result
 /// Quarantine message `id` of state `from` with `reason` (sendmail's
 /// `-Qreason`): it is moved into `quarantine/` first, so it is delivered
 /// no more from then on, then its envelope is written again with the
-/// reason (a new file renamed over it, flushed, then the directory). A
-/// crash between the two leaves it quarantined without a reason.
+/// reason. A crash between the two leaves it quarantined without a reason.
 pub fn quarantine_message(
     root: &Path,
     from: State,
     id: &QueueId,
     reason: &str,
 ) -> Result<(), Error> {
+    move_message(root, from, State::Quarantine, id)?;
+    set_reason(root, State::Quarantine, id, Some(reason))
+}
+
+/// Release quarantined message `id` into the queue (`mxgate queue release`,
+/// `sendmail -Q`): its envelope is written again without the reason while
+/// it is still in `quarantine/`, where nothing delivers it, then it is
+/// moved. A crash between the two leaves it quarantined without a reason.
+pub fn release_quarantined(root: &Path, id: &QueueId) -> Result<(), Error> {
+    set_reason(root, State::Quarantine, id, None)?;
+    move_message(root, State::Quarantine, State::Queue, id)
+}
+
+/// Write message `id` of `state` again with its quarantine reason set to
+/// `reason` (`None`: removed): a new file, flushed, renamed over it, then
+/// the directory flushed. Nothing is written when it is already so.
+fn set_reason(root: &Path, state: State, id: &QueueId, reason: Option<&str>) -> Result<(), Error> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    move_message(root, from, State::Quarantine, id)?;
-    let path = root.join(State::Quarantine.dir()).join(id.as_str());
+    let path = root.join(state.dir()).join(id.as_str());
     let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
     let (mut env, start) = split_message(path.clone(), &data)?;
+    if env.fact("quarantine") == reason {
+        return Ok(());
+    }
     env.facts.retain(|(k, _)| k != "quarantine");
-    env.facts.push(("quarantine".into(), reason.into()));
+    if let Some(r) = reason {
+        env.facts.push(("quarantine".into(), r.into()));
+    }
     let tmp = root
         .join("tmp")
         .join(format!("quarantine.{}.{}", std::process::id(), id.as_str()));
@@ -867,7 +887,7 @@ pub fn quarantine_message(
         let _ = std::fs::remove_file(&tmp);
         return Err(Error::io(&path, e));
     }
-    let d = root.join(State::Quarantine.dir());
+    let d = root.join(state.dir());
     std::fs::File::open(&d)
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::io(&d, e))
@@ -906,6 +926,13 @@ mod tests {
                 .next()
                 .is_none()
         );
+        // Released: back in the queue, the reason gone, the rest kept.
+        release_quarantined(dir.path(), &id).unwrap();
+        assert!(spool.list(State::Quarantine).unwrap().is_empty());
+        let (back, content) = spool.read(State::Queue, &id).unwrap();
+        assert_eq!(back.fact("quarantine"), None);
+        assert_eq!(back.fact("helo"), Some("client.example"));
+        assert_eq!(content, b"Subject: hi\r\n\r\nbody\r\n");
     }
 
     #[test]

@@ -320,6 +320,10 @@ fn act(
                 let r = match op {
                     Op::Delete => status::remove_message(root, state.dir(), &id),
                     Op::Hold => rename(root, State::Queue, State::Hold, &id),
+                    Op::Release if state == State::Quarantine => {
+                        crate::spool::release_quarantined(root, &id)
+                            .and_then(|()| Journal::append(root, &id, &[Entry::Flush(now)]))
+                    }
                     Op::Release => rename(root, state, State::Queue, &id)
                         .and_then(|()| Journal::append(root, &id, &[Entry::Flush(now)])),
                     // A message never tried has no journal and is due as
