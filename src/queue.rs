@@ -130,8 +130,7 @@ impl QueueRun {
         let mut style = RunStyle::Once;
         let mut selecting = Vec::new();
         for a in args {
-            let rest = a.strip_prefix("-q").unwrap_or(a);
-            if rest == "f" || rest.starts_with(|c: char| c.is_ascii_digit()) {
+            if sets_style(a) {
                 style = QueueRun::parse(a)?.style;
             } else {
                 selecting.push(a.clone());
@@ -146,6 +145,13 @@ impl QueueRun {
         }
         Ok(QueueRun { select, style })
     }
+}
+
+/// Does this `-q...` argument say how to run (`-qf`, an interval such
+/// as `-q15m`) rather than what to select?
+fn sets_style(arg: &str) -> bool {
+    let rest = arg.strip_prefix("-q").unwrap_or(arg);
+    rest == "f" || rest.starts_with(|c: char| c.is_ascii_digit())
 }
 
 impl Select {
@@ -209,10 +215,7 @@ impl Select {
     /// [`Select::combine`] for a listing (`mailq -q...`): an interval or
     /// `-qf` selects nothing and is refused.
     pub fn combine_listing(args: &[String]) -> Result<Select, String> {
-        if let Some(q) = args.iter().find(|q| {
-            let rest = q.strip_prefix("-q").unwrap_or(q);
-            rest == "f" || rest.starts_with(|c: char| c.is_ascii_digit())
-        }) {
+        if let Some(q) = args.iter().find(|q| sets_style(q)) {
             return Err(format!(
                 "{q}: expected a selection: -qI, -qS, -qR or -qQ (substring after the letter; -q! negates)"
             ));
