@@ -57,9 +57,14 @@ fn run(args: &[String], port: u16, dir: tempfile::TempDir) -> Running {
 }
 
 /// RCPT replies for `rcpts` in one transaction from 127.0.0.1.
-fn rcpt_replies(port: u16, rcpts: &[&str]) -> Vec<String> {
+fn rcpt_replies(d: &Running, port: u16, rcpts: &[&str]) -> Vec<String> {
     let mut c = Raw::connect(port);
-    assert!(c.reply().starts_with("220"));
+    let greeting = c.reply();
+    assert!(
+        greeting.starts_with("220"),
+        "greeting {greeting:?}; daemon stderr: {}",
+        d.stderr()
+    );
     assert!(c.cmd("EHLO client.test").starts_with("250"));
     let r = c.cmd("MAIL FROM:<>");
     assert!(r.starts_with("250"), "{r}");
@@ -85,6 +90,7 @@ fn rcpt_postmaster_in_any_case_is_accepted_by_the_embedded_default() {
         tempfile::tempdir().unwrap(),
     );
     let r = rcpt_replies(
+        &d,
         mta,
         &[
             "Postmaster",
@@ -157,7 +163,7 @@ fn rcpt_postmaster_in_any_case_is_accepted_by_the_hub_config() {
     ];
     args.extend(defines);
     let d = run(&args, port, dir);
-    let r = rcpt_replies(port, &["Postmaster", "POSTMASTER", "pOsTmAsTeR"]);
+    let r = rcpt_replies(&d, port, &["Postmaster", "POSTMASTER", "pOsTmAsTeR"]);
     for reply in &r {
         assert!(reply.starts_with("250 2.1.5"), "{reply}\n{}", d.stderr());
     }
