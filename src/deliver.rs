@@ -53,6 +53,9 @@ pub struct Batch<'a> {
     pub recipients: Vec<BatchRcpt>,
     /// The message content (headers and body, CRLF line ends, not dot-stuffed).
     pub message: &'a [u8],
+    /// Delivery attempts of this message before this one (sendmail's
+    /// `e_ntries`): 0 on its first, when `confTO_ICONNECT` applies.
+    pub tries: u32,
 }
 
 /// What an outcome says: the reply of the host that answered, or our own

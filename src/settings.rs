@@ -270,6 +270,10 @@ pub enum TimeoutClass {
 pub struct ClientTimeouts {
     /// TCP connect (`confTO_CONNECT`).
     pub connect: Duration,
+    /// TCP connect on a message's first delivery attempt
+    /// (`confTO_ICONNECT`); unset (or `0`), [`Self::connect`] as on every
+    /// other attempt.
+    pub iconnect: Option<Duration>,
     /// Greeting (`confTO_INITIAL`).
     pub initial: Duration,
     /// EHLO/HELO/LHLO (`confTO_HELO`).
@@ -294,12 +298,25 @@ pub struct ClientTimeouts {
     pub quit: Duration,
 }
 
+impl ClientTimeouts {
+    /// The wait for a TCP connect for a message delivered `tries` times
+    /// before: `confTO_ICONNECT` on its first attempt when set, else
+    /// `confTO_CONNECT` (sendmail's `makeconnection`).
+    pub fn connect_for(&self, tries: u32) -> Duration {
+        match self.iconnect {
+            Some(i) if tries == 0 => i,
+            _ => self.connect,
+        }
+    }
+}
+
 impl Default for ClientTimeouts {
     /// RFC 5321 §4.5.3.2, and 30 seconds to connect.
     fn default() -> Self {
         let m = |n: u64| Duration::from_secs(n * 60);
         ClientTimeouts {
             connect: Duration::from_secs(30),
+            iconnect: None,
             initial: m(5),
             helo: m(5),
             starttls: m(5),
@@ -570,6 +587,10 @@ impl Settings {
                     *slot = d;
                 }
             }
+            // sendmail's makeconnection: Timeout.iconnect when the envelope
+            // has no tries yet (`e_ntries <= 0`) and it is not 0.
+            let i = r.dur("confTO_ICONNECT", unit::MINUTES, Duration::ZERO)?;
+            t.iconnect = (!i.is_zero()).then_some(i);
         }
         let log = match r.text("confMXGATE_LOG_FILE") {
             None => LogTarget::Stderr,
@@ -1053,6 +1074,24 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.metrics_addr, Some("192.0.2.1:9125".parse().unwrap()));
+    }
+
+    #[test]
+    fn iconnect_is_the_connect_wait_of_a_first_attempt_only() {
+        let t = with(&[]).unwrap().client_timeouts;
+        assert_eq!(t.iconnect, None);
+        assert_eq!(t.connect_for(0), t.connect, "unset: confTO_CONNECT");
+        // Debian's debian-mta.m4 sets 2m; a bare number is minutes.
+        let t = with(&[("confTO_CONNECT", "10s"), ("confTO_ICONNECT", "2")])
+            .unwrap()
+            .client_timeouts;
+        assert_eq!(t.connect_for(0), Duration::from_secs(120));
+        assert_eq!(t.connect_for(1), Duration::from_secs(10));
+        assert_eq!(t.connect_for(7), Duration::from_secs(10));
+        // 0, as in sendmail, turns it off.
+        let t = with(&[("confTO_ICONNECT", "0")]).unwrap().client_timeouts;
+        assert_eq!(t.connect_for(0), t.connect);
+        assert!(with(&[("confTO_ICONNECT", "soon")]).is_err());
     }
 
     #[test]

@@ -342,6 +342,7 @@ fn batch<'a>(id: &'a QueueId, env: &'a Envelope, rcpts: &[&str]) -> Batch<'a> {
             })
             .collect(),
         message: MESSAGE,
+        tries: 0,
     }
 }
 
@@ -1054,6 +1055,7 @@ fn delivery_to_a_second_mxgate_over_starttls() {
                 orcpt: None,
             }],
             message: MESSAGE,
+            tries: 0,
         };
         let st = smol::block_on(conn.send(&batch));
         assert!(
@@ -1527,4 +1529,54 @@ fn tls_access_keys_verify_the_server_as_sendmail_does() {
         1,
         "{log}"
     );
+}
+
+#[test]
+fn iconnect_is_the_connect_wait_of_a_messages_first_attempt() {
+    // sendmail 8.17, deliver.c makeconnection: Timeout.iconnect when the
+    // envelope has no tries yet (e_ntries <= 0) and it is not 0, else
+    // Timeout.connect. Debian's debian-mta.m4 sets confTO_ICONNECT 2m; it
+    // was warned and every attempt waited confTO_CONNECT.
+    //
+    // A listener whose accept queue is full (backlog 0, one connection
+    // never accepted): Linux drops further SYNs, so a connect to it waits
+    // for its timeout.
+    use socket2::{Domain, Socket, Type};
+    let nsd = Nsd::start();
+    let full = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    full.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    full.listen(0).unwrap();
+    let at = full.local_addr().unwrap().as_socket().unwrap();
+    let _queued = std::net::TcpStream::connect(at).unwrap();
+    let hop = hop("esmtp", &format!("[127.0.0.1]:{}", at.port()));
+    // Each delivery runs in a thread of its own; one that waits longer
+    // than a minute is waiting the other timeout (an hour), and fails.
+    let attempt = |connect: &str, iconnect: &str, tries: u32| {
+        let case = site_with(at.port(), "dns", BTreeMap::new(), |c| {
+            c.options.insert("confTO_CONNECT".into(), connect.into());
+            c.options.insert("confTO_ICONNECT".into(), iconnect.into());
+        });
+        let a = agent(&nsd, 0);
+        let hop = hop.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let id = QueueId::parse("64ABCDEF000002").unwrap();
+            let env = Envelope::new("<a@example.org>");
+            let mut b = batch(&id, &env, &["u@x.d.test"]);
+            b.tries = tries;
+            let _ = tx.send(smol::block_on(a.deliver(&case.site, &hop, &b)));
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("tries={tries}: still connecting after a minute"))
+    };
+    let said = |o: &[Outcome]| match &o[0] {
+        Outcome::Deferred { status, reply, .. } => format!("{status} {reply}"),
+        other => panic!("{other:?}"),
+    };
+    let timed_out = "4.4.1 Connection timed out with 127.0.0.1.";
+    // The first attempt waits confTO_ICONNECT (1s), not confTO_CONNECT (1h).
+    assert_eq!(said(&attempt("1h", "1s", 0)), timed_out);
+    // A later attempt waits confTO_CONNECT (1s), not confTO_ICONNECT (1h).
+    assert_eq!(said(&attempt("1s", "1h", 1)), timed_out);
 }

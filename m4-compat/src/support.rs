@@ -500,10 +500,7 @@ pub const OPTIONS: &[(&str, Support)] = &[
     ("confTO_DATAINIT", Implemented),
     ("confTO_HELO", Implemented),
     ("confTO_HOSTSTATUS", Implemented),
-    (
-        "confTO_ICONNECT",
-        Warned("the first connection to a host waits confTO_CONNECT, as every other"),
-    ),
+    ("confTO_ICONNECT", Implemented),
     (
         "confTO_IDENT",
         Warned("mxgate makes no IDENT (RFC 1413) queries, as sendmail with 0"),

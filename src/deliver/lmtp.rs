@@ -158,9 +158,12 @@ impl LmtpAgent {
         }
     }
 
-    /// Connect and say `LHLO`.
-    async fn open(&self, relay: &str) -> Result<Open, String> {
-        let mut stream = self.connect().await.map_err(|e| format!("{relay}: {e}"))?;
+    /// Connect (waiting at most `wait`) and say `LHLO`.
+    async fn open(&self, relay: &str, wait: Duration) -> Result<Open, String> {
+        let mut stream = self
+            .connect(wait)
+            .await
+            .map_err(|e| format!("{relay}: {e}"))?;
         let mut session = ClientSession::new(Settings {
             mode: Mode::Lmtp,
             helo_name: self.helo_name.clone(),
@@ -221,7 +224,8 @@ impl LmtpAgent {
         let (open, statuses) = match done {
             Some(x) => x,
             None => {
-                let mut open = match self.open(&relay).await {
+                let wait = self.timeouts.connect_for(batch.tries);
+                let mut open = match self.open(&relay, wait).await {
                     Ok(o) => o,
                     Err(e) => return vec![deferred(e); n],
                 };
@@ -251,8 +255,7 @@ impl LmtpAgent {
             .collect()
     }
 
-    async fn connect(&self) -> std::io::Result<Stream> {
-        let t = self.timeouts.connect;
+    async fn connect(&self, t: Duration) -> std::io::Result<Stream> {
         let timeout = async {
             async_io::Timer::after(t).await;
             Err(std::io::Error::new(

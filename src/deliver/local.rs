@@ -465,6 +465,7 @@ mod tests {
                 })
                 .collect(),
             message: b"Subject: t\r\n\r\nFrom here\r\n",
+            tries: 0,
         };
         let m = LocalMailer::from_site(site);
         m.deliver(

@@ -3,7 +3,8 @@
 //! Contract: [`SmtpAgent::deliver`] takes a [`Batch`] for one [`NextHop`]
 //! and returns one [`Outcome`] per recipient, in batch order. It resolves
 //! the host with [`super::mx::resolve`], then tries the targets in order:
-//! connect (`confTO_CONNECT`), drive a [`ClientSession`] over TCP with
+//! connect (`confTO_CONNECT`; `confTO_ICONNECT` on the message's first
+//! attempt, [`Batch::tries`] 0, as sendmail's `makeconnection`), drive a [`ClientSession`] over TCP with
 //! opportunistic STARTTLS (the certificate is no condition of the handshake,
 //! as in sendmail's opportunistic TLS; it is checked against the trust
 //! anchors afterwards and logged as `verify=OK`/`FAIL`; the access table's
@@ -1052,6 +1053,7 @@ impl SmtpAgent {
             sender: batch.sender.clone(),
             recipients,
             message: batch.message,
+            tries: batch.tries,
         };
         (sent, sub)
     }
@@ -1094,7 +1096,8 @@ impl SmtpAgent {
                 return vec![o; n];
             }
         };
-        let timeouts = Timeouts::from_site(site);
+        let mut timeouts = Timeouts::from_site(site);
+        timeouts.connect = timeouts.connect_for(batch.tries);
         let client_opts = match ClientOptions::of(&site.config) {
             Ok(c) => c,
             Err(e) => {

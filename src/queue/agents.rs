@@ -53,8 +53,12 @@ impl Agents for SiteAgents {
             // executor keeps running the sessions and network deliveries.
             let mailer = LocalMailer::from_site(&site);
             let (hop, id, envelope) = (hop.clone(), batch.id.clone(), batch.envelope.clone());
-            let (sender, recipients, message) =
-                (batch.sender, batch.recipients, batch.message.to_vec());
+            let (sender, recipients, message, tries) = (
+                batch.sender,
+                batch.recipients,
+                batch.message.to_vec(),
+                batch.tries,
+            );
             return Box::pin(blocking::unblock(move || {
                 let batch = Batch {
                     id: &id,
@@ -62,6 +66,7 @@ impl Agents for SiteAgents {
                     sender,
                     recipients,
                     message: &message,
+                    tries,
                 };
                 mailer.deliver(&site, &hop, &batch)
             }));

@@ -965,6 +965,7 @@ impl Queue {
                         })
                         .collect(),
                     message: rewritten.as_deref().unwrap_or(content),
+                    tries: journal.attempts,
                 };
                 let started = Instant::now();
                 let mut outcomes = match &table_error {
