@@ -556,6 +556,21 @@ fn a_tampered_bundle_or_a_bad_node_file_is_refused() {
     assert_eq!(code, 0, "{err}");
     let node = node_file(w, "gw1", free_port());
     let root = w.join("root");
+    // --keep below 2 would prune the generation to roll back to.
+    let (code, _, err) = run(&[
+        "bundle",
+        "apply",
+        bundle.to_str().unwrap(),
+        "--node",
+        node.to_str().unwrap(),
+        "--keep",
+        "1",
+    ]);
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("--keep: expected a number of generations (2 or more) or all, found \"1\""),
+        "{err}"
+    );
     let apply = |node: &Path| apply(&bundle, node, &root);
     // A changed table.
     let table = bundle.join("maps/access.lmdb");

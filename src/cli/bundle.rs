@@ -29,6 +29,13 @@
 //! generation. `apply --rollback [--root ROOT]` swaps `current` and
 //! `previous` and signals the same way. The daemon runs with
 //! `--config ROOT/current/mxgate.cf` and finds `ROOT/node` itself.
+//!
+//! Old generations are pruned after an apply ([`prune`]): at most `--keep
+//! N` (default [`DEFAULT_KEEP`]) stay in `ROOT/generations/`, always with
+//! `current`, `previous` and the one the daemon reports serving, and none
+//! installed within the last hour; `--keep all` keeps every one. A cron
+//! job applying each day's tables would otherwise fill the disk that the
+//! spool shares.
 
 use crate::config::{self, Config, MapSpec};
 use crate::daemon::{self, MANIFEST};
@@ -54,9 +61,16 @@ pub const CONFIG_FILE: &str = "mxgate.cf";
 /// Where `apply` installs by default.
 pub const DEFAULT_ROOT: &str = "/etc/mail/mxgate";
 
+/// Generations `apply` keeps by default (`--keep`).
+pub const DEFAULT_KEEP: usize = 5;
+
+/// A generation installed more recently than this is never pruned: a
+/// session that began under it may still open its files.
+const PRUNE_MIN_AGE: Duration = Duration::from_secs(3600);
+
 const HELP: &str = "\
 Usage: mxgate bundle build -C FILE [-D NAME=VALUE]... -o DIR
-       mxgate bundle apply DIR --node FILE [--root ROOT] [--pidfile FILE] [--no-signal]
+       mxgate bundle apply DIR --node FILE [--root ROOT] [--pidfile FILE] [--no-signal] [--keep N|all]
        mxgate bundle apply --rollback [--root ROOT] [--pidfile FILE] [--no-signal]
 
 build: compile FILE (.mc, or a compiled configuration) and build every table
@@ -72,6 +86,10 @@ ROOT/generations/ID and the node file as ROOT/node, load the set as the
 daemon will, switch ROOT/current to it atomically (ROOT/previous keeps the
 one before), signal the daemon (SIGHUP) and print the generation.
 --rollback switches back to ROOT/previous. Default ROOT: /etc/mail/mxgate.
+After an apply, older generations are removed from ROOT/generations: at
+most N stay (--keep, default 5, at least 2), always current, previous and
+the one the daemon serves, and every one installed within the last hour;
+--keep all removes none.
 Run the daemon as: mxgate daemon --config ROOT/current/mxgate.cf
 ";
 
@@ -511,6 +529,8 @@ struct ApplyArgs {
     pidfile: Option<PathBuf>,
     signal: bool,
     rollback: bool,
+    /// `--keep N`; `None` for `--keep all`.
+    keep: Option<usize>,
 }
 
 fn apply_cmd(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
@@ -522,6 +542,7 @@ fn apply_cmd(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         pidfile: None,
         signal: true,
         rollback: false,
+        keep: Some(DEFAULT_KEEP),
     };
     let mut p = lexopt::Parser::from_args(args);
     loop {
@@ -540,6 +561,21 @@ fn apply_cmd(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 Err(e) => return usage(err, &e.to_string()),
             },
             Ok(Some(Long("no-signal"))) => a.signal = false,
+            Ok(Some(Long("keep"))) => match p.value().map(|v| v.to_string_lossy().into_owned()) {
+                Ok(v) if v == "all" => a.keep = None,
+                Ok(v) => match v.parse::<usize>() {
+                    Ok(n) if n >= 2 => a.keep = Some(n),
+                    _ => {
+                        return usage(
+                            err,
+                            &format!(
+                                "--keep: expected a number of generations (2 or more) or all, found {v:?}"
+                            ),
+                        );
+                    }
+                },
+                Err(e) => return usage(err, &e.to_string()),
+            },
             Ok(Some(Long("rollback"))) => a.rollback = true,
             Ok(Some(Long("help") | Short('h'))) => {
                 let _ = write!(out, "{HELP}");
@@ -635,6 +671,7 @@ fn apply(a: &ApplyArgs, dir: &Path, node_file: &Path, out: &mut dyn Write) -> Re
                 "generation {} is current; daemon pid {} serves it",
                 m.generation, s.pid
             );
+            prune_and_say(a, Some(&s.generation.id), out);
             return Ok(());
         }
     } else {
@@ -654,7 +691,110 @@ fn apply(a: &ApplyArgs, dir: &Path, node_file: &Path, out: &mut dyn Write) -> Re
             .as_ref()
             .map_or(String::new(), |n| n.sha.clone()),
     );
-    signal_daemon(a, &loaded.site, &m.generation, out)
+    signal_daemon(a, &loaded.site, &m.generation, out)?;
+    let serving = daemon::state::read(&daemon::queue_dir(&loaded.site))
+        .ok()
+        .map(|s| s.generation.id);
+    prune_and_say(a, serving.as_deref(), out);
+    Ok(())
+}
+
+/// [`prune`] with `a`'s `--keep`, saying what went; a failure to prune is
+/// reported, not fatal (the generation is applied).
+fn prune_and_say(a: &ApplyArgs, serving: Option<&str>, out: &mut dyn Write) {
+    let Some(keep) = a.keep else {
+        return;
+    };
+    match prune(&a.root, keep, serving, PRUNE_MIN_AGE) {
+        Ok(gone) if gone.is_empty() => {}
+        Ok(gone) => {
+            let _ = writeln!(
+                out,
+                "removed {} old generation(s) from {} (--keep {keep}): {}",
+                gone.len(),
+                a.root.join("generations").display(),
+                gone.join(" ")
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(out, "old generations not removed: {e}");
+        }
+    }
+}
+
+/// Remove old generations from `root/generations`, keeping at most `keep`:
+/// always the ones `current` and `previous` point at and `serving` (the
+/// daemon's), then the most recently installed; a generation installed
+/// less than `min_age` ago stays whatever the count. Only directories
+/// named as generation ids are touched (never a symlink), and leftovers
+/// of an interrupted install (`.ID.tmp-PID` of a process gone) go too.
+/// Returns the ids removed.
+pub fn prune(
+    root: &Path,
+    keep: usize,
+    serving: Option<&str>,
+    min_age: Duration,
+) -> std::io::Result<Vec<String>> {
+    let gens = root.join("generations");
+    let linked = |name: &str| {
+        std::fs::read_link(root.join(name))
+            .ok()
+            .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+    };
+    let mut kept: Vec<String> = [
+        linked("current"),
+        linked("previous"),
+        serving.map(String::from),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    kept.sort();
+    kept.dedup();
+    let is_id = |n: &str| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut others = Vec::new();
+    let mut gone = Vec::new();
+    for e in std::fs::read_dir(&gens)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let meta = std::fs::symlink_metadata(e.path())?;
+        if !meta.is_dir() {
+            continue;
+        }
+        if let Some(pid) = name
+            .strip_prefix('.')
+            .and_then(|n| n.split_once(".tmp-"))
+            .and_then(|(id, pid)| is_id(id).then_some(pid))
+            .and_then(|pid| pid.parse::<i32>().ok())
+        {
+            let alive =
+                pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+            if !alive {
+                std::fs::remove_dir_all(e.path())?;
+            }
+            continue;
+        }
+        if !is_id(&name) || kept.contains(&name) {
+            continue;
+        }
+        let installed = meta.modified()?;
+        others.push((installed, name));
+    }
+    // Newest first; the first `room` of them stay.
+    others.sort_by(|a, b| b.cmp(a));
+    let room = keep.saturating_sub(kept.len());
+    for (installed, name) in others.into_iter().skip(room) {
+        if installed.elapsed().unwrap_or_default() < min_age {
+            continue;
+        }
+        std::fs::remove_dir_all(gens.join(&name))?;
+        gone.push(name);
+    }
+    if !gone.is_empty() {
+        sync_dir(&gens)?;
+    }
+    gone.sort();
+    Ok(gone)
 }
 
 fn rollback(a: &ApplyArgs, out: &mut dyn Write) -> Result<(), Failure> {
@@ -788,4 +928,103 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: usize) -> String {
+        format!("{n:016x}")
+    }
+
+    /// `root/generations/ID` installed `ago` before now.
+    fn install(root: &Path, name: &str, ago: Duration) {
+        let d = root.join("generations").join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("mxgate.cf"), name).unwrap();
+        let when = std::time::SystemTime::now() - ago;
+        std::fs::File::open(&d).unwrap().set_modified(when).unwrap();
+    }
+
+    fn left(root: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(root.join("generations"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn prune_keeps_the_linked_the_served_and_the_newest() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let day = Duration::from_secs(86_400);
+        // id(0) is the oldest, id(7) the newest.
+        for n in 0..8 {
+            install(root, &id(n), day * (10 - n as u32));
+        }
+        let link = |name: &str, n: usize| {
+            std::os::unix::fs::symlink(Path::new("generations").join(id(n)), root.join(name))
+                .unwrap()
+        };
+        link("current", 7);
+        link("previous", 6);
+        // Leftovers of installs: one of a process gone, one of ours
+        // (still copying), a directory of the administrator's, and a
+        // symlink named as a generation.
+        let gens = root.join("generations");
+        std::fs::create_dir(gens.join(format!(".{}.tmp-999999999", id(9)))).unwrap();
+        let ours = format!(".{}.tmp-{}", id(10), std::process::id());
+        std::fs::create_dir(gens.join(&ours)).unwrap();
+        std::fs::create_dir(gens.join("notes")).unwrap();
+        std::os::unix::fs::symlink(gens.join(id(0)), gens.join(id(11))).unwrap();
+
+        let gone = prune(root, 5, Some(&id(2)), PRUNE_MIN_AGE).unwrap();
+        // current, previous and the served one, then the two newest others.
+        assert_eq!(gone, vec![id(0), id(1), id(3)]);
+        let mut want = vec![
+            ours,
+            id(2),
+            id(4),
+            id(5),
+            id(6),
+            id(7),
+            id(11),
+            "notes".into(),
+        ];
+        want.sort();
+        assert_eq!(left(root), want);
+        // Applied again: nothing more to remove.
+        assert!(
+            prune(root, 5, Some(&id(2)), PRUNE_MIN_AGE)
+                .unwrap()
+                .is_empty()
+        );
+        // The minimum: current and previous (the daemon serves current).
+        assert_eq!(
+            prune(root, 2, Some(&id(7)), PRUNE_MIN_AGE).unwrap(),
+            vec![id(2), id(4), id(5)]
+        );
+    }
+
+    #[test]
+    fn prune_spares_a_generation_installed_within_the_hour() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        for n in 0..4 {
+            install(root, &id(n), Duration::from_secs(60 * (4 - n as u64)));
+        }
+        std::os::unix::fs::symlink(Path::new("generations").join(id(3)), root.join("current"))
+            .unwrap();
+        // Four applies within minutes: all stay, whatever --keep says.
+        assert!(prune(root, 2, None, PRUNE_MIN_AGE).unwrap().is_empty());
+        assert_eq!(left(root).len(), 4);
+        // An hour later, the count applies.
+        assert_eq!(
+            prune(root, 2, None, Duration::ZERO).unwrap(),
+            vec![id(0), id(1)]
+        );
+    }
 }
