@@ -2,7 +2,9 @@
 //!
 //! Contract: [`Client::open`] connects (`T=C`), negotiates (`SMFIC_OPTNEG`,
 //! version 6, the actions and steps of [`codec::action::OFFERED`] and
-//! [`codec::step::OFFERED`]) and refuses a filter that asks for more.
+//! [`codec::step::OFFERED`]) and refuses a filter that asks for more; the
+//! macro lists a filter sends with its answer (`SMFIF_SETSYMLIST`) are
+//! kept per stage ([`Client::symlist`]).
 //! [`Client::step`] sends a stage's macros and command unless the filter
 //! negotiated that step away (`SMFIP_NO*`), and waits for the answer unless
 //! it negotiated "no reply" (`SMFIP_NR_*`): each packet is written within
@@ -165,6 +167,9 @@ pub struct Client {
     protocol: u32,
     /// The filter's `SMFIF_*` bits.
     actions: u32,
+    /// The macro names the filter asked for (`SMFIF_SETSYMLIST`), per
+    /// `SMFIM_*` stage; `None`: the configuration's list.
+    symlists: [Option<Vec<String>>; 7],
     /// The timer every wait of this connection shares.
     timer: Deadline,
 }
@@ -204,6 +209,7 @@ impl Client {
             decoder: Decoder::new(),
             protocol: 0,
             actions: 0,
+            symlists: Default::default(),
             timer,
         };
         c.write(&codec::encode(&Command::OptNeg {
@@ -218,6 +224,7 @@ impl Client {
                 version,
                 actions,
                 protocol,
+                symlists,
             } => {
                 if !(2..=codec::VERSION).contains(&version) {
                     return Err(Error::Negotiation(format!(
@@ -227,7 +234,7 @@ impl Client {
                 }
                 if actions & !action::OFFERED != 0 {
                     return Err(Error::Negotiation(format!(
-                        "filter wants actions 0x{actions:x}, mxgate offers 0x{:x} (not: macro lists)",
+                        "filter wants actions 0x{actions:x}, mxgate offers 0x{:x}",
                         action::OFFERED
                     )));
                 }
@@ -239,6 +246,14 @@ impl Client {
                 }
                 c.protocol = protocol;
                 c.actions = actions;
+                // sendmail reads the lists whenever they are sent, and a
+                // stage's list then replaces the configured one for this
+                // filter (milter_getsymlist).
+                for (stage, names) in symlists {
+                    if let Some(slot) = c.symlists.get_mut(stage as usize) {
+                        *slot = Some(codec::parse_macro_list(&names));
+                    }
+                }
                 Ok(c)
             }
             other => Err(Error::Unexpected(format!(
@@ -260,6 +275,12 @@ impl Client {
     /// The actions (`SMFIF_*`) the filter asked for in the negotiation.
     pub fn actions(&self) -> u32 {
         self.actions
+    }
+
+    /// The macro names the filter asked for at `stage`
+    /// (`smfi_setsymlist`), if it did.
+    pub fn symlist(&self, stage: Stage) -> Option<&[String]> {
+        self.symlists.get(stage.smfim())?.as_deref()
     }
 
     /// Does the filter want this step at all?

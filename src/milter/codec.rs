@@ -37,10 +37,17 @@ pub mod action {
     pub const ADDRCPT_PAR: u32 = 0x80;
     /// Ask for macro lists (`SMFIF_SETSYMLIST`).
     pub const SETSYMLIST: u32 = 0x100;
-    /// What mxgate offers: every action of protocol version 6 but macro
-    /// lists (a filter that asks for `SETSYMLIST` fails negotiation).
-    pub const OFFERED: u32 =
-        ADDHDRS | CHGBODY | ADDRCPT | DELRCPT | CHGHDRS | QUARANTINE | CHGFROM | ADDRCPT_PAR;
+    /// What mxgate offers: every action of protocol version 6, as
+    /// sendmail 8.17 (`SMFI_CURR_ACTS`).
+    pub const OFFERED: u32 = ADDHDRS
+        | CHGBODY
+        | ADDRCPT
+        | DELRCPT
+        | CHGHDRS
+        | QUARANTINE
+        | CHGFROM
+        | ADDRCPT_PAR
+        | SETSYMLIST;
 }
 
 /// Protocol-step bits (`SMFIP_*`): steps a filter does not want
@@ -144,6 +151,23 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The stages in `SMFIM_*` order (`SMFIM_CONNECT` 0 ... `SMFIM_EOM` 5,
+    /// `SMFIM_EOH` 6): the numbers of a filter's macro lists.
+    pub const SMFIM: [Stage; 7] = [
+        Stage::Connect,
+        Stage::Helo,
+        Stage::Mail,
+        Stage::Rcpt,
+        Stage::Data,
+        Stage::Eom,
+        Stage::Eoh,
+    ];
+
+    /// This stage's `SMFIM_*` number.
+    pub fn smfim(self) -> usize {
+        Stage::SMFIM.iter().position(|s| *s == self).unwrap_or(0)
+    }
+
     fn code(self) -> u8 {
         match self {
             Stage::Connect => b'C',
@@ -155,6 +179,16 @@ impl Stage {
             Stage::Eom => b'E',
         }
     }
+}
+
+/// `j, _, {daemon_name}` (commas or spaces between names) → the names
+/// without braces.
+pub fn parse_macro_list(list: &str) -> Vec<String> {
+    list.split([',', ' ', '\t'])
+        .map(|n| n.trim().trim_start_matches('{').trim_end_matches('}'))
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// One command from the MTA to a filter (`SMFIC_*`).
@@ -317,6 +351,10 @@ pub enum Response {
         actions: u32,
         /// `SMFIP_*` bits the filter asks for.
         protocol: u32,
+        /// The macro lists the filter asks for (`SMFIF_SETSYMLIST`): per
+        /// `SMFIM_*` stage number, the names as it wrote them (`{rcpt_addr}
+        /// i`).
+        symlists: Vec<(u32, String)>,
     },
     /// `SMFIR_CONTINUE` (`c`).
     Continue,
@@ -452,6 +490,25 @@ impl Decoder {
     }
 }
 
+/// The macro lists after the three words of an option negotiation, as
+/// sendmail's `milter_getsymlist` reads them: a 4-byte stage number and a
+/// NUL-terminated list, while more than 4 bytes are left; a stage number
+/// out of range ends the reading (the lists before it stand).
+fn symlists(mut rest: &[u8]) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    while rest.len() > 4 {
+        let stage = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        if stage as usize >= Stage::SMFIM.len() {
+            break;
+        }
+        let text = &rest[4..];
+        let len = text.iter().position(|b| *b == 0).unwrap_or(text.len());
+        out.push((stage, String::from_utf8_lossy(&text[..len]).into_owned()));
+        rest = text.get(len + 1..).unwrap_or_default();
+    }
+    out
+}
+
 fn parse(code: u8, data: &[u8]) -> Result<Response, Error> {
     let bad = || Error::Malformed(code as char);
     let no_data = |r: Response| if data.is_empty() { Ok(r) } else { Err(bad()) };
@@ -462,12 +519,11 @@ fn parse(code: u8, data: &[u8]) -> Result<Response, Error> {
                     .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
                     .ok_or_else(bad)
             };
-            // Anything after the three words (a macro list for
-            // SMFIF_SETSYMLIST, which is not offered) is ignored.
             Ok(Response::OptNeg {
                 version: w(0)?,
                 actions: w(4)?,
                 protocol: w(8)?,
+                symlists: symlists(data.get(12..).unwrap_or_default()),
             })
         }
         b'c' => no_data(Response::Continue),
@@ -579,7 +635,8 @@ mod tests {
         });
         assert_eq!(&p[..5], &[0, 0, 0, 13, b'O']);
         assert_eq!(&p[5..9], &[0, 0, 0, 6]);
-        assert_eq!(&p[9..13], &[0, 0, 0, 0xFF]);
+        // sendmail 8.17's SMFI_CURR_ACTS: the eight actions and SETSYMLIST.
+        assert_eq!(&p[9..13], &[0, 0, 0x01, 0xFF]);
         assert_eq!(u32::from_be_bytes([p[13], p[14], p[15], p[16]]), 0xF_F7FF);
     }
 
@@ -700,10 +757,39 @@ mod tests {
                 Response::OptNeg {
                     version: 6,
                     actions: 1,
-                    protocol: 0x10
+                    protocol: 0x10,
+                    symlists: vec![],
                 },
             ]
         );
+    }
+
+    #[test]
+    fn macro_lists_after_the_negotiation() {
+        // As libmilter's smfi_setsymlist sends them: stage, list, NUL.
+        let mut data = vec![0, 0, 0, 6, 0, 0, 1, 0xff, 0, 0, 0, 0];
+        data.extend(b"\0\0\0\x03{rcpt_addr} i\0");
+        data.extend(b"\0\0\0\x06{eoh_macro}\0");
+        // A stage number past SMFIM_EOH ends the lists.
+        data.extend(b"\0\0\0\x07x\0\0\0\0\x00j\0");
+        let mut d = Decoder::new();
+        d.receive(&packet(b'O', &data));
+        assert_eq!(
+            d.next_response().unwrap(),
+            Some(Response::OptNeg {
+                version: 6,
+                actions: 0x1ff,
+                protocol: 0,
+                symlists: vec![(3, "{rcpt_addr} i".into()), (6, "{eoh_macro}".into())],
+            })
+        );
+        // A list without its NUL runs to the end.
+        assert_eq!(
+            symlists(b"\0\0\0\x01{cipher}"),
+            vec![(1, "{cipher}".into())]
+        );
+        assert_eq!(Stage::Eom.smfim(), 5);
+        assert_eq!(Stage::Eoh.smfim(), 6);
     }
 
     #[test]

@@ -132,7 +132,7 @@ impl MacroLists {
     pub fn from_config(config: &Config) -> MacroLists {
         MacroLists {
             lists: DEFAULT_MACROS.map(|(option, default)| {
-                parse_macro_list(config.option(option).unwrap_or(default))
+                crate::milter::codec::parse_macro_list(config.option(option).unwrap_or(default))
             }),
         }
     }
@@ -155,25 +155,20 @@ impl MacroLists {
     /// a name without a value is left out, as sendmail's
     /// `milter_send_macros` skips an undefined macro.
     pub fn pick(&self, stage: Stage, values: &Macros) -> Macros {
-        self.names(stage)
-            .iter()
-            .filter_map(|n| {
-                values
-                    .iter()
-                    .find(|(k, _)| k == n)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-            })
-            .collect()
+        pick_names(self.names(stage), values)
     }
 }
 
-/// `j, _, {daemon_name}` (commas or spaces between names) → the names
-/// without braces.
-fn parse_macro_list(list: &str) -> Vec<String> {
-    list.split([',', ' ', '\t'])
-        .map(|n| n.trim().trim_start_matches('{').trim_end_matches('}'))
-        .filter(|n| !n.is_empty())
-        .map(String::from)
+/// `names`, in order, that have a value in `values`, with it.
+fn pick_names(names: &[String], values: &Macros) -> Macros {
+    names
+        .iter()
+        .filter_map(|n| {
+            values
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(k, v)| (k.clone(), v.clone()))
+        })
         .collect()
 }
 
@@ -345,8 +340,7 @@ impl Filters {
             address,
         };
         self.define(macros);
-        let m = self.pick(Stage::Connect);
-        self.each(Step::Connect, Some((Stage::Connect, &m)), &cmd, true)
+        self.each(Step::Connect, Some(Stage::Connect), &cmd, true)
             .await
     }
 
@@ -365,14 +359,8 @@ impl Filters {
     pub async fn helo(&mut self, macros: &Macros, name: &str) -> Outcome {
         self.abort().await;
         self.define(macros);
-        let m = self.pick(Stage::Helo);
-        self.each(
-            Step::Helo,
-            Some((Stage::Helo, &m)),
-            &Command::Helo(name),
-            true,
-        )
-        .await
+        self.each(Step::Helo, Some(Stage::Helo), &Command::Helo(name), true)
+            .await
     }
 
     /// MAIL: `args` is `<sender>` and the ESMTP arguments.
@@ -385,14 +373,8 @@ impl Filters {
         self.values
             .retain(|(n, _)| !TRANSACTION_MACROS.contains(&n.as_str()));
         self.define(macros);
-        let m = self.pick(Stage::Mail);
         let o = self
-            .each(
-                Step::Mail,
-                Some((Stage::Mail, &m)),
-                &Command::Mail(args),
-                false,
-            )
+            .each(Step::Mail, Some(Stage::Mail), &Command::Mail(args), false)
             .await;
         self.in_tx = o == Outcome::Continue;
         o
@@ -401,21 +383,14 @@ impl Filters {
     /// RCPT: `args` is `<recipient>` and the ESMTP arguments.
     pub async fn rcpt(&mut self, macros: &Macros, args: &[String]) -> Outcome {
         self.define(macros);
-        let m = self.pick(Stage::Rcpt);
-        self.each(
-            Step::Rcpt,
-            Some((Stage::Rcpt, &m)),
-            &Command::Rcpt(args),
-            false,
-        )
-        .await
+        self.each(Step::Rcpt, Some(Stage::Rcpt), &Command::Rcpt(args), false)
+            .await
     }
 
     /// DATA (the command, before the message).
     pub async fn data(&mut self, macros: &Macros) -> Outcome {
         self.define(macros);
-        let m = self.pick(Stage::Data);
-        self.each(Step::Data, Some((Stage::Data, &m)), &Command::Data, false)
+        self.each(Step::Data, Some(Stage::Data), &Command::Data, false)
             .await
     }
 
@@ -461,12 +436,12 @@ impl Filters {
     pub async fn message(&mut self, macros: &Macros, msg: &[u8]) -> (Outcome, Changes) {
         self.in_tx = false;
         self.define(macros);
-        let (eoh, eom) = (self.pick(Stage::Eoh), self.pick(Stage::Eom));
         let mut changes = Changes::default();
         for i in 0..self.slots.len() {
             if let Some(r) = self.slots[i].failed.clone() {
                 return (self.refused(i, r), Changes::default());
             }
+            let (eoh, eom) = (self.pick(i, Stage::Eoh), self.pick(i, Stage::Eom));
             let slot = &mut self.slots[i];
             if slot.off || slot.message_off {
                 continue;
@@ -560,16 +535,25 @@ impl Filters {
         }
     }
 
-    /// The macros a stage sends: its list, in order, with the values known.
-    fn pick(&self, stage: Stage) -> Macros {
-        self.lists.pick(stage, &self.values)
+    /// The macros a stage sends to filter `i`: the list it asked for
+    /// (`SMFIF_SETSYMLIST`), else the configured one, in order, with the
+    /// values known.
+    fn pick(&self, i: usize, stage: Stage) -> Macros {
+        let asked = self
+            .slots
+            .get(i)
+            .and_then(|s| s.client.as_ref()?.symlist(stage));
+        match asked {
+            Some(names) => pick_names(names, &self.values),
+            None => self.lists.pick(stage, &self.values),
+        }
     }
 
     /// One step to every open filter in order.
     async fn each(
         &mut self,
         step: Step,
-        macros: Option<(Stage, &Macros)>,
+        stage: Option<Stage>,
         cmd: &Command<'_>,
         session_level: bool,
     ) -> Outcome {
@@ -581,6 +565,7 @@ impl Filters {
             {
                 return self.refused(i, r);
             }
+            let macros = stage.map(|s| (s, self.pick(i, s)));
             let slot = &mut self.slots[i];
             if slot.off || slot.message_off {
                 continue;
@@ -588,7 +573,7 @@ impl Filters {
             let Some(client) = slot.client.as_mut() else {
                 continue;
             };
-            let m = macros.map(|(s, m)| (s, m.as_slice()));
+            let m = macros.as_ref().map(|(s, m)| (*s, m.as_slice()));
             match client.step(step, m, cmd).await {
                 Ok(None) => {}
                 Ok(Some(Answer { reply, .. })) => match self.judge(i, reply, session_level) {

@@ -22,7 +22,10 @@ usage: test_filter.py MODE SOCKET
                 case-insensitive)
     replbody    SMFIR_REPLBODY with a body of 100000 octets (libmilter
                 sends it as several chunks), every line "replaced N"
-    symlist     asks for SMFIF_SETSYMLIST (mxgate does not offer it)
+    symlist     asks for SMFIF_SETSYMLIST: {client_addr} at connect,
+                {client_port} and {rcpt_mailer} at RCPT (refuses an MTA
+                that does not offer it); prints the macros it was sent,
+                as "macros"
     macros      prints the macros it was sent at each stage
     bodyseen    adds X-Body-Seen: the first body line it was sent
     unknown     answers an unknown SMTP command containing XREJECT with
@@ -48,7 +51,7 @@ class Filter(Milter.Base):
         self.first_line = None
 
     def macros(self, stage):
-        if MODE != "macros":
+        if MODE not in ("macros", "symlist"):
             return
         names = ["j", "_", "{daemon_name}", "{if_name}", "{if_addr}",
                  "{client_addr}", "{client_name}", "{client_port}",
@@ -146,7 +149,14 @@ class Filter(Milter.Base):
         if MODE == "symlist" and not opts[0] & 0x100:
             seen("negotiate: no SETSYMLIST offered")
             return Milter.REJECT
-        return Milter.Base.negotiate(self, opts)
+        r = Milter.Base.negotiate(self, opts)
+        if MODE == "symlist":
+            # libmilter's smfi_setsymlist through pymilter's context:
+            # Debian's pymilter 1.0.5 Base.setsymlist hands it bytes, which
+            # its C function refuses on Python 3 (it takes str).
+            self._ctx.setsymlist(Milter.M_CONNECT, "{client_addr}")
+            self._ctx.setsymlist(Milter.M_ENVRCPT, "{client_port} {rcpt_mailer}")
+        return r
 
     def abort(self):
         seen("abort")
