@@ -610,8 +610,14 @@ fn sendmails_default_macro_lists_with_the_queue_id() {
         .to_string();
     let m = macros_seen(&f);
     let has = |want: &str| m.iter().any(|l| l == want);
-    // connect: j _ {daemon_name} {if_name} {if_addr} (no if_addr on loopback)
+    // connect: j _ {daemon_name} {if_name} {if_addr} (no if_addr on
+    // loopback; {if_name} is our address's name, from the hosts file)
     assert!(has("connect j=gw.example.com"), "{m:?}");
+    assert!(has("connect {if_name}=localhost"), "{m:?}");
+    assert!(
+        !m.iter().any(|l| l.starts_with("connect {if_addr}")),
+        "{m:?}"
+    );
     assert!(has("connect {daemon_name}=MTA"), "{m:?}");
     assert!(m.iter().any(|l| l.starts_with("connect _=")), "{m:?}");
     assert!(

@@ -79,6 +79,24 @@ impl World for Daemon {
         &mut self.filters
     }
 
+    async fn address_name(&mut self, ip: IpAddr) -> String {
+        let found = match self.runtime.site.reverse_lookup(&ip) {
+            ReverseAnswer::Found(n) => Some(n),
+            ReverseAnswer::NotFound => None,
+            ReverseAnswer::AskDns => match &self.server.dns {
+                Some(dns) => match limited(&self.lookups, dns.ptr(ip)).await {
+                    Answer::Found(names) => names.into_iter().next(),
+                    _ => None,
+                },
+                None => None,
+            },
+        };
+        found
+            .map(|n| n.trim_end_matches('.').to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| crate::smtpd::transaction::bracketed(&ip))
+    }
+
     async fn domain_exists(&mut self, domain: &str) -> Option<DnsAnswer<Vec<IpAddr>>> {
         let dns = self.server.dns.as_ref()?;
         Some(

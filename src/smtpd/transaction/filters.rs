@@ -21,14 +21,15 @@ impl<W: World> Session<W> {
             ),
             ("client_name".into(), self.client.name.clone()),
         ];
-        // sendmail: the interface's address unless it is in the loopback
-        // net, IPv6 tagged `IPv6:`.
-        if let Some(ip) = self
-            .local_addr
-            .map(|a| a.ip())
-            .filter(|ip| !ip.is_loopback())
-        {
-            macros.push(("if_addr".into(), addr::sendmail_ip(&ip)));
+        // sendmail (getrequests): {if_name} is the name of our end of a
+        // network connection (hostnamebyanyaddr), {if_addr} its address
+        // unless it is in the loopback net, IPv6 tagged `IPv6:`.
+        if let Some(ip) = self.local_addr.map(|a| a.ip()).filter(|_| !self.unix()) {
+            let name = self.world.address_name(ip).await;
+            macros.push(("if_name".into(), name));
+            if !ip.is_loopback() {
+                macros.push(("if_addr".into(), addr::sendmail_ip(&ip)));
+            }
         }
         let (family, port, address) = if self.local() {
             (Family::Unknown, 0, String::new())

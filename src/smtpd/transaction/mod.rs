@@ -60,6 +60,12 @@ const RCPT_OVERSHOOT: usize = 1000;
 /// given (sendmail's `BadRcptThrottleDelay` default).
 const BAD_RCPT_DELAY: Duration = Duration::from_secs(1);
 
+/// `[192.0.2.1]`, `[IPv6:2001:db8::1]`: an address as sendmail writes one
+/// it has no name for.
+pub fn bracketed(ip: &IpAddr) -> String {
+    format!("[{}]", addr::sendmail_ip(ip))
+}
+
 /// What the session asks of the outside world. Every method is one
 /// request: the daemon's world answers over sockets and files, a test's
 /// world from data.
@@ -77,6 +83,13 @@ pub trait World {
     fn next_id(&mut self) -> spool::QueueId;
     /// The mail filters of this session (`INPUT_MAIL_FILTER`).
     fn filters(&mut self) -> &mut Filters;
+    /// The name of this host's address `ip` (sendmail's
+    /// `hostnamebyanyaddr`, `{if_name}`): the hosts file or the PTR record,
+    /// else the address in brackets. A world without lookups gives the
+    /// brackets.
+    async fn address_name(&mut self, ip: IpAddr) -> String {
+        bracketed(&ip)
+    }
     /// Does `domain` exist in the DNS? `None`: no resolver is configured.
     async fn domain_exists(&mut self, domain: &str) -> Option<DnsAnswer<Vec<IpAddr>>>;
     /// Check a password with the AUTH backend (`Err`: the backend failed).
