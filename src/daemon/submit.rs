@@ -482,9 +482,16 @@ async fn submit(
     }
 }
 
+/// Queue listings for users run one at a time, daemon-wide: a listing of
+/// a large queue reads every envelope and holds the whole text in memory
+/// (a million messages: a minute and a half, 100 MB and more), and every
+/// local user may ask for one (4 at a time per user).
+static LISTING: smol::lock::Semaphore = smol::lock::Semaphore::new(1);
+
 /// `mailq` for a user who cannot read the spool: allowed unless
 /// `confPRIVACY_FLAGS` has `restrictmailq` (then only root and the spool's
-/// group, as sendmail) or `restrictqrun`.
+/// group, as sendmail) or `restrictqrun`. One listing at a time
+/// ([`LISTING`]); the others wait their turn.
 async fn mailq(
     server: &Arc<Server>,
     site: &Arc<Site>,
@@ -516,6 +523,7 @@ async fn mailq(
         Err(text) => return vec![Frame::Refused(submit::EX_USAGE, text)],
     };
     let site = site.clone();
+    let _turn = LISTING.acquire().await;
     let (status, out, err) = blocking::unblock(move || {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let status = crate::cli::mailq::run(&site, format, &select, &mut out, &mut err);
