@@ -597,7 +597,17 @@ pub fn run(opts: &Options) -> i32 {
             for w in &settings.warnings {
                 log.line(None, &format!("warning: {w}"));
             }
-            crate::tls::server_config(c.as_ref(), k.as_ref(), &settings)
+            let (client_certs, why) =
+                crate::tls::client_certs(|n| site.config.option(n).map(str::to_string));
+            if let Some(w) = why {
+                log.line(None, &format!("warning: STARTTLS: {w}"));
+            }
+            let config =
+                crate::tls::server_config(c.as_ref(), k.as_ref(), &settings, client_certs.clone())?;
+            Ok(Arc::new(crate::tls::ServerTls {
+                config,
+                client_certs,
+            }))
         }) {
             Ok(t) => Some(t),
             Err(e) => {

@@ -406,6 +406,9 @@ pub struct Client {
     /// `[UNIX: localhost]` (`addr` is `None`, yet it is no local submission:
     /// it may not relay by its address, as in sendmail).
     pub unix: bool,
+    /// Under TLS: the client's certificate (`${verify}`, `${cert_issuer}`,
+    /// `${cert_subject}`; sendmail's RelayTLS reads them).
+    pub cert: Option<tls::PeerCert>,
 }
 
 impl Client {
@@ -420,6 +423,7 @@ impl Client {
             rate: 0,
             connections: 0,
             unix: false,
+            cert: None,
         }
     }
 
@@ -449,6 +453,7 @@ impl Client {
             rate: 0,
             connections: 0,
             unix: false,
+            cert: None,
         }
     }
 

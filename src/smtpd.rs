@@ -22,7 +22,6 @@ use crate::event::Log;
 use crate::site::Site;
 use crate::spool::Spool;
 use crate::table::TableRef;
-use futures_rustls::rustls::ServerConfig;
 use listener::{Bind, DaemonSpec};
 use mxgate_m4::config::{DEFAULT_LISTEN, DaemonTuning};
 use std::collections::HashMap;
@@ -113,7 +112,7 @@ pub struct Server {
     /// The resolver (`None`: decide without DNS, as the hosts file allows).
     pub dns: Option<Dns>,
     /// TLS for STARTTLS and SMTPS (`confSERVER_CERT` / `confSERVER_KEY`).
-    pub tls: Option<Arc<ServerConfig>>,
+    pub tls: Option<Arc<crate::tls::ServerTls>>,
     /// The log.
     pub log: Log,
     /// Password checks, off the executor (`confMXGATE_AUTH_WORKERS`).
@@ -254,7 +253,7 @@ impl Server {
         site: Arc<Site>,
         spool: Spool,
         dns: Option<Dns>,
-        tls: Option<Arc<ServerConfig>>,
+        tls: Option<Arc<crate::tls::ServerTls>>,
         log: Log,
     ) -> Result<Server, String> {
         let runtime = Runtime::new(site)?;

@@ -13,6 +13,15 @@
 //! OpenSSL) and `confSERVER_SSL_OPTIONS` / `confCLIENT_SSL_OPTIONS`
 //! (`SSL_OP_*` words: the protocol versions, server cipher order, tickets);
 //! words with no meaning for rustls are warnings, never silently dropped.
+//!
+//! Client certificates ([`ClientCerts`]): as sendmail's server, unless
+//! `confTLS_SRV_OPTIONS` has `V`, the server asks every client for a
+//! certificate and never refuses the handshake for its answer: the
+//! certificate is verified against the trust anchors afterwards and the
+//! result is `${verify}` (`OK`, `FAIL`, `NO` when none came), with the
+//! issuer's and subject's names as sendmail writes them ([`PeerCert`]).
+//! Only the signature proving the client holds the certificate's key is
+//! checked during the handshake.
 
 use futures_rustls::rustls;
 use rustls::{ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
@@ -34,6 +43,18 @@ pub fn trust_verifier(
     cacert: Option<&Path>,
     cacert_path: Option<&Path>,
 ) -> Result<Arc<rustls::client::WebPkiServerVerifier>, String> {
+    let roots = trust_roots(cacert, cacert_path)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| format!("trust anchors: {e}"))
+}
+
+/// The trust anchors of [`trust_verifier`] (and of client certificates).
+pub fn trust_roots(
+    cacert: Option<&Path>,
+    cacert_path: Option<&Path>,
+) -> Result<rustls::RootCertStore, String> {
     let mut files: Vec<(std::path::PathBuf, bool)> = Vec::new();
     if let Some(f) = cacert {
         files.push((f.to_path_buf(), true));
@@ -68,10 +89,282 @@ pub fn trust_verifier(
     if roots.is_empty() {
         return Err("no trusted certificate authority (confCACERT, confCACERT_PATH)".into());
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-        .build()
-        .map_err(|e| format!("trust anchors: {e}"))
+    Ok(roots)
+}
+
+/// The client-certificate request a configuration asks for: none when
+/// `confTLS_SRV_OPTIONS` has `V` (sendmail: "do not request a client
+/// certificate"), else verified against `confCACERT`/`confCACERT_PATH`
+/// (named in the request) or the system's bundle (not named: it is
+/// long, and a client picks its certificate without it). Trust anchors
+/// that cannot be read mean no request (`${verify}` `NOT`, no relaying by
+/// certificate) and the reason, for the log; TLS itself still works.
+pub fn client_certs(
+    option: impl Fn(&str) -> Option<String>,
+) -> (Option<Arc<ClientCerts>>, Option<String>) {
+    let srv = option("confTLS_SRV_OPTIONS").unwrap_or_default();
+    if srv.chars().any(|c| c.eq_ignore_ascii_case(&'v')) {
+        return (None, None);
+    }
+    let cacert = option("confCACERT");
+    let cacert_path = option("confCACERT_PATH");
+    let own = cacert.is_some() || cacert_path.is_some();
+    let certs = trust_roots(
+        cacert.as_deref().map(Path::new),
+        cacert_path.as_deref().map(Path::new),
+    )
+    .and_then(|roots| ClientCerts::new(roots, own));
+    match certs {
+        Ok(c) => (Some(Arc::new(c)), None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "no client certificate is asked for: {e}; ${{verify}} is NOT, and no client relays by certificate"
+            )),
+        ),
+    }
+}
+
+pub use crate::policy::tls::PeerCert;
+
+/// The server's request for client certificates: asks, never insists,
+/// never refuses a certificate in the handshake; [`ClientCerts::judge`]
+/// verifies it afterwards.
+#[derive(Debug)]
+pub struct ClientCerts {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+}
+
+impl ClientCerts {
+    /// Verify against `roots`; `hints`: name them in the request (a site's
+    /// own CAs; not the system's whole bundle).
+    pub fn new(roots: rustls::RootCertStore, hints: bool) -> Result<ClientCerts, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut b =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated();
+        if !hints {
+            b = b.clear_root_hint_subjects();
+        }
+        let inner = b.build().map_err(|e| format!("client certificates: {e}"))?;
+        Ok(ClientCerts { inner })
+    }
+
+    /// What the client sent (`certs`: its chain, end entity first).
+    pub fn judge(&self, certs: Option<&[CertificateDer<'_>]>) -> PeerCert {
+        use crate::policy::tls::Verify;
+        let Some((end, intermediates)) = certs.and_then(|c| c.split_first()) else {
+            return PeerCert {
+                verify: Verify::No,
+                issuer: String::new(),
+                subject: String::new(),
+            };
+        };
+        let now = rustls_pki_types::UnixTime::now();
+        let verify = match self.inner.verify_client_cert(end, intermediates, now) {
+            Ok(_) => Verify::Ok,
+            Err(_) => Verify::Fail,
+        };
+        let (issuer, subject) = cert_names(end).unwrap_or_default();
+        PeerCert {
+            verify,
+            issuer,
+            subject,
+        }
+    }
+}
+
+impl rustls::server::danger::ClientCertVerifier for ClientCerts {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        // As sendmail's tls_verify_cb: the handshake goes on whatever the
+        // certificate; `judge` records what it is worth.
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        signed_by_cert_key(message, cert, dss, false)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        signed_by_cert_key(message, cert, dss, true)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The client's handshake signature, checked with the public key of its
+/// certificate read as X.509 of any version: webpki parses only v3
+/// certificates, and `openssl x509 -req` without extensions (as many
+/// sendmail guides make client certificates) gives v1. Such a client
+/// still gets TLS, as from sendmail; its certificate does not verify
+/// (`FAIL`). The algorithms are ring's, as for the rest of TLS; for
+/// TLS 1.3 only the first one of the scheme, as rustls does.
+fn signed_by_cert_key(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &rustls::DigitallySignedStruct,
+    tls13: bool,
+) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+    use x509_cert::der::{Decode, Encode};
+    let bad = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature);
+    let encoding = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding);
+    use rustls::SignatureScheme as S;
+    // TLS 1.3 signs with no PKCS#1 v1.5 and no SHA-1 (RFC 8446 4.4.3).
+    let legacy = matches!(
+        dss.scheme,
+        S::RSA_PKCS1_SHA1
+            | S::RSA_PKCS1_SHA256
+            | S::RSA_PKCS1_SHA384
+            | S::RSA_PKCS1_SHA512
+            | S::ECDSA_SHA1_Legacy
+    );
+    if tls13 && legacy {
+        return Err(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
+    }
+    let c = x509_cert::Certificate::from_der(cert).map_err(|_| encoding())?;
+    let spki = &c.tbs_certificate.subject_public_key_info;
+    // The AlgorithmIdentifier's contents (OID, parameters), as webpki
+    // compares them.
+    let mut alg_id = spki.algorithm.oid.to_der().map_err(|_| encoding())?;
+    if let Some(p) = &spki.algorithm.parameters {
+        alg_id.extend(p.to_der().map_err(|_| encoding())?);
+    }
+    let key = spki.subject_public_key.as_bytes().ok_or_else(encoding)?;
+    let algs = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+    let candidates = algs
+        .mapping
+        .iter()
+        .filter(|(s, _)| *s == dss.scheme)
+        .flat_map(|(_, a)| a.iter())
+        .take(if tls13 { 1 } else { usize::MAX });
+    for alg in candidates {
+        if alg.public_key_alg_id().as_ref() != alg_id.as_slice() {
+            continue;
+        }
+        return match alg.verify_signature(key, message, dss.signature()) {
+            Ok(()) => Ok(rustls::client::danger::HandshakeSignatureValid::assertion()),
+            Err(_) => Err(bad()),
+        };
+    }
+    Err(bad())
+}
+
+/// The issuer's and the subject's names of a DER certificate, as sendmail
+/// puts them in `${cert_issuer}` and `${cert_subject}`: OpenSSL's
+/// `X509_NAME_oneline` (`/C=US/O=Example/CN=Example CA`), then sendmail's
+/// `xtextify` with its taboo characters `<>")`, so a space is `+20`.
+pub fn cert_names(der: &[u8]) -> Option<(String, String)> {
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let tbs = &cert.tbs_certificate;
+    Some((
+        xtextify(&oneline(&tbs.issuer)),
+        xtextify(&oneline(&tbs.subject)),
+    ))
+}
+
+/// OpenSSL's `X509_NAME_oneline`: `/SN=value` per attribute in the
+/// certificate's order, `+` between the attributes of one RDN; bytes
+/// outside printable ASCII as `\xHH`.
+fn oneline(name: &x509_cert::name::Name) -> String {
+    use x509_cert::der::Tagged;
+    use x509_cert::der::asn1::{Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
+    let mut out = String::new();
+    for rdn in name.0.iter() {
+        for (i, atv) in rdn.0.iter().enumerate() {
+            out.push(if i == 0 { '/' } else { '+' });
+            out.push_str(&short_name(&atv.oid.to_string()));
+            out.push('=');
+            let v = &atv.value;
+            let bytes: Vec<u8> = if let Ok(s) = v.decode_as::<Utf8StringRef<'_>>() {
+                s.as_str().as_bytes().to_vec()
+            } else if let Ok(s) = v.decode_as::<PrintableStringRef<'_>>() {
+                s.as_str().as_bytes().to_vec()
+            } else if let Ok(s) = v.decode_as::<Ia5StringRef<'_>>() {
+                s.as_str().as_bytes().to_vec()
+            } else if let Ok(s) = v.decode_as::<TeletexStringRef<'_>>() {
+                s.as_str().as_bytes().to_vec()
+            } else {
+                let _ = v.tag();
+                v.value().to_vec()
+            };
+            for b in bytes {
+                if (0x20..0x7f).contains(&b) {
+                    out.push(b as char);
+                } else {
+                    out.push_str(&format!("\\x{b:02X}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// OpenSSL's short name of an attribute type; the dotted OID for others.
+fn short_name(oid: &str) -> String {
+    match oid {
+        "2.5.4.3" => "CN",
+        "2.5.4.4" => "SN",
+        "2.5.4.5" => "serialNumber",
+        "2.5.4.6" => "C",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.9" => "street",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "2.5.4.12" => "title",
+        "2.5.4.17" => "postalCode",
+        "2.5.4.42" => "GN",
+        "2.5.4.46" => "dnQualifier",
+        "1.2.840.113549.1.9.1" => "emailAddress",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        other => return other.to_string(),
+    }
+    .to_string()
+}
+
+/// sendmail's `xtextify(s, "<>\")")`: `+XX` for bytes outside `!`..`~`,
+/// for `+`, `\\`, `(`, and for the taboo `<`, `>`, `"`, `)`.
+pub fn xtextify(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if !(b'!'..=b'~').contains(&b) || b"+\\(<>\")".contains(&b) {
+            out.push_str(&format!("+{b:02X}"));
+        } else {
+            out.push(b as char);
+        }
+    }
+    out
 }
 
 /// The TLS suites, versions and options a configuration asks for.
@@ -365,11 +658,33 @@ impl TlsSettings {
     }
 }
 
-/// Build the server side from PEM files.
+/// The server side of TLS: the rustls configuration, and the request for
+/// client certificates it makes (to judge what a client sent).
+#[derive(Debug)]
+pub struct ServerTls {
+    /// For the handshake.
+    pub config: Arc<ServerConfig>,
+    /// `None`: no client certificate is asked for (`${verify}` `NOT`).
+    pub client_certs: Option<Arc<ClientCerts>>,
+}
+
+impl ServerTls {
+    /// What the client of `conn` sent.
+    pub fn peer_cert(&self, conn: &rustls::ServerConnection) -> PeerCert {
+        match &self.client_certs {
+            None => PeerCert::not_asked(),
+            Some(c) => c.judge(conn.peer_certificates()),
+        }
+    }
+}
+
+/// Build the server side from PEM files; `client_certs`: ask clients for
+/// a certificate (sendmail's default), else none is asked for.
 pub fn server_config(
     cert: &Path,
     key: &Path,
     settings: &TlsSettings,
+    client_certs: Option<Arc<ClientCerts>>,
 ) -> Result<Arc<ServerConfig>, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| format!("{}: {e}", cert.display()))?
@@ -379,10 +694,14 @@ pub fn server_config(
         return Err(format!("{}: no certificate found", cert.display()));
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
-    let mut config = ServerConfig::builder_with_provider(settings.provider())
+    let builder = ServerConfig::builder_with_provider(settings.provider())
         .with_protocol_versions(&settings.versions)
-        .map_err(|e| format!("TLS versions: {e}"))?
-        .with_no_client_auth()
+        .map_err(|e| format!("TLS versions: {e}"))?;
+    let builder = match client_certs {
+        Some(c) => builder.with_client_cert_verifier(c),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
         .with_single_cert(certs, key)
         .map_err(|e| format!("{}: {e}", cert.display()))?;
     config.ignore_client_order = settings.server_order;
@@ -401,10 +720,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("cert.pem");
         let key = dir.path().join("key.pem");
-        let e = server_config(&cert, &key, &TlsSettings::defaults()).unwrap_err();
+        let e = server_config(&cert, &key, &TlsSettings::defaults(), None).unwrap_err();
         assert!(e.contains("cert.pem"), "{e}");
         std::fs::write(&cert, "not pem\n").unwrap();
-        let e = server_config(&cert, &key, &TlsSettings::defaults()).unwrap_err();
+        let e = server_config(&cert, &key, &TlsSettings::defaults(), None).unwrap_err();
         assert!(e.contains("no certificate"), "{e}");
     }
 
@@ -435,7 +754,44 @@ mod tests {
             return;
         };
         assert!(out.status.success());
-        server_config(&cert, &key, &TlsSettings::defaults()).unwrap();
+        server_config(&cert, &key, &TlsSettings::defaults(), None).unwrap();
+    }
+
+    #[test]
+    fn certificate_names_as_sendmail_writes_them() {
+        // sendmail's xtextify(buf, "<>\")"): +XX for bytes outside ! to ~,
+        // for + \\ ( and for the taboo < > " ).
+        assert_eq!(
+            xtextify("/O=Example CA/CN=a+b (x) <\"y\">\\"),
+            "/O=Example+20CA/CN=a+2Bb+20+28x+29+20+3C+22y+22+3E+5C"
+        );
+        assert_eq!(
+            xtextify("/C=DE/emailAddress=ca@example.org"),
+            "/C=DE/emailAddress=ca@example.org"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                "/C=DE/ST=Berlin/O=Example Branch/OU=Mail+OU=Relays/CN=relay.example/emailAddress=pm@example.org",
+                "-keyout",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success());
+        let der = CertificateDer::from_pem_file(&cert).unwrap();
+        let (issuer, subject) = cert_names(&der).unwrap();
+        // OpenSSL's one-line form (openssl x509 -subject -nameopt compat):
+        // the certificate's order, a multi-valued RDN joined by +, which
+        // xtext then writes +2B.
+        let want = "/C=DE/ST=Berlin/O=Example+20Branch/OU=Mail+2BOU=Relays/CN=relay.example/emailAddress=pm@example.org";
+        assert_eq!(subject, want);
+        assert_eq!(issuer, want, "self-signed");
+        assert!(cert_names(b"not a certificate").is_none());
     }
 
     fn names(t: &TlsSettings) -> Vec<String> {

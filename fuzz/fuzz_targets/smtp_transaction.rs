@@ -144,7 +144,7 @@ fuzz_target!(|data: &[u8]| {
                 break;
             }
             if s.take_tls_request() {
-                let info = TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() };
+                let info = TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into(), peer: mxgate::policy::tls::PeerCert::not_asked() };
                 s.tls_started(Some(info)).await;
                 continue;
             }

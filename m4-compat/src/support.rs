@@ -492,6 +492,7 @@ pub const OPTIONS: &[(&str, Support)] = &[
         "confTEMP_FILE_MODE",
         Warned("temporary files are in the spool's tmp/ (0700), most of them unnamed"),
     ),
+    ("confTLS_SRV_OPTIONS", Implemented),
     ("confTO_AUTH", Implemented),
     ("confTO_COMMAND", Implemented),
     ("confTO_CONNECT", Implemented),
@@ -594,6 +595,11 @@ pub fn option(name: &str) -> Option<Support> {
 /// request). Debian's `debian-mta.m4` sets both.
 pub fn option_value(name: &str, value: &str) -> Option<Support> {
     let v = value.trim().to_ascii_lowercase();
+    if name == "confTLS_SRV_OPTIONS" && v.chars().any(|c| !matches!(c, 'v' | ' ' | ',' | '\t')) {
+        return Some(Warned(
+            "only V (ask clients for no certificate) is read; C (a server without a certificate) is not: STARTTLS needs confSERVER_CERT",
+        ));
+    }
     let holds = match name {
         "confSAFE_QUEUE" => matches!(v.as_str(), "true" | "t" | "yes" | "y" | "postmilter" | "p"),
         "confRRT_IMPLIES_DSN" => matches!(v.as_str(), "false" | "f" | "no" | "n"),

@@ -167,14 +167,6 @@ const UNREAD_ACCESS_TAGS: &[(&str, &str)] = &[
         "Compat",
         "FEATURE(compat_check) is not applied: the pair is not refused",
     ),
-    (
-        "CERTISSUER",
-        "relaying is not granted by client certificate (none is asked for)",
-    ),
-    (
-        "CERTSUBJECT",
-        "relaying is not granted by client certificate (none is asked for)",
-    ),
 ];
 
 /// Access tags whose values are actions (`OK`, `REJECT`, `ERROR:...`);

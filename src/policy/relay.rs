@@ -15,7 +15,9 @@
 //! 3. `FEATURE(blocklist_recipients)`: `To:` full → `user@` (local domains
 //!    only) → domain; `REJECT` → `550 5.2.1 Mailbox disabled for this
 //!    recipient`, other values as in spec §2.3.
-//! 4. `promiscuous_relay` → accept. SMTP AUTH (`${auth_type}` set) with a
+//! 4. `promiscuous_relay` → accept. A verified client certificate whose
+//!    issuer (or, with `SUBJECT`, subject) the access map says `RELAY` for
+//!    → relay (sendmail's RelayTLS). SMTP AUTH (`${auth_type}` set) with a
 //!    mechanism in `$={TrustAuthMech}` (`TRUST_AUTH_MECH`) → relay, skipping
 //!    delay_checks (sendmail's `$# RELAY`). Without `TRUST_AUTH_MECH` every
 //!    mechanism is trusted ([`trusts_auth_mech`]).
@@ -36,7 +38,8 @@
 //!    names when `LOCAL_RELAY` is set.
 //!
 //! Not modelled: `relay_based_on_MX` and `loose_relay_check` (need MX facts
-//! / sendmail's `%`-hack quirks), STARTTLS certificate relaying.
+//! / sendmail's `%`-hack quirks); `CERTISSUER`/`CERTSUBJECT` regular
+//! expressions (`_CERT_REGEX_ISSUER_`).
 
 use super::access::{self, AccessDb, Context, Item, Mode, Value, parse_value};
 use super::connect::basic_check_relay;
@@ -191,6 +194,11 @@ fn rcpt_ok(site: &Site, db: Option<&AccessDb<'_>>, client: &Client, dest: &Dest)
     if site.config.has_feature("promiscuous_relay") {
         return RcptOk::Relay(Because::rule("FEATURE(promiscuous_relay)"));
     }
+    match relay_tls(db, client) {
+        Err(e) => return RcptOk::Stop(Verdict::table_error("access", &e)),
+        Ok(Some(v)) => return RcptOk::Trusted(v),
+        Ok(None) => {}
+    }
     if let Some(mech) = &client.auth_type
         && trusts_auth_mech(site, mech)
     {
@@ -213,6 +221,48 @@ fn rcpt_ok(site: &Site, db: Option<&AccessDb<'_>>, client: &Client, dest: &Dest)
         Ok(Some(why)) => RcptOk::Relay(why),
         Ok(None) => RcptOk::Remote,
     }
+}
+
+/// sendmail's RelayTLS (proto.m4, before the AUTH check): a client whose
+/// certificate verified (`${verify}` OK) relays when the access map has
+/// `CERTISSUER:<issuer> RELAY`, or `CERTISSUER:<issuer> SUBJECT` and
+/// `CERTSUBJECT:<subject> RELAY` (names as in `${cert_issuer}` and
+/// `${cert_subject}`: OpenSSL's one-line form, xtext-encoded, so
+/// `CN=Example+20CA`). Like sendmail, only with `FEATURE(access_db)`.
+fn relay_tls(
+    db: Option<&AccessDb<'_>>,
+    client: &Client,
+) -> Result<Option<Verdict>, crate::table::Error> {
+    let (Some(db), Some(cert)) = (db, &client.cert) else {
+        return Ok(None);
+    };
+    if cert.verify != super::tls::Verify::Ok || cert.issuer.is_empty() {
+        return Ok(None);
+    }
+    let relay = |hit: &access::Hit| {
+        Verdict::new(
+            Action::Relay,
+            Because::rule(format!(
+                "client certificate verified, access {} {}",
+                hit.key, hit.value
+            )),
+        )
+    };
+    let Some(hit) = db.exact("CERTISSUER", &cert.issuer, Mode::TagOnly)? else {
+        return Ok(None);
+    };
+    let value = hit.value.trim();
+    if value.eq_ignore_ascii_case("RELAY") {
+        return Ok(Some(relay(&hit)));
+    }
+    if value.eq_ignore_ascii_case("SUBJECT")
+        && !cert.subject.is_empty()
+        && let Some(sub) = db.exact("CERTSUBJECT", &cert.subject, Mode::TagOnly)?
+        && sub.value.trim().eq_ignore_ascii_case("RELAY")
+    {
+        return Ok(Some(relay(&sub)));
+    }
+    Ok(None)
 }
 
 fn site_has_skip(site: &Site) -> bool {

@@ -54,6 +54,31 @@ impl Verify {
     }
 }
 
+/// What a client's certificate turned out to be (sendmail's `${verify}`,
+/// `${cert_issuer}`, `${cert_subject}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCert {
+    /// `OK` (verified against the trust anchors), `FAIL`, `NO` (none
+    /// presented), `NOT` (none asked for).
+    pub verify: Verify,
+    /// The issuer's name, OpenSSL's one-line form, xtext-encoded
+    /// (`/C=DE/O=Example/CN=Example+20CA`); empty without a certificate.
+    pub issuer: String,
+    /// The subject's name, the same way.
+    pub subject: String,
+}
+
+impl PeerCert {
+    /// No certificate was asked for.
+    pub fn not_asked() -> PeerCert {
+        PeerCert {
+            verify: Verify::Not,
+            issuer: String::new(),
+            subject: String::new(),
+        }
+    }
+}
+
 /// What the TLS layer found about a connection.
 pub struct TlsFacts<'a> {
     /// `${verify}`.

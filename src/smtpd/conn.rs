@@ -55,7 +55,10 @@ pub async fn run(
             return;
         };
         stream = match Deadline::new()
-            .within(server.settings().tls_timeout, stream.into_tls(tls))
+            .within(
+                server.settings().tls_timeout,
+                stream.into_tls(tls.config.clone()),
+            )
             .await
         {
             Some(Ok(s)) => s,
@@ -67,7 +70,7 @@ pub async fn run(
     client.rate = slot.rate;
     client.connections = slot.connections;
     let dns = world::connect_facts(&server, &runtime.site, &mut client, &slot.lookups).await;
-    let smtps = stream.tls_info();
+    let smtps = stream.tls_info(server.tls.as_deref());
     let inputs = Inputs {
         spec: spec.clone(),
         peer,
@@ -216,12 +219,14 @@ async fn drive<W: World>(server: &Server, mut session: Session<W>, mut stream: S
                 break;
             };
             match deadline
-                .within(session.tls_limit(), stream.into_tls(tls))
+                .within(session.tls_limit(), stream.into_tls(tls.config.clone()))
                 .await
             {
                 Some(Ok(s)) => {
                     stream = s;
-                    session.tls_started(stream.tls_info()).await;
+                    session
+                        .tls_started(stream.tls_info(server.tls.as_deref()))
+                        .await;
                 }
                 _ => {
                     session.tls_started(None).await;

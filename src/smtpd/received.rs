@@ -27,8 +27,8 @@ pub struct Trace<'a> {
     pub proto: &'a str,
     /// Queue id.
     pub id: &'a str,
-    /// TLS version and cipher, if any.
-    pub tls: Option<(&'a str, &'a str)>,
+    /// TLS version, cipher and `${verify}`, if any.
+    pub tls: Option<(&'a str, &'a str, &'a str)>,
     /// The mechanism the client authenticated with, if any.
     pub auth: Option<&'a str>,
     /// The recipient when there is exactly one.
@@ -59,8 +59,8 @@ pub fn received(t: &Trace<'_>) -> String {
         t.proto,
         t.id
     );
-    if let Some((version, cipher)) = t.tls {
-        h += &format!("\r\n\t(version={version} cipher={cipher} verify=NO)");
+    if let Some((version, cipher, verify)) = t.tls {
+        h += &format!("\r\n\t(version={version} cipher={cipher} verify={verify})");
     }
     if let Some(r) = t.for_rcpt {
         h += &format!("\r\n\tfor {r}");
@@ -98,7 +98,7 @@ mod tests {
             by: "gw.example.com",
             proto: "ESMTPS",
             id: "6AO0UD000007581",
-            tls: Some(("TLSv1.3", "TLS13_AES_256_GCM_SHA384")),
+            tls: Some(("TLSv1.3", "TLS13_AES_256_GCM_SHA384", "NO")),
             for_rcpt: Some("<u@relayto.org>"),
             now: 1_795_480_213,
             ..Default::default()

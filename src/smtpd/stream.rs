@@ -30,6 +30,8 @@ pub struct TlsInfo {
     pub version: String,
     /// Cipher suite name.
     pub cipher: String,
+    /// The client's certificate (`${verify}`, `${cert_issuer}`, `${cert_subject}`).
+    pub peer: crate::tls::PeerCert,
 }
 
 impl Stream {
@@ -87,7 +89,9 @@ impl Stream {
     }
 
     /// Protocol details when TLS is active.
-    pub fn tls_info(&self) -> Option<TlsInfo> {
+    /// The TLS facts of this connection; `server`: the TLS it was accepted
+    /// with (judges the client's certificate).
+    pub fn tls_info(&self, server: Option<&crate::tls::ServerTls>) -> Option<TlsInfo> {
         match self {
             Stream::Plain(_) | Stream::Unix(_) | Stream::Stdio { .. } => None,
             Stream::Tls(s) => {
@@ -102,7 +106,13 @@ impl Stream {
                     .negotiated_cipher_suite()
                     .map(|c| format!("{:?}", c.suite()))
                     .unwrap_or_default();
-                Some(TlsInfo { version, cipher })
+                let peer =
+                    server.map_or_else(crate::tls::PeerCert::not_asked, |t| t.peer_cert(conn));
+                Some(TlsInfo {
+                    version,
+                    cipher,
+                    peer,
+                })
             }
         }
     }

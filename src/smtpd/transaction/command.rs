@@ -479,8 +479,8 @@ impl<W: World> Session<W> {
             other => other,
         };
         // sendmail's tls_client (from check_mail): a `TLS_Clt:` requirement
-        // on this client. No client certificate is asked for: ${verify} is
-        // NOT under TLS, empty without it.
+        // on this client: ${verify} under TLS (OK, FAIL, NO, or NOT when no
+        // certificate is asked for), empty without it.
         if let Some(r) = self.tls_client_refusal() {
             self.log_reject("tls_client", &format!("<{arg}>"), &r);
             return r;
@@ -567,10 +567,10 @@ impl<W: World> Session<W> {
             .as_ref()
             .map_or(0, |(_, cipher)| crate::event::cipher_bits(cipher));
         let facts = TlsFacts {
-            verify: if self.tls.is_some() {
-                Verify::Not
-            } else {
-                Verify::Unset
+            verify: match (&self.tls, &self.client.cert) {
+                (Some(_), Some(c)) => c.verify,
+                (Some(_), None) => Verify::Not,
+                (None, _) => Verify::Unset,
             },
             bits,
             name: &self.client.name,

@@ -254,6 +254,7 @@ impl<W: World> Session<W> {
             None => self.world.next_id(),
         };
         let tls = self.tls.clone();
+        let verify = self.client.cert.as_ref().map_or("", |c| c.verify.as_str());
         let for_rcpt = if nrcpts == 1 {
             tx.rcpts.first().map(|(r, _)| format!("<{r}>"))
         } else {
@@ -268,7 +269,7 @@ impl<W: World> Session<W> {
             by: &self.site.hostname,
             proto,
             id: id.as_str(),
-            tls: tls.as_ref().map(|(v, c)| (v.as_str(), c.as_str())),
+            tls: tls.as_ref().map(|(v, c)| (v.as_str(), c.as_str(), verify)),
             auth: self.client.auth_type.as_deref(),
             for_rcpt: for_rcpt.as_deref(),
             now: arrival,

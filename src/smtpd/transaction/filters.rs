@@ -85,17 +85,25 @@ impl<W: World> Session<W> {
     /// The macro values known at HELO (the filters send those their
     /// `confMILTER_MACROS_HELO` names).
     pub(super) fn macros_helo(&self) -> Macros {
-        match &self.tls {
-            Some((version, cipher)) => vec![
-                ("tls_version".into(), version.clone()),
-                ("cipher".into(), cipher.clone()),
-                (
-                    "cipher_bits".into(),
-                    crate::event::cipher_bits(cipher).to_string(),
-                ),
-            ],
-            None => Vec::new(),
+        let Some((version, cipher)) = &self.tls else {
+            return Vec::new();
+        };
+        let mut m: Macros = vec![
+            ("tls_version".into(), version.clone()),
+            ("cipher".into(), cipher.clone()),
+            (
+                "cipher_bits".into(),
+                crate::event::cipher_bits(cipher).to_string(),
+            ),
+        ];
+        if let Some(c) = &self.client.cert {
+            m.push(("verify".into(), c.verify.as_str().to_string()));
+            if !c.subject.is_empty() {
+                m.push(("cert_subject".into(), c.subject.clone()));
+                m.push(("cert_issuer".into(), c.issuer.clone()));
+            }
         }
+        m
     }
 
     /// The macro values known at MAIL: the queue id `i`, the sender as

@@ -374,6 +374,7 @@ impl<W: World> Session<W> {
     pub async fn open(&mut self) {
         if let Some(info) = self.smtps.take() {
             self.log_starttls(&info);
+            self.client.cert = Some(info.peer);
             self.tls = Some((info.version, info.cipher));
         }
         if self.refused.is_none() {
@@ -515,6 +516,7 @@ impl<W: World> Session<W> {
             return;
         };
         self.log_starttls(&info);
+        self.client.cert = Some(info.peer);
         self.tls = Some((info.version, info.cipher));
         self.helo.clear();
         self.new_draft(Draft::default());
@@ -524,15 +526,33 @@ impl<W: World> Session<W> {
 
     /// sendmail's line after a TLS handshake, which logwatch's STARTTLS
     /// section counts: `STARTTLS=server, relay=..., version=TLSv1.3,
-    /// verify=NO, cipher=..., bits=256/256` (no client certificate is asked for).
+    /// verify=NO, cipher=..., bits=256/256` (`${verify}`: `NO` when the
+    /// client sent no certificate, `NOT` when none was asked for); with a
+    /// certificate, sendmail's `cert-subject=..., cert-issuer=...,
+    /// verifymsg=...` line before it.
     fn log_starttls(&self, info: &TlsInfo) {
         let bits = crate::event::cipher_bits(&info.cipher);
+        let p = &info.peer;
+        if !p.subject.is_empty() {
+            let msg = match p.verify {
+                crate::policy::tls::Verify::Ok => "ok",
+                _ => "unable to verify the certificate",
+            };
+            self.log(
+                None,
+                &format!(
+                    "STARTTLS=server, cert-subject={}, cert-issuer={}, verifymsg={msg}",
+                    p.subject, p.issuer
+                ),
+            );
+        }
         self.log(
             None,
             &format!(
-                "STARTTLS=server, {}, version={}, verify=NO, cipher={}, bits={bits}/{bits}",
+                "STARTTLS=server, {}, version={}, verify={}, cipher={}, bits={bits}/{bits}",
                 self.relay(),
                 info.version,
+                p.verify.as_str(),
                 info.cipher
             ),
         );

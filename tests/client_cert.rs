@@ -1,0 +1,293 @@
+//! STARTTLS client certificates, as sendmail's server treats them: every
+//! client is asked for one (unless `confTLS_SRV_OPTIONS` has `V`), the
+//! handshake never fails for what it sends, `${verify}` says what it was
+//! worth (`OK`, `FAIL`, `NO`), and a verified certificate relays when the
+//! access map names its issuer (`CERTISSUER:... RELAY`) or, with
+//! `SUBJECT`, its subject (`CERTSUBJECT:... RELAY`): proto.m4's RelayTLS.
+//! The certificates are made with openssl; the client is Python's smtplib
+//! with `SSLContext.load_cert_chain`.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use support::{Daemon, Setup, python};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// In `dir`: `ca.pem` (subject `/C=DE/O=Example CA/CN=Branch Root`), a
+/// client certificate it signed (`branch.pem`, `/C=DE/O=Example
+/// Branch/CN=relay.branch.example`, X.509 v3 for TLS clients), the same
+/// request signed as `openssl x509 -req` does without extensions (`v1.pem`,
+/// X.509 v1, as many sendmail guides make them), and a self-signed one with
+/// the same subject (`selfsigned.pem`); keys beside them.
+fn certificates(dir: &Path) {
+    std::fs::write(
+        dir.join("client.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    let subject = "/C=DE/O=Example Branch/CN=relay.branch.example";
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/C=DE/O=Example CA/CN=Branch Root",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            subject,
+            "-keyout",
+            "branch.key",
+            "-out",
+            "branch.csr",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "branch.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+            "-out",
+            "branch.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "branch.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            "v1.pem",
+        ],
+    );
+    std::fs::copy(dir.join("branch.key"), dir.join("v1.key")).unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            subject,
+            "-keyout",
+            "selfsigned.key",
+            "-out",
+            "selfsigned.pem",
+        ],
+    );
+}
+
+/// One message over STARTTLS to a remote recipient, with the client
+/// certificate `cert` (a file stem in `dir`) or none, from 127.0.0.2 (the
+/// test hosts file's stranger.example.org, which may not relay by its
+/// address): the RCPT reply, as `RCPT 250 ...` (`mail`: the MAIL reply's
+/// line before it).
+fn exchange(port: u16, dir: &Path, cert: Option<&str>, mail: bool) -> String {
+    let load = match cert {
+        Some(c) => format!(
+            "ctx.load_cert_chain('{d}/{c}.pem', '{d}/{c}.key')",
+            d = dir.display()
+        ),
+        None => String::new(),
+    };
+    let out = python(&format!(
+        r#"
+import smtplib, ssl
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+{load}
+s = smtplib.SMTP('127.0.0.1', {port}, timeout=20, source_address=('127.0.0.2', 0))
+s.ehlo('client.example.org')
+s.starttls(context=ctx)
+s.ehlo('client.example.org')
+code, msg = s.mail('sender@example.org')
+print('MAIL', code, msg.decode())
+code, msg = s.rcpt('someone@elsewhere.example')
+print('RCPT', code, msg.decode())
+s.quit()
+"#
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    match mail {
+        true => out,
+        false => out.lines().last().unwrap_or_default().to_string(),
+    }
+}
+
+const ISSUER: &str = "/C=DE/O=Example+20CA/CN=Branch+20Root";
+const SUBJECT: &str = "/C=DE/O=Example+20Branch/CN=relay.branch.example";
+
+fn daemon(access: &str, extra_mc: &str) -> (Daemon, tempfile::TempDir) {
+    let certs = tempfile::tempdir().unwrap();
+    certificates(certs.path());
+    let d = Daemon::start(Setup {
+        mc: &format!(
+            "define(`confCACERT', `{ca}')dnl\n\
+             FEATURE(`access_db', `lmdb @DIR@/access')dnl\n{extra_mc}",
+            ca = certs.path().join("ca.pem").display()
+        ),
+        tables: &[("access", access)],
+        tls: true,
+    });
+    (d, certs)
+}
+
+#[test]
+fn a_verified_certificate_relays_by_its_issuer() {
+    let (d, certs) = daemon(&format!("CERTISSUER:{ISSUER}\tRELAY\n"), "");
+    let dir = certs.path();
+    // Without the rule for it (before), nobody relayed by certificate.
+    assert_eq!(
+        send(d.mta, dir, Some("branch")),
+        "RCPT 250 2.1.5 <someone@elsewhere.example>... Recipient ok"
+    );
+    let log = d.maillog();
+    assert!(
+        log.contains(&format!(
+            "STARTTLS=server, cert-subject={SUBJECT}, cert-issuer={ISSUER}, verifymsg=ok"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "STARTTLS=server, relay=stranger.example.org [127.0.0.2], version=TLSv1.3, verify=OK, "
+        ),
+        "{log}"
+    );
+    // The same subject, self-signed: presented, not verified, no relay;
+    // the handshake itself goes through (sendmail's tls_verify_cb).
+    let said = send(d.mta, dir, Some("selfsigned"));
+    assert!(said.starts_with("RCPT 550 5.7.1 "), "{said}");
+    assert_eq!(
+        d.maillog().matches(", verify=FAIL, ").count(),
+        1,
+        "{}",
+        d.maillog()
+    );
+    // Signed by the CA but X.509 v1: TLS works (the handshake signature is
+    // checked with its key), the certificate does not verify (webpki
+    // takes v3 only), no relay.
+    let said = send(d.mta, dir, Some("v1"));
+    assert!(said.starts_with("RCPT 550 5.7.1 "), "{said}");
+    assert_eq!(
+        d.maillog().matches(", verify=FAIL, ").count(),
+        2,
+        "{}",
+        d.maillog()
+    );
+    // No certificate at all: asked for, none sent.
+    let said = send(d.mta, dir, None);
+    assert!(said.starts_with("RCPT 550 5.7.1 "), "{said}");
+    assert!(d.maillog().contains(", verify=NO, "), "{}", d.maillog());
+}
+
+#[test]
+fn subject_sends_the_decision_to_the_subject() {
+    // CERTISSUER:... SUBJECT: the subject must be listed too.
+    let (d, certs) = daemon(
+        &format!("CERTISSUER:{ISSUER}\tSUBJECT\nCERTSUBJECT:{SUBJECT}\tRELAY\n"),
+        "",
+    );
+    assert_eq!(
+        send(d.mta, certs.path(), Some("branch")),
+        "RCPT 250 2.1.5 <someone@elsewhere.example>... Recipient ok"
+    );
+    let (d, certs) = daemon(
+        &format!("CERTISSUER:{ISSUER}\tSUBJECT\nCERTSUBJECT:/CN=other.example\tRELAY\n"),
+        "",
+    );
+    let said = send(d.mta, certs.path(), Some("branch"));
+    assert!(said.starts_with("RCPT 550 5.7.1 "), "{said}");
+}
+
+#[test]
+fn tls_srv_options_v_asks_for_no_certificate() {
+    let (d, certs) = daemon(
+        &format!("CERTISSUER:{ISSUER}\tRELAY\n"),
+        "define(`confTLS_SRV_OPTIONS', `V')dnl\n",
+    );
+    let said = send(d.mta, certs.path(), Some("branch"));
+    assert!(said.starts_with("RCPT 550 5.7.1 "), "{said}");
+    let log = d.maillog();
+    assert!(log.contains(", verify=NOT, "), "{log}");
+    assert!(!log.contains("cert-subject="), "{log}");
+}
+
+fn send(port: u16, dir: &Path, cert: Option<&str>) -> String {
+    exchange(port, dir, cert, false)
+}
+
+#[test]
+fn tls_clt_verify_is_met_by_a_verified_certificate() {
+    // sendmail's tls_client: `TLS_Clt:127.0.0.2 VERIFY` needs ${verify} OK.
+    let (d, certs) = daemon("TLS_Clt:127.0.0.2\tVERIFY\n", "");
+    let ok = exchange(d.mta, certs.path(), Some("branch"), true);
+    assert!(ok.starts_with("MAIL 250 2.1.0 "), "{ok}");
+    let none = exchange(d.mta, certs.path(), None, true);
+    assert!(
+        none.starts_with("MAIL 454 4.7.0 not authenticated"),
+        "{none}"
+    );
+    let fail = exchange(d.mta, certs.path(), Some("selfsigned"), true);
+    assert!(fail.starts_with("MAIL 454 4.7.0 "), "{fail}");
+}
