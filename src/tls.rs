@@ -678,14 +678,12 @@ impl ServerTls {
     }
 }
 
-/// Build the server side from PEM files; `client_certs`: ask clients for
-/// a certificate (sendmail's default), else none is asked for.
-pub fn server_config(
+/// A certificate chain and its private key from PEM files; errors name the
+/// file.
+pub fn load_cert_and_key(
     cert: &Path,
     key: &Path,
-    settings: &TlsSettings,
-    client_certs: Option<Arc<ClientCerts>>,
-) -> Result<Arc<ServerConfig>, String> {
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| format!("{}: {e}", cert.display()))?
         .collect::<Result<_, _>>()
@@ -694,6 +692,18 @@ pub fn server_config(
         return Err(format!("{}: no certificate found", cert.display()));
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    Ok((certs, key))
+}
+
+/// Build the server side from PEM files; `client_certs`: ask clients for
+/// a certificate (sendmail's default), else none is asked for.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    settings: &TlsSettings,
+    client_certs: Option<Arc<ClientCerts>>,
+) -> Result<Arc<ServerConfig>, String> {
+    let (certs, key) = load_cert_and_key(cert, key)?;
     let builder = ServerConfig::builder_with_provider(settings.provider())
         .with_protocol_versions(&settings.versions)
         .map_err(|e| format!("TLS versions: {e}"))?;

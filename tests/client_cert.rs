@@ -291,3 +291,79 @@ fn tls_clt_verify_is_met_by_a_verified_certificate() {
     let fail = exchange(d.mta, certs.path(), Some("selfsigned"), true);
     assert!(fail.starts_with("MAIL 454 4.7.0 "), "{fail}");
 }
+
+#[test]
+fn a_gateway_presents_its_certificate_and_the_hub_relays_for_it() {
+    // The other half: sendmail's ClientCertFile/ClientKeyFile
+    // (confCLIENT_CERT, confCLIENT_KEY) on the sending mxgate. It relays
+    // to the hub from 127.0.0.2 (CLIENT_OPTIONS), which may not relay by
+    // its address; the hub relays for it by the certificate's issuer.
+    let (hub, certs) = daemon(&format!("CERTISSUER:{ISSUER}\tRELAY\n"), "");
+    let c = certs.path();
+    let branch = |cert: bool| {
+        let client = match cert {
+            true => format!(
+                "define(`confCLIENT_CERT', `{}')dnl\ndefine(`confCLIENT_KEY', `{}')dnl\n",
+                c.join("branch.pem").display(),
+                c.join("branch.key").display()
+            ),
+            false => String::new(),
+        };
+        Daemon::start(Setup {
+            mc: &format!(
+                "define(`confMXGATE_QUEUE_INTERVAL', `1m')dnl\n\
+                 define(`SMTP_MAILER_ARGS', `TCP $h {port}')dnl\n\
+                 define(`SMART_HOST', `smtp:[127.0.0.1]')dnl\n\
+                 CLIENT_OPTIONS(`Family=inet, Addr=127.0.0.2')dnl\n{client}",
+                port = hub.mta
+            ),
+            tables: &[],
+            tls: false,
+        })
+    };
+    let submit = |d: &Daemon| {
+        let mut r = support::Raw::connect(d.mta);
+        assert!(r.reply().starts_with("220"));
+        assert!(r.cmd("EHLO client.example.org").starts_with("250"));
+        assert!(r.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+        assert!(
+            r.cmd("RCPT TO:<someone@elsewhere.example>")
+                .starts_with("250")
+        );
+        assert!(r.cmd("DATA").starts_with("354"));
+        assert!(
+            r.cmd("Subject: by certificate\r\n\r\nhello\r\n.")
+                .starts_with("250")
+        );
+        let _ = r.cmd("QUIT");
+    };
+    // Without its certificate the hub refuses to relay for it.
+    let without = branch(false);
+    submit(&without);
+    assert!(
+        without.wait_log("Relaying denied", std::time::Duration::from_secs(20)),
+        "{}",
+        without.maillog()
+    );
+    assert!(hub.queued("queue").is_empty());
+    let with = branch(true);
+    submit(&with);
+    assert!(
+        with.wait_log("stat=Sent", std::time::Duration::from_secs(20)),
+        "{}\n---hub---\n{}",
+        with.maillog(),
+        hub.maillog()
+    );
+    let log = hub.maillog();
+    assert!(
+        log.contains(&format!(
+            "cert-subject={SUBJECT}, cert-issuer={ISSUER}, verifymsg=ok"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("[127.0.0.2], version=TLSv1.3, verify=OK, "),
+        "{log}"
+    );
+    assert_eq!(hub.queued("queue").len(), 1, "{log}");
+}

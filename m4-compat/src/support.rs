@@ -416,6 +416,8 @@ pub const OPTIONS: &[(&str, Support)] = &[
     ("confCACERT_PATH", Implemented),
     ("confCIPHER_LIST", Implemented),
     ("confCLIENT_OPTIONS", Implemented),
+    ("confCLIENT_CERT", Implemented),
+    ("confCLIENT_KEY", Implemented),
     ("confCLIENT_SSL_OPTIONS", Implemented),
     ("confCONNECTION_RATE_THROTTLE", Implemented),
     ("confCONNECTION_RATE_WINDOW_SIZE", Implemented),

@@ -414,21 +414,33 @@ impl SmtpConnection {
 /// is checked afterwards ([`verify_chain`]) for `${verify}` and the
 /// `TLS_Srv:`/`TLS_Rcpt:` requirements.
 pub fn opportunistic_tls() -> Result<Arc<rustls::ClientConfig>, String> {
-    opportunistic_tls_with(&crate::tls::TlsSettings::defaults())
+    opportunistic_tls_with(&crate::tls::TlsSettings::defaults(), None)
 }
 
 /// [`opportunistic_tls`] with the suites and versions of `confCIPHER_LIST`
-/// and `confCLIENT_SSL_OPTIONS`.
+/// and `confCLIENT_SSL_OPTIONS`, and the client certificate of
+/// `confCLIENT_CERT`/`confCLIENT_KEY` (PEM files) when given: presented
+/// when a server asks for one, as sendmail's client does (a server may
+/// then relay for it: `CERTISSUER:` in its access map).
 pub fn opportunistic_tls_with(
     settings: &crate::tls::TlsSettings,
+    client_cert: Option<(&std::path::Path, &std::path::Path)>,
 ) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = settings.provider();
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&settings.versions)
         .map_err(|e| format!("TLS versions: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(NoVerify(provider)));
+    let config = match client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let (chain, key) = crate::tls::load_cert_and_key(cert, key)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("confCLIENT_CERT {}: {e}", cert.display()))?
+        }
+    };
     Ok(Arc::new(config))
 }
 
@@ -799,26 +811,34 @@ pub struct TrustCache {
     client: std::sync::Mutex<Option<ClientEntry>>,
 }
 
-type ClientEntry = (TrustKey, Result<Arc<rustls::ClientConfig>, String>);
+type ClientEntry = (ClientKey, Result<Arc<rustls::ClientConfig>, String>);
+
+/// `confCIPHER_LIST`, `confCLIENT_SSL_OPTIONS`, `confCLIENT_CERT`,
+/// `confCLIENT_KEY`.
+type ClientKey = [Option<String>; 4];
 
 type TrustKey = (Option<String>, Option<String>);
 type TrustEntry = (TrustKey, Result<Arc<WebPkiServerVerifier>, String>);
 
 impl TrustCache {
     /// The client TLS configuration for `site` when it sets
-    /// `confCIPHER_LIST` or `confCLIENT_SSL_OPTIONS` (`None`: the agent's
-    /// default); `Err` says why that configuration cannot be built.
+    /// `confCIPHER_LIST`, `confCLIENT_SSL_OPTIONS` or a client certificate
+    /// (`confCLIENT_CERT` with `confCLIENT_KEY`; `None`: the agent's
+    /// default); `Err` says why that configuration cannot be built (the
+    /// mail waits, deferred with the reason: sent on without the
+    /// certificate it could be refused where the certificate relays it).
     pub fn client_for_site(
         &self,
         site: &Site,
     ) -> Option<Result<Arc<rustls::ClientConfig>, String>> {
-        let key: TrustKey = (
-            site.config.option("confCIPHER_LIST").map(str::to_string),
-            site.config
-                .option("confCLIENT_SSL_OPTIONS")
-                .map(str::to_string),
-        );
-        if key == (None, None) {
+        let key: ClientKey = [
+            "confCIPHER_LIST",
+            "confCLIENT_SSL_OPTIONS",
+            "confCLIENT_CERT",
+            "confCLIENT_KEY",
+        ]
+        .map(|n| site.config.option(n).map(str::to_string));
+        if key.iter().all(Option::is_none) {
             return None;
         }
         let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
@@ -827,11 +847,18 @@ impl TrustCache {
         {
             return Some(v.clone());
         }
-        let v = crate::tls::TlsSettings::from_options(
-            |n| site.config.option(n),
-            "confCLIENT_SSL_OPTIONS",
-        )
-        .and_then(|t| opportunistic_tls_with(&t));
+        let cert = match (&key[2], &key[3]) {
+            (Some(c), Some(k)) => Ok(Some((std::path::Path::new(c), std::path::Path::new(k)))),
+            (None, None) => Ok(None),
+            _ => Err("confCLIENT_CERT and confCLIENT_KEY must be given together".to_string()),
+        };
+        let v = cert.and_then(|cert| {
+            crate::tls::TlsSettings::from_options(
+                |n| site.config.option(n),
+                "confCLIENT_SSL_OPTIONS",
+            )
+            .and_then(|t| opportunistic_tls_with(&t, cert))
+        });
         *slot = Some((key, v.clone()));
         Some(v)
     }
