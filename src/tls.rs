@@ -154,22 +154,20 @@ impl ClientCerts {
     pub fn judge(&self, certs: Option<&[CertificateDer<'_>]>) -> PeerCert {
         use crate::policy::tls::Verify;
         let Some((end, intermediates)) = certs.and_then(|c| c.split_first()) else {
-            return PeerCert {
-                verify: Verify::No,
-                issuer: String::new(),
-                subject: String::new(),
-            };
+            return PeerCert::without(Verify::No);
         };
         let now = rustls_pki_types::UnixTime::now();
         let verify = match self.inner.verify_client_cert(end, intermediates, now) {
             Ok(_) => Verify::Ok,
             Err(_) => Verify::Fail,
         };
-        let (issuer, subject) = cert_names(end).unwrap_or_default();
+        let names = cert_names(end).unwrap_or_default();
         PeerCert {
             verify,
-            issuer,
-            subject,
+            issuer: names.issuer,
+            subject: names.subject,
+            cn_issuer: names.cn_issuer,
+            cn_subject: names.cn_subject,
         }
     }
 }
@@ -278,46 +276,74 @@ fn signed_by_cert_key(
     Err(bad())
 }
 
+/// A certificate's names as sendmail's macros hold them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertNames {
+    /// `${cert_issuer}`.
+    pub issuer: String,
+    /// `${cert_subject}`.
+    pub subject: String,
+    /// `${cn_issuer}`: the issuer's first common name.
+    pub cn_issuer: String,
+    /// `${cn_subject}`: the subject's first common name.
+    pub cn_subject: String,
+}
+
 /// The issuer's and the subject's names of a DER certificate, as sendmail
 /// puts them in `${cert_issuer}` and `${cert_subject}`: OpenSSL's
 /// `X509_NAME_oneline` (`/C=US/O=Example/CN=Example CA`), then sendmail's
-/// `xtextify` with its taboo characters `<>")`, so a space is `+20`.
-pub fn cert_names(der: &[u8]) -> Option<(String, String)> {
+/// `xtextify` with its taboo characters `<>")`, so a space is `+20`; and
+/// their first common names (`X509_NAME_get_text_by_NID`), the same way.
+pub fn cert_names(der: &[u8]) -> Option<CertNames> {
     use x509_cert::der::Decode;
     let cert = x509_cert::Certificate::from_der(der).ok()?;
     let tbs = &cert.tbs_certificate;
-    Some((
-        xtextify(&oneline(&tbs.issuer)),
-        xtextify(&oneline(&tbs.subject)),
-    ))
+    Some(CertNames {
+        issuer: xtextify(&oneline(&tbs.issuer)),
+        subject: xtextify(&oneline(&tbs.subject)),
+        cn_issuer: xtextify(&common_name(&tbs.issuer)),
+        cn_subject: xtextify(&common_name(&tbs.subject)),
+    })
+}
+
+/// The first `CN` of `name`, empty without one.
+fn common_name(name: &x509_cert::name::Name) -> String {
+    name.0
+        .iter()
+        .flat_map(|rdn| rdn.0.iter())
+        .find(|atv| atv.oid.to_string() == "2.5.4.3")
+        .map(|atv| String::from_utf8_lossy(&attribute_text(&atv.value)).into_owned())
+        .unwrap_or_default()
+}
+
+/// An attribute's value as text bytes: the string types' contents, else
+/// the raw value.
+fn attribute_text(v: &x509_cert::der::Any) -> Vec<u8> {
+    use x509_cert::der::asn1::{Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
+    if let Ok(s) = v.decode_as::<Utf8StringRef<'_>>() {
+        s.as_str().as_bytes().to_vec()
+    } else if let Ok(s) = v.decode_as::<PrintableStringRef<'_>>() {
+        s.as_str().as_bytes().to_vec()
+    } else if let Ok(s) = v.decode_as::<Ia5StringRef<'_>>() {
+        s.as_str().as_bytes().to_vec()
+    } else if let Ok(s) = v.decode_as::<TeletexStringRef<'_>>() {
+        s.as_str().as_bytes().to_vec()
+    } else {
+        v.value().to_vec()
+    }
 }
 
 /// OpenSSL's `X509_NAME_oneline`: `/SN=value` per attribute in the
 /// certificate's order, `+` between the attributes of one RDN; bytes
 /// outside printable ASCII as `\xHH`.
 fn oneline(name: &x509_cert::name::Name) -> String {
-    use x509_cert::der::Tagged;
-    use x509_cert::der::asn1::{Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
     let mut out = String::new();
     for rdn in name.0.iter() {
         for (i, atv) in rdn.0.iter().enumerate() {
             out.push(if i == 0 { '/' } else { '+' });
             out.push_str(&short_name(&atv.oid.to_string()));
             out.push('=');
-            let v = &atv.value;
-            let bytes: Vec<u8> = if let Ok(s) = v.decode_as::<Utf8StringRef<'_>>() {
-                s.as_str().as_bytes().to_vec()
-            } else if let Ok(s) = v.decode_as::<PrintableStringRef<'_>>() {
-                s.as_str().as_bytes().to_vec()
-            } else if let Ok(s) = v.decode_as::<Ia5StringRef<'_>>() {
-                s.as_str().as_bytes().to_vec()
-            } else if let Ok(s) = v.decode_as::<TeletexStringRef<'_>>() {
-                s.as_str().as_bytes().to_vec()
-            } else {
-                let _ = v.tag();
-                v.value().to_vec()
-            };
-            for b in bytes {
+            for b in attribute_text(&atv.value) {
                 if (0x20..0x7f).contains(&b) {
                     out.push(b as char);
                 } else {
@@ -794,7 +820,10 @@ mod tests {
             .expect("openssl");
         assert!(out.status.success());
         let der = CertificateDer::from_pem_file(&cert).unwrap();
-        let (issuer, subject) = cert_names(&der).unwrap();
+        let names = cert_names(&der).unwrap();
+        let (issuer, subject) = (names.issuer, names.subject);
+        assert_eq!(names.cn_subject, "relay.example");
+        assert_eq!(names.cn_issuer, "relay.example");
         // OpenSSL's one-line form (openssl x509 -subject -nameopt compat):
         // the certificate's order, a multi-valued RDN joined by +, which
         // xtext then writes +2B.

@@ -290,6 +290,19 @@ fn tls_clt_verify_is_met_by_a_verified_certificate() {
     );
     let fail = exchange(d.mta, certs.path(), Some("selfsigned"), true);
     assert!(fail.starts_with("MAIL 454 4.7.0 "), "{fail}");
+    // +CS: the subject as ${cert_subject} writes it (they were refused
+    // as "cannot be checked").
+    let (d, certs) = daemon(&format!("TLS_Clt:127.0.0.2\tVERIFY+CS:{SUBJECT}\n"), "");
+    let ok = exchange(d.mta, certs.path(), Some("branch"), true);
+    assert!(ok.starts_with("MAIL 250 2.1.0 "), "{ok}");
+    let (d, certs) = daemon("TLS_Clt:127.0.0.2\tVERIFY+CS:/CN=other.example\n", "");
+    let other = exchange(d.mta, certs.path(), Some("branch"), true);
+    assert!(
+        other.starts_with(&format!(
+            "MAIL 454 4.7.0 Cert Subject {SUBJECT} does not match /CN=other.example"
+        )),
+        "{other}"
+    );
 }
 
 #[test]

@@ -1359,6 +1359,10 @@ TLS_Srv:cn.example\tVERIFY+CN
 TLS_Srv:cn2.example\tVERIFY+CN:other.example
 TLS_Srv:10.1.1.1\tENCR:256
 TLS_Srv:junk.example\tWHATEVER
+TLS_Srv:cs.example\tVERIFY+CS:/CN=good
+TLS_Srv:ci.example\tVERIFY+CI:/CN=goodca
+TLS_Srv:tag.example\tVERIFY+CITag:CITrust
+CITrust:/CN=goodca\tOK
 TLS_Rcpt:secure.org\tVERIFY
 TLS_Rcpt:boss@corp.org\tENCR:256
 TLS_Clt:client.example\tENCR:128
@@ -1371,6 +1375,52 @@ fn tls_site() -> Site {
     let mut t: BTreeMap<String, TableRef> = BTreeMap::new();
     t.insert("access".into(), Arc::new(MemTable::from_lines(TLS_ACCESS)));
     Site::from_parts(f.config(), t).unwrap()
+}
+
+/// The certificate extensions of a TLS requirement, checked with
+/// `sendmail -bt` (8.17, Debian's sendmail-cf, FEATURE(access_db) over
+/// these entries, `.D{cert_subject}`, `.D{cert_issuer}`, `.D{server_name}`
+/// set, `tls_server OK`): cs.example with subject /CN=bad → `454 4.7.0
+/// Cert Subject /CN=bad does not match /CN=good`, /CN=good → OK;
+/// ci.example with issuer /CN=badca → `Cert Issuer /CN=badca does not
+/// match /CN=goodca`, /CN=goodca → OK; tag.example (`CITag:CITrust`) with
+/// /CN=badca → `Cert Issuer /CN=badca not acceptable`, /CN=goodca (listed
+/// `CITrust:/CN=goodca OK`) → OK. They were refused as "cannot be checked".
+#[test]
+fn tls_certificate_subject_and_issuer_requirements_as_sendmail_bt() {
+    use mxgate::policy::tls::{TlsFacts, Verify, tls_server};
+    let s = tls_site();
+    let srv = |host: &str, subject: &str, issuer: &str| {
+        let facts = TlsFacts {
+            verify: Verify::Ok,
+            bits: 256,
+            name: host,
+            valid_for: &|_| true,
+            subject,
+            issuer,
+        };
+        tls_reply(&tls_server(&s, host, Some(ip("10.0.0.1")), &facts))
+    };
+    assert_eq!(
+        srv("cs.example", "/CN=bad", "/CN=goodca"),
+        "454 4.7.0 Cert Subject /CN=bad does not match /CN=good"
+    );
+    assert_eq!(srv("cs.example", "/CN=good", "/CN=goodca"), "OK");
+    assert_eq!(
+        srv("ci.example", "/CN=good", "/CN=badca"),
+        "454 4.7.0 Cert Issuer /CN=badca does not match /CN=goodca"
+    );
+    assert_eq!(srv("ci.example", "/CN=good", "/CN=goodca"), "OK");
+    assert_eq!(
+        srv("tag.example", "/CN=good", "/CN=badca"),
+        "454 4.7.0 Cert Issuer /CN=badca not acceptable"
+    );
+    assert_eq!(srv("tag.example", "/CN=good", "/CN=goodca"), "OK");
+    // No certificate to show: nothing matches.
+    assert_eq!(
+        srv("cs.example", "", ""),
+        "454 4.7.0 Cert Subject  does not match /CN=good"
+    );
 }
 
 fn tls_reply(v: &Verdict) -> String {
@@ -1413,6 +1463,8 @@ fn tls_access_keys_as_sendmail_bt() {
         bits,
         name,
         valid_for: Box::leak(Box::new(names)),
+        subject: "",
+        issuer: "",
     };
     let srv = |host: &str, addr: &str, f: &TlsFacts<'_>| {
         tls_reply(&tls_server(&s, host, Some(ip(addr)), f))
@@ -1477,6 +1529,8 @@ fn tls_access_keys_as_sendmail_bt() {
         bits: 256,
         name: "cn.example",
         valid_for: &only_bad,
+        subject: "",
+        issuer: "",
     };
     assert_eq!(
         srv("cn.example", a, &bad),

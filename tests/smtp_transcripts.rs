@@ -399,11 +399,7 @@ fn replay(path: &Path) -> String {
     let tls_info = || TlsInfo {
         version: "TLSv1.3".into(),
         cipher: "TLS13_AES_256_GCM_SHA384".into(),
-        peer: mxgate::policy::tls::PeerCert {
-            verify: mxgate::policy::tls::Verify::No,
-            issuer: String::new(),
-            subject: String::new(),
-        },
+        peer: mxgate::policy::tls::PeerCert::without(mxgate::policy::tls::Verify::No),
     };
     let inputs = Inputs {
         runtime,

@@ -400,11 +400,19 @@ impl SmtpConnection {
                     .verify_server_cert(ee, rest, &sn, &[], UnixTime::now())
                     .is_ok()
         };
+        let names = self
+            .peer
+            .as_ref()
+            .and_then(|(chain, _)| chain.first())
+            .and_then(|ee| crate::tls::cert_names(ee))
+            .unwrap_or_default();
         f(&TlsFacts {
             verify: self.verify,
             bits: self.bits,
             name,
             valid_for: &valid_for,
+            subject: &names.subject,
+            issuer: &names.issuer,
         })
     }
 }

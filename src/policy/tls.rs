@@ -6,13 +6,14 @@
 //! (sendmail's `${verify}`, `${cipher_bits}`, whether the peer's certificate
 //! is valid for a name); these functions look the requirement up and judge
 //! it, without I/O. A requirement is
-//! `[PERM+|TEMP+](VERIFY[:bits]|ENCR:bits)[+CN[:name]]`; any other value
-//! accepts. A failed requirement is `454 4.7.0` (`403 4.7.0` with `TEMP+`,
-//! `503 5.7.0` with `PERM+`) with sendmail's words, checked on sendmail
-//! 8.17 `-bt` (`tests/policy.rs`). The subject and issuer extensions
-//! (`CS:`, `CI:`, `CITag:`) cannot be checked here (the certificate's
-//! distinguished names are not read): a requirement using them fails,
-//! closed, and says so.
+//! `[PERM+|TEMP+](VERIFY[:bits]|ENCR:bits)[+EXT[++EXT...]]`, an `EXT`
+//! being `CN[:name]`, `CS:subject`, `CI:issuer` or `CITag:tag`; any other
+//! value accepts. A failed
+//! requirement is `454 4.7.0` (`403 4.7.0` with `TEMP+`, `503 5.7.0` with
+//! `PERM+`) with sendmail's words, checked on sendmail 8.17 `-bt`
+//! (`tests/policy.rs`). `CS:` and `CI:` compare `${cert_subject}` and
+//! `${cert_issuer}` (xtext, as the log shows them); `CITag:tag` needs an
+//! access entry `tag:<issuer>` whose value is `OK` (proto.m4's TLS_req).
 
 use super::access::{AccessDb, Item, Mode};
 use super::{Because, Client, Reply, Verdict};
@@ -66,15 +67,26 @@ pub struct PeerCert {
     pub issuer: String,
     /// The subject's name, the same way.
     pub subject: String,
+    /// The issuer's common name (`${cn_issuer}`), xtext-encoded.
+    pub cn_issuer: String,
+    /// The subject's common name (`${cn_subject}`), what `+CN` compares.
+    pub cn_subject: String,
 }
 
 impl PeerCert {
     /// No certificate was asked for.
     pub fn not_asked() -> PeerCert {
+        PeerCert::without(Verify::Not)
+    }
+
+    /// No certificate to show: `verify` says why.
+    pub fn without(verify: Verify) -> PeerCert {
         PeerCert {
-            verify: Verify::Not,
+            verify,
             issuer: String::new(),
             subject: String::new(),
+            cn_issuer: String::new(),
+            cn_subject: String::new(),
         }
     }
 }
@@ -92,6 +104,10 @@ pub struct TlsFacts<'a> {
     /// compares `${cn_subject}`; we ask the certificate's names, as current
     /// TLS clients do.)
     pub valid_for: &'a dyn Fn(&str) -> bool,
+    /// `${cert_subject}` (empty: no certificate).
+    pub subject: &'a str,
+    /// `${cert_issuer}`.
+    pub issuer: &'a str,
 }
 
 /// `tls_server`: is the connection to the server at `host`/`addr` good
@@ -129,7 +145,7 @@ pub fn tls_rcpt(site: &Site, local: &str, domain: &str, facts: &TlsFacts<'_>) ->
     match found {
         Err(e) => Verdict::table_error("access", &e),
         Ok(None) => Verdict::cont("no TLS_Rcpt: entry"),
-        Ok(Some(hit)) => judge(&hit.value, facts, hit.because()),
+        Ok(Some(hit)) => judge(site, &hit.value, facts, hit.because()),
     }
 }
 
@@ -180,7 +196,7 @@ fn judge_lookup(
     match lookup(site, tag, host, addr) {
         Err(e) => Verdict::table_error("access", &e),
         Ok(None) => Verdict::cont(format!("no {tag}: entry")),
-        Ok(Some((value, why))) => judge(&value, facts, why),
+        Ok(Some((value, why))) => judge(site, &value, facts, why),
     }
 }
 
@@ -248,7 +264,7 @@ fn strip_word<'a>(s: &'a str, word: &str) -> Option<&'a str> {
 }
 
 /// sendmail's `TLS_connection` ruleset for one access value.
-fn judge(value: &str, facts: &TlsFacts<'_>, why: Because) -> Verdict {
+fn judge(site: &Site, value: &str, facts: &TlsFacts<'_>, why: Because) -> Verdict {
     let Some(req) = requirement(value) else {
         return Verdict::new(super::Action::Continue, why);
     };
@@ -276,15 +292,36 @@ fn judge(value: &str, facts: &TlsFacts<'_>, why: Because) -> Verdict {
             Some((k, a)) => (k.trim(), Some(a.trim())),
             None => (ext.as_str(), None),
         };
+        let arg = arg.unwrap_or_default();
         if key.eq_ignore_ascii_case("CN") {
-            let name = arg.filter(|a| !a.is_empty()).unwrap_or(facts.name);
+            let name = Some(arg).filter(|a| !a.is_empty()).unwrap_or(facts.name);
             if !(facts.valid_for)(name) {
                 return fail(format!("CN does not match {name}"));
             }
+        } else if key.eq_ignore_ascii_case("CS") {
+            if !arg.eq_ignore_ascii_case(facts.subject) {
+                return fail(format!(
+                    "Cert Subject {} does not match {arg}",
+                    facts.subject
+                ));
+            }
+        } else if key.eq_ignore_ascii_case("CI") {
+            if !arg.eq_ignore_ascii_case(facts.issuer) {
+                return fail(format!("Cert Issuer {} does not match {arg}", facts.issuer));
+            }
+        } else if key.eq_ignore_ascii_case("CITag") {
+            let ok = !facts.issuer.is_empty()
+                && AccessDb::of(site).is_some_and(|db| {
+                    matches!(
+                        db.exact(arg, facts.issuer, Mode::TagOnly),
+                        Ok(Some(hit)) if hit.value.trim().eq_ignore_ascii_case("OK")
+                    )
+                });
+            if !ok {
+                return fail(format!("Cert Issuer {} not acceptable", facts.issuer));
+            }
         } else {
-            return fail(format!(
-                "requirement {ext} cannot be checked (certificate subject and issuer are not read)"
-            ));
+            return fail(format!("requirement {ext} is not known"));
         }
     }
     Verdict::new(super::Action::Continue, why)

@@ -566,15 +566,22 @@ impl<W: World> Session<W> {
             .tls
             .as_ref()
             .map_or(0, |(_, cipher)| crate::event::cipher_bits(cipher));
+        let cert = self.client.cert.as_ref().filter(|_| self.tls.is_some());
+        // sendmail's +CN compares ${cn_subject} with the name.
+        let cn = |n: &str| {
+            cert.is_some_and(|c| !c.cn_subject.is_empty() && c.cn_subject.eq_ignore_ascii_case(n))
+        };
         let facts = TlsFacts {
-            verify: match (&self.tls, &self.client.cert) {
+            verify: match (&self.tls, cert) {
                 (Some(_), Some(c)) => c.verify,
                 (Some(_), None) => Verify::Not,
                 (None, _) => Verify::Unset,
             },
             bits,
             name: &self.client.name,
-            valid_for: &|_| false,
+            valid_for: &cn,
+            subject: cert.map_or("", |c| c.subject.as_str()),
+            issuer: cert.map_or("", |c| c.issuer.as_str()),
         };
         let v = tls_client(&self.site, &self.client, &facts);
         v.reply().map(|r| to_reply(r, None))

@@ -101,6 +101,8 @@ impl<W: World> Session<W> {
             if !c.subject.is_empty() {
                 m.push(("cert_subject".into(), c.subject.clone()));
                 m.push(("cert_issuer".into(), c.issuer.clone()));
+                m.push(("cn_subject".into(), c.cn_subject.clone()));
+                m.push(("cn_issuer".into(), c.cn_issuer.clone()));
             }
         }
         m
