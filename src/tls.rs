@@ -232,10 +232,10 @@ fn signed_by_cert_key(
     dss: &rustls::DigitallySignedStruct,
     tls13: bool,
 ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+    use rustls::SignatureScheme as S;
     use x509_cert::der::{Decode, Encode};
     let bad = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature);
     let encoding = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding);
-    use rustls::SignatureScheme as S;
     // TLS 1.3 signs with no PKCS#1 v1.5 and no SHA-1 (RFC 8446 4.4.3).
     let legacy = matches!(
         dss.scheme,
