@@ -380,3 +380,27 @@ fn a_gateway_presents_its_certificate_and_the_hub_relays_for_it() {
     );
     assert_eq!(hub.queued("queue").len(), 1, "{log}");
 }
+
+#[test]
+fn check_names_a_client_certificate_that_cannot_be_read() {
+    // The daemon defers outgoing mail while confCLIENT_CERT cannot be
+    // loaded; `mxgate check` says so before it happens.
+    let d = Daemon::prepare(Setup {
+        mc: "define(`confCLIENT_CERT', `@DIR@/missing.pem')dnl\n\
+             define(`confCLIENT_KEY', `@DIR@/missing.key')dnl\n",
+        tables: &[],
+        tls: false,
+    });
+    let out = Command::new(support::BIN)
+        .args(["check", "--config"])
+        .arg(&d.mc)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("missing.pem")
+            && text.contains("outgoing SMTP mail will be deferred until it is fixed"),
+        "{text}"
+    );
+}

@@ -142,6 +142,7 @@ pub fn audit(site: &Site) -> Audit {
     }
     postmaster(site, &mut a);
     access_lines(site, &mut a);
+    tls_files(site, &mut a);
     let mut seen = Vec::new();
     for m in cfg.maps.get("aliases").into_iter().chain(&cfg.alias_files) {
         let Ok(text) = std::fs::read_to_string(&m.path) else {
@@ -155,6 +156,38 @@ pub fn audit(site: &Site) -> Audit {
         }
     }
     a
+}
+
+/// The TLS files, loaded as the daemon and the SMTP client load them: the
+/// server's certificate and key (the daemon refuses to start without
+/// them), the trust anchors clients' certificates are verified against
+/// (none: no client relays by certificate), and the client certificate
+/// (mail to a server that asks for one would wait, deferred).
+fn tls_files(site: &Site, a: &mut Audit) {
+    let opt = |n: &str| site.config.option(n).map(str::to_string);
+    if let (Some(c), Some(k)) = (opt("confSERVER_CERT"), opt("confSERVER_KEY")) {
+        if let Err(e) = crate::tls::load_cert_and_key(Path::new(&c), Path::new(&k)) {
+            a.warnings.push(format!(
+                "confSERVER_CERT/confSERVER_KEY: {e}: the daemon will not start"
+            ));
+        }
+        if let (_, Some(why)) = crate::tls::client_certs(opt) {
+            a.warnings.push(format!("STARTTLS: {why}"));
+        }
+    }
+    match (opt("confCLIENT_CERT"), opt("confCLIENT_KEY")) {
+        (Some(c), Some(k)) => {
+            if let Err(e) = crate::tls::load_cert_and_key(Path::new(&c), Path::new(&k)) {
+                a.warnings.push(format!(
+                    "confCLIENT_CERT/confCLIENT_KEY: {e}: outgoing SMTP mail will be deferred until it is fixed"
+                ));
+            }
+        }
+        (None, None) => {}
+        _ => a.warnings.push(
+            "confCLIENT_CERT and confCLIENT_KEY must be given together: outgoing SMTP mail will be deferred until they are".into(),
+        ),
+    }
 }
 
 /// sendmail access-map tags mxgate does not read, and what that means.
