@@ -771,4 +771,21 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn tls_srv_options_v_holds_and_c_is_warned() {
+        for v in ["V", "v", " V ", "V,V"] {
+            assert_eq!(
+                option_value("confTLS_SRV_OPTIONS", v),
+                Some(Implemented),
+                "{v}"
+            );
+        }
+        for v in ["C", "V C", "V,C"] {
+            assert!(
+                matches!(option_value("confTLS_SRV_OPTIONS", v), Some(Warned(_))),
+                "{v}"
+            );
+        }
+    }
 }
