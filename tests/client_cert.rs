@@ -32,6 +32,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// request signed as `openssl x509 -req` does without extensions (`v1.pem`,
 /// X.509 v1, as many sendmail guides make them), and a self-signed one with
 /// the same subject (`selfsigned.pem`); keys beside them.
+#[rustfmt::skip]
 fn certificates(dir: &Path) {
     std::fs::write(
         dir.join("client.ext"),
@@ -39,96 +40,21 @@ fn certificates(dir: &Path) {
     )
     .unwrap();
     let subject = "/C=DE/O=Example Branch/CN=relay.branch.example";
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/C=DE/O=Example CA/CN=Branch Root",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            subject,
-            "-keyout",
-            "branch.key",
-            "-out",
-            "branch.csr",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "branch.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "client.ext",
-            "-out",
-            "branch.pem",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "branch.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            "v1.pem",
-        ],
-    );
+    let key = |k: &'static str| ["-newkey", "rsa:2048", "-nodes", "-keyout", k];
+    let sign = |extfile: &[&str], out: &str| {
+        let mut a = vec!["x509", "-req", "-in", "branch.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                         "-CAcreateserial", "-days", "2", "-out", out];
+        a.extend(extfile);
+        openssl(dir, &a);
+    };
+    openssl(dir, &[&["req", "-x509", "-days", "2", "-subj", "/C=DE/O=Example CA/CN=Branch Root",
+                     "-out", "ca.pem"][..], &key("ca.key")].concat());
+    openssl(dir, &[&["req", "-subj", subject, "-out", "branch.csr"][..], &key("branch.key")].concat());
+    sign(&["-extfile", "client.ext"], "branch.pem");
+    sign(&[], "v1.pem");
     std::fs::copy(dir.join("branch.key"), dir.join("v1.key")).unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            subject,
-            "-keyout",
-            "selfsigned.key",
-            "-out",
-            "selfsigned.pem",
-        ],
-    );
+    openssl(dir, &[&["req", "-x509", "-days", "2", "-subj", subject, "-out", "selfsigned.pem"][..],
+                   &key("selfsigned.key")].concat());
 }
 
 /// One message over STARTTLS to a remote recipient, with the client
