@@ -4,9 +4,10 @@
 //! and returns one [`Outcome`] per recipient, in batch order. It resolves
 //! the host with [`super::mx::resolve`], then tries the targets in order:
 //! connect (`confTO_CONNECT`; `confTO_ICONNECT` on the message's first
-//! attempt, [`Batch::tries`] 0, as sendmail's `makeconnection`), drive a [`ClientSession`] over TCP with
-//! opportunistic STARTTLS (the certificate is no condition of the handshake,
-//! as in sendmail's opportunistic TLS; it is checked against the trust
+//! attempt, [`Batch::tries`] 0, as sendmail's `makeconnection`), drive a
+//! [`ClientSession`] over TCP with opportunistic STARTTLS (the certificate
+//! is no condition of the handshake, as in sendmail's opportunistic TLS;
+//! it is checked against the trust
 //! anchors afterwards and logged as `verify=OK`/`FAIL`; the access table's
 //! `Try_TLS:`, `TLS_Srv:` and `TLS_Rcpt:` entries decide what that means,
 //! see [`crate::policy::tls`]) and AUTH PLAIN with credentials
