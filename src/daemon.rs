@@ -226,7 +226,7 @@ pub fn resolve_relative(cfg: &mut config::Config, dir: &Path) {
 
 /// The settings the daemon reads only at start: a reload that changes one
 /// names it in the log and in `mxgate status` and keeps the old value.
-pub const RESTART_ONLY: [&str; 18] = [
+pub const RESTART_ONLY: [&str; 20] = [
     "QUEUE_DIR",
     "confQUEUE_DIR",
     "confRUN_AS_USER",
@@ -237,6 +237,8 @@ pub const RESTART_ONLY: [&str; 18] = [
     "confMXGATE_METRICS_ALLOW_REMOTE",
     "confSERVER_CERT",
     "confSERVER_KEY",
+    "confSERVER_SSL_OPTIONS",
+    "confTLS_SRV_OPTIONS",
     "confMXGATE_NAMESERVERS",
     "confMXGATE_DNS_TIMEOUT",
     "confMXGATE_DNS_RETRY",
@@ -246,6 +248,12 @@ pub const RESTART_ONLY: [&str; 18] = [
     "confMXGATE_DESTINATION_CONCURRENCY",
     "confMXGATE_AUTH_WORKERS",
 ];
+
+/// Settings the SMTP client reads at each delivery but the server's TLS
+/// only at start: a reload that changes one is named for incoming
+/// STARTTLS (the cipher list, and the anchors client certificates are
+/// verified against).
+pub const SERVER_TLS_AT_START: [&str; 3] = ["confCIPHER_LIST", "confCACERT", "confCACERT_PATH"];
 
 /// The restart-only settings that differ between the site the daemon
 /// started with and `new`: `NAME: old -> new` (listeners as
@@ -271,6 +279,16 @@ pub fn restart_only_changes(started: &Site, new: &Site) -> Vec<String> {
         let (a, b) = (started.config.option(name), new.config.option(name));
         if a != b {
             out.push(format!("{name}: {} -> {}", show(a), show(b)));
+        }
+    }
+    for name in SERVER_TLS_AT_START {
+        let (a, b) = (started.config.option(name), new.config.option(name));
+        if a != b {
+            out.push(format!(
+                "{name} for incoming STARTTLS: {} -> {}",
+                show(a),
+                show(b)
+            ));
         }
     }
     out
@@ -1096,5 +1114,28 @@ mod tests {
         );
         let c = with(&[base[0], base[1], ("M", "E")]);
         assert_eq!(restart_only_changes(&a, &c).len(), 1, "M= too");
+    }
+
+    #[test]
+    fn a_reload_that_changes_the_servers_tls_waits_for_a_restart() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut c = config::Config::new();
+            for (k, v) in pairs {
+                c.options.insert(k.to_string(), v.to_string());
+            }
+            Site::from_parts(c, Default::default()).unwrap()
+        };
+        let a = with(&[]);
+        let b = with(&[
+            ("confTLS_SRV_OPTIONS", "V"),
+            ("confCACERT", "/etc/mail/ca.pem"),
+        ]);
+        assert_eq!(
+            restart_only_changes(&a, &b),
+            [
+                "confTLS_SRV_OPTIONS: (unset) -> V",
+                "confCACERT for incoming STARTTLS: (unset) -> /etc/mail/ca.pem"
+            ]
+        );
     }
 }
