@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The keys a node file may set.
-pub const KEYS: [&str; 9] = [
+pub const KEYS: [&str; 11] = [
     "confDOMAIN_NAME",
     "QUEUE_DIR",
     "DAEMON_OPTIONS",
@@ -30,6 +30,9 @@ pub const KEYS: [&str; 9] = [
     "confMXGATE_NAMESERVERS",
     "confSERVER_CERT",
     "confSERVER_KEY",
+    // Each gateway's own client certificate, for a hub that relays by it.
+    "confCLIENT_CERT",
+    "confCLIENT_KEY",
 ];
 
 /// One node's values.
@@ -206,7 +209,8 @@ mod tests {
     #[test]
     fn values_apply_and_errors_name_the_line() {
         let text = b"# gw1\nconfDOMAIN_NAME = gw1.example.net\n\nQUEUE_DIR=/var/spool/gw1\n\
-                     DAEMON_OPTIONS=Port=2525, Addr=127.0.0.1, Name=MTA\n";
+                     DAEMON_OPTIONS=Port=2525, Addr=127.0.0.1, Name=MTA\n\
+                     confCLIENT_CERT=/etc/mail/tls/gw1.pem\n";
         let n = Node::parse(Path::new("node"), text).unwrap();
         assert_eq!(n.name(), "gw1.example.net");
         assert_eq!(n.sha.len(), 16);
@@ -218,6 +222,7 @@ mod tests {
         assert_eq!(c.option("confQUEUE_DIR"), None);
         assert_eq!(c.daemons.len(), 1);
         assert_eq!(c.daemons[0].options["Port"], "2525");
+        assert_eq!(c.option("confCLIENT_CERT"), Some("/etc/mail/tls/gw1.pem"));
 
         let e = Node::parse(
             Path::new("/etc/node"),
