@@ -63,6 +63,11 @@ fn certificates(dir: &Path) {
 /// address): the RCPT reply, as `RCPT 250 ...` (`mail`: the MAIL reply's
 /// line before it).
 fn exchange(port: u16, dir: &Path, cert: Option<&str>, mail: bool) -> String {
+    exchange_with(port, dir, cert, mail, "")
+}
+
+/// [`exchange`] with one more line of Python setting up `ctx`.
+fn exchange_with(port: u16, dir: &Path, cert: Option<&str>, mail: bool, setup: &str) -> String {
     let load = match cert {
         Some(c) => format!(
             "ctx.load_cert_chain('{d}/{c}.pem', '{d}/{c}.key')",
@@ -76,6 +81,7 @@ import smtplib, ssl
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
+{setup}
 {load}
 s = smtplib.SMTP('127.0.0.1', {port}, timeout=20, source_address=('127.0.0.2', 0))
 s.ehlo('client.example.org')
@@ -329,4 +335,22 @@ fn check_names_a_client_certificate_that_cannot_be_read() {
             && text.contains("outgoing SMTP mail will be deferred until it is fixed"),
         "{text}"
     );
+}
+
+#[test]
+fn a_tls_1_2_client_proves_its_key_too() {
+    // The handshake signature of TLS 1.2 (CertificateVerify over the
+    // whole handshake, PKCS#1 or PSS) is checked by its own path.
+    let (d, certs) = daemon(&format!("CERTISSUER:{ISSUER}\tRELAY\n"), "");
+    let tls12 = "ctx.maximum_version = ssl.TLSVersion.TLSv1_2";
+    let said = exchange_with(d.mta, certs.path(), Some("branch"), false, tls12);
+    assert_eq!(
+        said,
+        "RCPT 250 2.1.5 <someone@elsewhere.example>... Recipient ok"
+    );
+    let said = exchange_with(d.mta, certs.path(), Some("v1"), false, tls12);
+    assert!(said.starts_with("RCPT 550 5.7.1 "), "{said}");
+    let log = d.maillog();
+    assert!(log.contains(", version=TLSv1.2, verify=OK, "), "{log}");
+    assert!(log.contains(", version=TLSv1.2, verify=FAIL, "), "{log}");
 }
