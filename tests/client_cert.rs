@@ -354,3 +354,28 @@ fn a_tls_1_2_client_proves_its_key_too() {
     assert!(log.contains(", version=TLSv1.2, verify=OK, "), "{log}");
     assert!(log.contains(", version=TLSv1.2, verify=FAIL, "), "{log}");
 }
+
+#[test]
+fn check_warns_of_relaying_by_certificate_against_the_system_bundle() {
+    let check = |extra: &str| {
+        let d = Daemon::prepare(Setup {
+            mc: &format!("FEATURE(`access_db', `lmdb @DIR@/access')dnl\n{extra}"),
+            tables: &[("access", &format!("CERTISSUER:{ISSUER}\tRELAY\n"))],
+            tls: false,
+        });
+        let out = Command::new(support::BIN)
+            .args(["check", "--config"])
+            .arg(&d.mc)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let warn = "client certificates are verified against the system's bundle";
+    let text = check("");
+    assert!(
+        text.contains(&format!("CERTISSUER:{ISSUER}: {warn}")),
+        "{text}"
+    );
+    let text = check("define(`confCACERT', `/etc/ssl/certs/ca-certificates.crt')dnl\n");
+    assert!(!text.contains(warn), "{text}");
+}

@@ -269,6 +269,19 @@ fn access_lines(site: &Site, a: &mut Audit) {
         let Some(tag) = tag else {
             continue;
         };
+        // Relaying by certificate against the system's bundle: anyone a
+        // public CA signed would relay.
+        if tag.eq_ignore_ascii_case("CERTISSUER")
+            && (value.eq_ignore_ascii_case("RELAY") || value.eq_ignore_ascii_case("SUBJECT"))
+            && site.config.option("confCACERT").is_none()
+            && site.config.option("confCACERT_PATH").is_none()
+        {
+            a.warnings.push(format!(
+                "{}:{}: {key}: client certificates are verified against the system's bundle (no confCACERT or confCACERT_PATH): if this issuer is a public CA, anyone holding a certificate it signed relays",
+                m.path,
+                n + 1
+            ));
+        }
         if let Some((t, means)) = UNREAD_ACCESS_TAGS
             .iter()
             .find(|(t, _)| t.eq_ignore_ascii_case(tag))
