@@ -106,6 +106,23 @@ s.quit()
     }
 }
 
+/// `log` has sendmail's two lines for the branch certificate, verified,
+/// from 127.0.0.2 over TLS `version`.
+fn verified_logged(log: &str, version: &str) {
+    assert!(
+        log.contains(&format!(
+            "STARTTLS=server, cert-subject={SUBJECT}, cert-issuer={ISSUER}, verifymsg=ok"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "STARTTLS=server, relay=stranger.example.org [127.0.0.2], version={version}, verify=OK, "
+        )),
+        "{log}"
+    );
+}
+
 const ISSUER: &str = "/C=DE/O=Example+20CA/CN=Branch+20Root";
 const SUBJECT: &str = "/C=DE/O=Example+20Branch/CN=relay.branch.example";
 
@@ -133,19 +150,7 @@ fn a_verified_certificate_relays_by_its_issuer() {
         send(d.mta, dir, Some("branch")),
         "RCPT 250 2.1.5 <someone@elsewhere.example>... Recipient ok"
     );
-    let log = d.maillog();
-    assert!(
-        log.contains(&format!(
-            "STARTTLS=server, cert-subject={SUBJECT}, cert-issuer={ISSUER}, verifymsg=ok"
-        )),
-        "{log}"
-    );
-    assert!(
-        log.contains(
-            "STARTTLS=server, relay=stranger.example.org [127.0.0.2], version=TLSv1.3, verify=OK, "
-        ),
-        "{log}"
-    );
+    verified_logged(&d.maillog(), "TLSv1.3");
     // The same subject, self-signed: presented, not verified, no relay;
     // the handshake itself goes through (sendmail's tls_verify_cb).
     let said = send(d.mta, dir, Some("selfsigned"));
@@ -299,18 +304,8 @@ fn a_gateway_presents_its_certificate_and_the_hub_relays_for_it() {
         with.maillog(),
         hub.maillog()
     );
-    let log = hub.maillog();
-    assert!(
-        log.contains(&format!(
-            "cert-subject={SUBJECT}, cert-issuer={ISSUER}, verifymsg=ok"
-        )),
-        "{log}"
-    );
-    assert!(
-        log.contains("[127.0.0.2], version=TLSv1.3, verify=OK, "),
-        "{log}"
-    );
-    assert_eq!(hub.queued("queue").len(), 1, "{log}");
+    verified_logged(&hub.maillog(), "TLSv1.3");
+    assert_eq!(hub.queued("queue").len(), 1, "{}", hub.maillog());
 }
 
 #[test]
@@ -323,13 +318,7 @@ fn check_names_a_client_certificate_that_cannot_be_read() {
         tables: &[],
         tls: false,
     });
-    let out = Command::new(support::BIN)
-        .args(["check", "--config"])
-        .arg(&d.mc)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let (_, text) = d.check();
     assert!(
         text.contains("missing.pem")
             && text.contains("outgoing SMTP mail will be deferred until it is fixed"),
@@ -351,7 +340,7 @@ fn a_tls_1_2_client_proves_its_key_too() {
     let said = exchange_with(d.mta, certs.path(), Some("v1"), false, tls12);
     assert!(said.starts_with("RCPT 550 5.7.1 "), "{said}");
     let log = d.maillog();
-    assert!(log.contains(", version=TLSv1.2, verify=OK, "), "{log}");
+    verified_logged(&log, "TLSv1.2");
     assert!(log.contains(", version=TLSv1.2, verify=FAIL, "), "{log}");
 }
 
@@ -363,12 +352,7 @@ fn check_warns_of_relaying_by_certificate_against_the_system_bundle() {
             tables: &[("access", &format!("CERTISSUER:{ISSUER}\tRELAY\n"))],
             tls: false,
         });
-        let out = Command::new(support::BIN)
-            .args(["check", "--config"])
-            .arg(&d.mc)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+        d.check().1
     };
     let warn = "client certificates are verified against the system's bundle";
     let text = check("");

@@ -361,22 +361,6 @@ fn world_writable_include_file_is_refused_and_the_message_kept() {
     assert_eq!(s.d.queued("queue").len(), 1);
 }
 
-fn check(d: &Daemon) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&d.mc)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 #[test]
 fn check_reports_unsafe_spool_password_table_and_include_and_passes_a_good_setup() {
     must_be_root();
@@ -409,14 +393,14 @@ fn check_reports_unsafe_spool_password_table_and_include_and_passes_a_good_setup
         |f: &Path, m: u32| std::fs::set_permissions(f, std::fs::Permissions::from_mode(m)).unwrap();
     mode(&p.join("passwd"), 0o640);
     mode(&p.join("passwd.lmdb"), 0o640);
-    let (ok, text) = check(&d);
+    let (ok, text) = d.check();
     assert!(ok, "a good setup: {text}");
     assert!(text.contains("\nok: "), "{text}");
     assert!(!text.contains("unsafe:"), "{text}");
 
     // 1. a world-writable spool directory
     mode(&p.join("spool/hold"), 0o777);
-    let (ok, text) = check(&d);
+    let (ok, text) = d.check();
     assert!(!ok, "{text}");
     assert!(
         text.contains(&format!(
@@ -429,7 +413,7 @@ fn check_reports_unsafe_spool_password_table_and_include_and_passes_a_good_setup
 
     // 2. a world-readable password table
     mode(&p.join("passwd.lmdb"), 0o644);
-    let (ok, text) = check(&d);
+    let (ok, text) = d.check();
     assert!(!ok, "{text}");
     assert!(
         text.contains(&format!(
@@ -442,7 +426,7 @@ fn check_reports_unsafe_spool_password_table_and_include_and_passes_a_good_setup
 
     // 3. an include file owned by another user
     nix::unistd::chown(&list, Some(nix::unistd::Uid::from_raw(1)), None).unwrap();
-    let (ok, text) = check(&d);
+    let (ok, text) = d.check();
     assert!(!ok, "{text}");
     assert!(
         text.contains(&format!(
@@ -469,7 +453,7 @@ fn check_reports_unsafe_spool_password_table_and_include_and_passes_a_good_setup
     );
     std::fs::create_dir(p.join("spool-public")).unwrap();
     mode(&p.join("spool-public"), 0o777);
-    let (ok, text) = check(&d);
+    let (ok, text) = d.check();
     assert!(!ok, "{text}");
     assert!(
         text.contains(&format!(

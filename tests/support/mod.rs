@@ -185,6 +185,24 @@ impl Daemon {
         None
     }
 
+    /// `mxgate check --config` on this daemon's configuration: whether it
+    /// passed, and what it printed (standard output, then error).
+    pub fn check(&self) -> (bool, String) {
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&self.mc)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
     /// Wait (bounded) until the maillog contains `text`.
     pub fn wait_log(&self, text: &str, within: Duration) -> bool {
         let deadline = Instant::now() + within;
