@@ -275,20 +275,14 @@ pub fn restart_only_changes(started: &Site, new: &Site) -> Vec<String> {
     if a != b {
         out.push(format!("DAEMON_OPTIONS: {a} -> {b}"));
     }
-    for name in RESTART_ONLY {
+    let named = RESTART_ONLY.iter().map(|n| (*n, ""));
+    let tls = SERVER_TLS_AT_START
+        .iter()
+        .map(|n| (*n, " for incoming STARTTLS"));
+    for (name, what) in named.chain(tls) {
         let (a, b) = (started.config.option(name), new.config.option(name));
         if a != b {
-            out.push(format!("{name}: {} -> {}", show(a), show(b)));
-        }
-    }
-    for name in SERVER_TLS_AT_START {
-        let (a, b) = (started.config.option(name), new.config.option(name));
-        if a != b {
-            out.push(format!(
-                "{name} for incoming STARTTLS: {} -> {}",
-                show(a),
-                show(b)
-            ));
+            out.push(format!("{name}{what}: {} -> {}", show(a), show(b)));
         }
     }
     out
